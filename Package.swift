@@ -1,0 +1,76 @@
+// swift-tools-version:6.1
+import Foundation
+import PackageDescription
+
+/// The numbered migrations `schema/NNN_name.sql`, embedded into the binary.
+let migrationFiles = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/schema")) ?? [])
+    .filter { $0.hasSuffix(".sql") }
+    .sorted()
+
+/// One set of settings for every target, as Hummingbird does.
+let settings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "tailflow",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tailflow", targets: ["tailflow"]),
+        .library(name: "FlowModel", targets: ["FlowModel"]),
+        .library(name: "FlowIngest", targets: ["FlowIngest"]),
+        .library(name: "FlowStore", targets: ["FlowStore"]),
+        .library(name: "FlowFormat", targets: ["FlowFormat"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // The schema: numbered `schema/NNN_name.sql` migrations, embedded into the binary.
+        .target(
+            name: "FlowSchema",
+            path: "schema",
+            exclude: ["README.md"],
+            sources: ["Schema.swift"],
+            resources: migrationFiles.map { .embedInCode($0) },
+            swiftSettings: settings
+        ),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "FlowModel", swiftSettings: settings),
+        .target(
+            name: "FlowStore",
+            dependencies: [
+                "FlowModel", "FlowSchema",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "FlowIngest",
+            dependencies: ["FlowModel", "FlowStore", "CZlib", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: settings
+        ),
+        // Reports: aligned tables, JSON, CSV and NDJSON, shared by the CLI and the server.
+        .target(name: "FlowFormat", dependencies: ["FlowModel"], swiftSettings: settings),
+        // Deterministic synthetic Tailscale flow logs (`tailflow generate`, benchmarks).
+        .target(name: "FlowGenerate", dependencies: ["CZlib"], swiftSettings: settings),
+        .executableTarget(
+            name: "tailflow",
+            dependencies: [
+                "FlowModel", "FlowIngest", "FlowStore", "FlowGenerate", "FlowFormat",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
+        .testTarget(name: "FlowModelTests", dependencies: ["FlowModel"], swiftSettings: settings),
+        .testTarget(name: "FlowIngestTests", dependencies: ["FlowIngest", "FlowModel", "FlowStore"], swiftSettings: settings),
+        .testTarget(name: "FlowStoreTests", dependencies: ["FlowStore", "FlowIngest", "FlowModel"], swiftSettings: settings),
+        .testTarget(name: "FlowGenerateTests", dependencies: ["FlowGenerate"], swiftSettings: settings),
+        .testTarget(name: "TailflowCLITests", dependencies: ["FlowStore", "FlowModel"], swiftSettings: settings),
+    ]
+)

@@ -1,0 +1,227 @@
+import FlowModel
+
+/// How an answer is printed: an aligned table for people, or exact machine-readable forms.
+public enum OutputFormat: String, CaseIterable, Sendable {
+    case table, json, csv, ndjson
+}
+
+/// One value of a report.
+public enum Cell: Sendable, Equatable {
+    case int(Int64)
+    /// A byte count: IEC units in tables, an exact integer elsewhere.
+    case bytes(Int64)
+    /// A packet or row count: thousands separators in tables.
+    case count(Int64)
+    case string(String?)
+    case strings([String])
+    /// A time, ns since the epoch, printed as RFC 3339 UTC.
+    case time(Int64?)
+    case bool(Bool)
+    /// A duration in seconds, printed with millisecond precision.
+    case seconds(Double)
+}
+
+/// A column: its JSON/CSV key, its table header and whether the table right-aligns it.
+public struct Column: Sendable {
+    public var key: String
+    public var header: String
+
+    public init(_ key: String, _ header: String? = nil) {
+        self.key = key
+        self.header = header ?? key
+    }
+}
+
+/// Rows of named cells, printable in every ``OutputFormat``.
+///
+/// For example:
+/// ```swift
+/// let report = Report(columns: [Column("endpoint"), Column("bytes")], rows: [[.string("*"), .bytes(53000)]])
+/// print(report.render(.json), terminator: "")
+/// ```
+public struct Report: Sendable {
+    public var columns: [Column]
+    public var rows: [[Cell]]
+
+    public init(columns: [Column], rows: [[Cell]] = []) {
+        self.columns = columns
+        self.rows = rows
+    }
+
+    /// The whole report as text (ending with a line break, except empty CSV/NDJSON bodies).
+    public func render(_ format: OutputFormat) -> String {
+        switch format {
+        case .table: renderTable()
+        case .json: renderJSON()
+        case .csv: renderCSV()
+        case .ndjson: rows.map { jsonObject($0, pretty: false) + "\n" }.joined()
+        }
+    }
+
+    // MARK: JSON
+
+    func renderJSON() -> String {
+        if rows.isEmpty { return "[]\n" }
+        return "[\n" + rows.map { "  " + jsonObject($0, pretty: true) }.joined(separator: ",\n") + "\n]\n"
+    }
+
+    func jsonObject(_ row: [Cell], pretty: Bool) -> String {
+        var parts: [String] = []
+        for (column, cell) in zip(columns, row) {
+            parts.append(JSON.string(column.key) + (pretty ? ": " : ":") + Self.json(cell))
+        }
+        return "{" + parts.joined(separator: pretty ? ", " : ",") + "}"
+    }
+
+    static func json(_ cell: Cell) -> String {
+        switch cell {
+        case .int(let v), .bytes(let v), .count(let v): String(v)
+        case .string(let s): s.map(JSON.string) ?? "null"
+        case .strings(let a): "[" + a.map(JSON.string).joined(separator: ",") + "]"
+        case .time(let t): t.map { JSON.string(Timestamp.formatRFC3339($0)) } ?? "null"
+        case .bool(let b): b ? "true" : "false"
+        case .seconds(let d): Self.decimal(d)
+        }
+    }
+
+    static func decimal(_ d: Double) -> String {
+        let ms = Int64((d * 1000).rounded())
+        let frac = String(ms % 1000)
+        return "\(ms / 1000)." + String(repeating: "0", count: 3 - frac.count) + frac
+    }
+
+    // MARK: CSV
+
+    func renderCSV() -> String {
+        var out = columns.map { CSV.field($0.key) }.joined(separator: ",") + "\r\n"
+        for row in rows {
+            out += row.map { cell -> String in
+                switch cell {
+                case .int(let v), .bytes(let v), .count(let v): String(v)
+                case .string(let s): CSV.field(s ?? "")
+                case .strings(let a): CSV.field(a.joined(separator: " "))
+                case .time(let t): t.map { Timestamp.formatRFC3339($0) } ?? ""
+                case .bool(let b): b ? "true" : "false"
+                case .seconds(let d): Self.decimal(d)
+                }
+            }.joined(separator: ",") + "\r\n"
+        }
+        return out
+    }
+
+    // MARK: Table
+
+    func renderTable() -> String {
+        let cells: [[String]] = rows.map { $0.map(Self.human) }
+        let rightAligned: [Bool] = columns.indices.map { i in
+            rows.first.map { row in
+                switch row[i] {
+                case .int, .bytes, .count, .seconds: true
+                default: false
+                }
+            } ?? false
+        }
+        var widths = columns.map { $0.header.count }
+        for row in cells {
+            for (i, s) in row.enumerated() { widths[i] = max(widths[i], s.count) }
+        }
+        func line(_ items: [String]) -> String {
+            var parts: [String] = []
+            for (i, s) in items.enumerated() {
+                let pad = String(repeating: " ", count: widths[i] - s.count)
+                let last = i == items.count - 1
+                parts.append(rightAligned[i] ? pad + s : (last ? s : s + pad))
+            }
+            return parts.joined(separator: "  ")
+        }
+        var out = line(columns.map(\.header)) + "\n"
+        for row in cells { out += line(row) + "\n" }
+        return out
+    }
+
+    static func human(_ cell: Cell) -> String {
+        switch cell {
+        case .int(let v): String(v)
+        case .bytes(let v): Units.iec(v)
+        case .count(let v): Units.grouped(v)
+        case .string(let s): s ?? "-"
+        case .strings(let a): a.isEmpty ? "-" : a.joined(separator: ",")
+        case .time(let t): t.map { Timestamp.formatRFC3339($0) } ?? "-"
+        case .bool(let b): b ? "yes" : "no"
+        case .seconds(let d): decimal(d) + "s"
+        }
+    }
+}
+
+/// Number formatting for people.
+public enum Units {
+    /// `1.2 MiB`, `512 B`: IEC binary units, one decimal below 10 and none above.
+    public static func iec(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while abs(value) >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        if unit == 0 { return "\(bytes) B" }
+        let text = abs(value) < 10 ? String(format1: value) : String(Int((value).rounded()))
+        return "\(text) \(units[unit])"
+    }
+
+    /// `1,234,567`
+    public static func grouped(_ value: Int64) -> String {
+        let digits = String(value.magnitude)
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0, (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return value < 0 ? "-" + out : out
+    }
+}
+
+extension String {
+    /// One decimal place, without Foundation.
+    init(format1 value: Double) {
+        let tenths = Int((value * 10).rounded())
+        self = "\(tenths / 10).\(abs(tenths % 10))"
+    }
+}
+
+/// JSON string escaping.
+public enum JSON {
+    public static func string(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where u.value < 0x20:
+                let hex = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out + "\""
+    }
+}
+
+/// CSV quoting (RFC 4180): fields with a comma, quote or line break are quoted.
+public enum CSV {
+    public static func field(_ s: String) -> String {
+        guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
+        return "\"" + s.replacingOccurrences("\"", "\"\"") + "\""
+    }
+}
+
+extension String {
+    func replacingOccurrences(_ target: Character, _ replacement: String) -> String {
+        var out = ""
+        for c in self { if c == target { out += replacement } else { out.append(c) } }
+        return out
+    }
+}

@@ -1,0 +1,428 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+public import FlowModel
+
+/// Where a value was found: the source, its 1-based line and its byte offset
+/// (in the decompressed stream, for gzip input).
+public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
+    public var source: String
+    public var line: Int?
+    public var offset: Int64
+
+    public init(source: String, line: Int?, offset: Int64) {
+        self.source = source
+        self.line = line
+        self.offset = offset
+    }
+
+    public var description: String {
+        line.map { "\(source):\($0)" } ?? "\(source) at byte \(offset)"
+    }
+}
+
+/// Input that could not be stored: where it was and why.
+public struct IngestReject: Error, Sendable, Hashable, CustomStringConvertible {
+    public var location: SourceLocation
+    public var reason: String
+    /// The first bytes of the rejected value, for a human to recognise it.
+    public var excerpt: String
+
+    public init(location: SourceLocation, reason: String, excerpt: String = "") {
+        self.location = location
+        self.reason = reason
+        self.excerpt = excerpt
+    }
+
+    public var description: String { "\(location): \(reason)" }
+}
+
+/// One thing found in the input.
+public enum DecodeEvent: Sendable {
+    case message(FlowMessage)
+    case reject(IngestReject)
+    /// A JSON value that is not a message (SPEC §1: skipped and counted).
+    case skipped(SourceLocation)
+}
+
+/// Reads every container of SPEC §1 from a byte stream, one message at a time.
+///
+/// One message object, arrays of messages, concatenated objects, JSON Lines, the
+/// API envelope `{"logs":[…]}`, log-service records with extra keys, Splunk HEC
+/// bodies and Elasticsearch `_bulk` bodies are told apart by their content, and
+/// gzip by its magic number. Arrays and the envelope are streamed element by
+/// element, so memory stays bounded by the largest single value
+/// (``maxValueBytes``), not by the input.
+///
+/// After a syntax error the decoder reports the broken value and resumes at the
+/// next line that starts with `{` or `[`, so in JSON Lines only the broken line is lost.
+///
+/// For example:
+/// ```swift
+/// let decoder = try ContainerDecoder(source: "logs.jsonl.gz", input: FileInput(path: "logs.jsonl.gz"))
+/// while let event = try decoder.next() { … }
+/// ```
+public final class ContainerDecoder {
+    enum ArrayState { case start, afterValue, afterComma }
+    enum Level {
+        case array(ArrayState, line: Int)
+        case envelope(line: Int)
+    }
+
+    public let source: String
+    /// The largest single JSON value accepted (a message is at most 256 KiB on the wire).
+    public let maxValueBytes: Int
+    /// Whether the input turned out to be gzip-compressed.
+    public private(set) var isGzip = false
+    /// Bytes of (decompressed) input consumed so far.
+    public var bytesRead: Int64 { base + Int64(count) - (eof ? 1 : 0) }
+
+    var input: any ByteInput
+    var buffer: UnsafeMutableRawBufferPointer
+    var count = 0
+    var pos = 0
+    var base: Int64 = 0
+    var started = false
+    var eof = false
+    var done = false
+    var levels: [Level] = []
+    var resyncing = false
+    var lineBase: Int64 = 0
+    var line = 1
+
+    public init(source: String, input: any ByteInput, maxValueBytes: Int = 16 << 20) {
+        self.source = source
+        self.input = input
+        self.maxValueBytes = maxValueBytes
+        buffer = .allocate(byteCount: 1 << 20, alignment: 16)
+    }
+
+    deinit {
+        buffer.deallocate()
+    }
+
+    /// The next message, reject or skipped value; `nil` at the end of the input.
+    public func next() throws -> DecodeEvent? {
+        if !started {
+            started = true
+            try sniff()
+        }
+        while !done {
+            if resyncing {
+                if try resync() { resyncing = false }
+                if let failure = pendingFailure {
+                    pendingFailure = nil
+                    return failure
+                }
+                continue
+            }
+            let itemStart = pos
+            do {
+                if let event = try step() { return event }
+            } catch .needMore {
+                pos = itemStart
+                if eof {
+                    done = true
+                    return truncatedAtEnd(itemStart)
+                }
+                if let failure = try refill(keepFrom: itemStart) { return failure }
+            } catch .syntax(let at, let reason) {
+                // `pos` stands at the start of the broken value (past any whitespace).
+                return reject(at: pos, errorAt: at, reason: reason)
+            } catch .tooDeep(let at) {
+                return reject(at: pos, errorAt: at, reason: "nested deeper than \(JSONCursor.maxDepth) levels")
+            }
+        }
+        return nil
+    }
+
+    // MARK: Parsing
+
+    /// Handles one structural step; returns an event when a value was read.
+    func step() throws(ScanError) -> DecodeEvent? {
+        let bytes = UnsafeBufferPointer(start: buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count)
+        var cursor = JSONCursor(bytes, at: pos)
+        cursor.skipWhitespace()
+        pos = cursor.pos
+        if cursor.pos >= count {
+            if eof, levels.isEmpty {
+                done = true
+                return nil
+            }
+            throw .needMore
+        }
+        let c = bytes[cursor.pos]
+        switch levels.last {
+        case nil:
+            return try item(bytes)
+        case .array(let state, let line)?:
+            if c == UInt8(ascii: "]"), state != .afterComma {
+                pos += 1
+                levels.removeLast()
+                afterValue()
+                return nil
+            }
+            switch state {
+            case .start, .afterComma:
+                return try item(bytes)
+            case .afterValue:
+                guard c == UInt8(ascii: ",") else {
+                    throw .syntax(position: pos, reason: "expected ',' or ']' after an array element, found \(JSONCursor.describe(c))")
+                }
+                pos += 1
+                levels[levels.count - 1] = .array(.afterComma, line: line)
+                return nil
+            }
+        case .envelope?:
+            if c == UInt8(ascii: "}") {
+                pos += 1
+                levels.removeLast()
+                afterValue()
+                return nil
+            }
+            guard c == UInt8(ascii: ",") else {
+                throw .syntax(position: pos, reason: "expected ',' or '}' after an object member, found \(JSONCursor.describe(c))")
+            }
+            cursor.pos += 1
+            let key = try cursor.string()
+            try cursor.expect(UInt8(ascii: ":"), "':' after an object key")
+            if cursor.equals(key, "logs"), try cursor.peek() == UInt8(ascii: "[") {
+                cursor.pos += 1
+                levels.append(.array(.start, line: lineNumber(at: cursor.pos - 1)))
+            } else {
+                try cursor.skipValue(depth: 1)
+            }
+            pos = cursor.pos
+            return nil
+        }
+    }
+
+    /// Reads a value where an item (a message, a wrapper, an array of them) may stand.
+    func item(_ bytes: UnsafeBufferPointer<UInt8>) throws(ScanError) -> DecodeEvent? {
+        let start = pos
+        if bytes[start] == UInt8(ascii: "[") {
+            pos += 1
+            levels.append(.array(.start, line: lineNumber(at: start)))
+            return nil
+        }
+        var parser = MessageParser(bytes, at: start)
+        let value = try parser.parseValue(allowEnvelope: true)
+        pos = parser.cursor.pos
+        if case .envelope = value {
+            levels.append(.envelope(line: lineNumber(at: start)))
+            levels.append(.array(.start, line: lineNumber(at: pos - 1)))
+            return nil
+        }
+        afterValue()
+        switch value {
+        case .message(let m):
+            return .message(m)
+        case .invalid(let problems):
+            return .reject(IngestReject(location: location(at: start), reason: problems.joined(separator: "; "),
+                                        excerpt: excerpt(start, pos)))
+        case .other:
+            return .skipped(location(at: start))
+        case .bulkAction, .envelope:
+            return nil
+        }
+    }
+
+    /// After a complete value inside an array, the array expects `,` or `]`.
+    func afterValue() {
+        if case .array(_, let line)? = levels.last {
+            levels[levels.count - 1] = .array(.afterValue, line: line)
+        }
+    }
+
+    // MARK: Errors and recovery
+
+    func reject(at start: Int, errorAt: Int, reason: String) -> DecodeEvent {
+        let errorLine = lineNumber(at: min(errorAt, count))
+        let column = columnNumber(at: min(errorAt, count))
+        let startLine = lineNumber(at: start)
+        var text = "JSON syntax error"
+        if errorLine != startLine || column > 1 { text += " at line \(errorLine), column \(column)" }
+        text += ": " + reason
+        if !levels.isEmpty { text += "; the rest of the enclosing array is skipped up to the next line that starts with '{' or '['" }
+        let event = DecodeEvent.reject(IngestReject(location: location(at: start), reason: text, excerpt: excerpt(start, min(errorAt + 1, count))))
+        levels.removeAll()
+        resyncing = true
+        return event
+    }
+
+    /// Skips to the next line that starts with `{` or `[`; false when more input is needed first.
+    func resync() throws -> Bool {
+        let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        // Never resume on the line where the broken value started.
+        var i = pos
+        while true {
+            guard let nl = memchr(bytes + i, 0x0A, count - i) else { break }
+            let at = bytes.distance(to: nl.assumingMemoryBound(to: UInt8.self))
+            if at + 1 >= count { i = at; break }
+            let c = bytes[at + 1]
+            if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") {
+                pos = at + 1
+                return true
+            }
+            i = at + 1
+        }
+        if eof {
+            pos = count
+            done = true
+            return true
+        }
+        // Keep the last byte: it may be the line break before a '{'.
+        pos = max(pos, min(i, count))
+        if let failure = try refill(keepFrom: pos) {
+            pendingFailure = failure
+            done = true
+        }
+        return false
+    }
+
+    var pendingFailure: DecodeEvent?
+
+    /// The end of input came inside a value or an open array.
+    func truncatedAtEnd(_ start: Int) -> DecodeEvent? {
+        var i = start
+        let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        while i < count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[i]) { i += 1 }
+        if i < count {
+            return .reject(IngestReject(location: location(at: i),
+                                        reason: "unexpected end of input inside a JSON value (the input is truncated)",
+                                        excerpt: excerpt(i, count)))
+        }
+        if let open = levels.first {
+            let line: Int
+            switch open {
+            case .array(_, let l), .envelope(let l): line = l
+            }
+            return .reject(IngestReject(location: SourceLocation(source: source, line: line, offset: base + Int64(count)),
+                                        reason: "unexpected end of input: the array or object opened at line \(line) is never closed (the input is truncated; the messages before this point were read)"))
+        }
+        return nil
+    }
+
+    // MARK: Buffer
+
+    /// Reads the first bytes to detect gzip.
+    func sniff() throws {
+        var head = [UInt8](repeating: 0, count: 1 << 16)
+        var got = 0
+        while got < 2 {
+            let n = try head.withUnsafeMutableBytes { try input.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[got...])) }
+            if n == 0 { break }
+            got += n
+        }
+        head.removeSubrange(got...)
+        if GzipInput.hasMagic(head) {
+            isGzip = true
+            input = try GzipInput(upstream: input, prefix: head)
+        } else {
+            head.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: got) }
+            count = got
+            if got == 0 { try markEnd() }
+        }
+    }
+
+    /// Drops the bytes before `keepFrom` and reads more; returns a reject if the input fails.
+    func refill(keepFrom: Int) throws -> DecodeEvent? {
+        advanceLines(to: keepFrom)
+        if keepFrom > 0 {
+            let remaining = count - keepFrom
+            if remaining > 0 { memmove(buffer.baseAddress!, buffer.baseAddress! + keepFrom, remaining) }
+            base += Int64(keepFrom)
+            lineBase = base
+            count = remaining
+            pos -= keepFrom
+        }
+        if count == buffer.count {
+            guard buffer.count < maxValueBytes + (1 << 20) else {
+                let event = DecodeEvent.reject(IngestReject(location: location(at: 0),
+                    reason: "a JSON value larger than \(maxValueBytes >> 20) MiB (a flow-log message is at most 256 KiB)",
+                    excerpt: excerpt(0, 120)))
+                levels.removeAll()
+                resyncing = true
+                pos = 0
+                // Drop most of the oversized value so that recovery can move on.
+                advanceLines(to: count - 1)
+                memmove(buffer.baseAddress!, buffer.baseAddress! + count - 1, 1)
+                base += Int64(count - 1)
+                lineBase = base
+                count = 1
+                return event
+            }
+            let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count * 2, alignment: 16)
+            bigger.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: count)
+            buffer.deallocate()
+            buffer = bigger
+        }
+        do {
+            let n = try input.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[count...]))
+            if n == 0 { try markEnd() } else { count += n }
+        } catch let error as GzipError {
+            done = true
+            eof = true
+            return .reject(IngestReject(location: location(at: min(pos, count)), reason: error.message))
+        }
+        return nil
+    }
+
+    /// Appends a line break at the end of the input so that a final number or literal is complete.
+    func markEnd() throws {
+        eof = true
+        if count == buffer.count {
+            let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count + 16, alignment: 16)
+            bigger.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: count)
+            buffer.deallocate()
+            buffer = bigger
+        }
+        buffer[count] = 0x0A
+        count += 1
+    }
+
+    /// Counts line breaks up to buffer position `to` (positions only move forward).
+    func advanceLines(to: Int) {
+        let target = base + Int64(to)
+        guard target > lineBase else { return }
+        let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var i = Int(lineBase - base)
+        let end = to
+        while i < end, let nl = memchr(bytes + i, 0x0A, end - i) {
+            line += 1
+            i = bytes.distance(to: nl.assumingMemoryBound(to: UInt8.self)) + 1
+        }
+        lineBase = target
+    }
+
+    func lineNumber(at position: Int) -> Int {
+        advanceLines(to: position)
+        return line
+    }
+
+    func columnNumber(at position: Int) -> Int {
+        let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var i = position
+        while i > 0, bytes[i - 1] != 0x0A { i -= 1 }
+        return position - i + 1
+    }
+
+    func location(at position: Int) -> SourceLocation {
+        SourceLocation(source: source, line: lineNumber(at: position), offset: base + Int64(position))
+    }
+
+    func excerpt(_ from: Int, _ to: Int) -> String {
+        let limit = min(to, from + 120, count)
+        guard from < limit else { return "" }
+        let raw = UnsafeRawBufferPointer(rebasing: buffer[from..<limit])
+        var s = ""
+        for b in raw {
+            if b >= 0x20, b < 0x7F { s.unicodeScalars.append(Unicode.Scalar(b)) } else {
+                s += b == 0x0A ? "\\n" : "\\x" + (b < 16 ? "0" : "") + String(b, radix: 16)
+            }
+        }
+        return limit < to ? s + "…" : s
+    }
+}

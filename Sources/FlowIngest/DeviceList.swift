@@ -1,0 +1,97 @@
+public import FlowModel
+
+/// Tailscale's device list, `GET /api/v2/tailnet/{tailnet}/devices`:
+/// `{"devices":[{"nodeId","name","addresses":[…],"os","user","tags":[…]}, …]}` (a bare array is accepted too).
+public enum DeviceList {
+    /// A device list that cannot be read, with where and why.
+    public struct Error: Swift.Error, CustomStringConvertible, Sendable {
+        public var message: String
+        public var description: String { message }
+    }
+
+    /// Reads a device list file (`-` for standard input; gzip detected by magic number).
+    public static func read(path: String) throws -> [NodeInfo] {
+        var input: any ByteInput = try FileInput(path: path)
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var sniffed = false
+        while true {
+            let n = try chunk.withUnsafeMutableBytes { try input.read(into: $0) }
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[..<n])
+            if !sniffed, bytes.count >= 2 {
+                sniffed = true
+                if GzipInput.hasMagic(bytes) {
+                    input = try GzipInput(upstream: input, prefix: bytes)
+                    bytes.removeAll()
+                }
+            }
+        }
+        return try parse(bytes, source: path == "-" ? "stdin" : path)
+    }
+
+    /// Parses a device list. Every device must have a `nodeId`; any problem is an error naming the device.
+    public static func parse(_ bytes: [UInt8], source: String) throws -> [NodeInfo] {
+        var padded = bytes
+        padded.append(0x0A)
+        return try padded.withUnsafeBufferPointer { buffer throws -> [NodeInfo] in
+            var p = MessageParser(buffer, at: 0)
+            var nodes: [NodeInfo] = []
+            var problems: [String] = []
+            do {
+                var c = try p.cursor.peek()
+                if c == UInt8(ascii: "{") {
+                    p.cursor.pos += 1
+                    var found = false
+                    if try p.cursor.peek() != UInt8(ascii: "}") {
+                        while true {
+                            let key = try p.cursor.string()
+                            try p.cursor.expect(UInt8(ascii: ":"), "':' after an object key")
+                            if p.cursor.equals(key, "devices") {
+                                found = true
+                                try devices(&p, &nodes, &problems)
+                            } else {
+                                try p.cursor.skipValue(depth: 1)
+                            }
+                            if try p.cursor.endOfMembers(close: UInt8(ascii: "}"), what: "object member") { break }
+                        }
+                    } else {
+                        p.cursor.pos += 1
+                    }
+                    guard found else { throw Error(message: "\(source): not a device list (no \"devices\" key)") }
+                } else if c == UInt8(ascii: "[") {
+                    try devices(&p, &nodes, &problems)
+                } else {
+                    throw Error(message: "\(source): not a device list (expected {\"devices\":[…]})")
+                }
+                c = try p.cursor.peek()
+                _ = c
+            } catch let error as ScanError {
+                switch error {
+                case .needMore:
+                    if p.cursor.pos < buffer.count - 1 || nodes.isEmpty && problems.isEmpty {
+                        throw Error(message: "\(source): unexpected end of input (truncated JSON)")
+                    }
+                case .syntax(let at, let reason):
+                    throw Error(message: "\(source):\(line(buffer, at)): JSON syntax error: \(reason)")
+                case .tooDeep(let at):
+                    throw Error(message: "\(source):\(line(buffer, at)): nested too deeply")
+                }
+            }
+            if !problems.isEmpty {
+                throw Error(message: "\(source): " + problems.joined(separator: "; "))
+            }
+            return nodes
+        }
+    }
+
+    static func devices(_ p: inout MessageParser, _ nodes: inout [NodeInfo], _ problems: inout [String]) throws(ScanError) {
+        try p.arrayField("devices", &problems) { (p: inout MessageParser, i: Int, problems: inout [String]) throws(ScanError) in
+            if let n = try p.nodeField("devices[\(i)]", &problems) { nodes.append(n) }
+        }
+    }
+
+    static func line(_ buffer: UnsafeBufferPointer<UInt8>, _ at: Int) -> Int {
+        1 + buffer[..<min(at, buffer.count)].reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+    }
+}

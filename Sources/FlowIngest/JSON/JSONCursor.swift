@@ -1,0 +1,308 @@
+/// Why a scan stopped before the end of a JSON value.
+enum ScanError: Error {
+    /// The buffer ends inside the value: read more input and try again from the value's start.
+    case needMore
+    /// The bytes are not JSON. `position` is an index into the scanned buffer.
+    case syntax(position: Int, reason: String)
+    /// The value nests deeper than ``JSONCursor/maxDepth``.
+    case tooDeep(position: Int)
+}
+
+/// A string token: its bytes between the quotes, still escaped when `hasEscapes`.
+struct StringToken {
+    var start: Int
+    var end: Int
+    var hasEscapes: Bool
+}
+
+/// The value of a JSON number as an unsigned counter would read it.
+enum NumberValue {
+    case unsigned(UInt64)
+    case negative
+    case fractional
+    case tooLarge
+}
+
+/// A forward cursor over a buffer of JSON bytes: a validating scanner with no allocation on the fast path.
+///
+/// Every function either consumes a complete token and returns it, throws
+/// ``ScanError/needMore`` when the buffer ends first, or throws
+/// ``ScanError/syntax(position:reason:)``. The cursor never reads outside `bytes`.
+struct JSONCursor {
+    static let maxDepth = 64
+
+    let bytes: UnsafeBufferPointer<UInt8>
+    var pos: Int
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>, at pos: Int) {
+        self.bytes = bytes
+        self.pos = pos
+    }
+
+    @inline(__always)
+    var end: Int { bytes.count }
+
+    @inline(__always)
+    mutating func skipWhitespace() {
+        while pos < end {
+            let c = bytes[pos]
+            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { pos += 1 } else { return }
+        }
+    }
+
+    /// The next non-whitespace byte, not consumed.
+    @inline(__always)
+    mutating func peek() throws(ScanError) -> UInt8 {
+        skipWhitespace()
+        guard pos < end else { throw .needMore }
+        return bytes[pos]
+    }
+
+    @inline(__always)
+    mutating func expect(_ c: UInt8, _ what: @autoclosure () -> String) throws(ScanError) {
+        let b = try peek()
+        guard b == c else { throw .syntax(position: pos, reason: "expected \(what()), found \(Self.describe(b))") }
+        pos += 1
+    }
+
+    /// Consumes a string; the cursor must be at its opening quote.
+    mutating func string() throws(ScanError) -> StringToken {
+        let b = try peek()
+        guard b == UInt8(ascii: "\"") else { throw .syntax(position: pos, reason: "expected a string, found \(Self.describe(b))") }
+        var i = pos + 1
+        let start = i
+        var escapes = false
+        while true {
+            guard i < end else { throw .needMore }
+            let c = bytes[i]
+            if c == UInt8(ascii: "\"") { break }
+            if c == UInt8(ascii: "\\") {
+                escapes = true
+                guard i + 1 < end else { throw .needMore }
+                switch bytes[i + 1] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                     UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    i += 2
+                case UInt8(ascii: "u"):
+                    guard i + 5 < end else { throw .needMore }
+                    for k in 2...5 where IPAddressHex.value(bytes[i + k]) == nil {
+                        throw .syntax(position: i + k, reason: "invalid \\u escape in a string")
+                    }
+                    i += 6
+                default:
+                    throw .syntax(position: i + 1, reason: "invalid escape \\\(Self.describe(bytes[i + 1])) in a string")
+                }
+                continue
+            }
+            if c < 0x20 {
+                throw .syntax(position: i, reason: "\(Self.describe(c)) inside a string (unterminated string?)")
+            }
+            i += 1
+        }
+        pos = i + 1
+        return StringToken(start: start, end: i, hasEscapes: escapes)
+    }
+
+    /// Consumes a number, validating JSON's grammar, and reads it as a counter would.
+    mutating func number() throws(ScanError) -> NumberValue {
+        _ = try peek()
+        var i = pos
+        var negative = false
+        if bytes[i] == UInt8(ascii: "-") {
+            negative = true
+            i += 1
+        }
+        guard i < end else { throw .needMore }
+        var value: UInt64 = 0
+        var overflow = false
+        let intStart = i
+        while i < end, bytes[i] >= 0x30, bytes[i] <= 0x39 {
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(bytes[i] - 0x30))
+            overflow = overflow || o1 || o2
+            value = a
+            i += 1
+        }
+        guard i > intStart else { throw .syntax(position: i, reason: "expected a digit, found \(Self.describe(bytes[i]))") }
+        if bytes[intStart] == 0x30, i - intStart > 1 {
+            throw .syntax(position: intStart, reason: "a number may not have a leading zero")
+        }
+        var fractional = false
+        if i < end, bytes[i] == UInt8(ascii: ".") {
+            fractional = true
+            i += 1
+            let s = i
+            while i < end, bytes[i] >= 0x30, bytes[i] <= 0x39 { i += 1 }
+            guard i < end || i > s else { throw .needMore }
+            guard i > s else { throw .syntax(position: i, reason: "expected a digit after the decimal point") }
+        }
+        if i < end, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+            fractional = true
+            i += 1
+            guard i < end else { throw .needMore }
+            if bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+            let s = i
+            while i < end, bytes[i] >= 0x30, bytes[i] <= 0x39 { i += 1 }
+            guard i < end || i > s else { throw .needMore }
+            guard i > s else { throw .syntax(position: i, reason: "expected a digit in the exponent") }
+        }
+        // A number that touches the end of the buffer may continue in the next read.
+        guard i < end else { throw .needMore }
+        pos = i
+        if negative { return (value == 0 && !fractional) ? .unsigned(0) : .negative }
+        if fractional { return .fractional }
+        return overflow ? .tooLarge : .unsigned(value)
+    }
+
+    /// Consumes `true`, `false` or `null`.
+    mutating func literal() throws(ScanError) {
+        let c = try peek()
+        let word: StaticString = c == UInt8(ascii: "t") ? "true" : c == UInt8(ascii: "f") ? "false" : "null"
+        let n = word.utf8CodeUnitCount
+        for k in 0..<n {
+            guard pos + k < end else { throw .needMore }
+            guard bytes[pos + k] == word.utf8Start[k] else {
+                throw .syntax(position: pos + k, reason: "unexpected \(Self.describe(bytes[pos + k]))")
+            }
+        }
+        pos += n
+    }
+
+    /// Consumes any value, validating it.
+    mutating func skipValue(depth: Int = 0) throws(ScanError) {
+        let c = try peek()
+        switch c {
+        case UInt8(ascii: "\""):
+            _ = try string()
+        case UInt8(ascii: "{"):
+            guard depth < Self.maxDepth else { throw .tooDeep(position: pos) }
+            pos += 1
+            if try peek() == UInt8(ascii: "}") {
+                pos += 1
+                return
+            }
+            while true {
+                _ = try string()
+                try expect(UInt8(ascii: ":"), "':' after an object key")
+                try skipValue(depth: depth + 1)
+                if try endOfMembers(close: UInt8(ascii: "}"), what: "object member") { return }
+            }
+        case UInt8(ascii: "["):
+            guard depth < Self.maxDepth else { throw .tooDeep(position: pos) }
+            pos += 1
+            if try peek() == UInt8(ascii: "]") {
+                pos += 1
+                return
+            }
+            while true {
+                try skipValue(depth: depth + 1)
+                if try endOfMembers(close: UInt8(ascii: "]"), what: "array element") { return }
+            }
+        case UInt8(ascii: "-"), 0x30...0x39:
+            _ = try number()
+        case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
+            try literal()
+        default:
+            throw .syntax(position: pos, reason: "expected a JSON value, found \(Self.describe(c))")
+        }
+    }
+
+    /// After a member: consumes `,` (returns false) or the closing bracket (returns true).
+    @inline(__always)
+    mutating func endOfMembers(close: UInt8, what: String) throws(ScanError) -> Bool {
+        let c = try peek()
+        pos += 1
+        if c == UInt8(ascii: ",") { return false }
+        if c == close { return true }
+        pos -= 1
+        throw .syntax(position: pos, reason: "expected ',' or '\(Character(Unicode.Scalar(close)))' after an \(what), found \(Self.describe(c))")
+    }
+
+    /// Compares a string token's raw bytes with an ASCII key.
+    @inline(__always)
+    func equals(_ t: StringToken, _ key: StaticString) -> Bool {
+        let n = key.utf8CodeUnitCount
+        guard t.end - t.start == n, !t.hasEscapes else { return false }
+        let p = key.utf8Start
+        for k in 0..<n where bytes[t.start + k] != p[k] { return false }
+        return true
+    }
+
+    /// The decoded text of a string token; `nil` when it is not valid UTF-8.
+    func text(_ t: StringToken) -> String? {
+        let raw = UnsafeBufferPointer(rebasing: bytes[t.start..<t.end])
+        if !t.hasEscapes { return String(validating: raw, as: UTF8.self) }
+        return String(validating: Self.unescape(raw), as: UTF8.self)
+    }
+
+    /// The decoded bytes of a string token (escapes resolved).
+    func decodedBytes(_ t: StringToken) -> [UInt8] {
+        let raw = UnsafeBufferPointer(rebasing: bytes[t.start..<t.end])
+        return t.hasEscapes ? Self.unescape(raw) : Array(raw)
+    }
+
+    /// Resolves JSON escapes, including surrogate pairs; lone surrogates become U+FFFD.
+    static func unescape(_ raw: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(raw.count)
+        var i = 0
+        func hex4(_ at: Int) -> UInt32 {
+            var v: UInt32 = 0
+            for k in 0..<4 { v = v << 4 | UInt32(IPAddressHex.value(raw[at + k]) ?? 0) }
+            return v
+        }
+        while i < raw.count {
+            let c = raw[i]
+            guard c == UInt8(ascii: "\\"), i + 1 < raw.count else {
+                out.append(c)
+                i += 1
+                continue
+            }
+            let e = raw[i + 1]
+            i += 2
+            switch e {
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u") where i + 4 <= raw.count:
+                var scalar = hex4(i)
+                i += 4
+                if (0xD800...0xDBFF).contains(scalar), i + 6 <= raw.count, raw[i] == UInt8(ascii: "\\"),
+                   raw[i + 1] == UInt8(ascii: "u") {
+                    let low = hex4(i + 2)
+                    if (0xDC00...0xDFFF).contains(low) {
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                        i += 6
+                    }
+                }
+                let u = Unicode.Scalar(scalar) ?? "\u{FFFD}"
+                out.append(contentsOf: String(u).utf8)
+            default: out.append(e)
+            }
+        }
+        return out
+    }
+
+    /// A byte as an error message shows it: `'x'` or `byte 0x00`.
+    static func describe(_ c: UInt8) -> String {
+        if c >= 0x21, c < 0x7F { return "'\(Character(Unicode.Scalar(c)))'" }
+        if c == 0x20 { return "' '" }
+        if c == 0x0A { return "a line break" }
+        return "byte 0x" + (c < 16 ? "0" : "") + String(c, radix: 16)
+    }
+}
+
+/// Hex digits, shared by the scanner and address parsing.
+enum IPAddressHex {
+    @inline(__always)
+    static func value(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: c - 0x30
+        case 0x61...0x66: c - 0x61 + 10
+        case 0x41...0x46: c - 0x41 + 10
+        default: nil
+        }
+    }
+}

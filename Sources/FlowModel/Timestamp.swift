@@ -1,0 +1,140 @@
+/// Nanoseconds since the Unix epoch, UTC.
+///
+/// Flow-log windows carry nanosecond precision; `Int64` nanoseconds cover the
+/// years 1678 to 2262, which is the range tailflow accepts.
+public typealias Nanoseconds = Int64
+
+public enum Timestamp {
+    public static let nanosPerSecond: Int64 = 1_000_000_000
+
+    /// Parses an RFC 3339 timestamp such as `2026-11-01T10:00:04.999812345Z` or
+    /// `2026-11-01T12:00:00+02:00` into nanoseconds since the epoch.
+    ///
+    /// Up to nine fractional digits are kept exactly; more digits are an error
+    /// rather than a silent truncation. Returns `nil` when the text is not RFC 3339
+    /// or lies outside the representable range.
+    public static func parseRFC3339<C: Collection>(_ bytes: C) -> Nanoseconds? where C.Element == UInt8 {
+        var it = bytes.makeIterator()
+        var peeked: UInt8? = it.next()
+        func next() -> UInt8? { let c = peeked; peeked = it.next(); return c }
+        func digits(_ n: Int) -> Int64? {
+            var v: Int64 = 0
+            for _ in 0..<n {
+                guard let c = next(), c >= 0x30, c <= 0x39 else { return nil }
+                v = v * 10 + Int64(c - 0x30)
+            }
+            return v
+        }
+        func expect(_ ch: UInt8) -> Bool { next() == ch }
+        guard let year = digits(4), expect(UInt8(ascii: "-")), let month = digits(2), expect(UInt8(ascii: "-")),
+              let day = digits(2) else { return nil }
+        guard let sep = next(), sep == UInt8(ascii: "T") || sep == UInt8(ascii: "t") || sep == UInt8(ascii: " ") else { return nil }
+        guard let hour = digits(2), expect(UInt8(ascii: ":")), let minute = digits(2), expect(UInt8(ascii: ":")),
+              let second = digits(2) else { return nil }
+        guard (1...12).contains(month), day >= 1, day <= daysInMonth(year: year, month: month),
+              hour <= 23, minute <= 59, second <= 60 else { return nil }
+        var fraction: Int64 = 0
+        if peeked == UInt8(ascii: ".") {
+            _ = next()
+            var count = 0
+            while let c = peeked, c >= 0x30, c <= 0x39 {
+                _ = next()
+                count += 1
+                guard count <= 9 else { return nil }
+                fraction = fraction * 10 + Int64(c - 0x30)
+            }
+            guard count > 0 else { return nil }
+            for _ in count..<9 { fraction *= 10 }
+        }
+        var offsetSeconds: Int64 = 0
+        guard let zone = next() else { return nil }
+        switch zone {
+        case UInt8(ascii: "Z"), UInt8(ascii: "z"):
+            break
+        case UInt8(ascii: "+"), UInt8(ascii: "-"):
+            guard let oh = digits(2), expect(UInt8(ascii: ":")), let om = digits(2), oh <= 23, om <= 59 else { return nil }
+            offsetSeconds = (oh * 3600 + om * 60) * (zone == UInt8(ascii: "-") ? -1 : 1)
+        default:
+            return nil
+        }
+        guard peeked == nil else { return nil }
+        let days = daysFromCivil(year: year, month: month, day: day)
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + min(second, 59) - offsetSeconds
+        // Int64 nanoseconds reach to 2262-04-11.
+        guard seconds > -9_223_372_036, seconds < 9_223_372_036 else { return nil }
+        return seconds * nanosPerSecond + fraction
+    }
+
+    /// Parses RFC 3339 text.
+    public static func parseRFC3339(_ text: String) -> Nanoseconds? {
+        parseRFC3339(Array(text.utf8))
+    }
+
+    /// Formats nanoseconds as RFC 3339 UTC: `2026-11-01T10:00:00Z`, with the
+    /// fractional part only when it is not zero (trailing zeros trimmed unless `fullFraction`).
+    public static func formatRFC3339(_ ns: Nanoseconds, fullFraction: Bool = false) -> String {
+        let (seconds, fraction) = floorDivMod(ns, nanosPerSecond)
+        let (days, secOfDay) = floorDivMod(seconds, 86_400)
+        let (y, m, d) = civilFromDays(days)
+        var s = pad(y, 4) + "-" + pad(m, 2) + "-" + pad(d, 2) + "T"
+        s += pad(secOfDay / 3600, 2) + ":" + pad(secOfDay / 60 % 60, 2) + ":" + pad(secOfDay % 60, 2)
+        if fraction != 0 || fullFraction {
+            var f = pad(fraction, 9)
+            if !fullFraction { while f.hasSuffix("0") { f.removeLast() } }
+            s += "." + f
+        }
+        return s + "Z"
+    }
+
+    /// Floor division and its non-negative remainder.
+    @inlinable
+    public static func floorDivMod(_ a: Int64, _ b: Int64) -> (Int64, Int64) {
+        let q = a / b, r = a % b
+        return r < 0 ? (q - 1, r + b) : (q, r)
+    }
+
+    /// The start of the `step`-wide, epoch-aligned bucket that holds `ns`.
+    @inlinable
+    public static func bucketStart(_ ns: Nanoseconds, step: Nanoseconds) -> Nanoseconds {
+        floorDivMod(ns, step).0 * step
+    }
+
+    static func pad(_ v: Int64, _ width: Int) -> String {
+        let s = String(v)
+        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    }
+
+    static func isLeap(_ y: Int64) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
+
+    static func daysInMonth(year: Int64, month: Int64) -> Int64 {
+        switch month {
+        case 2: isLeap(year) ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    public static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    /// The date of a day count since 1970-01-01.
+    public static func civilFromDays(_ days: Int64) -> (Int64, Int64, Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (m <= 2 ? yoe + era * 400 + 1 : yoe + era * 400, m, d)
+    }
+}

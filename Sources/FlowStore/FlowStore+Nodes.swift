@@ -1,0 +1,72 @@
+public import FlowModel
+import GRDB
+import Foundation
+
+/// A node as the store knows it.
+public struct NodeRecord: Sendable, Equatable {
+    public var nodeID: String
+    public var name: String?
+    public var os: String?
+    public var user: String?
+    public var tags: [String]
+    public var addresses: [String]
+    /// Whether any message from the node is stored.
+    public var isReporter: Bool
+    public var firstSeen: Nanoseconds?
+    public var lastSeen: Nanoseconds?
+}
+
+extension FlowStore {
+    /// Every known node, ordered by name then stable ID.
+    public func nodes() throws -> [NodeRecord] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT stable_id, name, os, user, tags, addresses, last_report_ns IS NOT NULL AS reporter,
+                       first_seen_ns, last_seen_ns
+                FROM nodes ORDER BY name IS NULL, name, stable_id
+                """).map { row in
+                NodeRecord(nodeID: row[0], name: row[1], os: row[2], user: row[3],
+                           tags: Self.decodeArray(row[4]), addresses: Self.decodeArray(row[5]),
+                           isReporter: row[6], firstSeen: row[7], lastSeen: row[8])
+            }
+        }
+    }
+
+    /// Stores what a device list says; the import time counts as the time of the report.
+    public func importNodes(_ nodes: [NodeInfo], at time: Nanoseconds) throws {
+        try withWriter { writer in
+            try writer.begin()
+            for node in nodes { try writer.importNode(node, at: time) }
+            try writer.commit()
+        }
+    }
+
+    static func decodeArray(_ text: String?) -> [String] {
+        guard let text, let data = text.data(using: .utf8),
+              let array = try? JSONSerialization.jsonObject(with: data) as? [String] else { return [] }
+        return array
+    }
+}
+
+/// A recorded reject.
+public struct RejectRecord: Sendable, Equatable {
+    public var source: String
+    public var line: Int64?
+    public var offset: Int64
+    public var reason: String
+    public var excerpt: String?
+    public var recorded: Nanoseconds
+}
+
+extension FlowStore {
+    /// Recorded rejects, newest first.
+    public func rejects(limit: Int) throws -> [RejectRecord] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT source, line, offset, reason, excerpt, recorded_ns FROM rejects ORDER BY id DESC LIMIT ?
+                """, arguments: [limit]).map { row in
+                RejectRecord(source: row[0], line: row[1], offset: row[2], reason: row[3], excerpt: row[4], recorded: row[5])
+            }
+        }
+    }
+}

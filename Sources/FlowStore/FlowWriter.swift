@@ -1,0 +1,376 @@
+import GRDBSQLite
+public import GRDB
+public import FlowModel
+import Foundation
+
+/// What a writer stored.
+public struct WriteStats: Sendable, Equatable {
+    /// Messages stored for the first time.
+    public var messages = 0
+    /// Flow rows of those messages.
+    public var rows = 0
+    /// Messages already in the store (or earlier in the same input): skipped.
+    public var duplicates = 0
+    /// Rejects recorded (a reject already recorded counts again but is stored once).
+    public var rejects = 0
+
+    public init() {}
+}
+
+/// The store's single writer: inserts messages with their rollups, node facts and rejects.
+///
+/// Work happens in batches: ``begin()``, any number of ``add(_:)``,
+/// ``addReject(_:)`` and ``importNode(_:at:)``, then ``commit()``. Rollups and node
+/// updates are aggregated in memory during a batch and written just before the
+/// commit, in the same transaction as the rows they summarise, so a reader never
+/// sees rows without their rollups, and a crash loses a whole batch or nothing.
+///
+/// The insert path uses prepared sqlite3 statements directly (see `RawStatement`).
+public final class FlowWriter {
+    let db: Database
+    let sqlite: OpaquePointer
+    let insertMessage: RawStatement
+    let upsertRollup: RawStatement
+    let selectAddress: RawStatement
+    let insertAddress: RawStatement
+    let selectNode: RawStatement
+    let insertNode: RawStatement
+    let updateNodeInfo: RawStatement
+    let updateNodeSeen: RawStatement
+    let upsertNodeAddress: RawStatement
+    let insertReject: RawStatement
+
+    var addressIDs: [IPAddress: Int64] = [:]
+    var nodes: [String: NodeState] = [:]
+    var minuteRollups: [RollupKey: Counters] = [:]
+    var blob: [UInt8] = []
+    var stored: [StoredRow] = []
+    var inTransaction = false
+    /// Whether a batch is open.
+    public var isInBatch: Bool { inTransaction }
+    public private(set) var stats = WriteStats()
+
+    final class NodeState {
+        let id: Int64
+        var info: NodeInfo?
+        var infoNs: Int64?
+        var infoDirty = false
+        var firstSeen: Int64?
+        var lastSeen: Int64?
+        var firstReport: Int64?
+        var lastReport: Int64?
+        var seenDirty = false
+
+        init(id: Int64) {
+            self.id = id
+        }
+
+        func seen(_ t: Int64) {
+            if firstSeen.map({ t < $0 }) ?? true { firstSeen = t; seenDirty = true }
+            if lastSeen.map({ t > $0 }) ?? true { lastSeen = t; seenDirty = true }
+        }
+
+        func reported(_ t: Int64) {
+            if firstReport.map({ t < $0 }) ?? true { firstReport = t; seenDirty = true }
+            if lastReport.map({ t > $0 }) ?? true { lastReport = t; seenDirty = true }
+        }
+
+        /// Takes `info` if it is at least as recent as what the node has; the latest report wins.
+        func learn(_ info: NodeInfo, at t: Int64) {
+            if let infoNs, t < infoNs { return }
+            if let current = self.info, current == info {
+                if t > infoNs ?? .min { infoNs = t; infoDirty = true }
+                return
+            }
+            self.info = info
+            infoNs = t
+            infoDirty = true
+        }
+    }
+
+    init(_ db: Database) throws {
+        self.db = db
+        sqlite = db.sqliteConnection!
+        insertMessage = try RawStatement(sqlite, """
+            INSERT OR IGNORE INTO messages (start_ns, reporter, digest, duration_ns, row_count, rows) VALUES (?, ?, ?, ?, ?, ?)
+            """)
+        upsertRollup = try RawStatement(sqlite, """
+            INSERT INTO rollups (step, bucket, reporter, kind, src, dst, proto, port, tx_pkts, tx_bytes, rx_pkts, rx_bytes)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT DO UPDATE SET tx_pkts = tx_pkts + excluded.tx_pkts, tx_bytes = tx_bytes + excluded.tx_bytes,
+                                      rx_pkts = rx_pkts + excluded.rx_pkts, rx_bytes = rx_bytes + excluded.rx_bytes
+            """)
+        selectAddress = try RawStatement(sqlite, "SELECT id FROM addresses WHERE ip = ?")
+        insertAddress = try RawStatement(sqlite, "INSERT INTO addresses (ip) VALUES (?)")
+        selectNode = try RawStatement(sqlite, """
+            SELECT id, info_ns, first_seen_ns, last_seen_ns, first_report_ns, last_report_ns FROM nodes WHERE stable_id = ?
+            """)
+        insertNode = try RawStatement(sqlite, "INSERT INTO nodes (stable_id) VALUES (?)")
+        updateNodeInfo = try RawStatement(sqlite, """
+            UPDATE nodes SET name = ?2, os = ?3, user = ?4, tags = ?5, addresses = ?6, info_ns = ?7
+            WHERE id = ?1 AND (info_ns IS NULL OR info_ns <= ?7)
+            """)
+        updateNodeSeen = try RawStatement(sqlite, """
+            UPDATE nodes SET
+                first_seen_ns = CASE WHEN ?2 IS NULL THEN first_seen_ns ELSE min(coalesce(first_seen_ns, ?2), ?2) END,
+                last_seen_ns = CASE WHEN ?3 IS NULL THEN last_seen_ns ELSE max(coalesce(last_seen_ns, ?3), ?3) END,
+                first_report_ns = CASE WHEN ?4 IS NULL THEN first_report_ns ELSE min(coalesce(first_report_ns, ?4), ?4) END,
+                last_report_ns = CASE WHEN ?5 IS NULL THEN last_report_ns ELSE max(coalesce(last_report_ns, ?5), ?5) END
+            WHERE id = ?1
+            """)
+        upsertNodeAddress = try RawStatement(sqlite, """
+            INSERT INTO node_addresses (address, node, info_ns) VALUES (?1, ?2, ?3)
+            ON CONFLICT (address) DO UPDATE SET node = excluded.node, info_ns = excluded.info_ns
+            WHERE excluded.info_ns >= node_addresses.info_ns
+            """)
+        insertReject = try RawStatement(sqlite, """
+            INSERT OR IGNORE INTO rejects (source, line, offset, reason, excerpt, recorded_ns) VALUES (?, ?, ?, ?, ?, ?)
+            """)
+        blob.reserveCapacity(4096)
+    }
+
+    func close() {
+        if inTransaction { rollback() }
+    }
+
+    // MARK: Transactions
+
+    /// Starts a batch (an immediate transaction: it waits for other writers).
+    public func begin() throws {
+        precondition(!inTransaction, "begin() inside a batch")
+        try exec("BEGIN IMMEDIATE")
+        inTransaction = true
+    }
+
+    /// Writes the batch's rollups and node facts, then commits.
+    public func commit() throws {
+        guard inTransaction else { return }
+        do {
+            try flushRollups()
+            try flushNodes()
+            try exec("COMMIT")
+            inTransaction = false
+        } catch {
+            rollback()
+            throw error
+        }
+    }
+
+    /// Abandons the batch. Caches are dropped: they may name rows that no longer exist.
+    public func rollback() {
+        _ = sqlite3_exec(sqlite, "ROLLBACK", nil, nil, nil)
+        inTransaction = false
+        addressIDs.removeAll()
+        nodes.removeAll()
+        minuteRollups.removeAll()
+    }
+
+    func exec(_ sql: String) throws {
+        let rc = sqlite3_exec(sqlite, sql, nil, nil, nil)
+        guard rc == SQLITE_OK else {
+            throw StoreError(.sqlite, "SQLite error \(rc): \(String(cString: sqlite3_errmsg(sqlite))) - while executing `\(sql)`")
+        }
+    }
+
+    // MARK: Messages
+
+    /// Stores a message unless an identical one is stored already; returns whether it was new.
+    @discardableResult
+    public func add(_ message: FlowMessage) throws -> Bool {
+        precondition(inTransaction, "add(_:) outside a batch")
+        let reporter = try node(message.nodeID)
+        stored.removeAll(keepingCapacity: true)
+        for r in message.rows {
+            stored.append(StoredRow(kind: r.kind, proto: r.proto,
+                                    src: try r.src.map(addressID) ?? 0, srcPort: r.srcPort,
+                                    dst: try r.dst.map(addressID) ?? 0, dstPort: r.dstPort,
+                                    txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes))
+        }
+        blob.removeAll(keepingCapacity: true)
+        RowCodec.encode(stored, into: &blob)
+        insertMessage.bind(1, message.start)
+        insertMessage.bind(2, reporter.id)
+        insertMessage.bind(3, message.digest)
+        insertMessage.bind(4, message.end - message.start)
+        insertMessage.bind(5, Int64(stored.count))
+        insertMessage.bind(6, blob: blob)
+        guard try insertMessage.run() == 1 else {
+            stats.duplicates += 1
+            return false
+        }
+        stats.messages += 1
+        stats.rows += stored.count
+
+        reporter.reported(message.start)
+        reporter.seen(message.start)
+        if let src = message.srcNode {
+            let n = src.nodeID == message.nodeID ? reporter : try node(src.nodeID)
+            n.learn(src, at: message.start)
+            n.seen(message.start)
+        }
+        for dst in message.dstNodes {
+            let n = try node(dst.nodeID)
+            n.learn(dst, at: message.start)
+            n.seen(message.start)
+        }
+        let minute = Timestamp.floorDivMod(message.start, 60 * Timestamp.nanosPerSecond).0 * 60
+        for r in stored {
+            let key = RollupKey(bucket: minute, reporter: reporter.id, src: r.src, dst: r.dst,
+                                kind: r.kind.rawValue, proto: r.proto, port: r.servicePort)
+            minuteRollups[key, default: Counters()].add(
+                Counters(txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes))
+        }
+        return true
+    }
+
+    /// Records input that could not be stored; the same reject recorded again is stored once.
+    public func addReject(source: String, line: Int?, offset: Int64, reason: String, excerpt: String) throws {
+        precondition(inTransaction, "addReject outside a batch")
+        insertReject.bind(1, source)
+        insertReject.bind(2, line.map { Int64($0) })
+        insertReject.bind(3, offset)
+        insertReject.bind(4, reason)
+        insertReject.bind(5, excerpt.isEmpty ? nil : excerpt)
+        insertReject.bind(6, Int64(Date().timeIntervalSince1970 * 1e9))
+        try insertReject.run()
+        stats.rejects += 1
+    }
+
+    /// Records what a device list says about a node, as known at time `t`.
+    public func importNode(_ info: NodeInfo, at t: Nanoseconds) throws {
+        precondition(inTransaction, "importNode outside a batch")
+        try node(info.nodeID).learn(info, at: t)
+    }
+
+    // MARK: Interning
+
+    func addressID(_ ip: IPAddress) throws -> Int64 {
+        if let id = addressIDs[ip] { return id }
+        let text = ip.description
+        selectAddress.bind(1, text)
+        defer { selectAddress.reset() }
+        let id: Int64
+        if try selectAddress.step() {
+            id = selectAddress.int64(0)
+        } else {
+            insertAddress.bind(1, text)
+            try insertAddress.run()
+            id = sqlite3_last_insert_rowid(sqlite)
+        }
+        addressIDs[ip] = id
+        return id
+    }
+
+    func node(_ stableID: String) throws -> NodeState {
+        if let n = nodes[stableID] { return n }
+        selectNode.bind(1, stableID)
+        defer { selectNode.reset() }
+        let state: NodeState
+        if try selectNode.step() {
+            state = NodeState(id: selectNode.int64(0))
+            state.infoNs = selectNode.optionalInt64(1)
+            state.firstSeen = selectNode.optionalInt64(2)
+            state.lastSeen = selectNode.optionalInt64(3)
+            state.firstReport = selectNode.optionalInt64(4)
+            state.lastReport = selectNode.optionalInt64(5)
+        } else {
+            insertNode.bind(1, stableID)
+            try insertNode.run()
+            state = NodeState(id: sqlite3_last_insert_rowid(sqlite))
+        }
+        nodes[stableID] = state
+        return state
+    }
+
+    // MARK: Flushing a batch
+
+    func flushRollups() throws {
+        guard !minuteRollups.isEmpty else { return }
+        var hours: [RollupKey: Counters] = [:]
+        var days: [RollupKey: Counters] = [:]
+        for (k, c) in minuteRollups {
+            try upsert(step: 60, k, c)
+            hours[k.rebucketed(3600), default: Counters()].add(c)
+        }
+        for (k, c) in hours {
+            try upsert(step: 3600, k, c)
+            days[k.rebucketed(86_400), default: Counters()].add(c)
+        }
+        for (k, c) in days { try upsert(step: 86_400, k, c) }
+        minuteRollups.removeAll(keepingCapacity: true)
+    }
+
+    @inline(__always)
+    func upsert(step: Int64, _ k: RollupKey, _ c: Counters) throws {
+        let s = upsertRollup
+        s.bind(1, step)
+        s.bind(2, k.bucket)
+        s.bind(3, k.reporter)
+        s.bind(4, Int64(k.kind))
+        s.bind(5, k.src)
+        s.bind(6, k.dst)
+        s.bind(7, Int64(k.proto))
+        s.bind(8, Int64(k.port))
+        s.bind(9, c.txPackets)
+        s.bind(10, c.txBytes)
+        s.bind(11, c.rxPackets)
+        s.bind(12, c.rxBytes)
+        try s.run()
+    }
+
+    func flushNodes() throws {
+        for n in nodes.values where n.infoDirty || n.seenDirty {
+            if n.infoDirty, let info = n.info, let t = n.infoNs {
+                updateNodeInfo.bind(1, n.id)
+                updateNodeInfo.bind(2, info.name)
+                updateNodeInfo.bind(3, info.os)
+                updateNodeInfo.bind(4, info.user)
+                updateNodeInfo.bind(5, info.tags.isEmpty ? nil : JSONText.array(info.tags))
+                updateNodeInfo.bind(6, info.addresses.isEmpty ? nil : JSONText.array(info.addresses.map(\.description)))
+                updateNodeInfo.bind(7, t)
+                if try updateNodeInfo.run() == 1 {
+                    for ip in info.addresses {
+                        upsertNodeAddress.bind(1, try addressID(ip))
+                        upsertNodeAddress.bind(2, n.id)
+                        upsertNodeAddress.bind(3, t)
+                        try upsertNodeAddress.run()
+                    }
+                }
+                n.infoDirty = false
+            }
+            if n.seenDirty {
+                updateNodeSeen.bind(1, n.id)
+                updateNodeSeen.bind(2, n.firstSeen)
+                updateNodeSeen.bind(3, n.lastSeen)
+                updateNodeSeen.bind(4, n.firstReport)
+                updateNodeSeen.bind(5, n.lastReport)
+                try updateNodeSeen.run()
+                n.seenDirty = false
+            }
+        }
+    }
+}
+
+/// Minimal JSON text for the store's array columns.
+enum JSONText {
+    static func array(_ items: [String]) -> String {
+        "[" + items.map(string).joined(separator: ",") + "]"
+    }
+
+    static func string(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where u.value < 0x20:
+                out += String(format: "\\u%04x", u.value)
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out + "\""
+    }
+}

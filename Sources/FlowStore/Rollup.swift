@@ -1,0 +1,51 @@
+/// The key of a rollup row within one step (see `schema/001_store.sql`, table `rollups`).
+struct RollupKey: Hashable {
+    var bucket: Int64
+    var reporter: Int64
+    var src: Int64
+    var dst: Int64
+    var kind: UInt8
+    var proto: UInt8
+    var port: UInt16
+
+    func rebucketed(_ step: Int64) -> RollupKey {
+        var k = self
+        k.bucket = bucket - ((bucket % step) + step) % step
+        return k
+    }
+}
+
+/// The four counters of a flow row, summed. Sums saturate at `Int64.max`
+/// (9.2 EB; unreachable in practice, but a crash or a wrap is never an option).
+public struct Counters: Hashable, Sendable {
+    public var txPackets: Int64 = 0
+    public var txBytes: Int64 = 0
+    public var rxPackets: Int64 = 0
+    public var rxBytes: Int64 = 0
+
+    public init(txPackets: Int64 = 0, txBytes: Int64 = 0, rxPackets: Int64 = 0, rxBytes: Int64 = 0) {
+        self.txPackets = txPackets
+        self.txBytes = txBytes
+        self.rxPackets = rxPackets
+        self.rxBytes = rxBytes
+    }
+
+    @inline(__always)
+    public mutating func add(_ o: Counters) {
+        txPackets = Self.sum(txPackets, o.txPackets)
+        txBytes = Self.sum(txBytes, o.txBytes)
+        rxPackets = Self.sum(rxPackets, o.rxPackets)
+        rxBytes = Self.sum(rxBytes, o.rxBytes)
+    }
+
+    @inline(__always)
+    static func sum(_ a: Int64, _ b: Int64) -> Int64 {
+        let (s, o) = a.addingReportingOverflow(b)
+        return o ? .max : s
+    }
+}
+
+/// The rollup steps kept, in seconds: minute, hour and day.
+public enum RollupStep {
+    public static let all: [Int64] = [60, 3600, 86_400]
+}

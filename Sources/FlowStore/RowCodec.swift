@@ -1,0 +1,148 @@
+public import FlowModel
+
+/// A flow row as stored: addresses are ids into the `addresses` table (0 = none).
+public struct StoredRow: Hashable, Sendable {
+    public var kind: TrafficKind
+    public var proto: UInt8
+    public var src: Int64
+    public var srcPort: UInt16
+    public var dst: Int64
+    public var dstPort: UInt16
+    public var txPackets: Int64
+    public var txBytes: Int64
+    public var rxPackets: Int64
+    public var rxBytes: Int64
+
+    public init(kind: TrafficKind, proto: UInt8, src: Int64, srcPort: UInt16, dst: Int64, dstPort: UInt16,
+                txPackets: Int64, txBytes: Int64, rxPackets: Int64, rxBytes: Int64) {
+        self.kind = kind
+        self.proto = proto
+        self.src = src
+        self.srcPort = srcPort
+        self.dst = dst
+        self.dstPort = dstPort
+        self.txPackets = txPackets
+        self.txBytes = txBytes
+        self.rxPackets = rxPackets
+        self.rxBytes = rxBytes
+    }
+
+    /// See ``FlowRow/servicePort``.
+    @inlinable
+    public var servicePort: UInt16 {
+        if srcPort == 0 { return dstPort }
+        if dstPort == 0 { return srcPort }
+        return min(srcPort, dstPort)
+    }
+}
+
+/// The packed encoding of a message's flow rows (`messages.rows`).
+///
+/// Format 1: one version byte (1), then per row a flag byte and LEB128 varints:
+///
+/// | part | meaning |
+/// |---|---|
+/// | flags bits 0–1 | traffic kind |
+/// | flags bits 2–4 | protocol: 0 none, 1 TCP, 2 UDP, 3 ICMP, 4 ICMPv6, 7 other (a varint follows) |
+/// | flags bit 5 | src address id repeats the previous row's (omitted) |
+/// | flags bit 6 | dst address id repeats the previous row's (omitted) |
+/// | varints | [proto], [src id], src port, [dst id], dst port, txPkts, txBytes, rxPkts, rxBytes |
+///
+/// Address ids start at 1; 0 means the row has no such address.
+public enum RowCodec {
+    public static let version: UInt8 = 1
+
+    static let protoByCode: [UInt8] = [0, 6, 17, 1, 58, 0, 0, 0]
+
+    @inline(__always)
+    static func code(for proto: UInt8) -> UInt8 {
+        switch proto {
+        case 0: 0
+        case 6: 1
+        case 17: 2
+        case 1: 3
+        case 58: 4
+        default: 7
+        }
+    }
+
+    /// Appends the encoding of `rows` to `out` (which it does not clear).
+    public static func encode(_ rows: some Sequence<StoredRow>, into out: inout [UInt8]) {
+        out.append(version)
+        var prevSrc: Int64 = -1, prevDst: Int64 = -1
+        for r in rows {
+            let pc = code(for: r.proto)
+            var flags = r.kind.rawValue | pc << 2
+            if r.src == prevSrc { flags |= 1 << 5 }
+            if r.dst == prevDst { flags |= 1 << 6 }
+            out.append(flags)
+            if pc == 7 { putVarint(UInt64(r.proto), &out) }
+            if r.src != prevSrc { putVarint(UInt64(r.src), &out) }
+            putVarint(UInt64(r.srcPort), &out)
+            if r.dst != prevDst { putVarint(UInt64(r.dst), &out) }
+            putVarint(UInt64(r.dstPort), &out)
+            putVarint(UInt64(r.txPackets), &out)
+            putVarint(UInt64(r.txBytes), &out)
+            putVarint(UInt64(r.rxPackets), &out)
+            putVarint(UInt64(r.rxBytes), &out)
+            prevSrc = r.src
+            prevDst = r.dst
+        }
+    }
+
+    /// Decodes a packed blob, calling `body` for each row; throws on a malformed blob.
+    public static func decode(_ blob: UnsafeRawBufferPointer, _ body: (StoredRow) throws -> Void) throws {
+        var i = 0
+        let n = blob.count
+        guard n >= 1, blob[0] == version else { throw StoreError(.sqlite, "flow rows blob has an unknown format") }
+        i = 1
+        func varint() throws -> UInt64 {
+            var v: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < n {
+                let b = blob[i]
+                i += 1
+                v |= UInt64(b & 0x7f) << shift
+                if b < 0x80 { return v }
+                shift += 7
+                if shift > 63 { break }
+            }
+            throw StoreError(.sqlite, "flow rows blob is truncated or corrupt")
+        }
+        var prevSrc: Int64 = 0, prevDst: Int64 = 0
+        while i < n {
+            let flags = blob[i]
+            i += 1
+            let pc = (flags >> 2) & 7
+            let proto = pc == 7 ? UInt8(truncatingIfNeeded: try varint()) : protoByCode[Int(pc)]
+            let src = flags & (1 << 5) != 0 ? prevSrc : Int64(bitPattern: try varint())
+            let srcPort = UInt16(truncatingIfNeeded: try varint())
+            let dst = flags & (1 << 6) != 0 ? prevDst : Int64(bitPattern: try varint())
+            let dstPort = UInt16(truncatingIfNeeded: try varint())
+            let row = StoredRow(kind: TrafficKind(rawValue: flags & 3)!, proto: proto, src: src, srcPort: srcPort,
+                                dst: dst, dstPort: dstPort,
+                                txPackets: Int64(bitPattern: try varint()), txBytes: Int64(bitPattern: try varint()),
+                                rxPackets: Int64(bitPattern: try varint()), rxBytes: Int64(bitPattern: try varint()))
+            try body(row)
+            prevSrc = src
+            prevDst = dst
+        }
+    }
+
+    /// Decodes a packed blob into an array.
+    public static func decode(_ blob: [UInt8]) throws -> [StoredRow] {
+        var rows: [StoredRow] = []
+        try blob.withUnsafeBytes { try decode($0) { rows.append($0) } }
+        return rows
+    }
+
+    @inline(__always)
+    static func putVarint(_ value: UInt64, _ out: inout [UInt8]) {
+        var v = value
+        while v >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        out.append(UInt8(v))
+    }
+}

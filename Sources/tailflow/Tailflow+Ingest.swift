@@ -1,0 +1,95 @@
+import ArgumentParser
+import FlowFormat
+import FlowIngest
+import FlowStore
+import Foundation
+
+extension Tailflow {
+    struct Ingest: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load flow logs into the store.",
+            discussion: """
+                Accepts every container of Tailscale network flow logs, auto-detected: one message, a JSON array,
+                concatenated objects, JSON Lines, the API response {"logs":[…]}, log-service records, Splunk HEC
+                bodies and Elasticsearch _bulk bodies; gzip is detected by its magic bytes. `-` reads standard input.
+                Ingesting the same messages again stores nothing new. Rejected input is recorded with its location
+                and reason (see `tailflow rejects`); the rest still lands, and the exit status is then 3.
+                """
+        )
+
+        @OptionGroup var store: StoreOptions
+
+        @Option(name: .long, help: "Summary format: table (human) or json.")
+        var format: OutputFormatArgument = .table
+
+        @Flag(name: .long, help: "No progress line, even on a terminal.")
+        var quiet = false
+
+        @Argument(help: "Files to read; - for standard input.")
+        var files: [String] = ["-"]
+
+        /// How many rejects are printed before only counting them.
+        static let rejectsShown = 10
+
+        func run() throws {
+            let ingester = Ingester(store: try store.open())
+            var shown = 0
+            ingester.onReject = { reject in
+                shown += 1
+                if shown <= Self.rejectsShown {
+                    if showProgress { Stderr.write("\r\u{1B}[K") }
+                    Stderr.write("tailflow: rejected \(reject)\n")
+                }
+            }
+            if showProgress {
+                ingester.onProgress = { p in
+                    let mb = Double(p.bytes) / 1_048_576
+                    let rate = p.elapsed > 0 ? mb / p.elapsed : 0
+                    Stderr.write("\r\u{1B}[K" + String(format: "%@ messages, %@ rows, %.1f MB, %.1f MB/s, %.1fs",
+                                                        Units.grouped(Int64(p.messages)), Units.grouped(Int64(p.rows)), mb, rate, p.elapsed))
+                }
+            }
+            let summary = try ingester.ingest(paths: files)
+            if showProgress { Stderr.write("\r\u{1B}[K") }
+            if summary.rejected > Self.rejectsShown {
+                Stderr.write("tailflow: \(summary.rejected - Self.rejectsShown) more rejects not shown; `tailflow rejects` lists them all\n")
+            }
+            for failure in summary.failedSources {
+                Stderr.write("tailflow: cannot read \(failure)\n")
+            }
+            Stdout.write(Self.render(summary, format))
+            if !summary.failedSources.isEmpty { throw ExitCode.failure }
+            if summary.rejected > 0 { throw ExitCode(3) }
+        }
+
+        var showProgress: Bool { !quiet && Stderr.isTerminal }
+
+        static func render(_ s: IngestSummary, _ format: OutputFormatArgument) -> String {
+            let fields: [(String, Cell)] = [
+                ("sources", .count(Int64(s.sources))),
+                ("messages", .count(Int64(s.messages))),
+                ("rows", .count(Int64(s.rows))),
+                ("storedMessages", .count(Int64(s.storedMessages))),
+                ("storedRows", .count(Int64(s.storedRows))),
+                ("duplicates", .count(Int64(s.duplicates))),
+                ("rejected", .count(Int64(s.rejected))),
+                ("skipped", .count(Int64(s.skipped))),
+                ("failedSources", .count(Int64(s.failedSources.count))),
+                ("bytes", .bytes(s.bytes)),
+                ("seconds", .seconds(s.seconds)),
+            ]
+            switch format {
+            case .table:
+                let rate = s.seconds > 0 ? Double(s.rows) / s.seconds : 0
+                return "ingested \(Units.grouped(Int64(s.messages))) messages (\(Units.grouped(Int64(s.rows))) rows) from \(s.sources) source\(s.sources == 1 ? "" : "s") in \(String(format: "%.2f", s.seconds))s, \(Units.grouped(Int64(rate))) rows/s\n"
+                    + "stored \(Units.grouped(Int64(s.storedMessages))) new messages (\(Units.grouped(Int64(s.storedRows))) rows), "
+                    + "\(Units.grouped(Int64(s.duplicates))) duplicates skipped, \(s.rejected) rejected, \(s.skipped) non-message values skipped\n"
+            case .csv:
+                return Report(columns: fields.map { Column($0.0) }, rows: [fields.map(\.1)]).render(.csv)
+            case .json, .ndjson:
+                // One object, not an array: a summary is a single record.
+                return Report(columns: fields.map { Column($0.0) }, rows: [fields.map(\.1)]).render(.ndjson)
+            }
+        }
+    }
+}

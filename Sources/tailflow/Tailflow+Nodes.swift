@@ -1,0 +1,82 @@
+import ArgumentParser
+import FlowFormat
+import FlowIngest
+import FlowModel
+import FlowStore
+import Foundation
+
+extension Tailflow {
+    struct Nodes: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the known nodes, or import a device list.",
+            subcommands: [List.self, Import.self],
+            defaultSubcommand: List.self
+        )
+
+        struct List: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "list",
+                abstract: "List the known nodes with names, users, tags, addresses and when they were seen."
+            )
+
+            @OptionGroup var store: StoreOptions
+            @OptionGroup var output: FormatOptions
+
+            func run() throws {
+                let nodes = try store.open().nodes()
+                Stdout.write(Self.report(nodes).render(OutputFormat(rawValue: output.format.rawValue)!))
+            }
+
+            static func report(_ nodes: [NodeRecord]) -> Report {
+                Report(
+                    columns: [Column("nodeId", "NODE ID"), Column("name", "NAME"), Column("os", "OS"), Column("user", "USER"),
+                              Column("tags", "TAGS"), Column("addresses", "ADDRESSES"), Column("reporter", "REPORTS"),
+                              Column("firstSeen", "FIRST SEEN"), Column("lastSeen", "LAST SEEN")],
+                    rows: nodes.map { n in
+                        [.string(n.nodeID), .string(n.name), .string(n.os), .string(n.user), .strings(n.tags),
+                         .strings(n.addresses), .bool(n.isReporter), .time(n.firstSeen), .time(n.lastSeen)]
+                    })
+            }
+        }
+
+        struct Import: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Import a Tailscale device list (GET /api/v2/tailnet/{tailnet}/devices).",
+                discussion: "Names nodes whose messages carry no srcNode/dstNodes. Its facts count as reported now: newer messages override them."
+            )
+
+            @OptionGroup var store: StoreOptions
+
+            @Argument(help: "The device list JSON file; - for standard input.")
+            var file: String
+
+            func run() throws {
+                let nodes = try DeviceList.read(path: file)
+                let now = Int64(Date().timeIntervalSince1970 * 1e9)
+                try store.open().importNodes(nodes, at: now)
+                Stdout.write("imported \(nodes.count) node\(nodes.count == 1 ? "" : "s")\n")
+            }
+        }
+    }
+
+    struct Rejects: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the input that was rejected, with where and why.")
+
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var output: FormatOptions
+
+        @Option(help: "At most this many, newest first.")
+        var limit: Int = 100
+
+        func run() throws {
+            let rejects = try store.open().rejects(limit: limit)
+            let report = Report(
+                columns: [Column("recorded", "RECORDED"), Column("source", "SOURCE"), Column("line", "LINE"),
+                          Column("offset", "OFFSET"), Column("reason", "REASON")],
+                rows: rejects.map { r in
+                    [.time(r.recorded), .string(r.source), r.line.map { .int($0) } ?? .string(nil), .int(r.offset), .string(r.reason)]
+                })
+            Stdout.write(report.render(OutputFormat(rawValue: output.format.rawValue)!))
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import FlowStore
+import FlowIngest
+import Foundation
+
+/// The `tailflow` command: network flow logs in one SQLite file, and answers from them.
+@main
+struct Tailflow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tailflow",
+        abstract: "Store Tailscale network flow logs in one SQLite file and answer questions about them.",
+        discussion: """
+            The database defaults to ./tailflow.db; --db or TAILFLOW_DB choose another.
+            Exit status: 0 success, 1 failure, 2 usage error, 3 (ingest) some input rejected but the rest stored.
+            """,
+        subcommands: [Ingest.self, Nodes.self, Rejects.self, Generate.self]
+    )
+
+    /// Runs a command with SPEC §5's exit statuses: usage errors exit 2, failures 1.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                // --help, --version
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            FileHandle.standardError.write(Data("tailflow: \(Self.describe(error))\n".utf8))
+            Foundation.exit(1)
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? any CustomStringConvertible { return e.description }
+        return "\(error)"
+    }
+}
+
+/// The `--db` option shared by every command that opens the store.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The database file (default: $TAILFLOW_DB or ./tailflow.db).", valueName: "path"))
+    var db: String?
+
+    var path: String {
+        db ?? ProcessInfo.processInfo.environment["TAILFLOW_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "tailflow.db"
+    }
+
+    func open() throws -> FlowStore {
+        try FlowStore(path: path)
+    }
+}
+
+/// `--format` for commands that print reports.
+struct FormatOptions: ParsableArguments {
+    @Option(name: .long, help: "Output format: table, json, csv or ndjson.")
+    var format: OutputFormatArgument = .table
+}
+
+enum OutputFormatArgument: String, ExpressibleByArgument, CaseIterable {
+    case table, json, csv, ndjson
+}
+
+/// Writes to standard error.
+enum Stderr {
+    static func write(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    static var isTerminal: Bool { isatty(2) == 1 }
+}
+
+/// Writes a whole report to standard output.
+enum Stdout {
+    static func write(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+}

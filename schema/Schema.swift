@@ -1,0 +1,12 @@
+/// The store's migrations, in order, as embedded from `schema/*.sql`.
+public enum Schema {
+    public struct Migration: Sendable {
+        /// The file name without extension, e.g. `001_store`; also the migration's identifier.
+        public var name: String
+        public var sql: String
+    }
+
+    public static let migrations: [Migration] = [
+        Migration(name: "001_store", sql: String(decoding: PackageResources._01_store_sql, as: UTF8.self)),
+    ]
+}
