@@ -124,8 +124,14 @@ public final class ContainerDecoder {
             } catch .needMore {
                 pos = itemStart
                 if eof {
-                    done = true
-                    return truncatedAtEnd(itemStart)
+                    // The value runs to the end of the input. It may have swallowed
+                    // complete lines after it (a truncated line in JSON Lines), so
+                    // report it and look for them, as after a syntax error.
+                    let reject = truncatedAtEnd(itemStart)
+                    levels.removeAll()
+                    resyncing = true
+                    if let reject { return reject }
+                    continue
                 }
                 if let failure = try refill(keepFrom: itemStart) { return failure }
             } catch .syntax(let at, let reason) {
@@ -239,6 +245,9 @@ public final class ContainerDecoder {
     // MARK: Errors and recovery
 
     func reject(at start: Int, errorAt: Int, reason: String) -> DecodeEvent {
+        // The line break appended at the end of the input ended the value.
+        let reason = eof && errorAt >= count - 1
+            ? "unexpected end of input inside a JSON value (the input is truncated)" : reason
         let errorLine = lineNumber(at: min(errorAt, count))
         let column = columnNumber(at: min(errorAt, count))
         let startLine = lineNumber(at: start)
@@ -256,7 +265,7 @@ public final class ContainerDecoder {
     func resync() throws -> Bool {
         let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
         // Never resume on the line where the broken value started.
-        var i = pos
+        var i = min(pos + 1, count)
         while true {
             guard let nl = memchr(bytes + i, 0x0A, count - i) else { break }
             let at = bytes.distance(to: nl.assumingMemoryBound(to: UInt8.self))
@@ -289,6 +298,7 @@ public final class ContainerDecoder {
         var i = start
         let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
         while i < count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[i]) { i += 1 }
+        pos = i
         if i < count {
             return .reject(IngestReject(location: location(at: i),
                                         reason: "unexpected end of input inside a JSON value (the input is truncated)",
