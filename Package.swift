@@ -69,8 +69,17 @@ let package = Package(
         ),
         .testTarget(name: "FlowModelTests", dependencies: ["FlowModel"], swiftSettings: settings),
         .testTarget(name: "FlowIngestTests", dependencies: ["FlowIngest", "FlowModel", "FlowStore"], swiftSettings: settings),
-        .testTarget(name: "FlowStoreTests", dependencies: ["FlowStore", "FlowIngest", "FlowModel"], swiftSettings: settings),
+        .testTarget(
+            name: "FlowStoreTests",
+            dependencies: ["FlowStore", "FlowIngest", "FlowModel", "FlowSchema", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: settings
+        ),
         .testTarget(name: "FlowGenerateTests", dependencies: ["FlowGenerate"], swiftSettings: settings),
-        .testTarget(name: "TailflowCLITests", dependencies: ["FlowStore", "FlowModel"], swiftSettings: settings),
+        // Runs the real `tailflow` binary; depending on it makes `swift test` build it first.
+        .testTarget(
+            name: "TailflowCLITests",
+            dependencies: ["tailflow", "FlowStore", "FlowModel", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: settings
+        ),
     ]
 )

@@ -1,0 +1,188 @@
+import Foundation
+import FlowModel
+import FlowSchema
+@testable import FlowStore
+import GRDB
+import Testing
+
+struct FlowStoreTests {
+    @Test func createsWALStoreWithTheSchemaRecorded() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("a.db"))
+        #expect(try store.schemaVersion() == Schema.migrations.map(\.name))
+        let (mode, page) = try store.pool.read { (db: Database) throws in
+            (try String.fetchOne(db, sql: "PRAGMA journal_mode")!, try Int.fetchOne(db, sql: "PRAGMA page_size")!)
+        }
+        #expect(mode == "wal")
+        #expect(page == FlowStore.pageSize)
+        // Opening again is a no-op.
+        _ = try FlowStore(path: dir.path("a.db"))
+    }
+
+    @Test func everySchemaFileIsAMigration() throws {
+        let schemaDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("schema")
+        let files = try FileManager.default.contentsOfDirectory(atPath: schemaDir.path).filter { $0.hasSuffix(".sql") }.sorted()
+        #expect(files.map { String($0.dropLast(4)) } == Schema.migrations.map(\.name))
+        for (file, migration) in zip(files, Schema.migrations) {
+            #expect(try String(contentsOf: schemaDir.appendingPathComponent(file), encoding: .utf8) == migration.sql)
+        }
+    }
+
+    @Test func refusesANewerSchema() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("a.db"))
+        try store.pool.write { try $0.execute(sql: "INSERT INTO grdb_migrations VALUES ('999_from_the_future')") }
+        #expect {
+            _ = try FlowStore(path: dir.path("a.db"))
+        } throws: { error in
+            (error as? StoreError)?.code == .schemaTooNew && "\(error)".contains("999_from_the_future")
+        }
+    }
+
+    @Test func refusesForeignFiles() throws {
+        let dir = TempDir()
+        let other = try DatabaseQueue(path: dir.path("other.db"))
+        try other.write { try $0.execute(sql: "CREATE TABLE customers (id INTEGER)") }
+        #expect { _ = try FlowStore(path: dir.path("other.db")) } throws: { ($0 as? StoreError)?.code == .notATailflowStore }
+        FileManager.default.createFile(atPath: dir.path("junk.db"), contents: Data(repeating: 0x41, count: 8192))
+        #expect { _ = try FlowStore(path: dir.path("junk.db")) } throws: { ($0 as? StoreError)?.code == .notATailflowStore }
+    }
+
+    @Test func rowCodecRoundTrips() throws {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            let rows = (0..<Int.random(in: 0..<20, using: &rng)).map { _ in
+                StoredRow(kind: TrafficKind(rawValue: UInt8.random(in: 0...3, using: &rng))!,
+                          proto: [0, 1, 6, 17, 58, 132, 255].randomElement(using: &rng)!,
+                          src: Int64.random(in: 0...3, using: &rng), srcPort: UInt16.random(in: 0...UInt16.max, using: &rng),
+                          dst: [0, 1, Int64.max].randomElement(using: &rng)!, dstPort: UInt16.random(in: 0...3, using: &rng),
+                          txPackets: Int64.random(in: 0...Int64.max, using: &rng), txBytes: Int64.random(in: 0...300, using: &rng),
+                          rxPackets: 0, rxBytes: Int64.max)
+            }
+            var blob: [UInt8] = []
+            RowCodec.encode(rows, into: &blob)
+            #expect(try RowCodec.decode(blob) == rows)
+        }
+        #expect(throws: StoreError.self) { try RowCodec.decode([1, 0x80]) }
+        #expect(throws: StoreError.self) { try RowCodec.decode([9]) }
+    }
+
+    @Test func sameMessageIsStoredOnce() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("a.db"))
+        let m = Make.message(node: 1, at: 0)
+        var split = m
+        split.rows = [m.rows[0]]  // Same window, other content: a second message (Tailscale splits big reports).
+        let stats = try store.withWriter { w in
+            try w.begin()
+            #expect(try w.add(m))
+            #expect(try !w.add(m))
+            #expect(try w.add(split))
+            try w.commit()
+            try w.begin()
+            #expect(try !w.add(m))
+            try w.commit()
+            return w.stats
+        }
+        #expect(stats.messages == 2 && stats.duplicates == 2 && stats.rows == 4)
+        let count = try store.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM messages") }
+        #expect(count == 2)
+    }
+
+    @Test func rollupsAddUpToTheRowsAtEveryStep() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("a.db"))
+        try store.withWriter { w in
+            for batch in 0..<3 {
+                try w.begin()
+                for i in 0..<400 {
+                    // Spread over two days, several reporters, repeated conversations.
+                    try w.add(Make.message(node: i % 7 + 1, at: Int64(batch * 60_000 + i * 97), rows: i % 5 + 1, bytes: Int64(i)))
+                }
+                try w.commit()
+            }
+        }
+        try store.pool.read { (db: Database) throws in
+            let raw = try store.rawTotals(in: db)
+            #expect(raw.txBytes > 0)
+            for step in RollupStep.all { #expect(try store.rollupTotals(in: db, step: step) == raw) }
+            // Buckets are aligned to their step.
+            for step in RollupStep.all {
+                #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM rollups WHERE step = ? AND bucket % ? != 0", arguments: [step, step]) == 0)
+            }
+            let minutes = try Int.fetchOne(db, sql: "SELECT count(*) FROM rollups WHERE step = 60")!
+            let hours = try Int.fetchOne(db, sql: "SELECT count(*) FROM rollups WHERE step = 3600")!
+            #expect(hours < minutes)
+        }
+    }
+
+    @Test func latestReportOfANodeWinsAndNodesKeepTheirHistory() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("a.db"))
+        var early = Make.message(node: 1, at: 0)
+        early.srcNode?.name = "early.example"
+        var late = Make.message(node: 1, at: 3600)
+        late.srcNode?.name = "late.example"
+        late.dstNodes = [NodeInfo(nodeID: "n9", name: "peer.example", addresses: [Make.ip("100.64.0.9")])]
+        try store.withWriter { w in
+            try w.begin()
+            try w.add(late)
+            try w.commit()
+            try w.begin()
+            try w.add(early)  // Older news must not override newer.
+            try w.commit()
+        }
+        let nodes = try store.nodes()
+        let n1 = try #require(nodes.first { $0.nodeID == "n1" })
+        #expect(n1.name == "late.example")
+        #expect(n1.isReporter)
+        #expect(n1.firstSeen == early.start && n1.lastSeen == late.start)
+        let n9 = try #require(nodes.first { $0.nodeID == "n9" })
+        #expect(!n9.isReporter && n9.name == "peer.example" && n9.addresses == ["100.64.0.9"])
+        // A device list, imported later, is the newest report.
+        try store.importNodes([NodeInfo(nodeID: "n1", name: "renamed.example", addresses: [Make.ip("100.64.0.1")])],
+                              at: late.start + 1)
+        #expect(try store.nodes().first { $0.nodeID == "n1" }?.name == "renamed.example")
+        let owner = try store.pool.read { (db: Database) throws in
+            try String.fetchOne(db, sql: """
+                SELECT n.stable_id FROM node_addresses na JOIN addresses a ON a.id = na.address JOIN nodes n ON n.id = na.node
+                WHERE a.ip = '100.64.0.9'
+                """)
+        }
+        #expect(owner == "n9")
+    }
+
+    @Test func rejectsAreRecordedOnce() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("a.db"))
+        try store.withWriter { w in
+            for _ in 0..<2 {
+                try w.begin()
+                try w.addReject(source: "f.jsonl", line: 2, offset: 300, reason: "bad", excerpt: "{")
+                try w.commit()
+            }
+        }
+        let rejects = try store.rejects(limit: 10)
+        #expect(rejects.count == 1)
+        #expect(rejects.first?.line == 2 && rejects.first?.offset == 300 && rejects.first?.reason == "bad")
+    }
+
+    @Test func aFailedBatchLeavesNoTrace() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("a.db"))
+        try store.withWriter { w in
+            try w.begin()
+            try w.add(Make.message(node: 1, at: 0))
+            w.rollback()
+            try w.begin()
+            try w.add(Make.message(node: 2, at: 0))
+            try w.commit()
+        }
+        try store.pool.read { (db: Database) throws in
+            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM messages") == 1)
+            #expect(try store.rawTotals(in: db) == store.rollupTotals(in: db, step: 60))
+            #expect(try String.fetchAll(db, sql: "SELECT stable_id FROM nodes") == ["n2"])
+        }
+    }
+}

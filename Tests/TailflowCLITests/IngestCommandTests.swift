@@ -1,0 +1,137 @@
+import Foundation
+import FlowStore
+import Testing
+
+/// `tailflow ingest` and friends, run as a user runs them: the real binary on real files.
+struct IngestCommandTests {
+    static let tinyDump: [String] = {
+        let dir = TempDir()
+        let db = dir.path("ref.db")
+        _ = try? CLI.run(["ingest", Fixtures.path("tiny/api-response.json")], db: db)
+        return (try? Dump.of(db)) ?? []
+    }()
+
+    @Test(arguments: Fixtures.containers.filter { $0 != "single-message.json" })
+    func everyContainerStoresIdenticalContent(_ name: String) throws {
+        let dir = TempDir()
+        let db = dir.path("t.db")
+        let r = try CLI.run(["ingest", "--format", "json", Fixtures.path("containers/" + name)], db: db)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains(#""storedMessages":6,"storedRows":8"#))
+        #expect(Self.tinyDump.count > 20)
+        #expect(try Dump.of(db) == Self.tinyDump)
+        // Again: nothing new.
+        let again = try CLI.run(["ingest", "--format", "json", Fixtures.path("containers/" + name)], db: db)
+        #expect(again.status == 0)
+        #expect(again.stdout.contains(#""storedMessages":0,"storedRows":0,"duplicates":6"#), "\(again.stdout)")
+        #expect(try Dump.of(db) == Self.tinyDump)
+    }
+
+    @Test func allContainersTogetherAndStdinStoreEachMessageOnce() throws {
+        let dir = TempDir()
+        let db = dir.path("t.db")
+        let files = Fixtures.containers.map { Fixtures.path("containers/" + $0) }
+        let r = try CLI.run(["ingest", "--format", "json"] + files, db: db)
+        #expect(r.status == 0)
+        #expect(try Dump.of(db) == Self.tinyDump)
+        let stdin = try CLI.run(["ingest", "-"], db: db, stdin: try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("containers/api-response.json.gz"))))
+        #expect(stdin.status == 0)
+        #expect(try Dump.of(db) == Self.tinyDump)
+        // No file arguments reads standard input too.
+        let implicit = try CLI.run(["ingest"], db: db, stdin: try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("containers/messages.jsonl"))))
+        #expect(implicit.status == 0 && implicit.stdout.contains("6 duplicates"))
+    }
+
+    @Test(arguments: [
+        ("malformed-line.jsonl", "malformed-line.jsonl:2: JSON syntax error", 2),
+        ("counter-overflow.jsonl", "counter-overflow.jsonl:2: virtualTraffic[0].txBytes: 18446744073709551615 exceeds 2^63-1", 1),
+        ("wrong-types.jsonl", #"wrong-types.jsonl:1: start: "yesterday" is not an RFC 3339 time"#, 1),
+        ("bad-address.jsonl", #"bad-address.jsonl:1: virtualTraffic[0].dst: "100.101.1.999:22""#, 1),
+        ("end-before-start.jsonl", "end-before-start.jsonl:1: end 2026-11-01T10:00:10Z is before start", 0),
+        ("not-json.bin", "not-json.bin:1: JSON syntax error: expected a JSON value, found byte 0x00", 0),
+        ("truncated.json.gz", "gzip stream truncated", 0),
+    ])
+    func badInputIsRejectedWithWhereAndWhy(_ file: String, _ message: String, _ kept: Int) throws {
+        let dir = TempDir()
+        let db = dir.path("t.db")
+        let r = try CLI.run(["ingest", "--format", "json", Fixtures.path("bad/" + file)], db: db)
+        #expect(r.status == 3)
+        #expect(r.stderr.contains(message), "\(r.stderr)")
+        #expect(r.stdout.contains(#""storedMessages":\#(kept),"#), "\(r.stdout)")
+        #expect(r.stdout.contains(#""rejected":1,"#))
+        let listed = try CLI.run(["rejects", "--format", "json"], db: db)
+        #expect(listed.status == 0)
+        let json = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]
+        #expect(json?.count == 1)
+        #expect((json?.first?["source"] as? String)?.hasSuffix(file) == true)
+        #expect(json?.first?["offset"] is Int)
+        // Ingesting the same bad file again records the reject once.
+        _ = try CLI.run(["ingest", Fixtures.path("bad/" + file)], db: db)
+        #expect(try Dump.of(db).filter { $0.hasPrefix("reject ") }.count == 1)
+    }
+
+    @Test func inputsWithoutMessagesAreNotErrors() throws {
+        let dir = TempDir()
+        for file in ["empty.json", "no-messages.json"] {
+            let r = try CLI.run(["ingest", "--format", "json", Fixtures.path("bad/" + file)], db: dir.path(file + ".db"))
+            #expect(r.status == 0)
+            #expect(r.stderr.isEmpty)
+        }
+        let r = try CLI.run(["ingest", "--format", "json", Fixtures.path("bad/no-messages.json")], db: dir.path("x.db"))
+        #expect(r.stdout.contains(#""skipped":1"#))
+    }
+
+    @Test func manyRejectsArePrintedThenCounted() throws {
+        let dir = TempDir()
+        let bad = String(repeating: #"{"nodeId":"n1","start":"nope","end":"nope"}"# + "\n", count: 25)
+        let r = try CLI.run(["ingest", "-"], db: dir.path("t.db"), stdin: Data(bad.utf8))
+        #expect(r.status == 3)
+        #expect(r.stderr.components(separatedBy: "tailflow: rejected").count - 1 == 10)
+        #expect(r.stderr.contains("15 more rejects not shown"))
+    }
+
+    @Test func unreadableFileFailsButTheOthersLand() throws {
+        let dir = TempDir()
+        let db = dir.path("t.db")
+        let r = try CLI.run(["ingest", dir.path("missing.json"), Fixtures.path("containers/messages.jsonl")], db: db)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("missing.json: No such file or directory"))
+        #expect(try Dump.of(db) == Self.tinyDump)
+    }
+
+    @Test func usageErrorsExitTwo() throws {
+        let dir = TempDir()
+        for args in [["ingest", "--bogus"], ["nodes", "--format", "xml"], ["frobnicate"], ["nodes", "import"]] {
+            let r = try CLI.run(args, db: dir.path("t.db"))
+            #expect(r.status == 2, "\(args): \(r.stderr)")
+            #expect(!r.stderr.isEmpty)
+        }
+        #expect(try CLI.run(["--help"]).status == 0)
+    }
+
+    @Test func dbFlagAndEnvironmentChooseTheFile() throws {
+        let dir = TempDir()
+        let viaFlag = try CLI.run(["ingest", "--db", dir.path("flag.db"), Fixtures.path("containers/messages.jsonl")], db: dir.path("env.db"))
+        #expect(viaFlag.status == 0)
+        #expect(FileManager.default.fileExists(atPath: dir.path("flag.db")))
+        #expect(!FileManager.default.fileExists(atPath: dir.path("env.db")))
+        let p = CLI.start(["ingest", Fixtures.path("containers/messages.jsonl")], db: nil)
+        p.currentDirectoryURL = dir.url
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(FileManager.default.fileExists(atPath: dir.path("tailflow.db")))
+    }
+
+    @Test func newerSchemaIsAClearError() throws {
+        let dir = TempDir()
+        let db = dir.path("t.db")
+        _ = try CLI.run(["ingest", Fixtures.path("containers/messages.jsonl")], db: db)
+        let store = try FlowStore(path: db)
+        try store.pool.write { try $0.execute(sql: "INSERT INTO grdb_migrations VALUES ('900_next')") }
+        let r = try CLI.run(["nodes"], db: db)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("newer than this tailflow knows"))
+    }
+}
