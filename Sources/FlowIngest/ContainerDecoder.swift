@@ -88,6 +88,7 @@ public final class ContainerDecoder {
     var eof = false
     var done = false
     var levels: [Level] = []
+    let cache = ParseCache()
     var resyncing = false
     var lineBase: Int64 = 0
     var line = 1
@@ -213,7 +214,7 @@ public final class ContainerDecoder {
             levels.append(.array(.start, line: lineNumber(at: start)))
             return nil
         }
-        var parser = MessageParser(bytes, at: start)
+        var parser = MessageParser(bytes, at: start, cache: cache)
         let value = try parser.parseValue(allowEnvelope: true)
         pos = parser.cursor.pos
         if case .envelope = value {

@@ -21,20 +21,30 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     /// Parses a textual address: dotted-quad IPv4 (no leading zeros) or IPv6
     /// (RFC 4291, with `::` and an optional trailing dotted quad). Zones are not accepted.
     public init?<C: Collection>(text: C) where C.Element == UInt8 {
-        if text.contains(UInt8(ascii: ":")) {
-            guard let (h, l) = Self.parseIPv6(Array(text)) else { return nil }
-            self.init(ipv6High: h, low: l)
-        } else {
-            guard let v4 = Self.parseIPv4(text) else { return nil }
-            self.init(ipv4: v4)
-        }
+        guard let ip = Array(text).withUnsafeBufferPointer({ Self.parse($0) }) else { return nil }
+        self = ip
     }
 
     public init?(_ text: String) {
         self.init(text: Array(text.utf8))
     }
 
-    static func parseIPv4<C: Collection>(_ text: C) -> UInt32? where C.Element == UInt8 {
+    /// Parses address text without allocating (the hot path of ingest).
+    public static func parse(_ text: UnsafeBufferPointer<UInt8>) -> IPAddress? {
+        var colon = false
+        for c in text where c == UInt8(ascii: ":") {
+            colon = true
+            break
+        }
+        if colon {
+            guard let (h, l) = parseIPv6(text) else { return nil }
+            return IPAddress(ipv6High: h, low: l)
+        }
+        guard let v4 = parseIPv4(text) else { return nil }
+        return IPAddress(ipv4: v4)
+    }
+
+    static func parseIPv4(_ text: UnsafeBufferPointer<UInt8>) -> UInt32? {
         var value: UInt32 = 0
         var octet: UInt32 = 0
         var digits = 0
@@ -61,9 +71,8 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         return value << 8 | octet
     }
 
-    static func parseIPv6(_ text: [UInt8]) -> (UInt64, UInt64)? {
-        var groups: [UInt16] = []
-        groups.reserveCapacity(8)
+    static func parseIPv6(_ text: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64)? {
+        var groups = FixedGroups()
         var gap: Int? = nil
         var i = 0
         let n = text.count
@@ -83,7 +92,7 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
                 j += 1
             }
             if sawDot {
-                guard j == n, groups.count <= 6, let v4 = parseIPv4(text[i..<n]) else { return nil }
+                guard j == n, groups.count <= 6, let v4 = parseIPv4(UnsafeBufferPointer(rebasing: text[i..<n])) else { return nil }
                 groups.append(UInt16(v4 >> 16))
                 groups.append(UInt16(v4 & 0xffff))
                 i = n
@@ -113,7 +122,7 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         }
         if let gap {
             guard groups.count <= 7 else { return nil }
-            groups.insert(contentsOf: repeatElement(0, count: 8 - groups.count), at: gap)
+            groups.expand(at: gap)
         }
         guard groups.count == 8 else { return nil }
         var h: UInt64 = 0, l: UInt64 = 0
@@ -190,41 +199,41 @@ public struct SocketAddress: Hashable, Sendable {
     }
 
     /// Parses `ip:port`, `[ipv6]:port`, or a bare address (port 0).
-    public init?<C: BidirectionalCollection>(text: C) where C.Element == UInt8, C.Index == Int {
-        guard let first = text.first else { return nil }
-        if first == UInt8(ascii: "[") {
-            guard let close = text.firstIndex(of: UInt8(ascii: "]")) else { return nil }
-            guard let ip = IPAddress(text: text[(text.startIndex + 1)..<close]), !ip.isIPv4 else { return nil }
-            let rest = text[(close + 1)...]
-            if rest.isEmpty {
-                self.init(ip: ip, port: 0)
-                return
-            }
-            guard rest.first == UInt8(ascii: ":"), let port = Self.parsePort(rest.dropFirst()) else { return nil }
-            self.init(ip: ip, port: port)
-            return
+    public init?<C: Collection>(text: C) where C.Element == UInt8 {
+        guard let a = Array(text).withUnsafeBufferPointer({ Self.parse($0) }) else { return nil }
+        self = a
+    }
+
+    /// Parses socket address text without allocating (the hot path of ingest).
+    public static func parse(_ text: UnsafeBufferPointer<UInt8>) -> SocketAddress? {
+        let n = text.count
+        guard n > 0 else { return nil }
+        if text[0] == UInt8(ascii: "[") {
+            var close = 1
+            while close < n, text[close] != UInt8(ascii: "]") { close += 1 }
+            guard close < n, let ip = IPAddress.parse(UnsafeBufferPointer(rebasing: text[1..<close])), !ip.isIPv4 else { return nil }
+            if close + 1 == n { return SocketAddress(ip: ip, port: 0) }
+            guard text[close + 1] == UInt8(ascii: ":"),
+                  let port = parsePort(UnsafeBufferPointer(rebasing: text[(close + 2)...])) else { return nil }
+            return SocketAddress(ip: ip, port: port)
         }
-        // Count colons: one colon means ipv4:port, more means a bare IPv6 address.
+        // One colon means ipv4:port; more means a bare IPv6 address.
         var colons = 0
-        var lastColon = text.startIndex
-        for i in text.indices where text[i] == UInt8(ascii: ":") {
+        var lastColon = 0
+        for i in 0..<n where text[i] == UInt8(ascii: ":") {
             colons += 1
             lastColon = i
         }
-        if colons == 0 {
-            guard let ip = IPAddress(text: text) else { return nil }
-            self.init(ip: ip, port: 0)
-        } else if colons == 1 {
-            guard let ip = IPAddress(text: text[..<lastColon]), ip.isIPv4,
-                  let port = Self.parsePort(text[(lastColon + 1)...]) else { return nil }
-            self.init(ip: ip, port: port)
-        } else {
-            guard let ip = IPAddress(text: text) else { return nil }
-            self.init(ip: ip, port: 0)
+        if colons == 1 {
+            guard let ip = IPAddress.parse(UnsafeBufferPointer(rebasing: text[..<lastColon])), ip.isIPv4,
+                  let port = parsePort(UnsafeBufferPointer(rebasing: text[(lastColon + 1)...])) else { return nil }
+            return SocketAddress(ip: ip, port: port)
         }
+        guard let ip = IPAddress.parse(text) else { return nil }
+        return SocketAddress(ip: ip, port: 0)
     }
 
-    static func parsePort<C: Collection>(_ text: C) -> UInt16? where C.Element == UInt8 {
+    static func parsePort(_ text: UnsafeBufferPointer<UInt8>) -> UInt16? {
         guard !text.isEmpty, text.count <= 5 else { return nil }
         var v: UInt32 = 0
         for c in text {
@@ -232,5 +241,31 @@ public struct SocketAddress: Hashable, Sendable {
             v = v * 10 + UInt32(c - 0x30)
         }
         return v <= 65535 ? UInt16(v) : nil
+    }
+}
+
+/// Up to eight IPv6 groups, without a heap allocation.
+struct FixedGroups {
+    var storage: (UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16, UInt16) = (0, 0, 0, 0, 0, 0, 0, 0)
+    var count = 0
+
+    subscript(i: Int) -> UInt16 {
+        get { withUnsafeBytes(of: storage) { $0.load(fromByteOffset: i * 2, as: UInt16.self) } }
+        set { withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: newValue, toByteOffset: i * 2, as: UInt16.self) } }
+    }
+
+    mutating func append(_ g: UInt16) {
+        if count < 8 { self[count] = g }
+        count += 1
+    }
+
+    /// Moves the groups from `gap` on to the end, leaving zeros in the gap.
+    mutating func expand(at gap: Int) {
+        let tail = count - gap
+        for k in stride(from: tail - 1, through: 0, by: -1) {
+            self[8 - tail + k] = self[gap + k]
+        }
+        for k in gap..<(8 - tail) { self[k] = 0 }
+        count = 8
     }
 }

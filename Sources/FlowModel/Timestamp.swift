@@ -14,40 +14,54 @@ public enum Timestamp {
     /// rather than a silent truncation. Returns `nil` when the text is not RFC 3339
     /// or lies outside the representable range.
     public static func parseRFC3339<C: Collection>(_ bytes: C) -> Nanoseconds? where C.Element == UInt8 {
-        var it = bytes.makeIterator()
-        var peeked: UInt8? = it.next()
-        func next() -> UInt8? { let c = peeked; peeked = it.next(); return c }
-        func digits(_ n: Int) -> Int64? {
+        Array(bytes).withUnsafeBufferPointer { parseRFC3339($0) }
+    }
+
+    /// Parses RFC 3339 without allocating (the hot path of ingest).
+    public static func parseRFC3339(_ b: UnsafeBufferPointer<UInt8>) -> Nanoseconds? {
+        let n = b.count
+        var i = 0
+        @inline(__always) func digits(_ count: Int) -> Int64? {
+            guard i + count <= n else { return nil }
             var v: Int64 = 0
-            for _ in 0..<n {
-                guard let c = next(), c >= 0x30, c <= 0x39 else { return nil }
+            for k in i..<(i + count) {
+                let c = b[k]
+                guard c >= 0x30, c <= 0x39 else { return nil }
                 v = v * 10 + Int64(c - 0x30)
             }
+            i += count
             return v
         }
-        func expect(_ ch: UInt8) -> Bool { next() == ch }
+        @inline(__always) func expect(_ ch: UInt8) -> Bool {
+            guard i < n, b[i] == ch else { return false }
+            i += 1
+            return true
+        }
         guard let year = digits(4), expect(UInt8(ascii: "-")), let month = digits(2), expect(UInt8(ascii: "-")),
               let day = digits(2) else { return nil }
-        guard let sep = next(), sep == UInt8(ascii: "T") || sep == UInt8(ascii: "t") || sep == UInt8(ascii: " ") else { return nil }
+        guard i < n, b[i] == UInt8(ascii: "T") || b[i] == UInt8(ascii: "t") || b[i] == UInt8(ascii: " ") else { return nil }
+        i += 1
         guard let hour = digits(2), expect(UInt8(ascii: ":")), let minute = digits(2), expect(UInt8(ascii: ":")),
               let second = digits(2) else { return nil }
         guard (1...12).contains(month), day >= 1, day <= daysInMonth(year: year, month: month),
               hour <= 23, minute <= 59, second <= 60 else { return nil }
         var fraction: Int64 = 0
-        if peeked == UInt8(ascii: ".") {
-            _ = next()
+        if i < n, b[i] == UInt8(ascii: ".") {
+            i += 1
             var count = 0
-            while let c = peeked, c >= 0x30, c <= 0x39 {
-                _ = next()
+            while i < n, b[i] >= 0x30, b[i] <= 0x39 {
                 count += 1
                 guard count <= 9 else { return nil }
-                fraction = fraction * 10 + Int64(c - 0x30)
+                fraction = fraction * 10 + Int64(b[i] - 0x30)
+                i += 1
             }
             guard count > 0 else { return nil }
             for _ in count..<9 { fraction *= 10 }
         }
+        guard i < n else { return nil }
+        let zone = b[i]
+        i += 1
         var offsetSeconds: Int64 = 0
-        guard let zone = next() else { return nil }
         switch zone {
         case UInt8(ascii: "Z"), UInt8(ascii: "z"):
             break
@@ -57,8 +71,9 @@ public enum Timestamp {
         default:
             return nil
         }
-        guard peeked == nil else { return nil }
+        guard i == n else { return nil }
         let days = daysFromCivil(year: year, month: month, day: day)
+        // A leap second (:60) is read as :59, the last representable instant of that minute.
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + min(second, 59) - offsetSeconds
         // Int64 nanoseconds reach to 2262-04-11.
         guard seconds > -9_223_372_036, seconds < 9_223_372_036 else { return nil }

@@ -24,7 +24,14 @@ public enum TrafficKind: UInt8, Sendable, CaseIterable, Comparable, CustomString
     public var description: String { name }
 
     /// The JSON key of the message field that holds this kind of traffic.
-    public var messageKey: String { name + "Traffic" }
+    public var messageKey: String {
+        switch self {
+        case .virtual: "virtualTraffic"
+        case .subnet: "subnetTraffic"
+        case .exit: "exitTraffic"
+        case .physical: "physicalTraffic"
+        }
+    }
 
     /// Parses a kind name as written on the command line (`virtual`, `subnet`, `exit`, `physical`).
     public init?(name: String) {

@@ -51,9 +51,11 @@ struct MessageDraft {
 /// is rejected once its closing brace is found, so the next value can be read.
 struct MessageParser {
     var cursor: JSONCursor
+    let cache: ParseCache?
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>, at pos: Int) {
+    init(_ bytes: UnsafeBufferPointer<UInt8>, at pos: Int, cache: ParseCache? = nil) {
         cursor = JSONCursor(bytes, at: pos)
+        self.cache = cache
     }
 
     /// Parses the value at the cursor. `allowEnvelope` lets `{"logs":[` switch to streaming.
@@ -106,17 +108,17 @@ struct MessageParser {
 
     mutating func messageField(_ key: StringToken, into d: inout MessageDraft) throws(ScanError) {
         if cursor.equals(key, "nodeId") {
-            if let s = try stringField("nodeId", &d.problems) { d.nodeID = s }
+            if let s = try cachedStringField(&d.problems) { d.nodeID = s }
         } else if cursor.equals(key, "start") {
             d.sawStart = true
             d.start = try timeField("start", &d.problems)
         } else if cursor.equals(key, "end") {
             d.end = try timeField("end", &d.problems)
         } else if cursor.equals(key, "srcNode") {
-            d.srcNode = try nodeField("srcNode", &d.problems)
+            d.srcNode = try cachedNodeField("srcNode", &d.problems)
         } else if cursor.equals(key, "dstNodes") {
             try arrayField("dstNodes", &d.problems) { (p: inout MessageParser, i: Int, problems: inout [String]) throws(ScanError) in
-                if let n = try p.nodeField("dstNodes[\(i)]", &problems) { d.dstNodes.append(n) }
+                if let n = try p.cachedNodeField("dstNodes[\(i)]", &problems) { d.dstNodes.append(n) }
             }
         } else if let kind = trafficKind(key) {
             d.sawTraffic = true
@@ -140,7 +142,7 @@ struct MessageParser {
     }
 
     /// Reads an array whose elements `element` consumes; `null` counts as empty.
-    mutating func arrayField(_ path: String, _ problems: inout [String],
+    mutating func arrayField(_ path: @autoclosure () -> String, _ problems: inout [String],
                              _ element: (inout MessageParser, Int, inout [String]) throws(ScanError) -> Void) throws(ScanError) {
         let c = try cursor.peek()
         if c == UInt8(ascii: "n") {
@@ -148,7 +150,7 @@ struct MessageParser {
             return
         }
         guard c == UInt8(ascii: "[") else {
-            problems.append("\(path): expected an array, got \(try typeName())")
+            problems.append("\(path()): expected an array, got \(try typeName())")
             try cursor.skipValue(depth: 1)
             return
         }
@@ -236,6 +238,38 @@ struct MessageParser {
         return 0
     }
 
+    /// A node object, reusing the value decoded from identical bytes before:
+    /// every message repeats its nodes, so most are decoded once per input.
+    mutating func cachedNodeField(_ path: @autoclosure () -> String, _ problems: inout [String]) throws(ScanError) -> NodeInfo? {
+        guard let cache, try cursor.peek() == UInt8(ascii: "{") else { return try nodeField(path(), &problems) }
+        let start = cursor.pos
+        try cursor.skipValue(depth: 2)
+        let span = UnsafeBufferPointer(rebasing: cursor.bytes[start..<cursor.pos])
+        if let hit = cache.node(for: span) { return hit }
+        let end = cursor.pos
+        cursor.pos = start
+        let before = problems.count
+        let node = try nodeField(path(), &problems)
+        if problems.count == before, let node { cache.store(node, for: span) }
+        cursor.pos = end
+        return node
+    }
+
+    /// The reporter's `nodeId`, reusing the String made from identical bytes before.
+    mutating func cachedStringField(_ problems: inout [String]) throws(ScanError) -> String? {
+        guard let cache, try cursor.peek() == UInt8(ascii: "\"") else { return try stringField("nodeId", &problems) }
+        let t = try cursor.string()
+        if t.hasEscapes { return cursor.text(t) }
+        let span = UnsafeBufferPointer(rebasing: cursor.bytes[t.start..<t.end])
+        if let hit = cache.string(for: span) { return hit }
+        guard let s = cursor.text(t) else {
+            problems.append("nodeId: not valid UTF-8")
+            return nil
+        }
+        cache.store(s, for: span)
+        return s
+    }
+
     /// `{"nodeId","name","addresses","os","user","tags"}`
     mutating func nodeField(_ path: @autoclosure () -> String, _ problems: inout [String]) throws(ScanError) -> NodeInfo? {
         let c = try cursor.peek()
@@ -275,7 +309,7 @@ struct MessageParser {
                     let bytes = p.cursor.decodedBytes(t)
                     // Device lists may give prefixes such as 100.64.0.1/32.
                     let ipPart = bytes.firstIndex(of: UInt8(ascii: "/")).map { Array(bytes[..<$0]) } ?? bytes
-                    if let ip = IPAddress(text: ipPart) {
+                    if let ip = ipPart.withUnsafeBufferPointer({ IPAddress.parse($0) }) {
                         node.addresses.append(ip)
                     } else {
                         problems.append("\(path()).addresses[\(i)]: \(p.quoted(t)) is not an IP address")
@@ -344,13 +378,13 @@ struct MessageParser {
         return row
     }
 
-    mutating func socketField(_ path: String, _ problems: inout [String]) throws(ScanError) -> SocketAddress? {
-        guard let t = try stringToken(path, &problems) else { return nil }
+    mutating func socketField(_ path: @autoclosure () -> String, _ problems: inout [String]) throws(ScanError) -> SocketAddress? {
+        guard let t = try stringToken(path(), &problems) else { return nil }
         if t.end == t.start { return nil }
-        if !t.hasEscapes, let a = SocketAddress(text: UnsafeBufferPointer(rebasing: cursor.bytes[t.start..<t.end])) {
+        if !t.hasEscapes, let a = SocketAddress.parse(UnsafeBufferPointer(rebasing: cursor.bytes[t.start..<t.end])) {
             return a
         }
-        problems.append("\(path): \(quoted(t)) is not an IP address with a port")
+        problems.append("\(path()): \(quoted(t)) is not an IP address with a port")
         return nil
     }
 

@@ -1,0 +1,60 @@
+/// Values decoded from byte spans seen before, keyed by the exact bytes.
+///
+/// Flow-log messages repeat the same `nodeId`, `srcNode` and `dstNodes` over
+/// and over; decoding each only once saves most of the allocations of ingest.
+/// Bounded: it forgets everything when it holds too many entries.
+final class ParseCache {
+    struct Entry<Value> {
+        var bytes: [UInt8]
+        var value: Value
+    }
+
+    static let limit = 4096
+    private var nodes: [UInt64: Entry<NodeInfoBox>] = [:]
+    private var strings: [UInt64: Entry<String>] = [:]
+
+    func node(for span: UnsafeBufferPointer<UInt8>) -> NodeInfo? {
+        guard let e = nodes[Self.hash(span)], e.bytes.elementsEqual(span) else { return nil }
+        return e.value.info
+    }
+
+    func store(_ node: NodeInfo, for span: UnsafeBufferPointer<UInt8>) {
+        if nodes.count >= Self.limit { nodes.removeAll(keepingCapacity: true) }
+        nodes[Self.hash(span)] = Entry(bytes: Array(span), value: NodeInfoBox(info: node))
+    }
+
+    func string(for span: UnsafeBufferPointer<UInt8>) -> String? {
+        guard let e = strings[Self.hash(span)], e.bytes.elementsEqual(span) else { return nil }
+        return e.value
+    }
+
+    func store(_ string: String, for span: UnsafeBufferPointer<UInt8>) {
+        if strings.count >= Self.limit { strings.removeAll(keepingCapacity: true) }
+        strings[Self.hash(span)] = Entry(bytes: Array(span), value: string)
+    }
+
+    /// FNV-1a over 8-byte words: cheap, and collisions only cost a comparison.
+    @inline(__always)
+    static func hash(_ span: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        let raw = UnsafeRawBufferPointer(span)
+        var i = 0
+        while i + 8 <= raw.count {
+            h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x100_0000_01b3
+            h ^= h >> 29
+            i += 8
+        }
+        while i < raw.count {
+            h = (h ^ UInt64(raw[i])) &* 0x100_0000_01b3
+            i += 1
+        }
+        return h ^ UInt64(raw.count)
+    }
+}
+
+import FlowModel
+
+/// Keeps NodeInfo values out of the dictionary's inline storage.
+struct NodeInfoBox {
+    var info: NodeInfo
+}
