@@ -288,15 +288,16 @@ public final class FlowWriter {
         guard !minuteRollups.isEmpty else { return }
         var hours: [RollupKey: Counters] = [:]
         var days: [RollupKey: Counters] = [:]
-        for (k, c) in minuteRollups {
+        // Upserting in key order keeps each step's B-tree inserts sequential.
+        for (k, c) in minuteRollups.sorted(by: { $0.key < $1.key }) {
             try upsert(step: 60, k, c)
             hours[k.rebucketed(3600), default: Counters()].add(c)
         }
-        for (k, c) in hours {
+        for (k, c) in hours.sorted(by: { $0.key < $1.key }) {
             try upsert(step: 3600, k, c)
             days[k.rebucketed(86_400), default: Counters()].add(c)
         }
-        for (k, c) in days { try upsert(step: 86_400, k, c) }
+        for (k, c) in days.sorted(by: { $0.key < $1.key }) { try upsert(step: 86_400, k, c) }
         minuteRollups.removeAll(keepingCapacity: true)
     }
 

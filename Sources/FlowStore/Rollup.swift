@@ -1,5 +1,5 @@
 /// The key of a rollup row within one step (see `schema/001_store.sql`, table `rollups`).
-struct RollupKey: Hashable {
+struct RollupKey: Hashable, Comparable {
     var bucket: Int64
     var reporter: Int64
     var src: Int64
@@ -7,6 +7,23 @@ struct RollupKey: Hashable {
     var kind: UInt8
     var proto: UInt8
     var port: UInt16
+
+    /// The primary-key order of the `rollups` table.
+    static func < (a: RollupKey, b: RollupKey) -> Bool {
+        if (a.bucket, a.reporter, a.kind, a.src, a.dst, a.proto) != (b.bucket, b.reporter, b.kind, b.src, b.dst, b.proto) {
+            return (a.bucket, a.reporter, a.kind, a.src, a.dst, a.proto) < (b.bucket, b.reporter, b.kind, b.src, b.dst, b.proto)
+        }
+        return a.port < b.port
+    }
+
+    /// One mixed word instead of seven fields: hashing is on the hot path of ingest.
+    func hash(into hasher: inout Hasher) {
+        var h = UInt64(bitPattern: bucket) &* 0x9E37_79B9_7F4A_7C15
+        h = (h ^ UInt64(bitPattern: reporter)) &* 0xBF58_476D_1CE4_E5B9
+        h = (h ^ UInt64(bitPattern: src) ^ UInt64(bitPattern: dst) << 32) &* 0x94D0_49BB_1331_11EB
+        h ^= UInt64(kind) | UInt64(proto) << 8 | UInt64(port) << 16 | (UInt64(bitPattern: dst) >> 32) << 32
+        hasher.combine(h)
+    }
 
     func rebucketed(_ step: Int64) -> RollupKey {
         var k = self

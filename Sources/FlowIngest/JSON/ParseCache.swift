@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import FlowModel
+
 /// Values decoded from byte spans seen before, keyed by the exact bytes.
 ///
 /// Flow-log messages repeat the same `nodeId`, `srcNode` and `dstNodes` over
@@ -14,7 +21,7 @@ final class ParseCache {
     private var strings: [UInt64: Entry<String>] = [:]
 
     func node(for span: UnsafeBufferPointer<UInt8>) -> NodeInfo? {
-        guard let e = nodes[Self.hash(span)], e.bytes.elementsEqual(span) else { return nil }
+        guard let e = nodes[Self.hash(span)], Self.same(e.bytes, span) else { return nil }
         return e.value.info
     }
 
@@ -24,13 +31,18 @@ final class ParseCache {
     }
 
     func string(for span: UnsafeBufferPointer<UInt8>) -> String? {
-        guard let e = strings[Self.hash(span)], e.bytes.elementsEqual(span) else { return nil }
+        guard let e = strings[Self.hash(span)], Self.same(e.bytes, span) else { return nil }
         return e.value
     }
 
     func store(_ string: String, for span: UnsafeBufferPointer<UInt8>) {
         if strings.count >= Self.limit { strings.removeAll(keepingCapacity: true) }
         strings[Self.hash(span)] = Entry(bytes: Array(span), value: string)
+    }
+
+    @inline(__always)
+    static func same(_ a: [UInt8], _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        a.count == b.count && a.withUnsafeBufferPointer { memcmp($0.baseAddress!, b.baseAddress!, b.count) == 0 }
     }
 
     /// FNV-1a over 8-byte words: cheap, and collisions only cost a comparison.
@@ -52,7 +64,6 @@ final class ParseCache {
     }
 }
 
-import FlowModel
 
 /// Keeps NodeInfo values out of the dictionary's inline storage.
 struct NodeInfoBox {

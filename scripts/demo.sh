@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds tailflow and runs its main job on sample data: a generated tailnet of
+# 50 nodes over 6 hours (deterministic, from the bundled generator), ingested
+# into ./sample.db, then what landed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! dpkg -s libsqlite3-dev zlib1g-dev >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq libsqlite3-dev zlib1g-dev
+fi
+swift build -c release --product tailflow
+tf=.build/release/tailflow
+mkdir -p samples
+$tf generate --nodes 50 --duration 6h --start 2026-11-01T06:00:00Z --gzip \
+    --output samples/sample.jsonl.gz --devices samples/sample-devices.json
+rm -f sample.db sample.db-wal sample.db-shm
+$tf nodes import samples/sample-devices.json --db sample.db
+$tf ingest samples/sample.jsonl.gz --db sample.db
+echo
+$tf nodes --db sample.db
