@@ -4,11 +4,7 @@
 # into ./sample.db, then what landed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! dpkg -s libsqlite3-dev zlib1g-dev >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq libsqlite3-dev zlib1g-dev
-fi
+scripts/install-deps.sh
 swift build -c release --product tailflow
 tf=.build/release/tailflow
 mkdir -p samples

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the system packages tailflow builds against, unless they are there:
+# the SQLite and zlib headers. An `apt-get update` that fails (an unsigned
+# mirror, say) does not stop an install that can still succeed.
+set -euo pipefail
+packages=(libsqlite3-dev zlib1g-dev python3)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+$SUDO apt-get update -qq || echo "install-deps: apt-get update failed; trying the install anyway" >&2
+$SUDO apt-get install -y -qq "${missing[@]}"
