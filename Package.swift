@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "FlowIngest", targets: ["FlowIngest"]),
         .library(name: "FlowStore", targets: ["FlowStore"]),
         .library(name: "FlowFormat", targets: ["FlowFormat"]),
+        .library(name: "FlowQuery", targets: ["FlowQuery"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -54,6 +55,12 @@ let package = Package(
             dependencies: ["FlowModel", "FlowStore", "CZlib", .product(name: "Logging", package: "swift-log")],
             swiftSettings: settings
         ),
+        // Questions: the edge model, the planner, top/series/rollup/scope/flows.
+        .target(
+            name: "FlowQuery",
+            dependencies: ["FlowModel", "FlowStore", "FlowFormat", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: settings
+        ),
         // Reports: aligned tables, JSON, CSV and NDJSON, shared by the CLI and the server.
         .target(name: "FlowFormat", dependencies: ["FlowModel"], swiftSettings: settings),
         // Deterministic synthetic Tailscale flow logs (`tailflow generate`, benchmarks).
@@ -61,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "tailflow",
             dependencies: [
-                "FlowModel", "FlowIngest", "FlowStore", "FlowGenerate", "FlowFormat",
+                "FlowModel", "FlowIngest", "FlowStore", "FlowGenerate", "FlowFormat", "FlowQuery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -72,6 +79,11 @@ let package = Package(
         .testTarget(
             name: "FlowStoreTests",
             dependencies: ["FlowStore", "FlowIngest", "FlowModel", "FlowSchema", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "FlowQueryTests",
+            dependencies: ["FlowQuery", "FlowStore", "FlowIngest", "FlowModel", "FlowGenerate", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: settings
         ),
         .testTarget(name: "FlowGenerateTests", dependencies: ["FlowGenerate"], swiftSettings: settings),

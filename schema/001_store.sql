@@ -60,6 +60,10 @@ CREATE INDEX messages_by_reporter ON messages(reporter, start_ns);
 -- the bucket start in Unix seconds (UTC, epoch-aligned). The key keeps what the
 -- edge model needs: the observer (reporter), the traffic kind and both
 -- addresses; ports are reduced to the service port (the lower non-zero one).
+-- The reporter comes before the bucket: the edge model counts a reporting
+-- node's traffic from its own reports, so questions about a pair or an edge
+-- read only the reports of its two ends; a scan over every reporter is one
+-- range per reporter.
 CREATE TABLE rollups (
     step INTEGER NOT NULL,
     bucket INTEGER NOT NULL,
@@ -73,7 +77,7 @@ CREATE TABLE rollups (
     tx_bytes INTEGER NOT NULL,
     rx_pkts INTEGER NOT NULL,
     rx_bytes INTEGER NOT NULL,
-    PRIMARY KEY (step, bucket, reporter, kind, src, dst, proto, port)
+    PRIMARY KEY (step, reporter, bucket, kind, src, dst, proto, port)
 ) WITHOUT ROWID;
 
 -- Input that could not be stored, with where it was and why. Recording the

@@ -14,6 +14,7 @@ public enum Cell: Sendable, Equatable {
     case count(Int64)
     case string(String?)
     case strings([String])
+    case ints([Int64])
     /// A time, ns since the epoch, printed as RFC 3339 UTC.
     case time(Int64?)
     case bool(Bool)
@@ -25,10 +26,13 @@ public enum Cell: Sendable, Equatable {
 public struct Column: Sendable {
     public var key: String
     public var header: String
+    /// Whether the aligned table shows it (machine formats always carry every column).
+    public var inTable: Bool
 
-    public init(_ key: String, _ header: String? = nil) {
+    public init(_ key: String, _ header: String? = nil, table: Bool = true) {
         self.key = key
         self.header = header ?? key
+        inTable = table
     }
 }
 
@@ -78,6 +82,7 @@ public struct Report: Sendable {
         case .int(let v), .bytes(let v), .count(let v): String(v)
         case .string(let s): s.map(JSON.string) ?? "null"
         case .strings(let a): "[" + a.map(JSON.string).joined(separator: ",") + "]"
+        case .ints(let a): "[" + a.map(String.init).joined(separator: ",") + "]"
         case .time(let t): t.map { JSON.string(Timestamp.formatRFC3339($0)) } ?? "null"
         case .bool(let b): b ? "true" : "false"
         case .seconds(let d): Self.decimal(d)
@@ -100,6 +105,7 @@ public struct Report: Sendable {
                 case .int(let v), .bytes(let v), .count(let v): String(v)
                 case .string(let s): CSV.field(s ?? "")
                 case .strings(let a): CSV.field(a.joined(separator: " "))
+                case .ints(let a): a.map(String.init).joined(separator: " ")
                 case .time(let t): t.map { Timestamp.formatRFC3339($0) } ?? ""
                 case .bool(let b): b ? "true" : "false"
                 case .seconds(let d): Self.decimal(d)
@@ -112,6 +118,10 @@ public struct Report: Sendable {
     // MARK: Table
 
     func renderTable() -> String {
+        let shown = columns.indices.filter { columns[$0].inTable }
+        if shown.count != columns.count {
+            return Report(columns: shown.map { columns[$0] }, rows: rows.map { row in shown.map { row[$0] } }).renderTable()
+        }
         let cells: [[String]] = rows.map { $0.map(Self.human) }
         let rightAligned: [Bool] = columns.indices.map { i in
             rows.first.map { row in
@@ -146,6 +156,7 @@ public struct Report: Sendable {
         case .count(let v): Units.grouped(v)
         case .string(let s): s ?? "-"
         case .strings(let a): a.isEmpty ? "-" : a.joined(separator: ",")
+        case .ints(let a): a.isEmpty ? "-" : a.map(String.init).joined(separator: ",")
         case .time(let t): t.map { Timestamp.formatRFC3339($0) } ?? "-"
         case .bool(let b): b ? "yes" : "no"
         case .seconds(let d): decimal(d) + "s"

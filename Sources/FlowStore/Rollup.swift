@@ -10,8 +10,8 @@ struct RollupKey: Hashable, Comparable {
 
     /// The primary-key order of the `rollups` table.
     static func < (a: RollupKey, b: RollupKey) -> Bool {
-        if (a.bucket, a.reporter, a.kind, a.src, a.dst, a.proto) != (b.bucket, b.reporter, b.kind, b.src, b.dst, b.proto) {
-            return (a.bucket, a.reporter, a.kind, a.src, a.dst, a.proto) < (b.bucket, b.reporter, b.kind, b.src, b.dst, b.proto)
+        if (a.reporter, a.bucket, a.kind, a.src, a.dst, a.proto) != (b.reporter, b.bucket, b.kind, b.src, b.dst, b.proto) {
+            return (a.reporter, a.bucket, a.kind, a.src, a.dst, a.proto) < (b.reporter, b.bucket, b.kind, b.src, b.dst, b.proto)
         }
         return a.port < b.port
     }
@@ -56,7 +56,7 @@ public struct Counters: Hashable, Sendable {
     }
 
     @inline(__always)
-    static func sum(_ a: Int64, _ b: Int64) -> Int64 {
+    public static func sum(_ a: Int64, _ b: Int64) -> Int64 {
         let (s, o) = a.addingReportingOverflow(b)
         return o ? .max : s
     }

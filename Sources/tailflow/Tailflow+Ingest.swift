@@ -25,6 +25,17 @@ extension Tailflow {
         @Flag(name: .long, help: "No progress line, even on a terminal.")
         var quiet = false
 
+        @Option(name: .long, help: "Commit after this many flow rows (readers see progress at each commit).")
+        var commitRows = 1_000_000
+
+        @Option(name: .long, help: "Commit at least this often, in seconds.")
+        var commitSeconds = 2.0
+
+        func validate() throws {
+            guard commitRows > 0 else { throw ValidationError("--commit-rows must be positive") }
+            guard commitSeconds > 0, commitSeconds.isFinite else { throw ValidationError("--commit-seconds must be positive") }
+        }
+
         @Argument(help: "Files to read; - for standard input.")
         var files: [String] = ["-"]
 
@@ -33,6 +44,8 @@ extension Tailflow {
 
         func run() throws {
             let ingester = Ingester(store: try store.open())
+            ingester.rowsPerTransaction = commitRows
+            ingester.secondsPerTransaction = commitSeconds
             var shown = 0
             ingester.onReject = { reject in
                 shown += 1

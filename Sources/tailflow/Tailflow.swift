@@ -13,7 +13,7 @@ struct Tailflow: AsyncParsableCommand {
             The database defaults to ./tailflow.db; --db or TAILFLOW_DB choose another.
             Exit status: 0 success, 1 failure, 2 usage error, 3 (ingest) some input rejected but the rest stored.
             """,
-        subcommands: [Ingest.self, Nodes.self, Rejects.self, Generate.self]
+        subcommands: [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self, Nodes.self, Rejects.self, Generate.self]
     )
 
     /// Runs a command with SPEC §5's exit statuses: usage errors exit 2, failures 1.
@@ -27,6 +27,10 @@ struct Tailflow: AsyncParsableCommand {
             }
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)
+        } catch let error as ValidationError {
+            // Raised by a command while it runs: a question that cannot be answered as asked.
+            FileHandle.standardError.write(Data("tailflow: error: \(error.message)\n".utf8))
+            Foundation.exit(2)
         } catch {
             let code = exitCode(for: error)
             if code == .success {
@@ -44,8 +48,7 @@ struct Tailflow: AsyncParsableCommand {
     }
 
     static func describe(_ error: any Error) -> String {
-        if let e = error as? any CustomStringConvertible { return e.description }
-        return "\(error)"
+        String(describing: error)
     }
 }
 

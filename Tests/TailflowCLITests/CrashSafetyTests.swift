@@ -17,7 +17,7 @@ struct CrashSafetyTests {
         let input = try Self.bigInput(dir)
         let db = dir.path("t.db")
         _ = try CLI.run(["nodes"], db: db)  // Creates the store.
-        let p = CLI.start(["ingest", input], db: db)
+        let p = CLI.start(["ingest", "--commit-rows", "5000", input], db: db)
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         var snapshots: Set<Int> = []
@@ -41,7 +41,7 @@ struct CrashSafetyTests {
         #expect(try CLI.run(["ingest", input], db: clean).status == 0)
 
         let killed = dir.path("killed.db")
-        let p = CLI.start(["ingest", input], db: killed)
+        let p = CLI.start(["ingest", "--commit-rows", "5000", input], db: killed)
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         var committed = 0

@@ -95,7 +95,7 @@ final class TempDir {
 /// on internal ids or wall-clock times: equal dumps mean equal stored content.
 enum Dump {
     static func of(_ path: String) throws -> [String] {
-        let db = try DatabaseQueue(path: path, configuration: { var c = Configuration(); c.readonly = true; return c }())
+        let db = try DatabaseQueue(path: path, configuration: { var c = Configuration(); c.readonly = true; c.busyMode = .timeout(10); return c }())
         return try db.read { db in
             var lines: [String] = []
             let ips = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, ip FROM addresses").map { ($0[0] as Int64, $0[1] as String) })
@@ -135,7 +135,7 @@ enum Dump {
 
     /// Raw row sums and every rollup step's sums, read in one transaction.
     static func totals(_ path: String) throws -> (messages: Int, raw: [Int64], steps: [[Int64]]) {
-        let db = try DatabaseQueue(path: path, configuration: { var c = Configuration(); c.readonly = true; return c }())
+        let db = try DatabaseQueue(path: path, configuration: { var c = Configuration(); c.readonly = true; c.busyMode = .timeout(10); return c }())
         return try db.read { db in
             var raw: [Int64] = [0, 0, 0, 0]
             var messages = 0

@@ -1,0 +1,17 @@
+/// One end of an edge: a node, a bare IP address, or `*` (an address removed by anonymisation).
+///
+/// Compact on purpose (it is a dictionary key on every query's hot path):
+/// a node is its negated `nodes.id`, an address its `addresses.id`, and `*` is 0.
+public struct Endpoint: Hashable, Sendable {
+    public let raw: Int64
+
+    public static let star = Endpoint(raw: 0)
+
+    public static func node(_ id: Int64) -> Endpoint { Endpoint(raw: -id) }
+
+    public static func address(_ id: Int64) -> Endpoint { Endpoint(raw: id) }
+
+    public var nodeID: Int64? { raw < 0 ? -raw : nil }
+
+    public var addressID: Int64? { raw > 0 ? raw : nil }
+}

@@ -1,0 +1,61 @@
+public import FlowModel
+
+/// How a window is read: whole days, hours and minutes from the rollups, the
+/// ragged edges from raw flow rows.
+///
+/// A flow row belongs to the bucket holding its window start, so a rollup
+/// bucket lying inside the window holds exactly the rows a raw scan of that
+/// bucket would find; the edge model is additive, so answers are identical to
+/// computing from raw rows alone, for any window and step.
+public enum Planner {
+    public enum Segment: Equatable, Sendable {
+        /// Rollup rows of `step` seconds with bucket start in `[from, to)` (ns, aligned).
+        case rollup(step: Int64, from: Nanoseconds, to: Nanoseconds)
+        /// Raw flow rows with window start in `[from, to)`.
+        case raw(from: Nanoseconds, to: Nanoseconds)
+    }
+
+    /// The rollup levels, coarsest first, in seconds.
+    public static let levels: [Int64] = [86_400, 3600, 60]
+
+    /// Covers `window` with the fewest rows: the coarsest aligned buckets that
+    /// fit, then finer ones towards the edges, then raw rows.
+    ///
+    /// - parameter step: when an answer is bucketed (series, rollup), only
+    ///   levels that divide `step` can be used, so that no rollup bucket straddles two answer buckets.
+    public static func plan(_ window: TimeWindow, step: Nanoseconds? = nil) -> [Segment] {
+        let usable = levels.filter { level in step.map { $0 % (level * Timestamp.nanosPerSecond) == 0 } ?? true }
+        var out: [Segment] = []
+        cover(window.from, window.to, usable[...], &out)
+        return out.sorted { start($0) < start($1) }
+    }
+
+    static func cover(_ a: Nanoseconds, _ b: Nanoseconds, _ levels: ArraySlice<Int64>, _ out: inout [Segment]) {
+        guard a < b else { return }
+        guard let level = levels.first else {
+            out.append(.raw(from: a, to: b))
+            return
+        }
+        let size = level * Timestamp.nanosPerSecond
+        let lo = ceilAlign(a, size)
+        let hi = Timestamp.bucketStart(b, step: size)
+        if lo < hi {
+            out.append(.rollup(step: level, from: lo, to: hi))
+            cover(a, lo, levels.dropFirst(), &out)
+            cover(hi, b, levels.dropFirst(), &out)
+        } else {
+            cover(a, b, levels.dropFirst(), &out)
+        }
+    }
+
+    static func ceilAlign(_ t: Nanoseconds, _ size: Nanoseconds) -> Nanoseconds {
+        let floor = Timestamp.bucketStart(t, step: size)
+        return floor == t ? t : floor + size
+    }
+
+    static func start(_ s: Segment) -> Nanoseconds {
+        switch s {
+        case .rollup(_, let from, _), .raw(let from, _): from
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import FlowModel
+public import FlowStore
+public import GRDB
+
+/// One question's view of the store: a read transaction, the directory and the edge model.
+public final class QueryContext {
+    public let db: Database
+    public let directory: Directory
+    public let model: EdgeModel
+    public let options: QueryOptions
+    /// The resolved `--endpoint`.
+    public let endpoint: Endpoint?
+    /// Nodes matching `--tag`/`--user` (nil: no such filter).
+    let taggedNodes: Set<Endpoint>?
+    var labels: [Endpoint: String] = [:]
+
+    public init(_ db: Database, options: QueryOptions) throws {
+        self.db = db
+        let directory = try Directory(db)
+        self.directory = directory
+        model = EdgeModel(directory)
+        self.options = options
+        endpoint = try options.endpoint.map { try directory.resolve($0) }
+        if options.tag != nil || options.user != nil {
+            var set: Set<Endpoint> = []
+            for n in directory.nodes.values {
+                if let tag = options.tag, !n.tags.contains(tag) { continue }
+                if let user = options.user, n.user != user { continue }
+                set.insert(.node(n.id))
+            }
+            taggedNodes = set
+        } else {
+            taggedNodes = nil
+        }
+    }
+
+    /// The printed key of an endpoint (cached).
+    public func label(_ e: Endpoint) -> String {
+        if let l = labels[e] { return l }
+        let l = directory.label(e)
+        labels[e] = l
+        return l
+    }
+
+    /// Whether an edge passes the endpoint and tag/user filters.
+    @inline(__always)
+    func keeps(_ from: Endpoint, _ to: Endpoint) -> Bool {
+        if let e = endpoint, from != e, to != e { return false }
+        if let t = taggedNodes, !t.contains(from), !t.contains(to) { return false }
+        return true
+    }
+
+    /// Every observation in `window` passing the kind and protocol filters, read
+    /// through the planner (rollups where whole buckets fit, raw rows at the edges).
+    ///
+    /// - parameter step: bucketed answers pass their step, so that rollups never straddle answer buckets.
+    /// - parameter observers: read only these reporters' observations (nil: all).
+    public func observations(_ window: TimeWindow, step: Nanoseconds? = nil, observers: Set<Int64>? = nil,
+                             rawOnly: Bool = false, _ body: (Observation) throws -> Void) throws {
+        let reporters = try observers.map { Array($0).sorted() } ?? StoreScan.reporters(db)
+        let kinds = options.kinds
+        let proto = options.proto
+        let segments = rawOnly ? [Planner.Segment.raw(from: window.from, to: window.to)] : Planner.plan(window, step: step)
+        for segment in segments {
+            switch segment {
+            case .rollup(let s, let from, let to):
+                for r in reporters {
+                    try StoreScan.rollups(db, step: s, reporter: r, fromBucket: from / Timestamp.nanosPerSecond,
+                                          toBucket: to / Timestamp.nanosPerSecond) { o in
+                        guard kinds.contains(o.kind), proto.map({ $0 == o.proto }) ?? true else { return }
+                        try body(o)
+                    }
+                }
+            case .raw(let from, let to):
+                let visit: (MessageHeader, Int, StoredRow) throws -> Bool = { h, _, r in
+                    guard kinds.contains(r.kind), proto.map({ $0 == r.proto }) ?? true else { return true }
+                    try body(Observation(time: h.start, reporter: h.reporter, kind: r.kind, proto: r.proto, port: r.servicePort,
+                                         src: r.src, dst: r.dst,
+                                         counters: Counters(txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes)))
+                    return true
+                }
+                if observers != nil {
+                    for r in reporters { try StoreScan.messages(db, from: from, to: to, reporter: r, visit) }
+                } else {
+                    try StoreScan.messages(db, from: from, to: to, visit)
+                }
+            }
+        }
+    }
+
+    /// Every counted edge in `window` that passes all filters: `body(observation, from, to, packets, bytes)`.
+    public func edges(_ window: TimeWindow, step: Nanoseconds? = nil, observers: Set<Int64>? = nil, rawOnly: Bool = false,
+                      _ body: (Observation, Endpoint, Endpoint, Int64, Int64) throws -> Void) throws {
+        // An endpoint filter on a pair of reporters could narrow observers too, but an
+        // endpoint's incoming edges are counted by their senders: any reporter.
+        try observations(window, step: step, observers: observers, rawOnly: rawOnly) { o in
+            try model.edges(o) { from, to, p, b in
+                guard keeps(from, to) else { return }
+                try body(o, from, to, p, b)
+            }
+        }
+    }
+}
+
+/// Byte-order comparison of strings (SPEC §5: ties by key ascending, byte order).
+@inline(__always)
+func byteOrder(_ a: String, _ b: String) -> Bool {
+    a.utf8.lexicographicallyPrecedes(b.utf8)
+}

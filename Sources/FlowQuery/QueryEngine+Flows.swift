@@ -1,0 +1,93 @@
+import FlowModel
+import FlowStore
+
+extension QueryEngine {
+    /// The raw flow rows of the window, newest first, `limit` at a time.
+    ///
+    /// - parameter match: a keyword matched (case-insensitively) against node IDs,
+    ///   names, users and tags of the reporter and both ends, the addresses, and the ports.
+    /// - parameter after: a row's `cursor`, to continue after it.
+    /// - parameter involving: only rows with this endpoint at either end (scope `--flows`).
+    public func flows(_ options: QueryOptions, match: String? = nil, limit: Int = 100, after: String? = nil) throws -> [FlowLogRow] {
+        let position = try after.map(FlowCursor.init(parsing:))
+        return try read(options) { ctx in
+            var rows: [FlowLogRow] = []
+            let needle = match?.lowercased()
+            var upper = options.window.to
+            if let position { upper = min(upper, position.start + 1) }
+            let kinds = options.kinds
+            try StoreScan.messages(ctx.db, from: options.window.from, to: upper, descending: true) { h, index, r in
+                if let position {
+                    let here = FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index)
+                    guard here.isAfter(position) else { return true }
+                }
+                guard kinds.contains(r.kind), options.proto.map({ $0 == r.proto }) ?? true else { return true }
+                let reporter = Endpoint.node(h.reporter)
+                let src = ctx.directory.endpoint(address: r.src), dst = ctx.directory.endpoint(address: r.dst)
+                if let e = ctx.endpoint, src != e, dst != e, !(r.kind == .physical && reporter == e) { return true }
+                if let t = ctx.taggedNodes, !t.contains(src), !t.contains(dst), !t.contains(reporter) { return true }
+                if let needle, !Self.matches(needle, ctx, reporter, src, dst, r) { return true }
+                rows.append(FlowLogRow(
+                    start: h.start, end: h.end, reporter: ctx.label(reporter), reporterName: ctx.directory.name(reporter),
+                    kind: r.kind, proto: r.proto,
+                    src: r.src == 0 ? nil : ctx.directory.addressText(r.src), srcPort: r.srcPort,
+                    srcNode: src.nodeID.map { _ in ctx.label(src) }, srcName: ctx.directory.name(src),
+                    dst: r.dst == 0 ? nil : ctx.directory.addressText(r.dst), dstPort: r.dstPort,
+                    dstNode: dst.nodeID.map { _ in ctx.label(dst) }, dstName: ctx.directory.name(dst),
+                    txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes,
+                    cursor: FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index).text))
+                return rows.count < limit
+            }
+            return rows
+        }
+    }
+
+    static func matches(_ needle: String, _ ctx: QueryContext, _ reporter: Endpoint, _ src: Endpoint, _ dst: Endpoint, _ r: StoredRow) -> Bool {
+        if let port = UInt16(needle), port == r.srcPort || port == r.dstPort { return true }
+        for e in [reporter, src, dst] {
+            if let n = ctx.directory.node(e) {
+                if n.stableID.lowercased().contains(needle) { return true }
+                if let name = n.name, name.lowercased().contains(needle) { return true }
+                if let user = n.user, user.lowercased().contains(needle) { return true }
+                if n.tags.contains(where: { $0.lowercased().contains(needle) }) { return true }
+            }
+        }
+        for a in [r.src, r.dst] where a != 0 {
+            if ctx.directory.addressText(a).contains(needle) { return true }
+        }
+        return false
+    }
+}
+
+/// A position in the newest-first order of flow rows: message start, reporter, digest, row index.
+struct FlowCursor: Equatable {
+    var start: Int64
+    var reporter: Int64
+    var digest: Int64
+    var index: Int
+
+    init(start: Int64, reporter: Int64, digest: Int64, index: Int) {
+        self.start = start
+        self.reporter = reporter
+        self.digest = digest
+        self.index = index
+    }
+
+    init(parsing text: String) throws {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 4, let s = Int64(parts[0]), let r = Int64(parts[1]), let d = Int64(parts[2]), let i = Int(parts[3]) else {
+            throw QueryError("--after '\(text)' is not a cursor (take one from the `cursor` field of a previous answer)")
+        }
+        self.init(start: s, reporter: r, digest: d, index: i)
+    }
+
+    var text: String { "\(start)-\(reporter)-\(digest)-\(index)" }
+
+    /// Whether `self` comes after `other` in newest-first order.
+    func isAfter(_ other: FlowCursor) -> Bool {
+        if (start, reporter, digest) != (other.start, other.reporter, other.digest) {
+            return (start, reporter, digest) < (other.start, other.reporter, other.digest)
+        }
+        return index > other.index
+    }
+}

@@ -1,0 +1,213 @@
+import FlowModel
+public import FlowStore
+import GRDB
+
+/// Answers the questions of SPEC §4 from a store; shared by the CLI and the HTTP server.
+///
+/// For example:
+/// ```swift
+/// let engine = QueryEngine(store: try FlowStore(path: "tailflow.db"))
+/// var options = QueryOptions(window: try TimeWindow.parse(from: "-24h", to: "now"))
+/// let rows = try engine.topEndpoints(options, metric: .bytes, limit: 10)
+/// ```
+public struct QueryEngine: Sendable {
+    public let store: FlowStore
+
+    public init(store: FlowStore) {
+        self.store = store
+    }
+
+    /// Runs `body` in one read transaction with a fresh directory (one consistent snapshot).
+    public func read<T>(_ options: QueryOptions, _ body: (QueryContext) throws -> T) throws -> T {
+        try store.pool.read { db in
+            try body(QueryContext(db, options: options))
+        }
+    }
+
+    struct EdgeKey: Hashable {
+        var from: Endpoint
+        var to: Endpoint
+    }
+
+    struct Sum {
+        var packets: Int64 = 0
+        var bytes: Int64 = 0
+
+        @inline(__always)
+        mutating func add(_ p: Int64, _ b: Int64) {
+            packets = Counters.sum(packets, p)
+            bytes = Counters.sum(bytes, b)
+        }
+
+        var isZero: Bool { packets == 0 && bytes == 0 }
+    }
+
+    /// Counted traffic per directed edge over the window.
+    func directedEdges(_ ctx: QueryContext) throws -> [EdgeKey: Sum] {
+        var sums: [EdgeKey: Sum] = [:]
+        try ctx.edges(ctx.options.window) { _, from, to, p, b in
+            sums[EdgeKey(from: from, to: to), default: Sum()].add(p, b)
+        }
+        return sums
+    }
+
+    // MARK: top
+
+    /// Endpoints ranked by traffic sent plus received.
+    public func topEndpoints(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopEndpointRow] {
+        try read(options) { ctx in
+            var sent: [Endpoint: Sum] = [:], received: [Endpoint: Sum] = [:]
+            for (k, s) in try directedEdges(ctx) {
+                sent[k.from, default: Sum()].add(s.packets, s.bytes)
+                received[k.to, default: Sum()].add(s.packets, s.bytes)
+            }
+            var rows: [TopEndpointRow] = []
+            for e in Set(sent.keys).union(received.keys) {
+                let s = sent[e] ?? Sum(), r = received[e] ?? Sum()
+                let row = TopEndpointRow(endpoint: ctx.label(e), name: ctx.directory.name(e),
+                                         sentBytes: s.bytes, receivedBytes: r.bytes, sentPackets: s.packets, receivedPackets: r.packets)
+                if row.bytes != 0 || row.packets != 0 { rows.append(row) }
+            }
+            return Self.rank(rows, metric: metric, limit: limit, value: { metric == .bytes ? $0.bytes : $0.packets }, key: \.endpoint)
+        }
+    }
+
+    /// Unordered pairs ranked by traffic in both directions (`a < b` as strings).
+    public func topPairs(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopPairRow] {
+        try read(options) { ctx in
+            var pairs: [EdgeKey: (ab: Sum, ba: Sum)] = [:]
+            for (k, s) in try directedEdges(ctx) {
+                let lf = ctx.label(k.from), lt = ctx.label(k.to)
+                if !byteOrder(lt, lf) {
+                    pairs[EdgeKey(from: k.from, to: k.to), default: (Sum(), Sum())].ab.add(s.packets, s.bytes)
+                } else {
+                    pairs[EdgeKey(from: k.to, to: k.from), default: (Sum(), Sum())].ba.add(s.packets, s.bytes)
+                }
+            }
+            let rows = pairs.compactMap { k, v -> TopPairRow? in
+                let row = TopPairRow(a: ctx.label(k.from), b: ctx.label(k.to), aName: ctx.directory.name(k.from), bName: ctx.directory.name(k.to),
+                                     abBytes: v.ab.bytes, baBytes: v.ba.bytes, abPackets: v.ab.packets, baPackets: v.ba.packets)
+                return row.bytes == 0 && row.packets == 0 ? nil : row
+            }
+            return Self.rank(rows, metric: metric, limit: limit, value: { metric == .bytes ? $0.bytes : $0.packets }, key: { $0.a + "\u{0}" + $0.b })
+        }
+    }
+
+    /// Service ports ranked by counted traffic (see ``FlowRow/servicePort``).
+    public func topPorts(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopPortRow] {
+        try read(options) { ctx in
+            var sums: [UInt32: Sum] = [:]
+            try ctx.edges(options.window) { o, _, _, p, b in
+                sums[UInt32(o.proto) << 16 | UInt32(o.port), default: Sum()].add(p, b)
+            }
+            let rows = sums.filter { !$0.value.isZero }.map { k, s in
+                TopPortRow(proto: UInt8(k >> 16), port: UInt16(k & 0xffff), bytes: s.bytes, packets: s.packets)
+            }
+            return Array(rows.sorted { a, b in
+                let va = metric == .bytes ? a.bytes : a.packets, vb = metric == .bytes ? b.bytes : b.packets
+                return va != vb ? va > vb : (a.proto, a.port) < (b.proto, b.port)
+            }.prefix(limit))
+        }
+    }
+
+    /// Protocols ranked by counted traffic.
+    public func topProtocols(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopProtoRow] {
+        try read(options) { ctx in
+            var sums: [UInt8: Sum] = [:]
+            try ctx.edges(options.window) { o, _, _, p, b in sums[o.proto, default: Sum()].add(p, b) }
+            let rows = sums.filter { !$0.value.isZero }.map { TopProtoRow(proto: $0.key, bytes: $0.value.bytes, packets: $0.value.packets) }
+            return Array(rows.sorted { a, b in
+                let va = metric == .bytes ? a.bytes : a.packets, vb = metric == .bytes ? b.bytes : b.packets
+                return va != vb ? va > vb : a.proto < b.proto
+            }.prefix(limit))
+        }
+    }
+
+    static func rank<Row>(_ rows: [Row], metric: Metric, limit: Int, value: (Row) -> Int64, key: (Row) -> String) -> [Row] {
+        Array(rows.sorted { a, b in
+            let va = value(a), vb = value(b)
+            return va != vb ? va > vb : byteOrder(key(a), key(b))
+        }.prefix(max(0, limit)))
+    }
+
+    // MARK: series
+
+    /// Bytes and packets per `step` bucket, dense (empty buckets are zero).
+    public func series(_ options: QueryOptions, step: Nanoseconds, subject: SeriesSubject = .all) throws -> [SeriesPoint] {
+        try read(options) { ctx in
+            let buckets = try options.window.buckets(step: step)
+            var sums = [Sum](repeating: Sum(), count: buckets.count)
+            let first = buckets[0]
+            var observers: Set<Int64>? = nil
+            var match: (Endpoint, Endpoint) -> Bool = { _, _ in true }
+            switch subject {
+            case .all:
+                break
+            case .endpoint(let e):
+                let x = try ctx.directory.resolve(e)
+                match = { $0 == x || $1 == x }
+            case .pair(let a, let b):
+                let x = try ctx.directory.resolve(a), y = try ctx.directory.resolve(b)
+                observers = ctx.model.observers(of: x, y)
+                match = { ($0 == x && $1 == y) || ($0 == y && $1 == x) }
+            case .edge(let a, let b):
+                let x = try ctx.directory.resolve(a), y = try ctx.directory.resolve(b)
+                observers = ctx.model.observers(of: x, y)
+                match = { $0 == x && $1 == y }
+            }
+            try ctx.edges(options.window, step: step, observers: observers) { o, from, to, p, b in
+                guard match(from, to) else { return }
+                sums[Int((Timestamp.bucketStart(o.time, step: step) - first) / step)].add(p, b)
+            }
+            return zip(buckets, sums).map { SeriesPoint(time: $0, bytes: $1.bytes, packets: $1.packets) }
+        }
+    }
+
+    // MARK: rollup
+
+    struct RollupGroup: Hashable {
+        var time: Int64
+        var kind: UInt8
+        var proto: UInt8
+        var src: Endpoint
+        var dst: Endpoint
+    }
+
+    /// Bytes and packets per `step` bucket, grouped by any of kind, proto, source and destination.
+    public func rollup(_ options: QueryOptions, step: Nanoseconds, groupBy: [RollupKeyField]) throws -> [RollupRow] {
+        try read(options) { ctx in
+            _ = try options.window.buckets(step: step)  // validates the bucket count
+            let keys = Set(groupBy)
+            var sums: [RollupGroup: Sum] = [:]
+            try ctx.edges(options.window, step: step) { o, from, to, p, b in
+                let g = RollupGroup(time: Timestamp.bucketStart(o.time, step: step),
+                                    kind: keys.contains(.kind) ? o.kind.rawValue : 0,
+                                    proto: keys.contains(.proto) ? o.proto : 0,
+                                    src: keys.contains(.src) ? from : .star,
+                                    dst: keys.contains(.dst) ? to : .star)
+                sums[g, default: Sum()].add(p, b)
+            }
+            let rows = sums.filter { !$0.value.isZero }.map { g, s in
+                RollupRow(time: g.time,
+                          kind: keys.contains(.kind) ? TrafficKind(rawValue: g.kind)?.name : nil,
+                          proto: keys.contains(.proto) ? g.proto : nil,
+                          src: keys.contains(.src) ? ctx.label(g.src) : nil,
+                          dst: keys.contains(.dst) ? ctx.label(g.dst) : nil,
+                          bytes: s.bytes, packets: s.packets)
+            }
+            return rows.sorted { a, b in
+                if a.time != b.time { return a.time < b.time }
+                for field in groupBy {
+                    switch field {
+                    case .kind where a.kind != b.kind: return byteOrder(a.kind ?? "", b.kind ?? "")
+                    case .proto where a.proto != b.proto: return (a.proto ?? 0) < (b.proto ?? 0)
+                    case .src where a.src != b.src: return byteOrder(a.src ?? "", b.src ?? "")
+                    case .dst where a.dst != b.dst: return byteOrder(a.dst ?? "", b.dst ?? "")
+                    default: continue
+                    }
+                }
+                return false
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+public import FlowModel
+
+/// What every question shares: the window and the filters.
+public struct QueryOptions: Sendable {
+    public var window: TimeWindow
+    /// Traffic kinds to cover; by default virtual, subnet and exit (physical traffic only when asked for).
+    public var kinds: Set<TrafficKind> = Set(TrafficKind.defaultQueryKinds)
+    /// Only this IANA protocol number.
+    public var proto: UInt8?
+    /// Only edges with this endpoint at either end (a node ID, node name, IP address or `*`).
+    public var endpoint: String?
+    /// Only edges with a node carrying this tag (e.g. `tag:prod`) at either end.
+    public var tag: String?
+    /// Only edges with a node of this user (login) at either end.
+    public var user: String?
+
+    public init(window: TimeWindow) {
+        self.window = window
+    }
+}
+
+/// What `top` ranks.
+public enum TopDimension: String, Sendable, CaseIterable {
+    case endpoint, pair, port, proto
+}
+
+/// What rankings sort by.
+public enum Metric: String, Sendable, CaseIterable {
+    case bytes, packets
+}
+
+/// Keys a rollup groups by.
+public enum RollupKeyField: String, Sendable, CaseIterable {
+    case kind, proto, src, dst
+}
+
+/// Which traffic a series follows.
+public enum SeriesSubject: Sendable, Equatable {
+    case all
+    /// Both directions of one endpoint's traffic.
+    case endpoint(String)
+    /// Both directions between two endpoints.
+    case pair(String, String)
+    /// One direction: from the first endpoint to the second.
+    case edge(String, String)
+}
+
+/// Protocol names for people.
+public enum ProtocolName {
+    public static func name(_ proto: UInt8) -> String {
+        switch proto {
+        case 0: "-"
+        case 1: "icmp"
+        case 6: "tcp"
+        case 17: "udp"
+        case 58: "icmpv6"
+        case 132: "sctp"
+        default: String(proto)
+        }
+    }
+}

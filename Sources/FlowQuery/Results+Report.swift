@@ -1,0 +1,89 @@
+public import FlowFormat
+import FlowModel
+
+/// Every answer as a ``Report``: the field names of SPEC §5, shared by the CLI and the server.
+extension Report {
+    public static func topEndpoints(_ rows: [TopEndpointRow]) -> Report {
+        Report(columns: [Column("endpoint", "ENDPOINT"), Column("name", "NAME"), Column("sentBytes", "SENT"),
+                         Column("receivedBytes", "RECEIVED"), Column("sentPackets", "SENT PKTS"),
+                         Column("receivedPackets", "RECV PKTS"), Column("bytes", "BYTES"), Column("packets", "PACKETS")],
+               rows: rows.map { r in
+                   [.string(r.endpoint), .string(r.name), .bytes(r.sentBytes), .bytes(r.receivedBytes), .count(r.sentPackets),
+                    .count(r.receivedPackets), .bytes(r.bytes), .count(r.packets)]
+               })
+    }
+
+    public static func topPairs(_ rows: [TopPairRow]) -> Report {
+        Report(columns: [Column("a", "A"), Column("b", "B"), Column("aName", "A NAME"), Column("bName", "B NAME"),
+                         Column("abBytes", "A→B"), Column("baBytes", "B→A"), Column("abPackets", "A→B PKTS"),
+                         Column("baPackets", "B→A PKTS"), Column("bytes", "BYTES"), Column("packets", "PACKETS")],
+               rows: rows.map { r in
+                   [.string(r.a), .string(r.b), .string(r.aName), .string(r.bName), .bytes(r.abBytes), .bytes(r.baBytes),
+                    .count(r.abPackets), .count(r.baPackets), .bytes(r.bytes), .count(r.packets)]
+               })
+    }
+
+    public static func topPorts(_ rows: [TopPortRow]) -> Report {
+        Report(columns: [Column("proto", "PROTO"), Column("protoName", "NAME"), Column("port", "PORT"),
+                         Column("bytes", "BYTES"), Column("packets", "PACKETS")],
+               rows: rows.map { r in
+                   [.int(Int64(r.proto)), .string(ProtocolName.name(r.proto)), .int(Int64(r.port)), .bytes(r.bytes), .count(r.packets)]
+               })
+    }
+
+    public static func topProtocols(_ rows: [TopProtoRow]) -> Report {
+        Report(columns: [Column("proto", "PROTO"), Column("protoName", "NAME"), Column("bytes", "BYTES"), Column("packets", "PACKETS")],
+               rows: rows.map { r in [.int(Int64(r.proto)), .string(ProtocolName.name(r.proto)), .bytes(r.bytes), .count(r.packets)] })
+    }
+
+    public static func series(_ points: [SeriesPoint]) -> Report {
+        Report(columns: [Column("time", "TIME"), Column("bytes", "BYTES"), Column("packets", "PACKETS")],
+               rows: points.map { [.time($0.time), .bytes($0.bytes), .count($0.packets)] })
+    }
+
+    public static func rollup(_ rows: [RollupRow], groupBy: [RollupKeyField]) -> Report {
+        var columns = [Column("time", "TIME")]
+        for key in groupBy { columns.append(Column(key.rawValue, key.rawValue.uppercased())) }
+        columns += [Column("bytes", "BYTES"), Column("packets", "PACKETS")]
+        return Report(columns: columns, rows: rows.map { r in
+            var cells: [Cell] = [.time(r.time)]
+            for key in groupBy {
+                switch key {
+                case .kind: cells.append(.string(r.kind))
+                case .proto: cells.append(.int(Int64(r.proto ?? 0)))
+                case .src: cells.append(.string(r.src))
+                case .dst: cells.append(.string(r.dst))
+                }
+            }
+            return cells + [.bytes(r.bytes), .count(r.packets)]
+        })
+    }
+
+    public static func scope(_ rows: [ScopePeer]) -> Report {
+        Report(columns: [Column("peer", "PEER"), Column("peerName", "NAME"), Column("sentBytes", "SENT"),
+                         Column("receivedBytes", "RECEIVED"), Column("sentPackets", "SENT PKTS"),
+                         Column("receivedPackets", "RECV PKTS"), Column("bytes", "BYTES"), Column("packets", "PACKETS"),
+                         Column("protocols", "PROTOCOLS"), Column("ports", "PORTS"),
+                         Column("firstSeen", "FIRST SEEN"), Column("lastSeen", "LAST SEEN")],
+               rows: rows.map { r in
+                   [.string(r.peer), .string(r.peerName), .bytes(r.sentBytes), .bytes(r.receivedBytes), .count(r.sentPackets),
+                    .count(r.receivedPackets), .bytes(r.bytes), .count(r.packets),
+                    .ints(r.protocols.map { Int64($0) }), .ints(r.ports.map { Int64($0) }), .time(r.firstSeen), .time(r.lastSeen)]
+               })
+    }
+
+    public static func flows(_ rows: [FlowLogRow]) -> Report {
+        Report(columns: [Column("time", "TIME"), Column("end", "END", table: false), Column("reporter", "REPORTER"), Column("reporterName", "REPORTER NAME"),
+                         Column("kind", "KIND"), Column("proto", "PROTO"),
+                         Column("src", "SRC"), Column("srcPort", "SPORT"), Column("srcNode", "SRC NODE", table: false), Column("srcName", "SRC NAME"),
+                         Column("dst", "DST"), Column("dstPort", "DPORT"), Column("dstNode", "DST NODE", table: false), Column("dstName", "DST NAME"),
+                         Column("txPackets", "TX PKTS"), Column("txBytes", "TX"), Column("rxPackets", "RX PKTS"), Column("rxBytes", "RX"),
+                         Column("cursor", "CURSOR", table: false)],
+               rows: rows.map { r in
+                   [.time(r.start), .time(r.end), .string(r.reporter), .string(r.reporterName), .string(r.kind.name),
+                    .int(Int64(r.proto)), .string(r.src), .int(Int64(r.srcPort)), .string(r.srcNode), .string(r.srcName),
+                    .string(r.dst), .int(Int64(r.dstPort)), .string(r.dstNode), .string(r.dstName),
+                    .count(r.txPackets), .bytes(r.txBytes), .count(r.rxPackets), .bytes(r.rxBytes), .string(r.cursor)]
+               })
+    }
+}
