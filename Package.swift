@@ -86,6 +86,7 @@ let package = Package(
             dependencies: ["FlowQuery", "FlowStore", "FlowIngest", "FlowModel", "FlowGenerate", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: settings
         ),
+        .testTarget(name: "FlowFormatTests", dependencies: ["FlowFormat"], swiftSettings: settings),
         .testTarget(name: "FlowGenerateTests", dependencies: ["FlowGenerate"], swiftSettings: settings),
         // Runs the real `tailflow` binary; depending on it makes `swift test` build it first.
         .testTarget(

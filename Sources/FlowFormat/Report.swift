@@ -149,12 +149,17 @@ public struct Report: Sendable {
         return out
     }
 
+    /// Control characters would break the table's lines: show them as spaces.
+    static func oneLine(_ s: String) -> String {
+        String(String.UnicodeScalarView(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : $0 }))
+    }
+
     static func human(_ cell: Cell) -> String {
         switch cell {
         case .int(let v): String(v)
         case .bytes(let v): Units.iec(v)
         case .count(let v): Units.grouped(v)
-        case .string(let s): s ?? "-"
+        case .string(let s): s.map(oneLine) ?? "-"
         case .strings(let a): a.isEmpty ? "-" : a.joined(separator: ",")
         case .ints(let a): a.isEmpty ? "-" : a.map(String.init).joined(separator: ",")
         case .time(let t): t.map { Timestamp.formatRFC3339($0) } ?? "-"

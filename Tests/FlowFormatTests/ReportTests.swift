@@ -1,0 +1,68 @@
+import Foundation
+import FlowFormat
+import Testing
+
+struct ReportTests {
+    let report = Report(
+        columns: [Column("endpoint", "ENDPOINT"), Column("name", "NAME"), Column("bytes", "BYTES"), Column("packets", "PACKETS"),
+                  Column("tags", "TAGS"), Column("secret", "SECRET", table: false)],
+        rows: [
+            [.string("nKq3vX1CNTRL"), .string("alice, \"the\" laptop\nline2"), .bytes(1_333_000), .count(1_234_567), .strings(["tag:a", "tag:b"]), .int(1)],
+            [.string("*"), .string(nil), .bytes(53), .count(7), .strings([]), .int(2)],
+        ])
+
+    @Test func jsonIsAnArrayOfObjectsWithExactIntegers() throws {
+        let text = report.render(.json)
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])
+        #expect(parsed.count == 2)
+        #expect(parsed[0]["bytes"] as? Int == 1_333_000)
+        #expect(parsed[0]["name"] as? String == "alice, \"the\" laptop\nline2")
+        #expect(parsed[1]["name"] is NSNull)
+        #expect(parsed[0]["tags"] as? [String] == ["tag:a", "tag:b"])
+        #expect(parsed[1]["secret"] as? Int == 2)
+        // Field order follows the columns.
+        #expect(text.range(of: "\"endpoint\"")!.lowerBound < text.range(of: "\"packets\"")!.lowerBound)
+        #expect(Report(columns: [Column("a")]).render(.json) == "[]\n")
+        // Integers beyond 2^53 stay exact.
+        #expect(Report(columns: [Column("n")], rows: [[.bytes(Int64.max)]]).render(.json).contains("9223372036854775807"))
+    }
+
+    @Test func ndjsonIsOneCompactObjectPerLine() throws {
+        let lines = report.render(.ndjson).split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 3 && lines[2].isEmpty)
+        for line in lines.dropLast() {
+            #expect(try JSONSerialization.jsonObject(with: Data(line.utf8)) is [String: Any])
+            #expect(!line.contains(": "))
+        }
+        #expect(Report(columns: [Column("a")]).render(.ndjson) == "")
+    }
+
+    @Test func csvQuotesWhatNeedsQuoting() {
+        let csv = report.render(.csv)
+        #expect(csv.hasPrefix("endpoint,name,bytes,packets,tags,secret\r\n"))
+        #expect(csv.contains("nKq3vX1CNTRL,\"alice, \"\"the\"\" laptop\nline2\",1333000,1234567,tag:a tag:b,1\r\n"))
+        #expect(csv.contains("*,,53,7,,2\r\n"))
+    }
+
+    @Test func tablesAlignAndUseHumanUnits() {
+        let lines = report.render(.table).split(separator: "\n").map(String.init)
+        #expect(lines.count == 3)  // the embedded line break is shown as a space
+        #expect(lines[0].hasPrefix("ENDPOINT      NAME"))
+        #expect(!lines[0].contains("SECRET"))
+        #expect(lines[1].contains("1.3 MiB") && lines[1].contains("1,234,567"))
+        let t = Report(columns: [Column("k", "KEY"), Column("bytes", "BYTES")],
+                       rows: [[.string("a"), .bytes(1)], [.string("longer"), .bytes(1_073_741_824)]]).render(.table)
+        #expect(t == "KEY       BYTES\na           1 B\nlonger  1.0 GiB\n")
+    }
+
+    @Test func units() {
+        #expect(Units.iec(0) == "0 B")
+        #expect(Units.iec(1023) == "1023 B")
+        #expect(Units.iec(1024) == "1.0 KiB")
+        #expect(Units.iec(1_258_291) == "1.2 MiB")
+        #expect(Units.iec(53 * 1024 * 1024) == "53 MiB")
+        #expect(Units.grouped(0) == "0")
+        #expect(Units.grouped(1234) == "1,234")
+        #expect(Units.grouped(-1_234_567) == "-1,234,567")
+    }
+}

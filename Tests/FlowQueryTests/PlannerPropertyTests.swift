@@ -1,0 +1,234 @@
+import Foundation
+import FlowGenerate
+import FlowIngest
+import FlowModel
+@testable import FlowQuery
+import FlowStore
+import GRDB
+import Testing
+
+/// The planner's answers, from rollups and raw rows mixed, must equal a
+/// deliberately naive reading of every raw flow row with SPEC §3 spelled out.
+@Suite(.serialized)
+struct PlannerPropertyTests {
+    /// A small generated tailnet crossing midnight, stored once for the whole suite.
+    final class Fixture: @unchecked Sendable {
+        let dir: URL
+        let store: FlowStore
+        let engine: QueryEngine
+        let oracle: Oracle
+        let start = Timestamp.parseRFC3339("2026-11-01T22:30:00Z")!
+
+        init() throws {
+            dir = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-prop-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            store = try FlowStore(path: dir.appendingPathComponent("p.db").path)
+            var config = GeneratorConfig(start: start, duration: 3 * 3600 * 1_000_000_000)
+            config.nodes = 8
+            config.rate = 0.5
+            config.seed = 7
+            let generator = FlowLogGenerator(config)
+            var bytes: [UInt8] = []
+            _ = try generator.write(container: .jsonl, gzip: false) { bytes.append(contentsOf: $0) }
+            // Devices for half the tailnet only: some addresses stay bare.
+            let devices = try DeviceList.parse(generator.deviceList(), source: "devices")
+            try store.importNodes(devices.enumerated().filter { $0.offset % 2 == 0 }.map(\.element), at: start)
+            let ingester = Ingester(store: store)
+            ingester.rowsPerTransaction = 5000
+            let summary = try ingester.ingest(bytes: bytes, source: "generated")
+            precondition(summary.rejected == 0 && summary.storedRows > 1000)
+            engine = QueryEngine(store: store)
+            oracle = try Oracle(store)
+        }
+
+        deinit { try? FileManager.default.removeItem(at: dir) }
+    }
+
+    static let fixture: Fixture? = try? Fixture()
+
+    /// Every raw flow row with its endpoints resolved by hand, as strings.
+    struct Oracle {
+        struct Obs {
+            var time: Int64, reporter: String, kind: TrafficKind, proto: UInt8, port: UInt16
+            var x: String, y: String, tx: (Int64, Int64), rx: (Int64, Int64)
+        }
+        var rows: [Obs] = []
+        var reporters: Set<String> = []
+        var tags: [String: [String]] = [:]
+        var endpoints: [String] = []
+
+        init(_ store: FlowStore) throws {
+            var obs: [Obs] = []
+            var reporters: Set<String> = []
+            var tags: [String: [String]] = [:]
+            try store.pool.read { db in
+                let stable = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, stable_id FROM nodes").map { ($0[0] as Int64, $0[1] as String) })
+                reporters = Set(try String.fetchAll(db, sql: "SELECT stable_id FROM nodes WHERE last_report_ns IS NOT NULL"))
+                for row in try Row.fetchAll(db, sql: "SELECT stable_id, tags FROM nodes WHERE tags IS NOT NULL") {
+                    tags[row[0]] = (try? JSONSerialization.jsonObject(with: Data((row[1] as String).utf8)) as? [String]) ?? []
+                }
+                let text = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, ip FROM addresses").map { ($0[0] as Int64, $0[1] as String) })
+                let owner = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: """
+                    SELECT a.ip, n.stable_id FROM node_addresses na JOIN addresses a ON a.id = na.address JOIN nodes n ON n.id = na.node
+                    """).map { ($0[0] as String, $0[1] as String) })
+                func ep(_ id: Int64) -> String {
+                    guard id != 0, let ip = text[id] else { return "*" }
+                    return owner[ip] ?? ip
+                }
+                for m in try Row.fetchAll(db, sql: "SELECT start_ns, reporter, rows FROM messages") {
+                    let reporter = stable[m[1]]!
+                    for r in try RowCodec.decode(Array(m[2] as Data)) {
+                        let x = r.kind == .physical ? reporter : ep(r.src)
+                        obs.append(Obs(time: m[0], reporter: reporter, kind: r.kind, proto: r.proto, port: r.servicePort,
+                                       x: x, y: ep(r.dst), tx: (r.txPackets, r.txBytes), rx: (r.rxPackets, r.rxBytes)))
+                    }
+                }
+            }
+            rows = obs
+            self.reporters = reporters
+            self.tags = tags
+            endpoints = Array(Set(obs.flatMap { [$0.x, $0.y] })).sorted()
+        }
+
+        /// Counted edges: (time, from, to, packets, bytes, proto, port, kind).
+        func edges(_ o: QueryOptions, endpoint: String?) -> [(Int64, String, String, Int64, Int64, UInt8, UInt16, TrafficKind)] {
+            var out: [(Int64, String, String, Int64, Int64, UInt8, UInt16, TrafficKind)] = []
+            for r in rows where r.time >= o.window.from && r.time < o.window.to && o.kinds.contains(r.kind) && (o.proto == nil || o.proto == r.proto) {
+                for (from, to, c) in [(r.x, r.y, r.tx), (r.y, r.x, r.rx)] {
+                    // SPEC §3, literally.
+                    let counted: Bool
+                    if reporters.contains(from) { counted = r.reporter == from }
+                    else if reporters.contains(to) { counted = r.reporter == to }
+                    else { counted = true }
+                    guard counted, c.0 != 0 || c.1 != 0 else { continue }
+                    if let e = endpoint, from != e, to != e { continue }
+                    if let tag = o.tag, !(tags[from] ?? []).contains(tag), !(tags[to] ?? []).contains(tag) { continue }
+                    out.append((r.time, from, to, c.0, c.1, r.proto, r.port, r.kind))
+                }
+            }
+            return out
+        }
+    }
+
+    static func randomOptions(_ f: Fixture, _ rng: inout SplitMix) -> QueryOptions {
+        let s: Int64 = 1_000_000_000
+        let span = 3 * 3600 * s
+        let from = f.start - 2 * 86_400 * s + Int64.random(in: 0...(2 * 86_400 * s + span), using: &rng)
+        let to = from + [Int64.random(in: 1...(90 * s), using: &rng), Int64.random(in: 1...(3 * 3600 * s), using: &rng),
+                         Int64.random(in: 1...(5 * 86_400 * s), using: &rng)].randomElement(using: &rng)!
+        var o = QueryOptions(window: TimeWindow(from: from, to: to))
+        if Int.random(in: 0..<3, using: &rng) == 0 {
+            o.kinds = Set(TrafficKind.allCases.filter { _ in Bool.random(using: &rng) })
+            if o.kinds.isEmpty { o.kinds = [.physical] }
+        }
+        if Int.random(in: 0..<5, using: &rng) == 0 { o.proto = [6, 17, 1].randomElement(using: &rng) }
+        if Int.random(in: 0..<5, using: &rng) == 0 { o.tag = ["tag:prod", "tag:db", "tag:web", "tag:nope"].randomElement(using: &rng) }
+        return o
+    }
+
+    @Test(arguments: 1...4)
+    func topMatchesTheNaiveOracle(_ seed: UInt64) throws {
+        let f = try #require(Self.fixture)
+        var rng = SplitMix(state: seed)
+        for _ in 0..<12 {
+            var o = Self.randomOptions(f, &rng)
+            var endpoint: String? = nil
+            if Bool.random(using: &rng) {
+                endpoint = f.oracle.endpoints.randomElement(using: &rng)
+                o.endpoint = endpoint
+            }
+            var sent: [String: (Int64, Int64)] = [:], received: [String: (Int64, Int64)] = [:]
+            var ports: [String: (Int64, Int64)] = [:]
+            for (_, from, to, p, b, proto, port, _) in f.oracle.edges(o, endpoint: endpoint) {
+                sent[from, default: (0, 0)].0 += p; sent[from, default: (0, 0)].1 += b
+                received[to, default: (0, 0)].0 += p; received[to, default: (0, 0)].1 += b
+                ports["\(proto)/\(port)", default: (0, 0)].0 += p; ports["\(proto)/\(port)", default: (0, 0)].1 += b
+            }
+            let got = try f.engine.topEndpoints(o, limit: 10_000)
+            let want = Set(sent.keys).union(received.keys).map { e in
+                "\(e) \(sent[e]?.1 ?? 0) \(received[e]?.1 ?? 0) \(sent[e]?.0 ?? 0) \(received[e]?.0 ?? 0)"
+            }.sorted()
+            #expect(got.map { "\($0.endpoint) \($0.sentBytes) \($0.receivedBytes) \($0.sentPackets) \($0.receivedPackets)" }.sorted() == want,
+                    "window \(o.window) kinds \(o.kinds) proto \(String(describing: o.proto)) endpoint \(endpoint ?? "-") tag \(o.tag ?? "-")")
+            // Ranked: by bytes descending, then endpoint.
+            #expect(got == got.sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.endpoint.utf8.lexicographicallyPrecedes($1.endpoint.utf8) })
+            let gotPorts = try f.engine.topPorts(o, limit: 10_000).map { "\($0.proto)/\($0.port) \($0.packets) \($0.bytes)" }.sorted()
+            #expect(gotPorts == ports.map { "\($0.key) \($0.value.0) \($0.value.1)" }.sorted())
+            // Pairs fold the two directions.
+            let pairBytes = try f.engine.topPairs(o, limit: 10_000).reduce(Int64(0)) { $0 + $1.bytes }
+            #expect(pairBytes == sent.values.reduce(0) { $0 + $1.1 })
+        }
+    }
+
+    @Test(arguments: 1...4)
+    func seriesAndRollupsMatchTheNaiveOracle(_ seed: UInt64) throws {
+        let f = try #require(Self.fixture)
+        var rng = SplitMix(state: seed &+ 100)
+        let s: Int64 = 1_000_000_000
+        for _ in 0..<10 {
+            let o = Self.randomOptions(f, &rng)
+            var step = [60, 90, 300, 3600, 7200, 86_400, 2 * 86_400].randomElement(using: &rng)! * s
+            while (o.window.to - o.window.from) / step > 5000 { step *= 60 }
+            let edges = f.oracle.edges(o, endpoint: nil)
+            // Whole-window series.
+            var want: [Int64: (Int64, Int64)] = [:]
+            for (t, _, _, p, b, _, _, _) in edges {
+                want[Timestamp.bucketStart(t, step: step), default: (0, 0)].0 += p
+                want[Timestamp.bucketStart(t, step: step), default: (0, 0)].1 += b
+            }
+            let series = try f.engine.series(o, step: step)
+            #expect(series.first?.time == Timestamp.bucketStart(o.window.from, step: step))
+            #expect(series.last?.time == Timestamp.bucketStart(o.window.to - 1, step: step))
+            for point in series {
+                #expect(point.packets == want[point.time]?.0 ?? 0 && point.bytes == want[point.time]?.1 ?? 0,
+                        "bucket \(point.time) step \(step) window \(o.window)")
+            }
+            // Rollup by every key.
+            var groups: [String: (Int64, Int64)] = [:]
+            for (t, from, to, p, b, proto, _, kind) in edges {
+                let k = "\(Timestamp.bucketStart(t, step: step)) \(kind.name) \(proto) \(from) \(to)"
+                groups[k, default: (0, 0)].0 += p
+                groups[k, default: (0, 0)].1 += b
+            }
+            let rollup = try f.engine.rollup(o, step: step, groupBy: [.kind, .proto, .src, .dst])
+            #expect(rollup.map { "\($0.time) \($0.kind!) \($0.proto!) \($0.src!) \($0.dst!) \($0.packets) \($0.bytes)" }.sorted()
+                    == groups.map { "\($0.key) \($0.value.0) \($0.value.1)" }.sorted())
+        }
+    }
+
+    @Test(arguments: 1...3)
+    func pairAndEdgeSeriesReadOnlyTheirReportersAndStillMatch(_ seed: UInt64) throws {
+        let f = try #require(Self.fixture)
+        var rng = SplitMix(state: seed &+ 1000)
+        let s: Int64 = 1_000_000_000
+        for _ in 0..<10 {
+            let o = Self.randomOptions(f, &rng)
+            var step = [60, 300, 3600].randomElement(using: &rng)! * s
+            while (o.window.to - o.window.from) / step > 5000 { step *= 24 }
+            let a = f.oracle.endpoints.randomElement(using: &rng)!, b = f.oracle.endpoints.randomElement(using: &rng)!
+            var pair: [Int64: Int64] = [:], edge: [Int64: Int64] = [:]
+            for (t, from, to, _, bytes, _, _, _) in f.oracle.edges(o, endpoint: nil) {
+                let bucket = Timestamp.bucketStart(t, step: step)
+                if (from == a && to == b) || (from == b && to == a) { pair[bucket, default: 0] += bytes }
+                if from == a && to == b { edge[bucket, default: 0] += bytes }
+            }
+            for point in try f.engine.series(o, step: step, subject: .pair(a, b)) {
+                #expect(point.bytes == pair[point.time] ?? 0, "pair \(a),\(b)")
+            }
+            for point in try f.engine.series(o, step: step, subject: .edge(a, b)) {
+                #expect(point.bytes == edge[point.time] ?? 0, "edge \(a),\(b)")
+            }
+        }
+    }
+}
+
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
