@@ -57,27 +57,21 @@ CREATE INDEX messages_by_reporter ON messages(reporter, start_ns);
 
 -- Pre-aggregated flow rows, kept in the same transaction as the messages they
 -- summarise. `step` is the bucket width in seconds (60, 3600, 86400), `bucket`
--- the bucket start in Unix seconds (UTC, epoch-aligned). The key keeps what the
--- edge model needs: the observer (reporter), the traffic kind and both
--- addresses; ports are reduced to the service port (the lower non-zero one).
--- The reporter comes before the bucket: the edge model counts a reporting
--- node's traffic from its own reports, so questions about a pair or an edge
--- read only the reports of its two ends; a scan over every reporter is one
--- range per reporter.
+-- the bucket start in Unix seconds (UTC, epoch-aligned). One row per
+-- (step, reporter, bucket) packs every sum of that reporter in that bucket
+-- (format: Sources/FlowStore/RollupCodec.swift): per key (kind, src address,
+-- dst address, proto, service port) the four counter sums. The key keeps what
+-- the edge model needs: the observer (reporter), the kind and both addresses;
+-- ports are reduced to the service port (the lower non-zero one). Packing keeps
+-- a long window's scan to one SQLite row per reporter and bucket, and the
+-- reporter-first key lets a pair's question read only its two ends' reports.
 CREATE TABLE rollups (
     step INTEGER NOT NULL,
+    reporter INTEGER NOT NULL REFERENCES nodes(id),
     bucket INTEGER NOT NULL,
-    reporter INTEGER NOT NULL,
-    kind INTEGER NOT NULL,         -- 0 virtual, 1 subnet, 2 exit, 3 physical
-    src INTEGER NOT NULL,          -- addresses.id, 0 = none
-    dst INTEGER NOT NULL,
-    proto INTEGER NOT NULL,
-    port INTEGER NOT NULL,
-    tx_pkts INTEGER NOT NULL,
-    tx_bytes INTEGER NOT NULL,
-    rx_pkts INTEGER NOT NULL,
-    rx_bytes INTEGER NOT NULL,
-    PRIMARY KEY (step, reporter, bucket, kind, src, dst, proto, port)
+    entries INTEGER NOT NULL,      -- keys packed in `sums`
+    sums BLOB NOT NULL,
+    PRIMARY KEY (step, reporter, bucket)
 ) WITHOUT ROWID;
 
 -- Input that could not be stored, with where it was and why. Recording the

@@ -13,6 +13,14 @@ public final class QueryContext {
     /// Nodes matching `--tag`/`--user` (nil: no such filter).
     let taggedNodes: Set<Endpoint>?
     var labels: [Endpoint: String] = [:]
+    var scanner: RollupScanner?
+
+    func rollupScanner() throws -> RollupScanner {
+        if let scanner { return scanner }
+        let s = try RollupScanner(db)
+        scanner = s
+        return s
+    }
 
     public init(_ db: Database, options: QueryOptions) throws {
         self.db = db
@@ -65,8 +73,8 @@ public final class QueryContext {
             switch segment {
             case .rollup(let s, let from, let to):
                 for r in reporters {
-                    try StoreScan.rollups(db, step: s, reporter: r, fromBucket: from / Timestamp.nanosPerSecond,
-                                          toBucket: to / Timestamp.nanosPerSecond) { o in
+                    try rollupScanner().scan(step: s, reporter: r, fromBucket: from / Timestamp.nanosPerSecond,
+                                             toBucket: to / Timestamp.nanosPerSecond) { o in
                         guard kinds.contains(o.kind), proto.map({ $0 == o.proto }) ?? true else { return }
                         try body(o)
                     }

@@ -50,23 +50,7 @@ public enum StoreScan {
     /// Rollup rows of one step and reporter with `fromBucket <= bucket < toBucket` (Unix seconds).
     public static func rollups(_ db: Database, step: Int64, reporter: Int64, fromBucket: Int64, toBucket: Int64,
                                _ body: (Observation) throws -> Void) throws {
-        let s = try RawStatement(db.sqliteConnection!, """
-            SELECT bucket, kind, src, dst, proto, port, tx_pkts, tx_bytes, rx_pkts, rx_bytes FROM rollups
-            WHERE step = ?1 AND reporter = ?2 AND bucket >= ?3 AND bucket < ?4
-            """)
-        s.bind(1, step)
-        s.bind(2, reporter)
-        s.bind(3, fromBucket)
-        s.bind(4, toBucket)
-        defer { s.reset() }
-        while try s.step() {
-            try body(Observation(
-                time: s.int64(0) * Timestamp.nanosPerSecond, reporter: reporter,
-                kind: TrafficKind(rawValue: UInt8(truncatingIfNeeded: s.int64(1))) ?? .virtual,
-                proto: UInt8(truncatingIfNeeded: s.int64(4)), port: UInt16(truncatingIfNeeded: s.int64(5)),
-                src: s.int64(2), dst: s.int64(3),
-                counters: Counters(txPackets: s.int64(6), txBytes: s.int64(7), rxPackets: s.int64(8), rxBytes: s.int64(9))))
-        }
+        try RollupScanner(db).scan(step: step, reporter: reporter, fromBucket: fromBucket, toBucket: toBucket, body)
     }
 
     /// Messages with `from <= start < to`, optionally of one reporter, in primary-key order
@@ -105,5 +89,34 @@ public enum StoreScan {
             s.reset()
         }
         return out
+    }
+}
+
+/// Reads packed rollup sums with one prepared statement, reused for every range.
+public final class RollupScanner {
+    let statement: RawStatement
+
+    public init(_ db: Database) throws {
+        statement = try RawStatement(db.sqliteConnection!, """
+            SELECT bucket, sums FROM rollups WHERE step = ?1 AND reporter = ?2 AND bucket >= ?3 AND bucket < ?4
+            """)
+    }
+
+    /// Rollup sums of one step and reporter with `fromBucket <= bucket < toBucket` (Unix seconds).
+    public func scan(step: Int64, reporter: Int64, fromBucket: Int64, toBucket: Int64, _ body: (Observation) throws -> Void) throws {
+        let s = statement
+        s.bind(1, step)
+        s.bind(2, reporter)
+        s.bind(3, fromBucket)
+        s.bind(4, toBucket)
+        defer { s.reset() }
+        while try s.step() {
+            let time = s.int64(0) * Timestamp.nanosPerSecond
+            let blob = UnsafeRawBufferPointer(start: sqlite3_column_blob(s.handle, 1), count: Int(sqlite3_column_bytes(s.handle, 1)))
+            try RollupCodec.decode(blob) { e in
+                try body(Observation(time: time, reporter: reporter, kind: e.kind, proto: e.proto, port: e.port,
+                                     src: e.src, dst: e.dst, counters: e.counters))
+            }
+        }
     }
 }

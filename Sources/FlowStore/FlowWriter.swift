@@ -30,6 +30,7 @@ public final class FlowWriter {
     let db: Database
     let sqlite: OpaquePointer
     let insertMessage: RawStatement
+    let selectRollup: RawStatement
     let upsertRollup: RawStatement
     let selectAddress: RawStatement
     let insertAddress: RawStatement
@@ -94,11 +95,9 @@ public final class FlowWriter {
         insertMessage = try RawStatement(sqlite, """
             INSERT OR IGNORE INTO messages (start_ns, reporter, digest, duration_ns, row_count, rows) VALUES (?, ?, ?, ?, ?, ?)
             """)
+        selectRollup = try RawStatement(sqlite, "SELECT sums FROM rollups WHERE step = ? AND reporter = ? AND bucket = ?")
         upsertRollup = try RawStatement(sqlite, """
-            INSERT INTO rollups (step, bucket, reporter, kind, src, dst, proto, port, tx_pkts, tx_bytes, rx_pkts, rx_bytes)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT DO UPDATE SET tx_pkts = tx_pkts + excluded.tx_pkts, tx_bytes = tx_bytes + excluded.tx_bytes,
-                                      rx_pkts = rx_pkts + excluded.rx_pkts, rx_bytes = rx_bytes + excluded.rx_bytes
+            INSERT OR REPLACE INTO rollups (step, reporter, bucket, entries, sums) VALUES (?, ?, ?, ?, ?)
             """)
         selectAddress = try RawStatement(sqlite, "SELECT id FROM addresses WHERE ip = ?")
         insertAddress = try RawStatement(sqlite, "INSERT INTO addresses (ip) VALUES (?)")
@@ -288,35 +287,76 @@ public final class FlowWriter {
         guard !minuteRollups.isEmpty else { return }
         var hours: [RollupKey: Counters] = [:]
         var days: [RollupKey: Counters] = [:]
-        // Upserting in key order keeps each step's B-tree inserts sequential.
-        for (k, c) in minuteRollups.sorted(by: { $0.key < $1.key }) {
-            try upsert(step: 60, k, c)
-            hours[k.rebucketed(3600), default: Counters()].add(c)
+        for (k, c) in minuteRollups { hours[k.rebucketed(3600), default: Counters()].add(c) }
+        for (k, c) in hours { days[k.rebucketed(86_400), default: Counters()].add(c) }
+        for (step, sums) in [(Int64(60), minuteRollups), (3600, hours), (86_400, days)] {
+            var groups: [BucketKey: [RollupEntry]] = [:]
+            for (k, c) in sums {
+                groups[BucketKey(reporter: k.reporter, bucket: k.bucket), default: []].append(
+                    RollupEntry(kind: TrafficKind(rawValue: k.kind) ?? .virtual, src: k.src, dst: k.dst, proto: k.proto, port: k.port, counters: c))
+            }
+            // In primary-key order, so that the B-tree is written front to back.
+            for (g, entries) in groups.sorted(by: { ($0.key.reporter, $0.key.bucket) < ($1.key.reporter, $1.key.bucket) }) {
+                try mergeRollup(step: step, g, entries.sorted())
+            }
         }
-        for (k, c) in hours.sorted(by: { $0.key < $1.key }) {
-            try upsert(step: 3600, k, c)
-            days[k.rebucketed(86_400), default: Counters()].add(c)
-        }
-        for (k, c) in days.sorted(by: { $0.key < $1.key }) { try upsert(step: 86_400, k, c) }
         minuteRollups.removeAll(keepingCapacity: true)
     }
 
-    @inline(__always)
-    func upsert(step: Int64, _ k: RollupKey, _ c: Counters) throws {
-        let s = upsertRollup
-        s.bind(1, step)
-        s.bind(2, k.bucket)
-        s.bind(3, k.reporter)
-        s.bind(4, Int64(k.kind))
-        s.bind(5, k.src)
-        s.bind(6, k.dst)
-        s.bind(7, Int64(k.proto))
-        s.bind(8, Int64(k.port))
-        s.bind(9, c.txPackets)
-        s.bind(10, c.txBytes)
-        s.bind(11, c.rxPackets)
-        s.bind(12, c.rxBytes)
-        try s.run()
+    struct BucketKey: Hashable {
+        var reporter: Int64
+        var bucket: Int64
+    }
+
+    /// Adds sorted `entries` to the stored sums of one (step, reporter, bucket).
+    func mergeRollup(step: Int64, _ g: BucketKey, _ entries: [RollupEntry]) throws {
+        selectRollup.bind(1, step)
+        selectRollup.bind(2, g.reporter)
+        selectRollup.bind(3, g.bucket)
+        var existing: [RollupEntry] = []
+        if try selectRollup.step() {
+            let blob = UnsafeRawBufferPointer(start: sqlite3_column_blob(selectRollup.handle, 0),
+                                              count: Int(sqlite3_column_bytes(selectRollup.handle, 0)))
+            do {
+                try RollupCodec.decode(blob) { existing.append($0) }
+            } catch {
+                selectRollup.reset()
+                throw error
+            }
+        }
+        selectRollup.reset()
+        let merged = existing.isEmpty ? entries : Self.merge(existing, entries)
+        blob.removeAll(keepingCapacity: true)
+        RollupCodec.encode(merged, into: &blob)
+        upsertRollup.bind(1, step)
+        upsertRollup.bind(2, g.reporter)
+        upsertRollup.bind(3, g.bucket)
+        upsertRollup.bind(4, Int64(merged.count))
+        upsertRollup.bind(5, blob: blob)
+        try upsertRollup.run()
+    }
+
+    /// Merges two key-sorted runs, adding the counters of equal keys.
+    static func merge(_ a: [RollupEntry], _ b: [RollupEntry]) -> [RollupEntry] {
+        var out: [RollupEntry] = []
+        out.reserveCapacity(a.count + b.count)
+        var i = 0, j = 0
+        while i < a.count || j < b.count {
+            if j == b.count || (i < a.count && a[i] < b[j]) {
+                out.append(a[i])
+                i += 1
+            } else if i == a.count || b[j] < a[i] {
+                out.append(b[j])
+                j += 1
+            } else {
+                var e = a[i]
+                e.counters.add(b[j].counters)
+                out.append(e)
+                i += 1
+                j += 1
+            }
+        }
+        return out
     }
 
     func flushNodes() throws {

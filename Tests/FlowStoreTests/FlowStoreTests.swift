@@ -186,3 +186,35 @@ struct FlowStoreTests {
         }
     }
 }
+
+struct RollupCodecTests {
+    @Test func roundTripsAndMergesSortedRuns() throws {
+        var rng = SystemRandomNumberGenerator()
+        func random(_ n: Int) -> [RollupEntry] {
+            var seen: Set<String> = []
+            var out: [RollupEntry] = []
+            for _ in 0..<n {
+                let e = RollupEntry(kind: TrafficKind(rawValue: UInt8.random(in: 0...3, using: &rng))!,
+                                    src: Int64.random(in: 0...50, using: &rng), dst: Int64.random(in: 0...5, using: &rng),
+                                    proto: [0, 6, 17].randomElement(using: &rng)!, port: [0, 443, 65535].randomElement(using: &rng)!,
+                                    counters: Counters(txPackets: Int64.random(in: 0...Int64.max, using: &rng), txBytes: 1, rxPackets: 0, rxBytes: 7))
+                if seen.insert("\(e.kind) \(e.src) \(e.dst) \(e.proto) \(e.port)").inserted { out.append(e) }
+            }
+            return out.sorted()
+        }
+        for _ in 0..<100 {
+            let a = random(Int.random(in: 0..<40, using: &rng)), b = random(Int.random(in: 0..<40, using: &rng))
+            var blob: [UInt8] = []
+            RollupCodec.encode(a, into: &blob)
+            #expect(try RollupCodec.decode(blob) == a)
+            let merged = FlowWriter.merge(a, b)
+            #expect(merged == merged.sorted())
+            var want: [String: Counters] = [:]
+            for e in a + b { want["\(e.kind) \(e.src) \(e.dst) \(e.proto) \(e.port)", default: Counters()].add(e.counters) }
+            #expect(merged.count == want.count)
+            for e in merged { #expect(want["\(e.kind) \(e.src) \(e.dst) \(e.proto) \(e.port)"] == e.counters) }
+        }
+        #expect(throws: StoreError.self) { try RollupCodec.decode([1, 0, 0x80]) }
+        #expect(throws: StoreError.self) { try RollupCodec.decode([2]) }
+    }
+}

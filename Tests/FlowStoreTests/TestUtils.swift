@@ -54,10 +54,10 @@ extension FlowStore {
 
     /// Sums over one rollup step.
     func rollupTotals(in db: Database, step: Int64) throws -> Counters {
-        let row = try Row.fetchOne(db, sql: """
-            SELECT coalesce(sum(tx_pkts),0), coalesce(sum(tx_bytes),0), coalesce(sum(rx_pkts),0), coalesce(sum(rx_bytes),0)
-            FROM rollups WHERE step = ?
-            """, arguments: [step])!
-        return Counters(txPackets: row[0], txBytes: row[1], rxPackets: row[2], rxBytes: row[3])
+        var total = Counters()
+        for row in try Row.fetchAll(db, sql: "SELECT sums FROM rollups WHERE step = ?", arguments: [step]) {
+            for e in try RollupCodec.decode(Array(row[0] as Data)) { total.add(e.counters) }
+        }
+        return total
     }
 }

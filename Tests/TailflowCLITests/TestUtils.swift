@@ -111,10 +111,12 @@ enum Dump {
                 lines.append("message \(row[0] as Int64) \(row[1] as String) \(row[2] as Int64) \(row[3] as Int64) \(row[4] as Int64) [\(rows.joined(separator: "; "))]")
             }
             for row in try Row.fetchAll(db, sql: """
-                SELECT r.step, r.bucket, n.stable_id, r.kind, r.src, r.dst, r.proto, r.port, r.tx_pkts, r.tx_bytes, r.rx_pkts, r.rx_bytes
-                FROM rollups r JOIN nodes n ON n.id = r.reporter
+                SELECT r.step, r.bucket, n.stable_id, r.sums FROM rollups r JOIN nodes n ON n.id = r.reporter
                 """) {
-                lines.append("rollup \(row[0] as Int64) \(row[1] as Int64) \(row[2] as String) \(row[3] as Int64) \(ip(row[4])) \(ip(row[5])) \(row[6] as Int64) \(row[7] as Int64) \(row[8] as Int64) \(row[9] as Int64) \(row[10] as Int64) \(row[11] as Int64)")
+                for e in try RollupCodec.decode(Array(row[3] as Data)) {
+                    let c = e.counters
+                    lines.append("rollup \(row[0] as Int64) \(row[1] as Int64) \(row[2] as String) \(e.kind) \(ip(e.src)) \(ip(e.dst)) \(e.proto) \(e.port) \(c.txPackets) \(c.txBytes) \(c.rxPackets) \(c.rxBytes)")
+                }
             }
             for row in try Row.fetchAll(db, sql: """
                 SELECT stable_id, name, os, user, tags, addresses, info_ns, first_seen_ns, last_seen_ns, first_report_ns, last_report_ns FROM nodes
@@ -146,11 +148,14 @@ enum Dump {
                 }
             }
             let steps = try [60, 3600, 86_400].map { step -> [Int64] in
-                let r = try Row.fetchOne(db, sql: """
-                    SELECT coalesce(sum(tx_pkts),0), coalesce(sum(tx_bytes),0), coalesce(sum(rx_pkts),0), coalesce(sum(rx_bytes),0)
-                    FROM rollups WHERE step = ?
-                    """, arguments: [step])!
-                return [r[0], r[1], r[2], r[3]]
+                var sums: [Int64] = [0, 0, 0, 0]
+                for row in try Row.fetchAll(db, sql: "SELECT sums FROM rollups WHERE step = ?", arguments: [step]) {
+                    for e in try RollupCodec.decode(Array(row[0] as Data)) {
+                        sums[0] += e.counters.txPackets; sums[1] += e.counters.txBytes
+                        sums[2] += e.counters.rxPackets; sums[3] += e.counters.rxBytes
+                    }
+                }
+                return sums
             }
             return (messages, raw, steps)
         }

@@ -1,0 +1,95 @@
+import Benchmark
+import FlowGenerate
+import FlowIngest
+import FlowModel
+import FlowStore
+import Foundation
+
+/// One hour of a 50-node tailnet as JSON Lines (≈ 100k flow rows), generated once.
+let sample: (bytes: [UInt8], stats: GeneratorStats) = {
+    var config = GeneratorConfig(start: Timestamp.parseRFC3339("2026-11-02T09:00:00Z")!, duration: 3600 * 1_000_000_000)
+    config.nodes = 50
+    var bytes: [UInt8] = []
+    let stats = try! FlowLogGenerator(config).write(container: .jsonl, gzip: false) { bytes.append(contentsOf: $0) }
+    return (bytes, stats)
+}()
+
+let sampleGzip: [UInt8] = {
+    var config = GeneratorConfig(start: Timestamp.parseRFC3339("2026-11-02T09:00:00Z")!, duration: 3600 * 1_000_000_000)
+    config.nodes = 50
+    var bytes: [UInt8] = []
+    _ = try! FlowLogGenerator(config).write(container: .api, gzip: true) { bytes.append(contentsOf: $0) }
+    return bytes
+}()
+
+func temporaryStore() throws -> (FlowStore, URL) {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-bench-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return (try FlowStore(path: dir.appendingPathComponent("b.db").path), dir)
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput, .peakMemoryResident],
+                                           maxDuration: .seconds(10), maxIterations: 20)
+    let mb = sample.bytes.count / 1_000_000
+    let rows = sample.stats.rows
+
+    // Decoding alone: JSON Lines and the gzip API envelope (streamed).
+    Benchmark("decode \(mb) MB JSON Lines (\(rows) rows)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            let decoder = ContainerDecoder(source: "bench", input: MemoryInput(sample.bytes))
+            var n = 0
+            while let e = try decoder.next() { if case .message(let m) = e { n += m.rows.count } }
+            blackHole(n)
+        }
+    }
+
+    Benchmark("decode gzip API envelope (\(rows) rows)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            let decoder = ContainerDecoder(source: "bench", input: MemoryInput(sampleGzip))
+            var n = 0
+            while let e = try decoder.next() { if case .message(let m) = e { n += m.rows.count } }
+            blackHole(n)
+        }
+    }
+
+    // Storing already-decoded messages: inserts, indexes and rollup upkeep.
+    Benchmark("store \(rows) decoded rows with rollups") { benchmark in
+        var messages: [FlowMessage] = []
+        let decoder = ContainerDecoder(source: "bench", input: MemoryInput(sample.bytes))
+        while let e = try decoder.next() { if case .message(let m) = e { messages.append(m) } }
+        for _ in benchmark.scaledIterations {
+            let (store, dir) = try temporaryStore()
+            benchmark.startMeasurement()
+            try store.withWriter { w in
+                try w.begin()
+                for m in messages { try w.add(m) }
+                try w.commit()
+            }
+            benchmark.stopMeasurement()
+            try? FileManager.default.removeItem(at: dir)
+        }
+    }
+
+    // The whole pipeline: decode on one thread, store on the other.
+    Benchmark("ingest \(rows) rows end to end") { benchmark in
+        for _ in benchmark.scaledIterations {
+            let (store, dir) = try temporaryStore()
+            benchmark.startMeasurement()
+            blackHole(try Ingester(store: store).ingest(bytes: sample.bytes, source: "bench"))
+            benchmark.stopMeasurement()
+            try? FileManager.default.removeItem(at: dir)
+        }
+    }
+
+    Benchmark("re-ingest \(rows) rows (all duplicates)") { benchmark in
+        let (store, dir) = try temporaryStore()
+        _ = try Ingester(store: store).ingest(bytes: sample.bytes, source: "bench")
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(try Ingester(store: store).ingest(bytes: sample.bytes, source: "bench"))
+        }
+        benchmark.stopMeasurement()
+        try? FileManager.default.removeItem(at: dir)
+    }
+}

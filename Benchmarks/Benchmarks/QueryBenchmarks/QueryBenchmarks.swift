@@ -1,0 +1,75 @@
+import Benchmark
+import FlowGenerate
+import FlowIngest
+import FlowModel
+import FlowQuery
+import FlowStore
+import Foundation
+
+/// 30 days of a 20-node tailnet, generated and ingested once per machine (cached in the temp folder).
+let start = Timestamp.parseRFC3339("2026-10-01T00:00:00Z")!
+let day: Int64 = 86_400 * 1_000_000_000
+let store: FlowStore = {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-bench-query-v1-20n-30d.db").path
+    let ready = path + ".ready"
+    if FileManager.default.fileExists(atPath: ready) { return try! FlowStore(path: path) }
+    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    let store = try! FlowStore(path: path)
+    var config = GeneratorConfig(start: start, duration: 30 * day)
+    config.nodes = 20
+    let generator = FlowLogGenerator(config)
+    try! store.importNodes(DeviceList.parse(generator.deviceList(), source: "devices"), at: start)
+    // Stream day by day so that setup memory stays small.
+    for d in 0..<30 {
+        var c = config
+        c.start = start + Int64(d) * day
+        c.duration = day
+        var bytes: [UInt8] = []
+        _ = try! FlowLogGenerator(c).write(container: .jsonl, gzip: false) { bytes.append(contentsOf: $0) }
+        _ = try! Ingester(store: store).ingest(bytes: bytes, source: "day \(d)")
+    }
+    FileManager.default.createFile(atPath: ready, contents: nil)
+    return store
+}()
+
+let engine = QueryEngine(store: store)
+
+func window(days: Int64, offsetMinutes: Int64 = 7) -> QueryOptions {
+    // Ragged on purpose: the planner must mix raw rows, minutes, hours and days.
+    let from = start + offsetMinutes * 60_000_000_000 + 13_000_000_000
+    return QueryOptions(window: TimeWindow(from: from, to: from + days * day - 120_000_000_000))
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput, .peakMemoryResident],
+                                           maxDuration: .seconds(5), maxIterations: 50)
+    _ = engine  // Set up before the first measurement.
+
+    Benchmark("top 20 endpoints over 1 day") { b in
+        for _ in b.scaledIterations { blackHole(try engine.topEndpoints(window(days: 1), limit: 20)) }
+    }
+    Benchmark("top 20 endpoints over 30 days") { b in
+        for _ in b.scaledIterations { blackHole(try engine.topEndpoints(window(days: 30), limit: 20)) }
+    }
+    Benchmark("top 20 pairs over 30 days") { b in
+        for _ in b.scaledIterations { blackHole(try engine.topPairs(window(days: 30), limit: 20)) }
+    }
+    Benchmark("1-minute series of one pair over 1 day") { b in
+        let pair = try engine.topPairs(window(days: 1), limit: 1)[0]
+        for _ in b.scaledIterations {
+            blackHole(try engine.series(window(days: 1), step: 60_000_000_000, subject: .pair(pair.a, pair.b)))
+        }
+    }
+    Benchmark("scope of the busiest endpoint over 1 hour") { b in
+        let top = try engine.topEndpoints(window(days: 1), limit: 1)[0]
+        var o = window(days: 1)
+        o.window.to = o.window.from + day / 24
+        o.endpoint = top.endpoint
+        for _ in b.scaledIterations { blackHole(try engine.scope(o)) }
+    }
+    Benchmark("rollup by kind and proto, 1h steps over 7 days") { b in
+        for _ in b.scaledIterations {
+            blackHole(try engine.rollup(window(days: 7), step: 3600 * 1_000_000_000, groupBy: [.kind, .proto]))
+        }
+    }
+}

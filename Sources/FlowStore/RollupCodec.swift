@@ -1,0 +1,102 @@
+public import FlowModel
+
+/// One packed rollup sum: a key within a (step, reporter, bucket) and its counters.
+public struct RollupEntry: Hashable, Sendable, Comparable {
+    public var kind: TrafficKind
+    public var src: Int64
+    public var dst: Int64
+    public var proto: UInt8
+    public var port: UInt16
+    public var counters: Counters
+
+    public init(kind: TrafficKind, src: Int64, dst: Int64, proto: UInt8, port: UInt16, counters: Counters) {
+        self.kind = kind
+        self.src = src
+        self.dst = dst
+        self.proto = proto
+        self.port = port
+        self.counters = counters
+    }
+
+    public static func < (a: RollupEntry, b: RollupEntry) -> Bool {
+        (a.kind.rawValue, a.src, a.dst, a.proto, a.port) < (b.kind.rawValue, b.src, b.dst, b.proto, b.port)
+    }
+}
+
+/// The packed encoding of `rollups.sums`.
+///
+/// Format 1: one version byte (1), then per entry, in key order: a byte with the
+/// kind (bits 0–1), varints: src address id as a delta from the previous entry's
+/// src, dst address id, proto, port, txPkts, txBytes, rxPkts, rxBytes.
+public enum RollupCodec {
+    public static let version: UInt8 = 1
+
+    /// Encodes entries, which must be sorted and unique by key.
+    public static func encode(_ entries: [RollupEntry], into out: inout [UInt8]) {
+        out.append(version)
+        var prevSrc: Int64 = 0
+        for e in entries {
+            out.append(e.kind.rawValue)
+            RowCodec.putVarint(UInt64(bitPattern: e.src &- prevSrc).zigzagged, &out)
+            RowCodec.putVarint(UInt64(bitPattern: e.dst), &out)
+            RowCodec.putVarint(UInt64(e.proto), &out)
+            RowCodec.putVarint(UInt64(e.port), &out)
+            RowCodec.putVarint(UInt64(bitPattern: e.counters.txPackets), &out)
+            RowCodec.putVarint(UInt64(bitPattern: e.counters.txBytes), &out)
+            RowCodec.putVarint(UInt64(bitPattern: e.counters.rxPackets), &out)
+            RowCodec.putVarint(UInt64(bitPattern: e.counters.rxBytes), &out)
+            prevSrc = e.src
+        }
+    }
+
+    /// Decodes a packed blob, calling `body` for each entry.
+    @inline(__always)
+    public static func decode(_ blob: UnsafeRawBufferPointer, _ body: (RollupEntry) throws -> Void) throws {
+        let n = blob.count
+        guard n >= 1, blob[0] == version else { throw StoreError(.sqlite, "rollup blob has an unknown format") }
+        var i = 1
+        @inline(__always) func varint() throws -> UInt64 {
+            var v: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < n {
+                let b = blob[i]
+                i += 1
+                v |= UInt64(b & 0x7f) << shift
+                if b < 0x80 { return v }
+                shift += 7
+                if shift > 63 { break }
+            }
+            throw StoreError(.sqlite, "rollup blob is truncated or corrupt")
+        }
+        var src: Int64 = 0
+        while i < n {
+            guard let kind = TrafficKind(rawValue: blob[i] & 3) else { throw StoreError(.sqlite, "rollup blob is corrupt") }
+            i += 1
+            src = src &+ Int64(bitPattern: try varint().unzigzagged)
+            let dst = Int64(bitPattern: try varint())
+            let proto = UInt8(truncatingIfNeeded: try varint())
+            let port = UInt16(truncatingIfNeeded: try varint())
+            let c = Counters(txPackets: Int64(bitPattern: try varint()), txBytes: Int64(bitPattern: try varint()),
+                             rxPackets: Int64(bitPattern: try varint()), rxBytes: Int64(bitPattern: try varint()))
+            try body(RollupEntry(kind: kind, src: src, dst: dst, proto: proto, port: port, counters: c))
+        }
+    }
+
+    public static func decode(_ blob: [UInt8]) throws -> [RollupEntry] {
+        var out: [RollupEntry] = []
+        try blob.withUnsafeBytes { try decode($0) { out.append($0) } }
+        return out
+    }
+}
+
+extension UInt64 {
+    /// Zig-zag: small negative deltas stay small.
+    var zigzagged: UInt64 {
+        let v = Int64(bitPattern: self)
+        return UInt64(bitPattern: (v << 1) ^ (v >> 63))
+    }
+
+    var unzigzagged: UInt64 {
+        (self >> 1) ^ (0 &- (self & 1))
+    }
+}
