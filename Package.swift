@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "FlowStore", targets: ["FlowStore"]),
         .library(name: "FlowFormat", targets: ["FlowFormat"]),
         .library(name: "FlowQuery", targets: ["FlowQuery"]),
+        .library(name: "FlowGenerate", targets: ["FlowGenerate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),

@@ -629,7 +629,7 @@ def ms(s: float) -> str:
 def report(info: dict, params: dict, loads: dict, timings: dict, extras: dict, equal: bool) -> dict:
     rows = loads["tailflow"]["rows"]
     res = {"machine": info, "params": params, "answers_equal": equal, "systems": {}, "ratios": {},
-           "tailflow_cli": {k: v for k, v in extras.items()}}
+           "tailflow_cli": dict(extras)}
     for s in SYSTEMS:
         l = loads[s]
         res["systems"][s] = {

@@ -132,14 +132,7 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     }
 
     @inline(__always)
-    static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: c - 0x30
-        case 0x61...0x66: c - 0x61 + 10
-        case 0x41...0x46: c - 0x41 + 10
-        default: nil
-        }
-    }
+    static func hexValue(_ c: UInt8) -> UInt8? { HexDigit.value(c) }
 
     /// The canonical text form: dotted quad, or RFC 5952 IPv6 (lower case, longest zero run as `::`).
     public var description: String {
@@ -267,5 +260,18 @@ struct FixedGroups {
         }
         for k in gap..<(8 - tail) { self[k] = 0 }
         count = 8
+    }
+}
+
+/// The value of an ASCII hex digit.
+public enum HexDigit {
+    @inline(__always)
+    public static func value(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: c - 0x30
+        case 0x61...0x66: c - 0x61 + 10
+        case 0x41...0x46: c - 0x41 + 10
+        default: nil
+        }
     }
 }

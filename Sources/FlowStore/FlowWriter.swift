@@ -391,27 +391,3 @@ public final class FlowWriter {
         }
     }
 }
-
-/// Minimal JSON text for the store's array columns.
-enum JSONText {
-    static func array(_ items: [String]) -> String {
-        "[" + items.map(string).joined(separator: ",") + "]"
-    }
-
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20:
-                out += String(format: "\\u%04x", u.value)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
-}

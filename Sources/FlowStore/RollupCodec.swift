@@ -52,32 +52,16 @@ public enum RollupCodec {
     /// Decodes a packed blob, calling `body` for each entry.
     @inline(__always)
     public static func decode(_ blob: UnsafeRawBufferPointer, _ body: (RollupEntry) throws -> Void) throws {
-        let n = blob.count
-        guard n >= 1, blob[0] == version else { throw StoreError(.sqlite, "rollup blob has an unknown format") }
-        var i = 1
-        @inline(__always) func varint() throws -> UInt64 {
-            var v: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < n {
-                let b = blob[i]
-                i += 1
-                v |= UInt64(b & 0x7f) << shift
-                if b < 0x80 { return v }
-                shift += 7
-                if shift > 63 { break }
-            }
-            throw StoreError(.sqlite, "rollup blob is truncated or corrupt")
-        }
+        var r = try BlobReader(blob, version: version, what: "rollup")
         var src: Int64 = 0
-        while i < n {
-            guard let kind = TrafficKind(rawValue: blob[i] & 3) else { throw StoreError(.sqlite, "rollup blob is corrupt") }
-            i += 1
-            src = src &+ Int64(bitPattern: try varint().unzigzagged)
-            let dst = Int64(bitPattern: try varint())
-            let proto = UInt8(truncatingIfNeeded: try varint())
-            let port = UInt16(truncatingIfNeeded: try varint())
-            let c = Counters(txPackets: Int64(bitPattern: try varint()), txBytes: Int64(bitPattern: try varint()),
-                             rxPackets: Int64(bitPattern: try varint()), rxBytes: Int64(bitPattern: try varint()))
+        while !r.atEnd {
+            guard let kind = TrafficKind(rawValue: r.byte() & 3) else { throw StoreError(.sqlite, "rollup blob is corrupt") }
+            src = src &+ Int64(bitPattern: try r.varint().unzigzagged)
+            let dst = Int64(bitPattern: try r.varint())
+            let proto = UInt8(truncatingIfNeeded: try r.varint())
+            let port = UInt16(truncatingIfNeeded: try r.varint())
+            let c = Counters(txPackets: Int64(bitPattern: try r.varint()), txBytes: Int64(bitPattern: try r.varint()),
+                             rxPackets: Int64(bitPattern: try r.varint()), rxBytes: Int64(bitPattern: try r.varint()))
             try body(RollupEntry(kind: kind, src: src, dst: dst, proto: proto, port: port, counters: c))
         }
     }

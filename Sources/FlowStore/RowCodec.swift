@@ -92,37 +92,20 @@ public enum RowCodec {
 
     /// Decodes a packed blob, calling `body` for each row; throws on a malformed blob.
     public static func decode(_ blob: UnsafeRawBufferPointer, _ body: (StoredRow) throws -> Void) throws {
-        var i = 0
-        let n = blob.count
-        guard n >= 1, blob[0] == version else { throw StoreError(.sqlite, "flow rows blob has an unknown format") }
-        i = 1
-        func varint() throws -> UInt64 {
-            var v: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < n {
-                let b = blob[i]
-                i += 1
-                v |= UInt64(b & 0x7f) << shift
-                if b < 0x80 { return v }
-                shift += 7
-                if shift > 63 { break }
-            }
-            throw StoreError(.sqlite, "flow rows blob is truncated or corrupt")
-        }
+        var r = try BlobReader(blob, version: version, what: "flow rows")
         var prevSrc: Int64 = 0, prevDst: Int64 = 0
-        while i < n {
-            let flags = blob[i]
-            i += 1
+        while !r.atEnd {
+            let flags = r.byte()
             let pc = (flags >> 2) & 7
-            let proto = pc == 7 ? UInt8(truncatingIfNeeded: try varint()) : protoByCode[Int(pc)]
-            let src = flags & (1 << 5) != 0 ? prevSrc : Int64(bitPattern: try varint())
-            let srcPort = UInt16(truncatingIfNeeded: try varint())
-            let dst = flags & (1 << 6) != 0 ? prevDst : Int64(bitPattern: try varint())
-            let dstPort = UInt16(truncatingIfNeeded: try varint())
+            let proto = pc == 7 ? UInt8(truncatingIfNeeded: try r.varint()) : protoByCode[Int(pc)]
+            let src = flags & (1 << 5) != 0 ? prevSrc : Int64(bitPattern: try r.varint())
+            let srcPort = UInt16(truncatingIfNeeded: try r.varint())
+            let dst = flags & (1 << 6) != 0 ? prevDst : Int64(bitPattern: try r.varint())
+            let dstPort = UInt16(truncatingIfNeeded: try r.varint())
             let row = StoredRow(kind: TrafficKind(rawValue: flags & 3)!, proto: proto, src: src, srcPort: srcPort,
                                 dst: dst, dstPort: dstPort,
-                                txPackets: Int64(bitPattern: try varint()), txBytes: Int64(bitPattern: try varint()),
-                                rxPackets: Int64(bitPattern: try varint()), rxBytes: Int64(bitPattern: try varint()))
+                                txPackets: Int64(bitPattern: try r.varint()), txBytes: Int64(bitPattern: try r.varint()),
+                                rxPackets: Int64(bitPattern: try r.varint()), rxBytes: Int64(bitPattern: try r.varint()))
             try body(row)
             prevSrc = src
             prevDst = dst
@@ -138,11 +121,6 @@ public enum RowCodec {
 
     @inline(__always)
     static func putVarint(_ value: UInt64, _ out: inout [UInt8]) {
-        var v = value
-        while v >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        out.append(UInt8(v))
+        Varint.put(value, &out)
     }
 }

@@ -1,3 +1,5 @@
+import FlowModel
+
 /// Why a scan stopped before the end of a JSON value.
 enum ScanError: Error {
     /// The buffer ends inside the value: read more input and try again from the value's start.
@@ -295,14 +297,4 @@ struct JSONCursor {
 }
 
 /// Hex digits, shared by the scanner and address parsing.
-enum IPAddressHex {
-    @inline(__always)
-    static func value(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: c - 0x30
-        case 0x61...0x66: c - 0x61 + 10
-        case 0x41...0x46: c - 0x41 + 10
-        default: nil
-        }
-    }
-}
+typealias IPAddressHex = FlowModel.HexDigit
