@@ -20,30 +20,34 @@ public struct NodeEntry: Sendable {
 /// Lives inside one read transaction (it looks up address texts lazily).
 public final class Directory {
     let db: Database
-    public private(set) var nodes: [Int64: NodeEntry] = [:]
-    /// Owner node id by address id (0 = none), dense.
-    var owner: [Int64] = []
+    public let nodes: [Int64: NodeEntry]
+    /// Owner node id by address id (0 = none), dense. Immutable: no exclusivity checks on the hot path.
+    let owner: [Int64]
     /// Reporter flag by node id, dense.
-    var reporter: [Bool] = []
+    let reporter: [Bool]
     var texts: [Int64: String] = [:]
 
     public init(_ db: Database) throws {
         self.db = db
         var maxNode: Int64 = 0
+        var nodes: [Int64: NodeEntry] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT id, stable_id, name, user, tags, addresses, last_report_ns IS NOT NULL FROM nodes") {
             let n = NodeEntry(id: row[0], stableID: row[1], name: row[2], user: row[3],
                               tags: Self.array(row[4]), addresses: Self.array(row[5]), isReporter: row[6])
             nodes[n.id] = n
             maxNode = max(maxNode, n.id)
         }
-        reporter = Array(repeating: false, count: Int(maxNode) + 1)
+        self.nodes = nodes
+        var reporter = Array(repeating: false, count: Int(maxNode) + 1)
         for n in nodes.values where n.isReporter { reporter[Int(n.id)] = true }
+        self.reporter = reporter
         let maxAddress = try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM addresses") ?? 0
-        owner = Array(repeating: 0, count: Int(maxAddress) + 1)
+        var owner = [Int64](repeating: 0, count: Int(maxAddress) + 1)
         for row in try Row.fetchAll(db, sql: "SELECT address, node FROM node_addresses") {
             let a: Int64 = row[0]
             if a >= 0, a < owner.count { owner[Int(a)] = row[1] }
         }
+        self.owner = owner
     }
 
     static func array(_ text: String?) -> [String] {

@@ -66,8 +66,9 @@ public final class QueryContext {
     public func observations(_ window: TimeWindow, step: Nanoseconds? = nil, observers: Set<Int64>? = nil,
                              rawOnly: Bool = false, _ body: (Observation) throws -> Void) throws {
         let reporters = try observers.map { Array($0).sorted() } ?? StoreScan.reporters(db)
-        let kinds = options.kinds
-        let proto = options.proto
+        // A bit mask and a plain integer: a Set lookup per row would hash.
+        let kindMask = options.kinds.reduce(UInt8(0)) { $0 | 1 << $1.rawValue }
+        let protoFilter = options.proto.map(Int.init) ?? -1
         let segments = rawOnly ? [Planner.Segment.raw(from: window.from, to: window.to)] : Planner.plan(window, step: step)
         for segment in segments {
             switch segment {
@@ -75,13 +76,13 @@ public final class QueryContext {
                 for r in reporters {
                     try rollupScanner().scan(step: s, reporter: r, fromBucket: from / Timestamp.nanosPerSecond,
                                              toBucket: to / Timestamp.nanosPerSecond) { o in
-                        guard kinds.contains(o.kind), proto.map({ $0 == o.proto }) ?? true else { return }
+                        guard kindMask & (1 << o.kind.rawValue) != 0, protoFilter < 0 || protoFilter == Int(o.proto) else { return }
                         try body(o)
                     }
                 }
             case .raw(let from, let to):
                 let visit: (MessageHeader, Int, StoredRow) throws -> Bool = { h, _, r in
-                    guard kinds.contains(r.kind), proto.map({ $0 == r.proto }) ?? true else { return true }
+                    guard kindMask & (1 << r.kind.rawValue) != 0, protoFilter < 0 || protoFilter == Int(r.proto) else { return true }
                     try body(Observation(time: h.start, reporter: h.reporter, kind: r.kind, proto: r.proto, port: r.servicePort,
                                          src: r.src, dst: r.dst,
                                          counters: Counters(txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes)))
@@ -101,9 +102,13 @@ public final class QueryContext {
                       _ body: (Observation, Endpoint, Endpoint, Int64, Int64) throws -> Void) throws {
         // An endpoint filter on a pair of reporters could narrow observers too, but an
         // endpoint's incoming edges are counted by their senders: any reporter.
+        let model = self.model
+        let endpoint = self.endpoint
+        let tagged = taggedNodes
         try observations(window, step: step, observers: observers, rawOnly: rawOnly) { o in
             try model.edges(o) { from, to, p, b in
-                guard keeps(from, to) else { return }
+                if let e = endpoint, from != e, to != e { return }
+                if let t = tagged, !t.contains(from), !t.contains(to) { return }
                 try body(o, from, to, p, b)
             }
         }

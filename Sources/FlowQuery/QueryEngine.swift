@@ -52,7 +52,7 @@ public struct QueryEngine: Sendable {
     /// indexed by node id, which is several times faster than hashing; other
     /// edges (bare addresses, `*`) go through a dictionary.
     func directedEdges(_ ctx: QueryContext) throws -> [EdgeKey: Sum] {
-        var sums: [EdgeKey: Sum] = [:]
+        var table = EdgeTable()
         let nodes = Int((ctx.directory.nodes.keys.max() ?? 0) + 1)
         let dense = nodes <= 4096
         var matrix = dense ? [Sum](repeating: Sum(), count: nodes * nodes) : []
@@ -60,9 +60,11 @@ public struct QueryEngine: Sendable {
             if dense, from.raw < 0, to.raw < 0 {
                 matrix[Int(-from.raw) * nodes + Int(-to.raw)].add(p, b)
             } else {
-                sums[EdgeKey(from: from, to: to), default: Sum()].add(p, b)
+                table.add(from, to, p, b)
             }
         }
+        var sums: [EdgeKey: Sum] = [:]
+        table.forEach { from, to, s in sums[EdgeKey(from: from, to: to)] = s }
         if dense {
             for (i, s) in matrix.enumerated() where !s.isZero {
                 sums[EdgeKey(from: .node(Int64(i / nodes)), to: .node(Int64(i % nodes)))] = s
