@@ -59,7 +59,7 @@ try:
 except ImportError:
     sys.exit("race.py: the duckdb module is missing; install it with `pip install duckdb==2.0.0`")
 
-DEFAULT_TAILFLOW = "/work/main/.build-release/release/tailflow"
+DEFAULT_TAILFLOW = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".build", "release", "tailflow")
 TINY = Path("/work/shared/fixtures/tiny")
 START = "2026-11-02T00:00:00Z"
 RUNS = 5
