@@ -67,6 +67,13 @@ public final class Directory {
         return .address(id)
     }
 
+    /// The address ids that resolve to `e` (for `*`, the id 0 of "no address").
+    public func addressIDs(of e: Endpoint) -> [Int64] {
+        if let a = e.addressID { return [a] }
+        guard let n = e.nodeID else { return [0] }
+        return owner.indices.filter { owner[$0] == n }.map { Int64($0) }
+    }
+
     /// Whether the endpoint is a node with any stored message.
     @inline(__always)
     public func isReporter(_ e: Endpoint) -> Bool {

@@ -63,8 +63,26 @@ public final class QueryContext {
     ///
     /// - parameter step: bucketed answers pass their step, so that rollups never straddle answer buckets.
     /// - parameter observers: read only these reporters' observations (nil: all).
+    ///
+    /// - parameter touching: skip, before any resolution, observations that cannot
+    ///   make an edge with this endpoint at either end.
     public func observations(_ window: TimeWindow, step: Nanoseconds? = nil, observers: Set<Int64>? = nil,
-                             rawOnly: Bool = false, _ body: (Observation) throws -> Void) throws {
+                             rawOnly: Bool = false, touching: Endpoint? = nil, _ body: (Observation) throws -> Void) throws {
+        if let e = touching {
+            // Its addresses (sorted, usually one or two) and, for physical rows, the reporter itself.
+            let addresses = directory.addressIDs(of: e).sorted()
+            let node = e.nodeID ?? -1
+            let inner = body
+            return try observations(window, step: step, observers: observers, rawOnly: rawOnly) { o in
+                if addresses.count <= 4 {
+                    guard addresses.contains(o.src) || addresses.contains(o.dst) || (o.kind == .physical && o.reporter == node) else { return }
+                } else {
+                    guard Self.sortedContains(addresses, o.src) || Self.sortedContains(addresses, o.dst)
+                        || (o.kind == .physical && o.reporter == node) else { return }
+                }
+                try inner(o)
+            }
+        }
         let reporters = try observers.map { Array($0).sorted() } ?? StoreScan.reporters(db)
         // A bit mask and a plain integer: a Set lookup per row would hash.
         let kindMask = options.kinds.reduce(UInt8(0)) { $0 | 1 << $1.rawValue }
@@ -99,19 +117,31 @@ public final class QueryContext {
 
     /// Every counted edge in `window` that passes all filters: `body(observation, from, to, packets, bytes)`.
     public func edges(_ window: TimeWindow, step: Nanoseconds? = nil, observers: Set<Int64>? = nil, rawOnly: Bool = false,
+                      touching: Endpoint? = nil,
                       _ body: (Observation, Endpoint, Endpoint, Int64, Int64) throws -> Void) throws {
         // An endpoint filter on a pair of reporters could narrow observers too, but an
         // endpoint's incoming edges are counted by their senders: any reporter.
         let model = self.model
         let endpoint = self.endpoint
         let tagged = taggedNodes
-        try observations(window, step: step, observers: observers, rawOnly: rawOnly) { o in
+        try observations(window, step: step, observers: observers, rawOnly: rawOnly, touching: endpoint ?? touching) { o in
             try model.edges(o) { from, to, p, b in
                 if let e = endpoint, from != e, to != e { return }
                 if let t = tagged, !t.contains(from), !t.contains(to) { return }
                 try body(o, from, to, p, b)
             }
         }
+    }
+}
+
+extension QueryContext {
+    static func sortedContains(_ a: [Int64], _ x: Int64) -> Bool {
+        var lo = 0, hi = a.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if a[mid] < x { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < a.count && a[lo] == x
     }
 }
 

@@ -161,12 +161,14 @@ public struct QueryEngine: Sendable {
             var sums = [Sum](repeating: Sum(), count: buckets.count)
             let first = buckets[0]
             var observers: Set<Int64>? = nil
+            var touching: Endpoint? = nil
             var match: (Endpoint, Endpoint) -> Bool = { _, _ in true }
             switch subject {
             case .all:
                 break
             case .endpoint(let e):
                 let x = try ctx.directory.resolve(e)
+                touching = x
                 match = { $0 == x || $1 == x }
             case .pair(let a, let b):
                 let x = try ctx.directory.resolve(a), y = try ctx.directory.resolve(b)
@@ -177,7 +179,7 @@ public struct QueryEngine: Sendable {
                 observers = ctx.model.observers(of: x, y)
                 match = { $0 == x && $1 == y }
             }
-            try ctx.edges(options.window, step: step, observers: observers) { o, from, to, p, b in
+            try ctx.edges(options.window, step: step, observers: observers, touching: touching) { o, from, to, p, b in
                 guard match(from, to) else { return }
                 sums[Int((Timestamp.bucketStart(o.time, step: step) - first) / step)].add(p, b)
             }
