@@ -23,8 +23,11 @@ public enum Planner {
     ///
     /// - parameter step: when an answer is bucketed (series, rollup), only
     ///   levels that divide `step` can be used, so that no rollup bucket straddles two answer buckets.
-    public static func plan(_ window: TimeWindow, step: Nanoseconds? = nil) -> [Segment] {
-        let usable = levels.filter { level in step.map { $0 % (level * Timestamp.nanosPerSecond) == 0 } ?? true }
+    /// - parameter below: use only levels finer than this many seconds (60: raw rows only).
+    public static func plan(_ window: TimeWindow, step: Nanoseconds? = nil, below: Int64? = nil) -> [Segment] {
+        let usable = levels.filter { level in
+            (step.map { $0 % (level * Timestamp.nanosPerSecond) == 0 } ?? true) && (below.map { level < $0 } ?? true)
+        }
         var out: [Segment] = []
         cover(window.from, window.to, usable[...], &out)
         return out.sorted { start($0) < start($1) }

@@ -63,17 +63,18 @@ public final class QueryContext {
     ///
     /// - parameter step: bucketed answers pass their step, so that rollups never straddle answer buckets.
     /// - parameter observers: read only these reporters' observations (nil: all).
+    /// - parameter level: use only rollup levels finer than this many seconds (60: raw rows only).
     ///
     /// - parameter touching: skip, before any resolution, observations that cannot
     ///   make an edge with this endpoint at either end.
     public func observations(_ window: TimeWindow, step: Nanoseconds? = nil, observers: Set<Int64>? = nil,
-                             rawOnly: Bool = false, touching: Endpoint? = nil, _ body: (Observation) throws -> Void) throws {
+                             below level: Int64? = nil, touching: Endpoint? = nil, _ body: (Observation) throws -> Void) throws {
         if let e = touching {
             // Its addresses (sorted, usually one or two) and, for physical rows, the reporter itself.
             let addresses = directory.addressIDs(of: e).sorted()
             let node = e.nodeID ?? -1
             let inner = body
-            return try observations(window, step: step, observers: observers, rawOnly: rawOnly) { o in
+            return try observations(window, step: step, observers: observers, below: level) { o in
                 if addresses.count <= 4 {
                     guard addresses.contains(o.src) || addresses.contains(o.dst) || (o.kind == .physical && o.reporter == node) else { return }
                 } else {
@@ -87,7 +88,7 @@ public final class QueryContext {
         // A bit mask and a plain integer: a Set lookup per row would hash.
         let kindMask = options.kinds.reduce(UInt8(0)) { $0 | 1 << $1.rawValue }
         let protoFilter = options.proto.map(Int.init) ?? -1
-        let segments = rawOnly ? [Planner.Segment.raw(from: window.from, to: window.to)] : Planner.plan(window, step: step)
+        let segments = Planner.plan(window, step: step, below: level)
         for segment in segments {
             switch segment {
             case .rollup(let s, let from, let to):
@@ -116,7 +117,7 @@ public final class QueryContext {
     }
 
     /// Every counted edge in `window` that passes all filters: `body(observation, from, to, packets, bytes)`.
-    public func edges(_ window: TimeWindow, step: Nanoseconds? = nil, observers: Set<Int64>? = nil, rawOnly: Bool = false,
+    public func edges(_ window: TimeWindow, step: Nanoseconds? = nil, observers: Set<Int64>? = nil, below level: Int64? = nil,
                       touching: Endpoint? = nil,
                       _ body: (Observation, Endpoint, Endpoint, Int64, Int64) throws -> Void) throws {
         // An endpoint filter on a pair of reporters could narrow observers too, but an
@@ -124,7 +125,7 @@ public final class QueryContext {
         let model = self.model
         let endpoint = self.endpoint
         let tagged = taggedNodes
-        try observations(window, step: step, observers: observers, rawOnly: rawOnly, touching: endpoint ?? touching) { o in
+        try observations(window, step: step, observers: observers, below: level, touching: endpoint ?? touching) { o in
             try model.edges(o) { from, to, p, b in
                 if let e = endpoint, from != e, to != e { return }
                 if let t = tagged, !t.contains(from), !t.contains(to) { return }

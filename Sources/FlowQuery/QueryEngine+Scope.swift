@@ -3,9 +3,13 @@ import FlowStore
 
 extension QueryEngine {
     /// Every peer one endpoint exchanged traffic with in the window: both
-    /// directions, protocols and service ports, first and last seen (message windows).
+    /// directions, protocols and service ports, first and last seen.
     ///
-    /// Read from raw flow rows, for exact first/last times.
+    /// Sums come through the planner (rollups where whole buckets fit). First and
+    /// last seen are exact: a peer first seen in a rollup bucket is looked up again
+    /// inside that bucket with finer levels, down to raw rows, so only the buckets
+    /// at a peer's two ends are ever read raw. `lastSeen` is the end of the last
+    /// message window with traffic to or from the peer.
     public func scope(_ options: QueryOptions) throws -> [ScopePeer] {
         guard options.endpoint != nil else { throw QueryError("scope needs --endpoint") }
         return try read(options) { ctx in
@@ -13,24 +17,48 @@ extension QueryEngine {
             struct Acc {
                 var sent = Sum(), received = Sum()
                 var protocols: Set<UInt8> = [], ports: Set<UInt16> = []
-                var first = Int64.max, last = Int64.min
+                var first = Int64.max, firstSpan: Int64 = 0
+                var last = Int64.min, lastSpan: Int64 = 0
             }
             var peers: [Endpoint: Acc] = [:]
-            var ends: [Int64: Int64] = [:]
-            try ctx.edges(options.window, rawOnly: true) { o, from, to, p, b in
+            try ctx.edges(options.window) { o, from, to, p, b in
                 let peer = from == e ? to : from
                 var acc = peers[peer] ?? Acc()
                 if from == e { acc.sent.add(p, b) } else { acc.received.add(p, b) }
                 acc.protocols.insert(o.proto)
                 acc.ports.insert(o.port)
-                acc.first = min(acc.first, o.time)
-                acc.last = max(acc.last, o.time)
+                if o.time < acc.first || (o.time == acc.first && o.span < acc.firstSpan) { (acc.first, acc.firstSpan) = (o.time, o.span) }
+                if o.time + o.span > acc.last + acc.lastSpan || (o.time + o.span == acc.last + acc.lastSpan && o.span < acc.lastSpan) {
+                    (acc.last, acc.lastSpan) = (o.time, o.span)
+                }
                 peers[peer] = acc
-                ends[o.time] = nil
             }
-            // lastSeen is the end of the last window: look up message ends for the last starts.
-            let lastStarts = Set(peers.values.map(\.last))
-            let windowEnds = try Self.messageEnds(ctx, starts: lastStarts)
+            // Refine the ends found in rollup buckets, one bucket at a time, finer each round.
+            while true {
+                var buckets: Set<[Int64]> = []
+                for a in peers.values {
+                    if a.firstSpan > 0 { buckets.insert([a.first, a.firstSpan]) }
+                    if a.lastSpan > 0 { buckets.insert([a.last, a.lastSpan]) }
+                }
+                if buckets.isEmpty { break }
+                for bucket in buckets.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                    let (start, span) = (bucket[0], bucket[1])
+                    var firsts: [Endpoint: (Int64, Int64)] = [:], lasts: [Endpoint: (Int64, Int64)] = [:]
+                    try ctx.edges(TimeWindow(from: start, to: start + span), below: span / Timestamp.nanosPerSecond) { o, from, to, _, _ in
+                        let peer = from == e ? to : from
+                        if firsts[peer].map({ o.time < $0.0 || (o.time == $0.0 && o.span < $0.1) }) ?? true { firsts[peer] = (o.time, o.span) }
+                        if lasts[peer].map({ o.time + o.span > $0.0 + $0.1 || (o.time + o.span == $0.0 + $0.1 && o.span < $0.1) }) ?? true {
+                            lasts[peer] = (o.time, o.span)
+                        }
+                    }
+                    for (peer, var a) in peers {
+                        if a.first == start, a.firstSpan == span, let f = firsts[peer] { (a.first, a.firstSpan) = f }
+                        if a.last == start, a.lastSpan == span, let l = lasts[peer] { (a.last, a.lastSpan) = l }
+                        peers[peer] = a
+                    }
+                }
+            }
+            let windowEnds = try Self.messageEnds(ctx, starts: Set(peers.values.map(\.last)))
             return peers.map { peer, a in
                 ScopePeer(peer: ctx.label(peer), peerName: ctx.directory.name(peer),
                           sentBytes: a.sent.bytes, receivedBytes: a.received.bytes,

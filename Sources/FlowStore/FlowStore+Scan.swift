@@ -16,8 +16,12 @@ public struct Observation: Sendable {
     public var src: Int64
     public var dst: Int64
     public var counters: Counters
+    /// The width of the bucket `time` starts (ns); 0 for a raw flow row, whose `time` is exact.
+    public var span: Nanoseconds
 
-    public init(time: Nanoseconds, reporter: Int64, kind: TrafficKind, proto: UInt8, port: UInt16, src: Int64, dst: Int64, counters: Counters) {
+    public init(time: Nanoseconds, reporter: Int64, kind: TrafficKind, proto: UInt8, port: UInt16, src: Int64, dst: Int64,
+                counters: Counters, span: Nanoseconds = 0) {
+        self.span = span
         self.time = time
         self.reporter = reporter
         self.kind = kind
@@ -115,7 +119,7 @@ public final class RollupScanner {
             let blob = UnsafeRawBufferPointer(start: sqlite3_column_blob(s.handle, 1), count: Int(sqlite3_column_bytes(s.handle, 1)))
             try RollupCodec.decode(blob) { e in
                 try body(Observation(time: time, reporter: reporter, kind: e.kind, proto: e.proto, port: e.port,
-                                     src: e.src, dst: e.dst, counters: e.counters))
+                                     src: e.src, dst: e.dst, counters: e.counters, span: step * Timestamp.nanosPerSecond))
             }
         }
     }

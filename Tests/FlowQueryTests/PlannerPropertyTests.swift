@@ -49,7 +49,7 @@ struct PlannerPropertyTests {
     /// Every raw flow row with its endpoints resolved by hand, as strings.
     struct Oracle {
         struct Obs {
-            var time: Int64, reporter: String, kind: TrafficKind, proto: UInt8, port: UInt16
+            var time: Int64, end: Int64, reporter: String, kind: TrafficKind, proto: UInt8, port: UInt16
             var x: String, y: String, tx: (Int64, Int64), rx: (Int64, Int64)
         }
         var rows: [Obs] = []
@@ -75,11 +75,11 @@ struct PlannerPropertyTests {
                     guard id != 0, let ip = text[id] else { return "*" }
                     return owner[ip] ?? ip
                 }
-                for m in try Row.fetchAll(db, sql: "SELECT start_ns, reporter, rows FROM messages") {
+                for m in try Row.fetchAll(db, sql: "SELECT start_ns, reporter, rows, start_ns + duration_ns FROM messages") {
                     let reporter = stable[m[1]]!
                     for r in try RowCodec.decode(Array(m[2] as Data)) {
                         let x = r.kind == .physical ? reporter : ep(r.src)
-                        obs.append(Obs(time: m[0], reporter: reporter, kind: r.kind, proto: r.proto, port: r.servicePort,
+                        obs.append(Obs(time: m[0], end: m[3], reporter: reporter, kind: r.kind, proto: r.proto, port: r.servicePort,
                                        x: x, y: ep(r.dst), tx: (r.txPackets, r.txBytes), rx: (r.rxPackets, r.rxBytes)))
                     }
                 }
@@ -193,6 +193,39 @@ struct PlannerPropertyTests {
             let rollup = try f.engine.rollup(o, step: step, groupBy: [.kind, .proto, .src, .dst])
             #expect(rollup.map { "\($0.time) \($0.kind!) \($0.proto!) \($0.src!) \($0.dst!) \($0.packets) \($0.bytes)" }.sorted()
                     == groups.map { "\($0.key) \($0.value.0) \($0.value.1)" }.sorted())
+        }
+    }
+
+    @Test(arguments: 1...3)
+    func scopeMatchesTheNaiveOracle(_ seed: UInt64) throws {
+        let f = try #require(Self.fixture)
+        var rng = SplitMix(state: seed &+ 5000)
+        let ends = Dictionary(f.oracle.rows.map { ($0.time, $0.end) }, uniquingKeysWith: max)
+        for _ in 0..<8 {
+            var o = Self.randomOptions(f, &rng)
+            let e = f.oracle.endpoints.randomElement(using: &rng)!
+            o.endpoint = e
+            struct Acc { var sent: Int64 = 0, received: Int64 = 0, protos: Set<UInt8> = [], ports: Set<UInt16> = [], first = Int64.max, last = Int64.min }
+            var want: [String: Acc] = [:]
+            for (t, from, to, _, b, proto, port, _) in f.oracle.edges(o, endpoint: e) {
+                let peer = from == e ? to : from
+                var a = want[peer] ?? Acc()
+                if from == e { a.sent += b } else { a.received += b }
+                a.protos.insert(proto)
+                a.ports.insert(port)
+                a.first = min(a.first, t)
+                a.last = max(a.last, t)
+                want[peer] = a
+            }
+            let got = try f.engine.scope(o)
+            #expect(got.map(\.peer).sorted() == want.keys.sorted(), "scope \(e) \(o.window)")
+            for p in got {
+                guard let w = want[p.peer] else { continue }
+                #expect(p.sentBytes == w.sent && p.receivedBytes == w.received, "\(e)→\(p.peer)")
+                #expect(p.protocols == w.protos.sorted() && p.ports == w.ports.sorted())
+                #expect(p.firstSeen == w.first, "first seen \(e)–\(p.peer) in \(o.window)")
+                #expect(p.lastSeen == ends[w.last], "last seen \(e)–\(p.peer) in \(o.window)")
+            }
         }
     }
 
