@@ -41,7 +41,9 @@ public final class FlowStore: Sendable {
             // Only effective while the file is still empty, i.e. when it is created.
             try db.execute(sql: "PRAGMA page_size = \(FlowStore.pageSize)")
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            try db.execute(sql: "PRAGMA cache_size = -65536")
+            // The writer keeps recent index and rollup pages hot; a question scans
+            // each page once, where a big cache only costs fresh memory to fault in.
+            try db.execute(sql: db.configuration.readonly ? "PRAGMA cache_size = -8192" : "PRAGMA cache_size = -65536")
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
