@@ -56,7 +56,8 @@ CREATE TABLE messages (
 CREATE INDEX messages_by_reporter ON messages(reporter, start_ns);
 
 -- Pre-aggregated flow rows, kept in the same transaction as the messages they
--- summarise. `step` is the bucket width in seconds (60, 3600, 86400), `bucket`
+-- summarise. `step` is the bucket width in seconds (a minute, an hour, 1, 2, 4,
+-- 8 and 16 days: see RollupStep in Sources/FlowStore/Rollup.swift), `bucket`
 -- the bucket start in Unix seconds (UTC, epoch-aligned). One row per
 -- (step, reporter, bucket) packs every sum of that reporter in that bucket
 -- (format: Sources/FlowStore/RollupCodec.swift): per key (kind, src address,

@@ -1,4 +1,5 @@
 public import FlowModel
+import FlowStore
 
 /// How a window is read: whole days, hours and minutes from the rollups, the
 /// ragged edges from raw flow rows.
@@ -16,7 +17,7 @@ public enum Planner {
     }
 
     /// The rollup levels, coarsest first, in seconds.
-    public static let levels: [Int64] = [86_400, 3600, 60]
+    public static let levels: [Int64] = RollupStep.all.reversed()
 
     /// Covers `window` with the fewest rows: the coarsest aligned buckets that
     /// fit, then finer ones towards the edges, then raw rows.

@@ -285,11 +285,14 @@ public final class FlowWriter {
 
     func flushRollups() throws {
         guard !minuteRollups.isEmpty else { return }
-        var hours: [RollupKey: Counters] = [:]
-        var days: [RollupKey: Counters] = [:]
-        for (k, c) in minuteRollups { hours[k.rebucketed(3600), default: Counters()].add(c) }
-        for (k, c) in hours { days[k.rebucketed(86_400), default: Counters()].add(c) }
-        for (step, sums) in [(Int64(60), minuteRollups), (3600, hours), (86_400, days)] {
+        // Each level sums the one below it.
+        var levels: [(Int64, [RollupKey: Counters])] = [(RollupStep.all[0], minuteRollups)]
+        for step in RollupStep.all.dropFirst() {
+            var coarser: [RollupKey: Counters] = [:]
+            for (k, c) in levels[levels.count - 1].1 { coarser[k.rebucketed(step), default: Counters()].add(c) }
+            levels.append((step, coarser))
+        }
+        for (step, sums) in levels {
             var groups: [BucketKey: [RollupEntry]] = [:]
             for (k, c) in sums {
                 groups[BucketKey(reporter: k.reporter, bucket: k.bucket), default: []].append(

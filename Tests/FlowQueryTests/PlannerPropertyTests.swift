@@ -113,9 +113,9 @@ struct PlannerPropertyTests {
     static func randomOptions(_ f: Fixture, _ rng: inout SplitMix) -> QueryOptions {
         let s: Int64 = 1_000_000_000
         let span = 3 * 3600 * s
-        let from = f.start - 2 * 86_400 * s + Int64.random(in: 0...(2 * 86_400 * s + span), using: &rng)
+        let from = f.start - 20 * 86_400 * s + Int64.random(in: 0...(20 * 86_400 * s + span), using: &rng)
         let to = from + [Int64.random(in: 1...(90 * s), using: &rng), Int64.random(in: 1...(3 * 3600 * s), using: &rng),
-                         Int64.random(in: 1...(5 * 86_400 * s), using: &rng)].randomElement(using: &rng)!
+                         Int64.random(in: 1...(40 * 86_400 * s), using: &rng)].randomElement(using: &rng)!
         var o = QueryOptions(window: TimeWindow(from: from, to: to))
         if Int.random(in: 0..<3, using: &rng) == 0 {
             o.kinds = Set(TrafficKind.allCases.filter { _ in Bool.random(using: &rng) })
