@@ -135,3 +135,29 @@ struct IngestCommandTests {
         #expect(r.stderr.contains("newer than this tailflow knows"))
     }
 }
+
+struct IngestProgressTests {
+    /// On a terminal (a pseudo-terminal from script(1)), ingest shows a progress line; piped, it does not.
+    @Test func progressLineOnlyOnATerminal() throws {
+        let dir = TempDir()
+        let input = dir.path("in.jsonl")
+        try Synthetic.jsonl(count: 20_000).write(to: URL(fileURLWithPath: input))
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else { return }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        p.arguments = ["-q", "-c", "\(CLI.binary) ingest --db \(dir.path("tty.db")) \(input)", "/dev/null"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(text.contains("MB/s") && text.contains(" messages, ") && text.contains(" rows, "), "\(text)")
+        #expect(text.contains("ingested 20,000 messages"))
+        let piped = try CLI.run(["ingest", "--db", dir.path("pipe.db"), input])
+        #expect(piped.status == 0)
+        #expect(!piped.stderr.contains("MB/s"))
+        #expect(piped.stdout.contains("ingested 20,000 messages"))
+    }
+}
