@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds tailflow and runs its main job on sample data: a generated tailnet of
 # 50 nodes over 6 hours (deterministic, from the bundled generator), ingested
-# into ./sample.db, then what landed.
+# into ./sample.db, then what landed: top talkers, top pairs, traffic per hour.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -13,5 +13,11 @@ $tf generate --nodes 50 --duration 6h --start 2026-11-01T06:00:00Z --gzip \
 rm -f sample.db sample.db-wal sample.db-shm
 $tf nodes import samples/sample-devices.json --db sample.db
 $tf ingest samples/sample.jsonl.gz --db sample.db
-echo
-$tf nodes --db sample.db
+window=(--from 2026-11-01T06:00:00Z --to 2026-11-01T12:00:00Z)
+echo; echo "== top talkers"
+$tf top --db sample.db "${window[@]}" --limit 10
+echo; echo "== top pairs"
+$tf top --db sample.db "${window[@]}" --by pair --limit 5
+echo; echo "== traffic per hour and kind"
+$tf rollup --db sample.db "${window[@]}" --step 1h --group-by kind
+echo; echo "(tailflow nodes --db sample.db lists the $($tf nodes --db sample.db --format ndjson | wc -l) nodes; see README.md for every question)"
