@@ -86,8 +86,8 @@ public struct FlowMessage: Sendable {
     ///
     /// Together with `start` and the reporter it is the primary key of a stored
     /// message, so the same message from any container is stored once, while two
-    /// different messages from one node over the same window (Tailscale splits
-    /// large reports) are both kept.
+    /// different messages from one node over the same window (a large report
+    /// split in several) are both kept.
     public var digest: Int64 {
         var h = MessageHasher()
         for b in nodeID.utf8 { h.mix(byte: b) }
