@@ -56,7 +56,7 @@ public final class Ingester {
     public var onProgress: ((IngestProgress) -> Void)?
     public var progressInterval: Double = 0.2
     /// Rows per transaction.
-    public var rowsPerTransaction = 1_000_000
+    public var rowsPerTransaction = 500_000
     /// Longest time between commits, so that readers see a long ingest advance.
     public var secondsPerTransaction = 2.0
 

@@ -43,7 +43,7 @@ public final class FlowStore: Sendable {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             // The writer keeps recent index and rollup pages hot; a question scans
             // each page once, where a big cache only costs fresh memory to fault in.
-            try db.execute(sql: db.configuration.readonly ? "PRAGMA cache_size = -8192" : "PRAGMA cache_size = -65536")
+            try db.execute(sql: db.configuration.readonly ? "PRAGMA cache_size = -8192" : "PRAGMA cache_size = -32768")
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)

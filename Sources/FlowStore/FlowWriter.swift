@@ -285,25 +285,30 @@ public final class FlowWriter {
 
     func flushRollups() throws {
         guard !minuteRollups.isEmpty else { return }
-        // Each level sums the one below it.
-        var levels: [(Int64, [RollupKey: Counters])] = [(RollupStep.all[0], minuteRollups)]
-        for step in RollupStep.all.dropFirst() {
-            var coarser: [RollupKey: Counters] = [:]
-            for (k, c) in levels[levels.count - 1].1 { coarser[k.rebucketed(step), default: Counters()].add(c) }
-            levels.append((step, coarser))
+        // Level by level, each summing the one below; only two levels are alive at a time.
+        var current = minuteRollups
+        minuteRollups = [:]
+        for (i, step) in RollupStep.all.enumerated() {
+            try writeRollups(step: step, current)
+            guard i + 1 < RollupStep.all.count else { break }
+            let coarser = RollupStep.all[i + 1]
+            var next: [RollupKey: Counters] = [:]
+            next.reserveCapacity(current.count / 2)
+            for (k, c) in current { next[k.rebucketed(coarser), default: Counters()].add(c) }
+            current = next
         }
-        for (step, sums) in levels {
-            var groups: [BucketKey: [RollupEntry]] = [:]
-            for (k, c) in sums {
-                groups[BucketKey(reporter: k.reporter, bucket: k.bucket), default: []].append(
-                    RollupEntry(kind: TrafficKind(rawValue: k.kind) ?? .virtual, src: k.src, dst: k.dst, proto: k.proto, port: k.port, counters: c))
-            }
-            // In primary-key order, so that the B-tree is written front to back.
-            for (g, entries) in groups.sorted(by: { ($0.key.reporter, $0.key.bucket) < ($1.key.reporter, $1.key.bucket) }) {
-                try mergeRollup(step: step, g, entries.sorted())
-            }
+    }
+
+    /// Merges one level's sums into their stored buckets, in primary-key order.
+    func writeRollups(step: Int64, _ sums: [RollupKey: Counters]) throws {
+        var groups: [BucketKey: [RollupEntry]] = [:]
+        for (k, c) in sums {
+            groups[BucketKey(reporter: k.reporter, bucket: k.bucket), default: []].append(
+                RollupEntry(kind: TrafficKind(rawValue: k.kind) ?? .virtual, src: k.src, dst: k.dst, proto: k.proto, port: k.port, counters: c))
         }
-        minuteRollups.removeAll(keepingCapacity: true)
+        for (g, entries) in groups.sorted(by: { ($0.key.reporter, $0.key.bucket) < ($1.key.reporter, $1.key.bucket) }) {
+            try mergeRollup(step: step, g, entries.sorted())
+        }
     }
 
     struct BucketKey: Hashable {

@@ -26,7 +26,7 @@ extension Tailflow {
         var quiet = false
 
         @Option(name: .long, help: "Commit after this many flow rows (readers see progress at each commit).")
-        var commitRows = 1_000_000
+        var commitRows = 500_000
 
         @Option(name: .long, help: "Commit at least this often, in seconds.")
         var commitSeconds = 2.0
