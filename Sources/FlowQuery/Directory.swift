@@ -33,7 +33,7 @@ public final class Directory {
         var nodes: [Int64: NodeEntry] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT id, stable_id, name, user, tags, addresses, last_report_ns IS NOT NULL FROM nodes") {
             let n = NodeEntry(id: row[0], stableID: row[1], name: row[2], user: row[3],
-                              tags: Self.array(row[4]), addresses: Self.array(row[5]), isReporter: row[6])
+                              tags: FlowStore.decodeArray(row[4]), addresses: FlowStore.decodeArray(row[5]), isReporter: row[6])
             nodes[n.id] = n
             maxNode = max(maxNode, n.id)
         }
@@ -48,12 +48,6 @@ public final class Directory {
             if a >= 0, a < owner.count { owner[Int(a)] = row[1] }
         }
         self.owner = owner
-    }
-
-    static func array(_ text: String?) -> [String] {
-        guard let text, let data = text.data(using: .utf8),
-              let array = try? JSONSerialization.jsonObject(with: data) as? [String] else { return [] }
-        return array
     }
 
     /// The endpoint an address stands for now.

@@ -41,7 +41,8 @@ extension FlowStore {
         }
     }
 
-    static func decodeArray(_ text: String?) -> [String] {
+    /// The strings of a JSON array column (`nodes.tags`, `nodes.addresses`); empty for NULL.
+    public static func decodeArray(_ text: String?) -> [String] {
         guard let text, let data = text.data(using: .utf8),
               let array = try? JSONSerialization.jsonObject(with: data) as? [String] else { return [] }
         return array

@@ -51,12 +51,6 @@ public enum StoreScan {
         try Int64.fetchAll(db, sql: "SELECT id FROM nodes WHERE last_report_ns IS NOT NULL ORDER BY id")
     }
 
-    /// Rollup rows of one step and reporter with `fromBucket <= bucket < toBucket` (Unix seconds).
-    public static func rollups(_ db: Database, step: Int64, reporter: Int64, fromBucket: Int64, toBucket: Int64,
-                               _ body: (Observation) throws -> Void) throws {
-        try RollupScanner(db).scan(step: step, reporter: reporter, fromBucket: fromBucket, toBucket: toBucket, body)
-    }
-
     /// Messages with `from <= start < to`, optionally of one reporter, in primary-key order
     /// (newest first when `descending`); `body` gets each flow row with its index in the message.
     public static func messages(_ db: Database, from: Nanoseconds, to: Nanoseconds, reporter: Int64? = nil,

@@ -1,5 +1,5 @@
 /// The key of a rollup row within one step (see `schema/001_store.sql`, table `rollups`).
-struct RollupKey: Hashable, Comparable {
+struct RollupKey: Hashable {
     var bucket: Int64
     var reporter: Int64
     var src: Int64
@@ -7,14 +7,6 @@ struct RollupKey: Hashable, Comparable {
     var kind: UInt8
     var proto: UInt8
     var port: UInt16
-
-    /// The primary-key order of the `rollups` table.
-    static func < (a: RollupKey, b: RollupKey) -> Bool {
-        if (a.reporter, a.bucket, a.kind, a.src, a.dst, a.proto) != (b.reporter, b.bucket, b.kind, b.src, b.dst, b.proto) {
-            return (a.reporter, a.bucket, a.kind, a.src, a.dst, a.proto) < (b.reporter, b.bucket, b.kind, b.src, b.dst, b.proto)
-        }
-        return a.port < b.port
-    }
 
     /// One mixed word instead of seven fields: hashing is on the hot path of ingest.
     func hash(into hasher: inout Hasher) {
