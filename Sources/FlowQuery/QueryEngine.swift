@@ -54,7 +54,7 @@ public struct QueryEngine: Sendable {
     func directedEdges(_ ctx: QueryContext) throws -> [EdgeKey: Sum] {
         var table = EdgeTable()
         let nodes = Int((ctx.directory.nodes.keys.max() ?? 0) + 1)
-        let dense = nodes <= 4096
+        let dense = nodes <= 1024  // at most 16 MiB of matrix; larger tailnets use the table alone
         var matrix = dense ? [Sum](repeating: Sum(), count: nodes * nodes) : []
         try ctx.edges(ctx.options.window) { _, from, to, p, b in
             if dense, from.raw < 0, to.raw < 0 {
