@@ -33,7 +33,11 @@ public struct FlowRow: Hashable, Sendable {
     /// or the only non-zero one. Rollups and `top --by port` use it, so that
     /// both ends' reports of one conversation land on the same port.
     @inlinable
-    public var servicePort: UInt16 {
+    public var servicePort: UInt16 { Self.servicePort(srcPort, dstPort) }
+
+    /// The service port of a row with these two ports (also for rows as stored).
+    @inlinable
+    public static func servicePort(_ srcPort: UInt16, _ dstPort: UInt16) -> UInt16 {
         if srcPort == 0 { return dstPort }
         if dstPort == 0 { return srcPort }
         return min(srcPort, dstPort)

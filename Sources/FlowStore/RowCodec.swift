@@ -29,11 +29,7 @@ public struct StoredRow: Hashable, Sendable {
 
     /// See ``FlowRow/servicePort``.
     @inlinable
-    public var servicePort: UInt16 {
-        if srcPort == 0 { return dstPort }
-        if dstPort == 0 { return srcPort }
-        return min(srcPort, dstPort)
-    }
+    public var servicePort: UInt16 { FlowRow.servicePort(srcPort, dstPort) }
 }
 
 /// The packed encoding of a message's flow rows (`messages.rows`).
