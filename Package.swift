@@ -23,11 +23,17 @@ let package = Package(
         .library(name: "FlowFormat", targets: ["FlowFormat"]),
         .library(name: "FlowQuery", targets: ["FlowQuery"]),
         .library(name: "FlowGenerate", targets: ["FlowGenerate"]),
+        .library(name: "FlowServer", targets: ["FlowServer"]),
+        .library(name: "FlowPull", targets: ["FlowPull"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The schema: numbered `schema/NNN_name.sql` migrations, embedded into the binary.
@@ -66,10 +72,34 @@ let package = Package(
         .target(name: "FlowFormat", dependencies: ["FlowModel"], swiftSettings: settings),
         // Deterministic synthetic Tailscale flow logs (`tailflow generate`, benchmarks).
         .target(name: "FlowGenerate", dependencies: ["CZlib"], swiftSettings: settings),
+        // `tailflow serve`: the Splunk HEC, Elasticsearch bulk and plain receivers, the query API, metrics.
+        .target(
+            name: "FlowServer",
+            dependencies: [
+                "FlowModel", "FlowIngest", "FlowStore", "FlowQuery", "FlowFormat",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
+        // `tailflow pull`, `follow`, `nodes sync`: the Tailscale API client.
+        .target(
+            name: "FlowPull",
+            dependencies: [
+                "FlowModel", "FlowIngest", "FlowStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
         .executableTarget(
             name: "tailflow",
             dependencies: [
-                "FlowModel", "FlowIngest", "FlowStore", "FlowGenerate", "FlowFormat", "FlowQuery",
+                "FlowModel", "FlowIngest", "FlowStore", "FlowGenerate", "FlowFormat", "FlowQuery", "FlowServer", "FlowPull",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -85,6 +115,26 @@ let package = Package(
         .testTarget(
             name: "FlowQueryTests",
             dependencies: ["FlowQuery", "FlowStore", "FlowIngest", "FlowModel", "FlowGenerate", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "FlowServerTests",
+            dependencies: [
+                "tailflow", "FlowServer", "FlowStore", "FlowModel", "FlowGenerate",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "FlowPullTests",
+            dependencies: [
+                "tailflow", "FlowPull", "FlowStore", "FlowModel", "FlowGenerate",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: settings
         ),
         .testTarget(name: "FlowFormatTests", dependencies: ["FlowFormat"], swiftSettings: settings),

@@ -3,7 +3,7 @@
 # the SQLite and zlib headers. An `apt-get update` that fails (an unsigned
 # mirror, say) does not stop an install that can still succeed.
 set -euo pipefail
-packages=(libsqlite3-dev zlib1g-dev python3)
+packages=(libsqlite3-dev zlib1g-dev python3 curl openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,0 +1,1 @@
+// The Tailscale API client (issue 7).

@@ -1,0 +1,1 @@
+// The `tailflow serve` server (issue 6).
