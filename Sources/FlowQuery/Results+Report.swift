@@ -1,5 +1,6 @@
 public import FlowFormat
 import FlowModel
+public import FlowStore
 
 /// Every answer as a ``Report``: the field names of SPEC §5, shared by the CLI and the server.
 extension Report {
@@ -85,5 +86,16 @@ extension Report {
                     .string(r.dst), .int(Int64(r.dstPort)), .string(r.dstNode), .string(r.dstName),
                     .count(r.txPackets), .bytes(r.txBytes), .count(r.rxPackets), .bytes(r.rxBytes), .string(r.cursor)]
                })
+    }
+
+    public static func nodes(_ nodes: [NodeRecord]) -> Report {
+        Report(
+            columns: [Column("nodeId", "NODE ID"), Column("name", "NAME"), Column("os", "OS"), Column("user", "USER"),
+                      Column("tags", "TAGS"), Column("addresses", "ADDRESSES"), Column("reporter", "REPORTS"),
+                      Column("firstSeen", "FIRST SEEN"), Column("lastSeen", "LAST SEEN")],
+            rows: nodes.map { n in
+                [.string(n.nodeID), .string(n.name), .string(n.os), .string(n.user), .strings(n.tags),
+                 .strings(n.addresses), .bool(n.isReporter), .time(n.firstSeen), .time(n.lastSeen)]
+            })
     }
 }

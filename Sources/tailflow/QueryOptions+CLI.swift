@@ -27,54 +27,29 @@ struct FilterOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("Only traffic with a node of this user at either end.", valueName: "login"))
     var user: String?
+}
 
-    static func parseKinds(_ text: String) throws -> Set<TrafficKind> {
-        var kinds: Set<TrafficKind> = []
-        for part in text.split(separator: ",") {
-            guard let k = TrafficKind(name: part.trimmingCharacters(in: .whitespaces).lowercased()) else {
-                throw ValidationError("--kind '\(part)' is not a traffic kind: use virtual, subnet, exit or physical")
-            }
-            kinds.insert(k)
-        }
-        guard !kinds.isEmpty else { throw ValidationError("--kind needs at least one kind") }
-        return kinds
+/// The named parameters of a question, as the HTTP query API takes them too.
+struct QuestionParameters {
+    var values: [String: String] = [:]
+
+    init(_ window: WindowOptions, _ filters: FilterOptions) {
+        values["from"] = window.from
+        values["to"] = window.to
+        values["kind"] = filters.kind
+        values["proto"] = filters.proto
+        values["endpoint"] = filters.endpoint
+        values["tag"] = filters.tag
+        values["user"] = filters.user
     }
 
-    static func parseProto(_ text: String) throws -> UInt8 {
-        switch text.lowercased() {
-        case "tcp": return 6
-        case "udp": return 17
-        case "icmp": return 1
-        case "icmpv6", "ipv6-icmp": return 58
-        case "sctp": return 132
-        default:
-            guard let n = UInt8(text) else { throw ValidationError("--proto '\(text)' is not a protocol: use a number (0-255) or tcp, udp, icmp, icmpv6") }
-            return n
-        }
-    }
-
-    /// The query options for a window, validated (usage errors exit 2).
-    func options(_ window: WindowOptions) throws -> QueryOptions {
-        var o: QueryOptions
-        do {
-            o = QueryOptions(window: try TimeWindow.parse(from: window.from, to: window.to))
-        } catch let e as QueryError {
-            throw ValidationError(e.message)
-        }
-        if let kind { o.kinds = try Self.parseKinds(kind) }
-        if let proto { o.proto = try Self.parseProto(proto) }
-        o.endpoint = endpoint
-        o.tag = tag
-        o.user = user
-        return o
+    subscript(_ name: String) -> String? {
+        get { values[name] }
+        set { values[name] = newValue }
     }
 }
 
-/// Splits `A,B` into two endpoint arguments.
-func endpointPair(_ text: String, option: String) throws -> (String, String) {
-    let parts = text.split(separator: ",", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-    guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-        throw ValidationError("\(option) takes two endpoints separated by a comma, such as db-1,alice-laptop")
-    }
-    return (parts[0], parts[1])
+/// A question from the command line; one that cannot be answered as asked is a usage error (exit 2).
+func question(_ command: String, _ parameters: QuestionParameters) throws -> Question {
+    try usage { try Question(command: command, parameters: parameters.values) }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowFormat
 import FlowIngest
 import FlowModel
+import FlowQuery
 import FlowStore
 import Foundation
 
@@ -23,19 +24,7 @@ extension Tailflow {
             @OptionGroup var output: FormatOptions
 
             func run() throws {
-                let nodes = try store.open().nodes()
-                Stdout.write(Self.report(nodes).render(OutputFormat(rawValue: output.format.rawValue)!))
-            }
-
-            static func report(_ nodes: [NodeRecord]) -> Report {
-                Report(
-                    columns: [Column("nodeId", "NODE ID"), Column("name", "NAME"), Column("os", "OS"), Column("user", "USER"),
-                              Column("tags", "TAGS"), Column("addresses", "ADDRESSES"), Column("reporter", "REPORTS"),
-                              Column("firstSeen", "FIRST SEEN"), Column("lastSeen", "LAST SEEN")],
-                    rows: nodes.map { n in
-                        [.string(n.nodeID), .string(n.name), .string(n.os), .string(n.user), .strings(n.tags),
-                         .strings(n.addresses), .bool(n.isReporter), .time(n.firstSeen), .time(n.lastSeen)]
-                    })
+                output.print(.nodes(try store.open().nodes()))
             }
         }
 

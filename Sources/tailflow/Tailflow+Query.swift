@@ -28,18 +28,11 @@ extension Tailflow {
         }
 
         func run() throws {
-            let options = try filters.options(window)
-            let engine = QueryEngine(store: try store.open())
-            let metric = Metric(rawValue: self.metric.rawValue)!
-            let report: Report = try usage {
-                switch by {
-                case .endpoint: .topEndpoints(try engine.topEndpoints(options, metric: metric, limit: limit))
-                case .pair: .topPairs(try engine.topPairs(options, metric: metric, limit: limit))
-                case .port: .topPorts(try engine.topPorts(options, metric: metric, limit: limit))
-                case .proto: .topProtocols(try engine.topProtocols(options, metric: metric, limit: limit))
-                }
-            }
-            output.print(report)
+            var p = QuestionParameters(window, filters)
+            p["by"] = by.rawValue
+            p["metric"] = metric.rawValue
+            p["limit"] = String(limit)
+            try output.print(store.answer(question("top", p)))
         }
     }
 
@@ -63,23 +56,11 @@ extension Tailflow {
         var edge: String?
 
         func run() throws {
-            var options = try filters.options(window)
-            let step = try usage { try TimeWindow.parseStep(self.step) }
-            let subjects = [filters.endpoint != nil, pair != nil, edge != nil].filter { $0 }.count
-            guard subjects <= 1 else { throw ValidationError("give at most one of --endpoint, --pair and --edge") }
-            var subject = SeriesSubject.all
-            if let e = filters.endpoint {
-                subject = .endpoint(e)
-                options.endpoint = nil
-            } else if let pair {
-                let (a, b) = try endpointPair(pair, option: "--pair")
-                subject = .pair(a, b)
-            } else if let edge {
-                let (a, b) = try endpointPair(edge, option: "--edge")
-                subject = .edge(a, b)
-            }
-            let engine = QueryEngine(store: try store.open())
-            output.print(.series(try usage { try engine.series(options, step: step, subject: subject) }))
+            var p = QuestionParameters(window, filters)
+            p["step"] = step
+            p["pair"] = pair
+            p["edge"] = edge
+            try output.print(store.answer(question("series", p)))
         }
     }
 
@@ -98,17 +79,10 @@ extension Tailflow {
         var groupBy = ""
 
         func run() throws {
-            let options = try filters.options(window)
-            let step = try usage { try TimeWindow.parseStep(self.step) }
-            var keys: [RollupKeyField] = []
-            for part in groupBy.split(separator: ",") {
-                guard let k = RollupKeyField(rawValue: part.trimmingCharacters(in: .whitespaces).lowercased()) else {
-                    throw ValidationError("--group-by '\(part)' is not a key: use kind, proto, src or dst")
-                }
-                if !keys.contains(k) { keys.append(k) }
-            }
-            let engine = QueryEngine(store: try store.open())
-            output.print(.rollup(try usage { try engine.rollup(options, step: step, groupBy: keys) }, groupBy: keys))
+            var p = QuestionParameters(window, filters)
+            p["step"] = step
+            p["group-by"] = groupBy
+            try output.print(store.answer(question("rollup", p)))
         }
     }
 
@@ -128,14 +102,12 @@ extension Tailflow {
         var limit = 1000
 
         func run() throws {
-            guard filters.endpoint != nil else { throw ValidationError("scope needs --endpoint E") }
-            let options = try filters.options(window)
-            let engine = QueryEngine(store: try store.open())
+            var p = QuestionParameters(window, filters)
             if flows {
-                output.print(.flows(try usage { try engine.flows(options, limit: limit) }))
-            } else {
-                output.print(.scope(try usage { try engine.scope(options) }))
+                p["flows"] = "true"
+                p["limit"] = String(limit)
             }
+            try output.print(store.answer(question("scope", p)))
         }
     }
 
@@ -163,9 +135,11 @@ extension Tailflow {
         }
 
         func run() throws {
-            let options = try filters.options(window)
-            let engine = QueryEngine(store: try store.open())
-            output.print(.flows(try usage { try engine.flows(options, match: match, limit: limit, after: after) }))
+            var p = QuestionParameters(window, filters)
+            p["match"] = match
+            p["limit"] = String(limit)
+            p["after"] = after
+            try output.print(store.answer(question("flows", p)))
         }
     }
 }
@@ -184,6 +158,14 @@ func usage<T>(_ body: () throws -> T) throws -> T {
         return try body()
     } catch let e as QueryError {
         throw ValidationError(e.message)
+    }
+}
+
+extension StoreOptions {
+    /// Opens the store and answers the question; one that cannot be answered as asked is a usage error.
+    func answer(_ question: Question) throws -> Report {
+        let engine = QueryEngine(store: try open())
+        return try usage { try engine.answer(question) }
     }
 }
 
