@@ -1,0 +1,54 @@
+import FlowFormat
+import FlowQuery
+import FlowStore
+import Foundation
+import Hummingbird
+import Logging
+
+/// `GET /api/v1/top|series|rollup|scope|flows|nodes`: the CLI's questions, with its options as
+/// query parameters (`from`, `to`, `by`, `metric`, `kind`, `proto`, `endpoint`, `tag`, `user`, `limit`,
+/// `step`, `pair`, `edge`, `group-by`, `match`, `after`, `flows`), answered with exactly the JSON
+/// that `--format json` prints (or `format=csv|ndjson`). Needs the read token.
+struct QueryAPI: Sendable {
+    let engine: QueryEngine
+    let credentials: Credentials
+
+    func answer(_ command: String, _ request: Request, _ context: ServerContext) async throws -> Response {
+        if let refusal = PlainReceiver.refuse(credentials.check(request, for: .read)) { return refusal }
+        var parameters: [String: String] = [:]
+        var format = OutputFormat.json
+        for (key, value) in request.uri.queryParameters {
+            let name = String(key)
+            if name == "format" {
+                guard let f = OutputFormat(rawValue: String(value)), f != .table else {
+                    return PlainReceiver.error(.badRequest, "format '\(value)' is not json, csv or ndjson")
+                }
+                format = f
+                continue
+            }
+            guard parameters[name] == nil else {
+                return PlainReceiver.error(.badRequest, "the parameter '\(name)' is given twice")
+            }
+            parameters[name] = String(value)
+        }
+        let question: Question
+        do {
+            question = try Question(command: command, parameters: parameters)
+        } catch let e as QueryError {
+            return PlainReceiver.error(.badRequest, e.message)
+        }
+        let engine = self.engine
+        let chosen = format
+        do {
+            let text = try await offload { try engine.answer(question).render(chosen) }
+            let type = switch format {
+            case .csv: "text/csv; charset=utf-8"
+            case .ndjson: "application/x-ndjson"
+            default: "application/json"
+            }
+            return .raw(.ok, Array(text.utf8), contentType: type)
+        } catch let e as QueryError {
+            return PlainReceiver.error(.badRequest, e.message)
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import FlowIngest
+import FlowModel
+import FlowStore
+import Foundation
+import Hummingbird
+import Logging
+
+/// `POST /api/v1/ingest` with `Authorization: Bearer <ingest token>`: any container of SPEC §1,
+/// gzip or not, as `tailflow ingest` reads files. Answers with the ingest summary; 400 with
+/// every reject's line, offset and reason when some input was rejected (the rest is stored).
+struct PlainReceiver: Sendable {
+    let intake: Intake
+
+    struct Answer: Encodable {
+        var messages: Int
+        var rows: Int
+        var stored: Int
+        var duplicates: Int
+        var rejected: Int
+        var skipped: Int
+        var rejects: [Reject]
+
+        struct Reject: Encodable {
+            var line: Int?
+            var offset: Int64
+            var reason: String
+        }
+    }
+
+    struct ErrorAnswer: Encodable {
+        var error: String
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
+        .json(status, ErrorAnswer(error: message), headers: headers)
+    }
+
+    /// The bearer-token refusals the ingest and query endpoints share.
+    static func refuse(_ access: Access) -> Response? {
+        switch access {
+        case .allowed: nil
+        case .off: error(.notFound, "not found: this endpoint is off (its token is not set)")
+        case .missing, .wrong: error(.unauthorized, "missing or invalid credentials", headers: [.wwwAuthenticate: "Bearer"])
+        case .otherRole: error(.forbidden, "this token may not use this endpoint")
+        }
+    }
+
+    func ingest(_ request: Request, _ context: ServerContext) async throws -> Response {
+        if let refusal = Self.refuse(intake.credentials.check(request, for: .ingest)) { return refusal }
+        let body: [UInt8]
+        do {
+            body = try await request.readBody(limit: intake.maxBody)
+        } catch BodyError.tooLarge(let limit) {
+            return Self.error(.contentTooLarge, "the request body exceeds the limit of \(sizeText(limit)), compressed or not")
+        } catch BodyError.unsupportedEncoding(let e) {
+            return Self.error(.unsupportedMediaType, "unsupported Content-Encoding '\(e)': send gzip or plain JSON")
+        } catch BodyError.badEncoding(let why) {
+            return Self.error(.badRequest, why)
+        }
+        let source = intake.source("ingest", context)
+        let (messages, rejects, skipped) = try await offload {
+            let decoder = ContainerDecoder(source: source, input: MemoryInput(body))
+            var messages: [FlowMessage] = []
+            var rejects: [IngestReject] = []
+            var skipped = 0
+            while let event = try decoder.next() {
+                switch event {
+                case .message(let m): messages.append(m)
+                case .reject(let r): rejects.append(r)
+                case .skipped: skipped += 1
+                }
+            }
+            return (messages, rejects, skipped)
+        }
+        let isNew: [Bool]
+        do {
+            isNew = try await intake.store("ingest", messages: messages,
+                                           rejects: rejects.map { NewReject($0.location, reason: $0.reason, excerpt: $0.excerpt) },
+                                           skipped: skipped)
+        } catch let failure as GroupCommitWriter.Failure {
+            switch failure {
+            case .overloaded(let seconds):
+                return Self.error(.serviceUnavailable, "the writer is behind; retry later", headers: [.retryAfter: String(seconds)])
+            case .stopped:
+                return Self.error(.serviceUnavailable, "shutting down; retry later", headers: [.retryAfter: "5"])
+            case .store(let why):
+                context.logger.error("store failed", metadata: ["error": "\(why)"])
+                return Self.error(.internalServerError, "the store failed; nothing of this request was stored")
+            }
+        }
+        let stored = isNew.filter { $0 }.count
+        let answer = Answer(messages: messages.count, rows: messages.reduce(0) { $0 + $1.rows.count },
+                            stored: stored, duplicates: messages.count - stored, rejected: rejects.count, skipped: skipped,
+                            rejects: rejects.prefix(1000).map { .init(line: $0.location.line, offset: $0.location.offset, reason: $0.reason) })
+        if messages.isEmpty && rejects.isEmpty && skipped == 0 {
+            return Self.error(.badRequest, "no data: the body is empty")
+        }
+        return .json(rejects.isEmpty ? .ok : .badRequest, answer)
+    }
+}

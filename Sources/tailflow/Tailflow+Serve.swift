@@ -1,0 +1,148 @@
+import ArgumentParser
+import FlowServer
+import FlowStore
+import Foundation
+import Logging
+
+extension Tailflow {
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Receive Tailscale log streaming (Splunk HEC, Elasticsearch bulk, plain) and answer queries over HTTP.",
+            discussion: """
+                Receivers: POST /services/collector/event (Authorization: Splunk <hec token>), POST /_bulk and
+                /{index}/_bulk (basic auth: bulk user + bulk token), POST /api/v1/ingest (Bearer <ingest token>).
+                Queries: GET /api/v1/top|series|rollup|scope|flows|nodes with the CLI's options as parameters
+                (Bearer <read token>). Also /healthz and /metrics (Prometheus).
+
+                Secrets come from flags, the environment (TAILFLOW_HEC_TOKEN, TAILFLOW_BULK_USER, TAILFLOW_BULK_TOKEN,
+                TAILFLOW_INGEST_TOKEN, TAILFLOW_READ_TOKEN) or --config FILE (JSON with the flags' names as keys), in
+                that order; prefer the environment or the file, since flags show in the process list. A receiver
+                whose secret is unset is off (404). Prints "listening on HOST:PORT" once ready; SIGTERM or SIGINT stop
+                it after the requests in flight are committed.
+                """
+        )
+
+        @OptionGroup var store: StoreOptions
+
+        @Option(help: ArgumentHelp("Address to listen on; port 0 picks a free port (default: 127.0.0.1:8080).", valueName: "host:port"))
+        var listen: String?
+
+        @Option(help: ArgumentHelp("A JSON file of settings keyed by these flags' names (listen, hec-token, tls-cert, max-body, …).", valueName: "file"))
+        var config: String?
+
+        @Option(name: .customLong("hec-token"), help: ArgumentHelp("Splunk HEC token.", valueName: "token"))
+        var hecToken: String?
+
+        @Option(name: .customLong("bulk-user"), help: ArgumentHelp("Elasticsearch bulk user.", valueName: "user"))
+        var bulkUser: String?
+
+        @Option(name: .customLong("bulk-token"), help: ArgumentHelp("Elasticsearch bulk token (the basic-auth password).", valueName: "token"))
+        var bulkToken: String?
+
+        @Option(name: .customLong("ingest-token"), help: ArgumentHelp("Bearer token of POST /api/v1/ingest.", valueName: "token"))
+        var ingestToken: String?
+
+        @Option(name: .customLong("read-token"), help: ArgumentHelp("Bearer token of the query API.", valueName: "token"))
+        var readToken: String?
+
+        @Option(name: .customLong("tls-cert"), help: ArgumentHelp("PEM certificate chain: serve HTTPS (Tailscale streams only to HTTPS).", valueName: "file"))
+        var tlsCert: String?
+
+        @Option(name: .customLong("tls-key"), help: ArgumentHelp("PEM private key of --tls-cert.", valueName: "file"))
+        var tlsKey: String?
+
+        @Option(name: .customLong("max-body"), help: ArgumentHelp("Largest request body, compressed and decompressed: bytes, KiB or MiB (default: 16MiB).", valueName: "size"))
+        var maxBody: String?
+
+        @Option(name: .customLong("max-pending-rows"), help: ArgumentHelp("Flow rows that may wait for the writer before senders get 503 (default: 1000000).", valueName: "n"))
+        var maxPendingRows: String?
+
+        @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
+        var logLevel: String = "info"
+
+        @Option(name: .customLong("log-format"), help: ArgumentHelp("Logs on stderr as text or json (one object per line).", valueName: "format"))
+        var logFormat: LogFormat = .text
+
+        enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+            case text, json
+        }
+
+        func settings() throws -> [String: String] {
+            var settings = try config.map { try ServerConfiguration.readFile($0) } ?? [:]
+            let environment = ProcessInfo.processInfo.environment
+            for (key, variable) in ServerConfiguration.environmentKeys {
+                if let value = environment[variable], !value.isEmpty { settings[key] = value }
+            }
+            let flags: [String: String?] = [
+                "listen": listen, "hec-token": hecToken, "bulk-user": bulkUser, "bulk-token": bulkToken,
+                "ingest-token": ingestToken, "read-token": readToken, "tls-cert": tlsCert, "tls-key": tlsKey,
+                "max-body": maxBody, "max-pending-rows": maxPendingRows,
+            ]
+            for (key, value) in flags { if let value { settings[key] = value } }
+            return settings
+        }
+
+        func run() async throws {
+            guard let level = Logger.Level(rawValue: logLevel) else {
+                throw ValidationError("--log-level '\(logLevel)' is not a level: use trace, debug, info, notice, warning, error or critical")
+            }
+            let settings = try settings()
+            let configuration: ServerConfiguration
+            do {
+                configuration = try ServerConfiguration(settings: settings)
+            } catch let e as ConfigurationError {
+                throw ValidationError(e.message)
+            }
+            guard configuration.hasReceiver || configuration.readToken != nil else {
+                throw ValidationError("nothing to serve: set at least one of --hec-token, --bulk-user with --bulk-token, --ingest-token, --read-token (or their TAILFLOW_* variables)")
+            }
+            let format = logFormat
+            LoggingSystem.bootstrap { label in
+                var handler: any LogHandler = format == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+            var logger = Logger(label: "tailflow.serve")
+            logger.logLevel = level
+            let environmentDB = ProcessInfo.processInfo.environment["TAILFLOW_DB"].flatMap { $0.isEmpty ? nil : $0 }
+            let path = store.db ?? environmentDB ?? settings["db"] ?? store.path
+            let flowStore = try FlowStore(path: path)
+            if configuration.tlsCertificate == nil, !["127.0.0.1", "::1", "localhost"].contains(configuration.host) {
+                logger.warning("listening without TLS on a non-loopback address: tokens and logs travel in clear text; Tailscale streams only to HTTPS")
+            }
+            let server = FlowServer(configuration: configuration, store: flowStore, logger: logger)
+            do {
+                try await server.run { host, port in
+                    Stdout.write("listening on \(host):\(port)\n")
+                }
+            } catch let e as ConfigurationError {
+                throw ValidationError(e.message)
+            }
+        }
+    }
+}
+
+/// Log lines as JSON objects: `{"time":…, "level":…, "label":…, "message":…, metadata…}`.
+struct JSONLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var object: [String: String] = [:]
+        for (k, v) in metadata { object[k] = "\(v)" }
+        for (k, v) in event.metadata ?? [:] { object[k] = "\(v)" }
+        object["time"] = ISO8601DateFormatter().string(from: Date())
+        object["level"] = event.level.rawValue
+        object["label"] = label
+        object["message"] = "\(event.message)"
+        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        data.append(0x0A)
+        FileHandle.standardError.write(data)
+    }
+}
