@@ -125,16 +125,6 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(
-            name: "FlowServerTests",
-            dependencies: [
-                "tailflow", "FlowServer", "FlowStore", "FlowModel", "FlowGenerate",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-            ],
-            swiftSettings: settings
-        ),
-        .testTarget(
             name: "FlowPullTests",
             dependencies: [
                 "tailflow", "FlowPull", "FlowStore", "FlowModel", "FlowGenerate",
@@ -146,10 +136,17 @@ let package = Package(
         ),
         .testTarget(name: "FlowFormatTests", dependencies: ["FlowFormat"], swiftSettings: settings),
         .testTarget(name: "FlowGenerateTests", dependencies: ["FlowGenerate"], swiftSettings: settings),
-        // Runs the real `tailflow` binary; depending on it makes `swift test` build it first.
+        // Runs the real `tailflow` binary (the CLI, and `serve` with real HTTP clients);
+        // depending on it makes `swift test` build it first.
         .testTarget(
             name: "TailflowCLITests",
-            dependencies: ["tailflow", "FlowStore", "FlowModel", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "tailflow", "FlowStore", "FlowModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: settings
         ),
     ]

@@ -54,7 +54,7 @@ public enum HECBody {
                     pos = cursor.pos
                 } catch {
                     let at = BodyScan.errorPosition(error, default: bytes.count)
-                    let resume = scan.nextObjectLine(after: max(at, start))
+                    let resume = scan.nextObjectLine(after: start)
                     var reason = BodyScan.describe(error)
                     if case .syntax = error {
                         let errorLocation = scan.location(at: min(at, bytes.count - 1))
