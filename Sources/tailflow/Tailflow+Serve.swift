@@ -86,9 +86,10 @@ extension Tailflow {
             guard let level = Logger.Level(rawValue: logLevel) else {
                 throw ValidationError("--log-level '\(logLevel)' is not a level: use trace, debug, info, notice, warning, error or critical")
             }
-            let settings = try settings()
+            let settings: [String: String]
             let configuration: ServerConfiguration
             do {
+                settings = try self.settings()
                 configuration = try ServerConfiguration(settings: settings)
             } catch let e as ConfigurationError {
                 throw ValidationError(e.message)

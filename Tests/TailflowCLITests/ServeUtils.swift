@@ -1,0 +1,213 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// A real `tailflow serve` process on loopback, started on a free port.
+final class ServeProcess: @unchecked Sendable {
+    let process: Process
+    let port: Int
+    let scheme: String
+    private let stderrFile: String
+
+    static let tokens = ["--hec-token", "T1-hec", "--bulk-user", "U", "--bulk-token", "T2-bulk",
+                         "--ingest-token", "T3-ingest", "--read-token", "T4-read"]
+
+    /// Starts `tailflow serve --listen 127.0.0.1:0 args…` and waits for `listening on HOST:PORT`.
+    init(db: String, _ args: [String] = tokens, env: [String: String] = [:], tls: Bool = false) throws {
+        let p = CLI.start(["serve", "--db", db, "--listen", "127.0.0.1:0"] + args, db: nil, env: env)
+        let out = Pipe()
+        stderrFile = db + ".serve-\(UUID().uuidString.prefix(8)).err"
+        FileManager.default.createFile(atPath: stderrFile, contents: nil)
+        p.standardOutput = out
+        p.standardError = FileHandle(forWritingAtPath: stderrFile)
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        process = p
+        scheme = tls ? "https" : "http"
+        var text = ""
+        while !text.contains("\n") {
+            let data = out.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            text += String(decoding: data, as: UTF8.self)
+        }
+        guard let line = text.split(separator: "\n").first, line.hasPrefix("listening on 127.0.0.1:"),
+              let port = Int(line.split(separator: ":").last ?? "") else {
+            p.waitUntilExit()
+            throw ServeError("serve did not start (status \(p.terminationStatus)): \(text) \(try String(contentsOfFile: stderrFile, encoding: .utf8))")
+        }
+        self.port = port
+    }
+
+    var url: String { "\(scheme)://127.0.0.1:\(port)" }
+
+    var stderr: String { (try? String(contentsOfFile: stderrFile, encoding: .utf8)) ?? "" }
+
+    /// SIGTERM, then waits; returns the exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    func kill() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    deinit {
+        if process.isRunning { kill() }
+        try? FileManager.default.removeItem(atPath: stderrFile)
+    }
+}
+
+struct ServeError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// An HTTP answer.
+struct Answer: Sendable {
+    var status: Int
+    var headers: [String: String]
+    var body: String
+
+    func json() throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(body.utf8), options: .fragmentsAllowed)
+    }
+
+    var object: [String: Any] { ((try? json()) as? [String: Any]) ?? [:] }
+}
+
+/// Requests through async-http-client (its shared client, or one that trusts a test certificate).
+struct Client {
+    let client: HTTPClient
+    let owned: Bool
+
+    init(trusting certificate: String? = nil) throws {
+        guard let certificate else {
+            client = HTTPClient.shared
+            owned = false
+            return
+        }
+        var configuration = HTTPClient.Configuration()
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(certificate))
+        configuration.tlsConfiguration = tls
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        owned = true
+    }
+
+    func send(_ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, headers: [(String, String)] = []) async throws -> Answer {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (k, v) in headers { request.headers.add(name: k, value: v) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let response = try await client.execute(request, timeout: .seconds(60))
+        let bytes = try await response.body.collect(upTo: 64 << 20)
+        var h: [String: String] = [:]
+        for header in response.headers { h[header.name.lowercased()] = header.value }
+        return Answer(status: Int(response.status.code), headers: h, body: String(buffer: bytes))
+    }
+
+    func post(_ url: String, _ body: [UInt8], _ headers: [(String, String)] = []) async throws -> Answer {
+        try await send(.POST, url, body: body, headers: headers)
+    }
+
+    func get(_ url: String, _ headers: [(String, String)] = []) async throws -> Answer {
+        try await send(.GET, url, headers: headers)
+    }
+
+    func shutdown() async throws {
+        if owned { try await client.shutdown() }
+    }
+}
+
+enum Auth {
+    static let hec = [("Authorization", "Splunk T1-hec")]
+    static let bulk = [("Authorization", "Basic " + Data("U:T2-bulk".utf8).base64EncodedString())]
+    static let ingest = [("Authorization", "Bearer T3-ingest")]
+    static let read = [("Authorization", "Bearer T4-read")]
+}
+
+/// Runs curl; returns the status code and the body.
+func curl(_ args: [String]) throws -> (status: Int, body: String) {
+    let r = try Tool.run("/usr/bin/curl", ["-sS", "-o", "-", "-w", "\n%{http_code}"] + args)
+    guard r.status == 0, let newline = r.stdout.lastIndex(of: "\n"), let status = Int(r.stdout[r.stdout.index(after: newline)...]) else {
+        throw ServeError("curl failed (\(r.status)): \(r.stderr)")
+    }
+    return (status, String(r.stdout[..<newline]))
+}
+
+/// Other programs the tests use: curl, gzip, openssl.
+enum Tool {
+    static func run(_ path: String, _ args: [String], stdin: Data? = nil) throws -> CLI.Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = stdin == nil ? FileHandle.nullDevice : input
+        try p.run()
+        if let stdin {
+            DispatchQueue.global().async {
+                input.fileHandleForWriting.write(stdin)
+                try? input.fileHandleForWriting.close()
+            }
+        }
+        nonisolated(unsafe) var errData = Data()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            errData = err.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        p.waitUntilExit()
+        return CLI.Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                          stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    static func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        p.arguments = ["-c"]
+        let out = Pipe(), input = Pipe()
+        p.standardOutput = out
+        p.standardInput = input
+        try p.run()
+        DispatchQueue.global().async {
+            input.fileHandleForWriting.write(Data(bytes))
+            try? input.fileHandleForWriting.close()
+        }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Array(data)
+    }
+
+    /// A self-signed certificate for 127.0.0.1 and localhost: (certificate, key) paths.
+    static func certificate(in dir: TempDir) throws -> (String, String) {
+        let cert = dir.path("cert.pem"), key = dir.path("key.pem")
+        let r = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                                             "-days", "1", "-subj", "/CN=localhost",
+                                             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        guard r.status == 0 else { throw ServeError("openssl failed: \(r.stderr)") }
+        return (cert, key)
+    }
+}
+
+/// Bytes of a fixture file.
+func fixtureBytes(_ path: String) throws -> [UInt8] {
+    Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.path(path))))
+}
+
+extension Dump {
+    /// The stored content without the rejects (whose sources name requests or files).
+    static func content(_ path: String) throws -> [String] {
+        try of(path).filter { !$0.hasPrefix("reject ") }
+    }
+}
