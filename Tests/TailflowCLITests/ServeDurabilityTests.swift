@@ -1,0 +1,185 @@
+import Foundation
+import GRDB
+import Testing
+
+/// What `tailflow serve` promises about acknowledged data: committed before the answer,
+/// batched across senders, refused (503) rather than queued without bound, kept across SIGKILL.
+@Suite(.timeLimit(.minutes(3)))
+struct ServeDurabilityTests {
+    /// HEC bodies of `batches` × `perBatch` distinct messages (6 flow rows each), and the same messages as JSON Lines.
+    static func hecBatches(_ batches: Int, _ perBatch: Int, offset: Int = 0) -> (bodies: [[UInt8]], jsonl: Data) {
+        let jsonl = Synthetic.jsonl(count: (batches + offset) * perBatch, reporters: 50)
+        let lines = String(decoding: jsonl, as: UTF8.self).split(separator: "\n").dropFirst(offset * perBatch)
+        var bodies: [[UInt8]] = []
+        var chosen = ""
+        for b in 0..<batches {
+            let part = lines.dropFirst(b * perBatch).prefix(perBatch)
+            bodies.append(Array(part.map { #"{"time":1793527200,"event":\#($0)}"# }.joined(separator: "\n").utf8))
+            chosen += part.joined(separator: "\n") + "\n"
+        }
+        return (bodies, Data(chosen.utf8))
+    }
+
+    /// (stable node ID, start) of every stored message.
+    static func storedKeys(_ db: String) throws -> Set<String> {
+        let queue = try DatabaseQueue(path: db, configuration: { var c = Configuration(); c.readonly = true; return c }())
+        return try queue.read { db in
+            Set(try Row.fetchAll(db, sql: "SELECT n.stable_id, m.start_ns FROM messages m JOIN nodes n ON n.id = m.reporter")
+                .map { "\($0[0] as String) \($0[1] as Int64)" })
+        }
+    }
+
+    /// The keys of the messages in an HEC body built by ``hecBatches(_:_:offset:)``.
+    static func keys(of body: [UInt8]) throws -> [String] {
+        try String(decoding: body, as: UTF8.self).split(separator: "\n").map { line in
+            let event = (try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any])["event"] as! [String: Any]
+            let start = (event["start"] as! String)
+            return "\(event["nodeId"] as! String) \(Self.nanos(start))"
+        }
+    }
+
+    static func nanos(_ rfc3339: String) -> Int64 {
+        // Synthetic starts are whole seconds: 2026-11-01T10:00:05Z.
+        let f = ISO8601DateFormatter()
+        return Int64(f.date(from: rfc3339)!.timeIntervalSince1970) * 1_000_000_000
+    }
+
+    /// A metric's value, read with curl: the HTTP client's eight connections may all be waiting for a commit.
+    static func metric(_ client: Client, _ server: ServeProcess, _ name: String) async throws -> Double {
+        let body = try curl([server.url + "/metrics"]).body
+        return body.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) } ?? 0
+    }
+
+    @Test func sigkillDuringAStreamLosesNoAcknowledgedEvent() async throws {
+        let dir = TempDir()
+        let db = dir.path("kill.db")
+        let (bodies, jsonl) = Self.hecBatches(240, 40)
+        let server = try ServeProcess(db: db)
+        let client = try Client()
+        let url = server.url + "/services/collector/event"
+        let acknowledged = Acknowledged()
+        // Four senders stream batches until the server dies under them.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for sender in 0..<4 {
+                group.addTask {
+                    for i in stride(from: sender, to: bodies.count, by: 4) {
+                        guard let a = try? await client.post(url, bodies[i], Auth.hec) else { return }
+                        if a.status == 200 { await acknowledged.add(i) }
+                    }
+                }
+            }
+            group.addTask {
+                while await acknowledged.count < 30 { try await Task.sleep(for: .milliseconds(5)) }
+                server.kill()
+            }
+            try await group.waitForAll()
+        }
+        let acked = await acknowledged.indices
+        #expect(acked.count >= 30 && acked.count < bodies.count, "the kill came mid-stream (\(acked.count) of \(bodies.count) acknowledged)")
+        // Every acknowledged event is in the store, as the restarted server sees it.
+        let restarted = try ServeProcess(db: db)
+        let stored = try Self.storedKeys(db)
+        for i in acked {
+            let missing = try Self.keys(of: bodies[i]).filter { !stored.contains($0) }
+            #expect(missing.isEmpty, "batch \(i) was acknowledged but \(missing.count) of its events are missing")
+        }
+        // The sender retries everything: the store ends exactly as one ingest of the whole stream.
+        for body in bodies { #expect(try await client.post(restarted.url + "/services/collector/event", body, Auth.hec).status == 200) }
+        #expect(restarted.stop() == 0)
+        let reference = dir.path("ref.db")
+        #expect(try CLI.run(["ingest", "--quiet", "-"], db: reference, stdin: jsonl).status == 0)
+        #expect(try Dump.content(db) == Dump.content(reference))
+    }
+
+    @Test func sendersAreCommittedTogetherRefusedWhenBehindAndFinishedOnShutdown() async throws {
+        let dir = TempDir()
+        let db = dir.path("group.db")
+        // 8 bodies of 100 messages × 6 rows = 4,800 rows may wait; a ninth is refused.
+        let server = try ServeProcess(db: db, ServeProcess.tokens + ["--max-pending-rows", "5000"])
+        let client = try Client()
+        let url = server.url + "/services/collector/event"
+
+        // Another connection holds SQLite's write lock, as another writer would, so that submissions queue up.
+        var lock: WriteLock?
+        func hold() async throws { lock = try WriteLock(db) }
+        func release() async throws { lock?.release() }
+
+        func waitForPending(_ rows: Double) async throws {
+            var pending = 0.0
+            for _ in 0..<500 {
+                pending = try await Self.metric(client, server, "tailflow_writer_pending_rows")
+                if pending >= rows { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(pending == rows, "pending rows: \(pending)")
+        }
+
+        // Phase 1: eight concurrent senders while the writer waits: two commits in all; a ninth sender gets 503.
+        let first = Self.hecBatches(9, 100)
+        try await hold()
+        let senders = first.bodies.prefix(8).map { body in Task { try await client.post(url, body, Auth.hec).status } }
+        try await waitForPending(4800)
+        let ninth = dir.path("ninth.json")
+        try Data(first.bodies[8]).write(to: URL(fileURLWithPath: ninth))
+        let refused = try curl(["-i", "-H", "Authorization: Splunk T1-hec", "--data-binary", "@" + ninth, url])
+        #expect(refused.status == 503 && refused.body.lowercased().contains("retry-after: 1") && refused.body.contains(#""code":9"#), "\(refused)")
+        let health = try curl([server.url + "/services/collector/health"])
+        #expect(health.status == 503 && health.body.contains(#""code":18"#))
+        try await release()
+        for sender in senders { #expect(try await sender.value == 200) }
+        let commits = try await Self.metric(client, server, "tailflow_commits_total")
+        #expect(commits >= 1 && commits <= 2, "eight senders, \(commits) commits")
+        #expect(try Self.storedKeys(db).count == 800)
+
+        // Phase 2: SIGTERM while senders wait for their commit: they are answered 200, then the server exits 0.
+        let second = Self.hecBatches(4, 100, offset: 9)
+        try await hold()
+        let waiting = second.bodies.map { body in Task { try await client.post(url, body, Auth.hec).status } }
+        try await waitForPending(2400)
+        server.process.terminate()
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(server.process.isRunning, "the server waits for the commits in flight")
+        try await release()
+        for sender in waiting { #expect(try await sender.value == 200) }
+        #expect(server.stop() == 0)
+        #expect(try Self.storedKeys(db).count == 1200)
+    }
+}
+
+/// Another process holding SQLite's write lock on a database (Python's sqlite3), until released.
+final class WriteLock {
+    let process = Process()
+    let input = Pipe()
+
+    init(_ db: String) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", """
+            import sqlite3, sys
+            c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+            c.execute("BEGIN IMMEDIATE")
+            print("locked", flush=True)
+            sys.stdin.read()
+            c.execute("ROLLBACK")
+            """, db]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardInput = input
+        try process.run()
+        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        guard line.hasPrefix("locked") else { throw ServeError("could not lock \(db): \(line)") }
+    }
+
+    func release() {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+
+    deinit { release() }
+}
+
+/// Batch indices the server acknowledged.
+actor Acknowledged {
+    var indices: [Int] = []
+    var count: Int { indices.count }
+    func add(_ i: Int) { indices.append(i) }
+}
