@@ -92,6 +92,8 @@ let package = Package(
                 "FlowModel", "FlowIngest", "FlowStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                // HTTPHeaders and status reason phrases of AsyncHTTPClient's answers.
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: settings
