@@ -121,6 +121,7 @@ public final class Puller {
         let retriesBefore = api.retries
         let api = self.api
         let width = max(1, concurrency)
+        // Also when the pull fails: `summary` then tells what was done.
         defer {
             summary.retries = api.retries - retriesBefore
             summary.seconds = (clock.now - started).seconds
@@ -155,6 +156,8 @@ public final class Puller {
                 }
             }
         }
+        summary.retries = api.retries - retriesBefore
+        summary.seconds = (clock.now - started).seconds
         return summary
     }
 

@@ -29,7 +29,8 @@ public final class TailscaleAPI: Sendable {
         self.logger = logger
         var config = HTTPClient.Configuration(
             redirectConfiguration: .disallow,  // never carry the Authorization header anywhere else
-            timeout: .init(connect: .seconds(10))
+            // AsyncHTTPClient retries a refused connection until this runs out.
+            timeout: .init(connect: .nanoseconds(min(Int64(configuration.timeout.seconds * 1e9), 10_000_000_000)))
         )
         config.httpVersion = .automatic
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
@@ -221,6 +222,9 @@ public final class TailscaleAPI: Sendable {
             case .deadlineExceeded: return "the request timed out"
             default: return "\(error)"
             }
+        }
+        if let error = error as? HTTPParserError, error == .invalidEOFState {
+            return "the connection was closed before the answer was complete"
         }
         return "\(error)"
     }
