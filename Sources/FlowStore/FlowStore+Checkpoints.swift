@@ -7,6 +7,11 @@ public struct PullCheckpoint: Sendable, Equatable {
     public var checkpoint: Nanoseconds
     /// Wall-clock time of the last advance.
     public var updated: Nanoseconds
+
+    public init(checkpoint: Nanoseconds, updated: Nanoseconds) {
+        self.checkpoint = checkpoint
+        self.updated = updated
+    }
 }
 
 extension FlowStore {
