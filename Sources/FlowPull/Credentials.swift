@@ -92,6 +92,10 @@ public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringC
 
     /// What a 403 means, naming the scope the request needs.
     func forbiddenAdvice(scope: String) -> String {
+        forbiddenReason(scope: scope) + (scope == "devices:core:read" ? "; or skip the device list (--no-devices, --devices-every 0)" : "")
+    }
+
+    private func forbiddenReason(scope: String) -> String {
         switch kind {
         case .apiKey:
             return "the API key lacks permission (403 Forbidden): its owner must be an admin who may read \(scope == "devices:core:read" ? "devices" : "network flow logs") (Owner, Admin, IT admin, Network admin or Auditor), and network flow logging must be enabled for the tailnet"

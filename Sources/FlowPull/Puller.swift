@@ -165,11 +165,16 @@ public final class Puller {
     func ingest(_ body: [UInt8], chunk: Chunk) async throws -> IngestSummary {
         let store = self.store, onReject = self.onReject
         let source = "\(api.configuration.baseURL)/api/v2/tailnet/\(api.configuration.tailnet)/logging/network?start=\(Timestamp.formatRFC3339(chunk.start))&end=\(Timestamp.formatRFC3339(chunk.end))"
-        return try await offThePool {
+        let summary = try await offThePool {
             let ingester = Ingester(store: store)
             ingester.onReject = onReject
             return try ingester.ingest(bytes: body, source: source)
         }
+        // An answer that could not be read at all must not let a checkpoint pass its window.
+        if let failure = summary.failedSources.first {
+            throw APIError(code: .badResponse, message: "the answer for \(chunk) could not be read: \(failure)", status: 200, attempts: 1)
+        }
+        return summary
     }
 }
 

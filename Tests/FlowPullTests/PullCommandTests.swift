@@ -212,6 +212,23 @@ struct PullCommandTests {
         }
     }
 
+    /// On a terminal (a pseudo-terminal from script(1)) pull shows a progress line; piped (every other test), it does not.
+    @Test func progressLineOnATerminal() async throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else { return }
+        let dir = TempDir()
+        try await Self.withStandIn { api in
+            api.delayAnswers(.milliseconds(50))
+            let command = ([CLI.binary, "pull", "--db", dir.path("t.db"), "--tailnet", StandInAPI.tailnet, "--api-url", api.url,
+                            "--chunk", "10m", "--concurrency", "1"] + Self.window).joined(separator: " ")
+            let p = try CLI.Running(["-q", "-c", command, "/dev/null"], db: nil, env: Self.keyEnv, executable: "/usr/bin/script")
+            let r = await p.result()
+            #expect(r.status == 0, "\(r.stdout)")
+            #expect(r.stdout.contains("chunk 12/12, ") && r.stdout.contains(" retries, "), "\(r.stdout)")
+            #expect(r.stdout.contains("pulled ") && r.stdout.contains(" in 12 chunks "), "\(r.stdout)")
+            Self.expectNoSecrets(r)
+        }
+    }
+
     @Test func usageErrorsExitTwo() async throws {
         let dir = TempDir()
         let db = dir.path("t.db")

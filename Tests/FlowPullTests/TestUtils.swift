@@ -29,9 +29,9 @@ enum CLI {
         let process: Process
         private let done: Task<Result, Never>
 
-        init(_ args: [String], db: String?, env: [String: String]) throws {
+        init(_ args: [String], db: String?, env: [String: String], executable: String = CLI.binary) throws {
             let p = Process()
-            p.executableURL = URL(fileURLWithPath: CLI.binary)
+            p.executableURL = URL(fileURLWithPath: executable)
             p.arguments = args
             var environment = ProcessInfo.processInfo.environment
             for key in ["TAILFLOW_DB", "TS_API_KEY", "TS_OAUTH_CLIENT_ID", "TS_OAUTH_CLIENT_SECRET"] { environment.removeValue(forKey: key) }
