@@ -65,6 +65,29 @@ struct FollowCommandTests {
         }
     }
 
+    /// Messages that reach the API after their window was first fetched are picked up by the next run's overlap.
+    @Test func theOverlapPicksUpLateMessages() async throws {
+        let dir = TempDir()
+        let expected = try await PullCommandTests.reference(dir)
+        try await PullCommandTests.withStandIn { api in
+            let start = Timestamp.parseRFC3339(Self.since)!
+            let late = (start + 52 * Self.minute)..<(start + 60 * Self.minute)
+            api.hide(late)
+            let db = dir.path("t.db")
+            var args = Self.followArgs(api)
+            args[args.firstIndex(of: "--until")! + 1] = "2026-11-01T01:00:00Z"
+            #expect(try await CLI.run(args, db: db, env: PullCommandTests.keyEnv).status == 0)
+            let missing = TestData.shared.messages.filter { late.contains($0.start) }.count
+            #expect(missing > 0)
+            #expect(try Dump.count(db, "SELECT count(*) FROM messages") == TestData.shared.messages.filter { $0.start < start + 60 * Self.minute }.count - missing)
+
+            api.hide(nil)
+            let r = try await CLI.run(Self.followArgs(api), db: db, env: PullCommandTests.keyEnv)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(try Dump.of(db) == expected)
+        }
+    }
+
     @Test func sigtermStopsAfterTheCurrentCommit() async throws {
         let dir = TempDir()
         try await PullCommandTests.withStandIn { api in

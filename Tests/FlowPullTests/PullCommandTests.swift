@@ -89,11 +89,11 @@ struct PullCommandTests {
                 f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
                 return f.string(from: Date().addingTimeInterval(1))
             }()
-            api.inject([.status(429, retryAfter: "1"), .status(500, retryAfter: nil), .slow(.seconds(5)), .drop,
+            api.inject([.status(429, retryAfter: "1"), .status(500, retryAfter: nil), .slow(.seconds(6)), .drop,
                         .status(503, retryAfter: httpDate), .status(502, retryAfter: nil)])
             let db = dir.path("pulled.db")
             let started = ContinuousClock.now
-            let r = try await CLI.run(Self.pullArgs(api, ["--chunk", "20m", "--concurrency", "2", "--timeout", "1s", "--backoff", "50ms"]),
+            let r = try await CLI.run(Self.pullArgs(api, ["--chunk", "20m", "--concurrency", "2", "--timeout", "2s", "--backoff", "50ms"]),
                                       db: db, env: Self.keyEnv)
             let elapsed = ContinuousClock.now - started
             #expect(r.status == 0, "\(r.stderr)")
@@ -163,13 +163,13 @@ struct PullCommandTests {
         let dir = TempDir()
         let expected = try await Self.reference(dir)
         try await Self.withStandIn { api in
-            api.tokenLifetime = 2
+            api.tokenLifetime = 3
             api.delayAnswers(.milliseconds(300))
             let db = dir.path("pulled.db")
             let r = try await CLI.run(Self.pullArgs(api, ["--chunk", "10m", "--concurrency", "1"]), db: db,
                                       env: ["TS_OAUTH_CLIENT_ID": StandInAPI.clientID, "TS_OAUTH_CLIENT_SECRET": StandInAPI.clientSecret])
             #expect(r.status == 0, "\(r.stderr)")
-            // 13 requests of ≥ 0.3 s with 2 s tokens: refreshed on the way, never refused.
+            // 13 requests of ≥ 0.3 s with 3 s tokens: refreshed on the way, never refused.
             #expect(api.requests("oauth/token 200") >= 2, "\(api.log)")
             #expect(api.requests(" 401") == 0)
             #expect(try Dump.of(db) == expected)

@@ -47,10 +47,10 @@ struct TestData: Sendable {
     }
 
     /// `{"logs":[…]}` of the messages whose start lies in `[from, to)`.
-    func body(from: Nanoseconds, to: Nanoseconds) -> [UInt8] {
+    func body(from: Nanoseconds, to: Nanoseconds, hiding hidden: Range<Nanoseconds>? = nil) -> [UInt8] {
         var out = Array(#"{"logs":["#.utf8)
         var first = true
-        for m in messages where m.start >= from && m.start < to {
+        for m in messages where m.start >= from && m.start < to && hidden?.contains(m.start) != true {
             if !first { out.append(UInt8(ascii: ",")) }
             first = false
             out.append(contentsOf: m.json)
@@ -86,6 +86,7 @@ final class StandInAPI: @unchecked Sendable {
     private var _forbidden = false
     private var _delay: Duration = .zero
     private var _gzip = false
+    private var _hidden: Range<Nanoseconds>?
     /// Seconds an OAuth token lives.
     var tokenLifetime = 3600
     private(set) var port = 0
@@ -105,6 +106,8 @@ final class StandInAPI: @unchecked Sendable {
     func forbid() { lock.withLock { _forbidden = true } }
     /// Delay every log answer (to make a follow slow enough to interrupt).
     func delayAnswers(_ d: Duration) { lock.withLock { _delay = d } }
+    /// Leave out messages starting in `range`, as if they had not arrived yet (nil: serve everything).
+    func hide(_ range: Range<Nanoseconds>?) { lock.withLock { _hidden = range } }
     /// Gzip log answers when asked to (`Accept-Encoding: gzip`).
     func gzipAnswers() { lock.withLock { _gzip = true } }
 
@@ -137,11 +140,11 @@ final class StandInAPI: @unchecked Sendable {
                 self.record("\(path) 400")
                 return Self.json(.badRequest, #"{"message":"start and end are required"}"#)
             }
-            var body = self.data.body(from: s, to: e)
-            let (fault, delay, gzip) = self.lock.withLock { () -> (Fault?, Duration, Bool) in
+            let (fault, delay, gzip, hidden) = self.lock.withLock { () -> (Fault?, Duration, Bool, Range<Nanoseconds>?) in
                 let f = self._always ?? (self._faults.isEmpty ? nil : self._faults.removeFirst())
-                return (f, self._delay, self._gzip)
+                return (f, self._delay, self._gzip, self._hidden)
             }
+            var body = self.data.body(from: s, to: e, hiding: hidden)
             if delay > .zero { try await Task.sleep(for: delay) }
             var headers: HTTPFields = [.contentType: "application/json"]
             if gzip, request.headers[.acceptEncoding]?.contains("gzip") == true {
