@@ -99,6 +99,8 @@ let package = Package(
                 "FlowModel", "FlowIngest", "FlowStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                // HTTPHeaders and status reason phrases of AsyncHTTPClient's answers.
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: settings
@@ -127,8 +129,10 @@ let package = Package(
         .testTarget(
             name: "FlowPullTests",
             dependencies: [
-                "tailflow", "FlowPull", "FlowStore", "FlowModel", "FlowGenerate",
+                // CZlib: the stand-in API gzips its answers as the real one may.
+                "tailflow", "FlowPull", "FlowStore", "FlowModel", "FlowGenerate", "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),  // to quiet the stand-in's server log
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],

@@ -10,7 +10,7 @@ extension Tailflow {
     struct Nodes: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List the known nodes, or import a device list.",
-            subcommands: [List.self, Import.self],
+            subcommands: [List.self, Import.self, Sync.self],
             defaultSubcommand: List.self
         )
 

@@ -11,9 +11,10 @@ struct Tailflow: AsyncParsableCommand {
         abstract: "Store Tailscale network flow logs in one SQLite file and answer questions about them.",
         discussion: """
             The database defaults to ./tailflow.db; --db or TAILFLOW_DB choose another.
-            Exit status: 0 success, 1 failure, 2 usage error, 3 (ingest) some input rejected but the rest stored.
+            Exit status: 0 success, 1 failure, 2 usage error, 3 (ingest, pull) some input rejected but the rest stored.
             """,
-        subcommands: [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self, Nodes.self, Rejects.self, Generate.self, Serve.self]
+        subcommands: [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self, Nodes.self, Rejects.self,
+                      Generate.self, Serve.self, Pull.self, Follow.self]
     )
 
     /// Runs a command with SPEC §5's exit statuses: usage errors exit 2, failures 1.

@@ -1,1 +1,0 @@
-// The Tailscale API client (issue 7).

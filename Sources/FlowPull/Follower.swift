@@ -1,0 +1,145 @@
+public import FlowIngest
+public import FlowModel
+public import FlowStore
+public import Logging
+import Foundation
+
+/// How `tailflow follow` polls.
+public struct FollowOptions: Sendable {
+    /// How far before the checkpoint each poll starts again: logs arrive late, and ingest is idempotent.
+    public var overlap: Nanoseconds = 600 * Timestamp.nanosPerSecond
+    /// How far behind now each poll stops, so a window is asked for once it has mostly arrived.
+    public var lag: Nanoseconds = 60 * Timestamp.nanosPerSecond
+    /// The wait between polls.
+    public var poll: Duration = .seconds(30)
+    /// Where the first poll starts when the store has no checkpoint yet.
+    public var since: Nanoseconds
+    /// Stop once the checkpoint reaches this time (nil: never).
+    public var until: Nanoseconds?
+    /// Sync the device list at start and then this often (nil: never).
+    public var devicesEvery: Duration? = .seconds(3600)
+    /// Passed on to ``Puller``.
+    public var chunkSize: Nanoseconds = 3_600 * Timestamp.nanosPerSecond
+    public var concurrency = 4
+
+    public init(since: Nanoseconds) {
+        self.since = since
+    }
+}
+
+/// What a follow did until it stopped.
+public struct FollowSummary: Sendable, Codable, Equatable {
+    public var polls = 0
+    /// Polls that failed (after their retries) and were tried again at the next poll.
+    public var failedPolls = 0
+    public var pulled = PullSummary()
+    /// The checkpoint when it stopped.
+    public var checkpoint: Nanoseconds?
+}
+
+/// Keeps a store up to date with the API: polls from the checkpoint kept in the store, forever or until `until`.
+///
+/// Each poll fetches `[checkpoint − overlap, now − lag)` in chunks and moves the
+/// checkpoint to the end of each chunk only after the chunk's data is
+/// committed, so a process killed at any moment loses nothing it acknowledged:
+/// the next run starts again at checkpoint − overlap. Network errors and 429/5xx
+/// answers that outlast the retries are logged and the poll is tried again;
+/// 401 and 403 stop it. Cancelling the task stops it after the current commit.
+///
+/// For example:
+/// ```swift
+/// let summary = try await Follower(api: api, store: store, options: FollowOptions(since: now - hour)).run()
+/// ```
+public final class Follower {
+    public let api: TailscaleAPI
+    public let store: FlowStore
+    public let options: FollowOptions
+    /// Called on every committed chunk.
+    public var onProgress: ((PullProgress) -> Void)?
+    /// Called for each reject (from the ingest thread).
+    public var onReject: (@Sendable (IngestReject) -> Void)?
+    let logger: Logger
+    let now: @Sendable () -> Nanoseconds
+
+    public init(api: TailscaleAPI, store: FlowStore, options: FollowOptions, logger: Logger = Logger(label: "tailflow.follow"),
+                now: @escaping @Sendable () -> Nanoseconds = { Int64(Date().timeIntervalSince1970 * 1e9) }) {
+        self.api = api
+        self.store = store
+        self.options = options
+        self.logger = logger
+        self.now = now
+    }
+
+    /// The checkpoint's key: the API root and the tailnet.
+    var key: (apiURL: String, tailnet: String) { (api.configuration.baseURL, api.configuration.tailnet) }
+
+    /// Polls until cancelled (returns normally) or until `until` is reached; throws on 401/403.
+    public func run() async throws -> FollowSummary {
+        var summary = FollowSummary()
+        var devicesDue = ContinuousClock.now
+        let (apiURL, tailnet) = key
+        do {
+            while true {
+                if let every = options.devicesEvery, ContinuousClock.now >= devicesDue {
+                    do {
+                        let n = try await syncDevices(api: api, store: store, now: now())
+                        summary.pulled.devices = n
+                        logger.debug("device list synced", metadata: ["devices": "\(n)"])
+                        devicesDue = ContinuousClock.now + every
+                    } catch let error as APIError where error.isPermanent {
+                        throw error
+                    } catch let error as APIError {
+                        logger.warning("device list sync failed, trying again at the next poll: \(error)")
+                    }
+                }
+                let checkpoint = try store.pullCheckpoint(apiURL: apiURL, tailnet: tailnet)?.checkpoint
+                let from = checkpoint.map { $0 - options.overlap } ?? options.since
+                var to = now() - options.lag
+                if let until = options.until { to = min(to, until) }
+                if from < to {
+                    summary.polls += 1
+                    let puller = Puller(api: api, store: store, logger: logger)
+                    puller.chunkSize = options.chunkSize
+                    puller.concurrency = options.concurrency
+                    puller.onProgress = onProgress
+                    puller.onReject = onReject
+                    let store = self.store
+                    let clock = now
+                    defer { summary.pulled.merge(puller.summary) }
+                    do {
+                        try await puller.pull(from: from, to: to) { chunk in
+                            try store.advancePullCheckpoint(apiURL: apiURL, tailnet: tailnet, to: chunk.end, at: clock())
+                        }
+                    } catch let error as APIError where !error.isPermanent {
+                        summary.failedPolls += 1
+                        logger.warning("poll failed, trying again in \(TailscaleAPI.format(options.poll)): \(error)")
+                    }
+                }
+                let reached = try store.pullCheckpoint(apiURL: apiURL, tailnet: tailnet)?.checkpoint
+                summary.checkpoint = reached
+                if let until = options.until, let reached, reached >= until { break }
+                try await Task.sleep(for: options.poll)
+            }
+        } catch is CancellationError {
+            logger.debug("stopped")
+        }
+        summary.checkpoint = try store.pullCheckpoint(apiURL: apiURL, tailnet: tailnet)?.checkpoint
+        return summary
+    }
+}
+
+extension PullSummary {
+    mutating func merge(_ other: PullSummary) {
+        chunks += other.chunks
+        messages += other.messages
+        rows += other.rows
+        storedMessages += other.storedMessages
+        storedRows += other.storedRows
+        duplicates += other.duplicates
+        rejected += other.rejected
+        skipped += other.skipped
+        retries += other.retries
+        bytes += other.bytes
+        seconds += other.seconds
+    }
+}

@@ -1,0 +1,212 @@
+public import FlowIngest
+public import FlowModel
+public import FlowStore
+public import Logging
+import Foundation
+
+/// One request's window: `[start, end)`.
+public struct Chunk: Sendable, Equatable, CustomStringConvertible {
+    public var start: Nanoseconds
+    public var end: Nanoseconds
+
+    public init(start: Nanoseconds, end: Nanoseconds) {
+        self.start = start
+        self.end = end
+    }
+
+    public var description: String { "\(Timestamp.formatRFC3339(start))..\(Timestamp.formatRFC3339(end))" }
+
+    /// Contiguous half-open chunks of at most `size` covering `[from, to)`, in order; the last may be shorter.
+    public static func split(from: Nanoseconds, to: Nanoseconds, size: Nanoseconds) -> [Chunk] {
+        precondition(size > 0, "chunk size must be positive")
+        var chunks: [Chunk] = []
+        var start = from
+        while start < to {
+            let end = to - start > size ? start + size : to
+            chunks.append(Chunk(start: start, end: end))
+            start = end
+        }
+        return chunks
+    }
+}
+
+/// What a pull did.
+public struct PullSummary: Sendable, Codable, Equatable {
+    public var chunks = 0
+    /// Messages and flow rows received.
+    public var messages = 0
+    public var rows = 0
+    /// Messages and rows stored for the first time.
+    public var storedMessages = 0
+    public var storedRows = 0
+    /// Messages already stored (overlapping windows, a second pull).
+    public var duplicates = 0
+    public var rejected = 0
+    public var skipped = 0
+    /// Devices imported from the device list.
+    public var devices = 0
+    /// Requests retried after 429, 5xx or a network error.
+    public var retries = 0
+    /// Bytes received (compressed when the API compressed them).
+    public var bytes: Int64 = 0
+    public var seconds: Double = 0
+
+    public init() {}
+
+    mutating func add(_ s: IngestSummary) {
+        messages += s.messages
+        rows += s.rows
+        storedMessages += s.storedMessages
+        storedRows += s.storedRows
+        duplicates += s.duplicates
+        rejected += s.rejected
+        skipped += s.skipped
+    }
+}
+
+/// A snapshot for a progress display.
+public struct PullProgress: Sendable {
+    public var chunksDone: Int
+    public var chunks: Int
+    public var messages: Int
+    public var rows: Int
+    public var retries: Int
+    public var elapsed: Double
+    /// The end of the last chunk committed.
+    public var committedUpTo: Nanoseconds
+}
+
+/// Fetches a window from the API in chunks, several at once, and ingests them in order through the store's one writer.
+///
+/// At most `concurrency` chunks are fetched or waiting at any time, so memory
+/// is bounded by `concurrency` answers. Chunks are committed in time order;
+/// `afterCommit` runs once a chunk's data is committed, which is what lets
+/// ``Follower`` move its checkpoint safely.
+///
+/// For example:
+/// ```swift
+/// let summary = try await Puller(api: api, store: store).pull(from: start, to: end)
+/// ```
+public final class Puller {
+    public let api: TailscaleAPI
+    public let store: FlowStore
+    /// The longest window of one request.
+    public var chunkSize: Nanoseconds = 3_600 * Timestamp.nanosPerSecond
+    /// Requests in flight (and answers waiting to be ingested) at most.
+    public var concurrency = 4
+    /// Called for each reject (from the ingest thread).
+    public var onReject: (@Sendable (IngestReject) -> Void)?
+    /// Called after each committed chunk.
+    public var onProgress: ((PullProgress) -> Void)?
+    /// What has been done so far; complete when ``pull(from:to:afterCommit:)`` returns, partial when it throws.
+    public private(set) var summary = PullSummary()
+    let logger: Logger
+
+    public init(api: TailscaleAPI, store: FlowStore, logger: Logger = Logger(label: "tailflow.pull")) {
+        self.api = api
+        self.store = store
+        self.logger = logger
+    }
+
+    /// Fetches and stores every message whose window starts in `[from, to)`.
+    ///
+    /// - parameter afterCommit: Runs after each chunk's data is committed, in chunk order.
+    /// - throws: ``APIError`` when a request fails for good, `CancellationError` when the task was cancelled
+    ///   (the chunk being ingested is committed first).
+    @discardableResult
+    public func pull(from: Nanoseconds, to: Nanoseconds, afterCommit: (Chunk) throws -> Void = { _ in }) async throws -> PullSummary {
+        let chunks = Chunk.split(from: from, to: to, size: chunkSize)
+        let clock = ContinuousClock()
+        let started = clock.now
+        let retriesBefore = api.retries
+        let api = self.api
+        let width = max(1, concurrency)
+        // Also when the pull fails: `summary` then tells what was done.
+        defer {
+            summary.retries = api.retries - retriesBefore
+            summary.seconds = (clock.now - started).seconds
+        }
+        try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
+            var launched = 0
+            func launch() {
+                let index = launched, chunk = chunks[index]
+                launched += 1
+                group.addTask { (index, try await api.networkLogs(from: chunk.start, to: chunk.end)) }
+            }
+            while launched < chunks.count, launched < width { launch() }
+            var waiting: [Int: [UInt8]] = [:]
+            var next = 0
+            while next < chunks.count {
+                guard let (index, body) = try await group.next() else { break }
+                waiting[index] = body
+                while let body = waiting.removeValue(forKey: next) {
+                    let chunk = chunks[next]
+                    let ingested = try await ingest(body, chunk: chunk)
+                    summary.add(ingested)
+                    summary.bytes += Int64(body.count)
+                    summary.chunks += 1
+                    logger.debug("chunk committed", metadata: ["chunk": "\(chunk)", "messages": "\(ingested.messages)"])
+                    try afterCommit(chunk)
+                    next += 1
+                    onProgress?(PullProgress(chunksDone: next, chunks: chunks.count, messages: summary.messages, rows: summary.rows,
+                                             retries: api.retries - retriesBefore, elapsed: (clock.now - started).seconds,
+                                             committedUpTo: chunk.end))
+                    try Task.checkCancellation()
+                    if launched < chunks.count { launch() }
+                }
+            }
+        }
+        summary.retries = api.retries - retriesBefore
+        summary.seconds = (clock.now - started).seconds
+        return summary
+    }
+
+    /// Ingests one answer on a thread of its own (ingest blocks), named after its window in rejects.
+    func ingest(_ body: [UInt8], chunk: Chunk) async throws -> IngestSummary {
+        let store = self.store, onReject = self.onReject
+        let source = "\(api.configuration.baseURL)/api/v2/tailnet/\(api.configuration.tailnet)/logging/network?start=\(Timestamp.formatRFC3339(chunk.start))&end=\(Timestamp.formatRFC3339(chunk.end))"
+        let summary = try await offThePool {
+            let ingester = Ingester(store: store)
+            ingester.onReject = onReject
+            return try ingester.ingest(bytes: body, source: source)
+        }
+        // An answer that could not be read at all must not let a checkpoint pass its window.
+        if let failure = summary.failedSources.first {
+            throw APIError(code: .badResponse, message: "the answer for \(chunk) could not be read: \(failure)", status: 200, attempts: 1)
+        }
+        return summary
+    }
+}
+
+/// Runs blocking work on a thread outside Swift's cooperative pool, which must never block.
+///
+/// Not cancellable: once started, the work (a commit) finishes.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result { try body() })
+        }
+    }
+}
+
+/// Imports the API's device list into the store; returns the number of devices.
+public func syncDevices(api: TailscaleAPI, store: FlowStore, now: Nanoseconds) async throws -> Int {
+    let body = try await api.devices()
+    let source = "\(api.configuration.baseURL)/api/v2/tailnet/\(api.configuration.tailnet)/devices"
+    return try await offThePool {
+        let nodes: [NodeInfo]
+        do {
+            nodes = try DeviceList.parse(body, source: source)
+        } catch {
+            throw APIError(code: .badResponse, message: "the device list could not be read: \(error)", status: 200, attempts: 1)
+        }
+        try store.importNodes(nodes, at: now)
+        return nodes.count
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

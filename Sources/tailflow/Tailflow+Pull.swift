@@ -1,0 +1,242 @@
+import ArgumentParser
+import FlowFormat
+import FlowIngest
+import FlowModel
+import FlowPull
+import FlowQuery
+import FlowStore
+import Foundation
+
+extension Tailflow {
+    struct Pull: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fetch a window of network flow logs from the Tailscale API, and the device list.",
+            discussion: """
+                GET /api/v2/tailnet/{tailnet}/logging/network in contiguous chunks (several at once), ingested in order as
+                they arrive. Pulling a window again stores nothing new. Credentials: TS_API_KEY or --api-key-file, or
+                TS_OAUTH_CLIENT_ID and TS_OAUTH_CLIENT_SECRET (scopes logs:network:read and devices:core:read).
+                Exit status: 0 success, 1 failure, 2 usage error, 3 some messages rejected but the rest stored.
+                """
+        )
+
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var api: APIOptions
+
+        @Option(help: "Window start: RFC 3339, a date, now, or relative (-15m, -24h, -7d).")
+        var from: String
+
+        @Option(help: "Window end (exclusive), in the same forms.")
+        var to = "now"
+
+        @Option(help: "The window of one request.")
+        var chunk = "1h"
+
+        @Option(help: "Requests in flight at most.")
+        var concurrency = 4
+
+        @Flag(name: .customLong("no-devices"), help: "Do not sync the device list.")
+        var noDevices = false
+
+        @Option(name: .long, help: "Summary format: table (human) or json.")
+        var format: OutputFormatArgument = .table
+
+        @Flag(name: .long, help: "No progress line, even on a terminal.")
+        var quiet = false
+
+        func validate() throws {
+            try api.validateAPI()
+            _ = try duration(chunk, "--chunk")
+            guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        }
+
+        func run() async throws {
+            let window: TimeWindow
+            do {
+                window = try TimeWindow.parse(from: from, to: to)
+            } catch let e as QueryError {
+                throw ValidationError(e.message)
+            }
+            let chunkSize = try duration(chunk, "--chunk")
+            let flowStore = try store.open()
+            let logger = api.logger
+            let rejects = RejectPrinter()
+            let showProgress = !quiet && Stderr.isTerminal
+            let summary = try await withAPI(api, logger: logger) { client in
+                var devices = 0
+                if !noDevices {
+                    devices = try await syncDevices(api: client, store: flowStore, now: nowNanoseconds())
+                }
+                let puller = Puller(api: client, store: flowStore, logger: logger)
+                puller.chunkSize = chunkSize
+                puller.concurrency = concurrency
+                puller.onReject = { rejects.print($0) }
+                if showProgress {
+                    puller.onProgress = { p in
+                        Stderr.write("\r\u{1B}[K" + "chunk \(p.chunksDone)/\(p.chunks), \(Units.grouped(Int64(p.messages))) messages, "
+                            + "\(Units.grouped(Int64(p.rows))) rows, \(p.retries) retries, \(String(format: "%.1f", p.elapsed))s")
+                    }
+                }
+                do {
+                    var summary = try await puller.pull(from: window.from, to: window.to)
+                    summary.devices = devices
+                    return summary
+                } catch {
+                    if showProgress { Stderr.write("\r\u{1B}[K") }
+                    let s = puller.summary
+                    if s.chunks > 0 {
+                        Stderr.write("tailflow: \(s.chunks) chunk\(s.chunks == 1 ? "" : "s") (\(Units.grouped(Int64(s.storedMessages))) new messages) were stored before the error; pulling again completes the window\n")
+                    }
+                    throw error
+                }
+            }
+            if showProgress { Stderr.write("\r\u{1B}[K") }
+            rejects.finish(total: summary.rejected)
+            Stdout.write(Self.render(summary, format, what: "pulled"))
+            if summary.rejected > 0 { throw ExitCode(3) }
+        }
+
+        static func render(_ s: PullSummary, _ format: OutputFormatArgument, what: String) -> String {
+            let fields: [(String, Cell)] = [
+                ("chunks", .count(Int64(s.chunks))),
+                ("messages", .count(Int64(s.messages))),
+                ("rows", .count(Int64(s.rows))),
+                ("storedMessages", .count(Int64(s.storedMessages))),
+                ("storedRows", .count(Int64(s.storedRows))),
+                ("duplicates", .count(Int64(s.duplicates))),
+                ("rejected", .count(Int64(s.rejected))),
+                ("skipped", .count(Int64(s.skipped))),
+                ("devices", .count(Int64(s.devices))),
+                ("retries", .count(Int64(s.retries))),
+                ("bytes", .bytes(s.bytes)),
+                ("seconds", .seconds(s.seconds)),
+            ]
+            switch format {
+            case .table:
+                return "\(what) \(Units.grouped(Int64(s.messages))) messages (\(Units.grouped(Int64(s.rows))) rows) in \(s.chunks) chunk\(s.chunks == 1 ? "" : "s") in \(String(format: "%.2f", s.seconds))s, \(s.retries) retries, \(s.devices) devices synced\n"
+                    + "stored \(Units.grouped(Int64(s.storedMessages))) new messages (\(Units.grouped(Int64(s.storedRows))) rows), "
+                    + "\(Units.grouped(Int64(s.duplicates))) duplicates skipped, \(s.rejected) rejected, \(s.skipped) non-message values skipped\n"
+            case .csv:
+                return Report(columns: fields.map { Column($0.0) }, rows: [fields.map(\.1)]).render(.csv)
+            case .json, .ndjson:
+                return Report(columns: fields.map { Column($0.0) }, rows: [fields.map(\.1)]).render(.ndjson)
+            }
+        }
+    }
+
+    struct Follow: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Keep pulling network flow logs from the Tailscale API, from a checkpoint kept in the store.",
+            discussion: """
+                Each poll fetches from the checkpoint minus --overlap (logs arrive late; what is fetched twice is stored
+                once) to now minus --lag, and moves the checkpoint after each chunk is committed, so a follow that is
+                killed and started again loses and duplicates nothing. The first run starts at --since. Network errors
+                and 429/5xx answers are retried, then the poll is tried again later; a refused key (401/403) stops it
+                with status 1. SIGINT or SIGTERM stop it after the current commit, with status 0. The device list is
+                synced at start and every --devices-every.
+                """
+        )
+
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var api: APIOptions
+
+        @Option(help: "Where to start when the store has no checkpoint for this API and tailnet yet (a time, as for pull).")
+        var since = "-1h"
+
+        @Option(help: "Stop once everything before this time is stored (default: follow forever).")
+        var until: String?
+
+        @Option(help: "Fetch again this far before the checkpoint: logs arrive late.")
+        var overlap = "10m"
+
+        @Option(help: "Stay this far behind now.")
+        var lag = "1m"
+
+        @Option(help: "Wait between polls.")
+        var poll = "30s"
+
+        @Option(name: .customLong("devices-every"), help: "Sync the device list this often; 0 never.")
+        var devicesEvery = "1h"
+
+        @Option(help: "The window of one request (when catching up).")
+        var chunk = "1h"
+
+        @Option(help: "Requests in flight at most.")
+        var concurrency = 4
+
+        @Option(name: .long, help: "Format of the summary printed when it stops: table (human) or json.")
+        var format: OutputFormatArgument = .table
+
+        @Flag(name: .long, help: "No progress line, even on a terminal.")
+        var quiet = false
+
+        func validate() throws {
+            try api.validateAPI()
+            _ = try duration(overlap, "--overlap", allowZero: true)
+            _ = try duration(lag, "--lag", allowZero: true)
+            _ = try duration(poll, "--poll")
+            _ = try duration(devicesEvery, "--devices-every", allowZero: true)
+            _ = try duration(chunk, "--chunk")
+            guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        }
+
+        func run() async throws {
+            let now = nowNanoseconds()
+            var options: FollowOptions
+            do {
+                options = FollowOptions(since: try TimeWindow.parseTime(since, now: now, what: "--since"))
+                options.until = try until.map { try TimeWindow.parseTime($0, now: now, what: "--until") }
+            } catch let e as QueryError {
+                throw ValidationError(e.message)
+            }
+            options.overlap = try duration(overlap, "--overlap", allowZero: true)
+            options.lag = try duration(lag, "--lag", allowZero: true)
+            options.poll = .nanoseconds(try duration(poll, "--poll"))
+            let every = try duration(devicesEvery, "--devices-every", allowZero: true)
+            options.devicesEvery = every > 0 ? .nanoseconds(every) : nil
+            options.chunkSize = try duration(chunk, "--chunk")
+            options.concurrency = concurrency
+
+            let flowStore = try store.open()
+            let logger = api.logger
+            let rejects = RejectPrinter()
+            let showProgress = !quiet && Stderr.isTerminal
+            let summary = try await withAPI(api, logger: logger) { client in
+                let follower = Follower(api: client, store: flowStore, options: options, logger: logger)
+                follower.onReject = { rejects.print($0) }
+                if showProgress {
+                    follower.onProgress = { p in
+                        Stderr.write("\r\u{1B}[K" + "following: checkpoint \(Timestamp.formatRFC3339(p.committedUpTo)), "
+                            + "\(Units.grouped(Int64(p.messages))) messages this poll, \(p.retries) retries")
+                    }
+                }
+                // SIGINT and SIGTERM cancel the follow; it stops after the commit in progress.
+                let task = Task { try await follower.run() }
+                let signals = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
+                    signal(number, SIG_IGN)
+                    let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                    source.setEventHandler { task.cancel() }
+                    source.resume()
+                    return source
+                }
+                defer { signals.forEach { $0.cancel() } }
+                return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+            }
+            if showProgress { Stderr.write("\r\u{1B}[K") }
+            rejects.finish(total: summary.pulled.rejected)
+            Stdout.write(Self.render(summary, format))
+        }
+
+        static func render(_ s: FollowSummary, _ format: OutputFormatArgument) -> String {
+            switch format {
+            case .table:
+                return Pull.render(s.pulled, .table, what: "followed \(s.polls) poll\(s.polls == 1 ? "" : "s") (\(s.failedPolls) failed):")
+                    + "checkpoint \(s.checkpoint.map { Timestamp.formatRFC3339($0) } ?? "none")\n"
+            default:
+                var line = Pull.render(s.pulled, .json, what: "")
+                while line.hasSuffix("\n") || line.hasSuffix("}") { line.removeLast() }
+                let checkpoint = s.checkpoint.map { "\"\(Timestamp.formatRFC3339($0))\"" } ?? "null"
+                return line + ",\"polls\":\(s.polls),\"failedPolls\":\(s.failedPolls),\"checkpoint\":\(checkpoint)}\n"
+            }
+        }
+    }
+}

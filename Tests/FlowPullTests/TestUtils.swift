@@ -1,0 +1,179 @@
+import Foundation
+import FlowModel
+import FlowStore
+import GRDB
+
+/// Runs the real `tailflow` binary without blocking Swift's cooperative threads: the stand-in API
+/// serves from this process, so a test that blocked a thread while the binary waits for it could stall.
+enum CLI {
+    static let binary: String = {
+        if let env = ProcessInfo.processInfo.environment["TAILFLOW_BIN"] { return env }
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [dir, dir.deletingLastPathComponent()] {
+            let url = candidate.appendingPathComponent("tailflow")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url.path }
+        }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/tailflow").path
+    }()
+
+    struct Result: Sendable {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var signalled: Bool
+    }
+
+    /// A started `tailflow` process whose output is collected.
+    final class Running: @unchecked Sendable {
+        let process: Process
+        private let done: Task<Result, Never>
+
+        init(_ args: [String], db: String?, env: [String: String], executable: String = CLI.binary) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: executable)
+            p.arguments = args
+            var environment = ProcessInfo.processInfo.environment
+            for key in ["TAILFLOW_DB", "TS_API_KEY", "TS_OAUTH_CLIENT_ID", "TS_OAUTH_CLIENT_SECRET"] { environment.removeValue(forKey: key) }
+            if let db { environment["TAILFLOW_DB"] = db }
+            for (k, v) in env { environment[k] = v }
+            p.environment = environment
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
+            p.standardInput = FileHandle.nullDevice
+            let exited = AsyncSignal()
+            p.terminationHandler = { _ in exited.fire() }
+            try p.run()
+            process = p
+            let outData = Self.readAll(out.fileHandleForReading)
+            let errData = Self.readAll(err.fileHandleForReading)
+            done = Task {
+                await exited.wait()
+                let o = await outData.value, e = await errData.value
+                return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                              stderr: String(decoding: e, as: UTF8.self), signalled: p.terminationReason == .uncaughtSignal)
+            }
+        }
+
+        /// Reads a pipe to its end on a thread of its own.
+        static func readAll(_ handle: FileHandle) -> Task<Data, Never> {
+            let signal = AsyncSignal()
+            nonisolated(unsafe) var data = Data()
+            Thread.detachNewThread {
+                data = handle.readDataToEndOfFile()
+                signal.fire()
+            }
+            return Task {
+                await signal.wait()
+                return data
+            }
+        }
+
+        func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+        var isRunning: Bool { process.isRunning }
+        func result() async -> Result { await done.value }
+    }
+
+    static func start(_ args: [String], db: String?, env: [String: String] = [:]) throws -> Running {
+        try Running(args, db: db, env: env)
+    }
+
+    /// Runs `tailflow args…` with `TAILFLOW_DB=db` and waits for it.
+    static func run(_ args: [String], db: String? = nil, env: [String: String] = [:]) async throws -> Result {
+        try await start(args, db: db, env: env).result()
+    }
+}
+
+/// A one-shot event that async code can wait for, fired from any thread.
+final class AsyncSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var fired = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func fire() {
+        let toResume: [CheckedContinuation<Void, Never>] = lock.withLock {
+            fired = true
+            defer { waiters.removeAll() }
+            return waiters
+        }
+        toResume.forEach { $0.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now: Bool = lock.withLock {
+                if fired { return true }
+                waiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+}
+
+final class TempDir: Sendable {
+    let url: URL
+
+    init() {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-pull-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
+
+/// What a store holds that ingest decides: messages with their rows, rollups, nodes and address owners,
+/// rejects. The time of a device-list import (`info_ns`) is left out: it is the wall clock of the sync.
+enum Dump {
+    static func of(_ path: String) throws -> [String] {
+        let db = try DatabaseQueue(path: path, configuration: { var c = Configuration(); c.readonly = true; c.busyMode = .timeout(10); return c }())
+        return try db.read { db in
+            var lines: [String] = []
+            let ips = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, ip FROM addresses").map { ($0[0] as Int64, $0[1] as String) })
+            func ip(_ id: Int64) -> String { id == 0 ? "-" : ips[id] ?? "?\(id)" }
+            for row in try Row.fetchAll(db, sql: """
+                SELECT m.start_ns, n.stable_id, m.digest, m.duration_ns, m.row_count, m.rows
+                FROM messages m JOIN nodes n ON n.id = m.reporter
+                """) {
+                let rows = try RowCodec.decode(Array(row[5] as Data)).map { r in
+                    "\(r.kind) \(r.proto) \(ip(r.src)):\(r.srcPort) \(ip(r.dst)):\(r.dstPort) \(r.txPackets) \(r.txBytes) \(r.rxPackets) \(r.rxBytes)"
+                }
+                lines.append("message \(row[0] as Int64) \(row[1] as String) \(row[2] as Int64) \(row[3] as Int64) \(row[4] as Int64) [\(rows.joined(separator: "; "))]")
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT r.step, r.bucket, n.stable_id, r.sums FROM rollups r JOIN nodes n ON n.id = r.reporter") {
+                for e in try RollupCodec.decode(Array(row[3] as Data)) {
+                    let c = e.counters
+                    lines.append("rollup \(row[0] as Int64) \(row[1] as Int64) \(row[2] as String) \(e.kind) \(ip(e.src)) \(ip(e.dst)) \(e.proto) \(e.port) \(c.txPackets) \(c.txBytes) \(c.rxPackets) \(c.rxBytes)")
+                }
+            }
+            for row in try Row.fetchAll(db, sql: """
+                SELECT stable_id, name, os, user, tags, addresses, first_seen_ns, last_seen_ns, first_report_ns, last_report_ns FROM nodes
+                """) {
+                lines.append("node " + (0..<10).map { "\(row[$0] as DatabaseValue)" }.joined(separator: " "))
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT a.ip, n.stable_id FROM node_addresses na JOIN addresses a ON a.id = na.address JOIN nodes n ON n.id = na.node") {
+                lines.append("owner \(row[0] as String) \(row[1] as String)")
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT source, line, offset, reason FROM rejects") {
+                lines.append("reject " + (0..<4).map { "\(row[$0] as DatabaseValue)" }.joined(separator: " "))
+            }
+            return lines.sorted()
+        }
+    }
+
+    static func count(_ path: String, _ sql: String) throws -> Int {
+        let db = try DatabaseQueue(path: path, configuration: { var c = Configuration(); c.readonly = true; c.busyMode = .timeout(10); return c }())
+        return try db.read { try Int.fetchOne($0, sql: sql) ?? 0 }
+    }
+
+    /// The follow checkpoint, or nil when there is none (or no store yet).
+    static func checkpoint(_ path: String) -> Int64? {
+        guard FileManager.default.fileExists(atPath: path),
+              let db = try? DatabaseQueue(path: path, configuration: { var c = Configuration(); c.readonly = true; c.busyMode = .timeout(10); return c }())
+        else { return nil }
+        return try? db.read { try Int64.fetchOne($0, sql: "SELECT max(checkpoint_ns) FROM pull_checkpoints") }
+    }
+}
