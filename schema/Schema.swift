@@ -9,5 +9,6 @@ public enum Schema {
     public static let migrations: [Migration] = [
         Migration(name: "001_store", sql: String(decoding: PackageResources._01_store_sql, as: UTF8.self)),
         Migration(name: "002_pull", sql: String(decoding: PackageResources._02_pull_sql, as: UTF8.self)),
+        Migration(name: "003_rollup_parts", sql: String(decoding: PackageResources._03_rollup_parts_sql, as: UTF8.self)),
     ]
 }

@@ -30,8 +30,10 @@ public final class FlowWriter {
     let db: Database
     let sqlite: OpaquePointer
     let insertMessage: RawStatement
+    let selectParts: RawStatement
     let selectRollup: RawStatement
     let upsertRollup: RawStatement
+    let deleteParts: RawStatement
     let selectAddress: RawStatement
     let insertAddress: RawStatement
     let selectNode: RawStatement
@@ -95,10 +97,12 @@ public final class FlowWriter {
         insertMessage = try RawStatement(sqlite, """
             INSERT OR IGNORE INTO messages (start_ns, reporter, digest, duration_ns, row_count, rows) VALUES (?, ?, ?, ?, ?, ?)
             """)
-        selectRollup = try RawStatement(sqlite, "SELECT sums FROM rollups WHERE step = ? AND reporter = ? AND bucket = ?")
+        selectParts = try RawStatement(sqlite, "SELECT part, entries FROM rollups WHERE step = ? AND reporter = ? AND bucket = ? ORDER BY part")
+        selectRollup = try RawStatement(sqlite, "SELECT sums FROM rollups WHERE step = ? AND reporter = ? AND bucket = ? ORDER BY part")
         upsertRollup = try RawStatement(sqlite, """
-            INSERT OR REPLACE INTO rollups (step, reporter, bucket, entries, sums) VALUES (?, ?, ?, ?, ?)
+            INSERT OR REPLACE INTO rollups (step, reporter, bucket, part, entries, sums) VALUES (?, ?, ?, ?, ?, ?)
             """)
+        deleteParts = try RawStatement(sqlite, "DELETE FROM rollups WHERE step = ? AND reporter = ? AND bucket = ? AND part > 0")
         selectAddress = try RawStatement(sqlite, "SELECT id FROM addresses WHERE ip = ?")
         insertAddress = try RawStatement(sqlite, "INSERT INTO addresses (ip) VALUES (?)")
         selectNode = try RawStatement(sqlite, """
@@ -317,30 +321,74 @@ public final class FlowWriter {
     }
 
     /// Adds sorted `entries` to the stored sums of one (step, reporter, bucket).
+    ///
+    /// Few new keys next to many stored ones are appended as a new part (cheap: the
+    /// stored blob is not rewritten); once the added parts reach a quarter of part 0's
+    /// keys, or 64 parts, everything is merged back into part 0. So a reader decodes at
+    /// most a quarter more keys than a fully merged bucket holds, and a writer that
+    /// commits often (the server) rewrites a big bucket once per many commits.
     func mergeRollup(step: Int64, _ g: BucketKey, _ entries: [RollupEntry]) throws {
-        selectRollup.bind(1, step)
-        selectRollup.bind(2, g.reporter)
-        selectRollup.bind(3, g.bucket)
-        var existing: [RollupEntry] = []
-        if try selectRollup.step() {
-            let blob = UnsafeRawBufferPointer(start: sqlite3_column_blob(selectRollup.handle, 0),
-                                              count: Int(sqlite3_column_bytes(selectRollup.handle, 0)))
+        selectParts.bind(1, step)
+        selectParts.bind(2, g.reporter)
+        selectParts.bind(3, g.bucket)
+        var parts = 0
+        var lastPart: Int64 = -1
+        var baseEntries: Int64 = 0
+        var addedEntries = Int64(entries.count)
+        do {
+            while try selectParts.step() {
+                let part = selectParts.int64(0)
+                if part == 0 { baseEntries = selectParts.int64(1) } else { addedEntries += selectParts.int64(1) }
+                lastPart = part
+                parts += 1
+            }
+        } catch {
+            selectParts.reset()
+            throw error
+        }
+        selectParts.reset()
+        if parts > 0, lastPart < 64, addedEntries * 4 <= baseEntries {
+            try writePart(step: step, g, part: lastPart + 1, entries)
+            return
+        }
+        // Merge every part and the new entries into part 0.
+        var merged = entries
+        if parts > 0 {
+            selectRollup.bind(1, step)
+            selectRollup.bind(2, g.reporter)
+            selectRollup.bind(3, g.bucket)
             do {
-                try RollupCodec.decode(blob) { existing.append($0) }
+                while try selectRollup.step() {
+                    var stored: [RollupEntry] = []
+                    let blob = UnsafeRawBufferPointer(start: sqlite3_column_blob(selectRollup.handle, 0),
+                                                      count: Int(sqlite3_column_bytes(selectRollup.handle, 0)))
+                    try RollupCodec.decode(blob) { stored.append($0) }
+                    merged = Self.merge(stored, merged)
+                }
             } catch {
                 selectRollup.reset()
                 throw error
             }
+            selectRollup.reset()
+            if parts > 1 {
+                deleteParts.bind(1, step)
+                deleteParts.bind(2, g.reporter)
+                deleteParts.bind(3, g.bucket)
+                try deleteParts.run()
+            }
         }
-        selectRollup.reset()
-        let merged = existing.isEmpty ? entries : Self.merge(existing, entries)
+        try writePart(step: step, g, part: 0, merged)
+    }
+
+    func writePart(step: Int64, _ g: BucketKey, part: Int64, _ entries: [RollupEntry]) throws {
         blob.removeAll(keepingCapacity: true)
-        RollupCodec.encode(merged, into: &blob)
+        RollupCodec.encode(entries, into: &blob)
         upsertRollup.bind(1, step)
         upsertRollup.bind(2, g.reporter)
         upsertRollup.bind(3, g.bucket)
-        upsertRollup.bind(4, Int64(merged.count))
-        upsertRollup.bind(5, blob: blob)
+        upsertRollup.bind(4, part)
+        upsertRollup.bind(5, Int64(entries.count))
+        upsertRollup.bind(6, blob: blob)
         try upsertRollup.run()
     }
 

@@ -117,6 +117,73 @@ struct FlowStoreTests {
         }
     }
 
+    /// Many small commits (the server's group commit) append rollup parts instead of rewriting
+    /// big buckets; the parts stay within a quarter of the merged sums and add up to what one big commit stores.
+    @Test func smallCommitsAppendRollupPartsThatAddUpToOneBigCommit() throws {
+        let dir = TempDir()
+        let messages = (0..<3000).map { i in Make.message(node: i % 5 + 1, at: Int64(i * 7), rows: i % 4 + 1, bytes: Int64(i % 50)) }
+        func store(_ name: String, perCommit: Int) throws -> FlowStore {
+            let store = try FlowStore(path: dir.path(name))
+            try store.withWriter { w in
+                for chunk in stride(from: 0, to: messages.count, by: perCommit) {
+                    try w.begin()
+                    for m in messages[chunk..<min(chunk + perCommit, messages.count)] { try w.add(m) }
+                    try w.commit()
+                }
+            }
+            return store
+        }
+        let small = try store("small.db", perCommit: 5)
+        let big = try store("big.db", perCommit: 3000)
+        func sums(_ s: FlowStore) throws -> [String: Counters] {
+            try s.pool.read { db in
+                var out: [String: Counters] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT step, reporter, bucket, sums FROM rollups") {
+                    for e in try RollupCodec.decode(Array(row[3] as Data)) {
+                        out["\(row[0] as Int64) \(row[1] as Int64) \(row[2] as Int64) \(e.kind) \(e.src) \(e.dst) \(e.proto) \(e.port)", default: Counters()].add(e.counters)
+                    }
+                }
+                return out
+            }
+        }
+        let (smallSums, bigSums) = (try sums(small), try sums(big))
+        #expect(smallSums == bigSums && !smallSums.isEmpty)
+        try small.pool.read { (db: Database) throws in
+            // Parts were appended (the day level of five reporters, commit after commit) …
+            #expect(try Int.fetchOne(db, sql: "SELECT max(part) FROM rollups WHERE step = 86400")! > 0)
+            // … and never hold more than a quarter of their bucket's merged keys (plus the last commit's).
+            let buckets = try Row.fetchAll(db, sql: """
+                SELECT sum(CASE WHEN part = 0 THEN entries ELSE 0 END), sum(CASE WHEN part > 0 THEN entries ELSE 0 END), count(*)
+                FROM rollups GROUP BY step, reporter, bucket
+                """)
+            for b in buckets {
+                let (base, added, parts) = (b[0] as Int64, b[1] as Int64, b[2] as Int64)
+                #expect(parts <= 65 && (parts == 1 || added * 4 <= base + 4 * 20), "base \(base), added \(added), parts \(parts)")
+            }
+        }
+        try big.pool.read { (db: Database) throws in
+            #expect(try Int.fetchOne(db, sql: "SELECT max(part) FROM rollups")! == 0)
+        }
+    }
+
+    @Test func aVersion1StoreKeepsItsRollupsWhenMigrated() throws {
+        let dir = TempDir()
+        let path = dir.path("v1.db")
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try FlowStore.migrator.migrate(queue, upTo: "001_store")
+            try queue.write { db in
+                try db.execute(sql: "INSERT INTO nodes (stable_id) VALUES ('n1')")
+                try db.execute(sql: "INSERT INTO rollups (step, reporter, bucket, entries, sums) VALUES (60, 1, 120, 0, x'')")
+            }
+        }
+        let store = try FlowStore(path: path)
+        try store.pool.read { (db: Database) throws in
+            let row = try Row.fetchOne(db, sql: "SELECT step, reporter, bucket, part, entries FROM rollups")!
+            #expect(row[0] as Int64 == 60 && row[1] as Int64 == 1 && row[2] as Int64 == 120 && row[3] as Int64 == 0 && row[4] as Int64 == 0)
+        }
+    }
+
     @Test func latestReportOfANodeWinsAndNodesKeepTheirHistory() throws {
         let dir = TempDir()
         let store = try FlowStore(path: dir.path("a.db"))

@@ -110,14 +110,19 @@ enum Dump {
                 }
                 lines.append("message \(row[0] as Int64) \(row[1] as String) \(row[2] as Int64) \(row[3] as Int64) \(row[4] as Int64) [\(rows.joined(separator: "; "))]")
             }
+            var rollups: [String: [Int64]] = [:]
             for row in try Row.fetchAll(db, sql: """
                 SELECT r.step, r.bucket, n.stable_id, r.sums FROM rollups r JOIN nodes n ON n.id = r.reporter
                 """) {
+                // A bucket's sums are the sum of its parts (schema/003_rollup_parts.sql).
                 for e in try RollupCodec.decode(Array(row[3] as Data)) {
+                    let key = "rollup \(row[0] as Int64) \(row[1] as Int64) \(row[2] as String) \(e.kind) \(ip(e.src)) \(ip(e.dst)) \(e.proto) \(e.port)"
                     let c = e.counters
-                    lines.append("rollup \(row[0] as Int64) \(row[1] as Int64) \(row[2] as String) \(e.kind) \(ip(e.src)) \(ip(e.dst)) \(e.proto) \(e.port) \(c.txPackets) \(c.txBytes) \(c.rxPackets) \(c.rxBytes)")
+                    let sum = rollups[key, default: [0, 0, 0, 0]]
+                    rollups[key] = [sum[0] + c.txPackets, sum[1] + c.txBytes, sum[2] + c.rxPackets, sum[3] + c.rxBytes]
                 }
             }
+            for (key, c) in rollups { lines.append("\(key) \(c[0]) \(c[1]) \(c[2]) \(c[3])") }
             for row in try Row.fetchAll(db, sql: """
                 SELECT stable_id, name, os, user, tags, addresses, info_ns, first_seen_ns, last_seen_ns, first_report_ns, last_report_ns FROM nodes
                 """) {
