@@ -58,6 +58,8 @@ def main():
     ap.add_argument("--duration", default="2h")
     ap.add_argument("--events", type=int, default=1000, help="HEC events per request body")
     ap.add_argument("--senders", type=int, default=8, help="concurrent connections")
+    ap.add_argument("--rate", type=float, default=0,
+                    help="offered load in flow rows/s: bodies are sent on that schedule (open loop); 0 sends as fast as answers come")
     ap.add_argument("--db", help="database (default: a new temporary file)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -87,17 +89,24 @@ def main():
     port = int(re.search(r":(\d+)$", line.strip()).group(1))
 
     work_queue = queue.Queue()
+    due, cumulative = [], 0
     for b in bodies:
-        work_queue.put(b)
+        due.append(cumulative / args.rate if args.rate > 0 else 0.0)
+        cumulative += b[1]
+    for i, b in enumerate(bodies):
+        work_queue.put((b, due[i]))
     latencies, statuses, lock = [], {}, threading.Lock()
 
     def sender():
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         while True:
             try:
-                body, n, _ = work_queue.get_nowait()
+                (body, n, _), at = work_queue.get_nowait()
             except queue.Empty:
                 break
+            wait = start + at - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
             while True:
                 t0 = time.perf_counter()
                 conn.request("POST", "/services/collector/event", body=body,
@@ -116,7 +125,7 @@ def main():
         conn.close()
 
     threads = [threading.Thread(target=sender) for _ in range(args.senders)]
-    start = time.perf_counter()
+    start = time.perf_counter() + 0.2
     for t in threads:
         t.start()
     for t in threads:
@@ -136,7 +145,7 @@ def main():
     latencies.sort()
     result = {
         "nodes": args.nodes, "duration": args.duration, "requests": len(bodies), "events_per_request": args.events,
-        "senders": args.senders, "rows": total_rows, "seconds": round(elapsed, 3),
+        "senders": args.senders, "offered_rows_per_second": args.rate or None, "rows": total_rows, "seconds": round(elapsed, 3),
         "rows_per_second": round(total_rows / elapsed), "json_mb_per_second": round(sum(b[2] for b in bodies) / elapsed / 1e6, 1),
         "gzip_bytes": sum(len(b[0]) for b in bodies),
         "ack_ms": {"p50": round(percentile(latencies, 50) * 1e3, 1), "p90": round(percentile(latencies, 90) * 1e3, 1),
@@ -148,7 +157,8 @@ def main():
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{total_rows:,} flow rows in {len(bodies)} gzip HEC requests ({args.events} events each, {args.senders} senders): "
+        offered = f", offered {args.rate:,.0f} rows/s" if args.rate else ", as fast as answered"
+        print(f"{total_rows:,} flow rows in {len(bodies)} gzip HEC requests ({args.events} events each, {args.senders} senders{offered}): "
               f"{elapsed:.2f} s, {result['rows_per_second']:,} rows/s, {result['json_mb_per_second']} MB/s of JSON")
         a = result["ack_ms"]
         print(f"acknowledgement latency: p50 {a['p50']} ms, p90 {a['p90']} ms, p99 {a['p99']} ms, max {a['max']} ms; statuses {statuses}")

@@ -1,5 +1,6 @@
 public import FlowModel
 import Foundation
+import GRDB
 import GRDBSQLite
 
 /// Input that could not be stored, to be recorded with a submission.
@@ -144,9 +145,14 @@ public final class GroupCommitWriter: @unchecked Sendable {
 
     private func run() {
         defer { done.signal() }
+        let checkpointer = Checkpointer(path: store.path)
+        defer { checkpointer.stop() }
         do {
             try store.withWriter { writer in
                 try writer.exec("PRAGMA synchronous = FULL")
+                // The checkpointer copies the log into the database on the other core; the
+                // writer checkpoints itself only if the log reaches 256 MiB all the same.
+                try writer.exec("PRAGMA wal_autocheckpoint = 32768")
                 while let group = take() {
                     commit(group, writer)
                 }
@@ -212,6 +218,41 @@ public final class GroupCommitWriter: @unchecked Sendable {
         statsValue.commitSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         condition.unlock()
         for (s, flags) in zip(group, results) { s.continuation.resume(returning: flags) }
+    }
+
+    /// Copies committed pages from the write-ahead log into the database file, twice a
+    /// second, from its own connection and thread, so that the writer's commits do not pay for it.
+    final class Checkpointer: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var stopped = false
+        private let finished = DispatchSemaphore(value: 0)
+
+        init(path: String) {
+            let thread = Thread { [self] in
+                defer { finished.signal() }
+                var config = Configuration()
+                config.busyMode = .timeout(1)
+                guard let queue = try? DatabaseQueue(path: path, configuration: config) else { return }
+                while true {
+                    condition.lock()
+                    if !stopped { _ = condition.wait(until: Date().addingTimeInterval(0.5)) }
+                    let stop = stopped
+                    condition.unlock()
+                    if stop { return }
+                    try? queue.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+                }
+            }
+            thread.name = "tailflow-checkpointer"
+            thread.start()
+        }
+
+        func stop() {
+            condition.lock()
+            stopped = true
+            condition.signal()
+            condition.unlock()
+            finished.wait()
+        }
     }
 
     private func fail(all error: Failure) {
