@@ -4,10 +4,10 @@ import FlowQuery
 
 /// `--from` and `--to`.
 struct WindowOptions: ParsableArguments {
-    @Option(help: "Window start: RFC 3339, a date, now, or relative (-15m, -24h, -7d).")
+    @Option(parsing: .unconditional, help: "Window start: RFC 3339, a date, now, or relative (-15m, -24h, -7d).")
     var from = "-24h"
 
-    @Option(help: "Window end (exclusive), in the same forms.")
+    @Option(parsing: .unconditional, help: "Window end (exclusive), in the same forms.")
     var to = "now"
 }
 

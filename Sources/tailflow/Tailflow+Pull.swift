@@ -22,10 +22,10 @@ extension Tailflow {
         @OptionGroup var store: StoreOptions
         @OptionGroup var api: APIOptions
 
-        @Option(help: "Window start: RFC 3339, a date, now, or relative (-15m, -24h, -7d).")
+        @Option(parsing: .unconditional, help: "Window start: RFC 3339, a date, now, or relative (-15m, -24h, -7d).")
         var from: String
 
-        @Option(help: "Window end (exclusive), in the same forms.")
+        @Option(parsing: .unconditional, help: "Window end (exclusive), in the same forms.")
         var to = "now"
 
         @Option(help: "The window of one request.")
@@ -139,10 +139,10 @@ extension Tailflow {
         @OptionGroup var store: StoreOptions
         @OptionGroup var api: APIOptions
 
-        @Option(help: "Where to start when the store has no checkpoint for this API and tailnet yet (a time, as for pull).")
+        @Option(parsing: .unconditional, help: "Where to start when the store has no checkpoint for this API and tailnet yet (a time, as for pull).")
         var since = "-1h"
 
-        @Option(help: "Stop once everything before this time is stored (default: follow forever).")
+        @Option(parsing: .unconditional, help: "Stop once everything before this time is stored (default: follow forever).")
         var until: String?
 
         @Option(help: "Fetch again this far before the checkpoint: logs arrive late.")

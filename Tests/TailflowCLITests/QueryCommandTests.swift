@@ -32,6 +32,17 @@ struct QueryCommandTests {
         #expect(text.contains(" 0 failed"))
     }
 
+    /// `--from -24h` is read as a time, not as an option named `-24h`.
+    @Test func relativeTimesAfterASpace() throws {
+        let dir = TempDir()
+        let db = try Self.tiny(dir)
+        let spaced = try CLI.run(["top", "--from", "-10000d", "--to", "now", "--format", "json"], db: db)
+        #expect(spaced.status == 0, "\(spaced.stderr)")
+        let joined = try CLI.run(["top", "--from=-10000d", "--format", "json"], db: db)
+        let rows = try Self.json(spaced)
+        #expect(spaced.stdout == joined.stdout && rows.count == 6)
+    }
+
     @Test func seriesRollupAndPhysicalAsWorkedOutByHand() throws {
         let dir = TempDir()
         let db = try Self.tiny(dir)
