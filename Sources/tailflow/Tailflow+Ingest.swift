@@ -91,18 +91,27 @@ extension Tailflow {
                 ("bytes", .bytes(s.bytes)),
                 ("seconds", .seconds(s.seconds)),
             ]
-            switch format {
-            case .table:
-                let rate = s.seconds > 0 ? Double(s.rows) / s.seconds : 0
-                return "ingested \(Units.grouped(Int64(s.messages))) messages (\(Units.grouped(Int64(s.rows))) rows) from \(s.sources) source\(s.sources == 1 ? "" : "s") in \(String(format: "%.2f", s.seconds))s, \(Units.grouped(Int64(rate))) rows/s\n"
-                    + "stored \(Units.grouped(Int64(s.storedMessages))) new messages (\(Units.grouped(Int64(s.storedRows))) rows), "
-                    + "\(Units.grouped(Int64(s.duplicates))) duplicates skipped, \(s.rejected) rejected, \(s.skipped) non-message values skipped\n"
-            case .csv:
-                return Report(columns: fields.map { Column($0.0) }, rows: [fields.map(\.1)]).render(.csv)
-            case .json, .ndjson:
-                // One object, not an array: a summary is a single record.
-                return Report(columns: fields.map { Column($0.0) }, rows: [fields.map(\.1)]).render(.ndjson)
-            }
+            let rate = s.seconds > 0 ? Double(s.rows) / s.seconds : 0
+            return renderSummary(fields, format, sentence:
+                "ingested \(Units.grouped(Int64(s.messages))) messages (\(Units.grouped(Int64(s.rows))) rows) from \(s.sources) source\(s.sources == 1 ? "" : "s") in \(String(format: "%.2f", s.seconds))s, \(Units.grouped(Int64(rate))) rows/s\n"
+                + storedSentence(messages: s.storedMessages, rows: s.storedRows, duplicates: s.duplicates, rejected: s.rejected, skipped: s.skipped))
         }
+    }
+}
+
+/// The second line of an ingest or pull summary.
+func storedSentence(messages: Int, rows: Int, duplicates: Int, rejected: Int, skipped: Int) -> String {
+    "stored \(Units.grouped(Int64(messages))) new messages (\(Units.grouped(Int64(rows))) rows), "
+        + "\(Units.grouped(Int64(duplicates))) duplicates skipped, \(rejected) rejected, \(skipped) non-message values skipped\n"
+}
+
+/// A one-record summary: a sentence for people (table), else one CSV row or one JSON object.
+func renderSummary(_ fields: [(String, Cell)], _ format: OutputFormatArgument, sentence: String) -> String {
+    let report = Report(columns: fields.map { Column($0.0) }, rows: [fields.map(\.1)])
+    switch format {
+    case .table: return sentence
+    case .csv: return report.render(.csv)
+    // One object, not an array: a summary is a single record.
+    case .json, .ndjson: return report.render(.ndjson)
     }
 }

@@ -110,16 +110,10 @@ extension Tailflow {
                 ("bytes", .bytes(s.bytes)),
                 ("seconds", .seconds(s.seconds)),
             ]
-            switch format {
-            case .table:
-                return "\(what) \(Units.grouped(Int64(s.messages))) messages (\(Units.grouped(Int64(s.rows))) rows) in \(s.chunks) chunk\(s.chunks == 1 ? "" : "s") in \(String(format: "%.2f", s.seconds))s, \(s.retries) retries, \(s.devices) devices synced\n"
-                    + "stored \(Units.grouped(Int64(s.storedMessages))) new messages (\(Units.grouped(Int64(s.storedRows))) rows), "
-                    + "\(Units.grouped(Int64(s.duplicates))) duplicates skipped, \(s.rejected) rejected, \(s.skipped) non-message values skipped\n"
-            case .csv:
-                return Report(columns: fields.map { Column($0.0) }, rows: [fields.map(\.1)]).render(.csv)
-            case .json, .ndjson:
-                return Report(columns: fields.map { Column($0.0) }, rows: [fields.map(\.1)]).render(.ndjson)
-            }
+            let rate = s.seconds > 0 ? Double(s.rows) / s.seconds : 0
+            return renderSummary(fields, format, sentence:
+                "\(what) \(Units.grouped(Int64(s.messages))) messages (\(Units.grouped(Int64(s.rows))) rows) in \(s.chunks) chunk\(s.chunks == 1 ? "" : "s") in \(String(format: "%.2f", s.seconds))s, \(Units.grouped(Int64(rate))) rows/s, \(s.retries) retries, \(s.devices) devices synced\n"
+                + storedSentence(messages: s.storedMessages, rows: s.storedRows, duplicates: s.duplicates, rejected: s.rejected, skipped: s.skipped))
         }
     }
 

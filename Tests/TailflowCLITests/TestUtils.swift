@@ -25,15 +25,21 @@ enum CLI {
     /// Runs `tailflow args…` with `TAILFLOW_DB=db` and waits for it.
     @discardableResult
     static func run(_ args: [String], db: String? = nil, stdin: Data? = nil, env: [String: String] = [:]) throws -> Result {
-        let p = start(args, db: db, env: env)
+        try collect(start(args, db: db, env: env), stdin: stdin)
+    }
+
+    /// Runs a configured process to its end, feeding `stdin` and reading both pipes.
+    static func collect(_ p: Process, stdin: Data? = nil) throws -> Result {
         let out = Pipe(), err = Pipe(), input = Pipe()
         p.standardOutput = out
         p.standardError = err
         p.standardInput = stdin == nil ? FileHandle.nullDevice : input
         try p.run()
         if let stdin {
-            input.fileHandleForWriting.write(stdin)
-            try input.fileHandleForWriting.close()
+            DispatchQueue.global().async {
+                input.fileHandleForWriting.write(stdin)
+                try? input.fileHandleForWriting.close()
+            }
         }
         // Read both pipes to the end before waiting, so a full pipe never blocks the child.
         let group = DispatchGroup()
