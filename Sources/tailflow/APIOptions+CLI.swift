@@ -65,6 +65,8 @@ struct APIOptions: ParsableArguments {
 
 /// Parses a duration option (`90s`, `10m`, `1h`); a bad one is a usage error.
 func duration(_ text: String, _ option: String, allowZero: Bool = false) throws -> Nanoseconds {
+    // A bare 0 needs no unit.
+    if allowZero, text.trimmingCharacters(in: .whitespaces) == "0" { return 0 }
     guard let d = DurationText.parse(text), allowZero ? d >= 0 : d > 0 else {
         throw ValidationError("\(option) '\(text)' is not a \(allowZero ? "" : "positive ")duration: use 500ms, 30s, 10m, 1h …")
     }

@@ -125,8 +125,8 @@ extension Tailflow {
                 once) to now minus --lag, and moves the checkpoint after each chunk is committed, so a follow that is
                 killed and started again loses and duplicates nothing. The first run starts at --since. Network errors
                 and 429/5xx answers are retried, then the poll is tried again later; a refused key (401/403) stops it
-                with status 1. SIGINT or SIGTERM stop it after the current commit, with status 0. The device list is
-                synced at start and every --devices-every.
+                with status 1. SIGINT or SIGTERM stop it after the current commit, with status 0 (3 when some
+                message was rejected, as for ingest). The device list is synced at start and every --devices-every.
                 """
         )
 
@@ -218,6 +218,8 @@ extension Tailflow {
             if showProgress { Stderr.write("\r\u{1B}[K") }
             rejects.finish(total: summary.pulled.rejected)
             Stdout.write(Self.render(summary, format))
+            // As for ingest and pull: some input was rejected, the rest is stored.
+            if summary.pulled.rejected > 0 { throw ExitCode(3) }
         }
 
         static func render(_ s: FollowSummary, _ format: OutputFormatArgument) -> String {

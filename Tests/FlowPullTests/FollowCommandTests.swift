@@ -24,6 +24,17 @@ struct FollowCommandTests {
         return Dump.checkpoint(db)
     }
 
+    @Test func aFollowThatRejectedSomethingExitsThree() async throws {
+        let dir = TempDir()
+        try await PullCommandTests.withStandIn(TestData.shared.withReject()) { api in
+            let db = dir.path("t.db")
+            let r = try await CLI.run(Self.followArgs(api, ["--devices-every", "0"]), db: db, env: PullCommandTests.keyEnv)
+            #expect(r.status == 3, "\(r.stderr)")
+            #expect(r.stdout.contains(#""checkpoint":"2026-11-01T02:00:00Z""#), "\(r.stdout)")
+            #expect(try Dump.count(db, "SELECT count(*) FROM messages") == TestData.shared.messages.count)
+        }
+    }
+
     @Test func followKilledAndRestartedEndsWithExactlyTheDataOfAnUninterruptedRun() async throws {
         let dir = TempDir()
         let expected = try await PullCommandTests.reference(dir)
