@@ -116,6 +116,13 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // Test support: a text dump of a store's content, for the test targets that compare stores.
+        .target(
+            name: "StoreDump",
+            dependencies: ["FlowStore", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Tests/StoreDump",
+            swiftSettings: settings
+        ),
         .testTarget(name: "FlowModelTests", dependencies: ["FlowModel"], swiftSettings: settings),
         .testTarget(name: "FlowIngestTests", dependencies: ["FlowIngest", "FlowModel", "FlowStore"], swiftSettings: settings),
         .testTarget(
@@ -132,7 +139,7 @@ let package = Package(
             name: "FlowPullTests",
             dependencies: [
                 // CZlib: the stand-in API gzips its answers as the real one may.
-                "tailflow", "FlowPull", "FlowStore", "FlowModel", "FlowGenerate", "CZlib",
+                "tailflow", "FlowPull", "FlowStore", "FlowModel", "FlowGenerate", "CZlib", "StoreDump",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),  // to quiet the stand-in's server log
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -147,7 +154,7 @@ let package = Package(
         .testTarget(
             name: "TailflowCLITests",
             dependencies: [
-                "tailflow", "FlowStore", "FlowModel",
+                "tailflow", "FlowStore", "FlowModel", "StoreDump",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

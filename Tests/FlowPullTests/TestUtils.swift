@@ -2,6 +2,7 @@ import Foundation
 import FlowModel
 import FlowStore
 import GRDB
+import StoreDump
 
 /// Runs the real `tailflow` binary without blocking Swift's cooperative threads: the stand-in API
 /// serves from this process, so a test that blocked a thread while the binary waits for it could stall.
@@ -129,49 +130,11 @@ final class TempDir: Sendable {
 /// rejects. The time of a device-list import (`info_ns`) is left out: it is the wall clock of the sync.
 enum Dump {
     static func of(_ path: String) throws -> [String] {
-        let db = try DatabaseQueue(path: path, configuration: { var c = Configuration(); c.readonly = true; c.busyMode = .timeout(10); return c }())
-        return try db.read { db in
-            var lines: [String] = []
-            let ips = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, ip FROM addresses").map { ($0[0] as Int64, $0[1] as String) })
-            func ip(_ id: Int64) -> String { id == 0 ? "-" : ips[id] ?? "?\(id)" }
-            for row in try Row.fetchAll(db, sql: """
-                SELECT m.start_ns, n.stable_id, m.digest, m.duration_ns, m.row_count, m.rows
-                FROM messages m JOIN nodes n ON n.id = m.reporter
-                """) {
-                let rows = try RowCodec.decode(Array(row[5] as Data)).map { r in
-                    "\(r.kind) \(r.proto) \(ip(r.src)):\(r.srcPort) \(ip(r.dst)):\(r.dstPort) \(r.txPackets) \(r.txBytes) \(r.rxPackets) \(r.rxBytes)"
-                }
-                lines.append("message \(row[0] as Int64) \(row[1] as String) \(row[2] as Int64) \(row[3] as Int64) \(row[4] as Int64) [\(rows.joined(separator: "; "))]")
-            }
-            var rollups: [String: [Int64]] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT r.step, r.bucket, n.stable_id, r.sums FROM rollups r JOIN nodes n ON n.id = r.reporter") {
-                // A bucket's sums are the sum of its parts (schema/003_rollup_parts.sql).
-                for e in try RollupCodec.decode(Array(row[3] as Data)) {
-                    let key = "rollup \(row[0] as Int64) \(row[1] as Int64) \(row[2] as String) \(e.kind) \(ip(e.src)) \(ip(e.dst)) \(e.proto) \(e.port)"
-                    let c = e.counters
-                    let sum = rollups[key, default: [0, 0, 0, 0]]
-                    rollups[key] = [sum[0] + c.txPackets, sum[1] + c.txBytes, sum[2] + c.rxPackets, sum[3] + c.rxBytes]
-                }
-            }
-            for (key, c) in rollups { lines.append("\(key) \(c[0]) \(c[1]) \(c[2]) \(c[3])") }
-            for row in try Row.fetchAll(db, sql: """
-                SELECT stable_id, name, os, user, tags, addresses, first_seen_ns, last_seen_ns, first_report_ns, last_report_ns FROM nodes
-                """) {
-                lines.append("node " + (0..<10).map { "\(row[$0] as DatabaseValue)" }.joined(separator: " "))
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT a.ip, n.stable_id FROM node_addresses na JOIN addresses a ON a.id = na.address JOIN nodes n ON n.id = na.node") {
-                lines.append("owner \(row[0] as String) \(row[1] as String)")
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT source, line, offset, reason FROM rejects") {
-                lines.append("reject " + (0..<4).map { "\(row[$0] as DatabaseValue)" }.joined(separator: " "))
-            }
-            return lines.sorted()
-        }
+        try StoreDump.lines(path, importTimes: false)
     }
 
     static func count(_ path: String, _ sql: String) throws -> Int {
-        let db = try DatabaseQueue(path: path, configuration: { var c = Configuration(); c.readonly = true; c.busyMode = .timeout(10); return c }())
-        return try db.read { try Int.fetchOne($0, sql: sql) ?? 0 }
+        try StoreDump.count(path, sql)
     }
 
     /// The follow checkpoint, or nil when there is none (or no store yet).
