@@ -64,14 +64,14 @@ public enum DeviceList {
                 } else {
                     throw Error(message: "\(source): not a device list (expected {\"devices\":[…]})")
                 }
-                c = try p.cursor.peek()
-                _ = c
+                p.cursor.skipWhitespace()
+                if p.cursor.pos < buffer.count {
+                    throw Error(message: "\(source):\(line(buffer, p.cursor.pos)): text after the device list")
+                }
             } catch let error as ScanError {
                 switch error {
                 case .needMore:
-                    if p.cursor.pos < buffer.count - 1 || nodes.isEmpty && problems.isEmpty {
-                        throw Error(message: "\(source): unexpected end of input (truncated JSON)")
-                    }
+                    throw Error(message: "\(source): unexpected end of input (truncated JSON)")
                 case .syntax(let at, let reason):
                     throw Error(message: "\(source):\(line(buffer, at)): JSON syntax error: \(reason)")
                 case .tooDeep(let at):

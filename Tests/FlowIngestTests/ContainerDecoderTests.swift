@@ -184,5 +184,9 @@ struct ContainerDecoderTests {
         #expect(throws: DeviceList.Error.self) { try DeviceList.parse(Array(#"{"devices":[{"nodeId":"n","addresses":["1.2.3.999"]}]}"#.utf8), source: "d") }
         #expect(throws: DeviceList.Error.self) { try DeviceList.parse(Array(#"{"devices":["#.utf8), source: "d") }
         #expect(throws: DeviceList.Error.self) { try DeviceList.parse(Array(#"{"items":[]}"#.utf8), source: "d") }
+        #expect(throws: DeviceList.Error.self) { try DeviceList.parse(Array(#"{"devices":[]} {"#.utf8), source: "d") }
+        // An empty device list is a device list (a tailnet with no devices, or none the key may see).
+        #expect(try DeviceList.parse(Array(#"{"devices":[]}"#.utf8), source: "d").isEmpty)
+        #expect(try DeviceList.parse(Array("[]\n".utf8), source: "d").isEmpty)
     }
 }
