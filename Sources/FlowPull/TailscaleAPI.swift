@@ -187,14 +187,20 @@ public final class TailscaleAPI: Sendable {
         return try await withThrowingTaskGroup(of: (Int, HTTPHeaders, [UInt8])?.self) { group in
             group.addTask {
                 let response = try await client.execute(request, timeout: .seconds(Int64(timeout.components.seconds) + 1))
-                let buffer: ByteBuffer
-                do {
-                    buffer = try await response.body.collect(upTo: limit)
-                } catch is NIOTooManyBytesError {
-                    throw APIError(code: .badResponse, message: "the answer to \(request.url) is larger than \(limit >> 20) MiB: use a smaller --chunk",
-                                   status: Int(response.status.code), attempts: 1)
+                // Read into one array of the announced size: collecting into a ByteBuffer and copying
+                // out would hold up to three times the answer (the buffer grows by doubling).
+                var body: [UInt8] = []
+                if let length = response.headers.first(name: "content-length").flatMap({ Int($0) }), length <= limit {
+                    body.reserveCapacity(length)
                 }
-                return (Int(response.status.code), response.headers, Array(buffer.readableBytesView))
+                for try await part in response.body {
+                    guard body.count + part.readableBytes <= limit else {
+                        throw APIError(code: .badResponse, message: "the answer to \(request.url) is larger than \(limit >> 20) MiB: use a smaller --chunk",
+                                       status: Int(response.status.code), attempts: 1)
+                    }
+                    body.append(contentsOf: part.readableBytesView)
+                }
+                return (Int(response.status.code), response.headers, body)
             }
             group.addTask {
                 try await Task.sleep(for: timeout)
