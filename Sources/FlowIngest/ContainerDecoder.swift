@@ -425,15 +425,6 @@ public final class ContainerDecoder {
     }
 
     func excerpt(_ from: Int, _ to: Int) -> String {
-        let limit = min(to, from + 120, count)
-        guard from < limit else { return "" }
-        let raw = UnsafeRawBufferPointer(rebasing: buffer[from..<limit])
-        var s = ""
-        for b in raw {
-            if b >= 0x20, b < 0x7F { s.unicodeScalars.append(Unicode.Scalar(b)) } else {
-                s += b == 0x0A ? "\\n" : "\\x" + (b < 16 ? "0" : "") + String(b, radix: 16)
-            }
-        }
-        return limit < to ? s + "…" : s
+        BodyScan.excerpt(UnsafeBufferPointer(start: buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count), from, to)
     }
 }

@@ -52,6 +52,12 @@ struct BodyScan {
 
     /// The first bytes from `from`, printable, for a person to recognise the value.
     func excerpt(_ from: Int, _ to: Int) -> String {
+        Self.excerpt(bytes, from, to)
+    }
+
+    /// Up to 120 bytes of `bytes[from..<to]` in printable ASCII (line breaks as `\n`, other bytes as `\xNN`),
+    /// with `…` when cut short: what rejects show of the value they refused.
+    static func excerpt(_ bytes: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) -> String {
         let limit = min(to, from + 120, bytes.count)
         guard from < limit else { return "" }
         var s = ""
