@@ -39,7 +39,7 @@ public enum DeviceList {
             var nodes: [NodeInfo] = []
             var problems: [String] = []
             do {
-                var c = try p.cursor.peek()
+                let c = try p.cursor.peek()
                 if c == UInt8(ascii: "{") {
                     p.cursor.pos += 1
                     var found = false

@@ -26,6 +26,17 @@ public struct IngestSummary: Sendable, Codable, Equatable {
     public var seconds: Double = 0
 
     public init() {}
+
+    /// Adds the message, row, duplicate, reject and skip counts of another run (not its sources, bytes or time).
+    public mutating func addCounts(_ other: IngestSummary) {
+        messages += other.messages
+        rows += other.rows
+        storedMessages += other.storedMessages
+        storedRows += other.storedRows
+        duplicates += other.duplicates
+        rejected += other.rejected
+        skipped += other.skipped
+    }
 }
 
 /// A snapshot for a progress display.
@@ -207,12 +218,5 @@ final class ByteCounter: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return total
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
     }
 }

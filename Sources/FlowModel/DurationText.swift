@@ -23,3 +23,11 @@ public enum DurationText {
         return "\(ns)ns"
     }
 }
+
+extension Duration {
+    /// The duration in seconds, as a floating-point number (for rates, timings and logs).
+    public var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}

@@ -105,7 +105,7 @@ public final class Follower {
                     puller.onReject = onReject
                     let store = self.store
                     let clock = now
-                    defer { summary.pulled.merge(puller.summary) }
+                    defer { summary.pulled.add(puller.summary) }
                     do {
                         try await puller.pull(from: from, to: to) { chunk in
                             try store.advancePullCheckpoint(apiURL: apiURL, tailnet: tailnet, to: chunk.end, at: clock())
@@ -125,21 +125,5 @@ public final class Follower {
         }
         summary.checkpoint = try store.pullCheckpoint(apiURL: apiURL, tailnet: tailnet)?.checkpoint
         return summary
-    }
-}
-
-extension PullSummary {
-    mutating func merge(_ other: PullSummary) {
-        chunks += other.chunks
-        messages += other.messages
-        rows += other.rows
-        storedMessages += other.storedMessages
-        storedRows += other.storedRows
-        duplicates += other.duplicates
-        rejected += other.rejected
-        skipped += other.skipped
-        retries += other.retries
-        bytes += other.bytes
-        seconds += other.seconds
     }
 }

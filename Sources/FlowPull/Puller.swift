@@ -33,16 +33,9 @@ public struct Chunk: Sendable, Equatable, CustomStringConvertible {
 /// What a pull did.
 public struct PullSummary: Sendable, Codable, Equatable {
     public var chunks = 0
-    /// Messages and flow rows received.
-    public var messages = 0
-    public var rows = 0
-    /// Messages and rows stored for the first time.
-    public var storedMessages = 0
-    public var storedRows = 0
-    /// Messages already stored (overlapping windows, a second pull).
-    public var duplicates = 0
-    public var rejected = 0
-    public var skipped = 0
+    /// What ingesting the answers did: messages and rows received and stored, duplicates
+    /// (overlapping windows, a second pull), rejects, skipped values.
+    public var ingested = IngestSummary()
     /// Devices imported from the device list.
     public var devices = 0
     /// Requests retried after 429, 5xx or a network error.
@@ -53,14 +46,13 @@ public struct PullSummary: Sendable, Codable, Equatable {
 
     public init() {}
 
-    mutating func add(_ s: IngestSummary) {
-        messages += s.messages
-        rows += s.rows
-        storedMessages += s.storedMessages
-        storedRows += s.storedRows
-        duplicates += s.duplicates
-        rejected += s.rejected
-        skipped += s.skipped
+    /// Adds what another pull did (a follow sums its polls); `devices` is the caller's to set.
+    mutating func add(_ other: PullSummary) {
+        chunks += other.chunks
+        ingested.addCounts(other.ingested)
+        retries += other.retries
+        bytes += other.bytes
+        seconds += other.seconds
     }
 }
 
@@ -142,13 +134,13 @@ public final class Puller {
                 while let body = waiting.removeValue(forKey: next) {
                     let chunk = chunks[next]
                     let ingested = try await ingest(body, chunk: chunk)
-                    summary.add(ingested)
+                    summary.ingested.addCounts(ingested)
                     summary.bytes += Int64(body.count)
                     summary.chunks += 1
                     logger.debug("chunk committed", metadata: ["chunk": "\(chunk)", "messages": "\(ingested.messages)"])
                     try afterCommit(chunk)
                     next += 1
-                    onProgress?(PullProgress(chunksDone: next, chunks: chunks.count, messages: summary.messages, rows: summary.rows,
+                    onProgress?(PullProgress(chunksDone: next, chunks: chunks.count, messages: summary.ingested.messages, rows: summary.ingested.rows,
                                              retries: api.retries - retriesBefore, elapsed: (clock.now - started).seconds,
                                              committedUpTo: chunk.end))
                     try Task.checkCancellation()
@@ -178,17 +170,6 @@ public final class Puller {
     }
 }
 
-/// Runs blocking work on a thread outside Swift's cooperative pool, which must never block.
-///
-/// Not cancellable: once started, the work (a commit) finishes.
-func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async {
-            continuation.resume(with: Result { try body() })
-        }
-    }
-}
-
 /// Imports the API's device list into the store; returns the number of devices.
 public func syncDevices(api: TailscaleAPI, store: FlowStore, now: Nanoseconds) async throws -> Int {
     let body = try await api.devices()
@@ -202,11 +183,5 @@ public func syncDevices(api: TailscaleAPI, store: FlowStore, now: Nanoseconds) a
         }
         try store.importNodes(nodes, at: now)
         return nodes.count
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

@@ -236,7 +236,7 @@ public final class TailscaleAPI: Sendable {
     }
 
     static func format(_ d: Duration) -> String {
-        let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        let seconds = d.seconds
         return seconds < 10 ? String(format: "%.1fs", seconds) : String(format: "%.0fs", seconds)
     }
 

@@ -1,3 +1,4 @@
+import FlowModel
 import FlowQuery
 import FlowStore
 import Foundation
@@ -102,7 +103,7 @@ public struct FlowServer: Sendable {
                 metrics.requestDuration(route: name, status: status).record(elapsed)
                 context.logger.log(level: status >= 500 ? .warning : .debug, "request", metadata: [
                     "route": "\(name)", "status": "\(status)", "peer": "\(context.peer)",
-                    "ms": "\(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)",
+                    "ms": "\(elapsed.seconds * 1000)",
                 ])
                 return response
             }
@@ -134,7 +135,7 @@ public struct FlowServer: Sendable {
         // Operations.
         route(.get, "/healthz", "healthz") { _, _ in
             do {
-                _ = try await offload { try store.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM grdb_migrations") } }
+                _ = try await offThePool { try store.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM grdb_migrations") } }
                 return .json(.ok, ["status": "ok"])
             } catch {
                 return .json(.serviceUnavailable, ["status": "the store cannot be read: \(error)"])
@@ -155,7 +156,7 @@ struct WriterService: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        try await offload { writer.shutdown() }
+        try await offThePool { writer.shutdown() }
         logger.info("writer stopped", metadata: ["commits": "\(writer.stats.commits)", "rows": "\(writer.stats.rows)"])
     }
 }

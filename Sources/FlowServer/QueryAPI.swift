@@ -40,7 +40,7 @@ struct QueryAPI: Sendable {
         let engine = self.engine
         let chosen = format
         do {
-            let text = try await offload { try engine.answer(question).render(chosen) }
+            let text = try await offThePool { try engine.answer(question).render(chosen) }
             let type = switch format {
             case .csv: "text/csv; charset=utf-8"
             case .ndjson: "application/x-ndjson"

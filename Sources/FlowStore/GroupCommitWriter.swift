@@ -108,6 +108,9 @@ public final class GroupCommitWriter: @unchecked Sendable {
         return s
     }
 
+    /// Whether more than 80% of `maxPendingRows` wait: what health checks report as unhealthy.
+    public var isBehind: Bool { stats.pendingRows > maxPendingRows * 8 / 10 }
+
     /// Stores messages and rejects; returns, per message, whether it was new (false: already stored).
     ///
     /// - throws: ``Failure``.
@@ -181,6 +184,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
 
     private func commit(_ group: [Submission], _ writer: FlowWriter) {
         let started = ContinuousClock.now
+        let rows = group.reduce(0) { $0 + $1.rows }
         var results: [[Bool]] = []
         results.reserveCapacity(group.count)
         let before = writer.stats
@@ -198,7 +202,6 @@ public final class GroupCommitWriter: @unchecked Sendable {
             try writer.commit()
         } catch {
             writer.rollback()
-            let rows = group.reduce(0) { $0 + $1.rows }
             condition.lock()
             pendingRows -= rows
             condition.unlock()
@@ -206,7 +209,6 @@ public final class GroupCommitWriter: @unchecked Sendable {
             return
         }
         let after = writer.stats
-        let rows = group.reduce(0) { $0 + $1.rows }
         condition.lock()
         pendingRows -= rows
         statsValue.commits += 1
@@ -215,7 +217,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
         statsValue.duplicates += after.duplicates - before.duplicates
         statsValue.rejects += after.rejects - before.rejects
         let elapsed = ContinuousClock.now - started
-        statsValue.commitSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        statsValue.commitSeconds += elapsed.seconds
         condition.unlock()
         for (s, flags) in zip(group, results) { s.continuation.resume(returning: flags) }
     }

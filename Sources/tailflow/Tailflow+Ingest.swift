@@ -78,15 +78,7 @@ extension Tailflow {
         var showProgress: Bool { !quiet && Stderr.isTerminal }
 
         static func render(_ s: IngestSummary, _ format: OutputFormatArgument) -> String {
-            let fields: [(String, Cell)] = [
-                ("sources", .count(Int64(s.sources))),
-                ("messages", .count(Int64(s.messages))),
-                ("rows", .count(Int64(s.rows))),
-                ("storedMessages", .count(Int64(s.storedMessages))),
-                ("storedRows", .count(Int64(s.storedRows))),
-                ("duplicates", .count(Int64(s.duplicates))),
-                ("rejected", .count(Int64(s.rejected))),
-                ("skipped", .count(Int64(s.skipped))),
+            let fields: [(String, Cell)] = [("sources", .count(Int64(s.sources)))] + s.countFields + [
                 ("failedSources", .count(Int64(s.failedSources.count))),
                 ("bytes", .bytes(s.bytes)),
                 ("seconds", .seconds(s.seconds)),
@@ -94,15 +86,24 @@ extension Tailflow {
             let rate = s.seconds > 0 ? Double(s.rows) / s.seconds : 0
             return renderSummary(fields, format, sentence:
                 "ingested \(Units.grouped(Int64(s.messages))) messages (\(Units.grouped(Int64(s.rows))) rows) from \(s.sources) source\(s.sources == 1 ? "" : "s") in \(String(format: "%.2f", s.seconds))s, \(Units.grouped(Int64(rate))) rows/s\n"
-                + storedSentence(messages: s.storedMessages, rows: s.storedRows, duplicates: s.duplicates, rejected: s.rejected, skipped: s.skipped))
+                + s.storedSentence)
         }
     }
 }
 
-/// The second line of an ingest or pull summary.
-func storedSentence(messages: Int, rows: Int, duplicates: Int, rejected: Int, skipped: Int) -> String {
-    "stored \(Units.grouped(Int64(messages))) new messages (\(Units.grouped(Int64(rows))) rows), "
-        + "\(Units.grouped(Int64(duplicates))) duplicates skipped, \(rejected) rejected, \(skipped) non-message values skipped\n"
+extension IngestSummary {
+    /// The counts that ingest and pull summaries both report, in their order.
+    var countFields: [(String, Cell)] {
+        [("messages", .count(Int64(messages))), ("rows", .count(Int64(rows))),
+         ("storedMessages", .count(Int64(storedMessages))), ("storedRows", .count(Int64(storedRows))),
+         ("duplicates", .count(Int64(duplicates))), ("rejected", .count(Int64(rejected))), ("skipped", .count(Int64(skipped)))]
+    }
+
+    /// The second line of an ingest or pull summary.
+    var storedSentence: String {
+        "stored \(Units.grouped(Int64(storedMessages))) new messages (\(Units.grouped(Int64(storedRows))) rows), "
+            + "\(Units.grouped(Int64(duplicates))) duplicates skipped, \(rejected) rejected, \(skipped) non-message values skipped\n"
+    }
 }
 
 /// A one-record summary: a sentence for people (table), else one CSV row or one JSON object.

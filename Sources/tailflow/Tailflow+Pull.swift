@@ -84,36 +84,28 @@ extension Tailflow {
                     if showProgress { Stderr.write("\r\u{1B}[K") }
                     let s = puller.summary
                     if s.chunks > 0 {
-                        Stderr.write("tailflow: \(s.chunks) chunk\(s.chunks == 1 ? "" : "s") (\(Units.grouped(Int64(s.storedMessages))) new messages) were stored before the error; pulling again completes the window\n")
+                        Stderr.write("tailflow: \(s.chunks) chunk\(s.chunks == 1 ? "" : "s") (\(Units.grouped(Int64(s.ingested.storedMessages))) new messages) were stored before the error; pulling again completes the window\n")
                     }
                     throw error
                 }
             }
             if showProgress { Stderr.write("\r\u{1B}[K") }
-            rejects.finish(total: summary.rejected)
+            rejects.finish(total: summary.ingested.rejected)
             Stdout.write(Self.render(summary, format, what: "pulled"))
-            if summary.rejected > 0 { throw ExitCode(3) }
+            if summary.ingested.rejected > 0 { throw ExitCode(3) }
         }
 
         static func render(_ s: PullSummary, _ format: OutputFormatArgument, what: String) -> String {
-            let fields: [(String, Cell)] = [
-                ("chunks", .count(Int64(s.chunks))),
-                ("messages", .count(Int64(s.messages))),
-                ("rows", .count(Int64(s.rows))),
-                ("storedMessages", .count(Int64(s.storedMessages))),
-                ("storedRows", .count(Int64(s.storedRows))),
-                ("duplicates", .count(Int64(s.duplicates))),
-                ("rejected", .count(Int64(s.rejected))),
-                ("skipped", .count(Int64(s.skipped))),
+            let fields: [(String, Cell)] = [("chunks", .count(Int64(s.chunks)))] + s.ingested.countFields + [
                 ("devices", .count(Int64(s.devices))),
                 ("retries", .count(Int64(s.retries))),
                 ("bytes", .bytes(s.bytes)),
                 ("seconds", .seconds(s.seconds)),
             ]
-            let rate = s.seconds > 0 ? Double(s.rows) / s.seconds : 0
+            let rate = s.seconds > 0 ? Double(s.ingested.rows) / s.seconds : 0
             return renderSummary(fields, format, sentence:
-                "\(what) \(Units.grouped(Int64(s.messages))) messages (\(Units.grouped(Int64(s.rows))) rows) in \(s.chunks) chunk\(s.chunks == 1 ? "" : "s") in \(String(format: "%.2f", s.seconds))s, \(Units.grouped(Int64(rate))) rows/s, \(s.retries) retries, \(s.devices) devices synced\n"
-                + storedSentence(messages: s.storedMessages, rows: s.storedRows, duplicates: s.duplicates, rejected: s.rejected, skipped: s.skipped))
+                "\(what) \(Units.grouped(Int64(s.ingested.messages))) messages (\(Units.grouped(Int64(s.ingested.rows))) rows) in \(s.chunks) chunk\(s.chunks == 1 ? "" : "s") in \(String(format: "%.2f", s.seconds))s, \(Units.grouped(Int64(rate))) rows/s, \(s.retries) retries, \(s.devices) devices synced\n"
+                + s.ingested.storedSentence)
         }
     }
 
@@ -216,10 +208,10 @@ extension Tailflow {
                 return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
             }
             if showProgress { Stderr.write("\r\u{1B}[K") }
-            rejects.finish(total: summary.pulled.rejected)
+            rejects.finish(total: summary.pulled.ingested.rejected)
             Stdout.write(Self.render(summary, format))
             // As for ingest and pull: some input was rejected, the rest is stored.
-            if summary.pulled.rejected > 0 { throw ExitCode(3) }
+            if summary.pulled.ingested.rejected > 0 { throw ExitCode(3) }
         }
 
         static func render(_ s: FollowSummary, _ format: OutputFormatArgument) -> String {

@@ -1,3 +1,4 @@
+import FlowFormat
 import FlowIngest
 import FlowModel
 import FlowStore
@@ -88,14 +89,14 @@ struct BulkReceiver: Sendable {
             body = try await request.readBody(limit: intake.maxBody)
         } catch BodyError.tooLarge(let limit) {
             return Self.error(.contentTooLarge, "content_too_long_exception",
-                              "the request body exceeds the limit of \(sizeText(limit)), compressed or not")
+                              "the request body exceeds the limit of \(Units.iec(Int64(limit))), compressed or not")
         } catch BodyError.unsupportedEncoding(let e) {
             return Self.error(.unsupportedMediaType, "illegal_argument_exception", "unsupported Content-Encoding [\(e)]: send gzip or plain NDJSON")
         } catch BodyError.badEncoding(let why) {
             return Self.error(.badRequest, "parse_exception", why)
         }
         let source = intake.source("bulk", context)
-        let items = try await offload { BulkBody.decode(body, source: source) }
+        let items = try await offThePool { BulkBody.decode(body, source: source) }
         guard !items.isEmpty else { return Self.error(.badRequest, "action_request_validation_exception", "Validation Failed: 1: no requests added;") }
 
         var messages: [FlowMessage] = []
@@ -149,8 +150,7 @@ struct BulkReceiver: Sendable {
             }
             answers.append([item.action.rawValue: answer])
         }
-        let took = Int((ContinuousClock.now - started).components.seconds * 1000
-            + (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000)
+        let took = Int((ContinuousClock.now - started).seconds * 1000)
         return .json(.ok, Answer(took: took, errors: errors, items: answers), headers: Self.productHeaders)
     }
 
@@ -190,8 +190,7 @@ struct BulkReceiver: Sendable {
             var number_of_nodes = 1
             var number_of_data_nodes = 1
         }
-        let busy = intake.writer.stats.pendingRows > intake.writer.maxPendingRows * 8 / 10
-        return .json(.ok, Health(status: busy ? "yellow" : "green"), headers: Self.productHeaders)
+        return .json(.ok, Health(status: intake.writer.isBehind ? "yellow" : "green"), headers: Self.productHeaders)
     }
 
     func license(_ request: Request, _ context: ServerContext) async throws -> Response {

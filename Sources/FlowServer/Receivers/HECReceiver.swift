@@ -1,3 +1,4 @@
+import FlowFormat
 import FlowIngest
 import FlowModel
 import FlowStore
@@ -54,14 +55,14 @@ struct HECReceiver: Sendable {
         do {
             body = try await request.readBody(limit: intake.maxBody)
         } catch BodyError.tooLarge(let limit) {
-            return Self.answer(.contentTooLarge, "Content too large: the limit is \(sizeText(limit)), compressed or not", 413)
+            return Self.answer(.contentTooLarge, "Content too large: the limit is \(Units.iec(Int64(limit))), compressed or not", 413)
         } catch BodyError.unsupportedEncoding(let e) {
             return Self.answer(.unsupportedMediaType, "Unsupported Content-Encoding '\(e)': send gzip or plain JSON", 6)
         } catch BodyError.badEncoding(let why) {
             return Self.answer(.badRequest, "Invalid data format: \(why)", 6)
         }
         let source = intake.source("hec", context)
-        let events = try await offload { HECBody.decode(body, source: source) }
+        let events = try await offThePool { HECBody.decode(body, source: source) }
         guard !events.isEmpty else { return Self.answer(.badRequest, "No data", 5) }
 
         var messages: [FlowMessage] = []
@@ -109,8 +110,7 @@ struct HECReceiver: Sendable {
 
     func health(_ request: Request, _ context: ServerContext) async throws -> Response {
         guard intake.credentials.isOn(.hec) else { return refuse(.off)! }
-        let stats = intake.writer.stats
-        if stats.pendingRows > intake.writer.maxPendingRows * 8 / 10 {
+        if intake.writer.isBehind {
             return Self.answer(.serviceUnavailable, "HEC is unhealthy, queues are full", 18)
         }
         return Self.answer(.ok, "HEC is healthy", 17)

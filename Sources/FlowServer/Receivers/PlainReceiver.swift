@@ -1,3 +1,4 @@
+import FlowFormat
 import FlowIngest
 import FlowModel
 import FlowStore
@@ -51,14 +52,14 @@ struct PlainReceiver: Sendable {
         do {
             body = try await request.readBody(limit: intake.maxBody)
         } catch BodyError.tooLarge(let limit) {
-            return Self.error(.contentTooLarge, "the request body exceeds the limit of \(sizeText(limit)), compressed or not")
+            return Self.error(.contentTooLarge, "the request body exceeds the limit of \(Units.iec(Int64(limit))), compressed or not")
         } catch BodyError.unsupportedEncoding(let e) {
             return Self.error(.unsupportedMediaType, "unsupported Content-Encoding '\(e)': send gzip or plain JSON")
         } catch BodyError.badEncoding(let why) {
             return Self.error(.badRequest, why)
         }
         let source = intake.source("ingest", context)
-        let (messages, rejects, skipped) = try await offload {
+        let (messages, rejects, skipped) = try await offThePool {
             let decoder = ContainerDecoder(source: source, input: MemoryInput(body))
             var messages: [FlowMessage] = []
             var rejects: [IngestReject] = []
