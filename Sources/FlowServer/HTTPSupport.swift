@@ -19,11 +19,20 @@ struct ServerContext: RequestContext, RemoteAddressRequestContext {
     }
 }
 
-/// Why a request body cannot be read.
-enum BodyError: Error {
+/// Why a request's body was not taken; each receiver answers it in its own protocol's shape.
+enum IntakeProblem: Error {
+    /// Over `--max-body`, as sent or decompressed (413).
     case tooLarge(limit: Int)
+    /// Damaged gzip (400).
     case badEncoding(String)
+    /// A `Content-Encoding` other than gzip (415).
     case unsupportedEncoding(String)
+    /// The writer is behind: come back after this many seconds (503).
+    case behind(retryAfter: Int)
+    /// The server is shutting down (503).
+    case stopping
+    /// The store failed; nothing of the request was stored (500).
+    case storeFailed
 }
 
 extension Request {
@@ -31,13 +40,13 @@ extension Request {
     /// at most `limit` bytes both as sent and decompressed.
     func readBody(limit: Int) async throws -> [UInt8] {
         if let length = headers[.contentLength].flatMap({ Int($0) }), length > limit {
-            throw BodyError.tooLarge(limit: limit)
+            throw IntakeProblem.tooLarge(limit: limit)
         }
         let buffer: ByteBuffer
         do {
             buffer = try await body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw BodyError.tooLarge(limit: limit)
+            throw IntakeProblem.tooLarge(limit: limit)
         }
         let bytes = Array(buffer.readableBytesView)
         let encoding = headers[.contentEncoding]?.lowercased().trimmingCharacters(in: .whitespaces) ?? ""
@@ -47,14 +56,14 @@ extension Request {
         case "", "identity":
             guard GzipInput.hasMagic(bytes) else { return bytes }
         default:
-            throw BodyError.unsupportedEncoding(encoding)
+            throw IntakeProblem.unsupportedEncoding(encoding)
         }
         do {
             return try GzipInput.decompress(bytes, limit: limit)
         } catch is DecompressedTooLarge {
-            throw BodyError.tooLarge(limit: limit)
+            throw IntakeProblem.tooLarge(limit: limit)
         } catch {
-            throw BodyError.badEncoding("\(error)")
+            throw IntakeProblem.badEncoding("\(error)")
         }
     }
 }

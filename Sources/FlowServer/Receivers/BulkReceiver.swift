@@ -83,18 +83,34 @@ struct BulkReceiver: Sendable {
 
     func bulk(_ request: Request, _ context: ServerContext, index pathIndex: String?) async throws -> Response {
         if let refusal = refuse(intake.credentials.check(request, for: .bulk), request) { return refusal }
-        let started = ContinuousClock.now
-        let body: [UInt8]
         do {
-            body = try await request.readBody(limit: intake.maxBody)
-        } catch BodyError.tooLarge(let limit) {
-            return Self.error(.contentTooLarge, "content_too_long_exception",
-                              "the request body exceeds the limit of \(Units.iec(Int64(limit))), compressed or not")
-        } catch BodyError.unsupportedEncoding(let e) {
-            return Self.error(.unsupportedMediaType, "illegal_argument_exception", "unsupported Content-Encoding [\(e)]: send gzip or plain NDJSON")
-        } catch BodyError.badEncoding(let why) {
-            return Self.error(.badRequest, "parse_exception", why)
+            return try await receive(request, context, index: pathIndex)
+        } catch let problem as IntakeProblem {
+            return Self.answer(problem)
         }
+    }
+
+    static func answer(_ problem: IntakeProblem) -> Response {
+        switch problem {
+        case .tooLarge(let limit):
+            error(.contentTooLarge, "content_too_long_exception", "the request body exceeds the limit of \(Units.iec(Int64(limit))), compressed or not")
+        case .unsupportedEncoding(let e):
+            error(.unsupportedMediaType, "illegal_argument_exception", "unsupported Content-Encoding [\(e)]: send gzip or plain NDJSON")
+        case .badEncoding(let why):
+            error(.badRequest, "parse_exception", why)
+        case .behind(let seconds):
+            error(.serviceUnavailable, "es_rejected_execution_exception", "tailflow's writer is behind; retry later",
+                  headers: [.retryAfter: String(seconds)])
+        case .stopping:
+            error(.serviceUnavailable, "node_closed_exception", "tailflow is shutting down; retry later", headers: [.retryAfter: "5"])
+        case .storeFailed:
+            error(.internalServerError, "exception", "the store failed; nothing of this request was stored")
+        }
+    }
+
+    func receive(_ request: Request, _ context: ServerContext, index pathIndex: String?) async throws -> Response {
+        let started = ContinuousClock.now
+        let body = try await intake.body(of: request)
         let source = intake.source("bulk", context)
         let items = try await offThePool { BulkBody.decode(body, source: source) }
         guard !items.isEmpty else { return Self.error(.badRequest, "action_request_validation_exception", "Validation Failed: 1: no requests added;") }
@@ -109,21 +125,7 @@ struct BulkReceiver: Sendable {
             case .rejected(let reason): rejects.append(NewReject(item.location, reason: reason, excerpt: item.excerpt))
             }
         }
-        let isNew: [Bool]
-        do {
-            isNew = try await intake.store("bulk", messages: messages, rejects: rejects, skipped: skipped)
-        } catch let failure as GroupCommitWriter.Failure {
-            switch failure {
-            case .overloaded(let seconds):
-                return Self.error(.serviceUnavailable, "es_rejected_execution_exception", "tailflow's writer is behind; retry later",
-                                  headers: [.retryAfter: String(seconds)])
-            case .stopped:
-                return Self.error(.serviceUnavailable, "node_closed_exception", "tailflow is shutting down; retry later", headers: [.retryAfter: "5"])
-            case .store(let why):
-                context.logger.error("store failed", metadata: ["error": "\(why)"])
-                return Self.error(.internalServerError, "exception", "the store failed; nothing of this request was stored")
-            }
-        }
+        let isNew = try await intake.store("bulk", messages: messages, rejects: rejects, skipped: skipped, context: context)
 
         var answers: [[String: ItemAnswer]] = []
         answers.reserveCapacity(items.count)

@@ -51,16 +51,15 @@ struct HECReceiver: Sendable {
 
     func event(_ request: Request, _ context: ServerContext) async throws -> Response {
         if let refusal = refuse(intake.credentials.check(request, for: .hec)) { return refusal }
-        let body: [UInt8]
         do {
-            body = try await request.readBody(limit: intake.maxBody)
-        } catch BodyError.tooLarge(let limit) {
-            return Self.answer(.contentTooLarge, "Content too large: the limit is \(Units.iec(Int64(limit))), compressed or not", 413)
-        } catch BodyError.unsupportedEncoding(let e) {
-            return Self.answer(.unsupportedMediaType, "Unsupported Content-Encoding '\(e)': send gzip or plain JSON", 6)
-        } catch BodyError.badEncoding(let why) {
-            return Self.answer(.badRequest, "Invalid data format: \(why)", 6)
+            return try await receive(request, context)
+        } catch let problem as IntakeProblem {
+            return Self.answer(problem)
         }
+    }
+
+    func receive(_ request: Request, _ context: ServerContext) async throws -> Response {
+        let body = try await intake.body(of: request)
         let source = intake.source("hec", context)
         let events = try await offThePool { HECBody.decode(body, source: source) }
         guard !events.isEmpty else { return Self.answer(.badRequest, "No data", 5) }
@@ -80,11 +79,7 @@ struct HECReceiver: Sendable {
                 if reasons.count < 100 { reasons.append(.init(event: e.number, line: e.location.line, reason: reason)) }
             }
         }
-        do {
-            _ = try await intake.store("hec", messages: messages, rejects: rejects, skipped: skipped)
-        } catch let failure as GroupCommitWriter.Failure {
-            return Self.failure(failure)
-        }
+        _ = try await intake.store("hec", messages: messages, rejects: rejects, skipped: skipped, context: context)
         guard let first = firstProblem else { return Self.answer(.ok, "Success", 0) }
         let (text, code) = switch first.problem ?? .invalidDataFormat {
         case .invalidDataFormat: ("Invalid data format", 6)
@@ -97,13 +92,19 @@ struct HECReceiver: Sendable {
         return .json(.badRequest, Answer(text: text, code: code, invalidEventNumber: first.number, reasons: reasons))
     }
 
-    static func failure(_ failure: GroupCommitWriter.Failure) -> Response {
-        switch failure {
-        case .overloaded(let seconds):
+    static func answer(_ problem: IntakeProblem) -> Response {
+        switch problem {
+        case .tooLarge(let limit):
+            answer(.contentTooLarge, "Content too large: the limit is \(Units.iec(Int64(limit))), compressed or not", 413)
+        case .unsupportedEncoding(let e):
+            answer(.unsupportedMediaType, "Unsupported Content-Encoding '\(e)': send gzip or plain JSON", 6)
+        case .badEncoding(let why):
+            answer(.badRequest, "Invalid data format: \(why)", 6)
+        case .behind(let seconds):
             answer(.serviceUnavailable, "Server is busy", 9, headers: [.retryAfter: String(seconds)])
-        case .stopped:
+        case .stopping:
             answer(.serviceUnavailable, "Server is busy", 9, headers: [.retryAfter: "5"])
-        case .store:
+        case .storeFailed:
             answer(.internalServerError, "Internal server error", 8)
         }
     }

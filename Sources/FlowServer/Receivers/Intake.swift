@@ -18,14 +18,30 @@ struct Intake: Sendable {
         "\(receiver) request #\(requests.next()) from \(context.peer) at \(Timestamp.formatRFC3339(Int64(Date().timeIntervalSince1970 * 1e9)))"
     }
 
+    /// The request's body, decompressed, within `--max-body`. Throws ``IntakeProblem``.
+    func body(of request: Request) async throws -> [UInt8] {
+        try await request.readBody(limit: maxBody)
+    }
+
     /// Stores the messages of a body and records its rejects; answers per message whether it was new.
     ///
-    /// Returns only after the commit. Throws ``GroupCommitWriter/Failure``.
-    func store(_ receiver: String, messages: [FlowMessage], rejects: [NewReject], skipped: Int) async throws -> [Bool] {
+    /// Returns only after the commit. Throws ``IntakeProblem`` when the writer is behind, stopping or failed.
+    func store(_ receiver: String, messages: [FlowMessage], rejects: [NewReject], skipped: Int,
+               context: ServerContext) async throws -> [Bool] {
         metrics.received(receiver, messages: messages.count, rows: messages.reduce(0) { $0 + $1.rows.count },
                          rejected: rejects.count, skipped: skipped)
         guard !messages.isEmpty || !rejects.isEmpty else { return [] }
-        return try await writer.submit(messages, rejects: rejects)
+        do {
+            return try await writer.submit(messages, rejects: rejects)
+        } catch let failure as GroupCommitWriter.Failure {
+            switch failure {
+            case .overloaded(let seconds): throw IntakeProblem.behind(retryAfter: seconds)
+            case .stopped: throw IntakeProblem.stopping
+            case .store(let why):
+                context.logger.error("store failed", metadata: ["receiver": "\(receiver)", "error": "\(why)"])
+                throw IntakeProblem.storeFailed
+            }
+        }
     }
 }
 

@@ -48,16 +48,32 @@ struct PlainReceiver: Sendable {
 
     func ingest(_ request: Request, _ context: ServerContext) async throws -> Response {
         if let refusal = Self.refuse(intake.credentials.check(request, for: .ingest)) { return refusal }
-        let body: [UInt8]
         do {
-            body = try await request.readBody(limit: intake.maxBody)
-        } catch BodyError.tooLarge(let limit) {
-            return Self.error(.contentTooLarge, "the request body exceeds the limit of \(Units.iec(Int64(limit))), compressed or not")
-        } catch BodyError.unsupportedEncoding(let e) {
-            return Self.error(.unsupportedMediaType, "unsupported Content-Encoding '\(e)': send gzip or plain JSON")
-        } catch BodyError.badEncoding(let why) {
-            return Self.error(.badRequest, why)
+            return try await receive(request, context)
+        } catch let problem as IntakeProblem {
+            return Self.answer(problem)
         }
+    }
+
+    static func answer(_ problem: IntakeProblem) -> Response {
+        switch problem {
+        case .tooLarge(let limit):
+            error(.contentTooLarge, "the request body exceeds the limit of \(Units.iec(Int64(limit))), compressed or not")
+        case .unsupportedEncoding(let e):
+            error(.unsupportedMediaType, "unsupported Content-Encoding '\(e)': send gzip or plain JSON")
+        case .badEncoding(let why):
+            error(.badRequest, why)
+        case .behind(let seconds):
+            error(.serviceUnavailable, "the writer is behind; retry later", headers: [.retryAfter: String(seconds)])
+        case .stopping:
+            error(.serviceUnavailable, "shutting down; retry later", headers: [.retryAfter: "5"])
+        case .storeFailed:
+            error(.internalServerError, "the store failed; nothing of this request was stored")
+        }
+    }
+
+    func receive(_ request: Request, _ context: ServerContext) async throws -> Response {
+        let body = try await intake.body(of: request)
         let source = intake.source("ingest", context)
         let (messages, rejects, skipped) = try await offThePool {
             let decoder = ContainerDecoder(source: source, input: MemoryInput(body))
@@ -73,22 +89,9 @@ struct PlainReceiver: Sendable {
             }
             return (messages, rejects, skipped)
         }
-        let isNew: [Bool]
-        do {
-            isNew = try await intake.store("ingest", messages: messages,
+        let isNew = try await intake.store("ingest", messages: messages,
                                            rejects: rejects.map { NewReject($0.location, reason: $0.reason, excerpt: $0.excerpt) },
-                                           skipped: skipped)
-        } catch let failure as GroupCommitWriter.Failure {
-            switch failure {
-            case .overloaded(let seconds):
-                return Self.error(.serviceUnavailable, "the writer is behind; retry later", headers: [.retryAfter: String(seconds)])
-            case .stopped:
-                return Self.error(.serviceUnavailable, "shutting down; retry later", headers: [.retryAfter: "5"])
-            case .store(let why):
-                context.logger.error("store failed", metadata: ["error": "\(why)"])
-                return Self.error(.internalServerError, "the store failed; nothing of this request was stored")
-            }
-        }
+                                           skipped: skipped, context: context)
         let stored = isNew.filter { $0 }.count
         let answer = Answer(messages: messages.count, rows: messages.reduce(0) { $0 + $1.rows.count },
                             stored: stored, duplicates: messages.count - stored, rejected: rejects.count, skipped: skipped,
