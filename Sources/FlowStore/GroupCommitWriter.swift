@@ -85,7 +85,6 @@ public final class GroupCommitWriter: @unchecked Sendable {
     private var stopping = false
     private var finished = false
     private var statsValue = Stats()
-    private var thread: Thread?
     private let done = DispatchSemaphore(value: 0)
 
     /// Starts the writing thread; the store's writer connection belongs to it until ``shutdown()``.
@@ -96,7 +95,6 @@ public final class GroupCommitWriter: @unchecked Sendable {
         let thread = Thread { [self] in run() }
         thread.name = "tailflow-writer"
         thread.stackSize = 8 << 20
-        self.thread = thread
         thread.start()
     }
 
