@@ -1,3 +1,4 @@
+import FlowModel
 import Foundation
 import GRDB
 import Testing
@@ -34,20 +35,13 @@ struct ServeDurabilityTests {
         try String(decoding: body, as: UTF8.self).split(separator: "\n").map { line in
             let event = (try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any])["event"] as! [String: Any]
             let start = (event["start"] as! String)
-            return "\(event["nodeId"] as! String) \(Self.nanos(start))"
+            return "\(event["nodeId"] as! String) \(Timestamp.parseRFC3339(start)!)"
         }
-    }
-
-    static func nanos(_ rfc3339: String) -> Int64 {
-        // Synthetic starts are whole seconds: 2026-11-01T10:00:05Z.
-        let f = ISO8601DateFormatter()
-        return Int64(f.date(from: rfc3339)!.timeIntervalSince1970) * 1_000_000_000
     }
 
     /// A metric's value, read with curl: the HTTP client's eight connections may all be waiting for a commit.
     static func metric(_ client: Client, _ server: ServeProcess, _ name: String) async throws -> Double {
-        let body = try curl([server.url + "/metrics"]).body
-        return body.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) } ?? 0
+        metricValue(try curl([server.url + "/metrics"]).body, name) ?? 0
     }
 
     @Test func sigkillDuringAStreamLosesNoAcknowledgedEvent() async throws {

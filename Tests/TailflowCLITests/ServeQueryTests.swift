@@ -86,9 +86,7 @@ struct ServeQueryTests {
         let metrics = try await client.get(server.url + "/metrics")
         #expect(metrics.status == 200 && (metrics.headers["content-type"] ?? "").hasPrefix("text/plain"))
         let lines = metrics.body.split(separator: "\n").map(String.init)
-        func value(_ prefix: String) -> Double? {
-            lines.first { $0.hasPrefix(prefix + " ") }.flatMap { Double($0.split(separator: " ").last!) }
-        }
+        func value(_ name: String) -> Double? { metricValue(metrics.body, name) }
         #expect(value("tailflow_stored_rows_total") == 8)   // the 6 HEC fixture messages hold 8 flow rows
         #expect(value("tailflow_stored_messages_total") == 6)
         #expect(value(#"tailflow_received_messages_total{receiver="hec"}"#) == 6)

@@ -132,6 +132,11 @@ enum Auth {
     static let read = [("Authorization", "Bearer T4-read")]
 }
 
+/// The value of a metric (name with its labels) in Prometheus text, or nil when it is absent.
+func metricValue(_ text: String, _ name: String) -> Double? {
+    text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+}
+
 /// Runs curl; returns the status code and the body.
 func curl(_ args: [String]) throws -> (status: Int, body: String) {
     let r = try Tool.run("/usr/bin/curl", ["-sS", "-o", "-", "-w", "\n%{http_code}"] + args)
