@@ -125,6 +125,13 @@ let package = Package(
             path: "Tests/StoreDump",
             swiftSettings: settings
         ),
+        // Test support: a second, in-memory implementation of the store protocol (FlowStorage).
+        .target(
+            name: "MemoryStore",
+            dependencies: ["FlowStore", "FlowModel"],
+            path: "Tests/MemoryStore",
+            swiftSettings: settings
+        ),
         .testTarget(name: "FlowModelTests", dependencies: ["FlowModel"], swiftSettings: settings),
         .testTarget(name: "FlowIngestTests", dependencies: ["FlowIngest", "FlowModel", "FlowStore"], swiftSettings: settings),
         .testTarget(
@@ -134,7 +141,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FlowQueryTests",
-            dependencies: ["FlowQuery", "FlowStore", "FlowIngest", "FlowModel", "FlowGenerate", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["FlowQuery", "FlowStore", "FlowIngest", "FlowModel", "FlowGenerate", "MemoryStore"],
             swiftSettings: settings
         ),
         .testTarget(

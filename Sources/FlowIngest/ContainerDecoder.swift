@@ -5,44 +5,10 @@ import Darwin
 #endif
 public import FlowModel
 
-/// Where a value was found: the source, its 1-based line and its byte offset
-/// (in the decompressed stream, for gzip input).
-public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
-    public var source: String
-    public var line: Int?
-    public var offset: Int64
-
-    public init(source: String, line: Int?, offset: Int64) {
-        self.source = source
-        self.line = line
-        self.offset = offset
-    }
-
-    public var description: String {
-        line.map { "\(source):\($0)" } ?? "\(source) at byte \(offset)"
-    }
-}
-
-/// Input that could not be stored: where it was and why.
-public struct IngestReject: Error, Sendable, Hashable, CustomStringConvertible {
-    public var location: SourceLocation
-    public var reason: String
-    /// The first bytes of the rejected value, for a human to recognise it.
-    public var excerpt: String
-
-    public init(location: SourceLocation, reason: String, excerpt: String = "") {
-        self.location = location
-        self.reason = reason
-        self.excerpt = excerpt
-    }
-
-    public var description: String { "\(location): \(reason)" }
-}
-
 /// One thing found in the input.
 public enum DecodeEvent: Sendable {
     case message(FlowMessage)
-    case reject(IngestReject)
+    case reject(Reject)
     /// A JSON value that is not a message (SPEC §1: skipped and counted).
     case skipped(SourceLocation)
 }
@@ -227,7 +193,7 @@ public final class ContainerDecoder {
         case .message(let m):
             return .message(m)
         case .invalid(let problems):
-            return .reject(IngestReject(location: location(at: start), reason: problems.joined(separator: "; "),
+            return .reject(Reject(location: location(at: start), reason: problems.joined(separator: "; "),
                                         excerpt: excerpt(start, pos)))
         case .other:
             return .skipped(location(at: start))
@@ -256,7 +222,7 @@ public final class ContainerDecoder {
         if errorLine != startLine || column > 1 { text += " at line \(errorLine), column \(column)" }
         text += ": " + reason
         if !levels.isEmpty { text += "; the rest of the enclosing array is skipped up to the next line that starts with '{' or '['" }
-        let event = DecodeEvent.reject(IngestReject(location: location(at: start), reason: text, excerpt: excerpt(start, min(errorAt + 1, count))))
+        let event = DecodeEvent.reject(Reject(location: location(at: start), reason: text, excerpt: excerpt(start, min(errorAt + 1, count))))
         levels.removeAll()
         resyncing = true
         return event
@@ -301,7 +267,7 @@ public final class ContainerDecoder {
         while i < count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[i]) { i += 1 }
         pos = i
         if i < count {
-            return .reject(IngestReject(location: location(at: i),
+            return .reject(Reject(location: location(at: i),
                                         reason: "unexpected end of input inside a JSON value (the input is truncated)",
                                         excerpt: excerpt(i, count)))
         }
@@ -310,7 +276,7 @@ public final class ContainerDecoder {
             switch open {
             case .array(_, let l), .envelope(let l): line = l
             }
-            return .reject(IngestReject(location: SourceLocation(source: source, line: line, offset: base + Int64(count)),
+            return .reject(Reject(location: SourceLocation(source: source, line: line, offset: base + Int64(count)),
                                         reason: "unexpected end of input: the array or object opened at line \(line) is never closed (the input is truncated; the messages before this point were read)"))
         }
         return nil
@@ -351,7 +317,7 @@ public final class ContainerDecoder {
         }
         if count == buffer.count {
             guard buffer.count < maxValueBytes + (1 << 20) else {
-                let event = DecodeEvent.reject(IngestReject(location: location(at: 0),
+                let event = DecodeEvent.reject(Reject(location: location(at: 0),
                     reason: "a JSON value larger than \(maxValueBytes >> 20) MiB (a flow-log message is at most 256 KiB)",
                     excerpt: excerpt(0, 120)))
                 levels.removeAll()
@@ -376,7 +342,7 @@ public final class ContainerDecoder {
         } catch let error as GzipError {
             done = true
             eof = true
-            return .reject(IngestReject(location: location(at: min(pos, count)), reason: error.message))
+            return .reject(Reject(location: location(at: min(pos, count)), reason: error.message))
         }
         return nil
     }

@@ -1,5 +1,5 @@
 import Foundation
-import FlowModel
+public import FlowModel
 public import FlowStore
 
 /// Counts of one ingest run.
@@ -47,176 +47,157 @@ public struct IngestProgress: Sendable {
     public var elapsed: Double
 }
 
-/// Reads inputs and stores their messages: decoding on one thread, writing on the calling thread.
+/// Reads inputs and stores their messages: decoding on the calling thread, writing
+/// through a ``WritePipeline`` on its own.
 ///
-/// Decoded messages travel in batches through a bounded queue, so memory stays
-/// flat whatever the input size, and both cores work: one parses JSON while
-/// the other runs SQLite. Each transaction holds a few hundred thousand rows
-/// with their rollups; an interrupted run leaves whole transactions only, and
+/// Decoded messages travel in batches to the writer, with back-pressure, so memory
+/// stays flat whatever the input size, and both cores work: one parses JSON while
+/// the other runs SQLite. Each transaction holds up to ``WritePolicy/rowsPerCommit``
+/// rows with their rollups; an interrupted run leaves whole transactions only, and
 /// running it again completes it (ingest is idempotent).
 ///
 /// For example:
 /// ```swift
-/// let summary = try Ingester(store: store).ingest(paths: ["logs.jsonl.gz"])
+/// let ingester = Ingester(store: try FlowStore(path: "tailflow.db"))
+/// ingester.onReject = { print("rejected \($0)") }
+/// let summary = try ingester.ingest(paths: ["logs.jsonl.gz", "-"])
+/// print(summary.storedRows)
 /// ```
 public final class Ingester {
-    public let store: FlowStore
-    /// Called on the writing thread for each reject, in input order.
-    public var onReject: ((IngestReject) -> Void)?
-    /// Called about every `progressInterval` seconds.
+    public let store: any FlowStorage
+    /// Batch size, commit interval, durability and back-pressure of the writes.
+    public var policy = WritePolicy.ingest
+    /// Called for each reject, in input order, on the calling thread.
+    public var onReject: ((Reject) -> Void)?
+    /// Called about every `progressInterval` seconds, on the calling thread.
     public var onProgress: ((IngestProgress) -> Void)?
     public var progressInterval: Double = 0.2
-    /// Rows per transaction.
-    public var rowsPerTransaction = 500_000
-    /// Longest time between commits, so that readers see a long ingest advance.
-    public var secondsPerTransaction = 2.0
 
-    public init(store: FlowStore) {
+    /// An ingester writing to `store`.
+    ///
+    /// - parameter store: The store to write; any ``FlowStorage``.
+    public init(store: any FlowStorage) {
         self.store = store
     }
 
-    enum Item: Sendable {
-        case message(FlowMessage)
-        case reject(IngestReject)
-        case skipped
-        case sourceDone(bytes: Int64)
-        case sourceFailed(String)
-    }
-
     /// Ingests the files (`-` is standard input) in order.
+    ///
+    /// A file that cannot be read is listed in ``IngestSummary/failedSources``; the others still land.
+    ///
+    /// - parameter paths: Files to read, `-` for standard input.
+    /// - returns: What was read and stored.
+    /// - throws: ``StoreError`` when the store fails (what was committed before stays).
     public func ingest(paths: [String]) throws -> IngestSummary {
         try ingest(inputs: paths.map { path in { try ContainerDecoder(source: path == "-" ? "stdin" : path, input: FileInput(path: path)) } })
     }
 
     /// Ingests in-memory bytes, such as a request body, named `source` in rejects.
+    ///
+    /// - throws: ``StoreError`` when the store fails.
     public func ingest(bytes: [UInt8], source: String) throws -> IngestSummary {
         try ingest(inputs: [{ ContainerDecoder(source: source, input: MemoryInput(bytes)) }])
     }
 
     /// Ingests decoders opened lazily, one after the other.
+    ///
+    /// - throws: ``StoreError`` when the store fails.
     public func ingest(inputs: [@Sendable () throws -> ContainerDecoder]) throws -> IngestSummary {
-        let queue = BlockingQueue<[Item]>(capacity: 4)
-        let decodedBytes = ByteCounter()
-        let thread = Thread {
-            Self.decode(inputs, into: queue, counter: decodedBytes)
-        }
-        thread.stackSize = 8 << 20
-        thread.start()
-
+        let pipeline = WritePipeline(store: store, policy: policy)
         var summary = IngestSummary()
         summary.sources = inputs.count
         let clock = ContinuousClock()
         let started = clock.now
         var lastProgress = started
+        var messages: [FlowMessage] = []
+        var rejects: [Reject] = []
+        messages.reserveCapacity(Self.batchSize)
+        var bytesBefore: Int64 = 0
+        func progress(_ decoder: ContainerDecoder) {
+            guard let onProgress else { return }
+            let now = clock.now
+            guard now - lastProgress >= .seconds(progressInterval) else { return }
+            lastProgress = now
+            onProgress(IngestProgress(messages: summary.messages, rows: summary.rows,
+                                      bytes: bytesBefore + decoder.bytesRead, elapsed: (now - started).seconds))
+        }
         do {
-            try store.withWriter { writer in
-                var rowsInTransaction = 0
-                var transactionStarted = clock.now
-                while let batch = queue.pop() {
-                    if !writer.isInBatch {
-                        try writer.begin()
-                        transactionStarted = clock.now
-                    }
-                    for item in batch {
-                        switch item {
+            for open in inputs {
+                let decoder: ContainerDecoder
+                do {
+                    decoder = try open()
+                } catch {
+                    summary.failedSources.append("\(error)")
+                    continue
+                }
+                do {
+                    while let event = try decoder.next() {
+                        switch event {
                         case .message(let m):
                             summary.messages += 1
                             summary.rows += m.rows.count
-                            rowsInTransaction += m.rows.count
-                            try writer.add(m)
+                            messages.append(m)
                         case .reject(let r):
                             summary.rejected += 1
-                            try writer.addReject(source: r.location.source, line: r.location.line, offset: r.location.offset,
-                                                 reason: r.reason, excerpt: r.excerpt)
+                            rejects.append(r)
                             onReject?(r)
                         case .skipped:
                             summary.skipped += 1
-                        case .sourceDone(let bytes):
-                            summary.bytes += bytes
-                        case .sourceFailed(let why):
-                            summary.failedSources.append(why)
+                        }
+                        if messages.count + rejects.count >= Self.batchSize {
+                            try pipeline.enqueue(messages, rejects: rejects)
+                            messages.removeAll(keepingCapacity: true)
+                            rejects.removeAll()
+                            progress(decoder)
                         }
                     }
-                    let now = clock.now
-                    if rowsInTransaction >= rowsPerTransaction || now - transactionStarted >= .seconds(secondsPerTransaction) {
-                        try writer.commit()
-                        rowsInTransaction = 0
-                    }
-                    if let onProgress, now - lastProgress >= .seconds(progressInterval) {
-                        lastProgress = now
-                        onProgress(IngestProgress(messages: summary.messages, rows: summary.rows,
-                                                  bytes: decodedBytes.value, elapsed: (now - started).seconds))
-                    }
+                    summary.bytes += decoder.bytesRead
+                } catch let error as WritePipeline.Failure {
+                    throw error
+                } catch let error as StoreError {
+                    throw error
+                } catch {
+                    summary.failedSources.append("\(error)")
                 }
-                try writer.commit()
-                summary.storedMessages = writer.stats.messages
-                summary.storedRows = writer.stats.rows
-                summary.duplicates = writer.stats.duplicates
+                bytesBefore = summary.bytes
             }
+            if !messages.isEmpty || !rejects.isEmpty { try pipeline.enqueue(messages, rejects: rejects) }
         } catch {
-            queue.cancel()
+            _ = try? pipeline.finish()
             throw error
         }
+        let stats = try pipeline.finish()
+        summary.storedMessages = stats.messages
+        summary.storedRows = stats.rows
+        summary.duplicates = stats.duplicates
         summary.seconds = (clock.now - started).seconds
         return summary
     }
 
-    /// The decoding thread: reads every input and hands over batches of items.
-    static func decode(_ inputs: [@Sendable () throws -> ContainerDecoder], into queue: BlockingQueue<[Item]>, counter: ByteCounter) {
-        defer { queue.close() }
-        var batch: [Item] = []
-        batch.reserveCapacity(2048)
-        func flush() -> Bool {
-            guard !batch.isEmpty else { return true }
-            defer { batch.removeAll(keepingCapacity: true) }
-            return queue.push(batch)
-        }
-        for open in inputs {
-            let decoder: ContainerDecoder
-            do {
-                decoder = try open()
-            } catch {
-                batch.append(.sourceFailed("\(error)"))
-                continue
-            }
-            var lastCount: Int64 = 0
-            do {
-                while let event = try decoder.next() {
-                    switch event {
-                    case .message(let m): batch.append(.message(m))
-                    case .reject(let r): batch.append(.reject(r))
-                    case .skipped: batch.append(.skipped)
-                    }
-                    if batch.count >= 2048 {
-                        counter.add(decoder.bytesRead - lastCount)
-                        lastCount = decoder.bytesRead
-                        guard flush() else { return }
-                    }
-                }
-                counter.add(decoder.bytesRead - lastCount)
-                batch.append(.sourceDone(bytes: decoder.bytesRead))
-            } catch {
-                batch.append(.sourceFailed("\(error)"))
-            }
-            guard flush() else { return }
-        }
-    }
+    /// Messages and rejects handed to the writer at a time.
+    static let batchSize = 2048
 }
 
-/// A byte count shared between the decoding and the writing thread.
-final class ByteCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var total: Int64 = 0
+/// Everything one body holds, decoded: what the receivers of `serve` store in one submission.
+public struct DecodedBody: Sendable {
+    public var messages: [FlowMessage] = []
+    public var rejects: [Reject] = []
+    /// JSON values that are not messages.
+    public var skipped = 0
 
-    func add(_ n: Int64) {
-        lock.lock()
-        total += n
-        lock.unlock()
-    }
+    /// Flow rows of the messages.
+    public var rows: Int { messages.reduce(0) { $0 + $1.rows.count } }
 
-    var value: Int64 {
-        lock.lock()
-        defer { lock.unlock() }
-        return total
+    /// Decodes every container of SPEC §1 in `bytes`, naming `source` in rejects.
+    ///
+    /// - throws: an I/O error of the input (never for bad content: that is a reject).
+    public init(bytes: [UInt8], source: String) throws {
+        let decoder = ContainerDecoder(source: source, input: MemoryInput(bytes))
+        while let event = try decoder.next() {
+            switch event {
+            case .message(let m): messages.append(m)
+            case .reject(let r): rejects.append(r)
+            case .skipped: skipped += 1
+            }
+        }
     }
 }

@@ -1,4 +1,4 @@
-public import FlowIngest
+import FlowIngest
 public import FlowModel
 public import FlowStore
 public import Logging
@@ -57,7 +57,7 @@ public final class Follower {
     /// Called on every committed chunk.
     public var onProgress: ((PullProgress) -> Void)?
     /// Called for each reject (from the ingest thread).
-    public var onReject: (@Sendable (IngestReject) -> Void)?
+    public var onReject: (@Sendable (Reject) -> Void)?
     let logger: Logger
     let now: @Sendable () -> Nanoseconds
 

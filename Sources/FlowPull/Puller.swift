@@ -87,7 +87,7 @@ public final class Puller {
     /// Requests in flight (and answers waiting to be ingested) at most.
     public var concurrency = 4
     /// Called for each reject (from the ingest thread).
-    public var onReject: (@Sendable (IngestReject) -> Void)?
+    public var onReject: (@Sendable (Reject) -> Void)?
     /// Called after each committed chunk.
     public var onProgress: ((PullProgress) -> Void)?
     /// What has been done so far; complete when ``pull(from:to:afterCommit:)`` returns, partial when it throws.

@@ -1,39 +1,25 @@
 import FlowModel
 import FlowStore
-public import GRDB
 import Foundation
-
-/// A node as queries see it.
-public struct NodeEntry: Sendable {
-    public var id: Int64
-    public var stableID: String
-    public var name: String?
-    public var user: String?
-    public var tags: [String]
-    public var addresses: [String]
-    public var isReporter: Bool
-}
 
 /// The nodes and the address-to-node map, read at query time: resolution
 /// happens here, so a later device import improves earlier answers.
 ///
-/// Lives inside one read transaction (it looks up address texts lazily).
-public final class Directory {
-    let db: Database
-    public let nodes: [Int64: NodeEntry]
+/// Lives inside one read of the store (it looks up address texts lazily).
+final class Directory {
+    let snapshot: any StoreSnapshot
+    let nodes: [Int64: NodeEntry]
     /// Owner node id by address id (0 = none), dense. Immutable: no exclusivity checks on the hot path.
     let owner: [Int64]
     /// Reporter flag by node id, dense.
     let reporter: [Bool]
     var texts: [Int64: String] = [:]
 
-    public init(_ db: Database) throws {
-        self.db = db
+    init(_ snapshot: any StoreSnapshot) throws {
+        self.snapshot = snapshot
         var maxNode: Int64 = 0
         var nodes: [Int64: NodeEntry] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT id, stable_id, name, user, tags, addresses, last_report_ns IS NOT NULL FROM nodes") {
-            let n = NodeEntry(id: row[0], stableID: row[1], name: row[2], user: row[3],
-                              tags: FlowStore.decodeArray(row[4]), addresses: FlowStore.decodeArray(row[5]), isReporter: row[6])
+        for n in try snapshot.nodeEntries() {
             nodes[n.id] = n
             maxNode = max(maxNode, n.id)
         }
@@ -41,18 +27,17 @@ public final class Directory {
         var reporter = Array(repeating: false, count: Int(maxNode) + 1)
         for n in nodes.values where n.isReporter { reporter[Int(n.id)] = true }
         self.reporter = reporter
-        let maxAddress = try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM addresses") ?? 0
-        var owner = [Int64](repeating: 0, count: Int(maxAddress) + 1)
-        for row in try Row.fetchAll(db, sql: "SELECT address, node FROM node_addresses") {
-            let a: Int64 = row[0]
-            if a >= 0, a < owner.count { owner[Int(a)] = row[1] }
+        let owners = try snapshot.addressOwners()
+        var owner = [Int64](repeating: 0, count: Int(owners.maxAddressID) + 1)
+        for (a, n) in owners.owners where a >= 0 && a < owner.count {
+            owner[Int(a)] = n
         }
         self.owner = owner
     }
 
     /// The endpoint an address stands for now.
     @inline(__always)
-    public func endpoint(address id: Int64) -> Endpoint {
+    func endpoint(address id: Int64) -> Endpoint {
         if id <= 0 { return .star }
         if id < owner.count {
             let n = owner[Int(id)]
@@ -62,7 +47,7 @@ public final class Directory {
     }
 
     /// The address ids that resolve to `e` (for `*`, the id 0 of "no address").
-    public func addressIDs(of e: Endpoint) -> [Int64] {
+    func addressIDs(of e: Endpoint) -> [Int64] {
         if let a = e.addressID { return [a] }
         guard let n = e.nodeID else { return [0] }
         return owner.indices.filter { owner[$0] == n }.map { Int64($0) }
@@ -70,37 +55,42 @@ public final class Directory {
 
     /// Whether the endpoint is a node with any stored message.
     @inline(__always)
-    public func isReporter(_ e: Endpoint) -> Bool {
+    func isReporter(_ e: Endpoint) -> Bool {
         guard e.raw < 0 else { return false }
         let id = Int(-e.raw)
         return id < reporter.count && reporter[id]
     }
 
     @inline(__always)
-    public func isReporter(node id: Int64) -> Bool {
+    func isReporter(node id: Int64) -> Bool {
         id >= 0 && id < reporter.count && reporter[Int(id)]
     }
 
     /// The endpoint's key as answers print it: stable node ID, IP address, or `*`.
-    public func label(_ e: Endpoint) -> String {
+    ///
+    /// - throws: ``StoreError`` when the store cannot be read.
+    func label(_ e: Endpoint) throws -> String {
         if let n = e.nodeID { return nodes[n]?.stableID ?? "node#\(n)" }
-        if let a = e.addressID { return addressText(a) }
+        if let a = e.addressID { return try addressText(a) }
         return "*"
     }
 
     /// The node's name, nil for addresses and `*`.
-    public func name(_ e: Endpoint) -> String? {
+    func name(_ e: Endpoint) -> String? {
         e.nodeID.flatMap { nodes[$0]?.name }
     }
 
-    public func node(_ e: Endpoint) -> NodeEntry? {
+    func node(_ e: Endpoint) -> NodeEntry? {
         e.nodeID.flatMap { nodes[$0] }
     }
 
-    public func addressText(_ id: Int64) -> String {
+    /// The text of an address id ("*" for 0).
+    ///
+    /// - throws: ``StoreError`` when the store cannot be read.
+    func addressText(_ id: Int64) throws -> String {
         if id == 0 { return "*" }
         if let t = texts[id] { return t }
-        let t = (try? StoreScan.addressTexts(db, ids: [id]))?[id] ?? "address#\(id)"
+        let t = try snapshot.addressTexts([id])[id] ?? "address#\(id)"
         texts[id] = t
         return t
     }
@@ -109,13 +99,12 @@ public final class Directory {
     /// first label, an IP address, or `*`.
     ///
     /// - throws: ``QueryError`` for an unknown or ambiguous argument (the message lists the candidates).
-    public func resolve(_ argument: String) throws -> Endpoint {
+    func resolve(_ argument: String) throws -> Endpoint {
         let arg = argument.trimmingCharacters(in: .whitespaces)
         if arg == "*" { return .star }
         if let n = nodes.values.first(where: { $0.stableID == arg }) { return .node(n.id) }
         if let ip = IPAddress(arg) {
-            let text = ip.description
-            guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM addresses WHERE ip = ?", arguments: [text]) else {
+            guard let id = try snapshot.addressID(ip) else {
                 throw QueryError("unknown endpoint '\(argument)': no flow or node has that address")
             }
             return endpoint(address: id)

@@ -1,5 +1,5 @@
 import FlowModel
-public import FlowStore
+import FlowStore
 
 /// SPEC §3: each observation of a flow row is two directed edges, and each
 /// edge X→Y is counted from exactly one side.
@@ -9,16 +9,16 @@ public import FlowStore
 /// 3. otherwise observations by anyone.
 ///
 /// Physical rows are read as an edge from the reporter to the underlay `dst` (tx) and back (rx).
-public struct EdgeModel {
-    public let directory: Directory
+struct EdgeModel {
+    let directory: Directory
 
-    public init(_ directory: Directory) {
+    init(_ directory: Directory) {
         self.directory = directory
     }
 
     /// Calls `body(from, to, packets, bytes)` for each counted edge of the observation.
     @inline(__always)
-    public func edges(_ o: Observation, _ body: (Endpoint, Endpoint, Int64, Int64) throws -> Void) rethrows {
+    func edges(_ o: Observation, _ body: (Endpoint, Endpoint, Int64, Int64) throws -> Void) rethrows {
         let observer = Endpoint.node(o.reporter)
         let x: Endpoint
         let y = directory.endpoint(address: o.dst)
@@ -37,7 +37,7 @@ public struct EdgeModel {
 
     /// Whether `observer`'s observation of the edge `from`→`to` is the one that counts.
     @inline(__always)
-    public func counted(_ from: Endpoint, _ to: Endpoint, _ observer: Endpoint) -> Bool {
+    func counted(_ from: Endpoint, _ to: Endpoint, _ observer: Endpoint) -> Bool {
         if directory.isReporter(from) { return from == observer }
         if directory.isReporter(to) { return to == observer }
         return true
@@ -45,7 +45,7 @@ public struct EdgeModel {
 
     /// The reporters whose observations can count for edges between `a` and `b`
     /// (nil: any reporter's can). Used to read only the reports that matter.
-    public func observers(of a: Endpoint, _ b: Endpoint) -> Set<Int64>? {
+    func observers(of a: Endpoint, _ b: Endpoint) -> Set<Int64>? {
         var set: Set<Int64> = []
         for (from, to) in [(a, b), (b, a)] {
             if directory.isReporter(from) { set.insert(from.nodeID!) } else if directory.isReporter(to) { set.insert(to.nodeID!) } else { return nil }

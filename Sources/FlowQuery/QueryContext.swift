@@ -1,30 +1,39 @@
-public import FlowModel
-public import FlowStore
-public import GRDB
+import FlowModel
+import FlowStore
 
-/// One question's view of the store: a read transaction, the directory and the edge model.
-public final class QueryContext {
-    public let db: Database
-    public let directory: Directory
-    public let model: EdgeModel
-    public let options: QueryOptions
+/// One pre-aggregated observation: a rollup entry, or one flow row of a message.
+struct Observation {
+    /// The bucket start (rollups) or the message's window start, ns since the epoch.
+    var time: Nanoseconds
+    /// The observer: the store's id of the reporting node.
+    var reporter: Int64
+    var kind: TrafficKind
+    var proto: UInt8
+    /// The service port (see ``FlowRow/servicePort``).
+    var port: UInt16
+    /// Address ids, 0 = none.
+    var src: Int64
+    var dst: Int64
+    var counters: Counters
+    /// The width of the bucket `time` starts (ns); 0 for a raw flow row, whose `time` is exact.
+    var span: Nanoseconds = 0
+}
+
+/// One question's view of the store: a snapshot, the directory and the edge model.
+final class QueryContext {
+    let snapshot: any StoreSnapshot
+    let directory: Directory
+    let model: EdgeModel
+    let options: QueryOptions
     /// The resolved `--endpoint`.
-    public let endpoint: Endpoint?
+    let endpoint: Endpoint?
     /// Nodes matching `--tag`/`--user` (nil: no such filter).
     let taggedNodes: Set<Endpoint>?
     var labels: [Endpoint: String] = [:]
-    var scanner: RollupScanner?
 
-    func rollupScanner() throws -> RollupScanner {
-        if let scanner { return scanner }
-        let s = try RollupScanner(db)
-        scanner = s
-        return s
-    }
-
-    public init(_ db: Database, options: QueryOptions) throws {
-        self.db = db
-        let directory = try Directory(db)
+    init(_ snapshot: any StoreSnapshot, options: QueryOptions) throws {
+        self.snapshot = snapshot
+        let directory = try Directory(snapshot)
         self.directory = directory
         model = EdgeModel(directory)
         self.options = options
@@ -43,9 +52,11 @@ public final class QueryContext {
     }
 
     /// The printed key of an endpoint (cached).
-    public func label(_ e: Endpoint) -> String {
+    ///
+    /// - throws: ``StoreError`` when the store cannot be read.
+    func label(_ e: Endpoint) throws -> String {
         if let l = labels[e] { return l }
-        let l = directory.label(e)
+        let l = try directory.label(e)
         labels[e] = l
         return l
     }
@@ -67,7 +78,7 @@ public final class QueryContext {
     ///
     /// - parameter touching: skip, before any resolution, observations that cannot
     ///   make an edge with this endpoint at either end.
-    public func observations(_ window: TimeWindow, step: Nanoseconds? = nil, observers: Set<Int64>? = nil,
+    func observations(_ window: TimeWindow, step: Nanoseconds? = nil, observers: Set<Int64>? = nil,
                              below level: Int64? = nil, touching: Endpoint? = nil, _ body: (Observation) throws -> Void) throws {
         if let e = touching {
             // Its addresses (sorted, usually one or two) and, for physical rows, the reporter itself.
@@ -84,7 +95,8 @@ public final class QueryContext {
                 try inner(o)
             }
         }
-        let reporters = try observers.map { Array($0).sorted() } ?? StoreScan.reporters(db)
+        let snapshot = self.snapshot
+        let reporters = try observers.map { Array($0).sorted() } ?? snapshot.reporters()
         // A bit mask and a plain integer: a Set lookup per row would hash.
         let kindMask = options.kinds.reduce(UInt8(0)) { $0 | 1 << $1.rawValue }
         let protoFilter = options.proto.map(Int.init) ?? -1
@@ -92,11 +104,13 @@ public final class QueryContext {
         for segment in segments {
             switch segment {
             case .rollup(let s, let from, let to):
+                let span = s * Timestamp.nanosPerSecond
                 for r in reporters {
-                    try rollupScanner().scan(step: s, reporter: r, fromBucket: from / Timestamp.nanosPerSecond,
-                                             toBucket: to / Timestamp.nanosPerSecond) { o in
-                        guard kindMask & (1 << o.kind.rawValue) != 0, protoFilter < 0 || protoFilter == Int(o.proto) else { return }
-                        try body(o)
+                    try snapshot.rollups(step: s, reporter: r, fromBucket: from / Timestamp.nanosPerSecond,
+                                         toBucket: to / Timestamp.nanosPerSecond) { bucket, e in
+                        guard kindMask & (1 << e.kind.rawValue) != 0, protoFilter < 0 || protoFilter == Int(e.proto) else { return }
+                        try body(Observation(time: bucket * Timestamp.nanosPerSecond, reporter: r, kind: e.kind, proto: e.proto,
+                                             port: e.port, src: e.src, dst: e.dst, counters: e.counters, span: span))
                     }
                 }
             case .raw(let from, let to):
@@ -108,16 +122,16 @@ public final class QueryContext {
                     return true
                 }
                 if observers != nil {
-                    for r in reporters { try StoreScan.messages(db, from: from, to: to, reporter: r, visit) }
+                    for r in reporters { try snapshot.messages(from: from, to: to, reporter: r, descending: false, visit) }
                 } else {
-                    try StoreScan.messages(db, from: from, to: to, visit)
+                    try snapshot.messages(from: from, to: to, reporter: nil, descending: false, visit)
                 }
             }
         }
     }
 
     /// Every counted edge in `window` that passes all filters: `body(observation, from, to, packets, bytes)`.
-    public func edges(_ window: TimeWindow, step: Nanoseconds? = nil, observers: Set<Int64>? = nil, below level: Int64? = nil,
+    func edges(_ window: TimeWindow, step: Nanoseconds? = nil, observers: Set<Int64>? = nil, below level: Int64? = nil,
                       touching: Endpoint? = nil,
                       _ body: (Observation, Endpoint, Endpoint, Int64, Int64) throws -> Void) throws {
         // An endpoint filter on a pair of reporters could narrow observers too, but an

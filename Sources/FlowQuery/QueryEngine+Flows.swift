@@ -16,7 +16,7 @@ extension QueryEngine {
             var upper = options.window.to
             if let position { upper = min(upper, position.start + 1) }
             let kinds = options.kinds
-            try StoreScan.messages(ctx.db, from: options.window.from, to: upper, descending: true) { h, index, r in
+            try ctx.snapshot.messages(from: options.window.from, to: upper, reporter: nil, descending: true) { h, index, r in
                 if let position {
                     let here = FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index)
                     guard here.isAfter(position) else { return true }
@@ -26,14 +26,14 @@ extension QueryEngine {
                 let src = ctx.directory.endpoint(address: r.src), dst = ctx.directory.endpoint(address: r.dst)
                 if let e = ctx.endpoint, src != e, dst != e, !(r.kind == .physical && reporter == e) { return true }
                 if let t = ctx.taggedNodes, !t.contains(src), !t.contains(dst), !t.contains(reporter) { return true }
-                if let needle, !Self.matches(needle, ctx, reporter, src, dst, r) { return true }
+                if let needle, !(try Self.matches(needle, ctx, reporter, src, dst, r)) { return true }
                 rows.append(FlowLogRow(
-                    start: h.start, end: h.end, reporter: ctx.label(reporter), reporterName: ctx.directory.name(reporter),
+                    start: h.start, end: h.end, reporter: try ctx.label(reporter), reporterName: ctx.directory.name(reporter),
                     kind: r.kind, proto: r.proto,
-                    src: r.src == 0 ? nil : ctx.directory.addressText(r.src), srcPort: r.srcPort,
-                    srcNode: src.nodeID.map { _ in ctx.label(src) }, srcName: ctx.directory.name(src),
-                    dst: r.dst == 0 ? nil : ctx.directory.addressText(r.dst), dstPort: r.dstPort,
-                    dstNode: dst.nodeID.map { _ in ctx.label(dst) }, dstName: ctx.directory.name(dst),
+                    src: r.src == 0 ? nil : try ctx.directory.addressText(r.src), srcPort: r.srcPort,
+                    srcNode: try src.nodeID.map { _ in try ctx.label(src) }, srcName: ctx.directory.name(src),
+                    dst: r.dst == 0 ? nil : try ctx.directory.addressText(r.dst), dstPort: r.dstPort,
+                    dstNode: try dst.nodeID.map { _ in try ctx.label(dst) }, dstName: ctx.directory.name(dst),
                     txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes,
                     cursor: FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index).text))
                 return rows.count < limit
@@ -42,7 +42,7 @@ extension QueryEngine {
         }
     }
 
-    static func matches(_ needle: String, _ ctx: QueryContext, _ reporter: Endpoint, _ src: Endpoint, _ dst: Endpoint, _ r: StoredRow) -> Bool {
+    static func matches(_ needle: String, _ ctx: QueryContext, _ reporter: Endpoint, _ src: Endpoint, _ dst: Endpoint, _ r: StoredRow) throws -> Bool {
         if let port = UInt16(needle), port == r.srcPort || port == r.dstPort { return true }
         for e in [reporter, src, dst] {
             if let n = ctx.directory.node(e) {
@@ -53,7 +53,7 @@ extension QueryEngine {
             }
         }
         for a in [r.src, r.dst] where a != 0 {
-            if ctx.directory.addressText(a).contains(needle) { return true }
+            if try ctx.directory.addressText(a).contains(needle) { return true }
         }
         return false
     }

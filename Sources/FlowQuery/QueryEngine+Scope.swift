@@ -59,8 +59,8 @@ extension QueryEngine {
                 }
             }
             let windowEnds = try Self.messageEnds(ctx, starts: Set(peers.values.map(\.last)))
-            return peers.map { peer, a in
-                ScopePeer(peer: ctx.label(peer), peerName: ctx.directory.name(peer),
+            return try peers.map { peer, a in
+                ScopePeer(peer: try ctx.label(peer), peerName: ctx.directory.name(peer),
                           sentBytes: a.sent.bytes, receivedBytes: a.received.bytes,
                           sentPackets: a.sent.packets, receivedPackets: a.received.packets,
                           protocols: a.protocols.sorted(), ports: a.ports.sorted(),
@@ -73,7 +73,7 @@ extension QueryEngine {
     static func messageEnds(_ ctx: QueryContext, starts: Set<Int64>) throws -> [Int64: Int64] {
         var out: [Int64: Int64] = [:]
         for s in starts {
-            try StoreScan.messages(ctx.db, from: s, to: s + 1) { h, _, _ in
+            try ctx.snapshot.messages(from: s, to: s + 1, reporter: nil, descending: false) { h, _, _ in
                 out[s] = max(out[s] ?? h.end, h.end)
                 return true
             }

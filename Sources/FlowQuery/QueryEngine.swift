@@ -1,6 +1,5 @@
 public import FlowModel
 public import FlowStore
-import GRDB
 
 /// Answers the questions of SPEC §4 from a store; shared by the CLI and the HTTP server.
 ///
@@ -11,16 +10,20 @@ import GRDB
 /// let rows = try engine.topEndpoints(options, metric: .bytes, limit: 10)
 /// ```
 public struct QueryEngine: Sendable {
-    public let store: FlowStore
+    /// The store questions read, through its snapshots.
+    public let store: any FlowStorage
 
-    public init(store: FlowStore) {
+    /// An engine over `store`: SQLite (``FlowStore``) or any other ``FlowStorage``.
+    ///
+    /// - parameter store: The store to read; the engine only reads.
+    public init(store: any FlowStorage) {
         self.store = store
     }
 
-    /// Runs `body` in one read transaction with a fresh directory (one consistent snapshot).
-    public func read<T>(_ options: QueryOptions, _ body: (QueryContext) throws -> T) throws -> T {
-        try store.pool.read { db in
-            try body(QueryContext(db, options: options))
+    /// Runs `body` in one snapshot with a fresh directory.
+    func read<T>(_ options: QueryOptions, _ body: (QueryContext) throws -> T) throws -> T {
+        try store.read { snapshot in
+            try body(QueryContext(snapshot, options: options))
         }
     }
 
@@ -86,7 +89,7 @@ public struct QueryEngine: Sendable {
             var rows: [TopEndpointRow] = []
             for e in Set(sent.keys).union(received.keys) {
                 let s = sent[e] ?? Sum(), r = received[e] ?? Sum()
-                let row = TopEndpointRow(endpoint: ctx.label(e), name: ctx.directory.name(e),
+                let row = TopEndpointRow(endpoint: try ctx.label(e), name: ctx.directory.name(e),
                                          sentBytes: s.bytes, receivedBytes: r.bytes, sentPackets: s.packets, receivedPackets: r.packets)
                 if row.bytes != 0 || row.packets != 0 { rows.append(row) }
             }
@@ -99,15 +102,15 @@ public struct QueryEngine: Sendable {
         try read(options) { ctx in
             var pairs: [EdgeKey: (ab: Sum, ba: Sum)] = [:]
             for (k, s) in try directedEdges(ctx) {
-                let lf = ctx.label(k.from), lt = ctx.label(k.to)
+                let lf = try ctx.label(k.from), lt = try ctx.label(k.to)
                 if !byteOrder(lt, lf) {
                     pairs[EdgeKey(from: k.from, to: k.to), default: (Sum(), Sum())].ab.add(s.packets, s.bytes)
                 } else {
                     pairs[EdgeKey(from: k.to, to: k.from), default: (Sum(), Sum())].ba.add(s.packets, s.bytes)
                 }
             }
-            let rows = pairs.compactMap { k, v -> TopPairRow? in
-                let row = TopPairRow(a: ctx.label(k.from), b: ctx.label(k.to), aName: ctx.directory.name(k.from), bName: ctx.directory.name(k.to),
+            let rows = try pairs.compactMap { k, v -> TopPairRow? in
+                let row = TopPairRow(a: try ctx.label(k.from), b: try ctx.label(k.to), aName: ctx.directory.name(k.from), bName: ctx.directory.name(k.to),
                                      abBytes: v.ab.bytes, baBytes: v.ba.bytes, abPackets: v.ab.packets, baPackets: v.ba.packets)
                 return row.bytes == 0 && row.packets == 0 ? nil : row
             }
@@ -211,12 +214,12 @@ public struct QueryEngine: Sendable {
                                     dst: keys.contains(.dst) ? to : .star)
                 sums[g, default: Sum()].add(p, b)
             }
-            let rows = sums.filter { !$0.value.isZero }.map { g, s in
+            let rows = try sums.filter { !$0.value.isZero }.map { g, s in
                 RollupRow(time: g.time,
                           kind: keys.contains(.kind) ? TrafficKind(rawValue: g.kind)?.name : nil,
                           proto: keys.contains(.proto) ? g.proto : nil,
-                          src: keys.contains(.src) ? ctx.label(g.src) : nil,
-                          dst: keys.contains(.dst) ? ctx.label(g.dst) : nil,
+                          src: keys.contains(.src) ? try ctx.label(g.src) : nil,
+                          dst: keys.contains(.dst) ? try ctx.label(g.dst) : nil,
                           bytes: s.bytes, packets: s.packets)
             }
             return rows.sorted { a, b in

@@ -9,13 +9,12 @@ public import Logging
 import NIOCore
 import NIOSSL
 import ServiceLifecycle
-import GRDB
 import Prometheus
 
 /// `tailflow serve`: receives log streams (Splunk HEC, Elasticsearch `_bulk`, plain) into the
 /// store and answers the query API, on one listener, over HTTP or HTTPS.
 ///
-/// All receivers feed one ``GroupCommitWriter``: concurrent senders are committed together,
+/// All receivers feed one ``WritePipeline`` (``WritePolicy/server``): concurrent senders are committed together,
 /// each answer is sent only after its data is committed, and a sender is told to come
 /// back (503 + `Retry-After`) when the writer falls behind. SIGTERM and SIGINT stop the
 /// listener, let requests in flight finish (their commits included), then close the store.
@@ -39,7 +38,9 @@ public struct FlowServer: Sendable {
     /// Runs until SIGTERM or SIGINT; `onListening` gets the bound host and port (useful with port 0).
     public func run(onListening: @escaping @Sendable (String, Int) -> Void) async throws {
         let tls = try tlsConfiguration()
-        let writer = GroupCommitWriter(store: store, maxPendingRows: configuration.maxPendingRows)
+        var policy = WritePolicy.server
+        policy.maxPendingRows = configuration.maxPendingRows
+        let writer = WritePipeline(store: store, policy: policy)
         let metrics = ServerMetrics(writer: writer, databasePath: store.path)
         let intake = Intake(credentials: Credentials(configuration), maxBody: configuration.maxBody, writer: writer, metrics: metrics)
         let router = Self.router(intake: intake, engine: QueryEngine(store: store), store: store, metrics: metrics, logger: logger)
@@ -137,7 +138,7 @@ public struct FlowServer: Sendable {
         // Operations.
         route(.get, "/healthz", "healthz") { _, _ in
             do {
-                _ = try await offThePool { try store.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM grdb_migrations") } }
+                _ = try await offThePool { try store.health() }
                 return .json(.ok, ["status": "ok"])
             } catch {
                 return .json(.serviceUnavailable, ["status": "the store cannot be read: \(error)"])
@@ -153,12 +154,17 @@ public struct FlowServer: Sendable {
 /// Shuts the writer down after the listener has stopped (services stop in reverse order,
 /// the HTTP server first), so the commits of requests in flight finish.
 struct WriterService: Service {
-    let writer: GroupCommitWriter
+    let writer: WritePipeline
     let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
-        try await offThePool { writer.shutdown() }
+        let writer = self.writer
+        do {
+            _ = try await offThePool { try writer.finish() }
+        } catch {
+            logger.error("the store failed", metadata: ["error": "\(error)"])
+        }
         logger.info("writer stopped", metadata: ["commits": "\(writer.stats.commits)", "rows": "\(writer.stats.rows)"])
     }
 }

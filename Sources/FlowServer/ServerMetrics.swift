@@ -8,10 +8,10 @@ import Prometheus
 /// receiver, and — read when scraped — the writer's counters and the database size.
 final class ServerMetrics: @unchecked Sendable {
     let registry = PrometheusCollectorRegistry()
-    let writer: GroupCommitWriter
+    let writer: WritePipeline
     let databasePath: String
     /// The writer's totals at the last scrape; counters advance by the difference.
-    private var seen = GroupCommitWriter.Stats()
+    private var seen = WritePipeline.Stats()
     private let lock = NSLock()
 
     static let latencyBuckets: [Duration] = [
@@ -19,7 +19,7 @@ final class ServerMetrics: @unchecked Sendable {
         .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
     ]
 
-    init(writer: GroupCommitWriter, databasePath: String) {
+    init(writer: WritePipeline, databasePath: String) {
         self.writer = writer
         self.databasePath = databasePath
     }

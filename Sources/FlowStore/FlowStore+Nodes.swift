@@ -14,12 +14,24 @@ public struct NodeRecord: Sendable, Equatable {
     public var isReporter: Bool
     public var firstSeen: Nanoseconds?
     public var lastSeen: Nanoseconds?
+
+    public init(nodeID: String, name: String?, os: String?, user: String?, tags: [String], addresses: [String],
+                isReporter: Bool, firstSeen: Nanoseconds?, lastSeen: Nanoseconds?) {
+        self.nodeID = nodeID
+        self.name = name
+        self.os = os
+        self.user = user
+        self.tags = tags
+        self.addresses = addresses
+        self.isReporter = isReporter
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
+    }
 }
 
 extension FlowStore {
-    /// Every known node, ordered by name then stable ID.
     public func nodes() throws -> [NodeRecord] {
-        try pool.read { db in
+        try sqlite { try pool.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT stable_id, name, os, user, tags, addresses, last_report_ns IS NOT NULL AS reporter,
                        first_seen_ns, last_seen_ns
@@ -29,45 +41,46 @@ extension FlowStore {
                            tags: Self.decodeArray(row[4]), addresses: Self.decodeArray(row[5]),
                            isReporter: row[6], firstSeen: row[7], lastSeen: row[8])
             }
-        }
-    }
-
-    /// Stores what a device list says; the import time counts as the time of the report.
-    public func importNodes(_ nodes: [NodeInfo], at time: Nanoseconds) throws {
-        try withWriter { writer in
-            try writer.begin()
-            for node in nodes { try writer.importNode(node, at: time) }
-            try writer.commit()
-        }
+        } }
     }
 
     /// The strings of a JSON array column (`nodes.tags`, `nodes.addresses`); empty for NULL.
-    public static func decodeArray(_ text: String?) -> [String] {
+    package static func decodeArray(_ text: String?) -> [String] {
         guard let text, let data = text.data(using: .utf8),
               let array = try? JSONSerialization.jsonObject(with: data) as? [String] else { return [] }
         return array
     }
 }
 
-/// A recorded reject.
-public struct RejectRecord: Sendable, Equatable {
-    public var source: String
-    public var line: Int64?
-    public var offset: Int64
-    public var reason: String
-    public var excerpt: String?
-    public var recorded: Nanoseconds
+extension FlowStore {
+    public func rejects(limit: Int) throws -> [Reject] {
+        try sqlite {
+            try pool.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT source, line, offset, reason, excerpt, recorded_ns FROM rejects ORDER BY id DESC LIMIT ?
+                    """, arguments: [limit]).map { row in
+                    Reject(location: SourceLocation(source: row[0], line: row[1], offset: row[2]), reason: row[3],
+                           excerpt: row[4] ?? "", recorded: row[5])
+                }
+            }
+        }
+    }
 }
 
-extension FlowStore {
-    /// Recorded rejects, newest first.
-    public func rejects(limit: Int) throws -> [RejectRecord] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT source, line, offset, reason, excerpt, recorded_ns FROM rejects ORDER BY id DESC LIMIT ?
-                """, arguments: [limit]).map { row in
-                RejectRecord(source: row[0], line: row[1], offset: row[2], reason: row[3], excerpt: row[4], recorded: row[5])
-            }
+extension FlowStorage {
+    /// Stores what a device list says; the import time counts as the time of the report.
+    ///
+    /// For example:
+    /// ```swift
+    /// try store.importNodes(try DeviceList.parse(bytes, source: "devices.json"), at: now)
+    /// ```
+    ///
+    /// - throws: ``StoreError``.
+    public func importNodes(_ nodes: [NodeInfo], at time: Nanoseconds) throws {
+        try write(durability: .normal) { writer in
+            try writer.begin()
+            for node in nodes { try writer.importNode(node, at: time) }
+            try writer.commit()
         }
     }
 }

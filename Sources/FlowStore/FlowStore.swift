@@ -1,25 +1,31 @@
-public import GRDB
+import FlowModel
+package import GRDB
 import FlowSchema
 import Foundation
 
 /// The tailflow database: one SQLite file in WAL mode, with the schema of `schema/*.sql`.
 ///
+/// It implements ``FlowStorage``, the store's whole interface; nothing of SQLite or
+/// GRDB is visible outside this module.
+///
 /// For example:
 /// ```swift
 /// let store = try FlowStore(path: "tailflow.db")
-/// let count = try store.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM messages") }
+/// let nodes = try store.nodes()
+/// let range = try store.read { try $0.timeRange() }
 /// ```
-public final class FlowStore: Sendable {
+public final class FlowStore: FlowStorage {
     /// The page size of new databases. Messages pack their rows into blobs of a
     /// few hundred bytes; larger pages keep them on the page with their key.
     public static let pageSize = 8192
 
     public let path: String
-    /// Readers run concurrently with the single writer (WAL).
-    public let pool: DatabasePool
+    /// Readers run concurrently with the single writer (WAL). Not API: tests that
+    /// inspect the file's tables use it.
+    package let pool: DatabasePool
 
     /// The migrations this binary knows, in order.
-    public static var migrator: DatabaseMigrator {
+    package static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         for migration in Schema.migrations {
             migrator.registerMigration(migration.name) { db in
@@ -29,25 +35,55 @@ public final class FlowStore: Sendable {
         return migrator
     }
 
-    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    /// How a store is opened.
+    public enum Access: Sendable {
+        /// Creates the store when missing and brings its schema up to date: the
+        /// commands that write (ingest, nodes import/sync, pull, follow, serve).
+        case readWrite
+        /// Never creates, migrates or writes anything: the questions. A missing
+        /// file is an error, and a read-only file (or directory) is fine.
+        case readOnly
+    }
+
+    /// Opens the store at `path`: creating it and bringing its schema up to date
+    /// (``Access/readWrite``), or only reading it (``Access/readOnly``).
     ///
-    /// - throws: ``StoreError`` with code `.schemaTooNew` when the file was
-    ///   written by a newer tailflow, `.notATailflowStore` when it holds other tables.
-    public init(path: String) throws {
+    /// For example:
+    /// ```swift
+    /// let store = try FlowStore(path: "tailflow.db")                      // ingest
+    /// let readOnly = try FlowStore(path: "tailflow.db", access: .readOnly) // questions
+    /// ```
+    ///
+    /// - parameter path: The database file.
+    /// - parameter access: Whether to create and migrate (the default) or only read.
+    /// - throws: ``StoreError`` with code `.noStore` when reading a missing file,
+    ///   `.schemaTooNew` when the file was written by a newer tailflow,
+    ///   `.schemaTooOld` when reading a file an older tailflow wrote (any writing
+    ///   command upgrades it), `.notATailflowStore` when it holds other tables.
+    public init(path: String, access: Access = .readWrite) throws {
         self.path = path
         var config = Configuration()
         config.busyMode = .timeout(60)
+        let readOnly = access == .readOnly
+        config.readonly = readOnly
         config.prepareDatabase { db in
-            // Only effective while the file is still empty, i.e. when it is created.
-            try db.execute(sql: "PRAGMA page_size = \(FlowStore.pageSize)")
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            if !db.configuration.readonly {
+                // Only effective while the file is still empty, i.e. when it is created.
+                try db.execute(sql: "PRAGMA page_size = \(FlowStore.pageSize)")
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
             // The writer keeps recent index and rollup pages hot; a question scans
             // each page once, where a big cache only costs fresh memory to fault in.
             try db.execute(sql: db.configuration.readonly ? "PRAGMA cache_size = -8192" : "PRAGMA cache_size = -32768")
         }
         do {
-            pool = try DatabasePool(path: path, configuration: config)
-            try Self.migrate(pool, path: path)
+            if readOnly {
+                pool = try Self.openReadOnly(path: path, config)
+                try Self.checkSchema(pool, path: path, readOnly: true)
+            } else {
+                pool = try DatabasePool(path: path, configuration: config)
+                try Self.migrate(pool, path: path)
+            }
         } catch let error as DatabaseError {
             throw StoreError(error.resultCode == .SQLITE_NOTADB ? .notATailflowStore : .sqlite,
                              error.resultCode == .SQLITE_NOTADB ? "not a tailflow store (not an SQLite database)" : "\(error)",
@@ -55,7 +91,38 @@ public final class FlowStore: Sendable {
         }
     }
 
+    /// Opens an existing file for reading only.
+    ///
+    /// A WAL database needs its shared-memory file (`-shm`); where that cannot be
+    /// created (a read-only directory) and no write-ahead log is pending, the file
+    /// is opened as immutable instead, which needs neither.
+    static func openReadOnly(path: String, _ config: Configuration) throws -> DatabasePool {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw StoreError(.noStore, "no tailflow store at \(path)")
+        }
+        do {
+            let pool = try DatabasePool(path: path, configuration: config)
+            // Opening is lazy: read once so that a missing `-shm` shows here.
+            _ = try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sqlite_master") }
+            return pool
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN || error.resultCode == .SQLITE_READONLY {
+            let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+            guard wal == 0 else { throw error }
+            let uri = "file:" + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? path) + "?immutable=1"
+            let pool = try DatabasePool(path: uri, configuration: config)
+            _ = try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sqlite_master") }
+            return pool
+        }
+    }
+
     static func migrate(_ pool: DatabasePool, path: String) throws {
+        try checkSchema(pool, path: path, readOnly: false)
+        try migrator.migrate(pool)
+    }
+
+    /// Refuses a schema this tailflow does not know, and files that are not stores.
+    static func checkSchema(_ pool: DatabasePool, path: String, readOnly: Bool) throws {
         let migrator = Self.migrator
         try pool.read { db in
             let applied = try migrator.appliedIdentifiers(db)
@@ -72,23 +139,73 @@ public final class FlowStore: Sendable {
                                      "not a tailflow store: it holds other tables (\(tables.prefix(3).joined(separator: ", ")))",
                                      path: path)
                 }
+                if readOnly {
+                    throw StoreError(.noStore, "no tailflow store at \(path) (the file holds no tailflow schema)")
+                }
+            }
+            if readOnly, let missing = known.subtracting(applied).sorted().first {
+                throw StoreError(.schemaTooOld,
+                                 "the store was written by an older tailflow (migration \(missing) not applied); any writing command, such as `tailflow ingest` with no new input, upgrades it",
+                                 path: path)
             }
         }
-        try migrator.migrate(pool)
     }
 
     /// The identifiers of the applied migrations, in order.
+    ///
+    /// - throws: ``StoreError`` when the file cannot be read.
     public func schemaVersion() throws -> [String] {
-        try pool.read { try Self.migrator.appliedIdentifiers($0).sorted() }
+        try health().schemaVersion
     }
 
-    /// Runs `body` with the store's single writer. Only one writer runs at a time
-    /// (across processes too: SQLite's lock, waited for up to a minute).
-    public func withWriter<T>(_ body: (FlowWriter) throws -> T) throws -> T {
-        try pool.writeWithoutTransaction { db in
-            let writer = try FlowWriter(db)
-            defer { writer.close() }
-            return try body(writer)
+    public func health() throws -> StoreHealth {
+        try sqlite { try pool.read { StoreHealth(schemaVersion: try Self.migrator.appliedIdentifiers($0).sorted()) } }
+    }
+
+    public func read<T>(_ body: (any StoreSnapshot) throws -> T) throws -> T {
+        try sqlite { try pool.read { try body(SQLiteSnapshot($0)) } }
+    }
+
+    /// Runs `body` with the store's single writer; see ``FlowStorage/write(durability:_:)``.
+    ///
+    /// With ``Durability/full`` the writer is meant to live long (the server's): a
+    /// separate connection copies the write-ahead log into the database twice a
+    /// second, so that commits do not pay for checkpoints.
+    public func write<T>(durability: Durability, _ body: (any StoreWriter) throws -> T) throws -> T {
+        try withWriter(durability: durability, body)
+    }
+
+    /// ``write(durability:_:)`` with the concrete writer, for this module's own callers.
+    func withWriter<T>(durability: Durability = .normal, _ body: (FlowWriter) throws -> T) throws -> T {
+        let checkpointer = durability == .full ? Checkpointer(path: path) : nil
+        defer { checkpointer?.stop() }
+        return try sqlite {
+            try pool.writeWithoutTransaction { db in
+                let writer = try FlowWriter(db)
+                defer {
+                    writer.close()
+                    if durability == .full {
+                        try? writer.exec("PRAGMA synchronous = NORMAL")
+                        try? writer.exec("PRAGMA wal_autocheckpoint = 1000")
+                    }
+                }
+                if durability == .full {
+                    try writer.exec("PRAGMA synchronous = FULL")
+                    // The checkpointer copies the log into the database on the other core; the
+                    // writer checkpoints itself only if the log reaches 256 MiB all the same.
+                    try writer.exec("PRAGMA wal_autocheckpoint = 32768")
+                }
+                return try body(writer)
+            }
+        }
+    }
+
+    /// Runs `body`, turning GRDB's errors into ``StoreError``s that name the file.
+    func sqlite<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as DatabaseError {
+            throw StoreError(.sqlite, "\(error)", path: path)
         }
     }
 }

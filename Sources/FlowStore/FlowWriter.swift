@@ -1,6 +1,6 @@
 import GRDBSQLite
 import GRDB
-public import FlowModel
+import FlowModel
 import Foundation
 
 /// What a writer stored.
@@ -26,7 +26,7 @@ public struct WriteStats: Sendable, Equatable {
 /// sees rows without their rollups, and a crash loses a whole batch or nothing.
 ///
 /// The insert path uses prepared sqlite3 statements directly (see `RawStatement`).
-public final class FlowWriter {
+final class FlowWriter: StoreWriter {
     let db: Database
     let sqlite: OpaquePointer
     let insertMessage: RawStatement
@@ -50,8 +50,8 @@ public final class FlowWriter {
     var stored: [StoredRow] = []
     var inTransaction = false
     /// Whether a batch is open.
-    public var isInBatch: Bool { inTransaction }
-    public private(set) var stats = WriteStats()
+    var isInBatch: Bool { inTransaction }
+    private(set) var stats = WriteStats()
 
     final class NodeState {
         let id: Int64
@@ -103,7 +103,7 @@ public final class FlowWriter {
             INSERT OR REPLACE INTO rollups (step, reporter, bucket, part, entries, sums) VALUES (?, ?, ?, ?, ?, ?)
             """)
         deleteParts = try RawStatement(sqlite, "DELETE FROM rollups WHERE step = ? AND reporter = ? AND bucket = ? AND part > 0")
-        selectAddress = try RawStatement(sqlite, "SELECT id FROM addresses WHERE ip = ?")
+        selectAddress = try RawStatement(sqlite, SQLiteSQL.selectAddress)
         insertAddress = try RawStatement(sqlite, "INSERT INTO addresses (ip) VALUES (?)")
         selectNode = try RawStatement(sqlite, """
             SELECT id, info_ns, first_seen_ns, last_seen_ns, first_report_ns, last_report_ns FROM nodes WHERE stable_id = ?
@@ -139,14 +139,14 @@ public final class FlowWriter {
     // MARK: Transactions
 
     /// Starts a batch (an immediate transaction: it waits for other writers).
-    public func begin() throws {
+    func begin() throws {
         precondition(!inTransaction, "begin() inside a batch")
         try exec("BEGIN IMMEDIATE")
         inTransaction = true
     }
 
     /// Writes the batch's rollups and node facts, then commits.
-    public func commit() throws {
+    func commit() throws {
         guard inTransaction else { return }
         do {
             try flushRollups()
@@ -160,7 +160,7 @@ public final class FlowWriter {
     }
 
     /// Abandons the batch. Caches are dropped: they may name rows that no longer exist.
-    public func rollback() {
+    func rollback() {
         _ = sqlite3_exec(sqlite, "ROLLBACK", nil, nil, nil)
         inTransaction = false
         addressIDs.removeAll()
@@ -179,7 +179,7 @@ public final class FlowWriter {
 
     /// Stores a message unless an identical one is stored already; returns whether it was new.
     @discardableResult
-    public func add(_ message: FlowMessage) throws -> Bool {
+    func add(_ message: FlowMessage) throws -> Bool {
         precondition(inTransaction, "add(_:) outside a batch")
         let reporter = try node(message.nodeID)
         stored.removeAll(keepingCapacity: true)
@@ -227,20 +227,20 @@ public final class FlowWriter {
     }
 
     /// Records input that could not be stored; the same reject recorded again is stored once.
-    public func addReject(source: String, line: Int?, offset: Int64, reason: String, excerpt: String) throws {
+    func addReject(_ reject: Reject) throws {
         precondition(inTransaction, "addReject outside a batch")
-        insertReject.bind(1, source)
-        insertReject.bind(2, line.map { Int64($0) })
-        insertReject.bind(3, offset)
-        insertReject.bind(4, reason)
-        insertReject.bind(5, excerpt.isEmpty ? nil : excerpt)
+        insertReject.bind(1, reject.location.source)
+        insertReject.bind(2, reject.location.line.map { Int64($0) })
+        insertReject.bind(3, reject.location.offset)
+        insertReject.bind(4, reject.reason)
+        insertReject.bind(5, reject.excerpt.isEmpty ? nil : reject.excerpt)
         insertReject.bind(6, Int64(Date().timeIntervalSince1970 * 1e9))
         try insertReject.run()
         stats.rejects += 1
     }
 
     /// Records what a device list says about a node, as known at time `t`.
-    public func importNode(_ info: NodeInfo, at t: Nanoseconds) throws {
+    func importNode(_ info: NodeInfo, at t: Nanoseconds) throws {
         precondition(inTransaction, "importNode outside a batch")
         try node(info.nodeID).learn(info, at: t)
     }

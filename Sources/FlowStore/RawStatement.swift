@@ -4,10 +4,16 @@ import GRDB
 /// A prepared sqlite3 statement for the hot paths: bind → step → reset, no allocation.
 ///
 /// Statements cannot cross threads; like GRDB's own `Statement` it is not Sendable.
+///
+/// The writer prepares its statements once and owns them; readers borrow statements
+/// from GRDB's per-connection cache (``init(cached:_:)``), so a question prepares
+/// nothing that an earlier question on the same connection prepared already.
 final class RawStatement {
     let handle: OpaquePointer
     let connection: OpaquePointer
     let sql: String
+    /// The cached GRDB statement that owns `handle` (nil: this object owns it).
+    private let cached: Statement?
 
     init(_ connection: OpaquePointer, _ sql: String) throws {
         var stmt: OpaquePointer?
@@ -18,10 +24,28 @@ final class RawStatement {
         handle = stmt
         self.connection = connection
         self.sql = sql
+        cached = nil
+    }
+
+    /// Borrows the statement of `sql` from the connection's statement cache
+    /// (GRDB's `cachedStatement(sql:)`, prepared with `SQLITE_PREPARE_PERSISTENT`).
+    init(cached db: Database, _ sql: String) throws {
+        let statement: Statement
+        do {
+            statement = try db.cachedStatement(sql: sql)
+        } catch {
+            throw StoreError(.sqlite, "\(error)")
+        }
+        cached = statement
+        handle = statement.sqliteStatement
+        connection = db.sqliteConnection!
+        self.sql = sql
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
     }
 
     deinit {
-        sqlite3_finalize(handle)
+        if cached == nil { sqlite3_finalize(handle) }
     }
 
     @inline(__always)
@@ -45,7 +69,7 @@ final class RawStatement {
 
     @inline(__always)
     func bind(_ index: Int32, blob: [UInt8]) {
-        blob.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_PTR) }
+        _ = blob.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_PTR) }
     }
 
     /// Runs a statement that returns no rows; returns the number of rows changed.
@@ -80,6 +104,17 @@ final class RawStatement {
     @inline(__always)
     func optionalInt64(_ column: Int32) -> Int64? {
         sqlite3_column_type(handle, column) == SQLITE_NULL ? nil : sqlite3_column_int64(handle, column)
+    }
+
+    @inline(__always)
+    func text(_ column: Int32) -> String? {
+        sqlite3_column_text(handle, column).map { String(cString: $0) }
+    }
+
+    /// The bytes of a blob column, valid until the next step or reset.
+    @inline(__always)
+    func blob(_ column: Int32) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: sqlite3_column_blob(handle, column), count: Int(sqlite3_column_bytes(handle, column)))
     }
 
     func error(_ rc: Int32) -> StoreError {

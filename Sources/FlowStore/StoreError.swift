@@ -7,6 +7,10 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case sqlite
         /// The file is not a tailflow database.
         case notATailflowStore = "not a tailflow store"
+        /// Reading a store that does not exist (questions never create one).
+        case noStore = "no store"
+        /// Reading, without upgrading, a store an older tailflow wrote.
+        case schemaTooOld = "schema too old"
     }
 
     public var code: Code

@@ -102,7 +102,7 @@ final class RejectPrinter: @unchecked Sendable {
     private let lock = NSLock()
     private var shown = 0
 
-    func print(_ reject: IngestReject) {
+    func print(_ reject: Reject) {
         let show = lock.withLock {
             shown += 1
             return shown <= Tailflow.Ingest.rejectsShown

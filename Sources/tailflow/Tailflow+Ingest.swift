@@ -44,8 +44,8 @@ extension Tailflow {
 
         func run() throws {
             let ingester = Ingester(store: try store.open())
-            ingester.rowsPerTransaction = commitRows
-            ingester.secondsPerTransaction = commitSeconds
+            ingester.policy.rowsPerCommit = commitRows
+            ingester.policy.secondsPerCommit = commitSeconds
             var shown = 0
             ingester.onReject = { reject in
                 shown += 1

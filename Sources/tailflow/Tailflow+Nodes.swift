@@ -24,7 +24,7 @@ extension Tailflow {
             @OptionGroup var output: FormatOptions
 
             func run() throws {
-                output.print(.nodes(try store.open().nodes()))
+                output.print(.nodes(try store.openForReading().nodes()))
             }
         }
 
@@ -58,12 +58,12 @@ extension Tailflow {
         var limit: Int = 100
 
         func run() throws {
-            let rejects = try store.open().rejects(limit: limit)
+            let rejects = try store.openForReading().rejects(limit: limit)
             let report = Report(
                 columns: [Column("recorded", "RECORDED"), Column("source", "SOURCE"), Column("line", "LINE"),
                           Column("offset", "OFFSET"), Column("reason", "REASON")],
                 rows: rejects.map { r in
-                    [.time(r.recorded), .string(r.source), r.line.map { .int($0) } ?? .string(nil), .int(r.offset), .string(r.reason)]
+                    [.time(r.recorded), .string(r.location.source), r.location.line.map { .int(Int64($0)) } ?? .string(nil), .int(r.location.offset), .string(r.reason)]
                 })
             Stdout.write(report.render(OutputFormat(rawValue: output.format.rawValue)!))
         }

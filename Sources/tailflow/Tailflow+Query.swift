@@ -164,7 +164,7 @@ func usage<T>(_ body: () throws -> T) throws -> T {
 extension StoreOptions {
     /// Opens the store and answers the question; one that cannot be answered as asked is a usage error.
     func answer(_ question: Question) throws -> Report {
-        let engine = QueryEngine(store: try open())
+        let engine = QueryEngine(store: try openForReading())
         return try usage { try engine.answer(question) }
     }
 }

@@ -62,8 +62,14 @@ struct StoreOptions: ParsableArguments {
         db ?? ProcessInfo.processInfo.environment["TAILFLOW_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "tailflow.db"
     }
 
+    /// Opens the store to write, creating it when missing.
     func open() throws -> FlowStore {
         try FlowStore(path: path)
+    }
+
+    /// Opens the store to answer questions: never creates or changes it.
+    func openForReading() throws -> FlowStore {
+        try FlowStore(path: path, access: .readOnly)
     }
 }
 

@@ -37,7 +37,7 @@ struct TrickleInput: ByteInput {
 /// What a decoder produced, in order.
 struct Decoded {
     var messages: [FlowMessage] = []
-    var rejects: [IngestReject] = []
+    var rejects: [Reject] = []
     var skipped = 0
 
     init(_ decoder: ContainerDecoder) throws {

@@ -27,7 +27,7 @@ struct PullCommandTests {
         (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any] ?? [:]
     }
 
-    static func expectNoSecrets(_ r: CLI.Result, sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectNoSecrets(_ r: CLI.Result, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
         for secret in secrets {
             #expect(!r.stdout.contains(secret) && !r.stderr.contains(secret), "a secret leaked", sourceLocation: sourceLocation)
         }

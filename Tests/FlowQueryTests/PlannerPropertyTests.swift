@@ -4,18 +4,27 @@ import FlowIngest
 import FlowModel
 @testable import FlowQuery
 import FlowStore
-import GRDB
+import MemoryStore
 import Testing
 
+/// The two implementations of the store protocol the property tests run against.
+enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite, memory
+    var testDescription: String { rawValue }
+}
+
 /// The planner's answers, from rollups and raw rows mixed, must equal a
-/// deliberately naive reading of every raw flow row with SPEC §3 spelled out.
+/// deliberately naive reading of every raw flow row with SPEC §3 spelled out,
+/// on SQLite and on the in-memory store alike: the store protocol is all the
+/// query layer needs.
 @Suite(.serialized)
 struct PlannerPropertyTests {
-    /// A small generated tailnet crossing midnight, stored once for the whole suite.
+    /// A small generated tailnet crossing midnight, stored once for the whole suite
+    /// in both stores.
     final class Fixture: @unchecked Sendable {
         let dir: URL
         let store: FlowStore
-        let engine: QueryEngine
+        let memory = MemoryStore()
         let oracle: Oracle
         let start = Timestamp.parseRFC3339("2026-11-01T22:30:00Z")!
 
@@ -32,13 +41,19 @@ struct PlannerPropertyTests {
             _ = try generator.write(container: .jsonl, gzip: false) { bytes.append(contentsOf: $0) }
             // Devices for half the tailnet only: some addresses stay bare.
             let devices = try DeviceList.parse(generator.deviceList(), source: "devices")
-            try store.importNodes(devices.enumerated().filter { $0.offset % 2 == 0 }.map(\.element), at: start)
-            let ingester = Ingester(store: store)
-            ingester.rowsPerTransaction = 5000
-            let summary = try ingester.ingest(bytes: bytes, source: "generated")
-            precondition(summary.rejected == 0 && summary.storedRows > 1000)
-            engine = QueryEngine(store: store)
+            for s in [store, memory] as [any FlowStorage] {
+                try s.importNodes(devices.enumerated().filter { $0.offset % 2 == 0 }.map(\.element), at: start)
+                let ingester = Ingester(store: s)
+                ingester.policy.rowsPerCommit = 5000
+                let summary = try ingester.ingest(bytes: bytes, source: "generated")
+                precondition(summary.rejected == 0 && summary.storedRows > 1000)
+            }
+            // One oracle, from the SQLite store: it also checks the memory store's answers.
             oracle = try Oracle(store)
+        }
+
+        func engine(_ backend: Backend) -> QueryEngine {
+            QueryEngine(store: backend == .sqlite ? store : memory)
         }
 
         deinit { try? FileManager.default.removeItem(at: dir) }
@@ -57,31 +72,28 @@ struct PlannerPropertyTests {
         var tags: [String: [String]] = [:]
         var endpoints: [String] = []
 
-        init(_ store: FlowStore) throws {
+        init(_ store: any FlowStorage) throws {
             var obs: [Obs] = []
             var reporters: Set<String> = []
             var tags: [String: [String]] = [:]
-            try store.pool.read { db in
-                let stable = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, stable_id FROM nodes").map { ($0[0] as Int64, $0[1] as String) })
-                reporters = Set(try String.fetchAll(db, sql: "SELECT stable_id FROM nodes WHERE last_report_ns IS NOT NULL"))
-                for row in try Row.fetchAll(db, sql: "SELECT stable_id, tags FROM nodes WHERE tags IS NOT NULL") {
-                    tags[row[0]] = (try? JSONSerialization.jsonObject(with: Data((row[1] as String).utf8)) as? [String]) ?? []
-                }
-                let text = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, ip FROM addresses").map { ($0[0] as Int64, $0[1] as String) })
-                let owner = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: """
-                    SELECT a.ip, n.stable_id FROM node_addresses na JOIN addresses a ON a.id = na.address JOIN nodes n ON n.id = na.node
-                    """).map { ($0[0] as String, $0[1] as String) })
+            try store.read { snapshot in
+                let nodes = try snapshot.nodeEntries()
+                let stable = Dictionary(uniqueKeysWithValues: nodes.map { ($0.id, $0.stableID) })
+                reporters = Set(nodes.filter(\.isReporter).map(\.stableID))
+                for n in nodes where !n.tags.isEmpty { tags[n.stableID] = n.tags }
+                let owners = try snapshot.addressOwners()
+                let text = try snapshot.addressTexts(Array(1...max(1, owners.maxAddressID)))
+                let owner = Dictionary(uniqueKeysWithValues: owners.owners.map { (text[$0.address]!, stable[$0.node]!) })
                 func ep(_ id: Int64) -> String {
                     guard id != 0, let ip = text[id] else { return "*" }
                     return owner[ip] ?? ip
                 }
-                for m in try Row.fetchAll(db, sql: "SELECT start_ns, reporter, rows, start_ns + duration_ns FROM messages") {
-                    let reporter = stable[m[1]]!
-                    for r in try RowCodec.decode(Array(m[2] as Data)) {
-                        let x = r.kind == .physical ? reporter : ep(r.src)
-                        obs.append(Obs(time: m[0], end: m[3], reporter: reporter, kind: r.kind, proto: r.proto, port: r.servicePort,
-                                       x: x, y: ep(r.dst), tx: (r.txPackets, r.txBytes), rx: (r.rxPackets, r.rxBytes)))
-                    }
+                try snapshot.messages(from: .min, to: .max, reporter: nil, descending: false) { h, _, r in
+                    let reporter = stable[h.reporter]!
+                    let x = r.kind == .physical ? reporter : ep(r.src)
+                    obs.append(Obs(time: h.start, end: h.end, reporter: reporter, kind: r.kind, proto: r.proto, port: r.servicePort,
+                                   x: x, y: ep(r.dst), tx: (r.txPackets, r.txBytes), rx: (r.rxPackets, r.rxBytes)))
+                    return true
                 }
             }
             rows = obs
@@ -126,9 +138,10 @@ struct PlannerPropertyTests {
         return o
     }
 
-    @Test(arguments: 1...4)
-    func topMatchesTheNaiveOracle(_ seed: UInt64) throws {
+    @Test(arguments: Backend.allCases, 1...4)
+    func topMatchesTheNaiveOracle(_ backend: Backend, _ seed: UInt64) throws {
         let f = try #require(Self.fixture)
+        let engine = f.engine(backend)
         var rng = SplitMix(state: seed)
         for _ in 0..<12 {
             var o = Self.randomOptions(f, &rng)
@@ -144,7 +157,7 @@ struct PlannerPropertyTests {
                 received[to, default: (0, 0)].0 += p; received[to, default: (0, 0)].1 += b
                 ports["\(proto)/\(port)", default: (0, 0)].0 += p; ports["\(proto)/\(port)", default: (0, 0)].1 += b
             }
-            let got = try f.engine.topEndpoints(o, limit: 10_000)
+            let got = try engine.topEndpoints(o, limit: 10_000)
             let want = Set(sent.keys).union(received.keys).map { e in
                 "\(e) \(sent[e]?.1 ?? 0) \(received[e]?.1 ?? 0) \(sent[e]?.0 ?? 0) \(received[e]?.0 ?? 0)"
             }.sorted()
@@ -152,17 +165,18 @@ struct PlannerPropertyTests {
                     "window \(o.window) kinds \(o.kinds) proto \(String(describing: o.proto)) endpoint \(endpoint ?? "-") tag \(o.tag ?? "-")")
             // Ranked: by bytes descending, then endpoint.
             #expect(got == got.sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.endpoint.utf8.lexicographicallyPrecedes($1.endpoint.utf8) })
-            let gotPorts = try f.engine.topPorts(o, limit: 10_000).map { "\($0.proto)/\($0.port) \($0.packets) \($0.bytes)" }.sorted()
+            let gotPorts = try engine.topPorts(o, limit: 10_000).map { "\($0.proto)/\($0.port) \($0.packets) \($0.bytes)" }.sorted()
             #expect(gotPorts == ports.map { "\($0.key) \($0.value.0) \($0.value.1)" }.sorted())
             // Pairs fold the two directions.
-            let pairBytes = try f.engine.topPairs(o, limit: 10_000).reduce(Int64(0)) { $0 + $1.bytes }
+            let pairBytes = try engine.topPairs(o, limit: 10_000).reduce(Int64(0)) { $0 + $1.bytes }
             #expect(pairBytes == sent.values.reduce(0) { $0 + $1.1 })
         }
     }
 
-    @Test(arguments: 1...4)
-    func seriesAndRollupsMatchTheNaiveOracle(_ seed: UInt64) throws {
+    @Test(arguments: Backend.allCases, 1...4)
+    func seriesAndRollupsMatchTheNaiveOracle(_ backend: Backend, _ seed: UInt64) throws {
         let f = try #require(Self.fixture)
+        let engine = f.engine(backend)
         var rng = SplitMix(state: seed &+ 100)
         let s: Int64 = 1_000_000_000
         for _ in 0..<10 {
@@ -176,7 +190,7 @@ struct PlannerPropertyTests {
                 want[Timestamp.bucketStart(t, step: step), default: (0, 0)].0 += p
                 want[Timestamp.bucketStart(t, step: step), default: (0, 0)].1 += b
             }
-            let series = try f.engine.series(o, step: step)
+            let series = try engine.series(o, step: step)
             #expect(series.first?.time == Timestamp.bucketStart(o.window.from, step: step))
             #expect(series.last?.time == Timestamp.bucketStart(o.window.to - 1, step: step))
             for point in series {
@@ -190,15 +204,16 @@ struct PlannerPropertyTests {
                 groups[k, default: (0, 0)].0 += p
                 groups[k, default: (0, 0)].1 += b
             }
-            let rollup = try f.engine.rollup(o, step: step, groupBy: [.kind, .proto, .src, .dst])
+            let rollup = try engine.rollup(o, step: step, groupBy: [.kind, .proto, .src, .dst])
             #expect(rollup.map { "\($0.time) \($0.kind!) \($0.proto!) \($0.src!) \($0.dst!) \($0.packets) \($0.bytes)" }.sorted()
                     == groups.map { "\($0.key) \($0.value.0) \($0.value.1)" }.sorted())
         }
     }
 
-    @Test(arguments: 1...3)
-    func scopeMatchesTheNaiveOracle(_ seed: UInt64) throws {
+    @Test(arguments: Backend.allCases, 1...3)
+    func scopeMatchesTheNaiveOracle(_ backend: Backend, _ seed: UInt64) throws {
         let f = try #require(Self.fixture)
+        let engine = f.engine(backend)
         var rng = SplitMix(state: seed &+ 5000)
         let ends = Dictionary(f.oracle.rows.map { ($0.time, $0.end) }, uniquingKeysWith: max)
         for _ in 0..<8 {
@@ -217,7 +232,7 @@ struct PlannerPropertyTests {
                 a.last = max(a.last, t)
                 want[peer] = a
             }
-            let got = try f.engine.scope(o)
+            let got = try engine.scope(o)
             #expect(got.map(\.peer).sorted() == want.keys.sorted(), "scope \(e) \(o.window)")
             for p in got {
                 guard let w = want[p.peer] else { continue }
@@ -229,9 +244,10 @@ struct PlannerPropertyTests {
         }
     }
 
-    @Test(arguments: 1...3)
-    func pairAndEdgeSeriesReadOnlyTheirReportersAndStillMatch(_ seed: UInt64) throws {
+    @Test(arguments: Backend.allCases, 1...3)
+    func pairAndEdgeSeriesReadOnlyTheirReportersAndStillMatch(_ backend: Backend, _ seed: UInt64) throws {
         let f = try #require(Self.fixture)
+        let engine = f.engine(backend)
         var rng = SplitMix(state: seed &+ 1000)
         let s: Int64 = 1_000_000_000
         for _ in 0..<10 {
@@ -245,10 +261,10 @@ struct PlannerPropertyTests {
                 if (from == a && to == b) || (from == b && to == a) { pair[bucket, default: 0] += bytes }
                 if from == a && to == b { edge[bucket, default: 0] += bytes }
             }
-            for point in try f.engine.series(o, step: step, subject: .pair(a, b)) {
+            for point in try engine.series(o, step: step, subject: .pair(a, b)) {
                 #expect(point.bytes == pair[point.time] ?? 0, "pair \(a),\(b)")
             }
-            for point in try f.engine.series(o, step: step, subject: .edge(a, b)) {
+            for point in try engine.series(o, step: step, subject: .edge(a, b)) {
                 #expect(point.bytes == edge[point.time] ?? 0, "edge \(a),\(b)")
             }
         }

@@ -226,13 +226,13 @@ struct FlowStoreTests {
         try store.withWriter { w in
             for _ in 0..<2 {
                 try w.begin()
-                try w.addReject(source: "f.jsonl", line: 2, offset: 300, reason: "bad", excerpt: "{")
+                try w.addReject(Reject(location: FlowModel.SourceLocation(source: "f.jsonl", line: 2, offset: 300), reason: "bad", excerpt: "{"))
                 try w.commit()
             }
         }
         let rejects = try store.rejects(limit: 10)
         #expect(rejects.count == 1)
-        #expect(rejects.first?.line == 2 && rejects.first?.offset == 300 && rejects.first?.reason == "bad")
+        #expect(rejects.first?.location.line == 2 && rejects.first?.location.offset == 300 && rejects.first?.reason == "bad")
     }
 
     @Test func aFailedBatchLeavesNoTrace() throws {

@@ -63,7 +63,7 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             let (store, dir) = try temporaryStore()
             benchmark.startMeasurement()
-            try store.withWriter { w in
+            try store.write(durability: .normal) { w in
                 try w.begin()
                 for m in messages { try w.add(m) }
                 try w.commit()

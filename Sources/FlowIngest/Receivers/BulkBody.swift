@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import FlowModel
+public import FlowModel
 
 /// One action of an Elasticsearch `_bulk` body with its document.
 public struct BulkItem: Sendable {

@@ -1,4 +1,4 @@
-import FlowModel
+public import FlowModel
 
 /// One event of a Splunk HTTP Event Collector body: `{"time":…, "event": message, …}`.
 public struct HECEvent: Sendable {

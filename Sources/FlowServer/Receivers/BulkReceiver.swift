@@ -116,13 +116,13 @@ struct BulkReceiver: Sendable {
         guard !items.isEmpty else { return Self.error(.badRequest, "action_request_validation_exception", "Validation Failed: 1: no requests added;") }
 
         var messages: [FlowMessage] = []
-        var rejects: [NewReject] = []
+        var rejects: [Reject] = []
         var skipped = 0
         for item in items {
             switch item.outcome {
             case .message(let m): messages.append(m)
             case .skipped: skipped += 1
-            case .rejected(let reason): rejects.append(NewReject(item.location, reason: reason, excerpt: item.excerpt))
+            case .rejected(let reason): rejects.append(Reject(location: item.location, reason: reason, excerpt: item.excerpt))
             }
         }
         let isNew = try await intake.store("bulk", messages: messages, rejects: rejects, skipped: skipped, context: context)

@@ -65,7 +65,7 @@ struct HECReceiver: Sendable {
         guard !events.isEmpty else { return Self.answer(.badRequest, "No data", 5) }
 
         var messages: [FlowMessage] = []
-        var rejects: [NewReject] = []
+        var rejects: [Reject] = []
         var reasons: [Answer.Reason] = []
         var firstProblem: HECEvent?
         var skipped = 0
@@ -75,7 +75,7 @@ struct HECReceiver: Sendable {
             case .skipped: skipped += 1
             case .rejected(let reason):
                 if firstProblem == nil { firstProblem = e }
-                rejects.append(NewReject(e.location, reason: reason, excerpt: e.excerpt))
+                rejects.append(Reject(location: e.location, reason: reason, excerpt: e.excerpt))
                 if reasons.count < 100 { reasons.append(.init(event: e.number, line: e.location.line, reason: reason)) }
             }
         }

@@ -9,7 +9,7 @@ import Logging
 struct Intake: Sendable {
     let credentials: Credentials
     let maxBody: Int
-    let writer: GroupCommitWriter
+    let writer: WritePipeline
     let metrics: ServerMetrics
     let requests = RequestCounter()
 
@@ -26,14 +26,14 @@ struct Intake: Sendable {
     /// Stores the messages of a body and records its rejects; answers per message whether it was new.
     ///
     /// Returns only after the commit. Throws ``IntakeProblem`` when the writer is behind, stopping or failed.
-    func store(_ receiver: String, messages: [FlowMessage], rejects: [NewReject], skipped: Int,
+    func store(_ receiver: String, messages: [FlowMessage], rejects: [Reject], skipped: Int,
                context: ServerContext) async throws -> [Bool] {
         metrics.received(receiver, messages: messages.count, rows: messages.reduce(0) { $0 + $1.rows.count },
                          rejected: rejects.count, skipped: skipped)
         guard !messages.isEmpty || !rejects.isEmpty else { return [] }
         do {
             return try await writer.submit(messages, rejects: rejects)
-        } catch let failure as GroupCommitWriter.Failure {
+        } catch let failure as WritePipeline.Failure {
             switch failure {
             case .overloaded(let seconds): throw IntakeProblem.behind(retryAfter: seconds)
             case .stopped: throw IntakeProblem.stopping
@@ -55,11 +55,5 @@ final class RequestCounter: @unchecked Sendable {
         defer { lock.unlock() }
         value += 1
         return value
-    }
-}
-
-extension NewReject {
-    init(_ location: SourceLocation, reason: String, excerpt: String) {
-        self.init(source: location.source, line: location.line, offset: location.offset, reason: reason, excerpt: excerpt)
     }
 }

@@ -75,22 +75,10 @@ struct PlainReceiver: Sendable {
     func receive(_ request: Request, _ context: ServerContext) async throws -> Response {
         let body = try await intake.body(of: request)
         let source = intake.source("ingest", context)
-        let (messages, rejects, skipped) = try await offThePool {
-            let decoder = ContainerDecoder(source: source, input: MemoryInput(body))
-            var messages: [FlowMessage] = []
-            var rejects: [IngestReject] = []
-            var skipped = 0
-            while let event = try decoder.next() {
-                switch event {
-                case .message(let m): messages.append(m)
-                case .reject(let r): rejects.append(r)
-                case .skipped: skipped += 1
-                }
-            }
-            return (messages, rejects, skipped)
-        }
+        let decoded = try await offThePool { try DecodedBody(bytes: body, source: source) }
+        let (messages, rejects, skipped) = (decoded.messages, decoded.rejects, decoded.skipped)
         let isNew = try await intake.store("ingest", messages: messages,
-                                           rejects: rejects.map { NewReject($0.location, reason: $0.reason, excerpt: $0.excerpt) },
+                                           rejects: rejects,
                                            skipped: skipped, context: context)
         let stored = isNew.filter { $0 }.count
         let answer = Answer(messages: messages.count, rows: messages.reduce(0) { $0 + $1.rows.count },

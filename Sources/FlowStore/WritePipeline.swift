@@ -1,0 +1,340 @@
+public import FlowModel
+import Foundation
+
+/// How the write pipeline batches and commits: one object for `ingest`, `pull`,
+/// `follow` and the server.
+///
+/// For example:
+/// ```swift
+/// var policy = WritePolicy.ingest
+/// policy.rowsPerCommit = 100_000
+/// let pipeline = WritePipeline(store: store, policy: policy)
+/// ```
+public struct WritePolicy: Sendable, Equatable {
+    /// Commit once a batch holds this many flow rows (a single larger submission still goes whole).
+    public var rowsPerCommit: Int
+    /// Commit at least this often (seconds), so that readers see a long ingest advance.
+    public var secondsPerCommit: Double
+    /// What a commit survives.
+    public var durability: Durability
+    /// Back-pressure: at most this many rows wait for the writer. Beyond it,
+    /// ``WritePipeline/enqueue(_:rejects:)`` blocks until the writer catches up and
+    /// ``WritePipeline/submit(_:rejects:)`` is refused with
+    /// ``WritePipeline/Failure/overloaded(retryAfter:)`` at once.
+    public var maxPendingRows: Int
+
+    public init(rowsPerCommit: Int, secondsPerCommit: Double, durability: Durability, maxPendingRows: Int) {
+        self.rowsPerCommit = rowsPerCommit
+        self.secondsPerCommit = secondsPerCommit
+        self.durability = durability
+        self.maxPendingRows = maxPendingRows
+    }
+
+    /// Files, standard input, pulls: large transactions, `synchronous = NORMAL`
+    /// (an interrupted run is completed by running it again: ingest is idempotent).
+    public static let ingest = WritePolicy(rowsPerCommit: 500_000, secondsPerCommit: 2, durability: .normal, maxPendingRows: 250_000)
+
+    /// The receivers of `tailflow serve`: every submission is committed before it is
+    /// acknowledged, durably; concurrent senders share a commit (group commit).
+    public static let server = WritePolicy(rowsPerCommit: 250_000, secondsPerCommit: 2, durability: .full, maxPendingRows: 1_000_000)
+}
+
+/// The one way data enters a store: submissions queue, one writer thread stores
+/// them in batches and commits as the ``WritePolicy`` says.
+///
+/// Two ways in, one pipeline:
+/// - ``enqueue(_:rejects:)`` hands work over and returns (blocking only while the
+///   writer is ``WritePolicy/maxPendingRows`` behind): decoding and writing run on
+///   both cores; ``finish()`` commits the rest. `ingest`, `pull` and `follow` use it
+///   through ``Ingester``.
+/// - ``submit(_:rejects:)`` returns once its messages are committed: the server
+///   acknowledges a request only then. Submissions that arrive while a commit runs
+///   are written together in the next transaction (group commit).
+///
+/// For example:
+/// ```swift
+/// let pipeline = WritePipeline(store: store, policy: .server)
+/// let isNew = try await pipeline.submit(messages)   // one Bool per message: false when already stored
+/// let totals = try pipeline.finish()                // commits what was accepted, stops the writer
+/// ```
+public final class WritePipeline: @unchecked Sendable {
+    public enum Failure: Error, CustomStringConvertible, Sendable {
+        /// The writer is behind: try again after this many seconds.
+        case overloaded(retryAfter: Int)
+        /// The pipeline was finished.
+        case stopped
+        /// The store failed (disk full, I/O error); nothing of the submission was stored.
+        case store(String)
+
+        public var description: String {
+            switch self {
+            case .overloaded(let s): "the writer is behind; retry after \(s) s"
+            case .stopped: "the writer is shutting down"
+            case .store(let why): "the store failed: \(why)"
+            }
+        }
+    }
+
+    /// Counters, for metrics and summaries.
+    public struct Stats: Sendable, Equatable {
+        public var commits = 0
+        /// Messages stored for the first time, and their rows.
+        public var messages = 0
+        public var rows = 0
+        /// Messages already stored: skipped.
+        public var duplicates = 0
+        public var rejects = 0
+        /// Submissions refused because the writer was behind.
+        public var refused = 0
+        /// Rows waiting for the writer now.
+        public var pendingRows = 0
+        public var commitSeconds = 0.0
+
+        public init() {}
+    }
+
+    struct Submission {
+        var messages: [FlowMessage]
+        var rejects: [Reject]
+        var rows: Int
+        /// Resumed after the commit that holds the submission (nil: nobody waits).
+        var continuation: CheckedContinuation<[Bool], any Error>?
+    }
+
+    public let store: any FlowStorage
+    public let policy: WritePolicy
+    private let condition = NSCondition()
+    private var pending: [Submission] = []
+    /// Rows queued for the writer.
+    private var pendingRows = 0
+    /// Rows the writer took whose submitters wait for the commit.
+    private var committingRows = 0
+    private var stopping = false
+    /// The store's failure: every later submission fails with it.
+    private var failure: (any Error)?
+    private var statsValue = Stats()
+    private let done = DispatchSemaphore(value: 0)
+    private var finished = false
+
+    /// Starts the writing thread; the store's writer belongs to it until ``finish()``.
+    ///
+    /// - parameter store: The store to write.
+    /// - parameter policy: Batch size, commit interval, durability and back-pressure.
+    public init(store: any FlowStorage, policy: WritePolicy) {
+        self.store = store
+        self.policy = policy
+        let thread = Thread { [self] in run() }
+        thread.name = "tailflow-writer"
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    public var stats: Stats {
+        condition.lock()
+        defer { condition.unlock() }
+        var s = statsValue
+        s.pendingRows = pendingRows + committingRows
+        return s
+    }
+
+    /// Whether more than 80% of ``WritePolicy/maxPendingRows`` wait: what health checks report as unhealthy.
+    public var isBehind: Bool { stats.pendingRows > policy.maxPendingRows * 8 / 10 }
+
+    /// Stores messages and rejects and returns once they are committed: per message,
+    /// whether it was new (false: already stored).
+    ///
+    /// - parameter messages: Messages to store.
+    /// - parameter rejects: Input that could not be stored, recorded in the same transaction.
+    /// - throws: ``Failure``: ``Failure/overloaded(retryAfter:)`` at once when the writer is behind.
+    public func submit(_ messages: [FlowMessage], rejects: [Reject] = []) async throws -> [Bool] {
+        let rows = messages.reduce(0) { $0 + $1.rows.count }
+        return try await withCheckedThrowingContinuation { continuation in
+            condition.lock()
+            defer { condition.unlock() }
+            if let failure {
+                continuation.resume(throwing: Failure.store("\(failure)"))
+                return
+            }
+            if stopping {
+                continuation.resume(throwing: Failure.stopped)
+                return
+            }
+            let waiting = pendingRows + committingRows
+            if waiting > 0, waiting + rows > policy.maxPendingRows {
+                statsValue.refused += 1
+                continuation.resume(throwing: Failure.overloaded(retryAfter: 1))
+                return
+            }
+            pending.append(Submission(messages: messages, rejects: rejects, rows: rows, continuation: continuation))
+            pendingRows += rows
+            condition.broadcast()
+        }
+    }
+
+    /// Hands messages and rejects to the writer without waiting for their commit;
+    /// blocks while ``WritePolicy/maxPendingRows`` rows wait already.
+    ///
+    /// - throws: the store's error once a commit failed; ``Failure/stopped`` after ``finish()``.
+    public func enqueue(_ messages: [FlowMessage], rejects: [Reject] = []) throws {
+        let rows = messages.reduce(0) { $0 + $1.rows.count }
+        condition.lock()
+        defer { condition.unlock() }
+        while failure == nil, !stopping, pendingRows > 0, pendingRows + rows > policy.maxPendingRows {
+            condition.wait()
+        }
+        if let failure { throw failure }
+        if stopping { throw Failure.stopped }
+        pending.append(Submission(messages: messages, rejects: rejects, rows: rows, continuation: nil))
+        pendingRows += rows
+        condition.broadcast()
+    }
+
+    /// Refuses new work, commits what was accepted, stops the writer and returns the totals.
+    ///
+    /// - throws: the store's error when a commit failed (work enqueued since is not stored).
+    @discardableResult
+    public func finish() throws -> Stats {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        let wait = !finished
+        finished = true
+        condition.unlock()
+        if wait { done.wait() }
+        condition.lock()
+        defer { condition.unlock() }
+        if let failure { throw failure }
+        return statsValue
+    }
+
+    // MARK: The writing thread
+
+    private func run() {
+        defer { done.signal() }
+        do {
+            try store.write(durability: policy.durability) { writer in
+                var batchRows = 0
+                var batchStarted = ContinuousClock.now
+                var waiting: [(CheckedContinuation<[Bool], any Error>, [Bool])] = []
+                var waitingRows = 0
+                var before = writer.stats
+                func commit() throws {
+                    let t0 = ContinuousClock.now
+                    try writer.commit()
+                    let after = writer.stats
+                    condition.lock()
+                    statsValue.commits += 1
+                    statsValue.messages += after.messages - before.messages
+                    statsValue.rows += after.rows - before.rows
+                    statsValue.duplicates += after.duplicates - before.duplicates
+                    statsValue.rejects += after.rejects - before.rejects
+                    statsValue.commitSeconds += (ContinuousClock.now - t0).seconds
+                    committingRows -= waitingRows
+                    condition.unlock()
+                    before = after
+                    batchRows = 0
+                    waitingRows = 0
+                    for (c, flags) in waiting { c.resume(returning: flags) }
+                    waiting.removeAll()
+                }
+                while true {
+                    let deadline = writer.isInBatch ? batchStarted + .seconds(policy.secondsPerCommit) : nil
+                    guard let group = take(until: deadline) else { break }
+                    if group.isEmpty {  // the batch's time is up
+                        try commit()
+                        continue
+                    }
+                    if !writer.isInBatch {
+                        try writer.begin()
+                        batchStarted = ContinuousClock.now
+                    }
+                    var applied = 0
+                    let waited = group.reduce(0) { $0 + ($1.continuation == nil ? 0 : $1.rows) }
+                    condition.lock()
+                    committingRows += waited
+                    condition.unlock()
+                    waitingRows += waited
+                    do {
+                        for s in group {
+                            var flags: [Bool] = []
+                            flags.reserveCapacity(s.continuation == nil ? 0 : s.messages.count)
+                            for m in s.messages {
+                                let isNew = try writer.add(m)
+                                if s.continuation != nil { flags.append(isNew) }
+                            }
+                            for r in s.rejects { try writer.addReject(r) }
+                            batchRows += s.rows
+                            if let c = s.continuation { waiting.append((c, flags)) }
+                            applied += 1
+                        }
+                        // Nobody waits for commits of enqueued work: they batch by size and time.
+                        if !waiting.isEmpty || batchRows >= policy.rowsPerCommit
+                            || ContinuousClock.now - batchStarted >= .seconds(policy.secondsPerCommit) {
+                            try commit()
+                        }
+                    } catch {
+                        writer.rollback()
+                        let why = Failure.store("\(error)")
+                        // Everything of the batch was rolled back: tell every waiting submitter.
+                        for (c, _) in waiting { c.resume(throwing: why) }
+                        waiting.removeAll()
+                        for s in group[applied...] { s.continuation?.resume(throwing: why) }
+                        condition.lock()
+                        committingRows -= waitingRows
+                        condition.unlock()
+                        waitingRows = 0
+                        batchRows = 0
+                        before = writer.stats
+                        // A submitter that waits is told and may retry; enqueued work has nobody
+                        // to tell but `finish()`, so the pipeline stops.
+                        if group.contains(where: { $0.continuation == nil }) { throw error }
+                    }
+                }
+                if writer.isInBatch { try commit() }
+            }
+        } catch {
+            fail(error)
+        }
+    }
+
+    /// Waits for work until `deadline`; returns the submissions of the next step
+    /// (empty when the deadline passed first), or nil when stopped and drained.
+    private func take(until deadline: ContinuousClock.Instant?) -> [Submission]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while pending.isEmpty && !stopping {
+            if let deadline {
+                let left = deadline - ContinuousClock.now
+                if left <= .zero { return [] }
+                _ = condition.wait(until: Date().addingTimeInterval(left.seconds))
+            } else {
+                condition.wait()
+            }
+        }
+        if pending.isEmpty { return nil }
+        var rows = 0
+        var n = 0
+        while n < pending.count, n == 0 || rows + pending[n].rows <= policy.rowsPerCommit {
+            rows += pending[n].rows
+            n += 1
+        }
+        let group = Array(pending[0..<n])
+        pending.removeFirst(n)
+        pendingRows -= rows
+        condition.broadcast()
+        return group
+    }
+
+    private func fail(_ error: any Error) {
+        condition.lock()
+        let waiting = pending
+        pending.removeAll()
+        pendingRows = 0
+        committingRows = 0
+        failure = error
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+        for s in waiting { s.continuation?.resume(throwing: Failure.store("\(error)")) }
+    }
+}
