@@ -12,6 +12,8 @@ let migrationFiles = ((try? FileManager.default.contentsOfDirectory(atPath: Cont
 /// One set of settings for every target, as Hummingbird does.
 let settings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 let package = Package(
