@@ -43,7 +43,7 @@ struct FilterParserTests {
         #expect(try parse("endpoint = * and proto in (icmp, icmpv6, 132)") == "endpoint = * and proto in (icmp, icmpv6, 132)")
         let e = try FilterExpression(parsing: "  dst   =  db-1.tail1234.ts.net")
         guard case .test(let t) = e.root else { Issue.record("not a test"); return }
-        #expect(t.column == 3 && t.values[0].column == 14 && t.values[0].width == 20)
+        #expect(t.column == 3 && t.values[0].column == 12 && t.values[0].width == 20)
     }
 
     @Test func printedExpressionsReadBackTheSame() throws {
@@ -107,8 +107,16 @@ struct FilterParserTests {
             #expect(e?.expected != nil, "\(text) names what was expected")
         }
         // The caret sits under the column, as wide as the token.
-        let e = try #require(failure("port = 22 and (kind = exit or kind = virtual"))
-        #expect(e.description.split(separator: "\n").last == "  " + String(repeating: " ", count: 44) + "^")
+        let text = "port = 22 and (kind = exit or kind = virtual"
+        let e = try #require(failure(text))
+        #expect(e.column == text.count + 1)
+        #expect(e.description.hasSuffix("\n  " + text + "\n  " + String(repeating: " ", count: text.count) + "^"))
+        // Right-nested trees keep their parentheses when printed, so they read back as themselves.
+        let nested = FilterExpression(source: "", root: .and(.test(.init(field: .port, op: .equal, values: [.init("1")])),
+                                                             .and(.test(.init(field: .port, op: .equal, values: [.init("2")])),
+                                                                  .test(.init(field: .port, op: .equal, values: [.init("3")])))))
+        #expect(nested.description == "port = 1 and (port = 2 and port = 3)")
+        #expect(try FilterExpression(parsing: nested.description).root == nested.root)
     }
 
     @Test func suggestionsUseEditDistance() {

@@ -1,4 +1,4 @@
-import FlowModel
+public import FlowModel
 
 /// A ``FilterExpression`` resolved against one question's ``Directory``: node
 /// names, addresses, networks, tags, users and operating systems become dense
@@ -273,8 +273,9 @@ struct Resolver {
     func unknown(_ v: FilterExpression.Value, _ error: any Error) -> FilterError {
         let message = (error as? QueryError)?.message ?? String(describing: error)
         if message.hasPrefix("ambiguous") {
-            return FilterError("'\(v.text)' names several nodes (\(message.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? message))",
-                               column: v.column, width: v.width, expected: "a full node name or a node ID", expression: source)
+            // "ambiguous endpoint 'x': it names 2 nodes: …; use a full name or a node ID"
+            let detail = message.split(separator: ":", maxSplits: 1).last.map { String($0.drop { $0 == " " }) } ?? message
+            return FilterError("'\(v.text)' is ambiguous: \(detail)", column: v.column, width: v.width, expression: source)
         }
         var words: [String] = []
         for n in directory.nodes.values {

@@ -109,11 +109,12 @@ public struct FilterExpression: Sendable, Equatable, CustomStringConvertible {
     static func print(_ n: Node, parent: Int) -> String {
         // Precedence: or 1, and 2, not 3.
         switch n {
+        // `and` and `or` group to the left: a right operand of the same kind keeps its parentheses.
         case .or(let a, let b):
-            let s = print(a, parent: 1) + " or " + print(b, parent: 1)
+            let s = print(a, parent: 1) + " or " + print(b, parent: 2)
             return parent > 1 ? "(" + s + ")" : s
         case .and(let a, let b):
-            let s = print(a, parent: 2) + " and " + print(b, parent: 2)
+            let s = print(a, parent: 2) + " and " + print(b, parent: 3)
             return parent > 2 ? "(" + s + ")" : s
         case .not(let a):
             return "not " + print(a, parent: 3)
