@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowFormat
 import FlowModel
 import FlowQuery
+import FlowWeb
 
 extension Tailflow {
     struct Top: ParsableCommand {
@@ -12,7 +13,7 @@ extension Tailflow {
         @OptionGroup var store: StoreOptions
         @OptionGroup var window: WindowOptions
         @OptionGroup var filters: FilterOptions
-        @OptionGroup var output: FormatOptions
+        @OptionGroup var output: ChartFormatOptions
 
         @Option(help: "What to rank: endpoint, pair, port or proto.")
         var by: TopBy = .endpoint
@@ -32,7 +33,7 @@ extension Tailflow {
             p["by"] = by.rawValue
             p["metric"] = metric.rawValue
             p["limit"] = String(limit)
-            try output.print(store.answer(question("top", p)))
+            try output.print(question("top", p), store: store)
         }
     }
 
@@ -44,7 +45,7 @@ extension Tailflow {
         @OptionGroup var store: StoreOptions
         @OptionGroup var window: WindowOptions
         @OptionGroup var filters: FilterOptions
-        @OptionGroup var output: FormatOptions
+        @OptionGroup var output: ChartFormatOptions
 
         @Option(help: "Bucket width: 1m, 5m, 1h, 1d … (epoch-aligned, UTC).")
         var step = "1h"
@@ -60,7 +61,7 @@ extension Tailflow {
             p["step"] = step
             p["pair"] = pair
             p["edge"] = edge
-            try output.print(store.answer(question("series", p)))
+            try output.print(question("series", p), store: store)
         }
     }
 
@@ -70,7 +71,7 @@ extension Tailflow {
         @OptionGroup var store: StoreOptions
         @OptionGroup var window: WindowOptions
         @OptionGroup var filters: FilterOptions
-        @OptionGroup var output: FormatOptions
+        @OptionGroup var output: ChartFormatOptions
 
         @Option(help: "Bucket width: 1m, 5m, 1h, 1d …")
         var step = "1h"
@@ -82,7 +83,7 @@ extension Tailflow {
             var p = QuestionParameters(window, filters)
             p["step"] = step
             p["group-by"] = groupBy
-            try output.print(store.answer(question("rollup", p)))
+            try output.print(question("rollup", p), store: store)
         }
     }
 
@@ -172,5 +173,24 @@ extension StoreOptions {
 extension FormatOptions {
     func print(_ report: Report) {
         Stdout.write(report.render(OutputFormat(rawValue: format.rawValue)!))
+    }
+}
+
+/// `--format` of the questions that also draw: table, json, csv, ndjson or svg.
+struct ChartFormatOptions: ParsableArguments {
+    @Option(name: .long, help: "Output format: table, json, csv, ndjson, or svg (a chart, the same one the web pages draw).")
+    var format: ChartFormatArgument = .table
+
+    enum ChartFormatArgument: String, ExpressibleByArgument, CaseIterable {
+        case table, json, csv, ndjson, svg
+    }
+
+    func print(_ question: Question, store: StoreOptions) throws {
+        guard format == .svg else {
+            Stdout.write(try store.answer(question).render(OutputFormat(rawValue: format.rawValue)!))
+            return
+        }
+        let engine = QueryEngine(store: try store.open())
+        Stdout.write(try usage { try AnswerCharts.svg(question, engine: engine) })
     }
 }
