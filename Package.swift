@@ -18,6 +18,8 @@ let webResources = ((try? FileManager.default.contentsOfDirectory(atPath: Contex
 /// One set of settings for every target, as Hummingbird does.
 let settings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 let package = Package(

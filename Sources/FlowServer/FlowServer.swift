@@ -1,14 +1,16 @@
 import FlowModel
 import FlowQuery
-import FlowStore
+public import FlowStore
 import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
-import Logging
+public import Logging
 import NIOCore
 import NIOSSL
 import ServiceLifecycle
+import GRDB
+import Prometheus
 
 /// `tailflow serve`: receives log streams (Splunk HEC, Elasticsearch `_bulk`, plain) into the
 /// store and answers the query API, on one listener, over HTTP or HTTPS.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import NIOHTTP1
 
 /// `tailflow serve` receivers, through a real server on loopback and real clients (async-http-client, curl).
 @Suite(.timeLimit(.minutes(3)))
