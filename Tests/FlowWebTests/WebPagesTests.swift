@@ -1,5 +1,6 @@
 import FlowModel
 import FlowQuery
+import FlowStore
 @testable import FlowWeb
 import Foundation
 import Testing
