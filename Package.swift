@@ -136,6 +136,8 @@ let package = Package(
             dependencies: [
                 "FlowModel", "FlowIngest", "FlowStore", "FlowGenerate", "FlowFormat", "FlowQuery", "FlowServer", "FlowPull", "FlowWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // `serve` runs the application FlowServer builds.
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: settings
@@ -168,6 +170,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),  // to quiet the stand-in's server log
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: settings
+        ),
+        // The server in process (`app.test(.router)`, and a real loopback socket for connection limits);
+        // depends on `tailflow` to compare with what the CLI stores and answers.
+        .testTarget(
+            name: "FlowServerTests",
+            dependencies: [
+                "tailflow", "FlowServer", "FlowStore", "FlowModel", "StoreDump",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: settings
         ),
