@@ -12,6 +12,8 @@ let migrationFiles = ((try? FileManager.default.contentsOfDirectory(atPath: Cont
 /// One set of settings for every target, as Hummingbird does.
 let settings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 let package = Package(
@@ -112,6 +114,8 @@ let package = Package(
             dependencies: [
                 "FlowModel", "FlowIngest", "FlowStore", "FlowGenerate", "FlowFormat", "FlowQuery", "FlowServer", "FlowPull",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // `serve` runs the application FlowServer builds.
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: settings
@@ -145,6 +149,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),  // to quiet the stand-in's server log
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: settings
+        ),
+        // The server in process (`app.test(.router)`, and a real loopback socket for connection limits);
+        // depends on `tailflow` to compare with what the CLI stores and answers.
+        .testTarget(
+            name: "FlowServerTests",
+            dependencies: [
+                "tailflow", "FlowServer", "FlowStore", "FlowModel", "StoreDump",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: settings
         ),

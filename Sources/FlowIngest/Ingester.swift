@@ -1,5 +1,5 @@
 import Foundation
-public import FlowModel
+import FlowModel
 public import FlowStore
 
 /// Counts of one ingest run.

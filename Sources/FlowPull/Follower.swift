@@ -2,7 +2,7 @@ public import FlowIngest
 public import FlowModel
 public import FlowStore
 public import Logging
-import Foundation
+public import Foundation
 
 /// How `tailflow follow` polls.
 public struct FollowOptions: Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// When and how long to wait before retrying a request the API answered with 429 or 5xx, or never answered.
 ///

@@ -1,4 +1,4 @@
-import FlowModel
+public import FlowModel
 public import FlowStore
 import GRDB
 

@@ -1,5 +1,7 @@
 public import FlowFormat
 public import FlowModel
+import FlowStore
+import Foundation
 
 /// One question of SPEC §4, parsed from named parameters.
 ///

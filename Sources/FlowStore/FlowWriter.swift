@@ -1,5 +1,5 @@
 import GRDBSQLite
-public import GRDB
+import GRDB
 public import FlowModel
 import Foundation
 

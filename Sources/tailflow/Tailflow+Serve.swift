@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowServer
 import FlowStore
 import Foundation
+import Hummingbird
 import Logging
 
 extension Tailflow {
@@ -111,11 +112,11 @@ extension Tailflow {
             if configuration.tlsCertificate == nil, !["127.0.0.1", "::1", "localhost"].contains(configuration.host) {
                 logger.warning("listening without TLS on a non-loopback address: tokens and logs travel in clear text; Tailscale streams only to HTTPS")
             }
-            let server = FlowServer(configuration: configuration, store: flowStore, logger: logger)
             do {
-                try await server.run { host, port in
+                let app = try buildApplication(configuration: configuration, store: flowStore, logger: logger) { host, port in
                     Stdout.write("listening on \(host):\(port)\n")
                 }
+                try await app.runService()
             } catch let e as ConfigurationError {
                 throw ValidationError(e.message)
             }

@@ -1,6 +1,6 @@
 import FlowStore
 import Foundation
-import GRDB
+public import GRDB
 
 /// Everything a store holds that ingest decides, as sorted text lines that do not depend on
 /// internal ids: two stores with equal lines hold the same content. Shared by the test targets

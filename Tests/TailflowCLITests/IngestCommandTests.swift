@@ -1,6 +1,7 @@
 import Foundation
 import FlowStore
 import Testing
+import GRDB
 
 /// `tailflow ingest` and friends, run as a user runs them: the real binary on real files.
 struct IngestCommandTests {

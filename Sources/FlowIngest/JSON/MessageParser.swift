@@ -1,4 +1,4 @@
-public import FlowModel
+import FlowModel
 
 /// What one top-level JSON value turned out to be.
 enum ParsedValue {
