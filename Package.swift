@@ -150,7 +150,8 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(name: "FlowModelTests", dependencies: ["FlowModel"], swiftSettings: settings),
-        .testTarget(name: "FlowIngestTests", dependencies: ["FlowIngest", "FlowModel", "FlowStore"], swiftSettings: settings),
+        // CZlib: the decoding-time tests gzip large inputs.
+        .testTarget(name: "FlowIngestTests", dependencies: ["FlowIngest", "FlowModel", "FlowStore", "CZlib"], swiftSettings: settings),
         .testTarget(
             name: "FlowStoreTests",
             dependencies: ["FlowStore", "FlowIngest", "FlowModel", "FlowSchema", .product(name: "GRDB", package: "GRDB.swift")],

@@ -41,7 +41,7 @@ struct QueryAPI: Sendable {
         do {
             question = try Question(command: command, parameters: parameters)
         } catch let e as QueryError {
-            throw APIError(.badRequest, e.message)
+            throw APIError(.badRequest, e.message(for: .http))
         }
         let engine = self.engine
         let chosen = format
@@ -54,7 +54,7 @@ struct QueryAPI: Sendable {
             }
             return .raw(.ok, Array(text.utf8), contentType: type)
         } catch let e as QueryError {
-            throw APIError(.badRequest, e.message)
+            throw APIError(.badRequest, e.message(for: .http))
         }
     }
 }

@@ -75,7 +75,7 @@ public struct WebPages: Sendable {
             return Page(status: 200, html: Templates.render(model, "page"))
         } catch let error as QueryError {
             var model = context.frame(heading: "This question cannot be answered as asked")
-            model.error = error.message
+            model.error = error.message(for: .http)
             return Page(status: 400, html: Templates.render(model, "page"))
         } catch {
             var model = context.frame(heading: "Something went wrong")

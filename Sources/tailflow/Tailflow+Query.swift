@@ -16,10 +16,10 @@ extension Tailflow {
         @OptionGroup var output: ChartFormatOptions
 
         @Option(help: "What to rank: endpoint, pair, port or proto.")
-        var by: TopBy = .endpoint
+        var by: TopDimension = .endpoint
 
         @Option(help: "Rank by bytes or packets.")
-        var metric: MetricArgument = .bytes
+        var metric: Metric = .bytes
 
         @Option(help: "At most this many rows.")
         var limit = 20
@@ -29,11 +29,8 @@ extension Tailflow {
         }
 
         func run() throws {
-            var p = QuestionParameters(window, filters)
-            p["by"] = by.rawValue
-            p["metric"] = metric.rawValue
-            p["limit"] = String(limit)
-            try output.print(question("top", p), store: store)
+            let q = try question { .top(try filters.options(window), by: by, metric: metric, limit: limit) }
+            try output.print(q, store: store)
         }
     }
 
@@ -57,11 +54,12 @@ extension Tailflow {
         var edge: String?
 
         func run() throws {
-            var p = QuestionParameters(window, filters)
-            p["step"] = step
-            p["pair"] = pair
-            p["edge"] = edge
-            try output.print(question("series", p), store: store)
+            let q = try question {
+                var options = try filters.options(window)
+                let step = try QuestionText.step(step)
+                return .series(options, step: step, subject: try SeriesSubject.chosen(from: &options, pair: pair, edge: edge))
+            }
+            try output.print(q, store: store)
         }
     }
 
@@ -80,10 +78,8 @@ extension Tailflow {
         var groupBy = ""
 
         func run() throws {
-            var p = QuestionParameters(window, filters)
-            p["step"] = step
-            p["group-by"] = groupBy
-            try output.print(question("rollup", p), store: store)
+            let q = try question { .rollup(try filters.options(window), step: try QuestionText.step(step), groupBy: try QuestionText.groupBy(groupBy)) }
+            try output.print(q, store: store)
         }
     }
 
@@ -103,12 +99,8 @@ extension Tailflow {
         var limit = 1000
 
         func run() throws {
-            var p = QuestionParameters(window, filters)
-            if flows {
-                p["flows"] = "true"
-                p["limit"] = String(limit)
-            }
-            try output.print(store.answer(question("scope", p)))
+            let q = try question { try .scope(try filters.options(window), flows: flows, limit: limit) }
+            try output.print(store.answer(q))
         }
     }
 
@@ -136,29 +128,9 @@ extension Tailflow {
         }
 
         func run() throws {
-            var p = QuestionParameters(window, filters)
-            p["match"] = match
-            p["limit"] = String(limit)
-            p["after"] = after
-            try output.print(store.answer(question("flows", p)))
+            let q = try question { .flows(try filters.options(window), match: match, limit: limit, after: after) }
+            try output.print(store.answer(q))
         }
-    }
-}
-
-enum TopBy: String, ExpressibleByArgument, CaseIterable {
-    case endpoint, pair, port, proto
-}
-
-enum MetricArgument: String, ExpressibleByArgument, CaseIterable {
-    case bytes, packets
-}
-
-/// Questions that cannot be answered as asked are usage errors (exit 2).
-func usage<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let e as QueryError {
-        throw ValidationError(e.message)
     }
 }
 

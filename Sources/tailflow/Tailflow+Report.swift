@@ -31,8 +31,7 @@ extension Tailflow {
         }
 
         func run() throws {
-            let parameters = QuestionParameters(window, filters)
-            guard case .rollup(let options, _, _) = try question("rollup", parameters) else { return }
+            let options = try usage { try filters.options(window) }
             var report = HTMLReport(engine: QueryEngine(store: try store.open()), options: options, command: commandLine())
             report.limit = limit
             let html = try usage { try report.render() }

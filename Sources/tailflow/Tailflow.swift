@@ -58,8 +58,17 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The database file (default: $TAILFLOW_DB or ./tailflow.db).", valueName: "path"))
     var db: String?
 
+    /// The store when no flag or variable names one.
+    static let defaultPath = "tailflow.db"
+
+    /// The store named by `--db`, else by `TAILFLOW_DB` (read here only), else nil.
+    var explicitPath: String? {
+        db ?? ProcessInfo.processInfo.environment["TAILFLOW_DB"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The store to open: `--db`, `TAILFLOW_DB`, or ./tailflow.db.
     var path: String {
-        db ?? ProcessInfo.processInfo.environment["TAILFLOW_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "tailflow.db"
+        explicitPath ?? Self.defaultPath
     }
 
     func open() throws -> FlowStore {

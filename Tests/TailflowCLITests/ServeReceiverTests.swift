@@ -31,7 +31,7 @@ struct ServeReceiverTests {
         #expect(throws: (any Error).self) { _ = try curl(["--max-time", "5", server.url + "/healthz"]) }
         #expect(server.stop() == 0)
         // A key that does not exist is a clear startup error.
-        let bad = try CLI.run(["serve", "--db", db, "--listen", "127.0.0.1:0", "--hec-token", "x", "--tls-cert", cert,
+        let bad = try CLI.run(["serve", "--db", db, "--listen", "127.0.0.1:0", "--hec-token", "x", "--allow-weak-tokens", "--tls-cert", cert,
                                "--tls-key", dir.path("missing.pem")])
         #expect(bad.status != 0 && bad.stderr.contains("missing.pem"))
     }
@@ -57,5 +57,27 @@ struct ServeReceiverTests {
         // Nothing to serve is a usage error.
         let none = try CLI.run(["serve", "--db", dir.path("cfg.db"), "--listen", "127.0.0.1:0"])
         #expect(none.status == 2 && none.stderr.contains("nothing to serve"))
+    }
+
+    @Test func weakSecretsAreRefusedOrWarnedAbout() async throws {
+        let dir = TempDir()
+        let db = dir.path("weak.db")
+        // Under 8 characters: refused (usage error) naming the setting, never echoing the secret.
+        let refused = try CLI.run(["serve", "--db", db, "--listen", "127.0.0.1:0", "--hec-token", "q7Z"])
+        #expect(refused.status == 2 && refused.stderr.contains("--hec-token") && refused.stderr.contains("3 characters"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains("q7Z"))
+        let fromEnvironment = try CLI.run(["serve", "--db", db, "--listen", "127.0.0.1:0"], env: ["TAILFLOW_READ_TOKEN": "x"])
+        #expect(fromEnvironment.status == 2 && fromEnvironment.stderr.contains("read-token"), "\(fromEnvironment.stderr)")
+        // Allowed, or 8 to 15 characters: the server starts and warns.
+        for (args, length) in [(["--hec-token", "q7Z", "--allow-weak-tokens"], 3), (["--read-token", "Kq8vZ2xW4mPa"], 12)] {
+            let server = try ServeProcess(db: db, args, weakTokens: false)
+            #expect(server.stop() == 0)
+            #expect(server.stderr.contains("only \(length) characters"), "\(server.stderr)")
+            #expect(!server.stderr.contains(args[1]))
+        }
+        // 16 and more: no warning.
+        let strong = try ServeProcess(db: db, ["--read-token", "9f86d081884c7d659a2feaa0c55ad015"], weakTokens: false)
+        #expect(strong.stop() == 0)
+        #expect(!strong.stderr.contains("characters"), "\(strong.stderr)")
     }
 }
