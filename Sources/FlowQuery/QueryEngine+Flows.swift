@@ -79,7 +79,7 @@ struct FlowCursor: Equatable {
     init(parsing text: String) throws {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 4, let s = Int64(parts[0]), let r = Int64(parts[1]), let d = Int64(parts[2]), let i = Int(parts[3]) else {
-            throw QueryError("--after '\(text)' is not a cursor (take one from the `cursor` field of a previous answer)")
+            throw QueryError("\(parameter: "after") '\(text)' is not a cursor (take one from the `cursor` field of a previous answer)")
         }
         self.init(start: s, reporter: r, digest: d, index: i)
     }
