@@ -15,7 +15,7 @@ extension QueryEngine {
             let needle = match?.lowercased()
             var upper = options.window.to
             if let position { upper = min(upper, position.start + 1) }
-            let kinds = options.kinds
+            let kinds = options.candidateKinds
             try ctx.snapshot.messages(from: options.window.from, to: upper, reporter: nil, descending: true) { h, index, r in
                 if let position {
                     let here = FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index)
@@ -26,6 +26,9 @@ extension QueryEngine {
                 let src = ctx.directory.endpoint(address: r.src), dst = ctx.directory.endpoint(address: r.dst)
                 if let e = ctx.endpoint, src != e, dst != e, !(r.kind == .physical && reporter == e) { return true }
                 if let t = ctx.taggedNodes, !t.contains(src), !t.contains(dst), !t.contains(reporter) { return true }
+                if let f = ctx.filter, !f.matchesRow(reporter: h.reporter, kind: r.kind, proto: r.proto, port: r.servicePort, src: src, dst: dst) {
+                    return true
+                }
                 if let needle, !(try Self.matches(needle, ctx, reporter, src, dst, r)) { return true }
                 rows.append(FlowLogRow(
                     start: h.start, end: h.end, reporter: try ctx.label(reporter), reporterName: ctx.directory.name(reporter),
@@ -76,7 +79,7 @@ struct FlowCursor: Equatable {
     init(parsing text: String) throws {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 4, let s = Int64(parts[0]), let r = Int64(parts[1]), let d = Int64(parts[2]), let i = Int(parts[3]) else {
-            throw QueryError("--after '\(text)' is not a cursor (take one from the `cursor` field of a previous answer)")
+            throw QueryError("\(parameter: "after") '\(text)' is not a cursor (take one from the `cursor` field of a previous answer)")
         }
         self.init(start: s, reporter: r, digest: d, index: i)
     }

@@ -11,7 +11,7 @@ extension QueryEngine {
     /// at a peer's two ends are ever read raw. `lastSeen` is the end of the last
     /// message window with traffic to or from the peer.
     public func scope(_ options: QueryOptions) throws -> [ScopePeer] {
-        guard options.endpoint != nil else { throw QueryError("scope needs --endpoint") }
+        guard options.endpoint != nil else { throw QueryError("scope needs \(parameter: "endpoint")") }
         return try read(options) { ctx in
             let e = ctx.endpoint!
             struct Acc {

@@ -3,16 +3,17 @@ public import FlowModel
 import FlowStore
 import Foundation
 
-/// One question of SPEC §4, parsed from named parameters.
+/// One question of SPEC §4, typed.
 ///
-/// The CLI and the HTTP query API both build questions here, from the CLI's
-/// option names (`from`, `to`, `by`, `metric`, `kind`, `proto`, `endpoint`,
-/// `tag`, `user`, `limit`, `step`, `pair`, `edge`, `group-by`, `match`,
-/// `after`, `flows`), so the two can never read a question differently.
+/// The CLI builds one from its options, the HTTP query API (and the pages) from query
+/// parameters with ``init(command:parameters:now:)``; both read every text value with the
+/// same parsers (``QuestionText``), so the two can never read a question differently.
+/// Errors name the parameter as the caller spells it (``QueryError/message(for:)``).
 ///
 /// For example:
 /// ```swift
 /// let q = try Question(command: "top", parameters: ["by": "pair", "from": "-7d"])
+/// let same = Question.top(QueryOptions(window: try QuestionText.window(from: "-7d", to: "now")), by: .pair, metric: .bytes, limit: 20)
 /// let report = try QueryEngine(store: store).answer(q)
 /// ```
 public enum Question: Sendable {
@@ -39,8 +40,10 @@ public enum Question: Sendable {
     ]
     static let shared: Set<String> = ["from", "to", "kind", "proto", "endpoint", "tag", "user"]
 
-    /// Parses a question; `now` anchors relative times such as `-24h`.
+    /// Parses a question from HTTP query parameters; `now` anchors relative times such as `-24h`.
     ///
+    /// - parameter command: `top`, `series`, `rollup`, `scope`, `flows` or `nodes`.
+    /// - parameter parameters: the query parameters (`from`, `to`, `by`, `step`, …), each given once.
     /// - throws: ``QueryError`` naming the parameter when one is unknown or cannot be read.
     public init(command: String, parameters: [String: String], now: Nanoseconds = TimeWindow.now()) throws {
         guard let own = Self.own[command] else {
@@ -50,71 +53,101 @@ public enum Question: Sendable {
         if let unknown = parameters.keys.sorted().first(where: { !allowed.contains($0) }) {
             throw QueryError("\(command) takes no parameter '\(unknown)'; it takes \(allowed.sorted().joined(separator: ", "))")
         }
-        let p = Parameters(values: parameters)
+        let p = parameters
         if command == "nodes" {
             self = .nodes
             return
         }
-        var options = try Self.options(p, now: now)
+        var options = try QuestionText.options(from: p["from"], to: p["to"], kind: p["kind"], proto: p["proto"],
+                                               endpoint: p["endpoint"], tag: p["tag"], user: p["user"], now: now)
         switch command {
         case "top":
-            guard let by = TopDimension(rawValue: p["by"] ?? "endpoint") else {
-                throw QueryError("--by '\(p["by"]!)' is not a ranking: use endpoint, pair, port or proto")
-            }
-            self = .top(options, by: by, metric: try p.metric(), limit: try p.limit(default: 20))
+            self = .top(options, by: try QuestionText.by(p["by"]), metric: try QuestionText.metric(p["metric"]),
+                        limit: try QuestionText.limit(p["limit"], default: 20))
         case "series":
-            let step = try TimeWindow.parseStep(p["step"] ?? "1h")
-            let given = [p["endpoint"], p["pair"], p["edge"]].compactMap { $0 }
-            guard given.count <= 1 else { throw QueryError("give at most one of --endpoint, --pair and --edge") }
-            var subject = SeriesSubject.all
-            if let e = options.endpoint {
-                subject = .endpoint(e)
-                options.endpoint = nil
-            } else if let pair = p["pair"] {
-                let (a, b) = try Self.endpointPair(pair, option: "--pair")
-                subject = .pair(a, b)
-            } else if let edge = p["edge"] {
-                let (a, b) = try Self.endpointPair(edge, option: "--edge")
-                subject = .edge(a, b)
-            }
+            let step = try QuestionText.step(p["step"])
+            let subject = try SeriesSubject.chosen(from: &options, pair: p["pair"], edge: p["edge"])
             self = .series(options, step: step, subject: subject)
         case "rollup":
-            let step = try TimeWindow.parseStep(p["step"] ?? "1h")
-            self = .rollup(options, step: step, groupBy: try Self.groupBy(p["group-by"] ?? ""))
+            self = .rollup(options, step: try QuestionText.step(p["step"]), groupBy: try QuestionText.groupBy(p["group-by"]))
         case "scope":
-            guard options.endpoint != nil else { throw QueryError("scope needs --endpoint E") }
-            self = try p.flag("flows") ? .scopeFlows(options, limit: try p.limit(default: 1000)) : .scope(options)
+            self = try .scope(options, flows: QuestionText.flag(p["flows"], parameter: "flows"), limit: QuestionText.limit(p["limit"], default: 1000))
         default: // flows
-            self = .flows(options, match: p["match"], limit: try p.limit(default: 100), after: p["after"])
+            self = .flows(options, match: p["match"], limit: try QuestionText.limit(p["limit"], default: 100), after: p["after"])
         }
     }
 
-    static func options(_ p: Parameters, now: Nanoseconds) throws -> QueryOptions {
-        var o = QueryOptions(window: try TimeWindow.parse(from: p["from"] ?? "-24h", to: p["to"] ?? "now", now: now))
-        if let kind = p["kind"] { o.kinds = try parseKinds(kind) }
-        if let proto = p["proto"] { o.proto = try parseProto(proto) }
-        o.endpoint = p["endpoint"]
-        o.tag = p["tag"]
-        o.user = p["user"]
+    /// `scope`, or `scope --flows` (its raw rows, `limit` at most); the endpoint is required.
+    ///
+    /// - throws: ``QueryError`` when `options` has no endpoint.
+    public static func scope(_ options: QueryOptions, flows: Bool, limit: Int) throws -> Question {
+        guard options.endpoint != nil else { throw QueryError("scope needs \(parameter: "endpoint") E") }
+        return flows ? .scopeFlows(options, limit: limit) : .scope(options)
+    }
+}
+
+extension SeriesSubject {
+    /// The subject of a series: the filter's endpoint (moved out of `options`), a pair or an edge, or all.
+    ///
+    /// - throws: ``QueryError`` when more than one is given or a pair cannot be read.
+    public static func chosen(from options: inout QueryOptions, pair: String?, edge: String?) throws -> SeriesSubject {
+        guard [options.endpoint, pair, edge].compactMap({ $0 }).count <= 1 else {
+            throw QueryError("give at most one of \(parameter: "endpoint"), \(parameter: "pair") and \(parameter: "edge")")
+        }
+        if let e = options.endpoint {
+            options.endpoint = nil
+            return .endpoint(e)
+        }
+        if let pair {
+            let (a, b) = try QuestionText.endpointPair(pair, parameter: "pair")
+            return .pair(a, b)
+        }
+        if let edge {
+            let (a, b) = try QuestionText.endpointPair(edge, parameter: "edge")
+            return .edge(a, b)
+        }
+        return .all
+    }
+}
+
+/// The text parsers of every question parameter, shared by the CLI's options and the HTTP
+/// query parameters; nil means "not given" and gives the default.
+///
+/// Each throws a ``QueryError`` that names its parameter.
+public enum QuestionText {
+    /// The window and the filters every question shares.
+    public static func options(from: String?, to: String?, kind: String?, proto: String?, endpoint: String?, tag: String?, user: String?,
+                               now: Nanoseconds = TimeWindow.now()) throws -> QueryOptions {
+        var o = QueryOptions(window: try window(from: from, to: to, now: now))
+        if let kind { o.kinds = try kinds(kind) }
+        if let proto { o.proto = try self.proto(proto) }
+        o.endpoint = endpoint
+        o.tag = tag
+        o.user = user
         return o
     }
 
+    /// `from` (default `-24h`) and `to` (default `now`).
+    public static func window(from: String?, to: String?, now: Nanoseconds = TimeWindow.now()) throws -> TimeWindow {
+        try TimeWindow.parse(from: from ?? "-24h", to: to ?? "now", now: now)
+    }
+
     /// `virtual,subnet,exit,physical`, any subset.
-    public static func parseKinds(_ text: String) throws -> Set<TrafficKind> {
+    public static func kinds(_ text: String) throws -> Set<TrafficKind> {
         var kinds: Set<TrafficKind> = []
         for part in text.split(separator: ",") {
             let name = part.trimmingCharacters(in: .whitespaces).lowercased()
             guard let k = TrafficKind(name: name) else {
-                throw QueryError("--kind '\(part)' is not a traffic kind: use virtual, subnet, exit or physical")
+                throw QueryError("\(parameter: "kind") '\(part)' is not a traffic kind: use virtual, subnet, exit or physical")
             }
             kinds.insert(k)
         }
-        guard !kinds.isEmpty else { throw QueryError("--kind needs at least one kind") }
+        guard !kinds.isEmpty else { throw QueryError("\(parameter: "kind") needs at least one kind") }
         return kinds
     }
 
     /// A protocol number or name.
-    public static func parseProto(_ text: String) throws -> UInt8 {
+    public static func proto(_ text: String) throws -> UInt8 {
         switch text.lowercased() {
         case "tcp": return 6
         case "udp": return 17
@@ -123,18 +156,48 @@ public enum Question: Sendable {
         case "sctp": return 132
         default:
             guard let n = UInt8(text) else {
-                throw QueryError("--proto '\(text)' is not a protocol: use a number (0-255) or tcp, udp, icmp, icmpv6")
+                throw QueryError("\(parameter: "proto") '\(text)' is not a protocol: use a number (0-255) or tcp, udp, icmp, icmpv6")
             }
             return n
         }
     }
 
+    /// What `top` ranks (default `endpoint`).
+    public static func by(_ text: String?) throws -> TopDimension {
+        guard let text else { return .endpoint }
+        guard let by = TopDimension(rawValue: text) else {
+            throw QueryError("\(parameter: "by") '\(text)' is not a ranking: use endpoint, pair, port or proto")
+        }
+        return by
+    }
+
+    /// `bytes` (the default) or `packets`.
+    public static func metric(_ text: String?) throws -> Metric {
+        guard let text else { return .bytes }
+        guard let m = Metric(rawValue: text) else {
+            throw QueryError("\(parameter: "metric") '\(text)' is not a metric: use bytes or packets")
+        }
+        return m
+    }
+
+    /// A positive whole number.
+    public static func limit(_ text: String?, default d: Int) throws -> Int {
+        guard let text else { return d }
+        guard let n = Int(text), n > 0 else { throw QueryError("\(parameter: "limit") '\(text)' must be a positive whole number") }
+        return n
+    }
+
+    /// A bucket width such as `1m`, `5m`, `1h`, `1d` (default `1h`).
+    public static func step(_ text: String?) throws -> Nanoseconds {
+        try TimeWindow.parseStep(text ?? "1h")
+    }
+
     /// `kind,proto,src,dst`, any subset, in the order given.
-    public static func groupBy(_ text: String) throws -> [RollupKeyField] {
+    public static func groupBy(_ text: String?) throws -> [RollupKeyField] {
         var keys: [RollupKeyField] = []
-        for part in text.split(separator: ",") {
+        for part in (text ?? "").split(separator: ",") {
             guard let k = RollupKeyField(rawValue: part.trimmingCharacters(in: .whitespaces).lowercased()) else {
-                throw QueryError("--group-by '\(part)' is not a key: use kind, proto, src or dst")
+                throw QueryError("\(parameter: "group-by") '\(part)' is not a key: use kind, proto, src or dst")
             }
             if !keys.contains(k) { keys.append(k) }
         }
@@ -142,39 +205,20 @@ public enum Question: Sendable {
     }
 
     /// Splits `A,B` into two endpoint arguments.
-    public static func endpointPair(_ text: String, option: String) throws -> (String, String) {
+    public static func endpointPair(_ text: String, parameter: String) throws -> (String, String) {
         let parts = text.split(separator: ",", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-            throw QueryError("\(option) takes two endpoints separated by a comma, such as db-1,alice-laptop")
+            throw QueryError("\(parameter: parameter) takes two endpoints separated by a comma, such as db-1,alice-laptop")
         }
         return (parts[0], parts[1])
     }
-}
 
-/// Parameter values with the typed readings questions need.
-struct Parameters {
-    var values: [String: String]
-
-    subscript(_ name: String) -> String? { values[name] }
-
-    func metric() throws -> Metric {
-        guard let m = Metric(rawValue: values["metric"] ?? "bytes") else {
-            throw QueryError("--metric '\(values["metric"]!)' is not a metric: use bytes or packets")
-        }
-        return m
-    }
-
-    func limit(default d: Int) throws -> Int {
-        guard let text = values["limit"] else { return d }
-        guard let n = Int(text), n > 0 else { throw QueryError("--limit '\(text)' must be a positive whole number") }
-        return n
-    }
-
-    func flag(_ name: String) throws -> Bool {
-        switch values[name]?.lowercased() {
+    /// A flag given as a value: true, false, 1, 0, yes, no, or empty (true).
+    public static func flag(_ text: String?, parameter: String) throws -> Bool {
+        switch text?.lowercased() {
         case nil, "false", "0", "no": return false
         case "", "true", "1", "yes": return true
-        default: throw QueryError("--\(name) is a flag: use true or false")
+        default: throw QueryError("\(parameter: parameter) is a flag: use true or false")
         }
     }
 }

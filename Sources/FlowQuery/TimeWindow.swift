@@ -19,7 +19,7 @@ public struct TimeWindow: Sendable, Equatable {
         let f = try parseTime(from, now: now, what: "--from")
         let t = try parseTime(to, now: now, what: "--to")
         guard f < t else {
-            throw QueryError("the window is empty: --from (\(Timestamp.formatRFC3339(f))) must be before --to (\(Timestamp.formatRFC3339(t)))")
+            throw QueryError("the window is empty: \(parameter: "from") (\(Timestamp.formatRFC3339(f))) must be before \(parameter: "to") (\(Timestamp.formatRFC3339(t)))")
         }
         return TimeWindow(from: f, to: t)
     }
@@ -28,22 +28,26 @@ public struct TimeWindow: Sendable, Equatable {
         Int64(Date().timeIntervalSince1970 * 1e9)
     }
 
+    ///
+    /// - parameter what: the parameter's name as a flag (`--from`), spelled as the caller does in
+    ///   errors (``QueryError/message(for:)``), or plain text such as `time`.
     public static func parseTime(_ text: String, now: Nanoseconds, what: String = "time") throws -> Nanoseconds {
         let s = text.trimmingCharacters(in: .whitespaces)
         if s == "now" { return now }
         if s.hasPrefix("-"), let d = DurationText.parse(String(s.dropFirst())) { return now - d }
         if let t = Timestamp.parseRFC3339(s) { return t }
         if s.count == 10, let t = Timestamp.parseRFC3339(s + "T00:00:00Z") { return t }
-        throw QueryError("\(what) '\(text)' is not a time: use RFC 3339 (2026-11-01T10:00:00Z), a date (2026-11-01), now, or a relative time (-15m, -24h, -7d)")
+        let name: QueryError.Message = what.hasPrefix("--") ? "\(parameter: String(what.dropFirst(2)))" : "\(what)"
+        throw QueryError("\(name) '\(text)' is not a time: use RFC 3339 (2026-11-01T10:00:00Z), a date (2026-11-01), now, or a relative time (-15m, -24h, -7d)")
     }
 
     /// Parses a bucket width such as `1m`, `5m`, `1h`, `1d`: whole seconds, at least one.
     public static func parseStep(_ text: String) throws -> Nanoseconds {
         guard let step = DurationText.parse(text), step > 0 else {
-            throw QueryError("--step '\(text)' is not a duration: use 1m, 5m, 1h, 1d …")
+            throw QueryError("\(parameter: "step") '\(text)' is not a duration: use 1m, 5m, 1h, 1d …")
         }
         guard step % Timestamp.nanosPerSecond == 0 else {
-            throw QueryError("--step '\(text)' must be a whole number of seconds")
+            throw QueryError("\(parameter: "step") '\(text)' must be a whole number of seconds")
         }
         return step
     }
@@ -55,7 +59,7 @@ public struct TimeWindow: Sendable, Equatable {
         let last = Timestamp.bucketStart(to - 1, step: step)
         let count = (last - first) / step + 1
         guard count <= Int64(limit) else {
-            throw QueryError("--step \(DurationText.format(step)) over this window makes \(count) buckets; the limit is \(limit): use a larger step or a shorter window")
+            throw QueryError("\(parameter: "step") \(DurationText.format(step)) over this window makes \(count) buckets; the limit is \(limit): use a larger step or a shorter window")
         }
         return (0..<count).map { first + $0 * step }
     }

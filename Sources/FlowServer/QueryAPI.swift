@@ -11,23 +11,29 @@ import Logging
 /// that `--format json` prints (or `format=csv|ndjson`). Needs the read token.
 struct QueryAPI: Sendable {
     let engine: QueryEngine
-    let credentials: Credentials
 
-    func answer(_ command: String, _ request: Request, _ context: ServerContext) async throws -> Response {
-        if let refusal = PlainReceiver.refuse(credentials.check(request, for: .read)) { return refusal }
+    /// Adds one route per question to `group` (which is `/api/v1`), behind the read token.
+    func addRoutes(to group: RouterGroup<FlowRequestContext>, credentials: Credentials) {
+        let questions = group.group().add(middleware: AuthenticationMiddleware(.read, credentials: credentials))
+        for command in Question.commands {
+            questions.get(RouterPath(command)) { request, _ in try await answer(command, request) }
+        }
+    }
+
+    func answer(_ command: String, _ request: Request) async throws -> Response {
         var parameters: [String: String] = [:]
         var format = OutputFormat.json
         for (key, value) in request.uri.queryParameters {
             let name = String(key)
             if name == "format" {
                 guard let f = OutputFormat(rawValue: String(value)), f != .table else {
-                    return PlainReceiver.error(.badRequest, "format '\(value)' is not json, csv or ndjson")
+                    throw APIError(.badRequest, "format '\(value)' is not json, csv or ndjson")
                 }
                 format = f
                 continue
             }
             guard parameters[name] == nil else {
-                return PlainReceiver.error(.badRequest, "the parameter '\(name)' is given twice")
+                throw APIError(.badRequest, "the parameter '\(name)' is given twice")
             }
             parameters[name] = String(value)
         }
@@ -35,7 +41,7 @@ struct QueryAPI: Sendable {
         do {
             question = try Question(command: command, parameters: parameters)
         } catch let e as QueryError {
-            return PlainReceiver.error(.badRequest, e.message)
+            throw APIError(.badRequest, e.message(for: .http))
         }
         let engine = self.engine
         let chosen = format
@@ -48,7 +54,7 @@ struct QueryAPI: Sendable {
             }
             return .raw(.ok, Array(text.utf8), contentType: type)
         } catch let e as QueryError {
-            return PlainReceiver.error(.badRequest, e.message)
+            throw APIError(.badRequest, e.message(for: .http))
         }
     }
 }

@@ -146,15 +146,18 @@ public struct NodeEntry: Sendable, Equatable {
     public var stableID: String
     public var name: String?
     public var user: String?
+    public var os: String?
     public var tags: [String]
     public var addresses: [String]
     public var isReporter: Bool
 
-    public init(id: Int64, stableID: String, name: String?, user: String?, tags: [String], addresses: [String], isReporter: Bool) {
+    public init(id: Int64, stableID: String, name: String?, user: String?, os: String?, tags: [String], addresses: [String],
+                isReporter: Bool) {
         self.id = id
         self.stableID = stableID
         self.name = name
         self.user = user
+        self.os = os
         self.tags = tags
         self.addresses = addresses
         self.isReporter = isReporter

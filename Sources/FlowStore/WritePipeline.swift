@@ -244,17 +244,13 @@ public final class WritePipeline: @unchecked Sendable {
                         try commit()
                         continue
                     }
-                    if !writer.isInBatch {
-                        try writer.begin()
-                        batchStarted = ContinuousClock.now
-                    }
                     var applied = 0
-                    let waited = group.reduce(0) { $0 + ($1.continuation == nil ? 0 : $1.rows) }
-                    condition.lock()
-                    committingRows += waited
-                    condition.unlock()
-                    waitingRows += waited
+                    waitingRows += group.reduce(0) { $0 + ($1.continuation == nil ? 0 : $1.rows) }
                     do {
+                        if !writer.isInBatch {
+                            try writer.begin()
+                            batchStarted = ContinuousClock.now
+                        }
                         for s in group {
                             var flags: [Bool] = []
                             flags.reserveCapacity(s.continuation == nil ? 0 : s.messages.count)
@@ -321,6 +317,8 @@ public final class WritePipeline: @unchecked Sendable {
         let group = Array(pending[0..<n])
         pending.removeFirst(n)
         pendingRows -= rows
+        // Rows whose senders wait stay counted until their commit.
+        committingRows += group.reduce(0) { $0 + ($1.continuation == nil ? 0 : $1.rows) }
         condition.broadcast()
         return group
     }

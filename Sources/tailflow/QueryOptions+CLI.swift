@@ -1,4 +1,4 @@
-import ArgumentParser
+public import ArgumentParser
 import FlowModel
 import FlowQuery
 
@@ -29,27 +29,28 @@ struct FilterOptions: ParsableArguments {
     var user: String?
 }
 
-/// The named parameters of a question, as the HTTP query API takes them too.
-struct QuestionParameters {
-    var values: [String: String] = [:]
-
-    init(_ window: WindowOptions, _ filters: FilterOptions) {
-        values["from"] = window.from
-        values["to"] = window.to
-        values["kind"] = filters.kind
-        values["proto"] = filters.proto
-        values["endpoint"] = filters.endpoint
-        values["tag"] = filters.tag
-        values["user"] = filters.user
-    }
-
-    subscript(_ name: String) -> String? {
-        get { values[name] }
-        set { values[name] = newValue }
+extension FilterOptions {
+    /// The window and the filters, read by the same parsers as the HTTP API's parameters.
+    func options(_ window: WindowOptions) throws -> QueryOptions {
+        try QuestionText.options(from: window.from, to: window.to, kind: kind, proto: proto, endpoint: endpoint, tag: tag, user: user)
     }
 }
 
-/// A question from the command line; one that cannot be answered as asked is a usage error (exit 2).
-func question(_ command: String, _ parameters: QuestionParameters) throws -> Question {
-    try usage { try Question(command: command, parameters: parameters.values) }
+/// `--by` and `--metric` read as the HTTP API reads `by` and `metric` (their raw values).
+extension TopDimension: ExpressibleByArgument {}
+extension Metric: ExpressibleByArgument {}
+
+/// Builds a question from the command line; one that cannot be answered as asked is a usage
+/// error (exit 2) whose message spells parameters as flags (`--step`).
+func question(_ build: () throws -> Question) throws -> Question {
+    try usage(build)
+}
+
+/// Questions that cannot be answered as asked are usage errors (exit 2).
+func usage<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let e as QueryError {
+        throw ValidationError(e.message(for: .commandLine))
+    }
 }

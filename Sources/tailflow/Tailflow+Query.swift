@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowFormat
 import FlowModel
 import FlowQuery
+import FlowWeb
 
 extension Tailflow {
     struct Top: ParsableCommand {
@@ -12,13 +13,13 @@ extension Tailflow {
         @OptionGroup var store: StoreOptions
         @OptionGroup var window: WindowOptions
         @OptionGroup var filters: FilterOptions
-        @OptionGroup var output: FormatOptions
+        @OptionGroup var output: ChartFormatOptions
 
         @Option(help: "What to rank: endpoint, pair, port or proto.")
-        var by: TopBy = .endpoint
+        var by: TopDimension = .endpoint
 
         @Option(help: "Rank by bytes or packets.")
-        var metric: MetricArgument = .bytes
+        var metric: Metric = .bytes
 
         @Option(help: "At most this many rows.")
         var limit = 20
@@ -28,11 +29,8 @@ extension Tailflow {
         }
 
         func run() throws {
-            var p = QuestionParameters(window, filters)
-            p["by"] = by.rawValue
-            p["metric"] = metric.rawValue
-            p["limit"] = String(limit)
-            try output.print(store.answer(question("top", p)))
+            let q = try question { .top(try filters.options(window), by: by, metric: metric, limit: limit) }
+            try output.print(q, store: store)
         }
     }
 
@@ -44,7 +42,7 @@ extension Tailflow {
         @OptionGroup var store: StoreOptions
         @OptionGroup var window: WindowOptions
         @OptionGroup var filters: FilterOptions
-        @OptionGroup var output: FormatOptions
+        @OptionGroup var output: ChartFormatOptions
 
         @Option(help: "Bucket width: 1m, 5m, 1h, 1d … (epoch-aligned, UTC).")
         var step = "1h"
@@ -56,11 +54,12 @@ extension Tailflow {
         var edge: String?
 
         func run() throws {
-            var p = QuestionParameters(window, filters)
-            p["step"] = step
-            p["pair"] = pair
-            p["edge"] = edge
-            try output.print(store.answer(question("series", p)))
+            let q = try question {
+                var options = try filters.options(window)
+                let step = try QuestionText.step(step)
+                return .series(options, step: step, subject: try SeriesSubject.chosen(from: &options, pair: pair, edge: edge))
+            }
+            try output.print(q, store: store)
         }
     }
 
@@ -70,7 +69,7 @@ extension Tailflow {
         @OptionGroup var store: StoreOptions
         @OptionGroup var window: WindowOptions
         @OptionGroup var filters: FilterOptions
-        @OptionGroup var output: FormatOptions
+        @OptionGroup var output: ChartFormatOptions
 
         @Option(help: "Bucket width: 1m, 5m, 1h, 1d …")
         var step = "1h"
@@ -79,10 +78,8 @@ extension Tailflow {
         var groupBy = ""
 
         func run() throws {
-            var p = QuestionParameters(window, filters)
-            p["step"] = step
-            p["group-by"] = groupBy
-            try output.print(store.answer(question("rollup", p)))
+            let q = try question { .rollup(try filters.options(window), step: try QuestionText.step(step), groupBy: try QuestionText.groupBy(groupBy)) }
+            try output.print(q, store: store)
         }
     }
 
@@ -102,12 +99,8 @@ extension Tailflow {
         var limit = 1000
 
         func run() throws {
-            var p = QuestionParameters(window, filters)
-            if flows {
-                p["flows"] = "true"
-                p["limit"] = String(limit)
-            }
-            try output.print(store.answer(question("scope", p)))
+            let q = try question { try .scope(try filters.options(window), flows: flows, limit: limit) }
+            try output.print(store.answer(q))
         }
     }
 
@@ -135,29 +128,9 @@ extension Tailflow {
         }
 
         func run() throws {
-            var p = QuestionParameters(window, filters)
-            p["match"] = match
-            p["limit"] = String(limit)
-            p["after"] = after
-            try output.print(store.answer(question("flows", p)))
+            let q = try question { .flows(try filters.options(window), match: match, limit: limit, after: after) }
+            try output.print(store.answer(q))
         }
-    }
-}
-
-enum TopBy: String, ExpressibleByArgument, CaseIterable {
-    case endpoint, pair, port, proto
-}
-
-enum MetricArgument: String, ExpressibleByArgument, CaseIterable {
-    case bytes, packets
-}
-
-/// Questions that cannot be answered as asked are usage errors (exit 2).
-func usage<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let e as QueryError {
-        throw ValidationError(e.message)
     }
 }
 
@@ -172,5 +145,24 @@ extension StoreOptions {
 extension FormatOptions {
     func print(_ report: Report) {
         Stdout.write(report.render(OutputFormat(rawValue: format.rawValue)!))
+    }
+}
+
+/// `--format` of the questions that also draw: table, json, csv, ndjson or svg.
+struct ChartFormatOptions: ParsableArguments {
+    @Option(name: .long, help: "Output format: table, json, csv, ndjson, or svg (a chart, the same one the web pages draw).")
+    var format: ChartFormatArgument = .table
+
+    enum ChartFormatArgument: String, ExpressibleByArgument, CaseIterable {
+        case table, json, csv, ndjson, svg
+    }
+
+    func print(_ question: Question, store: StoreOptions) throws {
+        guard format == .svg else {
+            Stdout.write(try store.answer(question).render(OutputFormat(rawValue: format.rawValue)!))
+            return
+        }
+        let engine = QueryEngine(store: try store.open())
+        Stdout.write(try usage { try AnswerCharts.svg(question, engine: engine) })
     }
 }

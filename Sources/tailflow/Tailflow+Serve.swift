@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowServer
 import FlowStore
 import Foundation
+import Hummingbird
 import Logging
 
 extension Tailflow {
@@ -17,7 +18,8 @@ extension Tailflow {
                 Secrets come from flags, the environment (TAILFLOW_HEC_TOKEN, TAILFLOW_BULK_USER, TAILFLOW_BULK_TOKEN,
                 TAILFLOW_INGEST_TOKEN, TAILFLOW_READ_TOKEN) or --config FILE (JSON with the flags' names as keys), in
                 that order; prefer the environment or the file, since flags show in the process list. A receiver
-                whose secret is unset is off (404). Prints "listening on HOST:PORT" once ready; SIGTERM or SIGINT stop
+                whose secret is unset is off (404). Secrets under 16 characters are warned about, under 8 refused
+                unless --allow-weak-tokens. Prints "listening on HOST:PORT" once ready; SIGTERM or SIGINT stop
                 it after the requests in flight are committed.
                 """
         )
@@ -57,6 +59,18 @@ extension Tailflow {
         @Option(name: .customLong("max-pending-rows"), help: ArgumentHelp("Flow rows that may wait for the writer before senders get 503 (default: 1000000).", valueName: "n"))
         var maxPendingRows: String?
 
+        @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Close a connection with no request in progress after this long (default: 60s).", valueName: "duration"))
+        var idleTimeout: String?
+
+        @Option(name: .customLong("read-timeout"), help: ArgumentHelp("A request's head and body must arrive within this long, else 408 (default: 30s).", valueName: "duration"))
+        var readTimeout: String?
+
+        @Option(name: .customLong("max-connections"), help: ArgumentHelp("Connections open at once; beyond it the oldest idle one is closed (default: 1024).", valueName: "n"))
+        var maxConnections: String?
+
+        @Flag(name: .customLong("allow-weak-tokens"), help: "Accept secrets shorter than 8 characters.")
+        var allowWeakTokens = false
+
         @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
         var logLevel: String = "info"
 
@@ -67,30 +81,31 @@ extension Tailflow {
             case text, json
         }
 
-        func settings() throws -> [String: String] {
-            var settings = try config.map { try ServerConfiguration.readFile($0) } ?? [:]
-            let environment = ProcessInfo.processInfo.environment
-            for (key, variable) in ServerConfiguration.environmentKeys {
-                if let value = environment[variable], !value.isEmpty { settings[key] = value }
-            }
-            let flags: [String: String?] = [
-                "listen": listen, "hec-token": hecToken, "bulk-user": bulkUser, "bulk-token": bulkToken,
-                "ingest-token": ingestToken, "read-token": readToken, "tls-cert": tlsCert, "tls-key": tlsKey,
-                "max-body": maxBody, "max-pending-rows": maxPendingRows,
-            ]
-            for (key, value) in flags { if let value { settings[key] = value } }
-            return settings
+        /// The settings given as flags, by setting.
+        var flags: [(ServerConfiguration.Setting, String?)] {
+            [(.listen, listen), (.hecToken, hecToken), (.bulkUser, bulkUser), (.bulkToken, bulkToken), (.ingestToken, ingestToken),
+             (.readToken, readToken), (.tlsCert, tlsCert), (.tlsKey, tlsKey), (.maxBody, maxBody), (.maxPendingRows, maxPendingRows),
+             (.idleTimeout, idleTimeout), (.readTimeout, readTimeout), (.maxConnections, maxConnections),
+             (.allowWeakTokens, allowWeakTokens ? "true" : nil)]
+        }
+
+        /// The configuration file, then the environment, then the flags.
+        func serverConfiguration() throws -> ServerConfiguration {
+            var configuration = ServerConfiguration()
+            if let config { try configuration.apply(file: config) }
+            try configuration.apply(environment: ProcessInfo.processInfo.environment)
+            for case let (setting, value?) in flags { try configuration.set(setting, value, from: .flag) }
+            try configuration.validate()
+            return configuration
         }
 
         func run() async throws {
             guard let level = Logger.Level(rawValue: logLevel) else {
                 throw ValidationError("--log-level '\(logLevel)' is not a level: use trace, debug, info, notice, warning, error or critical")
             }
-            let settings: [String: String]
             let configuration: ServerConfiguration
             do {
-                settings = try self.settings()
-                configuration = try ServerConfiguration(settings: settings)
+                configuration = try serverConfiguration()
             } catch let e as ConfigurationError {
                 throw ValidationError(e.message)
             }
@@ -105,17 +120,16 @@ extension Tailflow {
             }
             var logger = Logger(label: "tailflow.serve")
             logger.logLevel = level
-            let environmentDB = ProcessInfo.processInfo.environment["TAILFLOW_DB"].flatMap { $0.isEmpty ? nil : $0 }
-            let path = store.db ?? environmentDB ?? settings["db"] ?? store.path
-            let flowStore = try FlowStore(path: path)
+            let flowStore = try FlowStore(path: store.explicitPath ?? configuration.databasePath ?? StoreOptions.defaultPath)
             if configuration.tlsCertificate == nil, !["127.0.0.1", "::1", "localhost"].contains(configuration.host) {
                 logger.warning("listening without TLS on a non-loopback address: tokens and logs travel in clear text; Tailscale streams only to HTTPS")
             }
-            let server = FlowServer(configuration: configuration, store: flowStore, logger: logger)
+            for warning in configuration.warnings { logger.warning("\(warning)") }
             do {
-                try await server.run { host, port in
+                let app = try buildApplication(configuration: configuration, store: flowStore, logger: logger) { host, port in
                     Stdout.write("listening on \(host):\(port)\n")
                 }
+                try await app.runService()
             } catch let e as ConfigurationError {
                 throw ValidationError(e.message)
             }

@@ -14,7 +14,7 @@ struct Tailflow: AsyncParsableCommand {
             Exit status: 0 success, 1 failure, 2 usage error, 3 (ingest, pull) some input rejected but the rest stored.
             """,
         subcommands: [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self, Nodes.self, Rejects.self,
-                      Generate.self, Serve.self, Pull.self, Follow.self]
+                      ReportCommand.self, Generate.self, Serve.self, Pull.self, Follow.self]
     )
 
     /// Runs a command with SPEC §5's exit statuses: usage errors exit 2, failures 1.
@@ -58,8 +58,17 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The database file (default: $TAILFLOW_DB or ./tailflow.db).", valueName: "path"))
     var db: String?
 
+    /// The store when no flag or variable names one.
+    static let defaultPath = "tailflow.db"
+
+    /// The store named by `--db`, else by `TAILFLOW_DB` (read here only), else nil.
+    var explicitPath: String? {
+        db ?? ProcessInfo.processInfo.environment["TAILFLOW_DB"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The store to open: `--db`, `TAILFLOW_DB`, or ./tailflow.db.
     var path: String {
-        db ?? ProcessInfo.processInfo.environment["TAILFLOW_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "tailflow.db"
+        explicitPath ?? Self.defaultPath
     }
 
     /// Opens the store to write, creating it when missing.

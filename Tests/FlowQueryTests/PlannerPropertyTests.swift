@@ -56,6 +56,9 @@ struct PlannerPropertyTests {
             QueryEngine(store: backend == .sqlite ? store : memory)
         }
 
+        /// The SQLite store's engine.
+        var engine: QueryEngine { engine(.sqlite) }
+
         deinit { try? FileManager.default.removeItem(at: dir) }
     }
 
@@ -66,24 +69,43 @@ struct PlannerPropertyTests {
         struct Obs {
             var time: Int64, end: Int64, reporter: String, kind: TrafficKind, proto: UInt8, port: UInt16
             var x: String, y: String, tx: (Int64, Int64), rx: (Int64, Int64)
+            /// The row's own src endpoint (`x` is the reporter for physical rows).
+            var src: String = ""
         }
         var rows: [Obs] = []
         var reporters: Set<String> = []
         var tags: [String: [String]] = [:]
         var endpoints: [String] = []
+        /// Node attributes by stable ID, and every address of a node (listed or resolving to it).
+        var nodes: Set<String> = []
+        var names: [String: String] = [:], users: [String: String] = [:], oses: [String: String] = [:]
+        var nodeIPs: [String: Set<String>] = [:]
+        /// Address text to owning node's stable ID, and every address text the store holds.
+        var owner: [String: String] = [:]
+        var addressTexts: Set<String> = []
 
         init(_ store: any FlowStorage) throws {
             var obs: [Obs] = []
             var reporters: Set<String> = []
             var tags: [String: [String]] = [:]
             try store.read { snapshot in
-                let nodes = try snapshot.nodeEntries()
-                let stable = Dictionary(uniqueKeysWithValues: nodes.map { ($0.id, $0.stableID) })
-                reporters = Set(nodes.filter(\.isReporter).map(\.stableID))
-                for n in nodes where !n.tags.isEmpty { tags[n.stableID] = n.tags }
+                let nodeEntries = try snapshot.nodeEntries()
+                let stable = Dictionary(uniqueKeysWithValues: nodeEntries.map { ($0.id, $0.stableID) })
+                reporters = Set(nodeEntries.filter(\.isReporter).map(\.stableID))
+                for n in nodeEntries where !n.tags.isEmpty { tags[n.stableID] = n.tags }
                 let owners = try snapshot.addressOwners()
                 let text = try snapshot.addressTexts(Array(1...max(1, owners.maxAddressID)))
                 let owner = Dictionary(uniqueKeysWithValues: owners.owners.map { (text[$0.address]!, stable[$0.node]!) })
+                self.owner = owner
+                addressTexts = Set(text.values)
+                for n in nodeEntries {
+                    nodes.insert(n.stableID)
+                    names[n.stableID] = n.name
+                    users[n.stableID] = n.user
+                    oses[n.stableID] = n.os
+                    nodeIPs[n.stableID, default: []].formUnion(n.addresses)
+                }
+                for (ip, node) in owner { nodeIPs[node, default: []].insert(ip) }
                 func ep(_ id: Int64) -> String {
                     guard id != 0, let ip = text[id] else { return "*" }
                     return owner[ip] ?? ip
@@ -92,7 +114,7 @@ struct PlannerPropertyTests {
                     let reporter = stable[h.reporter]!
                     let x = r.kind == .physical ? reporter : ep(r.src)
                     obs.append(Obs(time: h.start, end: h.end, reporter: reporter, kind: r.kind, proto: r.proto, port: r.servicePort,
-                                   x: x, y: ep(r.dst), tx: (r.txPackets, r.txBytes), rx: (r.rxPackets, r.rxBytes)))
+                                   x: x, y: ep(r.dst), tx: (r.txPackets, r.txBytes), rx: (r.rxPackets, r.rxBytes), src: ep(r.src)))
                     return true
                 }
             }
@@ -105,7 +127,9 @@ struct PlannerPropertyTests {
         /// Counted edges: (time, from, to, packets, bytes, proto, port, kind).
         func edges(_ o: QueryOptions, endpoint: String?) -> [(Int64, String, String, Int64, Int64, UInt8, UInt16, TrafficKind)] {
             var out: [(Int64, String, String, Int64, Int64, UInt8, UInt16, TrafficKind)] = []
-            for r in rows where r.time >= o.window.from && r.time < o.window.to && o.kinds.contains(r.kind) && (o.proto == nil || o.proto == r.proto) {
+            // Physical traffic joins the default kinds when the expression names it.
+            let kinds = o.filter.map { !o.kindsChosen && Self.namesPhysical($0.root) } == true ? o.kinds.union([.physical]) : o.kinds
+            for r in rows where r.time >= o.window.from && r.time < o.window.to && kinds.contains(r.kind) && (o.proto == nil || o.proto == r.proto) {
                 for (from, to, c) in [(r.x, r.y, r.tx), (r.y, r.x, r.rx)] {
                     // SPEC §3, literally.
                     let counted: Bool
@@ -115,6 +139,7 @@ struct PlannerPropertyTests {
                     guard counted, c.0 != 0 || c.1 != 0 else { continue }
                     if let e = endpoint, from != e, to != e { continue }
                     if let tag = o.tag, !(tags[from] ?? []).contains(tag), !(tags[to] ?? []).contains(tag) { continue }
+                    if let e = o.filter, !holds(e.root, r, from: from, to: to, row: false) { continue }
                     out.append((r.time, from, to, c.0, c.1, r.proto, r.port, r.kind))
                 }
             }

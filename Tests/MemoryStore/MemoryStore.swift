@@ -165,7 +165,7 @@ public final class MemoryStore: FlowStorage, @unchecked Sendable {
 
         func nodeEntries() throws -> [NodeEntry] {
             state.nodes.map { n in
-                NodeEntry(id: n.id, stableID: n.stableID, name: n.info?.name, user: n.info?.user, tags: n.info?.tags ?? [],
+                NodeEntry(id: n.id, stableID: n.stableID, name: n.info?.name, user: n.info?.user, os: n.info?.os, tags: n.info?.tags ?? [],
                           addresses: n.info?.addresses.map(\.description) ?? [], isReporter: n.isReporter)
             }
         }

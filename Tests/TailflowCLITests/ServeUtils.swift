@@ -15,8 +15,10 @@ final class ServeProcess: @unchecked Sendable {
                          "--ingest-token", "T3-ingest", "--read-token", "T4-read"]
 
     /// Starts `tailflow serve --listen 127.0.0.1:0 args…` and waits for `listening on HOST:PORT`.
-    init(db: String, _ args: [String] = tokens, env: [String: String] = [:], tls: Bool = false) throws {
-        let p = CLI.start(["serve", "--db", db, "--listen", "127.0.0.1:0"] + args, db: nil, env: env)
+    /// The tests' short secrets need `--allow-weak-tokens` (added unless `weakTokens` is false).
+    init(db: String, _ args: [String] = tokens, env: [String: String] = [:], tls: Bool = false, weakTokens: Bool = true) throws {
+        let p = CLI.start(["serve", "--db", db, "--listen", "127.0.0.1:0"] + (weakTokens ? ["--allow-weak-tokens"] : []) + args,
+                          db: nil, env: env)
         let out = Pipe()
         stderrFile = db + ".serve-\(UUID().uuidString.prefix(8)).err"
         FileManager.default.createFile(atPath: stderrFile, contents: nil)

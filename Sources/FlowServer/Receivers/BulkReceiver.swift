@@ -19,41 +19,19 @@ struct BulkReceiver: Sendable {
 
     static let productHeaders: HTTPFields = [HTTPField.Name("X-Elastic-Product")!: "Elasticsearch"]
 
-    struct ErrorAnswer: Encodable {
-        struct Cause: Encodable {
-            var type: String
-            var reason: String
-        }
-        struct Detail: Encodable {
-            var root_cause: [Cause]
-            var type: String
-            var reason: String
-        }
-        var error: Detail
-        var status: Int
-    }
-
-    static func error(_ status: HTTPResponse.Status, _ type: String, _ reason: String, headers: HTTPFields = [:]) -> Response {
-        var all = productHeaders
-        all.append(contentsOf: headers)
-        return .json(status, ErrorAnswer(error: .init(root_cause: [.init(type: type, reason: reason)], type: type, reason: reason),
-                                         status: Int(status.code)), headers: all)
-    }
-
-    func refuse(_ access: Access, _ request: Request) -> Response? {
-        let path = request.uri.path
-        switch access {
-        case .allowed: return nil
-        case .off: return Self.error(.notFound, "resource_not_found_exception", "no handler found for uri [\(path)]")
-        case .missing:
-            return Self.error(.unauthorized, "security_exception", "missing authentication credentials for REST request [\(path)]",
-                              headers: [.wwwAuthenticate: "Basic realm=\"tailflow\", charset=\"UTF-8\""])
-        case .wrong:
-            return Self.error(.unauthorized, "security_exception", "unable to authenticate for REST request [\(path)]",
-                              headers: [.wwwAuthenticate: "Basic realm=\"tailflow\", charset=\"UTF-8\""])
-        case .otherRole:
-            return Self.error(.forbidden, "security_exception", "action [indices:data/write/bulk] is unauthorized for these credentials")
-        }
+    /// Adds the Elasticsearch routes to `group` (the root): `_bulk` and what clients probe first,
+    /// all behind the bulk user and token.
+    func addRoutes(to group: RouterGroup<FlowRequestContext>, credentials: Credentials) {
+        let es = group.group().add(middleware: AuthenticationMiddleware(.bulk, credentials: credentials))
+        es.post("_bulk") { try await bulk($0, $1, index: nil) }
+        es.put("_bulk") { try await bulk($0, $1, index: nil) }
+        es.post(":index/_bulk") { try await bulk($0, $1, index: $1.parameters.get("index")) }
+        es.put(":index/_bulk") { try await bulk($0, $1, index: $1.parameters.get("index")) }
+        es.get("", use: info)
+        es.head("", use: info)
+        es.get("_cluster/health", use: clusterHealth)
+        es.get("_license", use: license)
+        es.get("_xpack", use: xpack)
     }
 
     /// One item of the answer, keyed by its action.
@@ -66,7 +44,7 @@ struct BulkReceiver: Sendable {
         var _seq_no: Int?
         var _primary_term: Int?
         var status: Int
-        var error: ErrorAnswer.Cause?
+        var error: ElasticError.Body.Cause?
 
         struct Shards: Encodable {
             var total = 1
@@ -81,39 +59,28 @@ struct BulkReceiver: Sendable {
         var items: [[String: ItemAnswer]]
     }
 
-    func bulk(_ request: Request, _ context: ServerContext, index pathIndex: String?) async throws -> Response {
-        if let refusal = refuse(intake.credentials.check(request, for: .bulk), request) { return refusal }
+    func bulk(_ request: Request, _ context: FlowRequestContext, index pathIndex: String?) async throws -> Response {
         do {
             return try await receive(request, context, index: pathIndex)
         } catch let problem as IntakeProblem {
-            return Self.answer(problem)
+            throw ElasticError(problem)
         }
     }
 
-    static func answer(_ problem: IntakeProblem) -> Response {
-        switch problem {
-        case .tooLarge(let limit):
-            error(.contentTooLarge, "content_too_long_exception", "the request body exceeds the limit of \(Units.iec(Int64(limit))), compressed or not")
-        case .unsupportedEncoding(let e):
-            error(.unsupportedMediaType, "illegal_argument_exception", "unsupported Content-Encoding [\(e)]: send gzip or plain NDJSON")
-        case .badEncoding(let why):
-            error(.badRequest, "parse_exception", why)
-        case .behind(let seconds):
-            error(.serviceUnavailable, "es_rejected_execution_exception", "tailflow's writer is behind; retry later",
-                  headers: [.retryAfter: String(seconds)])
-        case .stopping:
-            error(.serviceUnavailable, "node_closed_exception", "tailflow is shutting down; retry later", headers: [.retryAfter: "5"])
-        case .storeFailed:
-            error(.internalServerError, "exception", "the store failed; nothing of this request was stored")
-        }
-    }
-
-    func receive(_ request: Request, _ context: ServerContext, index pathIndex: String?) async throws -> Response {
+    func receive(_ request: Request, _ context: FlowRequestContext, index pathIndex: String?) async throws -> Response {
         let started = ContinuousClock.now
         let body = try await intake.body(of: request)
         let source = intake.source("bulk", context)
-        let items = try await offThePool { BulkBody.decode(body, source: source) }
-        guard !items.isEmpty else { return Self.error(.badRequest, "action_request_validation_exception", "Validation Failed: 1: no requests added;") }
+        let items: [BulkItem]
+        do {
+            items = try await offThePool { try BulkBody.decode(body, source: source) }
+        } catch let malformed as MalformedBulkAction {
+            // As Elasticsearch: the whole request is refused, nothing of it stored.
+            throw ElasticError(status: .badRequest, type: "illegal_argument_exception", reason: malformed.reason)
+        }
+        guard !items.isEmpty else {
+            throw ElasticError(status: .badRequest, type: "action_request_validation_exception", reason: "Validation Failed: 1: no requests added;")
+        }
 
         var messages: [FlowMessage] = []
         var rejects: [Reject] = []
@@ -163,8 +130,7 @@ struct BulkReceiver: Sendable {
 
     // MARK: What a client probes first
 
-    func info(_ request: Request, _ context: ServerContext) async throws -> Response {
-        if let refusal = refuse(intake.credentials.check(request, for: .bulk), request) { return refusal }
+    @Sendable func info(_ request: Request, _ context: FlowRequestContext) async throws -> Response {
         struct Info: Encodable {
             struct Version: Encodable {
                 var number = "8.15.0"
@@ -183,8 +149,7 @@ struct BulkReceiver: Sendable {
         return .json(.ok, Info(), headers: Self.productHeaders)
     }
 
-    func clusterHealth(_ request: Request, _ context: ServerContext) async throws -> Response {
-        if let refusal = refuse(intake.credentials.check(request, for: .bulk), request) { return refusal }
+    @Sendable func clusterHealth(_ request: Request, _ context: FlowRequestContext) async throws -> Response {
         struct Health: Encodable {
             var cluster_name = "tailflow"
             var status: String
@@ -195,8 +160,7 @@ struct BulkReceiver: Sendable {
         return .json(.ok, Health(status: intake.writer.isBehind ? "yellow" : "green"), headers: Self.productHeaders)
     }
 
-    func license(_ request: Request, _ context: ServerContext) async throws -> Response {
-        if let refusal = refuse(intake.credentials.check(request, for: .bulk), request) { return refusal }
+    @Sendable func license(_ request: Request, _ context: FlowRequestContext) async throws -> Response {
         struct License: Encodable {
             struct Body: Encodable {
                 var status = "active"
@@ -208,8 +172,7 @@ struct BulkReceiver: Sendable {
         return .json(.ok, License(), headers: Self.productHeaders)
     }
 
-    func xpack(_ request: Request, _ context: ServerContext) async throws -> Response {
-        if let refusal = refuse(intake.credentials.check(request, for: .bulk), request) { return refusal }
+    @Sendable func xpack(_ request: Request, _ context: FlowRequestContext) async throws -> Response {
         struct XPack: Encodable {
             struct Build: Encodable { var hash = "tailflow" }
             struct License: Encodable {

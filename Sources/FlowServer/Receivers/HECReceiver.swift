@@ -34,35 +34,32 @@ struct HECReceiver: Sendable {
         }
     }
 
-    static func answer(_ status: HTTPResponse.Status, _ text: String, _ code: Int, headers: HTTPFields = [:]) -> Response {
-        .json(status, Answer(text: text, code: code), headers: headers)
-    }
-
-    /// 404 for an unset token, 401 for missing or wrong credentials, 403 for another role's token.
-    func refuse(_ access: Access) -> Response? {
-        switch access {
-        case .allowed: nil
-        case .off: Self.answer(.notFound, "The requested URL was not found on this server.", 404)
-        case .missing: Self.answer(.unauthorized, "Token is required", 2, headers: [.wwwAuthenticate: "Splunk"])
-        case .wrong: Self.answer(.unauthorized, "Invalid token", 4, headers: [.wwwAuthenticate: "Splunk"])
-        case .otherRole: Self.answer(.forbidden, "Token disabled", 1)
+    /// Adds the HEC routes to `group` (which is `/services/collector`): the event endpoints behind
+    /// the HEC token, the health check behind nothing but the receiver being on.
+    func addRoutes(to group: RouterGroup<FlowRequestContext>, credentials: Credentials) {
+        let events = group.group().add(middleware: AuthenticationMiddleware(.hec, credentials: credentials))
+        for path in ["", "event", "event/1.0"] {
+            events.post(RouterPath(path), use: event)
+        }
+        let health = group.group().add(middleware: AuthenticationMiddleware(.hec, credentials: credentials, onlyWhenOn: true))
+        for path in ["health", "health/1.0"] {
+            health.get(RouterPath(path), use: self.health)
         }
     }
 
-    func event(_ request: Request, _ context: ServerContext) async throws -> Response {
-        if let refusal = refuse(intake.credentials.check(request, for: .hec)) { return refusal }
+    @Sendable func event(_ request: Request, _ context: FlowRequestContext) async throws -> Response {
         do {
             return try await receive(request, context)
         } catch let problem as IntakeProblem {
-            return Self.answer(problem)
+            throw HECError(problem)
         }
     }
 
-    func receive(_ request: Request, _ context: ServerContext) async throws -> Response {
+    func receive(_ request: Request, _ context: FlowRequestContext) async throws -> Response {
         let body = try await intake.body(of: request)
         let source = intake.source("hec", context)
         let events = try await offThePool { HECBody.decode(body, source: source) }
-        guard !events.isEmpty else { return Self.answer(.badRequest, "No data", 5) }
+        guard !events.isEmpty else { throw HECError(status: .badRequest, text: "No data", code: 5) }
 
         var messages: [FlowMessage] = []
         var rejects: [Reject] = []
@@ -80,7 +77,7 @@ struct HECReceiver: Sendable {
             }
         }
         _ = try await intake.store("hec", messages: messages, rejects: rejects, skipped: skipped, context: context)
-        guard let first = firstProblem else { return Self.answer(.ok, "Success", 0) }
+        guard let first = firstProblem else { return .json(.ok, Answer(text: "Success", code: 0)) }
         let (text, code) = switch first.problem ?? .invalidDataFormat {
         case .invalidDataFormat: ("Invalid data format", 6)
         case .eventRequired: ("Event field is required", 12)
@@ -92,28 +89,10 @@ struct HECReceiver: Sendable {
         return .json(.badRequest, Answer(text: text, code: code, invalidEventNumber: first.number, reasons: reasons))
     }
 
-    static func answer(_ problem: IntakeProblem) -> Response {
-        switch problem {
-        case .tooLarge(let limit):
-            answer(.contentTooLarge, "Content too large: the limit is \(Units.iec(Int64(limit))), compressed or not", 413)
-        case .unsupportedEncoding(let e):
-            answer(.unsupportedMediaType, "Unsupported Content-Encoding '\(e)': send gzip or plain JSON", 6)
-        case .badEncoding(let why):
-            answer(.badRequest, "Invalid data format: \(why)", 6)
-        case .behind(let seconds):
-            answer(.serviceUnavailable, "Server is busy", 9, headers: [.retryAfter: String(seconds)])
-        case .stopping:
-            answer(.serviceUnavailable, "Server is busy", 9, headers: [.retryAfter: "5"])
-        case .storeFailed:
-            answer(.internalServerError, "Internal server error", 8)
-        }
-    }
-
-    func health(_ request: Request, _ context: ServerContext) async throws -> Response {
-        guard intake.credentials.isOn(.hec) else { return refuse(.off)! }
+    @Sendable func health(_ request: Request, _ context: FlowRequestContext) async throws -> Response {
         if intake.writer.isBehind {
-            return Self.answer(.serviceUnavailable, "HEC is unhealthy, queues are full", 18)
+            throw HECError(status: .serviceUnavailable, text: "HEC is unhealthy, queues are full", code: 18)
         }
-        return Self.answer(.ok, "HEC is healthy", 17)
+        return .json(.ok, Answer(text: "HEC is healthy", code: 17))
     }
 }

@@ -4,6 +4,7 @@ import FlowStore
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 
 /// What the receivers share: the secrets, the body limit, the group-commit writer and the metrics.
 struct Intake: Sendable {
@@ -14,7 +15,7 @@ struct Intake: Sendable {
     let requests = RequestCounter()
 
     /// A name for a request's rejects in the store: the receiver, the peer, the time and a sequence number.
-    func source(_ receiver: String, _ context: ServerContext) -> String {
+    func source(_ receiver: String, _ context: FlowRequestContext) -> String {
         "\(receiver) request #\(requests.next()) from \(context.peer) at \(Timestamp.formatRFC3339(Int64(Date().timeIntervalSince1970 * 1e9)))"
     }
 
@@ -27,7 +28,7 @@ struct Intake: Sendable {
     ///
     /// Returns only after the commit. Throws ``IntakeProblem`` when the writer is behind, stopping or failed.
     func store(_ receiver: String, messages: [FlowMessage], rejects: [Reject], skipped: Int,
-               context: ServerContext) async throws -> [Bool] {
+               context: FlowRequestContext) async throws -> [Bool] {
         metrics.received(receiver, messages: messages.count, rows: messages.reduce(0) { $0 + $1.rows.count },
                          rejected: rejects.count, skipped: skipped)
         guard !messages.isEmpty || !rejects.isEmpty else { return [] }
@@ -55,5 +56,37 @@ final class RequestCounter: @unchecked Sendable {
         defer { lock.unlock() }
         value += 1
         return value
+    }
+}
+extension Request {
+    /// The body, decompressed when it is gzip (by `Content-Encoding` or by its magic bytes),
+    /// at most `limit` bytes both as sent and decompressed.
+    func readBody(limit: Int) async throws -> [UInt8] {
+        if let length = headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            throw IntakeProblem.tooLarge(limit: limit)
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw IntakeProblem.tooLarge(limit: limit)
+        }
+        let bytes = Array(buffer.readableBytesView)
+        let encoding = headers[.contentEncoding]?.lowercased().trimmingCharacters(in: .whitespaces) ?? ""
+        switch encoding {
+        case "gzip", "x-gzip":
+            break
+        case "", "identity":
+            guard GzipInput.hasMagic(bytes) else { return bytes }
+        default:
+            throw IntakeProblem.unsupportedEncoding(encoding)
+        }
+        do {
+            return try GzipInput.decompress(bytes, limit: limit)
+        } catch is DecompressedTooLarge {
+            throw IntakeProblem.tooLarge(limit: limit)
+        } catch {
+            throw IntakeProblem.badEncoding("\(error)")
+        }
     }
 }

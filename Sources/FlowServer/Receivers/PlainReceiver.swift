@@ -28,51 +28,21 @@ struct PlainReceiver: Sendable {
         }
     }
 
-    struct ErrorAnswer: Encodable {
-        var error: String
+    /// Adds `POST ingest` to `group` (which is `/api/v1`), behind the ingest token.
+    func addRoutes(to group: RouterGroup<FlowRequestContext>, credentials: Credentials) {
+        group.group().add(middleware: AuthenticationMiddleware(.ingest, credentials: credentials))
+            .post("ingest", use: ingest)
     }
 
-    static func error(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
-        .json(status, ErrorAnswer(error: message), headers: headers)
-    }
-
-    /// The bearer-token refusals the ingest and query endpoints share.
-    static func refuse(_ access: Access) -> Response? {
-        switch access {
-        case .allowed: nil
-        case .off: error(.notFound, "not found: this endpoint is off (its token is not set)")
-        case .missing, .wrong: error(.unauthorized, "missing or invalid credentials", headers: [.wwwAuthenticate: "Bearer"])
-        case .otherRole: error(.forbidden, "this token may not use this endpoint")
-        }
-    }
-
-    func ingest(_ request: Request, _ context: ServerContext) async throws -> Response {
-        if let refusal = Self.refuse(intake.credentials.check(request, for: .ingest)) { return refusal }
+    @Sendable func ingest(_ request: Request, _ context: FlowRequestContext) async throws -> Response {
         do {
             return try await receive(request, context)
         } catch let problem as IntakeProblem {
-            return Self.answer(problem)
+            throw APIError(problem)
         }
     }
 
-    static func answer(_ problem: IntakeProblem) -> Response {
-        switch problem {
-        case .tooLarge(let limit):
-            error(.contentTooLarge, "the request body exceeds the limit of \(Units.iec(Int64(limit))), compressed or not")
-        case .unsupportedEncoding(let e):
-            error(.unsupportedMediaType, "unsupported Content-Encoding '\(e)': send gzip or plain JSON")
-        case .badEncoding(let why):
-            error(.badRequest, why)
-        case .behind(let seconds):
-            error(.serviceUnavailable, "the writer is behind; retry later", headers: [.retryAfter: String(seconds)])
-        case .stopping:
-            error(.serviceUnavailable, "shutting down; retry later", headers: [.retryAfter: "5"])
-        case .storeFailed:
-            error(.internalServerError, "the store failed; nothing of this request was stored")
-        }
-    }
-
-    func receive(_ request: Request, _ context: ServerContext) async throws -> Response {
+    func receive(_ request: Request, _ context: FlowRequestContext) async throws -> Response {
         let body = try await intake.body(of: request)
         let source = intake.source("ingest", context)
         let decoded = try await offThePool { try DecodedBody(bytes: body, source: source) }
@@ -85,7 +55,7 @@ struct PlainReceiver: Sendable {
                             stored: stored, duplicates: messages.count - stored, rejected: rejects.count, skipped: skipped,
                             rejects: rejects.prefix(1000).map { .init(line: $0.location.line, offset: $0.location.offset, reason: $0.reason) })
         if messages.isEmpty && rejects.isEmpty && skipped == 0 {
-            return Self.error(.badRequest, "no data: the body is empty")
+            throw APIError(.badRequest, "no data: the body is empty")
         }
         return .json(rejects.isEmpty ? .ok : .badRequest, answer)
     }

@@ -1,0 +1,259 @@
+import FlowModel
+import FlowServer
+import FlowStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import ServiceLifecycle
+import StoreDump
+
+/// The server of these tests: ``buildApplication(configuration:store:logger:routes:onListening:)``
+/// over a real store file, driven in process through `app.test(.router)` (no socket).
+enum TestServer {
+    /// Every receiver on, each with its own secret.
+    static var configuration: ServerConfiguration {
+        var c = ServerConfiguration()
+        c.hecToken = "T1-hec"
+        c.bulkUser = "U"
+        c.bulkToken = "T2-bulk"
+        c.ingestToken = "T3-ingest"
+        c.readToken = "T4-read"
+        return c
+    }
+
+    static var logger: Logger {
+        var logger = Logger(label: "tailflow.test")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    /// Runs `body` against the application serving the store at `db`.
+    static func run<T: Sendable>(db: String, _ configuration: ServerConfiguration = configuration,
+                                 _ body: @escaping @Sendable (Requests) async throws -> T) async throws -> T {
+        let store = try FlowStore(path: db)
+        let app = try buildApplication(configuration: configuration, store: store, logger: logger)
+        return try await app.test(.router) { client in try await body(Requests(client: client)) }
+    }
+
+    /// Runs `body` with the port of the application serving `db` on a real loopback socket, then
+    /// shuts the application down as SIGTERM would.
+    static func live<T: Sendable>(db: String, _ configuration: ServerConfiguration = configuration,
+                                  _ body: @escaping @Sendable (Int) async throws -> T) async throws -> T {
+        var configuration = configuration
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        let (ports, listening) = AsyncStream.makeStream(of: Int.self)
+        let app = try buildApplication(configuration: configuration, store: try FlowStore(path: db), logger: logger) { _, port in
+            listening.yield(port)
+        }
+        let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await services.run()
+                return nil
+            }
+            guard let port = await ports.first(where: { _ in true }) else { throw TestFailure("the server did not start") }
+            let value: T
+            do {
+                value = try await body(port)
+            } catch {
+                await services.triggerGracefulShutdown()
+                throw error
+            }
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
+            return value
+        }
+    }
+}
+
+/// An HTTP answer, its body as text.
+struct Answer: Sendable {
+    var status: Int
+    var headers: HTTPFields
+    var body: String
+
+    subscript(_ name: String) -> String? { HTTPField.Name(name).flatMap { headers[$0] } }
+
+    var object: [String: Any] {
+        ((try? JSONSerialization.jsonObject(with: Data(body.utf8), options: .fragmentsAllowed)) as? [String: Any]) ?? [:]
+    }
+}
+
+/// Requests to the application under test.
+struct Requests: Sendable {
+    let client: any TestClientProtocol
+
+    func send(_ method: HTTPRequest.Method, _ uri: String, body: [UInt8]? = nil, headers: [(String, String)] = []) async throws -> Answer {
+        var fields = HTTPFields()
+        for (k, v) in headers { fields.append(HTTPField(name: HTTPField.Name(k)!, value: v)) }
+        let response = try await client.executeRequest(uri: uri, method: method, headers: fields, body: body.map { ByteBuffer(bytes: $0) })
+        return Answer(status: Int(response.status.code), headers: response.headers, body: String(buffer: response.body))
+    }
+
+    func post(_ uri: String, _ body: [UInt8], _ headers: [(String, String)] = []) async throws -> Answer {
+        try await send(.post, uri, body: body, headers: headers)
+    }
+
+    func get(_ uri: String, _ headers: [(String, String)] = []) async throws -> Answer {
+        try await send(.get, uri, headers: headers)
+    }
+}
+
+enum Auth {
+    static let hec = [("Authorization", "Splunk T1-hec")]
+    static let bulk = [("Authorization", "Basic " + Data("U:T2-bulk".utf8).base64EncodedString())]
+    static let ingest = [("Authorization", "Bearer T3-ingest")]
+    static let read = [("Authorization", "Bearer T4-read")]
+}
+
+/// The value of a metric (name with its labels) in Prometheus text, or nil when it is absent.
+func metricValue(_ text: String, _ name: String) -> Double? {
+    text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+}
+
+/// Runs the real `tailflow` binary (to compare with what `ingest` stores and the CLI answers).
+enum CLI {
+    static let binary: String = {
+        if let env = ProcessInfo.processInfo.environment["TAILFLOW_BIN"] { return env }
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [dir, dir.deletingLastPathComponent()] {
+            let url = candidate.appendingPathComponent("tailflow")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url.path }
+        }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/tailflow").path
+    }()
+
+    struct Result: Sendable {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs `tailflow args…` with `TAILFLOW_DB=db` on a thread of its own and waits for it.
+    static func run(_ args: [String], db: String? = nil, stdin: Data? = nil) async throws -> Result {
+        try await offThePool { try runBlocking(args, db: db, stdin: stdin) }
+    }
+
+    static func runBlocking(_ args: [String], db: String?, stdin: Data?) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "TAILFLOW_DB")
+        if let db { environment["TAILFLOW_DB"] = db }
+        p.environment = environment
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = stdin == nil ? FileHandle.nullDevice : input
+        try p.run()
+        if let stdin {
+            DispatchQueue.global().async {
+                input.fileHandleForWriting.write(stdin)
+                try? input.fileHandleForWriting.close()
+            }
+        }
+        let group = DispatchGroup()
+        nonisolated(unsafe) var errData = Data()
+        group.enter()
+        DispatchQueue.global().async {
+            errData = err.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+enum Fixtures {
+    static let root: URL = {
+        if let env = ProcessInfo.processInfo.environment["TAILFLOW_FIXTURES"] { return URL(fileURLWithPath: env) }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/fixtures")
+    }()
+
+    static func path(_ p: String) -> String { root.appendingPathComponent(p).path }
+
+    static func bytes(_ p: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path(p)))) }
+
+    static var containers: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path("containers"))) ?? []).sorted()
+    }
+}
+
+final class TempDir: @unchecked Sendable {
+    let url: URL
+
+    init() {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-server-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
+
+enum Dump {
+    /// The stored content without the rejects (whose sources name requests or files).
+    static func content(_ path: String) throws -> [String] {
+        try StoreDump.lines(path).filter { !$0.hasPrefix("reject ") }
+    }
+
+    /// The content `tailflow ingest FILE` stores, to compare a receiver's store with.
+    static func ingested(_ fixture: String, in dir: TempDir) async throws -> [String] {
+        let db = dir.path("ref-\(UUID().uuidString.prefix(6)).db")
+        let r = try await CLI.run(["ingest", "--quiet", Fixtures.path(fixture)], db: db)
+        guard r.status == 0 else { throw TestFailure("ingest \(fixture) failed: \(r.stderr)") }
+        return try content(db)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// Bytes compressed by gzip(1).
+func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/gzip")
+    p.arguments = ["-c"]
+    let out = Pipe(), input = Pipe()
+    p.standardOutput = out
+    p.standardInput = input
+    try p.run()
+    DispatchQueue.global().async {
+        input.fileHandleForWriting.write(Data(bytes))
+        try? input.fileHandleForWriting.close()
+    }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return Array(data)
+}
+
+/// JSON Lines of simple messages, `count` of them, from `reporters` nodes.
+enum Synthetic {
+    static func jsonl(count: Int, reporters: Int = 50, rows: Int = 6) -> Data {
+        var out = ""
+        out.reserveCapacity(count * 800)
+        let t0: Int64 = 1_793_527_200
+        for i in 0..<count {
+            let start = t0 + Int64(i / reporters * 5)
+            var conns: [String] = []
+            for r in 0..<rows {
+                conns.append(#"{"proto":6,"src":"100.64.0.\#(i % reporters + 1):\#(40000 + r)","dst":"100.64.1.\#(r % 50 + 1):443","txPkts":\#(r + 1),"txBytes":\#(1000 * (r + 1)),"rxPkts":\#(i % 7 + 1),"rxBytes":\#(i * 13 % 100000)}"#)
+            }
+            out += #"{"nodeId":"n\#(i % reporters)","start":"\#(Timestamp.formatRFC3339(start * 1_000_000_000))","end":"\#(Timestamp.formatRFC3339((start + 5) * 1_000_000_000 - 1))","srcNode":{"nodeId":"n\#(i % reporters)","name":"h\#(i % reporters).ts.net","addresses":["100.64.0.\#(i % reporters + 1)"]},"virtualTraffic":[\#(conns.joined(separator: ","))]}"#
+            out += "\n"
+        }
+        return Data(out.utf8)
+    }
+}
