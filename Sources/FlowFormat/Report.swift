@@ -149,9 +149,37 @@ public struct Report: Sendable {
         return out
     }
 
-    /// Control characters would break the table's lines: show them as spaces.
+    /// Text as one table cell: control characters would break the table's lines or restyle
+    /// the terminal, so they are shown escaped (`\n`, `\t`, `\x1b`, `\u{2028}`); machine formats keep the exact value.
     static func oneLine(_ s: String) -> String {
-        String(String.UnicodeScalarView(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : $0 }))
+        guard s.unicodeScalars.contains(where: needsEscape) else { return s }
+        var out = String.UnicodeScalarView()
+        for u in s.unicodeScalars {
+            guard needsEscape(u) else {
+                out.append(u)
+                continue
+            }
+            let text: String
+            switch u {
+            case "\n": text = "\\n"
+            case "\r": text = "\\r"
+            case "\t": text = "\\t"
+            default:
+                let hex = String(u.value, radix: 16)
+                text = u.value < 0x80 ? "\\x" + (hex.count < 2 ? "0" : "") + hex : "\\u{" + hex + "}"
+            }
+            out.append(contentsOf: text.unicodeScalars)
+        }
+        return String(out)
+    }
+
+    /// C0 and C1 controls, DEL, line and paragraph separators, and bidirectional overrides
+    /// (which would reorder the rest of a row on screen).
+    @inline(__always)
+    static func needsEscape(_ u: Unicode.Scalar) -> Bool {
+        let v = u.value
+        return v < 0x20 || (v >= 0x7F && v <= 0x9F) || v == 0x2028 || v == 0x2029
+            || (v >= 0x202A && v <= 0x202E) || (v >= 0x2066 && v <= 0x2069)
     }
 
     static func human(_ cell: Cell) -> String {
@@ -160,7 +188,7 @@ public struct Report: Sendable {
         case .bytes(let v): Units.iec(v)
         case .count(let v): Units.grouped(v)
         case .string(let s): s.map(oneLine) ?? "-"
-        case .strings(let a): a.isEmpty ? "-" : a.joined(separator: ",")
+        case .strings(let a): a.isEmpty ? "-" : a.map(oneLine).joined(separator: ",")
         case .ints(let a): a.isEmpty ? "-" : a.map(String.init).joined(separator: ",")
         case .time(let t): t.map { Timestamp.formatRFC3339($0) } ?? "-"
         case .bool(let b): b ? "yes" : "no"

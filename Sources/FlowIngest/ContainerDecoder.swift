@@ -90,8 +90,16 @@ public final class ContainerDecoder {
     var levels: [Level] = []
     let cache = ParseCache()
     var resyncing = false
+    /// Where the search for the next line break goes on during a resync; `nil` when it starts.
+    var resyncFrom: Int?
+    /// Bytes before `lineBase` (an absolute offset) have had their line breaks counted into `line`.
     var lineBase: Int64 = 0
     var line = 1
+    /// The absolute offset of the first byte of line `line`, for columns past the buffer's start.
+    var lineStart: Int64 = 0
+    /// A value kept for a rescan at least this large is rescanned only after as many new bytes
+    /// have been read, so reading a large value costs linear time however the input trickles in.
+    static let rescanThreshold = 256 << 10
 
     public init(source: String, input: any ByteInput, maxValueBytes: Int = 16 << 20) {
         self.source = source
@@ -119,6 +127,8 @@ public final class ContainerDecoder {
                 }
                 continue
             }
+            // Whitespace between values is consumed for good: it is never kept for a rescan.
+            skipWhitespace()
             let itemStart = pos
             do {
                 if let event = try step() { return event }
@@ -134,7 +144,7 @@ public final class ContainerDecoder {
                     if let reject { return reject }
                     continue
                 }
-                if let failure = try refill(keepFrom: itemStart) { return failure }
+                if let failure = try refill(keepFrom: itemStart, rescan: true) { return failure }
             } catch .syntax(let at, let reason) {
                 // `pos` stands at the start of the broken value (past any whitespace).
                 return reject(at: pos, errorAt: at, reason: reason)
@@ -210,12 +220,14 @@ public final class ContainerDecoder {
     func item(_ bytes: UnsafeBufferPointer<UInt8>) throws(ScanError) -> DecodeEvent? {
         let start = pos
         if bytes[start] == UInt8(ascii: "[") {
+            guard levels.count < JSONCursor.maxDepth else { throw .tooDeep(position: start) }
             pos += 1
             levels.append(.array(.start, line: lineNumber(at: start)))
             return nil
         }
         var parser = MessageParser(bytes, at: start, cache: cache)
         let value = try parser.parseValue(allowEnvelope: true)
+        if case .envelope = value, levels.count + 2 > JSONCursor.maxDepth { throw .tooDeep(position: start) }
         pos = parser.cursor.pos
         if case .envelope = value {
             levels.append(.envelope(line: lineNumber(at: start)))
@@ -227,7 +239,7 @@ public final class ContainerDecoder {
         case .message(let m):
             return .message(m)
         case .invalid(let problems):
-            return .reject(IngestReject(location: location(at: start), reason: problems.joined(separator: "; "),
+            return .reject(IngestReject(location: location(at: start), reason: MessageDraft.reason(problems),
                                         excerpt: excerpt(start, pos)))
         case .other:
             return .skipped(location(at: start))
@@ -249,31 +261,45 @@ public final class ContainerDecoder {
         // The line break appended at the end of the input ended the value.
         let reason = eof && errorAt >= count - 1
             ? "unexpected end of input inside a JSON value (the input is truncated)" : reason
+        // Line numbers only move forward: the value's start first, then the error in it.
+        let startLocation = location(at: start)
+        let startLine = line
         let errorLine = lineNumber(at: min(errorAt, count))
         let column = columnNumber(at: min(errorAt, count))
-        let startLine = lineNumber(at: start)
         var text = "JSON syntax error"
         if errorLine != startLine || column > 1 { text += " at line \(errorLine), column \(column)" }
         text += ": " + reason
         if !levels.isEmpty { text += "; the rest of the enclosing array is skipped up to the next line that starts with '{' or '['" }
-        let event = DecodeEvent.reject(IngestReject(location: location(at: start), reason: text, excerpt: excerpt(start, min(errorAt + 1, count))))
+        let event = DecodeEvent.reject(IngestReject(location: startLocation, reason: text, excerpt: excerpt(start, min(errorAt + 1, count))))
         levels.removeAll()
         resyncing = true
+        resyncFrom = nil
         return event
     }
 
     /// Skips to the next line that starts with `{` or `[`; false when more input is needed first.
+    ///
+    /// Each byte is searched once: what the search has passed is dropped at the next refill,
+    /// so skipping a long line (or gigabytes without a line break) costs linear time.
     func resync() throws -> Bool {
         let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
         // Never resume on the line where the broken value started.
-        var i = min(pos + 1, count)
-        while true {
-            guard let nl = memchr(bytes + i, 0x0A, count - i) else { break }
+        var i = resyncFrom ?? min(pos + 1, count)
+        while i < count {
+            guard let nl = memchr(bytes + i, 0x0A, count - i) else {
+                i = count
+                break
+            }
             let at = bytes.distance(to: nl.assumingMemoryBound(to: UInt8.self))
-            if at + 1 >= count { i = at; break }
+            // A line break at the end of the buffer: the byte after it is not read yet.
+            if at + 1 >= count {
+                i = at
+                break
+            }
             let c = bytes[at + 1]
             if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") {
                 pos = at + 1
+                resyncFrom = nil
                 return true
             }
             i = at + 1
@@ -281,14 +307,16 @@ public final class ContainerDecoder {
         if eof {
             pos = count
             done = true
+            resyncFrom = nil
             return true
         }
-        // Keep the last byte: it may be the line break before a '{'.
-        pos = max(pos, min(i, count))
-        if let failure = try refill(keepFrom: pos) {
+        // Keep only what the search has not passed: nothing, or the final line break.
+        pos = i
+        if let failure = try refill(keepFrom: i) {
             pendingFailure = failure
             done = true
         }
+        resyncFrom = pos
         return false
     }
 
@@ -318,6 +346,18 @@ public final class ContainerDecoder {
 
     // MARK: Buffer
 
+    /// Consumes whitespace in the buffer.
+    func skipWhitespace() {
+        let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var i = pos
+        while i < count {
+            let c = bytes[i]
+            guard c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 else { break }
+            i += 1
+        }
+        pos = i
+    }
+
     /// Reads the first bytes to detect gzip.
     func sniff() throws {
         var head = [UInt8](repeating: 0, count: 1 << 16)
@@ -339,46 +379,66 @@ public final class ContainerDecoder {
     }
 
     /// Drops the bytes before `keepFrom` and reads more; returns a reject if the input fails.
-    func refill(keepFrom: Int) throws -> DecodeEvent? {
+    ///
+    /// - parameter rescan: the kept bytes are a value that will be scanned again from its start.
+    ///   When it is large, as many new bytes are read first (or the buffer is filled), so that a
+    ///   value arriving in small reads is not rescanned once per read.
+    func refill(keepFrom: Int, rescan: Bool = false) throws -> DecodeEvent? {
         advanceLines(to: keepFrom)
         if keepFrom > 0 {
             let remaining = count - keepFrom
             if remaining > 0 { memmove(buffer.baseAddress!, buffer.baseAddress! + keepFrom, remaining) }
             base += Int64(keepFrom)
-            lineBase = base
             count = remaining
             pos -= keepFrom
         }
+        // The value kept is already larger than a value may be: refuse it rather than read on.
+        if rescan, count > maxValueBytes { return oversized() }
         if count == buffer.count {
-            guard buffer.count < maxValueBytes + (1 << 20) else {
-                let event = DecodeEvent.reject(IngestReject(location: location(at: 0),
-                    reason: "a JSON value larger than \(maxValueBytes >> 20) MiB (a flow-log message is at most 256 KiB)",
-                    excerpt: excerpt(0, 120)))
-                levels.removeAll()
-                resyncing = true
-                pos = 0
-                // Drop most of the oversized value so that recovery can move on.
-                advanceLines(to: count - 1)
-                memmove(buffer.baseAddress!, buffer.baseAddress! + count - 1, 1)
-                base += Int64(count - 1)
-                lineBase = base
-                count = 1
-                return event
-            }
+            guard buffer.count < maxValueBytes + (1 << 20) else { return oversized() }
             let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count * 2, alignment: 16)
             bigger.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: count)
             buffer.deallocate()
             buffer = bigger
         }
+        let wanted = rescan && count >= Self.rescanThreshold ? count : 1
+        // A value is read up to one byte past the largest allowed, so that one too large is seen as such.
+        let limit = rescan ? min(buffer.count, maxValueBytes + 1) : buffer.count
+        var got = 0
         do {
-            let n = try input.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[count...]))
-            if n == 0 { try markEnd() } else { count += n }
+            while got < wanted, count < limit {
+                let n = try input.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[count..<limit]))
+                if n == 0 {
+                    try markEnd()
+                    break
+                }
+                count += n
+                got += n
+            }
         } catch let error as GzipError {
             done = true
             eof = true
             return .reject(IngestReject(location: location(at: min(pos, count)), reason: error.message))
         }
         return nil
+    }
+
+    /// Rejects the value at the start of the buffer as too large and drops it but for its last byte.
+    func oversized() -> DecodeEvent {
+        let event = DecodeEvent.reject(IngestReject(location: location(at: 0),
+            reason: "a JSON value larger than \(maxValueBytes >> 20) MiB (a flow-log message is at most 256 KiB)",
+            excerpt: excerpt(0, 120)))
+        levels.removeAll()
+        resyncing = true
+        pos = 0
+        // Drop most of the oversized value so that recovery can move on; the byte kept
+        // (it may be the line break before a '{') is searched too.
+        resyncFrom = 0
+        advanceLines(to: count - 1)
+        memmove(buffer.baseAddress!, buffer.baseAddress! + count - 1, 1)
+        base += Int64(count - 1)
+        count = 1
+        return event
     }
 
     /// Appends a line break at the end of the input so that a final number or literal is complete.
@@ -401,10 +461,13 @@ public final class ContainerDecoder {
         let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
         var i = Int(lineBase - base)
         let end = to
+        var lastBreak = -1
         while i < end, let nl = memchr(bytes + i, 0x0A, end - i) {
             line += 1
-            i = bytes.distance(to: nl.assumingMemoryBound(to: UInt8.self)) + 1
+            lastBreak = bytes.distance(to: nl.assumingMemoryBound(to: UInt8.self))
+            i = lastBreak + 1
         }
+        if lastBreak >= 0 { lineStart = base + Int64(lastBreak + 1) }
         lineBase = target
     }
 
@@ -413,11 +476,11 @@ public final class ContainerDecoder {
         return line
     }
 
+    /// The 1-based byte column of a buffer position, counted from the line's start even when
+    /// that start has left the buffer (a long line).
     func columnNumber(at position: Int) -> Int {
-        let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        var i = position
-        while i > 0, bytes[i - 1] != 0x0A { i -= 1 }
-        return position - i + 1
+        advanceLines(to: position)
+        return Int(base + Int64(position) - lineStart) + 1
     }
 
     func location(at position: Int) -> SourceLocation {

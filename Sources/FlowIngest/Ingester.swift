@@ -200,6 +200,8 @@ public final class Ingester {
             }
             guard flush() else { return }
         }
+        // A last source that could not even be opened is reported too.
+        _ = flush()
     }
 }
 

@@ -13,7 +13,9 @@ extension Tailflow {
                 concatenated objects, JSON Lines, the API response {"logs":[…]}, log-service records, Splunk HEC
                 bodies and Elasticsearch _bulk bodies; gzip is detected by its magic bytes. `-` reads standard input.
                 Ingesting the same messages again stores nothing new. Rejected input is recorded with its location
-                and reason (see `tailflow rejects`); the rest still lands, and the exit status is then 3.
+                and reason (see `tailflow rejects`); the rest still lands, and the exit status is then 3. A file that
+                cannot be opened or read is named on stderr and counted in failedSources: the exit status is 1 when
+                nothing was stored, 3 when other sources were.
                 """
         )
 
@@ -71,7 +73,10 @@ extension Tailflow {
                 Stderr.write("tailflow: cannot read \(failure)\n")
             }
             Stdout.write(Self.render(summary, format))
-            if !summary.failedSources.isEmpty { throw ExitCode.failure }
+            if !summary.failedSources.isEmpty {
+                // Messages already in the store (duplicates) count as stored: the other sources did land.
+                throw summary.storedMessages + summary.duplicates > 0 ? ExitCode(3) : ExitCode.failure
+            }
             if summary.rejected > 0 { throw ExitCode(3) }
         }
 
@@ -86,7 +91,8 @@ extension Tailflow {
             let rate = s.seconds > 0 ? Double(s.rows) / s.seconds : 0
             return renderSummary(fields, format, sentence:
                 "ingested \(Units.grouped(Int64(s.messages))) messages (\(Units.grouped(Int64(s.rows))) rows) from \(s.sources) source\(s.sources == 1 ? "" : "s") in \(String(format: "%.2f", s.seconds))s, \(Units.grouped(Int64(rate))) rows/s\n"
-                + s.storedSentence)
+                + s.storedSentence
+                + (s.failedSources.isEmpty ? "" : "\(s.failedSources.count) source\(s.failedSources.count == 1 ? "" : "s") could not be read\n"))
         }
     }
 }

@@ -46,13 +46,32 @@ struct ReportTests {
 
     @Test func tablesAlignAndUseHumanUnits() {
         let lines = report.render(.table).split(separator: "\n").map(String.init)
-        #expect(lines.count == 3)  // the embedded line break is shown as a space
+        #expect(lines.count == 3)  // the embedded line break is shown escaped, on the row's line
         #expect(lines[0].hasPrefix("ENDPOINT      NAME"))
         #expect(!lines[0].contains("SECRET"))
         #expect(lines[1].contains("1.3 MiB") && lines[1].contains("1,234,567"))
         let t = Report(columns: [Column("k", "KEY"), Column("bytes", "BYTES")],
                        rows: [[.string("a"), .bytes(1)], [.string("longer"), .bytes(1_073_741_824)]]).render(.table)
         #expect(t == "KEY       BYTES\na           1 B\nlonger  1.0 GiB\n")
+    }
+
+    /// A line break, tab or other control character in a name or a tag must not break the
+    /// table's rows: tables show it escaped (`\n`, `\t`, `\x1b`, `\u{2028}`); JSON and CSV keep the exact value.
+    @Test func controlCharactersAreEscapedInTablesAndExactElsewhere() throws {
+        let name = "db-1\nFAKE ROW  9.9 GiB\r\t\u{1B}[31m\u{0}\u{7F}\u{85}\u{2028}\u{202E}x"
+        let r = Report(columns: [Column("name", "NAME"), Column("tags", "TAGS"), Column("bytes", "BYTES")],
+                       rows: [[.string(name), .strings(["tag:a\nb", "tag:c"]), .bytes(1)], [.string("ok"), .strings([]), .bytes(2)]])
+        let table = r.render(.table)
+        let lines = table.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 4 && lines[3].isEmpty, "\(table)")
+        #expect(lines[1].hasPrefix(#"db-1\nFAKE ROW  9.9 GiB\r\t\x1b[31m\x00\x7f\u{85}\u{2028}\u{202e}x  tag:a\nb,tag:c"#), "\(lines[1])")
+        #expect(!table.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" })
+        // Columns still line up: the escaped text is what is measured.
+        #expect(lines[0].firstRange(of: "BYTES")!.upperBound.utf16Offset(in: lines[0]) == lines[1].count)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.render(.json).utf8)) as? [[String: Any]])
+        #expect(json[0]["name"] as? String == name)
+        #expect(json[0]["tags"] as? [String] == ["tag:a\nb", "tag:c"])
+        #expect(r.render(.csv).contains("\"" + name + "\""))
     }
 
     @Test func units() {

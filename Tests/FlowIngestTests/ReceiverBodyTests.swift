@@ -52,28 +52,27 @@ struct ReceiverBodyTests {
     }
 
     @Test func bulkFixtureDecodesToTheReferenceMessages() throws {
-        let items = BulkBody.decode(try Fixtures.bytes("containers/elasticsearch-bulk.ndjson"), source: "t")
+        let items = try BulkBody.decode(try Fixtures.bytes("containers/elasticsearch-bulk.ndjson"), source: "t")
         #expect(Self.messages(items.map(\.outcome)).map(\.digest) == ContainerDecoderTests.reference.map(\.digest))
         #expect(items.allSatisfy { $0.action == .create && $0.index == "logs-tailscale-network" })
     }
 
-    @Test func bulkReportsEachItemAndKeepsPairingAfterBrokenLines() {
+    @Test func bulkReportsEachItemAndKeepsPairingAfterBrokenDocuments() throws {
         let m = (0..<5).map { Synthetic.message($0) }
         let body = [
             #"{"create":{"_index":"a","_id":"id-0"}}"#, m[0],
             #"{"index":{}}"#, #"{"nodeId":"nX","start":"yesterday","virtualTraffic":[]}"#,
-            m[1],                                            // a document without an action line
             #"{"create":{"_index":"b"}}"#, #"{"nodeId": "n1", "#, // not complete JSON on its line
             #"{"delete":{"_id":"x"}}"#,
             #"{"update":{"_id":"y"}}"#, #"{"doc":{}}"#,
             "", "\r",
             #"{"index":{"_index":"c"}}"#, m[2],
-            #"{"bogus":{}}"#,
+            #"{"create":{}}"#, "not json at all",
             #"{"create":{}}"#, #"{"message":"not a flow log"}"#,
             #"{"index":{}}"#, m[3] + " trailing",
             #"{"create":{}}"#,
         ].joined(separator: "\n")
-        let items = BulkBody.decode(Array(body.utf8), source: "req")
+        let items = try BulkBody.decode(Array(body.utf8), source: "req")
         let kinds = items.map { item -> String in
             switch item.outcome {
             case .message: "ok"
@@ -81,13 +80,36 @@ struct ReceiverBodyTests {
             case .rejected: "bad"
             }
         }
-        #expect(kinds == ["ok", "bad", "bad", "bad", "bad", "bad", "ok", "bad", "skip", "bad", "bad"])
-        #expect(items.map(\.action) == [.create, .index, .index, .create, .delete, .update, .index, .index, .create, .index, .create])
-        #expect(items[0].id == "id-0" && items[0].index == "a" && items[6].index == "c")
-        #expect(items.map(\.location.line) == [2, 4, 5, 7, 8, 10, 14, 15, 17, 19, 20])
+        #expect(kinds == ["ok", "bad", "bad", "bad", "bad", "ok", "bad", "skip", "bad", "bad"])
+        #expect(items.map(\.action) == [.create, .index, .create, .delete, .update, .index, .create, .create, .index, .create])
+        #expect(items[0].id == "id-0" && items[0].index == "a" && items[5].index == "c")
+        #expect(items.map(\.location.line) == [2, 4, 6, 7, 9, 13, 15, 17, 19, 20])
         if case .rejected(let why) = items[1].outcome { #expect(why.contains("start")) }
-        if case .rejected(let why) = items[2].outcome { #expect(why.contains("without an action line")) }
-        if case .rejected(let why) = items[10].outcome { #expect(why.contains("no document")) }
+        if case .rejected(let why) = items[9].outcome { #expect(why.contains("no document")) }
+    }
+
+    /// A line where an action belongs that is not one makes the whole body malformed, as in
+    /// Elasticsearch ("Malformed action/metadata line [N]"), whatever came before it.
+    @Test(arguments: [
+        ("this is not NDJSON", 3, "expected START_OBJECT but found"),
+        (#"["create",{}]"#, 3, "expected START_OBJECT but found [START_ARRAY]"),
+        (#"{"bogus":{}}"#, 3, "expected field [create], [delete], [index] or [update] but found [bogus]"),
+        (#"{"create":"x"}"#, 3, "expected START_OBJECT but found [VALUE_STRING] after [create]"),
+        (#"{}"#, 3, "expected FIELD_NAME but found [END_OBJECT]"),
+        (#"{"create":{}} x"#, 3, "text after the action object"),
+        (#"{"create":{"_id":"a"}"#, 3, "not valid JSON"),
+        (#"{"nodeId":"n1","start":"2026-11-01T10:00:00Z","end":"2026-11-01T10:00:05Z"}"#, 3, "found [nodeId]: a document without an action line"),
+    ])
+    func bulkMalformedActionLineRejectsTheWholeBody(_ line: String, _ number: Int, _ reason: String) {
+        let body = [#"{"create":{}}"#, Synthetic.message(1), line, #"{"create":{}}"#, Synthetic.message(2)].joined(separator: "\n")
+        do {
+            let items = try BulkBody.decode(Array(body.utf8), source: "req")
+            Issue.record("decoded \(items.count) items from a body with a malformed action line: \(line)")
+        } catch {
+            #expect(error.line == number)
+            #expect(error.reason.hasPrefix("Malformed action/metadata line [\(number)], "), "\(error.reason)")
+            #expect(error.reason.contains(reason), "\(error.reason)")
+        }
     }
 
     /// Damaged bodies never crash, hang or lose items silently: every item has an outcome, rejects say why.
@@ -101,7 +123,7 @@ struct ReceiverBodyTests {
                 if case .rejected(let why) = e.outcome { #expect(!why.isEmpty && e.problem != nil) }
                 #expect(e.location.offset <= Int64(mutated.count))
             }
-            for item in BulkBody.decode(mutated, source: "f") {
+            for item in (try? BulkBody.decode(mutated, source: "f")) ?? [] {
                 if case .rejected(let why) = item.outcome { #expect(!why.isEmpty) }
                 if case .message(let m) = item.outcome { #expect(m.end >= m.start) }
             }

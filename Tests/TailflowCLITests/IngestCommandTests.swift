@@ -91,13 +91,39 @@ struct IngestCommandTests {
         #expect(r.stderr.contains("15 more rejects not shown"))
     }
 
-    @Test func unreadableFileFailsButTheOthersLand() throws {
+    /// A source that cannot be opened or read is a failure, named on stderr and counted:
+    /// exit 1 when nothing was stored, 3 (partial) when other sources were.
+    @Test(arguments: ["missing", "directory", "unreadable"])
+    func unreadableSourceFailsButTheOthersLand(_ kind: String) throws {
         let dir = TempDir()
         let db = dir.path("t.db")
-        let r = try CLI.run(["ingest", dir.path("missing.json"), Fixtures.path("containers/messages.jsonl")], db: db)
-        #expect(r.status == 1)
-        #expect(r.stderr.contains("missing.json: No such file or directory"))
+        let bad: String
+        let why: String
+        switch kind {
+        case "missing":
+            bad = dir.path("missing.jsonl")
+            why = "No such file or directory"
+        case "directory":
+            bad = dir.path("a-directory")
+            try FileManager.default.createDirectory(atPath: bad, withIntermediateDirectories: false)
+            why = "is a directory"
+        default:
+            // Opens, but every read fails (EIO): what a failing disk or a vanished mount gives.
+            bad = "/proc/self/mem"
+            why = "read failed"
+        }
+        let alone = try CLI.run(["ingest", "--format", "json", bad], db: db)
+        #expect(alone.status == 1, "\(alone.stderr)")
+        #expect(alone.stderr.contains("tailflow: cannot read \(bad)") && alone.stderr.contains(why), "\(alone.stderr)")
+        #expect(alone.stdout.contains(#""failedSources":1"#), "\(alone.stdout)")
+        let mixed = try CLI.run(["ingest", "--format", "json", bad, Fixtures.path("containers/messages.jsonl")], db: db)
+        #expect(mixed.status == 3, "\(mixed.stderr)")
+        #expect(mixed.stderr.contains("tailflow: cannot read \(bad)"), "\(mixed.stderr)")
+        #expect(mixed.stdout.contains(#""failedSources":1"#), "\(mixed.stdout)")
         #expect(try Dump.of(db) == Self.tinyDump)
+        // The table summary says it too.
+        let table = try CLI.run(["ingest", bad], db: db)
+        #expect(table.status == 1 && table.stdout.contains("1 source could not be read"), "\(table.stdout)")
     }
 
     @Test func usageErrorsExitTwo() throws {

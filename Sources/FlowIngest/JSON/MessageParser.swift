@@ -14,20 +14,50 @@ enum ParsedValue {
     case envelope
 }
 
+/// The fields of one JSON object seen so far, to refuse a field given twice.
+///
+/// A message whose identity could be read two ways (`"nodeId":"a","nodeId":"b"`) must not be
+/// stored under either: every field tailflow reads is rejected when repeated; unknown keys are ignored.
+struct SeenFields {
+    var bits: UInt16 = 0
+
+    /// Marks field `bit` as seen; false (and a problem recorded) when it was seen before.
+    @inline(__always)
+    mutating func first(_ bit: Int, _ path: @autoclosure () -> String, _ problems: inout [String]) -> Bool {
+        let mask: UInt16 = 1 << UInt16(bit)
+        guard bits & mask == 0 else {
+            problems.append("\(path()): duplicate key")
+            return false
+        }
+        bits |= mask
+        return true
+    }
+}
+
 /// A message while its fields are being read.
 struct MessageDraft {
     var nodeID: String?
     var start: Nanoseconds?
     var end: Nanoseconds?
+    var sawNodeID = false
     var sawStart = false
+    var sawEnd = false
     var sawTraffic = false
     var srcNode: NodeInfo?
     var dstNodes: [NodeInfo] = []
     var rows: [FlowRow] = []
     var problems: [String] = []
-    var seenKinds: UInt8 = 0
+    var seen = SeenFields()
 
-    var isMessage: Bool { nodeID != nil && (sawStart || sawTraffic) }
+    /// A `nodeId` (even a malformed one) beside `start`, `end` or a traffic key (SPEC §1).
+    var isMessage: Bool { sawNodeID && (sawStart || sawEnd || sawTraffic) }
+
+    /// The problems as one reject reason: the first few, then how many more.
+    static func reason(_ problems: [String]) -> String {
+        let shown = 20
+        guard problems.count > shown else { return problems.joined(separator: "; ") }
+        return problems.prefix(shown).joined(separator: "; ") + "; and \(problems.count - shown) more problems"
+    }
 
     /// The finished message, or the reasons it cannot be stored.
     func finish() -> ParsedValue {
@@ -38,7 +68,7 @@ struct MessageDraft {
         if let start, let end, end < start {
             problems.append("end \(Timestamp.formatRFC3339(end)) is before start \(Timestamp.formatRFC3339(start))")
         }
-        guard problems.isEmpty, let nodeID, let start, let end else { return .invalid(problems) }
+        guard problems.isEmpty, let nodeID, let start, let end else { return .invalid(problems.isEmpty ? ["nodeId: missing"] : problems) }
         return .message(FlowMessage(nodeID: nodeID, start: start, end: end, srcNode: srcNode, dstNodes: dstNodes, rows: rows))
     }
 }
@@ -108,23 +138,28 @@ struct MessageParser {
 
     mutating func messageField(_ key: StringToken, into d: inout MessageDraft) throws(ScanError) {
         if cursor.equals(key, "nodeId") {
-            if let s = try cachedStringField(&d.problems) { d.nodeID = s }
+            d.sawNodeID = true
+            guard d.seen.first(0, "nodeId", &d.problems) else { return try cursor.skipValue(depth: 1) }
+            d.nodeID = try cachedIdentifierField(&d.problems)
         } else if cursor.equals(key, "start") {
             d.sawStart = true
+            guard d.seen.first(1, "start", &d.problems) else { return try cursor.skipValue(depth: 1) }
             d.start = try timeField("start", &d.problems)
         } else if cursor.equals(key, "end") {
+            d.sawEnd = true
+            guard d.seen.first(2, "end", &d.problems) else { return try cursor.skipValue(depth: 1) }
             d.end = try timeField("end", &d.problems)
         } else if cursor.equals(key, "srcNode") {
+            guard d.seen.first(3, "srcNode", &d.problems) else { return try cursor.skipValue(depth: 1) }
             d.srcNode = try cachedNodeField("srcNode", &d.problems)
         } else if cursor.equals(key, "dstNodes") {
+            guard d.seen.first(4, "dstNodes", &d.problems) else { return try cursor.skipValue(depth: 1) }
             try arrayField("dstNodes", &d.problems) { (p: inout MessageParser, i: Int, problems: inout [String]) throws(ScanError) in
                 if let n = try p.cachedNodeField("dstNodes[\(i)]", &problems) { d.dstNodes.append(n) }
             }
         } else if let kind = trafficKind(key) {
             d.sawTraffic = true
-            let bit: UInt8 = 1 << kind.rawValue
-            if d.seenKinds & bit != 0 { d.problems.append("\(kind.messageKey): duplicate key") }
-            d.seenKinds |= bit
+            guard d.seen.first(5 + Int(kind.rawValue), kind.messageKey, &d.problems) else { return try cursor.skipValue(depth: 1) }
             try arrayField(kind.messageKey, &d.problems) { (p: inout MessageParser, i: Int, problems: inout [String]) throws(ScanError) in
                 if let row = try p.connField(kind, index: i, &problems) { d.rows.append(row) }
             }
@@ -191,13 +226,54 @@ struct MessageParser {
         return nil
     }
 
+    /// Free text (a name, a tag, an OS, a user): kept exactly, except NUL, which stored text cannot hold whole.
     mutating func stringField(_ path: @autoclosure () -> String, _ problems: inout [String]) throws(ScanError) -> String? {
         guard let t = try stringToken(path(), &problems) else { return nil }
         guard let s = cursor.text(t) else {
             problems.append("\(path()): not valid UTF-8")
             return nil
         }
+        // Raw control bytes are JSON syntax errors: only an escape can give NUL.
+        if t.hasEscapes, s.utf8.contains(0) {
+            problems.append("\(path()): contains NUL (U+0000)")
+            return nil
+        }
         return s
+    }
+
+    /// A node ID: a non-null string of valid UTF-8 without control characters (never truncated,
+    /// never stored as something else). `null` is accepted only where `nullable` says so.
+    mutating func identifierField(_ path: @autoclosure () -> String, nullable: Bool, _ problems: inout [String]) throws(ScanError) -> String? {
+        let c = try cursor.peek()
+        guard c == UInt8(ascii: "\"") else {
+            if nullable, c == UInt8(ascii: "n") {
+                try cursor.literal()
+                return nil
+            }
+            problems.append("\(path()): expected a string, got \(try typeName())")
+            try cursor.skipValue(depth: 2)
+            return nil
+        }
+        let t = try cursor.string()
+        guard let s = cursor.text(t) else {
+            problems.append("\(path()): not valid UTF-8")
+            return nil
+        }
+        if let bad = Self.controlCharacter(in: s, escaped: t.hasEscapes) {
+            problems.append("\(path()): contains a control character (U+\(bad)); node IDs are refused, not cut")
+            return nil
+        }
+        return s
+    }
+
+    /// The first C0 control or DEL in `s` as four hex digits, or nil. Without escapes only DEL can occur.
+    @inline(__always)
+    static func controlCharacter(in s: String, escaped: Bool) -> String? {
+        for b in s.utf8 where b == 0x7F || (escaped && b < 0x20) {
+            let hex = String(b, radix: 16, uppercase: true)
+            return String(repeating: "0", count: 4 - hex.count) + hex
+        }
+        return nil
     }
 
     mutating func timeField(_ path: String, _ problems: inout [String]) throws(ScanError) -> Nanoseconds? {
@@ -255,18 +331,21 @@ struct MessageParser {
         return node
     }
 
-    /// The reporter's `nodeId`, reusing the String made from identical bytes before.
-    mutating func cachedStringField(_ problems: inout [String]) throws(ScanError) -> String? {
-        guard let cache, try cursor.peek() == UInt8(ascii: "\"") else { return try stringField("nodeId", &problems) }
+    /// The reporter's `nodeId`, reusing the String made from identical (already checked) bytes before.
+    mutating func cachedIdentifierField(_ problems: inout [String]) throws(ScanError) -> String? {
+        guard let cache, try cursor.peek() == UInt8(ascii: "\"") else { return try identifierField("nodeId", nullable: false, &problems) }
+        let start = cursor.pos
         let t = try cursor.string()
-        if t.hasEscapes { return cursor.text(t) }
+        if t.hasEscapes {
+            cursor.pos = start
+            return try identifierField("nodeId", nullable: false, &problems)
+        }
         let span = UnsafeBufferPointer(rebasing: cursor.bytes[t.start..<t.end])
         if let hit = cache.string(for: span) { return hit }
-        guard let s = cursor.text(t) else {
-            problems.append("nodeId: not valid UTF-8")
-            return nil
-        }
-        cache.store(s, for: span)
+        cursor.pos = start
+        let before = problems.count
+        guard let s = try identifierField("nodeId", nullable: false, &problems) else { return nil }
+        if problems.count == before { cache.store(s, for: span) }
         return s
     }
 
@@ -288,22 +367,27 @@ struct MessageParser {
             cursor.pos += 1
             return nil
         }
+        var seen = SeenFields()
+        let before = problems.count
         while true {
             let key = try cursor.string()
             try cursor.expect(UInt8(ascii: ":"), "':' after an object key")
-            if cursor.equals(key, "nodeId") {
-                node.nodeID = try stringField(path() + ".nodeId", &problems) ?? ""
-            } else if cursor.equals(key, "name") {
+            let field = Self.nodeFieldNumber(cursor, key)
+            if field >= 0, !seen.first(field, path() + "." + Self.nodeFieldNames[field], &problems) {
+                try cursor.skipValue(depth: 3)
+            } else if field == 0 {
+                node.nodeID = try identifierField(path() + ".nodeId", nullable: true, &problems) ?? ""
+            } else if field == 1 {
                 node.name = try stringField(path() + ".name", &problems)
-            } else if cursor.equals(key, "os") {
+            } else if field == 2 {
                 node.os = try stringField(path() + ".os", &problems)
-            } else if cursor.equals(key, "user") {
+            } else if field == 3 {
                 node.user = try stringField(path() + ".user", &problems)
-            } else if cursor.equals(key, "tags") {
+            } else if field == 4 {
                 try arrayField(path() + ".tags", &problems) { (p: inout MessageParser, i: Int, problems: inout [String]) throws(ScanError) in
                     if let s = try p.stringField(path() + ".tags[\(i)]", &problems) { node.tags.append(s) }
                 }
-            } else if cursor.equals(key, "addresses") {
+            } else if field == 5 {
                 try arrayField(path() + ".addresses", &problems) { (p: inout MessageParser, i: Int, problems: inout [String]) throws(ScanError) in
                     guard let t = try p.stringToken(path() + ".addresses[\(i)]", &problems) else { return }
                     let bytes = p.cursor.decodedBytes(t)
@@ -321,10 +405,24 @@ struct MessageParser {
             if try cursor.endOfMembers(close: UInt8(ascii: "}"), what: "object member") { break }
         }
         if node.nodeID.isEmpty {
-            problems.append("\(path()).nodeId: missing")
+            // A node ID refused above is not also "missing".
+            if problems.count == before { problems.append("\(path()).nodeId: missing") }
             return nil
         }
         return node
+    }
+
+    static let nodeFieldNames = ["nodeId", "name", "os", "user", "tags", "addresses"]
+
+    /// The index of a node object's key in ``nodeFieldNames``, or -1 for a key tailflow ignores.
+    static func nodeFieldNumber(_ cursor: JSONCursor, _ key: StringToken) -> Int {
+        if cursor.equals(key, "nodeId") { return 0 }
+        if cursor.equals(key, "name") { return 1 }
+        if cursor.equals(key, "os") { return 2 }
+        if cursor.equals(key, "user") { return 3 }
+        if cursor.equals(key, "tags") { return 4 }
+        if cursor.equals(key, "addresses") { return 5 }
+        return -1
     }
 
     /// `{"proto","src","dst","txPkts","txBytes","rxPkts","rxBytes"}`
@@ -342,40 +440,60 @@ struct MessageParser {
             return row
         }
         func path(_ field: String) -> String { "\(kind.messageKey)[\(index)].\(field)" }
+        var seen = SeenFields()
         while true {
             let key = try cursor.string()
             try cursor.expect(UInt8(ascii: ":"), "':' after an object key")
-            if cursor.equals(key, "txBytes") {
-                row.txBytes = try counterField(path("txBytes"), &problems)
-            } else if cursor.equals(key, "rxBytes") {
-                row.rxBytes = try counterField(path("rxBytes"), &problems)
-            } else if cursor.equals(key, "txPkts") {
-                row.txPackets = try counterField(path("txPkts"), &problems)
-            } else if cursor.equals(key, "rxPkts") {
-                row.rxPackets = try counterField(path("rxPkts"), &problems)
-            } else if cursor.equals(key, "src") {
-                if let a = try socketField(path("src"), &problems) {
-                    row.src = a.ip
-                    row.srcPort = a.port
-                }
-            } else if cursor.equals(key, "dst") {
-                if let a = try socketField(path("dst"), &problems) {
-                    row.dst = a.ip
-                    row.dstPort = a.port
-                }
-            } else if cursor.equals(key, "proto") {
-                let v = try counterField(path("proto"), &problems)
-                if v > 255 {
-                    problems.append("\(path("proto")): \(v) is not an IP protocol number (0-255)")
-                } else {
-                    row.proto = UInt8(v)
-                }
-            } else {
+            let field = Self.connFieldNumber(cursor, key)
+            if field >= 0, !seen.first(field, path(Self.connFieldNames[field]), &problems) {
                 try cursor.skipValue(depth: 3)
+            } else {
+                switch field {
+                case 4: row.txBytes = try counterField(path("txBytes"), &problems)
+                case 6: row.rxBytes = try counterField(path("rxBytes"), &problems)
+                case 3: row.txPackets = try counterField(path("txPkts"), &problems)
+                case 5: row.rxPackets = try counterField(path("rxPkts"), &problems)
+                case 1:
+                    if let a = try socketField(path("src"), &problems) {
+                        row.src = a.ip
+                        row.srcPort = a.port
+                    }
+                case 2:
+                    if let a = try socketField(path("dst"), &problems) {
+                        row.dst = a.ip
+                        row.dstPort = a.port
+                    }
+                case 0:
+                    let v = try counterField(path("proto"), &problems)
+                    if v > 255 {
+                        problems.append("\(path("proto")): \(v) is not an IP protocol number (0-255)")
+                    } else {
+                        row.proto = UInt8(v)
+                    }
+                default:
+                    try cursor.skipValue(depth: 3)
+                }
             }
             if try cursor.endOfMembers(close: UInt8(ascii: "}"), what: "object member") { break }
         }
         return row
+    }
+
+    static let connFieldNames = ["proto", "src", "dst", "txPkts", "txBytes", "rxPkts", "rxBytes"]
+
+    /// The index of a connection object's key in ``connFieldNames``, or -1 for a key tailflow ignores.
+    @inline(__always)
+    static func connFieldNumber(_ cursor: JSONCursor, _ key: StringToken) -> Int {
+        let n = key.end - key.start
+        guard n >= 3, n <= 7, !key.hasEscapes else { return -1 }
+        switch cursor.bytes[key.start] {
+        case UInt8(ascii: "p"): return cursor.equals(key, "proto") ? 0 : -1
+        case UInt8(ascii: "s"): return cursor.equals(key, "src") ? 1 : -1
+        case UInt8(ascii: "d"): return cursor.equals(key, "dst") ? 2 : -1
+        case UInt8(ascii: "t"): return cursor.equals(key, "txPkts") ? 3 : cursor.equals(key, "txBytes") ? 4 : -1
+        case UInt8(ascii: "r"): return cursor.equals(key, "rxPkts") ? 5 : cursor.equals(key, "rxBytes") ? 6 : -1
+        default: return -1
+        }
     }
 
     mutating func socketField(_ path: @autoclosure () -> String, _ problems: inout [String]) throws(ScanError) -> SocketAddress? {

@@ -31,10 +31,10 @@ struct BodyScan {
     }
 
     /// Runs `body` over `data` with a line break appended.
-    static func with<T>(_ data: [UInt8], _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+    static func with<T, E: Error>(_ data: [UInt8], _ body: (UnsafeBufferPointer<UInt8>) throws(E) -> T) throws(E) -> T {
         var copy = data
         copy.append(0x0A)
-        return copy.withUnsafeBufferPointer(body)
+        return try copy.withUnsafeBufferPointer(body)
     }
 
     /// Where a value starts; positions must be asked for in increasing order.
@@ -100,7 +100,7 @@ extension ParsedValue {
     var outcome: ItemOutcome {
         switch self {
         case .message(let m): .message(m)
-        case .invalid(let problems): .rejected(problems.joined(separator: "; "))
+        case .invalid(let problems): .rejected(MessageDraft.reason(problems))
         case .other, .bulkAction, .envelope: .skipped
         }
     }

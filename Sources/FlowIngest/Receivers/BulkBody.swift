@@ -22,21 +22,33 @@ public struct BulkItem: Sendable {
     public var excerpt: String
 }
 
+/// A `_bulk` body with a line where an action belongs that is not an action: Elasticsearch
+/// refuses such a request whole (HTTP 400, `illegal_argument_exception`), and so does tailflow.
+public struct MalformedBulkAction: Error, Sendable, CustomStringConvertible {
+    /// The 1-based line of the body.
+    public var line: Int
+    /// Elasticsearch's wording: `Malformed action/metadata line [N], expected …`.
+    public var reason: String
+    public var description: String { reason }
+}
+
 /// Decodes Elasticsearch `_bulk` bodies: NDJSON in which action lines (`{"create":{…}}`,
 /// `{"index":{…}}`) alternate with documents, one item per action.
 ///
-/// A broken line costs its own item only: a document whose action line is
-/// missing, an unreadable action, a document that is not JSON or not a valid
-/// message each get a rejected item with the reason, and the lines after it are
-/// still read. `update` and `delete` are refused (flow logs are stored once and kept).
+/// As in Elasticsearch, a line that stands where an action belongs and is not one (not
+/// JSON, not an object, an unknown action, a document without its action line) makes the
+/// whole request malformed: nothing of it is stored. A bad *document* costs its own item
+/// only: it gets a rejected item with the reason, and the lines after it are still read.
+/// `update` and `delete` are refused per item (flow logs are stored once and kept).
 ///
 /// For example:
 /// ```swift
-/// let items = BulkBody.decode(body, source: "bulk request 12")
+/// let items = try BulkBody.decode(body, source: "bulk request 12")
 /// ```
 public enum BulkBody {
-    public static func decode(_ body: [UInt8], source: String) -> [BulkItem] {
-        BodyScan.with(body) { bytes in
+    /// - throws: ``MalformedBulkAction`` for the first line where an action belongs that is not one.
+    public static func decode(_ body: [UInt8], source: String) throws(MalformedBulkAction) -> [BulkItem] {
+        try BodyScan.with(body) { bytes throws(MalformedBulkAction) -> [BulkItem] in
             var scan = BodyScan(bytes, source: source)
             let cache = ParseCache()
             var items: [BulkItem] = []
@@ -67,14 +79,10 @@ public enum BulkBody {
                     var excerpt = ""
                     if case .rejected = outcome { excerpt = scan.excerpt(doc.lowerBound, doc.upperBound) }
                     items.append(BulkItem(action: action, index: index, id: id, location: docLocation, outcome: outcome, excerpt: excerpt))
-                case .document:
-                    items.append(BulkItem(action: .index, location: location,
-                                          outcome: .rejected("line \(location.line!) is a document without an action line ({\"create\":{}} or {\"index\":{}}) before it"),
-                                          excerpt: scan.excerpt(line.lowerBound, line.upperBound)))
+                case .document(let key):
+                    throw MalformedBulkAction(line: location.line!, reason: "Malformed action/metadata line [\(location.line!)], expected field [create], [delete], [index] or [update] but found [\(key)]: a document without an action line before it")
                 case .invalid(let why):
-                    items.append(BulkItem(action: .index, location: location,
-                                          outcome: .rejected("line \(location.line!) is not a bulk action: \(why)"),
-                                          excerpt: scan.excerpt(line.lowerBound, line.upperBound)))
+                    throw MalformedBulkAction(line: location.line!, reason: "Malformed action/metadata line [\(location.line!)], \(why)")
                 }
             }
             return items
@@ -83,8 +91,9 @@ public enum BulkBody {
 
     enum ActionLine {
         case action(BulkItem.Action, index: String?, id: String?)
-        /// A flow-log message where an action belongs.
-        case document
+        /// A flow-log message where an action belongs (its first key).
+        case document(String)
+        /// Why the line is not an action, in Elasticsearch's words where it has them.
         case invalid(String)
     }
 
@@ -93,11 +102,12 @@ public enum BulkBody {
         let view = UnsafeBufferPointer(rebasing: bytes[0..<line.upperBound + 1])
         var cursor = JSONCursor(view, at: line.lowerBound)
         do throws(ScanError) {
-            guard try cursor.peek() == UInt8(ascii: "{") else {
-                return .invalid("expected {\"create\":{…}} or {\"index\":{…}}")
+            let first = try cursor.peek()
+            guard first == UInt8(ascii: "{") else {
+                return .invalid("expected START_OBJECT but found \(token(first)): expected {\"create\":{…}} or {\"index\":{…}}")
             }
             cursor.pos += 1
-            guard try cursor.peek() != UInt8(ascii: "}") else { return .invalid("an empty object") }
+            guard try cursor.peek() != UInt8(ascii: "}") else { return .invalid("expected FIELD_NAME but found [END_OBJECT]: an empty object") }
             let key = try cursor.string()
             try cursor.expect(UInt8(ascii: ":"), "':' after an object key")
             let name = cursor.text(key) ?? ""
@@ -105,11 +115,14 @@ public enum BulkBody {
                 var parser = MessageParser(view, at: line.lowerBound)
                 if let value = try? parser.parseValue(allowEnvelope: false) {
                     switch value {
-                    case .message, .invalid: return .document
+                    case .message, .invalid: return .document(name)
                     default: break
                     }
                 }
-                return .invalid("\"\(name)\" is not create, index, update or delete with an object")
+                if BulkItem.Action(rawValue: name) != nil {
+                    return .invalid("expected START_OBJECT but found \(token(try cursor.peek())) after [\(name)]")
+                }
+                return .invalid("expected field [create], [delete], [index] or [update] but found [\(name)]")
             }
             var index: String?
             var id: String?
@@ -130,13 +143,25 @@ public enum BulkBody {
                 }
             }
             guard try cursor.endOfMembers(close: UInt8(ascii: "}"), what: "object member") else {
-                return .invalid("an action line has one member")
+                return .invalid("expected END_OBJECT but found [FIELD_NAME]: an action line has one member")
             }
             cursor.skipWhitespace()
-            guard cursor.pos >= line.upperBound else { return .invalid("text after the action object") }
+            guard cursor.pos >= line.upperBound else { return .invalid("expected the end of the line but found \(token(bytes[cursor.pos])): text after the action object") }
             return .action(action, index: index, id: id)
         } catch {
-            return .invalid(BodyScan.describe(error))
+            return .invalid("not valid JSON: " + BodyScan.describe(error))
+        }
+    }
+
+    /// A JSON token's kind as Elasticsearch names it in its parse errors.
+    static func token(_ c: UInt8) -> String {
+        switch c {
+        case UInt8(ascii: "\""): "[VALUE_STRING]"
+        case UInt8(ascii: "["): "[START_ARRAY]"
+        case UInt8(ascii: "t"), UInt8(ascii: "f"): "[VALUE_BOOLEAN]"
+        case UInt8(ascii: "n"): "[VALUE_NULL]"
+        case UInt8(ascii: "-"), 0x30...0x39: "[VALUE_NUMBER]"
+        default: JSONCursor.describe(c)
         }
     }
 

@@ -71,7 +71,13 @@ struct BulkReceiver: Sendable {
         let started = ContinuousClock.now
         let body = try await intake.body(of: request)
         let source = intake.source("bulk", context)
-        let items = try await offThePool { BulkBody.decode(body, source: source) }
+        let items: [BulkItem]
+        do {
+            items = try await offThePool { try BulkBody.decode(body, source: source) }
+        } catch let malformed as MalformedBulkAction {
+            // As Elasticsearch: the whole request is refused, nothing of it stored.
+            throw ElasticError(status: .badRequest, type: "illegal_argument_exception", reason: malformed.reason)
+        }
         guard !items.isEmpty else {
             throw ElasticError(status: .badRequest, type: "action_request_validation_exception", reason: "Validation Failed: 1: no requests added;")
         }
