@@ -14,6 +14,9 @@ final class Directory {
     /// Reporter flag by node id, dense.
     let reporter: [Bool]
     var texts: [Int64: String] = [:]
+    /// The first store error met where a caller cannot throw (the filter's per-row
+    /// tests); ``QueryEngine`` throws it once the question is answered.
+    private(set) var failure: (any Error)?
 
     init(_ snapshot: any StoreSnapshot) throws {
         self.snapshot = snapshot
@@ -93,6 +96,17 @@ final class Directory {
         let t = try snapshot.addressTexts([id])[id] ?? "address#\(id)"
         texts[id] = t
         return t
+    }
+
+    /// ``addressText(_:)`` for callers that cannot throw: nil on a store error,
+    /// which is kept in ``failure`` and thrown when the question ends.
+    func recordingAddressText(_ id: Int64) -> String? {
+        do {
+            return try addressText(id)
+        } catch {
+            if failure == nil { failure = error }
+            return nil
+        }
     }
 
     /// Resolves an endpoint argument: a stable node ID, a full node name or its

@@ -20,10 +20,26 @@ public struct QueryEngine: Sendable {
         self.store = store
     }
 
+    /// The printed key of an endpoint argument: a node's stable ID for a name, the
+    /// canonical text for an address, `*` for `*`.
+    ///
+    /// For example:
+    /// ```swift
+    /// let key = try engine.endpointKey("db-1", options)   // "nDb1x9ZCNTRL"
+    /// ```
+    ///
+    /// - throws: ``QueryError`` for an unknown or ambiguous argument; ``StoreError``.
+    public func endpointKey(_ argument: String, _ options: QueryOptions) throws -> String {
+        try read(options) { ctx in try ctx.label(try ctx.directory.resolve(argument)) }
+    }
+
     /// Runs `body` in one snapshot with a fresh directory.
     func read<T>(_ options: QueryOptions, _ body: (QueryContext) throws -> T) throws -> T {
         try store.read { snapshot in
-            try body(QueryContext(snapshot, options: options))
+            let ctx = try QueryContext(snapshot, options: options)
+            let answer = try body(ctx)
+            if let failure = ctx.directory.failure { throw failure }
+            return answer
         }
     }
 

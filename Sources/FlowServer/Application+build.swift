@@ -46,9 +46,9 @@ public func buildApplication(
     onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
 ) throws -> some ApplicationProtocol {
     let tls = try configuration.tlsConfiguration()
-    var policy = WritePolicy.server
-    policy.maxPendingRows = configuration.maxPendingRows
-    let writer = WritePipeline(store: store, policy: policy)
+    var writePolicy = WritePolicy.server
+    writePolicy.maxPendingRows = configuration.maxPendingRows
+    let writer = WritePipeline(store: store, policy: writePolicy)
     let metrics = ServerMetrics(writer: writer, databasePath: store.path)
     let credentials = Credentials(configuration)
     let intake = Intake(credentials: credentials, maxBody: configuration.maxBody, writer: writer, metrics: metrics)

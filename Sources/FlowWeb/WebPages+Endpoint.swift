@@ -8,7 +8,7 @@ import FlowStore
 extension WebPages {
     /// The printed key of an endpoint argument (a name becomes its node ID).
     func canonical(_ argument: String, _ options: QueryOptions) throws -> String {
-        try engine.read(options) { ctx in ctx.label(try ctx.directory.resolve(argument)) }
+        try engine.endpointKey(argument, options)
     }
 
     func endpoint(_ e: String, _ c: inout PageContext) throws -> PageModel {

@@ -58,7 +58,9 @@ extension WebPages {
             rows: reporters.map { [.string($0.nodeID), .string($0.name), .time($0.firstSeen), .time($0.lastSeen)] })
         let rejected = Report(
             columns: [Column("recorded", "RECORDED"), Column("source", "SOURCE"), Column("line", "LINE"), Column("offset", "OFFSET"), Column("reason", "REASON")],
-            rows: rejects.map { r in [.time(r.recorded), .string(r.source), r.line.map { .int($0) } ?? .string(nil), .int(r.offset), .string(r.reason)] })
+            rows: rejects.map { r in
+                [.time(r.recorded), .string(r.location.source), r.location.line.map { .int(Int64($0)) } ?? .string(nil), .int(r.location.offset), .string(r.reason)]
+            })
         let state = health()
         let writer = Report(columns: [Column("field", "FIELD"), Column("label", "WHAT"), Column("value", "VALUE")],
                             rows: state.map { [.string($0.field), .string($0.label), .string($0.value)] })

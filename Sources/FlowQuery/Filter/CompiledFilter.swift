@@ -1,4 +1,5 @@
 public import FlowModel
+import FlowStore
 
 /// A ``FilterExpression`` resolved against one question's ``Directory``: node
 /// names, addresses, networks, tags, users and operating systems become dense
@@ -16,7 +17,7 @@ public final class CompiledFilter {
     /// Resolves every value of `expression` against `directory`.
     ///
     /// - throws: ``FilterError`` at the column of a name that is no node, or names several.
-    public init(_ expression: FilterExpression, directory: Directory) throws(FilterError) {
+    init(_ expression: FilterExpression, directory: Directory) throws(FilterError) {
         var resolver = Resolver(directory: directory, source: expression.source)
         program = try resolver.compile(expression.root)
         var mask: UInt8 = 0
@@ -187,7 +188,7 @@ final class EndpointMatcher {
 
     func address(_ id: Int64) -> Bool {
         if addresses.contains(id) { return true }
-        guard !networks.isEmpty, let ip = IPAddress(directory.addressText(id)) else { return false }
+        guard !networks.isEmpty, let text = directory.recordingAddressText(id), let ip = IPAddress(text) else { return false }
         return networks.contains { $0.contains(ip) }
     }
 }
@@ -295,7 +296,7 @@ struct Resolver {
         var out: [Int64: [IPAddress]] = [:]
         for n in directory.nodes.values { out[n.id] = n.addresses.compactMap { IPAddress($0) } }
         for (address, node) in directory.owner.enumerated() where node != 0 {
-            if let ip = IPAddress(directory.addressText(Int64(address))) { out[node, default: []].append(ip) }
+            if let text = directory.recordingAddressText(Int64(address)), let ip = IPAddress(text) { out[node, default: []].append(ip) }
         }
         nodeAddresses = out
         return out
