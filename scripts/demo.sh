@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds tailflow and runs its main job on sample data: a generated tailnet of
 # 50 nodes over 6 hours (deterministic, from the bundled generator), ingested
-# into ./sample.db, then what landed: top talkers, top pairs, traffic per hour.
+# into ./sample.db, then what landed: top talkers, top pairs, traffic per hour,
+# and an HTML report of the window (sample-report.html).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -20,4 +21,6 @@ echo; echo "== top pairs"
 $tf top --db sample.db "${window[@]}" --by pair --limit 5
 echo; echo "== traffic per hour and kind"
 $tf rollup --db sample.db "${window[@]}" --step 1h --group-by kind
+echo; echo "== one report of the whole window, to mail or archive"
+$tf report --db sample.db "${window[@]}" -o sample-report.html
 echo; echo "(tailflow nodes --db sample.db lists the $($tf nodes --db sample.db --format ndjson | wc -l) nodes; see README.md for every question)"

@@ -66,7 +66,11 @@ public func buildApplication(
     let parts = ServerParts(configuration: configuration, store: store, engine: engine, credentials: credentials)
     for extra in routes { extra.addRoutes(to: router, server: parts) }
 
-    let server: HTTPServerBuilder = if let tls { try .tls(.http1(), tlsConfiguration: tls) } else { .http1() }
+    let policy = ConnectionPolicy(configuration, logger: logger)
+    let server = HTTPServerBuilder { responder in
+        let http = GuardedHTTP1Channel(responder: responder, policy: policy)
+        return if let tls { try TLSChannel(http, tlsConfiguration: tls) } else { http }
+    }
     return Application(
         router: router,
         server: server,

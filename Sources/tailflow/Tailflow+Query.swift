@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowFormat
 import FlowModel
 import FlowQuery
+import FlowWeb
 
 extension Tailflow {
     struct Top: ParsableCommand {
@@ -12,7 +13,7 @@ extension Tailflow {
         @OptionGroup var store: StoreOptions
         @OptionGroup var window: WindowOptions
         @OptionGroup var filters: FilterOptions
-        @OptionGroup var output: FormatOptions
+        @OptionGroup var output: ChartFormatOptions
 
         @Option(help: "What to rank: endpoint, pair, port or proto.")
         var by: TopDimension = .endpoint
@@ -29,7 +30,7 @@ extension Tailflow {
 
         func run() throws {
             let q = try question { .top(try filters.options(window), by: by, metric: metric, limit: limit) }
-            try output.print(store.answer(q))
+            try output.print(q, store: store)
         }
     }
 
@@ -41,7 +42,7 @@ extension Tailflow {
         @OptionGroup var store: StoreOptions
         @OptionGroup var window: WindowOptions
         @OptionGroup var filters: FilterOptions
-        @OptionGroup var output: FormatOptions
+        @OptionGroup var output: ChartFormatOptions
 
         @Option(help: "Bucket width: 1m, 5m, 1h, 1d … (epoch-aligned, UTC).")
         var step = "1h"
@@ -58,7 +59,7 @@ extension Tailflow {
                 let step = try QuestionText.step(step)
                 return .series(options, step: step, subject: try SeriesSubject.chosen(from: &options, pair: pair, edge: edge))
             }
-            try output.print(store.answer(q))
+            try output.print(q, store: store)
         }
     }
 
@@ -68,7 +69,7 @@ extension Tailflow {
         @OptionGroup var store: StoreOptions
         @OptionGroup var window: WindowOptions
         @OptionGroup var filters: FilterOptions
-        @OptionGroup var output: FormatOptions
+        @OptionGroup var output: ChartFormatOptions
 
         @Option(help: "Bucket width: 1m, 5m, 1h, 1d …")
         var step = "1h"
@@ -78,7 +79,7 @@ extension Tailflow {
 
         func run() throws {
             let q = try question { .rollup(try filters.options(window), step: try QuestionText.step(step), groupBy: try QuestionText.groupBy(groupBy)) }
-            try output.print(store.answer(q))
+            try output.print(q, store: store)
         }
     }
 
@@ -144,5 +145,24 @@ extension StoreOptions {
 extension FormatOptions {
     func print(_ report: Report) {
         Stdout.write(report.render(OutputFormat(rawValue: format.rawValue)!))
+    }
+}
+
+/// `--format` of the questions that also draw: table, json, csv, ndjson or svg.
+struct ChartFormatOptions: ParsableArguments {
+    @Option(name: .long, help: "Output format: table, json, csv, ndjson, or svg (a chart, the same one the web pages draw).")
+    var format: ChartFormatArgument = .table
+
+    enum ChartFormatArgument: String, ExpressibleByArgument, CaseIterable {
+        case table, json, csv, ndjson, svg
+    }
+
+    func print(_ question: Question, store: StoreOptions) throws {
+        guard format == .svg else {
+            Stdout.write(try store.answer(question).render(OutputFormat(rawValue: format.rawValue)!))
+            return
+        }
+        let engine = QueryEngine(store: try store.open())
+        Stdout.write(try usage { try AnswerCharts.svg(question, engine: engine) })
     }
 }

@@ -5,6 +5,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// What the receivers share: the secrets, the body limit, the group-commit writer and the metrics.
 struct Intake: Sendable {
@@ -77,6 +78,9 @@ extension Request {
             buffer = try await body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
             throw IntakeProblem.tooLarge(limit: limit)
+        } catch let error as HTTPParserError {
+            // A body the parser cannot read (a bad chunk size): the client's fault, not ours.
+            throw IntakeProblem.badEncoding("the request body cannot be read: \(error)")
         }
         let bytes = Array(buffer.readableBytesView)
         let encoding = headers[.contentEncoding]?.lowercased().trimmingCharacters(in: .whitespaces) ?? ""
