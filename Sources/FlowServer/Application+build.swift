@@ -51,21 +51,25 @@ public func buildApplication(
     let writer = WritePipeline(store: store, policy: writePolicy)
     let metrics = ServerMetrics(writer: writer, databasePath: store.path)
     let credentials = Credentials(configuration)
-    let intake = Intake(credentials: credentials, maxBody: configuration.maxBody, writer: writer, metrics: metrics)
+    let storeWatch = StoreWatch(path: store.path, logger: logger)
+    let intake = Intake(credentials: credentials, maxBody: configuration.maxBody, writer: writer, metrics: metrics, storeWatch: storeWatch)
     let engine = QueryEngine(store: store)
 
     let router = Router(context: FlowRequestContext.self)
     router.middlewares.add(MetricsMiddleware(metrics: metrics))
     router.middlewares.add(RequestLogMiddleware())
+    // Hummingbird wraps each route in the middleware added before it: extra middleware goes
+    // here, ahead of every route, so a session cookie can authenticate the query API too.
+    let parts = ServerParts(configuration: configuration, store: store, engine: engine, credentials: credentials, writer: writer)
+    for extra in routes { extra.addMiddleware(to: router, server: parts) }
 
     HECReceiver(intake: intake).addRoutes(to: router.group("services/collector"), credentials: credentials)
     BulkReceiver(intake: intake).addRoutes(to: router.group(), credentials: credentials)
     let api = router.group("api/v1")
     PlainReceiver(intake: intake).addRoutes(to: api, credentials: credentials)
-    QueryAPI(engine: engine).addRoutes(to: api, credentials: credentials)
-    Operations(store: store, metrics: metrics).addRoutes(to: router.group())
+    QueryAPI(engine: engine, storeWatch: storeWatch).addRoutes(to: api, credentials: credentials)
+    Operations(store: store, storeWatch: storeWatch, metrics: metrics).addRoutes(to: router.group())
 
-    let parts = ServerParts(configuration: configuration, store: store, engine: engine, credentials: credentials)
     for extra in routes { extra.addRoutes(to: router, server: parts) }
 
     let policy = ConnectionPolicy(configuration, logger: logger)
@@ -102,8 +106,16 @@ public func buildApplication(
 /// let app = try buildApplication(configuration: configuration, store: store, routes: [WebUI()])
 /// ```
 public protocol ServerRoutes: Sendable {
+    /// Adds router middleware; called once, before any route is added, so it wraps tailflow's
+    /// own routes as well (a session cookie that authenticates the query API, say). By default none.
+    func addMiddleware(to router: Router<FlowRequestContext>, server: ServerParts)
+
     /// Adds the routes; called once while the application is built, after tailflow's own routes.
     func addRoutes(to router: Router<FlowRequestContext>, server: ServerParts)
+}
+
+extension ServerRoutes {
+    public func addMiddleware(to router: Router<FlowRequestContext>, server: ServerParts) {}
 }
 
 /// What the handlers of extra routes need: the settings, the store, the question engine and the secrets.
@@ -112,6 +124,8 @@ public struct ServerParts: Sendable {
     public let store: FlowStore
     public let engine: QueryEngine
     public let credentials: Credentials
+    /// The writer the receivers commit through (its state, for a health page).
+    public let writer: GroupCommitWriter
 
     /// The middleware that admits only requests with `role`'s credentials (see ``AuthenticationMiddleware``).
     public func authentication(_ role: Role, refusal: @escaping AuthenticationMiddleware.Refusal = AuthenticationMiddleware.defaultRefusal)
@@ -123,10 +137,12 @@ public struct ServerParts: Sendable {
 /// `/healthz` (the store can be read) and `/metrics` (Prometheus text), open to anyone.
 struct Operations: Sendable {
     let store: FlowStore
+    let storeWatch: StoreWatch
     let metrics: ServerMetrics
 
     func addRoutes(to group: RouterGroup<FlowRequestContext>) {
         group.get("healthz") { _, _ -> Response in
+            if let why = storeWatch.problem() { return .json(.serviceUnavailable, ["status": why]) }
             do {
                 _ = try await offThePool { [store] in try store.schemaVersion() }
                 return .json(.ok, ["status": "ok"])

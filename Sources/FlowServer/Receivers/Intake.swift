@@ -13,6 +13,7 @@ struct Intake: Sendable {
     let maxBody: Int
     let writer: WritePipeline
     let metrics: ServerMetrics
+    let storeWatch: StoreWatch
     let requests = RequestCounter()
 
     /// A name for a request's rejects in the store: the receiver, the peer, the time and a sequence number.
@@ -33,6 +34,7 @@ struct Intake: Sendable {
         metrics.received(receiver, messages: messages.count, rows: messages.reduce(0) { $0 + $1.rows.count },
                          rejected: rejects.count, skipped: skipped)
         guard !messages.isEmpty || !rejects.isEmpty else { return [] }
+        if let why = storeWatch.problem() { throw IntakeProblem.storeGone(why) }
         do {
             return try await writer.submit(messages, rejects: rejects)
         } catch let failure as WritePipeline.Failure {
