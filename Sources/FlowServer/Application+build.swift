@@ -125,7 +125,7 @@ public struct ServerParts: Sendable {
     public let engine: QueryEngine
     public let credentials: Credentials
     /// The writer the receivers commit through (its state, for a health page).
-    public let writer: GroupCommitWriter
+    public let writer: WritePipeline
 
     /// The middleware that admits only requests with `role`'s credentials (see ``AuthenticationMiddleware``).
     public func authentication(_ role: Role, refusal: @escaping AuthenticationMiddleware.Refusal = AuthenticationMiddleware.defaultRefusal)
