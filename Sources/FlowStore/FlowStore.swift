@@ -23,6 +23,8 @@ public final class FlowStore: FlowStorage {
     /// Readers run concurrently with the single writer (WAL). Not API: tests that
     /// inspect the file's tables use it.
     package let pool: DatabasePool
+    /// The bound of the write-ahead log under a long-lived writer.
+    public let walLimit: Int64
 
     /// The migrations this binary knows, in order.
     package static var migrator: DatabaseMigrator {
@@ -60,8 +62,11 @@ public final class FlowStore: FlowStorage {
     ///   `.schemaTooNew` when the file was written by a newer tailflow,
     ///   `.schemaTooOld` when reading a file an older tailflow wrote (any writing
     ///   command upgrades it), `.notATailflowStore` when it holds other tables.
-    public init(path: String, access: Access = .readWrite) throws {
+    /// - parameter walLimit: A long-lived writer (``Durability/full``) keeps the write-ahead
+    ///   log under about this size (see ``WriteAheadLog``).
+    public init(path: String, access: Access = .readWrite, walLimit: Int64 = WriteAheadLog.limit) throws {
         self.path = path
+        self.walLimit = walLimit
         var config = Configuration()
         config.busyMode = .timeout(60)
         let readOnly = access == .readOnly
@@ -194,6 +199,10 @@ public final class FlowStore: FlowStorage {
                     // The checkpointer copies the log into the database on the other core; the
                     // writer checkpoints itself only if the log reaches 256 MiB all the same.
                     try writer.exec("PRAGMA wal_autocheckpoint = 32768")
+                    // A log that SQLite restarts is cut back to the bound, not left at its largest size.
+                    try writer.exec("PRAGMA journal_size_limit = \(walLimit)")
+                    let path = self.path, limit = walLimit
+                    writer.afterCommit = { [unowned writer] in WriteAheadLog.bound(path: path, limit: limit, exec: writer.exec) }
                 }
                 return try body(writer)
             }

@@ -49,6 +49,8 @@ final class FlowWriter: StoreWriter {
     var blob: [UInt8] = []
     var stored: [StoredRow] = []
     var inTransaction = false
+    /// Run after each commit, between transactions (the long-lived writer bounds the log there).
+    var afterCommit: (() -> Void)?
     /// Whether a batch is open.
     var isInBatch: Bool { inTransaction }
     private(set) var stats = WriteStats()
@@ -133,6 +135,7 @@ final class FlowWriter: StoreWriter {
     }
 
     func close() {
+        afterCommit = nil
         if inTransaction { rollback() }
     }
 
@@ -153,6 +156,7 @@ final class FlowWriter: StoreWriter {
             try flushNodes()
             try exec("COMMIT")
             inTransaction = false
+            afterCommit?()
         } catch {
             rollback()
             throw error
