@@ -2,7 +2,7 @@
 # Builds tailflow and runs its main job on sample data: a generated tailnet of
 # 50 nodes over 6 hours (deterministic, from the bundled generator), ingested
 # into ./sample.db, then what landed: top talkers, top pairs, traffic per hour,
-# and an HTML report of the window (sample-report.html).
+# an HTML report of the window (sample-report.html), and the line that serves the web pages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -24,3 +24,5 @@ $tf rollup --db sample.db "${window[@]}" --step 1h --group-by kind
 echo; echo "== one report of the whole window, to mail or archive"
 $tf report --db sample.db "${window[@]}" -o sample-report.html
 echo; echo "(tailflow nodes --db sample.db lists the $($tf nodes --db sample.db --format ndjson | wc -l) nodes; see README.md for every question)"
+echo; echo "To look instead of read, serve the pages; it prints an 'open http://127.0.0.1:8080/?token=…' line to open:"
+echo "  $tf serve --db sample.db"
