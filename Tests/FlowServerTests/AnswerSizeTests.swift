@@ -115,7 +115,7 @@ struct AnswerSizeTests {
             }
             return text
         }
-        let port = try #require(Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""), "\(line)")
+        let port = try #require(listeningPort(line), "\(line)")
         try await offThePool {
             try Process.run(URL(fileURLWithPath: "/usr/bin/curl"), arguments: [
                 "-s", "-o", "/dev/null", "-H", "Authorization: Bearer T4-read-0123456789abcdef",
