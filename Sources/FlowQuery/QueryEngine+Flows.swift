@@ -9,9 +9,20 @@ extension QueryEngine {
     /// - parameter after: a row's `cursor`, to continue after it.
     /// - parameter involving: only rows with this endpoint at either end (scope `--flows`).
     public func flows(_ options: QueryOptions, match: String? = nil, limit: Int = 100, after: String? = nil) throws -> [FlowLogRow] {
+        var rows: [FlowLogRow] = []
+        try flows(options, match: match, limit: limit, after: after) { rows.append($0) }
+        return rows
+    }
+
+    /// The same rows, handed to `each` one at a time as they are read (in one read
+    /// transaction), so that an answer of any size is never held whole in memory.
+    ///
+    /// - parameter each: called with each row, newest first, at most `limit` times.
+    public func flows(_ options: QueryOptions, match: String? = nil, limit: Int = 100, after: String? = nil,
+                      each: (FlowLogRow) throws -> Void) throws {
         let position = try after.map(FlowCursor.init(parsing:))
-        return try read(options) { ctx in
-            var rows: [FlowLogRow] = []
+        try read(options) { ctx in
+            var count = 0
             let needle = match?.lowercased()
             var upper = options.window.to
             if let position { upper = min(upper, position.start + 1) }
@@ -30,7 +41,7 @@ extension QueryEngine {
                     return true
                 }
                 if let needle, !(try Self.matches(needle, ctx, reporter, src, dst, r)) { return true }
-                rows.append(FlowLogRow(
+                try each(FlowLogRow(
                     start: h.start, end: h.end, reporter: try ctx.label(reporter), reporterName: ctx.directory.name(reporter),
                     kind: r.kind, proto: r.proto,
                     src: r.src == 0 ? nil : try ctx.directory.addressText(r.src), srcPort: r.srcPort,
@@ -39,9 +50,9 @@ extension QueryEngine {
                     dstNode: try dst.nodeID.map { _ in try ctx.label(dst) }, dstName: ctx.directory.name(dst),
                     txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes,
                     cursor: FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index).text))
-                return rows.count < limit
+                count += 1
+                return count < limit
             }
-            return rows
         }
     }
 

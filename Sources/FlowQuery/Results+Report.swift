@@ -74,18 +74,25 @@ extension Report {
     }
 
     public static func flows(_ rows: [FlowLogRow]) -> Report {
-        Report(columns: [Column("time", "TIME"), Column("end", "END", table: false), Column("reporter", "REPORTER"), Column("reporterName", "REPORTER NAME"),
-                         Column("kind", "KIND"), Column("proto", "PROTO"),
-                         Column("src", "SRC"), Column("srcPort", "SPORT"), Column("srcNode", "SRC NODE", table: false), Column("srcName", "SRC NAME"),
-                         Column("dst", "DST"), Column("dstPort", "DPORT"), Column("dstNode", "DST NODE", table: false), Column("dstName", "DST NAME"),
-                         Column("txPackets", "TX PKTS"), Column("txBytes", "TX"), Column("rxPackets", "RX PKTS"), Column("rxBytes", "RX"),
-                         Column("cursor", "CURSOR", table: false)],
-               rows: rows.map { r in
-                   [.time(r.start), .time(r.end), .string(r.reporter), .string(r.reporterName), .string(r.kind.name),
-                    .int(Int64(r.proto)), .string(r.src), .int(Int64(r.srcPort)), .string(r.srcNode), .string(r.srcName),
-                    .string(r.dst), .int(Int64(r.dstPort)), .string(r.dstNode), .string(r.dstName),
-                    .count(r.txPackets), .bytes(r.txBytes), .count(r.rxPackets), .bytes(r.rxBytes), .string(r.cursor)]
-               })
+        Report(columns: flowColumns, rows: rows.map(flowCells))
+    }
+
+    /// The columns of raw flow rows (`flows`, `scope --flows`).
+    public static let flowColumns: [Column] = [
+        Column("time", "TIME"), Column("end", "END", table: false), Column("reporter", "REPORTER"), Column("reporterName", "REPORTER NAME"),
+        Column("kind", "KIND"), Column("proto", "PROTO"),
+        Column("src", "SRC"), Column("srcPort", "SPORT"), Column("srcNode", "SRC NODE", table: false), Column("srcName", "SRC NAME"),
+        Column("dst", "DST"), Column("dstPort", "DPORT"), Column("dstNode", "DST NODE", table: false), Column("dstName", "DST NAME"),
+        Column("txPackets", "TX PKTS"), Column("txBytes", "TX"), Column("rxPackets", "RX PKTS"), Column("rxBytes", "RX"),
+        Column("cursor", "CURSOR", table: false),
+    ]
+
+    /// One raw flow row's cells, in ``flowColumns``' order.
+    public static func flowCells(_ r: FlowLogRow) -> [Cell] {
+        [.time(r.start), .time(r.end), .string(r.reporter), .string(r.reporterName), .string(r.kind.name),
+         .int(Int64(r.proto)), .string(r.src), .int(Int64(r.srcPort)), .string(r.srcNode), .string(r.srcName),
+         .string(r.dst), .int(Int64(r.dstPort)), .string(r.dstNode), .string(r.dstName),
+         .count(r.txPackets), .bytes(r.txBytes), .count(r.rxPackets), .bytes(r.rxBytes), .string(r.cursor)]
     }
 
     public static func nodes(_ nodes: [NodeRecord]) -> Report {

@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowFormat
 import FlowModel
 import FlowQuery
+import Foundation
 import FlowWeb
 
 extension Tailflow {
@@ -100,7 +101,7 @@ extension Tailflow {
 
         func run() throws {
             let q = try question { try .scope(try filters.options(window), flows: flows, limit: limit) }
-            try output.print(store.answer(q))
+            try output.print(q, store: store)
         }
     }
 
@@ -129,7 +130,7 @@ extension Tailflow {
 
         func run() throws {
             let q = try question { .flows(try filters.options(window), match: match, limit: limit, after: after) }
-            try output.print(store.answer(q))
+            try output.print(q, store: store)
         }
     }
 }
@@ -145,6 +146,34 @@ extension StoreOptions {
 extension FormatOptions {
     func print(_ report: Report) {
         Stdout.write(report.render(OutputFormat(rawValue: format.rawValue)!))
+    }
+
+    /// Answers the question into standard output as it is read (raw rows are never held whole).
+    func print(_ question: Question, store: StoreOptions) throws {
+        let engine = QueryEngine(store: try store.openForReading())
+        let out = BufferedStdout()
+        try usage { try engine.answer(question, format: OutputFormat(rawValue: format.rawValue)!, write: out.write) }
+        out.flush()
+    }
+}
+
+/// Standard output in 64 KiB writes.
+final class BufferedStdout {
+    private var buffer: [UInt8] = []
+
+    init() {
+        buffer.reserveCapacity(1 << 16)
+    }
+
+    func write(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    func flush() {
+        guard !buffer.isEmpty else { return }
+        FileHandle.standardOutput.write(Data(buffer))
+        buffer.removeAll(keepingCapacity: true)
     }
 }
 
@@ -162,7 +191,7 @@ struct ChartFormatOptions: ParsableArguments {
             Stdout.write(try store.answer(question).render(OutputFormat(rawValue: format.rawValue)!))
             return
         }
-        let engine = QueryEngine(store: try store.open())
+        let engine = QueryEngine(store: try store.openForReading())
         Stdout.write(try usage { try AnswerCharts.svg(question, engine: engine) })
     }
 }
