@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages tailflow builds against, unless they are there:
-# the SQLite and zlib headers. An `apt-get update` that fails (an unsigned
+# the SQLite and zlib headers, and the time zone database (--tz). An `apt-get update` that fails (an unsigned
 # mirror, say) does not stop an install that can still succeed.
 set -euo pipefail
-packages=(libsqlite3-dev zlib1g-dev python3 curl openssl)
+packages=(libsqlite3-dev zlib1g-dev python3 curl openssl tzdata)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -45,16 +45,43 @@ struct QueryAPI: Sendable {
         }
         let engine = self.engine
         let chosen = format
+        let path = request.uri.path, given = parameters
         do {
-            let text = try await offThePool { try engine.answer(question).render(chosen) }
+            let (text, headers) = try await offThePool { () throws -> (String, HTTPFields) in
+                let report = try engine.answer(question)
+                return (report.render(chosen), Self.pageHeaders(report, path: path, parameters: given, format: chosen))
+            }
             let type = switch format {
             case .csv: "text/csv; charset=utf-8"
             case .ndjson: "application/x-ndjson"
             default: "application/json"
             }
-            return .raw(.ok, Array(text.utf8), contentType: type)
+            return .raw(.ok, Array(text.utf8), contentType: type, headers: headers)
         } catch let e as QueryError {
             throw APIError(.badRequest, e.message(for: .http))
         }
+    }
+
+    /// An answer cut by a limit says so (SPEC §5): `Tailflow-Total` (the rows without the limit;
+    /// `>N` when counting stopped at N), `Tailflow-Shown`, and for pageable rows (those with a
+    /// `cursor`) a `Link` to the next page.
+    static func pageHeaders(_ report: Report, path: String, parameters: [String: String], format: OutputFormat) -> HTTPFields {
+        var headers: HTTPFields = [:]
+        guard let cut = report.cut, cut.total > report.rows.count || cut.atLeast else { return headers }
+        headers[HTTPField.Name("Tailflow-Total")!] = (cut.atLeast ? ">" : "") + String(cut.total)
+        headers[HTTPField.Name("Tailflow-Shown")!] = String(report.rows.count)
+        if let c = report.columns.firstIndex(where: { $0.key == "cursor" }), case .string(let cursor?)? = report.rows.last?[c] {
+            var next = parameters
+            next["after"] = cursor
+            if format != .json { next["format"] = format.rawValue }
+            let query = next.sorted { $0.key < $1.key }.map { "\(Self.escape($0.key))=\(Self.escape($0.value))" }.joined(separator: "&")
+            headers[.link] = "<\(path)?\(query)>; rel=\"next\""
+        }
+        return headers
+    }
+
+    static func escape(_ s: String) -> String {
+        let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~".utf8)
+        return s.utf8.map { unreserved.contains($0) ? String(UnicodeScalar($0)) : String(format: "%%%02X", $0) }.joined()
     }
 }

@@ -43,7 +43,7 @@ extension Tailflow {
         @OptionGroup var filters: FilterOptions
         @OptionGroup var output: FormatOptions
 
-        @Option(help: "Bucket width: 1m, 5m, 1h, 1d … (epoch-aligned, UTC).")
+        @Option(help: "Bucket width: 1m, 5m, 1h, 1d, 1w … (1d and 1w are calendar days and Monday weeks in --tz; others epoch-aligned).")
         var step = "1h"
 
         @Option(help: ArgumentHelp("Both directions between two endpoints.", valueName: "A,B"))
@@ -70,7 +70,7 @@ extension Tailflow {
         @OptionGroup var filters: FilterOptions
         @OptionGroup var output: FormatOptions
 
-        @Option(help: "Bucket width: 1m, 5m, 1h, 1d …")
+        @Option(help: "Bucket width: 1m, 5m, 1h, 1d, 1w … (1d and 1w are calendar days and Monday weeks in --tz).")
         var step = "1h"
 
         @Option(name: .customLong("group-by"), help: ArgumentHelp("Keys, comma-separated: kind, proto, src, dst.", valueName: "keys"))
@@ -99,7 +99,7 @@ extension Tailflow {
 
         func run() throws {
             let q = try question { try .scope(try filters.options(window), flows: flows, limit: limit) }
-            try output.print(store.answer(q))
+            try output.print(store.answer(q), more: "--limit N for more, or page with tailflow flows --endpoint E --after CURSOR")
         }
     }
 
@@ -128,7 +128,7 @@ extension Tailflow {
 
         func run() throws {
             let q = try question { .flows(try filters.options(window), match: match, limit: limit, after: after) }
-            try output.print(store.answer(q))
+            try output.print(store.answer(q), more: "--limit N or --after CURSOR for more")
         }
     }
 }
@@ -142,7 +142,12 @@ extension StoreOptions {
 }
 
 extension FormatOptions {
-    func print(_ report: Report) {
-        Stdout.write(report.render(OutputFormat(rawValue: format.rawValue)!))
+    /// Prints the report to stdout and, to stderr, its notes and what a limit left out.
+    ///
+    /// - parameter more: how to ask for the rest, after "showing 20 of 143 rows; ".
+    func print(_ report: Report, more: String = "--limit N for more") {
+        Stdout.write(report.render(OutputFormat(rawValue: format.rawValue)!, wide: wide))
+        for note in report.notes { Stderr.write("tailflow: \(note)\n") }
+        if let cut = report.cutSummary { Stderr.write("tailflow: \(cut); \(more)\n") }
     }
 }
