@@ -9,6 +9,12 @@ let migrationFiles = ((try? FileManager.default.contentsOfDirectory(atPath: Cont
     .filter { $0.hasSuffix(".sql") }
     .sorted()
 
+/// The pages' templates and assets, embedded into the binary (`Sources/FlowWeb/Resources/*`).
+let webResources = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/Sources/FlowWeb/Resources")) ?? [])
+    .filter { $0.hasSuffix(".mustache") || $0.hasSuffix(".css") || $0.hasSuffix(".js") }
+    .sorted()
+    .map { "Resources/" + $0 }
+
 /// One set of settings for every target, as Hummingbird does.
 let settings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -29,6 +35,8 @@ let package = Package(
         .library(name: "FlowGenerate", targets: ["FlowGenerate"]),
         .library(name: "FlowServer", targets: ["FlowServer"]),
         .library(name: "FlowPull", targets: ["FlowPull"]),
+        .library(name: "FlowCharts", targets: ["FlowCharts"]),
+        .library(name: "FlowWeb", targets: ["FlowWeb"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -41,6 +49,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // The schema: numbered `schema/NNN_name.sql` migrations, embedded into the binary.
@@ -96,6 +105,19 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // Charts as SVG: scales, ticks, units, layouts (numbers, testable) and escaped markup.
+        .target(name: "FlowCharts", dependencies: ["FlowModel", "FlowFormat"], swiftSettings: settings),
+        // What people look at: answers as charts and tables, the HTML report, the pages' templates
+        // (embedded in the binary, so `tailflow report` works wherever the binary is copied).
+        .target(
+            name: "FlowWeb",
+            dependencies: [
+                "FlowModel", "FlowStore", "FlowQuery", "FlowFormat", "FlowCharts",
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            resources: webResources.map { .embedInCode($0) },
+            swiftSettings: settings
+        ),
         // `tailflow pull`, `follow`, `nodes sync`: the Tailscale API client.
         .target(
             name: "FlowPull",
@@ -112,7 +134,7 @@ let package = Package(
         .executableTarget(
             name: "tailflow",
             dependencies: [
-                "FlowModel", "FlowIngest", "FlowStore", "FlowGenerate", "FlowFormat", "FlowQuery", "FlowServer", "FlowPull",
+                "FlowModel", "FlowIngest", "FlowStore", "FlowGenerate", "FlowFormat", "FlowQuery", "FlowServer", "FlowPull", "FlowWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // `serve` runs the application FlowServer builds.
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -169,6 +191,12 @@ let package = Package(
         ),
         .testTarget(name: "FlowFormatTests", dependencies: ["FlowFormat"], swiftSettings: settings),
         .testTarget(name: "FlowGenerateTests", dependencies: ["FlowGenerate"], swiftSettings: settings),
+        .testTarget(name: "FlowChartsTests", dependencies: ["FlowCharts", "FlowModel"], swiftSettings: settings),
+        .testTarget(
+            name: "FlowWebTests",
+            dependencies: ["FlowWeb", "FlowCharts", "FlowQuery", "FlowStore", "FlowIngest", "FlowModel", "FlowFormat", "FlowGenerate"],
+            swiftSettings: settings
+        ),
         // Runs the real `tailflow` binary (the CLI, and `serve` with real HTTP clients);
         // depending on it makes `swift test` build it first.
         .testTarget(
@@ -181,6 +209,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
+            // The browser driver (Browser/cdp.py) runs from the source tree.
+            exclude: ["Browser"],
             swiftSettings: settings
         ),
     ]

@@ -9,6 +9,7 @@ public struct NodeEntry: Sendable {
     public var stableID: String
     public var name: String?
     public var user: String?
+    public var os: String?
     public var tags: [String]
     public var addresses: [String]
     public var isReporter: Bool
@@ -31,8 +32,8 @@ public final class Directory {
         self.db = db
         var maxNode: Int64 = 0
         var nodes: [Int64: NodeEntry] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT id, stable_id, name, user, tags, addresses, last_report_ns IS NOT NULL FROM nodes") {
-            let n = NodeEntry(id: row[0], stableID: row[1], name: row[2], user: row[3],
+        for row in try Row.fetchAll(db, sql: "SELECT id, stable_id, name, user, tags, addresses, last_report_ns IS NOT NULL, os FROM nodes") {
+            let n = NodeEntry(id: row[0], stableID: row[1], name: row[2], user: row[3], os: row[7],
                               tags: FlowStore.decodeArray(row[4]), addresses: FlowStore.decodeArray(row[5]), isReporter: row[6])
             nodes[n.id] = n
             maxNode = max(maxNode, n.id)

@@ -12,6 +12,8 @@ public final class QueryContext {
     public let endpoint: Endpoint?
     /// Nodes matching `--tag`/`--user` (nil: no such filter).
     let taggedNodes: Set<Endpoint>?
+    /// The compiled `--where` expression (nil: none).
+    let filter: CompiledFilter?
     var labels: [Endpoint: String] = [:]
     var scanner: RollupScanner?
 
@@ -40,6 +42,7 @@ public final class QueryContext {
         } else {
             taggedNodes = nil
         }
+        filter = try Self.compile(options.filter, directory)
     }
 
     /// The printed key of an endpoint (cached).
@@ -86,7 +89,7 @@ public final class QueryContext {
         }
         let reporters = try observers.map { Array($0).sorted() } ?? StoreScan.reporters(db)
         // A bit mask and a plain integer: a Set lookup per row would hash.
-        let kindMask = options.kinds.reduce(UInt8(0)) { $0 | 1 << $1.rawValue }
+        let kindMask = options.candidateKinds.reduce(UInt8(0)) { $0 | 1 << $1.rawValue } & (filter?.kindMask ?? 0xff)
         let protoFilter = options.proto.map(Int.init) ?? -1
         let segments = Planner.plan(window, step: step, below: level)
         for segment in segments {
@@ -125,10 +128,12 @@ public final class QueryContext {
         let model = self.model
         let endpoint = self.endpoint
         let tagged = taggedNodes
+        let filter = self.filter
         try observations(window, step: step, observers: observers, below: level, touching: endpoint ?? touching) { o in
             try model.edges(o) { from, to, p, b in
                 if let e = endpoint, from != e, to != e { return }
                 if let t = tagged, !t.contains(from), !t.contains(to) { return }
+                if let f = filter, !f.matches(reporter: o.reporter, kind: o.kind, proto: o.proto, port: o.port, from: from, to: to) { return }
                 try body(o, from, to, p, b)
             }
         }

@@ -36,7 +36,7 @@ extension QueryEngine {
             let needle = match?.lowercased()
             var upper = options.window.to
             if let position { upper = min(upper, position.start + 1) }
-            let kinds = options.kinds
+            let kinds = options.candidateKinds
             try StoreScan.messages(ctx.db, from: options.window.from, to: upper, descending: true) { h, index, r in
                 if let position {
                     let here = FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index)
@@ -47,6 +47,9 @@ extension QueryEngine {
                 let src = ctx.directory.endpoint(address: r.src), dst = ctx.directory.endpoint(address: r.dst)
                 if let e = ctx.endpoint, src != e, dst != e, !(r.kind == .physical && reporter == e) { return true }
                 if let t = ctx.taggedNodes, !t.contains(src), !t.contains(dst), !t.contains(reporter) { return true }
+                if let f = ctx.filter, !f.matchesRow(reporter: h.reporter, kind: r.kind, proto: r.proto, port: r.servicePort, src: src, dst: dst) {
+                    return true
+                }
                 if let needle, !Self.matches(needle, ctx, reporter, src, dst, r) { return true }
                 total += 1
                 guard rows.count < limit else { return total <= cap }

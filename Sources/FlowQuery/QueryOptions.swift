@@ -5,7 +5,9 @@ public import Foundation
 public struct QueryOptions: Sendable {
     public var window: TimeWindow
     /// Traffic kinds to cover; by default virtual, subnet and exit (physical traffic only when asked for).
-    public var kinds: Set<TrafficKind> = Set(TrafficKind.defaultQueryKinds)
+    public var kinds: Set<TrafficKind> = Set(TrafficKind.defaultQueryKinds) { didSet { kindsChosen = true } }
+    /// Whether `kinds` was set (else the default stands, and a filter naming `physical` widens it).
+    var kindsChosen = false
     /// Only this IANA protocol number.
     public var proto: UInt8?
     /// Only edges with this endpoint at either end (a node ID, node name, IP address or `*`).
@@ -16,6 +18,15 @@ public struct QueryOptions: Sendable {
     public var user: String?
     /// The zone calendar words (`today`, `last-week`) were read in and `1d`/`1w` buckets align to (default UTC).
     public var zone: TimeZone = .utc
+    /// A `--where` expression (SPEC §11), combined with the other filters by `and`.
+    public var filter: FilterExpression?
+
+    /// The kinds read before the filter: `kinds`; but when `kinds` was left at its
+    /// default and the filter names `physical` (`kind = physical`), physical traffic too,
+    /// since asking for it by kind is how physical traffic is asked for.
+    public var candidateKinds: Set<TrafficKind> {
+        kindsChosen || !(filter?.namesPhysicalKind ?? false) ? kinds : kinds.union([.physical])
+    }
 
     public init(window: TimeWindow) {
         self.window = window

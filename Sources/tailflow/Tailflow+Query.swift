@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowFormat
 import FlowModel
 import FlowQuery
+import FlowWeb
 
 extension Tailflow {
     struct Top: ParsableCommand {
@@ -12,7 +13,7 @@ extension Tailflow {
         @OptionGroup var store: StoreOptions
         @OptionGroup var window: WindowOptions
         @OptionGroup var filters: FilterOptions
-        @OptionGroup var output: FormatOptions
+        @OptionGroup var output: ChartFormatOptions
 
         @Option(help: "What to rank: endpoint, pair, port or proto.")
         var by: TopDimension = .endpoint
@@ -29,7 +30,7 @@ extension Tailflow {
 
         func run() throws {
             let q = try question { .top(try filters.options(window), by: by, metric: metric, limit: limit) }
-            try output.print(store.answer(q))
+            try output.print(q, store: store)
         }
     }
 
@@ -41,7 +42,7 @@ extension Tailflow {
         @OptionGroup var store: StoreOptions
         @OptionGroup var window: WindowOptions
         @OptionGroup var filters: FilterOptions
-        @OptionGroup var output: FormatOptions
+        @OptionGroup var output: ChartFormatOptions
 
         @Option(help: "Bucket width: 1m, 5m, 1h, 1d, 1w … (1d and 1w are calendar days and Monday weeks in --tz; others epoch-aligned).")
         var step = "1h"
@@ -58,7 +59,7 @@ extension Tailflow {
                 let step = try QuestionText.step(step)
                 return .series(options, step: step, subject: try SeriesSubject.chosen(from: &options, pair: pair, edge: edge))
             }
-            try output.print(store.answer(q))
+            try output.print(q, store: store)
         }
     }
 
@@ -68,7 +69,7 @@ extension Tailflow {
         @OptionGroup var store: StoreOptions
         @OptionGroup var window: WindowOptions
         @OptionGroup var filters: FilterOptions
-        @OptionGroup var output: FormatOptions
+        @OptionGroup var output: ChartFormatOptions
 
         @Option(help: "Bucket width: 1m, 5m, 1h, 1d, 1w … (1d and 1w are calendar days and Monday weeks in --tz).")
         var step = "1h"
@@ -78,7 +79,7 @@ extension Tailflow {
 
         func run() throws {
             let q = try question { .rollup(try filters.options(window), step: try QuestionText.step(step), groupBy: try QuestionText.groupBy(groupBy)) }
-            try output.print(store.answer(q))
+            try output.print(q, store: store)
         }
     }
 
@@ -146,8 +147,37 @@ extension FormatOptions {
     ///
     /// - parameter more: how to ask for the rest, after "showing 20 of 143 rows; ".
     func print(_ report: Report, more: String = "--limit N for more") {
-        Stdout.write(report.render(OutputFormat(rawValue: format.rawValue)!, wide: wide))
-        for note in report.notes { Stderr.write("tailflow: \(note)\n") }
-        if let cut = report.cutSummary { Stderr.write("tailflow: \(cut); \(more)\n") }
+        report.print(OutputFormat(rawValue: format.rawValue)!, wide: wide, more: more)
+    }
+}
+
+extension Report {
+    /// Prints the report to stdout and, to stderr, its notes and what a limit left out.
+    func print(_ format: OutputFormat, wide: Bool, more: String = "--limit N for more") {
+        Stdout.write(render(format, wide: wide))
+        for note in notes { Stderr.write("tailflow: \(note)\n") }
+        if let cut = cutSummary { Stderr.write("tailflow: \(cut); \(more)\n") }
+    }
+}
+
+/// `--format` of the questions that also draw: table, json, csv, ndjson or svg.
+struct ChartFormatOptions: ParsableArguments {
+    @Option(name: .long, help: "Output format: table, json, csv, ndjson, or svg (a chart, the same one the web pages draw).")
+    var format: ChartFormatArgument = .table
+
+    @Flag(help: "Tables: show node IDs beside names and every cell in full.")
+    var wide = false
+
+    enum ChartFormatArgument: String, ExpressibleByArgument, CaseIterable {
+        case table, json, csv, ndjson, svg
+    }
+
+    func print(_ question: Question, store: StoreOptions) throws {
+        guard format == .svg else {
+            try store.answer(question).print(OutputFormat(rawValue: format.rawValue)!, wide: wide)
+            return
+        }
+        let engine = QueryEngine(store: try store.open())
+        Stdout.write(try usage { try AnswerCharts.svg(question, engine: engine) })
     }
 }

@@ -51,11 +51,20 @@ struct PlannerPropertyTests {
         struct Obs {
             var time: Int64, end: Int64, reporter: String, kind: TrafficKind, proto: UInt8, port: UInt16
             var x: String, y: String, tx: (Int64, Int64), rx: (Int64, Int64)
+            /// The row's own src endpoint (`x` is the reporter for physical rows).
+            var src: String = ""
         }
         var rows: [Obs] = []
         var reporters: Set<String> = []
         var tags: [String: [String]] = [:]
         var endpoints: [String] = []
+        /// Node attributes by stable ID, and every address of a node (listed or resolving to it).
+        var nodes: Set<String> = []
+        var names: [String: String] = [:], users: [String: String] = [:], oses: [String: String] = [:]
+        var nodeIPs: [String: Set<String>] = [:]
+        /// Address text to owning node's stable ID, and every address text the store holds.
+        var owner: [String: String] = [:]
+        var addressTexts: Set<String> = []
 
         init(_ store: FlowStore) throws {
             var obs: [Obs] = []
@@ -71,6 +80,18 @@ struct PlannerPropertyTests {
                 let owner = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: """
                     SELECT a.ip, n.stable_id FROM node_addresses na JOIN addresses a ON a.id = na.address JOIN nodes n ON n.id = na.node
                     """).map { ($0[0] as String, $0[1] as String) })
+                self.owner = owner
+                addressTexts = Set(text.values)
+                for row in try Row.fetchAll(db, sql: "SELECT stable_id, name, user, os, addresses FROM nodes") {
+                    let id: String = row[0]
+                    nodes.insert(id)
+                    names[id] = row[1]
+                    users[id] = row[2]
+                    oses[id] = row[3]
+                    let listed = (row[4] as String?).flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String] } ?? []
+                    nodeIPs[id, default: []].formUnion(listed)
+                }
+                for (ip, node) in owner { nodeIPs[node, default: []].insert(ip) }
                 func ep(_ id: Int64) -> String {
                     guard id != 0, let ip = text[id] else { return "*" }
                     return owner[ip] ?? ip
@@ -80,7 +101,7 @@ struct PlannerPropertyTests {
                     for r in try RowCodec.decode(Array(m[2] as Data)) {
                         let x = r.kind == .physical ? reporter : ep(r.src)
                         obs.append(Obs(time: m[0], end: m[3], reporter: reporter, kind: r.kind, proto: r.proto, port: r.servicePort,
-                                       x: x, y: ep(r.dst), tx: (r.txPackets, r.txBytes), rx: (r.rxPackets, r.rxBytes)))
+                                       x: x, y: ep(r.dst), tx: (r.txPackets, r.txBytes), rx: (r.rxPackets, r.rxBytes), src: ep(r.src)))
                     }
                 }
             }
@@ -93,7 +114,9 @@ struct PlannerPropertyTests {
         /// Counted edges: (time, from, to, packets, bytes, proto, port, kind).
         func edges(_ o: QueryOptions, endpoint: String?) -> [(Int64, String, String, Int64, Int64, UInt8, UInt16, TrafficKind)] {
             var out: [(Int64, String, String, Int64, Int64, UInt8, UInt16, TrafficKind)] = []
-            for r in rows where r.time >= o.window.from && r.time < o.window.to && o.kinds.contains(r.kind) && (o.proto == nil || o.proto == r.proto) {
+            // Physical traffic joins the default kinds when the expression names it.
+            let kinds = o.filter.map { !o.kindsChosen && Self.namesPhysical($0.root) } == true ? o.kinds.union([.physical]) : o.kinds
+            for r in rows where r.time >= o.window.from && r.time < o.window.to && kinds.contains(r.kind) && (o.proto == nil || o.proto == r.proto) {
                 for (from, to, c) in [(r.x, r.y, r.tx), (r.y, r.x, r.rx)] {
                     // SPEC §3, literally.
                     let counted: Bool
@@ -103,6 +126,7 @@ struct PlannerPropertyTests {
                     guard counted, c.0 != 0 || c.1 != 0 else { continue }
                     if let e = endpoint, from != e, to != e { continue }
                     if let tag = o.tag, !(tags[from] ?? []).contains(tag), !(tags[to] ?? []).contains(tag) { continue }
+                    if let e = o.filter, !holds(e.root, r, from: from, to: to, row: false) { continue }
                     out.append((r.time, from, to, c.0, c.1, r.proto, r.port, r.kind))
                 }
             }

@@ -1,0 +1,153 @@
+public import FlowCharts
+import FlowFormat
+public import FlowModel
+public import FlowQuery
+public import FlowStore
+
+/// Answers as charts: rankings as bars, series and rollups as stacked columns, pairs as a graph.
+/// The pages, the report and `--format svg` all draw through here.
+public enum AnswerCharts {
+    /// The short label of an endpoint: its node name's first label, else the endpoint itself.
+    public static func label(_ endpoint: String, name: String?) -> String {
+        guard let name, !name.isEmpty else { return endpoint }
+        return name.split(separator: ".", maxSplits: 1).first.map(String.init) ?? name
+    }
+
+    public static func topEndpoints(_ rows: [TopEndpointRow], metric: Metric, link: ((String) -> String)? = nil) -> BarChart {
+        BarChart(unit: metric.unit, segments: ["sent", "received"], bars: rows.map { r in
+            BarChart.Bar(label: label(r.endpoint, name: r.name),
+                         values: metric == .bytes ? [r.sentBytes, r.receivedBytes] : [r.sentPackets, r.receivedPackets],
+                         link: link?(r.endpoint), detail: r.name.map { "\($0) (\(r.endpoint))" } ?? r.endpoint)
+        })
+    }
+
+    public static func topPairs(_ rows: [TopPairRow], metric: Metric, link: ((String, String) -> String)? = nil) -> BarChart {
+        BarChart(unit: metric.unit, segments: ["a → b", "b → a"], bars: rows.map { r in
+            let a = label(r.a, name: r.aName), b = label(r.b, name: r.bName)
+            return BarChart.Bar(label: "\(a) ↔ \(b)",
+                                values: metric == .bytes ? [r.abBytes, r.baBytes] : [r.abPackets, r.baPackets],
+                                link: link?(r.a, r.b), detail: "a = \(r.aName ?? r.a) (\(r.a))\nb = \(r.bName ?? r.b) (\(r.b))")
+        })
+    }
+
+    public static func topPorts(_ rows: [TopPortRow], metric: Metric) -> BarChart {
+        BarChart(unit: metric.unit, segments: [""], bars: rows.map { r in
+            BarChart.Bar(label: "\(ProtocolName.name(r.proto))/\(r.port)", values: [metric == .bytes ? r.bytes : r.packets])
+        })
+    }
+
+    public static func topProtocols(_ rows: [TopProtoRow], metric: Metric) -> BarChart {
+        BarChart(unit: metric.unit, segments: [""], bars: rows.map { r in
+            BarChart.Bar(label: ProtocolName.name(r.proto), values: [metric == .bytes ? r.bytes : r.packets])
+        })
+    }
+
+    public static func series(_ points: [SeriesPoint], step: Nanoseconds, metric: Metric = .bytes, caption: String? = nil) -> StackedChart {
+        StackedChart(times: points.map(\.time), step: step, unit: metric.unit,
+                     layers: [.init(name: "", values: points.map { metric == .bytes ? $0.bytes : $0.packets }, color: Palette.color(0))],
+                     caption: caption ?? "\(metric.rawValue) per \(DurationText.format(step)), UTC")
+    }
+
+    /// A rollup as stacked columns: one layer per group (kind, proto, src, dst as asked), the
+    /// `maxLayers - 1` largest named and the rest summed as "other". Traffic kinds keep their colours.
+    public static func rollup(_ rows: [RollupRow], groupBy: [RollupKeyField], window: TimeWindow, step: Nanoseconds,
+                              metric: Metric = .bytes, maxLayers: Int = 8, caption: String? = nil) throws -> StackedChart {
+        let times = try window.buckets(step: step)
+        let first = times.first ?? 0
+        func key(_ r: RollupRow) -> String {
+            var parts: [String] = []
+            for k in groupBy {
+                switch k {
+                case .kind: parts.append(r.kind ?? "-")
+                case .proto: parts.append(ProtocolName.name(r.proto ?? 0))
+                case .src: parts.append(r.src ?? "-")
+                case .dst: parts.append(r.dst ?? "-")
+                }
+            }
+            return parts.isEmpty ? "" : parts.joined(separator: groupBy == [.src, .dst] ? " → " : " · ")
+        }
+        var totals: [String: Int64] = [:]
+        for r in rows { totals[key(r), default: 0] = Counters.sum(totals[key(r)] ?? 0, metric == .bytes ? r.bytes : r.packets) }
+        var names = totals.keys.sorted { a, b in totals[a]! != totals[b]! ? totals[a]! > totals[b]! : a.utf8.lexicographicallyPrecedes(b.utf8) }
+        let byKind = groupBy == [.kind]
+        if byKind {  // kinds in their fixed order, then any other name
+            let kinds = TrafficKind.allCases.map(\.name)
+            names = kinds.filter { totals[$0] != nil } + names.filter { !kinds.contains($0) }
+        }
+        let named = names.count <= maxLayers ? names : Array(names.prefix(maxLayers - 1))
+        let index = Dictionary(uniqueKeysWithValues: named.enumerated().map { ($1, $0) })
+        let otherIndex = named.count
+        var values = [[Int64]](repeating: [Int64](repeating: 0, count: times.count), count: named.count + (names.count > named.count ? 1 : 0))
+        for r in rows {
+            let i = Int((r.time - first) / step)
+            guard i >= 0, i < times.count else { continue }
+            let layer = index[key(r)] ?? otherIndex
+            values[layer][i] = Counters.sum(values[layer][i], metric == .bytes ? r.bytes : r.packets)
+        }
+        var layers = named.enumerated().map { i, name in
+            StackedChart.Layer(name: name, values: values[i], color: byKind ? Palette.kind(name) : Palette.color(i))
+        }
+        if names.count > named.count { layers.append(.init(name: "other", values: values[otherIndex], color: Palette.other)) }
+        return StackedChart(times: times, step: step, unit: metric.unit, layers: layers,
+                            caption: caption ?? "\(metric.rawValue) per \(DurationText.format(step)), UTC")
+    }
+
+    /// The top pairs as a node-link graph; nodes coloured by their first tag, else their user.
+    public static func graph(_ pairs: [TopPairRow], nodes: [NodeRecord],
+                             endpointLink: ((String) -> String)? = nil, pairLink: ((String, String) -> String)? = nil) -> GraphChart {
+        let known = Dictionary(nodes.map { ($0.nodeID, $0) }, uniquingKeysWith: { a, _ in a })
+        var index: [String: Int] = [:]
+        var graphNodes: [GraphChart.Node] = []
+        func node(_ id: String, _ name: String?) -> Int {
+            if let i = index[id] { return i }
+            let record = known[id]
+            let group = record.map { $0.tags.first ?? $0.user ?? "" } ?? ""
+            var detail: [String] = []
+            if let r = record {
+                if let user = r.user { detail.append("user: \(user)") }
+                if !r.tags.isEmpty { detail.append("tags: " + r.tags.joined(separator: ", ")) }
+                if let os = r.os { detail.append("os: \(os)") }
+            }
+            graphNodes.append(.init(id: id, label: label(id, name: name), group: group, external: record == nil,
+                                    link: endpointLink?(id), detail: detail.isEmpty ? nil : detail.joined(separator: "\n")))
+            index[id] = graphNodes.count - 1
+            return graphNodes.count - 1
+        }
+        var edges: [GraphChart.Edge] = []
+        for p in pairs {
+            let a = node(p.a, p.aName), b = node(p.b, p.bName)
+            let link = pairLink?(p.a, p.b)
+            if p.abBytes > 0 || p.abPackets > 0 { edges.append(.init(from: a, to: b, bytes: p.abBytes, packets: p.abPackets, link: link)) }
+            if p.baBytes > 0 || p.baPackets > 0 { edges.append(.init(from: b, to: a, bytes: p.baBytes, packets: p.baPackets, link: link)) }
+        }
+        return GraphChart(nodes: graphNodes, edges: edges)
+    }
+
+    /// The chart of a question, for `--format svg`: top (any ranking), series, rollup.
+    ///
+    /// - throws: ``QueryError`` when the question has no chart (scope, flows, nodes) or cannot be answered.
+    public static func svg(_ question: Question, engine: QueryEngine) throws -> String {
+        let svg: String
+        switch question {
+        case .top(let o, let by, let metric, let limit):
+            switch by {
+            case .endpoint: svg = topEndpoints(try engine.topEndpoints(o, metric: metric, limit: limit), metric: metric).svg(width: 720)
+            case .pair: svg = topPairs(try engine.topPairs(o, metric: metric, limit: limit), metric: metric).svg(width: 720)
+            case .port: svg = topPorts(try engine.topPorts(o, metric: metric, limit: limit), metric: metric).svg(width: 720)
+            case .proto: svg = topProtocols(try engine.topProtocols(o, metric: metric, limit: limit), metric: metric).svg(width: 720)
+            }
+        case .series(let o, let step, let subject):
+            svg = series(try engine.series(o, step: step, subject: subject), step: step).svg(width: 900, height: 280)
+        case .rollup(let o, let step, let groupBy):
+            svg = try rollup(try engine.rollup(o, step: step, groupBy: groupBy), groupBy: groupBy, window: o.window, step: step)
+                .svg(width: 900, height: 300)
+        default:
+            throw QueryError("--format svg draws top, series and rollup answers only")
+        }
+        return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + svg + "\n"
+    }
+}
+
+extension Metric {
+    public var unit: ValueUnit { self == .bytes ? .bytes : .packets }
+}

@@ -1,0 +1,116 @@
+import FlowFormat
+import FlowModel
+import Mustache
+
+/// An answer as an HTML table for people and machines: `<table data-answer="top-endpoint">`,
+/// each cell with `data-field` (the JSON field name) and `data-value` (the exact value, as
+/// the JSON answer has it), and a human form as its text. Rendered by the `table` template,
+/// which escapes every value.
+struct AnswerTable: Sendable {
+    struct Column: Sendable {
+        var header: String
+        var numeric: Bool
+    }
+
+    struct Cell: Sendable {
+        var field: String
+        /// The exact value: integers in decimal, times in RFC 3339, lists as JSON; nil for null.
+        var value: String?
+        var hasValue: Bool
+        var text: String
+        var numeric: Bool
+        var href: String?
+    }
+
+    struct Row: Sendable {
+        var cells: [Cell]
+    }
+
+    var answer: String
+    var columns: [Column]
+    var rows: [Row]
+    /// Said under the table when it has no rows.
+    var empty: Bool
+
+    /// Builds the table of a report; `link` gives a cell's target from its column key and the row's cells by key.
+    ///
+    /// - parameter hidden: column keys left out of the human table (they stay in the JSON and CSV).
+    init(answer: String, report: Report, hidden: Set<String> = [],
+                link: (_ key: String, _ row: [String: FlowFormat.Cell]) -> String? = { _, _ in nil }) {
+        self.answer = answer
+        let shown = report.columns.indices.filter { report.columns[$0].inTable && !hidden.contains(report.columns[$0].key) }
+        let numericColumn = shown.map { i in report.rows.first.map { Self.isNumeric($0[i]) } ?? false }
+        columns = zip(shown, numericColumn).map { i, numeric in Column(header: report.columns[i].header, numeric: numeric) }
+        rows = report.rows.map { row in
+            var byKey: [String: FlowFormat.Cell] = [:]
+            for (column, cell) in zip(report.columns, row) { byKey[column.key] = cell }
+            return Row(cells: shown.map { i in
+                let key = report.columns[i].key
+                let value = Self.exact(row[i])
+                return Cell(field: key, value: value, hasValue: value != nil, text: Self.human(row[i]), numeric: Self.isNumeric(row[i]),
+                            href: link(key, byKey))
+            })
+        }
+        empty = rows.isEmpty
+    }
+
+    static func isNumeric(_ cell: FlowFormat.Cell) -> Bool {
+        switch cell {
+        case .int, .bytes, .count, .seconds: true
+        default: false
+        }
+    }
+
+    /// The value as the JSON answer holds it (strings unquoted).
+    static func exact(_ cell: FlowFormat.Cell) -> String? {
+        switch cell {
+        case .int(let v), .bytes(let v), .count(let v), .named(let v, _): String(v)
+        case .string(let s): s
+        case .strings(let a): "[" + a.map(JSON.string).joined(separator: ",") + "]"
+        case .ints(let a), .namedList(let a, _): "[" + a.map(String.init).joined(separator: ",") + "]"
+        case .time(let t): t.map { Timestamp.formatRFC3339($0) }
+        case .bool(let b): b ? "true" : "false"
+        case .seconds(let d): String(d)
+        }
+    }
+
+    /// The value for people: IEC units for bytes, grouped digits for counts.
+    static func human(_ cell: FlowFormat.Cell) -> String {
+        switch cell {
+        case .int(let v): String(v)
+        case .bytes(let v): Units.iec(v)
+        case .count(let v): Units.grouped(v)
+        case .string(let s): s ?? "–"
+        case .strings(let a): a.isEmpty ? "–" : a.joined(separator: ", ")
+        case .ints(let a): a.isEmpty ? "–" : a.map(String.init).joined(separator: ", ")
+        case .named(_, let name): name
+        case .namedList(_, let names): names.isEmpty ? "–" : names.joined(separator: ", ")
+        case .time(let t): t.map { Timestamp.formatRFC3339($0).replacingOccurrences(of: "T", with: " ") } ?? "–"
+        case .bool(let b): b ? "yes" : "no"
+        case .seconds(let d): String(d) + " s"
+        }
+    }
+}
+
+extension String {
+    func replacingOccurrences(of target: Character, with replacement: String) -> String {
+        var out = ""
+        for c in self { if c == target { out += replacement } else { out.append(c) } }
+        return out
+    }
+}
+
+/// Cells are the most looked-up objects of a page: answer by name instead of by reflection.
+extension AnswerTable.Cell: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "field": field
+        case "value": value
+        case "hasValue": hasValue
+        case "text": text
+        case "numeric": numeric
+        case "href": href
+        default: nil
+        }
+    }
+}

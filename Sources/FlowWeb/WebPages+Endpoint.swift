@@ -1,0 +1,128 @@
+import FlowCharts
+import FlowFormat
+import FlowModel
+import FlowQuery
+import FlowStore
+
+/// `/endpoint/{E}` and `/pair/{A}/{B}`: one endpoint's scope, one pair's conversation.
+extension WebPages {
+    /// The printed key of an endpoint argument (a name becomes its node ID).
+    func canonical(_ argument: String, _ options: QueryOptions) throws -> String {
+        try engine.read(options) { ctx in ctx.label(try ctx.directory.resolve(argument)) }
+    }
+
+    func endpoint(_ e: String, _ c: inout PageContext) throws -> PageModel {
+        try c.check(allowed: Self.windowAndFilters.union(["step", "limit", "after"]).subtracting(["endpoint"]))
+        let w = try c.resolveWindow()
+        let step = try c.step(w)
+        let stepText = DurationText.format(step)
+        let rollupOwn: [String: String?] = ["endpoint": e, "step": stepText, "group-by": "src"]
+        guard case .rollup(let o, _, _) = try c.question("rollup", rollupOwn) else { throw QueryError("internal: not a rollup") }
+        let me = try canonical(e, o)
+        let rows = try engine.rollup(o, step: step, groupBy: [.src])
+        let out = rows.filter { $0.src == me }, into = rows.filter { $0.src != me }
+        func layer(_ name: String, _ part: [RollupRow]) -> [RollupRow] {
+            part.map { row in
+                var r = row
+                (r.kind, r.src) = (name, nil)
+                return r
+            }
+        }
+        var chart = try AnswerCharts.rollup(layer("sent", out) + layer("received", into), groupBy: [.kind], window: w, step: step)
+        chart.layers = chart.layers.sorted { $0.name > $1.name }  // sent below, received above
+        for i in chart.layers.indices { chart.layers[i].color = chart.layers[i].name == "sent" ? Palette.color(0) : Palette.color(2) }
+
+        let scopeOwn: [String: String?] = ["endpoint": e]
+        let scope = try engine.answer(try c.question("scope", scopeOwn))
+        let limit = c.query["limit"] ?? "50"
+        let flowsOwn: [String: String?] = ["endpoint": e, "limit": limit, "after": c.query["after"]]
+        guard case .flows(let fo, _, let n, let after) = try c.question("flows", flowsOwn) else { throw QueryError("internal: not flows") }
+        let flows = try engine.flows(fo, limit: n, after: after)
+
+        let node = try c.nodes().first { $0.nodeID == me }
+        let name = node?.name.map { AnswerCharts.label(me, name: $0) } ?? me
+        var model = c.frame(heading: name == me ? me : "\(name) (\(me))", title: name)
+        var facts: [String] = []
+        if let node {
+            if let full = node.name { facts.append(full) }
+            if let user = node.user { facts.append("user \(user)") }
+            if !node.tags.isEmpty { facts.append("tags " + node.tags.joined(separator: ", ")) }
+            if let os = node.os { facts.append(os) }
+            if !node.addresses.isEmpty { facts.append(node.addresses.joined(separator: ", ")) }
+            facts.append(node.isReporter ? "reports its traffic" : "does not report (seen from its peers only)")
+        } else {
+            facts.append(me == "*" ? "addresses removed by anonymisation" : "an address that is not a tailnet node")
+        }
+        model.lead = facts.joined(separator: " · ")
+        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "tag", "user", "step"])
+        let links = c
+        let cell = { (key: String, row: [String: FlowFormat.Cell]) -> String? in
+            if key == "peer" || key == "peerName", case .string(let peer?)? = row["peer"] { return links.pairLink(me, peer) }
+            return links.tableLink(key, row)
+        }
+        var more: [PageModel.Link] = []
+        if flows.count == n, let last = flows.last {
+            more.append(.init(label: "older flows →", href: c.query.with(["after": last.cursor]).url(c.path)))
+        }
+        if c.query["after"] != nil { more.append(.init(label: "newest flows", href: c.query.with(["after": nil]).url(c.path))) }
+        model.sections = [
+            .init(title: "Traffic in and out", wide: true, chart: Inline.svg(chart.svg(width: 1260, height: 240)),
+                  table: AnswerTable(answer: "rollup", report: .rollup(rows, groupBy: [.src])), folded: true,
+                  downloads: c.downloads("rollup", rollupOwn), command: c.command("rollup", rollupOwn)),
+            .init(title: "Every peer, both directions", wide: true,
+                  lead: "sent: from \(name) to the peer; received: from the peer. A peer opens the pair's page.",
+                  table: AnswerTable(answer: "scope", report: scope, link: cell),
+                  downloads: c.downloads("scope", scopeOwn), command: c.command("scope", scopeOwn)),
+            .init(title: "Raw flows, newest first", wide: true,
+                  table: AnswerTable(answer: "flows", report: .flows(flows), link: { links.tableLink($0, $1) }),
+                  downloads: c.downloads("flows", flowsOwn, ndjson: true) + c.downloads("scope", ["endpoint": e, "flows": "true", "limit": "100000"])
+                      .map { .init(label: "all flows " + $0.label, href: $0.href) },
+                  command: c.command("scope", ["endpoint": e, "flows": "true", "limit": "100000"]), more: more),
+        ]
+        return model
+    }
+
+    func pair(_ a: String, _ b: String, _ c: inout PageContext) throws -> PageModel {
+        try c.check(allowed: Self.windowAndFilters.union(["step"]).subtracting(["endpoint"]))
+        let w = try c.resolveWindow()
+        let step = try c.step(w)
+        let stepText = DurationText.format(step)
+        let pairOwn: [String: String?] = ["pair": "\(a),\(b)", "step": stepText]
+        guard case .series(let o, _, _) = try c.question("series", pairOwn) else { throw QueryError("internal: not a series") }
+        let ab = try engine.series(o, step: step, subject: .edge(a, b))
+        let ba = try engine.series(o, step: step, subject: .edge(b, a))
+        let both = try engine.series(o, step: step, subject: .pair(a, b))
+        let nodes = try c.nodes()
+        let ca = try canonical(a, o), cb = try canonical(b, o)
+        func short(_ e: String) -> String { AnswerCharts.label(e, name: nodes.first { $0.nodeID == e }?.name) }
+        let na = short(ca), nb = short(cb)
+        let chart = StackedChart(times: ab.map(\.time), step: step, unit: .bytes, layers: [
+            .init(name: "\(na) → \(nb)", values: ab.map(\.bytes), color: Palette.color(0)),
+            .init(name: "\(nb) → \(na)", values: ba.map(\.bytes), color: Palette.color(2)),
+        ], caption: "bytes per \(stepText), UTC")
+
+        let scopeOwn: [String: String?] = ["endpoint": a]
+        var scope = try engine.answer(try c.question("scope", scopeOwn))
+        if let peer = scope.columns.firstIndex(where: { $0.key == "peer" }) {
+            scope.rows = scope.rows.filter { $0[peer] == .string(cb) }
+        }
+        var model = c.frame(heading: "\(na) ↔ \(nb)", title: "\(na) ↔ \(nb)")
+        model.lead = "Both directions between \(ca) and \(cb)."
+        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "tag", "user", "step"])
+        let links = c
+        model.sections = [
+            .init(title: "Both directions over time", wide: true, chart: Inline.svg(chart.svg(width: 1260, height: 240)),
+                  table: AnswerTable(answer: "series", report: .series(both)), folded: true,
+                  downloads: c.downloads("series", pairOwn) + c.downloads("series", ["edge": "\(a),\(b)", "step": stepText]).map { .init(label: "\(na) → \(nb) " + $0.label, href: $0.href) }
+                      + c.downloads("series", ["edge": "\(b),\(a)", "step": stepText]).map { .init(label: "\(nb) → \(na) " + $0.label, href: $0.href) },
+                  command: c.command("series", pairOwn)),
+            .init(title: "Ports, protocols, first and last seen", wide: true,
+                  lead: "sent: from \(na) to \(nb); received: from \(nb) to \(na).",
+                  table: AnswerTable(answer: "scope", report: scope, link: { links.tableLink($0, $1) }),
+                  downloads: c.downloads("scope", scopeOwn), command: c.command("scope", scopeOwn),
+                  more: [.init(label: "\(na)'s page", href: c.endpointLink(ca)), .init(label: "\(nb)'s page", href: c.endpointLink(cb)),
+                         .init(label: "raw flows of \(na)", href: c.carried(dropping: ["endpoint"]).with(["endpoint": ca]).url("/flows"))]),
+        ]
+        return model
+    }
+}

@@ -1,0 +1,79 @@
+import FlowCharts
+import FlowFormat
+import FlowModel
+import FlowQuery
+import FlowStore
+
+/// `/flows`, `/nodes` and `/health`: the log view, the node list, what arrived.
+extension WebPages {
+    func flows(_ c: inout PageContext) throws -> PageModel {
+        try c.check(allowed: Self.windowAndFilters.union(["match", "limit", "after"]))
+        _ = try c.resolveWindow()
+        let own: [String: String?] = ["match": c.query["match"], "limit": c.query["limit"] ?? "100", "after": c.query["after"]]
+        guard case .flows(let o, let match, let n, let after) = try c.question("flows", own) else { throw QueryError("internal: not flows") }
+        let rows = try engine.flows(o, match: match, limit: n, after: after)
+        var model = c.frame(heading: "Flows", title: "Flows")
+        model.lead = "The raw flow rows, newest first, as each node reported them: tx went from src to dst, rx came back."
+            + (match.map { " Rows matching “\($0)” in a node ID, name, user, tag, address or port." } ?? "")
+        model.picker = c.picker(fields: ["from", "to", "match", "kind", "proto", "endpoint", "tag", "user", "limit"])
+        if rows.isEmpty { model.notice = [c.notice, "No flows in this window.", try c.storedRange()].compactMap { $0 }.joined(separator: " ") }
+        var more: [PageModel.Link] = []
+        if rows.count == n, let last = rows.last {
+            more.append(.init(label: "older →", href: c.query.with(["after": last.cursor]).url(c.path)))
+        }
+        if after != nil { more.append(.init(label: "newest", href: c.query.with(["after": nil]).url(c.path))) }
+        let links = c
+        model.sections = [
+            .init(title: rows.count == n ? "\(n) flows (more are older)" : "\(rows.count) flows", wide: true,
+                  table: AnswerTable(answer: "flows", report: .flows(rows), link: { links.tableLink($0, $1) }),
+                  downloads: c.downloads("flows", own, ndjson: true), command: c.command("flows", own), more: more),
+        ]
+        return model
+    }
+
+    func nodes(_ c: inout PageContext) throws -> PageModel {
+        try c.check(allowed: [])
+        let nodes = try c.nodes()
+        var model = c.frame(heading: "Nodes", title: "Nodes")
+        let reporters = nodes.filter(\.isReporter).count
+        model.lead = "\(nodes.count) nodes known from their reports and device lists; \(reporters) report their own traffic. A node opens its endpoint page."
+        let links = c
+        model.sections = [
+            .init(title: "Known nodes", wide: true,
+                  table: AnswerTable(answer: "nodes", report: .nodes(nodes), link: { links.tableLink($0, $1) }),
+                  downloads: c.downloads("nodes", filters: false), command: "tailflow nodes"),
+        ]
+        return model
+    }
+
+    func healthPage(_ c: inout PageContext) throws -> PageModel {
+        try c.check(allowed: [])
+        let nodes = try c.nodes()
+        let rejects = try engine.store.rejects(limit: 50)
+        var model = c.frame(heading: "Health", title: "Health")
+        model.lead = (try c.storedRange() ?? "") + " What arrived, from whom and when last; what was rejected; the writer's state."
+        let reporters = nodes.filter(\.isReporter).sorted { ($0.lastSeen ?? 0, $1.nodeID) > ($1.lastSeen ?? 0, $0.nodeID) }
+        let arrivals = Report(
+            columns: [Column("nodeId", "NODE ID"), Column("name", "NAME"), Column("firstSeen", "FIRST SEEN"), Column("lastSeen", "LAST SEEN")],
+            rows: reporters.map { [.string($0.nodeID), .string($0.name), .time($0.firstSeen), .time($0.lastSeen)] })
+        let rejected = Report(
+            columns: [Column("recorded", "RECORDED"), Column("source", "SOURCE"), Column("line", "LINE"), Column("offset", "OFFSET"), Column("reason", "REASON")],
+            rows: rejects.map { r in [.time(r.recorded), .string(r.source), r.line.map { .int($0) } ?? .string(nil), .int(r.offset), .string(r.reason)] })
+        let state = health()
+        let writer = Report(columns: [Column("field", "FIELD"), Column("label", "WHAT"), Column("value", "VALUE")],
+                            rows: state.map { [.string($0.field), .string($0.label), .string($0.value)] })
+        let links = c
+        model.sections = [
+            .init(title: "Reporting nodes, latest first", wide: true,
+                  table: AnswerTable(answer: "health", report: arrivals, link: { key, row in key == "name" ? links.tableLink("nodeId", row) : links.tableLink(key, row) }),
+                  downloads: c.downloads("nodes", filters: false), command: "tailflow nodes"),
+            .init(title: "Rejected input, newest first", wide: true,
+                  table: AnswerTable(answer: "rejects", report: rejected), command: "tailflow rejects",
+                  note: rejects.isEmpty ? "Nothing was rejected." : nil),
+            .init(title: "The server", wide: true,
+                  table: AnswerTable(answer: "writer", report: writer),
+                  note: state.isEmpty ? "This server reports no writer state." : "Also as Prometheus metrics at /metrics."),
+        ]
+        return model
+    }
+}

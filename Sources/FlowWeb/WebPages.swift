@@ -1,0 +1,92 @@
+import FlowCharts
+import FlowFormat
+public import FlowModel
+public import FlowQuery
+import FlowStore
+import Foundation
+
+/// The pages of SPEC §8, rendered to HTML from the query layer; independent of the HTTP server,
+/// which maps paths to ``Route``s and sends what ``render(_:query:now:)`` returns.
+///
+/// Every page is a question: its URL query holds the HTTP API's parameters, its tables carry
+/// `data-answer`, `data-field` and `data-value`, and it links to the JSON and CSV of each answer
+/// and shows the equivalent `tailflow` command.
+///
+/// For example:
+/// ```swift
+/// let pages = WebPages(engine: QueryEngine(store: store))
+/// let page = pages.render(.graph, query: PageQuery([("from", "-24h")]))
+/// // page.status == 200, page.html == "<!DOCTYPE html>…"
+/// ```
+public struct WebPages: Sendable {
+    public enum Route: Sendable, Equatable {
+        case overview, graph, flows, nodes, health
+        case endpoint(String)
+        case pair(String, String)
+    }
+
+    public struct Page: Sendable {
+        public var status: Int
+        public var html: String
+    }
+
+    /// One line of the writer's state on `/health`, given by the server.
+    public struct HealthItem: Sendable {
+        public var field: String
+        public var label: String
+        public var value: String
+
+        public init(field: String, label: String, value: String) {
+            self.field = field
+            self.label = label
+            self.value = value
+        }
+    }
+
+    public let engine: QueryEngine
+    /// The server's own state (the writer, requests), for `/health`.
+    public var health: @Sendable () -> [HealthItem]
+
+    public init(engine: QueryEngine, health: @escaping @Sendable () -> [HealthItem] = { [] }) {
+        self.engine = engine
+        self.health = health
+    }
+
+    /// The style sheet and the drag-to-zoom script, served at `/assets/…`.
+    public static let assets: [String: (type: String, body: String)] = [
+        "tailflow.css": ("text/css; charset=utf-8", Templates.css),
+        "zoom.js": ("text/javascript; charset=utf-8", String(decoding: PackageResources.zoom_js, as: UTF8.self)),
+    ]
+
+    /// Renders one page. A question that cannot be answered as asked is a 400 page that says why.
+    public func render(_ route: Route, query: PageQuery, now: Nanoseconds = TimeWindow.now()) -> Page {
+        var context = PageContext(engine: engine, query: query, now: now, route: route)
+        do {
+            let model: PageModel
+            switch route {
+            case .overview: model = try overview(&context)
+            case .graph: model = try graph(&context)
+            case .endpoint(let e): model = try endpoint(e, &context)
+            case .pair(let a, let b): model = try pair(a, b, &context)
+            case .flows: model = try flows(&context)
+            case .nodes: model = try nodes(&context)
+            case .health: model = try healthPage(&context)
+            }
+            return Page(status: 200, html: Templates.render(model, "page"))
+        } catch let error as QueryError {
+            var model = context.frame(heading: "This question cannot be answered as asked")
+            model.error = error.message(for: .http)
+            return Page(status: 400, html: Templates.render(model, "page"))
+        } catch {
+            var model = context.frame(heading: "Something went wrong")
+            model.error = "\(error)"
+            return Page(status: 500, html: Templates.render(model, "page"))
+        }
+    }
+
+    /// A page that says why it cannot be shown (404, 401), in the same frame as the others.
+    public static func message(status: Int, heading: String, text: String) -> Page {
+        let model = PageModel(title: heading, nav: PageContext.navigation(nil), heading: heading, lead: text, script: false)
+        return Page(status: status, html: Templates.render(model, "page"))
+    }
+}
