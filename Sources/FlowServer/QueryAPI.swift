@@ -2,6 +2,7 @@ import FlowFormat
 import FlowQuery
 import FlowStore
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 
@@ -75,7 +76,7 @@ struct QueryAPI: Sendable {
             next["after"] = cursor
             if format != .json { next["format"] = format.rawValue }
             let query = next.sorted { $0.key < $1.key }.map { "\(Self.escape($0.key))=\(Self.escape($0.value))" }.joined(separator: "&")
-            headers[.link] = "<\(path)?\(query)>; rel=\"next\""
+            headers[HTTPField.Name("Link")!] = "<\(path)?\(query)>; rel=\"next\""
         }
         return headers
     }

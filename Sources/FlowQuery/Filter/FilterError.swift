@@ -41,7 +41,7 @@ public struct FilterError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// As the query layer reports usage errors (exit 2, HTTP 400).
-    public var queryError: QueryError { QueryError(description) }
+    public var queryError: QueryError { QueryError("\(description)") }
 }
 
 /// Closest-word suggestions for misspellings.
