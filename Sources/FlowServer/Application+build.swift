@@ -49,7 +49,8 @@ public func buildApplication(
     let writer = GroupCommitWriter(store: store, maxPendingRows: configuration.maxPendingRows)
     let metrics = ServerMetrics(writer: writer, databasePath: store.path)
     let credentials = Credentials(configuration)
-    let intake = Intake(credentials: credentials, maxBody: configuration.maxBody, writer: writer, metrics: metrics)
+    let storeWatch = StoreWatch(path: store.path, logger: logger)
+    let intake = Intake(credentials: credentials, maxBody: configuration.maxBody, writer: writer, metrics: metrics, storeWatch: storeWatch)
     let engine = QueryEngine(store: store)
 
     let router = Router(context: FlowRequestContext.self)
@@ -60,13 +61,17 @@ public func buildApplication(
     BulkReceiver(intake: intake).addRoutes(to: router.group(), credentials: credentials)
     let api = router.group("api/v1")
     PlainReceiver(intake: intake).addRoutes(to: api, credentials: credentials)
-    QueryAPI(engine: engine).addRoutes(to: api, credentials: credentials)
-    Operations(store: store, metrics: metrics).addRoutes(to: router.group())
+    QueryAPI(engine: engine, storeWatch: storeWatch).addRoutes(to: api, credentials: credentials)
+    Operations(store: store, storeWatch: storeWatch, metrics: metrics).addRoutes(to: router.group())
 
     let parts = ServerParts(configuration: configuration, store: store, engine: engine, credentials: credentials)
     for extra in routes { extra.addRoutes(to: router, server: parts) }
 
-    let server: HTTPServerBuilder = if let tls { try .tls(.http1(), tlsConfiguration: tls) } else { .http1() }
+    let policy = ConnectionPolicy(configuration, logger: logger)
+    let server = HTTPServerBuilder { responder in
+        let http = GuardedHTTP1Channel(responder: responder, policy: policy)
+        return if let tls { try TLSChannel(http, tlsConfiguration: tls) } else { http }
+    }
     return Application(
         router: router,
         server: server,
@@ -117,10 +122,12 @@ public struct ServerParts: Sendable {
 /// `/healthz` (the store can be read) and `/metrics` (Prometheus text), open to anyone.
 struct Operations: Sendable {
     let store: FlowStore
+    let storeWatch: StoreWatch
     let metrics: ServerMetrics
 
     func addRoutes(to group: RouterGroup<FlowRequestContext>) {
         group.get("healthz") { _, _ -> Response in
+            if let why = storeWatch.problem() { return .json(.serviceUnavailable, ["status": why]) }
             do {
                 _ = try await offThePool { [store] in try store.schemaVersion() }
                 return .json(.ok, ["status": "ok"])

@@ -83,6 +83,8 @@ enum IntakeProblem: Error {
     case stopping
     /// The store failed; nothing of the request was stored (500).
     case storeFailed
+    /// The store's file was deleted or replaced under the server (503 until a restart).
+    case storeGone(String)
 }
 
 extension APIError {
@@ -101,6 +103,8 @@ extension APIError {
             self.init(.serviceUnavailable, "shutting down; retry later", headers: [.retryAfter: "5"])
         case .storeFailed:
             self.init(.internalServerError, "the store failed; nothing of this request was stored")
+        case .storeGone(let why):
+            self.init(.serviceUnavailable, why)
         }
     }
 }
@@ -120,6 +124,8 @@ extension HECError {
             self.init(status: .serviceUnavailable, text: "Server is busy", code: 9, headers: [.retryAfter: "5"])
         case .storeFailed:
             self.init(status: .internalServerError, text: "Internal server error", code: 8)
+        case .storeGone(let why):
+            self.init(status: .serviceUnavailable, text: "Server is busy: \(why)", code: 9)
         }
     }
 }
@@ -143,6 +149,8 @@ extension ElasticError {
                       headers: [.retryAfter: "5"])
         case .storeFailed:
             self.init(status: .internalServerError, type: "exception", reason: "the store failed; nothing of this request was stored")
+        case .storeGone(let why):
+            self.init(status: .serviceUnavailable, type: "unavailable_shards_exception", reason: why)
         }
     }
 }

@@ -12,6 +12,7 @@ import Logging
 /// that `--format json` prints (or `format=csv|ndjson`). Needs the read token.
 struct QueryAPI: Sendable {
     let engine: QueryEngine
+    let storeWatch: StoreWatch
 
     /// Adds one route per question to `group` (which is `/api/v1`), behind the read token.
     func addRoutes(to group: RouterGroup<FlowRequestContext>, credentials: Credentials) {
@@ -22,6 +23,7 @@ struct QueryAPI: Sendable {
     }
 
     func answer(_ command: String, _ request: Request) async throws -> Response {
+        if let why = storeWatch.problem() { throw APIError(.serviceUnavailable, why) }
         var parameters: [String: String] = [:]
         var format = OutputFormat.json
         for (key, value) in request.uri.queryParameters {

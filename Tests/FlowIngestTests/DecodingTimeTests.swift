@@ -55,7 +55,7 @@ struct DecodingTimeTests {
     /// One bad value in a ~1.6 MB single-line envelope: the line is rejected with the right
     /// column (also past the first MiB, where the buffer no longer holds the line's start),
     /// and it costs no more than decoding the clean line.
-    @Test(arguments: [100, 700_000, 1_200_000, 1_590_000])
+    @Test(arguments: [100, 1_200_000])
     func aBrokenValueInALongLineCostsNoMoreThanTheCleanLine(_ offset: Int) throws {
         let clean = try Self.time(Self.bigEnvelope, runs: 2)
         #expect(clean.decoded.rejects.isEmpty && clean.decoded.messages.count > 1000)
@@ -75,21 +75,21 @@ struct DecodingTimeTests {
 
     /// Random damage to the fixtures and to the long envelope: each damaged input decodes in
     /// at most a small constant times its clean input's time.
-    @Test(arguments: [1, 2, 3] as [UInt64])
+    @Test(arguments: [1, 2] as [UInt64])
     func damagedInputDecodesInTimeLinearInItsSize(_ seed: UInt64) throws {
         var rng = SplitMix(state: seed &* 104_729)
         // The fixtures are small: decode each many times so that a run is long enough to time.
-        let corpus = try DecoderFuzzTests.corpus().map { base in Array(repeating: base + [0x0A], count: 40).flatMap { $0 } }
+        let corpus = try DecoderFuzzTests.corpus().map { base in Array(repeating: base + [0x0A], count: 10).flatMap { $0 } }
         for base in corpus {
             let clean = try Self.time(base, runs: 3).seconds
-            for _ in 0..<6 {
+            for _ in 0..<4 {
                 let mutated = DecoderFuzzTests.mutate(base, &rng)
                 let t = try Self.time(mutated, runs: 2).seconds
                 #expect(t <= 10 * clean + 0.02, "\(t)s against \(clean)s clean for \(mutated.count) bytes")
             }
         }
         let clean = try Self.time(Self.bigEnvelope, runs: 2).seconds
-        for _ in 0..<4 {
+        for _ in 0..<2 {
             let mutated = DecoderFuzzTests.mutate(Self.bigEnvelope, &rng)
             let trickle = [nil, 4096, 65536][Int.random(in: 0..<3, using: &rng)]
             let t = try Self.time(mutated, trickle: trickle, runs: 1).seconds
@@ -127,13 +127,13 @@ struct DecodingTimeTests {
         }
     }
 
-    /// 64 MB of one repeated byte, gzipped (a few tens of KB; 16-20 MB for bytes every one of
-    /// which the decoder must look at, to keep the suite fast): decoding costs a small multiple
+    /// 64 MB of zeros, gzipped (`head -c 64M /dev/zero | gzip -1`), and 16-20 MB of other
+    /// repeated bytes (fewer, to keep the suite fast): decoding costs a small multiple
     /// of decompressing the input plus one plain pass over its bytes, and gives at most one reject.
     @Test(arguments: [0x00, 0x20, 0x0A, UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: "1")] as [UInt8])
     func aLargeGzipOfOneRepeatedByteFinishesPromptly(_ byte: UInt8) throws {
         // A number longer than the 16 MiB a value may have is one reject.
-        let size = byte == UInt8(ascii: "1") ? 20 << 20 : byte == 0x20 || byte == 0x0A ? 16 << 20 : 64 << 20
+        let size = byte == 0 ? 64 << 20 : byte == UInt8(ascii: "1") ? 20 << 20 : 16 << 20
         let gz = Self.gzipOf(byte, count: size)
         let clock = ContinuousClock()
         var baseline = Double.infinity
@@ -154,7 +154,7 @@ struct DecodingTimeTests {
             baseline = min(baseline, (clock.now - t0).seconds)
         }
         let decoded = try Self.time(gz, runs: 1)
-        #expect(decoded.seconds <= 6 * baseline + 0.1, "\(decoded.seconds)s against \(baseline)s to decompress and scan")
+        #expect(decoded.seconds <= 10 * baseline + 0.1, "\(decoded.seconds)s against \(baseline)s to decompress and scan")
         #expect(decoded.decoded.messages.isEmpty)
         if byte == 0x20 || byte == 0x0A {
             #expect(decoded.decoded.rejects.isEmpty)

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import FlowStore
 import Foundation
 
 /// A plain TCP connection to the server, for what an HTTP client library will not do:
@@ -35,8 +36,13 @@ final class RawConnection: @unchecked Sendable {
     }
 
     /// Reads what arrives within `seconds`, until the peer closes or `until` is seen.
-    /// `closed` says whether the peer closed the connection.
-    func read(within seconds: Double, until marker: String? = nil) -> (text: String, closed: Bool) {
+    /// `closed` says whether the peer closed the connection. Waits on a thread of its own: the
+    /// server under test answers on Swift's cooperative threads, which a blocked test would starve.
+    func read(within seconds: Double, until marker: String? = nil) async -> (text: String, closed: Bool) {
+        (try? await offThePool { self.readBlocking(within: seconds, until: marker) }) ?? ("", false)
+    }
+
+    func readBlocking(within seconds: Double, until marker: String?) -> (text: String, closed: Bool) {
         var received: [UInt8] = []
         let end = Date().addingTimeInterval(seconds)
         while Date() < end {
@@ -53,7 +59,7 @@ final class RawConnection: @unchecked Sendable {
     }
 
     /// Whether the peer closed the connection within `seconds`.
-    func isClosed(within seconds: Double) -> Bool {
-        read(within: seconds).closed
+    func isClosed(within seconds: Double) async -> Bool {
+        await read(within: seconds).closed
     }
 }

@@ -54,6 +54,28 @@ struct ServeReceiverTests {
         let bad = try CLI.run(["serve", "--db", dir.path("cfg.db"), "--config", config])
         #expect(bad.status == 2 && bad.stderr.contains("hec-tokn"))
 
+        // Timeouts and the connection cap are settings too, named in errors as the file spells them.
+        try Data(#"{"listen": "127.0.0.1:0", "read-token": "R", "allow-weak-tokens": true, "read-timeout": "1s", "idle-timeout": 30, "max-connections": 64}"#.utf8)
+            .write(to: URL(fileURLWithPath: config))
+        let timed = try ServeProcess(db: dir.path("cfg.db"), ["--config", config], weakTokens: false)
+        // A request whose headers never end is cut after the file's read timeout of 1s.
+        let slow = try Tool.run("/usr/bin/env", ["python3", "-c", """
+            import socket, sys, time
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+            s.sendall(b"GET /healthz HTTP/1.1\\r\\nHost: t\\r\\n")
+            s.settimeout(10)
+            t = time.time(); data = s.recv(4096)
+            print(data.decode().split("\\r\\n")[0], round(time.time() - t))
+            """, String(timed.port)])
+        let seconds = Int(slow.stdout.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 99
+        #expect(slow.stdout.hasPrefix("HTTP/1.1 408") && seconds < 5, "\(slow.stdout) \(slow.stderr)")
+        #expect(timed.stop() == 0)
+        for (setting, value) in [("idle-timeout", "\"soon\""), ("read-timeout", "-1"), ("max-connections", "0")] {
+            try Data(#"{"read-token": "0123456789abcdef", \#("\"" + setting + "\""): \#(value)}"#.utf8).write(to: URL(fileURLWithPath: config))
+            let r = try CLI.run(["serve", "--db", dir.path("cfg.db"), "--config", config])
+            #expect(r.status == 2 && r.stderr.contains(config + ": " + setting), "\(setting): \(r.stderr)")
+        }
+
         // Nothing to serve is a usage error.
         let none = try CLI.run(["serve", "--db", dir.path("cfg.db"), "--listen", "127.0.0.1:0"])
         #expect(none.status == 2 && none.stderr.contains("nothing to serve"))

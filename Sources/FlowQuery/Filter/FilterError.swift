@@ -41,7 +41,10 @@ public struct FilterError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// As the query layer reports usage errors (exit 2, HTTP 400).
-    public var queryError: QueryError { QueryError("\(description)") }
+    /// (`--where` on the command line, `where` over HTTP: ``QueryError/message(for:)``).
+    public var queryError: QueryError {
+        QueryError("\(parameter: "where")\(String(description.dropFirst("--where".count)))")
+    }
 }
 
 /// Closest-word suggestions for misspellings.

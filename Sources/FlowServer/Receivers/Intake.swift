@@ -5,6 +5,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// What the receivers share: the secrets, the body limit, the group-commit writer and the metrics.
 struct Intake: Sendable {
@@ -12,6 +13,7 @@ struct Intake: Sendable {
     let maxBody: Int
     let writer: GroupCommitWriter
     let metrics: ServerMetrics
+    let storeWatch: StoreWatch
     let requests = RequestCounter()
 
     /// A name for a request's rejects in the store: the receiver, the peer, the time and a sequence number.
@@ -32,6 +34,7 @@ struct Intake: Sendable {
         metrics.received(receiver, messages: messages.count, rows: messages.reduce(0) { $0 + $1.rows.count },
                          rejected: rejects.count, skipped: skipped)
         guard !messages.isEmpty || !rejects.isEmpty else { return [] }
+        if let why = storeWatch.problem() { throw IntakeProblem.storeGone(why) }
         do {
             return try await writer.submit(messages, rejects: rejects)
         } catch let failure as GroupCommitWriter.Failure {
@@ -77,6 +80,9 @@ extension Request {
             buffer = try await body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
             throw IntakeProblem.tooLarge(limit: limit)
+        } catch let error as HTTPParserError {
+            // A body the parser cannot read (a bad chunk size): the client's fault, not ours.
+            throw IntakeProblem.badEncoding("the request body cannot be read: \(error)")
         }
         let bytes = Array(buffer.readableBytesView)
         let encoding = headers[.contentEncoding]?.lowercased().trimmingCharacters(in: .whitespaces) ?? ""
