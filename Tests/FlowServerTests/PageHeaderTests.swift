@@ -26,7 +26,7 @@ struct PageHeaderTests {
                 if let link = page["Link"] {
                     #expect(page["Tailflow-Total"] == String(all.count - seen.count + rows.count), "\(next)")
                     #expect(page["Tailflow-Shown"] == String(rows.count))
-                    #expect(link.hasPrefix("</api/v1/flows?") && link.hasSuffix(">; rel=\"next\""), link)
+                    #expect(link.hasPrefix("</api/v1/flows?") && link.hasSuffix(">; rel=\"next\""), "\(link)")
                     uri = String(link.dropFirst().prefix { $0 != ">" })
                 } else {
                     #expect(page["Tailflow-Total"] == nil)
