@@ -117,8 +117,10 @@ let package = Package(
         .target(
             name: "FlowWeb",
             dependencies: [
-                "FlowModel", "FlowStore", "FlowQuery", "FlowFormat", "FlowCharts",
+                "FlowModel", "FlowStore", "FlowQuery", "FlowFormat", "FlowCharts", "FlowServer",
                 .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             resources: webResources.map { .embedInCode($0) },
             swiftSettings: settings

@@ -2,9 +2,9 @@
 # Builds tailflow and runs its main job on sample data: a generated tailnet of
 # 50 nodes over the last 6 whole hours up to now (deterministic for a given
 # start, from the bundled generator), ingested into ./sample.db, then what
-# landed: top talkers, top pairs, traffic per hour, and an HTML report of the
-# window (sample-report.html). Because the data ends at the current hour, the
-# questions' default window (--from -24h) shows it.
+# landed: top talkers, top pairs, traffic per hour, an HTML report of the window
+# (sample-report.html), and the line that serves the web pages. Because the data
+# ends at the current hour, the questions' default window (--from -24h) shows it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -27,3 +27,5 @@ $tf rollup --db sample.db "${window[@]}" --step 1h --group-by kind
 echo; echo "== one report of the whole window, to mail or archive"
 $tf report --db sample.db "${window[@]}" -o sample-report.html
 echo; echo "(tailflow nodes --db sample.db lists the $($tf nodes --db sample.db --format ndjson | wc -l) nodes; see README.md for every question)"
+echo; echo "To look instead of read, serve the pages; it prints an 'open http://127.0.0.1:8080/?token=…' line to open:"
+echo "  $tf serve --db sample.db"

@@ -136,12 +136,25 @@ public struct GraphLayout: Sendable {
             }
         }
 
-        // Fit to the canvas.
-        let minX = x.min()!, maxX = x.max()!, minY = y.min()!, maxY = y.max()!
+        // Fit to the canvas, stretching each axis (the forces fix neighbourhoods, not an aspect ratio).
+        // Nodes without edges (a pair of an endpoint with itself) go in a row below the rest.
+        var degree = [Int](repeating: 0, count: n)
+        for e in edges { degree[e.a] += 1; degree[e.b] += 1 }
+        let linked = (0..<n).filter { degree[$0] > 0 }
+        let fitted = linked.isEmpty ? Array(0..<n) : linked
+        let minX = fitted.map { x[$0] }.min()!, maxX = fitted.map { x[$0] }.max()!
+        let minY = fitted.map { y[$0] }.min()!, maxY = fitted.map { y[$0] }.max()!
         let sx = usable / max(maxX - minX, 1), sy = height0 / max(maxY - minY, 1)
-        let s = min(sx, sy * 1.3)
         var points = (0..<n).map { i in
-            (x: margin + nodes[i].radius + 2 + (x[i] - minX) * s + (usable - (maxX - minX) * s) / 2, y: margin + (y[i] - minY) * s)
+            (x: margin + nodes[i].radius + 2 + (x[i] - minX) * sx, y: margin + (y[i] - minY) * sy)
+        }
+        if !linked.isEmpty, linked.count < n {
+            var rowX = margin
+            let rowY = margin + height0 + 40
+            for i in (0..<n).filter({ degree[$0] == 0 }).sorted(by: { nodes[$0].id.utf8.lexicographicallyPrecedes(nodes[$1].id.utf8) }) {
+                points[i] = (rowX + nodes[i].radius + 2, rowY)
+                rowX += nodes[i].radius * 2 + nodes[i].labelWidth + 24
+            }
         }
         points = separate(points, left: margin, right: width - margin)
         let top = points.indices.map { points[$0].y - max(nodes[$0].radius, 8) }.min()!

@@ -39,7 +39,7 @@ public enum Question: Sendable {
         "flows": ["match", "limit", "after"],
         "nodes": [],
     ]
-    static let shared: Set<String> = ["from", "to", "tz", "kind", "proto", "endpoint", "tag", "user"]
+    static let shared: Set<String> = ["from", "to", "tz", "kind", "proto", "endpoint", "tag", "user", "where"]
 
     /// Parses a question from HTTP query parameters; `now` anchors relative times such as `-24h`.
     ///
@@ -60,7 +60,7 @@ public enum Question: Sendable {
             return
         }
         var options = try QuestionText.options(from: p["from"], to: p["to"], kind: p["kind"], proto: p["proto"],
-                                               endpoint: p["endpoint"], tag: p["tag"], user: p["user"], now: now, tz: p["tz"])
+                                               endpoint: p["endpoint"], tag: p["tag"], user: p["user"], where: p["where"], now: now, tz: p["tz"])
         switch command {
         case "top":
             self = .top(options, by: try QuestionText.by(p["by"]), metric: try QuestionText.metric(p["metric"]),
@@ -116,11 +116,11 @@ extension SeriesSubject {
 ///
 /// Each throws a ``QueryError`` that names its parameter.
 public enum QuestionText {
-    /// The window and the filters every question shares.
+    /// The window and the filters every question shares; `where` is a filter expression (SPEC §11).
     ///
     /// - parameter tz: the IANA zone of calendar words and `1d`/`1w` buckets (default UTC).
     public static func options(from: String?, to: String?, kind: String?, proto: String?, endpoint: String?, tag: String?, user: String?,
-                               now: Nanoseconds = TimeWindow.now(), tz: String? = nil) throws -> QueryOptions {
+                               where expression: String? = nil, now: Nanoseconds = TimeWindow.now(), tz: String? = nil) throws -> QueryOptions {
         let zone = try TimeWindow.zone(tz)
         var o = QueryOptions(window: try window(from: from, to: to, now: now, zone: zone))
         o.zone = zone
@@ -129,7 +129,20 @@ public enum QuestionText {
         o.endpoint = endpoint
         o.tag = tag
         o.user = user
+        o.filter = try filter(expression)
         return o
+    }
+
+    /// A `where` expression; nil or blank (an empty filter box) is no filter.
+    ///
+    /// - throws: ``QueryError`` pointing at the column of the mistake (see ``FilterError``).
+    public static func filter(_ text: String?) throws -> FilterExpression? {
+        guard let text, text.contains(where: { !$0.isWhitespace }) else { return nil }
+        do {
+            return try FilterExpression(parsing: text)
+        } catch {
+            throw error.queryError
+        }
     }
 
     /// `from` (default `-24h`) and `to` (default `now`).

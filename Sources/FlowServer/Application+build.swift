@@ -56,6 +56,10 @@ public func buildApplication(
     let router = Router(context: FlowRequestContext.self)
     router.middlewares.add(MetricsMiddleware(metrics: metrics))
     router.middlewares.add(RequestLogMiddleware())
+    // Hummingbird wraps each route in the middleware added before it: extra middleware goes
+    // here, ahead of every route, so a session cookie can authenticate the query API too.
+    let parts = ServerParts(configuration: configuration, store: store, engine: engine, credentials: credentials, writer: writer)
+    for extra in routes { extra.addMiddleware(to: router, server: parts) }
 
     HECReceiver(intake: intake).addRoutes(to: router.group("services/collector"), credentials: credentials)
     BulkReceiver(intake: intake).addRoutes(to: router.group(), credentials: credentials)
@@ -64,7 +68,6 @@ public func buildApplication(
     QueryAPI(engine: engine, storeWatch: storeWatch).addRoutes(to: api, credentials: credentials)
     Operations(store: store, storeWatch: storeWatch, metrics: metrics).addRoutes(to: router.group())
 
-    let parts = ServerParts(configuration: configuration, store: store, engine: engine, credentials: credentials)
     for extra in routes { extra.addRoutes(to: router, server: parts) }
 
     let policy = ConnectionPolicy(configuration, logger: logger)
@@ -101,8 +104,16 @@ public func buildApplication(
 /// let app = try buildApplication(configuration: configuration, store: store, routes: [WebUI()])
 /// ```
 public protocol ServerRoutes: Sendable {
+    /// Adds router middleware; called once, before any route is added, so it wraps tailflow's
+    /// own routes as well (a session cookie that authenticates the query API, say). By default none.
+    func addMiddleware(to router: Router<FlowRequestContext>, server: ServerParts)
+
     /// Adds the routes; called once while the application is built, after tailflow's own routes.
     func addRoutes(to router: Router<FlowRequestContext>, server: ServerParts)
+}
+
+extension ServerRoutes {
+    public func addMiddleware(to router: Router<FlowRequestContext>, server: ServerParts) {}
 }
 
 /// What the handlers of extra routes need: the settings, the store, the question engine and the secrets.
@@ -111,6 +122,8 @@ public struct ServerParts: Sendable {
     public let store: FlowStore
     public let engine: QueryEngine
     public let credentials: Credentials
+    /// The writer the receivers commit through (its state, for a health page).
+    public let writer: GroupCommitWriter
 
     /// The middleware that admits only requests with `role`'s credentials (see ``AuthenticationMiddleware``).
     public func authentication(_ role: Role, refusal: @escaping AuthenticationMiddleware.Refusal = AuthenticationMiddleware.defaultRefusal)

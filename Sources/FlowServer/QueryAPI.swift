@@ -8,7 +8,7 @@ import Logging
 
 /// `GET /api/v1/top|series|rollup|scope|flows|nodes`: the CLI's questions, with its options as
 /// query parameters (`from`, `to`, `by`, `metric`, `kind`, `proto`, `endpoint`, `tag`, `user`, `limit`,
-/// `step`, `pair`, `edge`, `group-by`, `match`, `after`, `flows`), answered with exactly the JSON
+/// `step`, `pair`, `edge`, `group-by`, `match`, `after`, `flows`, `where`), answered with exactly the JSON
 /// that `--format json` prints (or `format=csv|ndjson`). Needs the read token.
 struct QueryAPI: Sendable {
     let engine: QueryEngine

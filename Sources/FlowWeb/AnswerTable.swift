@@ -20,6 +20,8 @@ struct AnswerTable: Sendable {
         var text: String
         var numeric: Bool
         var href: String?
+        /// The full value when the text shortens it (a node's full name).
+        var title: String?
     }
 
     struct Row: Sendable {
@@ -47,8 +49,15 @@ struct AnswerTable: Sendable {
             return Row(cells: shown.map { i in
                 let key = report.columns[i].key
                 let value = Self.exact(row[i])
-                return Cell(field: key, value: value, hasValue: value != nil, text: Self.human(row[i]), numeric: Self.isNumeric(row[i]),
-                            href: link(key, byKey))
+                var text = Self.human(row[i])
+                var title: String?
+                // Node names show their first label (the tailnet's suffix is the same on every row); the full name on hover.
+                if key == "name" || key.hasSuffix("Name"), case .string(let name?) = row[i], let dot = name.firstIndex(of: "."), dot != name.startIndex {
+                    text = String(name[..<dot])
+                    title = name
+                }
+                return Cell(field: key, value: value, hasValue: value != nil, text: text, numeric: Self.isNumeric(row[i]),
+                            href: link(key, byKey), title: title)
             })
         }
         empty = rows.isEmpty
@@ -85,7 +94,8 @@ struct AnswerTable: Sendable {
         case .ints(let a): a.isEmpty ? "–" : a.map(String.init).joined(separator: ", ")
         case .named(_, let name): name
         case .namedList(_, let names): names.isEmpty ? "–" : names.joined(separator: ", ")
-        case .time(let t): t.map { Timestamp.formatRFC3339($0).replacingOccurrences(of: "T", with: " ") } ?? "–"
+        // To the second for people; data-value keeps the nanoseconds.
+        case .time(let t): t.map { Timestamp.formatRFC3339($0 - (($0 % 1_000_000_000) + 1_000_000_000) % 1_000_000_000).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: "") } ?? "–"
         case .bool(let b): b ? "yes" : "no"
         case .seconds(let d): String(d) + " s"
         }
@@ -110,6 +120,7 @@ extension AnswerTable.Cell: MustacheParent {
         case "text": text
         case "numeric": numeric
         case "href": href
+        case "title": title
         default: nil
         }
     }

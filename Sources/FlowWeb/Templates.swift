@@ -22,6 +22,7 @@ enum Templates {
         ("table", PackageResources.table_mustache),
         ("report", PackageResources.report_mustache),
         ("page", PackageResources.page_mustache),
+        ("login", PackageResources.login_mustache),
     ]
 
     /// The style sheet, inlined in reports and served to pages.

@@ -66,7 +66,7 @@ extension WebPages {
         model.sections = [
             .init(title: "Reporting nodes, latest first", wide: true,
                   table: AnswerTable(answer: "health", report: arrivals, link: { key, row in key == "name" ? links.tableLink("nodeId", row) : links.tableLink(key, row) }),
-                  downloads: c.downloads("nodes", filters: false), command: "tailflow nodes"),
+                  command: "tailflow nodes", more: [.init(label: "every node, as JSON", href: "/api/v1/nodes")]),
             .init(title: "Rejected input, newest first", wide: true,
                   table: AnswerTable(answer: "rejects", report: rejected), command: "tailflow rejects",
                   note: rejects.isEmpty ? "Nothing was rejected." : nil),

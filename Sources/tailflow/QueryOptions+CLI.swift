@@ -30,12 +30,17 @@ struct FilterOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("Only traffic with a node of this user at either end.", valueName: "login"))
     var user: String?
+
+    @Option(name: .customLong("where"),
+            help: ArgumentHelp("A filter expression, e.g. 'tag = prod and port in (22, 3389) and not kind = exit' (see the README).", valueName: "expr"))
+    var expression: String?
 }
 
 extension FilterOptions {
     /// The window and the filters, read by the same parsers as the HTTP API's parameters.
     func options(_ window: WindowOptions) throws -> QueryOptions {
-        try QuestionText.options(from: window.from, to: window.to, kind: kind, proto: proto, endpoint: endpoint, tag: tag, user: user, tz: window.tz)
+        try QuestionText.options(from: window.from, to: window.to, kind: kind, proto: proto, endpoint: endpoint, tag: tag, user: user,
+                                  where: expression, tz: window.tz)
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowServer
 import FlowStore
+import FlowWeb
 import Foundation
 import Hummingbird
 import Logging
@@ -14,6 +15,11 @@ extension Tailflow {
                 /{index}/_bulk (basic auth: bulk user + bulk token), POST /api/v1/ingest (Bearer <ingest token>).
                 Queries: GET /api/v1/top|series|rollup|scope|flows|nodes with the CLI's options as parameters
                 (Bearer <read token>). Also /healthz and /metrics (Prometheus).
+
+                Pages for people on the same listener: /, /graph, /endpoint/{E}, /pair/{A}/{B}, /flows, /nodes,
+                /health. They need the read token; with none configured, serve makes one for this run and prints
+                "open http://HOST:PORT/?token=…" (opening it signs the browser in with a session cookie), so
+                `tailflow serve --db FILE` alone serves the pages and the query API.
 
                 Secrets come from flags, the environment (TAILFLOW_HEC_TOKEN, TAILFLOW_BULK_USER, TAILFLOW_BULK_TOKEN,
                 TAILFLOW_INGEST_TOKEN, TAILFLOW_READ_TOKEN) or --config FILE (JSON with the flags' names as keys), in
@@ -103,14 +109,17 @@ extension Tailflow {
             guard let level = Logger.Level(rawValue: logLevel) else {
                 throw ValidationError("--log-level '\(logLevel)' is not a level: use trace, debug, info, notice, warning, error or critical")
             }
-            let configuration: ServerConfiguration
+            var configuration: ServerConfiguration
             do {
                 configuration = try serverConfiguration()
             } catch let e as ConfigurationError {
                 throw ValidationError(e.message)
             }
-            guard configuration.hasReceiver || configuration.readToken != nil else {
-                throw ValidationError("nothing to serve: set at least one of --hec-token, --bulk-user with --bulk-token, --ingest-token, --read-token (or their TAILFLOW_* variables)")
+            // The pages and the query API need a read token: with none configured, one for this run.
+            let generatedToken = configuration.readToken == nil
+            if generatedToken {
+                var generator = SystemRandomNumberGenerator()
+                configuration.readToken = (0..<24).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
             }
             let format = logFormat
             LoggingSystem.bootstrap { label in
@@ -126,8 +135,18 @@ extension Tailflow {
             }
             for warning in configuration.warnings { logger.warning("\(warning)") }
             do {
-                let app = try buildApplication(configuration: configuration, store: flowStore, logger: logger) { host, port in
+                let token = generatedToken ? configuration.readToken : nil
+                let scheme = configuration.tlsCertificate == nil ? "http" : "https"
+                let app = try buildApplication(configuration: configuration, store: flowStore, logger: logger, routes: [WebUI()]) { host, port in
                     Stdout.write("listening on \(host):\(port)\n")
+                    // Where a browser can reach it: a wildcard address is opened on loopback.
+                    var shown = ["0.0.0.0", "::", ""].contains(host) ? "127.0.0.1" : host
+                    if shown.contains(":") { shown = "[\(shown)]" }
+                    if let token {
+                        Stdout.write("open \(scheme)://\(shown):\(port)/?token=\(token)\n")
+                    } else {
+                        Stdout.write("pages at \(scheme)://\(shown):\(port)/ (sign in with the read token)\n")
+                    }
                 }
                 try await app.runService()
             } catch let e as ConfigurationError {

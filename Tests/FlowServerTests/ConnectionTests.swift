@@ -136,7 +136,9 @@ struct ConnectionTests {
             }
             return text
         }
-        let port = try #require(Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""), "\(line)")
+        // The first line, "listening on HOST:PORT" (an "open http://…" line may follow in the same read).
+        let first = line.split(separator: "\n").first ?? ""
+        let port = try #require(Int(first.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""), "\(line)")
         let c = try RawConnection(port: port)
         c.send("POST /api/v1/ingest HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer T3-ingest-0123456789\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n")
         try await Task.sleep(for: .milliseconds(300))

@@ -12,7 +12,10 @@ struct HTMLReportTests {
         // No script, no URL, no external reference of any kind.
         #expect(html.range(of: "<script", options: .caseInsensitive) == nil)
         #expect(!html.contains("http://") && !html.contains("https://"))
-        #expect(!html.contains("src=") && !html.contains("<link") && !html.contains("url("))
+        // The one <link> is the empty favicon (a data: URL), so a browser asks for no /favicon.ico.
+        let links = html.components(separatedBy: "<link").count - 1
+        #expect(links == 1 && html.contains("<link rel=\"icon\" href=\"data:,\">"))
+        #expect(!html.contains("src=") && !html.contains("url("))
         #expect(html.contains("Content-Security-Policy"))
         // The hostile name is in it, as text.
         #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))

@@ -47,6 +47,10 @@ struct WebPagesTests {
         #expect(HTMLReportTests.cells(page.html, answer: "top-endpoint", field: "endpoint") == top.map(\.endpoint))
         let pairs = try f.engine.topPairs(options, limit: 10)
         #expect(HTMLReportTests.cells(page.html, answer: "top-pair", field: "bytes") == pairs.map { String($0.bytes) })
+        // A row's endpoint opens its page, with the same window.
+        let first = try #require(top.first)
+        #expect(page.html.contains("<td data-field=\"endpoint\" data-value=\"\(first.endpoint)\"><a href=\"/endpoint/\(first.endpoint)?from=2026-11-01T22:00:00Z&amp;to=2026-11-02T01:00:00Z\">"))
+        #expect(!page.html.contains("href=\"\""))
         // Downloads and the command ask the same question.
         #expect(page.html.contains("/api/v1/top?from=2026-11-01T22:00:00Z&amp;to=2026-11-02T01:00:00Z&amp;by=endpoint&amp;limit=10&amp;metric=bytes"))
         #expect(page.html.contains("tailflow top --from 2026-11-01T22:00:00Z --to 2026-11-02T01:00:00Z --by endpoint --limit 10 --metric bytes"))

@@ -76,9 +76,13 @@ struct ServeReceiverTests {
             #expect(r.status == 2 && r.stderr.contains(config + ": " + setting), "\(setting): \(r.stderr)")
         }
 
-        // Nothing to serve is a usage error.
-        let none = try CLI.run(["serve", "--db", dir.path("cfg.db"), "--listen", "127.0.0.1:0"])
-        #expect(none.status == 2 && none.stderr.contains("nothing to serve"))
+        // No secret at all still serves the pages and the query API, with a read token made for this run (SPEC §8).
+        let pages = try ServeProcess(db: dir.path("cfg.db"), [])
+        for _ in 0..<100 where !pages.stdoutLines.contains(where: { $0.hasPrefix("open http://127.0.0.1:\(pages.port)/?token=") }) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(pages.stdoutLines.contains { $0.hasPrefix("open http://127.0.0.1:\(pages.port)/?token=") }, "\(pages.stdoutLines)")
+        #expect(pages.stop() == 0)
     }
 
     @Test func weakSecretsAreRefusedOrWarnedAbout() async throws {

@@ -40,7 +40,28 @@ final class ServeProcess: @unchecked Sendable {
             throw ServeError("serve did not start (status \(p.terminationStatus)): \(text) \(try String(contentsOfFile: stderrFile, encoding: .utf8))")
         }
         self.port = port
+        lines.withLock { $0 = text.split(separator: "\n").map(String.init) }
+        // Keep reading stdout (the `open http://…?token=…` line follows), so the pipe never fills.
+        let handle = out.fileHandleForReading, lines = self.lines
+        Thread.detachNewThread {
+            var rest = ""
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                rest += String(decoding: data, as: UTF8.self)
+                while let newline = rest.firstIndex(of: "\n") {
+                    let line = String(rest[..<newline])
+                    rest = String(rest[rest.index(after: newline)...])
+                    lines.withLock { $0.append(line) }
+                }
+            }
+        }
     }
+
+    private let lines = Locked<[String]>([])
+
+    /// The lines `serve` printed on stdout so far.
+    var stdoutLines: [String] { lines.withLock { $0 } }
 
     var url: String { "\(scheme)://127.0.0.1:\(port)" }
 
@@ -62,6 +83,20 @@ final class ServeProcess: @unchecked Sendable {
     deinit {
         if process.isRunning { kill() }
         try? FileManager.default.removeItem(atPath: stderrFile)
+    }
+}
+
+/// A value behind a lock, shared with a reader thread.
+final class Locked<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+
+    init(_ value: Value) { self.value = value }
+
+    func withLock<T>(_ body: (inout Value) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
     }
 }
 
@@ -88,16 +123,20 @@ struct Client {
     let client: HTTPClient
     let owned: Bool
 
-    init(trusting certificate: String? = nil) throws {
-        guard let certificate else {
+    /// - parameter redirects: whether to follow redirects (the shared client does); false shows them.
+    init(trusting certificate: String? = nil, redirects: Bool = true) throws {
+        guard certificate != nil || !redirects else {
             client = HTTPClient.shared
             owned = false
             return
         }
         var configuration = HTTPClient.Configuration()
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(certificate))
-        configuration.tlsConfiguration = tls
+        if let certificate {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(certificate))
+            configuration.tlsConfiguration = tls
+        }
+        if !redirects { configuration.redirectConfiguration = .disallow }
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         owned = true
     }

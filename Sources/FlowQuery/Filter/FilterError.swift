@@ -31,8 +31,12 @@ public struct FilterError: Error, Sendable, Equatable, CustomStringConvertible {
         self.expression = expression
     }
 
-    public var description: String {
-        var head = "--where: \(reason) at column \(column)"
+    public var description: String { "--where: " + explanation }
+
+    /// The message after the parameter's name: reason, column, what was expected, the
+    /// closest word, then the expression with a caret under the column.
+    public var explanation: String {
+        var head = "\(reason) at column \(column)"
         if let expected { head += "; expected \(expected)" }
         if let suggestion { head += "; did you mean '\(suggestion)'?" }
         // The expression on one line (a newline would break the caret's alignment).
@@ -41,10 +45,7 @@ public struct FilterError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// As the query layer reports usage errors (exit 2, HTTP 400).
-    /// (`--where` on the command line, `where` over HTTP: ``QueryError/message(for:)``).
-    public var queryError: QueryError {
-        QueryError("\(parameter: "where")\(String(description.dropFirst("--where".count)))")
-    }
+    public var queryError: QueryError { QueryError("\(parameter: "where"): \(explanation)") }
 }
 
 /// Closest-word suggestions for misspellings.

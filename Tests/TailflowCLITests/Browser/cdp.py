@@ -186,7 +186,10 @@ class Browser:
         self.events.clear()
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
             self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
-        self.wait_for("Page.loadEventFired")
+        try:
+            self.wait_for("Page.loadEventFired", timeout=20)
+        except (RuntimeError, socket.timeout, TimeoutError):
+            return {"url": None, "status": None, "error": "the click led nowhere", "at": box}
         self.drain()
         return {"url": self.evaluate("location.href"), "status": self.document_status()}
 
