@@ -102,6 +102,9 @@ struct QueryAPITests {
             #expect(value(#"tailflow_rejected_items_total{receiver="bulk"}"#) == 1)
             #expect(value("tailflow_recorded_rejects_total") == 1)
             #expect((value("tailflow_database_size_bytes") ?? 0) > 0)
+            // The write-ahead log's own size (issue 14 item 7); the database size includes it.
+            let wal = try #require(value("tailflow_wal_size_bytes"))
+            #expect(wal >= 0 && wal <= value("tailflow_database_size_bytes") ?? 0)
             #expect(value(#"tailflow_http_request_duration_seconds_count{route="hec",status="200"}"#) == 1)
             #expect(value(#"tailflow_http_request_duration_seconds_count{route="top",status="200"}"#) == 1)
             #expect(value(#"tailflow_http_request_duration_seconds_count{route="top",status="401"}"#) == 1)
