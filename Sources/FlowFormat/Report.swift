@@ -139,21 +139,27 @@ public struct Report: Sendable {
     // MARK: CSV
 
     func renderCSV() -> String {
-        var out = columns.map { CSV.field($0.key) }.joined(separator: ",") + "\r\n"
-        for row in rows {
-            out += row.map { cell -> String in
-                switch cell {
-                case .int(let v), .bytes(let v), .count(let v), .named(let v, _): String(v)
-                case .string(let s): CSV.field(s ?? "")
-                case .strings(let a): CSV.field(a.joined(separator: " "))
-                case .ints(let a), .namedList(let a, _): a.map(String.init).joined(separator: " ")
-                case .time(let t): t.map { Timestamp.formatRFC3339($0) } ?? ""
-                case .bool(let b): b ? "true" : "false"
-                case .seconds(let d): Self.decimal(d)
-                }
-            }.joined(separator: ",") + "\r\n"
-        }
+        var out = csvHeader()
+        for row in rows { out += csvRow(row) }
         return out
+    }
+
+    func csvHeader() -> String {
+        columns.map { CSV.field($0.key) }.joined(separator: ",") + "\r\n"
+    }
+
+    func csvRow(_ row: [Cell]) -> String {
+        row.map { cell -> String in
+            switch cell {
+            case .int(let v), .bytes(let v), .count(let v), .named(let v, _): String(v)
+            case .string(let s): CSV.field(s ?? "")
+            case .strings(let a): CSV.field(a.joined(separator: " "))
+            case .ints(let a), .namedList(let a, _): a.map(String.init).joined(separator: " ")
+            case .time(let t): t.map { Timestamp.formatRFC3339($0) } ?? ""
+            case .bool(let b): b ? "true" : "false"
+            case .seconds(let d): Self.decimal(d)
+            }
+        }.joined(separator: ",") + "\r\n"
     }
 
     // MARK: Table

@@ -9,7 +9,52 @@ extension QueryEngine {
     /// - parameter after: a row's `cursor`, to continue after it.
     /// - parameter involving: only rows with this endpoint at either end (scope `--flows`).
     public func flows(_ options: QueryOptions, match: String? = nil, limit: Int = 100, after: String? = nil) throws -> [FlowLogRow] {
-        try flowsPage(options, match: match, limit: limit, after: after, countUpTo: 0).rows
+        var rows: [FlowLogRow] = []
+        try flows(options, match: match, limit: limit, after: after) { rows.append($0) }
+        return rows
+    }
+
+    /// The same rows, handed to `each` one at a time as they are read (in one read
+    /// transaction), so that an answer of any size is never held whole in memory.
+    ///
+    /// - parameter each: called with each row, newest first, at most `limit` times.
+    public func flows(_ options: QueryOptions, match: String? = nil, limit: Int = 100, after: String? = nil,
+                      each: (FlowLogRow) throws -> Void) throws {
+        let position = try after.map(FlowCursor.init(parsing:))
+        try read(options) { ctx in
+            var count = 0
+            let needle = match?.lowercased()
+            var upper = options.window.to
+            if let position { upper = min(upper, position.start + 1) }
+            let kinds = options.candidateKinds
+            try StoreScan.messages(ctx.db, from: options.window.from, to: upper, descending: true) { h, index, r in
+                if let position {
+                    let here = FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index)
+                    guard here.isAfter(position) else { return true }
+                }
+                guard kinds.contains(r.kind), options.proto.map({ $0 == r.proto }) ?? true else { return true }
+                let reporter = Endpoint.node(h.reporter)
+                let src = ctx.directory.endpoint(address: r.src), dst = ctx.directory.endpoint(address: r.dst)
+                if let e = ctx.endpoint, src != e, dst != e, !(r.kind == .physical && reporter == e) { return true }
+                if let t = ctx.taggedNodes, !t.contains(src), !t.contains(dst), !t.contains(reporter) { return true }
+                if let f = ctx.filter, !f.matchesRow(reporter: h.reporter, kind: r.kind, proto: r.proto, port: r.servicePort, src: src, dst: dst) {
+                    return true
+                }
+                if let needle, !Self.matches(needle, ctx, reporter, src, dst, r) { return true }
+                try each(FlowLogRow(
+                    start: h.start, end: h.end, reporter: ctx.label(reporter), reporterName: ctx.directory.name(reporter),
+                    kind: r.kind, proto: r.proto,
+                    src: r.src == 0 ? nil : ctx.directory.addressText(r.src), srcPort: r.srcPort,
+                    srcNode: src.nodeID.map { _ in ctx.label(src) }, srcName: ctx.directory.name(src),
+                    dst: r.dst == 0 ? nil : ctx.directory.addressText(r.dst), dstPort: r.dstPort,
+                    dstNode: dst.nodeID.map { _ in ctx.label(dst) }, dstName: ctx.directory.name(dst),
+                    txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes,
+                    cursor: FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index).text,
+                    initiator: Direction.initiator(srcPort: r.srcPort, dstPort: r.dstPort)))
+                count += 1
+                return count < limit
+            }
+        }
     }
 
     /// A page of ``flows(_:match:limit:after:)`` and how many rows match after the cursor in all.

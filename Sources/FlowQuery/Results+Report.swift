@@ -77,19 +77,26 @@ extension Report {
     }
 
     public static func flows(_ rows: [FlowLogRow]) -> Report {
-        Report(columns: [Column("time", "TIME"), Column("end", "END", table: false), Column("reporter", "REPORTER ID", wide: true),
-                         Column("reporterName", "REPORTER", fallback: "reporter"), Column("kind", "KIND"), Column("proto", "PROTO"),
-                         Column("src", "SRC ADDRESS"), Column("srcPort", "SRC PORT"), Column("srcNode", "SRC NODE", wide: true), Column("srcName", "SRC NAME"),
-                         Column("dst", "DST ADDRESS"), Column("dstPort", "DST PORT"), Column("dstNode", "DST NODE", wide: true), Column("dstName", "DST NAME"),
-                         Column("txPackets", "TX PKTS"), Column("txBytes", "TX BYTES"), Column("rxPackets", "RX PKTS"), Column("rxBytes", "RX BYTES"),
-                         Column("cursor", "CURSOR", table: false), Column("initiator", "INITIATOR")],
-               rows: rows.map { r in
-                   [.time(r.start), .time(r.end), .string(r.reporter), .string(r.reporterName), .string(r.kind.name),
-                    .proto(r.proto), .string(r.src), .int(Int64(r.srcPort)), .string(r.srcNode), .string(r.srcName),
-                    .string(r.dst), .int(Int64(r.dstPort)), .string(r.dstNode), .string(r.dstName),
-                    .count(r.txPackets), .bytes(r.txBytes), .count(r.rxPackets), .bytes(r.rxBytes), .string(r.cursor),
-                    .string(r.initiator)]
-               })
+        Report(columns: flowColumns, rows: rows.map(flowCells))
+    }
+
+    /// The columns of raw flow rows (`flows`, `scope --flows`).
+    public static let flowColumns: [Column] = [
+        Column("time", "TIME"), Column("end", "END", table: false), Column("reporter", "REPORTER ID", wide: true),
+        Column("reporterName", "REPORTER", fallback: "reporter"), Column("kind", "KIND"), Column("proto", "PROTO"),
+        Column("src", "SRC ADDRESS"), Column("srcPort", "SRC PORT"), Column("srcNode", "SRC NODE", wide: true), Column("srcName", "SRC NAME"),
+        Column("dst", "DST ADDRESS"), Column("dstPort", "DST PORT"), Column("dstNode", "DST NODE", wide: true), Column("dstName", "DST NAME"),
+        Column("txPackets", "TX PKTS"), Column("txBytes", "TX BYTES"), Column("rxPackets", "RX PKTS"), Column("rxBytes", "RX BYTES"),
+        Column("cursor", "CURSOR", table: false), Column("initiator", "INITIATOR"),
+    ]
+
+    /// One raw flow row's cells, in ``flowColumns``' order.
+    public static func flowCells(_ r: FlowLogRow) -> [Cell] {
+        [.time(r.start), .time(r.end), .string(r.reporter), .string(r.reporterName), .string(r.kind.name),
+         .proto(r.proto), .string(r.src), .int(Int64(r.srcPort)), .string(r.srcNode), .string(r.srcName),
+         .string(r.dst), .int(Int64(r.dstPort)), .string(r.dstNode), .string(r.dstName),
+         .count(r.txPackets), .bytes(r.txBytes), .count(r.rxPackets), .bytes(r.rxBytes), .string(r.cursor),
+         .string(r.initiator)]
     }
 
     public static func nodes(_ nodes: [NodeRecord]) -> Report {

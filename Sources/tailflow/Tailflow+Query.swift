@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowFormat
 import FlowModel
 import FlowQuery
+import Foundation
 import FlowWeb
 
 extension Tailflow {
@@ -100,7 +101,7 @@ extension Tailflow {
 
         func run() throws {
             let q = try question { try .scope(try filters.options(window), flows: flows, limit: limit) }
-            try output.print(store.answer(q), more: "--limit N for more, or page with tailflow flows --endpoint E --after CURSOR")
+            try output.print(q, store: store, more: "--limit N for more, or page with tailflow flows --endpoint E --after CURSOR")
         }
     }
 
@@ -129,7 +130,7 @@ extension Tailflow {
 
         func run() throws {
             let q = try question { .flows(try filters.options(window), match: match, limit: limit, after: after) }
-            try output.print(store.answer(q), more: "--limit N or --after CURSOR for more")
+            try output.print(q, store: store, more: "--limit N or --after CURSOR for more")
         }
     }
 }
@@ -149,6 +150,25 @@ extension FormatOptions {
     func print(_ report: Report, more: String = "--limit N for more") {
         report.print(OutputFormat(rawValue: format.rawValue)!, wide: wide, more: more)
     }
+
+    /// Answers the question: a page of up to 100,000 rows as a report (which says what its limit
+    /// left out); larger answers in machine formats streamed as they are read (raw rows are never held whole).
+    func print(_ question: Question, store: StoreOptions, more: String = "--limit N for more") throws {
+        let limit: Int
+        switch question {
+        case .flows(_, _, let l, _), .scopeFlows(_, let l): limit = l
+        default: limit = 0
+        }
+        let chosen = OutputFormat(rawValue: format.rawValue)!
+        guard chosen != .table, limit > 100_000 else {
+            try print(store.answer(question), more: more)
+            return
+        }
+        let engine = QueryEngine(store: try store.open())
+        let out = BufferedStdout()
+        try usage { try engine.answer(question, format: chosen, write: out.write) }
+        out.flush()
+    }
 }
 
 extension Report {
@@ -157,6 +177,26 @@ extension Report {
         Stdout.write(render(format, wide: wide))
         for note in notes { Stderr.write("tailflow: \(note)\n") }
         if let cut = cutSummary { Stderr.write("tailflow: \(cut); \(more)\n") }
+    }
+}
+
+/// Standard output in 64 KiB writes.
+final class BufferedStdout {
+    private var buffer: [UInt8] = []
+
+    init() {
+        buffer.reserveCapacity(1 << 16)
+    }
+
+    func write(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    func flush() {
+        guard !buffer.isEmpty else { return }
+        FileHandle.standardOutput.write(Data(buffer))
+        buffer.removeAll(keepingCapacity: true)
     }
 }
 
