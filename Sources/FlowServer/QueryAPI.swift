@@ -1,7 +1,9 @@
 import FlowFormat
 import FlowQuery
 import FlowStore
+import FlowModel
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 
@@ -45,18 +47,86 @@ struct QueryAPI: Sendable {
         } catch let e as QueryError {
             throw APIError(.badRequest, e.message(for: .http))
         }
-        let engine = self.engine
         let chosen = format
+        let type = switch format {
+        case .csv: "text/csv; charset=utf-8"
+        case .ndjson: "application/x-ndjson"
+        default: "application/json"
+        }
         do {
-            let text = try await offThePool { try engine.answer(question).render(chosen) }
-            let type = switch format {
-            case .csv: "text/csv; charset=utf-8"
-            case .ndjson: "application/x-ndjson"
-            default: "application/json"
+            switch question {
+            case .flows(let o, let match, let limit, let after):
+                return try await page(o, match: match, limit: limit, after: after, format: chosen, type: type, request: request)
+            case .scopeFlows(let o, let limit):
+                return try await page(o, match: nil, limit: limit, after: nil, format: chosen, type: type, request: request)
+            default:
+                let engine = self.engine
+                let (text, headers) = try await offThePool { () throws -> (String, HTTPFields) in
+                    let report = try engine.answer(question)
+                    return (report.render(chosen), Self.cutHeaders(report))
+                }
+                return .raw(.ok, Array(text.utf8), contentType: type, headers: headers)
             }
-            return .raw(.ok, Array(text.utf8), contentType: type)
         } catch let e as QueryError {
             throw APIError(.badRequest, e.message(for: .http))
         }
+    }
+
+    /// Raw flow rows are answered a page at a time: at most this many rows per answer.
+    static let pageRows = 10_000
+
+    /// One page of raw flow rows (at most ``pageRows``, whatever the limit), with a
+    /// `Link: <…>; rel="next"` to the rest when rows remain: the same question from the
+    /// last row's cursor, over the same absolute window, for what remains of the limit.
+    func page(_ o: QueryOptions, match: String?, limit: Int, after: String?, format: OutputFormat, type: String,
+              request: Request) async throws -> Response {
+        let size = min(limit, Self.pageRows)
+        let engine = self.engine
+        let (text, cursor) = try await offThePool {
+            var stream = ReportStream(columns: Report.flowColumns, format: format)
+            var text = ""
+            var last: String?
+            var more = false
+            // One row beyond the page tells whether there is a next one.
+            try engine.flows(o, match: match, limit: size + 1, after: after) { row in
+                guard stream.count < size else {
+                    more = true
+                    return
+                }
+                text += stream.row(Report.flowCells(row))
+                last = row.cursor
+            }
+            text += stream.end()
+            return (text, more ? last : nil)
+        }
+        var headers: HTTPFields = [:]
+        if let cursor {
+            headers[HTTPField.Name("Link")!] = "<\(Self.nextPage(request, window: o.window, after: cursor, limit: limit > size ? limit - size : limit))>; rel=\"next\""
+        }
+        return .raw(.ok, Array(text.utf8), contentType: type, headers: headers)
+    }
+
+    /// `/api/v1/flows` with the request's parameters, the window made absolute, and `after`
+    /// and `limit` for the next page (`scope?flows=true` continues as `flows?endpoint=…`).
+    static func nextPage(_ request: Request, window: TimeWindow, after: String, limit: Int) -> String {
+        var items: [(String, String)] = [("from", Timestamp.formatRFC3339(window.from)), ("to", Timestamp.formatRFC3339(window.to))]
+        for (key, value) in request.uri.queryParameters where !["from", "to", "after", "limit", "flows"].contains(String(key)) {
+            items.append((String(key), String(value)))
+        }
+        items += [("limit", String(limit)), ("after", after)]
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+        return "/api/v1/flows?" + items.map { key, value in
+            "\(key)=\(value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value)"
+        }.joined(separator: "&")
+    }
+
+    /// An answer cut by a limit says so (SPEC §5): `Tailflow-Total` (the rows without the
+    /// limit) and `Tailflow-Shown`. (Raw flow rows page with a `Link` instead: ``page``.)
+    static func cutHeaders(_ report: Report) -> HTTPFields {
+        var headers: HTTPFields = [:]
+        guard let cut = report.cut, cut.total > report.rows.count || cut.atLeast else { return headers }
+        headers[HTTPField.Name("Tailflow-Total")!] = (cut.atLeast ? ">" : "") + String(cut.total)
+        headers[HTTPField.Name("Tailflow-Shown")!] = String(report.rows.count)
+        return headers
     }
 }

@@ -76,6 +76,8 @@ final class ServerMetrics: @unchecked Sendable {
             }
         }
         gauge("database_size", "bytes", "Size of the database file and its write-ahead log.", size)
+        gauge("wal_size", "bytes", "Size of the write-ahead log (truncated by checkpoints past its bound).",
+              Double(WriteAheadLog.size(ofDatabaseAt: databasePath)))
         return registry.emitToBuffer()
     }
 }

@@ -87,9 +87,14 @@ public final class GroupCommitWriter: @unchecked Sendable {
     private var statsValue = Stats()
     private let done = DispatchSemaphore(value: 0)
 
+    /// The write-ahead log is kept under about this size (see ``WriteAheadLog``).
+    public let walLimit: Int64
+
     /// Starts the writing thread; the store's writer connection belongs to it until ``shutdown()``.
-    public init(store: FlowStore, maxPendingRows: Int = 1_000_000, maxRowsPerCommit: Int = 250_000) {
+    public init(store: FlowStore, maxPendingRows: Int = 1_000_000, maxRowsPerCommit: Int = 250_000,
+                walLimit: Int64 = WriteAheadLog.limit) {
         self.store = store
+        self.walLimit = walLimit
         self.maxPendingRows = maxPendingRows
         self.maxRowsPerCommit = maxRowsPerCommit
         let thread = Thread { [self] in run() }
@@ -154,8 +159,11 @@ public final class GroupCommitWriter: @unchecked Sendable {
                 // The checkpointer copies the log into the database on the other core; the
                 // writer checkpoints itself only if the log reaches 256 MiB all the same.
                 try writer.exec("PRAGMA wal_autocheckpoint = 32768")
+                // A log that SQLite restarts is cut back to the bound, not left at its largest size.
+                try writer.exec("PRAGMA journal_size_limit = \(walLimit)")
                 while let group = take() {
                     commit(group, writer)
+                    WriteAheadLog.bound(path: store.path, limit: walLimit, exec: writer.exec)
                 }
             }
         } catch {

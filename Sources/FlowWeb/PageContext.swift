@@ -19,7 +19,7 @@ struct PageContext {
     /// Nodes of the store, read once per page.
     private(set) var nodeCache: [NodeRecord]?
 
-    static let filters = ["kind", "proto", "endpoint", "tag", "user"]
+    static let filters = ["kind", "proto", "endpoint", "tag", "user", "where"]
     static let presets: [(String, Int64)] = [("15m", 15 * 60), ("1h", 3600), ("24h", 86_400), ("7d", 7 * 86_400), ("30d", 30 * 86_400)]
         .map { ($0.0, $0.1 * 1_000_000_000) }
 
@@ -181,11 +181,11 @@ struct PageContext {
             "from": ("From", "-24h or 2026-11-01T06:00:00Z"), "to": ("To", "now"), "kind": ("Kinds", "virtual,subnet,exit"),
             "proto": ("Protocol", "tcp, udp, 6"), "endpoint": ("Endpoint", "name, ID or IP"), "tag": ("Tag", "tag:prod"),
             "user": ("User", "alice@example.com"), "limit": ("Rows", "10"), "metric": ("Metric", "bytes"), "step": ("Step", "auto"),
-            "match": ("Match", "keyword"),
+            "match": ("Match", "keyword"), "where": ("Filter (SPEC §11)", "port = 443 and not tag = tag:ci"),
         ]
         let shown = fields.map { name in
             PageModel.Field(name: name, label: labels[name]?.0 ?? name, value: query[name] ?? "",
-                            placeholder: labels[name]?.1 ?? "", wide: name == "from" || name == "to")
+                            placeholder: labels[name]?.1 ?? "", wide: name == "from" || name == "to" || name == "where")
         }
         let hidden = query.items.filter { !fields.contains($0.name) && $0.name != "after" }
             .map { PageModel.Field(name: $0.name, label: $0.name, value: $0.value, placeholder: "") }

@@ -54,7 +54,7 @@ extension WebPages {
             facts.append(me == "*" ? "addresses removed by anonymisation" : "an address that is not a tailnet node")
         }
         model.lead = facts.joined(separator: " · ")
-        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "tag", "user", "step"])
+        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "tag", "user", "where", "step"])
         let links = c
         let cell = { (key: String, row: [String: FlowFormat.Cell]) -> String? in
             if key == "peer" || key == "peerName", case .string(let peer?)? = row["peer"] { return links.pairLink(me, peer) }
@@ -65,10 +65,16 @@ extension WebPages {
             more.append(.init(label: "older flows →", href: c.query.with(["after": last.cursor]).url(c.path)))
         }
         if c.query["after"] != nil { more.append(.init(label: "newest flows", href: c.query.with(["after": nil]).url(c.path))) }
+        // The machine table is the endpoint's series (one row per bucket); the chart's split by
+        // direction comes from the rollup by source, which is a download (it has a row per peer and bucket).
+        let seriesOwn: [String: String?] = ["endpoint": e, "step": stepText]
+        let series = try engine.answer(try c.question("series", seriesOwn))
         model.sections = [
             .init(title: "Traffic in and out", wide: true, chart: Inline.svg(chart.svg(width: 1260, height: 240)),
-                  table: AnswerTable(answer: "rollup", report: .rollup(rows, groupBy: [.src])), folded: true,
-                  downloads: c.downloads("rollup", rollupOwn), command: c.command("rollup", rollupOwn)),
+                  table: AnswerTable(answer: "series", report: series), folded: true,
+                  downloads: c.downloads("series", seriesOwn)
+                      + c.downloads("rollup", rollupOwn).map { .init(label: "by source " + $0.label, href: $0.href) },
+                  command: c.command("series", seriesOwn)),
             .init(title: "Every peer, both directions", wide: true,
                   lead: "sent: from \(name) to the peer; received: from the peer. A peer opens the pair's page.",
                   table: AnswerTable(answer: "scope", report: scope, link: cell),
@@ -108,7 +114,7 @@ extension WebPages {
         }
         var model = c.frame(heading: "\(na) ↔ \(nb)", title: "\(na) ↔ \(nb)")
         model.lead = "Both directions between \(ca) and \(cb)."
-        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "tag", "user", "step"])
+        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "tag", "user", "where", "step"])
         let links = c
         model.sections = [
             .init(title: "Both directions over time", wide: true, chart: Inline.svg(chart.svg(width: 1260, height: 240)),

@@ -15,7 +15,7 @@ extension WebPages {
         var model = c.frame(heading: "Flows", title: "Flows")
         model.lead = "The raw flow rows, newest first, as each node reported them: tx went from src to dst, rx came back."
             + (match.map { " Rows matching “\($0)” in a node ID, name, user, tag, address or port." } ?? "")
-        model.picker = c.picker(fields: ["from", "to", "match", "kind", "proto", "endpoint", "tag", "user", "limit"])
+        model.picker = c.picker(fields: ["from", "to", "match", "kind", "proto", "endpoint", "tag", "user", "where", "limit"])
         if rows.isEmpty { model.notice = [c.notice, "No flows in this window.", try c.storedRange()].compactMap { $0 }.joined(separator: " ") }
         var more: [PageModel.Link] = []
         if rows.count == n, let last = rows.last {

@@ -6,7 +6,7 @@ import FlowStore
 
 /// `/` and `/graph`: the whole tailnet over a window.
 extension WebPages {
-    static let windowAndFilters: Set<String> = ["from", "to", "kind", "proto", "endpoint", "tag", "user"]
+    static let windowAndFilters: Set<String> = ["from", "to", "kind", "proto", "endpoint", "tag", "user", "where"]
 
     func overview(_ c: inout PageContext) throws -> PageModel {
         try c.check(allowed: Self.windowAndFilters.union(["metric", "limit", "step"]))
@@ -33,7 +33,7 @@ extension WebPages {
         }
         var model = c.frame(heading: "Traffic", title: "Overview")
         model.lead = HTMLReport.describe(o)
-        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "endpoint", "tag", "user", "limit", "metric", "step"])
+        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "endpoint", "tag", "user", "where", "limit", "metric", "step"])
         model.facts = [
             .init(label: Units.iec(bytes), href: "\(Units.grouped(bytes)) bytes"),
             .init(label: Units.grouped(packets), href: "packets"),
@@ -83,7 +83,7 @@ extension WebPages {
         model.lead = "The top \(pairs.count) pairs by \(metric.rawValue): arrows point the way bytes went, wider is more; "
             + "nodes are coloured by their first tag, else their user; hollow circles are addresses that are not tailnet nodes. "
             + "A node opens its endpoint page, an arrow its pair page."
-        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "endpoint", "tag", "user", "limit", "metric"])
+        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "endpoint", "tag", "user", "where", "limit", "metric"])
         if pairs.isEmpty { model.notice = [c.notice, "No traffic in this window.", try c.storedRange()].compactMap { $0 }.joined(separator: " ") }
         model.sections = [
             .init(title: "Top pairs as a graph", wide: true, chart: Inline.svg(chart.svg(width: 1260))),

@@ -66,7 +66,7 @@ struct QueryAPITests {
             let bad: [(String, String)] = [
                 ("top?by=nonsense", "by 'nonsense' is not a ranking"), ("top?step=1m", "takes no parameter 'step'"),
                 ("series?step=0s", "step '0s' is not a duration"), ("scope", "scope needs endpoint"),
-                ("top?from=yesterday", "from 'yesterday' is not a time"), ("top?from=now&to=-1h", "from ("),
+                ("top?from=tomorrow", "from 'tomorrow' is not a time"), ("top?tz=Mars/Olympus", "tz 'Mars/Olympus' is not a time zone"), ("top?from=now&to=-1h", "from ("),
                 ("top?endpoint=no-such-node", "no-such-node"), ("top?limit=5&limit=6", "given twice"),
                 ("top?limit=0", "limit '0' must be"), ("series?pair=a", "pair takes two endpoints"),
                 ("series?pair=a,b&edge=a,b", "at most one of endpoint, pair and edge"), ("rollup?group-by=colour", "group-by 'colour'"),
@@ -102,6 +102,9 @@ struct QueryAPITests {
             #expect(value(#"tailflow_rejected_items_total{receiver="bulk"}"#) == 1)
             #expect(value("tailflow_recorded_rejects_total") == 1)
             #expect((value("tailflow_database_size_bytes") ?? 0) > 0)
+            // The write-ahead log's own size (issue 14 item 7); the database size includes it.
+            let wal = try #require(value("tailflow_wal_size_bytes"))
+            #expect(wal >= 0 && wal <= value("tailflow_database_size_bytes") ?? 0)
             #expect(value(#"tailflow_http_request_duration_seconds_count{route="hec",status="200"}"#) == 1)
             #expect(value(#"tailflow_http_request_duration_seconds_count{route="top",status="200"}"#) == 1)
             #expect(value(#"tailflow_http_request_duration_seconds_count{route="top",status="401"}"#) == 1)

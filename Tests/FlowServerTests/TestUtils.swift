@@ -257,3 +257,9 @@ enum Synthetic {
         return Data(out.utf8)
     }
 }
+
+/// The port of serve's `listening on 127.0.0.1:PORT…` line.
+func listeningPort(_ line: String) -> Int? {
+    guard let range = line.range(of: "127.0.0.1:") else { return nil }
+    return Int(line[range.upperBound...].prefix { $0.isNumber })
+}

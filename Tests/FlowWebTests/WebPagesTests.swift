@@ -88,4 +88,19 @@ struct WebPagesTests {
         #expect(page.html.contains("Nothing arrived in the last 24 hours"))
         #expect(!HTMLReportTests.cells(page.html, answer: "top-endpoint", field: "bytes").isEmpty)
     }
+
+    @Test func aFilterExpressionNarrowsEveryAnswerAndStaysInTheLinks() throws {
+        let f = try #require(WebFixture.shared)
+        let pages = WebPages(engine: f.engine)
+        let all = pages.render(.overview, query: Self.query(f))
+        let some = pages.render(.overview, query: Self.query(f, [("where", "proto = udp")]))
+        #expect(some.status == 200, "\(some.html.prefix(2000))")
+        let allBytes = HTMLReportTests.cells(all.html, answer: "top-endpoint", field: "bytes").compactMap { Int64($0) }.reduce(0, +)
+        let someBytes = HTMLReportTests.cells(some.html, answer: "top-endpoint", field: "bytes").compactMap { Int64($0) }.reduce(0, +)
+        #expect(someBytes < allBytes)
+        #expect(some.html.contains("--where &#39;proto = udp&#39;"))
+        #expect(some.html.contains("where=proto%20%3D%20udp"))
+        let bad = pages.render(.graph, query: Self.query(f, [("where", "proto ==")]))
+        #expect(bad.status == 400)
+    }
 }
