@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Builds tailflow and runs its main job on sample data: a generated tailnet of
-# 50 nodes over 6 hours (deterministic, from the bundled generator), ingested
-# into ./sample.db, then what landed: top talkers, top pairs, traffic per hour,
-# an HTML report of the window (sample-report.html), and the line that serves the web pages.
+# 50 nodes over the last 6 whole hours up to now (deterministic for a given
+# start, from the bundled generator), ingested into ./sample.db, then what
+# landed: top talkers, top pairs, traffic per hour, an HTML report of the window
+# (sample-report.html), and the line that serves the web pages. Because the data
+# ends at the current hour, the questions' default window (--from -24h) shows it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build -c release --product tailflow
 tf=.build/release/tailflow
 mkdir -p samples
-$tf generate --nodes 50 --duration 6h --start 2026-11-01T06:00:00Z --gzip \
+start=$(date -u -d "$(date -u +%Y-%m-%dT%H:00:00Z) - 6 hours" +%Y-%m-%dT%H:%M:%SZ)
+$tf generate --nodes 50 --duration 6h --start "$start" --gzip \
     --output samples/sample.jsonl.gz --devices samples/sample-devices.json
 rm -f sample.db sample.db-wal sample.db-shm
 $tf nodes import samples/sample-devices.json --db sample.db
 $tf ingest samples/sample.jsonl.gz --db sample.db
-window=(--from 2026-11-01T06:00:00Z --to 2026-11-01T12:00:00Z)
+window=(--from "$start" --to now)
 echo; echo "== top talkers"
 $tf top --db sample.db "${window[@]}" --limit 10
 echo; echo "== top pairs"

@@ -20,6 +20,10 @@ public enum Cell: Sendable, Equatable {
     case bool(Bool)
     /// A duration in seconds, printed with millisecond precision.
     case seconds(Double)
+    /// A number that tables show by its name (a protocol: 6 is `tcp`); exact elsewhere.
+    case named(Int64, String)
+    /// Numbers that tables show by their names.
+    case namedList([Int64], [String])
 }
 
 /// A column: its JSON/CSV key, its table header and whether the table right-aligns it.
@@ -28,11 +32,20 @@ public struct Column: Sendable {
     public var header: String
     /// Whether the aligned table shows it (machine formats always carry every column).
     public var inTable: Bool
+    /// The table shows it only when asked for every detail (`--wide`): node IDs beside names.
+    public var wide: Bool
+    /// The key of the column whose value the table shows where this one has none (a name's node ID or address).
+    public var fallback: String?
+    /// Longer cells are cut to this many characters, ending in `…`, unless the table is wide.
+    public var maxWidth: Int?
 
-    public init(_ key: String, _ header: String? = nil, table: Bool = true) {
+    public init(_ key: String, _ header: String? = nil, table: Bool = true, wide: Bool = false, fallback: String? = nil, maxWidth: Int? = nil) {
         self.key = key
         self.header = header ?? key
         inTable = table
+        self.wide = wide
+        self.fallback = fallback
+        self.maxWidth = maxWidth
     }
 }
 
@@ -46,16 +59,44 @@ public struct Column: Sendable {
 public struct Report: Sendable {
     public var columns: [Column]
     public var rows: [[Cell]]
+    /// Set when a limit cut the answer: how many rows it holds without one.
+    public var cut: Cut?
+    /// What the person asking should know about the answer (why it is empty, …): stderr on
+    /// the CLI. Never part of the machine-readable body.
+    public var notes: [String] = []
+    /// Keys the table shows first, in this order; the other columns follow in their own order.
+    public var tableOrder: [String] = []
 
     public init(columns: [Column], rows: [[Cell]] = []) {
         self.columns = columns
         self.rows = rows
     }
 
+    /// How much a limit left out.
+    public struct Cut: Sendable, Equatable {
+        /// Rows of the whole answer, or a lower bound when ``atLeast``.
+        public var total: Int
+        /// Counting stopped at ``total``: there are more.
+        public var atLeast: Bool
+
+        public init(total: Int, atLeast: Bool = false) {
+            self.total = total
+            self.atLeast = atLeast
+        }
+    }
+
+    /// "showing 1,000 of 44,467 rows", or nil when nothing was cut.
+    public var cutSummary: String? {
+        guard let cut, cut.total > rows.count || cut.atLeast else { return nil }
+        return "showing \(Units.grouped(Int64(rows.count))) of \(cut.atLeast ? "more than " : "")\(Units.grouped(Int64(cut.total))) rows"
+    }
+
     /// The whole report as text (ending with a line break, except empty CSV/NDJSON bodies).
-    public func render(_ format: OutputFormat) -> String {
+    ///
+    /// - parameter wide: tables show every column (node IDs too) and cut no cell.
+    public func render(_ format: OutputFormat, wide: Bool = false) -> String {
         switch format {
-        case .table: renderTable()
+        case .table: renderTable(wide: wide)
         case .json: renderJSON()
         case .csv: renderCSV()
         case .ndjson: rows.map { jsonObject($0, pretty: false) + "\n" }.joined()
@@ -79,10 +120,10 @@ public struct Report: Sendable {
 
     static func json(_ cell: Cell) -> String {
         switch cell {
-        case .int(let v), .bytes(let v), .count(let v): String(v)
+        case .int(let v), .bytes(let v), .count(let v), .named(let v, _): String(v)
         case .string(let s): s.map(JSON.string) ?? "null"
         case .strings(let a): "[" + a.map(JSON.string).joined(separator: ",") + "]"
-        case .ints(let a): "[" + a.map(String.init).joined(separator: ",") + "]"
+        case .ints(let a), .namedList(let a, _): "[" + a.map(String.init).joined(separator: ",") + "]"
         case .time(let t): t.map { JSON.string(Timestamp.formatRFC3339($0)) } ?? "null"
         case .bool(let b): b ? "true" : "false"
         case .seconds(let d): Self.decimal(d)
@@ -110,10 +151,10 @@ public struct Report: Sendable {
     func csvRow(_ row: [Cell]) -> String {
         row.map { cell -> String in
             switch cell {
-            case .int(let v), .bytes(let v), .count(let v): String(v)
+            case .int(let v), .bytes(let v), .count(let v), .named(let v, _): String(v)
             case .string(let s): CSV.field(s ?? "")
             case .strings(let a): CSV.field(a.joined(separator: " "))
-            case .ints(let a): a.map(String.init).joined(separator: " ")
+            case .ints(let a), .namedList(let a, _): a.map(String.init).joined(separator: " ")
             case .time(let t): t.map { Timestamp.formatRFC3339($0) } ?? ""
             case .bool(let b): b ? "true" : "false"
             case .seconds(let d): Self.decimal(d)
@@ -123,13 +164,24 @@ public struct Report: Sendable {
 
     // MARK: Table
 
-    func renderTable() -> String {
-        let shown = columns.indices.filter { columns[$0].inTable }
-        if shown.count != columns.count {
-            return Report(columns: shown.map { columns[$0] }, rows: rows.map { row in shown.map { row[$0] } }).renderTable()
+    func renderTable(wide: Bool) -> String {
+        // The table's columns: shown ones, `tableOrder` first; a column's nil cells show its fallback's.
+        let key = Dictionary(columns.enumerated().map { ($1.key, $0) }, uniquingKeysWith: { a, _ in a })
+        var shown = columns.indices.filter { columns[$0].inTable && (wide || !columns[$0].wide) }
+        let first = tableOrder.compactMap { key[$0] }.filter(shown.contains)
+        shown = first + shown.filter { !first.contains($0) }
+        let units = shown.map { i in Self.byteUnit(rows.map { $0[i] }) }
+        let cells: [[String]] = rows.map { row in
+            shown.enumerated().map { n, i in
+                var cell = row[i]
+                if case .string(nil) = cell, let f = columns[i].fallback.flatMap({ key[$0] }), !wide { cell = row[f] }
+                var text = Self.human(cell, unit: units[n])
+                if !wide, let max = columns[i].maxWidth, text.count > max { text = String(text.prefix(max - 1)) + "…" }
+                return text
+            }
         }
-        let cells: [[String]] = rows.map { $0.map(Self.human) }
-        let rightAligned: [Bool] = columns.indices.map { i in
+        let headers = shown.map { columns[$0].header }
+        let rightAligned: [Bool] = shown.map { i in
             rows.first.map { row in
                 switch row[i] {
                 case .int, .bytes, .count, .seconds: true
@@ -137,7 +189,7 @@ public struct Report: Sendable {
                 }
             } ?? false
         }
-        var widths = columns.map { $0.header.count }
+        var widths = headers.map(\.count)
         for row in cells {
             for (i, s) in row.enumerated() { widths[i] = max(widths[i], s.count) }
         }
@@ -150,9 +202,16 @@ public struct Report: Sendable {
             }
             return parts.joined(separator: "  ")
         }
-        var out = line(columns.map(\.header)) + "\n"
+        var out = line(headers) + "\n"
         for row in cells { out += line(row) + "\n" }
         return out
+    }
+
+    /// The one IEC unit a column of byte counts is shown in (the largest value's), so that its numbers line up.
+    static func byteUnit(_ cells: [Cell]) -> Int? {
+        var largest: Int64 = -1
+        for c in cells { if case .bytes(let v) = c { largest = max(largest, v == .min ? .max : abs(v)) } }
+        return largest < 0 ? nil : Units.unit(of: largest)
     }
 
     /// Text as one table cell: control characters would break the table's lines or restyle
@@ -188,15 +247,17 @@ public struct Report: Sendable {
             || (v >= 0x202A && v <= 0x202E) || (v >= 0x2066 && v <= 0x2069)
     }
 
-    static func human(_ cell: Cell) -> String {
+    static func human(_ cell: Cell, unit: Int? = nil) -> String {
         switch cell {
         case .int(let v): String(v)
-        case .bytes(let v): Units.iec(v)
+        case .bytes(let v): unit.map { Units.iec(v, unit: $0) } ?? Units.iec(v)
+        case .named(_, let name): oneLine(name)
+        case .namedList(_, let names): names.isEmpty ? "-" : names.map(oneLine).joined(separator: ",")
         case .count(let v): Units.grouped(v)
         case .string(let s): s.map(oneLine) ?? "-"
         case .strings(let a): a.isEmpty ? "-" : a.map(oneLine).joined(separator: ",")
         case .ints(let a): a.isEmpty ? "-" : a.map(String.init).joined(separator: ",")
-        case .time(let t): t.map { Timestamp.formatRFC3339($0) } ?? "-"
+        case .time(let t): t.map { Timestamp.formatRFC3339(Timestamp.bucketStart($0, step: Timestamp.nanosPerSecond)) } ?? "-"
         case .bool(let b): b ? "yes" : "no"
         case .seconds(let d): decimal(d) + "s"
         }
@@ -217,6 +278,27 @@ public enum Units {
         if unit == 0 { return "\(bytes) B" }
         let text = abs(value) < 10 ? String(format1: value) : String(Int((value).rounded()))
         return "\(text) \(units[unit])"
+    }
+
+    /// The IEC unit (0 = B, 1 = KiB, …) `iec` would show `bytes` in.
+    public static func unit(of bytes: Int64) -> Int {
+        var value = Double(bytes.magnitude)
+        var unit = 0
+        while value >= 1024, unit < 6 {
+            value /= 1024
+            unit += 1
+        }
+        return unit
+    }
+
+    /// `bytes` in a given unit, one decimal above bytes, thousands grouped: `0.3 MiB`, `1,023.9 MiB`.
+    public static func iec(_ bytes: Int64, unit: Int) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+        guard unit > 0 else { return grouped(bytes) + " B" }
+        var scale = 1.0
+        for _ in 0..<unit { scale *= 1024 }
+        let tenths = Int64((Double(bytes) / scale * 10).rounded())
+        return grouped(tenths / 10) + "." + String((tenths % 10).magnitude) + " " + units[unit]
     }
 
     /// `1,234,567`

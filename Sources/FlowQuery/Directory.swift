@@ -118,8 +118,9 @@ final class Directory {
         if arg == "*" { return .star }
         if let n = nodes.values.first(where: { $0.stableID == arg }) { return .node(n.id) }
         if let ip = IPAddress(arg) {
+            // A well-formed address never seen is an indicator that matched nothing, not a typo: an empty answer.
             guard let id = try snapshot.addressID(ip) else {
-                throw QueryError("unknown endpoint '\(argument)': no flow or node has that address")
+                return .unseen
             }
             return endpoint(address: id)
         }
@@ -133,7 +134,7 @@ final class Directory {
         }
         if matches.count == 1 { return .node(matches[0].id) }
         if matches.isEmpty {
-            throw QueryError("unknown endpoint '\(argument)': not a node ID, node name or IP address in this store (`tailflow nodes` lists them)")
+            throw QueryError("unknown endpoint '\(argument)': not a node ID or node name in this store, nor an IP address (`tailflow nodes` lists them)")
         }
         let list = matches.sorted { $0.stableID < $1.stableID }.map { "\($0.stableID) (\($0.name ?? "unnamed"))" }
         throw QueryError("ambiguous endpoint '\(argument)': it names \(matches.count) nodes: \(list.joined(separator: ", ")); use a full name or a node ID")

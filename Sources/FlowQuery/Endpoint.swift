@@ -7,6 +7,9 @@ public struct Endpoint: Hashable, Sendable {
 
     public static let star = Endpoint(raw: 0)
 
+    /// A well-formed address that no flow or node has: it matches nothing.
+    public static let unseen = Endpoint(raw: .max)
+
     public static func node(_ id: Int64) -> Endpoint { Endpoint(raw: -id) }
 
     public static func address(_ id: Int64) -> Endpoint { Endpoint(raw: id) }

@@ -49,10 +49,68 @@ extension QueryEngine {
                     dst: r.dst == 0 ? nil : try ctx.directory.addressText(r.dst), dstPort: r.dstPort,
                     dstNode: try dst.nodeID.map { _ in try ctx.label(dst) }, dstName: ctx.directory.name(dst),
                     txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes,
-                    cursor: FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index).text))
+                    cursor: FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index).text,
+                    initiator: Direction.initiator(srcPort: r.srcPort, dstPort: r.dstPort)))
                 count += 1
                 return count < limit
             }
+        }
+    }
+
+    /// A page of ``flows(_:match:limit:after:)`` and how many rows match after the cursor in all.
+    public struct FlowPage: Sendable {
+        public var rows: [FlowLogRow]
+        /// Matching rows from the cursor on (the page's included), or a lower bound when `atLeast`.
+        public var total: Int
+        public var atLeast: Bool
+    }
+
+    /// The default bound on counting rows past a page: beyond it an answer says "more than".
+    public static let flowCountBound = 1_000_000
+
+    /// ``flows(_:match:limit:after:)``, counting the matching rows past the page up to `countUpTo` in all.
+    public func flowsPage(_ options: QueryOptions, match: String? = nil, limit: Int = 100, after: String? = nil,
+                          countUpTo bound: Int = QueryEngine.flowCountBound) throws -> FlowPage {
+        let position = try after.map(FlowCursor.init(parsing:))
+        return try read(options) { ctx in
+            var rows: [FlowLogRow] = []
+            var total = 0
+            // Count matching rows up to one past `cap`; a plain page (bound 0) stops at its last row.
+            let counting = bound > 0
+            let cap = max(bound, limit)
+            let needle = match?.lowercased()
+            var upper = options.window.to
+            if let position { upper = min(upper, position.start + 1) }
+            let kinds = options.candidateKinds
+            try ctx.snapshot.messages(from: options.window.from, to: upper, reporter: nil, descending: true) { h, index, r in
+                if let position {
+                    let here = FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index)
+                    guard here.isAfter(position) else { return true }
+                }
+                guard kinds.contains(r.kind), options.proto.map({ $0 == r.proto }) ?? true else { return true }
+                let reporter = Endpoint.node(h.reporter)
+                let src = ctx.directory.endpoint(address: r.src), dst = ctx.directory.endpoint(address: r.dst)
+                if let e = ctx.endpoint, src != e, dst != e, !(r.kind == .physical && reporter == e) { return true }
+                if let t = ctx.taggedNodes, !t.contains(src), !t.contains(dst), !t.contains(reporter) { return true }
+                if let f = ctx.filter, !f.matchesRow(reporter: h.reporter, kind: r.kind, proto: r.proto, port: r.servicePort, src: src, dst: dst) {
+                    return true
+                }
+                if let needle, !(try Self.matches(needle, ctx, reporter, src, dst, r)) { return true }
+                total += 1
+                guard rows.count < limit else { return total <= cap }
+                rows.append(FlowLogRow(
+                    start: h.start, end: h.end, reporter: try ctx.label(reporter), reporterName: ctx.directory.name(reporter),
+                    kind: r.kind, proto: r.proto,
+                    src: r.src == 0 ? nil : try ctx.directory.addressText(r.src), srcPort: r.srcPort,
+                    srcNode: try src.nodeID.map { _ in try ctx.label(src) }, srcName: ctx.directory.name(src),
+                    dst: r.dst == 0 ? nil : try ctx.directory.addressText(r.dst), dstPort: r.dstPort,
+                    dstNode: try dst.nodeID.map { _ in try ctx.label(dst) }, dstName: ctx.directory.name(dst),
+                    txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes,
+                    cursor: FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index).text,
+                    initiator: Direction.initiator(srcPort: r.srcPort, dstPort: r.dstPort)))
+                return rows.count < limit || counting
+            }
+            return FlowPage(rows: rows, total: min(total, cap), atLeast: total > cap)
         }
     }
 
@@ -103,5 +161,19 @@ struct FlowCursor: Equatable {
             return (start, reporter, digest) < (other.start, other.reporter, other.digest)
         }
         return index > other.index
+    }
+}
+
+/// Who opened a connection, read from its ports (SPEC §5 "Direction"): the side that owns the
+/// service port (the lower non-zero of the two, as `top --by port` ranks them) answered, the
+/// other initiated.
+///
+/// A heuristic: a client that binds a low source port, or two high ports (peer-to-peer,
+/// WireGuard), read the wrong way; equal ports and port-less protocols (ICMP) have no answer.
+public enum Direction {
+    /// `src` or `dst`; nil when the ports cannot tell.
+    public static func initiator(srcPort: UInt16, dstPort: UInt16) -> String? {
+        guard srcPort != dstPort else { return nil }
+        return FlowRow.servicePort(srcPort, dstPort) == dstPort ? "src" : "dst"
     }
 }

@@ -176,9 +176,8 @@ public struct QueryEngine: Sendable {
     /// Bytes and packets per `step` bucket, dense (empty buckets are zero).
     public func series(_ options: QueryOptions, step: Nanoseconds, subject: SeriesSubject = .all) throws -> [SeriesPoint] {
         try read(options) { ctx in
-            let buckets = try options.window.buckets(step: step)
-            var sums = [Sum](repeating: Sum(), count: buckets.count)
-            let first = buckets[0]
+            let buckets = try options.window.bucketing(step: step, zone: options.zone)
+            var sums = [Sum](repeating: Sum(), count: buckets.starts.count)
             var observers: Set<Int64>? = nil
             var touching: Endpoint? = nil
             var match: (Endpoint, Endpoint) -> Bool = { _, _ in true }
@@ -198,11 +197,11 @@ public struct QueryEngine: Sendable {
                 observers = ctx.model.observers(of: x, y)
                 match = { $0 == x && $1 == y }
             }
-            try ctx.edges(options.window, step: step, observers: observers, touching: touching) { o, from, to, p, b in
+            try ctx.edges(options.window, step: buckets.alignment, observers: observers, touching: touching) { o, from, to, p, b in
                 guard match(from, to) else { return }
-                sums[Int((Timestamp.bucketStart(o.time, step: step) - first) / step)].add(p, b)
+                sums[buckets.index(of: o.time)].add(p, b)
             }
-            return zip(buckets, sums).map { SeriesPoint(time: $0, bytes: $1.bytes, packets: $1.packets) }
+            return zip(buckets.starts, sums).map { SeriesPoint(time: $0, bytes: $1.bytes, packets: $1.packets) }
         }
     }
 
@@ -219,11 +218,11 @@ public struct QueryEngine: Sendable {
     /// Bytes and packets per `step` bucket, grouped by any of kind, proto, source and destination.
     public func rollup(_ options: QueryOptions, step: Nanoseconds, groupBy: [RollupKeyField]) throws -> [RollupRow] {
         try read(options) { ctx in
-            _ = try options.window.buckets(step: step)  // validates the bucket count
+            let buckets = try options.window.bucketing(step: step, zone: options.zone)  // also validates the bucket count
             let keys = Set(groupBy)
             var sums: [RollupGroup: Sum] = [:]
-            try ctx.edges(options.window, step: step) { o, from, to, p, b in
-                let g = RollupGroup(time: Timestamp.bucketStart(o.time, step: step),
+            try ctx.edges(options.window, step: buckets.alignment) { o, from, to, p, b in
+                let g = RollupGroup(time: buckets.start(of: o.time),
                                     kind: keys.contains(.kind) ? o.kind.rawValue : 0,
                                     proto: keys.contains(.proto) ? o.proto : 0,
                                     src: keys.contains(.src) ? from : .star,

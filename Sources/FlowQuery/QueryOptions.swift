@@ -1,4 +1,5 @@
 public import FlowModel
+public import Foundation
 
 /// What every question shares: the window and the filters.
 public struct QueryOptions: Sendable {
@@ -15,6 +16,8 @@ public struct QueryOptions: Sendable {
     public var tag: String?
     /// Only edges with a node of this user (login) at either end.
     public var user: String?
+    /// The zone calendar words (`today`, `last-week`) were read in and `1d`/`1w` buckets align to (default UTC).
+    public var zone: TimeZone = .utc
     /// A `--where` expression (SPEC §11), combined with the other filters by `and`.
     public var filter: FilterExpression?
 

@@ -1,7 +1,7 @@
 public import FlowFormat
 public import FlowModel
 import FlowStore
-import Foundation
+public import Foundation
 
 /// One question of SPEC §4, typed.
 ///
@@ -38,7 +38,7 @@ public enum Question: Sendable {
         "flows": ["match", "limit", "after"],
         "nodes": [],
     ]
-    static let shared: Set<String> = ["from", "to", "kind", "proto", "endpoint", "tag", "user", "where"]
+    static let shared: Set<String> = ["from", "to", "tz", "kind", "proto", "endpoint", "tag", "user", "where"]
 
     /// Parses a question from HTTP query parameters; `now` anchors relative times such as `-24h`.
     ///
@@ -59,7 +59,7 @@ public enum Question: Sendable {
             return
         }
         var options = try QuestionText.options(from: p["from"], to: p["to"], kind: p["kind"], proto: p["proto"],
-                                               endpoint: p["endpoint"], tag: p["tag"], user: p["user"], where: p["where"], now: now)
+                                               endpoint: p["endpoint"], tag: p["tag"], user: p["user"], where: p["where"], now: now, tz: p["tz"])
         switch command {
         case "top":
             self = .top(options, by: try QuestionText.by(p["by"]), metric: try QuestionText.metric(p["metric"]),
@@ -116,9 +116,13 @@ extension SeriesSubject {
 /// Each throws a ``QueryError`` that names its parameter.
 public enum QuestionText {
     /// The window and the filters every question shares; `where` is a filter expression (SPEC §11).
+    ///
+    /// - parameter tz: the IANA zone of calendar words and `1d`/`1w` buckets (default UTC).
     public static func options(from: String?, to: String?, kind: String?, proto: String?, endpoint: String?, tag: String?, user: String?,
-                               where expression: String? = nil, now: Nanoseconds = TimeWindow.now()) throws -> QueryOptions {
-        var o = QueryOptions(window: try window(from: from, to: to, now: now))
+                               where expression: String? = nil, now: Nanoseconds = TimeWindow.now(), tz: String? = nil) throws -> QueryOptions {
+        let zone = try TimeWindow.zone(tz)
+        var o = QueryOptions(window: try window(from: from, to: to, now: now, zone: zone))
+        o.zone = zone
         if let kind { o.kinds = try kinds(kind) }
         if let proto { o.proto = try self.proto(proto) }
         o.endpoint = endpoint
@@ -141,8 +145,8 @@ public enum QuestionText {
     }
 
     /// `from` (default `-24h`) and `to` (default `now`).
-    public static func window(from: String?, to: String?, now: Nanoseconds = TimeWindow.now()) throws -> TimeWindow {
-        try TimeWindow.parse(from: from ?? "-24h", to: to ?? "now", now: now)
+    public static func window(from: String?, to: String?, now: Nanoseconds = TimeWindow.now(), zone: TimeZone = .utc) throws -> TimeWindow {
+        try TimeWindow.parse(from: from ?? "-24h", to: to ?? "now", now: now, zone: zone)
     }
 
     /// `virtual,subnet,exit,physical`, any subset.
@@ -238,27 +242,92 @@ public enum QuestionText {
 
 extension QueryEngine {
     /// Answers a question as the report the CLI prints and the server sends.
+    ///
+    /// A limited answer carries ``Report/cut`` when the limit left rows out; ``Report/notes``
+    /// say why an answer may be empty (a window the store holds no data in, an address never seen).
     public func answer(_ question: Question) throws -> Report {
+        var report: Report
         switch question {
         case .top(let o, let by, let metric, let limit):
             switch by {
-            case .endpoint: .topEndpoints(try topEndpoints(o, metric: metric, limit: limit))
-            case .pair: .topPairs(try topPairs(o, metric: metric, limit: limit))
-            case .port: .topPorts(try topPorts(o, metric: metric, limit: limit))
-            case .proto: .topProtocols(try topProtocols(o, metric: metric, limit: limit))
+            case .endpoint: report = Self.cut(try topEndpoints(o, metric: metric, limit: .max), limit, Report.topEndpoints)
+            case .pair: report = Self.cut(try topPairs(o, metric: metric, limit: .max), limit, Report.topPairs)
+            case .port: report = Self.cut(try topPorts(o, metric: metric, limit: .max), limit, Report.topPorts)
+            case .proto: report = Self.cut(try topProtocols(o, metric: metric, limit: .max), limit, Report.topProtocols)
             }
         case .series(let o, let step, let subject):
-            .series(try series(o, step: step, subject: subject))
+            report = .series(try series(o, step: step, subject: subject))
         case .rollup(let o, let step, let groupBy):
-            .rollup(try rollup(o, step: step, groupBy: groupBy), groupBy: groupBy)
+            report = .rollup(try rollup(o, step: step, groupBy: groupBy), groupBy: groupBy)
         case .scope(let o):
-            .scope(try scope(o))
+            report = .scope(try scope(o))
         case .scopeFlows(let o, let limit):
-            .flows(try flows(o, limit: limit))
+            let page = try flowsPage(o, limit: limit)
+            report = .flows(page.rows)
+            report.cut = Report.Cut(total: page.total, atLeast: page.atLeast)
         case .flows(let o, let match, let limit, let after):
-            .flows(try flows(o, match: match, limit: limit, after: after))
+            let page = try flowsPage(o, match: match, limit: limit, after: after)
+            report = .flows(page.rows)
+            report.cut = Report.Cut(total: page.total, atLeast: page.atLeast)
         case .nodes:
-            .nodes(try store.nodes())
+            return .nodes(try store.nodes())
+        }
+        report.notes = try notes(question)
+        return report
+    }
+
+    static func cut<Row>(_ rows: [Row], _ limit: Int, _ report: ([Row]) -> Report) -> Report {
+        var r = report(Array(rows.prefix(limit)))
+        r.cut = Report.Cut(total: rows.count)
+        return r
+    }
+
+    /// What the asker should know besides the rows: addresses no flow or node has, a window without data.
+    func notes(_ question: Question) throws -> [String] {
+        let options: QueryOptions
+        var arguments: [String] = []
+        switch question {
+        case .top(let o, _, _, _), .rollup(let o, _, _), .scope(let o), .scopeFlows(let o, _), .flows(let o, _, _, _):
+            options = o
+        case .series(let o, _, let subject):
+            options = o
+            switch subject {
+            case .all: break
+            case .endpoint(let e): arguments = [e]
+            case .pair(let a, let b), .edge(let a, let b): arguments = [a, b]
+            }
+        case .nodes:
+            return []
+        }
+        if let e = options.endpoint { arguments.append(e) }
+        return try store.read { snapshot in
+            var notes: [String] = []
+            for a in arguments {
+                guard let ip = IPAddress(a.trimmingCharacters(in: .whitespaces)) else { continue }
+                if try snapshot.addressID(ip) == nil {
+                    notes.append("no flow or node in this store has the address \(ip.description): nothing matches it")
+                }
+            }
+            let w = options.window
+            var any = false
+            try snapshot.messages(from: w.from, to: w.to, reporter: nil, descending: false) { _, _, _ in
+                any = true
+                return false
+            }
+            if !any {
+                let span = "no data in [\(Timestamp.formatRFC3339(w.from)), \(Timestamp.formatRFC3339(w.to)))"
+                if let range = try snapshot.timeRange() {
+                    var last = range.upperBound
+                    try snapshot.messages(from: range.upperBound, to: range.upperBound + 1, reporter: nil, descending: true) { h, _, _ in
+                        last = max(last, h.end)
+                        return true
+                    }
+                    notes.append("\(span); the store holds \(Timestamp.formatRFC3339(range.lowerBound)) … \(Timestamp.formatRFC3339(last))")
+                } else {
+                    notes.append("\(span); the store holds no flow logs yet (tailflow ingest, pull or follow adds them)")
+                }
+            }
+            return notes
         }
     }
 }

@@ -5,19 +5,20 @@ public import FlowStore
 /// Every answer as a ``Report``: the field names of SPEC §5, shared by the CLI and the server.
 extension Report {
     public static func topEndpoints(_ rows: [TopEndpointRow]) -> Report {
-        Report(columns: [Column("endpoint", "ENDPOINT"), Column("name", "NAME"), Column("sentBytes", "SENT"),
-                         Column("receivedBytes", "RECEIVED"), Column("sentPackets", "SENT PKTS"),
-                         Column("receivedPackets", "RECV PKTS"), Column("bytes", "BYTES"), Column("packets", "PACKETS")],
+        Report(columns: [Column("endpoint", "NODE ID / ADDRESS", wide: true), Column("name", "ENDPOINT", fallback: "endpoint"),
+                         Column("sentBytes", "SENT BYTES"), Column("receivedBytes", "RECEIVED BYTES"), Column("sentPackets", "SENT PKTS"),
+                         Column("receivedPackets", "RECV PKTS"), Column("bytes", "TOTAL BYTES"), Column("packets", "TOTAL PKTS")],
                rows: rows.map { r in
                    [.string(r.endpoint), .string(r.name), .bytes(r.sentBytes), .bytes(r.receivedBytes), .count(r.sentPackets),
                     .count(r.receivedPackets), .bytes(r.bytes), .count(r.packets)]
-               })
+               }).named(first: "name")
     }
 
     public static func topPairs(_ rows: [TopPairRow]) -> Report {
-        Report(columns: [Column("a", "A"), Column("b", "B"), Column("aName", "A NAME"), Column("bName", "B NAME"),
-                         Column("abBytes", "A→B"), Column("baBytes", "B→A"), Column("abPackets", "A→B PKTS"),
-                         Column("baPackets", "B→A PKTS"), Column("bytes", "BYTES"), Column("packets", "PACKETS")],
+        Report(columns: [Column("a", "A ID", wide: true), Column("b", "B ID", wide: true), Column("aName", "A", fallback: "a"),
+                         Column("bName", "B", fallback: "b"), Column("abBytes", "A→B BYTES"), Column("baBytes", "B→A BYTES"),
+                         Column("abPackets", "A→B PKTS"), Column("baPackets", "B→A PKTS"), Column("bytes", "TOTAL BYTES"),
+                         Column("packets", "TOTAL PKTS")],
                rows: rows.map { r in
                    [.string(r.a), .string(r.b), .string(r.aName), .string(r.bName), .bytes(r.abBytes), .bytes(r.baBytes),
                     .count(r.abPackets), .count(r.baPackets), .bytes(r.bytes), .count(r.packets)]
@@ -25,16 +26,17 @@ extension Report {
     }
 
     public static func topPorts(_ rows: [TopPortRow]) -> Report {
-        Report(columns: [Column("proto", "PROTO"), Column("protoName", "NAME"), Column("port", "PORT"),
+        Report(columns: [Column("proto", "PROTO"), Column("protoName", "NAME", table: false), Column("port", "PORT"),
                          Column("bytes", "BYTES"), Column("packets", "PACKETS")],
                rows: rows.map { r in
-                   [.int(Int64(r.proto)), .string(ProtocolName.name(r.proto)), .int(Int64(r.port)), .bytes(r.bytes), .count(r.packets)]
+                   [.proto(r.proto), .string(ProtocolName.name(r.proto)), .int(Int64(r.port)), .bytes(r.bytes), .count(r.packets)]
                })
     }
 
     public static func topProtocols(_ rows: [TopProtoRow]) -> Report {
-        Report(columns: [Column("proto", "PROTO"), Column("protoName", "NAME"), Column("bytes", "BYTES"), Column("packets", "PACKETS")],
+        Report(columns: [Column("proto", "NUMBER"), Column("protoName", "PROTO"), Column("bytes", "BYTES"), Column("packets", "PACKETS")],
                rows: rows.map { r in [.int(Int64(r.proto)), .string(ProtocolName.name(r.proto)), .bytes(r.bytes), .count(r.packets)] })
+            .named(first: "protoName")
     }
 
     public static func series(_ points: [SeriesPoint]) -> Report {
@@ -51,7 +53,7 @@ extension Report {
             for key in groupBy {
                 switch key {
                 case .kind: cells.append(.string(r.kind))
-                case .proto: cells.append(.int(Int64(r.proto ?? 0)))
+                case .proto: cells.append(.proto(r.proto ?? 0))
                 case .src: cells.append(.string(r.src))
                 case .dst: cells.append(.string(r.dst))
                 }
@@ -61,16 +63,17 @@ extension Report {
     }
 
     public static func scope(_ rows: [ScopePeer]) -> Report {
-        Report(columns: [Column("peer", "PEER"), Column("peerName", "NAME"), Column("sentBytes", "SENT"),
-                         Column("receivedBytes", "RECEIVED"), Column("sentPackets", "SENT PKTS"),
-                         Column("receivedPackets", "RECV PKTS"), Column("bytes", "BYTES"), Column("packets", "PACKETS"),
+        Report(columns: [Column("peer", "PEER ID / ADDRESS", wide: true), Column("peerName", "PEER", fallback: "peer"),
+                         Column("sentBytes", "SENT BYTES"), Column("receivedBytes", "RECEIVED BYTES"), Column("sentPackets", "SENT PKTS"),
+                         Column("receivedPackets", "RECV PKTS"), Column("bytes", "TOTAL BYTES"), Column("packets", "TOTAL PKTS"),
                          Column("protocols", "PROTOCOLS"), Column("ports", "PORTS"),
                          Column("firstSeen", "FIRST SEEN"), Column("lastSeen", "LAST SEEN")],
                rows: rows.map { r in
                    [.string(r.peer), .string(r.peerName), .bytes(r.sentBytes), .bytes(r.receivedBytes), .count(r.sentPackets),
                     .count(r.receivedPackets), .bytes(r.bytes), .count(r.packets),
-                    .ints(r.protocols.map { Int64($0) }), .ints(r.ports.map { Int64($0) }), .time(r.firstSeen), .time(r.lastSeen)]
-               })
+                    .namedList(r.protocols.map { Int64($0) }, r.protocols.map(ProtocolName.name)), .ints(r.ports.map { Int64($0) }),
+                    .time(r.firstSeen), .time(r.lastSeen)]
+               }).named(first: "peerName")
     }
 
     public static func flows(_ rows: [FlowLogRow]) -> Report {
@@ -79,30 +82,45 @@ extension Report {
 
     /// The columns of raw flow rows (`flows`, `scope --flows`).
     public static let flowColumns: [Column] = [
-        Column("time", "TIME"), Column("end", "END", table: false), Column("reporter", "REPORTER"), Column("reporterName", "REPORTER NAME"),
-        Column("kind", "KIND"), Column("proto", "PROTO"),
-        Column("src", "SRC"), Column("srcPort", "SPORT"), Column("srcNode", "SRC NODE", table: false), Column("srcName", "SRC NAME"),
-        Column("dst", "DST"), Column("dstPort", "DPORT"), Column("dstNode", "DST NODE", table: false), Column("dstName", "DST NAME"),
-        Column("txPackets", "TX PKTS"), Column("txBytes", "TX"), Column("rxPackets", "RX PKTS"), Column("rxBytes", "RX"),
-        Column("cursor", "CURSOR", table: false),
+        Column("time", "TIME"), Column("end", "END", table: false), Column("reporter", "REPORTER ID", wide: true),
+        Column("reporterName", "REPORTER", fallback: "reporter"), Column("kind", "KIND"), Column("proto", "PROTO"),
+        Column("src", "SRC ADDRESS"), Column("srcPort", "SRC PORT"), Column("srcNode", "SRC NODE", wide: true), Column("srcName", "SRC NAME"),
+        Column("dst", "DST ADDRESS"), Column("dstPort", "DST PORT"), Column("dstNode", "DST NODE", wide: true), Column("dstName", "DST NAME"),
+        Column("txPackets", "TX PKTS"), Column("txBytes", "TX BYTES"), Column("rxPackets", "RX PKTS"), Column("rxBytes", "RX BYTES"),
+        Column("cursor", "CURSOR", table: false), Column("initiator", "INITIATOR"),
     ]
 
     /// One raw flow row's cells, in ``flowColumns``' order.
     public static func flowCells(_ r: FlowLogRow) -> [Cell] {
         [.time(r.start), .time(r.end), .string(r.reporter), .string(r.reporterName), .string(r.kind.name),
-         .int(Int64(r.proto)), .string(r.src), .int(Int64(r.srcPort)), .string(r.srcNode), .string(r.srcName),
+         .proto(r.proto), .string(r.src), .int(Int64(r.srcPort)), .string(r.srcNode), .string(r.srcName),
          .string(r.dst), .int(Int64(r.dstPort)), .string(r.dstNode), .string(r.dstName),
-         .count(r.txPackets), .bytes(r.txBytes), .count(r.rxPackets), .bytes(r.rxBytes), .string(r.cursor)]
+         .count(r.txPackets), .bytes(r.txBytes), .count(r.rxPackets), .bytes(r.rxBytes), .string(r.cursor),
+         .string(r.initiator)]
     }
 
     public static func nodes(_ nodes: [NodeRecord]) -> Report {
         Report(
-            columns: [Column("nodeId", "NODE ID"), Column("name", "NAME"), Column("os", "OS"), Column("user", "USER"),
-                      Column("tags", "TAGS"), Column("addresses", "ADDRESSES"), Column("reporter", "REPORTS"),
-                      Column("firstSeen", "FIRST SEEN"), Column("lastSeen", "LAST SEEN")],
+            columns: [Column("nodeId", "NODE ID", wide: true), Column("name", "NAME", fallback: "nodeId", maxWidth: 28), Column("os", "OS", maxWidth: 8),
+                      Column("user", "USER", maxWidth: 22), Column("tags", "TAGS", maxWidth: 22), Column("addresses", "ADDRESSES", wide: true),
+                      Column("reporter", "REPORTS"), Column("firstSeen", "FIRST SEEN", wide: true), Column("lastSeen", "LAST SEEN")],
             rows: nodes.map { n in
                 [.string(n.nodeID), .string(n.name), .string(n.os), .string(n.user), .strings(n.tags),
                  .strings(n.addresses), .bool(n.isReporter), .time(n.firstSeen), .time(n.lastSeen)]
             })
     }
+}
+
+extension Report {
+    /// The table shows `key` first.
+    func named(first key: String) -> Report {
+        var r = self
+        r.tableOrder = [key]
+        return r
+    }
+}
+
+extension Cell {
+    /// A protocol number that tables show by name (`tcp`).
+    static func proto(_ p: UInt8) -> Cell { .named(Int64(p), ProtocolName.name(p)) }
 }

@@ -98,4 +98,6 @@ public struct FlowLogRow: Sendable, Equatable {
     public var rxBytes: Int64
     /// Where this row stands in the newest-first order: pass it to `--after` for the next page.
     public var cursor: String
+    /// Which end opened the connection, `src` or `dst`, by the service-port rule (``Direction``); nil when the ports cannot tell.
+    public var initiator: String?
 }

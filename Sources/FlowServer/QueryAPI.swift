@@ -61,8 +61,11 @@ struct QueryAPI: Sendable {
                 return try await page(o, match: nil, limit: limit, after: nil, format: chosen, type: type, request: request)
             default:
                 let engine = self.engine
-                let text = try await offThePool { try engine.answer(question).render(chosen) }
-                return .raw(.ok, Array(text.utf8), contentType: type)
+                let (text, headers) = try await offThePool { () throws -> (String, HTTPFields) in
+                    let report = try engine.answer(question)
+                    return (report.render(chosen), Self.cutHeaders(report))
+                }
+                return .raw(.ok, Array(text.utf8), contentType: type, headers: headers)
             }
         } catch let e as QueryError {
             throw APIError(.badRequest, e.message(for: .http))
@@ -115,5 +118,15 @@ struct QueryAPI: Sendable {
         return "/api/v1/flows?" + items.map { key, value in
             "\(key)=\(value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value)"
         }.joined(separator: "&")
+    }
+
+    /// An answer cut by a limit says so (SPEC §5): `Tailflow-Total` (the rows without the
+    /// limit) and `Tailflow-Shown`. (Raw flow rows page with a `Link` instead: ``page``.)
+    static func cutHeaders(_ report: Report) -> HTTPFields {
+        var headers: HTTPFields = [:]
+        guard let cut = report.cut, cut.total > report.rows.count || cut.atLeast else { return headers }
+        headers[HTTPField.Name("Tailflow-Total")!] = (cut.atLeast ? ">" : "") + String(cut.total)
+        headers[HTTPField.Name("Tailflow-Shown")!] = String(report.rows.count)
+        return headers
     }
 }

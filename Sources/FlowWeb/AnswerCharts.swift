@@ -3,6 +3,7 @@ import FlowFormat
 public import FlowModel
 public import FlowQuery
 public import FlowStore
+public import Foundation
 
 /// Answers as charts: rankings as bars, series and rollups as stacked columns, pairs as a graph.
 /// The pages, the report and `--format svg` all draw through here.
@@ -51,9 +52,10 @@ public enum AnswerCharts {
     /// A rollup as stacked columns: one layer per group (kind, proto, src, dst as asked), the
     /// `maxLayers - 1` largest named and the rest summed as "other". Traffic kinds keep their colours.
     public static func rollup(_ rows: [RollupRow], groupBy: [RollupKeyField], window: TimeWindow, step: Nanoseconds,
-                              metric: Metric = .bytes, maxLayers: Int = 8, caption: String? = nil) throws -> StackedChart {
-        let times = try window.buckets(step: step)
-        let first = times.first ?? 0
+                              metric: Metric = .bytes, maxLayers: Int = 8, caption: String? = nil, zone: TimeZone = .utc) throws -> StackedChart {
+        // The answer's own buckets: calendar days and Monday weeks in `zone` for 1d and 1w.
+        let buckets = try window.bucketing(step: step, zone: zone)
+        let times = buckets.starts
         func key(_ r: RollupRow) -> String {
             var parts: [String] = []
             for k in groupBy {
@@ -79,8 +81,9 @@ public enum AnswerCharts {
         let otherIndex = named.count
         var values = [[Int64]](repeating: [Int64](repeating: 0, count: times.count), count: named.count + (names.count > named.count ? 1 : 0))
         for r in rows {
-            let i = Int((r.time - first) / step)
-            guard i >= 0, i < times.count else { continue }
+            guard let t0 = times.first, r.time >= t0 else { continue }
+            let i = buckets.index(of: r.time)
+            guard i < times.count else { continue }
             let layer = index[key(r)] ?? otherIndex
             values[layer][i] = Counters.sum(values[layer][i], metric == .bytes ? r.bytes : r.packets)
         }
@@ -139,7 +142,7 @@ public enum AnswerCharts {
         case .series(let o, let step, let subject):
             svg = series(try engine.series(o, step: step, subject: subject), step: step).svg(width: 900, height: 280)
         case .rollup(let o, let step, let groupBy):
-            svg = try rollup(try engine.rollup(o, step: step, groupBy: groupBy), groupBy: groupBy, window: o.window, step: step)
+            svg = try rollup(try engine.rollup(o, step: step, groupBy: groupBy), groupBy: groupBy, window: o.window, step: step, zone: o.zone)
                 .svg(width: 900, height: 300)
         default:
             throw QueryError("--format svg draws top, series and rollup answers only")

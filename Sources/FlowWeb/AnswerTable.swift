@@ -73,10 +73,10 @@ struct AnswerTable: Sendable {
     /// The value as the JSON answer holds it (strings unquoted).
     static func exact(_ cell: FlowFormat.Cell) -> String? {
         switch cell {
-        case .int(let v), .bytes(let v), .count(let v): String(v)
+        case .int(let v), .bytes(let v), .count(let v), .named(let v, _): String(v)
         case .string(let s): s
         case .strings(let a): "[" + a.map(JSON.string).joined(separator: ",") + "]"
-        case .ints(let a): "[" + a.map(String.init).joined(separator: ",") + "]"
+        case .ints(let a), .namedList(let a, _): "[" + a.map(String.init).joined(separator: ",") + "]"
         case .time(let t): t.map { Timestamp.formatRFC3339($0) }
         case .bool(let b): b ? "true" : "false"
         case .seconds(let d): String(d)
@@ -92,6 +92,8 @@ struct AnswerTable: Sendable {
         case .string(let s): s ?? "–"
         case .strings(let a): a.isEmpty ? "–" : a.joined(separator: ", ")
         case .ints(let a): a.isEmpty ? "–" : a.map(String.init).joined(separator: ", ")
+        case .named(_, let name): name
+        case .namedList(_, let names): names.isEmpty ? "–" : names.joined(separator: ", ")
         // To the second for people; data-value keeps the nanoseconds.
         case .time(let t): t.map { Timestamp.formatRFC3339($0 - (($0 % 1_000_000_000) + 1_000_000_000) % 1_000_000_000).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: "") } ?? "–"
         case .bool(let b): b ? "yes" : "no"

@@ -4,11 +4,14 @@ import FlowQuery
 
 /// `--from` and `--to`.
 struct WindowOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "Window start: RFC 3339, a date, now, or relative (-15m, -24h, -7d).")
+    @Option(parsing: .unconditional, help: "Window start: RFC 3339, a date, now, relative (-15m, -24h, -7d), or today, yesterday, this-week, last-week, this-month, last-month.")
     var from = "-24h"
 
-    @Option(parsing: .unconditional, help: "Window end (exclusive), in the same forms.")
+    @Option(parsing: .unconditional, help: "Window end (exclusive), in the same forms; a calendar word as --to is its period's end.")
     var to = "now"
+
+    @Option(help: ArgumentHelp("The IANA time zone of dates, calendar words and --step 1d/1w buckets (default UTC).", valueName: "zone"))
+    var tz: String?
 }
 
 /// The filters every question takes.
@@ -37,7 +40,7 @@ extension FilterOptions {
     /// The window and the filters, read by the same parsers as the HTTP API's parameters.
     func options(_ window: WindowOptions) throws -> QueryOptions {
         try QuestionText.options(from: window.from, to: window.to, kind: kind, proto: proto, endpoint: endpoint, tag: tag, user: user,
-                                  where: expression)
+                                  where: expression, tz: window.tz)
     }
 }
 

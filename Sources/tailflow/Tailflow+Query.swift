@@ -45,7 +45,7 @@ extension Tailflow {
         @OptionGroup var filters: FilterOptions
         @OptionGroup var output: ChartFormatOptions
 
-        @Option(help: "Bucket width: 1m, 5m, 1h, 1d … (epoch-aligned, UTC).")
+        @Option(help: "Bucket width: 1m, 5m, 1h, 1d, 1w … (1d and 1w are calendar days and Monday weeks in --tz; others epoch-aligned).")
         var step = "1h"
 
         @Option(help: ArgumentHelp("Both directions between two endpoints.", valueName: "A,B"))
@@ -72,7 +72,7 @@ extension Tailflow {
         @OptionGroup var filters: FilterOptions
         @OptionGroup var output: ChartFormatOptions
 
-        @Option(help: "Bucket width: 1m, 5m, 1h, 1d …")
+        @Option(help: "Bucket width: 1m, 5m, 1h, 1d, 1w … (1d and 1w are calendar days and Monday weeks in --tz).")
         var step = "1h"
 
         @Option(name: .customLong("group-by"), help: ArgumentHelp("Keys, comma-separated: kind, proto, src, dst.", valueName: "keys"))
@@ -101,7 +101,7 @@ extension Tailflow {
 
         func run() throws {
             let q = try question { try .scope(try filters.options(window), flows: flows, limit: limit) }
-            try output.print(q, store: store)
+            try output.print(q, store: store, more: "--limit N for more, or page with tailflow flows --endpoint E --after CURSOR")
         }
     }
 
@@ -130,7 +130,7 @@ extension Tailflow {
 
         func run() throws {
             let q = try question { .flows(try filters.options(window), match: match, limit: limit, after: after) }
-            try output.print(q, store: store)
+            try output.print(q, store: store, more: "--limit N or --after CURSOR for more")
         }
     }
 }
@@ -144,16 +144,39 @@ extension StoreOptions {
 }
 
 extension FormatOptions {
-    func print(_ report: Report) {
-        Stdout.write(report.render(OutputFormat(rawValue: format.rawValue)!))
+    /// Prints the report to stdout and, to stderr, its notes and what a limit left out.
+    ///
+    /// - parameter more: how to ask for the rest, after "showing 20 of 143 rows; ".
+    func print(_ report: Report, more: String = "--limit N for more") {
+        report.print(OutputFormat(rawValue: format.rawValue)!, wide: wide, more: more)
     }
 
-    /// Answers the question into standard output as it is read (raw rows are never held whole).
-    func print(_ question: Question, store: StoreOptions) throws {
+    /// Answers the question: a page of up to 100,000 rows as a report (which says what its limit
+    /// left out); larger answers in machine formats streamed as they are read (raw rows are never held whole).
+    func print(_ question: Question, store: StoreOptions, more: String = "--limit N for more") throws {
+        let limit: Int
+        switch question {
+        case .flows(_, _, let l, _), .scopeFlows(_, let l): limit = l
+        default: limit = 0
+        }
+        let chosen = OutputFormat(rawValue: format.rawValue)!
+        guard chosen != .table, limit > 100_000 else {
+            try print(store.answer(question), more: more)
+            return
+        }
         let engine = QueryEngine(store: try store.openForReading())
         let out = BufferedStdout()
-        try usage { try engine.answer(question, format: OutputFormat(rawValue: format.rawValue)!, write: out.write) }
+        try usage { try engine.answer(question, format: chosen, write: out.write) }
         out.flush()
+    }
+}
+
+extension Report {
+    /// Prints the report to stdout and, to stderr, its notes and what a limit left out.
+    func print(_ format: OutputFormat, wide: Bool, more: String = "--limit N for more") {
+        Stdout.write(render(format, wide: wide))
+        for note in notes { Stderr.write("tailflow: \(note)\n") }
+        if let cut = cutSummary { Stderr.write("tailflow: \(cut); \(more)\n") }
     }
 }
 
@@ -182,13 +205,16 @@ struct ChartFormatOptions: ParsableArguments {
     @Option(name: .long, help: "Output format: table, json, csv, ndjson, or svg (a chart, the same one the web pages draw).")
     var format: ChartFormatArgument = .table
 
+    @Flag(help: "Tables: show node IDs beside names and every cell in full.")
+    var wide = false
+
     enum ChartFormatArgument: String, ExpressibleByArgument, CaseIterable {
         case table, json, csv, ndjson, svg
     }
 
     func print(_ question: Question, store: StoreOptions) throws {
         guard format == .svg else {
-            Stdout.write(try store.answer(question).render(OutputFormat(rawValue: format.rawValue)!))
+            try store.answer(question).print(OutputFormat(rawValue: format.rawValue)!, wide: wide)
             return
         }
         let engine = QueryEngine(store: try store.openForReading())

@@ -11,7 +11,7 @@ struct Tailflow: AsyncParsableCommand {
         abstract: "Store Tailscale network flow logs in one SQLite file and answer questions about them.",
         discussion: """
             The database defaults to ./tailflow.db; --db or TAILFLOW_DB choose another.
-            Exit status: 0 success, 1 failure, 2 usage error, 3 (ingest, pull) some input rejected but the rest stored.
+            Exit status: 0 success, 1 failure, 2 usage error, 3 (ingest, pull, follow) some input rejected but the rest stored.
             """,
         subcommands: [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self, Nodes.self, Rejects.self,
                       ReportCommand.self, Generate.self, Serve.self, Pull.self, Follow.self]
@@ -86,6 +86,9 @@ struct StoreOptions: ParsableArguments {
 struct FormatOptions: ParsableArguments {
     @Option(name: .long, help: "Output format: table, json, csv or ndjson.")
     var format: OutputFormatArgument = .table
+
+    @Flag(help: "Tables: show node IDs beside names and every cell in full.")
+    var wide = false
 }
 
 enum OutputFormatArgument: String, ExpressibleByArgument, CaseIterable {

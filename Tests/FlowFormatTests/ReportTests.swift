@@ -52,7 +52,29 @@ struct ReportTests {
         #expect(lines[1].contains("1.3 MiB") && lines[1].contains("1,234,567"))
         let t = Report(columns: [Column("k", "KEY"), Column("bytes", "BYTES")],
                        rows: [[.string("a"), .bytes(1)], [.string("longer"), .bytes(1_073_741_824)]]).render(.table)
-        #expect(t == "KEY       BYTES\na           1 B\nlonger  1.0 GiB\n")
+        // One unit per column, the largest value's, so the numbers line up.
+        #expect(t == "KEY       BYTES\na       0.0 GiB\nlonger  1.0 GiB\n")
+        let small = Report(columns: [Column("bytes", "BYTES")], rows: [[.bytes(1)], [.bytes(1023)]]).render(.table)
+        #expect(small == "  BYTES\n    1 B\n1,023 B\n")
+    }
+
+    /// Names first and IDs only when wide; protocol numbers by name; cut cells; times to the second.
+    @Test func tablesShowNamesAndHideIDsUnlessWide() throws {
+        var r = Report(columns: [Column("id", "ID", wide: true), Column("proto", "PROTO"),
+                                 Column("name", "NAME", fallback: "id", maxWidth: 8), Column("time", "TIME")],
+                       rows: [[.string("nKq3vX1CNTRL"), .named(6, "tcp"), .string("alice-laptop.tail7f3e.ts.net"), .time(1_793_527_201_200_000_000)],
+                              [.string("100.64.0.1"), .named(58, "icmpv6"), .string(nil), .time(1_793_527_200_000_000_000)]])
+        r.tableOrder = ["name"]
+        #expect(r.render(.table) == "NAME      PROTO   TIME\nalice-l…  tcp     2026-11-01T10:00:01Z\n100.64.…  icmpv6  2026-11-01T10:00:00Z\n")
+        let wide = r.render(.table, wide: true).split(separator: "\n").map(String.init)
+        #expect(wide[0].hasPrefix("NAME") && wide[0].contains("ID") && wide[1].contains("alice-laptop.tail7f3e.ts.net") && wide[1].contains("nKq3vX1CNTRL"))
+        #expect(wide[2].hasPrefix("-"), "wide shows the name column as it is: \(wide[2])")
+        // Machine forms keep every column, in their own order, exact.
+        #expect(r.render(.csv) == "id,proto,name,time\r\nnKq3vX1CNTRL,6,alice-laptop.tail7f3e.ts.net,2026-11-01T10:00:01.2Z\r\n100.64.0.1,58,,2026-11-01T10:00:00Z\r\n")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.render(.json).utf8)) as? [[String: Any]])
+        #expect(json[1]["proto"] as? Int == 58 && json[1]["name"] is NSNull)
+        let list = Report(columns: [Column("p")], rows: [[.namedList([6, 17], ["tcp", "udp"])]])
+        #expect(list.render(.table) == "p\ntcp,udp\n" && list.render(.ndjson) == "{\"p\":[6,17]}\n")
     }
 
     /// A line break, tab or other control character in a name or a tag must not break the

@@ -235,6 +235,57 @@ struct PlannerPropertyTests {
         }
     }
 
+    /// Calendar days and weeks in a zone: rollup levels that do not align with local midnight
+    /// (days in Berlin, hours in Kolkata) must not be used; answers stay exact.
+    @Test(arguments: 1...3)
+    func calendarBucketsInAZoneMatchTheNaiveOracle(_ seed: UInt64) throws {
+        let f = try #require(Self.fixture)
+        var rng = SplitMix(state: seed &+ 7000)
+        let s: Int64 = 1_000_000_000
+        for _ in 0..<8 {
+            var o = Self.randomOptions(f, &rng)
+            let zone = TimeZone(identifier: ["UTC", "Europe/Berlin", "Asia/Kolkata", "America/St_Johns"].randomElement(using: &rng)!)!
+            o.zone = zone
+            let step = [86_400, 7 * 86_400].randomElement(using: &rng)! * s
+            var cal = Calendar(identifier: .gregorian)
+            cal.timeZone = zone
+            cal.firstWeekday = 2
+            func bucket(_ t: Int64) -> Int64 {
+                let d = Date(timeIntervalSince1970: Double(Timestamp.bucketStart(t, step: s) / s))
+                return Int64(cal.dateInterval(of: step == 86_400 * s ? .day : .weekOfYear, for: d)!.start.timeIntervalSince1970) * s
+            }
+            var want: [Int64: Int64] = [:]
+            var groups: [String: Int64] = [:]
+            for (t, from, to, _, b, _, _, kind) in f.oracle.edges(o, endpoint: nil) {
+                want[bucket(t), default: 0] += b
+                groups["\(bucket(t)) \(kind.name) \(from) \(to)", default: 0] += b
+            }
+            let series = try f.engine.series(o, step: step)
+            #expect(series.first?.time == bucket(o.window.from) && series.last?.time == bucket(o.window.to - 1), "\(zone.identifier) \(o.window)")
+            for point in series {
+                #expect(point.bytes == want[point.time] ?? 0, "\(zone.identifier) bucket \(point.time) window \(o.window)")
+            }
+            let rollup = try f.engine.rollup(o, step: step, groupBy: [.kind, .src, .dst])
+            #expect(rollup.map { "\($0.time) \($0.kind!) \($0.src!) \($0.dst!) \($0.bytes)" }.sorted()
+                    == groups.map { "\($0.key) \($0.value)" }.sorted(), "\(zone.identifier) \(o.window)")
+        }
+    }
+
+    /// What levels a zone's calendar buckets let the planner use.
+    @Test func calendarBucketsAlignToTheLevelsTheirZoneAllows() throws {
+        let s: Int64 = 1_000_000_000
+        let w = TimeWindow(from: Timestamp.parseRFC3339("2026-10-20T00:00:00Z")!, to: Timestamp.parseRFC3339("2026-11-10T00:00:00Z")!)
+        #expect(try w.bucketing(step: 86_400 * s).alignment % (86_400 * s) == 0)
+        #expect(try w.bucketing(step: 7 * 86_400 * s).alignment == 86_400 * s, "Monday weeks in UTC: days, not 8-day levels")
+        let berlin = try w.bucketing(step: 86_400 * s, zone: TimeZone(identifier: "Europe/Berlin")!)
+        #expect(berlin.alignment == 3600 * s)
+        #expect(berlin.starts.contains(Timestamp.parseRFC3339("2026-10-24T22:00:00Z")!)
+                && berlin.starts.contains(Timestamp.parseRFC3339("2026-10-25T23:00:00Z")!)
+                && !berlin.starts.contains(Timestamp.parseRFC3339("2026-10-25T22:00:00Z")!))
+        #expect(try w.bucketing(step: 86_400 * s, zone: TimeZone(identifier: "Asia/Kolkata")!).alignment == 1800 * s)
+        #expect(try w.bucketing(step: 3600 * s, zone: TimeZone(identifier: "Asia/Kolkata")!).alignment == 3600 * s, "other steps stay epoch-aligned")
+    }
+
     @Test(arguments: Backend.allCases, 1...3)
     func scopeMatchesTheNaiveOracle(_ backend: Backend, _ seed: UInt64) throws {
         let f = try #require(Self.fixture)

@@ -66,7 +66,7 @@ struct QueryAPITests {
             let bad: [(String, String)] = [
                 ("top?by=nonsense", "by 'nonsense' is not a ranking"), ("top?step=1m", "takes no parameter 'step'"),
                 ("series?step=0s", "step '0s' is not a duration"), ("scope", "scope needs endpoint"),
-                ("top?from=yesterday", "from 'yesterday' is not a time"), ("top?from=now&to=-1h", "from ("),
+                ("top?from=tomorrow", "from 'tomorrow' is not a time"), ("top?tz=Mars/Olympus", "tz 'Mars/Olympus' is not a time zone"), ("top?from=now&to=-1h", "from ("),
                 ("top?endpoint=no-such-node", "no-such-node"), ("top?limit=5&limit=6", "given twice"),
                 ("top?limit=0", "limit '0' must be"), ("series?pair=a", "pair takes two endpoints"),
                 ("series?pair=a,b&edge=a,b", "at most one of endpoint, pair and edge"), ("rollup?group-by=colour", "group-by 'colour'"),

@@ -45,7 +45,7 @@ struct FlowStoreTests {
         let other = try DatabaseQueue(path: dir.path("other.db"))
         try other.write { try $0.execute(sql: "CREATE TABLE customers (id INTEGER)") }
         #expect { _ = try FlowStore(path: dir.path("other.db")) } throws: { ($0 as? StoreError)?.code == .notATailflowStore }
-        FileManager.default.createFile(atPath: dir.path("junk.db"), contents: Data(repeating: 0x41, count: 8192))
+        #expect(FileManager.default.createFile(atPath: dir.path("junk.db"), contents: Data(repeating: 0x41, count: 8192)))
         #expect { _ = try FlowStore(path: dir.path("junk.db")) } throws: { ($0 as? StoreError)?.code == .notATailflowStore }
     }
 

@@ -32,9 +32,13 @@ struct NodesCommandTests {
         let ndjson = try CLI.run(["nodes", "--format", "ndjson"], db: db)
         #expect(ndjson.stdout.split(separator: "\n").count == 6)
 
-        let table = try CLI.run(["nodes"], db: db)
+        // By default the name first, no node ID, within 120 columns; --wide adds IDs and addresses.
+        let narrow = try CLI.run(["nodes"], db: db).stdout.split(separator: "\n").map(String.init)
+        #expect(narrow.first?.hasPrefix("NAME") == true && narrow.first?.contains("NODE ID") == false)
+        #expect(narrow.allSatisfy { $0.count <= 120 }, "\(narrow)")
+        let table = try CLI.run(["nodes", "--wide"], db: db)
         let rows = table.stdout.split(separator: "\n").map(String.init)
-        #expect(rows.first?.hasPrefix("NODE ID") == true)
+        #expect(rows.first?.hasPrefix("NODE ID") == true && rows.first?.contains("ADDRESSES") == true)
         // Aligned: every column starts at the same offset on every line.
         let nameColumn = try #require(rows.first?.range(of: "NAME")?.lowerBound.utf16Offset(in: rows[0]))
         for row in rows.dropFirst() {

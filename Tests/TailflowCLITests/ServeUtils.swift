@@ -21,7 +21,7 @@ final class ServeProcess: @unchecked Sendable {
                           db: nil, env: env)
         let out = Pipe()
         stderrFile = db + ".serve-\(UUID().uuidString.prefix(8)).err"
-        FileManager.default.createFile(atPath: stderrFile, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
         p.standardOutput = out
         p.standardError = FileHandle(forWritingAtPath: stderrFile)
         p.standardInput = FileHandle.nullDevice
