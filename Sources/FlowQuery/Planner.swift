@@ -1,4 +1,4 @@
-public import FlowModel
+package import FlowModel
 import FlowStore
 
 /// How a window is read: whole days, hours and minutes from the rollups, the
@@ -8,8 +8,8 @@ import FlowStore
 /// bucket lying inside the window holds exactly the rows a raw scan of that
 /// bucket would find; the edge model is additive, so answers are identical to
 /// computing from raw rows alone, for any window and step.
-public enum Planner {
-    public enum Segment: Equatable, Sendable {
+package enum Planner {
+    package enum Segment: Equatable, Sendable {
         /// Rollup rows of `step` seconds with bucket start in `[from, to)` (ns, aligned).
         case rollup(step: Int64, from: Nanoseconds, to: Nanoseconds)
         /// Raw flow rows with window start in `[from, to)`.
@@ -17,7 +17,7 @@ public enum Planner {
     }
 
     /// The rollup levels, coarsest first, in seconds.
-    public static let levels: [Int64] = RollupStep.all.reversed()
+    package static let levels: [Int64] = RollupStep.all.reversed()
 
     /// Covers `window` with the fewest rows: the coarsest aligned buckets that
     /// fit, then finer ones towards the edges, then raw rows.
@@ -25,7 +25,7 @@ public enum Planner {
     /// - parameter step: when an answer is bucketed (series, rollup), only
     ///   levels that divide `step` can be used, so that no rollup bucket straddles two answer buckets.
     /// - parameter below: use only levels finer than this many seconds (60: raw rows only).
-    public static func plan(_ window: TimeWindow, step: Nanoseconds? = nil, below: Int64? = nil) -> [Segment] {
+    package static func plan(_ window: TimeWindow, step: Nanoseconds? = nil, below: Int64? = nil) -> [Segment] {
         let usable = levels.filter { level in
             (step.map { $0 % (level * Timestamp.nanosPerSecond) == 0 } ?? true) && (below.map { level < $0 } ?? true)
         }

@@ -4,7 +4,7 @@ import Foundation
 /// Swift's cooperative pool, whose few threads must never block.
 ///
 /// Not cancellable: once started, the work (a commit, say) finishes.
-public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+package func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         DispatchQueue.global(qos: .userInitiated).async {
             continuation.resume(with: Result { try body() })

@@ -58,7 +58,7 @@ public struct Counters: Hashable, Sendable {
 /// and 2, 4, 8 and 16 days (epoch-aligned). The multi-day levels cost little
 /// (keys repeat from day to day, so a 16-day bucket holds about twice a day's
 /// keys, not sixteen times) and let a 30-day question read ~2.5 M sums instead of ~7.
-public enum RollupStep {
-    public static let day: Int64 = 86_400
-    public static let all: [Int64] = [60, 3600, day, 2 * day, 4 * day, 8 * day, 16 * day]
+package enum RollupStep {
+    package static let day: Int64 = 86_400
+    package static let all: [Int64] = [60, 3600, day, 2 * day, 4 * day, 8 * day, 16 * day]
 }

@@ -28,11 +28,11 @@ public struct RollupEntry: Hashable, Sendable, Comparable {
 /// Format 1: one version byte (1), then per entry, in key order: a byte with the
 /// kind (bits 0–1), varints: src address id as a delta from the previous entry's
 /// src, dst address id, proto, port, txPkts, txBytes, rxPkts, rxBytes.
-public enum RollupCodec {
-    public static let version: UInt8 = 1
+package enum RollupCodec {
+    package static let version: UInt8 = 1
 
     /// Encodes entries, which must be sorted and unique by key.
-    public static func encode(_ entries: [RollupEntry], into out: inout [UInt8]) {
+    package static func encode(_ entries: [RollupEntry], into out: inout [UInt8]) {
         out.append(version)
         var prevSrc: Int64 = 0
         for e in entries {
@@ -51,7 +51,7 @@ public enum RollupCodec {
 
     /// Decodes a packed blob, calling `body` for each entry.
     @inline(__always)
-    public static func decode(_ blob: UnsafeRawBufferPointer, _ body: (RollupEntry) throws -> Void) throws {
+    package static func decode(_ blob: UnsafeRawBufferPointer, _ body: (RollupEntry) throws -> Void) throws {
         var r = try BlobReader(blob, version: version, what: "rollup")
         var src: Int64 = 0
         while !r.atEnd {
@@ -66,7 +66,7 @@ public enum RollupCodec {
         }
     }
 
-    public static func decode(_ blob: [UInt8]) throws -> [RollupEntry] {
+    package static func decode(_ blob: [UInt8]) throws -> [RollupEntry] {
         var out: [RollupEntry] = []
         try blob.withUnsafeBytes { try decode($0) { out.append($0) } }
         return out

@@ -45,8 +45,8 @@ public struct StoredRow: Hashable, Sendable {
 /// | varints | [proto], [src id], src port, [dst id], dst port, txPkts, txBytes, rxPkts, rxBytes |
 ///
 /// Address ids start at 1; 0 means the row has no such address.
-public enum RowCodec {
-    public static let version: UInt8 = 1
+package enum RowCodec {
+    package static let version: UInt8 = 1
 
     static let protoByCode: [UInt8] = [0, 6, 17, 1, 58, 0, 0, 0]
 
@@ -63,7 +63,7 @@ public enum RowCodec {
     }
 
     /// Appends the encoding of `rows` to `out` (which it does not clear).
-    public static func encode(_ rows: some Sequence<StoredRow>, into out: inout [UInt8]) {
+    package static func encode(_ rows: some Sequence<StoredRow>, into out: inout [UInt8]) {
         out.append(version)
         var prevSrc: Int64 = -1, prevDst: Int64 = -1
         for r in rows {
@@ -87,7 +87,7 @@ public enum RowCodec {
     }
 
     /// Decodes a packed blob, calling `body` for each row; throws on a malformed blob.
-    public static func decode(_ blob: UnsafeRawBufferPointer, _ body: (StoredRow) throws -> Void) throws {
+    package static func decode(_ blob: UnsafeRawBufferPointer, _ body: (StoredRow) throws -> Void) throws {
         var r = try BlobReader(blob, version: version, what: "flow rows")
         var prevSrc: Int64 = 0, prevDst: Int64 = 0
         while !r.atEnd {
@@ -109,7 +109,7 @@ public enum RowCodec {
     }
 
     /// Decodes a packed blob into an array.
-    public static func decode(_ blob: [UInt8]) throws -> [StoredRow] {
+    package static func decode(_ blob: [UInt8]) throws -> [StoredRow] {
         var rows: [StoredRow] = []
         try blob.withUnsafeBytes { try decode($0) { rows.append($0) } }
         return rows

@@ -1,4 +1,4 @@
-public import FlowModel
+import FlowModel
 import FlowStore
 
 /// A ``FilterExpression`` resolved against one question's ``Directory``: node
@@ -9,10 +9,10 @@ import FlowStore
 /// A test depends only on what a rollup key holds (kind, src and dst address,
 /// proto, service port) plus the reporter the rollup belongs to, and on node
 /// attributes resolved now; so the planner still answers from rollups, exactly.
-public final class CompiledFilter {
+final class CompiledFilter {
     let program: Program
     /// Bit `k` set: the expression can hold for traffic kind `k` (lets the scan skip the others early).
-    public let kindMask: UInt8
+    let kindMask: UInt8
 
     /// Resolves every value of `expression` against `directory`.
     ///
@@ -27,7 +27,7 @@ public final class CompiledFilter {
 
     /// Whether a counted edge `from`→`to` of an observation by `reporter` passes.
     @inline(__always)
-    public func matches(reporter: Int64, kind: TrafficKind, proto: UInt8, port: UInt16, from: Endpoint, to: Endpoint) -> Bool {
+    func matches(reporter: Int64, kind: TrafficKind, proto: UInt8, port: UInt16, from: Endpoint, to: Endpoint) -> Bool {
         program.eval(Facts(reporter: reporter, kind: kind.rawValue, proto: proto, port: port, from: from, to: to, also: nil))
     }
 
@@ -35,7 +35,7 @@ public final class CompiledFilter {
     ///
     /// As the `flows` view's `--endpoint` and `--tag` do, `endpoint` also matches the
     /// reporter of a physical row, and `tag`, `user` and `os` the reporter of any row.
-    public func matchesRow(reporter: Int64, kind: TrafficKind, proto: UInt8, port: UInt16, src: Endpoint, dst: Endpoint) -> Bool {
+    func matchesRow(reporter: Int64, kind: TrafficKind, proto: UInt8, port: UInt16, src: Endpoint, dst: Endpoint) -> Bool {
         program.eval(Facts(reporter: reporter, kind: kind.rawValue, proto: proto, port: port, from: src, to: dst,
                            also: Facts.Also(reporter: .node(reporter), physical: kind == .physical)))
     }
