@@ -26,6 +26,7 @@ final class ServeProcess: @unchecked Sendable {
         p.standardError = FileHandle(forWritingAtPath: stderrFile)
         p.standardInput = FileHandle.nullDevice
         try p.run()
+        ServeProcess.stopAtExit(p.processIdentifier)
         process = p
         scheme = tls ? "https" : "http"
         var text = ""
@@ -72,18 +73,46 @@ final class ServeProcess: @unchecked Sendable {
     func stop() -> Int32 {
         if process.isRunning { process.terminate() }
         process.waitUntilExit()
+        forget()
         return process.terminationStatus
     }
 
     func kill() {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        forget()
+    }
+
+    /// Once it has exited, its pid may be reused by another process: stop tracking it.
+    private func forget() {
+        let pid = process.processIdentifier
+        ServeProcess.startedServers.withLock { $0.removeAll { $0 == pid } }
     }
 
     deinit {
         if process.isRunning { kill() }
         try? FileManager.default.removeItem(atPath: stderrFile)
     }
+}
+
+extension ServeProcess {
+    /// Servers that a suite keeps in a `static` (the browser tests share one site) are never
+    /// deinitialised: SIGTERM whatever is still running when the test process exits, so no
+    /// `tailflow serve` outlives `swift test`.
+    static func stopAtExit(_ pid: Int32) {
+        _ = installExitHandler
+        startedServers.withLock { $0.append(pid) }
+    }
+
+    private static let installExitHandler: Void = {
+        atexit {
+            for pid in ServeProcess.startedServers.withLock({ $0 }) where Foundation.kill(pid, 0) == 0 {
+                Foundation.kill(pid, SIGTERM)
+            }
+        }
+    }()
+
+    fileprivate static let startedServers = Locked<[Int32]>([])
 }
 
 /// A value behind a lock, shared with a reader thread.
