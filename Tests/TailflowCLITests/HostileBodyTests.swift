@@ -51,18 +51,20 @@ struct HostileBodyTests {
         var i = bad
         while Array(damaged[i..<i + key.count]) != key { i += 1 }
         damaged[i + key.count] = UInt8(ascii: "x")
+        // Clean and damaged bodies alternate and each keeps its fastest of three, so a burst of
+        // load from the tests running beside this one does not decide the comparison.
         let clock = ContinuousClock()
-        var cleanTime = Double.infinity
-        for _ in 0..<2 {
-            let t0 = clock.now
-            let r = try await client.post(server.url + "/api/v1/ingest", clean, Auth.ingest)
-            #expect(r.status == 200, "\(r.body)")
+        var cleanTime = Double.infinity, damagedTime = Double.infinity
+        for _ in 0..<3 {
+            var t0 = clock.now
+            let c = try await client.post(server.url + "/api/v1/ingest", clean, Auth.ingest)
+            #expect(c.status == 200, "\(c.body)")
             cleanTime = min(cleanTime, (clock.now - t0).seconds)
+            t0 = clock.now
+            let r = try await client.post(server.url + "/api/v1/ingest", damaged, Auth.ingest)
+            damagedTime = min(damagedTime, (clock.now - t0).seconds)
+            #expect(r.status == 400 && r.object["rejected"] as? Int == 1, "\(r.body)")
         }
-        let t0 = clock.now
-        let r = try await client.post(server.url + "/api/v1/ingest", damaged, Auth.ingest)
-        let damagedTime = (clock.now - t0).seconds
-        #expect(r.status == 400 && r.object["rejected"] as? Int == 1, "\(r.body)")
         #expect(damagedTime <= 5 * cleanTime + 0.5, "\(damagedTime)s against \(cleanTime)s clean")
         #expect(try await client.get(server.url + "/healthz").status == 200)
         #expect(server.stop() == 0)
