@@ -23,34 +23,8 @@ extension QueryEngine {
         let position = try after.map(FlowCursor.init(parsing:))
         try read(options) { ctx in
             var count = 0
-            let needle = match?.lowercased()
-            var upper = options.window.to
-            if let position { upper = min(upper, position.start + 1) }
-            let kinds = options.candidateKinds
-            try ctx.snapshot.messages(from: options.window.from, to: upper, reporter: nil, descending: true) { h, index, r in
-                if let position {
-                    let here = FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index)
-                    guard here.isAfter(position) else { return true }
-                }
-                guard kinds.contains(r.kind), options.proto.map({ $0 == r.proto }) ?? true else { return true }
-                let reporter = Endpoint.node(h.reporter)
-                let src = ctx.directory.endpoint(address: r.src), dst = ctx.directory.endpoint(address: r.dst)
-                if let e = ctx.endpoint, src != e, dst != e, !(r.kind == .physical && reporter == e) { return true }
-                if let t = ctx.taggedNodes, !t.contains(src), !t.contains(dst), !t.contains(reporter) { return true }
-                if let f = ctx.filter, !f.matchesRow(reporter: h.reporter, kind: r.kind, proto: r.proto, port: r.servicePort, src: src, dst: dst) {
-                    return true
-                }
-                if let needle, !(try Self.matches(needle, ctx, reporter, src, dst, r)) { return true }
-                try each(FlowLogRow(
-                    start: h.start, end: h.end, reporter: try ctx.label(reporter), reporterName: ctx.directory.name(reporter),
-                    kind: r.kind, proto: r.proto,
-                    src: r.src == 0 ? nil : try ctx.directory.addressText(r.src), srcPort: r.srcPort,
-                    srcNode: try src.nodeID.map { _ in try ctx.label(src) }, srcName: ctx.directory.name(src),
-                    dst: r.dst == 0 ? nil : try ctx.directory.addressText(r.dst), dstPort: r.dstPort,
-                    dstNode: try dst.nodeID.map { _ in try ctx.label(dst) }, dstName: ctx.directory.name(dst),
-                    txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes,
-                    cursor: FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index).text,
-                    initiator: Direction.initiator(srcPort: r.srcPort, dstPort: r.dstPort)))
+            try Self.matchingRows(ctx, options, match: match, after: position) { row in
+                try each(row())
                 count += 1
                 return count < limit
             }
@@ -78,27 +52,39 @@ extension QueryEngine {
             // Count matching rows up to one past `cap`; a plain page (bound 0) stops at its last row.
             let counting = bound > 0
             let cap = max(bound, limit)
-            let needle = match?.lowercased()
-            var upper = options.window.to
-            if let position { upper = min(upper, position.start + 1) }
-            let kinds = options.candidateKinds
-            try ctx.snapshot.messages(from: options.window.from, to: upper, reporter: nil, descending: true) { h, index, r in
-                if let position {
-                    let here = FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index)
-                    guard here.isAfter(position) else { return true }
-                }
-                guard kinds.contains(r.kind), options.proto.map({ $0 == r.proto }) ?? true else { return true }
-                let reporter = Endpoint.node(h.reporter)
-                let src = ctx.directory.endpoint(address: r.src), dst = ctx.directory.endpoint(address: r.dst)
-                if let e = ctx.endpoint, src != e, dst != e, !(r.kind == .physical && reporter == e) { return true }
-                if let t = ctx.taggedNodes, !t.contains(src), !t.contains(dst), !t.contains(reporter) { return true }
-                if let f = ctx.filter, !f.matchesRow(reporter: h.reporter, kind: r.kind, proto: r.proto, port: r.servicePort, src: src, dst: dst) {
-                    return true
-                }
-                if let needle, !(try Self.matches(needle, ctx, reporter, src, dst, r)) { return true }
+            try Self.matchingRows(ctx, options, match: match, after: position) { row in
                 total += 1
                 guard rows.count < limit else { return total <= cap }
-                rows.append(FlowLogRow(
+                rows.append(try row())
+                return rows.count < limit || counting
+            }
+            return FlowPage(rows: rows, total: min(total, cap), atLeast: total > cap)
+        }
+    }
+
+    /// Every raw row of the window that passes the question's filters and `match`, newest first
+    /// after `position`, handed to `body` as a function that builds its ``FlowLogRow`` (so rows
+    /// only counted are never built). `body` returns whether to go on.
+    static func matchingRows(_ ctx: QueryContext, _ options: QueryOptions, match: String?, after position: FlowCursor?,
+                             _ body: (() throws -> FlowLogRow) throws -> Bool) throws {
+        let needle = match?.lowercased()
+        var upper = options.window.to
+        if let position { upper = min(upper, position.start + 1) }
+        let kinds = options.candidateKinds
+        try ctx.snapshot.messages(from: options.window.from, to: upper, reporter: nil, descending: true) { h, index, r in
+            let cursor = FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index)
+            if let position, !cursor.isAfter(position) { return true }
+            guard kinds.contains(r.kind), options.proto.map({ $0 == r.proto }) ?? true else { return true }
+            let reporter = Endpoint.node(h.reporter)
+            let src = ctx.directory.endpoint(address: r.src), dst = ctx.directory.endpoint(address: r.dst)
+            if let e = ctx.endpoint, src != e, dst != e, !(r.kind == .physical && reporter == e) { return true }
+            if let t = ctx.taggedNodes, !t.contains(src), !t.contains(dst), !t.contains(reporter) { return true }
+            if let f = ctx.filter, !f.matchesRow(reporter: h.reporter, kind: r.kind, proto: r.proto, port: r.servicePort, src: src, dst: dst) {
+                return true
+            }
+            if let needle, !(try matches(needle, ctx, reporter, src, dst, r)) { return true }
+            return try body {
+                FlowLogRow(
                     start: h.start, end: h.end, reporter: try ctx.label(reporter), reporterName: ctx.directory.name(reporter),
                     kind: r.kind, proto: r.proto,
                     src: r.src == 0 ? nil : try ctx.directory.addressText(r.src), srcPort: r.srcPort,
@@ -106,11 +92,9 @@ extension QueryEngine {
                     dst: r.dst == 0 ? nil : try ctx.directory.addressText(r.dst), dstPort: r.dstPort,
                     dstNode: try dst.nodeID.map { _ in try ctx.label(dst) }, dstName: ctx.directory.name(dst),
                     txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes,
-                    cursor: FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index).text,
-                    initiator: Direction.initiator(srcPort: r.srcPort, dstPort: r.dstPort)))
-                return rows.count < limit || counting
+                    cursor: cursor.text,
+                    initiator: Direction.initiator(srcPort: r.srcPort, dstPort: r.dstPort))
             }
-            return FlowPage(rows: rows, total: min(total, cap), atLeast: total > cap)
         }
     }
 
