@@ -265,12 +265,12 @@ public enum QuestionText {
         try TimeWindow.parseStep(text ?? "1h")
     }
 
-    /// `kind,proto,src,dst`, any subset, in the order given.
+    /// `kind,proto,src,dst,tag,user,os,port`, any subset, in the order given.
     public static func groupBy(_ text: String?) throws -> [RollupKeyField] {
         var keys: [RollupKeyField] = []
         for part in (text ?? "").split(separator: ",") {
             guard let k = RollupKeyField(rawValue: part.trimmingCharacters(in: .whitespaces).lowercased()) else {
-                throw QueryError("\(parameter: "group-by") '\(part)' is not a key: use kind, proto, src or dst")
+                throw QueryError("\(parameter: "group-by") '\(part)' is not a key: use kind, proto, src, dst, tag, user, os or port")
             }
             if !keys.contains(k) { keys.append(k) }
         }

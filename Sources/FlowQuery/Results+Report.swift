@@ -46,7 +46,13 @@ extension Report {
 
     public static func rollup(_ rows: [RollupRow], groupBy: [RollupKeyField]) -> Report {
         var columns = [Column("time", "TIME")]
-        for key in groupBy { columns.append(Column(key.rawValue, key.rawValue.uppercased())) }
+        for key in groupBy {
+            switch key {
+            case .src: columns += [Column("src", "SRC ID / ADDRESS", wide: true), Column("srcName", "SRC", fallback: "src")]
+            case .dst: columns += [Column("dst", "DST ID / ADDRESS", wide: true), Column("dstName", "DST", fallback: "dst")]
+            default: columns.append(Column(key.rawValue, key.rawValue.uppercased()))
+            }
+        }
         columns += [Column("bytes", "BYTES"), Column("packets", "PACKETS")]
         return Report(columns: columns, rows: rows.map { r in
             var cells: [Cell] = [.time(r.time)]
@@ -54,8 +60,12 @@ extension Report {
                 switch key {
                 case .kind: cells.append(.string(r.kind))
                 case .proto: cells.append(.proto(r.proto ?? 0))
-                case .src: cells.append(.string(r.src))
-                case .dst: cells.append(.string(r.dst))
+                case .src: cells += [.string(r.src), .string(r.srcName)]
+                case .dst: cells += [.string(r.dst), .string(r.dstName)]
+                case .tag: cells.append(.string(r.tag))
+                case .user: cells.append(.string(r.user))
+                case .os: cells.append(.string(r.os))
+                case .port: cells.append(.int(Int64(r.port ?? 0)))
                 }
             }
             return cells + [.bytes(r.bytes), .count(r.packets)]

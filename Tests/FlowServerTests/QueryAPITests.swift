@@ -19,6 +19,7 @@ struct QueryAPITests {
         ("series", ["step": "1m", "pair": "alice-laptop,db-1"]),
         ("series", ["step": "1m", "edge": "db-1,alice-laptop"]),
         ("rollup", ["step": "1h", "group-by": "kind,proto,src,dst"]),
+        ("rollup", ["step": "30m", "group-by": "tag,user,os,port"]),
         ("scope", ["endpoint": "nKq3vX1CNTRL"]),
         ("scope", ["endpoint": "100.101.1.10", "flows": "true", "limit": "4"]),
         ("flows", ["limit": "5", "match": "5432"]),
@@ -59,6 +60,9 @@ struct QueryAPITests {
                 #expect(answer.body == cli.stdout, "\(command) \(parameters)")
                 #expect(answer.body.count > 3, "\(command) \(parameters) answers something")
             }
+            // The rollup's new keys and names, as worked by hand in TailflowCLITests/RollupGroupTests.
+            let groups = try await app.get("/api/v1/rollup?step=1h&group-by=src,tag&format=ndjson&" + Self.query(Self.window), Auth.read)
+            #expect(groups.body.contains(#"{"time":"2026-11-01T10:00:00Z","src":"nDb1x9ZCNTRL","srcName":"db-1.tail7f3e.ts.net","tag":"tag:prod","bytes":1200000,"packets":100}"#))
             // Other formats, as the CLI's.
             let csv = try await app.get("/api/v1/top?format=csv&" + Self.query(Self.window), Auth.read)
             let cliCSV = try await CLI.run(Self.cliArguments("top", Self.window).dropLast(2) + ["--format", "csv"], db: db)
