@@ -87,3 +87,45 @@ struct ChangesCommandTests {
         }
     }
 }
+
+/// `tailflow generate --changes`: configuration events between the messages, in every container.
+struct GenerateChangesTests {
+    static let args = ["generate", "--nodes", "20", "--start", "2026-11-03T10:00:00Z", "--duration", "2h", "--change-interval", "5m"]
+    static let window = ["--from", "2026-11-03T09:00:00Z", "--to", "2026-11-03T13:00:00Z"]
+
+    @Test(arguments: ["jsonl", "api", "splunk", "elastic", "array", "concatenated", "logtail"])
+    func eventsLandAndTheFlowsStayTheSame(_ container: String) throws {
+        let dir = TempDir()
+        let mixed = dir.path("mixed.\(container)"), plain = dir.path("plain.\(container)")
+        let g = try CLI.run(Self.args + ["--changes", "--container", container, "-o", mixed])
+        #expect(g.status == 0, "\(g.stderr)")
+        try CLI.run(Self.args + ["--container", container, "-o", plain])
+        let count = try #require(g.stderr.split(separator: " ").firstIndex(of: "configuration").map { Int(g.stderr.split(separator: " ")[$0 - 1]) } ?? nil,
+                                 "\(g.stderr)")
+        #expect(count >= 10, "two hours at one change per 5 minutes on average")
+
+        let mixedDB = dir.path("mixed.db"), plainDB = dir.path("plain.db")
+        let a = try CLI.run(["ingest", "--format", "json", mixed], db: mixedDB)
+        let b = try CLI.run(["ingest", "--format", "json", plain], db: plainDB)
+        #expect(a.status == 0 && b.status == 0, "\(a.stderr) \(b.stderr)")
+        let sa = try ChangesCommandTests.summary(a), sb = try ChangesCommandTests.summary(b)
+        #expect(sa["changes"] as? Int == count && sa["storedChanges"] as? Int == count && sa["rejected"] as? Int == 0 && sa["skipped"] as? Int == 0)
+        #expect(sa["storedRows"] as? Int == sb["storedRows"] as? Int && sb["changes"] as? Int == 0)
+        for q in [["top", "--by", "pair"], ["series", "--step", "10m"], ["flows", "--limit", "50"]] {
+            let x = try CLI.run(q + ["--format", "json"] + Self.window, db: mixedDB)
+            let y = try CLI.run(q + ["--format", "json"] + Self.window, db: plainDB)
+            #expect(x.status == 0 && x.stdout == y.stdout, "\(q)")
+        }
+        let changes = try ChangesCommandTests.json(try CLI.run(["changes", "--format", "json"] + Self.window, db: mixedDB))
+        #expect(changes.count == count)
+        let actions = Set(changes.compactMap { $0["action"] as? String })
+        #expect(actions.isSubset(of: ["UPDATE", "APPROVE", "DELETE"]) && actions.contains("UPDATE"))
+        #expect(changes.allSatisfy { ($0["time"] as? String ?? "") >= "2026-11-03T10:00:00" && ($0["time"] as? String ?? "") < "2026-11-03T12:00:00" })
+    }
+
+    @Test func theSameOptionsGiveTheSameBytes() throws {
+        let one = try CLI.run(Self.args + ["--changes"])
+        let two = try CLI.run(Self.args + ["--changes"])
+        #expect(one.status == 0 && one.stdout == two.stdout && one.stdout.contains("\"eventGroupID\""))
+    }
+}
