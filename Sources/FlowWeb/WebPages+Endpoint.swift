@@ -31,6 +31,7 @@ extension WebPages {
         var chart = try AnswerCharts.rollup(layer("sent", out) + layer("received", into), groupBy: [.kind], window: w, step: step)
         chart.layers = chart.layers.sorted { $0.name > $1.name }  // sent below, received above
         for i in chart.layers.indices { chart.layers[i].color = chart.layers[i].name == "sent" ? Palette.color(0) : Palette.color(2) }
+        chart.markers = Self.markers(try engine.scopeChanges(window: w, endpoint: e))
 
         let scopeOwn: [String: String?] = ["endpoint": e]
         let scope = try engine.answer(try c.question("scope", scopeOwn))
@@ -102,10 +103,14 @@ extension WebPages {
         let ca = try canonical(a, o), cb = try canonical(b, o)
         func short(_ e: String) -> String { AnswerCharts.label(e, name: nodes.first { $0.nodeID == e }?.name) }
         let na = short(ca), nb = short(cb)
-        let chart = StackedChart(times: ab.map(\.time), step: step, unit: .bytes, layers: [
+        var chart = StackedChart(times: ab.map(\.time), step: step, unit: .bytes, layers: [
             .init(name: "\(na) → \(nb)", values: ab.map(\.bytes), color: Palette.color(0)),
             .init(name: "\(nb) → \(na)", values: ba.map(\.bytes), color: Palette.color(2)),
         ], caption: "bytes per \(stepText), UTC")
+        var seen: Set<Int64> = []
+        let changes = (try engine.scopeChanges(window: w, endpoint: a) + engine.scopeChanges(window: w, endpoint: b))
+            .filter { seen.insert($0.identity).inserted }.sorted { $0.time < $1.time }
+        chart.markers = Self.markers(changes)
 
         let scopeOwn: [String: String?] = ["endpoint": a]
         var scope = try engine.answer(try c.question("scope", scopeOwn))
