@@ -51,7 +51,7 @@ struct LoggedTimeTests {
         }
         try queue.close()
         let store = try FlowStore(path: path)
-        #expect(try store.schemaVersion().last == "005_message_logged")
+        #expect(try store.schemaVersion().contains("005_message_logged"))
         let got = try Self.windows(store)
         #expect(got.count == 1 && got[1000] == .some(nil))
     }
