@@ -8,6 +8,7 @@ import PackageDescription
 let migrationFiles = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/schema")) ?? [])
     .filter { $0.hasSuffix(".sql") }
     .sorted()
+// 006_changes.sql: the configuration audit log (issue 18).
 
 /// The pages' templates and assets, embedded into the binary (`Sources/FlowWeb/Resources/*`).
 let webResources = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/Sources/FlowWeb/Resources")) ?? [])
@@ -171,6 +172,7 @@ let package = Package(
             dependencies: ["FlowStore", "FlowIngest", "FlowModel", "FlowSchema", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: settings
         ),
+        // Questions on both stores (SQLite and the in-memory one), on hand-written and generated data.
         .testTarget(
             name: "FlowQueryTests",
             dependencies: ["FlowQuery", "FlowStore", "FlowIngest", "FlowModel", "FlowGenerate", "FlowFormat", "MemoryStore"],

@@ -13,6 +13,9 @@ struct Emitter {
     var rng: Xoshiro256
     var messages = 0
     var rows = 0
+    /// Configuration audit log records written, and their schedule (nil: none asked for).
+    var changes = 0
+    var schedule: ChangeSchedule?
     var order: [Int32] = []
     var bucketStart: [Int32]
     var peerSlot: [Int32]
@@ -20,6 +23,12 @@ struct Emitter {
     var peerCounters: [(UInt64, UInt64, UInt64, UInt64)] = []
     var procSeq: [UInt64]
     var phaseNs: [Int64]
+    /// Injected faults, by device index: clock offset, silent periods, share of messages lost.
+    var skewNs: [Int64]
+    var silences: [[(Int64, Int64)]]
+    var dropShare: [Double]
+    /// Draws for dropped messages only, so that faults leave every other node's output unchanged.
+    var faultRng: Xoshiro256
 
     init(net: Tailnet, config: GeneratorConfig, container: GeneratedContainer,
          blob: UnsafePointer<UInt8>, addr: UnsafePointer<Span>) {
@@ -35,6 +44,50 @@ struct Emitter {
         peerSlot = [Int32](repeating: -1, count: n)
         procSeq = [UInt64](repeating: 0, count: n)
         phaseNs = net.devices.map { Int64($0.phase * Double(config.interval)) }
+        skewNs = [Int64](repeating: 0, count: n)
+        silences = [[(Int64, Int64)]](repeating: [], count: n)
+        dropShare = [Double](repeating: 0, count: n)
+        faultRng = Xoshiro256(seed: config.seed ^ 0xFA17_0000_0000_0004)
+        let index = Dictionary(net.devices.enumerated().map { ($1.nodeID, $0) }, uniquingKeysWith: { a, _ in a })
+        for fault in config.faults {
+            switch fault {
+            case .silent(let node, let from, let to): if let i = index[node] { silences[i].append((from, to)) }
+            case .clockSkew(let node, let offset): if let i = index[node] { skewNs[i] = offset }
+            case .dropReports(let node, let share): if let i = index[node] { dropShare[i] = share }
+            case .neverReports(let node): if let i = index[node] { silences[i].append((.min, .max)) }
+            }
+        }
+        if config.changes {
+            schedule = ChangeSchedule(net: net, seed: config.seed, start: config.start, meanGap: Double(max(1_000_000_000, config.changeInterval)))
+        }
+    }
+
+    /// Writes the configuration records due before `limit`, framed for the container.
+    mutating func emitChanges(_ out: inout Output, before limit: Int64) {
+        guard var s = schedule else { return }
+        let due = s.events(before: limit)
+        schedule = s
+        for (time, json) in due {
+            let w = json.utf8
+            switch container {
+            case .array, .api: if messages + changes > 0 { out.w.byte(44) }
+            case .splunk:
+                out.w.lit("{\"time\":")
+                out.w.uint(UInt64(max(0, time / 1_000_000_000)))
+                out.w.lit(",\"host\":\"")
+                out.w.string(net.domain)
+                out.w.lit("\",\"sourcetype\":\"tailscale:audit\",\"event\":")
+            case .elastic: out.w.lit("{\"create\":{\"_index\":\"logs-tailscale-configuration\"}}\n")
+            default: break
+            }
+            out.w.bytes(Array(w))
+            switch container {
+            case .splunk: out.w.byte(125)
+            case .jsonl, .logtail, .elastic: out.w.byte(10)
+            default: break
+            }
+            changes += 1
+        }
     }
 
     @inline(__always)
@@ -95,6 +148,7 @@ struct Emitter {
             let t0 = config.start + w * interval
             sim.step(windowStart: t0, produce: true)
             try emitWindow(&out, windowStart: t0, limit: end, sink: sink)
+            emitChanges(&out, before: min(end, t0 + interval))
             w += 1
         }
         switch container {
@@ -143,6 +197,11 @@ struct Emitter {
         let logged = endNs + 250_000_000 + Int64(rng.below(2_500_000_000))
         let totalsOnly = rng.chance(0.004)
         procSeq[Int(r)] += 1
+        // A faulty node's message is written as usual (the same random draws) and then taken back.
+        let mark = w.count
+        let lost = silences[Int(r)].contains { start >= $0.0 && start < $0.1 }
+            || (dropShare[Int(r)] > 0 && faultRng.chance(dropShare[Int(r)]))
+        let skew = skewNs[Int(r)]
 
         // Peers of this message: aggregate tunnel traffic for the physical rows.
         peers.removeAll(keepingCapacity: true)
@@ -166,7 +225,7 @@ struct Emitter {
 
         // Framing before the message.
         switch container {
-        case .array, .api: if messages > 0 { w.byte(44) }
+        case .array, .api: if messages + changes > 0 { w.byte(44) }
         case .splunk:
             w.lit("{\"time\":")
             w.uint(UInt64(max(0, logged / 1_000_000_000)))
@@ -179,9 +238,11 @@ struct Emitter {
 
         w.byte(123)
         span(&w, net.idJSON[Int(r)])
-        w.lit(",\"start\":\""); w.time(start)
-        w.lit("\",\"end\":\""); w.time(endNs)
-        w.lit("\",\"logged\":\""); w.time(logged)
+        w.lit(",\"start\":\""); w.time(start + skew)
+        w.lit("\",\"end\":\""); w.time(endNs + skew)
+        if !config.omitLogged {
+            w.lit("\",\"logged\":\""); w.time(logged)
+        }
         w.byte(34)
         if !net.old[Int(r)] {
             w.lit(",\"srcNode\":")
@@ -248,7 +309,7 @@ struct Emitter {
         // Framing after the message.
         switch container {
         case .logtail:
-            w.lit(",\"logtail\":{\"client_time\":\""); w.time(endNs)
+            w.lit(",\"logtail\":{\"client_time\":\""); w.time(endNs + skew)
             w.lit("\",\"proc_id\":"); w.uint(net.devices[Int(r)].procID)
             w.lit(",\"proc_seq\":"); w.uint(procSeq[Int(r)])
             w.lit(",\"server_time\":\""); w.time(logged)
@@ -257,6 +318,10 @@ struct Emitter {
         case .elastic: w.lit("}\n")
         case .splunk: w.lit("}}")
         default: w.byte(125)
+        }
+        if lost {
+            w.count = mark
+            return
         }
         messages += 1
         rows += count

@@ -8,12 +8,16 @@ public struct MessageHeader: Sendable, Hashable {
     public var end: Nanoseconds
     public var reporter: Int64
     public var digest: Int64
+    /// When the log service received the message, to the millisecond; nil when unknown.
+    /// Only ``StoreSnapshot/messageWindows(from:to:_:)`` reads it.
+    public var logged: Nanoseconds?
 
-    public init(start: Nanoseconds, end: Nanoseconds, reporter: Int64, digest: Int64) {
+    public init(start: Nanoseconds, end: Nanoseconds, reporter: Int64, digest: Int64, logged: Nanoseconds? = nil) {
         self.start = start
         self.end = end
         self.reporter = reporter
         self.digest = digest
+        self.logged = logged
     }
 }
 
@@ -102,6 +106,18 @@ final class SQLiteSnapshot: StoreSnapshot {
         }
     }
 
+    func messageWindows(from: Nanoseconds, to: Nanoseconds, _ body: (MessageHeader) throws -> Void) throws {
+        let s = try statement("SELECT start_ns, duration_ns, reporter, digest, logged_ms FROM messages WHERE start_ns >= ?1 AND start_ns < ?2")
+        s.bind(1, from)
+        s.bind(2, to)
+        defer { s.reset() }
+        while try s.step() {
+            let start = s.int64(0), end = start + s.int64(1)
+            try body(MessageHeader(start: start, end: end, reporter: s.int64(2), digest: s.int64(3),
+                                   logged: s.optionalInt64(4).map { end + $0 * 1_000_000 }))
+        }
+    }
+
     func rollups(step: Int64, reporter: Int64, fromBucket: Int64, toBucket: Int64,
                  _ body: (Int64, RollupEntry) throws -> Void) throws {
         let s = try statement("SELECT bucket, sums FROM rollups WHERE step = ?1 AND reporter = ?2 AND bucket >= ?3 AND bucket < ?4")
@@ -118,6 +134,34 @@ final class SQLiteSnapshot: StoreSnapshot {
 
     func timeRange() throws -> ClosedRange<Nanoseconds>? {
         let s = try statement("SELECT min(start_ns), max(start_ns) FROM messages")
+        defer { s.reset() }
+        guard try s.step(), let lo = s.optionalInt64(0), let hi = s.optionalInt64(1) else { return nil }
+        return lo...hi
+    }
+}
+
+extension SQLiteSnapshot {
+    func changes(from: Nanoseconds, to: Nanoseconds, _ body: (ConfigChange) throws -> Bool) throws {
+        let s = try statement("""
+            SELECT time_ns, event_group, origin, actor_id, actor_type, actor_login, actor_name, target_id, target_name,
+                   target_type, property, action, old, new, details, error, record
+            FROM changes WHERE time_ns >= ?1 AND time_ns < ?2 ORDER BY time_ns, identity
+            """)
+        s.bind(1, from)
+        s.bind(2, to)
+        defer { s.reset() }
+        while try s.step() {
+            let c = ConfigChange(time: s.int64(0), eventGroupID: s.text(1), origin: s.text(2),
+                                 actorID: s.text(3), actorType: s.text(4), actorLogin: s.text(5), actorName: s.text(6),
+                                 targetID: s.text(7), targetName: s.text(8), targetType: s.text(9), property: s.text(10),
+                                 action: s.text(11) ?? "", old: s.text(12), new: s.text(13), details: s.text(14),
+                                 error: s.text(15), record: s.text(16) ?? "")
+            guard try body(c) else { return }
+        }
+    }
+
+    func changeTimeRange() throws -> ClosedRange<Nanoseconds>? {
+        let s = try statement("SELECT min(time_ns), max(time_ns) FROM changes")
         defer { s.reset() }
         guard try s.step(), let lo = s.optionalInt64(0), let hi = s.optionalInt64(1) else { return nil }
         return lo...hi

@@ -12,6 +12,10 @@ enum ParsedValue {
     case other
     /// `{"logs":[` — the API envelope. The cursor stands just after the `[`.
     case envelope
+    /// A configuration audit log record (SPEC §13), decoded and checked.
+    case change(ConfigChange)
+    /// A configuration audit log record whose fields are wrong: each problem names its field.
+    case invalidChange([String])
 }
 
 /// The fields of one JSON object seen so far, to refuse a field given twice.
@@ -39,6 +43,7 @@ struct MessageDraft {
     var nodeID: String?
     var start: Nanoseconds?
     var end: Nanoseconds?
+    var logged: Nanoseconds?
     var sawNodeID = false
     var sawStart = false
     var sawEnd = false
@@ -69,7 +74,7 @@ struct MessageDraft {
             problems.append("end \(Timestamp.formatRFC3339(end)) is before start \(Timestamp.formatRFC3339(start))")
         }
         guard problems.isEmpty, let nodeID, let start, let end else { return .invalid(problems.isEmpty ? ["nodeId: missing"] : problems) }
-        return .message(FlowMessage(nodeID: nodeID, start: start, end: end, srcNode: srcNode, dstNodes: dstNodes, rows: rows))
+        return .message(FlowMessage(nodeID: nodeID, start: start, end: end, srcNode: srcNode, dstNodes: dstNodes, rows: rows, logged: logged))
     }
 }
 
@@ -95,8 +100,10 @@ struct MessageParser {
             try cursor.skipValue()
             return .other
         }
+        let objectStart = cursor.pos
         cursor.pos += 1
         var draft = MessageDraft()
+        var change = ChangeDraft()
         var event: ParsedValue? = nil
         var members = 0
         var actionOnly = true
@@ -120,12 +127,16 @@ struct MessageParser {
                 try cursor.skipValue(depth: 1)
             } else {
                 actionOnly = false
-                try messageField(key, into: &draft)
+                if try !changeField(key, into: &change) { try messageField(key, into: &draft) }
             }
             if try cursor.endOfMembers(close: UInt8(ascii: "}"), what: "object member") { break }
         }
         if let event, case .other = event {} else if let event { return event }
         if draft.isMessage { return draft.finish() }
+        if change.isChange {
+            let text = String(decoding: UnsafeBufferPointer(rebasing: cursor.bytes[objectStart..<cursor.pos]), as: UTF8.self)
+            return change.finish(record: text)
+        }
         if actionOnly && members == 1 { return .bulkAction }
         return .other
     }
@@ -149,6 +160,9 @@ struct MessageParser {
             d.sawEnd = true
             guard d.seen.first(2, "end", &d.problems) else { return try cursor.skipValue(depth: 1) }
             d.end = try timeField("end", &d.problems)
+        } else if cursor.equals(key, "logged") {
+            guard d.seen.first(9, "logged", &d.problems) else { return try cursor.skipValue(depth: 1) }
+            d.logged = try timeField("logged", &d.problems)
         } else if cursor.equals(key, "srcNode") {
             guard d.seen.first(3, "srcNode", &d.problems) else { return try cursor.skipValue(depth: 1) }
             d.srcNode = try cachedNodeField("srcNode", &d.problems)
