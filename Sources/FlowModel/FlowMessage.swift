@@ -42,6 +42,14 @@ public struct FlowRow: Hashable, Sendable {
         if dstPort == 0 { return srcPort }
         return min(srcPort, dstPort)
     }
+
+    /// Which end of a row with these two ports holds its service port: that end
+    /// answered, the other opened the connection (README, "Who opened a connection").
+    @inlinable
+    public static func serviceSide(_ srcPort: UInt16, _ dstPort: UInt16) -> ServiceSide {
+        if srcPort == dstPort { return .neither }
+        return servicePort(srcPort, dstPort) == dstPort ? .dst : .src
+    }
 }
 
 /// What a message (or a device list) says about a node.
@@ -149,4 +157,20 @@ public struct MessageHasher {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+}
+
+/// Which end of a flow row holds the service port (``FlowRow/servicePort(_:_:)``): the
+/// responder. Rollups keep it beside the port, so direction survives aggregation.
+public enum ServiceSide: UInt8, Sendable, Hashable, Comparable {
+    /// Not recorded: rollup sums written before tailflow kept direction (schema/007), where
+    /// no raw rows were left to rebuild them from.
+    case unknown = 0
+    /// Equal ports or none (ICMP): no direction.
+    case neither = 1
+    /// The destination holds the service port: the source opened the connection.
+    case dst = 2
+    /// The source holds the service port: the destination opened it.
+    case src = 3
+
+    public static func < (a: ServiceSide, b: ServiceSide) -> Bool { a.rawValue < b.rawValue }
 }

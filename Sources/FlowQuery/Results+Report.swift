@@ -77,13 +77,15 @@ extension Report {
                          Column("sentBytes", "SENT BYTES"), Column("receivedBytes", "RECEIVED BYTES"), Column("sentPackets", "SENT PKTS"),
                          Column("receivedPackets", "RECV PKTS"), Column("bytes", "TOTAL BYTES"), Column("packets", "TOTAL PKTS"),
                          Column("protocols", "PROTOCOLS"), Column("ports", "PORTS"),
-                         Column("firstSeen", "FIRST SEEN"), Column("lastSeen", "LAST SEEN")],
+                         Column("firstSeen", "FIRST SEEN"), Column("lastSeen", "LAST SEEN"),
+                         Column("outboundPorts", "PORTS OUT"), Column("inboundPorts", "PORTS IN")],
                rows: rows.map { r in
                    [.string(r.peer), .string(r.peerName), .bytes(r.sentBytes), .bytes(r.receivedBytes), .count(r.sentPackets),
                     .count(r.receivedPackets), .bytes(r.bytes), .count(r.packets),
                     .namedList(r.protocols.map { Int64($0) }, r.protocols.map(ProtocolName.name)), .ints(r.ports.map { Int64($0) }),
-                    .time(r.firstSeen), .time(r.lastSeen)]
-               }).named(first: "peerName")
+                    .time(r.firstSeen), .time(r.lastSeen), .ints(r.outboundPorts.map { Int64($0) }), .ints(r.inboundPorts.map { Int64($0) })]
+               }).withTableOrder(["peerName", "peer", "sentBytes", "receivedBytes", "sentPackets", "receivedPackets", "bytes", "packets",
+                                  "protocols", "outboundPorts", "inboundPorts", "ports", "firstSeen", "lastSeen"])
     }
 
     public static func flows(_ rows: [FlowLogRow]) -> Report {
@@ -122,6 +124,13 @@ extension Report {
 }
 
 extension Report {
+    /// The table shows these keys first, in this order.
+    func withTableOrder(_ keys: [String]) -> Report {
+        var r = self
+        r.tableOrder = keys
+        return r
+    }
+
     /// The table shows `key` first.
     func named(first key: String) -> Report {
         var r = self

@@ -97,6 +97,10 @@ public struct ScopePeer: Sendable, Equatable {
     public var receivedPackets: Int64
     public var protocols: [UInt8]
     public var ports: [UInt16]
+    /// Service ports on the peer that the endpoint connected to (it opened those connections).
+    public var outboundPorts: [UInt16]
+    /// Service ports on the endpoint that the peer connected to.
+    public var inboundPorts: [UInt16]
     public var firstSeen: Nanoseconds
     public var lastSeen: Nanoseconds
     public var bytes: Int64 { Counters.sum(sentBytes, receivedBytes) }

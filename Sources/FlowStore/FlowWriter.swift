@@ -223,7 +223,7 @@ final class FlowWriter: StoreWriter {
         let minute = Timestamp.floorDivMod(message.start, 60 * Timestamp.nanosPerSecond).0 * 60
         for r in stored {
             let key = RollupKey(bucket: minute, reporter: reporter.id, src: r.src, dst: r.dst,
-                                kind: r.kind.rawValue, proto: r.proto, port: r.servicePort)
+                                kind: r.kind.rawValue, proto: r.proto, port: r.servicePort, side: r.serviceSide)
             minuteRollups[key, default: Counters()].add(
                 Counters(txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes))
         }
@@ -312,7 +312,8 @@ final class FlowWriter: StoreWriter {
         var groups: [BucketKey: [RollupEntry]] = [:]
         for (k, c) in sums {
             groups[BucketKey(reporter: k.reporter, bucket: k.bucket), default: []].append(
-                RollupEntry(kind: TrafficKind(rawValue: k.kind) ?? .virtual, src: k.src, dst: k.dst, proto: k.proto, port: k.port, counters: c))
+                RollupEntry(kind: TrafficKind(rawValue: k.kind) ?? .virtual, src: k.src, dst: k.dst, proto: k.proto, port: k.port,
+                            side: k.side, counters: c))
         }
         for (g, entries) in groups.sorted(by: { ($0.key.reporter, $0.key.bucket) < ($1.key.reporter, $1.key.bucket) }) {
             try mergeRollup(step: step, g, entries.sorted())

@@ -86,7 +86,13 @@ extension Tailflow {
 
     struct Scope: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Everything one endpoint touched in a window: every peer, both directions, ports, protocols, first and last seen.")
+            abstract: "Everything one endpoint touched in a window: every peer, both directions, ports, protocols, first and last seen.",
+            discussion: """
+                Who opened the connections: outboundPorts (PORTS OUT) are the service ports on the peer the endpoint \
+                connected to, inboundPorts (PORTS IN) the service ports on the endpoint the peer connected to. The side \
+                holding a row's service port (the lower non-zero of its two ports) answered, the other opened: a strong \
+                hint, not proof (two ephemeral ports or a client bound to a low port read the wrong way).
+                """)
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var window: WindowOptions

@@ -1,0 +1,11 @@
+-- tailflow store, version 7: rollup sums keep which end held the service port.
+--
+-- `rollups.sums` entries carry, beside the service port, which end of the
+-- summed rows held it (bits 2-3 of the entry's kind byte, see RollupCodec:
+-- 1 neither, 2 the destination, 3 the source; 0 not recorded), so `scope` can
+-- say who opened the connections (`outboundPorts`, `inboundPorts`) at any
+-- rollup level, exactly. No table changes: after this file, tailflow rebuilds
+-- every stored bucket whose raw flow rows are all still in the store from
+-- those rows (FlowStore's RollupRebuild, in the same transaction). A bucket
+-- whose raw rows are gone keeps its sums, with the side not recorded.
+SELECT 1;
