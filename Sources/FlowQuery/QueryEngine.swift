@@ -96,7 +96,12 @@ public struct QueryEngine: Sendable {
 
     /// Endpoints ranked by traffic sent plus received.
     public func topEndpoints(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopEndpointRow] {
-        try read(options) { ctx in
+        try read(options) { ctx in try topEndpoints(ctx, metric: metric, limit: limit) }
+    }
+
+    /// `top --by endpoint` over `ctx`'s window and filters (``diff`` asks it twice in one snapshot).
+    func topEndpoints(_ ctx: QueryContext, metric: Metric, limit: Int) throws -> [TopEndpointRow] {
+        do {
             var sent: [Endpoint: Sum] = [:], received: [Endpoint: Sum] = [:]
             for (k, s) in try directedEdges(ctx) {
                 sent[k.from, default: Sum()].add(s.packets, s.bytes)
@@ -115,7 +120,12 @@ public struct QueryEngine: Sendable {
 
     /// Unordered pairs ranked by traffic in both directions (`a < b` as strings).
     public func topPairs(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopPairRow] {
-        try read(options) { ctx in
+        try read(options) { ctx in try topPairs(ctx, metric: metric, limit: limit) }
+    }
+
+    /// `top --by pair` over `ctx`'s window and filters.
+    func topPairs(_ ctx: QueryContext, metric: Metric, limit: Int) throws -> [TopPairRow] {
+        do {
             var pairs: [EdgeKey: (ab: Sum, ba: Sum)] = [:]
             for (k, s) in try directedEdges(ctx) {
                 let lf = try ctx.label(k.from), lt = try ctx.label(k.to)
@@ -136,9 +146,14 @@ public struct QueryEngine: Sendable {
 
     /// Service ports ranked by counted traffic (see ``FlowRow/servicePort``).
     public func topPorts(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopPortRow] {
-        try read(options) { ctx in
+        try read(options) { ctx in try topPorts(ctx, metric: metric, limit: limit) }
+    }
+
+    /// `top --by port` over `ctx`'s window and filters.
+    func topPorts(_ ctx: QueryContext, metric: Metric, limit: Int) throws -> [TopPortRow] {
+        do {
             var sums: [UInt32: Sum] = [:]
-            try ctx.edges(options.window) { o, _, _, p, b in
+            try ctx.edges(ctx.options.window) { o, _, _, p, b in
                 sums[UInt32(o.proto) << 16 | UInt32(o.port), default: Sum()].add(p, b)
             }
             let rows = sums.filter { !$0.value.isZero }.map { k, s in

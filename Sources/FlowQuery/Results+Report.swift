@@ -111,6 +111,29 @@ extension Report {
          .string(r.initiator)]
     }
 
+    /// `diff`: the change, the key fields of `top --by`, both windows' counters and the rate factor.
+    public static func diff(_ rows: [DiffRow], by: DiffDimension) -> Report {
+        var keys: [Column]
+        switch by {
+        case .endpoint: keys = [Column("endpoint", "NODE ID / ADDRESS", wide: true), Column("name", "ENDPOINT", fallback: "endpoint")]
+        case .pair: keys = [Column("a", "A ID", wide: true), Column("b", "B ID", wide: true), Column("aName", "A", fallback: "a"),
+                            Column("bName", "B", fallback: "b")]
+        case .port: keys = [Column("proto", "PROTO"), Column("protoName", "NAME", table: false), Column("port", "PORT")]
+        }
+        let columns = [Column("change", "CHANGE")] + keys
+            + [Column("baselineBytes", "BASELINE BYTES"), Column("bytes", "BYTES"), Column("baselinePackets", "BASELINE PKTS"),
+               Column("packets", "PKTS"), Column("factor", "FACTOR")]
+        return Report(columns: columns, rows: rows.map { r in
+            var cells: [Cell] = [.string(r.change.rawValue)]
+            switch by {
+            case .endpoint: cells += [.string(r.a), .string(r.aName)]
+            case .pair: cells += [.string(r.a), .string(r.b), .string(r.aName), .string(r.bName)]
+            case .port: cells += [.proto(r.proto), .string(ProtocolName.name(r.proto)), .int(Int64(r.port))]
+            }
+            return cells + [.bytes(r.baselineBytes), .bytes(r.bytes), .count(r.baselinePackets), .count(r.packets), .number(r.factor)]
+        })
+    }
+
     public static func nodes(_ nodes: [NodeRecord]) -> Report {
         Report(
             columns: [Column("nodeId", "NODE ID", wide: true), Column("name", "NAME", fallback: "nodeId", maxWidth: 28), Column("os", "OS", maxWidth: 8),
