@@ -2,7 +2,7 @@ import FlowModel
 import Foundation
 import GRDB
 
-/// `schema/007_rollup_direction.sql`: rebuilds stored rollup sums from the raw rows, so
+/// `schema/007_direction_and_labels.sql`: rebuilds stored rollup sums from the raw rows, so
 /// that they carry which end held the service port (``ServiceSide``).
 ///
 /// Per reporter, its messages are read in time order and summed per minute; each
@@ -12,7 +12,7 @@ import GRDB
 /// (the sums are the same data, now with direction). Otherwise (raw rows pruned, a
 /// bucket only partly covered) the stored sums stay as they are, side not recorded.
 enum RollupRebuild {
-    static let migration = "007_rollup_direction"
+    static let migration = "007_direction_and_labels"
 
     struct Key: Hashable {
         var kind: TrafficKind

@@ -82,7 +82,7 @@ struct PullTests {
             try queue.write { try $0.execute(sql: "INSERT INTO addresses (ip) VALUES ('100.64.0.1')") }
         }
         let store = try FlowStore(path: path)
-        #expect(try store.schemaVersion() == ["001_store", "002_pull", "003_rollup_parts"])
+        #expect(try store.schemaVersion().prefix(3) == ["001_store", "002_pull", "003_rollup_parts"], "and the later ones")
         #expect(try store.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM addresses") } == 1)
         #expect(try store.pullCheckpoint(apiURL: "http://x", tailnet: "t") == nil)
         try store.advancePullCheckpoint(apiURL: "http://x", tailnet: "t", to: 100, at: 1)

@@ -76,6 +76,7 @@ struct RollupDirectionTests {
                                arguments: [Data(blob), merged.count, row[0] as Int64, row[1] as Int64, row[2] as Int64, row[3] as Int64])
             }
             try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = ?", arguments: [RollupRebuild.migration])
+            try db.execute(sql: "DROP TABLE derp_regions; ALTER TABLE nodes DROP COLUMN routes")
             let n2 = try Int64.fetchOne(db, sql: "SELECT id FROM nodes WHERE stable_id = 'n2'")!
             prunedStarts = try Int64.fetchAll(db, sql: "SELECT start_ns FROM messages WHERE reporter = ? AND start_ns < ?", arguments: [n2, pruneBefore])
             try db.execute(sql: "DELETE FROM messages WHERE reporter = ? AND start_ns < ?", arguments: [n2, pruneBefore])
