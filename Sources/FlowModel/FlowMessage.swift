@@ -60,15 +60,43 @@ public struct NodeInfo: Hashable, Sendable {
     public var user: String?
     public var tags: [String]
     public var addresses: [IPAddress]
+    /// The subnet routes the node carries, as CIDR prefixes (a device list's `enabledRoutes`,
+    /// else `advertisedRoutes`); nil when the source says nothing of routes (messages never do).
+    public var routes: [String]?
 
     public init(nodeID: String, name: String? = nil, os: String? = nil, user: String? = nil,
-                tags: [String] = [], addresses: [IPAddress] = []) {
+                tags: [String] = [], addresses: [IPAddress] = [], routes: [String]? = nil) {
         self.nodeID = nodeID
         self.name = name
         self.os = os
         self.user = user
         self.tags = tags
         self.addresses = addresses
+        self.routes = routes
+    }
+}
+
+/// One DERP relay region of Tailscale's DERP map: physical rows to `127.3.3.40:N` went through region N.
+public struct DERPRegion: Sendable, Hashable {
+    public var id: Int
+    /// A short code, e.g. `nyc`.
+    public var code: String?
+    /// A name, e.g. `New York City`.
+    public var name: String?
+
+    public init(id: Int, code: String? = nil, name: String? = nil) {
+        self.id = id
+        self.code = code
+        self.name = name
+    }
+
+    /// The address physical rows name DERP relays by; the port is the region.
+    public static let magicAddress = IPAddress("127.3.3.40")!
+
+    /// `DERP 1 (nyc)`, or `DERP 1` when the region is not known.
+    public static func label(_ id: Int, _ region: DERPRegion?) -> String {
+        guard let code = region?.code ?? region?.name, !code.isEmpty else { return "DERP \(id)" }
+        return "DERP \(id) (\(code))"
     }
 }
 

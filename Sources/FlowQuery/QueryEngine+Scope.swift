@@ -70,12 +70,14 @@ extension QueryEngine {
             }
             let windowEnds = try Self.messageEnds(ctx, starts: Set(peers.values.map(\.last)))
             return try peers.map { peer, a in
-                ScopePeer(peer: try ctx.label(peer), peerName: ctx.directory.name(peer),
+                var row = ScopePeer(peer: try ctx.label(peer), peerName: ctx.directory.name(peer),
                           sentBytes: a.sent.bytes, receivedBytes: a.received.bytes,
                           sentPackets: a.sent.packets, receivedPackets: a.received.packets,
                           protocols: a.protocols.sorted(), ports: a.ports.sorted(),
                           outboundPorts: a.outbound.sorted(), inboundPorts: a.inbound.sorted(),
                           firstSeen: a.first, lastSeen: windowEnds[a.last] ?? a.last)
+                if row.peerName == nil { row.peerLabel = ctx.directory.tableLabel(peer, ports: row.ports, starOnly: e == .star) }
+                return row
             }.sorted { a, b in a.bytes != b.bytes ? a.bytes > b.bytes : byteOrder(a.peer, b.peer) }
         }
     }

@@ -103,6 +103,14 @@ public protocol StoreSnapshot {
 
     /// The earliest and latest message window start, nil for an empty store.
     func timeRange() throws -> ClosedRange<Nanoseconds>?
+
+    /// The DERP relay regions imported (`tailflow derp import`), by region id.
+    func derpRegions() throws -> [DERPRegion]
+}
+
+extension StoreSnapshot {
+    /// A store that keeps no DERP map knows no regions.
+    public func derpRegions() throws -> [DERPRegion] { [] }
 }
 
 /// The store's single writer: messages with their rollups, node facts and rejects, in batches.
@@ -119,6 +127,8 @@ public protocol StoreWriter: AnyObject {
     func addReject(_ reject: Reject) throws
     /// Records what a device list says about a node, as known at time `t`.
     func importNode(_ info: NodeInfo, at t: Nanoseconds) throws
+    /// Records a DERP relay region (a region imported again replaces what was known).
+    func importDERPRegion(_ region: DERPRegion, at t: Nanoseconds) throws
     /// Makes the batch visible and durable (as the writer's ``Durability`` says).
     func commit() throws
     /// Abandons the batch.
@@ -127,6 +137,12 @@ public protocol StoreWriter: AnyObject {
     var isInBatch: Bool { get }
     /// What this writer stored so far.
     var stats: WriteStats { get }
+}
+
+extension StoreWriter {
+    public func importDERPRegion(_ region: DERPRegion, at t: Nanoseconds) throws {
+        throw StoreError(.sqlite, "this store keeps no DERP map")
+    }
 }
 
 /// What a commit survives.
@@ -150,9 +166,12 @@ public struct NodeEntry: Sendable, Equatable {
     public var tags: [String]
     public var addresses: [String]
     public var isReporter: Bool
+    /// The subnet routes it carries (CIDR prefixes, from a device list).
+    public var routes: [String]
 
     public init(id: Int64, stableID: String, name: String?, user: String?, os: String?, tags: [String], addresses: [String],
-                isReporter: Bool) {
+                isReporter: Bool, routes: [String] = []) {
+        self.routes = routes
         self.id = id
         self.stableID = stableID
         self.name = name

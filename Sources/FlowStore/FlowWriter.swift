@@ -83,6 +83,9 @@ final class FlowWriter: StoreWriter {
         /// Takes `info` if it is at least as recent as what the node has; the latest report wins.
         func learn(_ info: NodeInfo, at t: Int64) {
             if let infoNs, t < infoNs { return }
+            // Messages say nothing of routes: what a device list said stands.
+            var info = info
+            if info.routes == nil { info.routes = self.info?.routes }
             if let current = self.info, current == info {
                 if t > infoNs ?? .min { infoNs = t; infoDirty = true }
                 return
@@ -112,7 +115,7 @@ final class FlowWriter: StoreWriter {
             """)
         insertNode = try RawStatement(sqlite, "INSERT INTO nodes (stable_id) VALUES (?)")
         updateNodeInfo = try RawStatement(sqlite, """
-            UPDATE nodes SET name = ?2, os = ?3, user = ?4, tags = ?5, addresses = ?6, info_ns = ?7
+            UPDATE nodes SET name = ?2, os = ?3, user = ?4, tags = ?5, addresses = ?6, info_ns = ?7, routes = coalesce(?8, routes)
             WHERE id = ?1 AND (info_ns IS NULL OR info_ns <= ?7)
             """)
         updateNodeSeen = try RawStatement(sqlite, """
@@ -247,6 +250,12 @@ final class FlowWriter: StoreWriter {
     func importNode(_ info: NodeInfo, at t: Nanoseconds) throws {
         precondition(inTransaction, "importNode outside a batch")
         try node(info.nodeID).learn(info, at: t)
+    }
+
+    func importDERPRegion(_ region: DERPRegion, at t: Nanoseconds) throws {
+        precondition(inTransaction, "importDERPRegion outside a batch")
+        try db.execute(sql: "INSERT OR REPLACE INTO derp_regions (region_id, code, name, imported_ns) VALUES (?, ?, ?, ?)",
+                       arguments: [region.id, region.code, region.name, t])
     }
 
     // MARK: Interning
@@ -430,6 +439,7 @@ final class FlowWriter: StoreWriter {
                 updateNodeInfo.bind(5, info.tags.isEmpty ? nil : JSONText.array(info.tags))
                 updateNodeInfo.bind(6, info.addresses.isEmpty ? nil : JSONText.array(info.addresses.map(\.description)))
                 updateNodeInfo.bind(7, t)
+                updateNodeInfo.bind(8, info.routes.map { JSONText.array($0) })
                 if try updateNodeInfo.run() == 1 {
                     for ip in info.addresses {
                         upsertNodeAddress.bind(1, try addressID(ip))
