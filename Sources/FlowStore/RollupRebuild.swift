@@ -67,11 +67,13 @@ enum RollupRebuild {
             }
             currentMinute = bucket
             let blob: Data = m[1]
-            try blob.withUnsafeBytes { raw in
-                try RowCodec.decode(raw) { r in
-                    minute[Key(kind: r.kind, src: r.src, dst: r.dst, proto: r.proto, port: r.servicePort, side: r.serviceSide), default: Counters()]
-                        .add(Counters(txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes))
-                }
+            // Rows that cannot be read are left out: their buckets then differ from the stored
+            // sums and keep them, so the upgrade never stops on one bad blob nor loses its sums.
+            var rows: [StoredRow] = []
+            guard (try? blob.withUnsafeBytes({ raw in try RowCodec.decode(raw) { rows.append($0) } })) != nil else { continue }
+            for r in rows {
+                minute[Key(kind: r.kind, src: r.src, dst: r.dst, proto: r.proto, port: r.servicePort, side: r.serviceSide), default: Counters()]
+                    .add(Counters(txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes))
             }
         }
         if let b = currentMinute { try add(db, reporter: reporter, &levels, 0, bucket: b, minute, &stats) }
