@@ -94,10 +94,22 @@ struct LabelTests {
         let csv = try Self.run(["top"], db: db, format: "csv")
         #expect(!csv.contains("anonymised") && !csv.contains("via router-1"))
 
+        // The HTML report's tables (the pages' renderer) read the same; their data-value stays exact.
+        let html = try CLI.run(["report", "-o", "-"] + Self.window, db: db)
+        #expect(html.status == 0 && html.stdout.contains("192.168.10.5 (192.168.10.0/24 via router-1)"), "\(html.stderr)")
+        #expect(html.stdout.contains("(anonymised exit traffic"))
+
         // Routes are node facts: listed, kept when a newer message says nothing of routes.
         let nodes = try QueryCommandTests.json(CLI.run(["nodes", "--format", "json"], db: db))
         #expect(nodes.first { $0["nodeId"] as? String == "nRt7Pq2CNTRL" }?["routes"] as? [String] == ["192.168.10.0/24"])
         #expect(nodes.first { $0["nodeId"] as? String == "nKq3vX1CNTRL" }?["routes"] as? [String] == [])
+        // A newer report of the router (its own srcNode, after the import) renames it; its routes stand.
+        let later = #"{"nodeId":"nRt7Pq2CNTRL","start":"2030-01-01T00:00:00Z","end":"2030-01-01T00:00:05Z","srcNode":{"nodeId":"nRt7Pq2CNTRL","name":"router-2.tail7f3e.ts.net","addresses":["100.101.1.30"]},"virtualTraffic":[{"proto":6,"src":"100.101.1.30:40000","dst":"100.101.1.20:5432","txBytes":1}]}"#
+        try later.write(toFile: dir.path("later.jsonl"), atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["ingest", dir.path("later.jsonl")], db: db).status == 0)
+        let renamed = try QueryCommandTests.json(CLI.run(["nodes", "--format", "json"], db: db)).first { $0["nodeId"] as? String == "nRt7Pq2CNTRL" }
+        #expect(renamed?["name"] as? String == "router-2.tail7f3e.ts.net" && renamed?["routes"] as? [String] == ["192.168.10.0/24"])
+        #expect(try Self.run(["flows", "--kind", "subnet"], db: db).contains("192.168.10.0/24 via router-2"))
     }
 
     @Test func badMapsAndRoutesAreClearErrors() throws {
