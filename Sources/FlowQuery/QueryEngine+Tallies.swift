@@ -185,7 +185,9 @@ extension QueryEngine {
                           dstName: keys.contains(.dst) ? ctx.directory.name(g.dst) : nil,
                           tag: attributes.text(g.tag), user: attributes.text(g.user), os: attributes.text(g.os),
                           port: keys.contains(.port) ? g.port : nil,
-                          bytes: s.bytes, packets: s.packets)
+                          bytes: s.bytes, packets: s.packets,
+                          srcLabel: QueryEngine.rollupLabel(ctx, keys, .src, g.src, other: g.dst, port: g.port),
+                          dstLabel: QueryEngine.rollupLabel(ctx, keys, .dst, g.dst, other: g.src, port: g.port))
             }
             // Sorted by time, then the keys in the order asked (texts in byte order, a missing
             // tag, user or OS first). Each text is ranked once, so the sort compares integers,
