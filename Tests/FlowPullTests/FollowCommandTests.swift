@@ -1,6 +1,7 @@
 import FlowModel
 import Foundation
 import Testing
+import TestSupport
 
 /// `tailflow follow`: checkpoints, restarts after SIGKILL, SIGTERM, network errors.
 @Suite(.serialized)

@@ -2,6 +2,7 @@ import FlowServer
 import FlowStore
 import Foundation
 import Testing
+import TestSupport
 
 /// Connection limits and timeouts on a real loopback socket (issue 14, item 3): idle
 /// connections are closed, a request must arrive within the read timeout, the connection cap

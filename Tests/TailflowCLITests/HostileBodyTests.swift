@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Bodies a hostile or broken sender may post to `tailflow serve`, through a real server.
 @Suite(.timeLimit(.minutes(3)))

@@ -2,6 +2,7 @@ import FlowModel
 import Foundation
 import GRDB
 import Testing
+import TestSupport
 
 /// What `tailflow serve` promises about acknowledged data: committed before the answer,
 /// batched across senders, refused (503) rather than queued without bound, kept across SIGKILL.

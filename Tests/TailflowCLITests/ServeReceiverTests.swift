@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import NIOHTTP1
+import TestSupport
 
 /// `tailflow serve` as a process: TLS with a real certificate, settings from flags, the
 /// environment and a file. (The receivers, authentication, the query API and metrics are
@@ -43,7 +44,7 @@ struct ServeReceiverTests {
             .write(to: URL(fileURLWithPath: config))
         let server = try ServeProcess(db: dir.path("cfg.db"), ["--config", config], env: ["TAILFLOW_HEC_TOKEN": "from-env"])
         let client = try Client()
-        let body = try fixtureBytes("containers/splunk-hec.json")
+        let body = try Fixtures.bytes("containers/splunk-hec.json")
         // The environment wins over the file.
         #expect(try await client.post(server.url + "/services/collector/event", body, [("Authorization", "Splunk from-file")]).status == 401)
         #expect(try await client.post(server.url + "/services/collector/event", body, [("Authorization", "Splunk from-env")]).status == 200)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The web pages of SPEC §8 in a real browser: Debian's chromium, headless, driven over the
 /// DevTools protocol (Browser/cdp.py), against a real `tailflow serve` on loopback with a
