@@ -40,8 +40,11 @@ extension QueryEngine {
                     if a.firstSpan > 0 { buckets.insert([a.first, a.firstSpan]) }
                     if a.lastSpan > 0 { buckets.insert([a.last, a.lastSpan]) }
                 }
+                buckets = buckets.filter { $0[0] >= ctx.coverage.earliest(0) }
                 if buckets.isEmpty { break }
-                for bucket in buckets.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                // Buckets over pruned raw time stay as they are: first and last seen to their resolution.
+                let rawFrom = ctx.coverage.earliest(0)
+                for bucket in buckets.sorted(by: { $0.lexicographicallyPrecedes($1) }) where bucket[0] >= rawFrom {
                     let (start, span) = (bucket[0], bucket[1])
                     var firsts: [Endpoint: (Int64, Int64)] = [:], lasts: [Endpoint: (Int64, Int64)] = [:]
                     try ctx.edges(TimeWindow(from: start, to: start + span), below: span / Timestamp.nanosPerSecond) { o, from, to, _, _ in
@@ -64,7 +67,7 @@ extension QueryEngine {
                           sentBytes: a.sent.bytes, receivedBytes: a.received.bytes,
                           sentPackets: a.sent.packets, receivedPackets: a.received.packets,
                           protocols: a.protocols.sorted(), ports: a.ports.sorted(),
-                          firstSeen: a.first, lastSeen: windowEnds[a.last] ?? a.last)
+                          firstSeen: a.first, lastSeen: windowEnds[a.last] ?? a.last + a.lastSpan)
             }.sorted { a, b in a.bytes != b.bytes ? a.bytes > b.bytes : byteOrder(a.peer, b.peer) }
         }
     }

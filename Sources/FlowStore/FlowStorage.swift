@@ -103,6 +103,14 @@ public protocol StoreSnapshot {
 
     /// The earliest and latest message window start, nil for an empty store.
     func timeRange() throws -> ClosedRange<Nanoseconds>?
+
+    /// What each level still holds after pruning (see ``Coverage``).
+    func coverage() throws -> Coverage
+}
+
+extension StoreSnapshot {
+    /// A store that cannot prune holds every level completely.
+    public func coverage() throws -> Coverage { .complete }
 }
 
 /// The store's single writer: messages with their rollups, node facts and rejects, in batches.
@@ -127,6 +135,13 @@ public protocol StoreWriter: AnyObject {
     var isInBatch: Bool { get }
     /// What this writer stored so far.
     var stats: WriteStats { get }
+    /// One short transaction of background pruning to `policy` (between batches, never in one):
+    /// returns whether work remains. A store that cannot prune does nothing.
+    func pruneStep(_ policy: RetentionPolicy, now: Nanoseconds, budget: Duration) throws -> Bool
+}
+
+extension StoreWriter {
+    public func pruneStep(_ policy: RetentionPolicy, now: Nanoseconds, budget: Duration) throws -> Bool { false }
 }
 
 /// What a commit survives.

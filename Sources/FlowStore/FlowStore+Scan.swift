@@ -124,6 +124,19 @@ final class SQLiteSnapshot: StoreSnapshot {
     }
 }
 
+extension SQLiteSnapshot {
+    func coverage() throws -> Coverage {
+        let s = try statement("SELECT level, kept_from_ns, policy FROM retention")
+        defer { s.reset() }
+        var out = Coverage()
+        while try s.step() {
+            out.keptFrom[s.int64(0)] = s.int64(1)
+            out.policy[s.int64(0)] = s.text(2) ?? ""
+        }
+        return out
+    }
+}
+
 /// SQL shared by the reader and the writer.
 enum SQLiteSQL {
     static let selectAddress = "SELECT id FROM addresses WHERE ip = ?"

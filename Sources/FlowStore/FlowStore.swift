@@ -75,6 +75,9 @@ public final class FlowStore: FlowStorage {
             if !db.configuration.readonly {
                 // Only effective while the file is still empty, i.e. when it is created.
                 try db.execute(sql: "PRAGMA page_size = \(FlowStore.pageSize)")
+                // Also only while empty: pruning can then return freed pages to the file system
+                // (`PRAGMA incremental_vacuum`) instead of only reusing them.
+                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
             }
             // The writer keeps recent index and rollup pages hot; a question scans

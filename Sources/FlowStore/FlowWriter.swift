@@ -51,6 +51,9 @@ final class FlowWriter: StoreWriter {
     var inTransaction = false
     /// Run after each commit, between transactions (the long-lived writer bounds the log there).
     var afterCommit: (() -> Void)?
+    /// Background pruning under way (``pruneStep(_:now:budget:)``), and what the last one did.
+    var pruner: Pruner?
+    var lastPrune: PruneReport?
     /// Whether a batch is open.
     var isInBatch: Bool { inTransaction }
     private(set) var stats = WriteStats()
@@ -136,6 +139,7 @@ final class FlowWriter: StoreWriter {
 
     func close() {
         afterCommit = nil
+        pruner = nil
         if inTransaction { rollback() }
     }
 
