@@ -21,6 +21,8 @@ public struct FollowOptions: Sendable {
     /// Passed on to ``Puller``.
     public var chunkSize: Nanoseconds = 3_600 * Timestamp.nanosPerSecond
     public var concurrency = 4
+    /// Prune after each poll to this policy, in small transactions (nil: keep everything).
+    public var retention: RetentionPolicy?
 
     public init(since: Nanoseconds) {
         self.since = since
@@ -113,6 +115,15 @@ public final class Follower {
                     } catch let error as APIError where !error.isPermanent {
                         summary.failedPolls += 1
                         logger.warning("poll failed, trying again in \(TailscaleAPI.format(options.poll)): \(error)")
+                    }
+                }
+                if let retention = options.retention {
+                    do {
+                        let pruned = try store.prune(retention, now: now())
+                        logger.debug("pruned", metadata: ["transactions": "\(pruned.transactions)", "longest-ms": "\(pruned.longestTransactionMs)"])
+                    } catch {
+                        // A failed prune (a full disk) is tried again after the next poll; following goes on.
+                        logger.warning("pruning failed, trying again after the next poll: \(error)")
                     }
                 }
                 let reached = try store.pullCheckpoint(apiURL: apiURL, tailnet: tailnet)?.checkpoint

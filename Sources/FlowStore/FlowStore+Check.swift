@@ -32,6 +32,8 @@ public struct CheckReport: Sendable, Equatable, Codable {
     }
 
     public var isSound: Bool { problems.isEmpty }
+
+    public init() {}
 }
 
 extension FlowStore {
@@ -82,6 +84,10 @@ extension FlowStore {
         if full {
             for row in try Row.fetchAll(db, sql: "SELECT DISTINCT step, reporter, bucket FROM rollups") {
                 buckets.insert(BucketID(step: row[0], reporter: row[1], bucket: row[2]))
+            }
+            // And every minute that has raw rows, so that a bucket missing altogether is found.
+            for row in try Row.fetchAll(db, sql: "SELECT DISTINCT reporter, (start_ns / 60000000000) * 60 - (CASE WHEN start_ns < 0 AND start_ns % 60000000000 != 0 THEN 60 ELSE 0 END) FROM messages") {
+                buckets.insert(BucketID(step: 60, reporter: row[0], bucket: row[1]))
             }
         } else if let range = try snapshot.timeRange() {
             var rng = SystemRandomNumberGenerator()

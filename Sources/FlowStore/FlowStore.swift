@@ -93,9 +93,13 @@ public final class FlowStore: FlowStorage {
                 try Self.migrate(pool, path: path)
             }
         } catch let error as DatabaseError {
-            throw StoreError(error.resultCode == .SQLITE_NOTADB ? .notATailflowStore : .sqlite,
-                             error.resultCode == .SQLITE_NOTADB ? "not a tailflow store (not an SQLite database)" : "\(error)",
-                             path: path)
+            if error.resultCode == .SQLITE_NOTADB {
+                throw StoreError(.notATailflowStore, "not a tailflow store (not an SQLite database)", path: path)
+            }
+            throw StoreError.sqlite(error.extendedResultCode.rawValue, error.message ?? "\(error)", sql: error.sql, path: path)
+        } catch var error as StoreError where error.path == nil {
+            error.path = path
+            throw error
         }
     }
 
@@ -217,7 +221,10 @@ public final class FlowStore: FlowStorage {
         do {
             return try body()
         } catch let error as DatabaseError {
-            throw StoreError(.sqlite, "\(error)", path: path)
+            throw StoreError.sqlite(error.extendedResultCode.rawValue, error.message ?? "\(error)", sql: error.sql, path: path)
+        } catch var error as StoreError where error.path == nil {
+            error.path = path
+            throw error
         }
     }
 }

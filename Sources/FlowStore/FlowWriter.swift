@@ -179,7 +179,7 @@ final class FlowWriter: StoreWriter {
     func exec(_ sql: String) throws {
         let rc = sqlite3_exec(sqlite, sql, nil, nil, nil)
         guard rc == SQLITE_OK else {
-            throw StoreError(.sqlite, "SQLite error \(rc): \(String(cString: sqlite3_errmsg(sqlite))) - while executing `\(sql)`")
+            throw StoreError.sqlite(rc, String(cString: sqlite3_errmsg(sqlite)), sql: sql)
         }
     }
 

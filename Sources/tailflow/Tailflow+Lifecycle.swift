@@ -110,7 +110,15 @@ extension Tailflow {
         var format: OutputFormatArgument = .table
 
         func run() throws {
-            let report = try FlowStore(path: store.path, access: .readOnly).check(full: full, samples: samples)
+            let report: CheckReport
+            do {
+                report = try FlowStore(path: store.path, access: .readOnly).check(full: full, samples: samples)
+            } catch let e as StoreError where [.corrupt, .notATailflowStore, .schemaTooNew, .schemaTooOld].contains(e.code) {
+                // A store that cannot even be opened is a finding, in the answer's format.
+                var failed = CheckReport()
+                failed.integrity = [e.message]
+                report = failed
+            }
             if format == .json {
                 struct Answer: Encodable {
                     var sound: Bool
