@@ -176,7 +176,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FlowQueryTests",
-            dependencies: ["FlowQuery", "FlowStore", "FlowIngest", "FlowModel", "FlowGenerate", "MemoryStore"],
+            dependencies: ["FlowQuery", "FlowStore", "FlowIngest", "FlowModel", "FlowGenerate", "FlowFormat", "MemoryStore"],
             swiftSettings: settings
         ),
         .testTarget(

@@ -24,6 +24,10 @@ public enum Cell: Sendable, Equatable {
     case named(Int64, String)
     /// Numbers that tables show by their names.
     case namedList([Int64], [String])
+    /// A decimal number (a ratio, a factor, seconds of skew), shortest exact enough text; nil is JSON null.
+    case number(Double?)
+    /// Objects with these keys (JSON: an array of objects; CSV and tables: `a..b:c` items separated by spaces).
+    indirect case objects(keys: [String], [[Cell]])
 }
 
 /// A column: its JSON/CSV key, its table header and whether the table right-aligns it.
@@ -121,6 +125,9 @@ public struct Report: Sendable {
         return "{" + parts.joined(separator: pretty ? ", " : ",") + "}"
     }
 
+    /// A cell as JSON writes it.
+    public static func jsonValue(_ cell: Cell) -> String { json(cell) }
+
     static func json(_ cell: Cell) -> String {
         switch cell {
         case .int(let v), .bytes(let v), .count(let v), .named(let v, _): String(v)
@@ -130,7 +137,36 @@ public struct Report: Sendable {
         case .time(let t): t.map { JSON.string(Timestamp.formatRFC3339($0)) } ?? "null"
         case .bool(let b): b ? "true" : "false"
         case .seconds(let d): Self.decimal(d)
+        case .number(let d): d.map(Self.number) ?? "null"
+        case .objects(let keys, let items):
+            "[" + items.map { item in
+                "{" + zip(keys, item).map { JSON.string($0) + ":" + json($1) }.joined(separator: ",") + "}"
+            }.joined(separator: ",") + "]"
         }
+    }
+
+    /// A decimal as JSON and CSV write it: six significant digits, no exponent between 1e-6 and 1e15.
+    public static func number(_ d: Double) -> String {
+        guard d.isFinite else { return "null" }
+        if d == 0 { return "0" }
+        var magnitude = 0
+        var m = abs(d)
+        while m >= 10 { m /= 10; magnitude += 1 }
+        while m < 1 { m *= 10; magnitude -= 1 }
+        let decimals = max(0, 5 - magnitude)
+        if decimals == 0 || magnitude > 15 {
+            return magnitude > 15 ? String(d) : String(Int64(d.rounded()))
+        }
+        if magnitude < -6 { return String(d) }
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = (abs(d) * scale).rounded()
+        var digits = String(Int64(scaled))
+        if digits.count <= decimals { digits = String(repeating: "0", count: decimals - digits.count + 1) + digits }
+        var text = String(digits.dropLast(decimals)) + "." + String(digits.suffix(decimals))
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return (d < 0 ? "-" : "") + text
     }
 
     static func decimal(_ d: Double) -> String {
@@ -161,8 +197,23 @@ public struct Report: Sendable {
             case .time(let t): t.map { Timestamp.formatRFC3339($0) } ?? ""
             case .bool(let b): b ? "true" : "false"
             case .seconds(let d): Self.decimal(d)
+            case .number(let d): d.map(Self.number) ?? ""
+            case .objects(_, let items): CSV.field(Self.itemsText(items))
             }
         }.joined(separator: ",") + "\r\n"
+    }
+
+    /// Objects as one line of text: each object's values joined `a..b:c`, objects separated by spaces.
+    static func itemsText(_ items: [[Cell]]) -> String {
+        items.map { item in
+            item.enumerated().map { i, c in
+                let text: String = switch c {
+                case .time(let t): t.map { Timestamp.formatRFC3339(Timestamp.bucketStart($0, step: Timestamp.nanosPerSecond)) } ?? "-"
+                default: human(c)
+                }
+                return (i == 0 ? "" : i == 1 ? ".." : ":") + text
+            }.joined()
+        }.joined(separator: " ")
     }
 
     // MARK: Table
@@ -187,7 +238,7 @@ public struct Report: Sendable {
         let rightAligned: [Bool] = shown.map { i in
             rows.first.map { row in
                 switch row[i] {
-                case .int, .bytes, .count, .seconds: true
+                case .int, .bytes, .count, .seconds, .number: true
                 default: false
                 }
             } ?? false
@@ -263,6 +314,8 @@ public struct Report: Sendable {
         case .time(let t): t.map { Timestamp.formatRFC3339(Timestamp.bucketStart($0, step: Timestamp.nanosPerSecond)) } ?? "-"
         case .bool(let b): b ? "yes" : "no"
         case .seconds(let d): decimal(d) + "s"
+        case .number(let d): d.map(Self.number) ?? "-"
+        case .objects(_, let items): items.isEmpty ? "-" : itemsText(items)
         }
     }
 }

@@ -96,7 +96,12 @@ public struct QueryEngine: Sendable {
 
     /// Endpoints ranked by traffic sent plus received.
     public func topEndpoints(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopEndpointRow] {
-        try read(options) { ctx in
+        try read(options) { ctx in try topEndpoints(ctx, metric: metric, limit: limit) }
+    }
+
+    /// `top --by endpoint` over `ctx`'s window and filters (``diff`` asks it twice in one snapshot).
+    func topEndpoints(_ ctx: QueryContext, metric: Metric, limit: Int) throws -> [TopEndpointRow] {
+        do {
             var sent: [Endpoint: Sum] = [:], received: [Endpoint: Sum] = [:]
             for (k, s) in try directedEdges(ctx) {
                 sent[k.from, default: Sum()].add(s.packets, s.bytes)
@@ -115,7 +120,12 @@ public struct QueryEngine: Sendable {
 
     /// Unordered pairs ranked by traffic in both directions (`a < b` as strings).
     public func topPairs(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopPairRow] {
-        try read(options) { ctx in
+        try read(options) { ctx in try topPairs(ctx, metric: metric, limit: limit) }
+    }
+
+    /// `top --by pair` over `ctx`'s window and filters.
+    func topPairs(_ ctx: QueryContext, metric: Metric, limit: Int) throws -> [TopPairRow] {
+        do {
             var pairs: [EdgeKey: (ab: Sum, ba: Sum)] = [:]
             for (k, s) in try directedEdges(ctx) {
                 let lf = try ctx.label(k.from), lt = try ctx.label(k.to)
@@ -136,9 +146,14 @@ public struct QueryEngine: Sendable {
 
     /// Service ports ranked by counted traffic (see ``FlowRow/servicePort``).
     public func topPorts(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopPortRow] {
-        try read(options) { ctx in
+        try read(options) { ctx in try topPorts(ctx, metric: metric, limit: limit) }
+    }
+
+    /// `top --by port` over `ctx`'s window and filters.
+    func topPorts(_ ctx: QueryContext, metric: Metric, limit: Int) throws -> [TopPortRow] {
+        do {
             var sums: [UInt32: Sum] = [:]
-            try ctx.edges(options.window) { o, _, _, p, b in
+            try ctx.edges(ctx.options.window) { o, _, _, p, b in
                 sums[UInt32(o.proto) << 16 | UInt32(o.port), default: Sum()].add(p, b)
             }
             let rows = sums.filter { !$0.value.isZero }.map { k, s in
@@ -211,30 +226,62 @@ public struct QueryEngine: Sendable {
         var time: Int64
         var kind: UInt8
         var proto: UInt8
+        var port: UInt16
         var src: Endpoint
         var dst: Endpoint
+        /// Indexes into the answer's attribute texts; -1: no end has one (or not grouped by it).
+        var tag: Int32
+        var user: Int32
+        var os: Int32
     }
 
-    /// Bytes and packets per `step` bucket, grouped by any of kind, proto, source and destination.
+    /// Bytes and packets per `step` bucket, grouped by any of kind, proto, source,
+    /// destination, tag, user, OS and service port (see ``RollupKeyField``).
     public func rollup(_ options: QueryOptions, step: Nanoseconds, groupBy: [RollupKeyField]) throws -> [RollupRow] {
         try read(options) { ctx in
             let buckets = try options.window.bucketing(step: step, zone: options.zone)  // also validates the bucket count
             let keys = Set(groupBy)
             var sums: [RollupGroup: Sum] = [:]
+            var attributes = NodeAttributes(ctx.directory)
+            let byTag = keys.contains(.tag), byUser = keys.contains(.user), byOS = keys.contains(.os)
+            let none: [Int32] = [-1]
             try ctx.edges(options.window, step: buckets.alignment) { o, from, to, p, b in
-                let g = RollupGroup(time: buckets.start(of: o.time),
+                var g = RollupGroup(time: buckets.start(of: o.time),
                                     kind: keys.contains(.kind) ? o.kind.rawValue : 0,
                                     proto: keys.contains(.proto) ? o.proto : 0,
+                                    port: keys.contains(.port) ? o.port : 0,
                                     src: keys.contains(.src) ? from : .star,
-                                    dst: keys.contains(.dst) ? to : .star)
-                sums[g, default: Sum()].add(p, b)
+                                    dst: keys.contains(.dst) ? to : .star,
+                                    tag: -1, user: -1, os: -1)
+                guard byTag || byUser || byOS else {
+                    sums[g, default: Sum()].add(p, b)
+                    return
+                }
+                // Each value at either end is a group of its own: the traffic `--where 'tag = T'` keeps.
+                let tags = byTag ? attributes.either(.tag, from, to) : none
+                let users = byUser ? attributes.either(.user, from, to) : none
+                let oses = byOS ? attributes.either(.os, from, to) : none
+                for t in tags {
+                    g.tag = t
+                    for u in users {
+                        g.user = u
+                        for s in oses {
+                            g.os = s
+                            sums[g, default: Sum()].add(p, b)
+                        }
+                    }
+                }
             }
             let rows = try sums.filter { !$0.value.isZero }.map { g, s in
                 RollupRow(time: g.time,
                           kind: keys.contains(.kind) ? TrafficKind(rawValue: g.kind)?.name : nil,
                           proto: keys.contains(.proto) ? g.proto : nil,
                           src: keys.contains(.src) ? try ctx.label(g.src) : nil,
+                          srcName: keys.contains(.src) ? ctx.directory.name(g.src) : nil,
                           dst: keys.contains(.dst) ? try ctx.label(g.dst) : nil,
+                          dstName: keys.contains(.dst) ? ctx.directory.name(g.dst) : nil,
+                          tag: attributes.text(g.tag), user: attributes.text(g.user), os: attributes.text(g.os),
+                          port: keys.contains(.port) ? g.port : nil,
                           bytes: s.bytes, packets: s.packets)
             }
             return rows.sorted { a, b in
@@ -245,11 +292,69 @@ public struct QueryEngine: Sendable {
                     case .proto where a.proto != b.proto: return (a.proto ?? 0) < (b.proto ?? 0)
                     case .src where a.src != b.src: return byteOrder(a.src ?? "", b.src ?? "")
                     case .dst where a.dst != b.dst: return byteOrder(a.dst ?? "", b.dst ?? "")
+                    case .tag where a.tag != b.tag: return a.tag == nil || (b.tag != nil && byteOrder(a.tag!, b.tag!))
+                    case .user where a.user != b.user: return a.user == nil || (b.user != nil && byteOrder(a.user!, b.user!))
+                    case .os where a.os != b.os: return a.os == nil || (b.os != nil && byteOrder(a.os!, b.os!))
+                    case .port where a.port != b.port: return (a.port ?? 0) < (b.port ?? 0)
                     default: continue
                     }
                 }
                 return false
             }
         }
+    }
+}
+
+/// The tags, users and OSes of the endpoints of one answer, interned, cached per endpoint.
+struct NodeAttributes {
+    let directory: Directory
+    var texts: [String] = []
+    var index: [String: Int32] = [:]
+    var cache: [RollupKeyField: [Endpoint: [Int32]]] = [:]
+
+    init(_ directory: Directory) {
+        self.directory = directory
+    }
+
+    /// The values of `field` found at either end (each once), or `[-1]` when neither end has one.
+    mutating func either(_ field: RollupKeyField, _ a: Endpoint, _ b: Endpoint) -> [Int32] {
+        let x = values(field, a), y = values(field, b)
+        if y.isEmpty || x == y { return x.isEmpty ? [-1] : x }
+        if x.isEmpty { return y }
+        var u = x
+        for v in y where !u.contains(v) { u.append(v) }
+        return u
+    }
+
+    mutating func values(_ field: RollupKeyField, _ e: Endpoint) -> [Int32] {
+        if let v = cache[field]?[e] { return v }
+        var out: [Int32] = []
+        if let n = directory.node(e) {
+            let raw: [String]
+            switch field {
+            case .tag: raw = n.tags
+            case .user: raw = n.user.map { [$0] } ?? []
+            case .os: raw = n.os.map { [$0] } ?? []
+            default: raw = []
+            }
+            for t in raw where !t.isEmpty {
+                let i = intern(t)
+                if !out.contains(i) { out.append(i) }
+            }
+        }
+        cache[field, default: [:]][e] = out
+        return out
+    }
+
+    mutating func intern(_ t: String) -> Int32 {
+        if let i = index[t] { return i }
+        let i = Int32(texts.count)
+        texts.append(t)
+        index[t] = i
+        return i
+    }
+
+    func text(_ i: Int32) -> String? {
+        i < 0 ? nil : texts[Int(i)]
     }
 }

@@ -44,8 +44,13 @@ public enum Metric: String, Sendable, CaseIterable {
 }
 
 /// Keys a rollup groups by.
+///
+/// `tag`, `user` and `os` are node attributes at either end of the counted edge,
+/// as the `--where` terms of the same names: a group holds the traffic with such
+/// a node at either end, so an edge between two groups counts in both (null: no
+/// end has one). `port` is the service port (the lower non-zero of the two).
 public enum RollupKeyField: String, Sendable, CaseIterable {
-    case kind, proto, src, dst
+    case kind, proto, src, dst, tag, user, os, port
 }
 
 /// Which traffic a series follows.

@@ -25,9 +25,11 @@ public enum Question: Sendable {
     case scopeFlows(QueryOptions, limit: Int)
     case flows(QueryOptions, match: String?, limit: Int, after: String?)
     case nodes
+    /// `diff`: the keys of `top --by` whose traffic is new, gone, or changed by `factor` against `baseline`.
+    case diff(QueryOptions, baseline: TimeWindow, by: DiffDimension, factor: Double, limit: Int)
 
     /// The commands that take questions.
-    public static let commands = ["top", "series", "rollup", "scope", "flows", "nodes"]
+    public static let commands = ["top", "series", "rollup", "scope", "flows", "nodes", "diff"]
 
     /// The parameters each command takes, besides the window and the filters.
     static let own: [String: Set<String>] = [
@@ -37,6 +39,7 @@ public enum Question: Sendable {
         "scope": ["flows", "limit"],
         "flows": ["match", "limit", "after"],
         "nodes": [],
+        "diff": ["baseline", "by", "factor", "limit"],
     ]
     static let shared: Set<String> = ["from", "to", "tz", "kind", "proto", "endpoint", "tag", "user", "where"]
 
@@ -72,6 +75,10 @@ public enum Question: Sendable {
             self = .rollup(options, step: try QuestionText.step(p["step"]), groupBy: try QuestionText.groupBy(p["group-by"]))
         case "scope":
             self = try .scope(options, flows: QuestionText.flag(p["flows"], parameter: "flows"), limit: QuestionText.limit(p["limit"], default: 1000))
+        case "diff":
+            self = .diff(options, baseline: try QuestionText.baseline(p["baseline"], window: options.window, now: now, zone: options.zone),
+                         by: try QuestionText.diffBy(p["by"]), factor: try QuestionText.factor(p["factor"]),
+                         limit: try QuestionText.limit(p["limit"], default: 20))
         default: // flows
             self = .flows(options, match: p["match"], limit: try QuestionText.limit(p["limit"], default: 100), after: p["after"])
         }
@@ -197,6 +204,55 @@ public enum QuestionText {
         return m
     }
 
+    /// What `diff` compares (default `pair`).
+    public static func diffBy(_ text: String?) throws -> DiffDimension {
+        guard let text else { return .pair }
+        guard let by = DiffDimension(rawValue: text) else {
+            throw QueryError("\(parameter: "by") '\(text)' is not what diff compares: use pair, endpoint or port")
+        }
+        return by
+    }
+
+    /// How much a rate must change to be listed: a number of at least 1 (default 10).
+    public static func factor(_ text: String?) throws -> Double {
+        guard let text else { return 10 }
+        guard let f = Double(text.trimmingCharacters(in: .whitespaces)), f.isFinite, f >= 1 else {
+            throw QueryError("\(parameter: "factor") '\(text)' must be a number of at least 1 (10: ten times the baseline's rate, or a tenth of it)")
+        }
+        return f
+    }
+
+    /// A diff's baseline: `FROM..TO` (each in the forms of `from` and `to`), or a duration
+    /// (`30d`: the 30 days before the window); default the seven days before the window.
+    ///
+    /// - throws: ``QueryError`` when it cannot be read, is empty, or overlaps the window.
+    public static func baseline(_ text: String?, window: TimeWindow, now: Nanoseconds = TimeWindow.now(), zone: TimeZone = .utc) throws -> TimeWindow {
+        let b: TimeWindow
+        if let text, !text.trimmingCharacters(in: .whitespaces).isEmpty {
+            let t = text.trimmingCharacters(in: .whitespaces)
+            if let range = t.range(of: "..") {
+                let lo = String(t[..<range.lowerBound]), hi = String(t[range.upperBound...])
+                func time(_ s: String, end: Bool) throws -> Nanoseconds {
+                    if let p = Calendar.period(s, now: now, zone: zone) { return end ? p.to : p.from }
+                    do {
+                        return try TimeWindow.parseTime(s, now: now, what: "time", zone: zone)
+                    } catch {
+                        throw QueryError("\(parameter: "baseline") '\(text)': '\(s)' is not a time: use FROM..TO with RFC 3339 times, dates, now, relative times (-14d..-7d) or calendar words, or a duration such as 7d (the 7 days before the window)")
+                    }
+                }
+                b = TimeWindow(from: try time(lo, end: false), to: try time(hi, end: true))
+            } else if let d = DurationText.parse(t), d > 0 {
+                b = TimeWindow(from: window.from - d, to: window.from)
+            } else {
+                throw QueryError("\(parameter: "baseline") '\(text)' is not a baseline: use FROM..TO (2026-11-01..2026-11-08, -14d..-7d) or a duration such as 7d (the 7 days before the window)")
+            }
+        } else {
+            b = DiffQuestion.defaultBaseline(window)
+        }
+        try DiffQuestion.check(window: window, baseline: b)
+        return b
+    }
+
     /// A positive whole number.
     public static func limit(_ text: String?, default d: Int) throws -> Int {
         guard let text else { return d }
@@ -209,12 +265,12 @@ public enum QuestionText {
         try TimeWindow.parseStep(text ?? "1h")
     }
 
-    /// `kind,proto,src,dst`, any subset, in the order given.
+    /// `kind,proto,src,dst,tag,user,os,port`, any subset, in the order given.
     public static func groupBy(_ text: String?) throws -> [RollupKeyField] {
         var keys: [RollupKeyField] = []
         for part in (text ?? "").split(separator: ",") {
             guard let k = RollupKeyField(rawValue: part.trimmingCharacters(in: .whitespaces).lowercased()) else {
-                throw QueryError("\(parameter: "group-by") '\(part)' is not a key: use kind, proto, src or dst")
+                throw QueryError("\(parameter: "group-by") '\(part)' is not a key: use kind, proto, src, dst, tag, user, os or port")
             }
             if !keys.contains(k) { keys.append(k) }
         }
@@ -271,6 +327,8 @@ extension QueryEngine {
             report.cut = Report.Cut(total: page.total, atLeast: page.atLeast)
         case .nodes:
             return .nodes(try store.nodes())
+        case .diff(let o, let baseline, let by, let factor, let limit):
+            report = Self.cut(try diff(o, baseline: baseline, by: by, factor: factor), limit) { Report.diff($0, by: by) }
         }
         report.notes = try notes(question)
         if let (level, note) = try resolution(question) {
@@ -314,7 +372,8 @@ extension QueryEngine {
         let options: QueryOptions
         var arguments: [String] = []
         switch question {
-        case .top(let o, _, _, _), .rollup(let o, _, _), .scope(let o), .scopeFlows(let o, _), .flows(let o, _, _, _):
+        case .top(let o, _, _, _), .rollup(let o, _, _), .scope(let o), .scopeFlows(let o, _), .flows(let o, _, _, _),
+             .diff(let o, _, _, _, _):
             options = o
         case .series(let o, _, let subject):
             options = o
@@ -342,6 +401,16 @@ extension QueryEngine {
             try snapshot.messages(from: w.from, to: w.to, reporter: nil, descending: false) { _, _, _ in
                 any = true
                 return false
+            }
+            if case .diff(_, let b, _, _, _) = question {
+                var before = false
+                try snapshot.messages(from: b.from, to: b.to, reporter: nil, descending: false) { _, _, _ in
+                    before = true
+                    return false
+                }
+                if !before {
+                    notes.append("the baseline [\(Timestamp.formatRFC3339(b.from)), \(Timestamp.formatRFC3339(b.to))) holds no data: everything in the window is new")
+                }
             }
             if !any {
                 let span = "no data in [\(Timestamp.formatRFC3339(w.from)), \(Timestamp.formatRFC3339(w.to)))"

@@ -46,7 +46,13 @@ extension Report {
 
     public static func rollup(_ rows: [RollupRow], groupBy: [RollupKeyField]) -> Report {
         var columns = [Column("time", "TIME")]
-        for key in groupBy { columns.append(Column(key.rawValue, key.rawValue.uppercased())) }
+        for key in groupBy {
+            switch key {
+            case .src: columns += [Column("src", "SRC ID / ADDRESS", wide: true), Column("srcName", "SRC", fallback: "src")]
+            case .dst: columns += [Column("dst", "DST ID / ADDRESS", wide: true), Column("dstName", "DST", fallback: "dst")]
+            default: columns.append(Column(key.rawValue, key.rawValue.uppercased()))
+            }
+        }
         columns += [Column("bytes", "BYTES"), Column("packets", "PACKETS")]
         return Report(columns: columns, rows: rows.map { r in
             var cells: [Cell] = [.time(r.time)]
@@ -54,8 +60,12 @@ extension Report {
                 switch key {
                 case .kind: cells.append(.string(r.kind))
                 case .proto: cells.append(.proto(r.proto ?? 0))
-                case .src: cells.append(.string(r.src))
-                case .dst: cells.append(.string(r.dst))
+                case .src: cells += [.string(r.src), .string(r.srcName)]
+                case .dst: cells += [.string(r.dst), .string(r.dstName)]
+                case .tag: cells.append(.string(r.tag))
+                case .user: cells.append(.string(r.user))
+                case .os: cells.append(.string(r.os))
+                case .port: cells.append(.int(Int64(r.port ?? 0)))
                 }
             }
             return cells + [.bytes(r.bytes), .count(r.packets)]
@@ -97,6 +107,29 @@ extension Report {
          .string(r.dst), .int(Int64(r.dstPort)), .string(r.dstNode), .string(r.dstName),
          .count(r.txPackets), .bytes(r.txBytes), .count(r.rxPackets), .bytes(r.rxBytes), .string(r.cursor),
          .string(r.initiator)]
+    }
+
+    /// `diff`: the change, the key fields of `top --by`, both windows' counters and the rate factor.
+    public static func diff(_ rows: [DiffRow], by: DiffDimension) -> Report {
+        var keys: [Column]
+        switch by {
+        case .endpoint: keys = [Column("endpoint", "NODE ID / ADDRESS", wide: true), Column("name", "ENDPOINT", fallback: "endpoint")]
+        case .pair: keys = [Column("a", "A ID", wide: true), Column("b", "B ID", wide: true), Column("aName", "A", fallback: "a"),
+                            Column("bName", "B", fallback: "b")]
+        case .port: keys = [Column("proto", "PROTO"), Column("protoName", "NAME", table: false), Column("port", "PORT")]
+        }
+        let columns = [Column("change", "CHANGE")] + keys
+            + [Column("baselineBytes", "BASELINE BYTES"), Column("bytes", "BYTES"), Column("baselinePackets", "BASELINE PKTS"),
+               Column("packets", "PKTS"), Column("factor", "FACTOR")]
+        return Report(columns: columns, rows: rows.map { r in
+            var cells: [Cell] = [.string(r.change.rawValue)]
+            switch by {
+            case .endpoint: cells += [.string(r.a), .string(r.aName)]
+            case .pair: cells += [.string(r.a), .string(r.b), .string(r.aName), .string(r.bName)]
+            case .port: cells += [.proto(r.proto), .string(ProtocolName.name(r.proto)), .int(Int64(r.port))]
+            }
+            return cells + [.bytes(r.baselineBytes), .bytes(r.bytes), .count(r.baselinePackets), .count(r.packets), .number(r.factor)]
+        })
     }
 
     public static func nodes(_ nodes: [NodeRecord]) -> Report {

@@ -55,9 +55,36 @@ public struct RollupRow: Sendable, Equatable {
     public var kind: String?
     public var proto: UInt8?
     public var src: String?
+    /// The name of the node `src` is, when grouped by `src` and it is a node.
+    public var srcName: String?
     public var dst: String?
+    public var dstName: String?
+    /// A tag, user or OS of a node at either end (nil when grouped by it: no end has one).
+    public var tag: String?
+    public var user: String?
+    public var os: String?
+    /// The service port.
+    public var port: UInt16?
     public var bytes: Int64
     public var packets: Int64
+
+    public init(time: Nanoseconds, kind: String? = nil, proto: UInt8? = nil, src: String? = nil, srcName: String? = nil,
+                dst: String? = nil, dstName: String? = nil, tag: String? = nil, user: String? = nil, os: String? = nil,
+                port: UInt16? = nil, bytes: Int64, packets: Int64) {
+        self.time = time
+        self.kind = kind
+        self.proto = proto
+        self.src = src
+        self.srcName = srcName
+        self.dst = dst
+        self.dstName = dstName
+        self.tag = tag
+        self.user = user
+        self.os = os
+        self.port = port
+        self.bytes = bytes
+        self.packets = packets
+    }
 }
 
 /// One peer of an endpoint over an incident window.

@@ -64,6 +64,10 @@ public enum AnswerCharts {
                 case .proto: parts.append(ProtocolName.name(r.proto ?? 0))
                 case .src: parts.append(r.src ?? "-")
                 case .dst: parts.append(r.dst ?? "-")
+                case .tag: parts.append(r.tag ?? "(no tag)")
+                case .user: parts.append(r.user ?? "(no user)")
+                case .os: parts.append(r.os ?? "(no OS)")
+                case .port: parts.append(String(r.port ?? 0))
                 }
             }
             return parts.isEmpty ? "" : parts.joined(separator: groupBy == [.src, .dst] ? " → " : " · ")

@@ -65,7 +65,7 @@ struct AnswerTable: Sendable {
 
     static func isNumeric(_ cell: FlowFormat.Cell) -> Bool {
         switch cell {
-        case .int, .bytes, .count, .seconds: true
+        case .int, .bytes, .count, .seconds, .number: true
         default: false
         }
     }
@@ -80,6 +80,8 @@ struct AnswerTable: Sendable {
         case .time(let t): t.map { Timestamp.formatRFC3339($0) }
         case .bool(let b): b ? "true" : "false"
         case .seconds(let d): String(d)
+        case .number(let d): d.map(Report.number)
+        case .objects: Report.jsonValue(cell)
         }
     }
 
@@ -98,6 +100,8 @@ struct AnswerTable: Sendable {
         case .time(let t): t.map { Timestamp.formatRFC3339($0 - (($0 % 1_000_000_000) + 1_000_000_000) % 1_000_000_000).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: "") } ?? "–"
         case .bool(let b): b ? "yes" : "no"
         case .seconds(let d): String(d) + " s"
+        case .number(let d): d.map(Report.number) ?? "–"
+        case .objects(_, let items): items.isEmpty ? "–" : items.map { item in item.map(human).joined(separator: " ") }.joined(separator: "; ")
         }
     }
 }

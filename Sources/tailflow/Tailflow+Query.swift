@@ -65,7 +65,7 @@ extension Tailflow {
     }
 
     struct Rollup: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Bytes and packets per step, grouped by any of kind, proto, src and dst.")
+        static let configuration = CommandConfiguration(abstract: "Bytes and packets per step, grouped by any of kind, proto, src, dst, tag, user, os and port.")
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var window: WindowOptions
@@ -75,7 +75,7 @@ extension Tailflow {
         @Option(help: "Bucket width: 1m, 5m, 1h, 1d, 1w … (1d and 1w are calendar days and Monday weeks in --tz).")
         var step = "1h"
 
-        @Option(name: .customLong("group-by"), help: ArgumentHelp("Keys, comma-separated: kind, proto, src, dst.", valueName: "keys"))
+        @Option(name: .customLong("group-by"), help: ArgumentHelp("Keys, comma-separated: kind, proto, src, dst (with srcName, dstName), tag, user, os (of a node at either end: an edge between two groups counts in both; null: neither end has one), port (the service port).", valueName: "keys"))
         var groupBy = ""
 
         func run() throws {

@@ -19,10 +19,14 @@ struct QueryAPITests {
         ("series", ["step": "1m", "pair": "alice-laptop,db-1"]),
         ("series", ["step": "1m", "edge": "db-1,alice-laptop"]),
         ("rollup", ["step": "1h", "group-by": "kind,proto,src,dst"]),
+        ("rollup", ["step": "30m", "group-by": "tag,user,os,port"]),
         ("scope", ["endpoint": "nKq3vX1CNTRL"]),
         ("scope", ["endpoint": "100.101.1.10", "flows": "true", "limit": "4"]),
         ("flows", ["limit": "5", "match": "5432"]),
         ("flows", ["user": "alice@example.com"]),
+        ("diff", ["baseline": "2026-11-01T07:00:00Z..2026-11-01T09:00:00Z"]),
+        ("diff", ["by": "endpoint", "factor": "1", "baseline": "2026-11-01T11:00:00Z..2026-11-01T12:00:00Z", "where": "proto = tcp"]),
+        ("diff", ["by": "port", "baseline": "1d", "limit": "2"]),
     ]
 
     static func query(_ parameters: [String: String]) -> String {
@@ -56,6 +60,9 @@ struct QueryAPITests {
                 #expect(answer.body == cli.stdout, "\(command) \(parameters)")
                 #expect(answer.body.count > 3, "\(command) \(parameters) answers something")
             }
+            // The rollup's new keys and names, as worked by hand in TailflowCLITests/RollupGroupTests.
+            let groups = try await app.get("/api/v1/rollup?step=1h&group-by=src,tag&format=ndjson&" + Self.query(Self.window), Auth.read)
+            #expect(groups.body.contains(#"{"time":"2026-11-01T10:00:00Z","src":"nDb1x9ZCNTRL","srcName":"db-1.tail7f3e.ts.net","tag":"tag:prod","bytes":1200000,"packets":100}"#))
             // Other formats, as the CLI's.
             let csv = try await app.get("/api/v1/top?format=csv&" + Self.query(Self.window), Auth.read)
             let cliCSV = try await CLI.run(Self.cliArguments("top", Self.window).dropLast(2) + ["--format", "csv"], db: db)
@@ -67,7 +74,8 @@ struct QueryAPITests {
                 ("top?by=nonsense", "by 'nonsense' is not a ranking"), ("top?step=1m", "takes no parameter 'step'"),
                 ("series?step=0s", "step '0s' is not a duration"), ("scope", "scope needs endpoint"),
                 ("top?from=tomorrow", "from 'tomorrow' is not a time"), ("top?tz=Mars/Olympus", "tz 'Mars/Olympus' is not a time zone"), ("top?from=now&to=-1h", "from ("),
-                ("top?endpoint=no-such-node", "no-such-node"), ("top?limit=5&limit=6", "given twice"),
+                ("top?endpoint=no-such-node", "no-such-node"),
+                ("diff?from=-1h&baseline=-2h..now", "baseline ["), ("diff?factor=0.1", "factor '0.1'"), ("top?limit=5&limit=6", "given twice"),
                 ("top?limit=0", "limit '0' must be"), ("series?pair=a", "pair takes two endpoints"),
                 ("series?pair=a,b&edge=a,b", "at most one of endpoint, pair and edge"), ("rollup?group-by=colour", "group-by 'colour'"),
                 ("flows?after=x", "after 'x' is not a cursor"), ("top?format=xml", "format 'xml'"),
