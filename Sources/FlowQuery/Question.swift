@@ -349,6 +349,11 @@ extension QueryEngine {
         case .series(let o, let s, _), .rollup(let o, let s, _):
             options = o
             step = try o.window.bucketing(step: s, zone: o.zone).alignment
+        case .diff(let o, let baseline, _, _, _):
+            // The baseline is usually the older window, the one pruning reaches first.
+            var older = o
+            if baseline.from < o.window.from { older.window = baseline }
+            options = older
         case .scopeFlows, .flows, .nodes:
             return nil
         }
