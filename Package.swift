@@ -8,6 +8,7 @@ import PackageDescription
 let migrationFiles = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/schema")) ?? [])
     .filter { $0.hasSuffix(".sql") }
     .sorted()
+// 006_changes.sql: the configuration audit log (issue 18).
 
 /// The pages' templates and assets, embedded into the binary (`Sources/FlowWeb/Resources/*`).
 let webResources = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/Sources/FlowWeb/Resources")) ?? [])

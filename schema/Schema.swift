@@ -11,5 +11,6 @@ public enum Schema {
         Migration(name: "002_pull", sql: String(decoding: PackageResources._02_pull_sql, as: UTF8.self)),
         Migration(name: "003_rollup_parts", sql: String(decoding: PackageResources._03_rollup_parts_sql, as: UTF8.self)),
         Migration(name: "004_lifecycle", sql: String(decoding: PackageResources._04_lifecycle_sql, as: UTF8.self)),
+        Migration(name: "006_changes", sql: String(decoding: PackageResources._06_changes_sql, as: UTF8.self)),
     ]
 }

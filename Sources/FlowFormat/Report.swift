@@ -24,6 +24,8 @@ public enum Cell: Sendable, Equatable {
     case named(Int64, String)
     /// Numbers that tables show by their names.
     case namedList([Int64], [String])
+    /// A JSON value's text, embedded as is in JSON and NDJSON (a text in CSV and tables); nil is null.
+    case json(String?)
     /// A decimal number (a ratio, a factor, seconds of skew), shortest exact enough text; nil is JSON null.
     case number(Double?)
     /// Objects with these keys (JSON: an array of objects; CSV and tables: `a..b:c` items separated by spaces).
@@ -132,6 +134,7 @@ public struct Report: Sendable {
         switch cell {
         case .int(let v), .bytes(let v), .count(let v), .named(let v, _): String(v)
         case .string(let s): s.map(JSON.string) ?? "null"
+        case .json(let s): s ?? "null"
         case .strings(let a): "[" + a.map(JSON.string).joined(separator: ",") + "]"
         case .ints(let a), .namedList(let a, _): "[" + a.map(String.init).joined(separator: ",") + "]"
         case .time(let t): t.map { JSON.string(Timestamp.formatRFC3339($0)) } ?? "null"
@@ -191,7 +194,7 @@ public struct Report: Sendable {
         row.map { cell -> String in
             switch cell {
             case .int(let v), .bytes(let v), .count(let v), .named(let v, _): String(v)
-            case .string(let s): CSV.field(s ?? "")
+            case .string(let s), .json(let s): CSV.field(s ?? "")
             case .strings(let a): CSV.field(a.joined(separator: " "))
             case .ints(let a), .namedList(let a, _): a.map(String.init).joined(separator: " ")
             case .time(let t): t.map { Timestamp.formatRFC3339($0) } ?? ""
@@ -308,7 +311,7 @@ public struct Report: Sendable {
         case .named(_, let name): oneLine(name)
         case .namedList(_, let names): names.isEmpty ? "-" : names.map(oneLine).joined(separator: ",")
         case .count(let v): Units.grouped(v)
-        case .string(let s): s.map(oneLine) ?? "-"
+        case .string(let s), .json(let s): s.map(oneLine) ?? "-"
         case .strings(let a): a.isEmpty ? "-" : a.map(oneLine).joined(separator: ",")
         case .ints(let a): a.isEmpty ? "-" : a.map(String.init).joined(separator: ",")
         case .time(let t): t.map { Timestamp.formatRFC3339(Timestamp.bucketStart($0, step: Timestamp.nanosPerSecond)) } ?? "-"

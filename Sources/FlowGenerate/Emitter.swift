@@ -13,6 +13,9 @@ struct Emitter {
     var rng: Xoshiro256
     var messages = 0
     var rows = 0
+    /// Configuration audit log records written, and their schedule (nil: none asked for).
+    var changes = 0
+    var schedule: ChangeSchedule?
     var order: [Int32] = []
     var bucketStart: [Int32]
     var peerSlot: [Int32]
@@ -35,6 +38,37 @@ struct Emitter {
         peerSlot = [Int32](repeating: -1, count: n)
         procSeq = [UInt64](repeating: 0, count: n)
         phaseNs = net.devices.map { Int64($0.phase * Double(config.interval)) }
+        if config.changes {
+            schedule = ChangeSchedule(net: net, seed: config.seed, start: config.start, meanGap: Double(max(1_000_000_000, config.changeInterval)))
+        }
+    }
+
+    /// Writes the configuration records due before `limit`, framed for the container.
+    mutating func emitChanges(_ out: inout Output, before limit: Int64) {
+        guard var s = schedule else { return }
+        let due = s.events(before: limit)
+        schedule = s
+        for (time, json) in due {
+            let w = json.utf8
+            switch container {
+            case .array, .api: if messages + changes > 0 { out.w.byte(44) }
+            case .splunk:
+                out.w.lit("{\"time\":")
+                out.w.uint(UInt64(max(0, time / 1_000_000_000)))
+                out.w.lit(",\"host\":\"")
+                out.w.string(net.domain)
+                out.w.lit("\",\"sourcetype\":\"tailscale:audit\",\"event\":")
+            case .elastic: out.w.lit("{\"create\":{\"_index\":\"logs-tailscale-configuration\"}}\n")
+            default: break
+            }
+            out.w.bytes(Array(w))
+            switch container {
+            case .splunk: out.w.byte(125)
+            case .jsonl, .logtail, .elastic: out.w.byte(10)
+            default: break
+            }
+            changes += 1
+        }
     }
 
     @inline(__always)
@@ -95,6 +129,7 @@ struct Emitter {
             let t0 = config.start + w * interval
             sim.step(windowStart: t0, produce: true)
             try emitWindow(&out, windowStart: t0, limit: end, sink: sink)
+            emitChanges(&out, before: min(end, t0 + interval))
             w += 1
         }
         switch container {
@@ -166,7 +201,7 @@ struct Emitter {
 
         // Framing before the message.
         switch container {
-        case .array, .api: if messages > 0 { w.byte(44) }
+        case .array, .api: if messages + changes > 0 { w.byte(44) }
         case .splunk:
             w.lit("{\"time\":")
             w.uint(UInt64(max(0, logged / 1_000_000_000)))

@@ -42,6 +42,12 @@ public struct GeneratorConfig: Sendable {
     /// 1 (the default) is fastest, about 190 MB/s of JSON; 6 compresses about
     /// 40% smaller at about a third of the speed.
     public var gzipLevel: Int = 1
+    /// Also write configuration audit log records (SPEC §13) between the messages: policy edits,
+    /// node approvals and removals, tag and key-expiry changes, DNS edits. The messages stay
+    /// byte for byte those written without them.
+    public var changes = false
+    /// The mean time between configuration operations, in nanoseconds (default 20 minutes).
+    public var changeInterval: Int64 = 20 * 60 * 1_000_000_000
 
     /// Creates a configuration covering `duration` nanoseconds from `start`.
     public init(start: Int64, duration: Int64) {
@@ -56,6 +62,8 @@ public struct GeneratorStats: Sendable {
     public var messages: Int
     /// Connection rows (Conn objects) over all messages and traffic kinds.
     public var rows: Int
+    /// Configuration audit log records written (with ``GeneratorConfig/changes``).
+    public var changes: Int = 0
     /// Bytes handed to the sink (compressed bytes when writing gzip).
     public var bytes: Int
     /// Bytes of JSON before compression (equal to `bytes` without gzip).
@@ -134,6 +142,7 @@ public struct FlowLogGenerator: Sendable {
                 try em.run(&out, sink: sink)
                 stats.messages = em.messages
                 stats.rows = em.rows
+                stats.changes = em.changes
             }
         }
         try out.finish(sink: sink)

@@ -8,6 +8,8 @@ public import FlowModel
 /// One thing found in the input.
 public enum DecodeEvent: Sendable {
     case message(FlowMessage)
+    /// A configuration audit log record (SPEC §13).
+    case change(ConfigChange)
     case reject(Reject)
     /// A JSON value that is not a message (SPEC §1: skipped and counted).
     case skipped(SourceLocation)
@@ -206,6 +208,11 @@ public final class ContainerDecoder {
             return .message(m)
         case .invalid(let problems):
             return .reject(Reject(location: location(at: start), reason: MessageDraft.reason(problems),
+                                        excerpt: excerpt(start, pos)))
+        case .change(let c):
+            return .change(c)
+        case .invalidChange(let problems):
+            return .reject(Reject(location: location(at: start), reason: ChangeDraft.reason(problems),
                                         excerpt: excerpt(start, pos)))
         case .other:
             return .skipped(location(at: start))

@@ -15,6 +15,10 @@ public struct IngestSummary: Sendable, Codable, Equatable {
     public var storedRows = 0
     /// Messages that were already stored: skipped (ingest is idempotent).
     public var duplicates = 0
+    /// Configuration audit log records decoded (SPEC §13), stored for the first time, already stored.
+    public var changes = 0
+    public var storedChanges = 0
+    public var duplicateChanges = 0
     /// Values rejected (each recorded with its location and reason).
     public var rejected = 0
     /// JSON values that are not messages (skipped and counted, as SPEC §1 says).
@@ -34,6 +38,9 @@ public struct IngestSummary: Sendable, Codable, Equatable {
         storedMessages += other.storedMessages
         storedRows += other.storedRows
         duplicates += other.duplicates
+        changes += other.changes
+        storedChanges += other.storedChanges
+        duplicateChanges += other.duplicateChanges
         rejected += other.rejected
         skipped += other.skipped
     }
@@ -110,6 +117,7 @@ public final class Ingester {
         var lastProgress = started
         var messages: [FlowMessage] = []
         var rejects: [Reject] = []
+        var changes: [ConfigChange] = []
         messages.reserveCapacity(Self.batchSize)
         var bytesBefore: Int64 = 0
         func progress(_ decoder: ContainerDecoder) {
@@ -136,6 +144,9 @@ public final class Ingester {
                             summary.messages += 1
                             summary.rows += m.rows.count
                             messages.append(m)
+                        case .change(let c):
+                            summary.changes += 1
+                            changes.append(c)
                         case .reject(let r):
                             summary.rejected += 1
                             rejects.append(r)
@@ -143,10 +154,11 @@ public final class Ingester {
                         case .skipped:
                             summary.skipped += 1
                         }
-                        if messages.count + rejects.count >= Self.batchSize {
-                            try pipeline.enqueue(messages, rejects: rejects)
+                        if messages.count + rejects.count + changes.count >= Self.batchSize {
+                            try pipeline.enqueue(messages, rejects: rejects, changes: changes)
                             messages.removeAll(keepingCapacity: true)
                             rejects.removeAll()
+                            changes.removeAll()
                             progress(decoder)
                         }
                     }
@@ -160,7 +172,9 @@ public final class Ingester {
                 }
                 bytesBefore = summary.bytes
             }
-            if !messages.isEmpty || !rejects.isEmpty { try pipeline.enqueue(messages, rejects: rejects) }
+            if !messages.isEmpty || !rejects.isEmpty || !changes.isEmpty {
+                try pipeline.enqueue(messages, rejects: rejects, changes: changes)
+            }
         } catch {
             _ = try? pipeline.finish()
             throw error
@@ -169,6 +183,8 @@ public final class Ingester {
         summary.storedMessages = stats.messages
         summary.storedRows = stats.rows
         summary.duplicates = stats.duplicates
+        summary.storedChanges = stats.changes
+        summary.duplicateChanges = stats.duplicateChanges
         summary.seconds = (clock.now - started).seconds
         return summary
     }
@@ -180,8 +196,10 @@ public final class Ingester {
 /// Everything one body holds, decoded: what the receivers of `serve` store in one submission.
 public struct DecodedBody: Sendable {
     public var messages: [FlowMessage] = []
+    /// Configuration audit log records (SPEC §13).
+    public var changes: [ConfigChange] = []
     public var rejects: [Reject] = []
-    /// JSON values that are not messages.
+    /// JSON values that are neither messages nor configuration events.
     public var skipped = 0
 
     /// Flow rows of the messages.
@@ -195,6 +213,7 @@ public struct DecodedBody: Sendable {
         while let event = try decoder.next() {
             switch event {
             case .message(let m): messages.append(m)
+            case .change(let c): changes.append(c)
             case .reject(let r): rejects.append(r)
             case .skipped: skipped += 1
             }

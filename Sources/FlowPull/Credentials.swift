@@ -97,10 +97,13 @@ public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringC
 
     private func forbiddenReason(scope: String) -> String {
         switch kind {
+        case .apiKey where scope == "logs:configuration:read":
+            return "the API key lacks permission (403 Forbidden) for the configuration audit log (scope logs:configuration:read): its owner must be an admin who may read it (Owner, Admin, IT admin, Network admin or Auditor); or leave it out (--logs network)"
         case .apiKey:
             return "the API key lacks permission (403 Forbidden): its owner must be an admin who may read \(scope == "devices:core:read" ? "devices" : "network flow logs") (Owner, Admin, IT admin, Network admin or Auditor), and network flow logging must be enabled for the tailnet"
         case .oauth:
-            return "the OAuth client lacks permission (403 Forbidden): it needs the \(scope) scope (pull and follow need logs:network:read and devices:core:read); create a client with those scopes"
+            return "the OAuth client lacks permission (403 Forbidden): it needs the \(scope) scope (pull and follow need logs:network:read, logs:configuration:read and devices:core:read); create a client with those scopes"
+                + (scope == "logs:configuration:read" ? ", or leave the configuration log out (--logs network)" : "")
         }
     }
 

@@ -23,6 +23,8 @@ public struct FollowOptions: Sendable {
     public var concurrency = 4
     /// Prune after each poll to this policy, in small transactions (nil: keep everything).
     public var retention: RetentionPolicy?
+    /// The logs to follow, each from its own checkpoint (SPEC §13): by default both.
+    public var logs: [LogType] = [.network, .configuration]
 
     public init(since: Nanoseconds) {
         self.since = since
@@ -35,8 +37,12 @@ public struct FollowSummary: Sendable, Codable, Equatable {
     /// Polls that failed (after their retries) and were tried again at the next poll.
     public var failedPolls = 0
     public var pulled = PullSummary()
-    /// The checkpoint when it stopped.
+    /// The network flow log's checkpoint when it stopped.
     public var checkpoint: Nanoseconds?
+    /// The configuration audit log's checkpoint when it stopped (nil when not followed or never advanced).
+    public var configurationCheckpoint: Nanoseconds?
+    /// Logs given up for this run because the credentials may not read them (403), each with the reason.
+    public var forbidden: [String] = []
 }
 
 /// Keeps a store up to date with the API: polls from the checkpoint kept in the store, forever or until `until`.
@@ -80,6 +86,7 @@ public final class Follower {
         var summary = FollowSummary()
         var devicesDue = ContinuousClock.now
         let (apiURL, tailnet) = key
+        var logs = options.logs
         do {
             while true {
                 if let every = options.devicesEvery, ContinuousClock.now >= devicesDue {
@@ -94,28 +101,45 @@ public final class Follower {
                         logger.warning("device list sync failed, trying again at the next poll: \(error)")
                     }
                 }
-                let checkpoint = try store.pullCheckpoint(apiURL: apiURL, tailnet: tailnet)?.checkpoint
-                let from = checkpoint.map { $0 - options.overlap } ?? options.since
-                var to = now() - options.lag
-                if let until = options.until { to = min(to, until) }
-                if from < to {
-                    summary.polls += 1
-                    let puller = Puller(api: api, store: store, logger: logger)
-                    puller.chunkSize = options.chunkSize
-                    puller.concurrency = options.concurrency
-                    puller.onProgress = onProgress
-                    puller.onReject = onReject
-                    let store = self.store
-                    let clock = now
-                    defer { summary.pulled.add(puller.summary) }
-                    do {
-                        try await puller.pull(from: from, to: to) { chunk in
-                            try store.advancePullCheckpoint(apiURL: apiURL, tailnet: tailnet, to: chunk.end, at: clock())
+                var reached: Nanoseconds?
+                var complete = true
+                var polled = false
+                for log in logs {
+                    let checkpoint = try store.pullCheckpoint(apiURL: apiURL, tailnet: tailnet, log: log)?.checkpoint
+                    let from = checkpoint.map { $0 - options.overlap } ?? options.since
+                    var to = now() - options.lag
+                    if let until = options.until { to = min(to, until) }
+                    if from < to {
+                        if !polled { summary.polls += 1 }
+                        polled = true
+                        let puller = Puller(api: api, store: store, logger: logger)
+                        puller.log = log
+                        puller.chunkSize = options.chunkSize
+                        puller.concurrency = options.concurrency
+                        puller.onProgress = onProgress
+                        puller.onReject = onReject
+                        let store = self.store
+                        let clock = now
+                        defer { summary.pulled.add(puller.summary) }
+                        do {
+                            try await puller.pull(from: from, to: to) { chunk in
+                                try store.advancePullCheckpoint(apiURL: apiURL, tailnet: tailnet, log: log, to: chunk.end, at: clock())
+                            }
+                        } catch let error as APIError where error.code == .forbidden {
+                            // One log the credentials may not read: say which scope is missing, go on with the others.
+                            logs.removeAll { $0 == log }
+                            summary.forbidden.append("\(log.rawValue): \(error.message)")
+                            logger.warning("not following the \(log.rawValue) log: \(error)")
+                            if logs.isEmpty { throw error }
+                            continue
+                        } catch let error as APIError where !error.isPermanent {
+                            summary.failedPolls += 1
+                            logger.warning("poll failed, trying again in \(TailscaleAPI.format(options.poll)) (\(log.rawValue) log): \(error)")
                         }
-                    } catch let error as APIError where !error.isPermanent {
-                        summary.failedPolls += 1
-                        logger.warning("poll failed, trying again in \(TailscaleAPI.format(options.poll)): \(error)")
                     }
+                    let at = try store.pullCheckpoint(apiURL: apiURL, tailnet: tailnet, log: log)?.checkpoint
+                    // The follow has reached `until` when every log it follows has.
+                    if let at { reached = min(reached ?? at, at) } else { complete = false }
                 }
                 if let retention = options.retention {
                     do {
@@ -126,15 +150,15 @@ public final class Follower {
                         logger.warning("pruning failed, trying again after the next poll: \(error)")
                     }
                 }
-                let reached = try store.pullCheckpoint(apiURL: apiURL, tailnet: tailnet)?.checkpoint
-                summary.checkpoint = reached
-                if let until = options.until, let reached, reached >= until { break }
+                summary.checkpoint = try store.pullCheckpoint(apiURL: apiURL, tailnet: tailnet)?.checkpoint
+                if let until = options.until, complete, let reached, reached >= until { break }
                 try await Task.sleep(for: options.poll)
             }
         } catch is CancellationError {
             logger.debug("stopped")
         }
         summary.checkpoint = try store.pullCheckpoint(apiURL: apiURL, tailnet: tailnet)?.checkpoint
+        summary.configurationCheckpoint = try store.pullCheckpoint(apiURL: apiURL, tailnet: tailnet, log: .configuration)?.checkpoint
         return summary
     }
 }

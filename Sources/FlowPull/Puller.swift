@@ -82,6 +82,8 @@ public struct PullProgress: Sendable {
 public final class Puller {
     public let api: TailscaleAPI
     public let store: FlowStore
+    /// Which log to fetch: the network flow log (default) or the configuration audit log (SPEC §13).
+    public var log: LogType = .network
     /// The longest window of one request.
     public var chunkSize: Nanoseconds = 3_600 * Timestamp.nanosPerSecond
     /// Requests in flight (and answers waiting to be ingested) at most.
@@ -111,7 +113,7 @@ public final class Puller {
         let clock = ContinuousClock()
         let started = clock.now
         let retriesBefore = api.retries
-        let api = self.api
+        let api = self.api, log = self.log
         let width = max(1, concurrency)
         // Also when the pull fails: `summary` then tells what was done.
         defer {
@@ -123,7 +125,7 @@ public final class Puller {
             func launch() {
                 let index = launched, chunk = chunks[index]
                 launched += 1
-                group.addTask { (index, try await api.networkLogs(from: chunk.start, to: chunk.end)) }
+                group.addTask { (index, try await api.logs(log, from: chunk.start, to: chunk.end)) }
             }
             while launched < chunks.count, launched < width { launch() }
             var waiting: [Int: [UInt8]] = [:]
@@ -156,7 +158,7 @@ public final class Puller {
     /// Ingests one answer on a thread of its own (ingest blocks), named after its window in rejects.
     func ingest(_ body: [UInt8], chunk: Chunk) async throws -> IngestSummary {
         let store = self.store, onReject = self.onReject
-        let source = "\(api.configuration.baseURL)/api/v2/tailnet/\(api.configuration.tailnet)/logging/network?start=\(Timestamp.formatRFC3339(chunk.start))&end=\(Timestamp.formatRFC3339(chunk.end))"
+        let source = "\(api.configuration.baseURL)/api/v2/tailnet/\(api.configuration.tailnet)/logging/\(log.rawValue)?start=\(Timestamp.formatRFC3339(chunk.start))&end=\(Timestamp.formatRFC3339(chunk.end))"
         let summary = try await offThePool {
             let ingester = Ingester(store: store)
             ingester.onReject = onReject
@@ -183,5 +185,42 @@ public func syncDevices(api: TailscaleAPI, store: FlowStore, now: Nanoseconds) a
         }
         try store.importNodes(nodes, at: now)
         return nodes.count
+    }
+}
+
+extension Puller {
+    /// Pulls `[from, to)` of each log in `logs`, one after the other, and sums what they did.
+    ///
+    /// A log the credentials may not read (403) is reported to `onForbidden` and left out; the
+    /// others still land. Only when every log is refused does the pull fail.
+    ///
+    /// - parameter configure: sets up each log's puller (chunk size, concurrency, callbacks).
+    /// - throws: ``APIError`` (the last 403 when every log was refused), `CancellationError`.
+    public static func pull(logs: [LogType], api: TailscaleAPI, store: FlowStore, from: Nanoseconds, to: Nanoseconds,
+                            logger: Logger, configure: (Puller) -> Void, onForbidden: (LogType, APIError) -> Void,
+                            partial: (PullSummary) -> Void = { _ in }) async throws -> PullSummary {
+        var total = PullSummary()
+        var refused: APIError?
+        var forbidden = 0
+        for log in logs {
+            let puller = Puller(api: api, store: store, logger: logger)
+            puller.log = log
+            configure(puller)
+            do {
+                try await puller.pull(from: from, to: to)
+                total.add(puller.summary)
+            } catch let error as APIError where error.code == .forbidden {
+                total.add(puller.summary)
+                refused = error
+                forbidden += 1
+                onForbidden(log, error)
+            } catch {
+                total.add(puller.summary)
+                partial(total)
+                throw error
+            }
+        }
+        if let refused, forbidden == logs.count { throw refused }
+        return total
     }
 }

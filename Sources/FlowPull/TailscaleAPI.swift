@@ -49,9 +49,16 @@ public final class TailscaleAPI: Sendable {
     /// `GET /api/v2/tailnet/{tailnet}/logging/network?start=…&end=…`: the body, `{"logs":[…]}`, possibly gzip
     /// (the ingester detects gzip by its magic bytes).
     public func networkLogs(from start: Nanoseconds, to end: Nanoseconds) async throws -> [UInt8] {
+        try await logs(.network, from: start, to: end)
+    }
+
+    /// `GET /api/v2/tailnet/{tailnet}/logging/{network|configuration}?start=…&end=…`: the body,
+    /// `{"logs":[…]}`, possibly gzip. The configuration audit log (SPEC §13) needs the scope
+    /// `logs:configuration:read`, the network flow log `logs:network:read`.
+    public func logs(_ log: LogType, from start: Nanoseconds, to end: Nanoseconds) async throws -> [UInt8] {
         let query = "start=\(Self.queryEscape(Timestamp.formatRFC3339(start)))&end=\(Self.queryEscape(Timestamp.formatRFC3339(end)))"
-        return try await get("/api/v2/tailnet/\(Self.pathEscape(configuration.tailnet))/logging/network?\(query)",
-                             scope: "logs:network:read", acceptGzip: true)
+        return try await get("/api/v2/tailnet/\(Self.pathEscape(configuration.tailnet))/logging/\(log.rawValue)?\(query)",
+                             scope: "logs:\(log.rawValue):read", acceptGzip: true)
     }
 
     /// `GET /api/v2/tailnet/{tailnet}/devices?fields=all`: `{"devices":[…]}`.

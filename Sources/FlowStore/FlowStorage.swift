@@ -51,6 +51,17 @@ public protocol FlowStorage: AnyObject, Sendable {
     /// - throws: ``StoreError``.
     func pullCheckpoint(apiURL: String, tailnet: String) throws -> PullCheckpoint?
 
+    /// The checkpoint of one log type (`network` or `configuration`, SPEC §13) of `tailnet`
+    /// at `apiURL`, or nil before the first follow. `network` is ``pullCheckpoint(apiURL:tailnet:)``.
+    ///
+    /// - throws: ``StoreError``.
+    func pullCheckpoint(apiURL: String, tailnet: String, log: LogType) throws -> PullCheckpoint?
+
+    /// Moves the checkpoint of one log type forward to `checkpoint` (never back).
+    ///
+    /// - throws: ``StoreError``.
+    func advancePullCheckpoint(apiURL: String, tailnet: String, log: LogType, to checkpoint: Nanoseconds, at now: Nanoseconds) throws
+
     /// Moves the checkpoint forward to `checkpoint` (never back).
     ///
     /// Call it only after the data of every window before `checkpoint` is committed.
@@ -104,6 +115,15 @@ public protocol StoreSnapshot {
     /// The earliest and latest message window start, nil for an empty store.
     func timeRange() throws -> ClosedRange<Nanoseconds>?
 
+    /// Configuration audit log records with `from <= time < to`, in time order
+    /// (then identity), oldest first.
+    ///
+    /// - parameter body: Gets each change; returns false to stop the scan.
+    func changes(from: Nanoseconds, to: Nanoseconds, _ body: (ConfigChange) throws -> Bool) throws
+
+    /// The earliest and latest stored change time, nil when there is none.
+    func changeTimeRange() throws -> ClosedRange<Nanoseconds>?
+
     /// What each level still holds after pruning (see ``Coverage``).
     func coverage() throws -> Coverage
 }
@@ -125,6 +145,10 @@ public protocol StoreWriter: AnyObject {
     func add(_ message: FlowMessage) throws -> Bool
     /// Records input that could not be stored; the same reject recorded again is stored once.
     func addReject(_ reject: Reject) throws
+    /// Stores a configuration audit log record unless one with the same
+    /// ``ConfigChange/identity`` and time is stored already; returns whether it was new.
+    @discardableResult
+    func addChange(_ change: ConfigChange) throws -> Bool
     /// Records what a device list says about a node, as known at time `t`.
     func importNode(_ info: NodeInfo, at t: Nanoseconds) throws
     /// Makes the batch visible and durable (as the writer's ``Durability`` says).

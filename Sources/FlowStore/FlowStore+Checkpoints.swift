@@ -37,3 +37,28 @@ extension FlowStore {
         }
     }
 }
+
+extension FlowStore {
+    /// The checkpoint of one log type; `network` is the checkpoint of `schema/002_pull.sql`,
+    /// the others live in `log_checkpoints` (`schema/006_changes.sql`).
+    public func pullCheckpoint(apiURL: String, tailnet: String, log: LogType) throws -> PullCheckpoint? {
+        if log == .network { return try pullCheckpoint(apiURL: apiURL, tailnet: tailnet) }
+        return try pool.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT checkpoint_ns, updated_ns FROM log_checkpoints WHERE api_url = ? AND tailnet = ? AND log_type = ?
+                """, arguments: [apiURL, tailnet, log.rawValue]).map { PullCheckpoint(checkpoint: $0[0], updated: $0[1]) }
+        }
+    }
+
+    /// Moves the checkpoint of one log type forward (never back).
+    public func advancePullCheckpoint(apiURL: String, tailnet: String, log: LogType, to checkpoint: Nanoseconds, at now: Nanoseconds) throws {
+        if log == .network { return try advancePullCheckpoint(apiURL: apiURL, tailnet: tailnet, to: checkpoint, at: now) }
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO log_checkpoints (api_url, tailnet, log_type, checkpoint_ns, updated_ns) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (api_url, tailnet, log_type) DO UPDATE SET checkpoint_ns = excluded.checkpoint_ns, updated_ns = excluded.updated_ns
+                WHERE excluded.checkpoint_ns > log_checkpoints.checkpoint_ns
+                """, arguments: [apiURL, tailnet, log.rawValue, checkpoint, now])
+        }
+    }
+}

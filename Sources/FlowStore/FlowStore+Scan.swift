@@ -125,6 +125,32 @@ final class SQLiteSnapshot: StoreSnapshot {
 }
 
 extension SQLiteSnapshot {
+    func changes(from: Nanoseconds, to: Nanoseconds, _ body: (ConfigChange) throws -> Bool) throws {
+        let s = try statement("""
+            SELECT time_ns, event_group, origin, actor_id, actor_type, actor_login, actor_name, target_id, target_name,
+                   target_type, property, action, old, new, details, error, record
+            FROM changes WHERE time_ns >= ?1 AND time_ns < ?2 ORDER BY time_ns, identity
+            """)
+        s.bind(1, from)
+        s.bind(2, to)
+        defer { s.reset() }
+        while try s.step() {
+            let c = ConfigChange(time: s.int64(0), eventGroupID: s.text(1), origin: s.text(2),
+                                 actorID: s.text(3), actorType: s.text(4), actorLogin: s.text(5), actorName: s.text(6),
+                                 targetID: s.text(7), targetName: s.text(8), targetType: s.text(9), property: s.text(10),
+                                 action: s.text(11) ?? "", old: s.text(12), new: s.text(13), details: s.text(14),
+                                 error: s.text(15), record: s.text(16) ?? "")
+            guard try body(c) else { return }
+        }
+    }
+
+    func changeTimeRange() throws -> ClosedRange<Nanoseconds>? {
+        let s = try statement("SELECT min(time_ns), max(time_ns) FROM changes")
+        defer { s.reset() }
+        guard try s.step(), let lo = s.optionalInt64(0), let hi = s.optionalInt64(1) else { return nil }
+        return lo...hi
+    }
+
     func coverage() throws -> Coverage {
         let s = try statement("SELECT level, kept_from_ns, policy FROM retention")
         defer { s.reset() }

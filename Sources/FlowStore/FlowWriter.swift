@@ -13,6 +13,9 @@ public struct WriteStats: Sendable, Equatable {
     public var duplicates = 0
     /// Rejects recorded (a reject already recorded counts again but is stored once).
     public var rejects = 0
+    /// Configuration audit log records stored for the first time, and those already stored.
+    public var changes = 0
+    public var duplicateChanges = 0
 
     public init() {}
 }
@@ -42,6 +45,7 @@ final class FlowWriter: StoreWriter {
     let updateNodeSeen: RawStatement
     let upsertNodeAddress: RawStatement
     let insertReject: RawStatement
+    let insertChange: RawStatement
 
     var addressIDs: [IPAddress: Int64] = [:]
     var nodes: [String: NodeState] = [:]
@@ -133,6 +137,11 @@ final class FlowWriter: StoreWriter {
             """)
         insertReject = try RawStatement(sqlite, """
             INSERT OR IGNORE INTO rejects (source, line, offset, reason, excerpt, recorded_ns) VALUES (?, ?, ?, ?, ?, ?)
+            """)
+        insertChange = try RawStatement(sqlite, """
+            INSERT OR IGNORE INTO changes (time_ns, identity, event_group, origin, actor_id, actor_type, actor_login, actor_name,
+                target_id, target_name, target_type, property, action, old, new, details, error, record)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
             """)
         blob.reserveCapacity(4096)
     }
@@ -245,6 +254,24 @@ final class FlowWriter: StoreWriter {
         insertReject.bind(6, Int64(Date().timeIntervalSince1970 * 1e9))
         try insertReject.run()
         stats.rejects += 1
+    }
+
+    /// Stores a configuration audit log record unless it is stored already; returns whether it was new.
+    @discardableResult
+    func addChange(_ c: ConfigChange) throws -> Bool {
+        precondition(inTransaction, "addChange outside a batch")
+        let values: [String?] = [c.eventGroupID, c.origin, c.actorID, c.actorType, c.actorLogin, c.actorName,
+                                 c.targetID, c.targetName, c.targetType, c.property, c.action, c.old, c.new,
+                                 c.details, c.error, c.record]
+        insertChange.bind(1, c.time)
+        insertChange.bind(2, c.identity)
+        for (i, v) in values.enumerated() { insertChange.bind(Int32(i + 3), v) }
+        guard try insertChange.run() == 1 else {
+            stats.duplicateChanges += 1
+            return false
+        }
+        stats.changes += 1
+        return true
     }
 
     /// Records what a device list says about a node, as known at time `t`.

@@ -87,6 +87,9 @@ public final class WritePipeline: @unchecked Sendable {
         public var rows = 0
         /// Messages already stored: skipped.
         public var duplicates = 0
+        /// Configuration audit log records stored for the first time, and those already stored.
+        public var changes = 0
+        public var duplicateChanges = 0
         public var rejects = 0
         /// Submissions refused because the writer was behind.
         public var refused = 0
@@ -102,8 +105,10 @@ public final class WritePipeline: @unchecked Sendable {
     struct Submission {
         var messages: [FlowMessage]
         var rejects: [Reject]
+        var changes: [ConfigChange] = []
         var rows: Int
-        /// Resumed after the commit that holds the submission (nil: nobody waits).
+        /// Resumed after the commit that holds the submission (nil: nobody waits), with
+        /// whether each message, then each change, was new.
         var continuation: CheckedContinuation<[Bool], any Error>?
     }
 
@@ -153,8 +158,18 @@ public final class WritePipeline: @unchecked Sendable {
     /// - parameter rejects: Input that could not be stored, recorded in the same transaction.
     /// - throws: ``Failure``: ``Failure/overloaded(retryAfter:)`` at once when the writer is behind.
     public func submit(_ messages: [FlowMessage], rejects: [Reject] = []) async throws -> [Bool] {
-        let rows = messages.reduce(0) { $0 + $1.rows.count }
-        return try await withCheckedThrowingContinuation { continuation in
+        try await submit(messages, rejects: rejects, changes: []).messages
+    }
+
+    /// Stores messages, configuration audit log records and rejects and returns once they
+    /// are committed: per message and per change, whether it was new (false: already stored).
+    ///
+    /// - throws: ``Failure``: ``Failure/overloaded(retryAfter:)`` at once when the writer is behind.
+    public func submit(_ messages: [FlowMessage], rejects: [Reject] = [],
+                       changes: [ConfigChange]) async throws -> (messages: [Bool], changes: [Bool]) {
+        // A change weighs as one row in the back-pressure accounting.
+        let rows = messages.reduce(0) { $0 + $1.rows.count } + changes.count
+        let flags: [Bool] = try await withCheckedThrowingContinuation { continuation in
             condition.lock()
             defer { condition.unlock() }
             if let failure {
@@ -171,18 +186,19 @@ public final class WritePipeline: @unchecked Sendable {
                 continuation.resume(throwing: Failure.overloaded(retryAfter: 1))
                 return
             }
-            pending.append(Submission(messages: messages, rejects: rejects, rows: rows, continuation: continuation))
+            pending.append(Submission(messages: messages, rejects: rejects, changes: changes, rows: rows, continuation: continuation))
             pendingRows += rows
             condition.broadcast()
         }
+        return (Array(flags[..<messages.count]), Array(flags[messages.count...]))
     }
 
     /// Hands messages and rejects to the writer without waiting for their commit;
     /// blocks while ``WritePolicy/maxPendingRows`` rows wait already.
     ///
     /// - throws: the store's error once a commit failed; ``Failure/stopped`` after ``finish()``.
-    public func enqueue(_ messages: [FlowMessage], rejects: [Reject] = []) throws {
-        let rows = messages.reduce(0) { $0 + $1.rows.count }
+    public func enqueue(_ messages: [FlowMessage], rejects: [Reject] = [], changes: [ConfigChange] = []) throws {
+        let rows = messages.reduce(0) { $0 + $1.rows.count } + changes.count
         condition.lock()
         defer { condition.unlock() }
         while failure == nil, !stopping, pendingRows > 0, pendingRows + rows > policy.maxPendingRows {
@@ -190,7 +206,7 @@ public final class WritePipeline: @unchecked Sendable {
         }
         if let failure { throw failure }
         if stopping { throw Failure.stopped }
-        pending.append(Submission(messages: messages, rejects: rejects, rows: rows, continuation: nil))
+        pending.append(Submission(messages: messages, rejects: rejects, changes: changes, rows: rows, continuation: nil))
         pendingRows += rows
         condition.broadcast()
     }
@@ -233,6 +249,8 @@ public final class WritePipeline: @unchecked Sendable {
                     statsValue.messages += after.messages - before.messages
                     statsValue.rows += after.rows - before.rows
                     statsValue.duplicates += after.duplicates - before.duplicates
+                    statsValue.changes += after.changes - before.changes
+                    statsValue.duplicateChanges += after.duplicateChanges - before.duplicateChanges
                     statsValue.rejects += after.rejects - before.rejects
                     statsValue.commitSeconds += (ContinuousClock.now - t0).seconds
                     committingRows -= waitingRows
@@ -277,9 +295,13 @@ public final class WritePipeline: @unchecked Sendable {
                         }
                         for s in group {
                             var flags: [Bool] = []
-                            flags.reserveCapacity(s.continuation == nil ? 0 : s.messages.count)
+                            flags.reserveCapacity(s.continuation == nil ? 0 : s.messages.count + s.changes.count)
                             for m in s.messages {
                                 let isNew = try writer.add(m)
+                                if s.continuation != nil { flags.append(isNew) }
+                            }
+                            for c in s.changes {
+                                let isNew = try writer.addChange(c)
                                 if s.continuation != nil { flags.append(isNew) }
                             }
                             for r in s.rejects { try writer.addReject(r) }

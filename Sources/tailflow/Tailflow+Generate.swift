@@ -35,6 +35,12 @@ extension Tailflow {
         @Flag(help: "Compress the output with gzip.")
         var gzip = false
 
+        @Flag(help: "Also write configuration audit log records (policy edits, node approvals and removals, tag and key-expiry changes, DNS edits) between the messages; the messages stay the same.")
+        var changes = false
+
+        @Option(name: .customLong("change-interval"), help: "With --changes: the mean time between configuration changes (default 20m).")
+        var changeInterval = "20m"
+
         @Option(name: [.short, .long], help: "Output file (default: standard output).")
         var output: String?
 
@@ -49,6 +55,9 @@ extension Tailflow {
                 throw ValidationError("--container must be one of \(GeneratedContainer.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             guard rate > 0, rate.isFinite else { throw ValidationError("--rate must be positive") }
+            guard let gap = DurationText.parse(changeInterval), gap >= 1_000_000_000 else {
+                throw ValidationError("--change-interval must be a duration of at least 1s, such as 20m")
+            }
         }
 
         func run() throws {
@@ -56,6 +65,8 @@ extension Tailflow {
             config.nodes = nodes
             config.rate = rate
             config.seed = seed
+            config.changes = changes
+            config.changeInterval = DurationText.parse(changeInterval)!
             let generator = FlowLogGenerator(config)
             if let devices {
                 try Data(generator.deviceList()).write(to: URL(fileURLWithPath: devices))
@@ -74,7 +85,8 @@ extension Tailflow {
             }
             if output != nil {
                 try handle.close()
-                Stderr.write("wrote \(stats.messages) messages (\(stats.rows) rows, \(stats.bytes) bytes) to \(output!)\n")
+                let extra = changes ? ", \(stats.changes) configuration changes" : ""
+                Stderr.write("wrote \(stats.messages) messages (\(stats.rows) rows\(extra), \(stats.bytes) bytes) to \(output!)\n")
             }
         }
     }

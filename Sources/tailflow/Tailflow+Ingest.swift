@@ -12,7 +12,8 @@ extension Tailflow {
                 Accepts every container of Tailscale network flow logs, auto-detected: one message, a JSON array,
                 concatenated objects, JSON Lines, the API response {"logs":[…]}, log-service records, Splunk HEC
                 bodies and Elasticsearch _bulk bodies; gzip is detected by its magic bytes. `-` reads standard input.
-                Ingesting the same messages again stores nothing new. Rejected input is recorded with its location
+                Configuration audit log records (who changed what: `tailflow changes`) are detected by their shape in
+                every container, mixed with the messages or alone. Ingesting the same input again stores nothing new. Rejected input is recorded with its location
                 and reason (see `tailflow rejects`); the rest still lands, and the exit status is then 3. A file that
                 cannot be opened or read is named on stderr and counted in failedSources: the exit status is 1 when
                 nothing was stored, 3 when other sources were.
@@ -75,7 +76,7 @@ extension Tailflow {
             Stdout.write(Self.render(summary, format))
             if !summary.failedSources.isEmpty {
                 // Messages already in the store (duplicates) count as stored: the other sources did land.
-                throw summary.storedMessages + summary.duplicates > 0 ? ExitCode(3) : ExitCode.failure
+                throw summary.storedMessages + summary.duplicates + summary.changes > 0 ? ExitCode(3) : ExitCode.failure
             }
             if summary.rejected > 0 { throw ExitCode(3) }
         }
@@ -102,13 +103,16 @@ extension IngestSummary {
     var countFields: [(String, Cell)] {
         [("messages", .count(Int64(messages))), ("rows", .count(Int64(rows))),
          ("storedMessages", .count(Int64(storedMessages))), ("storedRows", .count(Int64(storedRows))),
-         ("duplicates", .count(Int64(duplicates))), ("rejected", .count(Int64(rejected))), ("skipped", .count(Int64(skipped)))]
+         ("duplicates", .count(Int64(duplicates))), ("rejected", .count(Int64(rejected))), ("skipped", .count(Int64(skipped))),
+         ("changes", .count(Int64(changes))), ("storedChanges", .count(Int64(storedChanges))),
+         ("duplicateChanges", .count(Int64(duplicateChanges)))]
     }
 
     /// The second line of an ingest or pull summary.
     var storedSentence: String {
         "stored \(Units.grouped(Int64(storedMessages))) new messages (\(Units.grouped(Int64(storedRows))) rows), "
             + "\(Units.grouped(Int64(duplicates))) duplicates skipped, \(rejected) rejected, \(skipped) non-message values skipped\n"
+            + (changes == 0 ? "" : "stored \(Units.grouped(Int64(storedChanges))) new configuration changes, \(Units.grouped(Int64(duplicateChanges))) already stored\n")
     }
 }
 

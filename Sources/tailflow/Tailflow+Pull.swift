@@ -10,11 +10,13 @@ import Foundation
 extension Tailflow {
     struct Pull: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Fetch a window of network flow logs from the Tailscale API, and the device list.",
+            abstract: "Fetch a window of network flow logs and configuration audit logs from the Tailscale API, and the device list.",
             discussion: """
-                GET /api/v2/tailnet/{tailnet}/logging/network in contiguous chunks (several at once), ingested in order as
-                they arrive. Pulling a window again stores nothing new. Credentials: TS_API_KEY or --api-key-file, or
-                TS_OAUTH_CLIENT_ID and TS_OAUTH_CLIENT_SECRET (scopes logs:network:read and devices:core:read).
+                GET /api/v2/tailnet/{tailnet}/logging/network and /logging/configuration (--logs) in contiguous chunks
+                (several at once), ingested in order as they arrive. Pulling a window again stores nothing new.
+                Credentials: TS_API_KEY or --api-key-file, or TS_OAUTH_CLIENT_ID and TS_OAUTH_CLIENT_SECRET (scopes
+                logs:network:read, logs:configuration:read and devices:core:read). A log the credentials may not read
+                (403) is named on stderr with the missing scope, and the other is still pulled.
                 Exit status: 0 success, 1 failure, 2 usage error, 3 some messages rejected but the rest stored.
                 """
         )
@@ -37,6 +39,9 @@ extension Tailflow {
         @Flag(name: .customLong("no-devices"), help: "Do not sync the device list.")
         var noDevices = false
 
+        @Option(help: ArgumentHelp("The logs to fetch, comma-separated: network, configuration.", valueName: "logs"))
+        var logs = "network,configuration"
+
         @Option(name: .long, help: "Summary format: table (human) or json.")
         var format: OutputFormatArgument = .table
 
@@ -47,9 +52,11 @@ extension Tailflow {
             try api.validateAPI()
             _ = try duration(chunk, "--chunk")
             guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+            _ = try logTypes(logs)
         }
 
         func run() async throws {
+            let logTypes = try logTypes(logs)
             let window: TimeWindow
             do {
                 window = try TimeWindow.parse(from: from, to: to)
@@ -66,27 +73,30 @@ extension Tailflow {
                 if !noDevices {
                     devices = try await syncDevices(api: client, store: flowStore, now: nowNanoseconds())
                 }
-                let puller = Puller(api: client, store: flowStore, logger: logger)
-                puller.chunkSize = chunkSize
-                puller.concurrency = concurrency
-                puller.onReject = { rejects.print($0) }
-                if showProgress {
-                    puller.onProgress = { p in
-                        Stderr.write("\r\u{1B}[K" + "chunk \(p.chunksDone)/\(p.chunks), \(Units.grouped(Int64(p.messages))) messages, "
-                            + "\(Units.grouped(Int64(p.rows))) rows, \(p.retries) retries, \(String(format: "%.1f", p.elapsed))s")
-                    }
-                }
+                let progress: ((PullProgress) -> Void)? = showProgress ? { p in
+                    Stderr.write("\r\u{1B}[K" + "chunk \(p.chunksDone)/\(p.chunks), \(Units.grouped(Int64(p.messages))) messages, "
+                        + "\(Units.grouped(Int64(p.rows))) rows, \(p.retries) retries, \(String(format: "%.1f", p.elapsed))s")
+                } : nil
                 do {
-                    var summary = try await puller.pull(from: window.from, to: window.to)
+                    var summary = try await Puller.pull(logs: logTypes, api: client, store: flowStore, from: window.from, to: window.to, logger: logger,
+                        configure: { puller in
+                            puller.chunkSize = chunkSize
+                            puller.concurrency = concurrency
+                            puller.onReject = { rejects.print($0) }
+                            puller.onProgress = progress
+                        },
+                        onForbidden: { log, error in
+                            if showProgress { Stderr.write("\r\u{1B}[K") }
+                            Stderr.write("tailflow: the \(log.rawValue) log was not pulled: \(error)\n")
+                        },
+                        partial: { s in
+                            if showProgress { Stderr.write("\r\u{1B}[K") }
+                            if s.chunks > 0 {
+                                Stderr.write("tailflow: \(s.chunks) chunk\(s.chunks == 1 ? "" : "s") (\(Units.grouped(Int64(s.ingested.storedMessages))) new messages) were stored before the error; pulling again completes the window\n")
+                            }
+                        })
                     summary.devices = devices
                     return summary
-                } catch {
-                    if showProgress { Stderr.write("\r\u{1B}[K") }
-                    let s = puller.summary
-                    if s.chunks > 0 {
-                        Stderr.write("tailflow: \(s.chunks) chunk\(s.chunks == 1 ? "" : "s") (\(Units.grouped(Int64(s.ingested.storedMessages))) new messages) were stored before the error; pulling again completes the window\n")
-                    }
-                    throw error
                 }
             }
             if showProgress { Stderr.write("\r\u{1B}[K") }
@@ -111,7 +121,7 @@ extension Tailflow {
 
     struct Follow: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Keep pulling network flow logs from the Tailscale API, from a checkpoint kept in the store.",
+            abstract: "Keep pulling network flow logs and configuration audit logs from the Tailscale API, from checkpoints kept in the store.",
             discussion: """
                 Each poll fetches from the checkpoint minus --overlap (logs arrive late; what is fetched twice is stored
                 once) to now minus --lag, and moves the checkpoint after each chunk is committed, so a follow that is
@@ -119,6 +129,8 @@ extension Tailflow {
                 and 429/5xx answers are retried, then the poll is tried again later; a refused key (401/403) stops it
                 with status 1. SIGINT or SIGTERM stop it after the current commit, with status 0 (3 when some
                 message was rejected, as for ingest). The device list is synced at start and every --devices-every.
+                Each log of --logs has its own checkpoint; a log the credentials may not read (403) is named on stderr
+                with the missing scope and left out, and the others are still followed.
                 """
         )
 
@@ -149,6 +161,9 @@ extension Tailflow {
         @Option(help: "Requests in flight at most.")
         var concurrency = 4
 
+        @Option(help: ArgumentHelp("The logs to follow, comma-separated: network, configuration.", valueName: "logs"))
+        var logs = "network,configuration"
+
         @Option(name: .long, help: "Format of the summary printed when it stops: table (human) or json.")
         var format: OutputFormatArgument = .table
 
@@ -169,6 +184,7 @@ extension Tailflow {
             _ = try duration(devicesEvery, "--devices-every", allowZero: true)
             _ = try duration(chunk, "--chunk")
             guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+            _ = try logTypes(logs)
         }
 
         func run() async throws {
@@ -188,6 +204,7 @@ extension Tailflow {
             options.chunkSize = try duration(chunk, "--chunk")
             options.concurrency = concurrency
             options.retention = try retention.map(RetentionPolicy.parse).flatMap { $0.keepsEverything ? nil : $0 }
+            options.logs = try logTypes(logs)
 
             let flowStore = try store.open()
             let logger = api.logger
@@ -215,6 +232,7 @@ extension Tailflow {
                 return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
             }
             if showProgress { Stderr.write("\r\u{1B}[K") }
+            for why in summary.forbidden { Stderr.write("tailflow: the \(why.prefix { $0 != ":" }) log was not followed:\(why.drop { $0 != ":" }.dropFirst())\n") }
             rejects.finish(total: summary.pulled.ingested.rejected)
             Stdout.write(Self.render(summary, format))
             // As for ingest and pull: some input was rejected, the rest is stored.
@@ -225,13 +243,29 @@ extension Tailflow {
             switch format {
             case .table:
                 return Pull.render(s.pulled, .table, what: "followed \(s.polls) poll\(s.polls == 1 ? "" : "s") (\(s.failedPolls) failed):")
-                    + "checkpoint \(s.checkpoint.map { Timestamp.formatRFC3339($0) } ?? "none")\n"
+                    + "checkpoint \(s.checkpoint.map { Timestamp.formatRFC3339($0) } ?? "none")"
+                    + (s.configurationCheckpoint.map { ", configuration checkpoint \(Timestamp.formatRFC3339($0))" } ?? "") + "\n"
             default:
                 var line = Pull.render(s.pulled, .json, what: "")
                 while line.hasSuffix("\n") || line.hasSuffix("}") { line.removeLast() }
                 let checkpoint = s.checkpoint.map { "\"\(Timestamp.formatRFC3339($0))\"" } ?? "null"
-                return line + ",\"polls\":\(s.polls),\"failedPolls\":\(s.failedPolls),\"checkpoint\":\(checkpoint)}\n"
+                let configuration = s.configurationCheckpoint.map { "\"\(Timestamp.formatRFC3339($0))\"" } ?? "null"
+                return line + ",\"polls\":\(s.polls),\"failedPolls\":\(s.failedPolls),\"checkpoint\":\(checkpoint),\"configurationCheckpoint\":\(configuration)}\n"
             }
         }
     }
+}
+
+/// `--logs`: `network`, `configuration` or both, comma-separated, in that order.
+func logTypes(_ text: String) throws -> [LogType] {
+    var out: [LogType] = []
+    for part in text.split(separator: ",") {
+        let name = part.trimmingCharacters(in: .whitespaces).lowercased()
+        guard let log = LogType(rawValue: name) else {
+            throw ValidationError("--logs '\(part)' is not a log: use network, configuration or both (network,configuration)")
+        }
+        if !out.contains(log) { out.append(log) }
+    }
+    guard !out.isEmpty else { throw ValidationError("--logs needs at least one of network, configuration") }
+    return LogType.allCases.filter(out.contains)
 }

@@ -76,6 +76,7 @@ struct ReceiverBodyTests {
         let kinds = items.map { item -> String in
             switch item.outcome {
             case .message: "ok"
+            case .change: "change"
             case .skipped: "skip"
             case .rejected: "bad"
             }

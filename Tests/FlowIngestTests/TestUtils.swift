@@ -37,6 +37,7 @@ struct TrickleInput: ByteInput {
 /// What a decoder produced, in order.
 struct Decoded {
     var messages: [FlowMessage] = []
+    var changes: [ConfigChange] = []
     var rejects: [Reject] = []
     var skipped = 0
 
@@ -47,6 +48,7 @@ struct Decoded {
             precondition(events < 1_000_000, "decoder does not terminate")
             switch event {
             case .message(let m): messages.append(m)
+            case .change(let c): changes.append(c)
             case .reject(let r): rejects.append(r)
             case .skipped: skipped += 1
             }

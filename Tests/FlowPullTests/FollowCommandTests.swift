@@ -142,4 +142,31 @@ struct FollowCommandTests {
             #expect(try Dump.of(db) == expected)
         }
     }
+
+    @Test func eachLogHasItsOwnCheckpointAndAForbiddenOneIsLeftOut() async throws {
+        let dir = TempDir()
+        try await PullCommandTests.withStandIn { api in
+            let db = dir.path("both.db")
+            let r = try await CLI.run(Self.followArgs(api, ["--devices-every", "0"]), db: db, env: PullCommandTests.keyEnv)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.contains(#""checkpoint":"2026-11-01T02:00:00Z""#) && r.stdout.contains(#""configurationCheckpoint":"2026-11-01T02:00:00Z""#), "\(r.stdout)")
+            #expect(try Dump.count(db, "SELECT count(*) FROM changes") == TestData.shared.changes.count)
+            #expect(try Dump.count(db, "SELECT count(*) FROM log_checkpoints WHERE log_type = 'configuration'") == 1)
+
+            // A second follow from the checkpoints fetches only the overlap, and stores nothing twice.
+            let before = api.requests("/logging/configuration")
+            let again = try await CLI.run(Self.followArgs(api, ["--devices-every", "0"]), db: db, env: PullCommandTests.keyEnv)
+            #expect(again.status == 0 && again.stdout.contains(#""storedChanges":0"#), "\(again.stdout)")
+            #expect(api.requests("/logging/configuration") - before <= 3)
+
+            api.forbidConfiguration()
+            let network = dir.path("network.db")
+            let f = try await CLI.run(Self.followArgs(api, ["--devices-every", "0"]), db: network, env: PullCommandTests.keyEnv)
+            #expect(f.status == 0, "\(f.stderr)")
+            #expect(f.stderr.contains("configuration log was not followed") && f.stderr.contains("logs:configuration:read"), "\(f.stderr)")
+            #expect(f.stdout.contains(#""checkpoint":"2026-11-01T02:00:00Z""#) && f.stdout.contains(#""configurationCheckpoint":null"#), "\(f.stdout)")
+            #expect(try Dump.count(network, "SELECT count(*) FROM messages") == TestData.shared.messages.count)
+            PullCommandTests.expectNoSecrets(f)
+        }
+    }
 }

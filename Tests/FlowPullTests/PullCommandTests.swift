@@ -55,13 +55,16 @@ struct PullCommandTests {
             let r = try await CLI.run(Self.pullArgs(api, ["--chunk", "10m", "--concurrency", "3"]), db: db, env: Self.keyEnv)
             #expect(r.status == 0, "\(r.stderr)")
             let s = Self.summary(r)
-            #expect(s["chunks"] as? Int == 12)
+            // Twelve chunks of each log: network flows and configuration changes (SPEC §13).
+            #expect(s["chunks"] as? Int == 24)
             #expect(s["messages"] as? Int == TestData.shared.messages.count)
+            #expect(TestData.shared.changes.count >= 5)
+            #expect(s["changes"] as? Int == TestData.shared.changes.count && s["storedChanges"] as? Int == TestData.shared.changes.count)
             #expect(s["storedMessages"] as? Int == TestData.shared.messages.count)
             #expect(s["devices"] as? Int == 8)
             #expect(s["retries"] as? Int == 0)
             #expect(try Dump.of(db) == expected)
-            #expect(api.requests("/logging/network") == 12 && api.requests("/devices") == 1)
+            #expect(api.requests("/logging/network") == 12 && api.requests("/logging/configuration") == 12 && api.requests("/devices") == 1)
             // Chunks are contiguous windows.
             #expect(api.log.contains { $0.contains("start=2026-11-01T00:10:00Z&end=2026-11-01T00:20:00Z") })
             Self.expectNoSecrets(r)
@@ -70,7 +73,10 @@ struct PullCommandTests {
             #expect(again.status == 0, "\(again.stderr)")
             #expect(Self.summary(again)["storedMessages"] as? Int == 0)
             #expect(Self.summary(again)["duplicates"] as? Int == TestData.shared.messages.count)
+            #expect(Self.summary(again)["storedChanges"] as? Int == 0)
+            #expect(Self.summary(again)["duplicateChanges"] as? Int == TestData.shared.changes.count)
             #expect(try Dump.of(db) == expected)
+            #expect(try Dump.count(db, "SELECT count(*) FROM changes") == TestData.shared.changes.count)
 
             // Names resolve: the device list named every node.
             let nodes = try await CLI.run(["nodes", "--format", "json"], db: db)
@@ -141,14 +147,15 @@ struct PullCommandTests {
             let f = try await CLI.run(Self.pullArgs(api, ["--no-devices", "--concurrency", "1"]), db: dir.path("t.db"), env: Self.keyEnv)
             #expect(f.status == 1)
             #expect(f.stderr.contains("403") && f.stderr.contains("lacks permission"), "\(f.stderr)")
-            #expect(api.requests(" 403") == 1)
+            // One refusal per log (network, configuration), none retried.
+            #expect(api.requests(" 403") == 2)
             Self.expectNoSecrets(f)
 
             let oauth = try await CLI.run(Self.pullArgs(api), db: dir.path("t.db"),
                                           env: ["TS_OAUTH_CLIENT_ID": StandInAPI.clientID, "TS_OAUTH_CLIENT_SECRET": StandInAPI.clientSecret])
             #expect(oauth.status == 1)
             #expect(oauth.stderr.contains("403") && oauth.stderr.contains("devices:core:read"), "\(oauth.stderr)")
-            #expect(api.requests(" 403") == 2)
+            #expect(api.requests(" 403") == 3)
             Self.expectNoSecrets(oauth)
 
             let badClient = try await CLI.run(Self.pullArgs(api), db: dir.path("t.db"),
@@ -224,7 +231,8 @@ struct PullCommandTests {
             let r = await p.result()
             #expect(r.status == 0, "\(r.stdout)")
             #expect(r.stdout.contains("chunk 12/12, ") && r.stdout.contains(" retries, "), "\(r.stdout)")
-            #expect(r.stdout.contains("pulled ") && r.stdout.contains(" in 12 chunks "), "\(r.stdout)")
+            // Twelve chunks of each log.
+            #expect(r.stdout.contains("pulled ") && r.stdout.contains(" in 24 chunks "), "\(r.stdout)")
             Self.expectNoSecrets(r)
         }
     }
@@ -239,6 +247,33 @@ struct PullCommandTests {
                      ["--from", "2026-11-01", "--api-url", "ftp://x"], ["--from", "2026-11-01", "--api-key", "tskey-x"]] {
             let r = try await CLI.run(["pull", "--tailnet", "x"] + args, db: db, env: Self.keyEnv)
             #expect(r.status == 2, "\(args): \(r.stderr)")
+        }
+    }
+
+    @Test func eachLogAloneAndAForbiddenConfigurationLogExplainsTheScopeAndGoesOn() async throws {
+        let dir = TempDir()
+        try await Self.withStandIn { api in
+            let onlyChanges = dir.path("changes.db")
+            let c = try await CLI.run(Self.pullArgs(api, ["--logs", "configuration", "--no-devices"]), db: onlyChanges, env: Self.keyEnv)
+            #expect(c.status == 0, "\(c.stderr)")
+            #expect(Self.summary(c)["messages"] as? Int == 0 && Self.summary(c)["storedChanges"] as? Int == TestData.shared.changes.count)
+            #expect(api.requests("/logging/network") == 0 && api.requests("/logging/configuration") == 2)
+            #expect(try Dump.count(onlyChanges, "SELECT count(*) FROM messages") == 0)
+
+            let bad = try await CLI.run(Self.pullArgs(api, ["--logs", "network,dns"]), db: onlyChanges, env: Self.keyEnv)
+            #expect(bad.status == 2 && bad.stderr.contains("dns"), "\(bad.stderr)")
+
+            api.forbidConfiguration()
+            let db = dir.path("network.db")
+            let r = try await CLI.run(Self.pullArgs(api, ["--no-devices"]), db: db, env: Self.keyEnv)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stderr.contains("configuration log was not pulled") && r.stderr.contains("logs:configuration:read"), "\(r.stderr)")
+            #expect(Self.summary(r)["storedMessages"] as? Int == TestData.shared.messages.count && Self.summary(r)["changes"] as? Int == 0)
+            Self.expectNoSecrets(r)
+
+            // Only the configuration log asked for, and refused: a failure.
+            let refused = try await CLI.run(Self.pullArgs(api, ["--no-devices", "--logs", "configuration"]), db: db, env: Self.keyEnv)
+            #expect(refused.status == 1 && refused.stderr.contains("logs:configuration:read"), "\(refused.stderr)")
         }
     }
 }

@@ -82,8 +82,9 @@ struct PullTests {
             try queue.write { try $0.execute(sql: "INSERT INTO addresses (ip) VALUES ('100.64.0.1')") }
         }
         let store = try FlowStore(path: path)
-        // Every later migration too (each helper's issue adds its own number).
+        // Every later migration runs too (their number grows as issues land).
         #expect(try store.schemaVersion().starts(with: ["001_store", "002_pull", "003_rollup_parts", "004_lifecycle"]))
+        #expect(try store.schemaVersion().contains("006_changes"))
         #expect(try store.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM addresses") } == 1)
         #expect(try store.pullCheckpoint(apiURL: "http://x", tailnet: "t") == nil)
         try store.advancePullCheckpoint(apiURL: "http://x", tailnet: "t", to: 100, at: 1)
@@ -92,5 +93,12 @@ struct PullTests {
         try store.advancePullCheckpoint(apiURL: "http://x", tailnet: "t", to: 150, at: 3)
         #expect(try store.pullCheckpoint(apiURL: "http://x", tailnet: "t")?.checkpoint == 150)
         #expect(try store.pullCheckpoint(apiURL: "http://x", tailnet: "other") == nil)
+        // The configuration log has a checkpoint of its own (SPEC §13), moving forward only.
+        #expect(try store.pullCheckpoint(apiURL: "http://x", tailnet: "t", log: .configuration) == nil)
+        #expect(try store.pullCheckpoint(apiURL: "http://x", tailnet: "t", log: .network)?.checkpoint == 150)
+        try store.advancePullCheckpoint(apiURL: "http://x", tailnet: "t", log: .configuration, to: 70, at: 4)
+        try store.advancePullCheckpoint(apiURL: "http://x", tailnet: "t", log: .configuration, to: 60, at: 5)
+        #expect(try store.pullCheckpoint(apiURL: "http://x", tailnet: "t", log: .configuration) == PullCheckpoint(checkpoint: 70, updated: 4))
+        #expect(try store.pullCheckpoint(apiURL: "http://x", tailnet: "t")?.checkpoint == 150)
     }
 }

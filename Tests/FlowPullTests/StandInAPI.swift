@@ -13,6 +13,8 @@ struct TestData: Sendable {
 
     /// Messages (compact JSON) sorted by window start.
     var messages: [(start: Nanoseconds, json: [UInt8])]
+    /// Configuration audit log records (compact JSON) sorted by event time (SPEC §13).
+    var changes: [(time: Nanoseconds, json: [UInt8])]
     let jsonl: [UInt8]
     let devices: [UInt8]
     let end: Nanoseconds
@@ -21,19 +23,29 @@ struct TestData: Sendable {
         var config = GeneratorConfig(start: Self.start, duration: hours * Self.hour)
         config.nodes = 8
         config.rate = 0.3
+        config.changes = true
+        config.changeInterval = 10 * 60_000_000_000
         let generator = FlowLogGenerator(config)
         var out: [UInt8] = []
         _ = try! generator.write(container: .jsonl, gzip: false) { out.append(contentsOf: $0) }
         jsonl = out
         devices = generator.deviceList()
         end = Self.start + hours * Self.hour
-        let key = Array(#""start":""#.utf8)
-        messages = out.split(separator: 0x0A).map { line -> (Nanoseconds, [UInt8]) in
-            let bytes = Array(line)
-            let at = bytes.firstRange(of: key)!.upperBound
-            let close = bytes[at...].firstIndex(of: UInt8(ascii: "\""))!
-            return (Timestamp.parseRFC3339(bytes[at..<close])!, bytes)
-        }.sorted { $0.0 < $1.0 }
+        let lines = out.split(separator: 0x0A).map { Array($0) }
+        let isChange = { (line: [UInt8]) in line.firstRange(of: Array(#""eventGroupID""#.utf8)) != nil }
+        messages = lines.filter { !isChange($0) }.map { Self.timed($0, key: #""start":""#) }.sorted { $0.0 < $1.0 }
+        changes = lines.filter(isChange).map { Self.timed($0, key: #""eventTime":""#) }.sorted { $0.0 < $1.0 }
+    }
+
+    static func timed(_ bytes: [UInt8], key: String) -> (Nanoseconds, [UInt8]) {
+        let at = bytes.firstRange(of: Array(key.utf8))!.upperBound
+        let close = bytes[at...].firstIndex(of: UInt8(ascii: "\""))!
+        return (Timestamp.parseRFC3339(bytes[at..<close])!, bytes)
+    }
+
+    /// `{"logs":[…]}` of the configuration records whose time lies in `[from, to)`.
+    func changesBody(from: Nanoseconds, to: Nanoseconds) -> [UInt8] {
+        Array(#"{"logs":["#.utf8) + Array(changes.filter { $0.time >= from && $0.time < to }.map(\.json).joined(separator: [UInt8(ascii: ",")])) + Array("]}".utf8)
     }
 
     /// The same data plus one message that cannot be stored (a counter above 2^63−1) at `start + 30m`.
@@ -84,6 +96,7 @@ final class StandInAPI: @unchecked Sendable {
     private var _log: [String] = []
     private var _tokens: [String: ContinuousClock.Instant] = [:]
     private var _forbidden = false
+    private var _forbiddenConfiguration = false
     private var _delay: Duration = .zero
     private var _gzip = false
     private var _hidden: Range<Nanoseconds>?
@@ -104,6 +117,8 @@ final class StandInAPI: @unchecked Sendable {
     func always(_ fault: Fault?) { lock.withLock { _always = fault } }
     /// Answer 403 to valid credentials.
     func forbid() { lock.withLock { _forbidden = true } }
+    /// Answer 403 to the configuration log only (a key without `logs:configuration:read`).
+    func forbidConfiguration() { lock.withLock { _forbiddenConfiguration = true } }
     /// Delay every log answer (to make a follow slow enough to interrupt).
     func delayAnswers(_ d: Duration) { lock.withLock { _delay = d } }
     /// Leave out messages starting in `range`, as if they had not arrived yet (nil: serve everything).
@@ -152,6 +167,22 @@ final class StandInAPI: @unchecked Sendable {
                 headers[.contentEncoding] = "gzip"
             }
             return try await self.answer(fault, path: path, body: body, headers: headers)
+        }
+        // The configuration audit log: its own endpoint and scope; one-shot faults are for the network log only.
+        router.get("/api/v2/tailnet/:tailnet/logging/configuration") { request, context -> Response in
+            let path = "GET /logging/configuration?\(request.uri.query ?? "")"
+            if let refused = self.refuse(request, context, path) { return refused }
+            if self.lock.withLock({ self._forbiddenConfiguration }) {
+                self.record("\(path) 403")
+                return Self.json(.forbidden, #"{"message":"calling actor does not have enough permissions to perform this function"}"#)
+            }
+            guard let s = request.uri.queryParameters["start"].flatMap({ Timestamp.parseRFC3339(String($0)) }),
+                  let e = request.uri.queryParameters["end"].flatMap({ Timestamp.parseRFC3339(String($0)) }) else {
+                self.record("\(path) 400")
+                return Self.json(.badRequest, #"{"message":"start and end are required"}"#)
+            }
+            let fault = self.lock.withLock { self._always }
+            return try await self.answer(fault, path: path, body: self.data.changesBody(from: s, to: e), headers: [.contentType: "application/json"])
         }
         router.get("/api/v2/tailnet/:tailnet/devices") { request, context -> Response in
             let path = "GET /devices"

@@ -42,6 +42,8 @@ public final class MemoryStore: FlowStorage, @unchecked Sendable {
         var rejects: [Reject] = []
         var rejectKeys: Set<String> = []
         var checkpoints: [String: PullCheckpoint] = [:]
+        /// Configuration changes by (time, identity).
+        var changes: [ChangeKey: ConfigChange] = [:]
 
         mutating func node(_ stableID: String) -> Int {
             if let i = nodeIndex[stableID] { return i }
@@ -75,6 +77,12 @@ public final class MemoryStore: FlowStorage, @unchecked Sendable {
             nodes[i].firstSeen = min(nodes[i].firstSeen ?? t, t)
             nodes[i].lastSeen = max(nodes[i].lastSeen ?? t, t)
         }
+    }
+
+    struct ChangeKey: Hashable, Comparable {
+        var time: Int64
+        var identity: Int64
+        static func < (a: ChangeKey, b: ChangeKey) -> Bool { (a.time, a.identity) < (b.time, b.identity) }
     }
 
     let lock = NSLock()
@@ -137,6 +145,20 @@ public final class MemoryStore: FlowStorage, @unchecked Sendable {
     public func advancePullCheckpoint(apiURL: String, tailnet: String, to checkpoint: Nanoseconds, at now: Nanoseconds) throws {
         withState { s in
             let key = apiURL + " " + tailnet
+            if let c = s.checkpoints[key], c.checkpoint >= checkpoint { return }
+            s.checkpoints[key] = PullCheckpoint(checkpoint: checkpoint, updated: now)
+        }
+    }
+
+    public func pullCheckpoint(apiURL: String, tailnet: String, log: LogType) throws -> PullCheckpoint? {
+        if log == .network { return try pullCheckpoint(apiURL: apiURL, tailnet: tailnet) }
+        return withState { $0.checkpoints[apiURL + " " + tailnet + " " + log.rawValue] }
+    }
+
+    public func advancePullCheckpoint(apiURL: String, tailnet: String, log: LogType, to checkpoint: Nanoseconds, at now: Nanoseconds) throws {
+        if log == .network { return try advancePullCheckpoint(apiURL: apiURL, tailnet: tailnet, to: checkpoint, at: now) }
+        withState { s in
+            let key = apiURL + " " + tailnet + " " + log.rawValue
             if let c = s.checkpoints[key], c.checkpoint >= checkpoint { return }
             s.checkpoints[key] = PullCheckpoint(checkpoint: checkpoint, updated: now)
         }
@@ -218,6 +240,18 @@ public final class MemoryStore: FlowStorage, @unchecked Sendable {
             guard let first = ordered.first, let last = ordered.last else { return nil }
             return first.header.start...last.header.start
         }
+
+        func changes(from: Nanoseconds, to: Nanoseconds, _ body: (ConfigChange) throws -> Bool) throws {
+            for (k, c) in state.changes.sorted(by: { $0.key < $1.key }) where k.time >= from && k.time < to {
+                guard try body(c) else { return }
+            }
+        }
+
+        func changeTimeRange() throws -> ClosedRange<Nanoseconds>? {
+            let times = state.changes.keys.map(\.time)
+            guard let lo = times.min(), let hi = times.max() else { return nil }
+            return lo...hi
+        }
     }
 
     /// Batches work on a copy of the state that replaces the store's at commit.
@@ -277,6 +311,18 @@ public final class MemoryStore: FlowStorage, @unchecked Sendable {
             var r = reject
             r.recorded = Int64(Date().timeIntervalSince1970 * 1e9)
             batch!.rejects.append(r)
+        }
+
+        func addChange(_ change: ConfigChange) throws -> Bool {
+            precondition(batch != nil, "addChange outside a batch")
+            let key = ChangeKey(time: change.time, identity: change.identity)
+            guard batch!.changes[key] == nil else {
+                stats.duplicateChanges += 1
+                return false
+            }
+            batch!.changes[key] = change
+            stats.changes += 1
+            return true
         }
 
         func importNode(_ info: NodeInfo, at t: Nanoseconds) throws {

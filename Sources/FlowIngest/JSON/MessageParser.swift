@@ -12,6 +12,10 @@ enum ParsedValue {
     case other
     /// `{"logs":[` — the API envelope. The cursor stands just after the `[`.
     case envelope
+    /// A configuration audit log record (SPEC §13), decoded and checked.
+    case change(ConfigChange)
+    /// A configuration audit log record whose fields are wrong: each problem names its field.
+    case invalidChange([String])
 }
 
 /// The fields of one JSON object seen so far, to refuse a field given twice.
@@ -95,8 +99,10 @@ struct MessageParser {
             try cursor.skipValue()
             return .other
         }
+        let objectStart = cursor.pos
         cursor.pos += 1
         var draft = MessageDraft()
+        var change = ChangeDraft()
         var event: ParsedValue? = nil
         var members = 0
         var actionOnly = true
@@ -120,12 +126,16 @@ struct MessageParser {
                 try cursor.skipValue(depth: 1)
             } else {
                 actionOnly = false
-                try messageField(key, into: &draft)
+                if try !changeField(key, into: &change) { try messageField(key, into: &draft) }
             }
             if try cursor.endOfMembers(close: UInt8(ascii: "}"), what: "object member") { break }
         }
         if let event, case .other = event {} else if let event { return event }
         if draft.isMessage { return draft.finish() }
+        if change.isChange {
+            let text = String(decoding: UnsafeBufferPointer(rebasing: cursor.bytes[objectStart..<cursor.pos]), as: UTF8.self)
+            return change.finish(record: text)
+        }
         if actionOnly && members == 1 { return .bulkAction }
         return .other
     }

@@ -9,6 +9,8 @@ public import FlowModel
 public enum ItemOutcome: Sendable {
     /// A flow-log message, decoded and checked.
     case message(FlowMessage)
+    /// A configuration audit log record (SPEC §13).
+    case change(ConfigChange)
     /// Well-formed, but not a flow-log message: skipped and counted (SPEC §1).
     case skipped
     /// Cannot be stored; the reason names the field or the syntax error.
@@ -101,6 +103,8 @@ extension ParsedValue {
         switch self {
         case .message(let m): .message(m)
         case .invalid(let problems): .rejected(MessageDraft.reason(problems))
+        case .change(let c): .change(c)
+        case .invalidChange(let problems): .rejected(ChangeDraft.reason(problems))
         case .other, .bulkAction, .envelope: .skipped
         }
     }

@@ -115,7 +115,7 @@ public enum BulkBody {
                 var parser = MessageParser(view, at: line.lowerBound)
                 if let value = try? parser.parseValue(allowEnvelope: false) {
                     switch value {
-                    case .message, .invalid: return .document(name)
+                    case .message, .invalid, .change, .invalidChange: return .document(name)
                     default: break
                     }
                 }

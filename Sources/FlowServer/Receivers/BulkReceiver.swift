@@ -83,16 +83,20 @@ struct BulkReceiver: Sendable {
         }
 
         var messages: [FlowMessage] = []
+        var changes: [ConfigChange] = []
         var rejects: [Reject] = []
         var skipped = 0
         for item in items {
             switch item.outcome {
             case .message(let m): messages.append(m)
+            case .change(let c): changes.append(c)
             case .skipped: skipped += 1
             case .rejected(let reason): rejects.append(Reject(location: item.location, reason: reason, excerpt: item.excerpt))
             }
         }
-        let isNew = try await intake.store("bulk", messages: messages, rejects: rejects, skipped: skipped, context: context)
+        let (isNew, isNewChange) = try await intake.store("bulk", messages: messages, changes: changes, rejects: rejects,
+                                                          skipped: skipped, context: context)
+        var nextChange = 0
 
         var answers: [[String: ItemAnswer]] = []
         answers.reserveCapacity(items.count)
@@ -106,6 +110,12 @@ struct BulkReceiver: Sendable {
                 let created = isNew[next]
                 next += 1
                 answer = ItemAnswer(_index: index, _id: item.id ?? Self.documentID(m), _version: 1,
+                                    result: created ? "created" : "noop", _shards: .init(), _seq_no: 0, _primary_term: 1,
+                                    status: created ? 201 : 200)
+            case .change(let c):
+                let created = isNewChange[nextChange]
+                nextChange += 1
+                answer = ItemAnswer(_index: index, _id: item.id ?? "change-\(c.time)-\(String(UInt64(c.identity), radix: 16))", _version: 1,
                                     result: created ? "created" : "noop", _shards: .init(), _seq_no: 0, _primary_term: 1,
                                     status: created ? 201 : 200)
             case .skipped:

@@ -62,6 +62,7 @@ struct HECReceiver: Sendable {
         guard !events.isEmpty else { throw HECError(status: .badRequest, text: "No data", code: 5) }
 
         var messages: [FlowMessage] = []
+        var changes: [ConfigChange] = []
         var rejects: [Reject] = []
         var reasons: [Answer.Reason] = []
         var firstProblem: HECEvent?
@@ -69,6 +70,7 @@ struct HECReceiver: Sendable {
         for e in events {
             switch e.outcome {
             case .message(let m): messages.append(m)
+            case .change(let c): changes.append(c)
             case .skipped: skipped += 1
             case .rejected(let reason):
                 if firstProblem == nil { firstProblem = e }
@@ -76,7 +78,7 @@ struct HECReceiver: Sendable {
                 if reasons.count < 100 { reasons.append(.init(event: e.number, line: e.location.line, reason: reason)) }
             }
         }
-        _ = try await intake.store("hec", messages: messages, rejects: rejects, skipped: skipped, context: context)
+        _ = try await intake.store("hec", messages: messages, changes: changes, rejects: rejects, skipped: skipped, context: context)
         guard let first = firstProblem else { return .json(.ok, Answer(text: "Success", code: 0)) }
         let (text, code) = switch first.problem ?? .invalidDataFormat {
         case .invalidDataFormat: ("Invalid data format", 6)
@@ -84,7 +86,7 @@ struct HECReceiver: Sendable {
         case .eventBlank: ("Event field cannot be blank", 13)
         }
         context.logger.info("HEC body with rejected events", metadata: [
-            "rejected": "\(rejects.count)", "stored": "\(messages.count)", "peer": "\(context.peer)",
+            "rejected": "\(rejects.count)", "stored": "\(messages.count)", "changes": "\(changes.count)", "peer": "\(context.peer)",
         ])
         return .json(.badRequest, Answer(text: text, code: code, invalidEventNumber: first.number, reasons: reasons))
     }

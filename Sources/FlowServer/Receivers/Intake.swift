@@ -31,12 +31,18 @@ struct Intake: Sendable {
     /// Returns only after the commit. Throws ``IntakeProblem`` when the writer is behind, stopping or failed.
     func store(_ receiver: String, messages: [FlowMessage], rejects: [Reject], skipped: Int,
                context: FlowRequestContext) async throws -> [Bool] {
+        try await store(receiver, messages: messages, changes: [], rejects: rejects, skipped: skipped, context: context).messages
+    }
+
+    /// Stores messages, configuration events and rejects; per message and per change, whether it was new.
+    func store(_ receiver: String, messages: [FlowMessage], changes: [ConfigChange], rejects: [Reject], skipped: Int,
+               context: FlowRequestContext) async throws -> (messages: [Bool], changes: [Bool]) {
         metrics.received(receiver, messages: messages.count, rows: messages.reduce(0) { $0 + $1.rows.count },
                          rejected: rejects.count, skipped: skipped)
-        guard !messages.isEmpty || !rejects.isEmpty else { return [] }
+        guard !messages.isEmpty || !rejects.isEmpty || !changes.isEmpty else { return ([], []) }
         if let why = storeWatch.problem() { throw IntakeProblem.storeGone(why) }
         do {
-            return try await writer.submit(messages, rejects: rejects)
+            return try await writer.submit(messages, rejects: rejects, changes: changes)
         } catch let failure as WritePipeline.Failure {
             switch failure {
             case .overloaded(let seconds): throw IntakeProblem.behind(retryAfter: seconds)

@@ -17,6 +17,9 @@ struct PlainReceiver: Sendable {
         var rows: Int
         var stored: Int
         var duplicates: Int
+        /// Configuration audit log records (SPEC §13): decoded, and stored for the first time.
+        var changes: Int
+        var storedChanges: Int
         var rejected: Int
         var skipped: Int
         var rejects: [Reject]
@@ -47,14 +50,15 @@ struct PlainReceiver: Sendable {
         let source = intake.source("ingest", context)
         let decoded = try await offThePool { try DecodedBody(bytes: body, source: source) }
         let (messages, rejects, skipped) = (decoded.messages, decoded.rejects, decoded.skipped)
-        let isNew = try await intake.store("ingest", messages: messages,
-                                           rejects: rejects,
-                                           skipped: skipped, context: context)
+        let changes = decoded.changes
+        let (isNew, isNewChange) = try await intake.store("ingest", messages: messages, changes: changes,
+                                                          rejects: rejects, skipped: skipped, context: context)
         let stored = isNew.filter { $0 }.count
         let answer = Answer(messages: messages.count, rows: messages.reduce(0) { $0 + $1.rows.count },
-                            stored: stored, duplicates: messages.count - stored, rejected: rejects.count, skipped: skipped,
+                            stored: stored, duplicates: messages.count - stored,
+                            changes: changes.count, storedChanges: isNewChange.filter { $0 }.count, rejected: rejects.count, skipped: skipped,
                             rejects: rejects.prefix(1000).map { .init(line: $0.location.line, offset: $0.location.offset, reason: $0.reason) })
-        if messages.isEmpty && rejects.isEmpty && skipped == 0 {
+        if messages.isEmpty && rejects.isEmpty && skipped == 0 && changes.isEmpty {
             throw APIError(.badRequest, "no data: the body is empty")
         }
         return .json(rejects.isEmpty ? .ok : .badRequest, answer)

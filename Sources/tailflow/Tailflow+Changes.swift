@@ -1,0 +1,44 @@
+import ArgumentParser
+import FlowFormat
+import FlowModel
+import FlowQuery
+import Foundation
+
+extension Tailflow {
+    struct Changes: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Tailscale's configuration audit log over a window: who changed what, and when (oldest first).",
+            discussion: """
+                Configuration events arrive with the flows (ingest, the receivers of serve) or from the API \
+                (pull/follow --logs configuration). JSON fields: time, action, origin, actorId, actorLogin, actorName, \
+                targetId, targetName, targetType, property, old, new (JSON values), details, error.
+                """)
+
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var window: WindowOptions
+        @OptionGroup var output: FormatOptions
+
+        @Option(help: ArgumentHelp("Only changes made by this actor: its ID, login name, display name, or the login's part before @ (case-insensitive).", valueName: "X"))
+        var actor: String?
+
+        @Option(help: ArgumentHelp("Only changes to this target: a node (ID, name or first label) or any target's ID or name, e.g. a user or the tailnet.", valueName: "E"))
+        var target: String?
+
+        @Option(help: ArgumentHelp("Only this target type (NODE, USER, TAILNET, …) or changed property (TAGS, ACL, KEY_EXPIRY_TIME, …), case-insensitive.", valueName: "T"))
+        var type: String?
+
+        @Option(help: "At most this many changes.")
+        var limit: Int?
+
+        func validate() throws {
+            if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
+        }
+
+        func run() throws {
+            let window = try usage { try TimeWindow.parse(from: self.window.from, to: self.window.to, zone: TimeWindow.zone(self.window.tz)) }
+            let engine = QueryEngine(store: try store.openForReading())
+            let report = try usage { try engine.changes(ChangeQuery(window: window, actor: actor, target: target, type: type, limit: limit)) }
+            output.print(report)
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+
+/// `tailflow changes` and configuration events in `ingest`, through the real binary (SPEC §13).
+struct ChangesCommandTests {
+    static let window = ["--from", "2026-11-01T09:00:00Z", "--to", "2026-11-01T11:00:00Z"]
+
+    static func data(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Data/changes/\(name)").path
+    }
+
+    static func json(_ r: CLI.Result) throws -> [[String: Any]] {
+        try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]], "\(r.stderr)")
+    }
+
+    static func summary(_ r: CLI.Result) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stderr)")
+    }
+
+    @Test func everyContainerTwiceStoresEachChangeOnce() throws {
+        let dir = TempDir()
+        let db = dir.path("c.db")
+        var stored = 0
+        for name in ["api.json", "mixed.jsonl", "mixed.jsonl.gz", "hec.json", "bulk.ndjson", "api.json"] {
+            let r = try CLI.run(["ingest", "--format", "json", Self.data(name)], db: db)
+            #expect(r.status == 0, "\(name): \(r.stderr)")
+            let s = try Self.summary(r)
+            #expect(s["changes"] as? Int == 6, "\(name)")
+            stored += s["storedChanges"] as? Int ?? -1
+        }
+        #expect(stored == 6)
+        let all = try Self.json(try CLI.run(["changes", "--format", "json"] + Self.window, db: db))
+        #expect(all.count == 6)
+        #expect(all.map { $0["action"] as? String } == ["UPDATE", "UPDATE", "APPROVE", "UPDATE", "UPDATE", "DELETE"])
+    }
+
+    @Test func jsonFieldsFiltersAndEveryFormat() throws {
+        let dir = TempDir()
+        let db = dir.path("c.db")
+        try CLI.run(["ingest", Self.data("mixed.jsonl")], db: db)
+        let r = try CLI.run(["changes", "--format", "json", "--target", "db-1"] + Self.window, db: db)
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try Self.json(r)
+        #expect(rows.count == 1)
+        let row = try #require(rows.first)
+        #expect(Array(row.keys).sorted() == ["action", "actorId", "actorLogin", "actorName", "details", "error", "new", "old", "origin",
+                                             "property", "targetId", "targetName", "targetType", "time"])
+        #expect(row["time"] as? String == "2026-11-01T09:59:30Z")
+        #expect(row["old"] as? [String] == ["tag:db"])
+        #expect(row["new"] as? [String] == ["tag:db", "tag:prod"])
+        #expect(row["error"] is NSNull)
+
+        let byActor = try Self.json(try CLI.run(["changes", "--format", "json", "--actor", "alice"] + Self.window, db: db))
+        #expect(byActor.count == 2 && byActor.allSatisfy { $0["actorLogin"] as? String == "alice@example.com" })
+        let byType = try Self.json(try CLI.run(["changes", "--format", "json", "--type", "tailnet"] + Self.window, db: db))
+        #expect(byType.map { $0["property"] as? String } == ["ACL", "DNS_NAMESERVERS"])
+        let byNode = try Self.json(try CLI.run(["changes", "--format", "json", "--target", "nCi4Lm8CNTRL"] + Self.window, db: db))
+        #expect(byNode.map { $0["action"] as? String } == ["APPROVE", "DELETE"])
+
+        let csv = try CLI.run(["changes", "--format", "csv"] + Self.window, db: db)
+        let lines = csv.stdout.split(separator: "\r\n")
+        #expect(lines.first == "time,action,origin,actorId,actorLogin,actorName,targetId,targetName,targetType,property,old,new,details,error")
+        #expect(lines.count == 7)
+        let nd = try CLI.run(["changes", "--format", "ndjson", "--limit", "2"] + Self.window, db: db)
+        #expect(nd.stdout.split(separator: "\n").count == 2)
+        #expect(nd.stderr.contains("showing 2 of 6"))
+        let table = try CLI.run(["changes"] + Self.window, db: db)
+        #expect(table.stdout.contains("KEY_EXPIRY_TIME") && table.stdout.contains("Tailscale"))
+
+        // An empty window says where the changes are.
+        let empty = try CLI.run(["changes", "--from", "2026-10-01", "--to", "2026-10-02"], db: db)
+        #expect(empty.status == 0)
+        #expect(empty.stderr.contains("2026-11-01T09:58:00.512Z"))
+    }
+
+    @Test func flowAnswersAreTheSameWithAndWithoutChanges() throws {
+        let dir = TempDir()
+        let mixed = dir.path("mixed.db"), plain = dir.path("plain.db")
+        try CLI.run(["ingest", Self.data("hec.json")], db: mixed)
+        try CLI.run(["ingest", Self.data("network.jsonl")], db: plain)
+        for q in [["top", "--by", "pair"], ["top"], ["series", "--step", "1m"], ["flows", "--limit", "100"], ["scope", "--endpoint", "db-1"],
+                  ["rollup", "--step", "1m", "--group-by", "kind,src,dst"], ["nodes"]] {
+            let a = try CLI.run(q + ["--format", "json"] + (q[0] == "nodes" ? [] : Self.window), db: mixed)
+            let b = try CLI.run(q + ["--format", "json"] + (q[0] == "nodes" ? [] : Self.window), db: plain)
+            #expect(a.status == 0 && a.stdout == b.stdout, "\(q): \(a.stderr)")
+        }
+    }
+}
+
+/// `tailflow generate --changes`: configuration events between the messages, in every container.
+struct GenerateChangesTests {
+    static let args = ["generate", "--nodes", "20", "--start", "2026-11-03T10:00:00Z", "--duration", "2h", "--change-interval", "5m"]
+    static let window = ["--from", "2026-11-03T09:00:00Z", "--to", "2026-11-03T13:00:00Z"]
+
+    @Test(arguments: ["jsonl", "api", "splunk", "elastic", "array", "concatenated", "logtail"])
+    func eventsLandAndTheFlowsStayTheSame(_ container: String) throws {
+        let dir = TempDir()
+        let mixed = dir.path("mixed.\(container)"), plain = dir.path("plain.\(container)")
+        let g = try CLI.run(Self.args + ["--changes", "--container", container, "-o", mixed])
+        #expect(g.status == 0, "\(g.stderr)")
+        try CLI.run(Self.args + ["--container", container, "-o", plain])
+        let count = try #require(g.stderr.split(separator: " ").firstIndex(of: "configuration").map { Int(g.stderr.split(separator: " ")[$0 - 1]) } ?? nil,
+                                 "\(g.stderr)")
+        #expect(count >= 10, "two hours at one change per 5 minutes on average")
+
+        let mixedDB = dir.path("mixed.db"), plainDB = dir.path("plain.db")
+        let a = try CLI.run(["ingest", "--format", "json", mixed], db: mixedDB)
+        let b = try CLI.run(["ingest", "--format", "json", plain], db: plainDB)
+        #expect(a.status == 0 && b.status == 0, "\(a.stderr) \(b.stderr)")
+        let sa = try ChangesCommandTests.summary(a), sb = try ChangesCommandTests.summary(b)
+        #expect(sa["changes"] as? Int == count && sa["storedChanges"] as? Int == count && sa["rejected"] as? Int == 0 && sa["skipped"] as? Int == 0)
+        #expect(sa["storedRows"] as? Int == sb["storedRows"] as? Int && sb["changes"] as? Int == 0)
+        for q in [["top", "--by", "pair"], ["series", "--step", "10m"], ["flows", "--limit", "50"]] {
+            let x = try CLI.run(q + ["--format", "json"] + Self.window, db: mixedDB)
+            let y = try CLI.run(q + ["--format", "json"] + Self.window, db: plainDB)
+            #expect(x.status == 0 && x.stdout == y.stdout, "\(q)")
+        }
+        let changes = try ChangesCommandTests.json(try CLI.run(["changes", "--format", "json"] + Self.window, db: mixedDB))
+        #expect(changes.count == count)
+        let actions = Set(changes.compactMap { $0["action"] as? String })
+        #expect(actions.isSubset(of: ["UPDATE", "APPROVE", "DELETE"]) && actions.contains("UPDATE"))
+        #expect(changes.allSatisfy { ($0["time"] as? String ?? "") >= "2026-11-03T10:00:00" && ($0["time"] as? String ?? "") < "2026-11-03T12:00:00" })
+    }
+
+    @Test func theSameOptionsGiveTheSameBytes() throws {
+        let one = try CLI.run(Self.args + ["--changes"])
+        let two = try CLI.run(Self.args + ["--changes"])
+        #expect(one.status == 0 && one.stdout == two.stdout && one.stdout.contains("\"eventGroupID\""))
+    }
+}
