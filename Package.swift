@@ -175,6 +175,7 @@ let package = Package(
             dependencies: ["FlowStore", "FlowIngest", "FlowModel", "FlowSchema", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: settings
         ),
+        // Questions on both stores (SQLite and the in-memory one), on hand-written and generated data.
         .testTarget(
             name: "FlowQueryTests",
             dependencies: ["FlowQuery", "FlowStore", "FlowIngest", "FlowModel", "FlowGenerate", "FlowFormat", "MemoryStore"],

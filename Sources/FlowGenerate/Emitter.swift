@@ -23,6 +23,12 @@ struct Emitter {
     var peerCounters: [(UInt64, UInt64, UInt64, UInt64)] = []
     var procSeq: [UInt64]
     var phaseNs: [Int64]
+    /// Injected faults, by device index: clock offset, silent periods, share of messages lost.
+    var skewNs: [Int64]
+    var silences: [[(Int64, Int64)]]
+    var dropShare: [Double]
+    /// Draws for dropped messages only, so that faults leave every other node's output unchanged.
+    var faultRng: Xoshiro256
 
     init(net: Tailnet, config: GeneratorConfig, container: GeneratedContainer,
          blob: UnsafePointer<UInt8>, addr: UnsafePointer<Span>) {
@@ -38,6 +44,19 @@ struct Emitter {
         peerSlot = [Int32](repeating: -1, count: n)
         procSeq = [UInt64](repeating: 0, count: n)
         phaseNs = net.devices.map { Int64($0.phase * Double(config.interval)) }
+        skewNs = [Int64](repeating: 0, count: n)
+        silences = [[(Int64, Int64)]](repeating: [], count: n)
+        dropShare = [Double](repeating: 0, count: n)
+        faultRng = Xoshiro256(seed: config.seed ^ 0xFA17_0000_0000_0004)
+        let index = Dictionary(net.devices.enumerated().map { ($1.nodeID, $0) }, uniquingKeysWith: { a, _ in a })
+        for fault in config.faults {
+            switch fault {
+            case .silent(let node, let from, let to): if let i = index[node] { silences[i].append((from, to)) }
+            case .clockSkew(let node, let offset): if let i = index[node] { skewNs[i] = offset }
+            case .dropReports(let node, let share): if let i = index[node] { dropShare[i] = share }
+            case .neverReports(let node): if let i = index[node] { silences[i].append((.min, .max)) }
+            }
+        }
         if config.changes {
             schedule = ChangeSchedule(net: net, seed: config.seed, start: config.start, meanGap: Double(max(1_000_000_000, config.changeInterval)))
         }
@@ -178,6 +197,11 @@ struct Emitter {
         let logged = endNs + 250_000_000 + Int64(rng.below(2_500_000_000))
         let totalsOnly = rng.chance(0.004)
         procSeq[Int(r)] += 1
+        // A faulty node's message is written as usual (the same random draws) and then taken back.
+        let mark = w.count
+        let lost = silences[Int(r)].contains { start >= $0.0 && start < $0.1 }
+            || (dropShare[Int(r)] > 0 && faultRng.chance(dropShare[Int(r)]))
+        let skew = skewNs[Int(r)]
 
         // Peers of this message: aggregate tunnel traffic for the physical rows.
         peers.removeAll(keepingCapacity: true)
@@ -214,9 +238,11 @@ struct Emitter {
 
         w.byte(123)
         span(&w, net.idJSON[Int(r)])
-        w.lit(",\"start\":\""); w.time(start)
-        w.lit("\",\"end\":\""); w.time(endNs)
-        w.lit("\",\"logged\":\""); w.time(logged)
+        w.lit(",\"start\":\""); w.time(start + skew)
+        w.lit("\",\"end\":\""); w.time(endNs + skew)
+        if !config.omitLogged {
+            w.lit("\",\"logged\":\""); w.time(logged)
+        }
         w.byte(34)
         if !net.old[Int(r)] {
             w.lit(",\"srcNode\":")
@@ -283,7 +309,7 @@ struct Emitter {
         // Framing after the message.
         switch container {
         case .logtail:
-            w.lit(",\"logtail\":{\"client_time\":\""); w.time(endNs)
+            w.lit(",\"logtail\":{\"client_time\":\""); w.time(endNs + skew)
             w.lit("\",\"proc_id\":"); w.uint(net.devices[Int(r)].procID)
             w.lit(",\"proc_seq\":"); w.uint(procSeq[Int(r)])
             w.lit(",\"server_time\":\""); w.time(logged)
@@ -292,6 +318,10 @@ struct Emitter {
         case .elastic: w.lit("}\n")
         case .splunk: w.lit("}}")
         default: w.byte(125)
+        }
+        if lost {
+            w.count = mark
+            return
         }
         messages += 1
         rows += count

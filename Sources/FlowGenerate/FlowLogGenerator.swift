@@ -37,6 +37,10 @@ public struct GeneratorConfig: Sendable {
     public var rate: Double = 1.0
     /// The seed of every random choice.
     public var seed: UInt64 = 1
+    /// Reporting faults to inject (for testing `tailflow coverage`); none by default.
+    public var faults: [GeneratorFault] = []
+    /// Leave `logged` out of every message, as log streaming and older files do.
+    public var omitLogged = false
     /// The zlib compression level when writing gzip.
     ///
     /// 1 (the default) is fastest, about 190 MB/s of JSON; 6 compresses about
@@ -54,6 +58,19 @@ public struct GeneratorConfig: Sendable {
         self.start = start
         self.duration = duration
     }
+}
+
+/// A reporting fault of one node, named by its stable ID. The node's traffic is simulated
+/// as usual (its peers report it); only what the node itself sends changes.
+public enum GeneratorFault: Sendable, Equatable {
+    /// The node sends no message whose window starts in `[from, to)` (ns since the epoch).
+    case silent(node: String, from: Int64, to: Int64)
+    /// The node's clock runs `offset` ns ahead: its window times are shifted, `logged` is not.
+    case clockSkew(node: String, offset: Int64)
+    /// The node loses this share of its messages, each independently.
+    case dropReports(node: String, share: Double)
+    /// The node never sends a message.
+    case neverReports(node: String)
 }
 
 /// What one call to ``FlowLogGenerator/write(container:gzip:to:)`` produced.
@@ -108,6 +125,13 @@ public struct FlowLogGenerator: Sendable {
 
     /// The stable IDs of every device, reporters and silent nodes alike, in device-list order.
     public var nodeIDs: [String] { net.devices.map(\.nodeID) }
+
+    /// The stable IDs of the nodes that report: servers first, the most popular first, then clients, the busiest first.
+    public var reportingNodeIDs: [String] {
+        let servers = net.servers.filter { net.reports[Int($0)] }
+        let clients = net.clients.filter { net.reports[Int($0)] }.sorted { net.devices[Int($0)].weight > net.devices[Int($1)].weight }
+        return (servers + clients).map { net.devices[Int($0)].nodeID }
+    }
 
     /// The tailnet's DNS suffix, such as `tail7f3e.ts.net`.
     public var tailnetDomain: String { net.domain }

@@ -74,12 +74,16 @@ public struct FlowMessage: Sendable {
     public var srcNode: NodeInfo?
     public var dstNodes: [NodeInfo]
     public var rows: [FlowRow]
+    /// When the log service received the message (`logged`, API responses); nil when absent.
+    /// Not part of the message identity: the same report is the same message however it arrived.
+    public var logged: Nanoseconds?
 
     public init(nodeID: String, start: Nanoseconds, end: Nanoseconds, srcNode: NodeInfo? = nil,
-                dstNodes: [NodeInfo] = [], rows: [FlowRow] = []) {
+                dstNodes: [NodeInfo] = [], rows: [FlowRow] = [], logged: Nanoseconds? = nil) {
         self.nodeID = nodeID
         self.start = start
         self.end = end
+        self.logged = logged
         self.srcNode = srcNode
         self.dstNodes = dstNodes
         self.rows = rows

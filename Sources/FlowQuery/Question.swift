@@ -27,9 +27,11 @@ public enum Question: Sendable {
     case nodes
     /// `diff`: the keys of `top --by` whose traffic is new, gone, or changed by `factor` against `baseline`.
     case diff(QueryOptions, baseline: TimeWindow, by: DiffDimension, factor: Double, limit: Int)
+    /// `coverage`: per node, whether its reports can be trusted over the window.
+    case coverage(QueryOptions, gap: Nanoseconds)
 
     /// The commands that take questions.
-    public static let commands = ["top", "series", "rollup", "scope", "flows", "nodes", "diff"]
+    public static let commands = ["top", "series", "rollup", "scope", "flows", "nodes", "diff", "coverage"]
 
     /// The parameters each command takes, besides the window and the filters.
     static let own: [String: Set<String>] = [
@@ -40,6 +42,7 @@ public enum Question: Sendable {
         "flows": ["match", "limit", "after"],
         "nodes": [],
         "diff": ["baseline", "by", "factor", "limit"],
+        "coverage": ["gap"],
     ]
     static let shared: Set<String> = ["from", "to", "tz", "kind", "proto", "endpoint", "tag", "user", "where"]
 
@@ -75,6 +78,8 @@ public enum Question: Sendable {
             self = .rollup(options, step: try QuestionText.step(p["step"]), groupBy: try QuestionText.groupBy(p["group-by"]))
         case "scope":
             self = try .scope(options, flows: QuestionText.flag(p["flows"], parameter: "flows"), limit: QuestionText.limit(p["limit"], default: 1000))
+        case "coverage":
+            self = .coverage(options, gap: try QuestionText.gap(p["gap"]))
         case "diff":
             self = .diff(options, baseline: try QuestionText.baseline(p["baseline"], window: options.window, now: now, zone: options.zone),
                          by: try QuestionText.diffBy(p["by"]), factor: try QuestionText.factor(p["factor"]),
@@ -204,6 +209,15 @@ public enum QuestionText {
         return m
     }
 
+    /// `coverage`'s gap threshold: a duration of at least a second (default `2m`).
+    public static func gap(_ text: String?) throws -> Nanoseconds {
+        guard let text else { return 120 * Timestamp.nanosPerSecond }
+        guard let d = DurationText.parse(text.trimmingCharacters(in: .whitespaces)), d >= Timestamp.nanosPerSecond else {
+            throw QueryError("\(parameter: "gap") '\(text)' is not a duration of at least a second: use 30s, 2m, 10m …")
+        }
+        return d
+    }
+
     /// What `diff` compares (default `pair`).
     public static func diffBy(_ text: String?) throws -> DiffDimension {
         guard let text else { return .pair }
@@ -329,6 +343,8 @@ extension QueryEngine {
             return .nodes(try store.nodes())
         case .diff(let o, let baseline, let by, let factor, let limit):
             report = Self.cut(try diff(o, baseline: baseline, by: by, factor: factor), limit) { Report.diff($0, by: by) }
+        case .coverage(let o, let gap):
+            report = .coverage(try coverage(o, thresholds: CoverageThresholds(gap: gap)))
         }
         report.notes = try notes(question)
         if let (level, note) = try resolution(question) {
@@ -378,7 +394,7 @@ extension QueryEngine {
         var arguments: [String] = []
         switch question {
         case .top(let o, _, _, _), .rollup(let o, _, _), .scope(let o), .scopeFlows(let o, _), .flows(let o, _, _, _),
-             .diff(let o, _, _, _, _):
+             .diff(let o, _, _, _, _), .coverage(let o, _):
             options = o
         case .series(let o, _, let subject):
             options = o

@@ -132,6 +132,21 @@ extension Report {
         })
     }
 
+    /// `coverage`: one row per node, worst first.
+    public static func coverage(_ rows: [CoverageRow]) -> Report {
+        Report(columns: [Column("node", "NODE ID", wide: true), Column("name", "NODE", fallback: "node", maxWidth: 32), Column("verdict", "VERDICT"),
+                         Column("reports", "REPORTS"), Column("messages", "MESSAGES"), Column("coverage", "COVERAGE"),
+                         Column("gaps", "GAPS (FROM..TO:PEER BYTES)", maxWidth: 70), Column("skewSeconds", "SKEW S"), Column("skewSource", "FROM"),
+                         Column("asymmetry", "ASYMMETRY"), Column("asymmetryPeer", "ASYMMETRY PEER", wide: true), Column("rejects", "REJECTS")],
+               rows: rows.map { r in
+                   [.string(r.node), .string(r.name), .string(r.verdict.rawValue), .bool(r.reports), .count(Int64(r.messages)),
+                    .number((r.coverage * 10_000).rounded() / 10_000),
+                    .objects(keys: ["from", "to", "peerBytes"], r.gaps.map { [.time($0.from), .time($0.to), .int($0.peerBytes)] }),
+                    .number(r.skewSeconds.map { ($0 * 1000).rounded() / 1000 }), .string(r.skewSource?.rawValue),
+                    .number(r.asymmetry.map { ($0 * 10_000).rounded() / 10_000 }), .string(r.asymmetryPeer), .count(Int64(r.rejects))]
+               }).named(first: "name")
+    }
+
     public static func nodes(_ nodes: [NodeRecord]) -> Report {
         Report(
             columns: [Column("nodeId", "NODE ID", wide: true), Column("name", "NAME", fallback: "nodeId", maxWidth: 28), Column("os", "OS", maxWidth: 8),

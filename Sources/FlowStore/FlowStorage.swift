@@ -102,6 +102,12 @@ public protocol StoreSnapshot {
     func messages(from: Nanoseconds, to: Nanoseconds, reporter: Int64?, descending: Bool,
                   _ body: (MessageHeader, Int, StoredRow) throws -> Bool) throws
 
+    /// The windows of the messages with `from <= start < to`, all reporters, without their
+    /// rows, each with its ``MessageHeader/logged`` time; in no particular order.
+    ///
+    /// - parameter body: Gets each message's header.
+    func messageWindows(from: Nanoseconds, to: Nanoseconds, _ body: (MessageHeader) throws -> Void) throws
+
     /// The rollup sums of one step and reporter with `fromBucket <= bucket < toBucket`
     /// (bucket starts in Unix seconds).
     ///

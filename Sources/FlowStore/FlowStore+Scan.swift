@@ -8,12 +8,16 @@ public struct MessageHeader: Sendable, Hashable {
     public var end: Nanoseconds
     public var reporter: Int64
     public var digest: Int64
+    /// When the log service received the message, to the millisecond; nil when unknown.
+    /// Only ``StoreSnapshot/messageWindows(from:to:_:)`` reads it.
+    public var logged: Nanoseconds?
 
-    public init(start: Nanoseconds, end: Nanoseconds, reporter: Int64, digest: Int64) {
+    public init(start: Nanoseconds, end: Nanoseconds, reporter: Int64, digest: Int64, logged: Nanoseconds? = nil) {
         self.start = start
         self.end = end
         self.reporter = reporter
         self.digest = digest
+        self.logged = logged
     }
 }
 
@@ -99,6 +103,18 @@ final class SQLiteSnapshot: StoreSnapshot {
                 if keepGoing { keepGoing = try body(header, index, row) }
                 index += 1
             }
+        }
+    }
+
+    func messageWindows(from: Nanoseconds, to: Nanoseconds, _ body: (MessageHeader) throws -> Void) throws {
+        let s = try statement("SELECT start_ns, duration_ns, reporter, digest, logged_ms FROM messages WHERE start_ns >= ?1 AND start_ns < ?2")
+        s.bind(1, from)
+        s.bind(2, to)
+        defer { s.reset() }
+        while try s.step() {
+            let start = s.int64(0), end = start + s.int64(1)
+            try body(MessageHeader(start: start, end: end, reporter: s.int64(2), digest: s.int64(3),
+                                   logged: s.optionalInt64(4).map { end + $0 * 1_000_000 }))
         }
     }
 

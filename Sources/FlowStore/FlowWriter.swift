@@ -104,7 +104,7 @@ final class FlowWriter: StoreWriter {
         self.db = db
         sqlite = db.sqliteConnection!
         insertMessage = try RawStatement(sqlite, """
-            INSERT OR IGNORE INTO messages (start_ns, reporter, digest, duration_ns, row_count, rows) VALUES (?, ?, ?, ?, ?, ?)
+            INSERT OR IGNORE INTO messages (start_ns, reporter, digest, duration_ns, row_count, rows, logged_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
             """)
         selectParts = try RawStatement(sqlite, "SELECT part, entries FROM rollups WHERE step = ? AND reporter = ? AND bucket = ? ORDER BY part")
         selectRollup = try RawStatement(sqlite, "SELECT sums FROM rollups WHERE step = ? AND reporter = ? AND bucket = ? ORDER BY part")
@@ -214,6 +214,8 @@ final class FlowWriter: StoreWriter {
         insertMessage.bind(4, message.end - message.start)
         insertMessage.bind(5, Int64(stored.count))
         insertMessage.bind(6, blob: blob)
+        // Milliseconds after the window's end, rounded down (negative when logged before it ended).
+        insertMessage.bind(7, message.logged.map { Timestamp.floorDivMod($0 &- message.end, 1_000_000).0 })
         guard try insertMessage.run() == 1 else {
             stats.duplicates += 1
             return false

@@ -31,6 +31,7 @@ extension WebPages {
         var chart = try AnswerCharts.rollup(layer("sent", out) + layer("received", into), groupBy: [.kind], window: w, step: step)
         chart.layers = chart.layers.sorted { $0.name > $1.name }  // sent below, received above
         for i in chart.layers.indices { chart.layers[i].color = chart.layers[i].name == "sent" ? Palette.color(0) : Palette.color(2) }
+        chart.markers = Self.markers(try engine.scopeChanges(window: w, endpoint: e))
 
         let scopeOwn: [String: String?] = ["endpoint": e]
         let scope = try engine.answer(try c.question("scope", scopeOwn))
@@ -69,6 +70,16 @@ extension WebPages {
         // direction comes from the rollup by source, which is a download (it has a row per peer and bucket).
         let seriesOwn: [String: String?] = ["endpoint": e, "step": stepText]
         let series = try engine.answer(try c.question("series", seriesOwn))
+        // What is new: its pairs against the 7 days before the window.
+        let diffOwn: [String: String?] = ["endpoint": e, "by": "pair", "limit": "10"]
+        let diff = try engine.answer(try c.question("diff", diffOwn))
+        let diffCell = { (key: String, row: [String: FlowFormat.Cell]) -> String? in
+            guard key == "a" || key == "aName" || key == "b" || key == "bName", case .string(let a?)? = row["a"], case .string(let b?)? = row["b"] else {
+                return nil
+            }
+            return links.pairLink(a, b)
+        }
+        let baseline = DiffQuestion.defaultBaseline(w)
         model.sections = [
             .init(title: "Traffic in and out", wide: true, chart: Inline.svg(chart.svg(width: 1260, height: 240)),
                   table: AnswerTable(answer: "series", report: series), folded: true,
@@ -79,6 +90,11 @@ extension WebPages {
                   lead: "sent: from \(name) to the peer; received: from the peer. A peer opens the pair's page.",
                   table: AnswerTable(answer: "scope", report: scope, link: cell),
                   downloads: c.downloads("scope", scopeOwn), command: c.command("scope", scopeOwn)),
+            .init(title: "What is new: peers against the 7 days before", wide: true,
+                  lead: "Pairs with \(name) whose traffic is new, gone, or ten times more or less per second than over \(HTMLReport.describe(baseline)).",
+                  table: AnswerTable(answer: "diff", report: diff, link: diffCell),
+                  downloads: c.downloads("diff", diffOwn), command: c.command("diff", diffOwn),
+                  note: diff.rows.isEmpty ? "Nothing new, gone or ten times changed." : diff.cutSummary),
             .init(title: "Raw flows, newest first", wide: true,
                   table: AnswerTable(answer: "flows", report: .flows(flows), link: { links.tableLink($0, $1) }),
                   downloads: c.downloads("flows", flowsOwn, ndjson: true) + c.downloads("scope", ["endpoint": e, "flows": "true", "limit": "100000"])
@@ -102,10 +118,14 @@ extension WebPages {
         let ca = try canonical(a, o), cb = try canonical(b, o)
         func short(_ e: String) -> String { AnswerCharts.label(e, name: nodes.first { $0.nodeID == e }?.name) }
         let na = short(ca), nb = short(cb)
-        let chart = StackedChart(times: ab.map(\.time), step: step, unit: .bytes, layers: [
+        var chart = StackedChart(times: ab.map(\.time), step: step, unit: .bytes, layers: [
             .init(name: "\(na) → \(nb)", values: ab.map(\.bytes), color: Palette.color(0)),
             .init(name: "\(nb) → \(na)", values: ba.map(\.bytes), color: Palette.color(2)),
         ], caption: "bytes per \(stepText), UTC")
+        var seen: Set<Int64> = []
+        let changes = (try engine.scopeChanges(window: w, endpoint: a) + engine.scopeChanges(window: w, endpoint: b))
+            .filter { seen.insert($0.identity).inserted }.sorted { $0.time < $1.time }
+        chart.markers = Self.markers(changes)
 
         let scopeOwn: [String: String?] = ["endpoint": a]
         var scope = try engine.answer(try c.question("scope", scopeOwn))

@@ -47,8 +47,21 @@ extension WebPages {
     }
 
     func healthPage(_ c: inout PageContext) throws -> PageModel {
-        try c.check(allowed: [])
+        try c.check(allowed: ["from", "to", "gap"])
         let nodes = try c.nodes()
+        // Coverage over the last hour by default (or the hour up to the latest stored traffic), or the window asked for.
+        var w = try TimeWindow.parse(from: c.query["from"] ?? "-1h", to: c.query["to"] ?? "now", now: c.now)
+        if c.query["from"] == nil, c.query["to"] == nil, let latest = nodes.compactMap(\.lastSeen).max(), latest < w.from {
+            let hour: Int64 = 3_600_000_000_000
+            w = TimeWindow(from: (latest / hour) * hour, to: (latest / hour + 1) * hour)
+        }
+        c.window = w
+        let coverageOwn: [String: String?] = ["gap": c.query["gap"]]
+        let coverage = try engine.answer(try c.question("coverage", coverageOwn, filters: false))
+        let untrusted = try coverage.rows.filter { row in
+            guard let i = coverage.columns.firstIndex(where: { $0.key == "verdict" }) else { return false }
+            return row[i] != .string("ok")
+        }.count
         let rejects = try engine.store.rejects(limit: 50)
         var model = c.frame(heading: "Health", title: "Health")
         model.lead = (try c.storedRange() ?? "") + " What arrived, from whom and when last; what was rejected; the writer's state."
@@ -65,7 +78,20 @@ extension WebPages {
         let writer = Report(columns: [Column("field", "FIELD"), Column("label", "WHAT"), Column("value", "VALUE")],
                             rows: state.map { [.string($0.field), .string($0.label), .string($0.value)] })
         let links = c
+        let coverageLead = "Per node over \(HTMLReport.describe(w)): the share of the window its messages cover, periods it sent nothing while "
+            + "its peers saw traffic with it (gaps), its clock skew, how much less it reports than its peers (asymmetry). Worst first; "
+            + (untrusted == 0 ? "every node is ok." : "\(untrusted) of \(coverage.rows.count) nodes are not ok.")
+        var windows: [PageModel.Link] = []
+        for (label, span) in [("last hour", "-1h"), ("last 24 hours", "-24h")] {
+            windows.append(.init(label: label, href: PageQuery([("from", span)]).url("/health")))
+        }
         model.sections = [
+            .init(title: "Can these answers be trusted? Coverage per node", wide: true, lead: coverageLead,
+                  table: AnswerTable(answer: "coverage", report: coverage, link: { key, row in
+                      key == "name" ? links.tableLink("nodeId", ["nodeId": row["node"] ?? .string(nil)]) : key == "node" ? links.tableLink("nodeId", ["nodeId": row["node"] ?? .string(nil)]) : nil
+                  }),
+                  downloads: c.downloads("coverage", coverageOwn, filters: false), command: c.command("coverage", coverageOwn, filters: false),
+                  more: windows, note: coverage.rows.isEmpty ? "No node reported or was reported on in this window." : nil),
             .init(title: "Reporting nodes, latest first", wide: true,
                   table: AnswerTable(answer: "health", report: arrivals, link: { key, row in key == "name" ? links.tableLink("nodeId", row) : links.tableLink(key, row) }),
                   command: "tailflow nodes", more: [.init(label: "every node, as JSON", href: "/api/v1/nodes")]),

@@ -31,6 +31,8 @@ extension WebPages {
             bytes = Counters.sum(bytes, r.bytes)
             packets = Counters.sum(packets, r.packets)
         }
+        var seriesChart = try AnswerCharts.rollup(byKind, groupBy: [.kind], window: w, step: step, metric: metric)
+        seriesChart.markers = Self.markers(try engine.changeRecords(ChangeQuery(window: w)))
         var model = c.frame(heading: "Traffic", title: "Overview")
         model.lead = HTMLReport.describe(o)
         model.picker = c.picker(fields: ["from", "to", "kind", "proto", "endpoint", "tag", "user", "where", "limit", "metric", "step"])
@@ -46,7 +48,7 @@ extension WebPages {
         let cell = { (key: String, row: [String: FlowFormat.Cell]) in links.tableLink(key, row) }
         model.sections = [
             .init(title: "Traffic by kind", wide: true,
-                  chart: Inline.svg(try AnswerCharts.rollup(byKind, groupBy: [.kind], window: w, step: step, metric: metric).svg(width: 1260, height: 260)),
+                  chart: Inline.svg(seriesChart.svg(width: 1260, height: 260)),
                   table: AnswerTable(answer: "rollup", report: .rollup(byKind, groupBy: [.kind])), folded: true,
                   downloads: c.downloads("rollup", seriesOwn), command: c.command("rollup", seriesOwn),
                   note: "Drag across the chart to zoom (with scripts on), or use the window links above."),

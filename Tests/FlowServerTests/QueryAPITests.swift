@@ -27,6 +27,8 @@ struct QueryAPITests {
         ("diff", ["baseline": "2026-11-01T07:00:00Z..2026-11-01T09:00:00Z"]),
         ("diff", ["by": "endpoint", "factor": "1", "baseline": "2026-11-01T11:00:00Z..2026-11-01T12:00:00Z", "where": "proto = tcp"]),
         ("diff", ["by": "port", "baseline": "1d", "limit": "2"]),
+        ("coverage", [:]),
+        ("coverage", ["gap": "1m", "endpoint": "db-1"]),
     ]
 
     static func query(_ parameters: [String: String]) -> String {
@@ -75,7 +77,7 @@ struct QueryAPITests {
                 ("series?step=0s", "step '0s' is not a duration"), ("scope", "scope needs endpoint"),
                 ("top?from=tomorrow", "from 'tomorrow' is not a time"), ("top?tz=Mars/Olympus", "tz 'Mars/Olympus' is not a time zone"), ("top?from=now&to=-1h", "from ("),
                 ("top?endpoint=no-such-node", "no-such-node"),
-                ("diff?from=-1h&baseline=-2h..now", "baseline ["), ("diff?factor=0.1", "factor '0.1'"), ("top?limit=5&limit=6", "given twice"),
+                ("diff?from=-1h&baseline=-2h..now", "baseline ["), ("diff?factor=0.1", "factor '0.1'"), ("coverage?gap=0s", "gap '0s'"), ("top?limit=5&limit=6", "given twice"),
                 ("top?limit=0", "limit '0' must be"), ("series?pair=a", "pair takes two endpoints"),
                 ("series?pair=a,b&edge=a,b", "at most one of endpoint, pair and edge"), ("rollup?group-by=colour", "group-by 'colour'"),
                 ("flows?after=x", "after 'x' is not a cursor"), ("top?format=xml", "format 'xml'"),

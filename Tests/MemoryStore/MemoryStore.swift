@@ -216,6 +216,10 @@ public final class MemoryStore: FlowStorage, @unchecked Sendable {
             }
         }
 
+        func messageWindows(from: Nanoseconds, to: Nanoseconds, _ body: (MessageHeader) throws -> Void) throws {
+            for m in ordered where m.header.start >= from && m.header.start < to { try body(m.header) }
+        }
+
         struct RollupKey: Hashable {
             var bucket: Int64, kind: TrafficKind, src: Int64, dst: Int64, proto: UInt8, port: UInt16
         }
@@ -286,8 +290,10 @@ public final class MemoryStore: FlowStorage, @unchecked Sendable {
                           dst: r.dst.map { s.address($0) } ?? 0, dstPort: r.dstPort,
                           txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes)
             }
+            // `logged` kept to the millisecond, as the SQLite store keeps it.
+            let logged = message.logged.map { message.end + Timestamp.floorDivMod($0 &- message.end, 1_000_000).0 * 1_000_000 }
             s.messages[key] = Message(header: MessageHeader(start: message.start, end: message.end, reporter: key.reporter,
-                                                            digest: message.digest), rows: rows)
+                                                            digest: message.digest, logged: logged), rows: rows)
             s.nodes[reporter].isReporter = true
             s.seen(reporter, message.start)
             if let src = message.srcNode {

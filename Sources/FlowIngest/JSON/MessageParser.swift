@@ -43,6 +43,7 @@ struct MessageDraft {
     var nodeID: String?
     var start: Nanoseconds?
     var end: Nanoseconds?
+    var logged: Nanoseconds?
     var sawNodeID = false
     var sawStart = false
     var sawEnd = false
@@ -73,7 +74,7 @@ struct MessageDraft {
             problems.append("end \(Timestamp.formatRFC3339(end)) is before start \(Timestamp.formatRFC3339(start))")
         }
         guard problems.isEmpty, let nodeID, let start, let end else { return .invalid(problems.isEmpty ? ["nodeId: missing"] : problems) }
-        return .message(FlowMessage(nodeID: nodeID, start: start, end: end, srcNode: srcNode, dstNodes: dstNodes, rows: rows))
+        return .message(FlowMessage(nodeID: nodeID, start: start, end: end, srcNode: srcNode, dstNodes: dstNodes, rows: rows, logged: logged))
     }
 }
 
@@ -159,6 +160,9 @@ struct MessageParser {
             d.sawEnd = true
             guard d.seen.first(2, "end", &d.problems) else { return try cursor.skipValue(depth: 1) }
             d.end = try timeField("end", &d.problems)
+        } else if cursor.equals(key, "logged") {
+            guard d.seen.first(9, "logged", &d.problems) else { return try cursor.skipValue(depth: 1) }
+            d.logged = try timeField("logged", &d.problems)
         } else if cursor.equals(key, "srcNode") {
             guard d.seen.first(3, "srcNode", &d.problems) else { return try cursor.skipValue(depth: 1) }
             d.srcNode = try cachedNodeField("srcNode", &d.problems)

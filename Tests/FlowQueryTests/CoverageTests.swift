@@ -1,0 +1,143 @@
+import Foundation
+import FlowFormat
+import FlowGenerate
+import FlowIngest
+import FlowModel
+@testable import FlowQuery
+import FlowStore
+import MemoryStore
+import Testing
+
+/// `coverage` on generated tailnets with faults injected where the test says: each faulty node
+/// gets its verdict and bounds, and the healthy ones `ok`, on SQLite and the in-memory store.
+@Suite(.serialized)
+struct CoverageTests {
+    static let s: Int64 = 1_000_000_000
+    static let start = Timestamp.parseRFC3339("2026-11-02T09:00:00Z")!
+    static let window = TimeWindow(from: start, to: start + 2 * 3600 * s)
+    /// The injected silence: 20 minutes from 09:40.
+    static let silence = (start + 40 * 60 * s, start + 60 * 60 * s)
+
+    final class Fixture: @unchecked Sendable {
+        let dir: URL
+        let sqlite: FlowStore
+        let memory = MemoryStore()
+        /// Without `logged`: skew must come from the peers.
+        let unlogged: FlowStore
+        let silent: String, skewed: String, dropping: String, never: String
+        let reporters: [String]
+
+        init() throws {
+            dir = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-coverage-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            sqlite = try FlowStore(path: dir.appendingPathComponent("c.db").path)
+            unlogged = try FlowStore(path: dir.appendingPathComponent("u.db").path)
+            var config = GeneratorConfig(start: CoverageTests.start, duration: 2 * 3600 * CoverageTests.s)
+            config.nodes = 24
+            config.seed = 11
+            let plain = FlowLogGenerator(config)
+            let busiest = plain.reportingNodeIDs
+            (silent, skewed, dropping, never) = (busiest[0], busiest[1], busiest[2], busiest[3])
+            reporters = busiest
+            config.faults = [
+                .silent(node: silent, from: CoverageTests.silence.0, to: CoverageTests.silence.1),
+                .clockSkew(node: skewed, offset: 90 * CoverageTests.s),
+                .dropReports(node: dropping, share: 1.0 / 3),
+                .neverReports(node: never),
+            ]
+            let devices = try DeviceList.parse(plain.deviceList(), source: "devices")
+            for (store, omit) in [(sqlite, false), (memory, false), (unlogged, true)] as [(any FlowStorage, Bool)] {
+                var c = config
+                c.omitLogged = omit
+                var bytes: [UInt8] = []
+                _ = try FlowLogGenerator(c).write(container: .jsonl, gzip: false) { bytes.append(contentsOf: $0) }
+                try store.importNodes(devices, at: CoverageTests.start)
+                let summary = try Ingester(store: store).ingest(bytes: bytes, source: "generated")
+                precondition(summary.rejected == 0 && summary.storedRows > 1000)
+            }
+        }
+
+        deinit { try? FileManager.default.removeItem(at: dir) }
+    }
+
+    static let fixture: Fixture? = {
+        do { return try Fixture() } catch { print("coverage fixture: \(error)"); return nil }
+    }()
+
+    @Test(arguments: Backend.allCases)
+    func findsEachInjectedFault(_ backend: Backend) throws {
+        let f = try #require(Self.fixture)
+        let engine = QueryEngine(store: backend == .sqlite ? f.sqlite : f.memory)
+        let rows = try engine.coverage(QueryOptions(window: Self.window))
+        let by = Dictionary(uniqueKeysWithValues: rows.map { ($0.node, $0) })
+        let table = Report.coverage(rows).render(.table, wide: true)
+
+        let silent = try #require(by[f.silent])
+        #expect(silent.verdict == .gaps && silent.gaps.count == 1, "\(table)")
+        if let g = silent.gaps.first {
+            #expect(abs(g.from - Self.silence.0) <= 5 * Self.s && abs(g.to - Self.silence.1) <= 5 * Self.s,
+                    "gap \(Timestamp.formatRFC3339(g.from))..\(Timestamp.formatRFC3339(g.to))")
+            #expect(g.peerBytes > 0)
+        }
+        #expect(silent.coverage > 0.8 && silent.coverage < 0.85, "\(silent.coverage): 100 of 120 minutes")
+
+        let skewed = try #require(by[f.skewed])
+        #expect(skewed.verdict == .skew && skewed.skewSource == .logged, "\(table)")
+        #expect(abs((skewed.skewSeconds ?? 0) - 90) <= 5, "\(String(describing: skewed.skewSeconds))")
+
+        let dropping = try #require(by[f.dropping])
+        #expect(dropping.verdict == .asymmetric, "\(table)")
+        // A third of its reports lost: a third less than its peers say, overall; the largest shortfall
+        // over single peers scatters around that (a pair's bytes sit in few, lognormal windows).
+        #expect((dropping.asymmetry ?? 0) >= 0.25 && (dropping.asymmetry ?? 1) <= 0.6, "\(String(describing: dropping.asymmetry))")
+        #expect(dropping.coverage > 0.55 && dropping.coverage < 0.78)
+
+        let never = try #require(by[f.never])
+        #expect(never.verdict == .silent && never.messages == 0 && never.coverage == 0, "\(table)")
+        #expect(never.gaps.count == 1 && never.gaps.first?.from == Self.window.from && never.gaps.first?.to == Self.window.to)
+
+        // Every other reporter is healthy.
+        let faulty = Set([f.silent, f.skewed, f.dropping, f.never])
+        for r in rows where !faulty.contains(r.node) && r.messages > 0 {
+            #expect(r.verdict == .ok, "\(r.node): \(table)")
+            #expect(r.skewSource == .logged && abs(r.skewSeconds ?? 99) < 5, "\(r.node)")
+        }
+        // Nodes that never report by design are silent, not ok; nobody else is.
+        #expect(rows.filter { $0.verdict == .silent }.allSatisfy { !$0.reports || $0.node == f.never })
+        // Worst first.
+        #expect(rows.map(\.verdict) == rows.map(\.verdict).sorted())
+    }
+
+    /// Without `logged` (older stores, log streaming) the skew comes from the peers' windows.
+    @Test func skewFromPeersWithoutLogged() throws {
+        let f = try #require(Self.fixture)
+        let rows = try QueryEngine(store: f.unlogged).coverage(QueryOptions(window: Self.window))
+        let by = Dictionary(uniqueKeysWithValues: rows.map { ($0.node, $0) })
+        let table = Report.coverage(rows).render(.table, wide: true)
+        let skewed = try #require(by[f.skewed])
+        #expect(skewed.skewSource == .peers && abs((skewed.skewSeconds ?? 0) - 90) <= 5, "\(table)")
+        #expect(skewed.verdict == .skew)
+        #expect(rows.filter { $0.skewSource == .peers }.count >= 12, "most reporters share conversations with reporting peers")
+        for r in rows where r.node != f.skewed && r.messages > 0 && r.skewSeconds != nil {
+            #expect(r.skewSource == .peers && abs(r.skewSeconds!) < 5, "\(r.node): \(table)")
+        }
+    }
+
+    @Test func filtersChooseTheNodesAndTheGapThreshold() throws {
+        let f = try #require(Self.fixture)
+        let engine = QueryEngine(store: f.sqlite)
+        var o = QueryOptions(window: Self.window)
+        o.endpoint = f.silent
+        let one = try engine.coverage(o)
+        #expect(one.map(\.node) == [f.silent] && one.first?.verdict == .gaps)
+        // A threshold longer than the silence finds no gap; the shortfall it leaves is then the verdict.
+        let lenient = try engine.coverage(o, thresholds: CoverageThresholds(gap: 30 * 60 * Self.s))
+        #expect(lenient.first?.gaps.isEmpty == true && lenient.first?.verdict == .asymmetric)
+        // An address that is no node is an error; the question parses `gap`.
+        o.endpoint = "192.0.2.1"
+        #expect(throws: QueryError.self) { try engine.coverage(o) }
+        #expect(throws: QueryError.self) { try Question(command: "coverage", parameters: ["gap": "0s"]) }
+        guard case .coverage(_, let gap) = try Question(command: "coverage", parameters: ["gap": "5m"]) else { Issue.record("not coverage"); return }
+        #expect(gap == 300 * Self.s)
+    }
+}

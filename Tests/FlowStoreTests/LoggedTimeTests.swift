@@ -1,0 +1,58 @@
+import Foundation
+import FlowIngest
+import FlowModel
+import FlowSchema
+@testable import FlowStore
+import GRDB
+import Testing
+
+/// Migration 005: a message's `logged` time is kept (to the millisecond, as an offset from its
+/// window's end), messages without one and rows stored before the migration read as unknown.
+struct LoggedTimeTests {
+    static func windows(_ store: FlowStore) throws -> [Nanoseconds: Nanoseconds?] {
+        try store.read { snapshot in
+            var out: [Nanoseconds: Nanoseconds?] = [:]
+            try snapshot.messageWindows(from: .min, to: .max) { out[$0.start] = $0.logged }
+            return out
+        }
+    }
+
+    @Test func loggedIsStoredAndReadBack() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("l.db"))
+        let lines = [
+            #"{"nodeId":"nA","start":"2026-11-01T10:00:00Z","end":"2026-11-01T10:00:05Z","logged":"2026-11-01T10:00:06.789123456Z","virtualTraffic":[{"proto":6,"src":"100.64.0.1:1","dst":"100.64.0.2:22","txBytes":10}]}"#,
+            #"{"nodeId":"nA","start":"2026-11-01T10:00:05Z","end":"2026-11-01T10:00:10Z","virtualTraffic":[{"proto":6,"src":"100.64.0.1:1","dst":"100.64.0.2:22","txBytes":10}]}"#,
+            // A clock far ahead: logged before the window ended.
+            #"{"nodeId":"nB","start":"2026-11-01T10:01:30Z","end":"2026-11-01T10:01:35Z","logged":"2026-11-01T10:00:06Z"}"#,
+            #"{"nodeId":"nC","start":"2026-11-01T10:00:00Z","end":"2026-11-01T10:00:05Z","logged":"yesterday"}"#,
+        ]
+        let summary = try Ingester(store: store).ingest(bytes: Array(lines.joined(separator: "\n").utf8), source: "t.jsonl")
+        #expect(summary.rejected == 1 && summary.messages == 3)
+        #expect(try store.rejects(limit: 5).first?.reason.contains("logged") == true)
+        let t = { (s: String) in Timestamp.parseRFC3339(s)! }
+        let got = try Self.windows(store)
+        #expect(got[t("2026-11-01T10:00:00Z")] == .some(t("2026-11-01T10:00:06.789Z")))
+        #expect(got[t("2026-11-01T10:00:05Z")] == .some(nil))
+        #expect(got[t("2026-11-01T10:01:30Z")] == .some(t("2026-11-01T10:00:06Z")))
+    }
+
+    @Test func rowsStoredBeforeTheMigrationHaveNoLoggedTime() throws {
+        let dir = TempDir()
+        let path = dir.path("old.db")
+        // A store as version 3 left it, with one message.
+        let queue = try DatabaseQueue(path: path)
+        var migrator = DatabaseMigrator()
+        for m in Schema.migrations.prefix(3) { migrator.registerMigration(m.name) { try $0.execute(sql: m.sql) } }
+        try migrator.migrate(queue)
+        try queue.write { db in
+            try db.execute(sql: "INSERT INTO nodes (id, stable_id, first_report_ns, last_report_ns) VALUES (1, 'nOld', 0, 0)")
+            try db.execute(sql: "INSERT INTO messages (start_ns, reporter, digest, duration_ns, row_count, rows) VALUES (1000, 1, 7, 5000000000, 0, x'')")
+        }
+        try queue.close()
+        let store = try FlowStore(path: path)
+        #expect(try store.schemaVersion().contains("005_message_logged"))
+        let got = try Self.windows(store)
+        #expect(got.count == 1 && got[1000] == .some(nil))
+    }
+}
