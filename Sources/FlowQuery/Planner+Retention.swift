@@ -8,7 +8,7 @@ extension Planner {
     }
 
     /// What pruned `level`, as `--retention` spells it: `raw=30d`, `1m=90d`, `1d=2y`.
-    static func retention(_ level: Int64, _ coverage: Coverage) -> String {
+    static func retention(_ level: Int64, _ coverage: LevelCoverage) -> String {
         let name = level >= RollupStep.day ? "1d" : levelName(level)
         return "\(name)=\(coverage.policy[level] ?? "?")"
     }
@@ -16,7 +16,7 @@ extension Planner {
     /// The finest rollup level that serves time before the raw level's kept time, or nil when
     /// raw rows serve the whole window (nothing of it was pruned, or no rollup was needed).
     package static func resolution(_ window: TimeWindow, step: Nanoseconds? = nil, below: Int64? = nil,
-                                   coverage: Coverage) -> Int64? {
+                                   coverage: LevelCoverage) -> Int64? {
         let rawFrom = coverage.earliest(0)
         guard window.from < rawFrom else { return nil }
         var finest: Int64?
@@ -31,7 +31,7 @@ extension Planner {
     /// Why `gap` (a ``Segment/missing(from:to:)`` of this plan) cannot be answered exactly,
     /// naming the retention, the earliest time available, and what would work instead.
     package static func gapError(_ gap: (from: Nanoseconds, to: Nanoseconds), window: TimeWindow, step: Nanoseconds? = nil,
-                                 below: Int64? = nil, coverage: Coverage) -> RetentionError {
+                                 below: Int64? = nil, coverage: LevelCoverage) -> RetentionError {
         let rawFrom = coverage.earliest(0)
         var text = "raw flow rows before \(Timestamp.formatRFC3339(rawFrom)) were pruned (retention \(retention(0, coverage)))"
         let usable = levels.reversed().filter { level in

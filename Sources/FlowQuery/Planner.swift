@@ -15,7 +15,7 @@ package enum Planner {
         /// Raw flow rows with window start in `[from, to)`.
         case raw(from: Nanoseconds, to: Nanoseconds)
         /// Time that no kept level can answer exactly: raw rows were pruned and the
-        /// edges are not on a boundary of a level kept there (see ``Coverage``).
+        /// edges are not on a boundary of a level kept there (see ``LevelCoverage``).
         case missing(from: Nanoseconds, to: Nanoseconds)
     }
 
@@ -31,7 +31,7 @@ package enum Planner {
     /// - parameter coverage: what each level still holds after pruning: a level is used only
     ///   where it is kept; time no usable level holds is a ``Segment/missing(from:to:)`` segment.
     package static func plan(_ window: TimeWindow, step: Nanoseconds? = nil, below: Int64? = nil,
-                             coverage: Coverage = .complete) -> [Segment] {
+                             coverage: LevelCoverage = .complete) -> [Segment] {
         let usable = levels.filter { level in
             (step.map { $0 % (level * Timestamp.nanosPerSecond) == 0 } ?? true) && (below.map { level < $0 } ?? true)
         }
@@ -40,7 +40,7 @@ package enum Planner {
         return out.sorted { start($0) < start($1) }
     }
 
-    static func cover(_ a: Nanoseconds, _ b: Nanoseconds, _ levels: ArraySlice<Int64>, _ coverage: Coverage, _ out: inout [Segment]) {
+    static func cover(_ a: Nanoseconds, _ b: Nanoseconds, _ levels: ArraySlice<Int64>, _ coverage: LevelCoverage, _ out: inout [Segment]) {
         guard a < b else { return }
         guard let level = levels.first else {
             // Raw rows: what lies before the raw level's kept time is gone.

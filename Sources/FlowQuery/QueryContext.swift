@@ -33,11 +33,11 @@ final class QueryContext {
     let filter: CompiledFilter?
     var labels: [Endpoint: String] = [:]
     /// What each level still holds after pruning.
-    let coverage: Coverage
+    let coverage: LevelCoverage
 
     init(_ snapshot: any StoreSnapshot, options: QueryOptions) throws {
         self.snapshot = snapshot
-        coverage = try snapshot.coverage()
+        coverage = try snapshot.levelCoverage()
         let directory = try Directory(snapshot)
         self.directory = directory
         model = EdgeModel(directory)

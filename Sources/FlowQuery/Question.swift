@@ -370,10 +370,11 @@ extension QueryEngine {
             var older = o
             if baseline.from < o.window.from { older.window = baseline }
             options = older
-        case .scopeFlows, .flows, .nodes:
+        case .coverage, .scopeFlows, .flows, .nodes:
+            // These read raw rows only (coverage: each node's messages).
             return nil
         }
-        let coverage = try store.read { try $0.coverage() }
+        let coverage = try store.read { try $0.levelCoverage() }
         guard let rawFrom = coverage.keptFrom[0],
               let level = Planner.resolution(options.window, step: step, coverage: coverage) else { return nil }
         let end = min(options.window.to, rawFrom)
@@ -417,7 +418,7 @@ extension QueryEngine {
             }
             let w = options.window
             // Over pruned raw time the rollups answer: no raw row there says nothing.
-            if w.from < (try snapshot.coverage()).earliest(0) { return notes }
+            if w.from < (try snapshot.levelCoverage()).earliest(0) { return notes }
             var any = false
             try snapshot.messages(from: w.from, to: w.to, reporter: nil, descending: false) { _, _, _ in
                 any = true

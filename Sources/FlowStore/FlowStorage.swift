@@ -130,13 +130,13 @@ public protocol StoreSnapshot {
     /// The earliest and latest stored change time, nil when there is none.
     func changeTimeRange() throws -> ClosedRange<Nanoseconds>?
 
-    /// What each level still holds after pruning (see ``Coverage``).
-    func coverage() throws -> Coverage
+    /// What each level still holds after pruning (see ``LevelCoverage``).
+    func levelCoverage() throws -> LevelCoverage
 }
 
 extension StoreSnapshot {
     /// A store that cannot prune holds every level completely.
-    public func coverage() throws -> Coverage { .complete }
+    public func levelCoverage() throws -> LevelCoverage { .complete }
 }
 
 /// The store's single writer: messages with their rollups, node facts and rejects, in batches.

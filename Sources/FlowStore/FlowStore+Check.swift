@@ -79,7 +79,7 @@ extension FlowStore {
 
     func checkRollups(_ db: Database, full: Bool, samples: Int, _ report: inout CheckReport) throws {
         let snapshot = SQLiteSnapshot(db)
-        let rawFrom = try snapshot.coverage().earliest(0)  // samples are drawn from raw-kept time
+        let rawFrom = try snapshot.levelCoverage().earliest(0)  // samples are drawn from raw-kept time
         var buckets: Set<BucketID> = []
         if full {
             for row in try Row.fetchAll(db, sql: "SELECT DISTINCT step, reporter, bucket FROM rollups") {
@@ -113,7 +113,7 @@ extension FlowStore {
                 }
             }
         }
-        let coverage = try snapshot.coverage()
+        let coverage = try snapshot.levelCoverage()
         for b in buckets.sorted(by: { ($0.step, $0.reporter, $0.bucket) < ($1.step, $1.reporter, $1.bucket) }) {
             let from = b.bucket * Timestamp.nanosPerSecond
             // Each level is compared with the one below it (minute buckets with raw rows): each

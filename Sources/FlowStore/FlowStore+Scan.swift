@@ -167,10 +167,10 @@ extension SQLiteSnapshot {
         return lo...hi
     }
 
-    func coverage() throws -> Coverage {
+    func levelCoverage() throws -> LevelCoverage {
         let s = try statement("SELECT level, kept_from_ns, policy FROM retention")
         defer { s.reset() }
-        var out = Coverage()
+        var out = LevelCoverage()
         while try s.step() {
             out.keptFrom[s.int64(0)] = s.int64(1)
             out.policy[s.int64(0)] = s.text(2) ?? ""

@@ -90,7 +90,7 @@ final class Pruner {
     /// Records the new boundaries (never moving one back) and lists the deletions.
     func plan() throws {
         planned = true
-        let previous = try coverage()
+        let previous = try levelCoverage()
         var records: [(Int64, Int64, String)] = []
         for (stored, level, b) in boundaries() {
             let keptFrom = max(b, previous.keptFrom[stored] ?? .min)
@@ -147,10 +147,10 @@ final class Pruner {
         }
     }
 
-    func coverage() throws -> Coverage {
+    func levelCoverage() throws -> LevelCoverage {
         let s = try RawStatement(writer.sqlite, "SELECT level, kept_from_ns, policy FROM retention")
         defer { s.reset() }
-        var out = Coverage()
+        var out = LevelCoverage()
         while try s.step() {
             out.keptFrom[s.int64(0)] = s.int64(1)
             out.policy[s.int64(0)] = s.text(2)

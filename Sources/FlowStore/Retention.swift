@@ -106,7 +106,7 @@ public struct RetentionError: Error, Sendable, CustomStringConvertible, Equatabl
 ///
 /// Level 0 is raw flow rows; other levels are rollup steps in seconds. A level
 /// missing from ``keptFrom`` was never pruned and holds everything it ever got.
-public struct Coverage: Sendable, Equatable {
+public struct LevelCoverage: Sendable, Equatable {
     /// Per level: the level holds nothing before this time (ns), and why.
     public var keptFrom: [Int64: Nanoseconds]
     /// Per level: the keep period that pruned it, as written (`30d`).
@@ -118,7 +118,7 @@ public struct Coverage: Sendable, Equatable {
     }
 
     /// A store nothing was pruned from.
-    public static let complete = Coverage()
+    public static let complete = LevelCoverage()
 
     /// The earliest time `level` holds (`Int64.min` when never pruned).
     public func earliest(_ level: Int64) -> Nanoseconds { keptFrom[level] ?? .min }

@@ -54,7 +54,7 @@ struct RetentionPropertyTests {
 
     /// Whether each window edge in pruned raw time lies on a boundary of a level (usable for
     /// `step`) that is kept there: then the question must be answered.
-    static func mustAnswer(_ w: TimeWindow, step: Int64?, _ c: Coverage) -> Bool {
+    static func mustAnswer(_ w: TimeWindow, step: Int64?, _ c: LevelCoverage) -> Bool {
         let rawFrom = c.earliest(0)
         let usable = Planner.levels.filter { l in step.map { $0 % (l * Timestamp.nanosPerSecond) == 0 } ?? true }
         func ok(_ edge: Int64, bucketBefore: Bool) -> Bool {
@@ -85,7 +85,7 @@ struct RetentionPropertyTests {
         let pruned = try FlowStore(path: copy)
         let report = try pruned.prune(RetentionPolicy(periods: periods), now: now)
         #expect(report.levels.first?.level == "raw")
-        let coverage = try pruned.read { try $0.coverage() }
+        let coverage = try pruned.read { try $0.levelCoverage() }
         #expect(coverage.keptFrom[0] != nil)
         let source = QueryEngine(store: f.store), engine = QueryEngine(store: pruned)
         var answered = 0, refused = 0
