@@ -132,11 +132,17 @@ public protocol StoreSnapshot {
 
     /// What each level still holds after pruning (see ``LevelCoverage``).
     func levelCoverage() throws -> LevelCoverage
+
+    /// The DERP relay regions imported (`tailflow derp import`), by region id.
+    func derpRegions() throws -> [DERPRegion]
 }
 
 extension StoreSnapshot {
     /// A store that cannot prune holds every level completely.
     public func levelCoverage() throws -> LevelCoverage { .complete }
+
+    /// A store that keeps no DERP map knows no regions.
+    public func derpRegions() throws -> [DERPRegion] { [] }
 }
 
 /// The store's single writer: messages with their rollups, node facts and rejects, in batches.
@@ -157,6 +163,8 @@ public protocol StoreWriter: AnyObject {
     func addChange(_ change: ConfigChange) throws -> Bool
     /// Records what a device list says about a node, as known at time `t`.
     func importNode(_ info: NodeInfo, at t: Nanoseconds) throws
+    /// Records a DERP relay region (a region imported again replaces what was known).
+    func importDERPRegion(_ region: DERPRegion, at t: Nanoseconds) throws
     /// Makes the batch visible and durable (as the writer's ``Durability`` says).
     func commit() throws
     /// Abandons the batch.
@@ -172,6 +180,12 @@ public protocol StoreWriter: AnyObject {
 
 extension StoreWriter {
     public func pruneStep(_ policy: RetentionPolicy, now: Nanoseconds, budget: Duration) throws -> Bool { false }
+}
+
+extension StoreWriter {
+    public func importDERPRegion(_ region: DERPRegion, at t: Nanoseconds) throws {
+        throw StoreError(.sqlite, "this store keeps no DERP map")
+    }
 }
 
 /// What a commit survives.
@@ -195,9 +209,12 @@ public struct NodeEntry: Sendable, Equatable {
     public var tags: [String]
     public var addresses: [String]
     public var isReporter: Bool
+    /// The subnet routes it carries (CIDR prefixes, from a device list).
+    public var routes: [String]
 
     public init(id: Int64, stableID: String, name: String?, user: String?, os: String?, tags: [String], addresses: [String],
-                isReporter: Bool) {
+                isReporter: Bool, routes: [String] = []) {
+        self.routes = routes
         self.id = id
         self.stableID = stableID
         self.name = name
