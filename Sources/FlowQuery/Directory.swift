@@ -14,6 +14,8 @@ final class Directory {
     /// Reporter flag by node id, dense.
     let reporter: [Bool]
     var texts: [Int64: String] = [:]
+    /// ``describe(address:port:)``'s findings per address id.
+    var descriptions: [Int64: Description] = [:]
     /// DERP relay regions by id (`tailflow derp import`).
     let derp: [Int: DERPRegion]
     /// Subnet routes (from device lists) with the node that carries each, most specific first.
@@ -96,14 +98,34 @@ final class Directory {
     /// address with the region as `port` (`DERP relays` without one), `192.168.10.0/24 via
     /// router-1` for a host inside a node's subnet route; nil when nothing is known.
     func describe(address id: Int64, port: UInt16? = nil) -> String? {
-        guard id > 0, let text = recordingAddressText(id), let ip = IPAddress(text) else { return nil }
-        if ip == DERPRegion.magicAddress {
+        guard id > 0 else { return nil }
+        // Per address, once: raw rows repeat their addresses.
+        let known: Description
+        if let d = descriptions[id] {
+            known = d
+        } else {
+            known = describe(id)
+            descriptions[id] = known
+        }
+        switch known {
+        case .none: return nil
+        case .relays:
             guard let port, port > 0 else { return "DERP relays" }
             return DERPRegion.label(Int(port), derp[Int(port)])
+        case .route(let text): return text
         }
-        guard let route = routes.first(where: { $0.network.contains(ip) }) else { return nil }
+    }
+
+    enum Description {
+        case none, relays, route(String)
+    }
+
+    func describe(_ id: Int64) -> Description {
+        guard let text = recordingAddressText(id), let ip = IPAddress(text) else { return .none }
+        if ip == DERPRegion.magicAddress { return .relays }
+        guard let route = routes.first(where: { $0.network.contains(ip) }) else { return .none }
         let router = nodes[route.node].map { n in n.name.map { String($0.split(separator: ".").first ?? Substring($0)) } ?? n.stableID } ?? "node#\(route.node)"
-        return "\(Self.networkText(route.network)) via \(router)"
+        return .route("\(Self.networkText(route.network)) via \(router)")
     }
 
     static func networkText(_ n: Network) -> String {
