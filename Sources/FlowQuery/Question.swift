@@ -346,7 +346,7 @@ extension QueryEngine {
         case .coverage(let o, let gap):
             report = .coverage(try coverage(o, thresholds: CoverageThresholds(gap: gap)))
         }
-        report.notes = try notes(question)
+        report.notes = try notes(question) + changeNotes(question)
         return report
     }
 
