@@ -5,6 +5,10 @@ extension QueryEngine {
     /// Every peer one endpoint exchanged traffic with in the window: both
     /// directions, protocols and service ports, first and last seen.
     ///
+    /// `outboundPorts` are the service ports on the peer the endpoint connected to,
+    /// `inboundPorts` those on the endpoint the peer connected to, read from which end
+    /// held the service port (``ServiceSide``, kept in rollups too, so exact at any level).
+    ///
     /// Sums come through the planner (rollups where whole buckets fit). First and
     /// last seen are exact: a peer first seen in a rollup bucket is looked up again
     /// inside that bucket with finer levels, down to raw rows, so only the buckets
@@ -16,7 +20,7 @@ extension QueryEngine {
             let e = ctx.endpoint!
             struct Acc {
                 var sent = Sum(), received = Sum()
-                var protocols: Set<UInt8> = [], ports: Set<UInt16> = []
+                var protocols: Set<UInt8> = [], ports: Set<UInt16> = [], outbound: Set<UInt16> = [], inbound: Set<UInt16> = []
                 var first = Int64.max, firstSpan: Int64 = 0
                 var last = Int64.min, lastSpan: Int64 = 0
             }
@@ -27,6 +31,12 @@ extension QueryEngine {
                 if from == e { acc.sent.add(p, b) } else { acc.received.add(p, b) }
                 acc.protocols.insert(o.proto)
                 acc.ports.insert(o.port)
+                // The row's source end (for physical rows the reporter, as the edge model reads them)
+                // opened the connection when the destination held the service port.
+                if o.side == .dst || o.side == .src {
+                    let source = o.kind == .physical ? Endpoint.node(o.reporter) : ctx.directory.endpoint(address: o.src)
+                    if (source == e) == (o.side == .dst) { acc.outbound.insert(o.port) } else { acc.inbound.insert(o.port) }
+                }
                 if o.time < acc.first || (o.time == acc.first && o.span < acc.firstSpan) { (acc.first, acc.firstSpan) = (o.time, o.span) }
                 if o.time + o.span > acc.last + acc.lastSpan || (o.time + o.span == acc.last + acc.lastSpan && o.span < acc.lastSpan) {
                     (acc.last, acc.lastSpan) = (o.time, o.span)
@@ -60,11 +70,14 @@ extension QueryEngine {
             }
             let windowEnds = try Self.messageEnds(ctx, starts: Set(peers.values.map(\.last)))
             return try peers.map { peer, a in
-                ScopePeer(peer: try ctx.label(peer), peerName: ctx.directory.name(peer),
+                var row = ScopePeer(peer: try ctx.label(peer), peerName: ctx.directory.name(peer),
                           sentBytes: a.sent.bytes, receivedBytes: a.received.bytes,
                           sentPackets: a.sent.packets, receivedPackets: a.received.packets,
                           protocols: a.protocols.sorted(), ports: a.ports.sorted(),
+                          outboundPorts: a.outbound.sorted(), inboundPorts: a.inbound.sorted(),
                           firstSeen: a.first, lastSeen: windowEnds[a.last] ?? a.last)
+                if row.peerName == nil { row.peerLabel = ctx.directory.tableLabel(peer, ports: row.ports, starOnly: e == .star) }
+                return row
             }.sorted { a, b in a.bytes != b.bytes ? a.bytes > b.bytes : byteOrder(a.peer, b.peer) }
         }
     }

@@ -103,15 +103,22 @@ public struct QueryEngine: Sendable {
     func topEndpoints(_ ctx: QueryContext, metric: Metric, limit: Int) throws -> [TopEndpointRow] {
         do {
             var sent: [Endpoint: Sum] = [:], received: [Endpoint: Sum] = [:]
+            var starWithStar = false, starWithOthers = false
             for (k, s) in try directedEdges(ctx) {
                 sent[k.from, default: Sum()].add(s.packets, s.bytes)
                 received[k.to, default: Sum()].add(s.packets, s.bytes)
+                if k.from == .star || k.to == .star {
+                    if k.from == k.to { starWithStar = true } else { starWithOthers = true }
+                }
             }
             var rows: [TopEndpointRow] = []
             for e in Set(sent.keys).union(received.keys) {
                 let s = sent[e] ?? Sum(), r = received[e] ?? Sum()
-                let row = TopEndpointRow(endpoint: try ctx.label(e), name: ctx.directory.name(e),
+                var row = TopEndpointRow(endpoint: try ctx.label(e), name: ctx.directory.name(e),
                                          sentBytes: s.bytes, receivedBytes: r.bytes, sentPackets: s.packets, receivedPackets: r.packets)
+                if row.name == nil {
+                    row.label = ctx.directory.tableLabel(e, starOnly: starWithStar && starWithOthers ? nil : starWithStar)
+                }
                 if row.bytes != 0 || row.packets != 0 { rows.append(row) }
             }
             return Self.rank(rows, metric: metric, limit: limit, value: { metric == .bytes ? $0.bytes : $0.packets }, key: \.endpoint)
@@ -136,8 +143,11 @@ public struct QueryEngine: Sendable {
                 }
             }
             let rows = try pairs.compactMap { k, v -> TopPairRow? in
-                let row = TopPairRow(a: try ctx.label(k.from), b: try ctx.label(k.to), aName: ctx.directory.name(k.from), bName: ctx.directory.name(k.to),
+                var row = TopPairRow(a: try ctx.label(k.from), b: try ctx.label(k.to), aName: ctx.directory.name(k.from), bName: ctx.directory.name(k.to),
                                      abBytes: v.ab.bytes, baBytes: v.ba.bytes, abPackets: v.ab.packets, baPackets: v.ba.packets)
+                let both = k.from == k.to
+                if row.aName == nil { row.aLabel = ctx.directory.tableLabel(k.from, starOnly: both) }
+                if row.bName == nil { row.bLabel = ctx.directory.tableLabel(k.to, starOnly: both) }
                 return row.bytes == 0 && row.packets == 0 ? nil : row
             }
             return Self.rank(rows, metric: metric, limit: limit, value: { metric == .bytes ? $0.bytes : $0.packets }, key: { $0.a + "\u{0}" + $0.b })
@@ -282,7 +292,9 @@ public struct QueryEngine: Sendable {
                           dstName: keys.contains(.dst) ? ctx.directory.name(g.dst) : nil,
                           tag: attributes.text(g.tag), user: attributes.text(g.user), os: attributes.text(g.os),
                           port: keys.contains(.port) ? g.port : nil,
-                          bytes: s.bytes, packets: s.packets)
+                          bytes: s.bytes, packets: s.packets,
+                          srcLabel: Self.rollupLabel(ctx, keys, .src, g.src, other: g.dst, port: g.port),
+                          dstLabel: Self.rollupLabel(ctx, keys, .dst, g.dst, other: g.src, port: g.port))
             }
             return rows.sorted { a, b in
                 if a.time != b.time { return a.time < b.time }
@@ -302,6 +314,17 @@ public struct QueryEngine: Sendable {
                 return false
             }
         }
+    }
+}
+
+extension QueryEngine {
+    /// The table label of a rollup row's `src` or `dst` (nil when not grouped by it, or a node).
+    static func rollupLabel(_ ctx: QueryContext, _ keys: Set<RollupKeyField>, _ field: RollupKeyField, _ e: Endpoint,
+                            other: Endpoint, port: UInt16) -> String? {
+        guard keys.contains(field), e.nodeID == nil else { return nil }
+        let otherKey: RollupKeyField = field == .src ? .dst : .src
+        let starOnly: Bool? = keys.contains(otherKey) ? other == .star : nil
+        return ctx.directory.tableLabel(e, ports: keys.contains(.port) ? [port] : [], starOnly: starOnly)
     }
 }
 

@@ -9,6 +9,8 @@ public struct TopEndpointRow: Sendable, Equatable {
     public var receivedBytes: Int64
     public var sentPackets: Int64
     public var receivedPackets: Int64
+    /// What tables show for an endpoint without a node name (``Directory/tableLabel``): not in JSON.
+    public var label: String? = nil
     public var bytes: Int64 { Counters.sum(sentBytes, receivedBytes) }
     public var packets: Int64 { Counters.sum(sentPackets, receivedPackets) }
 }
@@ -23,6 +25,9 @@ public struct TopPairRow: Sendable, Equatable {
     public var baBytes: Int64
     public var abPackets: Int64
     public var baPackets: Int64
+    /// What tables show for an end without a node name: not in JSON.
+    public var aLabel: String? = nil
+    public var bLabel: String? = nil
     public var bytes: Int64 { Counters.sum(abBytes, baBytes) }
     public var packets: Int64 { Counters.sum(abPackets, baPackets) }
 }
@@ -67,10 +72,15 @@ public struct RollupRow: Sendable, Equatable {
     public var port: UInt16?
     public var bytes: Int64
     public var packets: Int64
+    /// What tables show for an end without a node name: not in JSON.
+    public var srcLabel: String?
+    public var dstLabel: String?
 
     public init(time: Nanoseconds, kind: String? = nil, proto: UInt8? = nil, src: String? = nil, srcName: String? = nil,
                 dst: String? = nil, dstName: String? = nil, tag: String? = nil, user: String? = nil, os: String? = nil,
-                port: UInt16? = nil, bytes: Int64, packets: Int64) {
+                port: UInt16? = nil, bytes: Int64, packets: Int64, srcLabel: String? = nil, dstLabel: String? = nil) {
+        self.srcLabel = srcLabel
+        self.dstLabel = dstLabel
         self.time = time
         self.kind = kind
         self.proto = proto
@@ -97,8 +107,14 @@ public struct ScopePeer: Sendable, Equatable {
     public var receivedPackets: Int64
     public var protocols: [UInt8]
     public var ports: [UInt16]
+    /// Service ports on the peer that the endpoint connected to (it opened those connections).
+    public var outboundPorts: [UInt16]
+    /// Service ports on the endpoint that the peer connected to.
+    public var inboundPorts: [UInt16]
     public var firstSeen: Nanoseconds
     public var lastSeen: Nanoseconds
+    /// What tables show for a peer without a node name: not in JSON.
+    public var peerLabel: String? = nil
     public var bytes: Int64 { Counters.sum(sentBytes, receivedBytes) }
     public var packets: Int64 { Counters.sum(sentPackets, receivedPackets) }
 }
@@ -127,4 +143,8 @@ public struct FlowLogRow: Sendable, Equatable {
     public var cursor: String
     /// Which end opened the connection, `src` or `dst`, by the service-port rule (``Direction``); nil when the ports cannot tell.
     public var initiator: String?
+    /// What tables show beside an address that is no node (`DERP 1 (nyc)`, a subnet route and its
+    /// router, `(anonymised exit traffic)` for none): not in JSON.
+    public var srcLabel: String? = nil
+    public var dstLabel: String? = nil
 }

@@ -32,6 +32,8 @@ public final class FlowStore: FlowStorage {
         for migration in Schema.migrations {
             migrator.registerMigration(migration.name) { db in
                 try db.execute(sql: migration.sql)
+                // Data, not schema: sums that gain a field are rebuilt from the raw rows.
+                if migration.name == RollupRebuild.migration { try RollupRebuild.run(db) }
             }
         }
         return migrator
