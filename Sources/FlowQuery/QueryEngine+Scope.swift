@@ -14,6 +14,17 @@ extension QueryEngine {
     /// inside that bucket with finer levels, down to raw rows, so only the buckets
     /// at a peer's two ends are ever read raw. `lastSeen` is the end of the last
     /// message window with traffic to or from the peer.
+    ///
+    /// For example:
+    /// ```swift
+    /// var o = QueryOptions(window: TimeWindow(from: start, to: end))
+    /// o.endpoint = "db-1"
+    /// for peer in try engine.scope(o) { print(peer.peer, peer.sentBytes, peer.receivedBytes) }
+    /// ```
+    ///
+    /// - parameter options: The window and the filters; `endpoint` is required.
+    /// - returns: One row per peer, most bytes first, ties by the peer's key.
+    /// - throws: ``QueryError`` without an endpoint or for an unknown one; ``StoreError``.
     public func scope(_ options: QueryOptions) throws -> [ScopePeer] {
         guard options.endpoint != nil else { throw QueryError("scope needs \(parameter: "endpoint")") }
         return try read(options) { ctx in

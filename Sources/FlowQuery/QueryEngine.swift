@@ -10,7 +10,7 @@ public import FlowStore
 /// let rows = try engine.topEndpoints(options, metric: .bytes, limit: 10)
 /// ```
 public struct QueryEngine: Sendable {
-    /// The store questions read, through its snapshots.
+    /// The store questions read, one snapshot per question (``FlowStorage/read(_:)``).
     public let store: any FlowStorage
 
     /// An engine over `store`: SQLite (``FlowStore``) or any other ``FlowStorage``.
@@ -74,7 +74,22 @@ public struct QueryEngine: Sendable {
 
     // MARK: top
 
-    /// Endpoints ranked by traffic sent plus received.
+    /// Endpoints ranked by traffic sent plus received (`top --by endpoint`).
+    ///
+    /// Each edge is counted once, from the side SPEC §3 says; an endpoint's rows sum what it
+    /// sent and what it received. Ties rank by the endpoint's key in byte order.
+    ///
+    /// For example:
+    /// ```swift
+    /// let busiest = try engine.topEndpoints(options, metric: .packets, limit: 5)
+    /// // [TopEndpointRow(endpoint: "nDb1x9ZCNTRL", name: "db-1.tail1234.ts.net", sentBytes: …), …]
+    /// ```
+    ///
+    /// - parameter options: The window and the filters.
+    /// - parameter metric: What ranks: bytes (the default) or packets.
+    /// - parameter limit: At most this many rows.
+    /// - returns: Rows with traffic, largest first.
+    /// - throws: ``QueryError`` for an unknown endpoint, tag or user in the filters; ``StoreError``.
     public func topEndpoints(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopEndpointRow] {
         try read(options) { ctx in try topEndpoints(ctx, metric: metric, limit: limit) }
     }
@@ -113,7 +128,21 @@ public struct QueryEngine: Sendable {
         }
     }
 
-    /// Unordered pairs ranked by traffic in both directions (`a < b` as strings).
+    /// Unordered pairs ranked by traffic in both directions (`top --by pair`).
+    ///
+    /// A pair's `a` is the smaller key in byte order; `ab` counts what `a` sent to `b`.
+    ///
+    /// For example:
+    /// ```swift
+    /// let pairs = try engine.topPairs(options, limit: 10)
+    /// let total = pairs.map(\.bytes).reduce(0, +)
+    /// ```
+    ///
+    /// - parameter options: The window and the filters.
+    /// - parameter metric: What ranks: bytes (the default) or packets.
+    /// - parameter limit: At most this many rows.
+    /// - returns: Pairs with traffic, largest first, ties by `a` then `b`.
+    /// - throws: ``QueryError`` for an unknown endpoint in the filters; ``StoreError``.
     public func topPairs(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopPairRow] {
         try read(options) { ctx in try topPairs(ctx, metric: metric, limit: limit) }
     }
@@ -148,7 +177,18 @@ public struct QueryEngine: Sendable {
         }
     }
 
-    /// Service ports ranked by counted traffic (see ``FlowRow/servicePort``).
+    /// Service ports ranked by counted traffic (`top --by port`; see ``FlowRow/servicePort``).
+    ///
+    /// For example:
+    /// ```swift
+    /// let ports = try engine.topPorts(options, limit: 3)   // [TopPortRow(proto: 6, port: 443, …), …]
+    /// ```
+    ///
+    /// - parameter options: The window and the filters.
+    /// - parameter metric: What ranks: bytes (the default) or packets.
+    /// - parameter limit: At most this many rows.
+    /// - returns: (protocol, port) rows, largest first, ties by protocol then port.
+    /// - throws: ``QueryError``; ``StoreError``.
     public func topPorts(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopPortRow] {
         try read(options) { ctx in try topPorts(ctx, metric: metric, limit: limit) }
     }
@@ -173,7 +213,13 @@ public struct QueryEngine: Sendable {
         }
     }
 
-    /// Protocols ranked by counted traffic.
+    /// Protocols ranked by counted traffic (`top --by proto`).
+    ///
+    /// - parameter options: The window and the filters.
+    /// - parameter metric: What ranks: bytes (the default) or packets.
+    /// - parameter limit: At most this many rows.
+    /// - returns: Protocol rows, largest first, ties by protocol number.
+    /// - throws: ``QueryError``; ``StoreError``.
     public func topProtocols(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopProtoRow] {
         try read(options) { ctx in
             var tally = ProtoTally()
@@ -210,6 +256,20 @@ public struct QueryEngine: Sendable {
     // MARK: series
 
     /// Bytes and packets per `step` bucket, dense (empty buckets are zero).
+    ///
+    /// Buckets are epoch-aligned (`1d` and `1w` align to the options' zone), from the one
+    /// holding the window's start to the one holding its last instant.
+    ///
+    /// For example, one pair's traffic per minute:
+    /// ```swift
+    /// let points = try engine.series(options, step: 60_000_000_000, subject: .pair("db-1", "web-2"))
+    /// ```
+    ///
+    /// - parameter options: The window and the filters.
+    /// - parameter step: The bucket width in nanoseconds.
+    /// - parameter subject: Everything (the default), one endpoint, a pair or a directed edge.
+    /// - returns: One point per bucket, oldest first.
+    /// - throws: ``QueryError`` for too many buckets or an unknown endpoint; ``StoreError``.
     public func series(_ options: QueryOptions, step: Nanoseconds, subject: SeriesSubject = .all) throws -> [SeriesPoint] {
         try read(options) { ctx in
             var tally = try SeriesTally(ctx, step: step, subject: subject)
@@ -246,6 +306,20 @@ public struct QueryEngine: Sendable {
 
     /// Bytes and packets per `step` bucket, grouped by any of kind, proto, source,
     /// destination, tag, user, OS and service port (see ``RollupKeyField``).
+    ///
+    /// Groups with no traffic are left out; rows sort by time, then by the keys in the
+    /// order given.
+    ///
+    /// For example, each hour's traffic by kind and protocol:
+    /// ```swift
+    /// let rows = try engine.rollup(options, step: 3_600_000_000_000, groupBy: [.kind, .proto])
+    /// ```
+    ///
+    /// - parameter options: The window and the filters.
+    /// - parameter step: The bucket width in nanoseconds.
+    /// - parameter groupBy: The keys, in the order rows sort by (none: one row per bucket).
+    /// - returns: One row per bucket and group with traffic.
+    /// - throws: ``QueryError`` for too many buckets; ``StoreError``.
     public func rollup(_ options: QueryOptions, step: Nanoseconds, groupBy: [RollupKeyField]) throws -> [RollupRow] {
         try read(options) { ctx in
             var tally = try RollupTally(ctx, step: step, groupBy: groupBy)
