@@ -67,14 +67,17 @@ public final class WritePipeline: @unchecked Sendable {
         case overloaded(retryAfter: Int)
         /// The pipeline was finished.
         case stopped
-        /// The store failed (disk full, I/O error); nothing of the submission was stored.
+        /// The store failed (I/O error); nothing of the submission was stored.
         case store(String)
+        /// The disk is full: nothing of the submission was stored; writing resumes once space returns.
+        case diskFull(String)
 
         public var description: String {
             switch self {
             case .overloaded(let s): "the writer is behind; retry after \(s) s"
             case .stopped: "the writer is shutting down"
             case .store(let why): "the store failed: \(why)"
+            case .diskFull(let why): "the disk is full: \(why)"
             }
         }
     }
@@ -316,7 +319,7 @@ public final class WritePipeline: @unchecked Sendable {
                         }
                     } catch {
                         writer.rollback()
-                        let why = Failure.store("\(error)")
+                        let why = (error as? StoreError)?.code == .diskFull ? Failure.diskFull("\(error)") : Failure.store("\(error)")
                         // Everything of the batch was rolled back: tell every waiting submitter.
                         for (c, _) in waiting { c.resume(throwing: why) }
                         waiting.removeAll()
