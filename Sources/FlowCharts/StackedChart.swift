@@ -29,6 +29,19 @@ public struct StackedChart: Sendable {
     public var layers: [Layer]
     /// A caption above the plot (e.g. "bytes per 15m, UTC").
     public var caption: String?
+    /// Moments marked across the plot, each with a hover text: configuration changes (SPEC §13).
+    public var markers: [Marker] = []
+
+    /// A vertical line at `time` whose hover text is `label` (who did what).
+    public struct Marker: Sendable, Equatable {
+        public var time: Nanoseconds
+        public var label: String
+
+        public init(time: Nanoseconds, label: String) {
+            self.time = time
+            self.label = label
+        }
+    }
 
     public init(times: [Nanoseconds], step: Nanoseconds, unit: ValueUnit, layers: [Layer], caption: String? = nil) {
         self.times = times
@@ -121,8 +134,30 @@ public struct StackedChart: Sendable {
             svg.text("no traffic in this window", [("x", SVG.number(g.plot.x + g.plot.width / 2)), ("y", SVG.number(g.plot.y + g.plot.height / 2)),
                                                    ("text-anchor", "middle"), ("fill", "#555")])
         }
+        marks(&svg, g, from: start, to: end)
         legend(&svg, g, colors: colors, y: height - 8)
         return svg.finish()
+    }
+
+    /// The markers inside the window: a dashed line over the plot under a small flag, with a hover
+    /// strip wide enough to point at, and the label as the group's title (a tooltip without scripts).
+    func marks(_ svg: inout SVG, _ g: Geometry, from start: Nanoseconds, to end: Nanoseconds) {
+        let shown = markers.filter { $0.time >= start && $0.time < end }
+        guard !shown.isEmpty else { return }
+        svg.open("g", [("class", "markers")])
+        let top = g.plot.y, bottom = g.plot.y + g.plot.height
+        for m in shown {
+            let x = g.x(Double(m.time))
+            svg.open("g", [("class", "marker"), ("data-time", Timestamp.formatRFC3339(m.time))])
+            svg.title(m.label)
+            svg.element("rect", [("x", SVG.number(x - 4)), ("y", SVG.number(top - 6)), ("width", "8"),
+                                 ("height", SVG.number(bottom - top + 6)), ("fill", "#fff"), ("fill-opacity", "0"), ("pointer-events", "all")])
+            svg.element("line", [("x1", SVG.number(x)), ("x2", SVG.number(x)), ("y1", SVG.number(top)), ("y2", SVG.number(bottom)),
+                                 ("stroke", "#b03a2e"), ("stroke-width", "1.5"), ("stroke-dasharray", "4 3")])
+            svg.element("path", [("d", "M\(SVG.number(x - 5)) \(SVG.number(top - 6))h10l-5 6z"), ("fill", "#b03a2e")])
+            svg.close("g")
+        }
+        svg.close("g")
     }
 
     func axes(_ svg: inout SVG, _ g: Geometry) {

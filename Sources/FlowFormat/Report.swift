@@ -28,6 +28,9 @@ public enum Cell: Sendable, Equatable {
     case json(String?)
     /// A decimal number (a ratio, a factor, seconds of skew), shortest exact enough text; nil is JSON null.
     case number(Double?)
+    /// A string (or null) that tables show as the label when it is null: what an endpoint
+    /// that is no node is (`DERP 1 (nyc)`, `(anonymised exit traffic)`). Exact elsewhere.
+    case label(String?, String)
     /// Objects with these keys (JSON: an array of objects; CSV and tables: `a..b:c` items separated by spaces).
     indirect case objects(keys: [String], [[Cell]])
 }
@@ -130,7 +133,7 @@ public struct Report: Sendable {
     static func json(_ cell: Cell) -> String {
         switch cell {
         case .int(let v), .bytes(let v), .count(let v), .named(let v, _): String(v)
-        case .string(let s): s.map(JSON.string) ?? "null"
+        case .string(let s), .label(let s, _): s.map(JSON.string) ?? "null"
         case .json(let s): s ?? "null"
         case .strings(let a): "[" + a.map(JSON.string).joined(separator: ",") + "]"
         case .ints(let a), .namedList(let a, _): "[" + a.map(String.init).joined(separator: ",") + "]"
@@ -191,7 +194,7 @@ public struct Report: Sendable {
         row.map { cell -> String in
             switch cell {
             case .int(let v), .bytes(let v), .count(let v), .named(let v, _): String(v)
-            case .string(let s), .json(let s): CSV.field(s ?? "")
+            case .string(let s), .json(let s), .label(let s, _): CSV.field(s ?? "")
             case .strings(let a): CSV.field(a.joined(separator: " "))
             case .ints(let a), .namedList(let a, _): a.map(String.init).joined(separator: " ")
             case .time(let t): t.map { Timestamp.formatRFC3339($0) } ?? ""
@@ -309,6 +312,7 @@ public struct Report: Sendable {
         case .namedList(_, let names): names.isEmpty ? "-" : names.map(oneLine).joined(separator: ",")
         case .count(let v): Units.grouped(v)
         case .string(let s), .json(let s): s.map(oneLine) ?? "-"
+        case .label(let s, let label): oneLine(s ?? label)
         case .strings(let a): a.isEmpty ? "-" : a.map(oneLine).joined(separator: ",")
         case .ints(let a): a.isEmpty ? "-" : a.map(String.init).joined(separator: ",")
         case .time(let t): t.map { Timestamp.formatRFC3339(Timestamp.bucketStart($0, step: Timestamp.nanosPerSecond)) } ?? "-"

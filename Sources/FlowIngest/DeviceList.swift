@@ -11,6 +11,11 @@ public enum DeviceList {
 
     /// Reads a device list file (`-` for standard input; gzip detected by magic number).
     public static func read(path: String) throws -> [NodeInfo] {
+        try parse(readBytes(path: path), source: path == "-" ? "stdin" : path)
+    }
+
+    /// The whole content of a file (`-` for standard input), gunzipped when it is gzip.
+    static func readBytes(path: String) throws -> [UInt8] {
         var input: any ByteInput = try FileInput(path: path)
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -27,7 +32,7 @@ public enum DeviceList {
                 }
             }
         }
-        return try parse(bytes, source: path == "-" ? "stdin" : path)
+        return bytes
     }
 
     /// Parses a device list. Every device must have a `nodeId`; any problem is an error naming the device.

@@ -42,6 +42,14 @@ public struct FlowRow: Hashable, Sendable {
         if dstPort == 0 { return srcPort }
         return min(srcPort, dstPort)
     }
+
+    /// Which end of a row with these two ports holds its service port: that end
+    /// answered, the other opened the connection (README, "Who opened a connection").
+    @inlinable
+    public static func serviceSide(_ srcPort: UInt16, _ dstPort: UInt16) -> ServiceSide {
+        if srcPort == dstPort { return .neither }
+        return servicePort(srcPort, dstPort) == dstPort ? .dst : .src
+    }
 }
 
 /// What a message (or a device list) says about a node.
@@ -52,15 +60,43 @@ public struct NodeInfo: Hashable, Sendable {
     public var user: String?
     public var tags: [String]
     public var addresses: [IPAddress]
+    /// The subnet routes the node carries, as CIDR prefixes (a device list's `enabledRoutes`,
+    /// else `advertisedRoutes`); nil when the source says nothing of routes (messages never do).
+    public var routes: [String]?
 
     public init(nodeID: String, name: String? = nil, os: String? = nil, user: String? = nil,
-                tags: [String] = [], addresses: [IPAddress] = []) {
+                tags: [String] = [], addresses: [IPAddress] = [], routes: [String]? = nil) {
         self.nodeID = nodeID
         self.name = name
         self.os = os
         self.user = user
         self.tags = tags
         self.addresses = addresses
+        self.routes = routes
+    }
+}
+
+/// One DERP relay region of Tailscale's DERP map: physical rows to `127.3.3.40:N` went through region N.
+public struct DERPRegion: Sendable, Hashable {
+    public var id: Int
+    /// A short code, e.g. `nyc`.
+    public var code: String?
+    /// A name, e.g. `New York City`.
+    public var name: String?
+
+    public init(id: Int, code: String? = nil, name: String? = nil) {
+        self.id = id
+        self.code = code
+        self.name = name
+    }
+
+    /// The address physical rows name DERP relays by; the port is the region.
+    public static let magicAddress = IPAddress("127.3.3.40")!
+
+    /// `DERP 1 (nyc)`, or `DERP 1` when the region is not known.
+    public static func label(_ id: Int, _ region: DERPRegion?) -> String {
+        guard let code = region?.code ?? region?.name, !code.isEmpty else { return "DERP \(id)" }
+        return "DERP \(id) (\(code))"
     }
 }
 
@@ -153,4 +189,20 @@ public struct MessageHasher {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+}
+
+/// Which end of a flow row holds the service port (``FlowRow/servicePort(_:_:)``): the
+/// responder. Rollups keep it beside the port, so direction survives aggregation.
+public enum ServiceSide: UInt8, Sendable, Hashable, Comparable {
+    /// Not recorded: rollup sums written before tailflow kept direction (schema/007), where
+    /// no raw rows were left to rebuild them from.
+    case unknown = 0
+    /// Equal ports or none (ICMP): no direction.
+    case neither = 1
+    /// The destination holds the service port: the source opened the connection.
+    case dst = 2
+    /// The source holds the service port: the destination opened it.
+    case src = 3
+
+    public static func < (a: ServiceSide, b: ServiceSide) -> Bool { a.rawValue < b.rawValue }
 }

@@ -14,6 +14,12 @@ final class Directory {
     /// Reporter flag by node id, dense.
     let reporter: [Bool]
     var texts: [Int64: String] = [:]
+    /// ``describe(address:port:)``'s findings per address id.
+    var descriptions: [Int64: Description] = [:]
+    /// DERP relay regions by id (`tailflow derp import`).
+    let derp: [Int: DERPRegion]
+    /// Subnet routes (from device lists) with the node that carries each, most specific first.
+    let routes: [(network: Network, node: Int64)]
     /// The first store error met where a caller cannot throw (the filter's per-row
     /// tests); ``QueryEngine`` throws it once the question is answered.
     private(set) var failure: (any Error)?
@@ -36,6 +42,16 @@ final class Directory {
             owner[Int(a)] = n
         }
         self.owner = owner
+        derp = Dictionary(try snapshot.derpRegions().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var routes: [(network: Network, node: Int64)] = []
+        for n in nodes.values {
+            for r in n.routes {
+                // An exit node's default routes would claim every address.
+                if let net = FilterValues.network(r), net.bits > 0 { routes.append((net, n.id)) }
+            }
+        }
+        // Longest prefix first, then the router's id: the first match is the most specific.
+        self.routes = routes.sorted { ($0.network.bits, $1.node) > ($1.network.bits, $0.node) }
     }
 
     /// The endpoint an address stands for now.
@@ -76,6 +92,68 @@ final class Directory {
         if let n = e.nodeID { return nodes[n]?.stableID ?? "node#\(n)" }
         if let a = e.addressID { return try addressText(a) }
         return "*"
+    }
+
+    /// What an address that is no node is, for people: `DERP 1 (nyc)` for the DERP relays'
+    /// address with the region as `port` (`DERP relays` without one), `192.168.10.0/24 via
+    /// router-1` for a host inside a node's subnet route; nil when nothing is known.
+    func describe(address id: Int64, port: UInt16? = nil) -> String? {
+        guard id > 0 else { return nil }
+        // Per address, once: raw rows repeat their addresses.
+        let known: Description
+        if let d = descriptions[id] {
+            known = d
+        } else {
+            known = describe(id)
+            descriptions[id] = known
+        }
+        switch known {
+        case .none: return nil
+        case .relays:
+            guard let port, port > 0 else { return "DERP relays" }
+            return DERPRegion.label(Int(port), derp[Int(port)])
+        case .route(let text): return text
+        }
+    }
+
+    enum Description {
+        case none, relays, route(String)
+    }
+
+    func describe(_ id: Int64) -> Description {
+        guard let text = recordingAddressText(id), let ip = IPAddress(text) else { return .none }
+        if ip == DERPRegion.magicAddress { return .relays }
+        guard let route = routes.first(where: { $0.network.contains(ip) }) else { return .none }
+        let router = nodes[route.node].map { n in n.name.map { String($0.split(separator: ".").first ?? Substring($0)) } ?? n.stableID } ?? "node#\(route.node)"
+        return .route("\(Self.networkText(route.network)) via \(router)")
+    }
+
+    static func networkText(_ n: Network) -> String {
+        "\(n.base)/\(n.bits)"
+    }
+
+    /// What tables show for an endpoint that has no node name: `(anonymised exit traffic)` for
+    /// `*` (`(unattributed totals)` when its traffic is only totals, `*` to `*`), the address
+    /// with what it is for a subnet host (`192.168.10.5 (192.168.10.0/24 via router-1)`), the
+    /// DERP regions for the relays' address (`DERP 1 (nyc), DERP 9 (dfw)`); nil otherwise.
+    ///
+    /// - parameter ports: the service ports seen with it (for the relays, their regions).
+    /// - parameter starOnly: whether `*`'s traffic is only with `*` (nil: some of each).
+    func tableLabel(_ e: Endpoint, ports: [UInt16] = [], starOnly: Bool? = false) -> String? {
+        if e == .star {
+            switch starOnly {
+            case true?: return "(unattributed totals)"
+            case false?: return "(anonymised exit traffic)"
+            case nil: return "(anonymised exit traffic, unattributed totals)"
+            }
+        }
+        guard let a = e.addressID, let text = recordingAddressText(a), let ip = IPAddress(text) else { return nil }
+        if ip == DERPRegion.magicAddress {
+            let regions = ports.filter { $0 > 0 }
+            if regions.isEmpty { return "DERP relays" }
+            return regions.map { DERPRegion.label(Int($0), derp[Int($0)]) }.joined(separator: ", ")
+        }
+        return describe(address: a).map { "\(text) (\($0))" }
     }
 
     /// The node's name, nil for addresses and `*`.

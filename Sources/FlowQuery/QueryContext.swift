@@ -11,6 +11,8 @@ struct Observation {
     var proto: UInt8
     /// The service port (see ``FlowRow/servicePort``).
     var port: UInt16
+    /// Which end of the row held it (see ``FlowRow/serviceSide(_:_:)``).
+    var side: ServiceSide
     /// Address ids, 0 = none.
     var src: Int64
     var dst: Int64
@@ -113,14 +115,14 @@ final class QueryContext {
                                          toBucket: to / Timestamp.nanosPerSecond) { bucket, e in
                         guard kindMask & (1 << e.kind.rawValue) != 0, protoFilter < 0 || protoFilter == Int(e.proto) else { return }
                         try body(Observation(time: bucket * Timestamp.nanosPerSecond, reporter: r, kind: e.kind, proto: e.proto,
-                                             port: e.port, src: e.src, dst: e.dst, counters: e.counters, span: span))
+                                             port: e.port, side: e.side, src: e.src, dst: e.dst, counters: e.counters, span: span))
                     }
                 }
             case .raw(let from, let to):
                 let visit: (MessageHeader, Int, StoredRow) throws -> Bool = { h, _, r in
                     guard kindMask & (1 << r.kind.rawValue) != 0, protoFilter < 0 || protoFilter == Int(r.proto) else { return true }
                     try body(Observation(time: h.start, reporter: h.reporter, kind: r.kind, proto: r.proto, port: r.servicePort,
-                                         src: r.src, dst: r.dst,
+                                         side: r.serviceSide, src: r.src, dst: r.dst,
                                          counters: Counters(txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes)))
                     return true
                 }

@@ -4,10 +4,20 @@ import FlowStore
 extension QueryEngine {
     /// The raw flow rows of the window, newest first, `limit` at a time.
     ///
+    /// For example, page through every row of an hour:
+    /// ```swift
+    /// var page = try engine.flows(options, limit: 100)
+    /// while let last = page.last {
+    ///     page = try engine.flows(options, limit: 100, after: last.cursor)
+    /// }
+    /// ```
+    ///
     /// - parameter match: a keyword matched (case-insensitively) against node IDs,
     ///   names, users and tags of the reporter and both ends, the addresses, and the ports.
     /// - parameter after: a row's `cursor`, to continue after it.
-    /// - parameter involving: only rows with this endpoint at either end (scope `--flows`).
+    /// - parameter limit: at most this many rows.
+    /// - returns: The rows, newest first (by window start, then reporter and position).
+    /// - throws: ``QueryError`` for a cursor that cannot be read or an unknown endpoint; ``StoreError``.
     public func flows(_ options: QueryOptions, match: String? = nil, limit: Int = 100, after: String? = nil) throws -> [FlowLogRow] {
         var rows: [FlowLogRow] = []
         try flows(options, match: match, limit: limit, after: after) { rows.append($0) }
@@ -84,7 +94,7 @@ extension QueryEngine {
             }
             if let needle, !(try matches(needle, ctx, reporter, src, dst, r)) { return true }
             return try body {
-                FlowLogRow(
+                var row = FlowLogRow(
                     start: h.start, end: h.end, reporter: try ctx.label(reporter), reporterName: ctx.directory.name(reporter),
                     kind: r.kind, proto: r.proto,
                     src: r.src == 0 ? nil : try ctx.directory.addressText(r.src), srcPort: r.srcPort,
@@ -94,6 +104,9 @@ extension QueryEngine {
                     txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes,
                     cursor: cursor.text,
                     initiator: Direction.initiator(srcPort: r.srcPort, dstPort: r.dstPort))
+                if row.srcName == nil { row.srcLabel = Self.flowLabel(ctx, r.src, port: r.srcPort, other: r.dst) }
+                if row.dstName == nil { row.dstLabel = Self.flowLabel(ctx, r.dst, port: r.dstPort, other: r.src) }
+                return row
             }
         }
     }
@@ -145,6 +158,15 @@ struct FlowCursor: Equatable {
             return (start, reporter, digest) < (other.start, other.reporter, other.digest)
         }
         return index > other.index
+    }
+}
+
+extension QueryEngine {
+    /// What a raw row's address that is no node is, for tables: `*` (no address) is anonymised
+    /// exit traffic, or totals when neither end has one; the DERP region; a subnet route.
+    static func flowLabel(_ ctx: QueryContext, _ address: Int64, port: UInt16, other: Int64) -> String? {
+        if address == 0 { return other == 0 ? "(unattributed totals)" : "(anonymised exit traffic)" }
+        return ctx.directory.describe(address: address, port: port)
     }
 }
 

@@ -9,7 +9,7 @@ extension Report {
                          Column("sentBytes", "SENT BYTES"), Column("receivedBytes", "RECEIVED BYTES"), Column("sentPackets", "SENT PKTS"),
                          Column("receivedPackets", "RECV PKTS"), Column("bytes", "TOTAL BYTES"), Column("packets", "TOTAL PKTS")],
                rows: rows.map { r in
-                   [.string(r.endpoint), .string(r.name), .bytes(r.sentBytes), .bytes(r.receivedBytes), .count(r.sentPackets),
+                   [.string(r.endpoint), .name(r.name, or: r.label), .bytes(r.sentBytes), .bytes(r.receivedBytes), .count(r.sentPackets),
                     .count(r.receivedPackets), .bytes(r.bytes), .count(r.packets)]
                }).named(first: "name")
     }
@@ -20,7 +20,7 @@ extension Report {
                          Column("abPackets", "A→B PKTS"), Column("baPackets", "B→A PKTS"), Column("bytes", "TOTAL BYTES"),
                          Column("packets", "TOTAL PKTS")],
                rows: rows.map { r in
-                   [.string(r.a), .string(r.b), .string(r.aName), .string(r.bName), .bytes(r.abBytes), .bytes(r.baBytes),
+                   [.string(r.a), .string(r.b), .name(r.aName, or: r.aLabel), .name(r.bName, or: r.bLabel), .bytes(r.abBytes), .bytes(r.baBytes),
                     .count(r.abPackets), .count(r.baPackets), .bytes(r.bytes), .count(r.packets)]
                })
     }
@@ -60,8 +60,8 @@ extension Report {
                 switch key {
                 case .kind: cells.append(.string(r.kind))
                 case .proto: cells.append(.proto(r.proto ?? 0))
-                case .src: cells += [.string(r.src), .string(r.srcName)]
-                case .dst: cells += [.string(r.dst), .string(r.dstName)]
+                case .src: cells += [.string(r.src), .name(r.srcName, or: r.srcLabel)]
+                case .dst: cells += [.string(r.dst), .name(r.dstName, or: r.dstLabel)]
                 case .tag: cells.append(.string(r.tag))
                 case .user: cells.append(.string(r.user))
                 case .os: cells.append(.string(r.os))
@@ -77,13 +77,15 @@ extension Report {
                          Column("sentBytes", "SENT BYTES"), Column("receivedBytes", "RECEIVED BYTES"), Column("sentPackets", "SENT PKTS"),
                          Column("receivedPackets", "RECV PKTS"), Column("bytes", "TOTAL BYTES"), Column("packets", "TOTAL PKTS"),
                          Column("protocols", "PROTOCOLS"), Column("ports", "PORTS"),
-                         Column("firstSeen", "FIRST SEEN"), Column("lastSeen", "LAST SEEN")],
+                         Column("firstSeen", "FIRST SEEN"), Column("lastSeen", "LAST SEEN"),
+                         Column("outboundPorts", "PORTS OUT"), Column("inboundPorts", "PORTS IN")],
                rows: rows.map { r in
-                   [.string(r.peer), .string(r.peerName), .bytes(r.sentBytes), .bytes(r.receivedBytes), .count(r.sentPackets),
+                   [.string(r.peer), .name(r.peerName, or: r.peerLabel), .bytes(r.sentBytes), .bytes(r.receivedBytes), .count(r.sentPackets),
                     .count(r.receivedPackets), .bytes(r.bytes), .count(r.packets),
                     .namedList(r.protocols.map { Int64($0) }, r.protocols.map(ProtocolName.name)), .ints(r.ports.map { Int64($0) }),
-                    .time(r.firstSeen), .time(r.lastSeen)]
-               }).named(first: "peerName")
+                    .time(r.firstSeen), .time(r.lastSeen), .ints(r.outboundPorts.map { Int64($0) }), .ints(r.inboundPorts.map { Int64($0) })]
+               }).withTableOrder(["peerName", "peer", "sentBytes", "receivedBytes", "sentPackets", "receivedPackets", "bytes", "packets",
+                                  "protocols", "outboundPorts", "inboundPorts", "ports", "firstSeen", "lastSeen"])
     }
 
     public static func flows(_ rows: [FlowLogRow]) -> Report {
@@ -103,8 +105,8 @@ extension Report {
     /// One raw flow row's cells, in ``flowColumns``' order.
     public static func flowCells(_ r: FlowLogRow) -> [Cell] {
         [.time(r.start), .time(r.end), .string(r.reporter), .string(r.reporterName), .string(r.kind.name),
-         .proto(r.proto), .string(r.src), .int(Int64(r.srcPort)), .string(r.srcNode), .string(r.srcName),
-         .string(r.dst), .int(Int64(r.dstPort)), .string(r.dstNode), .string(r.dstName),
+         .proto(r.proto), .string(r.src), .int(Int64(r.srcPort)), .string(r.srcNode), .name(r.srcName, or: r.srcLabel),
+         .string(r.dst), .int(Int64(r.dstPort)), .string(r.dstNode), .name(r.dstName, or: r.dstLabel),
          .count(r.txPackets), .bytes(r.txBytes), .count(r.rxPackets), .bytes(r.rxBytes), .string(r.cursor),
          .string(r.initiator)]
     }
@@ -151,15 +153,23 @@ extension Report {
         Report(
             columns: [Column("nodeId", "NODE ID", wide: true), Column("name", "NAME", fallback: "nodeId", maxWidth: 28), Column("os", "OS", maxWidth: 8),
                       Column("user", "USER", maxWidth: 22), Column("tags", "TAGS", maxWidth: 22), Column("addresses", "ADDRESSES", wide: true),
-                      Column("reporter", "REPORTS"), Column("firstSeen", "FIRST SEEN", wide: true), Column("lastSeen", "LAST SEEN")],
+                      Column("reporter", "REPORTS"), Column("firstSeen", "FIRST SEEN", wide: true), Column("lastSeen", "LAST SEEN"),
+                      Column("routes", "ROUTES", wide: true)],
             rows: nodes.map { n in
                 [.string(n.nodeID), .string(n.name), .string(n.os), .string(n.user), .strings(n.tags),
-                 .strings(n.addresses), .bool(n.isReporter), .time(n.firstSeen), .time(n.lastSeen)]
+                 .strings(n.addresses), .bool(n.isReporter), .time(n.firstSeen), .time(n.lastSeen), .strings(n.routes)]
             })
     }
 }
 
 extension Report {
+    /// The table shows these keys first, in this order.
+    func withTableOrder(_ keys: [String]) -> Report {
+        var r = self
+        r.tableOrder = keys
+        return r
+    }
+
     /// The table shows `key` first.
     func named(first key: String) -> Report {
         var r = self
@@ -169,6 +179,12 @@ extension Report {
 }
 
 extension Cell {
+    /// A name, or where there is none the label tables show instead (JSON keeps null).
+    static func name(_ name: String?, or label: String?) -> Cell {
+        guard name == nil, let label else { return .string(name) }
+        return .label(nil, label)
+    }
+
     /// A protocol number that tables show by name (`tcp`).
     static func proto(_ p: UInt8) -> Cell { .named(Int64(p), ProtocolName.name(p)) }
 }

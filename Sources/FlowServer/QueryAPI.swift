@@ -79,11 +79,29 @@ struct QueryAPI: Sendable {
             }
             parameters[name] = String(value)
         }
+        // `scope?changes=true`: the window's configuration changes of E's node and the tailnet-wide ones (SPEC §13).
+        var scopeChanges = false
+        if command == "scope", let flag = parameters.removeValue(forKey: "changes") {
+            do { scopeChanges = try QuestionText.flag(flag, parameter: "changes") } catch let e as QueryError { throw APIError(.badRequest, e.message(for: .http)) }
+        }
         let question: Question
         do {
             question = try Question(command: command, parameters: parameters)
         } catch let e as QueryError {
             throw APIError(.badRequest, e.message(for: .http))
+        }
+        if scopeChanges {
+            guard case .scope(let o) = question, let endpoint = o.endpoint else {
+                throw APIError(.badRequest, "changes=true and flows=true are two different answers: ask for one")
+            }
+            let engine = self.engine, chosen = format
+            let text = try await offThePool { Report.changes(try engine.scopeChanges(window: o.window, endpoint: endpoint)).render(chosen) }
+            let type = switch format {
+            case .csv: "text/csv; charset=utf-8"
+            case .ndjson: "application/x-ndjson"
+            default: "application/json"
+            }
+            return .raw(.ok, Array(text.utf8), contentType: type)
         }
         let chosen = format
         let type = switch format {

@@ -129,6 +129,14 @@ public protocol StoreSnapshot {
 
     /// The earliest and latest stored change time, nil when there is none.
     func changeTimeRange() throws -> ClosedRange<Nanoseconds>?
+
+    /// The DERP relay regions imported (`tailflow derp import`), by region id.
+    func derpRegions() throws -> [DERPRegion]
+}
+
+extension StoreSnapshot {
+    /// A store that keeps no DERP map knows no regions.
+    public func derpRegions() throws -> [DERPRegion] { [] }
 }
 
 /// The store's single writer: messages with their rollups, node facts and rejects, in batches.
@@ -149,6 +157,8 @@ public protocol StoreWriter: AnyObject {
     func addChange(_ change: ConfigChange) throws -> Bool
     /// Records what a device list says about a node, as known at time `t`.
     func importNode(_ info: NodeInfo, at t: Nanoseconds) throws
+    /// Records a DERP relay region (a region imported again replaces what was known).
+    func importDERPRegion(_ region: DERPRegion, at t: Nanoseconds) throws
     /// Makes the batch visible and durable (as the writer's ``Durability`` says).
     func commit() throws
     /// Abandons the batch.
@@ -157,6 +167,12 @@ public protocol StoreWriter: AnyObject {
     var isInBatch: Bool { get }
     /// What this writer stored so far.
     var stats: WriteStats { get }
+}
+
+extension StoreWriter {
+    public func importDERPRegion(_ region: DERPRegion, at t: Nanoseconds) throws {
+        throw StoreError(.sqlite, "this store keeps no DERP map")
+    }
 }
 
 /// What a commit survives.
@@ -180,9 +196,12 @@ public struct NodeEntry: Sendable, Equatable {
     public var tags: [String]
     public var addresses: [String]
     public var isReporter: Bool
+    /// The subnet routes it carries (CIDR prefixes, from a device list).
+    public var routes: [String]
 
     public init(id: Int64, stableID: String, name: String?, user: String?, os: String?, tags: [String], addresses: [String],
-                isReporter: Bool) {
+                isReporter: Bool, routes: [String] = []) {
+        self.routes = routes
         self.id = id
         self.stableID = stableID
         self.name = name

@@ -14,9 +14,12 @@ public struct NodeRecord: Sendable, Equatable {
     public var isReporter: Bool
     public var firstSeen: Nanoseconds?
     public var lastSeen: Nanoseconds?
+    /// The subnet routes it carries (CIDR prefixes, from a device list).
+    public var routes: [String]
 
     public init(nodeID: String, name: String?, os: String?, user: String?, tags: [String], addresses: [String],
-                isReporter: Bool, firstSeen: Nanoseconds?, lastSeen: Nanoseconds?) {
+                isReporter: Bool, firstSeen: Nanoseconds?, lastSeen: Nanoseconds?, routes: [String] = []) {
+        self.routes = routes
         self.nodeID = nodeID
         self.name = name
         self.os = os
@@ -34,12 +37,12 @@ extension FlowStore {
         try sqlite { try pool.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT stable_id, name, os, user, tags, addresses, last_report_ns IS NOT NULL AS reporter,
-                       first_seen_ns, last_seen_ns
+                       first_seen_ns, last_seen_ns, routes
                 FROM nodes ORDER BY name IS NULL, name, stable_id
                 """).map { row in
                 NodeRecord(nodeID: row[0], name: row[1], os: row[2], user: row[3],
                            tags: Self.decodeArray(row[4]), addresses: Self.decodeArray(row[5]),
-                           isReporter: row[6], firstSeen: row[7], lastSeen: row[8])
+                           isReporter: row[6], firstSeen: row[7], lastSeen: row[8], routes: Self.decodeArray(row[9]))
             }
         } }
     }
@@ -68,6 +71,17 @@ extension FlowStore {
 }
 
 extension FlowStorage {
+    /// Stores the regions of a DERP map (a region imported again replaces what was known).
+    ///
+    /// - throws: ``StoreError``.
+    public func importDERPRegions(_ regions: [DERPRegion], at time: Nanoseconds) throws {
+        try write(durability: .normal) { writer in
+            try writer.begin()
+            for r in regions { try writer.importDERPRegion(r, at: time) }
+            try writer.commit()
+        }
+    }
+
     /// Stores what a device list says; the import time counts as the time of the report.
     ///
     /// For example:

@@ -44,14 +44,22 @@ final class SQLiteSnapshot: StoreSnapshot {
     }
 
     func nodeEntries() throws -> [NodeEntry] {
-        let s = try statement("SELECT id, stable_id, name, user, tags, addresses, last_report_ns IS NOT NULL, os FROM nodes")
+        let s = try statement("SELECT id, stable_id, name, user, tags, addresses, last_report_ns IS NOT NULL, os, routes FROM nodes")
         defer { s.reset() }
         var out: [NodeEntry] = []
         while try s.step() {
             out.append(NodeEntry(id: s.int64(0), stableID: s.text(1) ?? "", name: s.text(2), user: s.text(3), os: s.text(7),
                                  tags: FlowStore.decodeArray(s.text(4)), addresses: FlowStore.decodeArray(s.text(5)),
-                                 isReporter: s.int64(6) != 0))
+                                 isReporter: s.int64(6) != 0, routes: FlowStore.decodeArray(s.text(8))))
         }
+        return out
+    }
+
+    func derpRegions() throws -> [DERPRegion] {
+        let s = try statement("SELECT region_id, code, name FROM derp_regions ORDER BY region_id")
+        defer { s.reset() }
+        var out: [DERPRegion] = []
+        while try s.step() { out.append(DERPRegion(id: Int(s.int64(0)), code: s.text(1), name: s.text(2))) }
         return out
     }
 

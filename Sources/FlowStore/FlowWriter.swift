@@ -87,6 +87,9 @@ final class FlowWriter: StoreWriter {
         /// Takes `info` if it is at least as recent as what the node has; the latest report wins.
         func learn(_ info: NodeInfo, at t: Int64) {
             if let infoNs, t < infoNs { return }
+            // Messages say nothing of routes: what a device list said stands.
+            var info = info
+            if info.routes == nil { info.routes = self.info?.routes }
             if let current = self.info, current == info {
                 if t > infoNs ?? .min { infoNs = t; infoDirty = true }
                 return
@@ -116,7 +119,7 @@ final class FlowWriter: StoreWriter {
             """)
         insertNode = try RawStatement(sqlite, "INSERT INTO nodes (stable_id) VALUES (?)")
         updateNodeInfo = try RawStatement(sqlite, """
-            UPDATE nodes SET name = ?2, os = ?3, user = ?4, tags = ?5, addresses = ?6, info_ns = ?7
+            UPDATE nodes SET name = ?2, os = ?3, user = ?4, tags = ?5, addresses = ?6, info_ns = ?7, routes = coalesce(?8, routes)
             WHERE id = ?1 AND (info_ns IS NULL OR info_ns <= ?7)
             """)
         updateNodeSeen = try RawStatement(sqlite, """
@@ -234,7 +237,7 @@ final class FlowWriter: StoreWriter {
         let minute = Timestamp.floorDivMod(message.start, 60 * Timestamp.nanosPerSecond).0 * 60
         for r in stored {
             let key = RollupKey(bucket: minute, reporter: reporter.id, src: r.src, dst: r.dst,
-                                kind: r.kind.rawValue, proto: r.proto, port: r.servicePort)
+                                kind: r.kind.rawValue, proto: r.proto, port: r.servicePort, side: r.serviceSide)
             minuteRollups[key, default: Counters()].add(
                 Counters(txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes))
         }
@@ -276,6 +279,12 @@ final class FlowWriter: StoreWriter {
     func importNode(_ info: NodeInfo, at t: Nanoseconds) throws {
         precondition(inTransaction, "importNode outside a batch")
         try node(info.nodeID).learn(info, at: t)
+    }
+
+    func importDERPRegion(_ region: DERPRegion, at t: Nanoseconds) throws {
+        precondition(inTransaction, "importDERPRegion outside a batch")
+        try db.execute(sql: "INSERT OR REPLACE INTO derp_regions (region_id, code, name, imported_ns) VALUES (?, ?, ?, ?)",
+                       arguments: [region.id, region.code, region.name, t])
     }
 
     // MARK: Interning
@@ -341,7 +350,8 @@ final class FlowWriter: StoreWriter {
         var groups: [BucketKey: [RollupEntry]] = [:]
         for (k, c) in sums {
             groups[BucketKey(reporter: k.reporter, bucket: k.bucket), default: []].append(
-                RollupEntry(kind: TrafficKind(rawValue: k.kind) ?? .virtual, src: k.src, dst: k.dst, proto: k.proto, port: k.port, counters: c))
+                RollupEntry(kind: TrafficKind(rawValue: k.kind) ?? .virtual, src: k.src, dst: k.dst, proto: k.proto, port: k.port,
+                            side: k.side, counters: c))
         }
         for (g, entries) in groups.sorted(by: { ($0.key.reporter, $0.key.bucket) < ($1.key.reporter, $1.key.bucket) }) {
             try mergeRollup(step: step, g, entries.sorted())
@@ -458,6 +468,7 @@ final class FlowWriter: StoreWriter {
                 updateNodeInfo.bind(5, info.tags.isEmpty ? nil : JSONText.array(info.tags))
                 updateNodeInfo.bind(6, info.addresses.isEmpty ? nil : JSONText.array(info.addresses.map(\.description)))
                 updateNodeInfo.bind(7, t)
+                updateNodeInfo.bind(8, info.routes.map { JSONText.array($0) })
                 if try updateNodeInfo.run() == 1 {
                     for ip in info.addresses {
                         upsertNodeAddress.bind(1, try addressID(ip))

@@ -30,6 +30,10 @@ public struct StoredRow: Hashable, Sendable {
     /// See ``FlowRow/servicePort``.
     @inlinable
     public var servicePort: UInt16 { FlowRow.servicePort(srcPort, dstPort) }
+
+    /// See ``FlowRow/serviceSide(_:_:)``.
+    @inlinable
+    public var serviceSide: ServiceSide { FlowRow.serviceSide(srcPort, dstPort) }
 }
 
 /// The packed encoding of a message's flow rows (`messages.rows`).

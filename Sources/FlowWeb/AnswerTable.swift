@@ -74,7 +74,7 @@ struct AnswerTable: Sendable {
     static func exact(_ cell: FlowFormat.Cell) -> String? {
         switch cell {
         case .int(let v), .bytes(let v), .count(let v), .named(let v, _): String(v)
-        case .string(let s), .json(let s): s
+        case .string(let s), .json(let s), .label(let s, _): s
         case .strings(let a): "[" + a.map(JSON.string).joined(separator: ",") + "]"
         case .ints(let a), .namedList(let a, _): "[" + a.map(String.init).joined(separator: ",") + "]"
         case .time(let t): t.map { Timestamp.formatRFC3339($0) }
@@ -92,6 +92,7 @@ struct AnswerTable: Sendable {
         case .bytes(let v): Units.iec(v)
         case .count(let v): Units.grouped(v)
         case .string(let s), .json(let s): s ?? "–"
+        case .label(let s, let label): s ?? label
         case .strings(let a): a.isEmpty ? "–" : a.joined(separator: ", ")
         case .ints(let a): a.isEmpty ? "–" : a.map(String.init).joined(separator: ", ")
         case .named(_, let name): name

@@ -132,6 +132,7 @@ struct PageContext {
         case .flows: "/flows"
         case .nodes: "/nodes"
         case .health: "/health"
+        case .changes: "/changes"
         case .endpoint(let e): "/endpoint/" + PageQuery.segment(e)
         case .pair(let a, let b): "/pair/" + PageQuery.segment(a) + "/" + PageQuery.segment(b)
         }
@@ -165,6 +166,7 @@ struct PageContext {
         [PageModel.Link(label: "Overview", href: carried.url("/"), here: route == .overview),
          PageModel.Link(label: "Graph", href: carried.url("/graph"), here: route == .graph),
          PageModel.Link(label: "Flows", href: carried.url("/flows"), here: route == .flows),
+         PageModel.Link(label: "Changes", href: carried.only(["from", "to"]).url("/changes"), here: route == .changes),
          PageModel.Link(label: "Nodes", href: "/nodes", here: route == .nodes),
          PageModel.Link(label: "Health", href: "/health", here: route == .health)]
     }

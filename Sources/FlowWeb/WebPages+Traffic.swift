@@ -18,19 +18,22 @@ extension WebPages {
         guard let metric = Metric(rawValue: metricText) else { throw QueryError("--metric '\(metricText)' is not a metric: use bytes or packets") }
 
         let seriesOwn: [String: String?] = ["step": stepText, "group-by": "kind"]
-        guard case .rollup(let o, _, _) = try c.question("rollup", seriesOwn) else { throw QueryError("internal: not a rollup") }
-        let byKind = try engine.rollup(o, step: step, groupBy: [.kind])
         let topOwn: (String) -> [String: String?] = { ["by": $0, "metric": metricText, "limit": limit] }
-        guard case .top(let to, _, _, let n) = try c.question("top", topOwn("endpoint")) else { throw QueryError("internal: not top") }
-        let endpoints = try engine.topEndpoints(to, metric: metric, limit: n)
-        let pairs = try engine.topPairs(to, metric: metric, limit: n)
-        let ports = try engine.topPorts(to, metric: metric, limit: n)
+        // One read for the three rankings (and one for the chart, whose step needs finer rollups).
+        let byKindQuestion = try c.question("rollup", seriesOwn)
+        guard case .rollup(let o, _, _) = byKindQuestion else { throw QueryError("internal: not a rollup") }
+        let answers = try engine.answers([byKindQuestion, try c.question("top", topOwn("endpoint")),
+                                          try c.question("top", topOwn("pair")), try c.question("top", topOwn("port"))])
+        guard case .rollup(let byKind) = answers[0], case .topEndpoints(let endpoints) = answers[1],
+              case .topPairs(let pairs) = answers[2], case .topPorts(let ports) = answers[3] else { throw QueryError("internal: answers out of order") }
 
         var bytes: Int64 = 0, packets: Int64 = 0
         for r in byKind {
             bytes = Counters.sum(bytes, r.bytes)
             packets = Counters.sum(packets, r.packets)
         }
+        var seriesChart = try AnswerCharts.rollup(byKind, groupBy: [.kind], window: w, step: step, metric: metric)
+        seriesChart.markers = Self.markers(try engine.changeRecords(ChangeQuery(window: w)))
         var model = c.frame(heading: "Traffic", title: "Overview")
         model.lead = HTMLReport.describe(o)
         model.picker = c.picker(fields: ["from", "to", "kind", "proto", "endpoint", "tag", "user", "where", "limit", "metric", "step"])
@@ -46,7 +49,7 @@ extension WebPages {
         let cell = { (key: String, row: [String: FlowFormat.Cell]) in links.tableLink(key, row) }
         model.sections = [
             .init(title: "Traffic by kind", wide: true,
-                  chart: Inline.svg(try AnswerCharts.rollup(byKind, groupBy: [.kind], window: w, step: step, metric: metric).svg(width: 1260, height: 260)),
+                  chart: Inline.svg(seriesChart.svg(width: 1260, height: 260)),
                   table: AnswerTable(answer: "rollup", report: .rollup(byKind, groupBy: [.kind])), folded: true,
                   downloads: c.downloads("rollup", seriesOwn), command: c.command("rollup", seriesOwn),
                   note: "Drag across the chart to zoom (with scripts on), or use the window links above."),

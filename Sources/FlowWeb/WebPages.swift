@@ -20,7 +20,7 @@ import Foundation
 /// ```
 public struct WebPages: Sendable {
     public enum Route: Sendable, Equatable {
-        case overview, graph, flows, nodes, health
+        case overview, graph, flows, nodes, health, changes
         case endpoint(String)
         case pair(String, String)
     }
@@ -71,6 +71,7 @@ public struct WebPages: Sendable {
             case .flows: model = try flows(&context)
             case .nodes: model = try nodes(&context)
             case .health: model = try healthPage(&context)
+            case .changes: model = try changes(&context)
             }
             return Page(status: 200, html: Templates.render(model, "page"))
         } catch let error as QueryError {

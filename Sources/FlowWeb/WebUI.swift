@@ -33,7 +33,7 @@ public struct WebUI: ServerRoutes {
 
     public func addRoutes(to router: Router<FlowRequestContext>, server: ServerParts) {
         let ui = Handlers(server: server, sessions: sessions)
-        for (path, name) in [("graph", "graph"), ("flows", "flows"), ("nodes", "nodes"), ("health", "health")] {
+        for (path, name) in [("graph", "graph"), ("flows", "flows"), ("nodes", "nodes"), ("health", "health"), ("changes", "changes")] {
             router.get(RouterPath(path)) { request, context in try await ui.page(name, request, context) }
         }
         router.get("endpoint/:e") { request, context in try await ui.page("endpoint", request, context) }
@@ -82,6 +82,7 @@ public struct WebUI: ServerRoutes {
             case "flows": route = .flows
             case "nodes": route = .nodes
             case "health": route = .health
+            case "changes": route = .changes
             case "endpoint":
                 route = .endpoint(Self.decoded(context.parameters.get("e") ?? ""))
             case "pair":

@@ -86,7 +86,16 @@ extension Tailflow {
 
     struct Scope: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Everything one endpoint touched in a window: every peer, both directions, ports, protocols, first and last seen.")
+            abstract: "Everything one endpoint touched in a window: every peer, both directions, ports, protocols, first and last seen.",
+            discussion: """
+                Who opened the connections: outboundPorts (PORTS OUT) are the service ports on the peer the endpoint \
+                connected to, inboundPorts (PORTS IN) the service ports on the endpoint the peer connected to. The side \
+                holding a row's service port (the lower non-zero of its two ports) answered, the other opened: a strong \
+                hint, not proof (two ephemeral ports or a client bound to a low port read the wrong way).
+                The table is followed by the window's configuration changes that may explain the traffic: those whose \
+                target is E's node, and the tailnet-wide ones (policy file, DNS, tailnet settings). --changes prints \
+                only those, in any format (the fields of `tailflow changes`).
+                """)
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var window: WindowOptions
@@ -96,12 +105,36 @@ extension Tailflow {
         @Flag(help: "List the raw flow rows instead of the peers.")
         var flows = false
 
+        @Flag(help: "List the window's configuration changes of E's node and the tailnet-wide ones, instead of the peers.")
+        var changes = false
+
         @Option(help: "With --flows: at most this many rows.")
         var limit = 1000
 
+        func validate() throws {
+            if flows && changes { throw ValidationError("--flows and --changes are two different answers: ask for one") }
+        }
+
         func run() throws {
             let q = try question { try .scope(try filters.options(window), flows: flows, limit: limit) }
-            try output.print(q, store: store, more: "--limit N for more, or page with tailflow flows --endpoint E --after CURSOR")
+            guard case .scope(let o) = q, let endpoint = o.endpoint else {
+                try output.print(q, store: store, more: "--limit N for more, or page with tailflow flows --endpoint E --after CURSOR")
+                return
+            }
+            let engine = QueryEngine(store: try store.openForReading())
+            if changes {
+                output.print(Report.changes(try usage { try engine.scopeChanges(window: o.window, endpoint: endpoint) }))
+                return
+            }
+            try output.print(q, store: store)
+            let found = try usage { try engine.scopeChanges(window: o.window, endpoint: endpoint) }
+            guard !found.isEmpty else { return }
+            if output.format == .table {
+                Stdout.write("\nConfiguration changes in the window (\(endpoint)'s node and tailnet-wide):\n")
+                Stdout.write(Report.changes(found).render(.table, wide: output.wide))
+            } else {
+                Stderr.write("tailflow: \(found.count) configuration change\(found.count == 1 ? "" : "s") in the window concern \(endpoint) or the whole tailnet: tailflow scope --changes lists them\n")
+            }
         }
     }
 

@@ -71,6 +71,9 @@ struct PlannerPropertyTests {
             var x: String, y: String, tx: (Int64, Int64), rx: (Int64, Int64)
             /// The row's own src endpoint (`x` is the reporter for physical rows).
             var src: String = ""
+            /// The end that opened the connection (`x` or `y`): the other holds the lower non-zero
+            /// port; nil for equal ports (both zero included).
+            var opener: String?
         }
         var rows: [Obs] = []
         var reporters: Set<String> = []
@@ -113,8 +116,11 @@ struct PlannerPropertyTests {
                 try snapshot.messages(from: .min, to: .max, reporter: nil, descending: false) { h, _, r in
                     let reporter = stable[h.reporter]!
                     let x = r.kind == .physical ? reporter : ep(r.src)
+                    let ports = [r.srcPort, r.dstPort].filter { $0 != 0 }
+                    let opener = r.srcPort == r.dstPort ? nil : (ports.min() == r.dstPort ? x : ep(r.dst))
                     obs.append(Obs(time: h.start, end: h.end, reporter: reporter, kind: r.kind, proto: r.proto, port: r.servicePort,
-                                   x: x, y: ep(r.dst), tx: (r.txPackets, r.txBytes), rx: (r.rxPackets, r.rxBytes), src: ep(r.src)))
+                                   x: x, y: ep(r.dst), tx: (r.txPackets, r.txBytes), rx: (r.rxPackets, r.rxBytes), src: ep(r.src),
+                                   opener: opener))
                     return true
                 }
             }
@@ -126,7 +132,12 @@ struct PlannerPropertyTests {
 
         /// Counted edges: (time, from, to, packets, bytes, proto, port, kind).
         func edges(_ o: QueryOptions, endpoint: String?) -> [(Int64, String, String, Int64, Int64, UInt8, UInt16, TrafficKind)] {
-            var out: [(Int64, String, String, Int64, Int64, UInt8, UInt16, TrafficKind)] = []
+            counted(o, endpoint: endpoint).map { ($0.row.time, $0.from, $0.to, $0.packets, $0.bytes, $0.row.proto, $0.row.port, $0.row.kind) }
+        }
+
+        /// Counted edges with the row that gave each.
+        func counted(_ o: QueryOptions, endpoint: String?) -> [(row: Obs, from: String, to: String, packets: Int64, bytes: Int64)] {
+            var out: [(row: Obs, from: String, to: String, packets: Int64, bytes: Int64)] = []
             // Physical traffic joins the default kinds when the expression names it.
             let kinds = o.filter.map { !o.kindsChosen && Self.namesPhysical($0.root) } == true ? o.kinds.union([.physical]) : o.kinds
             for r in rows where r.time >= o.window.from && r.time < o.window.to && kinds.contains(r.kind) && (o.proto == nil || o.proto == r.proto) {
@@ -140,7 +151,7 @@ struct PlannerPropertyTests {
                     if let e = endpoint, from != e, to != e { continue }
                     if let tag = o.tag, !(tags[from] ?? []).contains(tag), !(tags[to] ?? []).contains(tag) { continue }
                     if let e = o.filter, !holds(e.root, r, from: from, to: to, row: false) { continue }
-                    out.append((r.time, from, to, c.0, c.1, r.proto, r.port, r.kind))
+                    out.append((r, from, to, c.0, c.1))
                 }
             }
             return out
@@ -296,14 +307,21 @@ struct PlannerPropertyTests {
             var o = Self.randomOptions(f, &rng)
             let e = f.oracle.endpoints.randomElement(using: &rng)!
             o.endpoint = e
-            struct Acc { var sent: Int64 = 0, received: Int64 = 0, protos: Set<UInt8> = [], ports: Set<UInt16> = [], first = Int64.max, last = Int64.min }
+            struct Acc {
+                var sent: Int64 = 0, received: Int64 = 0, protos: Set<UInt8> = [], ports: Set<UInt16> = [], first = Int64.max, last = Int64.min
+                var outbound: Set<UInt16> = [], inbound: Set<UInt16> = []
+            }
             var want: [String: Acc] = [:]
-            for (t, from, to, _, b, proto, port, _) in f.oracle.edges(o, endpoint: e) {
+            for (row, from, to, _, b) in f.oracle.counted(o, endpoint: e) {
+                let (t, proto, port) = (row.time, row.proto, row.port)
                 let peer = from == e ? to : from
                 var a = want[peer] ?? Acc()
                 if from == e { a.sent += b } else { a.received += b }
                 a.protos.insert(proto)
                 a.ports.insert(port)
+                if let opener = row.opener {
+                    if opener == e { a.outbound.insert(port) } else { a.inbound.insert(port) }
+                }
                 a.first = min(a.first, t)
                 a.last = max(a.last, t)
                 want[peer] = a
@@ -314,6 +332,7 @@ struct PlannerPropertyTests {
                 guard let w = want[p.peer] else { continue }
                 #expect(p.sentBytes == w.sent && p.receivedBytes == w.received, "\(e)→\(p.peer)")
                 #expect(p.protocols == w.protos.sorted() && p.ports == w.ports.sorted())
+                #expect(p.outboundPorts == w.outbound.sorted() && p.inboundPorts == w.inbound.sorted(), "directions \(e)–\(p.peer) in \(o.window)")
                 #expect(p.firstSeen == w.first, "first seen \(e)–\(p.peer) in \(o.window)")
                 #expect(p.lastSeen == ends[w.last], "last seen \(e)–\(p.peer) in \(o.window)")
             }

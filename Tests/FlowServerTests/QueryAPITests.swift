@@ -65,6 +65,9 @@ struct QueryAPITests {
             // The rollup's new keys and names, as worked by hand in TailflowCLITests/RollupGroupTests.
             let groups = try await app.get("/api/v1/rollup?step=1h&group-by=src,tag&format=ndjson&" + Self.query(Self.window), Auth.read)
             #expect(groups.body.contains(#"{"time":"2026-11-01T10:00:00Z","src":"nDb1x9ZCNTRL","srcName":"db-1.tail7f3e.ts.net","tag":"tag:prod","bytes":1200000,"packets":100}"#))
+            // Who opened the connections: alice's laptop connected to db-1:5432.
+            let scope = try await app.get("/api/v1/scope?endpoint=db-1&" + Self.query(Self.window), Auth.read)
+            #expect(scope.body.contains(#""ports": [5432], "firstSeen""#) && scope.body.contains(#""outboundPorts": [], "inboundPorts": [5432]}"#))
             // Other formats, as the CLI's.
             let csv = try await app.get("/api/v1/top?format=csv&" + Self.query(Self.window), Auth.read)
             let cliCSV = try await CLI.run(Self.cliArguments("top", Self.window).dropLast(2) + ["--format", "csv"], db: db)

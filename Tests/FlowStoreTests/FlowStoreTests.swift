@@ -264,8 +264,9 @@ struct RollupCodecTests {
                 let e = RollupEntry(kind: TrafficKind(rawValue: UInt8.random(in: 0...3, using: &rng))!,
                                     src: Int64.random(in: 0...50, using: &rng), dst: Int64.random(in: 0...5, using: &rng),
                                     proto: [0, 6, 17].randomElement(using: &rng)!, port: [0, 443, 65535].randomElement(using: &rng)!,
+                                    side: ServiceSide(rawValue: UInt8.random(in: 0...3, using: &rng))!,
                                     counters: Counters(txPackets: Int64.random(in: 0...Int64.max, using: &rng), txBytes: 1, rxPackets: 0, rxBytes: 7))
-                if seen.insert("\(e.kind) \(e.src) \(e.dst) \(e.proto) \(e.port)").inserted { out.append(e) }
+                if seen.insert("\(e.kind) \(e.src) \(e.dst) \(e.proto) \(e.port) \(e.side)").inserted { out.append(e) }
             }
             return out.sorted()
         }
@@ -277,9 +278,9 @@ struct RollupCodecTests {
             let merged = FlowWriter.merge(a, b)
             #expect(merged == merged.sorted())
             var want: [String: Counters] = [:]
-            for e in a + b { want["\(e.kind) \(e.src) \(e.dst) \(e.proto) \(e.port)", default: Counters()].add(e.counters) }
+            for e in a + b { want["\(e.kind) \(e.src) \(e.dst) \(e.proto) \(e.port) \(e.side)", default: Counters()].add(e.counters) }
             #expect(merged.count == want.count)
-            for e in merged { #expect(want["\(e.kind) \(e.src) \(e.dst) \(e.proto) \(e.port)"] == e.counters) }
+            for e in merged { #expect(want["\(e.kind) \(e.src) \(e.dst) \(e.proto) \(e.port) \(e.side)"] == e.counters) }
         }
         #expect(throws: StoreError.self) { try RollupCodec.decode([1, 0, 0x80]) }
         #expect(throws: StoreError.self) { try RollupCodec.decode([2]) }

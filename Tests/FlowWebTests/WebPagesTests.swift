@@ -13,7 +13,7 @@ struct WebPagesTests {
     static func routes(_ f: WebFixture) throws -> [WebPages.Route] {
         let top = try f.engine.topPairs(QueryOptions(window: f.window), limit: 1)
         let pair = try #require(top.first)
-        return [.overview, .graph, .flows, .nodes, .health, .endpoint(pair.a), .pair(pair.a, pair.b)]
+        return [.overview, .graph, .flows, .nodes, .health, .changes, .endpoint(pair.a), .pair(pair.a, pair.b)]
     }
 
     @Test func everyPageRendersAndEscapesHostileNames() throws {

@@ -221,7 +221,7 @@ public final class MemoryStore: FlowStorage, @unchecked Sendable {
         }
 
         struct RollupKey: Hashable {
-            var bucket: Int64, kind: TrafficKind, src: Int64, dst: Int64, proto: UInt8, port: UInt16
+            var bucket: Int64, kind: TrafficKind, src: Int64, dst: Int64, proto: UInt8, port: UInt16, side: ServiceSide
         }
 
         func rollups(step: Int64, reporter: Int64, fromBucket: Int64, toBucket: Int64,
@@ -231,12 +231,13 @@ public final class MemoryStore: FlowStorage, @unchecked Sendable {
                 let bucket = Timestamp.floorDivMod(m.header.start, step * Timestamp.nanosPerSecond).0 * step
                 guard bucket >= fromBucket, bucket < toBucket else { continue }
                 for r in m.rows {
-                    sums[RollupKey(bucket: bucket, kind: r.kind, src: r.src, dst: r.dst, proto: r.proto, port: r.servicePort),
+                    sums[RollupKey(bucket: bucket, kind: r.kind, src: r.src, dst: r.dst, proto: r.proto, port: r.servicePort,
+                                   side: r.serviceSide),
                          default: Counters()].add(Counters(txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes))
                 }
             }
             for (k, c) in sums {
-                try body(k.bucket, RollupEntry(kind: k.kind, src: k.src, dst: k.dst, proto: k.proto, port: k.port, counters: c))
+                try body(k.bucket, RollupEntry(kind: k.kind, src: k.src, dst: k.dst, proto: k.proto, port: k.port, side: k.side, counters: c))
             }
         }
 

@@ -74,6 +74,30 @@ struct ChangesCommandTests {
         #expect(empty.stderr.contains("2026-11-01T09:58:00.512Z"))
     }
 
+    @Test func scopeListsTheNodesChangesAndTheTailnetWideOnes() throws {
+        let dir = TempDir()
+        let db = dir.path("c.db")
+        try CLI.run(["ingest", Self.data("api.json")], db: db)
+        let json = try Self.json(try CLI.run(["scope", "--endpoint", "db-1", "--changes", "--format", "json"] + Self.window, db: db))
+        // db-1's tag change, and the policy and DNS edits of the whole tailnet; not the other nodes' changes.
+        #expect(json.map { $0["property"] as? String } == ["ACL", "TAGS", "DNS_NAMESERVERS"])
+        let byAddress = try Self.json(try CLI.run(["scope", "--endpoint", "100.101.1.20", "--changes", "--format", "json"] + Self.window, db: db))
+        #expect(byAddress.count == 3)
+        let ci = try Self.json(try CLI.run(["scope", "--endpoint", "nCi4Lm8CNTRL", "--changes", "--format", "json"] + Self.window, db: db))
+        #expect(ci.map { $0["action"] as? String } == ["UPDATE", "APPROVE", "UPDATE", "DELETE"])
+
+        let table = try CLI.run(["scope", "--endpoint", "db-1"] + Self.window, db: db)
+        #expect(table.status == 0, "\(table.stderr)")
+        let parts = table.stdout.components(separatedBy: "Configuration changes in the window")
+        #expect(parts.count == 2 && parts[1].contains("TAGS") && parts[1].contains("ACL") && !parts[1].contains("KEY_EXPIRY"))
+        let machine = try CLI.run(["scope", "--endpoint", "db-1", "--format", "json"] + Self.window, db: db)
+        #expect(!machine.stdout.contains("TAGS") && machine.stderr.contains("3 configuration changes"))
+        // Outside the changes' window: nothing said.
+        let quiet = try CLI.run(["scope", "--endpoint", "db-1", "--from", "2026-11-01T10:02:00Z", "--to", "2026-11-01T11:00:00Z"], db: db)
+        #expect(!quiet.stdout.contains("Configuration changes"))
+        #expect(try CLI.run(["scope", "--endpoint", "db-1", "--changes", "--flows"] + Self.window, db: db).status == 2)
+    }
+
     @Test func flowAnswersAreTheSameWithAndWithoutChanges() throws {
         let dir = TempDir()
         let mixed = dir.path("mixed.db"), plain = dir.path("plain.db")

@@ -25,7 +25,7 @@ struct NodesCommandTests {
 
         let csv = try CLI.run(["nodes", "list", "--format", "csv"], db: db)
         let lines = csv.stdout.split(separator: "\r\n")
-        #expect(lines.first == "nodeId,name,os,user,tags,addresses,reporter,firstSeen,lastSeen")
+        #expect(lines.first == "nodeId,name,os,user,tags,addresses,reporter,firstSeen,lastSeen,routes")
         #expect(lines.count == 7)
         #expect(lines.contains { $0.hasPrefix("nDb1x9ZCNTRL,db-1.tail7f3e.ts.net,linux,,tag:db tag:prod,100.101.1.20 fd7a:115c:a1e0::14,true,") })
 

@@ -383,6 +383,7 @@ struct MessageParser {
         }
         var seen = SeenFields()
         let before = problems.count
+        var enabled: [String]?, advertised: [String]?
         while true {
             let key = try cursor.string()
             try cursor.expect(UInt8(ascii: ":"), "':' after an object key")
@@ -413,11 +414,26 @@ struct MessageParser {
                         problems.append("\(path()).addresses[\(i)]: \(p.quoted(t)) is not an IP address")
                     }
                 }
+            } else if field == 6 || field == 7 {
+                // Device lists (`?fields=all`): the routes the node carries.
+                let name = Self.nodeFieldNames[field]
+                var routes: [String] = []
+                try arrayField(path() + "." + name, &problems) { (p: inout MessageParser, i: Int, problems: inout [String]) throws(ScanError) in
+                    guard let text = try p.stringField(path() + ".\(name)[\(i)]", &problems) else { return }
+                    if Self.isPrefix(text) {
+                        routes.append(text)
+                    } else {
+                        problems.append("\(path()).\(name)[\(i)]: \"\(text)\" is not a route (ADDRESS/BITS)")
+                    }
+                }
+                if field == 6 { enabled = routes } else { advertised = routes }
             } else {
                 try cursor.skipValue(depth: 3)
             }
             if try cursor.endOfMembers(close: UInt8(ascii: "}"), what: "object member") { break }
         }
+        // The routes approved in the admin console carry traffic; else what the node offers.
+        node.routes = enabled ?? advertised
         if node.nodeID.isEmpty {
             // A node ID refused above is not also "missing".
             if problems.count == before { problems.append("\(path()).nodeId: missing") }
@@ -426,7 +442,14 @@ struct MessageParser {
         return node
     }
 
-    static let nodeFieldNames = ["nodeId", "name", "os", "user", "tags", "addresses"]
+    static let nodeFieldNames = ["nodeId", "name", "os", "user", "tags", "addresses", "enabledRoutes", "advertisedRoutes"]
+
+    /// Whether `text` is a CIDR prefix: `192.168.10.0/24`, `fd00::/64`.
+    static func isPrefix(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, let ip = IPAddress(String(parts[0])), let bits = Int(parts[1]) else { return false }
+        return bits >= 0 && bits <= (ip.isIPv4 ? 32 : 128)
+    }
 
     /// The index of a node object's key in ``nodeFieldNames``, or -1 for a key tailflow ignores.
     static func nodeFieldNumber(_ cursor: JSONCursor, _ key: StringToken) -> Int {
@@ -436,6 +459,8 @@ struct MessageParser {
         if cursor.equals(key, "user") { return 3 }
         if cursor.equals(key, "tags") { return 4 }
         if cursor.equals(key, "addresses") { return 5 }
+        if cursor.equals(key, "enabledRoutes") { return 6 }
+        if cursor.equals(key, "advertisedRoutes") { return 7 }
         return -1
     }
 
