@@ -93,6 +93,25 @@ extension QueryEngine {
         }
     }
 
+    /// What `diff` and `coverage` say about the configuration changes that may explain their answer
+    /// (SPEC §13): how many there are and how to list them. `diff` counts those from the baseline's
+    /// end to the window's, `coverage` those of its window; nothing when there are none.
+    ///
+    /// - throws: ``StoreError``.
+    func changeNotes(_ question: Question) throws -> [String] {
+        let window: TimeWindow
+        switch question {
+        case .diff(let o, let baseline, _, _, _): window = TimeWindow(from: min(baseline.to, o.window.from), to: o.window.to)
+        case .coverage(let o, _): window = o.window
+        default: return []
+        }
+        guard window.from < window.to else { return [] }
+        let n = try changeRecords(ChangeQuery(window: window)).count
+        guard n > 0 else { return [] }
+        let from = Timestamp.formatRFC3339(window.from), to = Timestamp.formatRFC3339(window.to)
+        return ["\(n) configuration change\(n == 1 ? "" : "s") from \(from) to \(to) may explain this: tailflow changes --from \(from) --to \(to)"]
+    }
+
     static func matchesActor(_ c: ConfigChange, _ actor: String) -> Bool {
         let a = actor.lowercased()
         for field in [c.actorID, c.actorLogin, c.actorName] {

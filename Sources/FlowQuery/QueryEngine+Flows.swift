@@ -4,10 +4,20 @@ import FlowStore
 extension QueryEngine {
     /// The raw flow rows of the window, newest first, `limit` at a time.
     ///
+    /// For example, page through every row of an hour:
+    /// ```swift
+    /// var page = try engine.flows(options, limit: 100)
+    /// while let last = page.last {
+    ///     page = try engine.flows(options, limit: 100, after: last.cursor)
+    /// }
+    /// ```
+    ///
     /// - parameter match: a keyword matched (case-insensitively) against node IDs,
     ///   names, users and tags of the reporter and both ends, the addresses, and the ports.
     /// - parameter after: a row's `cursor`, to continue after it.
-    /// - parameter involving: only rows with this endpoint at either end (scope `--flows`).
+    /// - parameter limit: at most this many rows.
+    /// - returns: The rows, newest first (by window start, then reporter and position).
+    /// - throws: ``QueryError`` for a cursor that cannot be read or an unknown endpoint; ``StoreError``.
     public func flows(_ options: QueryOptions, match: String? = nil, limit: Int = 100, after: String? = nil) throws -> [FlowLogRow] {
         var rows: [FlowLogRow] = []
         try flows(options, match: match, limit: limit, after: after) { rows.append($0) }

@@ -14,6 +14,17 @@ extension QueryEngine {
     /// inside that bucket with finer levels, down to raw rows, so only the buckets
     /// at a peer's two ends are ever read raw. `lastSeen` is the end of the last
     /// message window with traffic to or from the peer.
+    ///
+    /// For example:
+    /// ```swift
+    /// var o = QueryOptions(window: TimeWindow(from: start, to: end))
+    /// o.endpoint = "db-1"
+    /// for peer in try engine.scope(o) { print(peer.peer, peer.sentBytes, peer.receivedBytes) }
+    /// ```
+    ///
+    /// - parameter options: The window and the filters; `endpoint` is required.
+    /// - returns: One row per peer, most bytes first, ties by the peer's key.
+    /// - throws: ``QueryError`` without an endpoint or for an unknown one; ``StoreError``.
     public func scope(_ options: QueryOptions) throws -> [ScopePeer] {
         guard options.endpoint != nil else { throw QueryError("scope needs \(parameter: "endpoint")") }
         return try read(options) { ctx in
@@ -45,16 +56,22 @@ extension QueryEngine {
             }
             // Refine the ends found in rollup buckets, one bucket at a time, finer each round.
             while true {
-                var buckets: Set<[Int64]> = []
-                for a in peers.values {
-                    if a.firstSpan > 0 { buckets.insert([a.first, a.firstSpan]) }
-                    if a.lastSpan > 0 { buckets.insert([a.last, a.lastSpan]) }
+                // Each bucket to look into, with the peers whose first or last sighting it holds.
+                var buckets: [[Int64]: Set<Endpoint>] = [:]
+                for (peer, a) in peers {
+                    if a.firstSpan > 0 { buckets[[a.first, a.firstSpan], default: []].insert(peer) }
+                    if a.lastSpan > 0 { buckets[[a.last, a.lastSpan], default: []].insert(peer) }
                 }
                 if buckets.isEmpty { break }
-                for bucket in buckets.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                let reporters = try ctx.snapshot.reporters().count
+                for (bucket, wanted) in buckets.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
                     let (start, span) = (bucket[0], bucket[1])
+                    // Only the reports that count for those peers' edges with the endpoint (its own and
+                    // theirs, SPEC §3): a busy node's ends would otherwise read every report of hundreds of minutes.
+                    let observers = Self.observers(ctx, e, wanted).flatMap { $0.count * 2 <= reporters ? $0 : nil }
                     var firsts: [Endpoint: (Int64, Int64)] = [:], lasts: [Endpoint: (Int64, Int64)] = [:]
-                    try ctx.edges(TimeWindow(from: start, to: start + span), below: span / Timestamp.nanosPerSecond) { o, from, to, _, _ in
+                    try ctx.edges(TimeWindow(from: start, to: start + span), observers: observers,
+                                  below: span / Timestamp.nanosPerSecond) { o, from, to, _, _ in
                         let peer = from == e ? to : from
                         if firsts[peer].map({ o.time < $0.0 || (o.time == $0.0 && o.span < $0.1) }) ?? true { firsts[peer] = (o.time, o.span) }
                         if lasts[peer].map({ o.time + o.span > $0.0 + $0.1 || (o.time + o.span == $0.0 + $0.1 && o.span < $0.1) }) ?? true {
@@ -80,6 +97,17 @@ extension QueryEngine {
                 return row
             }.sorted { a, b in a.bytes != b.bytes ? a.bytes > b.bytes : byteOrder(a.peer, b.peer) }
         }
+    }
+
+    /// The reporters whose observations can count for edges between `e` and any of `peers`
+    /// (nil: any reporter's can).
+    static func observers(_ ctx: QueryContext, _ e: Endpoint, _ peers: Set<Endpoint>) -> Set<Int64>? {
+        var all: Set<Int64> = []
+        for peer in peers {
+            guard let o = ctx.model.observers(of: e, peer) else { return nil }
+            all.formUnion(o)
+        }
+        return all
     }
 
     /// The latest window end among messages starting at each of `starts`.

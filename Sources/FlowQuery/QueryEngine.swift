@@ -10,7 +10,7 @@ public import FlowStore
 /// let rows = try engine.topEndpoints(options, metric: .bytes, limit: 10)
 /// ```
 public struct QueryEngine: Sendable {
-    /// The store questions read, through its snapshots.
+    /// The store questions read, one snapshot per question (``FlowStorage/read(_:)``).
     public let store: any FlowStorage
 
     /// An engine over `store`: SQLite (``FlowStore``) or any other ``FlowStorage``.
@@ -65,46 +65,43 @@ public struct QueryEngine: Sendable {
         var isZero: Bool { packets == 0 && bytes == 0 }
     }
 
-    /// Counted traffic per directed edge over the window.
-    ///
-    /// Edges between two nodes (most traffic) are summed in a dense matrix
-    /// indexed by node id, which is several times faster than hashing; other
-    /// edges (bare addresses, `*`) go through a dictionary.
+    /// Counted traffic per directed edge over the window (see ``DirectedTally``).
     func directedEdges(_ ctx: QueryContext) throws -> [EdgeKey: Sum] {
-        var table = EdgeTable()
-        let nodes = Int((ctx.directory.nodes.keys.max() ?? 0) + 1)
-        let dense = nodes <= 1024  // at most 16 MiB of matrix; larger tailnets use the table alone
-        var matrix = dense ? [Sum](repeating: Sum(), count: nodes * nodes) : []
-        try ctx.edges(ctx.options.window) { _, from, to, p, b in
-            if dense, from.raw < 0, to.raw < 0 {
-                matrix[Int(-from.raw) * nodes + Int(-to.raw)].add(p, b)
-            } else {
-                table.add(from, to, p, b)
-            }
-        }
-        var sums: [EdgeKey: Sum] = [:]
-        table.forEach { from, to, s in sums[EdgeKey(from: from, to: to)] = s }
-        if dense {
-            for (i, s) in matrix.enumerated() where !s.isZero {
-                sums[EdgeKey(from: .node(Int64(i / nodes)), to: .node(Int64(i % nodes)))] = s
-            }
-        }
-        return sums
+        var tally = DirectedTally(ctx)
+        try ctx.edges(ctx.options.window) { _, from, to, p, b in tally.add(from, to, p, b) }
+        return tally.sums
     }
 
     // MARK: top
 
-    /// Endpoints ranked by traffic sent plus received.
+    /// Endpoints ranked by traffic sent plus received (`top --by endpoint`).
+    ///
+    /// Each edge is counted once, from the side SPEC §3 says; an endpoint's rows sum what it
+    /// sent and what it received. Ties rank by the endpoint's key in byte order.
+    ///
+    /// For example:
+    /// ```swift
+    /// let busiest = try engine.topEndpoints(options, metric: .packets, limit: 5)
+    /// // [TopEndpointRow(endpoint: "nDb1x9ZCNTRL", name: "db-1.tail1234.ts.net", sentBytes: …), …]
+    /// ```
+    ///
+    /// - parameter options: The window and the filters.
+    /// - parameter metric: What ranks: bytes (the default) or packets.
+    /// - parameter limit: At most this many rows.
+    /// - returns: Rows with traffic, largest first.
+    /// - throws: ``QueryError`` for an unknown endpoint, tag or user in the filters; ``StoreError``.
     public func topEndpoints(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopEndpointRow] {
         try read(options) { ctx in try topEndpoints(ctx, metric: metric, limit: limit) }
     }
 
     /// `top --by endpoint` over `ctx`'s window and filters (``diff`` asks it twice in one snapshot).
-    func topEndpoints(_ ctx: QueryContext, metric: Metric, limit: Int) throws -> [TopEndpointRow] {
+    ///
+    /// - parameter edges: the window's directed edges when a shared read summed them already.
+    func topEndpoints(_ ctx: QueryContext, metric: Metric, limit: Int, edges: [EdgeKey: Sum]? = nil) throws -> [TopEndpointRow] {
         do {
             var sent: [Endpoint: Sum] = [:], received: [Endpoint: Sum] = [:]
             var starWithStar = false, starWithOthers = false
-            for (k, s) in try directedEdges(ctx) {
+            for (k, s) in try edges ?? directedEdges(ctx) {
                 sent[k.from, default: Sum()].add(s.packets, s.bytes)
                 received[k.to, default: Sum()].add(s.packets, s.bytes)
                 if k.from == .star || k.to == .star {
@@ -112,8 +109,14 @@ public struct QueryEngine: Sendable {
                 }
             }
             var rows: [TopEndpointRow] = []
-            for e in Set(sent.keys).union(received.keys) {
+            let all = Set(sent.keys).union(received.keys)
+            let least = Self.least(all.map { e in
                 let s = sent[e] ?? Sum(), r = received[e] ?? Sum()
+                return metric == .bytes ? Counters.sum(s.bytes, r.bytes) : Counters.sum(s.packets, r.packets)
+            }, limit: limit)
+            for e in all {
+                let s = sent[e] ?? Sum(), r = received[e] ?? Sum()
+                if let least, (metric == .bytes ? Counters.sum(s.bytes, r.bytes) : Counters.sum(s.packets, r.packets)) < least { continue }
                 var row = TopEndpointRow(endpoint: try ctx.label(e), name: ctx.directory.name(e),
                                          sentBytes: s.bytes, receivedBytes: r.bytes, sentPackets: s.packets, receivedPackets: r.packets)
                 if row.name == nil {
@@ -125,16 +128,30 @@ public struct QueryEngine: Sendable {
         }
     }
 
-    /// Unordered pairs ranked by traffic in both directions (`a < b` as strings).
+    /// Unordered pairs ranked by traffic in both directions (`top --by pair`).
+    ///
+    /// A pair's `a` is the smaller key in byte order; `ab` counts what `a` sent to `b`.
+    ///
+    /// For example:
+    /// ```swift
+    /// let pairs = try engine.topPairs(options, limit: 10)
+    /// let total = pairs.map(\.bytes).reduce(0, +)
+    /// ```
+    ///
+    /// - parameter options: The window and the filters.
+    /// - parameter metric: What ranks: bytes (the default) or packets.
+    /// - parameter limit: At most this many rows.
+    /// - returns: Pairs with traffic, largest first, ties by `a` then `b`.
+    /// - throws: ``QueryError`` for an unknown endpoint in the filters; ``StoreError``.
     public func topPairs(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopPairRow] {
         try read(options) { ctx in try topPairs(ctx, metric: metric, limit: limit) }
     }
 
     /// `top --by pair` over `ctx`'s window and filters.
-    func topPairs(_ ctx: QueryContext, metric: Metric, limit: Int) throws -> [TopPairRow] {
+    func topPairs(_ ctx: QueryContext, metric: Metric, limit: Int, edges: [EdgeKey: Sum]? = nil) throws -> [TopPairRow] {
         do {
             var pairs: [EdgeKey: (ab: Sum, ba: Sum)] = [:]
-            for (k, s) in try directedEdges(ctx) {
+            for (k, s) in try edges ?? directedEdges(ctx) {
                 let lf = try ctx.label(k.from), lt = try ctx.label(k.to)
                 if !byteOrder(lt, lf) {
                     pairs[EdgeKey(from: k.from, to: k.to), default: (Sum(), Sum())].ab.add(s.packets, s.bytes)
@@ -142,7 +159,13 @@ public struct QueryEngine: Sendable {
                     pairs[EdgeKey(from: k.to, to: k.from), default: (Sum(), Sum())].ba.add(s.packets, s.bytes)
                 }
             }
+            let least = Self.least(pairs.values.map { v in
+                metric == .bytes ? Counters.sum(v.ab.bytes, v.ba.bytes) : Counters.sum(v.ab.packets, v.ba.packets)
+            }, limit: limit)
             let rows = try pairs.compactMap { k, v -> TopPairRow? in
+                if let least, (metric == .bytes ? Counters.sum(v.ab.bytes, v.ba.bytes) : Counters.sum(v.ab.packets, v.ba.packets)) < least {
+                    return nil
+                }
                 var row = TopPairRow(a: try ctx.label(k.from), b: try ctx.label(k.to), aName: ctx.directory.name(k.from), bName: ctx.directory.name(k.to),
                                      abBytes: v.ab.bytes, baBytes: v.ba.bytes, abPackets: v.ab.packets, baPackets: v.ba.packets)
                 let both = k.from == k.to
@@ -154,18 +177,32 @@ public struct QueryEngine: Sendable {
         }
     }
 
-    /// Service ports ranked by counted traffic (see ``FlowRow/servicePort``).
+    /// Service ports ranked by counted traffic (`top --by port`; see ``FlowRow/servicePort``).
+    ///
+    /// For example:
+    /// ```swift
+    /// let ports = try engine.topPorts(options, limit: 3)   // [TopPortRow(proto: 6, port: 443, …), …]
+    /// ```
+    ///
+    /// - parameter options: The window and the filters.
+    /// - parameter metric: What ranks: bytes (the default) or packets.
+    /// - parameter limit: At most this many rows.
+    /// - returns: (protocol, port) rows, largest first, ties by protocol then port.
+    /// - throws: ``QueryError``; ``StoreError``.
     public func topPorts(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopPortRow] {
         try read(options) { ctx in try topPorts(ctx, metric: metric, limit: limit) }
     }
 
     /// `top --by port` over `ctx`'s window and filters.
-    func topPorts(_ ctx: QueryContext, metric: Metric, limit: Int) throws -> [TopPortRow] {
+    ///
+    /// - parameter sums: the window's sums by port when a shared read summed them already.
+    func topPorts(_ ctx: QueryContext, metric: Metric, limit: Int, sums: [UInt32: Sum]? = nil) throws -> [TopPortRow] {
         do {
-            var sums: [UInt32: Sum] = [:]
-            try ctx.edges(ctx.options.window) { o, _, _, p, b in
-                sums[UInt32(o.proto) << 16 | UInt32(o.port), default: Sum()].add(p, b)
-            }
+            let sums = try sums ?? {
+                var tally = PortTally()
+                try ctx.edges(ctx.options.window) { o, _, _, p, b in tally.add(o, p, b) }
+                return tally.sums
+            }()
             let rows = sums.filter { !$0.value.isZero }.map { k, s in
                 TopPortRow(proto: UInt8(k >> 16), port: UInt16(k & 0xffff), bytes: s.bytes, packets: s.packets)
             }
@@ -176,17 +213,37 @@ public struct QueryEngine: Sendable {
         }
     }
 
-    /// Protocols ranked by counted traffic.
+    /// Protocols ranked by counted traffic (`top --by proto`).
+    ///
+    /// - parameter options: The window and the filters.
+    /// - parameter metric: What ranks: bytes (the default) or packets.
+    /// - parameter limit: At most this many rows.
+    /// - returns: Protocol rows, largest first, ties by protocol number.
+    /// - throws: ``QueryError``; ``StoreError``.
     public func topProtocols(_ options: QueryOptions, metric: Metric = .bytes, limit: Int = 20) throws -> [TopProtoRow] {
         try read(options) { ctx in
-            var sums: [UInt8: Sum] = [:]
-            try ctx.edges(options.window) { o, _, _, p, b in sums[o.proto, default: Sum()].add(p, b) }
-            let rows = sums.filter { !$0.value.isZero }.map { TopProtoRow(proto: $0.key, bytes: $0.value.bytes, packets: $0.value.packets) }
-            return Array(rows.sorted { a, b in
-                let va = metric == .bytes ? a.bytes : a.packets, vb = metric == .bytes ? b.bytes : b.packets
-                return va != vb ? va > vb : a.proto < b.proto
-            }.prefix(limit))
+            var tally = ProtoTally()
+            try ctx.edges(options.window) { o, _, _, p, b in tally.add(o, p, b) }
+            return Self.protoRows(tally.sums, metric: metric, limit: limit)
         }
+    }
+
+    /// Protocols ranked from their sums.
+    static func protoRows(_ sums: [UInt8: Sum], metric: Metric, limit: Int) -> [TopProtoRow] {
+        let rows = sums.filter { !$0.value.isZero }.map { TopProtoRow(proto: $0.key, bytes: $0.value.bytes, packets: $0.value.packets) }
+        return Array(rows.sorted { a, b in
+            let va = metric == .bytes ? a.bytes : a.packets, vb = metric == .bytes ? b.bytes : b.packets
+            return va != vb ? va > vb : a.proto < b.proto
+        }.prefix(limit))
+    }
+
+    /// The least value a row needs to be among the first `limit` of `values` ranked descending
+    /// (nil: every row is): rows below it are left out before they are built and sorted, which
+    /// for tens of thousands of pairs is most of a ranking's time. Ties at that value stay, so the
+    /// ranking of what is left gives the same first rows.
+    static func least(_ values: [Int64], limit: Int) -> Int64? {
+        guard limit > 0, limit < values.count else { return nil }
+        return values.sorted(by: >)[limit - 1]
     }
 
     static func rank<Row>(_ rows: [Row], metric: Metric, limit: Int, value: (Row) -> Int64, key: (Row) -> String) -> [Row] {
@@ -199,34 +256,27 @@ public struct QueryEngine: Sendable {
     // MARK: series
 
     /// Bytes and packets per `step` bucket, dense (empty buckets are zero).
+    ///
+    /// Buckets are epoch-aligned (`1d` and `1w` align to the options' zone), from the one
+    /// holding the window's start to the one holding its last instant.
+    ///
+    /// For example, one pair's traffic per minute:
+    /// ```swift
+    /// let points = try engine.series(options, step: 60_000_000_000, subject: .pair("db-1", "web-2"))
+    /// ```
+    ///
+    /// - parameter options: The window and the filters.
+    /// - parameter step: The bucket width in nanoseconds.
+    /// - parameter subject: Everything (the default), one endpoint, a pair or a directed edge.
+    /// - returns: One point per bucket, oldest first.
+    /// - throws: ``QueryError`` for too many buckets or an unknown endpoint; ``StoreError``.
     public func series(_ options: QueryOptions, step: Nanoseconds, subject: SeriesSubject = .all) throws -> [SeriesPoint] {
         try read(options) { ctx in
-            let buckets = try options.window.bucketing(step: step, zone: options.zone)
-            var sums = [Sum](repeating: Sum(), count: buckets.starts.count)
-            var observers: Set<Int64>? = nil
-            var touching: Endpoint? = nil
-            var match: (Endpoint, Endpoint) -> Bool = { _, _ in true }
-            switch subject {
-            case .all:
-                break
-            case .endpoint(let e):
-                let x = try ctx.directory.resolve(e)
-                touching = x
-                match = { $0 == x || $1 == x }
-            case .pair(let a, let b):
-                let x = try ctx.directory.resolve(a), y = try ctx.directory.resolve(b)
-                observers = ctx.model.observers(of: x, y)
-                match = { ($0 == x && $1 == y) || ($0 == y && $1 == x) }
-            case .edge(let a, let b):
-                let x = try ctx.directory.resolve(a), y = try ctx.directory.resolve(b)
-                observers = ctx.model.observers(of: x, y)
-                match = { $0 == x && $1 == y }
+            var tally = try SeriesTally(ctx, step: step, subject: subject)
+            try ctx.edges(options.window, step: tally.buckets.alignment, observers: tally.observers, touching: tally.touching) { o, from, to, p, b in
+                tally.add(o, from, to, p, b)
             }
-            try ctx.edges(options.window, step: buckets.alignment, observers: observers, touching: touching) { o, from, to, p, b in
-                guard match(from, to) else { return }
-                sums[buckets.index(of: o.time)].add(p, b)
-            }
-            return zip(buckets.starts, sums).map { SeriesPoint(time: $0, bytes: $1.bytes, packets: $1.packets) }
+            return tally.points
         }
     }
 
@@ -243,76 +293,38 @@ public struct QueryEngine: Sendable {
         var tag: Int32
         var user: Int32
         var os: Int32
+
+        // One mixed word rather than eight combined fields: a rollup hashes a group for every edge.
+        func hash(into hasher: inout Hasher) {
+            var k = UInt64(bitPattern: time) &* 0x9E37_79B9_7F4A_7C15
+            k ^= UInt64(kind) << 56 ^ UInt64(proto) << 48 ^ UInt64(port) << 32 ^ UInt64(UInt32(bitPattern: tag))
+            k ^= UInt64(bitPattern: src.raw) &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(bitPattern: dst.raw) &* 0x1656_67B1_9E37_79F9
+            k ^= UInt64(UInt32(bitPattern: user)) &* 0x27D4_EB2F_1656_67C5 ^ UInt64(UInt32(bitPattern: os)) << 17
+            hasher.combine(k)
+        }
     }
 
     /// Bytes and packets per `step` bucket, grouped by any of kind, proto, source,
     /// destination, tag, user, OS and service port (see ``RollupKeyField``).
+    ///
+    /// Groups with no traffic are left out; rows sort by time, then by the keys in the
+    /// order given.
+    ///
+    /// For example, each hour's traffic by kind and protocol:
+    /// ```swift
+    /// let rows = try engine.rollup(options, step: 3_600_000_000_000, groupBy: [.kind, .proto])
+    /// ```
+    ///
+    /// - parameter options: The window and the filters.
+    /// - parameter step: The bucket width in nanoseconds.
+    /// - parameter groupBy: The keys, in the order rows sort by (none: one row per bucket).
+    /// - returns: One row per bucket and group with traffic.
+    /// - throws: ``QueryError`` for too many buckets; ``StoreError``.
     public func rollup(_ options: QueryOptions, step: Nanoseconds, groupBy: [RollupKeyField]) throws -> [RollupRow] {
         try read(options) { ctx in
-            let buckets = try options.window.bucketing(step: step, zone: options.zone)  // also validates the bucket count
-            let keys = Set(groupBy)
-            var sums: [RollupGroup: Sum] = [:]
-            var attributes = NodeAttributes(ctx.directory)
-            let byTag = keys.contains(.tag), byUser = keys.contains(.user), byOS = keys.contains(.os)
-            let none: [Int32] = [-1]
-            try ctx.edges(options.window, step: buckets.alignment) { o, from, to, p, b in
-                var g = RollupGroup(time: buckets.start(of: o.time),
-                                    kind: keys.contains(.kind) ? o.kind.rawValue : 0,
-                                    proto: keys.contains(.proto) ? o.proto : 0,
-                                    port: keys.contains(.port) ? o.port : 0,
-                                    src: keys.contains(.src) ? from : .star,
-                                    dst: keys.contains(.dst) ? to : .star,
-                                    tag: -1, user: -1, os: -1)
-                guard byTag || byUser || byOS else {
-                    sums[g, default: Sum()].add(p, b)
-                    return
-                }
-                // Each value at either end is a group of its own: the traffic `--where 'tag = T'` keeps.
-                let tags = byTag ? attributes.either(.tag, from, to) : none
-                let users = byUser ? attributes.either(.user, from, to) : none
-                let oses = byOS ? attributes.either(.os, from, to) : none
-                for t in tags {
-                    g.tag = t
-                    for u in users {
-                        g.user = u
-                        for s in oses {
-                            g.os = s
-                            sums[g, default: Sum()].add(p, b)
-                        }
-                    }
-                }
-            }
-            let rows = try sums.filter { !$0.value.isZero }.map { g, s in
-                RollupRow(time: g.time,
-                          kind: keys.contains(.kind) ? TrafficKind(rawValue: g.kind)?.name : nil,
-                          proto: keys.contains(.proto) ? g.proto : nil,
-                          src: keys.contains(.src) ? try ctx.label(g.src) : nil,
-                          srcName: keys.contains(.src) ? ctx.directory.name(g.src) : nil,
-                          dst: keys.contains(.dst) ? try ctx.label(g.dst) : nil,
-                          dstName: keys.contains(.dst) ? ctx.directory.name(g.dst) : nil,
-                          tag: attributes.text(g.tag), user: attributes.text(g.user), os: attributes.text(g.os),
-                          port: keys.contains(.port) ? g.port : nil,
-                          bytes: s.bytes, packets: s.packets,
-                          srcLabel: Self.rollupLabel(ctx, keys, .src, g.src, other: g.dst, port: g.port),
-                          dstLabel: Self.rollupLabel(ctx, keys, .dst, g.dst, other: g.src, port: g.port))
-            }
-            return rows.sorted { a, b in
-                if a.time != b.time { return a.time < b.time }
-                for field in groupBy {
-                    switch field {
-                    case .kind where a.kind != b.kind: return byteOrder(a.kind ?? "", b.kind ?? "")
-                    case .proto where a.proto != b.proto: return (a.proto ?? 0) < (b.proto ?? 0)
-                    case .src where a.src != b.src: return byteOrder(a.src ?? "", b.src ?? "")
-                    case .dst where a.dst != b.dst: return byteOrder(a.dst ?? "", b.dst ?? "")
-                    case .tag where a.tag != b.tag: return a.tag == nil || (b.tag != nil && byteOrder(a.tag!, b.tag!))
-                    case .user where a.user != b.user: return a.user == nil || (b.user != nil && byteOrder(a.user!, b.user!))
-                    case .os where a.os != b.os: return a.os == nil || (b.os != nil && byteOrder(a.os!, b.os!))
-                    case .port where a.port != b.port: return (a.port ?? 0) < (b.port ?? 0)
-                    default: continue
-                    }
-                }
-                return false
-            }
+            var tally = try RollupTally(ctx, step: step, groupBy: groupBy)
+            try ctx.edges(options.window, step: tally.buckets.alignment) { o, from, to, p, b in tally.add(o, from, to, p, b) }
+            return try tally.rows(ctx)
         }
     }
 }

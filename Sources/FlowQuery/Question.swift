@@ -17,20 +17,35 @@ public import Foundation
 /// let report = try QueryEngine(store: store).answer(q)
 /// ```
 public enum Question: Sendable {
+    /// `top`: endpoints, pairs, ports or protocols ranked by `metric`, the first `limit`.
+    ///
+    /// For example, the ten pairs that sent the most bytes yesterday:
+    /// ```swift
+    /// let q = Question.top(QueryOptions(window: try QuestionText.window(from: "yesterday", to: nil)), by: .pair, metric: .bytes, limit: 10)
+    /// ```
     case top(QueryOptions, by: TopDimension, metric: Metric, limit: Int)
+    /// `series`: bytes and packets per `step` (nanoseconds), dense, for everything, one
+    /// endpoint, one pair or one directed edge (``SeriesSubject``).
     case series(QueryOptions, step: Nanoseconds, subject: SeriesSubject)
+    /// `rollup`: bytes and packets per `step`, grouped by the keys in `groupBy` (in that order;
+    /// none: one row per bucket).
     case rollup(QueryOptions, step: Nanoseconds, groupBy: [RollupKeyField])
+    /// `scope`: every peer of the options' endpoint (required: build it with
+    /// ``scope(_:flows:limit:)``), both directions, ports, protocols, first and last seen.
     case scope(QueryOptions)
     /// `scope --flows`: the endpoint's raw flow rows.
     case scopeFlows(QueryOptions, limit: Int)
+    /// `flows`: raw flow rows, newest first, `limit` a page; `match` is a keyword, `after` a
+    /// row's ``FlowLogRow/cursor`` to page on from.
     case flows(QueryOptions, match: String?, limit: Int, after: String?)
+    /// `nodes`: every known node (no window, no filters).
     case nodes
     /// `diff`: the keys of `top --by` whose traffic is new, gone, or changed by `factor` against `baseline`.
     case diff(QueryOptions, baseline: TimeWindow, by: DiffDimension, factor: Double, limit: Int)
     /// `coverage`: per node, whether its reports can be trusted over the window.
     case coverage(QueryOptions, gap: Nanoseconds)
 
-    /// The commands that take questions.
+    /// The commands that take questions, as the CLI and the HTTP API (`/api/v1/{command}`) name them.
     public static let commands = ["top", "series", "rollup", "scope", "flows", "nodes", "diff", "coverage"]
 
     /// The parameters each command takes, besides the window and the filters.
@@ -47,6 +62,12 @@ public enum Question: Sendable {
     static let shared: Set<String> = ["from", "to", "tz", "kind", "proto", "endpoint", "tag", "user", "where"]
 
     /// Parses a question from HTTP query parameters; `now` anchors relative times such as `-24h`.
+    ///
+    /// For example:
+    /// ```swift
+    /// let q = try Question(command: "series", parameters: ["pair": "db-1,web-2", "step": "5m", "from": "-6h"])
+    /// // .series(options, step: 300_000_000_000, subject: .pair("db-1", "web-2"))
+    /// ```
     ///
     /// - parameter command: `top`, `series`, `rollup`, `scope`, `flows` or `nodes`.
     /// - parameter parameters: the query parameters (`from`, `to`, `by`, `step`, …), each given once.
@@ -91,6 +112,15 @@ public enum Question: Sendable {
 
     /// `scope`, or `scope --flows` (its raw rows, `limit` at most); the endpoint is required.
     ///
+    /// For example:
+    /// ```swift
+    /// var o = QueryOptions(window: try QuestionText.window(from: "-1h", to: nil))
+    /// o.endpoint = "db-1"
+    /// let q = try Question.scope(o, flows: false, limit: 1000)   // .scope(o)
+    /// ```
+    ///
+    /// - parameter flows: the endpoint's raw flow rows instead of its peers.
+    /// - parameter limit: at most this many raw rows (ignored without `flows`).
     /// - throws: ``QueryError`` when `options` has no endpoint.
     public static func scope(_ options: QueryOptions, flows: Bool, limit: Int) throws -> Question {
         guard options.endpoint != nil else { throw QueryError("scope needs \(parameter: "endpoint") E") }
@@ -315,6 +345,17 @@ extension QueryEngine {
     ///
     /// A limited answer carries ``Report/cut`` when the limit left rows out; ``Report/notes``
     /// say why an answer may be empty (a window the store holds no data in, an address never seen).
+    ///
+    /// For example:
+    /// ```swift
+    /// let report = try engine.answer(try Question(command: "top", parameters: ["by": "port", "limit": "5"]))
+    /// print(report.render(.json))   // the same bytes as `tailflow top --by port --limit 5 --format json`
+    /// ```
+    ///
+    /// - parameter question: Any question; `nodes` ignores the window.
+    /// - returns: The rows as cells with their columns, plus the cut and the notes.
+    /// - throws: ``QueryError`` when the question cannot be answered as asked (an unknown
+    ///   endpoint, too many buckets); ``StoreError`` when the store cannot be read.
     public func answer(_ question: Question) throws -> Report {
         var report: Report
         switch question {
@@ -346,7 +387,7 @@ extension QueryEngine {
         case .coverage(let o, let gap):
             report = .coverage(try coverage(o, thresholds: CoverageThresholds(gap: gap)))
         }
-        report.notes = try notes(question)
+        report.notes = try notes(question) + changeNotes(question)
         return report
     }
 

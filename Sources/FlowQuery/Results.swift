@@ -1,26 +1,34 @@
 public import FlowModel
 import FlowStore
 
-/// `top --by endpoint`
+/// One row of `top --by endpoint` (``QueryEngine/topEndpoints(_:metric:limit:)``); its JSON
+/// fields are these names, plus `bytes` and `packets`.
 public struct TopEndpointRow: Sendable, Equatable {
+    /// The endpoint's key: a node's stable ID, an IP address, or `*` (addresses removed).
     public var endpoint: String
+    /// The node's name, nil for an address that is no node.
     public var name: String?
+    /// What the endpoint sent (edges from it) and received (edges to it), counted once each (SPEC §3).
     public var sentBytes: Int64
     public var receivedBytes: Int64
     public var sentPackets: Int64
     public var receivedPackets: Int64
     /// What tables show for an endpoint without a node name (``Directory/tableLabel``): not in JSON.
     public var label: String? = nil
+    /// Sent plus received (saturating at `Int64.max`).
     public var bytes: Int64 { Counters.sum(sentBytes, receivedBytes) }
     public var packets: Int64 { Counters.sum(sentPackets, receivedPackets) }
 }
 
-/// `top --by pair`: `a < b` as strings; `ab` is a→b.
+/// One row of `top --by pair` (``QueryEngine/topPairs(_:metric:limit:)``): `a < b` as strings; `ab` is a→b.
 public struct TopPairRow: Sendable, Equatable {
+    /// The pair's keys (node stable IDs, addresses or `*`), `a` the smaller in byte order.
     public var a: String
     public var b: String
+    /// Their node names, nil for addresses that are no node.
     public var aName: String?
     public var bName: String?
+    /// What `a` sent to `b` (`ab`) and `b` to `a` (`ba`).
     public var abBytes: Int64
     public var baBytes: Int64
     public var abPackets: Int64
@@ -28,37 +36,45 @@ public struct TopPairRow: Sendable, Equatable {
     /// What tables show for an end without a node name: not in JSON.
     public var aLabel: String? = nil
     public var bLabel: String? = nil
+    /// Both directions (saturating at `Int64.max`).
     public var bytes: Int64 { Counters.sum(abBytes, baBytes) }
     public var packets: Int64 { Counters.sum(abPackets, baPackets) }
 }
 
-/// `top --by port`
+/// One row of `top --by port` (``QueryEngine/topPorts(_:metric:limit:)``).
 public struct TopPortRow: Sendable, Equatable {
+    /// The IANA protocol number (6 TCP, 17 UDP, …).
     public var proto: UInt8
+    /// The service port (``FlowRow/servicePort``: the lower non-zero of a row's two ports).
     public var port: UInt16
     public var bytes: Int64
     public var packets: Int64
 }
 
-/// `top --by proto`
+/// One row of `top --by proto` (``QueryEngine/topProtocols(_:metric:limit:)``).
 public struct TopProtoRow: Sendable, Equatable {
     public var proto: UInt8
     public var bytes: Int64
     public var packets: Int64
 }
 
-/// One bucket of a series.
+/// One bucket of a series (``QueryEngine/series(_:step:subject:)``).
 public struct SeriesPoint: Sendable, Equatable {
+    /// The bucket's start, nanoseconds since the Unix epoch (RFC 3339 in JSON).
     public var time: Nanoseconds
     public var bytes: Int64
     public var packets: Int64
 }
 
-/// One group of one bucket of a rollup; keys not grouped by are nil.
+/// One group of one bucket of a rollup (``QueryEngine/rollup(_:step:groupBy:)``); keys not grouped by are nil.
 public struct RollupRow: Sendable, Equatable {
+    /// The bucket's start, nanoseconds since the Unix epoch.
     public var time: Nanoseconds
+    /// The traffic kind's name (`virtual`, `subnet`, `exit`, `physical`).
     public var kind: String?
+    /// The IANA protocol number.
     public var proto: UInt8?
+    /// The source and destination endpoints' keys.
     public var src: String?
     /// The name of the node `src` is, when grouped by `src` and it is a node.
     public var srcName: String?
@@ -97,20 +113,24 @@ public struct RollupRow: Sendable, Equatable {
     }
 }
 
-/// One peer of an endpoint over an incident window.
+/// One peer of an endpoint over an incident window (``QueryEngine/scope(_:)``).
 public struct ScopePeer: Sendable, Equatable {
+    /// The peer's key (node stable ID, address or `*`) and its node name.
     public var peer: String
     public var peerName: String?
+    /// What the endpoint sent to the peer (`sent`) and received from it (`received`).
     public var sentBytes: Int64
     public var receivedBytes: Int64
     public var sentPackets: Int64
     public var receivedPackets: Int64
+    /// The protocols and service ports of their traffic, ascending.
     public var protocols: [UInt8]
     public var ports: [UInt16]
     /// Service ports on the peer that the endpoint connected to (it opened those connections).
     public var outboundPorts: [UInt16]
     /// Service ports on the endpoint that the peer connected to.
     public var inboundPorts: [UInt16]
+    /// The start of the first message window with traffic between them, and the end of the last (ns, exact).
     public var firstSeen: Nanoseconds
     public var lastSeen: Nanoseconds
     /// What tables show for a peer without a node name: not in JSON.

@@ -18,6 +18,8 @@ public final class FlowStore: FlowStorage {
     /// The page size of new databases. Messages pack their rows into blobs of a
     /// few hundred bytes; larger pages keep them on the page with their key.
     public static let pageSize = 8192
+    /// How much of the file a reading connection maps (SQLite caps it at its own maximum, 2 GB by default).
+    static let mmapSize: Int64 = 1 << 30
 
     public let path: String
     /// Readers run concurrently with the single writer (WAL). Not API: tests that
@@ -82,6 +84,9 @@ public final class FlowStore: FlowStorage {
             // The writer keeps recent index and rollup pages hot; a question scans
             // each page once, where a big cache only costs fresh memory to fault in.
             try db.execute(sql: db.configuration.readonly ? "PRAGMA cache_size = -8192" : "PRAGMA cache_size = -32768")
+            // Readers map the file: a scan then reads pages where the kernel holds them instead
+            // of copying each into SQLite's cache (a tenth of a day's rollup scan was that copy).
+            if db.configuration.readonly { try db.execute(sql: "PRAGMA mmap_size = \(FlowStore.mmapSize)") }
         }
         do {
             if readOnly {

@@ -11,15 +11,37 @@ extension WebPages {
         try engine.endpointKey(argument, options)
     }
 
+    /// Peers the endpoint page lists unless `peers` asks for more: the busiest, by bytes.
+    static let peersShown = 25
+    /// Raw flows the endpoint page lists unless `limit` asks for more; older ones page by `after`.
+    static let flowsShown = 25
+
+    /// The page's `peers`: how many peers to list (default ``peersShown``).
+    static func peers(_ text: String?) throws -> Int {
+        guard let text else { return peersShown }
+        guard let n = Int(text), n > 0 else { throw QueryError("peers '\(text)' must be a positive whole number") }
+        return n
+    }
+
     func endpoint(_ e: String, _ c: inout PageContext) throws -> PageModel {
-        try c.check(allowed: Self.windowAndFilters.union(["step", "limit", "after"]).subtracting(["endpoint"]))
+        try c.check(allowed: Self.windowAndFilters.union(["step", "limit", "after", "peers"]).subtracting(["endpoint"]))
         let w = try c.resolveWindow()
         let step = try c.step(w)
         let stepText = DurationText.format(step)
         let rollupOwn: [String: String?] = ["endpoint": e, "step": stepText, "group-by": "src"]
-        guard case .rollup(let o, _, _) = try c.question("rollup", rollupOwn) else { throw QueryError("internal: not a rollup") }
+        let rollupQuestion = try c.question("rollup", rollupOwn)
+        guard case .rollup(let o, _, _) = rollupQuestion else { throw QueryError("internal: not a rollup") }
         let me = try canonical(e, o)
-        let rows = try engine.rollup(o, step: step, groupBy: [.src])
+        // The machine table is the endpoint's series (one row per bucket); the chart's split by
+        // direction comes from the rollup by source, which is a download (it has a row per peer and bucket).
+        // Both are the endpoint's edges per step: one read.
+        let seriesOwn: [String: String?] = ["endpoint": e, "step": stepText]
+        let scopeOwn: [String: String?] = ["endpoint": e]
+        let answers = try engine.answers([rollupQuestion, try c.question("series", seriesOwn), try c.question("scope", scopeOwn)])
+        guard case .rollup(let rows) = answers[0], case .series(let points) = answers[1], case .scope(let peers) = answers[2] else {
+            throw QueryError("internal: answers out of order")
+        }
+        let series = Report.series(points)
         let out = rows.filter { $0.src == me }, into = rows.filter { $0.src != me }
         func layer(_ name: String, _ part: [RollupRow]) -> [RollupRow] {
             part.map { row in
@@ -33,9 +55,12 @@ extension WebPages {
         for i in chart.layers.indices { chart.layers[i].color = chart.layers[i].name == "sent" ? Palette.color(0) : Palette.color(2) }
         chart.markers = Self.markers(try engine.scopeChanges(window: w, endpoint: e))
 
-        let scopeOwn: [String: String?] = ["endpoint": e]
-        let scope = try engine.answer(try c.question("scope", scopeOwn))
-        let limit = c.query["limit"] ?? "50"
+        var scope = Report.scope(peers)
+        // The busiest peers only, by default (a busy node has hundreds): the rest one link away.
+        let shownPeers = try Self.peers(c.query["peers"])
+        let allPeers = scope.rows.count
+        scope.rows = Array(scope.rows.prefix(shownPeers))
+        let limit = c.query["limit"] ?? String(Self.flowsShown)
         let flowsOwn: [String: String?] = ["endpoint": e, "limit": limit, "after": c.query["after"]]
         guard case .flows(let fo, _, let n, let after) = try c.question("flows", flowsOwn) else { throw QueryError("internal: not flows") }
         let flows = try engine.flows(fo, limit: n, after: after)
@@ -61,15 +86,19 @@ extension WebPages {
             if key == "peer" || key == "peerName", case .string(let peer?)? = row["peer"] { return links.pairLink(me, peer) }
             return links.tableLink(key, row)
         }
+        var peerLinks: [PageModel.Link] = []
+        var peersLead = "sent: from \(name) to the peer; received: from the peer. A peer opens the pair's page."
+        if allPeers > scope.rows.count {
+            peersLead = "The \(scope.rows.count) busiest of \(allPeers) peers, by bytes. " + peersLead
+            peerLinks.append(.init(label: "all \(allPeers) peers →", href: c.query.with(["peers": String(allPeers)]).url(c.path)))
+        } else if c.query["peers"] != nil, allPeers > Self.peersShown {
+            peerLinks.append(.init(label: "the \(Self.peersShown) busiest peers", href: c.query.with(["peers": nil]).url(c.path)))
+        }
         var more: [PageModel.Link] = []
         if flows.count == n, let last = flows.last {
             more.append(.init(label: "older flows →", href: c.query.with(["after": last.cursor]).url(c.path)))
         }
         if c.query["after"] != nil { more.append(.init(label: "newest flows", href: c.query.with(["after": nil]).url(c.path))) }
-        // The machine table is the endpoint's series (one row per bucket); the chart's split by
-        // direction comes from the rollup by source, which is a download (it has a row per peer and bucket).
-        let seriesOwn: [String: String?] = ["endpoint": e, "step": stepText]
-        let series = try engine.answer(try c.question("series", seriesOwn))
         // What is new: its pairs against the 7 days before the window.
         let diffOwn: [String: String?] = ["endpoint": e, "by": "pair", "limit": "10"]
         let diff = try engine.answer(try c.question("diff", diffOwn))
@@ -87,9 +116,9 @@ extension WebPages {
                       + c.downloads("rollup", rollupOwn).map { .init(label: "by source " + $0.label, href: $0.href) },
                   command: c.command("series", seriesOwn)),
             .init(title: "Every peer, both directions", wide: true,
-                  lead: "sent: from \(name) to the peer; received: from the peer. A peer opens the pair's page.",
+                  lead: peersLead,
                   table: AnswerTable(answer: "scope", report: scope, link: cell),
-                  downloads: c.downloads("scope", scopeOwn), command: c.command("scope", scopeOwn)),
+                  downloads: c.downloads("scope", scopeOwn), command: c.command("scope", scopeOwn), more: peerLinks),
             .init(title: "What is new: peers against the 7 days before", wide: true,
                   lead: "Pairs with \(name) whose traffic is new, gone, or ten times more or less per second than over \(HTMLReport.describe(baseline)).",
                   table: AnswerTable(answer: "diff", report: diff, link: diffCell),
@@ -111,9 +140,12 @@ extension WebPages {
         let stepText = DurationText.format(step)
         let pairOwn: [String: String?] = ["pair": "\(a),\(b)", "step": stepText]
         guard case .series(let o, _, _) = try c.question("series", pairOwn) else { throw QueryError("internal: not a series") }
-        let ab = try engine.series(o, step: step, subject: .edge(a, b))
-        let ba = try engine.series(o, step: step, subject: .edge(b, a))
-        let both = try engine.series(o, step: step, subject: .pair(a, b))
+        let scopeOwn: [String: String?] = ["endpoint": a]
+        // The three series read the pair's two reporters once.
+        let answers = try engine.answers([.series(o, step: step, subject: .edge(a, b)), .series(o, step: step, subject: .edge(b, a)),
+                                          .series(o, step: step, subject: .pair(a, b)), try c.question("scope", scopeOwn)])
+        guard case .series(let ab) = answers[0], case .series(let ba) = answers[1], case .series(let both) = answers[2],
+              case .scope(let peersOfA) = answers[3] else { throw QueryError("internal: answers out of order") }
         let nodes = try c.nodes()
         let ca = try canonical(a, o), cb = try canonical(b, o)
         func short(_ e: String) -> String { AnswerCharts.label(e, name: nodes.first { $0.nodeID == e }?.name) }
@@ -127,8 +159,7 @@ extension WebPages {
             .filter { seen.insert($0.identity).inserted }.sorted { $0.time < $1.time }
         chart.markers = Self.markers(changes)
 
-        let scopeOwn: [String: String?] = ["endpoint": a]
-        var scope = try engine.answer(try c.question("scope", scopeOwn))
+        var scope = Report.scope(peersOfA)
         if let peer = scope.columns.firstIndex(where: { $0.key == "peer" }) {
             scope.rows = scope.rows.filter { $0[peer] == .string(cb) }
         }

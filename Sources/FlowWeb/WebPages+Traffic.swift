@@ -18,13 +18,14 @@ extension WebPages {
         guard let metric = Metric(rawValue: metricText) else { throw QueryError("--metric '\(metricText)' is not a metric: use bytes or packets") }
 
         let seriesOwn: [String: String?] = ["step": stepText, "group-by": "kind"]
-        guard case .rollup(let o, _, _) = try c.question("rollup", seriesOwn) else { throw QueryError("internal: not a rollup") }
-        let byKind = try engine.rollup(o, step: step, groupBy: [.kind])
         let topOwn: (String) -> [String: String?] = { ["by": $0, "metric": metricText, "limit": limit] }
-        guard case .top(let to, _, _, let n) = try c.question("top", topOwn("endpoint")) else { throw QueryError("internal: not top") }
-        let endpoints = try engine.topEndpoints(to, metric: metric, limit: n)
-        let pairs = try engine.topPairs(to, metric: metric, limit: n)
-        let ports = try engine.topPorts(to, metric: metric, limit: n)
+        // One read for the three rankings (and one for the chart, whose step needs finer rollups).
+        let byKindQuestion = try c.question("rollup", seriesOwn)
+        guard case .rollup(let o, _, _) = byKindQuestion else { throw QueryError("internal: not a rollup") }
+        let answers = try engine.answers([byKindQuestion, try c.question("top", topOwn("endpoint")),
+                                          try c.question("top", topOwn("pair")), try c.question("top", topOwn("port"))])
+        guard case .rollup(let byKind) = answers[0], case .topEndpoints(let endpoints) = answers[1],
+              case .topPairs(let pairs) = answers[2], case .topPorts(let ports) = answers[3] else { throw QueryError("internal: answers out of order") }
 
         var bytes: Int64 = 0, packets: Int64 = 0
         for r in byKind {

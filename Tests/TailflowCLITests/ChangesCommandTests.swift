@@ -98,6 +98,21 @@ struct ChangesCommandTests {
         #expect(try CLI.run(["scope", "--endpoint", "db-1", "--changes", "--flows"] + Self.window, db: db).status == 2)
     }
 
+    @Test func diffAndCoverageMentionTheChangesOfTheirWindows() throws {
+        let dir = TempDir()
+        let mixed = dir.path("c.db"), plain = dir.path("p.db")
+        try CLI.run(["ingest", Self.data("api.json")], db: mixed)
+        try CLI.run(["ingest", Self.data("network.jsonl")], db: plain)
+        let window = ["--from", "2026-11-01T10:00:00Z", "--to", "2026-11-01T11:00:00Z", "--format", "json"]
+        let diff = try CLI.run(["diff"] + window, db: mixed)
+        #expect(diff.status == 0, "\(diff.stderr)")
+        #expect(diff.stderr.contains("4 configuration changes from 2026-11-01T10:00:00Z to 2026-11-01T11:00:00Z may explain this"), "\(diff.stderr)")
+        #expect(diff.stdout == (try CLI.run(["diff"] + window, db: plain)).stdout)
+        let coverage = try CLI.run(["coverage", "--from", "2026-11-01T09:00:00Z", "--to", "2026-11-01T11:00:00Z"], db: mixed)
+        #expect(coverage.status == 0 && coverage.stderr.contains("6 configuration changes"), "\(coverage.stderr)")
+        #expect(!(try CLI.run(["diff"] + window, db: plain)).stderr.contains("configuration"))
+    }
+
     @Test func flowAnswersAreTheSameWithAndWithoutChanges() throws {
         let dir = TempDir()
         let mixed = dir.path("mixed.db"), plain = dir.path("plain.db")
