@@ -10,6 +10,7 @@ public enum Schema {
         Migration(name: "001_store", sql: String(decoding: PackageResources._01_store_sql, as: UTF8.self)),
         Migration(name: "002_pull", sql: String(decoding: PackageResources._02_pull_sql, as: UTF8.self)),
         Migration(name: "003_rollup_parts", sql: String(decoding: PackageResources._03_rollup_parts_sql, as: UTF8.self)),
+        Migration(name: "004_lifecycle", sql: String(decoding: PackageResources._04_lifecycle_sql, as: UTF8.self)),
         Migration(name: "005_message_logged", sql: String(decoding: PackageResources._05_message_logged_sql, as: UTF8.self)),
         Migration(name: "006_changes", sql: String(decoding: PackageResources._06_changes_sql, as: UTF8.self)),
         Migration(name: "007_direction_and_labels", sql: String(decoding: PackageResources._07_direction_and_labels_sql, as: UTF8.self)),

@@ -73,6 +73,9 @@ public struct Report: Sendable {
     /// What the person asking should know about the answer (why it is empty, …): stderr on
     /// the CLI. Never part of the machine-readable body.
     public var notes: [String] = []
+    /// The finest rollup level (`1m`, `1h`, …) that answered time whose raw flow rows were
+    /// pruned; nil when raw rows served the whole window. The server sends it as `Tailflow-Resolution`.
+    public var resolution: String?
     /// Keys the table shows first, in this order; the other columns follow in their own order.
     public var tableOrder: [String] = []
 

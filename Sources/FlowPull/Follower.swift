@@ -21,6 +21,8 @@ public struct FollowOptions: Sendable {
     /// Passed on to ``Puller``.
     public var chunkSize: Nanoseconds = 3_600 * Timestamp.nanosPerSecond
     public var concurrency = 4
+    /// Prune after each poll to this policy, in small transactions (nil: keep everything).
+    public var retention: RetentionPolicy?
     /// The logs to follow, each from its own checkpoint (SPEC §13): by default both.
     public var logs: [LogType] = [.network, .configuration]
 
@@ -138,6 +140,15 @@ public final class Follower {
                     let at = try store.pullCheckpoint(apiURL: apiURL, tailnet: tailnet, log: log)?.checkpoint
                     // The follow has reached `until` when every log it follows has.
                     if let at { reached = min(reached ?? at, at) } else { complete = false }
+                }
+                if let retention = options.retention {
+                    do {
+                        let pruned = try store.prune(retention, now: now())
+                        logger.debug("pruned", metadata: ["transactions": "\(pruned.transactions)", "longest-ms": "\(pruned.longestTransactionMs)"])
+                    } catch {
+                        // A failed prune (a full disk) is tried again after the next poll; following goes on.
+                        logger.warning("pruning failed, trying again after the next poll: \(error)")
+                    }
                 }
                 summary.checkpoint = try store.pullCheckpoint(apiURL: apiURL, tailnet: tailnet)?.checkpoint
                 if let until = options.until, complete, let reached, reached >= until { break }

@@ -1,5 +1,5 @@
 package import FlowModel
-import FlowStore
+package import FlowStore
 
 /// How a window is read: whole days, hours and minutes from the rollups, the
 /// ragged edges from raw flow rows.
@@ -14,6 +14,9 @@ package enum Planner {
         case rollup(step: Int64, from: Nanoseconds, to: Nanoseconds)
         /// Raw flow rows with window start in `[from, to)`.
         case raw(from: Nanoseconds, to: Nanoseconds)
+        /// Time that no kept level can answer exactly: raw rows were pruned and the
+        /// edges are not on a boundary of a level kept there (see ``LevelCoverage``).
+        case missing(from: Nanoseconds, to: Nanoseconds)
     }
 
     /// The rollup levels, coarsest first, in seconds.
@@ -25,30 +28,36 @@ package enum Planner {
     /// - parameter step: when an answer is bucketed (series, rollup), only
     ///   levels that divide `step` can be used, so that no rollup bucket straddles two answer buckets.
     /// - parameter below: use only levels finer than this many seconds (60: raw rows only).
-    package static func plan(_ window: TimeWindow, step: Nanoseconds? = nil, below: Int64? = nil) -> [Segment] {
+    /// - parameter coverage: what each level still holds after pruning: a level is used only
+    ///   where it is kept; time no usable level holds is a ``Segment/missing(from:to:)`` segment.
+    package static func plan(_ window: TimeWindow, step: Nanoseconds? = nil, below: Int64? = nil,
+                             coverage: LevelCoverage = .complete) -> [Segment] {
         let usable = levels.filter { level in
             (step.map { $0 % (level * Timestamp.nanosPerSecond) == 0 } ?? true) && (below.map { level < $0 } ?? true)
         }
         var out: [Segment] = []
-        cover(window.from, window.to, usable[...], &out)
+        cover(window.from, window.to, usable[...], coverage, &out)
         return out.sorted { start($0) < start($1) }
     }
 
-    static func cover(_ a: Nanoseconds, _ b: Nanoseconds, _ levels: ArraySlice<Int64>, _ out: inout [Segment]) {
+    static func cover(_ a: Nanoseconds, _ b: Nanoseconds, _ levels: ArraySlice<Int64>, _ coverage: LevelCoverage, _ out: inout [Segment]) {
         guard a < b else { return }
         guard let level = levels.first else {
-            out.append(.raw(from: a, to: b))
+            // Raw rows: what lies before the raw level's kept time is gone.
+            let kept = max(a, min(b, coverage.earliest(0)))
+            if a < kept { out.append(.missing(from: a, to: kept)) }
+            if kept < b { out.append(.raw(from: kept, to: b)) }
             return
         }
         let size = level * Timestamp.nanosPerSecond
-        let lo = ceilAlign(a, size)
+        let lo = ceilAlign(max(a, coverage.earliest(level)), size)
         let hi = Timestamp.bucketStart(b, step: size)
         if lo < hi {
             out.append(.rollup(step: level, from: lo, to: hi))
-            cover(a, lo, levels.dropFirst(), &out)
-            cover(hi, b, levels.dropFirst(), &out)
+            cover(a, lo, levels.dropFirst(), coverage, &out)
+            cover(hi, b, levels.dropFirst(), coverage, &out)
         } else {
-            cover(a, b, levels.dropFirst(), &out)
+            cover(a, b, levels.dropFirst(), coverage, &out)
         }
     }
 
@@ -59,7 +68,7 @@ package enum Planner {
 
     static func start(_ s: Segment) -> Nanoseconds {
         switch s {
-        case .rollup(_, let from, _), .raw(let from, _): from
+        case .rollup(_, let from, _), .raw(let from, _), .missing(let from, _): from
         }
     }
 }

@@ -34,9 +34,12 @@ final class QueryContext {
     /// The compiled `--where` expression (nil: none).
     let filter: CompiledFilter?
     var labels: [Endpoint: String] = [:]
+    /// What each level still holds after pruning.
+    let coverage: LevelCoverage
 
     init(_ snapshot: any StoreSnapshot, options: QueryOptions) throws {
         self.snapshot = snapshot
+        coverage = try snapshot.levelCoverage()
         let directory = try Directory(snapshot)
         self.directory = directory
         model = EdgeModel(directory)
@@ -64,6 +67,15 @@ final class QueryContext {
         let l = try directory.label(e)
         labels[e] = l
         return l
+    }
+
+    /// Refuses a question that needs raw flow rows (`flows`, `scope --flows`) over pruned time.
+    func needsRawRows(_ window: TimeWindow, _ what: String) throws {
+        let kept = coverage.earliest(0)
+        guard window.from < kept, window.to > Int64.min else { return }
+        throw RetentionError("\(what) needs raw flow rows, and those before \(Timestamp.formatRFC3339(kept)) were pruned"
+            + " (retention raw=\(coverage.policy[0] ?? "?")): the earliest time available is \(Timestamp.formatRFC3339(kept));"
+            + " ask from then on (top, series, rollup and scope still answer over older time from the rollups kept)")
     }
 
     /// Whether an edge passes the endpoint and tag/user filters.
@@ -105,9 +117,14 @@ final class QueryContext {
         // A bit mask and a plain integer: a Set lookup per row would hash.
         let kindMask = options.candidateKinds.reduce(UInt8(0)) { $0 | 1 << $1.rawValue } & (filter?.kindMask ?? 0xff)
         let protoFilter = options.proto.map(Int.init) ?? -1
-        let segments = Planner.plan(window, step: step, below: level)
+        let segments = Planner.plan(window, step: step, below: level, coverage: coverage)
+        for case .missing(let from, let to) in segments {
+            throw Planner.gapError((from, to), window: window, step: step, below: level, coverage: coverage)
+        }
         for segment in segments {
             switch segment {
+            case .missing:
+                break
             case .rollup(let s, let from, let to):
                 let span = s * Timestamp.nanosPerSecond
                 for r in reporters {

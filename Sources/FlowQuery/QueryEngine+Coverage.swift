@@ -94,7 +94,11 @@ extension QueryEngine {
     /// - throws: ``QueryError`` when `--endpoint` names an address that is no node.
     public func coverage(_ options: QueryOptions, thresholds: CoverageThresholds = CoverageThresholds()) throws -> [CoverageRow] {
         let rejects = try store.rejects(limit: 1_000_000)
-        return try read(options) { ctx in try Coverage(ctx, thresholds, rejects: rejects).rows() }
+        return try read(options) { ctx in
+            // Coverage is read from each node's messages: pruned raw time has none to read.
+            try ctx.needsRawRows(options.window, "coverage")
+            return try Coverage(ctx, thresholds, rejects: rejects).rows()
+        }
     }
 }
 

@@ -77,6 +77,7 @@ extension QueryEngine {
     /// only counted are never built). `body` returns whether to go on.
     static func matchingRows(_ ctx: QueryContext, _ options: QueryOptions, match: String?, after position: FlowCursor?,
                              _ body: (() throws -> FlowLogRow) throws -> Bool) throws {
+        try ctx.needsRawRows(options.window, ctx.endpoint == nil ? "flows" : "a list of raw flow rows")
         let needle = match?.lowercased()
         var upper = options.window.to
         if let position { upper = min(upper, position.start + 1) }

@@ -62,6 +62,8 @@ extension QueryEngine {
                     if a.firstSpan > 0 { buckets[[a.first, a.firstSpan], default: []].insert(peer) }
                     if a.lastSpan > 0 { buckets[[a.last, a.lastSpan], default: []].insert(peer) }
                 }
+                // Buckets over pruned raw time stay as they are: first and last seen to their resolution.
+                buckets = buckets.filter { $0.key[0] >= ctx.coverage.earliest(0) }
                 if buckets.isEmpty { break }
                 let reporters = try ctx.snapshot.reporters().count
                 for (bucket, wanted) in buckets.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
@@ -92,7 +94,7 @@ extension QueryEngine {
                           sentPackets: a.sent.packets, receivedPackets: a.received.packets,
                           protocols: a.protocols.sorted(), ports: a.ports.sorted(),
                           outboundPorts: a.outbound.sorted(), inboundPorts: a.inbound.sorted(),
-                          firstSeen: a.first, lastSeen: windowEnds[a.last] ?? a.last)
+                          firstSeen: a.first, lastSeen: windowEnds[a.last] ?? a.last + a.lastSpan)
                 if row.peerName == nil { row.peerLabel = ctx.directory.tableLabel(peer, ports: row.ports, starOnly: e == .star) }
                 return row
             }.sorted { a, b in a.bytes != b.bytes ? a.bytes > b.bytes : byteOrder(a.peer, b.peer) }

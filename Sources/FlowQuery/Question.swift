@@ -388,7 +388,40 @@ extension QueryEngine {
             report = .coverage(try coverage(o, thresholds: CoverageThresholds(gap: gap)))
         }
         report.notes = try notes(question) + changeNotes(question)
+        if let (level, note) = try resolution(question) {
+            report.resolution = Planner.levelName(level)
+            report.notes.append(note)
+        }
         return report
+    }
+
+    /// The finest rollup level that answered time whose raw rows were pruned, with a note
+    /// that says so; nil when raw rows (or nothing pruned) served the whole window.
+    func resolution(_ question: Question) throws -> (Int64, String)? {
+        let options: QueryOptions
+        var step: Nanoseconds?
+        switch question {
+        case .top(let o, _, _, _), .scope(let o):
+            options = o
+        case .series(let o, let s, _), .rollup(let o, let s, _):
+            options = o
+            step = try o.window.bucketing(step: s, zone: o.zone).alignment
+        case .diff(let o, let baseline, _, _, _):
+            // The baseline is usually the older window, the one pruning reaches first.
+            var older = o
+            if baseline.from < o.window.from { older.window = baseline }
+            options = older
+        case .coverage, .scopeFlows, .flows, .nodes:
+            // These read raw rows only (coverage: each node's messages).
+            return nil
+        }
+        let coverage = try store.read { try $0.levelCoverage() }
+        guard let rawFrom = coverage.keptFrom[0],
+              let level = Planner.resolution(options.window, step: step, coverage: coverage) else { return nil }
+        let end = min(options.window.to, rawFrom)
+        return (level, "raw flow rows before \(Timestamp.formatRFC3339(rawFrom)) were pruned (retention raw=\(coverage.policy[0] ?? "?")):"
+            + " [\(Timestamp.formatRFC3339(options.window.from)), \(Timestamp.formatRFC3339(end))) was answered exactly from rollups,"
+            + " \(Planner.levelName(level)) buckets at the finest")
     }
 
     static func cut<Row>(_ rows: [Row], _ limit: Int, _ report: ([Row]) -> Report) -> Report {
@@ -425,6 +458,8 @@ extension QueryEngine {
                 }
             }
             let w = options.window
+            // Over pruned raw time the rollups answer: no raw row there says nothing.
+            if w.from < (try snapshot.levelCoverage()).earliest(0) { return notes }
             var any = false
             try snapshot.messages(from: w.from, to: w.to, reporter: nil, descending: false) { _, _, _ in
                 any = true

@@ -48,6 +48,7 @@ public func buildApplication(
     let tls = try configuration.tlsConfiguration()
     var writePolicy = WritePolicy.server
     writePolicy.maxPendingRows = configuration.maxPendingRows
+    writePolicy.retention = configuration.retention
     let writer = WritePipeline(store: store, policy: writePolicy)
     let metrics = ServerMetrics(writer: writer, databasePath: store.path)
     let credentials = Credentials(configuration)

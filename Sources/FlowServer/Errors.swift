@@ -77,6 +77,8 @@ enum IntakeProblem: Error {
     case badEncoding(String)
     /// A `Content-Encoding` other than gzip (415).
     case unsupportedEncoding(String)
+    /// The store's disk is full: nothing was stored; come back after this many seconds (503).
+    case diskFull(retryAfter: Int)
     /// The writer is behind: come back after this many seconds (503).
     case behind(retryAfter: Int)
     /// The server is shutting down (503).
@@ -99,6 +101,8 @@ extension APIError {
             self.init(.badRequest, why)
         case .behind(let seconds):
             self.init(.serviceUnavailable, "the writer is behind; retry later", headers: [.retryAfter: String(seconds)])
+        case .diskFull(let seconds):
+            self.init(.serviceUnavailable, "the store's disk is full: nothing of this request was stored; retry later", headers: [.retryAfter: String(seconds)])
         case .stopping:
             self.init(.serviceUnavailable, "shutting down; retry later", headers: [.retryAfter: "5"])
         case .storeFailed:
@@ -120,6 +124,8 @@ extension HECError {
             self.init(status: .badRequest, text: "Invalid data format: \(why)", code: 6)
         case .behind(let seconds):
             self.init(status: .serviceUnavailable, text: "Server is busy", code: 9, headers: [.retryAfter: String(seconds)])
+        case .diskFull(let seconds):
+            self.init(status: .serviceUnavailable, text: "Server is busy: its disk is full", code: 9, headers: [.retryAfter: String(seconds)])
         case .stopping:
             self.init(status: .serviceUnavailable, text: "Server is busy", code: 9, headers: [.retryAfter: "5"])
         case .storeFailed:
@@ -143,6 +149,9 @@ extension ElasticError {
             self.init(status: .badRequest, type: "parse_exception", reason: why)
         case .behind(let seconds):
             self.init(status: .serviceUnavailable, type: "es_rejected_execution_exception", reason: "tailflow's writer is behind; retry later",
+                      headers: [.retryAfter: String(seconds)])
+        case .diskFull(let seconds):
+            self.init(status: .serviceUnavailable, type: "es_rejected_execution_exception", reason: "tailflow's disk is full; retry later",
                       headers: [.retryAfter: String(seconds)])
         case .stopping:
             self.init(status: .serviceUnavailable, type: "node_closed_exception", reason: "tailflow is shutting down; retry later",

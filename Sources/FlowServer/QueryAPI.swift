@@ -119,12 +119,17 @@ struct QueryAPI: Sendable {
                 let engine = self.engine
                 let (text, headers) = try await offThePool { () throws -> (String, HTTPFields) in
                     let report = try engine.answer(question)
-                    return (report.render(chosen), Self.cutHeaders(report))
+                    var headers = Self.cutHeaders(report)
+                    if let r = report.resolution { headers[HTTPField.Name("Tailflow-Resolution")!] = r }
+                    return (report.render(chosen), headers)
                 }
                 return .raw(.ok, Array(text.utf8), contentType: type, headers: headers)
             }
         } catch let e as QueryError {
             throw APIError(.badRequest, e.message(for: .http))
+        } catch let e as RetentionError {
+            // The data the question needs was pruned: gone, for good (the message names what is kept).
+            throw APIError(.gone, e.message)
         }
     }
 

@@ -1,4 +1,5 @@
 import FlowModel
+public import FlowStore
 import Foundation
 
 /// Everything `tailflow serve` is told: where to listen, the secrets of each receiver, TLS, limits and timeouts.
@@ -44,6 +45,8 @@ public struct ServerConfiguration: Sendable {
     public var maxConnections = 1024
     /// Accept secrets shorter than 8 characters (a warning is logged below 16 either way).
     public var allowWeakTokens = false
+    /// Background retention: what the writer prunes between batches (nil: keep everything).
+    public var retention: RetentionPolicy?
     /// The store the configuration file names (`db`); `--db` and `TAILFLOW_DB` come first.
     public var databasePath: String?
 
@@ -58,6 +61,7 @@ public struct ServerConfiguration: Sendable {
         case maxBody = "max-body", maxPendingRows = "max-pending-rows"
         case idleTimeout = "idle-timeout", readTimeout = "read-timeout", maxConnections = "max-connections"
         case allowWeakTokens = "allow-weak-tokens"
+        case retention
 
         /// The environment variable of a secret, if it has one.
         public var environmentVariable: String? {
@@ -108,6 +112,13 @@ public struct ServerConfiguration: Sendable {
         case .maxConnections: maxConnections = try Self.parseCount(text, name: name)
         case .idleTimeout: idleTimeout = try Self.parseDuration(text, name: name)
         case .readTimeout: readTimeout = try Self.parseDuration(text, name: name)
+        case .retention:
+            do {
+                let policy = try RetentionPolicy.parse(text)
+                retention = policy.keepsEverything ? nil : policy
+            } catch let e as RetentionError {
+                throw ConfigurationError("\(name): \(e.message)")
+            }
         case .allowWeakTokens:
             switch text.lowercased() {
             case "true", "1", "yes", "": allowWeakTokens = true

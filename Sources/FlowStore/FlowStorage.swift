@@ -130,11 +130,17 @@ public protocol StoreSnapshot {
     /// The earliest and latest stored change time, nil when there is none.
     func changeTimeRange() throws -> ClosedRange<Nanoseconds>?
 
+    /// What each level still holds after pruning (see ``LevelCoverage``).
+    func levelCoverage() throws -> LevelCoverage
+
     /// The DERP relay regions imported (`tailflow derp import`), by region id.
     func derpRegions() throws -> [DERPRegion]
 }
 
 extension StoreSnapshot {
+    /// A store that cannot prune holds every level completely.
+    public func levelCoverage() throws -> LevelCoverage { .complete }
+
     /// A store that keeps no DERP map knows no regions.
     public func derpRegions() throws -> [DERPRegion] { [] }
 }
@@ -167,6 +173,13 @@ public protocol StoreWriter: AnyObject {
     var isInBatch: Bool { get }
     /// What this writer stored so far.
     var stats: WriteStats { get }
+    /// One short transaction of background pruning to `policy` (between batches, never in one):
+    /// returns whether work remains. A store that cannot prune does nothing.
+    func pruneStep(_ policy: RetentionPolicy, now: Nanoseconds, budget: Duration) throws -> Bool
+}
+
+extension StoreWriter {
+    public func pruneStep(_ policy: RetentionPolicy, now: Nanoseconds, budget: Duration) throws -> Bool { false }
 }
 
 extension StoreWriter {

@@ -174,6 +174,17 @@ extension SQLiteSnapshot {
         guard try s.step(), let lo = s.optionalInt64(0), let hi = s.optionalInt64(1) else { return nil }
         return lo...hi
     }
+
+    func levelCoverage() throws -> LevelCoverage {
+        let s = try statement("SELECT level, kept_from_ns, policy FROM retention")
+        defer { s.reset() }
+        var out = LevelCoverage()
+        while try s.step() {
+            out.keptFrom[s.int64(0)] = s.int64(1)
+            out.policy[s.int64(0)] = s.text(2) ?? ""
+        }
+        return out
+    }
 }
 
 /// SQL shared by the reader and the writer.

@@ -79,6 +79,9 @@ public final class FlowStore: FlowStorage {
             if !db.configuration.readonly {
                 // Only effective while the file is still empty, i.e. when it is created.
                 try db.execute(sql: "PRAGMA page_size = \(FlowStore.pageSize)")
+                // Also only while empty: pruning can then return freed pages to the file system
+                // (`PRAGMA incremental_vacuum`) instead of only reusing them.
+                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
             }
             // The writer keeps recent index and rollup pages hot; a question scans
@@ -97,9 +100,13 @@ public final class FlowStore: FlowStorage {
                 try Self.migrate(pool, path: path)
             }
         } catch let error as DatabaseError {
-            throw StoreError(error.resultCode == .SQLITE_NOTADB ? .notATailflowStore : .sqlite,
-                             error.resultCode == .SQLITE_NOTADB ? "not a tailflow store (not an SQLite database)" : "\(error)",
-                             path: path)
+            if error.resultCode == .SQLITE_NOTADB {
+                throw StoreError(.notATailflowStore, "not a tailflow store (not an SQLite database)", path: path)
+            }
+            throw StoreError.sqlite(error.extendedResultCode.rawValue, error.message ?? "\(error)", sql: error.sql, path: path)
+        } catch var error as StoreError where error.path == nil {
+            error.path = path
+            throw error
         }
     }
 
@@ -221,7 +228,10 @@ public final class FlowStore: FlowStorage {
         do {
             return try body()
         } catch let error as DatabaseError {
-            throw StoreError(.sqlite, "\(error)", path: path)
+            throw StoreError.sqlite(error.extendedResultCode.rawValue, error.message ?? "\(error)", sql: error.sql, path: path)
+        } catch var error as StoreError where error.path == nil {
+            error.path = path
+            throw error
         }
     }
 }

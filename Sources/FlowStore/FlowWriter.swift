@@ -55,6 +55,9 @@ final class FlowWriter: StoreWriter {
     var inTransaction = false
     /// Run after each commit, between transactions (the long-lived writer bounds the log there).
     var afterCommit: (() -> Void)?
+    /// Background pruning under way (``pruneStep(_:now:budget:)``), and what the last one did.
+    var pruner: Pruner?
+    var lastPrune: PruneReport?
     /// Whether a batch is open.
     var isInBatch: Bool { inTransaction }
     private(set) var stats = WriteStats()
@@ -148,6 +151,7 @@ final class FlowWriter: StoreWriter {
 
     func close() {
         afterCommit = nil
+        pruner = nil
         if inTransaction { rollback() }
     }
 
@@ -187,7 +191,7 @@ final class FlowWriter: StoreWriter {
     func exec(_ sql: String) throws {
         let rc = sqlite3_exec(sqlite, sql, nil, nil, nil)
         guard rc == SQLITE_OK else {
-            throw StoreError(.sqlite, "SQLite error \(rc): \(String(cString: sqlite3_errmsg(sqlite))) - while executing `\(sql)`")
+            throw StoreError.sqlite(rc, String(cString: sqlite3_errmsg(sqlite)), sql: sql)
         }
     }
 

@@ -118,7 +118,7 @@ final class RawStatement {
     }
 
     func error(_ rc: Int32) -> StoreError {
-        StoreError(.sqlite, "SQLite error \(rc): \(String(cString: sqlite3_errmsg(connection))) - while executing `\(sql)`")
+        .sqlite(rc, String(cString: sqlite3_errmsg(connection)), sql: sql)
     }
 }
 

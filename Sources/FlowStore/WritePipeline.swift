@@ -22,6 +22,10 @@ public struct WritePolicy: Sendable, Equatable {
     /// ``WritePipeline/submit(_:rejects:)`` is refused with
     /// ``WritePipeline/Failure/overloaded(retryAfter:)`` at once.
     public var maxPendingRows: Int
+    /// Background retention (`serve`, `follow`): between batches the writer prunes what this
+    /// policy no longer keeps, one short transaction at a time, checking every ``pruneInterval``.
+    public var retention: RetentionPolicy?
+    public var pruneInterval: Duration = .seconds(60)
 
     public init(rowsPerCommit: Int, secondsPerCommit: Double, durability: Durability, maxPendingRows: Int) {
         self.rowsPerCommit = rowsPerCommit
@@ -63,14 +67,17 @@ public final class WritePipeline: @unchecked Sendable {
         case overloaded(retryAfter: Int)
         /// The pipeline was finished.
         case stopped
-        /// The store failed (disk full, I/O error); nothing of the submission was stored.
+        /// The store failed (I/O error); nothing of the submission was stored.
         case store(String)
+        /// The disk is full: nothing of the submission was stored; writing resumes once space returns.
+        case diskFull(String)
 
         public var description: String {
             switch self {
             case .overloaded(let s): "the writer is behind; retry after \(s) s"
             case .stopped: "the writer is shutting down"
             case .store(let why): "the store failed: \(why)"
+            case .diskFull(let why): "the disk is full: \(why)"
             }
         }
     }
@@ -92,6 +99,8 @@ public final class WritePipeline: @unchecked Sendable {
         /// Rows waiting for the writer now.
         public var pendingRows = 0
         public var commitSeconds = 0.0
+        /// Background prune transactions that failed (retried at the next interval).
+        public var pruneFailures = 0
 
         public init() {}
     }
@@ -255,11 +264,29 @@ public final class WritePipeline: @unchecked Sendable {
                     for (c, flags) in waiting { c.resume(returning: flags) }
                     waiting.removeAll()
                 }
+                var pruning = false
+                var nextPrune = ContinuousClock.now
+                /// One prune transaction when due: between batches, so submissions wait at most one.
+                func pruneIfDue() {
+                    guard let retention = policy.retention, !writer.isInBatch, ContinuousClock.now >= nextPrune else { return }
+                    do {
+                        pruning = try writer.pruneStep(retention, now: Int64(Date().timeIntervalSince1970 * 1e9), budget: .milliseconds(50))
+                    } catch {
+                        // A failed prune (a full disk) is retried at the next interval; writing goes on.
+                        pruning = false
+                        condition.lock()
+                        statsValue.pruneFailures += 1
+                        condition.unlock()
+                    }
+                    nextPrune = pruning ? ContinuousClock.now : ContinuousClock.now + policy.pruneInterval
+                }
                 while true {
-                    let deadline = writer.isInBatch ? batchStarted + .seconds(policy.secondsPerCommit) : nil
+                    pruneIfDue()
+                    let deadline = writer.isInBatch ? batchStarted + .seconds(policy.secondsPerCommit)
+                        : policy.retention == nil ? nil : nextPrune
                     guard let group = take(until: deadline) else { break }
-                    if group.isEmpty {  // the batch's time is up
-                        try commit()
+                    if group.isEmpty {  // the batch's time is up, or a prune is due
+                        if writer.isInBatch { try commit() }
                         continue
                     }
                     var applied = 0
@@ -292,7 +319,7 @@ public final class WritePipeline: @unchecked Sendable {
                         }
                     } catch {
                         writer.rollback()
-                        let why = Failure.store("\(error)")
+                        let why = (error as? StoreError)?.code == .diskFull ? Failure.diskFull("\(error)") : Failure.store("\(error)")
                         // Everything of the batch was rolled back: tell every waiting submitter.
                         for (c, _) in waiting { c.resume(throwing: why) }
                         waiting.removeAll()

@@ -78,6 +78,10 @@ public struct WebPages: Sendable {
             var model = context.frame(heading: "This question cannot be answered as asked")
             model.error = error.message(for: .http)
             return Page(status: 400, html: Templates.render(model, "page"))
+        } catch let error as RetentionError {
+            var model = context.frame(heading: "This window reaches into pruned data")
+            model.error = error.message
+            return Page(status: 410, html: Templates.render(model, "page"))
         } catch {
             var model = context.frame(heading: "Something went wrong")
             model.error = "\(error)"

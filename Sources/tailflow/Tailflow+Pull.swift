@@ -170,8 +170,14 @@ extension Tailflow {
         @Flag(name: .long, help: "No progress line, even on a terminal.")
         var quiet = false
 
+        @Option(help: ArgumentHelp("Prune after each poll, as `tailflow prune` does: raw=30d,1m=90d,1h=400d (default: keep everything).", valueName: "policy"))
+        var retention: String?
+
         func validate() throws {
             try api.validateAPI()
+            if let retention {
+                do { _ = try RetentionPolicy.parse(retention) } catch let e as RetentionError { throw ValidationError("--retention: \(e.message)") }
+            }
             _ = try duration(overlap, "--overlap", allowZero: true)
             _ = try duration(lag, "--lag", allowZero: true)
             _ = try duration(poll, "--poll")
@@ -197,6 +203,7 @@ extension Tailflow {
             options.devicesEvery = every > 0 ? .nanoseconds(every) : nil
             options.chunkSize = try duration(chunk, "--chunk")
             options.concurrency = concurrency
+            options.retention = try retention.map(RetentionPolicy.parse).flatMap { $0.keepsEverything ? nil : $0 }
             options.logs = try logTypes(logs)
 
             let flowStore = try store.open()

@@ -77,6 +77,9 @@ extension Tailflow {
         @Flag(name: .customLong("allow-weak-tokens"), help: "Accept secrets shorter than 8 characters.")
         var allowWeakTokens = false
 
+        @Option(help: ArgumentHelp("Prune in the background, as `tailflow prune` does: raw=30d,1m=90d,1h=400d,1d=forever (default: keep everything).", valueName: "policy"))
+        var retention: String?
+
         @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
         var logLevel: String = "info"
 
@@ -92,7 +95,7 @@ extension Tailflow {
             [(.listen, listen), (.hecToken, hecToken), (.bulkUser, bulkUser), (.bulkToken, bulkToken), (.ingestToken, ingestToken),
              (.readToken, readToken), (.tlsCert, tlsCert), (.tlsKey, tlsKey), (.maxBody, maxBody), (.maxPendingRows, maxPendingRows),
              (.idleTimeout, idleTimeout), (.readTimeout, readTimeout), (.maxConnections, maxConnections),
-             (.allowWeakTokens, allowWeakTokens ? "true" : nil)]
+             (.allowWeakTokens, allowWeakTokens ? "true" : nil), (.retention, retention)]
         }
 
         /// The configuration file, then the environment, then the flags.

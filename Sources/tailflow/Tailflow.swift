@@ -14,7 +14,8 @@ struct Tailflow: AsyncParsableCommand {
             Exit status: 0 success, 1 failure, 2 usage error, 3 (ingest, pull, follow) some input rejected but the rest stored.
             """,
         subcommands: [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self, Diff.self, Coverage.self, Changes.self, Nodes.self, Derp.self, Rejects.self,
-                      ReportCommand.self, Generate.self, Serve.self, Pull.self, Follow.self]
+                      ReportCommand.self, Generate.self, Serve.self, Pull.self, Follow.self,
+                      Prune.self, Check.self, Backup.self]
     )
 
     /// Runs a command with SPEC §5's exit statuses: usage errors exit 2, failures 1.

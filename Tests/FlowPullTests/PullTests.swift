@@ -83,7 +83,7 @@ struct PullTests {
         }
         let store = try FlowStore(path: path)
         // Every later migration runs too (their number grows as issues land).
-        #expect(try store.schemaVersion().starts(with: ["001_store", "002_pull", "003_rollup_parts"]))
+        #expect(try store.schemaVersion().starts(with: ["001_store", "002_pull", "003_rollup_parts", "004_lifecycle"]))
         #expect(try store.schemaVersion().contains("006_changes"))
         #expect(try store.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM addresses") } == 1)
         #expect(try store.pullCheckpoint(apiURL: "http://x", tailnet: "t") == nil)

@@ -43,6 +43,8 @@ struct PlannerTests {
                 #expect(a == at && a < b)
                 #expect(a % (step * Self.s) == 0 && b % (step * Self.s) == 0)
                 at = b
+            case .missing:
+                Issue.record("nothing was pruned, yet the plan has a gap")
             }
         }
         #expect(at == to)

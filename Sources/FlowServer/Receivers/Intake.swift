@@ -50,6 +50,10 @@ struct Intake: Sendable {
             case .store(let why):
                 context.logger.error("store failed", metadata: ["receiver": "\(receiver)", "error": "\(why)"])
                 throw IntakeProblem.storeFailed
+            case .diskFull(let why):
+                // Nothing of it was stored; the sender retries, and the writer resumes once space returns.
+                context.logger.error("disk full", metadata: ["receiver": "\(receiver)", "error": "\(why)"])
+                throw IntakeProblem.diskFull(retryAfter: 30)
             }
         }
     }
