@@ -1,5 +1,6 @@
 public import FlowModel
 import FlowStore
+import Foundation
 
 /// A period a node sent no message while its peers reported traffic with it.
 public struct CoverageGap: Sendable, Equatable {
@@ -127,6 +128,36 @@ struct Coverage {
     struct Said {
         var sent: Int64 = 0
         var received: Int64 = 0
+
+        /// What each reporter says about each peer: a matrix by node id, or a table for large ids.
+        struct Table {
+            let width: Int
+            var matrix: [Said]
+            var table: [Int64: Said] = [:]
+
+            init(width: Int) {
+                self.width = width <= 2048 ? width : 0
+                matrix = [Said](repeating: Said(), count: self.width * self.width)
+            }
+
+            @inline(__always)
+            mutating func add(_ reporter: Int64, _ peer: Int64, sent: Int64, received: Int64) {
+                if Int(reporter) < width, Int(peer) < width {
+                    let i = Int(reporter) * width + Int(peer)
+                    matrix[i].sent = Counters.sum(matrix[i].sent, sent)
+                    matrix[i].received = Counters.sum(matrix[i].received, received)
+                } else {
+                    var s = table[reporter << 32 | peer] ?? Said()
+                    s.sent = Counters.sum(s.sent, sent)
+                    s.received = Counters.sum(s.received, received)
+                    table[reporter << 32 | peer] = s
+                }
+            }
+
+            subscript(_ reporter: Int64, _ peer: Int64) -> Said {
+                Int(reporter) < width && Int(peer) < width ? matrix[Int(reporter) * width + Int(peer)] : table[reporter << 32 | peer] ?? Said()
+            }
+        }
     }
 
     struct Own {
@@ -170,8 +201,11 @@ struct Coverage {
         // 3. What peers reported: evidence per node and bucket, and what each reporter says per peer.
         // A reporter whose clock is off by the skew threshold or more places its reports at the
         // wrong times: its reports are no evidence of a gap (they still count for asymmetry).
-        var evidence: [Int64: [Int64]] = [:]
-        var said: [Int64: Said] = [:]   // key: reporter << 32 | peer
+        // Dense by node id: one array of buckets per node (allocated when first needed), and a
+        // matrix of what each reporter says about each peer (a table past 2,048 nodes).
+        let width = Int((directory.nodes.keys.max() ?? 0) + 1)
+        var evidence = [[Int64]](repeating: [], count: width)
+        var said = Said.Table(width: width)
         let filter = ctx.filter
         let buckets = self.buckets, base = self.base, resolution = self.resolution
         try ctx.observations(window, step: resolution) { o in
@@ -186,27 +220,28 @@ struct Coverage {
             let k = min(buckets - 1, max(0, Int((o.time - base) / resolution)))
             for x in [peer, dst] where !misplaced.contains(o.reporter) {
                 guard let n = x.nodeID, n != o.reporter else { continue }
-                if evidence[n] == nil { evidence[n] = [Int64](repeating: 0, count: buckets) }
-                evidence[n]![k] = Counters.sum(evidence[n]![k], max(bytes, 1))
+                let i = Int(n)
+                guard i < width else { continue }
+                if evidence[i].isEmpty { evidence[i] = [Int64](repeating: 0, count: buckets) }
+                evidence[i][k] = Counters.sum(evidence[i][k], max(bytes, 1))
             }
             if o.kind == .virtual, src.nodeID == o.reporter, let p = dst.nodeID, p != o.reporter {
-                var s = said[o.reporter << 32 | p] ?? Said()
-                s.sent = Counters.sum(s.sent, c.txBytes)
-                s.received = Counters.sum(s.received, c.rxBytes)
-                said[o.reporter << 32 | p] = s
+                said.add(o.reporter, p, sent: c.txBytes, received: c.rxBytes)
             }
         }
 
         // 4. One row per node.
-        var nodes = Set(own.keys).union(evidence.keys)
+        var nodes = Set(own.keys).union(evidence.indices.filter { !evidence[$0].isEmpty }.map(Int64.init))
         if let only { nodes.formIntersection(only) }
+        let reportingPeers = Array(own.keys)
+        let rejectsByNode = Self.rejectsByNode(rejects)
         var rows: [CoverageRow] = []
         for n in nodes {
             let entry = directory.nodes[n]
             let stableID = entry?.stableID ?? "node#\(n)"
             let mine = own[n] ?? Own()
             let (covered, holes) = Self.holes(mine.windows, window)
-            let ev = evidence[n]
+            let ev: [Int64]? = Int(n) < width && !evidence[Int(n)].isEmpty ? evidence[Int(n)] : nil
             var gaps: [CoverageGap] = []
             for (a, b) in holes where b - a > t.gap {
                 guard let ev else { break }
@@ -234,8 +269,8 @@ struct Coverage {
 
             var asymmetry: Double? = nil
             var asymmetryPeer: Int64? = nil
-            for p in nodes.union(own.keys) where p != n && own[p] != nil && !mine.windows.isEmpty {
-                let mineSaid = said[n << 32 | p] ?? Said(), theirs = said[p << 32 | n] ?? Said()
+            for p in reportingPeers where p != n && !mine.windows.isEmpty {
+                let mineSaid = said[n, p], theirs = said[p, n]
                 for (ownView, peerView) in [(mineSaid.sent, theirs.received), (mineSaid.received, theirs.sent)] {
                     guard max(ownView, peerView) >= t.asymmetryMinBytes, peerView > ownView else { continue }
                     let shortfall = Double(peerView - ownView) / Double(peerView)
@@ -258,12 +293,11 @@ struct Coverage {
             } else {
                 verdict = .ok
             }
-            let needle = stableID
             rows.append(CoverageRow(node: stableID, name: entry?.name, reports: entry?.isReporter ?? !mine.windows.isEmpty,
                                     messages: mine.windows.count, coverage: Double(covered) / Double(window.to - window.from),
                                     gaps: gaps, skewSeconds: skew, skewSource: source, asymmetry: asymmetry,
                                     asymmetryPeer: asymmetryPeer.map { directory.nodes[$0]?.stableID ?? "node#\($0)" },
-                                    rejects: rejects.reduce(0) { $0 + ($1.excerpt.contains(needle) ? 1 : 0) }, verdict: verdict))
+                                    rejects: rejectsByNode[stableID] ?? 0, verdict: verdict))
         }
         return rows.sorted { a, b in
             if a.verdict != b.verdict { return a.verdict < b.verdict }
@@ -271,6 +305,19 @@ struct Coverage {
             if sa != sb { return sa > sb }
             return byteOrder(a.node, b.node)
         }
+    }
+
+    /// Rejects per node ID named in their excerpt (`"nodeId":"…"`; an excerpt cut before the ID names none).
+    static func rejectsByNode(_ rejects: [Reject]) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for r in rejects {
+            guard let key = r.excerpt.range(of: "\"nodeId\"") else { continue }
+            let rest = r.excerpt[key.upperBound...].drop { $0 == " " || $0 == ":" }
+            guard rest.first == "\"" else { continue }
+            let id = rest.dropFirst().prefix { $0 != "\"" }
+            if !id.isEmpty { counts[String(id), default: 0] += 1 }
+        }
+        return counts
     }
 
     /// How bad a row is within its verdict, for sorting.

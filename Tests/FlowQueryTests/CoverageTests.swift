@@ -141,3 +141,17 @@ struct CoverageTests {
         #expect(gap == 300 * Self.s)
     }
 }
+
+struct CoverageRejectsTests {
+    @Test func rejectsCountForTheNodeTheirExcerptNames() {
+        let loc = SourceLocation(source: "f.jsonl", line: 1, offset: 0)
+        let rejects = [
+            Reject(location: loc, reason: "bad", excerpt: #"{"nodeId":"nA","start":"2026-1"#),
+            Reject(location: loc, reason: "bad", excerpt: #"{"start":"x", "nodeId" : "nA", "end""#),
+            Reject(location: loc, reason: "bad", excerpt: #"{"nodeId":"nB"}"#),
+            Reject(location: loc, reason: "bad", excerpt: #"{"nodeId":"#),
+            Reject(location: loc, reason: "syntax", excerpt: "not json"),
+        ]
+        #expect(Coverage.rejectsByNode(rejects) == ["nA": 2, "nB": 1])
+    }
+}

@@ -80,6 +80,23 @@ struct LifecycleCommandTests {
         #expect(raw.body.contains("retention raw=27d"))
     }
 
+    @Test func aRetentionPolicyThatCannotBeReadIsAUsageError() throws {
+        let dir = TempDir()
+        let db = dir.path("empty.db")
+        #expect(try CLI.run(["ingest", "--quiet", "-"], db: db, stdin: Data()).status == 0)
+        for (args, phrase) in [(["prune", "--raw", "30x"], "'30x' is not a duration"),
+                               (["prune", "--retention", "raw=30d,raw=1d"], "raw is given twice"),
+                               (["prune", "--retention", "weeks=3"], "expected LEVEL=PERIOD"),
+                               (["serve", "--retention", "raw=soon"], "'soon' is not a duration")] {
+            let r = try CLI.run(args, db: db)
+            #expect(r.status == 2, "\(args): \(r.status) \(r.stderr)")
+            #expect(r.stderr.contains(phrase), "\(args): \(r.stderr)")
+        }
+        // forever keeps a level: nothing to prune.
+        let r = try CLI.run(["prune", "--raw", "forever"], db: db)
+        #expect(r.status == 0 && r.stdout.contains("keeps everything"), "\(r.stdout) \(r.stderr)")
+    }
+
     @Test func serveAndPruneInTheBackgroundWhileReceiving() async throws {
         let dir = TempDir()
         let (db, _, _) = try Self.agedStore(dir)
