@@ -51,14 +51,18 @@ enum TestServer {
         }
         let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
         return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
+            // The server answers on threads of its own, not on the cooperative pool that the
+            // synchronous tests beside this one may hold (see OwnThreads).
+            group.addTask(executorPreference: OwnThreads.shared) {
                 try await services.run()
                 return nil
             }
             guard let port = await ports.first(where: { _ in true }) else { throw TestFailure("the server did not start") }
             let value: T
             do {
-                value = try await body(port)
+                // The test's own clock readings and deadlines too: resumed on these threads, not
+                // whenever the cooperative pool frees up.
+                value = try await withTaskExecutorPreference(OwnThreads.shared) { try await body(port) }
             } catch {
                 await services.triggerGracefulShutdown()
                 throw error

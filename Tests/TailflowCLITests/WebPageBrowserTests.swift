@@ -40,7 +40,8 @@ struct WebPageBrowserTests {
             server = try ServeProcess(db: db, [])
             // The second line: open http://127.0.0.1:PORT/?token=…
             var line = ""
-            for _ in 0..<100 where line.isEmpty {
+            let printed = Date().addingTimeInterval(60)
+            while line.isEmpty, Date() < printed {
                 line = server.stdoutLines.first { $0.hasPrefix("open http://") } ?? ""
                 if line.isEmpty { Thread.sleep(forTimeInterval: 0.05) }
             }
