@@ -7,14 +7,14 @@ public import Foundation
 
 /// Answers as charts: rankings as bars, series and rollups as stacked columns, pairs as a graph.
 /// The pages, the report and `--format svg` all draw through here.
-public enum AnswerCharts {
+package enum AnswerCharts {
     /// The short label of an endpoint: its node name's first label, else the endpoint itself.
-    public static func label(_ endpoint: String, name: String?) -> String {
+    package static func label(_ endpoint: String, name: String?) -> String {
         guard let name, !name.isEmpty else { return endpoint }
         return name.split(separator: ".", maxSplits: 1).first.map(String.init) ?? name
     }
 
-    public static func topEndpoints(_ rows: [TopEndpointRow], metric: Metric, link: ((String) -> String)? = nil) -> BarChart {
+    package static func topEndpoints(_ rows: [TopEndpointRow], metric: Metric, link: ((String) -> String)? = nil) -> BarChart {
         BarChart(unit: metric.unit, segments: ["sent", "received"], bars: rows.map { r in
             BarChart.Bar(label: label(r.endpoint, name: r.name),
                          values: metric == .bytes ? [r.sentBytes, r.receivedBytes] : [r.sentPackets, r.receivedPackets],
@@ -22,7 +22,7 @@ public enum AnswerCharts {
         })
     }
 
-    public static func topPairs(_ rows: [TopPairRow], metric: Metric, link: ((String, String) -> String)? = nil) -> BarChart {
+    package static func topPairs(_ rows: [TopPairRow], metric: Metric, link: ((String, String) -> String)? = nil) -> BarChart {
         BarChart(unit: metric.unit, segments: ["a → b", "b → a"], bars: rows.map { r in
             let a = label(r.a, name: r.aName), b = label(r.b, name: r.bName)
             return BarChart.Bar(label: "\(a) ↔ \(b)",
@@ -31,19 +31,19 @@ public enum AnswerCharts {
         })
     }
 
-    public static func topPorts(_ rows: [TopPortRow], metric: Metric) -> BarChart {
+    package static func topPorts(_ rows: [TopPortRow], metric: Metric) -> BarChart {
         BarChart(unit: metric.unit, segments: [""], bars: rows.map { r in
             BarChart.Bar(label: "\(ProtocolName.name(r.proto))/\(r.port)", values: [metric == .bytes ? r.bytes : r.packets])
         })
     }
 
-    public static func topProtocols(_ rows: [TopProtoRow], metric: Metric) -> BarChart {
+    package static func topProtocols(_ rows: [TopProtoRow], metric: Metric) -> BarChart {
         BarChart(unit: metric.unit, segments: [""], bars: rows.map { r in
             BarChart.Bar(label: ProtocolName.name(r.proto), values: [metric == .bytes ? r.bytes : r.packets])
         })
     }
 
-    public static func series(_ points: [SeriesPoint], step: Nanoseconds, metric: Metric = .bytes, caption: String? = nil) -> StackedChart {
+    package static func series(_ points: [SeriesPoint], step: Nanoseconds, metric: Metric = .bytes, caption: String? = nil) -> StackedChart {
         StackedChart(times: points.map(\.time), step: step, unit: metric.unit,
                      layers: [.init(name: "", values: points.map { metric == .bytes ? $0.bytes : $0.packets }, color: Palette.color(0))],
                      caption: caption ?? "\(metric.rawValue) per \(DurationText.format(step)), UTC")
@@ -51,7 +51,7 @@ public enum AnswerCharts {
 
     /// A rollup as stacked columns: one layer per group (kind, proto, src, dst as asked), the
     /// `maxLayers - 1` largest named and the rest summed as "other". Traffic kinds keep their colours.
-    public static func rollup(_ rows: [RollupRow], groupBy: [RollupKeyField], window: TimeWindow, step: Nanoseconds,
+    package static func rollup(_ rows: [RollupRow], groupBy: [RollupKeyField], window: TimeWindow, step: Nanoseconds,
                               metric: Metric = .bytes, maxLayers: Int = 8, caption: String? = nil, zone: TimeZone = .utc) throws -> StackedChart {
         // The answer's own buckets: calendar days and Monday weeks in `zone` for 1d and 1w.
         let buckets = try window.bucketing(step: step, zone: zone)
@@ -100,7 +100,7 @@ public enum AnswerCharts {
     }
 
     /// The top pairs as a node-link graph; nodes coloured by their first tag, else their user.
-    public static func graph(_ pairs: [TopPairRow], nodes: [NodeRecord],
+    package static func graph(_ pairs: [TopPairRow], nodes: [NodeRecord],
                              endpointLink: ((String) -> String)? = nil, pairLink: ((String, String) -> String)? = nil) -> GraphChart {
         let known = Dictionary(nodes.map { ($0.nodeID, $0) }, uniquingKeysWith: { a, _ in a })
         var index: [String: Int] = [:]
@@ -133,7 +133,7 @@ public enum AnswerCharts {
     /// The chart of a question, for `--format svg`: top (any ranking), series, rollup.
     ///
     /// - throws: ``QueryError`` when the question has no chart (scope, flows, nodes) or cannot be answered.
-    public static func svg(_ question: Question, engine: QueryEngine) throws -> String {
+    package static func svg(_ question: Question, engine: QueryEngine) throws -> String {
         let svg: String
         switch question {
         case .top(let o, let by, let metric, let limit):

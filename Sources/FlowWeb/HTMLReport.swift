@@ -122,14 +122,14 @@ public struct HTMLReport: Sendable {
 }
 
 /// Step choices for charts.
-public enum Steps {
-    public static let minute: Nanoseconds = 60_000_000_000
-    public static let day: Nanoseconds = 86_400_000_000_000
+enum Steps {
+    static let minute: Nanoseconds = 60_000_000_000
+    static let day: Nanoseconds = 86_400_000_000_000
     /// The steps charts use, smallest first.
-    public static let choices: [Nanoseconds] = [1, 5, 15, 60, 180, 360, 1440].map { $0 * minute }
+    static let choices: [Nanoseconds] = [1, 5, 15, 60, 180, 360, 1440].map { $0 * minute }
 
     /// The smallest step that draws the window in at most `maxBuckets` columns.
-    public static func auto(_ window: TimeWindow, maxBuckets: Int64 = 180) -> Nanoseconds {
+    static func auto(_ window: TimeWindow, maxBuckets: Int64 = 180) -> Nanoseconds {
         let span = window.to - window.from
         return choices.first { (span + $0 - 1) / $0 <= maxBuckets } ?? day * ((span / day + maxBuckets - 1) / maxBuckets)
     }
