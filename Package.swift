@@ -160,6 +160,9 @@ let package = Package(
             path: "Tests/StoreDump",
             swiftSettings: settings
         ),
+        // Test support: the binary, the shared fixtures, temporary directories, processes run to
+        // their end, gzip(1), synthetic input: one copy for the test targets that had each written them.
+        .target(name: "TestSupport", dependencies: ["FlowModel"], path: "Tests/TestSupport", swiftSettings: settings),
         // Test support: a second, in-memory implementation of the store protocol (FlowStorage).
         .target(
             name: "MemoryStore",
@@ -169,10 +172,10 @@ let package = Package(
         ),
         .testTarget(name: "FlowModelTests", dependencies: ["FlowModel"], swiftSettings: settings),
         // CZlib: the decoding-time tests gzip large inputs.
-        .testTarget(name: "FlowIngestTests", dependencies: ["FlowIngest", "FlowModel", "FlowStore", "CZlib"], swiftSettings: settings),
+        .testTarget(name: "FlowIngestTests", dependencies: ["TestSupport", "FlowIngest", "FlowModel", "FlowStore", "CZlib"], swiftSettings: settings),
         .testTarget(
             name: "FlowStoreTests",
-            dependencies: ["FlowStore", "FlowIngest", "FlowModel", "FlowSchema", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["TestSupport", "FlowStore", "FlowIngest", "FlowModel", "FlowSchema", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: settings
         ),
         // Questions on both stores (SQLite and the in-memory one), on hand-written and generated data.
@@ -185,7 +188,7 @@ let package = Package(
             name: "FlowPullTests",
             dependencies: [
                 // CZlib: the stand-in API gzips its answers as the real one may.
-                "tailflow", "FlowPull", "FlowStore", "FlowModel", "FlowGenerate", "CZlib", "StoreDump",
+                "TestSupport", "tailflow", "FlowPull", "FlowStore", "FlowModel", "FlowGenerate", "CZlib", "StoreDump",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),  // to quiet the stand-in's server log
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -198,7 +201,7 @@ let package = Package(
         .testTarget(
             name: "FlowServerTests",
             dependencies: [
-                "tailflow", "FlowServer", "FlowStore", "FlowModel", "StoreDump",
+                "TestSupport", "tailflow", "FlowServer", "FlowStore", "FlowModel", "StoreDump",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -221,7 +224,7 @@ let package = Package(
         .testTarget(
             name: "TailflowCLITests",
             dependencies: [
-                "tailflow", "FlowStore", "FlowModel", "StoreDump",
+                "TestSupport", "tailflow", "FlowStore", "FlowModel", "StoreDump",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,6 +2,7 @@ import Foundation
 @testable import FlowIngest
 import FlowModel
 import Testing
+import TestSupport
 
 struct ContainerDecoderTests {
     /// The six messages of the tiny tailnet, as decoded from the plain API response.

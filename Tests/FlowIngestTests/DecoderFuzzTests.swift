@@ -2,6 +2,7 @@ import Foundation
 @testable import FlowIngest
 import FlowModel
 import Testing
+import TestSupport
 
 /// Mutates the fixtures at random (seeded, so failures reproduce) and checks
 /// that the decoder never crashes or hangs, and that damage stays local.

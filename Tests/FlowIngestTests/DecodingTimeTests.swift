@@ -3,6 +3,7 @@ import Foundation
 @testable import FlowIngest
 import FlowModel
 import Testing
+import TestSupport
 
 /// Decoding time must be linear in the input whatever it holds (issue 14, item 1).
 ///

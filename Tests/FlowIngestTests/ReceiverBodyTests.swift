@@ -2,6 +2,7 @@ import Foundation
 @testable import FlowIngest
 import FlowModel
 import Testing
+import TestSupport
 
 /// The per-item decoders of the server's receivers: Splunk HEC events and Elasticsearch bulk documents.
 struct ReceiverBodyTests {

@@ -1,23 +1,7 @@
 import Foundation
 @testable import FlowIngest
 import FlowModel
-
-/// `../shared/fixtures` beside the repository (or `$TAILFLOW_FIXTURES`).
-enum Fixtures {
-    static let root: URL = {
-        if let env = ProcessInfo.processInfo.environment["TAILFLOW_FIXTURES"] { return URL(fileURLWithPath: env) }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/fixtures")
-    }()
-
-    static func url(_ path: String) -> URL { root.appendingPathComponent(path) }
-
-    static func bytes(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: url(path))) }
-
-    static var containers: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: url("containers").path)) ?? []).sorted()
-    }
-}
+import TestSupport
 
 /// Hands out its bytes a few at a time, to exercise every buffer boundary.
 struct TrickleInput: ByteInput {

@@ -1,6 +1,7 @@
 import FlowModel
 import Foundation
 import Testing
+import TestSupport
 
 /// `tailflow follow`: checkpoints, restarts after SIGKILL, SIGTERM, network errors.
 @Suite(.serialized)
@@ -129,7 +130,7 @@ struct FollowCommandTests {
             let p = try CLI.start(Self.followArgs(api, ["--retries", "1", "--backoff", "10ms", "--devices-every", "1h"]),
                                   db: db, env: PullCommandTests.keyEnv)
             // Let a few polls fail, then end the outage.
-            let deadline = ContinuousClock.now + .seconds(20)
+            let deadline = ContinuousClock.now + .seconds(60)
             while api.requests(" 503") < 6, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
             #expect(p.isRunning)
             api.always(nil)

@@ -1,6 +1,7 @@
 import FlowModel
 import Foundation
 import Testing
+import TestSupport
 
 /// `tailflow pull` and `tailflow nodes sync`, the real binary against the stand-in API.
 @Suite(.serialized)

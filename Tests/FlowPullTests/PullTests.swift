@@ -4,6 +4,7 @@ import FlowStore
 import Foundation
 import GRDB
 import Testing
+import TestSupport
 
 /// The pieces of the API client that need no server: chunking, back-off, credentials, the checkpoint's migration.
 struct PullTests {

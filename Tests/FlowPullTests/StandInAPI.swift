@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import StoreDump
 
 /// Generated flow logs: 8 nodes for 2 hours from 2026-11-01T00:00:00Z, as JSON Lines and as messages by start time.
 struct TestData: Sendable {
@@ -201,7 +202,8 @@ final class StandInAPI: @unchecked Sendable {
             },
             logger: { var l = Logger(label: "stand-in"); l.logLevel = .critical; return l }()
         )
-        task = Task { try await app.runService(gracefulShutdownSignals: []) }
+        // On threads of its own: `pull --timeout 2s` must not expire because the cooperative pool is busy (see OwnThreads).
+        task = Task(executorPreference: OwnThreads.shared) { try await app.runService(gracefulShutdownSignals: []) }
         await started.wait()
         port = boundPort
     }

@@ -3,20 +3,12 @@ import FlowModel
 import FlowStore
 import GRDB
 import StoreDump
+import TestSupport
 
 /// Runs the real `tailflow` binary without blocking Swift's cooperative threads: the stand-in API
 /// serves from this process, so a test that blocked a thread while the binary waits for it could stall.
 enum CLI {
-    static let binary: String = {
-        if let env = ProcessInfo.processInfo.environment["TAILFLOW_BIN"] { return env }
-        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [dir, dir.deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("tailflow")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url.path }
-        }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/debug/tailflow").path
-    }()
+    static let binary = TailflowBinary.path
 
     struct Result: Sendable {
         var status: Int32
@@ -111,19 +103,6 @@ final class AsyncSignal: @unchecked Sendable {
             if now { c.resume() }
         }
     }
-}
-
-final class TempDir: Sendable {
-    let url: URL
-
-    init() {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-pull-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-
-    deinit { try? FileManager.default.removeItem(at: url) }
 }
 
 /// What a store holds that ingest decides: messages with their rows, rollups, nodes and address owners,

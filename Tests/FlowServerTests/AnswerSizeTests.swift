@@ -1,6 +1,7 @@
 import FlowStore
 import Foundation
 import Testing
+import TestSupport
 
 /// Answers of any size (issue 14, item 4): raw flow rows are paged over HTTP (at most 10,000
 /// per answer, then a `Link: rel="next"` from the last row's cursor) and streamed by the CLI,

@@ -2,6 +2,7 @@ import FlowServer
 import Foundation
 import HTTPTypes
 import Testing
+import TestSupport
 
 /// One authentication middleware per role: every refusal keeps its protocol's answer.
 @Suite(.timeLimit(.minutes(3)))

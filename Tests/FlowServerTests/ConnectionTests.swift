@@ -2,6 +2,7 @@ import FlowServer
 import FlowStore
 import Foundation
 import Testing
+import TestSupport
 
 /// Connection limits and timeouts on a real loopback socket (issue 14, item 3): idle
 /// connections are closed, a request must arrive within the read timeout, the connection cap
@@ -25,29 +26,38 @@ struct ConnectionTests {
             let silent = try (0..<20).map { _ in try RawConnection(port: port) }
             let used = try RawConnection(port: port)
             used.send(Self.healthz)
-            #expect(await used.read(within: 15, until: "\"ok\"").text.hasPrefix("HTTP/1.1 200"))
-            // Each is closed by the server (2s idle), not by the end of the test.
-            for c in silent + [used] { #expect(await c.isClosed(within: 15)) }
+            #expect(await used.read(within: 60, until: "\"ok\"").text.hasPrefix("HTTP/1.1 200"))
+            // Each is closed by the server (2s idle), not by the end of the test (60 s is only how
+            // long a loaded machine may take: a read returns as soon as the server closes).
+            for c in silent + [used] { #expect(await c.isClosed(within: 60)) }
         }
     }
 
     @Test func beyondMaxConnectionsTheOldestIdleIsClosedAndHealthzStillAnswers() async throws {
         let dir = TempDir()
         try await TestServer.live(db: dir.path("max.db"), Self.configuration(max: 20)) { port in
+            // Each connection is answered once before the next opens, so the server has admitted
+            // them in this order (a kernel's accept queue, drained in a burst by two event loops
+            // under load, would not say which is oldest); then it is idle.
             var open: [RawConnection] = []
-            for _ in 0..<50 {
-                open.append(try RawConnection(port: port))
-                try await Task.sleep(for: .milliseconds(5))
+            for i in 0..<50 {
+                let c = try RawConnection(port: port)
+                c.send(Self.healthz)
+                let answer = await c.read(within: 60, until: "\"ok\"")
+                #expect(answer.text.hasPrefix("HTTP/1.1 200"), "connection \(i): \(answer)")
+                open.append(c)
             }
             let probe = try RawConnection(port: port)
             probe.send(Self.healthz)
-            let answer = await probe.read(within: 15, until: "\"ok\"")
+            let answer = await probe.read(within: 60, until: "\"ok\"")
             #expect(answer.text.hasPrefix("HTTP/1.1 200") && answer.text.contains("\"ok\""), "\(answer)")
-            // The oldest were closed to make room; at most 20 connections stay open.
+            // The 31 oldest were closed to make room (waiting as long as a loaded machine may
+            // take to close them); the 19 newest and the probe stay open.
             var closed: [Bool] = []
-            for c in open { closed.append(await c.isClosed(within: 0.2)) }
-            #expect(closed.prefix(30).allSatisfy { $0 }, "\(closed)")
-            #expect(closed.filter { !$0 }.count <= 19, "\(closed)")
+            for c in open.prefix(31) { closed.append(await c.isClosed(within: 60)) }
+            for c in open.dropFirst(31) { closed.append(await c.isClosed(within: 0.2)) }
+            #expect(closed.prefix(31).allSatisfy { $0 }, "\(closed)")
+            #expect(!closed.dropFirst(31).contains(true), "\(closed)")
         }
     }
 
@@ -67,7 +77,7 @@ struct ConnectionTests {
             }
             let started = Date()
             for (c, text) in zip(connections, unfinished) {
-                let answer = await c.read(within: 15)
+                let answer = await c.read(within: 60)
                 #expect(answer.closed, "\(text)")
                 #expect(answer.text.hasPrefix("HTTP/1.1 408"), "\(text): \(answer.text)")
             }
@@ -75,7 +85,7 @@ struct ConnectionTests {
             // Meanwhile and after, others are answered.
             let probe = try RawConnection(port: port)
             probe.send(Self.healthz)
-            #expect(await probe.read(within: 15, until: "\"ok\"").text.hasPrefix("HTTP/1.1 200"))
+            #expect(await probe.read(within: 60, until: "\"ok\"").text.hasPrefix("HTTP/1.1 200"))
         }
     }
 
@@ -87,15 +97,15 @@ struct ConnectionTests {
         try await TestServer.live(db: dir.path("expect.db"), configuration) { port in
             let c = try RawConnection(port: port)
             c.send("POST /api/v1/ingest HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer T3-ingest\r\nExpect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
-            let interim = await c.read(within: 15, until: "\r\n\r\n")
+            let interim = await c.read(within: 60, until: "\r\n\r\n")
             #expect(interim.text == "HTTP/1.1 100 Continue\r\n\r\n", "\(interim)")
             c.send(body)
-            let final = await c.read(within: 15, until: "\"stored\"")
+            let final = await c.read(within: 60, until: "\"stored\"")
             #expect(final.text.hasPrefix("HTTP/1.1 200"), "\(final.text)")
             // Over --max-body: no 100, the final answer at once.
             let big = try RawConnection(port: port)
             big.send("POST /api/v1/ingest HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer T3-ingest\r\nExpect: 100-continue\r\nContent-Length: 1000000\r\n\r\n")
-            let refused = await big.read(within: 15, until: "limit")
+            let refused = await big.read(within: 60, until: "limit")
             #expect(refused.text.hasPrefix("HTTP/1.1 413"), "\(refused.text)")
         }
     }
@@ -107,7 +117,7 @@ struct ConnectionTests {
                                  ("/_bulk", "Basic " + Data("U:T2-bulk".utf8).base64EncodedString())] {
                 let c = try RawConnection(port: port)
                 c.send("POST \(path) HTTP/1.1\r\nHost: t\r\nAuthorization: \(auth)\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
-                let answer = await c.read(within: 15)
+                let answer = await c.read(within: 60)
                 #expect(answer.text.hasPrefix("HTTP/1.1 400"), "\(path): \(answer.text)")
                 #expect(answer.closed, "\(path): the connection cannot go on after a parse error")
             }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// An answer cut by a limit says so over HTTP too (SPEC §5): `Tailflow-Total` (raw rows page with a `next` link: AnswerSizeTests).
 @Suite(.timeLimit(.minutes(3)))

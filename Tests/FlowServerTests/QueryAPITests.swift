@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The query API answers with exactly what the CLI prints; health and metrics.
 @Suite(.timeLimit(.minutes(3)))

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import FlowStore
 import Foundation
+import TestSupport
 
 /// A plain TCP connection to the server, for what an HTTP client library will not do:
 /// stay idle, send half a request, a never-ending body or a broken chunk.

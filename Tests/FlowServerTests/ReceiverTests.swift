@@ -1,6 +1,7 @@
 import FlowServer
 import Foundation
 import Testing
+import TestSupport
 
 /// The receivers (Splunk HEC, Elasticsearch bulk, plain), in process: what they store, what they answer.
 @Suite(.timeLimit(.minutes(3)))

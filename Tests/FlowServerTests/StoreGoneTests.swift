@@ -1,6 +1,7 @@
 import FlowServer
 import Foundation
 import Testing
+import TestSupport
 
 /// The store deleted or replaced under a running server (issue 14, item 8): nothing more is
 /// acknowledged (503 in each protocol's shape), since SQLite would write into a file no one

@@ -8,6 +8,7 @@ import HummingbirdTesting
 import Logging
 import ServiceLifecycle
 import StoreDump
+import TestSupport
 
 /// The server of these tests: ``buildApplication(configuration:store:logger:routes:onListening:)``
 /// over a real store file, driven in process through `app.test(.router)` (no socket).
@@ -50,14 +51,18 @@ enum TestServer {
         }
         let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
         return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
+            // The server answers on threads of its own, not on the cooperative pool that the
+            // synchronous tests beside this one may hold (see OwnThreads).
+            group.addTask(executorPreference: OwnThreads.shared) {
                 try await services.run()
                 return nil
             }
             guard let port = await ports.first(where: { _ in true }) else { throw TestFailure("the server did not start") }
             let value: T
             do {
-                value = try await body(port)
+                // The test's own clock readings and deadlines too: resumed on these threads, not
+                // whenever the cooperative pool frees up.
+                value = try await withTaskExecutorPreference(OwnThreads.shared) { try await body(port) }
             } catch {
                 await services.triggerGracefulShutdown()
                 throw error
@@ -109,29 +114,11 @@ enum Auth {
     static let read = [("Authorization", "Bearer T4-read")]
 }
 
-/// The value of a metric (name with its labels) in Prometheus text, or nil when it is absent.
-func metricValue(_ text: String, _ name: String) -> Double? {
-    text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) }
-}
-
 /// Runs the real `tailflow` binary (to compare with what `ingest` stores and the CLI answers).
 enum CLI {
-    static let binary: String = {
-        if let env = ProcessInfo.processInfo.environment["TAILFLOW_BIN"] { return env }
-        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [dir, dir.deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("tailflow")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url.path }
-        }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/debug/tailflow").path
-    }()
+    static let binary = TailflowBinary.path
 
-    struct Result: Sendable {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias Result = ProcessOutput
 
     /// Runs `tailflow args…` with `TAILFLOW_DB=db` on a thread of its own and waits for it.
     static func run(_ args: [String], db: String? = nil, stdin: Data? = nil) async throws -> Result {
@@ -146,59 +133,8 @@ enum CLI {
         environment.removeValue(forKey: "TAILFLOW_DB")
         if let db { environment["TAILFLOW_DB"] = db }
         p.environment = environment
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = stdin == nil ? FileHandle.nullDevice : input
-        try p.run()
-        if let stdin {
-            DispatchQueue.global().async {
-                input.fileHandleForWriting.write(stdin)
-                try? input.fileHandleForWriting.close()
-            }
-        }
-        let group = DispatchGroup()
-        nonisolated(unsafe) var errData = Data()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        return try runToEnd(p, stdin: stdin)
     }
-}
-
-enum Fixtures {
-    static let root: URL = {
-        if let env = ProcessInfo.processInfo.environment["TAILFLOW_FIXTURES"] { return URL(fileURLWithPath: env) }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/fixtures")
-    }()
-
-    static func path(_ p: String) -> String { root.appendingPathComponent(p).path }
-
-    static func bytes(_ p: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path(p)))) }
-
-    static var containers: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: path("containers"))) ?? []).sorted()
-    }
-}
-
-final class TempDir: @unchecked Sendable {
-    let url: URL
-
-    init() {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-server-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-
-    deinit { try? FileManager.default.removeItem(at: url) }
 }
 
 enum Dump {
@@ -216,47 +152,6 @@ enum Dump {
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
-}
-
-/// Bytes compressed by gzip(1).
-func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/gzip")
-    p.arguments = ["-c"]
-    let out = Pipe(), input = Pipe()
-    p.standardOutput = out
-    p.standardInput = input
-    try p.run()
-    DispatchQueue.global().async {
-        input.fileHandleForWriting.write(Data(bytes))
-        try? input.fileHandleForWriting.close()
-    }
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return Array(data)
-}
-
-/// JSON Lines of simple messages, `count` of them, from `reporters` nodes.
-enum Synthetic {
-    static func jsonl(count: Int, reporters: Int = 50, rows: Int = 6) -> Data {
-        var out = ""
-        out.reserveCapacity(count * 800)
-        let t0: Int64 = 1_793_527_200
-        for i in 0..<count {
-            let start = t0 + Int64(i / reporters * 5)
-            var conns: [String] = []
-            for r in 0..<rows {
-                conns.append(#"{"proto":6,"src":"100.64.0.\#(i % reporters + 1):\#(40000 + r)","dst":"100.64.1.\#(r % 50 + 1):443","txPkts":\#(r + 1),"txBytes":\#(1000 * (r + 1)),"rxPkts":\#(i % 7 + 1),"rxBytes":\#(i * 13 % 100000)}"#)
-            }
-            out += #"{"nodeId":"n\#(i % reporters)","start":"\#(Timestamp.formatRFC3339(start * 1_000_000_000))","end":"\#(Timestamp.formatRFC3339((start + 5) * 1_000_000_000 - 1))","srcNode":{"nodeId":"n\#(i % reporters)","name":"h\#(i % reporters).ts.net","addresses":["100.64.0.\#(i % reporters + 1)"]},"virtualTraffic":[\#(conns.joined(separator: ","))]}"#
-            out += "\n"
-        }
-        return Data(out.utf8)
-    }
-}
 
 /// The port of serve's `listening on 127.0.0.1:PORT…` line.
 func listeningPort(_ line: String) -> Int? {

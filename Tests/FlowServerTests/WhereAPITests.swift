@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `where=` over HTTP: the CLI's `--where` answers, and its mistakes as 400 with the same text.
 @Suite(.timeLimit(.minutes(3)))

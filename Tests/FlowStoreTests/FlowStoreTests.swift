@@ -4,6 +4,7 @@ import FlowSchema
 @testable import FlowStore
 import GRDB
 import Testing
+import TestSupport
 
 struct FlowStoreTests {
     @Test func createsWALStoreWithTheSchemaRecorded() throws {

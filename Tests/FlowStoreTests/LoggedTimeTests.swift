@@ -5,6 +5,7 @@ import FlowSchema
 @testable import FlowStore
 import GRDB
 import Testing
+import TestSupport
 
 /// Migration 005: a message's `logged` time is kept (to the millisecond, as an offset from its
 /// window's end), messages without one and rows stored before the migration read as unknown.

@@ -3,6 +3,7 @@ import FlowModel
 @testable import FlowStore
 import GRDB
 import Testing
+import TestSupport
 
 /// Rollup sums keep which end held the service port; `schema/007` rebuilds older sums from the raw rows.
 struct RollupDirectionTests {

@@ -2,22 +2,7 @@ import Foundation
 import FlowModel
 @testable import FlowStore
 import GRDB
-
-/// A fresh directory per test, removed when the value dies.
-final class TempDir {
-    let url: URL
-
-    init() {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-test-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-
-    deinit {
-        try? FileManager.default.removeItem(at: url)
-    }
-}
+import TestSupport
 
 enum Make {
     static let t0: Int64 = 1_793_527_200_000_000_000  // 2026-11-01T10:00:00Z

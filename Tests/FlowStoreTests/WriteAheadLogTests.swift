@@ -3,6 +3,7 @@ import FlowModel
 @testable import FlowStore
 import GRDB
 import Testing
+import TestSupport
 
 /// The write-ahead log stays bounded under continuous load (issue 14, item 7): it grew to
 /// 270 MB beside a 13 MB database under HEC load, because a passive checkpoint never caught

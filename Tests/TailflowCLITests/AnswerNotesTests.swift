@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Answers that say what they left out (SPEC §5): a cut by a limit, a window without data,
 /// an address never seen; and who opened each connection.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Calendar words for --from/--to and --tz: local midnights and Mondays, DST handled (SPEC §5).
 struct CalendarWindowTests {

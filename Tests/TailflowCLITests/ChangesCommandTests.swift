@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `tailflow changes` and configuration events in `ingest`, through the real binary (SPEC §13).
 struct ChangesCommandTests {

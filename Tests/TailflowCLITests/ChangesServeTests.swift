@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Configuration events through `tailflow serve`: mixed bodies on every receiver, and `GET /api/v1/changes`,
 /// with real HTTP requests to the running binary (SPEC §13).

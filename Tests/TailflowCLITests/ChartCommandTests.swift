@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import Testing
+import TestSupport
 
 /// `--format svg` and `tailflow report`, through the real binary.
 struct ChartCommandTests {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `tailflow coverage` through the real binary: every format, the fields of the issue,
 /// and the generator's never-reporting nodes found `silent`.

@@ -1,6 +1,7 @@
 import FlowStore
 import Foundation
 import Testing
+import TestSupport
 
 /// A long ingest under observation: readers, and SIGKILL.
 @Suite(.serialized)

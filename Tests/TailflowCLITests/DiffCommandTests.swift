@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `tailflow diff` through the real binary: its numbers are two `top` answers, in every format,
 /// with the usual filters, and nonsense or overlapping windows are usage errors.

@@ -1,6 +1,7 @@
 import FlowModel
 import Foundation
 import Testing
+import TestSupport
 
 /// A full disk (a small tmpfs the test mounts; needs root) never corrupts the store: ingest stops
 /// with a clear error and a re-run completes exactly; the server answers 503 (HEC code 9,

@@ -1,5 +1,7 @@
 import Foundation
+import StoreDump
 import Testing
+import TestSupport
 
 /// Bodies a hostile or broken sender may post to `tailflow serve`, through a real server.
 @Suite(.timeLimit(.minutes(3)))
@@ -52,20 +54,27 @@ struct HostileBodyTests {
         while Array(damaged[i..<i + key.count]) != key { i += 1 }
         damaged[i + key.count] = UInt8(ascii: "x")
         // Clean and damaged bodies alternate and each keeps its fastest of three, so a burst of
-        // load from the tests running beside this one does not decide the comparison.
+        // load from the tests running beside this one does not decide the comparison; the clock
+        // is read on threads of their own (OwnThreads), not whenever the cooperative pool, held by
+        // the synchronous tests beside this one, resumes the test.
         let clock = ContinuousClock()
-        var cleanTime = Double.infinity, damagedTime = Double.infinity
-        for _ in 0..<3 {
-            var t0 = clock.now
-            let c = try await client.post(server.url + "/api/v1/ingest", clean, Auth.ingest)
-            #expect(c.status == 200, "\(c.body)")
-            cleanTime = min(cleanTime, (clock.now - t0).seconds)
-            t0 = clock.now
-            let r = try await client.post(server.url + "/api/v1/ingest", damaged, Auth.ingest)
-            damagedTime = min(damagedTime, (clock.now - t0).seconds)
-            #expect(r.status == 400 && r.object["rejected"] as? Int == 1, "\(r.body)")
+        let (cleanTime, damagedTime) = try await withTaskExecutorPreference(OwnThreads.shared) { () async throws -> (Double, Double) in
+            var cleanTime = Double.infinity, damagedTime = Double.infinity
+            for _ in 0..<3 {
+                var t0 = clock.now
+                let c = try await client.post(server.url + "/api/v1/ingest", clean, Auth.ingest)
+                #expect(c.status == 200, "\(c.body)")
+                cleanTime = min(cleanTime, (clock.now - t0).seconds)
+                t0 = clock.now
+                let r = try await client.post(server.url + "/api/v1/ingest", damaged, Auth.ingest)
+                damagedTime = min(damagedTime, (clock.now - t0).seconds)
+                #expect(r.status == 400 && r.object["rejected"] as? Int == 1, "\(r.body)")
+            }
+            return (cleanTime, damagedTime)
         }
-        #expect(damagedTime <= 5 * cleanTime + 0.5, "\(damagedTime)s against \(cleanTime)s clean")
+        // The defect was quadratic (22 s against 0.05 s, 440 times); on a loaded 2-core machine the
+        // fixed refusal measured up to 7 times the clean body, so the bound is 20 times plus 1 s.
+        #expect(damagedTime <= 20 * cleanTime + 1, "\(damagedTime)s against \(cleanTime)s clean")
         #expect(try await client.get(server.url + "/healthz").status == 200)
         #expect(server.stop() == 0)
     }

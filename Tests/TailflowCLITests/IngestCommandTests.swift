@@ -2,6 +2,7 @@ import Foundation
 import FlowStore
 import Testing
 import GRDB
+import TestSupport
 
 /// `tailflow ingest` and friends, run as a user runs them: the real binary on real files.
 struct IngestCommandTests {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Names for what is not a node: DERP regions, subnet hosts, `*`; tables only (JSON keeps its values).
 struct LabelTests {

@@ -2,6 +2,7 @@ import FlowModel
 import Foundation
 import GRDB
 import Testing
+import TestSupport
 
 /// Store lifecycle with the real binary (issue 16): prune and what questions say after it,
 /// check, backup (also of a store a server is writing), and clear errors for files that are

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 struct NodesCommandTests {
     @Test func importsADeviceListAndListsItInEveryFormat() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The query commands of SPEC §4–5, through the real binary.
 struct QueryCommandTests {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Questions open the store read-only: they never create a store, never change
 /// one, and answer from a file nobody may write (issue 14 item 6, issue 13 item 3).

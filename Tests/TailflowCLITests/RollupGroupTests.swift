@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `rollup --group-by tag,user,os,port` and the names beside `src`/`dst`, through the real binary.
 struct RollupGroupTests {

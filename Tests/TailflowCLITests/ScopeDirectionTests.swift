@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `scope`'s `outboundPorts` and `inboundPorts`: who opened the connections, through the real binary.
 struct ScopeDirectionTests {

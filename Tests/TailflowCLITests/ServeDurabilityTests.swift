@@ -2,6 +2,7 @@ import FlowModel
 import Foundation
 import GRDB
 import Testing
+import TestSupport
 
 /// What `tailflow serve` promises about acknowledged data: committed before the answer,
 /// batched across senders, refused (503) rather than queued without bound, kept across SIGKILL.
@@ -100,7 +101,8 @@ struct ServeDurabilityTests {
 
         func waitForPending(_ rows: Double) async throws {
             var pending = 0.0
-            for _ in 0..<500 {
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline {
                 pending = try await Self.metric(client, server, "tailflow_writer_pending_rows")
                 if pending >= rows { break }
                 try await Task.sleep(for: .milliseconds(10))

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import TestSupport
 
 /// A real `tailflow serve` process on loopback, started on a free port.
 final class ServeProcess: @unchecked Sendable {
@@ -202,11 +203,6 @@ enum Auth {
     static let read = [("Authorization", "Bearer T4-read")]
 }
 
-/// The value of a metric (name with its labels) in Prometheus text, or nil when it is absent.
-func metricValue(_ text: String, _ name: String) -> Double? {
-    text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) }
-}
-
 /// Runs curl; returns the status code and the body.
 func curl(_ args: [String]) throws -> (status: Int, body: String) {
     let r = try Tool.run("/usr/bin/curl", ["-sS", "-o", "-", "-w", "\n%{http_code}"] + args)
@@ -225,24 +221,6 @@ enum Tool {
         return try CLI.collect(p, stdin: stdin)
     }
 
-    /// Bytes compressed by gzip(1) (binary output, so not through `run`).
-    static func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/gzip")
-        p.arguments = ["-c"]
-        let out = Pipe(), input = Pipe()
-        p.standardOutput = out
-        p.standardInput = input
-        try p.run()
-        DispatchQueue.global().async {
-            input.fileHandleForWriting.write(Data(bytes))
-            try? input.fileHandleForWriting.close()
-        }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Array(data)
-    }
-
     /// A self-signed certificate for 127.0.0.1 and localhost: (certificate, key) paths.
     static func certificate(in dir: TempDir) throws -> (String, String) {
         let cert = dir.path("cert.pem"), key = dir.path("key.pem")
@@ -252,11 +230,6 @@ enum Tool {
         guard r.status == 0 else { throw ServeError("openssl failed: \(r.stderr)") }
         return (cert, key)
     }
-}
-
-/// Bytes of a fixture file.
-func fixtureBytes(_ path: String) throws -> [UInt8] {
-    Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.path(path))))
 }
 
 extension Dump {

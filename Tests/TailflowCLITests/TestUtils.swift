@@ -3,25 +3,13 @@ import FlowModel
 import FlowStore
 import GRDB
 import StoreDump
+import TestSupport
 
 /// Runs the real `tailflow` binary that `swift build` put beside the test bundle.
 enum CLI {
-    static let binary: String = {
-        if let env = ProcessInfo.processInfo.environment["TAILFLOW_BIN"] { return env }
-        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [dir, dir.deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("tailflow")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url.path }
-        }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/debug/tailflow").path
-    }()
+    static let binary = TailflowBinary.path
 
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias Result = ProcessOutput
 
     /// Runs `tailflow args…` with `TAILFLOW_DB=db` and waits for it.
     @discardableResult
@@ -31,30 +19,7 @@ enum CLI {
 
     /// Runs a configured process to its end, feeding `stdin` and reading both pipes.
     static func collect(_ p: Process, stdin: Data? = nil) throws -> Result {
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = stdin == nil ? FileHandle.nullDevice : input
-        try p.run()
-        if let stdin {
-            DispatchQueue.global().async {
-                input.fileHandleForWriting.write(stdin)
-                try? input.fileHandleForWriting.close()
-            }
-        }
-        // Read both pipes to the end before waiting, so a full pipe never blocks the child.
-        let group = DispatchGroup()
-        nonisolated(unsafe) var errData = Data()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        try runToEnd(p, stdin: stdin)
     }
 
     /// A configured, not yet started process.
@@ -69,33 +34,6 @@ enum CLI {
         p.environment = environment
         return p
     }
-}
-
-enum Fixtures {
-    static let root: URL = {
-        if let env = ProcessInfo.processInfo.environment["TAILFLOW_FIXTURES"] { return URL(fileURLWithPath: env) }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/fixtures")
-    }()
-
-    static func path(_ p: String) -> String { root.appendingPathComponent(p).path }
-
-    static var containers: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: path("containers"))) ?? []).sorted()
-    }
-}
-
-final class TempDir {
-    let url: URL
-
-    init() {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-cli-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-
-    deinit { try? FileManager.default.removeItem(at: url) }
 }
 
 /// Everything a store holds that ingest decides, in a form that does not depend
@@ -132,21 +70,3 @@ enum Dump {
     }
 }
 
-/// JSON Lines of simple messages, `count` of them, from `reporters` nodes.
-enum Synthetic {
-    static func jsonl(count: Int, reporters: Int = 50, rows: Int = 6) -> Data {
-        var out = ""
-        out.reserveCapacity(count * 800)
-        let t0: Int64 = 1_793_527_200
-        for i in 0..<count {
-            let start = t0 + Int64(i / reporters * 5)
-            var conns: [String] = []
-            for r in 0..<rows {
-                conns.append(#"{"proto":6,"src":"100.64.0.\#(i % reporters + 1):\#(40000 + r)","dst":"100.64.1.\#(r % 50 + 1):443","txPkts":\#(r + 1),"txBytes":\#(1000 * (r + 1)),"rxPkts":\#(i % 7 + 1),"rxBytes":\#(i * 13 % 100000)}"#)
-            }
-            out += #"{"nodeId":"n\#(i % reporters)","start":"\#(Timestamp.formatRFC3339(start * 1_000_000_000))","end":"\#(Timestamp.formatRFC3339((start + 5) * 1_000_000_000 - 1))","srcNode":{"nodeId":"n\#(i % reporters)","name":"h\#(i % reporters).ts.net","addresses":["100.64.0.\#(i % reporters + 1)"]},"virtualTraffic":[\#(conns.joined(separator: ","))]}"#
-            out += "\n"
-        }
-        return Data(out.utf8)
-    }
-}

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The web pages of SPEC §8 in a real browser: Debian's chromium, headless, driven over the
 /// DevTools protocol (Browser/cdp.py), against a real `tailflow serve` on loopback with a
@@ -39,7 +40,8 @@ struct WebPageBrowserTests {
             server = try ServeProcess(db: db, [])
             // The second line: open http://127.0.0.1:PORT/?token=…
             var line = ""
-            for _ in 0..<100 where line.isEmpty {
+            let printed = Date().addingTimeInterval(60)
+            while line.isEmpty, Date() < printed {
                 line = server.stdoutLines.first { $0.hasPrefix("open http://") } ?? ""
                 if line.isEmpty { Thread.sleep(forTimeInterval: 0.05) }
             }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `--where` through the real binary: the same answers as the equivalent flags,
 /// and mistakes as usage errors that point at the column.

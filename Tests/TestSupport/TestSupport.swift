@@ -1,0 +1,139 @@
+import FlowModel
+package import Foundation
+
+// Test support shared by the test targets that run the real binary or read the shared
+// fixtures (TailflowCLITests, FlowServerTests, FlowPullTests, FlowIngestTests, FlowStoreTests):
+// one copy of what each of them had written again.
+
+/// The `tailflow` binary that `swift build` put beside the test bundle (or `$TAILFLOW_BIN`).
+package enum TailflowBinary {
+    package static let path: String = {
+        if let env = ProcessInfo.processInfo.environment["TAILFLOW_BIN"] { return env }
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [dir, dir.deletingLastPathComponent()] {
+            let url = candidate.appendingPathComponent("tailflow")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url.path }
+        }
+        return repository.appendingPathComponent(".build/debug/tailflow").path
+    }()
+
+    /// The repository this file is in.
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+}
+
+/// `../shared/fixtures` beside the repository (or `$TAILFLOW_FIXTURES`).
+package enum Fixtures {
+    package static let root: URL = {
+        if let env = ProcessInfo.processInfo.environment["TAILFLOW_FIXTURES"] { return URL(fileURLWithPath: env) }
+        return TailflowBinary.repository.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
+    }()
+
+    package static func url(_ p: String) -> URL { root.appendingPathComponent(p) }
+
+    package static func path(_ p: String) -> String { url(p).path }
+
+    package static func bytes(_ p: String) throws -> [UInt8] { Array(try Data(contentsOf: url(p))) }
+
+    /// The container fixtures (`containers/*`), sorted.
+    package static var containers: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path("containers"))) ?? []).sorted()
+    }
+}
+
+/// A fresh directory under the system's temporary one, removed with the object.
+package final class TempDir: Sendable {
+    package let url: URL
+
+    package init(prefix: String = "tailflow-test") {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    package func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
+
+/// A test's own failure, with what went wrong.
+package struct TestFailure: Error, CustomStringConvertible {
+    package var description: String
+    package init(_ d: String) { description = d }
+}
+
+/// What a finished process wrote and how it ended.
+package struct ProcessOutput: Sendable {
+    package var status: Int32
+    package var stdout: String
+    package var stderr: String
+}
+
+/// Runs a configured process to its end, feeding `stdin` and reading both pipes (both to the
+/// end before waiting, so that a full pipe never blocks the child).
+package func runToEnd(_ p: Process, stdin: Data? = nil) throws -> ProcessOutput {
+    let out = Pipe(), err = Pipe(), input = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = stdin == nil ? FileHandle.nullDevice : input
+    try p.run()
+    if let stdin {
+        DispatchQueue.global().async {
+            input.fileHandleForWriting.write(stdin)
+            try? input.fileHandleForWriting.close()
+        }
+    }
+    let group = DispatchGroup()
+    nonisolated(unsafe) var errData = Data()
+    group.enter()
+    DispatchQueue.global().async {
+        errData = err.fileHandleForReading.readDataToEndOfFile()
+        group.leave()
+    }
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    p.waitUntilExit()
+    return ProcessOutput(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Bytes compressed by gzip(1).
+package func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/gzip")
+    p.arguments = ["-c"]
+    let out = Pipe(), input = Pipe()
+    p.standardOutput = out
+    p.standardInput = input
+    try p.run()
+    DispatchQueue.global().async {
+        input.fileHandleForWriting.write(Data(bytes))
+        try? input.fileHandleForWriting.close()
+    }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return Array(data)
+}
+
+/// The value of a metric (name with its labels) in Prometheus text, or nil when it is absent.
+package func metricValue(_ text: String, _ name: String) -> Double? {
+    text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+}
+
+/// JSON Lines of simple messages, `count` of them, from `reporters` nodes.
+package enum Synthetic {
+    package static func jsonl(count: Int, reporters: Int = 50, rows: Int = 6) -> Data {
+        var out = ""
+        out.reserveCapacity(count * 800)
+        let t0: Int64 = 1_793_527_200
+        for i in 0..<count {
+            let start = t0 + Int64(i / reporters * 5)
+            var conns: [String] = []
+            for r in 0..<rows {
+                conns.append(#"{"proto":6,"src":"100.64.0.\#(i % reporters + 1):\#(40000 + r)","dst":"100.64.1.\#(r % 50 + 1):443","txPkts":\#(r + 1),"txBytes":\#(1000 * (r + 1)),"rxPkts":\#(i % 7 + 1),"rxBytes":\#(i * 13 % 100000)}"#)
+            }
+            out += #"{"nodeId":"n\#(i % reporters)","start":"\#(Timestamp.formatRFC3339(start * 1_000_000_000))","end":"\#(Timestamp.formatRFC3339((start + 5) * 1_000_000_000 - 1))","srcNode":{"nodeId":"n\#(i % reporters)","name":"h\#(i % reporters).ts.net","addresses":["100.64.0.\#(i % reporters + 1)"]},"virtualTraffic":[\#(conns.joined(separator: ","))]}"#
+            out += "\n"
+        }
+        return Data(out.utf8)
+    }
+}
