@@ -27,14 +27,18 @@ public struct WebUI: ServerRoutes {
 
     static let cookie = "tailflow_session"
 
+    /// The pages at `/{name}` with no path parameters: one list for the routes and for the
+    /// session middleware, so a new page cannot be routed yet refuse every signed-in request.
+    static let plainPages = ["graph", "flows", "nodes", "health", "changes"]
+
     public func addMiddleware(to router: Router<FlowRequestContext>, server: ServerParts) {
         router.middlewares.add(SessionMiddleware(ui: Handlers(server: server, sessions: sessions)))
     }
 
     public func addRoutes(to router: Router<FlowRequestContext>, server: ServerParts) {
         let ui = Handlers(server: server, sessions: sessions)
-        for (path, name) in [("graph", "graph"), ("flows", "flows"), ("nodes", "nodes"), ("health", "health"), ("changes", "changes")] {
-            router.get(RouterPath(path)) { request, context in try await ui.page(name, request, context) }
+        for name in Self.plainPages {
+            router.get(RouterPath(name)) { request, context in try await ui.page(name, request, context) }
         }
         router.get("endpoint/:e") { request, context in try await ui.page("endpoint", request, context) }
         router.get("pair/:a/:b") { request, context in try await ui.page("pair", request, context) }
@@ -175,7 +179,7 @@ struct SessionMiddleware: RouterMiddleware {
     typealias Context = FlowRequestContext
     let ui: WebUI.Handlers
 
-    static let pagePrefixes = ["/graph", "/flows", "/nodes", "/health", "/endpoint/", "/pair/"]
+    static let pagePrefixes = WebUI.plainPages.map { "/" + $0 } + ["/endpoint/", "/pair/"]
 
     static func isPage(_ request: Request) -> Bool {
         guard request.method == .get else { return false }
