@@ -18,8 +18,13 @@ extension WebPages {
 
     /// The page's `peers`: how many peers to list (default ``peersShown``).
     static func peers(_ text: String?) throws -> Int {
-        guard let text else { return peersShown }
-        guard let n = Int(text), n > 0 else { throw QueryError("peers '\(text)' must be a positive whole number") }
+        try shown(text, parameter: "peers", default: peersShown)
+    }
+
+    /// A page's count parameter (`peers`, `nodes`): how many rows of a long table to list.
+    static func shown(_ text: String?, parameter: String, default shown: Int) throws -> Int {
+        guard let text else { return shown }
+        guard let n = Int(text), n > 0 else { throw QueryError("\(parameter) '\(text)' must be a positive whole number") }
         return n
     }
 

@@ -6,6 +6,9 @@ import FlowStore
 
 /// `/flows`, `/nodes` and `/health`: the log view, the node list, what arrived.
 extension WebPages {
+    /// Coverage rows `/health` lists unless `nodes` asks for more (worst first).
+    static let coverageShown = 25
+
     func flows(_ c: inout PageContext) throws -> PageModel {
         try c.check(allowed: Self.windowAndFilters.union(["match", "limit", "after"]))
         _ = try c.resolveWindow()
@@ -47,7 +50,7 @@ extension WebPages {
     }
 
     func healthPage(_ c: inout PageContext) throws -> PageModel {
-        try c.check(allowed: ["from", "to", "gap"])
+        try c.check(allowed: ["from", "to", "gap", "nodes"])
         let nodes = try c.nodes()
         // Coverage over the last hour by default (or the hour up to the latest stored traffic), or the window asked for.
         var w = try TimeWindow.parse(from: c.query["from"] ?? "-1h", to: c.query["to"] ?? "now", now: c.now)
@@ -57,11 +60,14 @@ extension WebPages {
         }
         c.window = w
         let coverageOwn: [String: String?] = ["gap": c.query["gap"]]
-        let coverage = try engine.answer(try c.question("coverage", coverageOwn, filters: false))
+        var coverage = try engine.answer(try c.question("coverage", coverageOwn, filters: false))
         let untrusted = try coverage.rows.filter { row in
             guard let i = coverage.columns.firstIndex(where: { $0.key == "verdict" }) else { return false }
             return row[i] != .string("ok")
         }.count
+        // The worst nodes only, by default (a tailnet has hundreds): the rest one link away.
+        let allNodes = coverage.rows.count
+        coverage.rows = Array(coverage.rows.prefix(try Self.shown(c.query["nodes"], parameter: "nodes", default: Self.coverageShown)))
         let rejects = try engine.store.rejects(limit: 50)
         var model = c.frame(heading: "Health", title: "Health")
         model.lead = (try c.storedRange() ?? "") + " What arrived, from whom and when last; what was rejected; the writer's state."
@@ -80,8 +86,12 @@ extension WebPages {
         let links = c
         let coverageLead = "Per node over \(HTMLReport.describe(w)): the share of the window its messages cover, periods it sent nothing while "
             + "its peers saw traffic with it (gaps), its clock skew, how much less it reports than its peers (asymmetry). Worst first; "
-            + (untrusted == 0 ? "every node is ok." : "\(untrusted) of \(coverage.rows.count) nodes are not ok.")
+            + (untrusted == 0 ? "every node is ok." : "\(untrusted) of \(allNodes) nodes are not ok.")
+            + (allNodes > coverage.rows.count ? " The \(coverage.rows.count) worst are listed." : "")
         var windows: [PageModel.Link] = []
+        if allNodes > coverage.rows.count {
+            windows.append(.init(label: "all \(allNodes) nodes →", href: c.query.with(["nodes": String(allNodes)]).url(c.path)))
+        }
         for (label, span) in [("last hour", "-1h"), ("last 24 hours", "-24h")] {
             windows.append(.init(label: label, href: PageQuery([("from", span)]).url("/health")))
         }

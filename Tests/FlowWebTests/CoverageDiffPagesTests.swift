@@ -17,8 +17,14 @@ struct CoverageDiffPagesTests {
         let rows = try f.engine.coverage(QueryOptions(window: TimeWindow(from: from, to: to)),
                                          thresholds: CoverageThresholds(gap: 300_000_000_000))
         #expect(!rows.isEmpty)
-        #expect(HTMLReportTests.cells(page.html, answer: "coverage", field: "node") == rows.map(\.node))
-        #expect(HTMLReportTests.cells(page.html, answer: "coverage", field: "verdict") == rows.map(\.verdict.rawValue))
+        // The worst `coverageShown` nodes, in the engine's order; `nodes=N` lists them all.
+        let shown = rows.prefix(WebPages.coverageShown)
+        #expect(HTMLReportTests.cells(page.html, answer: "coverage", field: "node") == shown.map(\.node))
+        #expect(HTMLReportTests.cells(page.html, answer: "coverage", field: "verdict") == shown.map(\.verdict.rawValue))
+        #expect(page.html.contains("all \(rows.count) nodes →") == (rows.count > WebPages.coverageShown))
+        let all = pages.render(.health, query: q.with(["nodes": String(rows.count)]))
+        #expect(HTMLReportTests.cells(all.html, answer: "coverage", field: "node") == rows.map(\.node))
+        #expect(pages.render(.health, query: q.with(["nodes": "0"])).status == 400)
         #expect(page.html.contains("tailflow coverage --from \(Timestamp.formatRFC3339(from)) --to \(Timestamp.formatRFC3339(to)) --gap 5m"))
         #expect(page.html.contains("/api/v1/coverage?from="))
         // Without a window: the last hour of stored traffic; an unknown parameter is a 400 page.
