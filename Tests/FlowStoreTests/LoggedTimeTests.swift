@@ -38,6 +38,28 @@ struct LoggedTimeTests {
         #expect(got[t("2026-11-01T10:01:30Z")] == .some(t("2026-11-01T10:00:06Z")))
     }
 
+    /// Log-service records (log streaming) carry the receive time as `logtail.server_time`:
+    /// `logged` when the record has none (`Tests/Data/logtail/server-time.jsonl`).
+    @Test func logtailServerTimeStandsInForLogged() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("l.db"))
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Data/logtail/server-time.jsonl").path
+        let summary = try Ingester(store: store).ingest(paths: [file])
+        // A malformed or misplaced server_time is a hint ignored, as unknown keys are: nothing is rejected.
+        #expect(summary.rejected == 0 && summary.storedMessages == 8, "\(summary)")
+        let t = { (s: String) in Timestamp.parseRFC3339("2026-11-01T10:00:\(s)Z")! }
+        let got = try Self.windows(store)
+        #expect(got[t("00")] == .some(t("06.25")), "server_time when logged is absent")
+        #expect(got[t("05")] == .some(t("11.5")), "logged wins over server_time")
+        #expect(got[t("10")] == .some(t("16.125")), "logtail before the message's fields")
+        #expect(got[t("15")] == .some(nil), "server_time not a time")
+        #expect(got[t("20")] == .some(nil), "logtail not an object")
+        #expect(got[t("25")] == .some(nil), "server_time not a string; one in a nested value does not count")
+        #expect(got[t("30")] == .some(nil), "no server_time")
+        #expect(got[t("35")] == .some(t("41")), "the first logtail")
+    }
+
     @Test func rowsStoredBeforeTheMigrationHaveNoLoggedTime() throws {
         let dir = TempDir()
         let path = dir.path("old.db")

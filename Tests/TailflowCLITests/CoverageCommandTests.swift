@@ -96,6 +96,17 @@ struct GenerateFaultTests {
         }
     }
 
+    /// Log streaming's records carry no `logged` but `logtail.server_time`, which stands in for it.
+    @Test func logtailServerTimeGivesTheSkewWithoutLogged() throws {
+        let dir = TempDir()
+        let window = ["--from", Self.start, "--to", "2026-11-02T09:30:00Z"]
+        let rows = try Self.coverage(dir, "logtail", ["--duration", "30m", "--container", "logtail", "--omit-logged", "--fault", "skew:db-1:90s"],
+                                     window: window)
+        let reporting = rows.values.filter { $0["messages"] as? Int ?? 0 > 0 }
+        #expect(reporting.count >= 15 && reporting.allSatisfy { $0["skewSource"] as? String == "logged" })
+        #expect(abs((rows["db-1"]?["skewSeconds"] as? Double ?? 0) - 90) <= 5 && rows["db-1"]?["verdict"] as? String == "skew")
+    }
+
     @Test func badFaultsAreUsageErrorsThatSayWhy() throws {
         for (fault, says) in [("silent:web-1", "silent needs FROM..TO"), ("silent:web-1:1h..40m", "FROM must be before TO"),
                               ("silent:web-1:soon..1h", "soon is neither"), ("skew:db-1:fast", "fast is not a duration"),
