@@ -33,6 +33,8 @@ final class FlowWriter: StoreWriter {
     let db: Database
     let sqlite: OpaquePointer
     let insertMessage: RawStatement
+    /// Fills in `logged` on a stored message that lacks it, from a later copy that carries it.
+    let fillLogged: RawStatement
     let selectParts: RawStatement
     let selectRollup: RawStatement
     let upsertRollup: RawStatement
@@ -108,6 +110,9 @@ final class FlowWriter: StoreWriter {
         sqlite = db.sqliteConnection!
         insertMessage = try RawStatement(sqlite, """
             INSERT OR IGNORE INTO messages (start_ns, reporter, digest, duration_ns, row_count, rows, logged_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """)
+        fillLogged = try RawStatement(sqlite, """
+            UPDATE messages SET logged_ms = ?4 WHERE start_ns = ?1 AND reporter = ?2 AND digest = ?3 AND logged_ms IS NULL
             """)
         selectParts = try RawStatement(sqlite, "SELECT part, entries FROM rollups WHERE step = ? AND reporter = ? AND bucket = ? ORDER BY part")
         selectRollup = try RawStatement(sqlite, "SELECT sums FROM rollups WHERE step = ? AND reporter = ? AND bucket = ? ORDER BY part")
@@ -227,6 +232,14 @@ final class FlowWriter: StoreWriter {
         insertMessage.bind(7, message.logged.map { Timestamp.floorDivMod($0 &- message.end, 1_000_000).0 })
         guard try insertMessage.run() == 1 else {
             stats.duplicates += 1
+            // The stored copy may lack the `logged` time this one carries (streamed first, pulled later).
+            if message.logged != nil {
+                fillLogged.bind(1, message.start)
+                fillLogged.bind(2, reporter.id)
+                fillLogged.bind(3, message.digest)
+                fillLogged.bind(4, message.logged.map { Timestamp.floorDivMod($0 &- message.end, 1_000_000).0 })
+                try fillLogged.run()
+            }
             return false
         }
         stats.messages += 1
