@@ -236,7 +236,7 @@ final class FlowWriter: StoreWriter {
             if message.logged != nil {
                 fillLogged.bind(1, message.start)
                 fillLogged.bind(2, reporter.id)
-                fillLogged.bind(3, message.digest)
+                fillLogged.bind(3, digest)
                 fillLogged.bind(4, message.logged.map { Timestamp.floorDivMod($0 &- message.end, 1_000_000).0 })
                 try fillLogged.run()
             }
