@@ -235,7 +235,6 @@ final class Pruner {
     }
 
     func note(_ d: Duration, _ what: String = "") {
-        if ProcessInfo.processInfo.environment["TAILFLOW_PRUNE_TRACE"] != nil { FileHandle.standardError.write(Data("prune txn \(what) \(d)\n".utf8)) }
         report.transactions += 1
         report.longestTransactionMs = max(report.longestTransactionMs, d.seconds * 1000)
     }

@@ -15,7 +15,7 @@ struct Tailflow: AsyncParsableCommand {
             """,
         subcommands: [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self, Diff.self, Coverage.self, Changes.self, Nodes.self, Derp.self, Rejects.self,
                       ReportCommand.self, Generate.self, Serve.self, Pull.self, Follow.self,
-                      Prune.self, Check.self, Backup.self]
+                      Prune.self, Check.self, Backup.self, Export.self, Import.self]
     )
 
     /// Runs a command with SPEC §5's exit statuses: usage errors exit 2, failures 1.
