@@ -260,6 +260,13 @@ struct ExportImportTests {
         #expect(missing.status == 1 && missing.stderr.contains("none.db"), "\(missing.stderr)")
     }
 
+    @Test(arguments: ["export", "import"])
+    func helpWrapsOnlyAtParagraphs(_ command: String) throws {
+        let r = try CLI.run([command, "--help"])
+        #expect(r.status == 0, "\(r.stderr)")
+        ServeHelpTests.checkParagraphs(r.stdout, command)
+    }
+
     @Test func anExportOfPrunedRawTimeIsRefusedWithTheEarliestTimeAvailable() throws {
         let dir = TempDir()
         let (db, from, to) = try RetentionSettingsTests.oldStore(dir, daysAgo: 10)
