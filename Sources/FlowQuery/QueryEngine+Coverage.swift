@@ -363,11 +363,7 @@ struct Coverage {
     static func rejectsByNode(_ rejects: [Reject]) -> [String: Int] {
         var counts: [String: Int] = [:]
         for r in rejects {
-            guard let key = r.excerpt.range(of: "\"nodeId\"") else { continue }
-            let rest = r.excerpt[key.upperBound...].drop { $0 == " " || $0 == ":" }
-            guard rest.first == "\"" else { continue }
-            let id = rest.dropFirst().prefix { $0 != "\"" }
-            if !id.isEmpty { counts[String(id), default: 0] += 1 }
+            if let id = r.namedNodeID { counts[id, default: 0] += 1 }
         }
         return counts
     }

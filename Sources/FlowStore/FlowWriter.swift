@@ -205,6 +205,12 @@ final class FlowWriter: StoreWriter {
     /// Stores a message unless an identical one is stored already; returns whether it was new.
     @discardableResult
     func add(_ message: FlowMessage) throws -> Bool {
+        try add(message, digest: message.digest)
+    }
+
+    /// ``add(_:)`` with the message identity given: copies between stores keep the stored one.
+    @discardableResult
+    func add(_ message: FlowMessage, digest: Int64) throws -> Bool {
         precondition(inTransaction, "add(_:) outside a batch")
         let reporter = try node(message.nodeID)
         stored.removeAll(keepingCapacity: true)
@@ -218,7 +224,7 @@ final class FlowWriter: StoreWriter {
         RowCodec.encode(stored, into: &blob)
         insertMessage.bind(1, message.start)
         insertMessage.bind(2, reporter.id)
-        insertMessage.bind(3, message.digest)
+        insertMessage.bind(3, digest)
         insertMessage.bind(4, message.end - message.start)
         insertMessage.bind(5, Int64(stored.count))
         insertMessage.bind(6, blob: blob)
@@ -230,7 +236,7 @@ final class FlowWriter: StoreWriter {
             if message.logged != nil {
                 fillLogged.bind(1, message.start)
                 fillLogged.bind(2, reporter.id)
-                fillLogged.bind(3, message.digest)
+                fillLogged.bind(3, digest)
                 fillLogged.bind(4, message.logged.map { Timestamp.floorDivMod($0 &- message.end, 1_000_000).0 })
                 try fillLogged.run()
             }
@@ -269,7 +275,8 @@ final class FlowWriter: StoreWriter {
         insertReject.bind(3, reject.location.offset)
         insertReject.bind(4, reject.reason)
         insertReject.bind(5, reject.excerpt.isEmpty ? nil : reject.excerpt)
-        insertReject.bind(6, Int64(Date().timeIntervalSince1970 * 1e9))
+        // A reject copied from another store (import, export) keeps when it was first recorded.
+        insertReject.bind(6, reject.recorded ?? Int64(Date().timeIntervalSince1970 * 1e9))
         try insertReject.run()
         stats.rejects += 1
     }
@@ -277,12 +284,18 @@ final class FlowWriter: StoreWriter {
     /// Stores a configuration audit log record unless it is stored already; returns whether it was new.
     @discardableResult
     func addChange(_ c: ConfigChange) throws -> Bool {
+        try addChange(c, identity: c.identity)
+    }
+
+    /// ``addChange(_:)`` with the identity given: copies between stores keep the stored one.
+    @discardableResult
+    func addChange(_ c: ConfigChange, identity: Int64) throws -> Bool {
         precondition(inTransaction, "addChange outside a batch")
         let values: [String?] = [c.eventGroupID, c.origin, c.actorID, c.actorType, c.actorLogin, c.actorName,
                                  c.targetID, c.targetName, c.targetType, c.property, c.action, c.old, c.new,
                                  c.details, c.error, c.record]
         insertChange.bind(1, c.time)
-        insertChange.bind(2, c.identity)
+        insertChange.bind(2, identity)
         for (i, v) in values.enumerated() { insertChange.bind(Int32(i + 3), v) }
         guard try insertChange.run() == 1 else {
             stats.duplicateChanges += 1
