@@ -15,4 +15,10 @@ public enum Schema {
         Migration(name: "006_changes", sql: String(decoding: PackageResources._06_changes_sql, as: UTF8.self)),
         Migration(name: "007_direction_and_labels", sql: String(decoding: PackageResources._07_direction_and_labels_sql, as: UTF8.self)),
     ]
+
+    /// The ClickHouse backend's migrations (SPEC §12, issue 19), in order, as embedded from
+    /// `schema/clickhouse/*.sql`: statements separated by a semicolon at the end of a line.
+    public static let clickhouseMigrations: [Migration] = [
+        Migration(name: "001_clickhouse_store", sql: String(decoding: PackageResources._01_clickhouse_store_sql, as: UTF8.self)),
+    ]
 }
