@@ -14,6 +14,7 @@ public enum Schema {
         Migration(name: "005_message_logged", sql: String(decoding: PackageResources._05_message_logged_sql, as: UTF8.self)),
         Migration(name: "006_changes", sql: String(decoding: PackageResources._06_changes_sql, as: UTF8.self)),
         Migration(name: "007_direction_and_labels", sql: String(decoding: PackageResources._07_direction_and_labels_sql, as: UTF8.self)),
+        Migration(name: "008_export_manifest", sql: String(decoding: PackageResources._08_export_manifest_sql, as: UTF8.self)),
     ]
 
     /// The ClickHouse backend's migrations (SPEC §12, issue 19), in order, as embedded from

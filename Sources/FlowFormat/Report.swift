@@ -314,7 +314,9 @@ public struct Report: Sendable {
         case .named(_, let name): oneLine(name)
         case .namedList(_, let names): names.isEmpty ? "-" : names.map(oneLine).joined(separator: ",")
         case .count(let v): Units.grouped(v)
-        case .string(let s), .json(let s): s.map(oneLine) ?? "-"
+        case .string(let s): s.map(oneLine) ?? "-"
+        // A JSON string as its text: a policy file reads as itself, not as an escaped literal.
+        case .json(let s): s.map { oneLine(JSONText.unquoted($0) ?? $0) } ?? "-"
         case .label(let s, let label): oneLine(s ?? label)
         case .strings(let a): a.isEmpty ? "-" : a.map(oneLine).joined(separator: ",")
         case .ints(let a): a.isEmpty ? "-" : a.map(String.init).joined(separator: ",")

@@ -133,6 +133,17 @@ public struct FlowLogGenerator: Sendable {
         return (servers + clients).map { net.devices[Int($0)].nodeID }
     }
 
+    /// The stable ID of the node that `name` names: its stable ID, its DNS name
+    /// (`db-1.tail7f3e.ts.net`) or its host name (`db-1`); nil when none does.
+    public func nodeID(named name: String) -> String? {
+        net.devices.first { $0.nodeID == name || $0.name == name || $0.host == name }?.nodeID
+    }
+
+    /// Whether the node with this stable ID sends flow logs in the simulated tailnet.
+    public func reports(_ nodeID: String) -> Bool {
+        net.devices.firstIndex { $0.nodeID == nodeID }.map { net.reports[$0] } ?? false
+    }
+
     /// The tailnet's DNS suffix, such as `tail7f3e.ts.net`.
     public var tailnetDomain: String { net.domain }
 

@@ -110,7 +110,8 @@ public struct FlowMessage: Sendable {
     public var srcNode: NodeInfo?
     public var dstNodes: [NodeInfo]
     public var rows: [FlowRow]
-    /// When the log service received the message (`logged`, API responses); nil when absent.
+    /// When the log service received the message (`logged`, API responses; else the
+    /// `logtail.server_time` of log-service records); nil when neither is present.
     /// Not part of the message identity: the same report is the same message however it arrived.
     public var logged: Nanoseconds?
 

@@ -43,4 +43,17 @@ public struct Reject: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(location): \(reason)" }
+
+    /// The node the rejected value names in its excerpt (`"nodeId":"…"`); nil when the
+    /// excerpt names none (or was cut before the ID).
+    public var namedNodeID: String? {
+        let key = Array("\"nodeId\"".utf8)
+        let bytes = Array(excerpt.utf8)
+        guard bytes.count >= key.count,
+              let at = (0...(bytes.count - key.count)).first(where: { bytes[$0..<$0 + key.count].elementsEqual(key) }) else { return nil }
+        let rest = String(decoding: bytes[(at + key.count)...], as: UTF8.self).drop { $0 == " " || $0 == ":" }
+        guard rest.first == "\"" else { return nil }
+        let id = rest.dropFirst().prefix { $0 != "\"" }
+        return id.isEmpty ? nil : String(id)
+    }
 }

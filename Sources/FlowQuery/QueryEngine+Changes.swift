@@ -22,34 +22,54 @@ public struct ChangeQuery: Sendable, Equatable {
     public var type: String?
     /// At most this many changes (oldest first); nil for all.
     public var limit: Int?
+    /// `--where`: the filter language of the flows (SPEC §11), its terms read over changes:
+    /// `node` is the changed node, `endpoint` the changed or the acting node, `tag`, `user` and `os`
+    /// attributes of the changed node (`user` also the actor, `tag` also a tag the change set or
+    /// removed). `src`, `dst`, `kind`, `proto` and `port` are usage errors. Combined with the other
+    /// filters by `and`.
+    public var filter: FilterExpression?
 
-    public init(window: TimeWindow, actor: String? = nil, target: String? = nil, type: String? = nil, limit: Int? = nil) {
+    public init(window: TimeWindow, actor: String? = nil, target: String? = nil, type: String? = nil, limit: Int? = nil,
+                filter: FilterExpression? = nil) {
         self.window = window
         self.actor = actor
         self.target = target
         self.type = type
         self.limit = limit
+        self.filter = filter
     }
 }
 
 extension QueryEngine {
     /// The configuration audit log records of the window that pass the filters, oldest first.
     ///
-    /// - throws: ``StoreError`` when the store cannot be read.
+    /// - throws: ``StoreError`` when the store cannot be read; ``QueryError`` (a usage error) when
+    ///   the `where` expression names a term that does not apply to changes or a name that is nothing.
     public func changeRecords(_ q: ChangeQuery) throws -> [ConfigChange] {
         try store.read { snapshot in
             var targetIDs: Set<String> = []
-            if let target = q.target {
-                let directory = try Directory(snapshot)
+            let directory = q.target != nil || q.filter != nil ? try Directory(snapshot) : nil
+            if let target = q.target, let directory {
                 if let e = try? directory.resolve(target), let node = directory.node(e) { targetIDs.insert(node.stableID) }
             }
-            var out: [ConfigChange] = []
+            var all: [ConfigChange] = []
             try snapshot.changes(from: q.window.from, to: q.window.to) { c in
-                if let actor = q.actor, !Self.matchesActor(c, actor) { return true }
-                if let target = q.target, !Self.matchesTarget(c, target, nodeIDs: targetIDs) { return true }
-                if let type = q.type, !Self.matchesType(c, type) { return true }
-                out.append(c)
+                all.append(c)
                 return true
+            }
+            var filter: ChangeFilter? = nil
+            if let expression = q.filter, let directory {
+                do throws(FilterError) {
+                    filter = try ChangeFilter(expression, directory: directory, changes: all)
+                } catch {
+                    throw error.queryError
+                }
+            }
+            let out = all.filter { c in
+                if let actor = q.actor, !Self.matchesActor(c, actor) { return false }
+                if let target = q.target, !Self.matchesTarget(c, target, nodeIDs: targetIDs) { return false }
+                if let type = q.type, !Self.matchesType(c, type) { return false }
+                return filter?.matches(c) ?? true
             }
             return out
         }
@@ -90,6 +110,25 @@ extension QueryEngine {
                 return true
             }
             return out
+        }
+    }
+
+    /// The changes a time chart of `subject` marks: every change of the window for all traffic;
+    /// for an endpoint, those ``scopeChanges(window:endpoint:)`` lists; for a pair or an edge, those
+    /// of either end (each once), oldest first.
+    ///
+    /// - throws: ``StoreError``.
+    public func chartChanges(window: TimeWindow, subject: SeriesSubject) throws -> [ConfigChange] {
+        switch subject {
+        case .all:
+            return try changeRecords(ChangeQuery(window: window))
+        case .endpoint(let e):
+            return try scopeChanges(window: window, endpoint: e)
+        case .pair(let a, let b), .edge(let a, let b):
+            var seen: Set<ConfigChange> = []
+            return (try scopeChanges(window: window, endpoint: a) + scopeChanges(window: window, endpoint: b))
+                .filter { seen.insert($0).inserted }
+                .sorted { $0.time < $1.time }
         }
     }
 

@@ -180,31 +180,58 @@ struct Coverage {
             let ids = Set(tagged.compactMap(\.nodeID))
             only = only.map { $0.intersection(ids) } ?? ids
         }
+        let width = Int((directory.nodes.keys.max() ?? 0) + 1)
 
-        // 1. The nodes' own messages.
-        var own: [Int64: Own] = [:]
-        try ctx.snapshot.messageWindows(from: window.from, to: window.to) { h in
-            own[h.reporter, default: Own()].windows.append((h.start, min(h.end, window.to)))
-            if let logged = h.logged { own[h.reporter, default: Own()].offsets.append(h.end - logged) }
+        // 1. The nodes' own messages. When the window's first message lacks `logged`, the skew
+        // will most likely come from the peers, whose conversations are read in the same pass.
+        var own = ByNode<Own>(width: width, empty: Own())
+        let to = window.to
+        func record(_ h: MessageHeader) {
+            own.modify(h.reporter) { o in
+                o.windows.append((h.start, min(h.end, to)))
+                if let logged = h.logged { o.offsets.append(h.end - logged) }
+            }
         }
+        var sightings: Sightings? = nil
+        if try firstMessageLacksLogged() {
+            var s = Sightings(width: width)
+            try ctx.snapshot.messageWindowsAndRows(from: window.from, to: window.to, record) { h, r in s.see(h, r) }
+            sightings = s
+        } else {
+            try ctx.snapshot.messageWindows(from: window.from, to: window.to, record)
+        }
+        let reporting = own.ids { !$0.windows.isEmpty }
 
         // 2. Skew: from `logged`, against the tailnet's usual delivery delay; else from peers.
         var loggedMedian: [Int64: Double] = [:]
-        for (n, o) in own where !o.offsets.isEmpty { loggedMedian[n] = Self.median(o.offsets.map(Double.init)) }
+        for n in reporting where !own[n].offsets.isEmpty {
+            own.modify(n) { loggedMedian[n] = Self.median(&$0.offsets) }
+        }
         let delay = loggedMedian.count >= 3 ? Self.median(Array(loggedMedian.values)) : 0
-        let needPeers = own.contains { _, o in o.offsets.isEmpty }
-        let peerSkew = needPeers ? try peerSkews() : [:]
-        var misplaced: Set<Int64> = []
-        for (n, m) in loggedMedian where abs(m - delay) >= t.skewSeconds * 1e9 { misplaced.insert(n) }
-        for (n, p) in peerSkew where loggedMedian[n] == nil && abs(p) >= t.skewSeconds * 1e9 { misplaced.insert(n) }
+        let needPeers = reporting.contains { own[$0].offsets.isEmpty }
+        var peerSkew: [Int64: Double] = [:]
+        if needPeers {
+            if sightings == nil {
+                var s = Sightings(width: width)
+                try ctx.snapshot.messages(from: window.from, to: window.to, reporter: nil, descending: false) { h, _, r in
+                    s.see(h, r)
+                    return true
+                }
+                sightings = s
+            }
+            peerSkew = sightings!.skews(from: window.from + t.peerSkewMargin, to: window.to - t.peerSkewMargin)
+        }
+        var misplaced = ByNode<Bool>(width: width, empty: false)
+        for (n, m) in loggedMedian where abs(m - delay) >= t.skewSeconds * 1e9 { misplaced.modify(n) { $0 = true } }
+        for (n, p) in peerSkew where loggedMedian[n] == nil && abs(p) >= t.skewSeconds * 1e9 { misplaced.modify(n) { $0 = true } }
 
         // 3. What peers reported: evidence per node and bucket, and what each reporter says per peer.
         // A reporter whose clock is off by the skew threshold or more places its reports at the
         // wrong times: its reports are no evidence of a gap (they still count for asymmetry).
-        // Dense by node id: one array of buckets per node (allocated when first needed), and a
-        // matrix of what each reporter says about each peer (a table past 2,048 nodes).
-        let width = Int((directory.nodes.keys.max() ?? 0) + 1)
-        var evidence = [[Int64]](repeating: [], count: width)
+        // Evidence is one run of buckets per node (added when first needed) in one flat array;
+        // what each reporter says about each peer is a matrix by node id (a table past 2,048 nodes).
+        var evidenceRun = ByNode<Int>(width: width, empty: -1)
+        var evidence: [Int64] = []
         var said = Said.Table(width: width)
         let filter = ctx.filter
         let buckets = self.buckets, base = self.base, resolution = self.resolution
@@ -216,14 +243,28 @@ struct Coverage {
             let dst = directory.endpoint(address: o.dst)
             if let f = filter, !f.matches(reporter: o.reporter, kind: o.kind, proto: o.proto, port: o.port, from: src, to: dst),
                !f.matches(reporter: o.reporter, kind: o.kind, proto: o.proto, port: o.port, from: dst, to: src) { return }
-            let peer = o.kind == .physical ? directory.endpoint(address: o.src) : src
-            let k = min(buckets - 1, max(0, Int((o.time - base) / resolution)))
-            for x in [peer, dst] where !misplaced.contains(o.reporter) {
-                guard let n = x.nodeID, n != o.reporter else { continue }
-                let i = Int(n)
-                guard i < width else { continue }
-                if evidence[i].isEmpty { evidence[i] = [Int64](repeating: 0, count: buckets) }
-                evidence[i][k] = Counters.sum(evidence[i][k], max(bytes, 1))
+            if !misplaced[o.reporter] {
+                let peer = o.kind == .physical ? directory.endpoint(address: o.src) : src
+                let k = min(buckets - 1, max(0, Int((o.time - base) / resolution)))
+                let credit = max(bytes, 1)
+                if let n = peer.nodeID, n != o.reporter, n < width {
+                    var run = evidenceRun[n]
+                    if run < 0 {
+                        run = evidence.count
+                        evidenceRun.modify(n) { $0 = run }
+                        evidence.append(contentsOf: repeatElement(0, count: buckets))
+                    }
+                    evidence[run + k] = Counters.sum(evidence[run + k], credit)
+                }
+                if let n = dst.nodeID, n != o.reporter, n < width {
+                    var run = evidenceRun[n]
+                    if run < 0 {
+                        run = evidence.count
+                        evidenceRun.modify(n) { $0 = run }
+                        evidence.append(contentsOf: repeatElement(0, count: buckets))
+                    }
+                    evidence[run + k] = Counters.sum(evidence[run + k], credit)
+                }
             }
             if o.kind == .virtual, src.nodeID == o.reporter, let p = dst.nodeID, p != o.reporter {
                 said.add(o.reporter, p, sent: c.txBytes, received: c.rxBytes)
@@ -231,20 +272,20 @@ struct Coverage {
         }
 
         // 4. One row per node.
-        var nodes = Set(own.keys).union(evidence.indices.filter { !evidence[$0].isEmpty }.map(Int64.init))
+        var nodes = Set(reporting).union(evidenceRun.ids { $0 >= 0 })
         if let only { nodes.formIntersection(only) }
-        let reportingPeers = Array(own.keys)
+        let reportingPeers = reporting
         let rejectsByNode = Self.rejectsByNode(rejects)
         var rows: [CoverageRow] = []
         for n in nodes {
             let entry = directory.nodes[n]
             let stableID = entry?.stableID ?? "node#\(n)"
-            let mine = own[n] ?? Own()
+            let mine = own[n]
             let (covered, holes) = Self.holes(mine.windows, window)
-            let ev: [Int64]? = Int(n) < width && !evidence[Int(n)].isEmpty ? evidence[Int(n)] : nil
+            let run = evidenceRun[n]
             var gaps: [CoverageGap] = []
             for (a, b) in holes where b - a > t.gap {
-                guard let ev else { break }
+                guard run >= 0 else { break }
                 // Whole buckets inside the hole, a skew threshold away from its ends: the peers'
                 // windows of the traffic just before and after it may start that much later or earlier.
                 let margin = a == window.from || b == window.to ? 0 : Int64(t.skewSeconds * 1e9)
@@ -252,7 +293,7 @@ struct Coverage {
                 let first = max(0, Int((Timestamp.bucketStart(a - 1, step: resolution) + resolution - base) / resolution))
                 let last = min(buckets, Int((Timestamp.bucketStart(b, step: resolution) - base) / resolution))
                 var bytes: Int64 = 0
-                if first < last { for k in first..<last { bytes = Counters.sum(bytes, ev[k]) } }
+                if first < last { for k in first..<last { bytes = Counters.sum(bytes, evidence[run + k]) } }
                 if bytes > 0 { gaps.append(CoverageGap(from: a - margin, to: b + margin, peerBytes: bytes)) }
             }
             gaps.sort { ($0.to - $0.from, $1.from) > ($1.to - $1.from, $0.from) }
@@ -307,15 +348,22 @@ struct Coverage {
         }
     }
 
+    /// Whether the window's first message (in the snapshot's order) lacks `logged`; false when none.
+    func firstMessageLacksLogged() throws -> Bool {
+        struct Seen: Error { var logged: Bool }
+        do {
+            try ctx.snapshot.messageWindows(from: window.from, to: window.to) { throw Seen(logged: $0.logged != nil) }
+        } catch let seen as Seen {
+            return !seen.logged
+        }
+        return false
+    }
+
     /// Rejects per node ID named in their excerpt (`"nodeId":"…"`; an excerpt cut before the ID names none).
     static func rejectsByNode(_ rejects: [Reject]) -> [String: Int] {
         var counts: [String: Int] = [:]
         for r in rejects {
-            guard let key = r.excerpt.range(of: "\"nodeId\"") else { continue }
-            let rest = r.excerpt[key.upperBound...].drop { $0 == " " || $0 == ":" }
-            guard rest.first == "\"" else { continue }
-            let id = rest.dropFirst().prefix { $0 != "\"" }
-            if !id.isEmpty { counts[String(id), default: 0] += 1 }
+            if let id = r.namedNodeID { counts[id, default: 0] += 1 }
         }
         return counts
     }
@@ -336,7 +384,9 @@ struct Coverage {
         var covered: Int64 = 0
         var holes: [(Nanoseconds, Nanoseconds)] = []
         var cursor = window.from
-        for (s, e) in windows.sorted(by: { $0.0 < $1.0 }) {
+        // Usually in order already (a store reads messages by start).
+        let ordered = zip(windows, windows.dropFirst()).allSatisfy { $0.0 <= $1.0 } ? windows : windows.sorted { $0.0 < $1.0 }
+        for (s, e) in ordered {
             if s > cursor { holes.append((cursor, s)) }
             let a = max(s, cursor), b = min(max(e, s), window.to)
             if b > a { covered += b - a }
@@ -351,42 +401,50 @@ struct Coverage {
         return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
     }
 
-    /// Skew from peers (ns, per node): for each conversation (protocol and both address:port
-    /// ends) that both ends report, first seen by both at least ``CoverageThresholds/peerSkewMargin``
-    /// inside the window, the difference of the two ends' first windows; the median per node.
-    func peerSkews() throws -> [Int64: Double] {
-        struct Conversation: Hashable {
-            var proto: UInt8
-            var a: Int64, aPort: UInt16, b: Int64, bPort: UInt16
-        }
-        struct Sighting {
-            var first: Int64, firstAt: Nanoseconds
-            var second: Int64 = 0, secondAt: Nanoseconds = 0
-        }
-        var seen: [Conversation: Sighting] = [:]
-        try ctx.snapshot.messages(from: window.from, to: window.to, reporter: nil, descending: false) { h, _, r in
-            guard r.kind == .virtual, r.src != 0, r.dst != 0 else { return true }
-            let key = (r.src, r.srcPort) < (r.dst, r.dstPort)
-                ? Conversation(proto: r.proto, a: r.src, aPort: r.srcPort, b: r.dst, bPort: r.dstPort)
-                : Conversation(proto: r.proto, a: r.dst, aPort: r.dstPort, b: r.src, bPort: r.srcPort)
-            if var s = seen[key] {
-                if s.first == h.reporter {
-                    if h.start < s.firstAt { s.firstAt = h.start; seen[key] = s }
-                } else if s.second == 0 || s.second == h.reporter {
-                    if s.second == 0 || h.start < s.secondAt { (s.second, s.secondAt) = (h.reporter, h.start); seen[key] = s }
+    /// The median of integers (at least one), as ``median(_:)-swift.type.method`` of their `Double`
+    /// values gives it, found by selection rather than sorting; reorders `values`.
+    static func median(_ values: inout [Int64]) -> Double {
+        let n = values.count
+        let upper = select(&values, n / 2)
+        guard n % 2 == 0 else { return Double(upper) }
+        // After selecting, everything before n / 2 is at most `upper`: the lower middle is their largest.
+        let lower = values[0..<(n / 2)].max()!
+        return (Double(lower) + Double(upper)) / 2
+    }
+
+    /// Moves the `k`-th smallest value to index `k`, the smaller ones before it and the larger after it
+    /// (quickselect with a median-of-three pivot), and returns it.
+    static func select(_ v: inout [Int64], _ k: Int) -> Int64 {
+        var lo = 0, hi = v.count - 1
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2
+            // Median of three to v[mid]: sorted data and runs of equal values stay linear.
+            if v[mid] < v[lo] { v.swapAt(mid, lo) }
+            if v[hi] < v[lo] { v.swapAt(hi, lo) }
+            if v[hi] < v[mid] { v.swapAt(hi, mid) }
+            let pivot = v[mid]
+            // Three-way partition: [lo, lt) < pivot, [lt, gt] == pivot, (gt, hi] > pivot.
+            var lt = lo, i = lo, gt = hi
+            while i <= gt {
+                if v[i] < pivot {
+                    v.swapAt(lt, i)
+                    lt += 1
+                    i += 1
+                } else if v[i] > pivot {
+                    v.swapAt(i, gt)
+                    gt -= 1
+                } else {
+                    i += 1
                 }
-            } else {
-                seen[key] = Sighting(first: h.reporter, firstAt: h.start)
             }
-            return true
+            if k < lt {
+                hi = lt - 1
+            } else if k > gt {
+                lo = gt + 1
+            } else {
+                return pivot
+            }
         }
-        let lo = window.from + t.peerSkewMargin, hi = window.to - t.peerSkewMargin
-        var samples: [Int64: [Double]] = [:]
-        for s in seen.values where s.second != 0 {
-            guard s.firstAt >= lo, s.firstAt < hi, s.secondAt >= lo, s.secondAt < hi else { continue }
-            samples[s.first, default: []].append(Double(s.firstAt - s.secondAt))
-            samples[s.second, default: []].append(Double(s.secondAt - s.firstAt))
-        }
-        return samples.mapValues(Self.median)
+        return v[k]
     }
 }

@@ -24,15 +24,15 @@ struct QueryAPI: Sendable {
         questions.get("changes") { request, _ in try await changes(request) }
     }
 
-    /// `GET /api/v1/changes?from=&to=[&actor=][&target=][&type=][&limit=][&tz=]`: the configuration
+    /// `GET /api/v1/changes?from=&to=[&actor=][&target=][&type=][&where=][&limit=][&tz=]`: the configuration
     /// audit log of the window (SPEC §13), exactly as `tailflow changes --format json` prints it.
     func changes(_ request: Request) async throws -> Response {
         if let why = storeWatch.problem() { throw APIError(.serviceUnavailable, why) }
         var p: [String: String] = [:]
         for (key, value) in request.uri.queryParameters {
             let name = String(key)
-            guard ["from", "to", "tz", "actor", "target", "type", "limit", "format"].contains(name) else {
-                throw APIError(.badRequest, "unknown parameter '\(name)' for changes (it takes from, to, tz, actor, target, type, limit, format)")
+            guard ["from", "to", "tz", "actor", "target", "type", "where", "limit", "format"].contains(name) else {
+                throw APIError(.badRequest, "unknown parameter '\(name)' for changes (it takes from, to, tz, actor, target, type, where, limit, format)")
             }
             guard p[name] == nil else { throw APIError(.badRequest, "the parameter '\(name)' is given twice") }
             p[name] = String(value)
@@ -44,14 +44,20 @@ struct QueryAPI: Sendable {
         do {
             let window = try QuestionText.window(from: p["from"], to: p["to"], zone: TimeWindow.zone(p["tz"]))
             let limit = try p["limit"].map { _ in try QuestionText.limit(p["limit"], default: 0) }
-            query = ChangeQuery(window: window, actor: p["actor"], target: p["target"], type: p["type"], limit: limit)
+            query = ChangeQuery(window: window, actor: p["actor"], target: p["target"], type: p["type"], limit: limit,
+                                filter: try QuestionText.filter(p["where"]))
         } catch let e as QueryError {
             throw APIError(.badRequest, e.message(for: .http))
         }
         let engine = self.engine
-        let (text, headers) = try await offThePool { () throws -> (String, HTTPFields) in
-            let report = try engine.changes(query)
-            return (report.render(format), Self.cutHeaders(report))
+        let text: String, headers: HTTPFields
+        do {
+            (text, headers) = try await offThePool { () throws -> (String, HTTPFields) in
+                let report = try engine.changes(query)
+                return (report.render(format), Self.cutHeaders(report))
+            }
+        } catch let e as QueryError {
+            throw APIError(.badRequest, e.message(for: .http))
         }
         let type = switch format {
         case .csv: "text/csv; charset=utf-8"

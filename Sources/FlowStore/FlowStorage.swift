@@ -108,6 +108,13 @@ public protocol StoreSnapshot {
     /// - parameter body: Gets each message's header.
     func messageWindows(from: Nanoseconds, to: Nanoseconds, _ body: (MessageHeader) throws -> Void) throws
 
+    /// ``messageWindows(from:to:_:)`` and ``messages(from:to:reporter:descending:_:)`` (all
+    /// reporters, ascending) at once: `window` gets every message's header with its
+    /// ``MessageHeader/logged`` time, in no particular order, and `row` gets every flow row in
+    /// key order (start, reporter, digest). A backend that can read both in one pass does.
+    func messageWindowsAndRows(from: Nanoseconds, to: Nanoseconds, _ window: (MessageHeader) throws -> Void,
+                               rows row: (MessageHeader, StoredRow) throws -> Void) throws
+
     /// The rollup sums of one step and reporter with `fromBucket <= bucket < toBucket`
     /// (bucket starts in Unix seconds).
     ///
@@ -138,6 +145,16 @@ public protocol StoreSnapshot {
 }
 
 extension StoreSnapshot {
+    /// Two scans: the windows, then the rows.
+    public func messageWindowsAndRows(from: Nanoseconds, to: Nanoseconds, _ window: (MessageHeader) throws -> Void,
+                                      rows row: (MessageHeader, StoredRow) throws -> Void) throws {
+        try messageWindows(from: from, to: to, window)
+        try messages(from: from, to: to, reporter: nil, descending: false) { h, _, r in
+            try row(h, r)
+            return true
+        }
+    }
+
     /// A store that cannot prune holds every level completely.
     public func levelCoverage() throws -> LevelCoverage { .complete }
 

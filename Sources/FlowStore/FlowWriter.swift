@@ -33,6 +33,8 @@ final class FlowWriter: StoreWriter {
     let db: Database
     let sqlite: OpaquePointer
     let insertMessage: RawStatement
+    /// Fills in `logged` on a stored message that lacks it, from a later copy that carries it.
+    let fillLogged: RawStatement
     let selectParts: RawStatement
     let selectRollup: RawStatement
     let upsertRollup: RawStatement
@@ -108,6 +110,9 @@ final class FlowWriter: StoreWriter {
         sqlite = db.sqliteConnection!
         insertMessage = try RawStatement(sqlite, """
             INSERT OR IGNORE INTO messages (start_ns, reporter, digest, duration_ns, row_count, rows, logged_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """)
+        fillLogged = try RawStatement(sqlite, """
+            UPDATE messages SET logged_ms = ?4 WHERE start_ns = ?1 AND reporter = ?2 AND digest = ?3 AND logged_ms IS NULL
             """)
         selectParts = try RawStatement(sqlite, "SELECT part, entries FROM rollups WHERE step = ? AND reporter = ? AND bucket = ? ORDER BY part")
         selectRollup = try RawStatement(sqlite, "SELECT sums FROM rollups WHERE step = ? AND reporter = ? AND bucket = ? ORDER BY part")
@@ -200,6 +205,12 @@ final class FlowWriter: StoreWriter {
     /// Stores a message unless an identical one is stored already; returns whether it was new.
     @discardableResult
     func add(_ message: FlowMessage) throws -> Bool {
+        try add(message, digest: message.digest)
+    }
+
+    /// ``add(_:)`` with the message identity given: copies between stores keep the stored one.
+    @discardableResult
+    func add(_ message: FlowMessage, digest: Int64) throws -> Bool {
         precondition(inTransaction, "add(_:) outside a batch")
         let reporter = try node(message.nodeID)
         stored.removeAll(keepingCapacity: true)
@@ -213,7 +224,7 @@ final class FlowWriter: StoreWriter {
         RowCodec.encode(stored, into: &blob)
         insertMessage.bind(1, message.start)
         insertMessage.bind(2, reporter.id)
-        insertMessage.bind(3, message.digest)
+        insertMessage.bind(3, digest)
         insertMessage.bind(4, message.end - message.start)
         insertMessage.bind(5, Int64(stored.count))
         insertMessage.bind(6, blob: blob)
@@ -221,6 +232,14 @@ final class FlowWriter: StoreWriter {
         insertMessage.bind(7, message.logged.map { Timestamp.floorDivMod($0 &- message.end, 1_000_000).0 })
         guard try insertMessage.run() == 1 else {
             stats.duplicates += 1
+            // The stored copy may lack the `logged` time this one carries (streamed first, pulled later).
+            if message.logged != nil {
+                fillLogged.bind(1, message.start)
+                fillLogged.bind(2, reporter.id)
+                fillLogged.bind(3, digest)
+                fillLogged.bind(4, message.logged.map { Timestamp.floorDivMod($0 &- message.end, 1_000_000).0 })
+                try fillLogged.run()
+            }
             return false
         }
         stats.messages += 1
@@ -256,7 +275,8 @@ final class FlowWriter: StoreWriter {
         insertReject.bind(3, reject.location.offset)
         insertReject.bind(4, reject.reason)
         insertReject.bind(5, reject.excerpt.isEmpty ? nil : reject.excerpt)
-        insertReject.bind(6, Int64(Date().timeIntervalSince1970 * 1e9))
+        // A reject copied from another store (import, export) keeps when it was first recorded.
+        insertReject.bind(6, reject.recorded ?? Int64(Date().timeIntervalSince1970 * 1e9))
         try insertReject.run()
         stats.rejects += 1
     }
@@ -264,12 +284,18 @@ final class FlowWriter: StoreWriter {
     /// Stores a configuration audit log record unless it is stored already; returns whether it was new.
     @discardableResult
     func addChange(_ c: ConfigChange) throws -> Bool {
+        try addChange(c, identity: c.identity)
+    }
+
+    /// ``addChange(_:)`` with the identity given: copies between stores keep the stored one.
+    @discardableResult
+    func addChange(_ c: ConfigChange, identity: Int64) throws -> Bool {
         precondition(inTransaction, "addChange outside a batch")
         let values: [String?] = [c.eventGroupID, c.origin, c.actorID, c.actorType, c.actorLogin, c.actorName,
                                  c.targetID, c.targetName, c.targetType, c.property, c.action, c.old, c.new,
                                  c.details, c.error, c.record]
         insertChange.bind(1, c.time)
-        insertChange.bind(2, c.identity)
+        insertChange.bind(2, identity)
         for (i, v) in values.enumerated() { insertChange.bind(Int32(i + 3), v) }
         guard try insertChange.run() == 1 else {
             stats.duplicateChanges += 1

@@ -130,7 +130,27 @@ package enum AnswerCharts {
         return GraphChart(nodes: graphNodes, edges: edges)
     }
 
-    /// The chart of a question, for `--format svg`: top (any ranking), series, rollup.
+    /// The markers of configuration changes on a time chart (SPEC §13): at each change's time,
+    /// with when, who did what to which target, the old and new values, and an error as the hover text.
+    package static func markers(_ changes: [ConfigChange]) -> [StackedChart.Marker] {
+        changes.map { c in
+            var who = c.actorLogin ?? c.actorName ?? c.actorID ?? "unknown actor"
+            if let name = c.actorName, c.actorLogin != nil, name != who { who += " (\(name))" }
+            var what = c.action + (c.property.map { " " + $0 } ?? "")
+            if let target = c.targetName ?? c.targetID { what += " on " + target }
+            var lines = [TimeTicks.describe(c.time), "\(who): \(what)"]
+            if c.old != nil || c.new != nil {
+                // A string (a policy file) as its text, not as an escaped JSON literal.
+                func value(_ json: String?) -> String { json.map { Chart.clip(JSONText.unquoted($0) ?? $0, 60) } ?? "–" }
+                lines.append(value(c.old) + " → " + value(c.new))
+            }
+            if let error = c.error { lines.append("failed: " + error) }
+            return StackedChart.Marker(time: c.time, label: lines.joined(separator: "\n"))
+        }
+    }
+
+    /// The chart of a question, for `--format svg`: top (any ranking), series, rollup; the time
+    /// charts mark the configuration changes of their window (see ``QueryEngine/chartChanges(window:subject:)``).
     ///
     /// - throws: ``QueryError`` when the question has no chart (scope, flows, nodes) or cannot be answered.
     package static func svg(_ question: Question, engine: QueryEngine) throws -> String {
@@ -144,10 +164,13 @@ package enum AnswerCharts {
             case .proto: svg = topProtocols(try engine.topProtocols(o, metric: metric, limit: limit), metric: metric).svg(width: 720)
             }
         case .series(let o, let step, let subject):
-            svg = series(try engine.series(o, step: step, subject: subject), step: step).svg(width: 900, height: 280)
+            var chart = series(try engine.series(o, step: step, subject: subject), step: step)
+            chart.markers = markers(try engine.chartChanges(window: o.window, subject: subject))
+            svg = chart.svg(width: 900, height: 280)
         case .rollup(let o, let step, let groupBy):
-            svg = try rollup(try engine.rollup(o, step: step, groupBy: groupBy), groupBy: groupBy, window: o.window, step: step, zone: o.zone)
-                .svg(width: 900, height: 300)
+            var chart = try rollup(try engine.rollup(o, step: step, groupBy: groupBy), groupBy: groupBy, window: o.window, step: step, zone: o.zone)
+            chart.markers = markers(try engine.chartChanges(window: o.window, subject: o.endpoint.map { .endpoint($0) } ?? .all))
+            svg = chart.svg(width: 900, height: 300)
         default:
             throw QueryError("--format svg draws top, series and rollup answers only")
         }

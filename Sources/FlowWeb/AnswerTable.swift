@@ -22,6 +22,8 @@ struct AnswerTable: Sendable {
         var href: String?
         /// The full value when the text shortens it (a node's full name).
         var title: String?
+        /// A long value in full, one click away (`<details>`): a policy file, a long list.
+        var full: String?
     }
 
     struct Row: Sendable {
@@ -51,16 +53,33 @@ struct AnswerTable: Sendable {
                 let value = Self.exact(row[i])
                 var text = Self.human(row[i])
                 var title: String?
+                var full: String?
+                if case .json(let json?) = row[i] { (text, full) = Self.jsonText(json) }
                 // Node names show their first label (the tailnet's suffix is the same on every row); the full name on hover.
                 if key == "name" || key.hasSuffix("Name"), case .string(let name?) = row[i], let dot = name.firstIndex(of: "."), dot != name.startIndex {
                     text = String(name[..<dot])
                     title = name
                 }
                 return Cell(field: key, value: value, hasValue: value != nil, text: text, numeric: Self.isNumeric(row[i]),
-                            href: link(key, byKey), title: title)
+                            href: link(key, byKey), title: title, full: full)
             })
         }
         empty = rows.isEmpty
+    }
+
+    /// Characters of a JSON value shown in a cell before the rest folds away.
+    static let jsonShown = 40
+
+    /// A JSON value (a change's `old` and `new`) for people: a string as its text, not as an
+    /// escaped literal; a long value or one that is itself a JSON document (a policy file) cut to
+    /// ``jsonShown`` characters, in full and indented behind a click.
+    static func jsonText(_ json: String) -> (text: String, full: String?) {
+        let value = JSONText.unquoted(json) ?? json
+        let line = String(value.map { $0 == "\n" || $0 == "\r" || $0 == "\t" ? " " : $0 })
+        let first = value.first { !$0.isWhitespace }
+        let document = first == "{" || first == "["
+        guard line.count > jsonShown || (document && value.contains("\n")) else { return (line, nil) }
+        return (String(line.prefix(jsonShown - 1)) + "…", document ? JSONText.pretty(value) : value)
     }
 
     static func isNumeric(_ cell: FlowFormat.Cell) -> Bool {
@@ -126,6 +145,7 @@ extension AnswerTable.Cell: MustacheParent {
         case "numeric": numeric
         case "href": href
         case "title": title
+        case "full": full
         default: nil
         }
     }

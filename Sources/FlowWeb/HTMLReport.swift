@@ -53,6 +53,9 @@ public struct HTMLReport: Sendable {
         var endpoints: AnswerTable
         var pairs: AnswerTable
         var ports: AnswerTable
+        /// The configuration changes of the window (SPEC §13), marked on the series chart too; nil when none.
+        var changes: AnswerTable?
+        var changeCount: Int
     }
 
     /// The whole document.
@@ -67,6 +70,9 @@ public struct HTMLReport: Sendable {
         let pairs = try engine.topPairs(options, metric: .bytes, limit: max(limit, 40))
         let ports = try engine.topPorts(options, metric: .bytes, limit: 15)
         let nodes = try engine.store.nodes()
+        let changes = try engine.chartChanges(window: window, subject: options.endpoint.map { .endpoint($0) } ?? .all)
+        var seriesChart = try AnswerCharts.rollup(byKind, groupBy: [.kind], window: window, step: step)
+        seriesChart.markers = AnswerCharts.markers(changes)
 
         var bytes: Int64 = 0, packets: Int64 = 0
         for r in byKind {
@@ -89,7 +95,7 @@ public struct HTMLReport: Sendable {
             ],
             empty: bytes == 0 && packets == 0,
             stored: nil,
-            seriesChart: Inline.svg(try AnswerCharts.rollup(byKind, groupBy: [.kind], window: window, step: step).svg(width: 1100, height: 280)),
+            seriesChart: Inline.svg(seriesChart.svg(width: 1100, height: 280)),
             endpointsChart: Inline.svg(AnswerCharts.topEndpoints(endpoints, metric: .bytes).svg(width: 620)),
             pairsChart: Inline.svg(AnswerCharts.topPairs(Array(pairs.prefix(limit)), metric: .bytes).svg(width: 620)),
             portsChart: Inline.svg(AnswerCharts.topPorts(ports, metric: .bytes).svg(width: 620)),
@@ -98,7 +104,9 @@ public struct HTMLReport: Sendable {
             daily: AnswerTable(answer: "rollup", report: .rollup(daily, groupBy: [.kind])),
             endpoints: AnswerTable(answer: "top-endpoint", report: .topEndpoints(endpoints)),
             pairs: AnswerTable(answer: "top-pair", report: .topPairs(Array(pairs.prefix(limit)))),
-            ports: AnswerTable(answer: "top-port", report: .topPorts(ports))
+            ports: AnswerTable(answer: "top-port", report: .topPorts(ports)),
+            changes: changes.isEmpty ? nil : AnswerTable(answer: "changes", report: .changes(changes), hidden: ["actorId", "actorName", "targetId"]),
+            changeCount: changes.count
         )
         return Templates.render(model, "report")
     }

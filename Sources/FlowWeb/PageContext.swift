@@ -178,16 +178,22 @@ struct PageContext {
     }
 
     /// The window picker: fields (values as the user wrote them), presets, previous/next/zoom out.
-    func picker(fields: [String]) -> PageModel.Picker {
+    ///
+    /// - parameter defaults: the values the page uses for fields left empty (`limit`), shown as
+    ///   their placeholders so that the form and the command under the table agree.
+    /// - parameter placeholders: examples for fields whose usual example does not fit the page.
+    func picker(fields: [String], defaults: [String: String] = [:], placeholders: [String: String] = [:]) -> PageModel.Picker {
         let labels: [String: (String, String)] = [
             "from": ("From", "-24h or 2026-11-01T06:00:00Z"), "to": ("To", "now"), "kind": ("Kinds", "virtual,subnet,exit"),
             "proto": ("Protocol", "tcp, udp, 6"), "endpoint": ("Endpoint", "name, ID or IP"), "tag": ("Tag", "tag:prod"),
-            "user": ("User", "alice@example.com"), "limit": ("Rows", "10"), "metric": ("Metric", "bytes"), "step": ("Step", "auto"),
+            "user": ("User", "alice@example.com"), "limit": ("Rows", ""), "metric": ("Metric", "bytes"), "step": ("Step", "auto"),
             "match": ("Match", "keyword"), "where": ("Filter (SPEC §11)", "port = 443 and not tag = tag:ci"),
+            "actor": ("Actor", "alice@example.com"), "target": ("Target", "node, user or tailnet"), "type": ("Type", "NODE, TAGS, ACL"),
         ]
         let shown = fields.map { name in
             PageModel.Field(name: name, label: labels[name]?.0 ?? name, value: query[name] ?? "",
-                            placeholder: labels[name]?.1 ?? "", wide: name == "from" || name == "to" || name == "where")
+                            placeholder: defaults[name] ?? placeholders[name] ?? labels[name]?.1 ?? "",
+                            wide: name == "from" || name == "to" || name == "where")
         }
         let hidden = query.items.filter { !fields.contains($0.name) && $0.name != "after" }
             .map { PageModel.Field(name: $0.name, label: $0.name, value: $0.value, placeholder: "") }

@@ -36,6 +36,17 @@ struct PageModel {
         var command: String?
         var more: [Link] = []
         var note: String?
+        /// The configuration changes that may explain the answer (SPEC §13), listed under it.
+        var changes: Aside?
+    }
+
+    /// A small table beside a section's answer, under a heading of its own.
+    struct Aside {
+        var title: String
+        var table: AnswerTable?
+        var more: [Link] = []
+        /// The same rows from the query API.
+        var downloads: [Link] = []
     }
 
     var title: String
@@ -46,6 +57,8 @@ struct PageModel {
     var picker: Picker?
     var notice: String?
     var error: String?
+    /// Lines under the error kept as written: a filter expression with a caret under the mistake.
+    var errorDetail: String?
     var sections: [Section] = []
     var script = true
     var css = "/assets/tailflow.css"

@@ -7,20 +7,25 @@ import FlowStore
 /// `/changes`: Tailscale's configuration audit log over the window (SPEC §13), and the markers
 /// the series charts draw for it.
 extension WebPages {
+    /// Changes the page lists unless `limit` asks for another number.
+    static let changesShown = 500
+
     func changes(_ c: inout PageContext) throws -> PageModel {
-        try c.check(allowed: ["from", "to", "actor", "target", "type", "limit"])
+        try c.check(allowed: ["from", "to", "actor", "target", "type", "where", "limit"])
         let w = try c.resolveWindow()
-        let limitText = c.query["limit"] ?? "500"
+        let limitText = c.query["limit"] ?? String(Self.changesShown)
         guard let limit = Int(limitText), limit > 0 else { throw QueryError("limit '\(limitText)' must be a positive whole number") }
-        let query = ChangeQuery(window: w, actor: c.query["actor"], target: c.query["target"], type: c.query["type"], limit: limit)
+        let query = ChangeQuery(window: w, actor: c.query["actor"], target: c.query["target"], type: c.query["type"], limit: limit,
+                                filter: try QuestionText.filter(c.query["where"]))
         let report = try engine.changes(query)
         var model = c.frame(heading: "Configuration changes", title: "Changes")
         model.lead = "Who changed what in the tailnet, oldest first: policy edits, node approvals and removals, tags, keys, DNS. "
             + "The same changes are marked on the traffic charts (hover a marker for the actor and the action)."
-        model.picker = c.picker(fields: ["from", "to", "actor", "target", "type", "limit"])
+        model.picker = c.picker(fields: ["from", "to", "actor", "target", "type", "where", "limit"], defaults: ["limit": String(Self.changesShown)],
+                                placeholders: ["where": "node = db-1 or tag = prod"])
         if report.rows.isEmpty { model.notice = [c.notice, report.notes.first].compactMap { $0 }.joined(separator: " ") }
         var own: [(String, String)] = [("from", Timestamp.formatRFC3339(w.from)), ("to", Timestamp.formatRFC3339(w.to))]
-        for name in ["actor", "target", "type"] { if let v = c.query[name] { own.append((name, v)) } }
+        for name in ["actor", "target", "type", "where"] { if let v = c.query[name] { own.append((name, v)) } }
         own.append(("limit", String(limit)))
         let base = PageQuery(own)
         let command = (["tailflow", "changes"] + own.flatMap { ["--" + $0.0, PageContext.shellQuoted($0.1)] }).joined(separator: " ")
@@ -28,11 +33,8 @@ extension WebPages {
         let shown = report.rows.count
         model.sections = [
             .init(title: report.cut.map { "\(shown) of \($0.total) changes" } ?? "\(shown) change\(shown == 1 ? "" : "s")", wide: true,
-                  table: AnswerTable(answer: "changes", report: report, link: { key, row in
-                      guard key == "targetName" || key == "targetId", case .string("NODE")? = row["targetType"],
-                            case .string(let id?)? = row["targetId"] else { return nil }
-                      return links.endpointLink(id)
-                  }),
+                  // IDs and display names stay in the downloads: the names link to the nodes, and the page fits.
+                  table: Self.changeTable(report, hidden: ["actorId", "actorName", "targetId"], links: links),
                   downloads: [.init(label: "JSON", href: base.url("/api/v1/changes")),
                               .init(label: "CSV", href: base.with(["format": "csv"]).url("/api/v1/changes")),
                               .init(label: "NDJSON", href: base.with(["format": "ndjson"]).url("/api/v1/changes"))],
@@ -41,17 +43,31 @@ extension WebPages {
         return model
     }
 
-    /// The markers of `changes` on a series chart: the time, with who did what to which target as the hover text.
-    static func markers(_ changes: [ConfigChange]) -> [StackedChart.Marker] {
-        changes.map { c in
-            var who = c.actorLogin ?? c.actorName ?? c.actorID ?? "unknown actor"
-            if let name = c.actorName, c.actorLogin != nil, name != who { who += " (\(name))" }
-            var what = c.action + (c.property.map { " " + $0 } ?? "")
-            if let target = c.targetName ?? c.targetID { what += " on " + target }
-            var lines = [TimeTicks.describe(c.time), "\(who): \(what)"]
-            if c.old != nil || c.new != nil { lines.append(Chart.clip(c.old ?? "–", 60) + " → " + Chart.clip(c.new ?? "–", 60)) }
-            if let error = c.error { lines.append("failed: " + error) }
-            return StackedChart.Marker(time: c.time, label: lines.joined(separator: "\n"))
-        }
+    /// A table of changes whose node targets link to their endpoint pages.
+    static func changeTable(_ report: Report, hidden: Set<String>, links: PageContext) -> AnswerTable {
+        AnswerTable(answer: "changes", report: report, hidden: hidden, link: { key, row in
+            guard key == "targetName" || key == "targetId", case .string("NODE")? = row["targetType"],
+                  case .string(let id?)? = row["targetId"] else { return nil }
+            return links.endpointLink(id)
+        })
+    }
+
+    /// The configuration changes beside an answer over `window` (the coverage of `/health`, the
+    /// "what is new" of an endpoint): who changed what, that may explain it, and a link to the
+    /// `/changes` page of the window. Said in one line when there are none.
+    ///
+    /// - parameter endpoint: the endpoint whose node's changes (and the tailnet-wide ones) these are;
+    ///   nil for every change of the window. Chooses the downloads: `scope?changes=true` or `changes`.
+    static func changesAside(_ changes: [ConfigChange], window: TimeWindow, endpoint: String? = nil, links: PageContext) -> PageModel.Aside {
+        let span = HTMLReport.describe(window)
+        let base = PageQuery([("from", Timestamp.formatRFC3339(window.from)), ("to", Timestamp.formatRFC3339(window.to))])
+        guard !changes.isEmpty else { return PageModel.Aside(title: "No configuration changes from \(span).") }
+        let n = changes.count
+        let api = endpoint.map { base.with(["endpoint": $0, "changes": "true"]) } ?? base
+        let path = endpoint == nil ? "/api/v1/changes" : "/api/v1/scope"
+        return PageModel.Aside(title: "\(n) configuration change\(n == 1 ? "" : "s") from \(span) that may explain this",
+                               table: changeTable(.changes(changes), hidden: ["origin", "actorId", "actorName", "targetId", "details"], links: links),
+                               more: [.init(label: "the changes page of this window →", href: base.url("/changes"))],
+                               downloads: [.init(label: "JSON", href: api.url(path)), .init(label: "CSV", href: api.with(["format": "csv"]).url(path))])
     }
 }

@@ -58,7 +58,7 @@ extension WebPages {
         var chart = try AnswerCharts.rollup(layer("sent", out) + layer("received", into), groupBy: [.kind], window: w, step: step)
         chart.layers = chart.layers.sorted { $0.name > $1.name }  // sent below, received above
         for i in chart.layers.indices { chart.layers[i].color = chart.layers[i].name == "sent" ? Palette.color(0) : Palette.color(2) }
-        chart.markers = Self.markers(try engine.scopeChanges(window: w, endpoint: e))
+        chart.markers = AnswerCharts.markers(try engine.chartChanges(window: w, subject: .endpoint(e)))
 
         var scope = Report.scope(peers)
         // The busiest peers only, by default (a busy node has hundreds): the rest one link away.
@@ -114,6 +114,8 @@ extension WebPages {
             return links.pairLink(a, b)
         }
         let baseline = DiffQuestion.defaultBaseline(w)
+        // As `diff` notes them: the changes from the baseline's end to the window's, to E's node and tailnet-wide.
+        let changeWindow = TimeWindow(from: min(baseline.to, w.from), to: w.to)
         model.sections = [
             .init(title: "Traffic in and out", wide: true, chart: Inline.svg(chart.svg(width: 1260, height: 240)),
                   table: AnswerTable(answer: "series", report: series), folded: true,
@@ -128,7 +130,8 @@ extension WebPages {
                   lead: "Pairs with \(name) whose traffic is new, gone, or ten times more or less per second than over \(HTMLReport.describe(baseline)).",
                   table: AnswerTable(answer: "diff", report: diff, link: diffCell),
                   downloads: c.downloads("diff", diffOwn), command: c.command("diff", diffOwn),
-                  note: diff.rows.isEmpty ? "Nothing new, gone or ten times changed." : diff.cutSummary),
+                  note: diff.rows.isEmpty ? "Nothing new, gone or ten times changed." : diff.cutSummary,
+                  changes: Self.changesAside(try engine.scopeChanges(window: changeWindow, endpoint: e), window: changeWindow, endpoint: e, links: links)),
             .init(title: "Raw flows, newest first", wide: true,
                   table: AnswerTable(answer: "flows", report: .flows(flows), link: { links.tableLink($0, $1) }),
                   downloads: c.downloads("flows", flowsOwn, ndjson: true) + c.downloads("scope", ["endpoint": e, "flows": "true", "limit": "100000"])
@@ -159,10 +162,7 @@ extension WebPages {
             .init(name: "\(na) → \(nb)", values: ab.map(\.bytes), color: Palette.color(0)),
             .init(name: "\(nb) → \(na)", values: ba.map(\.bytes), color: Palette.color(2)),
         ], caption: "bytes per \(stepText), UTC")
-        var seen: Set<Int64> = []
-        let changes = (try engine.scopeChanges(window: w, endpoint: a) + engine.scopeChanges(window: w, endpoint: b))
-            .filter { seen.insert($0.identity).inserted }.sorted { $0.time < $1.time }
-        chart.markers = Self.markers(changes)
+        chart.markers = AnswerCharts.markers(try engine.chartChanges(window: w, subject: .pair(a, b)))
 
         var scope = Report.scope(peersOfA)
         if let peer = scope.columns.firstIndex(where: { $0.key == "peer" }) {

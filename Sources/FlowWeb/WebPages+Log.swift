@@ -12,13 +12,14 @@ extension WebPages {
     func flows(_ c: inout PageContext) throws -> PageModel {
         try c.check(allowed: Self.windowAndFilters.union(["match", "limit", "after"]))
         _ = try c.resolveWindow()
-        let own: [String: String?] = ["match": c.query["match"], "limit": c.query["limit"] ?? "100", "after": c.query["after"]]
+        let shownRows = "100"
+        let own: [String: String?] = ["match": c.query["match"], "limit": c.query["limit"] ?? shownRows, "after": c.query["after"]]
         guard case .flows(let o, let match, let n, let after) = try c.question("flows", own) else { throw QueryError("internal: not flows") }
         let rows = try engine.flows(o, match: match, limit: n, after: after)
         var model = c.frame(heading: "Flows", title: "Flows")
         model.lead = "The raw flow rows, newest first, as each node reported them: tx went from src to dst, rx came back."
             + (match.map { " Rows matching “\($0)” in a node ID, name, user, tag, address or port." } ?? "")
-        model.picker = c.picker(fields: ["from", "to", "match", "kind", "proto", "endpoint", "tag", "user", "where", "limit"])
+        model.picker = c.picker(fields: ["from", "to", "match", "kind", "proto", "endpoint", "tag", "user", "where", "limit"], defaults: ["limit": shownRows])
         if rows.isEmpty { model.notice = [c.notice, "No flows in this window.", try c.storedRange()].compactMap { $0 }.joined(separator: " ") }
         var more: [PageModel.Link] = []
         if rows.count == n, let last = rows.last {
@@ -101,7 +102,8 @@ extension WebPages {
                       key == "name" ? links.tableLink("nodeId", ["nodeId": row["node"] ?? .string(nil)]) : key == "node" ? links.tableLink("nodeId", ["nodeId": row["node"] ?? .string(nil)]) : nil
                   }),
                   downloads: c.downloads("coverage", coverageOwn, filters: false), command: c.command("coverage", coverageOwn, filters: false),
-                  more: windows, note: coverage.rows.isEmpty ? "No node reported or was reported on in this window." : nil),
+                  more: windows, note: coverage.rows.isEmpty ? "No node reported or was reported on in this window." : nil,
+                  changes: Self.changesAside(try engine.changeRecords(ChangeQuery(window: w)), window: w, links: links)),
             .init(title: "Reporting nodes, latest first", wide: true,
                   table: AnswerTable(answer: "health", report: arrivals, link: { key, row in key == "name" ? links.tableLink("nodeId", row) : links.tableLink(key, row) }),
                   command: "tailflow nodes", more: [.init(label: "every node, as JSON", href: "/api/v1/nodes")]),

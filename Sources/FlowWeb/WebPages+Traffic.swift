@@ -13,7 +13,8 @@ extension WebPages {
         let w = try c.resolveWindow()
         let step = try c.step(w)
         let stepText = DurationText.format(step)
-        let limit = c.query["limit"] ?? "10"
+        let shownRows = "10"
+        let limit = c.query["limit"] ?? shownRows
         let metricText = c.query["metric"] ?? "bytes"
         guard let metric = Metric(rawValue: metricText) else { throw QueryError("--metric '\(metricText)' is not a metric: use bytes or packets") }
 
@@ -33,10 +34,10 @@ extension WebPages {
             packets = Counters.sum(packets, r.packets)
         }
         var seriesChart = try AnswerCharts.rollup(byKind, groupBy: [.kind], window: w, step: step, metric: metric)
-        seriesChart.markers = Self.markers(try engine.changeRecords(ChangeQuery(window: w)))
+        seriesChart.markers = AnswerCharts.markers(try engine.chartChanges(window: w, subject: .all))
         var model = c.frame(heading: "Traffic", title: "Overview")
         model.lead = HTMLReport.describe(o)
-        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "endpoint", "tag", "user", "where", "limit", "metric", "step"])
+        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "endpoint", "tag", "user", "where", "limit", "metric", "step"], defaults: ["limit": shownRows])
         model.facts = [
             .init(label: Units.iec(bytes), href: "\(Units.grouped(bytes)) bytes"),
             .init(label: Units.grouped(packets), href: "packets"),
@@ -73,7 +74,8 @@ extension WebPages {
     func graph(_ c: inout PageContext) throws -> PageModel {
         try c.check(allowed: Self.windowAndFilters.union(["metric", "limit"]))
         _ = try c.resolveWindow()
-        let limit = c.query["limit"] ?? "50"
+        let shownPairs = "50"
+        let limit = c.query["limit"] ?? shownPairs
         let metricText = c.query["metric"] ?? "bytes"
         let own: [String: String?] = ["by": "pair", "metric": metricText, "limit": limit]
         guard case .top(let o, _, let metric, let n) = try c.question("top", own) else { throw QueryError("internal: not top") }
@@ -86,7 +88,7 @@ extension WebPages {
         model.lead = "The top \(pairs.count) pairs by \(metric.rawValue): arrows point the way bytes went, wider is more; "
             + "nodes are coloured by their first tag, else their user; hollow circles are addresses that are not tailnet nodes. "
             + "A node opens its endpoint page, an arrow its pair page."
-        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "endpoint", "tag", "user", "where", "limit", "metric"])
+        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "endpoint", "tag", "user", "where", "limit", "metric"], defaults: ["limit": shownPairs])
         if pairs.isEmpty { model.notice = [c.notice, "No traffic in this window.", try c.storedRange()].compactMap { $0 }.joined(separator: " ") }
         model.sections = [
             .init(title: "Top pairs as a graph", wide: true, chart: Inline.svg(chart.svg(width: 1260))),

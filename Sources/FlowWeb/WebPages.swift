@@ -62,7 +62,7 @@ public struct WebPages: Sendable {
     public func render(_ route: Route, query: PageQuery, now: Nanoseconds = TimeWindow.now()) -> Page {
         var context = PageContext(engine: engine, query: query, now: now, route: route)
         do {
-            let model: PageModel
+            var model: PageModel
             switch route {
             case .overview: model = try overview(&context)
             case .graph: model = try graph(&context)
@@ -73,10 +73,16 @@ public struct WebPages: Sendable {
             case .health: model = try healthPage(&context)
             case .changes: model = try changes(&context)
             }
+            // A section's own note says why its table is empty ("Nothing was rejected."): one message, not two.
+            for i in model.sections.indices where model.sections[i].note != nil { model.sections[i].table?.empty = false }
             return Page(status: 200, html: Templates.render(model, "page"))
         } catch let error as QueryError {
             var model = context.frame(heading: "This question cannot be answered as asked")
-            model.error = error.message(for: .http)
+            // A filter's mistake ends with the expression and a caret under the column: keep their spacing.
+            let message = error.message(for: .http)
+            let lines = message.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+            model.error = String(lines[0])
+            model.errorDetail = lines.count > 1 ? String(lines[1]) : nil
             return Page(status: 400, html: Templates.render(model, "page"))
         } catch let error as RetentionError {
             var model = context.frame(heading: "This window reaches into pruned data")

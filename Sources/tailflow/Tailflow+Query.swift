@@ -92,7 +92,7 @@ extension Tailflow {
                 Who opened the connections: outboundPorts (PORTS OUT) are the service ports on the peer the endpoint \
                 connected to, inboundPorts (PORTS IN) the service ports on the endpoint the peer connected to. The side \
                 holding a row's service port (the lower non-zero of its two ports) answered, the other opened: a strong \
-                hint, not proof (two ephemeral ports or a client bound to a low port read the wrong way).
+                hint, not proof (two ephemeral ports or a client bound to a low port read the wrong way). \
                 The table is followed by the window's configuration changes that may explain the traffic: those whose \
                 target is E's node, and the tailnet-wide ones (policy file, DNS, tailnet settings). --changes prints \
                 only those, in any format (the fields of `tailflow changes`).

@@ -11,13 +11,13 @@ struct Tailflow: AsyncParsableCommand {
         commandName: "tailflow",
         abstract: "Store Tailscale network flow logs in one SQLite file and answer questions about them.",
         discussion: """
-            The database defaults to ./tailflow.db; --db or TAILFLOW_DB choose another. --store or TAILFLOW_STORE choose
-            another backend: clickhouse://[user@]host:port/database (ingest, nodes, rejects, top, series).
+            The database defaults to ./tailflow.db; --db or TAILFLOW_DB choose another. --store or TAILFLOW_STORE choose \
+            another backend: clickhouse://[user@]host:port/database (ingest, nodes, rejects, top, series). \
             Exit status: 0 success, 1 failure, 2 usage error, 3 (ingest, pull, follow) some input rejected but the rest stored.
             """,
         subcommands: [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self, Diff.self, Coverage.self, Changes.self, Nodes.self, Derp.self, Rejects.self,
                       ReportCommand.self, Generate.self, Serve.self, Pull.self, Follow.self,
-                      Prune.self, Check.self, Backup.self]
+                      Prune.self, Check.self, Backup.self, Export.self, Import.self]
     )
 
     /// Runs a command with SPEC §5's exit statuses: usage errors exit 2, failures 1.

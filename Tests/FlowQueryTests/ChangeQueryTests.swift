@@ -64,4 +64,59 @@ struct ChangeQueryTests {
         }
         #expect(answers[0] == answers[1])
     }
+
+    /// `--where` over changes: each term of SPEC §11 read as documented on ``ChangeFilter``, and the
+    /// terms of traffic refused at their column.
+    @Test func whereReadsTheFilterLanguageOverChanges() async throws {
+        let body = try Self.fixture()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-changes-where-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try FlowStore(path: dir.appendingPathComponent("c.db").path)
+        let pipeline = WritePipeline(store: store, policy: .server)
+        _ = try await pipeline.submit(body.messages, changes: body.changes)
+        _ = try pipeline.finish()
+        let engine = QueryEngine(store: store)
+        let window = TimeWindow(from: Timestamp.parseRFC3339("2026-11-01T00:00:00Z")!, to: Timestamp.parseRFC3339("2026-11-02T00:00:00Z")!)
+        func properties(_ expression: String, actor: String? = nil) throws -> [String] {
+            try engine.changeRecords(ChangeQuery(window: window, actor: actor, filter: try FilterExpression(parsing: expression)))
+                .map { $0.property ?? $0.action }
+        }
+        // node: the changed node, by name, first label, ID or address; tailnet-wide changes have none.
+        #expect(try properties("node = db-1") == ["TAGS"])
+        #expect(try properties("node = nRt7Pq2CNTRL") == ["KEY_EXPIRY_TIME"])
+        #expect(try properties("node = 100.101.1.20") == ["TAGS"])
+        #expect(try properties("node = old-ci") == ["MACHINE_AUTHORIZED", "DELETE"])
+        #expect(try properties("not node = db-1") == ["ACL", "MACHINE_AUTHORIZED", "KEY_EXPIRY_TIME", "DNS_NAMESERVERS", "DELETE"])
+        #expect(try properties("node in (db-1, router-1)") == ["TAGS", "KEY_EXPIRY_TIME"])
+        // A network holds the nodes whose addresses lie in it; an address no node has matches nothing.
+        let inNetwork = try properties("endpoint in (100.101.1.0/24)")
+        #expect(inNetwork.contains("TAGS") && !inNetwork.contains("ACL"))
+        #expect(try properties("node = 100.64.9.9").isEmpty)
+        // tag: a tag of the changed node now, or one the change set or removed.
+        #expect(try properties("tag = prod") == ["TAGS"])
+        #expect(try properties("tag = tag:db") == ["TAGS"])
+        // user: who made the change (exact login), or the owner of the changed node.
+        #expect(try properties("user = bob@example.com") == ["TAGS", "KEY_EXPIRY_TIME", "DNS_NAMESERVERS"])
+        #expect(try properties("user = alice@example.com and not node = old-ci") == ["ACL"])
+        // os: the changed node's operating system; combined with --actor by `and`.
+        #expect(try properties("os = linux", actor: "bob") == ["TAGS", "KEY_EXPIRY_TIME"])
+        // Terms of traffic are usage errors naming the term and its column.
+        for (expression, term, column) in [("port = 22", "port", 1), ("node = db-1 and kind = exit", "kind", 17), ("src = db-1", "src", 1)] {
+            do {
+                _ = try properties(expression)
+                Issue.record("\(expression) was answered")
+            } catch let e as QueryError {
+                #expect(e.message.contains("'\(term)' does not apply to configuration changes at column \(column)"), "\(e.message)")
+                #expect(e.message.hasPrefix("--where:"))
+            }
+        }
+        // A name that is no node and no change target is a usage error with a suggestion.
+        do {
+            _ = try properties("node = db1")
+            Issue.record("an unknown name was answered")
+        } catch let e as QueryError {
+            #expect(e.message.contains("'db1' is no node of this store") && e.message.contains("did you mean"), "\(e.message)")
+        }
+    }
 }

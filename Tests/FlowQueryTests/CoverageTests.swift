@@ -24,6 +24,7 @@ struct CoverageTests {
         let memory = MemoryStore()
         /// Without `logged`: skew must come from the peers.
         let unlogged: FlowStore
+        let memoryUnlogged = MemoryStore()
         let silent: String, skewed: String, dropping: String, never: String
         let reporters: [String]
 
@@ -46,7 +47,7 @@ struct CoverageTests {
                 .neverReports(node: never),
             ]
             let devices = try DeviceList.parse(plain.deviceList(), source: "devices")
-            for (store, omit) in [(sqlite, false), (memory, false), (unlogged, true)] as [(any FlowStorage, Bool)] {
+            for (store, omit) in [(sqlite, false), (memory, false), (unlogged, true), (memoryUnlogged, true)] as [(any FlowStorage, Bool)] {
                 var c = config
                 c.omitLogged = omit
                 var bytes: [UInt8] = []
@@ -120,6 +121,65 @@ struct CoverageTests {
         #expect(rows.filter { $0.skewSource == .peers }.count >= 12, "most reporters share conversations with reporting peers")
         for r in rows where r.node != f.skewed && r.messages > 0 && r.skewSeconds != nil {
             #expect(r.skewSource == .peers && abs(r.skewSeconds!) < 5, "\(r.node): \(table)")
+        }
+    }
+
+    /// SQLite reads windows and rows in one pass, the in-memory store in two (the protocol's
+    /// default): the answers are the same, field for field, with and without `logged`.
+    @Test func bothStoresGiveTheSameAnswer() throws {
+        let f = try #require(Self.fixture)
+        for (a, b) in [(f.sqlite, f.memory), (f.unlogged, f.memoryUnlogged)] as [(any FlowStorage, any FlowStorage)] {
+            for o in [QueryOptions(window: Self.window), QueryOptions(window: TimeWindow(from: Self.start + 17 * 60 * Self.s, to: Self.start + 83 * 60 * Self.s))] {
+                let x = try QueryEngine(store: a).coverage(o), y = try QueryEngine(store: b).coverage(o)
+                #expect(x == y, "\(Report.coverage(x).render(.table, wide: true))\n\(Report.coverage(y).render(.table, wide: true))")
+            }
+        }
+    }
+
+    /// The peers' skew as the README defines it, computed the plain way (a dictionary of every
+    /// conversation's first two reporters): coverage's faster reading gives exactly the same.
+    @Test(arguments: Backend.allCases)
+    func peerSkewIsThePlainDefinition(_ backend: Backend) throws {
+        let f = try #require(Self.fixture)
+        let store: any FlowStorage = backend == .sqlite ? f.unlogged : f.memoryUnlogged
+        struct Key: Hashable { var proto: UInt8, a: Int64, aPort: UInt16, b: Int64, bPort: UInt16 }
+        let (expected, ids) = try store.read { snap -> ([Int64: Double], [Int64: String]) in
+            var seen: [Key: (Int64, Int64, Int64, Int64)] = [:]
+            try snap.messages(from: Self.window.from, to: Self.window.to, reporter: nil, descending: false) { h, _, r in
+                guard r.kind == .virtual, r.src != 0, r.dst != 0 else { return true }
+                let key = (r.src, r.srcPort) < (r.dst, r.dstPort)
+                    ? Key(proto: r.proto, a: r.src, aPort: r.srcPort, b: r.dst, bPort: r.dstPort)
+                    : Key(proto: r.proto, a: r.dst, aPort: r.dstPort, b: r.src, bPort: r.srcPort)
+                guard var s = seen[key] else { seen[key] = (h.reporter, h.start, 0, 0); return true }
+                if s.0 != h.reporter, s.2 == 0 { (s.2, s.3) = (h.reporter, h.start) }
+                seen[key] = s
+                return true
+            }
+            let margin = CoverageThresholds().peerSkewMargin
+            let (lo, hi) = (Self.window.from + margin, Self.window.to - margin)
+            var samples: [Int64: [Double]] = [:]
+            for s in seen.values where s.2 != 0 && s.1 >= lo && s.1 < hi && s.3 >= lo && s.3 < hi {
+                samples[s.0, default: []].append(Double(s.1 - s.3))
+                samples[s.2, default: []].append(Double(s.3 - s.1))
+            }
+            let ids = Dictionary(uniqueKeysWithValues: try snap.nodeEntries().map { ($0.id, $0.stableID) })
+            return (samples.mapValues(Coverage.median), ids)
+        }
+        let rows = try QueryEngine(store: store).coverage(QueryOptions(window: Self.window))
+        let got = Dictionary(uniqueKeysWithValues: rows.compactMap { r in r.skewSeconds.map { (r.node, $0) } })
+        #expect(expected.count >= 12)
+        #expect(got == Dictionary(uniqueKeysWithValues: expected.map { (ids[$0.key]!, $0.value / 1e9) }))
+    }
+
+    @Test func medianBySelectionIsTheSortedMedian() {
+        var rng = SystemRandomNumberGenerator()
+        for n in [1, 2, 3, 4, 5, 8, 17, 100, 1001, 4096] {
+            for spread in [1, 3, 1_000_000] as [Int64] {
+                var v = (0..<n).map { _ in Int64.random(in: -spread...spread, using: &rng) * 1_000_000 }
+                if spread == 3 { v.sort() }
+                let expected = Coverage.median(v.map(Double.init))
+                #expect(Coverage.median(&v) == expected, "n \(n), spread \(spread)")
+            }
         }
     }
 

@@ -38,6 +38,64 @@ struct LoggedTimeTests {
         #expect(got[t("2026-11-01T10:01:30Z")] == .some(t("2026-11-01T10:00:06Z")))
     }
 
+    /// Log-service records (log streaming) carry the receive time as `logtail.server_time`:
+    /// `logged` when the record has none (`Tests/Data/logtail/server-time.jsonl`).
+    @Test func logtailServerTimeStandsInForLogged() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("l.db"))
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Data/logtail/server-time.jsonl").path
+        let summary = try Ingester(store: store).ingest(paths: [file])
+        // A malformed or misplaced server_time is a hint ignored, as unknown keys are: nothing is rejected.
+        #expect(summary.rejected == 0 && summary.storedMessages == 8, "\(summary)")
+        let t = { (s: String) in Timestamp.parseRFC3339("2026-11-01T10:00:\(s)Z")! }
+        let got = try Self.windows(store)
+        #expect(got[t("00")] == .some(t("06.25")), "server_time when logged is absent")
+        #expect(got[t("05")] == .some(t("11.5")), "logged wins over server_time")
+        #expect(got[t("10")] == .some(t("16.125")), "logtail before the message's fields")
+        #expect(got[t("15")] == .some(nil), "server_time not a time")
+        #expect(got[t("20")] == .some(nil), "logtail not an object")
+        #expect(got[t("25")] == .some(nil), "server_time not a string; one in a nested value does not count")
+        #expect(got[t("30")] == .some(nil), "no server_time")
+        #expect(got[t("35")] == .some(t("41")), "the first logtail")
+    }
+
+    /// A message streamed first (no `logged`) and pulled later (with it) is kept once and gets the
+    /// pulled copy's `logged`; its rows, rollups and node facts stay as they were; a `logged` once
+    /// known is not replaced by a later copy's.
+    @Test func aLaterCopyFillsInTheLoggedTime() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("l.db"))
+        let traffic = #""virtualTraffic":[{"proto":6,"src":"100.64.0.1:1","dst":"100.64.0.2:22","txPkts":2,"txBytes":10}]"#
+        func line(_ start: String, _ end: String, logged: String?) -> String {
+            #"{"nodeId":"nA","start":"2026-11-01T10:00:\#(start)Z","end":"2026-11-01T10:00:\#(end)Z","#
+                + (logged.map { #""logged":"2026-11-01T10:00:\#($0)Z","# } ?? "") + traffic + "}"
+        }
+        func ingest(_ lines: [String]) throws -> IngestSummary {
+            try Ingester(store: store).ingest(bytes: Array(lines.joined(separator: "\n").utf8), source: "t.jsonl")
+        }
+        func contents() throws -> [String] {
+            try DatabaseQueue(path: dir.path("l.db")).read { db in
+                try String.fetchAll(db, sql: "SELECT hex(rows) || row_count || duration_ns FROM messages ORDER BY start_ns")
+                    + String.fetchAll(db, sql: "SELECT step || reporter || bucket || hex(sums) FROM rollups ORDER BY step, reporter, bucket, part")
+                    + String.fetchAll(db, sql: "SELECT stable_id || first_report_ns || last_report_ns FROM nodes ORDER BY id")
+            }
+        }
+        let t = { (s: String) in Timestamp.parseRFC3339("2026-11-01T10:00:\(s)Z")! }
+
+        let streamed = try ingest([line("00", "05", logged: nil), line("05", "10", logged: nil), line("10", "15", logged: "16")])
+        #expect(streamed.storedMessages == 3)
+        let before = try contents()
+        let pulled = try ingest([line("00", "05", logged: "06.5"), line("05", "10", logged: nil), line("10", "15", logged: "59")])
+        #expect(pulled.storedMessages == 0 && pulled.duplicates == 3, "\(pulled)")
+        let got = try Self.windows(store)
+        #expect(got.count == 3)
+        #expect(got[t("00")] == .some(t("06.5")), "filled in from the later copy")
+        #expect(got[t("05")] == .some(nil), "no copy carries one")
+        #expect(got[t("10")] == .some(t("16")), "the first logged stays")
+        #expect(try contents() == before, "rows, rollups and node facts unchanged")
+    }
+
     @Test func rowsStoredBeforeTheMigrationHaveNoLoggedTime() throws {
         let dir = TempDir()
         let path = dir.path("old.db")

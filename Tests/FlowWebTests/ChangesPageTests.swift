@@ -70,4 +70,86 @@ struct ChangesPageTests {
         #expect(pair.html.components(separatedBy: #"<g class="marker""#).count - 1 == both.count)
         #expect(mine.count < all.count)
     }
+
+    /// The HTML between `marker` and the end of its section.
+    static func section(_ html: String, from marker: String) -> String {
+        guard let start = html.range(of: marker) else { return "" }
+        let rest = html[start.lowerBound...]
+        return String(rest[..<(rest.range(of: "</section>")?.lowerBound ?? rest.endIndex)])
+    }
+
+    @Test func theChangesPageFiltersByWhereShowsValuesAsTextAndAgreesWithItsCommand() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-changes-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (store, window, generator) = try Self.store(dir)
+        let engine = QueryEngine(store: store)
+        let pages = WebPages(engine: engine)
+        let q = PageQuery([("from", Timestamp.formatRFC3339(window.from)), ("to", Timestamp.formatRFC3339(window.to))])
+        let all = try engine.changeRecords(ChangeQuery(window: window))
+        func rows(_ html: String) -> Int { html.components(separatedBy: #"<td data-field="action""#).count - 1 }
+
+        // where= is the filter language over changes, as the CLI reads it, and it is carried into the command.
+        let node = generator.nodeIDs[3]
+        let page = pages.render(.changes, query: q.with(["where": "node = \(node)"]))
+        #expect(page.status == 200)
+        #expect(rows(page.html) == all.filter { $0.targetID == node }.count && rows(page.html) > 0)
+        #expect(page.html.contains("--where &#39;node = \(node)&#39;") || page.html.contains("--where 'node = \(node)'"), "\(page.html)")
+        let refused = pages.render(.changes, query: q.with(["where": "port = 22"]))
+        #expect(refused.status == 400 && refused.html.contains("does not apply to configuration changes"))
+        // The expression and the caret under its mistake keep their spacing.
+        #expect(refused.html.contains("<pre>  port = 22\n  ^^^^</pre>"), "\(refused.html)")
+
+        // The Rows box shows the limit the command under the table uses.
+        let plain = pages.render(.changes, query: q)
+        #expect(plain.html.contains(#"<input name="limit" value="" placeholder="500""#), "\(plain.html)")
+        #expect(plain.html.contains("--limit 500"))
+        let ten = pages.render(.changes, query: q.with(["limit": "10"]))
+        #expect(ten.html.contains(#"<input name="limit" value="10""#) && ten.html.contains("--limit 10"))
+
+        // A policy file (a JSON string) reads as its text: cut, with the whole of it indented behind a click;
+        // data-value keeps the exact JSON value. The ID columns stay in the downloads.
+        let policy = try #require(all.first { $0.property == "ACL" && $0.new?.hasPrefix("\"") == true })
+        let shown = plain.html.replacing(try Regex(#"data-value="[^"]*""#), with: "")
+        #expect(!shown.contains(#"\&quot;"#) && !shown.contains(#"\""#))
+        #expect(plain.html.contains(#"data-field="new" data-value="&quot;{\&quot;acls\&quot;:"#))
+        let text = try #require(JSONText.unquoted(policy.new!))
+        #expect(plain.html.contains("<summary>" + String(text.prefix(AnswerTable.jsonShown - 1)).replacingOccurrences(of: "\"", with: "&quot;") + "…</summary>"))
+        #expect(plain.html.contains("<pre>{\n  &quot;acls&quot;: ["))
+        #expect(!plain.html.contains(#"<td data-field="actorId""#) && !plain.html.contains(#"<td data-field="targetId""#))
+    }
+
+    @Test func healthCoverageAndTheEndpointsDiffListTheChangesOfTheirWindows() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-changes-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (store, window, generator) = try Self.store(dir)
+        let engine = QueryEngine(store: store)
+        let pages = WebPages(engine: engine)
+        let q = PageQuery([("from", Timestamp.formatRFC3339(window.from)), ("to", Timestamp.formatRFC3339(window.to))])
+        let all = try engine.changeRecords(ChangeQuery(window: window))
+        func rows(_ html: String) -> Int { html.components(separatedBy: #"<td data-field="action""#).count - 1 }
+
+        let health = pages.render(.health, query: q)
+        #expect(health.status == 200)
+        let coverage = Self.section(health.html, from: "Coverage per node")
+        let aside = Self.section(coverage, from: #"data-aside="changes""#)
+        #expect(aside.contains("\(all.count) configuration changes from") && rows(aside) == all.count, "\(aside)")
+        #expect(aside.contains(#"href="/changes?from="#))
+        // The rejects section says it is empty once.
+        let rejects = Self.section(health.html, from: "Rejected input")
+        #expect(rejects.contains("Nothing was rejected.") && !rejects.contains("No rows in this window."), "\(rejects)")
+
+        // The endpoint's "what is new" lists its node's changes and the tailnet-wide ones of the window.
+        let node = generator.nodeIDs[3]
+        let endpoint = pages.render(.endpoint(node), query: q)
+        let diff = Self.section(endpoint.html, from: "What is new")
+        let mine = all.filter { $0.targetID == node || $0.isTailnetWide }
+        #expect(rows(Self.section(diff, from: #"data-aside="changes""#)) == mine.count && mine.count > 0, "\(diff)")
+
+        // A window without changes says so in one line.
+        let before = q.with(["from": Timestamp.formatRFC3339(window.from - 3_600_000_000_000), "to": Timestamp.formatRFC3339(window.from)])
+        let quiet = Self.section(pages.render(.health, query: before).html, from: "Coverage per node")
+        #expect(quiet.contains("No configuration changes from") && rows(quiet) == 0)
+    }
 }

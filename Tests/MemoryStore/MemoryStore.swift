@@ -282,7 +282,11 @@ public final class MemoryStore: FlowStorage, @unchecked Sendable {
             defer { batch = s }
             let reporter = s.node(message.nodeID)
             let key = MessageKey(start: message.start, reporter: s.nodes[reporter].id, digest: message.digest)
-            guard s.messages[key] == nil else {
+            // `logged` kept to the millisecond, as the SQLite store keeps it.
+            let logged = message.logged.map { message.end + Timestamp.floorDivMod($0 &- message.end, 1_000_000).0 * 1_000_000 }
+            if let stored = s.messages[key] {
+                // A later copy may carry the `logged` time the first one lacked.
+                if stored.header.logged == nil, let logged { s.messages[key]!.header.logged = logged }
                 stats.duplicates += 1
                 return false
             }
@@ -291,8 +295,6 @@ public final class MemoryStore: FlowStorage, @unchecked Sendable {
                           dst: r.dst.map { s.address($0) } ?? 0, dstPort: r.dstPort,
                           txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes)
             }
-            // `logged` kept to the millisecond, as the SQLite store keeps it.
-            let logged = message.logged.map { message.end + Timestamp.floorDivMod($0 &- message.end, 1_000_000).0 * 1_000_000 }
             s.messages[key] = Message(header: MessageHeader(start: message.start, end: message.end, reporter: key.reporter,
                                                             digest: message.digest, logged: logged), rows: rows)
             s.nodes[reporter].isReporter = true

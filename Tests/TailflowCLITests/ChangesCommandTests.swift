@@ -75,6 +75,37 @@ struct ChangesCommandTests {
         #expect(empty.stderr.contains("2026-11-01T09:58:00.512Z"))
     }
 
+    @Test func whereFiltersChangesAndRefusesTermsOfTraffic() throws {
+        let dir = TempDir()
+        let db = dir.path("c.db")
+        try CLI.run(["ingest", Self.data("mixed.jsonl")], db: db)
+        let tagged = try Self.json(try CLI.run(["changes", "--format", "json", "--where", "tag = prod or node = router-1"] + Self.window, db: db))
+        #expect(tagged.map { $0["property"] as? String } == ["TAGS", "KEY_EXPIRY_TIME"])
+        // Combined with --actor by `and`.
+        let bob = try Self.json(try CLI.run(["changes", "--format", "json", "--actor", "bob", "--where", "not node = db-1"] + Self.window, db: db))
+        #expect(bob.map { $0["property"] as? String } == ["KEY_EXPIRY_TIME", "DNS_NAMESERVERS"])
+        let port = try CLI.run(["changes", "--where", "node = db-1 and port = 22"] + Self.window, db: db)
+        #expect(port.status == 2 && port.stdout.isEmpty)
+        #expect(port.stderr.contains("--where: 'port' does not apply to configuration changes at column 17"), "\(port.stderr)")
+        #expect(port.stderr.contains("node = db-1 and port = 22\n                  ^^^^"), "\(port.stderr)")
+        let unknown = try CLI.run(["changes", "--where", "node = nobody"] + Self.window, db: db)
+        #expect(unknown.status == 2 && unknown.stderr.contains("'nobody' is no node of this store"), "\(unknown.stderr)")
+        let syntax = try CLI.run(["changes", "--where", "node ="] + Self.window, db: db)
+        #expect(syntax.status == 2 && syntax.stderr.contains("--where:"), "\(syntax.stderr)")
+    }
+
+    @Test func theTableShowsAStringValueAsItsText() throws {
+        let dir = TempDir()
+        let db = dir.path("c.db")
+        try CLI.run(["ingest", Self.data("mixed.jsonl")], db: db)
+        let table = try CLI.run(["changes", "--wide", "--type", "acl"] + Self.window, db: db)
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains(#"{"acls":[{"action":"accept""#) && !table.stdout.contains(#"\""#), "\(table.stdout)")
+        // The machine formats keep the exact JSON value.
+        let json = try Self.json(try CLI.run(["changes", "--format", "json", "--type", "acl"] + Self.window, db: db))
+        #expect((json.first?["old"] as? String)?.hasPrefix(#"{"acls""#) == true)
+    }
+
     @Test func scopeListsTheNodesChangesAndTheTailnetWideOnes() throws {
         let dir = TempDir()
         let db = dir.path("c.db")

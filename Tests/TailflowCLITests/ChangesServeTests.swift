@@ -44,6 +44,12 @@ struct ChangesServeTests {
         #expect(((try scope.json()) as? [[String: Any]])?.compactMap { $0["property"] as? String } == ["ACL", "TAGS", "DNS_NAMESERVERS"], "\(scope.body)")
         let bad = try await client.get(server.url + "/api/v1/changes?" + Self.window + "&kind=virtual", Auth.read)
         #expect(bad.status == 400 && bad.body.contains("kind"))
+        // `where` reads the filter language over changes; a term of traffic is a 400 naming it.
+        let tagged = try await client.get(server.url + "/api/v1/changes?" + Self.window + "&where=" + "tag%20%3D%20prod%20or%20node%20%3D%20router-1", Auth.read)
+        #expect(tagged.status == 200, "\(tagged.body)")
+        #expect(((try JSONSerialization.jsonObject(with: Data(tagged.body.utf8)) as? [[String: Any]]) ?? []).map { $0["property"] as? String } == ["TAGS", "KEY_EXPIRY_TIME"])
+        let port = try await client.get(server.url + "/api/v1/changes?" + Self.window + "&where=" + "port%20%3D%2022", Auth.read)
+        #expect(port.status == 400 && port.body.contains("where: 'port' does not apply to configuration changes at column 1"), "\(port.body)")
         #expect(server.stop() == 0)
 
         let cli = try CLI.run(["changes", "--format", "json", "--from", "2026-11-01T09:00:00Z", "--to", "2026-11-01T11:00:00Z",

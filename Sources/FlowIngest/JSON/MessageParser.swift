@@ -44,6 +44,8 @@ struct MessageDraft {
     var start: Nanoseconds?
     var end: Nanoseconds?
     var logged: Nanoseconds?
+    /// The log service's `logtail.server_time` (log-service records): `logged` when that is absent.
+    var serverTime: Nanoseconds?
     var sawNodeID = false
     var sawStart = false
     var sawEnd = false
@@ -74,7 +76,7 @@ struct MessageDraft {
             problems.append("end \(Timestamp.formatRFC3339(end)) is before start \(Timestamp.formatRFC3339(start))")
         }
         guard problems.isEmpty, let nodeID, let start, let end else { return .invalid(problems.isEmpty ? ["nodeId: missing"] : problems) }
-        return .message(FlowMessage(nodeID: nodeID, start: start, end: end, srcNode: srcNode, dstNodes: dstNodes, rows: rows, logged: logged))
+        return .message(FlowMessage(nodeID: nodeID, start: start, end: end, srcNode: srcNode, dstNodes: dstNodes, rows: rows, logged: logged ?? serverTime))
     }
 }
 
@@ -87,6 +89,8 @@ struct MessageDraft {
 struct MessageParser {
     var cursor: JSONCursor
     let cache: ParseCache?
+    /// Whether keys of configuration audit records are read (``ContainerDecoder/detectsChanges``).
+    var detectsChanges = true
 
     init(_ bytes: UnsafeBufferPointer<UInt8>, at pos: Int, cache: ParseCache? = nil) {
         cursor = JSONCursor(bytes, at: pos)
@@ -127,7 +131,11 @@ struct MessageParser {
                 try cursor.skipValue(depth: 1)
             } else {
                 actionOnly = false
-                if try !changeField(key, into: &change) { try messageField(key, into: &draft) }
+                if !detectsChanges {
+                    try messageField(key, into: &draft)
+                } else if try !changeField(key, into: &change) {
+                    try messageField(key, into: &draft)
+                }
             }
             if try cursor.endOfMembers(close: UInt8(ascii: "}"), what: "object member") { break }
         }
@@ -163,6 +171,8 @@ struct MessageParser {
         } else if cursor.equals(key, "logged") {
             guard d.seen.first(9, "logged", &d.problems) else { return try cursor.skipValue(depth: 1) }
             d.logged = try timeField("logged", &d.problems)
+        } else if cursor.equals(key, "logtail") {
+            if d.serverTime == nil { d.serverTime = try logtailServerTime() } else { try cursor.skipValue(depth: 1) }
         } else if cursor.equals(key, "srcNode") {
             guard d.seen.first(3, "srcNode", &d.problems) else { return try cursor.skipValue(depth: 1) }
             d.srcNode = try cachedNodeField("srcNode", &d.problems)
@@ -180,6 +190,35 @@ struct MessageParser {
         } else {
             try cursor.skipValue(depth: 1)
         }
+    }
+
+    /// `server_time` of a log-service record's `logtail` object (`{"server_time":"…","client_time":…}`),
+    /// when the receive time `logged` is absent. A hint from an extra key: a `logtail` that is not an
+    /// object or a `server_time` that is no RFC 3339 time is ignored (nil), as unknown keys are, and
+    /// never rejects the message.
+    mutating func logtailServerTime() throws(ScanError) -> Nanoseconds? {
+        guard try cursor.peek() == UInt8(ascii: "{") else {
+            try cursor.skipValue(depth: 1)
+            return nil
+        }
+        cursor.pos += 1
+        if try cursor.peek() == UInt8(ascii: "}") {
+            cursor.pos += 1
+            return nil
+        }
+        var time: Nanoseconds? = nil
+        while true {
+            let key = try cursor.string()
+            try cursor.expect(UInt8(ascii: ":"), "':' after an object key")
+            if time == nil, cursor.equals(key, "server_time"), try cursor.peek() == UInt8(ascii: "\"") {
+                let t = try cursor.string()
+                if !t.hasEscapes { time = Timestamp.parseRFC3339(UnsafeBufferPointer(rebasing: cursor.bytes[t.start..<t.end])) }
+            } else {
+                try cursor.skipValue(depth: 2)
+            }
+            if try cursor.endOfMembers(close: UInt8(ascii: "}"), what: "object member") { break }
+        }
+        return time
     }
 
     func trafficKind(_ key: StringToken) -> TrafficKind? {

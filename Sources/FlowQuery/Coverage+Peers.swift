@@ -1,0 +1,177 @@
+import FlowModel
+import FlowStore
+
+/// Values by node id: an array for the usual ids (small integers from the store), a dictionary
+/// for any other, so hot loops index instead of hashing.
+struct ByNode<Value> {
+    private(set) var dense: [Value]
+    private var spill: [Int64: Value] = [:]
+    let empty: Value
+    /// Ids at or past this go to the dictionary.
+    static var denseLimit: Int64 { 1 << 20 }
+
+    init(width: Int, empty: Value) {
+        dense = [Value](repeating: empty, count: max(0, min(width, Int(Self.denseLimit))))
+        self.empty = empty
+    }
+
+    subscript(_ id: Int64) -> Value {
+        if id >= 0, id < dense.count { return dense[Int(id)] }
+        return spill[id] ?? empty
+    }
+
+    @inline(__always)
+    mutating func modify<R>(_ id: Int64, _ body: (inout Value) throws -> R) rethrows -> R {
+        if id >= 0, id < Self.denseLimit {
+            if id >= dense.count { dense.append(contentsOf: repeatElement(empty, count: Int(id) + 1 - dense.count)) }
+            return try body(&dense[Int(id)])
+        }
+        var v = spill[id] ?? empty
+        defer { spill[id] = v }
+        return try body(&v)
+    }
+
+    /// The ids whose values pass `keep`, ascending.
+    func ids(where keep: (Value) -> Bool) -> [Int64] {
+        var out: [Int64] = []
+        for i in dense.indices where keep(dense[i]) { out.append(Int64(i)) }
+        for (id, v) in spill where keep(v) { out.append(id) }
+        return out.sorted()
+    }
+}
+
+extension Coverage {
+    /// A conversation: protocol and both `address:port` ends, the smaller end first.
+    struct Conversation: Equatable {
+        var a: Int64
+        var b: Int64
+        /// aPort << 24 | bPort << 8 | proto.
+        var rest: UInt64
+
+        init(a: Int64, b: Int64, rest: UInt64) {
+            (self.a, self.b, self.rest) = (a, b, rest)
+        }
+
+        @inline(__always)
+        init(_ r: StoredRow) {
+            if (r.src, r.srcPort) < (r.dst, r.dstPort) {
+                (a, b, rest) = (r.src, r.dst, UInt64(r.srcPort) << 24 | UInt64(r.dstPort) << 8 | UInt64(r.proto))
+            } else {
+                (a, b, rest) = (r.dst, r.src, UInt64(r.dstPort) << 24 | UInt64(r.srcPort) << 8 | UInt64(r.proto))
+            }
+        }
+
+        @inline(__always)
+        var hash: UInt64 {
+            var h = UInt64(bitPattern: a) &* 0x9E37_79B9_7F4A_7C15
+            h = (h ^ (h >> 32) ^ UInt64(bitPattern: b)) &* 0xC2B2_AE3D_27D4_EB4F
+            h = (h ^ (h >> 29) ^ rest) &* 0x1656_67B1_9E37_79F9
+            return h ^ (h >> 32)
+        }
+    }
+
+    /// The first two reporters of each conversation and when each first reported it, read from
+    /// the window's virtual flow rows in key order (start, reporter, digest).
+    struct Sightings {
+        struct Entry {
+            var key: Conversation
+            /// The first reporter; `Int64.min` marks an empty slot.
+            var first: Int64
+            var firstAt: Nanoseconds
+            /// The next other reporter, 0 while none.
+            var second: Int64
+            var secondAt: Nanoseconds
+        }
+
+        /// An open-addressing table (linear probing, at most half full).
+        private var table: [Entry]
+        private var count = 0
+        private var shift: UInt64
+        /// The conversations of each reporter's previous message: a reporter seeing one again
+        /// changes nothing (its first sighting is earlier), and most go on from window to window,
+        /// so this short list spares most lookups in the large table.
+        private var previous: ByNode<[Conversation]>
+        private var current: [Conversation] = []
+        private var message: (reporter: Int64, start: Nanoseconds, digest: Int64) = (-1, 0, 0)
+        private var previousOfCurrent: [Conversation] = []
+
+        static let empty = Entry(key: Conversation(a: 0, b: 0, rest: 0), first: .min, firstAt: 0, second: 0, secondAt: 0)
+
+        init(width: Int) {
+            table = [Entry](repeating: Self.empty, count: 1 << 16)
+            shift = 64 - 16
+            previous = ByNode(width: width, empty: [])
+        }
+
+        mutating func see(_ h: MessageHeader, _ r: StoredRow) {
+            guard r.kind == .virtual, r.src != 0, r.dst != 0 else { return }
+            if h.reporter != message.reporter || h.start != message.start || h.digest != message.digest {
+                endMessage()
+                message = (h.reporter, h.start, h.digest)
+                // Take the reporter's list (leaving it this message's emptied buffer, no allocation).
+                previous.modify(h.reporter) { swap(&$0, &previousOfCurrent) }
+            }
+            let key = Conversation(r)
+            current.append(key)
+            if previousOfCurrent.count <= 64, previousOfCurrent.contains(key) { return }
+            insert(key, reporter: h.reporter, at: h.start)
+        }
+
+        /// Stores the current message's conversations as its reporter's previous ones.
+        private mutating func endMessage() {
+            guard message.reporter >= 0 else { return }
+            previous.modify(message.reporter) { swap(&$0, &current) }
+            // Reuse the buffer of the list it replaces.
+            swap(&current, &previousOfCurrent)
+            current.removeAll(keepingCapacity: true)
+        }
+
+        private mutating func insert(_ key: Conversation, reporter: Int64, at start: Nanoseconds) {
+            let mask = table.count - 1
+            var i = Int(truncatingIfNeeded: key.hash >> shift)
+            while true {
+                let e = table[i]
+                if e.first == .min { break }
+                if e.key == key {
+                    if e.first == reporter {
+                        if start < e.firstAt { table[i].firstAt = start }
+                    } else if e.second == 0 || e.second == reporter {
+                        if e.second == 0 || start < e.secondAt { (table[i].second, table[i].secondAt) = (reporter, start) }
+                    }
+                    return
+                }
+                i = (i + 1) & mask
+            }
+            table[i] = Entry(key: key, first: reporter, firstAt: start, second: 0, secondAt: 0)
+            count += 1
+            if count * 2 > table.count { grow() }
+        }
+
+        private mutating func grow() {
+            let old = table
+            table = [Entry](repeating: Self.empty, count: old.count * 2)
+            shift -= 1
+            let mask = table.count - 1
+            for e in old where e.first != .min {
+                var i = Int(truncatingIfNeeded: e.key.hash >> shift)
+                while table[i].first != .min { i = (i + 1) & mask }
+                table[i] = e
+            }
+        }
+
+        /// Skew from peers (ns, per node): for each conversation that both ends report, first seen
+        /// by both in `[from, to)`, the difference of the two ends' first windows; the median per node.
+        func skews(from: Nanoseconds, to: Nanoseconds) -> [Int64: Double] {
+            var samples: [Int64: [Int64]] = [:]
+            for s in table where s.first != .min && s.second != 0 {
+                guard s.firstAt >= from, s.firstAt < to, s.secondAt >= from, s.secondAt < to else { continue }
+                samples[s.first, default: []].append(s.firstAt - s.secondAt)
+                samples[s.second, default: []].append(s.secondAt - s.firstAt)
+            }
+            return samples.mapValues { v in
+                var v = v
+                return Coverage.median(&v)
+            }
+        }
+    }
+}
