@@ -56,6 +56,8 @@ final class Pruner {
     var planned = false
     /// Where each stored level's line is in ``report``'s levels (counts grow as rows go).
     var lineIndex: [Int64: Int] = [:]
+    /// How long a transaction deletes before it commits (adapted to what whole transactions take).
+    lazy var deleteBudget: Duration = budget / 4
     /// The raw time one DELETE covers (adapted as it runs).
     var rawSlice: Int64 = 60 * Timestamp.nanosPerSecond
 
@@ -177,16 +179,17 @@ final class Pruner {
         return out
     }
 
-    /// One write transaction: deletions until a quarter of ``budget`` is used (the commit and a last statement take the rest). Returns whether work remains.
+    /// One write transaction: deletions for at most a quarter of ``budget`` (less after a transaction
+    /// that overran it: the commit and a last statement take the rest). Returns whether work remains.
     func step() throws -> Bool {
         if !planned { try plan() }
         if report.dryRun { work.removeAll() }
         guard !work.isEmpty else { return false }
         let deleteRaw = try RawStatement(writer.sqlite, "DELETE FROM messages WHERE start_ns >= ?1 AND start_ns < ?2 RETURNING row_count")
         let deleteRollup = try RawStatement(writer.sqlite, "DELETE FROM rollups WHERE step = ?1 AND reporter = ?2 AND bucket >= ?3 AND bucket < ?4")
-        try transaction {
+        let took = try transaction {
             let t0 = ContinuousClock.now
-            while let item = work.first, ContinuousClock.now - t0 < budget / 4 {
+            while let item = work.first, ContinuousClock.now - t0 < deleteBudget {
                 switch item {
                 case .raw(let from, let to):
                     // A slice of raw time, resized so that one takes about a tenth of the budget.
@@ -225,6 +228,14 @@ final class Pruner {
                 }
             }
         }
+        // The commit writes every page the deletions freed or changed, and that can cost more
+        // than the deletions themselves: the whole transaction is what must fit the budget.
+        if took > budget {
+            deleteBudget = max(deleteBudget / 2, .microseconds(500))
+            rawSlice = max(rawSlice / 2, Timestamp.nanosPerSecond)
+        } else if took < budget / 2 {
+            deleteBudget = min(deleteBudget * 5 / 4, budget / 4)
+        }
         return !work.isEmpty
     }
 
@@ -247,7 +258,8 @@ final class Pruner {
         return try s.step() ? s.int64(0) : 0
     }
 
-    func transaction(_ body: () throws -> Void) throws {
+    @discardableResult
+    func transaction(_ body: () throws -> Void) throws -> Duration {
         let t0 = ContinuousClock.now
         try relaxed {
             try writer.exec("BEGIN IMMEDIATE")
@@ -259,7 +271,9 @@ final class Pruner {
                 throw error
             }
         }
-        note(ContinuousClock.now - t0, "\(work.first.map { "\($0)" } ?? "-")")
+        let took = ContinuousClock.now - t0
+        note(took, "\(work.first.map { "\($0)" } ?? "-")")
+        return took
     }
 
     /// Runs `body` with commits that do not wait for the disk (`synchronous = NORMAL`), whatever
