@@ -46,7 +46,7 @@ extension Tailflow {
         static let rejectsShown = 10
 
         func run() throws {
-            let ingester = Ingester(store: try store.open())
+            let ingester = Ingester(store: try store.openStorage())
             ingester.policy.rowsPerCommit = commitRows
             ingester.policy.secondsPerCommit = commitSeconds
             var shown = 0

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowClickHouse
 import FlowFormat
 import FlowModel
 import FlowQuery
@@ -171,6 +172,9 @@ extension Tailflow {
 extension StoreOptions {
     /// Opens the store and answers the question; one that cannot be answered as asked is a usage error.
     func answer(_ question: Question) throws -> Report {
+        if let clickhouse = try openClickHouse(create: false) {
+            return try usage { try ClickHouseQueries(store: clickhouse).answer(question) }
+        }
         let engine = QueryEngine(store: try openForReading())
         return try usage { try engine.answer(question) }
     }

@@ -155,7 +155,8 @@ struct DiskFullTests {
         let g = try CLI.run(["generate", "--nodes", "10", "--duration", "3h", "--rate", "0.5", "--start", Timestamp.formatRFC3339(from), "-o", input])
         #expect(g.status == 0, "\(g.stderr)")
         #expect(try CLI.run(["ingest", "--quiet", input], db: db).status == 0)
-        try FileManager.default.copyItem(atPath: db, toPath: clean)
+        // A consistent copy (a plain file copy could miss what is still in the write-ahead log).
+        #expect(try CLI.run(["backup", "-o", clean], db: db).status == 0)
 
         // Fill the tmpfs, then give back a little: room for a few of the prune's transactions in the log.
         let filler = disk.dir + "/filler"
@@ -177,7 +178,8 @@ struct DiskFullTests {
         #expect(again.status == 0, "\(again.stderr)")
         #expect(try CLI.run(["prune", "--raw", "7d"], db: clean).status == 0)
         #expect(try StoreDump.count(db, "SELECT count(*) FROM messages") == 0)
-        #expect(try Dump.of(db) == Dump.of(clean))
+        let (a, b) = (try Dump.of(db), try Dump.of(clean))
+        #expect(a == b, "only after the fault: \(Set(a).subtracting(b).sorted().prefix(5)); only in the clean prune: \(Set(b).subtracting(a).sorted().prefix(5))")
         #expect(try CLI.run(["check", "--full"], db: db).status == 0)
     }
 }
