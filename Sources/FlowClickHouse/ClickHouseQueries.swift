@@ -8,7 +8,7 @@ import Foundation
 /// both ends report it, SPEC §3) and the resolution of addresses to nodes run on the server,
 /// which returns only the answer rows; the rows print with the same reports as SQLite's answers.
 ///
-/// Answered so far: `top` (every `--by`), `series` (epoch-aligned or UTC steps), `nodes`,
+/// Answered so far: `top` (every `--by`), `series`, `rollup` (not by tag, user or os) (epoch-aligned or UTC steps), `nodes`,
 /// with `--kind`, `--proto` and `--endpoint`. The rest throws ``ClickHouseUnsupported``.
 ///
 /// For example:
@@ -67,7 +67,11 @@ public struct ClickHouseQueries: Sendable {
             case .endpoint(let e): arguments = [e]
             case .pair(let a, let b), .edge(let a, let b): arguments = [a, b]
             }
-        case .rollup: throw ClickHouseUnsupported("rollup")
+        case .rollup(let o, let step, let groupBy):
+            options = o
+            let directory = try store.directory()
+            let context = try Context(self, o, directory)
+            report = .rollup(try rollup(context, step: step, groupBy: groupBy), groupBy: groupBy)
         case .scope, .scopeFlows: throw ClickHouseUnsupported("scope")
         case .flows: throw ClickHouseUnsupported("flows")
         case .diff: throw ClickHouseUnsupported("diff")
@@ -154,7 +158,7 @@ public struct ClickHouseQueries: Sendable {
     /// Each flow row is two observations, src→dst with its tx counters and dst→src with its rx
     /// counters (a physical row: reporter→dst and back); an edge X→Y counts from X's reports
     /// when X is a reporter, else from Y's when Y is, else from anyone's (SPEC §3).
-    static func edges(_ c: Context) -> String {
+    static func edges(_ c: Context, kindColumn: Bool = false) -> String {
         let w = c.options.window
         let kinds = c.options.candidateKinds.map { String($0.rawValue) }.sorted().joined(separator: ", ")
         var conditions = ["start_ns >= \(w.from)", "start_ns < \(w.to)", "kind IN (\(kinds.isEmpty ? "254" : kinds))"]
@@ -165,11 +169,11 @@ public struct ClickHouseQueries: Sendable {
             outer = "\n  AND (ef = \(q) OR et = \(q))"
         }
         return """
-            SELECT start_ns, reporter, proto, port, e.1 AS ef, e.2 AS et, e.3 AS ep, e.4 AS eb
+            SELECT start_ns, reporter, \(kindColumn ? "kind, " : "")proto, port, e.1 AS ef, e.2 AS et, e.3 AS ep, e.4 AS eb
             FROM (
                 WITH (SELECT arraySort(groupArray(ip)) FROM \(owned)) AS ips,
                      (SELECT arraySort((x, i) -> i, groupArray(o), groupArray(ip)) FROM \(owned)) AS owners
-                SELECT start_ns, reporter, proto,
+                SELECT start_ns, reporter, kind, proto,
                        if(src_port = 0, dst_port, if(dst_port = 0, src_port, least(src_port, dst_port))) AS port,
                        if(kind = 3, reporter, transform(src, ips, owners, src)) AS x,
                        transform(dst, ips, owners, dst) AS y,
@@ -261,13 +265,8 @@ public struct ClickHouseQueries: Sendable {
     // MARK: series
 
     func series(_ c: Context, step: Nanoseconds, subject: SeriesSubject) throws -> [SeriesPoint] {
-        let buckets = try c.options.window.bucketing(step: step, zone: c.options.zone)
-        guard let first = buckets.starts.first else { return [] }
-        // Uniform buckets only: calendar days or weeks in a zone with summer time are not (yet).
-        let width = buckets.starts.count > 1 ? buckets.starts[1] - first : step
-        for (a, b) in zip(buckets.starts, buckets.starts.dropFirst()) where b - a != width {
-            throw ClickHouseUnsupported("series with --step \(Self.stepText(step)) in --tz \(c.options.zone.identifier) (buckets of different lengths)")
-        }
+        let (starts, width) = try uniformBuckets(c, step: step)
+        guard let first = starts.first else { return [] }
         var match = "1"
         func q(_ s: String) -> String { ClickHouseClient.quote(s) }
         switch subject {
@@ -289,7 +288,7 @@ public struct ClickHouseQueries: Sendable {
             WHERE \(match)
             GROUP BY i
             """)
-        var points = buckets.starts.map { SeriesPoint.make(time: $0, bytes: 0, packets: 0) }
+        var points = starts.map { SeriesPoint.make(time: $0, bytes: 0, packets: 0) }
         for f in answer.rows {
             let i = f.int(0)
             guard i >= 0, i < points.count else { continue }
@@ -297,6 +296,68 @@ public struct ClickHouseQueries: Sendable {
             points[Int(i)].packets = f.int(2)
         }
         return points
+    }
+
+    // MARK: rollup
+
+    func rollup(_ c: Context, step: Nanoseconds, groupBy: [RollupKeyField]) throws -> [RollupRow] {
+        for key in groupBy where [.tag, .user, .os].contains(key) {
+            throw ClickHouseUnsupported("rollup --group-by \(key.rawValue)")
+        }
+        let (starts, width) = try uniformBuckets(c, step: step)
+        guard let first = starts.first else { return [] }
+        // The keys in the order asked, each as it sorts: kinds by name, endpoints in byte order.
+        let columns: [(RollupKeyField, String)] = groupBy.map { key in
+            switch key {
+            case .kind: (key, "transform(kind, [0, 1, 2, 3], ['virtual', 'subnet', 'exit', 'physical'], '')")
+            case .proto: (key, "proto")
+            case .port: (key, "port")
+            case .src: (key, "ef")
+            case .dst: (key, "et")
+            case .tag, .user, .os: (key, "''")
+            }
+        }
+        let keyList = columns.enumerated().map { "\($1.1) AS k\($0)" }
+        let answer = try select("""
+            SELECT intDiv(start_ns - \(first), \(width)) AS i\(keyList.map { ", " + $0 }.joined()), sum(eb) AS bytes, sum(ep) AS packets
+            FROM (\(Self.edges(c, kindColumn: true)))
+            GROUP BY i\(columns.indices.map { ", k\($0)" }.joined())
+            HAVING bytes != 0 OR packets != 0
+            ORDER BY i\(columns.indices.map { ", k\($0)" }.joined())
+            """)
+        return answer.rows.compactMap { f -> RollupRow? in
+            let i = f.int(0)
+            guard i >= 0, i < starts.count else { return nil }
+            var row = RollupRow(time: starts[Int(i)], bytes: f.int(columns.count + 1), packets: f.int(columns.count + 2))
+            for (n, (key, _)) in columns.enumerated() {
+                switch key {
+                case .kind: row.kind = f.string(n + 1)
+                case .proto: row.proto = UInt8(truncatingIfNeeded: f.int(n + 1))
+                case .port: row.port = UInt16(truncatingIfNeeded: f.int(n + 1))
+                case .src:
+                    row.src = f.string(n + 1)
+                    row.srcName = c.directory.name(f.string(n + 1))
+                case .dst:
+                    row.dst = f.string(n + 1)
+                    row.dstName = c.directory.name(f.string(n + 1))
+                case .tag, .user, .os: break
+                }
+            }
+            return row
+        }
+    }
+
+    /// The question's buckets when they all have one width (epoch-aligned steps, UTC days and weeks).
+    ///
+    /// - throws: ``ClickHouseUnsupported`` for calendar buckets of different lengths (summer time).
+    func uniformBuckets(_ c: Context, step: Nanoseconds) throws -> ([Nanoseconds], Nanoseconds) {
+        let buckets = try c.options.window.bucketing(step: step, zone: c.options.zone)
+        guard let first = buckets.starts.first else { return ([], step) }
+        let width = buckets.starts.count > 1 ? buckets.starts[1] - first : step
+        for (a, b) in zip(buckets.starts, buckets.starts.dropFirst()) where b - a != width {
+            throw ClickHouseUnsupported("--step \(Self.stepText(step)) in --tz \(c.options.zone.identifier) (buckets of different lengths)")
+        }
+        return (buckets.starts, width)
     }
 
     static func stepText(_ step: Nanoseconds) -> String {

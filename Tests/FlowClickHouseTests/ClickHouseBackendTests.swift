@@ -69,7 +69,8 @@ struct ClickHouseBackendTests {
             #expect(got != nil && got == want, "top --by \(by) on clickhouse: \(out.stdout)")
         }
         let questions = [["top"] + Self.window, ["top", "--by", "pair"] + Self.window, ["top", "--by", "port"] + Self.window,
-                         ["top", "--by", "proto"] + Self.window, ["series", "--step", "5m"] + Self.window, ["nodes"]]
+                         ["top", "--by", "proto"] + Self.window, ["series", "--step", "5m"] + Self.window,
+                         ["rollup", "--step", "10m", "--group-by", "kind,src,dst,port"] + Self.window, ["nodes"]]
         try Self.expectSameAnswers(questions, db: db, store: store)
         // Ingested again: nothing new, the same answers.
         let again = try Self.ok(["ingest", "--store", store, "--format", "json", Fixtures.path("tiny/api-response.json")])
@@ -117,6 +118,11 @@ struct ClickHouseBackendTests {
                 ["series", "--step", "1w", "--from", "2026-10-20", "--to", "2026-11-10"],
                 ["series", "--step", "1h", "--endpoint", "100.64.255.254"] + w,
                 ["top", "--from", "2026-10-01", "--to", "2026-10-02"],
+                ["rollup"] + w, ["rollup", "--step", "15m", "--group-by", "kind,proto"] + w,
+                ["rollup", "--step", "1h", "--group-by", "src,dst"] + w,
+                ["rollup", "--group-by", "dst,port,kind", "--kind", "virtual,physical"] + w,
+                ["rollup", "--step", "30m", "--group-by", "port", "--endpoint", name] + w,
+                ["rollup", "--step", "1d", "--group-by", "proto,src", "--from", "2026-10-30", "--to", "2026-11-03"],
                 ["nodes"],
             ]
         }
@@ -155,7 +161,7 @@ struct ClickHouseBackendTests {
         #expect(wrong.stderr.contains("clickhouse server 127.0.0.1:\(server.httpPort)") && wrong.stderr.contains("assword"), "\(wrong.stderr)")
 
         // Not yet on this backend: a clear refusal.
-        for args in [["rollup"], ["scope", "--endpoint", "db-1"], ["flows"], ["serve"], ["check"], ["prune"], ["top", "--tag", "tag:prod"],
+        for args in [["rollup", "--group-by", "kind,tag"], ["scope", "--endpoint", "db-1"], ["flows"], ["serve"], ["check"], ["prune"], ["top", "--tag", "tag:prod"],
                      ["top", "--where", "port = 22"], ["series", "--step", "1d", "--tz", "Europe/Berlin", "--from", "2026-10-20", "--to", "2026-11-01"]] {
             let out = try Self.tailflow(args + ["--store", store])
             #expect(out.status != 0, "\(args)")
