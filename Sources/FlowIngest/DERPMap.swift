@@ -1,18 +1,18 @@
-public import FlowModel
+package import FlowModel
 
 /// Tailscale's DERP map, as published (`https://login.tailscale.com/derpmap/default`) and as
 /// `tailcfg.DERPMap` marshals it: `{"Regions":{"1":{"RegionID":1,"RegionCode":"nyc",
 /// "RegionName":"New York City","Nodes":[…]}, …}}`. Only the regions' ids, codes and names are read.
-public enum DERPMap {
+package enum DERPMap {
     /// Reads a DERP map file (`-` for standard input; gzip detected by magic number).
     ///
     /// - throws: ``DeviceList/Error`` naming the file, the line and the field.
-    public static func read(path: String) throws -> [DERPRegion] {
+    package static func read(path: String) throws -> [DERPRegion] {
         try parse(DeviceList.readBytes(path: path), source: path == "-" ? "stdin" : path)
     }
 
     /// Parses a DERP map; any problem is an error naming the region and the field.
-    public static func parse(_ bytes: [UInt8], source: String) throws -> [DERPRegion] {
+    package static func parse(_ bytes: [UInt8], source: String) throws -> [DERPRegion] {
         var regions: [DERPRegion] = []
         try DeviceList.document(bytes, source: source, what: "DERP map", key: "Regions", shape: "{\"Regions\":{…}}", bareArray: false) {
             (p: inout MessageParser, problems: inout [String]) throws(ScanError) in
