@@ -39,6 +39,6 @@ public struct ClickHouseUnsupported: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         "not supported on the clickhouse backend yet: \(what) (the SQLite store, --db FILE, answers it;"
-            + " on clickhouse: ingest, nodes, nodes import, rejects, top, series and rollup, with --kind, --proto and --endpoint)"
+            + " on clickhouse: ingest, nodes, nodes import, rejects, top, series, rollup and scope, with --kind, --proto and --endpoint)"
     }
 }

@@ -8,7 +8,7 @@ import Foundation
 /// both ends report it, SPEC §3) and the resolution of addresses to nodes run on the server,
 /// which returns only the answer rows; the rows print with the same reports as SQLite's answers.
 ///
-/// Answered so far: `top` (every `--by`), `series`, `rollup` (not by tag, user or os) (epoch-aligned or UTC steps), `nodes`,
+/// Answered so far: `top` (every `--by`), `series`, `rollup` (not by tag, user or os), `scope` (not `--flows`) (epoch-aligned or UTC steps), `nodes`,
 /// with `--kind`, `--proto` and `--endpoint`. The rest throws ``ClickHouseUnsupported``.
 ///
 /// For example:
@@ -72,7 +72,12 @@ public struct ClickHouseQueries: Sendable {
             let directory = try store.directory()
             let context = try Context(self, o, directory)
             report = .rollup(try rollup(context, step: step, groupBy: groupBy), groupBy: groupBy)
-        case .scope, .scopeFlows: throw ClickHouseUnsupported("scope")
+        case .scope(let o):
+            options = o
+            let directory = try store.directory()
+            let context = try Context(self, o, directory)
+            report = .scope(try scope(context))
+        case .scopeFlows: throw ClickHouseUnsupported("scope --flows")
         case .flows: throw ClickHouseUnsupported("flows")
         case .diff: throw ClickHouseUnsupported("diff")
         case .coverage: throw ClickHouseUnsupported("coverage")
@@ -158,7 +163,7 @@ public struct ClickHouseQueries: Sendable {
     /// Each flow row is two observations, src→dst with its tx counters and dst→src with its rx
     /// counters (a physical row: reporter→dst and back); an edge X→Y counts from X's reports
     /// when X is a reporter, else from Y's when Y is, else from anyone's (SPEC §3).
-    static func edges(_ c: Context, kindColumn: Bool = false) -> String {
+    static func edges(_ c: Context, kindColumn: Bool = false, direction: Bool = false) -> String {
         let w = c.options.window
         let kinds = c.options.candidateKinds.map { String($0.rawValue) }.sorted().joined(separator: ", ")
         var conditions = ["start_ns >= \(w.from)", "start_ns < \(w.to)", "kind IN (\(kinds.isEmpty ? "254" : kinds))"]
@@ -169,12 +174,13 @@ public struct ClickHouseQueries: Sendable {
             outer = "\n  AND (ef = \(q) OR et = \(q))"
         }
         return """
-            SELECT start_ns, reporter, \(kindColumn ? "kind, " : "")proto, port, e.1 AS ef, e.2 AS et, e.3 AS ep, e.4 AS eb
+            SELECT start_ns, reporter, \(kindColumn ? "kind, " : "")\(direction ? "x AS source, side, " : "")proto, port, e.1 AS ef, e.2 AS et, e.3 AS ep, e.4 AS eb
             FROM (
                 WITH (SELECT arraySort(groupArray(ip)) FROM \(owned)) AS ips,
                      (SELECT arraySort((x, i) -> i, groupArray(o), groupArray(ip)) FROM \(owned)) AS owners
                 SELECT start_ns, reporter, kind, proto,
                        if(src_port = 0, dst_port, if(dst_port = 0, src_port, least(src_port, dst_port))) AS port,
+                       if(src_port = dst_port, 1, if(port = dst_port, 2, 3)) AS side,
                        if(kind = 3, reporter, transform(src, ips, owners, src)) AS x,
                        transform(dst, ips, owners, dst) AS y,
                        arrayJoin([(x, y, tx_packets, tx_bytes), (y, x, rx_packets, rx_bytes)]) AS e
@@ -296,6 +302,44 @@ public struct ClickHouseQueries: Sendable {
             points[Int(i)].packets = f.int(2)
         }
         return points
+    }
+
+    // MARK: scope
+
+    /// Every peer the endpoint exchanged traffic with: both directions, protocols, service ports
+    /// (outbound: on the peer, which the endpoint connected to; inbound: on the endpoint), first
+    /// and last seen (the end of the last message window starting when the last traffic did).
+    func scope(_ c: Context) throws -> [ScopePeer] {
+        guard let e = c.endpoint else { throw QueryError("scope needs \(parameter: "endpoint")") }
+        let q = ClickHouseClient.quote(e)
+        let answer = try select("""
+            SELECT if(ef = \(q), et, ef) AS peer,
+                   sumIf(eb, ef = \(q)) AS sb, sumIf(eb, ef != \(q)) AS rb, sumIf(ep, ef = \(q)) AS sp, sumIf(ep, ef != \(q)) AS rp,
+                   arraySort(groupUniqArray(proto)), arraySort(groupUniqArray(port)),
+                   arraySort(groupUniqArrayIf(port, side != 1 AND (source = \(q)) = (side = 2))),
+                   arraySort(groupUniqArrayIf(port, side != 1 AND (source = \(q)) != (side = 2))),
+                   min(start_ns), max(start_ns)
+            FROM (\(Self.edges(c, direction: true)))
+            GROUP BY peer
+            ORDER BY sb + rb DESC, peer ASC
+            """)
+        let lasts = Set(answer.rows.map { $0.int(10) })
+        var ends: [Int64: Int64] = [:]
+        if !lasts.isEmpty {
+            for f in try client.rows("SELECT start_ns, max(end_ns) FROM flows WHERE start_ns IN (\(lasts.sorted().map(String.init).joined(separator: ", "))) GROUP BY start_ns") {
+                if let s = Int64(f[0]), let end = Int64(f[1]) { ends[s] = end }
+            }
+        }
+        func numbers(_ v: Any) -> [Int64] { (v as? [Any])?.compactMap { ($0 as? NSNumber)?.int64Value } ?? [] }
+        return answer.rows.map { f in
+            ScopePeer.make(peer: f.string(0), peerName: c.directory.name(f.string(0)), sentBytes: f.int(1), receivedBytes: f.int(2),
+                           sentPackets: f.int(3), receivedPackets: f.int(4),
+                           protocols: numbers(f.values[5]).map { UInt8(truncatingIfNeeded: $0) },
+                           ports: numbers(f.values[6]).map { UInt16(truncatingIfNeeded: $0) },
+                           outboundPorts: numbers(f.values[7]).map { UInt16(truncatingIfNeeded: $0) },
+                           inboundPorts: numbers(f.values[8]).map { UInt16(truncatingIfNeeded: $0) },
+                           firstSeen: f.int(9), lastSeen: ends[f.int(10)] ?? f.int(10))
+        }
     }
 
     // MARK: rollup

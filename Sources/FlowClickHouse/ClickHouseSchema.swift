@@ -22,7 +22,8 @@ enum ClickHouseSchema {
         var applied: [String]
         do {
             applied = try client.rows("SELECT DISTINCT name FROM schema_migrations ORDER BY name").map { $0[0] }
-        } catch let e as ClickHouseError where !create && e.kind != .connection {
+        } catch let e as ClickHouseError where !create && (e.message.hasPrefix("Code: 60,") || e.message.hasPrefix("Code: 81,")) {
+            // UNKNOWN_TABLE, UNKNOWN_DATABASE: no store there (other refusals, a password, say, are what they are).
             throw ClickHouseError(.store, server: client.url.server,
                                   "no tailflow store in database \(client.url.database) (\(e.message)); `tailflow ingest --store \(client.url)` creates it")
         }

@@ -118,6 +118,12 @@ extension Tailflow {
 
         func run() throws {
             let q = try question { try .scope(try filters.options(window), flows: flows, limit: limit) }
+            if try store.clickHouseURL() != nil {
+                // The configuration changes beside the peers are not kept on ClickHouse yet.
+                if changes { throw ClickHouseUnsupported("scope --changes") }
+                try output.print(q, store: store)
+                return
+            }
             guard case .scope(let o) = q, let endpoint = o.endpoint else {
                 try output.print(q, store: store, more: "--limit N for more, or page with tailflow flows --endpoint E --after CURSOR")
                 return

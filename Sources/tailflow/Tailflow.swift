@@ -12,7 +12,7 @@ struct Tailflow: AsyncParsableCommand {
         abstract: "Store Tailscale network flow logs in one SQLite file and answer questions about them.",
         discussion: """
             The database defaults to ./tailflow.db; --db or TAILFLOW_DB choose another. --store or TAILFLOW_STORE choose \
-            another backend: clickhouse://[user@]host:port/database (ingest, nodes, rejects, top, series, rollup). \
+            another backend: clickhouse://[user@]host:port/database (ingest, nodes, rejects, top, series, rollup, scope). \
             Exit status: 0 success, 1 failure, 2 usage error, 3 (ingest, pull, follow) some input rejected but the rest stored.
             """,
         subcommands: [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self, Diff.self, Coverage.self, Changes.self, Nodes.self, Derp.self, Rejects.self,

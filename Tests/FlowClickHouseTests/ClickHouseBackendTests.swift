@@ -70,7 +70,8 @@ struct ClickHouseBackendTests {
         }
         let questions = [["top"] + Self.window, ["top", "--by", "pair"] + Self.window, ["top", "--by", "port"] + Self.window,
                          ["top", "--by", "proto"] + Self.window, ["series", "--step", "5m"] + Self.window,
-                         ["rollup", "--step", "10m", "--group-by", "kind,src,dst,port"] + Self.window, ["nodes"]]
+                         ["rollup", "--step", "10m", "--group-by", "kind,src,dst,port"] + Self.window,
+                         ["scope", "--endpoint", "alice-laptop"] + Self.window, ["scope", "--endpoint", "*"] + Self.window, ["nodes"]]
         try Self.expectSameAnswers(questions, db: db, store: store)
         // Ingested again: nothing new, the same answers.
         let again = try Self.ok(["ingest", "--store", store, "--format", "json", Fixtures.path("tiny/api-response.json")])
@@ -118,6 +119,8 @@ struct ClickHouseBackendTests {
                 ["series", "--step", "1w", "--from", "2026-10-20", "--to", "2026-11-10"],
                 ["series", "--step", "1h", "--endpoint", "100.64.255.254"] + w,
                 ["top", "--from", "2026-10-01", "--to", "2026-10-02"],
+                ["scope", "--endpoint", name] + w, ["scope", "--endpoint", a, "--kind", "physical,virtual"] + w,
+                ["scope", "--endpoint", "*"] + w, ["scope", "--endpoint", b, "--proto", "tcp"] + w,
                 ["rollup"] + w, ["rollup", "--step", "15m", "--group-by", "kind,proto"] + w,
                 ["rollup", "--step", "1h", "--group-by", "src,dst"] + w,
                 ["rollup", "--group-by", "dst,port,kind", "--kind", "virtual,physical"] + w,
@@ -159,9 +162,10 @@ struct ClickHouseBackendTests {
         let wrong = try Self.tailflow(["top", "--store", withUser] + Self.window, env: ["TAILFLOW_CLICKHOUSE_PASSWORD": "nope"])
         #expect(wrong.status == 1)
         #expect(wrong.stderr.contains("clickhouse server 127.0.0.1:\(server.httpPort)") && wrong.stderr.contains("assword"), "\(wrong.stderr)")
+        #expect(!wrong.stderr.contains("no tailflow store"), "\(wrong.stderr)")
 
         // Not yet on this backend: a clear refusal.
-        for args in [["rollup", "--group-by", "kind,tag"], ["scope", "--endpoint", "db-1"], ["flows"], ["serve"], ["check"], ["prune"], ["top", "--tag", "tag:prod"],
+        for args in [["rollup", "--group-by", "kind,tag"], ["scope", "--endpoint", "db-1", "--flows"], ["scope", "--endpoint", "db-1", "--changes"], ["flows"], ["serve"], ["check"], ["prune"], ["top", "--tag", "tag:prod"],
                      ["top", "--where", "port = 22"], ["series", "--step", "1d", "--tz", "Europe/Berlin", "--from", "2026-10-20", "--to", "2026-11-01"]] {
             let out = try Self.tailflow(args + ["--store", store])
             #expect(out.status != 0, "\(args)")
