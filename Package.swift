@@ -10,6 +10,12 @@ let migrationFiles = ((try? FileManager.default.contentsOfDirectory(atPath: Cont
     .sorted()
 // 006_changes.sql: the configuration audit log (issue 18).
 
+/// The ClickHouse backend's numbered migrations `schema/clickhouse/NNN_name.sql` (issue 19), embedded too.
+let clickhouseMigrationFiles = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/schema/clickhouse")) ?? [])
+    .filter { $0.hasSuffix(".sql") }
+    .sorted()
+    .map { "clickhouse/" + $0 }
+
 /// The pages' templates and assets, embedded into the binary (`Sources/FlowWeb/Resources/*`).
 let webResources = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/Sources/FlowWeb/Resources")) ?? [])
     .filter { $0.hasSuffix(".mustache") || $0.hasSuffix(".css") || $0.hasSuffix(".js") }
@@ -38,6 +44,7 @@ let package = Package(
         .library(name: "FlowPull", targets: ["FlowPull"]),
         .library(name: "FlowCharts", targets: ["FlowCharts"]),
         .library(name: "FlowWeb", targets: ["FlowWeb"]),
+        .library(name: "FlowClickHouse", targets: ["FlowClickHouse"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -63,7 +70,7 @@ let package = Package(
             path: "schema",
             exclude: ["README.md"],
             sources: ["Schema.swift"],
-            resources: migrationFiles.map { .embedInCode($0) },
+            resources: (migrationFiles + clickhouseMigrationFiles).map { .embedInCode($0) },
             swiftSettings: settings
         ),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
@@ -142,10 +149,23 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // `--store clickhouse://…` (SPEC §12, issue 19): the store over ClickHouse's HTTP interface,
+        // its schema (schema/clickhouse/), and questions answered by ClickHouse SQL.
+        .target(
+            name: "FlowClickHouse",
+            dependencies: [
+                "FlowModel", "FlowStore", "FlowSchema", "FlowQuery", "FlowFormat",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: settings
+        ),
         .executableTarget(
             name: "tailflow",
             dependencies: [
                 "FlowModel", "FlowIngest", "FlowStore", "FlowGenerate", "FlowFormat", "FlowQuery", "FlowServer", "FlowPull", "FlowWeb",
+                "FlowClickHouse",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // `serve` runs the application FlowServer builds.
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -163,6 +183,13 @@ let package = Package(
         // Test support: the binary, the shared fixtures, temporary directories, processes run to
         // their end, gzip(1), synthetic input: one copy for the test targets that had each written them.
         .target(name: "TestSupport", dependencies: ["FlowModel"], path: "Tests/TestSupport", swiftSettings: settings),
+        // A private clickhouse-server per test (own config, data dir and ports), and the answers
+        // of both backends compared byte for byte through the real binary (issue 19).
+        .testTarget(
+            name: "FlowClickHouseTests",
+            dependencies: ["TestSupport", "tailflow", "FlowClickHouse", "FlowStore", "FlowModel"],
+            swiftSettings: settings
+        ),
         // Test support: a second, in-memory implementation of the store protocol (FlowStorage).
         .target(
             name: "MemoryStore",

@@ -16,4 +16,10 @@ public enum Schema {
         Migration(name: "007_direction_and_labels", sql: String(decoding: PackageResources._07_direction_and_labels_sql, as: UTF8.self)),
         Migration(name: "008_export_manifest", sql: String(decoding: PackageResources._08_export_manifest_sql, as: UTF8.self)),
     ]
+
+    /// The ClickHouse backend's migrations (SPEC §12, issue 19), in order, as embedded from
+    /// `schema/clickhouse/*.sql`: statements separated by a semicolon at the end of a line.
+    public static let clickhouseMigrations: [Migration] = [
+        Migration(name: "001_clickhouse_store", sql: String(decoding: PackageResources._01_clickhouse_store_sql, as: UTF8.self)),
+    ]
 }

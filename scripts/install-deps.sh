@@ -2,10 +2,11 @@
 # Installs the system packages tailflow builds against, unless they are there:
 # the SQLite and zlib headers; the time zone database (--tz); python3, curl and
 # openssl for the server tests; chromium and a font for the web pages' tests in
-# a real headless browser. An `apt-get update` that fails (an unsigned mirror,
+# a real headless browser; clickhouse-server for the ClickHouse backend's tests
+# (they start private servers of their own; the system service is not used). An `apt-get update` that fails (an unsigned mirror,
 # say) does not stop an install that can still succeed.
 set -euo pipefail
-packages=(libsqlite3-dev zlib1g-dev python3 curl openssl tzdata chromium fonts-dejavu-core)
+packages=(libsqlite3-dev zlib1g-dev python3 curl openssl tzdata chromium fonts-dejavu-core clickhouse-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

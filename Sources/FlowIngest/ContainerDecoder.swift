@@ -41,11 +41,15 @@ public final class ContainerDecoder {
 
     public let source: String
     /// The largest single JSON value accepted (a message is at most 256 KiB on the wire).
-    public let maxValueBytes: Int
+    package let maxValueBytes: Int
+    /// Whether configuration audit log records are told apart from other values (SPEC §13).
+    /// On by default; off, a record is a value that is not a message (skipped and counted), as
+    /// before tailflow read that log. The benchmarks turn it off to measure what detection costs.
+    public var detectsChanges = true
     /// Whether the input turned out to be gzip-compressed.
-    public private(set) var isGzip = false
+    private(set) var isGzip = false
     /// Bytes of (decompressed) input consumed so far.
-    public var bytesRead: Int64 { base + Int64(count) - (eof ? 1 : 0) }
+    var bytesRead: Int64 { base + Int64(count) - (eof ? 1 : 0) }
 
     var input: any ByteInput
     var buffer: UnsafeMutableRawBufferPointer
@@ -194,6 +198,7 @@ public final class ContainerDecoder {
             return nil
         }
         var parser = MessageParser(bytes, at: start, cache: cache)
+        parser.detectsChanges = detectsChanges
         let value = try parser.parseValue(allowEnvelope: true)
         if case .envelope = value, levels.count + 2 > JSONCursor.maxDepth { throw .tooDeep(position: start) }
         pos = parser.cursor.pos

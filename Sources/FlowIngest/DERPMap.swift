@@ -1,63 +1,24 @@
-public import FlowModel
+package import FlowModel
 
 /// Tailscale's DERP map, as published (`https://login.tailscale.com/derpmap/default`) and as
 /// `tailcfg.DERPMap` marshals it: `{"Regions":{"1":{"RegionID":1,"RegionCode":"nyc",
 /// "RegionName":"New York City","Nodes":[…]}, …}}`. Only the regions' ids, codes and names are read.
-public enum DERPMap {
+package enum DERPMap {
     /// Reads a DERP map file (`-` for standard input; gzip detected by magic number).
     ///
     /// - throws: ``DeviceList/Error`` naming the file, the line and the field.
-    public static func read(path: String) throws -> [DERPRegion] {
+    package static func read(path: String) throws -> [DERPRegion] {
         try parse(DeviceList.readBytes(path: path), source: path == "-" ? "stdin" : path)
     }
 
     /// Parses a DERP map; any problem is an error naming the region and the field.
-    public static func parse(_ bytes: [UInt8], source: String) throws -> [DERPRegion] {
-        var padded = bytes
-        padded.append(0x0A)
-        return try padded.withUnsafeBufferPointer { buffer throws -> [DERPRegion] in
-            var p = MessageParser(buffer, at: 0)
-            var regions: [DERPRegion] = []
-            var problems: [String] = []
-            do {
-                guard try p.cursor.peek() == UInt8(ascii: "{") else {
-                    throw DeviceList.Error(message: "\(source): not a DERP map (expected {\"Regions\":{…}})")
-                }
-                p.cursor.pos += 1
-                var found = false
-                if try p.cursor.peek() != UInt8(ascii: "}") {
-                    while true {
-                        let key = try p.cursor.string()
-                        try p.cursor.expect(UInt8(ascii: ":"), "':' after an object key")
-                        if p.cursor.equals(key, "Regions") {
-                            found = true
-                            try Self.regions(&p, &regions, &problems)
-                        } else {
-                            try p.cursor.skipValue(depth: 1)
-                        }
-                        if try p.cursor.endOfMembers(close: UInt8(ascii: "}"), what: "object member") { break }
-                    }
-                } else {
-                    p.cursor.pos += 1
-                }
-                guard found else { throw DeviceList.Error(message: "\(source): not a DERP map (no \"Regions\" key)") }
-                p.cursor.skipWhitespace()
-                if p.cursor.pos < buffer.count {
-                    throw DeviceList.Error(message: "\(source):\(DeviceList.line(buffer, p.cursor.pos)): text after the DERP map")
-                }
-            } catch let error as ScanError {
-                switch error {
-                case .needMore:
-                    throw DeviceList.Error(message: "\(source): unexpected end of input (truncated JSON)")
-                case .syntax(let at, let reason):
-                    throw DeviceList.Error(message: "\(source):\(DeviceList.line(buffer, at)): JSON syntax error: \(reason)")
-                case .tooDeep(let at):
-                    throw DeviceList.Error(message: "\(source):\(DeviceList.line(buffer, at)): nested too deeply")
-                }
-            }
-            if !problems.isEmpty { throw DeviceList.Error(message: "\(source): " + problems.joined(separator: "; ")) }
-            return regions.sorted { $0.id < $1.id }
+    package static func parse(_ bytes: [UInt8], source: String) throws -> [DERPRegion] {
+        var regions: [DERPRegion] = []
+        try DeviceList.document(bytes, source: source, what: "DERP map", key: "Regions", shape: "{\"Regions\":{…}}", bareArray: false) {
+            (p: inout MessageParser, problems: inout [String]) throws(ScanError) in
+            try Self.regions(&p, &regions, &problems)
         }
+        return regions.sorted { $0.id < $1.id }
     }
 
     /// `{"1": {region}, …}`: each key is the region id, as the region's own `RegionID` says.

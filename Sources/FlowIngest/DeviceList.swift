@@ -37,11 +37,29 @@ public enum DeviceList {
 
     /// Parses a device list. Every device must have a `nodeId`; any problem is an error naming the device.
     public static func parse(_ bytes: [UInt8], source: String) throws -> [NodeInfo] {
+        var nodes: [NodeInfo] = []
+        try document(bytes, source: source, what: "device list", key: "devices", shape: "{\"devices\":[…]}", bareArray: true) {
+            (p: inout MessageParser, problems: inout [String]) throws(ScanError) in
+            try devices(&p, &nodes, &problems)
+        }
+        return nodes
+    }
+
+    /// Reads a document of the Tailscale API whose payload is the value of one key of its
+    /// top-level object (other keys skipped), or, when `bareArray`, the document itself if it is
+    /// an array: what device lists and DERP maps share.
+    ///
+    /// - parameter what: the document's name in errors ("device list").
+    /// - parameter shape: how the document looks, for "not a device list (expected …)".
+    /// - parameter payload: reads the payload at the parser's cursor, recording problems.
+    /// - throws: ``Error`` naming the source (and line) of a syntax error, a missing key, text
+    ///   after the document, or the problems the payload recorded.
+    static func document(_ bytes: [UInt8], source: String, what: String, key: StaticString, shape: String, bareArray: Bool,
+                         payload: (inout MessageParser, inout [String]) throws(ScanError) -> Void) throws {
         var padded = bytes
         padded.append(0x0A)
-        return try padded.withUnsafeBufferPointer { buffer throws -> [NodeInfo] in
+        try padded.withUnsafeBufferPointer { buffer throws in
             var p = MessageParser(buffer, at: 0)
-            var nodes: [NodeInfo] = []
             var problems: [String] = []
             do {
                 let c = try p.cursor.peek()
@@ -50,11 +68,11 @@ public enum DeviceList {
                     var found = false
                     if try p.cursor.peek() != UInt8(ascii: "}") {
                         while true {
-                            let key = try p.cursor.string()
+                            let name = try p.cursor.string()
                             try p.cursor.expect(UInt8(ascii: ":"), "':' after an object key")
-                            if p.cursor.equals(key, "devices") {
+                            if p.cursor.equals(name, key) {
                                 found = true
-                                try devices(&p, &nodes, &problems)
+                                try payload(&p, &problems)
                             } else {
                                 try p.cursor.skipValue(depth: 1)
                             }
@@ -63,15 +81,15 @@ public enum DeviceList {
                     } else {
                         p.cursor.pos += 1
                     }
-                    guard found else { throw Error(message: "\(source): not a device list (no \"devices\" key)") }
-                } else if c == UInt8(ascii: "[") {
-                    try devices(&p, &nodes, &problems)
+                    guard found else { throw Error(message: "\(source): not a \(what) (no \"\(key)\" key)") }
+                } else if bareArray, c == UInt8(ascii: "[") {
+                    try payload(&p, &problems)
                 } else {
-                    throw Error(message: "\(source): not a device list (expected {\"devices\":[…]})")
+                    throw Error(message: "\(source): not a \(what) (expected \(shape))")
                 }
                 p.cursor.skipWhitespace()
                 if p.cursor.pos < buffer.count {
-                    throw Error(message: "\(source):\(line(buffer, p.cursor.pos)): text after the device list")
+                    throw Error(message: "\(source):\(line(buffer, p.cursor.pos)): text after the \(what)")
                 }
             } catch let error as ScanError {
                 switch error {
@@ -86,7 +104,6 @@ public enum DeviceList {
             if !problems.isEmpty {
                 throw Error(message: "\(source): " + problems.joined(separator: "; "))
             }
-            return nodes
         }
     }
 

@@ -1,5 +1,5 @@
 import Foundation
-public import FlowModel
+package import FlowModel
 public import FlowStore
 
 /// Counts of one ingest run.
@@ -29,10 +29,10 @@ public struct IngestSummary: Sendable, Codable, Equatable {
     public var bytes: Int64 = 0
     public var seconds: Double = 0
 
-    public init() {}
+    package init() {}
 
     /// Adds the message, row, duplicate, reject and skip counts of another run (not its sources, bytes or time).
-    public mutating func addCounts(_ other: IngestSummary) {
+    package mutating func addCounts(_ other: IngestSummary) {
         messages += other.messages
         rows += other.rows
         storedMessages += other.storedMessages
@@ -47,11 +47,11 @@ public struct IngestSummary: Sendable, Codable, Equatable {
 }
 
 /// A snapshot for a progress display.
-public struct IngestProgress: Sendable {
-    public var messages: Int
-    public var rows: Int
-    public var bytes: Int64
-    public var elapsed: Double
+package struct IngestProgress: Sendable {
+    package var messages: Int
+    package var rows: Int
+    package var bytes: Int64
+    package var elapsed: Double
 }
 
 /// Reads inputs and stores their messages: decoding on the calling thread, writing
@@ -75,10 +75,10 @@ public final class Ingester {
     /// Batch size, commit interval, durability and back-pressure of the writes.
     public var policy = WritePolicy.ingest
     /// Called for each reject, in input order, on the calling thread.
-    public var onReject: ((Reject) -> Void)?
+    package var onReject: ((Reject) -> Void)?
     /// Called about every `progressInterval` seconds, on the calling thread.
-    public var onProgress: ((IngestProgress) -> Void)?
-    public var progressInterval: Double = 0.2
+    package var onProgress: ((IngestProgress) -> Void)?
+    var progressInterval: Double = 0.2
 
     /// An ingester writing to `store`.
     ///
@@ -108,7 +108,7 @@ public final class Ingester {
     /// Ingests decoders opened lazily, one after the other.
     ///
     /// - throws: ``StoreError`` when the store fails.
-    public func ingest(inputs: [@Sendable () throws -> ContainerDecoder]) throws -> IngestSummary {
+    func ingest(inputs: [@Sendable () throws -> ContainerDecoder]) throws -> IngestSummary {
         let pipeline = WritePipeline(store: store, policy: policy)
         var summary = IngestSummary()
         summary.sources = inputs.count
@@ -194,21 +194,21 @@ public final class Ingester {
 }
 
 /// Everything one body holds, decoded: what the receivers of `serve` store in one submission.
-public struct DecodedBody: Sendable {
-    public var messages: [FlowMessage] = []
+package struct DecodedBody: Sendable {
+    package var messages: [FlowMessage] = []
     /// Configuration audit log records (SPEC §13).
-    public var changes: [ConfigChange] = []
-    public var rejects: [Reject] = []
+    package var changes: [ConfigChange] = []
+    package var rejects: [Reject] = []
     /// JSON values that are neither messages nor configuration events.
-    public var skipped = 0
+    package var skipped = 0
 
     /// Flow rows of the messages.
-    public var rows: Int { messages.reduce(0) { $0 + $1.rows.count } }
+    package var rows: Int { messages.reduce(0) { $0 + $1.rows.count } }
 
     /// Decodes every container of SPEC §1 in `bytes`, naming `source` in rejects.
     ///
     /// - throws: an I/O error of the input (never for bad content: that is a reject).
-    public init(bytes: [UInt8], source: String) throws {
+    package init(bytes: [UInt8], source: String) throws {
         let decoder = ContainerDecoder(source: source, input: MemoryInput(bytes))
         while let event = try decoder.next() {
             switch event {

@@ -28,7 +28,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 
     /// Whether retrying later cannot help until the user changes something.
-    public var isPermanent: Bool {
+    var isPermanent: Bool {
         code == .unauthorized || code == .forbidden || code == .rejected
     }
 }

@@ -65,7 +65,7 @@ public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringC
     }
 
     /// Whether access tokens must be fetched first.
-    public var isOAuth: Bool {
+    package var isOAuth: Bool {
         if case .oauth = kind { return true }
         return false
     }
@@ -115,7 +115,7 @@ public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringC
     }
 
     /// `text` with every secret of these credentials replaced by `***`.
-    public func redact(_ text: String) -> String {
+    package func redact(_ text: String) -> String {
         var text = text
         for secret in secrets where secret.count >= 4 {
             text = text.replacingOccurrences(of: secret, with: "***")

@@ -63,9 +63,9 @@ public final class Follower {
     public let store: FlowStore
     public let options: FollowOptions
     /// Called on every committed chunk.
-    public var onProgress: ((PullProgress) -> Void)?
+    package var onProgress: ((PullProgress) -> Void)?
     /// Called for each reject (from the ingest thread).
-    public var onReject: (@Sendable (Reject) -> Void)?
+    package var onReject: (@Sendable (Reject) -> Void)?
     let logger: Logger
     let now: @Sendable () -> Nanoseconds
 

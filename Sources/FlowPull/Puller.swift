@@ -9,7 +9,7 @@ public struct Chunk: Sendable, Equatable, CustomStringConvertible {
     public var start: Nanoseconds
     public var end: Nanoseconds
 
-    public init(start: Nanoseconds, end: Nanoseconds) {
+    package init(start: Nanoseconds, end: Nanoseconds) {
         self.start = start
         self.end = end
     }
@@ -17,7 +17,7 @@ public struct Chunk: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(Timestamp.formatRFC3339(start))..\(Timestamp.formatRFC3339(end))" }
 
     /// Contiguous half-open chunks of at most `size` covering `[from, to)`, in order; the last may be shorter.
-    public static func split(from: Nanoseconds, to: Nanoseconds, size: Nanoseconds) -> [Chunk] {
+    package static func split(from: Nanoseconds, to: Nanoseconds, size: Nanoseconds) -> [Chunk] {
         precondition(size > 0, "chunk size must be positive")
         var chunks: [Chunk] = []
         var start = from
@@ -57,15 +57,15 @@ public struct PullSummary: Sendable, Codable, Equatable {
 }
 
 /// A snapshot for a progress display.
-public struct PullProgress: Sendable {
-    public var chunksDone: Int
-    public var chunks: Int
-    public var messages: Int
-    public var rows: Int
-    public var retries: Int
-    public var elapsed: Double
+package struct PullProgress: Sendable {
+    package var chunksDone: Int
+    package var chunks: Int
+    package var messages: Int
+    package var rows: Int
+    package var retries: Int
+    package var elapsed: Double
     /// The end of the last chunk committed.
-    public var committedUpTo: Nanoseconds
+    package var committedUpTo: Nanoseconds
 }
 
 /// Fetches a window from the API in chunks, several at once, and ingests them in order through the store's one writer.
@@ -89,9 +89,9 @@ public final class Puller {
     /// Requests in flight (and answers waiting to be ingested) at most.
     public var concurrency = 4
     /// Called for each reject (from the ingest thread).
-    public var onReject: (@Sendable (Reject) -> Void)?
+    package var onReject: (@Sendable (Reject) -> Void)?
     /// Called after each committed chunk.
-    public var onProgress: ((PullProgress) -> Void)?
+    package var onProgress: ((PullProgress) -> Void)?
     /// What has been done so far; complete when ``pull(from:to:afterCommit:)`` returns, partial when it throws.
     public private(set) var summary = PullSummary()
     let logger: Logger

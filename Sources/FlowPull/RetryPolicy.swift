@@ -1,4 +1,4 @@
-public import Foundation
+package import Foundation
 
 /// When and how long to wait before retrying a request the API answered with 429 or 5xx, or never answered.
 ///
@@ -25,12 +25,12 @@ public struct RetryPolicy: Sendable {
     public init() {}
 
     /// Whether an answer with this status is worth retrying: 429 Too Many Requests and 5xx.
-    public static func isRetryable(status: Int) -> Bool {
+    package static func isRetryable(status: Int) -> Bool {
         status == 429 || (500...599).contains(status)
     }
 
     /// The wait before retry number `attempt + 1` (`attempt` counts from 0).
-    public func delay(attempt: Int, retryAfter: Duration?, using rng: inout some RandomNumberGenerator) -> Duration {
+    package func delay(attempt: Int, retryAfter: Duration?, using rng: inout some RandomNumberGenerator) -> Duration {
         if let retryAfter {
             return min(max(retryAfter, .zero), maxRetryAfter)
         }
@@ -43,7 +43,7 @@ public struct RetryPolicy: Sendable {
     /// Reads a `Retry-After` value: delay seconds (`120`) or an HTTP date (`Wed, 21 Oct 2026 07:28:00 GMT`).
     ///
     /// - returns: The wait from `now`, zero for a date in the past, nil when the value is neither form.
-    public static func parseRetryAfter(_ value: String, now: Date = Date()) -> Duration? {
+    package static func parseRetryAfter(_ value: String, now: Date = Date()) -> Duration? {
         let text = value.trimmingCharacters(in: .whitespaces)
         if !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }) {
             guard let seconds = Int64(text) else { return nil }

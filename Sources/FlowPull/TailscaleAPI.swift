@@ -48,7 +48,7 @@ public final class TailscaleAPI: Sendable {
 
     /// `GET /api/v2/tailnet/{tailnet}/logging/network?start=…&end=…`: the body, `{"logs":[…]}`, possibly gzip
     /// (the ingester detects gzip by its magic bytes).
-    public func networkLogs(from start: Nanoseconds, to end: Nanoseconds) async throws -> [UInt8] {
+    func networkLogs(from start: Nanoseconds, to end: Nanoseconds) async throws -> [UInt8] {
         try await logs(.network, from: start, to: end)
     }
 
@@ -290,7 +290,7 @@ public struct APIConfiguration: Sendable {
     /// The longest wait for one whole answer.
     public var timeout: Duration = .seconds(60)
     /// The largest answer accepted.
-    public var maxBodyBytes = 1 << 30
+    var maxBodyBytes = 1 << 30
 
     public static let defaultBaseURL = "https://api.tailscale.com"
 

@@ -1,4 +1,4 @@
-public import FlowQuery
+package import FlowQuery
 public import FlowStore
 import Foundation
 public import Hummingbird
@@ -121,15 +121,15 @@ extension ServerRoutes {
 
 /// What the handlers of extra routes need: the settings, the store, the question engine and the secrets.
 public struct ServerParts: Sendable {
-    public let configuration: ServerConfiguration
-    public let store: FlowStore
-    public let engine: QueryEngine
-    public let credentials: Credentials
+    package let configuration: ServerConfiguration
+    package let store: FlowStore
+    package let engine: QueryEngine
+    package let credentials: Credentials
     /// The writer the receivers commit through (its state, for a health page).
-    public let writer: WritePipeline
+    package let writer: WritePipeline
 
     /// The middleware that admits only requests with `role`'s credentials (see ``AuthenticationMiddleware``).
-    public func authentication(_ role: Role, refusal: @escaping AuthenticationMiddleware.Refusal = AuthenticationMiddleware.defaultRefusal)
+    package func authentication(_ role: Role, refusal: @escaping AuthenticationMiddleware.Refusal = AuthenticationMiddleware.defaultRefusal)
         -> AuthenticationMiddleware {
         AuthenticationMiddleware(role, credentials: credentials, refusal: refusal)
     }

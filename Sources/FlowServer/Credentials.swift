@@ -1,13 +1,13 @@
 import Foundation
-public import Hummingbird
+package import Hummingbird
 
 /// Who may call an endpoint: each receiver and the query API has its own secret.
-public enum Role: String, Sendable, CaseIterable {
+package enum Role: String, Sendable, CaseIterable {
     case hec, bulk, ingest, read
 }
 
 /// What a request's credentials allow for a role.
-public enum Access: Equatable, Sendable {
+package enum Access: Equatable, Sendable {
     case allowed
     /// The role's secret is not set: the endpoint is off (404).
     case off
@@ -20,7 +20,7 @@ public enum Access: Equatable, Sendable {
 }
 
 /// The secrets, compared in constant time; never logged or echoed.
-public struct Credentials: Sendable {
+package struct Credentials: Sendable {
     let hec: [UInt8]?
     let bulkUser: [UInt8]?
     let bulkToken: [UInt8]?
@@ -36,7 +36,7 @@ public struct Credentials: Sendable {
     }
 
     /// Whether the role's secret is set (an endpoint whose role is off answers 404).
-    public func isOn(_ role: Role) -> Bool {
+    func isOn(_ role: Role) -> Bool {
         switch role {
         case .hec: hec != nil
         case .bulk: bulkToken != nil
@@ -48,13 +48,13 @@ public struct Credentials: Sendable {
     /// Whether `token` is the secret of `role` (a token from a URL or a login form, say).
     ///
     /// The bulk role is never granted by a token alone: it needs its user too.
-    public func accepts(token: String, for role: Role) -> Bool {
+    package func accepts(token: String, for role: Role) -> Bool {
         guard isOn(role), role != .bulk else { return false }
         return judge(token: Array(token.utf8), role: role) == .allowed
     }
 
     /// Checks the `Authorization` header of a request for `role`.
-    public func check(_ request: Request, for role: Role) -> Access {
+    package func check(_ request: Request, for role: Role) -> Access {
         guard isOn(role) else { return .off }
         guard let header = request.headers[.authorization] else { return .missing }
         let (scheme, value) = Self.split(header)

@@ -1,7 +1,7 @@
 import FlowFormat
 import Foundation
-public import HTTPTypes
-public import Hummingbird
+package import HTTPTypes
+package import Hummingbird
 
 /// An error of tailflow's own API (`/api/v1/…`), answered as `{"error": "<message>"}`.
 ///
@@ -9,20 +9,20 @@ public import Hummingbird
 /// ```swift
 /// throw APIError(.badRequest, "format 'xml' is not json, csv or ndjson")
 /// ```
-public struct APIError: HTTPResponseError, CustomStringConvertible {
-    public var status: HTTPResponse.Status
-    public var message: String
-    public var headers: HTTPFields
+package struct APIError: HTTPResponseError, CustomStringConvertible {
+    package var status: HTTPResponse.Status
+    package var message: String
+    package var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
+    package init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
         self.message = message
         self.headers = headers
     }
 
-    public var description: String { "\(status.code) \(message)" }
+    package var description: String { "\(status.code) \(message)" }
 
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
+    package func response(from request: Request, context: some RequestContext) throws -> Response {
         .json(status, ["error": message], headers: headers)
     }
 }

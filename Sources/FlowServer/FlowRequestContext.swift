@@ -10,7 +10,7 @@ public struct FlowRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
     /// The role this request proved, or nil before authentication (and on open endpoints).
-    public var role: Role?
+    package var role: Role?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -18,7 +18,7 @@ public struct FlowRequestContext: RequestContext, RemoteAddressRequestContext {
     }
 
     /// `address:port` of the client, for logs and reject sources.
-    public var peer: String {
+    package var peer: String {
         guard let a = remoteAddress else { return "unknown" }
         return a.ipAddress.map { "\($0):\(a.port ?? 0)" } ?? "\(a)"
     }

@@ -48,12 +48,12 @@ public struct ServerConfiguration: Sendable {
     /// Background retention: what the writer prunes between batches (nil: keep everything).
     public var retention: RetentionPolicy?
     /// The store the configuration file names (`db`); `--db` and `TAILFLOW_DB` come first.
-    public var databasePath: String?
+    package var databasePath: String?
 
     public init() {}
 
     /// A setting, named as its flag is (`max-body`), and as its configuration-file key.
-    public enum Setting: String, CaseIterable, Sendable {
+    package enum Setting: String, CaseIterable, Sendable {
         case listen, db
         case hecToken = "hec-token", bulkUser = "bulk-user", bulkToken = "bulk-token"
         case ingestToken = "ingest-token", readToken = "read-token"
@@ -64,7 +64,7 @@ public struct ServerConfiguration: Sendable {
         case retention
 
         /// The environment variable of a secret, if it has one.
-        public var environmentVariable: String? {
+        var environmentVariable: String? {
             switch self {
             case .hecToken: "TAILFLOW_HEC_TOKEN"
             case .bulkUser: "TAILFLOW_BULK_USER"
@@ -77,7 +77,7 @@ public struct ServerConfiguration: Sendable {
     }
 
     /// Where a setting's text came from; errors name the setting as that source spells it.
-    public enum Source: Sendable {
+    package enum Source: Sendable {
         case flag
         case environment
         case file(String)
@@ -94,7 +94,7 @@ public struct ServerConfiguration: Sendable {
     /// Sets one setting from its text; an empty secret leaves the receiver off.
     ///
     /// - throws: ``ConfigurationError`` naming the setting (as `source` spells it) when the text cannot be read.
-    public mutating func set(_ setting: Setting, _ text: String, from source: Source) throws {
+    package mutating func set(_ setting: Setting, _ text: String, from source: Source) throws {
         let name = source.name(setting)
         let secret: String? = text.isEmpty ? nil : text
         switch setting {
@@ -183,9 +183,9 @@ public struct ServerConfiguration: Sendable {
     }
 
     /// A secret shorter than this is refused unless ``allowWeakTokens``.
-    public static let minimumTokenLength = 8
+    static let minimumTokenLength = 8
     /// A secret shorter than this is warned about at start.
-    public static let goodTokenLength = 16
+    static let goodTokenLength = 16
 
     /// The secrets that are set, by setting.
     var secrets: [(Setting, String)] {
@@ -201,7 +201,7 @@ public struct ServerConfiguration: Sendable {
     }
 
     /// Whether any receiver is on.
-    public var hasReceiver: Bool {
+    var hasReceiver: Bool {
         hecToken != nil || bulkToken != nil || ingestToken != nil
     }
 
@@ -255,6 +255,6 @@ public struct ServerConfiguration: Sendable {
 /// A setting that cannot be used as given.
 public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    package init(_ message: String) { self.message = message }
     public var description: String { message }
 }

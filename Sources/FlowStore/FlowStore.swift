@@ -21,6 +21,16 @@ public final class FlowStore: FlowStorage {
     /// How much of the file a reading connection maps (SQLite caps it at its own maximum, 2 GB by default).
     static let mmapSize: Int64 = 1 << 30
 
+    /// The most the database file may grow to, from `TAILFLOW_MAX_DB_BYTES` (nil: no quota).
+    ///
+    /// A write that would grow the file past it fails as on a full disk (SQLite's
+    /// `max_page_count`): the batch is rolled back, the store stays intact, `serve` answers
+    /// 503. For operators who want a hard cap below the disk's size, and for the tests,
+    /// which fill a store without a file system of their own.
+    public static var sizeCap: Int64? {
+        ProcessInfo.processInfo.environment["TAILFLOW_MAX_DB_BYTES"].flatMap { Int64($0) }.flatMap { $0 > 0 ? $0 : nil }
+    }
+
     public let path: String
     /// Readers run concurrently with the single writer (WAL). Not API: tests that
     /// inspect the file's tables use it.
@@ -83,6 +93,11 @@ public final class FlowStore: FlowStorage {
                 // (`PRAGMA incremental_vacuum`) instead of only reusing them.
                 try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // A quota (TAILFLOW_MAX_DB_BYTES): past it a write fails as on a full disk.
+                if let cap = FlowStore.sizeCap {
+                    let page = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? Int64(FlowStore.pageSize)
+                    try db.execute(sql: "PRAGMA max_page_count = \(max(1, cap / max(1, page)))")
+                }
             }
             // The writer keeps recent index and rollup pages hot; a question scans
             // each page once, where a big cache only costs fresh memory to fault in.

@@ -54,6 +54,10 @@ final class Pruner {
     /// Deletions still to run: each one DELETE statement over a bounded key range.
     var work: [Work] = []
     var planned = false
+    /// Where each stored level's line is in ``report``'s levels (counts grow as rows go).
+    var lineIndex: [Int64: Int] = [:]
+    /// How long a transaction deletes before it commits (adapted to what whole transactions take).
+    lazy var deleteBudget: Duration = budget / 4
     /// The raw time one DELETE covers (adapted as it runs).
     var rawSlice: Int64 = 60 * Timestamp.nanosPerSecond
 
@@ -97,8 +101,15 @@ final class Pruner {
             let keep = DurationText.format(policy.keep(level)!)
             var line = PruneReport.Level(level: stored == 0 ? "raw" : DurationText.format(stored * Timestamp.nanosPerSecond),
                                          keep: keep, keptFrom: Timestamp.formatRFC3339(keptFrom))
+            lineIndex[stored] = report.levels.count
+            // Planning only finds where each level's rows begin (one index probe each): a prune
+            // counts what it deletes as it deletes it, so that no scan of everything to go holds
+            // the writer first (a server's acknowledgements wait for it). A dry run counts.
+            let dry = report.dryRun
             if stored == 0 {
-                let s = try RawStatement(writer.sqlite, "SELECT min(start_ns), count(*), coalesce(sum(row_count), 0) FROM messages WHERE start_ns < ?")
+                let s = try RawStatement(writer.sqlite, dry
+                    ? "SELECT min(start_ns), count(*), coalesce(sum(row_count), 0) FROM messages WHERE start_ns < ?"
+                    : "SELECT min(start_ns), 0, 0 FROM messages WHERE start_ns < ?")
                 s.bind(1, keptFrom)
                 defer { s.reset() }
                 if try s.step(), let lo = s.optionalInt64(0) {
@@ -109,7 +120,9 @@ final class Pruner {
                 }
             } else {
                 let bucketLimit = Timestamp.floorDivMod(keptFrom, Timestamp.nanosPerSecond).0
-                let count = try RawStatement(writer.sqlite, "SELECT min(bucket), count(*) FROM rollups WHERE step = ?1 AND reporter = ?2 AND bucket < ?3")
+                let count = try RawStatement(writer.sqlite, dry
+                    ? "SELECT min(bucket), count(*) FROM rollups WHERE step = ?1 AND reporter = ?2 AND bucket < ?3"
+                    : "SELECT min(bucket), 0 FROM rollups WHERE step = ?1 AND reporter = ?2 AND bucket < ?3")
                 // Six hours of minute buckets (360 rows a reporter) per statement, 15 days of hours; days in one.
                 let slice = stored == 60 ? Int64(6 * 3600) : stored == 3600 ? Int64(15 * 86_400) : Int64.max / 4
                 for reporter in try reporters() {
@@ -166,16 +179,17 @@ final class Pruner {
         return out
     }
 
-    /// One write transaction: deletions until a quarter of ``budget`` is used (the commit and a last statement take the rest). Returns whether work remains.
+    /// One write transaction: deletions for at most a quarter of ``budget`` (less after a transaction
+    /// that overran it: the commit and a last statement take the rest). Returns whether work remains.
     func step() throws -> Bool {
         if !planned { try plan() }
         if report.dryRun { work.removeAll() }
         guard !work.isEmpty else { return false }
-        let deleteRaw = try RawStatement(writer.sqlite, "DELETE FROM messages WHERE start_ns >= ?1 AND start_ns < ?2")
+        let deleteRaw = try RawStatement(writer.sqlite, "DELETE FROM messages WHERE start_ns >= ?1 AND start_ns < ?2 RETURNING row_count")
         let deleteRollup = try RawStatement(writer.sqlite, "DELETE FROM rollups WHERE step = ?1 AND reporter = ?2 AND bucket >= ?3 AND bucket < ?4")
-        try transaction {
+        let took = try transaction {
             let t0 = ContinuousClock.now
-            while let item = work.first, ContinuousClock.now - t0 < budget / 4 {
+            while let item = work.first, ContinuousClock.now - t0 < deleteBudget {
                 switch item {
                 case .raw(let from, let to):
                     // A slice of raw time, resized so that one takes about a tenth of the budget.
@@ -183,7 +197,21 @@ final class Pruner {
                     let s0 = ContinuousClock.now
                     deleteRaw.bind(1, from)
                     deleteRaw.bind(2, end)
-                    try deleteRaw.run()
+                    var messages: Int64 = 0, rows: Int64 = 0
+                    do {
+                        while try deleteRaw.step() {
+                            messages += 1
+                            rows += deleteRaw.int64(0)
+                        }
+                    } catch {
+                        deleteRaw.reset()
+                        throw error
+                    }
+                    deleteRaw.reset()
+                    if let i = lineIndex[0] {
+                        report.levels[i].messages += messages
+                        report.levels[i].flowRows += rows
+                    }
                     let took = ContinuousClock.now - s0
                     if took > budget / 10 { rawSlice = max(rawSlice / 2, Timestamp.nanosPerSecond) }
                     if took < budget / 40 { rawSlice = min(rawSlice * 2, 3600 * Timestamp.nanosPerSecond) }
@@ -195,9 +223,18 @@ final class Pruner {
                     deleteRollup.bind(2, reporter)
                     deleteRollup.bind(3, from)
                     deleteRollup.bind(4, to)
-                    try deleteRollup.run()
+                    let deleted = try deleteRollup.run()
+                    if let i = lineIndex[step] { report.levels[i].buckets += Int64(deleted) }
                 }
             }
+        }
+        // The commit writes every page the deletions freed or changed, and that can cost more
+        // than the deletions themselves: the whole transaction is what must fit the budget.
+        if took > budget {
+            deleteBudget = max(deleteBudget / 2, .microseconds(500))
+            rawSlice = max(rawSlice / 2, Timestamp.nanosPerSecond)
+        } else if took < budget / 2 {
+            deleteBudget = min(deleteBudget * 5 / 4, budget / 4)
         }
         return !work.isEmpty
     }
@@ -209,7 +246,7 @@ final class Pruner {
         let free = try pragma("freelist_count")
         guard free > 0 else { return 0 }
         let t0 = ContinuousClock.now
-        try writer.exec("PRAGMA incremental_vacuum(\(min(free, pages)))")
+        try relaxed { try writer.exec("PRAGMA incremental_vacuum(\(min(free, pages)))") }
         note(ContinuousClock.now - t0, "vacuum")
         report.pagesReturned += min(free, pages)
         return min(free, pages)
@@ -221,17 +258,34 @@ final class Pruner {
         return try s.step() ? s.int64(0) : 0
     }
 
-    func transaction(_ body: () throws -> Void) throws {
+    @discardableResult
+    func transaction(_ body: () throws -> Void) throws -> Duration {
         let t0 = ContinuousClock.now
-        try writer.exec("BEGIN IMMEDIATE")
-        do {
-            try body()
-            try writer.exec("COMMIT")
-        } catch {
-            _ = sqlite3_exec(writer.sqlite, "ROLLBACK", nil, nil, nil)
-            throw error
+        try relaxed {
+            try writer.exec("BEGIN IMMEDIATE")
+            do {
+                try body()
+                try writer.exec("COMMIT")
+            } catch {
+                _ = sqlite3_exec(writer.sqlite, "ROLLBACK", nil, nil, nil)
+                throw error
+            }
         }
-        note(ContinuousClock.now - t0, "\(work.first.map { "\($0)" } ?? "-")")
+        let took = ContinuousClock.now - t0
+        note(took, "\(work.first.map { "\($0)" } ?? "-")")
+        return took
+    }
+
+    /// Runs `body` with commits that do not wait for the disk (`synchronous = NORMAL`), whatever
+    /// the writer's durability. A prune need not survive a power loss: its cut is recorded
+    /// first and a lost deletion is done again by the next prune; and in WAL mode a later durable
+    /// commit (the server's next batch) syncs the log with these transactions in it, in order.
+    /// So a server's acknowledgements wait for a prune step's deletions, not for its sync.
+    func relaxed(_ body: () throws -> Void) throws {
+        let previous = try pragma("synchronous")
+        if previous > 1 { try writer.exec("PRAGMA synchronous = NORMAL") }
+        defer { if previous > 1 { try? writer.exec("PRAGMA synchronous = \(previous)") } }
+        try body()
     }
 
     func note(_ d: Duration, _ what: String = "") {

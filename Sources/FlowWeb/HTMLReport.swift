@@ -7,7 +7,8 @@ import Foundation
 
 /// `tailflow report`: one self-contained HTML file (inline SVG and CSS, no script, no
 /// external reference) with totals, traffic by kind over time, top endpoints, pairs and
-/// ports, the graph of the top pairs, and a rollup per day.
+/// ports, the graph of the top pairs, a rollup per day, and the window's configuration
+/// changes (SPEC §13), each also a marker on the traffic chart.
 ///
 /// For example:
 /// ```swift

@@ -57,6 +57,8 @@ struct PageModel {
     var picker: Picker?
     var notice: String?
     var error: String?
+    /// Lines under the error kept as written: a filter expression with a caret under the mistake.
+    var errorDetail: String?
     var sections: [Section] = []
     var script = true
     var css = "/assets/tailflow.css"

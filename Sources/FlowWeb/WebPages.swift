@@ -78,7 +78,11 @@ public struct WebPages: Sendable {
             return Page(status: 200, html: Templates.render(model, "page"))
         } catch let error as QueryError {
             var model = context.frame(heading: "This question cannot be answered as asked")
-            model.error = error.message(for: .http)
+            // A filter's mistake ends with the expression and a caret under the column: keep their spacing.
+            let message = error.message(for: .http)
+            let lines = message.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+            model.error = String(lines[0])
+            model.errorDetail = lines.count > 1 ? String(lines[1]) : nil
             return Page(status: 400, html: Templates.render(model, "page"))
         } catch let error as RetentionError {
             var model = context.frame(heading: "This window reaches into pruned data")

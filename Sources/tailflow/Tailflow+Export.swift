@@ -10,13 +10,13 @@ extension Tailflow {
         static let configuration = CommandConfiguration(
             abstract: "Write an incident case: a window's raw flow rows (of one endpoint, or what a filter passes) as a self-contained store.",
             discussion: """
-                The case is a tailflow store of its own (open it with --db): the window's messages (with --endpoint only
-                those that touch it: it reported them, or a flow row's source or destination is it; with --where those
-                with a flow row the filter passes, as the questions test it), the nodes they name with their addresses
-                and whether they report, the rejects recorded in the window or naming one of those nodes, the
-                configuration changes of the window, rollups built as ingest builds them, and a manifest: window,
-                endpoint, filter, counts, when, which tailflow, and a SHA-256 of the content. Every question over that
-                window (scoped to the endpoint, with the same filter) answers the same from the case as from the store.
+                The case is a tailflow store of its own (open it with --db): the window's messages (with --endpoint only \
+                those that touch it: it reported them, or a flow row's source or destination is it; with --where those \
+                with a flow row the filter passes, as the questions test it), the nodes they name with their addresses \
+                and whether they report, the rejects recorded in the window or naming one of those nodes, the \
+                configuration changes of the window, rollups built as ingest builds them, and a manifest: window, \
+                endpoint, filter, counts, when, which tailflow, and a SHA-256 of the content. Every question over that \
+                window (scoped to the endpoint, with the same filter) answers the same from the case as from the store. \
                 --verify CASE.db recomputes the SHA-256 and prints the manifest: exit 0 when it matches, 1 when not.
                 """)
 
@@ -135,9 +135,9 @@ extension Tailflow {
         static let configuration = CommandConfiguration(
             abstract: "Merge stores (incident cases written by export, or any tailflow store) into this one, idempotently.",
             discussion: """
-                Messages are merged by their identity, as ingest stores them (importing a case twice adds nothing), node
-                facts as the latest report, rejects and configuration changes by their identity; rollups are built as
-                ingest builds them. A case whose content no longer matches its manifest is refused (exit 1) before
+                Messages are merged by their identity, as ingest stores them (importing a case twice adds nothing), node \
+                facts as the latest report, rejects and configuration changes by their identity; rollups are built as \
+                ingest builds them. A case whose content no longer matches its manifest is refused (exit 1) before \
                 anything is merged. The store keeps the manifests of the cases merged into it.
                 """)
 

@@ -9,13 +9,13 @@ extension Tailflow {
         static let configuration = CommandConfiguration(
             abstract: "Load flow logs into the store.",
             discussion: """
-                Accepts every container of Tailscale network flow logs, auto-detected: one message, a JSON array,
-                concatenated objects, JSON Lines, the API response {"logs":[…]}, log-service records, Splunk HEC
-                bodies and Elasticsearch _bulk bodies; gzip is detected by its magic bytes. `-` reads standard input.
-                Configuration audit log records (who changed what: `tailflow changes`) are detected by their shape in
-                every container, mixed with the messages or alone. Ingesting the same input again stores nothing new. Rejected input is recorded with its location
-                and reason (see `tailflow rejects`); the rest still lands, and the exit status is then 3. A file that
-                cannot be opened or read is named on stderr and counted in failedSources: the exit status is 1 when
+                Accepts every container of Tailscale network flow logs, auto-detected: one message, a JSON array, \
+                concatenated objects, JSON Lines, the API response {"logs":[…]}, log-service records, Splunk HEC \
+                bodies and Elasticsearch _bulk bodies; gzip is detected by its magic bytes. `-` reads standard input. \
+                Configuration audit log records (who changed what: `tailflow changes`) are detected by their shape in \
+                every container, mixed with the messages or alone. Ingesting the same input again stores nothing new. Rejected input is recorded with its location \
+                and reason (see `tailflow rejects`); the rest still lands, and the exit status is then 3. A file that \
+                cannot be opened or read is named on stderr and counted in failedSources: the exit status is 1 when \
                 nothing was stored, 3 when other sources were.
                 """
         )
@@ -46,7 +46,7 @@ extension Tailflow {
         static let rejectsShown = 10
 
         func run() throws {
-            let ingester = Ingester(store: try store.open())
+            let ingester = Ingester(store: try store.openStorage())
             ingester.policy.rowsPerCommit = commitRows
             ingester.policy.secondsPerCommit = commitSeconds
             var shown = 0

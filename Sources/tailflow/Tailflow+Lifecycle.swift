@@ -10,12 +10,12 @@ extension Tailflow {
         static let configuration = CommandConfiguration(
             abstract: "Delete what a retention policy no longer keeps: raw flow rows, minute, hour and day rollups.",
             discussion: """
-                Each level is optional and kept forever unless given; a period is a duration (30d, 12h, 2w) or forever.
-                --day covers every rollup level of a day or more. Deletion runs in small transactions (under ~50 ms
-                each), so a running `serve` or `follow` keeps writing. Questions over pruned raw time are then answered
-                exactly from the finest level still kept, and say so; `flows` and steps finer than what is kept fail
-                there with the retention and the earliest time available. Stores created by this tailflow return freed
-                space to the file system (incremental vacuum); older stores reuse it, and --vacuum rewrites one once so
+                Each level is optional and kept forever unless given; a period is a duration (30d, 12h, 2w) or forever. \
+                --day covers every rollup level of a day or more. Deletion runs in small transactions (under ~50 ms \
+                each), so a running `serve` or `follow` keeps writing. Questions over pruned raw time are then answered \
+                exactly from the finest level still kept, and say so; `flows` and steps finer than what is kept fail \
+                there with the retention and the earliest time available. Stores created by this tailflow return freed \
+                space to the file system (incremental vacuum); older stores reuse it, and --vacuum rewrites one once so \
                 that it can shrink from then on (that holds the writer for the whole rewrite).
                 """)
 
@@ -93,8 +93,8 @@ extension Tailflow {
         static let configuration = CommandConfiguration(
             abstract: "Verify a store: SQLite's integrity check, the schema version, and rollups against their raw rows.",
             discussion: """
-                By default a quick check and a sample of rollup buckets (at random message times and random stored
-                buckets, every level); --full runs SQLite's full integrity check and compares every bucket. Buckets
+                By default a quick check and a sample of rollup buckets (at random message times and random stored \
+                buckets, every level); --full runs SQLite's full integrity check and compares every bucket. Buckets \
                 whose raw rows were pruned are skipped. Exit status 0 when the store is sound, 1 with what is wrong.
                 """)
 

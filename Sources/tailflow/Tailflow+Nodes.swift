@@ -24,7 +24,7 @@ extension Tailflow {
             @OptionGroup var output: FormatOptions
 
             func run() throws {
-                output.print(.nodes(try store.openForReading().nodes()))
+                output.print(.nodes(try store.openStorageForReading().nodes()))
             }
         }
 
@@ -42,7 +42,7 @@ extension Tailflow {
             func run() throws {
                 let nodes = try DeviceList.read(path: file)
                 let now = Int64(Date().timeIntervalSince1970 * 1e9)
-                try store.open().importNodes(nodes, at: now)
+                try store.openStorage().importNodes(nodes, at: now)
                 Stdout.write("imported \(nodes.count) node\(nodes.count == 1 ? "" : "s")\n")
             }
         }
@@ -58,7 +58,7 @@ extension Tailflow {
         var limit: Int = 100
 
         func run() throws {
-            let rejects = try store.openForReading().rejects(limit: limit)
+            let rejects = try store.openStorageForReading().rejects(limit: limit)
             let report = Report(
                 columns: [Column("recorded", "RECORDED"), Column("source", "SOURCE"), Column("line", "LINE"),
                           Column("offset", "OFFSET"), Column("reason", "REASON")],

@@ -12,11 +12,11 @@ extension Tailflow {
         static let configuration = CommandConfiguration(
             abstract: "Fetch a window of network flow logs and configuration audit logs from the Tailscale API, and the device list.",
             discussion: """
-                GET /api/v2/tailnet/{tailnet}/logging/network and /logging/configuration (--logs) in contiguous chunks
-                (several at once), ingested in order as they arrive. Pulling a window again stores nothing new.
-                Credentials: TS_API_KEY or --api-key-file, or TS_OAUTH_CLIENT_ID and TS_OAUTH_CLIENT_SECRET (scopes
-                logs:network:read, logs:configuration:read and devices:core:read). A log the credentials may not read
-                (403) is named on stderr with the missing scope, and the other is still pulled.
+                GET /api/v2/tailnet/{tailnet}/logging/network and /logging/configuration (--logs) in contiguous chunks \
+                (several at once), ingested in order as they arrive. Pulling a window again stores nothing new. \
+                Credentials: TS_API_KEY or --api-key-file, or TS_OAUTH_CLIENT_ID and TS_OAUTH_CLIENT_SECRET (scopes \
+                logs:network:read, logs:configuration:read and devices:core:read). A log the credentials may not read \
+                (403) is named on stderr with the missing scope, and the other is still pulled. \
                 Exit status: 0 success, 1 failure, 2 usage error, 3 some messages rejected but the rest stored.
                 """
         )
@@ -123,13 +123,13 @@ extension Tailflow {
         static let configuration = CommandConfiguration(
             abstract: "Keep pulling network flow logs and configuration audit logs from the Tailscale API, from checkpoints kept in the store.",
             discussion: """
-                Each poll fetches from the checkpoint minus --overlap (logs arrive late; what is fetched twice is stored
-                once) to now minus --lag, and moves the checkpoint after each chunk is committed, so a follow that is
-                killed and started again loses and duplicates nothing. The first run starts at --since. Network errors
-                and 429/5xx answers are retried, then the poll is tried again later; a refused key (401/403) stops it
-                with status 1. SIGINT or SIGTERM stop it after the current commit, with status 0 (3 when some
-                message was rejected, as for ingest). The device list is synced at start and every --devices-every.
-                Each log of --logs has its own checkpoint; a log the credentials may not read (403) is named on stderr
+                Each poll fetches from the checkpoint minus --overlap (logs arrive late; what is fetched twice is stored \
+                once) to now minus --lag, and moves the checkpoint after each chunk is committed, so a follow that is \
+                killed and started again loses and duplicates nothing. The first run starts at --since. Network errors \
+                and 429/5xx answers are retried, then the poll is tried again later; a refused key (401/403) stops it \
+                with status 1. SIGINT or SIGTERM stop it after the current commit, with status 0 (3 when some \
+                message was rejected, as for ingest). The device list is synced at start and every --devices-every. \
+                Each log of --logs has its own checkpoint; a log the credentials may not read (403) is named on stderr \
                 with the missing scope and left out, and the others are still followed.
                 """
         )

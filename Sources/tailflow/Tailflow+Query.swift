@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowClickHouse
 import FlowFormat
 import FlowModel
 import FlowQuery
@@ -91,7 +92,7 @@ extension Tailflow {
                 Who opened the connections: outboundPorts (PORTS OUT) are the service ports on the peer the endpoint \
                 connected to, inboundPorts (PORTS IN) the service ports on the endpoint the peer connected to. The side \
                 holding a row's service port (the lower non-zero of its two ports) answered, the other opened: a strong \
-                hint, not proof (two ephemeral ports or a client bound to a low port read the wrong way).
+                hint, not proof (two ephemeral ports or a client bound to a low port read the wrong way). \
                 The table is followed by the window's configuration changes that may explain the traffic: those whose \
                 target is E's node, and the tailnet-wide ones (policy file, DNS, tailnet settings). --changes prints \
                 only those, in any format (the fields of `tailflow changes`).
@@ -117,6 +118,12 @@ extension Tailflow {
 
         func run() throws {
             let q = try question { try .scope(try filters.options(window), flows: flows, limit: limit) }
+            if try store.clickHouseURL() != nil {
+                // The configuration changes beside the peers are not kept on ClickHouse yet.
+                if changes { throw ClickHouseUnsupported("scope --changes") }
+                try output.print(q, store: store)
+                return
+            }
             guard case .scope(let o) = q, let endpoint = o.endpoint else {
                 try output.print(q, store: store, more: "--limit N for more, or page with tailflow flows --endpoint E --after CURSOR")
                 return
@@ -171,6 +178,9 @@ extension Tailflow {
 extension StoreOptions {
     /// Opens the store and answers the question; one that cannot be answered as asked is a usage error.
     func answer(_ question: Question) throws -> Report {
+        if let clickhouse = try openClickHouse(create: false) {
+            return try usage { try ClickHouseQueries(store: clickhouse).answer(question) }
+        }
         let engine = QueryEngine(store: try openForReading())
         return try usage { try engine.answer(question) }
     }

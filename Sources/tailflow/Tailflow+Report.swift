@@ -8,9 +8,9 @@ extension Tailflow {
     struct ReportCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "report",
-            abstract: "Write one self-contained HTML report of a window: totals, traffic by kind, top endpoints, pairs and ports, a rollup per day.",
+            abstract: "Write one self-contained HTML report of a window: totals, traffic by kind, top endpoints, pairs and ports, a rollup per day, configuration changes.",
             discussion: """
-                The file holds its charts (SVG) and style inline and refers to nothing outside itself, so it can be
+                The file holds its charts (SVG) and style inline and refers to nothing outside itself, so it can be \
                 mailed or archived; names, tags and users from the logs are escaped. For example:
                   tailflow report --from -7d --to now -o weekly.html
                 """)

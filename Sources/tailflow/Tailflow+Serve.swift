@@ -11,22 +11,31 @@ extension Tailflow {
         static let configuration = CommandConfiguration(
             abstract: "Receive Tailscale log streaming (Splunk HEC, Elasticsearch bulk, plain) and answer queries over HTTP.",
             discussion: """
-                Receivers: POST /services/collector/event (Authorization: Splunk <hec token>), POST /_bulk and
-                /{index}/_bulk (basic auth: bulk user + bulk token), POST /api/v1/ingest (Bearer <ingest token>).
-                Queries: GET /api/v1/top|series|rollup|scope|flows|nodes with the CLI's options as parameters
-                (Bearer <read token>). Also /healthz and /metrics (Prometheus).
+                Receivers for Tailscale's log streaming; each is off (404) until its secret is set:
+                  POST /services/collector/event  Splunk HEC (token: --hec-token)
+                  POST /_bulk, /{index}/_bulk     Elasticsearch (--bulk-user, --bulk-token)
+                  POST /api/v1/ingest             messages (token: --ingest-token)
+                The secrets go where the senders put them: "Authorization: Splunk TOKEN" for HEC, basic \
+                auth for bulk, "Authorization: Bearer TOKEN" for the rest.
 
-                Pages for people on the same listener: /, /graph, /endpoint/{E}, /pair/{A}/{B}, /flows, /nodes,
-                /health. They need the read token; with none configured, serve makes one for this run and prints
-                "open http://HOST:PORT/?token=…" (opening it signs the browser in with a session cookie), so
-                `tailflow serve --db FILE` alone serves the pages and the query API.
+                Questions, answered as the CLI answers them, with its options as parameters (token: \
+                --read-token), e.g. /api/v1/top?from=-1h&by=pair&format=csv:
+                  GET /api/v1/{top|series|rollup|scope|flows|nodes|diff|coverage|changes}
+                Open to anyone: GET /healthz (the store can be read) and GET /metrics (Prometheus).
 
-                Secrets come from flags, the environment (TAILFLOW_HEC_TOKEN, TAILFLOW_BULK_USER, TAILFLOW_BULK_TOKEN,
-                TAILFLOW_INGEST_TOKEN, TAILFLOW_READ_TOKEN) or --config FILE (JSON with the flags' names as keys), in
-                that order; prefer the environment or the file, since flags show in the process list. A receiver
-                whose secret is unset is off (404). Secrets under 16 characters are warned about, under 8 refused
-                unless --allow-weak-tokens. Prints "listening on HOST:PORT" once ready; SIGTERM or SIGINT stop
-                it after the requests in flight are committed.
+                Pages for people, on the same listener: /, /graph, /endpoint/{E}, /pair/{A}/{B}, /flows, \
+                /nodes, /health and /changes. They need the read token. With none configured, serve makes \
+                one for this run and prints "open http://HOST:PORT/?token=…"; opening that link signs the \
+                browser in with a session cookie. So `tailflow serve --db FILE` alone serves the pages and \
+                the query API.
+
+                Each secret comes from its flag, else the environment (TAILFLOW_HEC_TOKEN, TAILFLOW_BULK_USER, \
+                TAILFLOW_BULK_TOKEN, TAILFLOW_INGEST_TOKEN, TAILFLOW_READ_TOKEN), else --config FILE (JSON keyed \
+                by the flags' names). Prefer the environment or the file: flags show in the process list. Secrets under 16 characters are warned about; under 8 they \
+                are refused unless --allow-weak-tokens.
+
+                Prints "listening on HOST:PORT" once ready. SIGTERM or SIGINT stop it after the requests in \
+                flight are committed.
                 """
         )
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowClickHouse
 import FlowStore
 import FlowIngest
 import Foundation
@@ -10,7 +11,8 @@ struct Tailflow: AsyncParsableCommand {
         commandName: "tailflow",
         abstract: "Store Tailscale network flow logs in one SQLite file and answer questions about them.",
         discussion: """
-            The database defaults to ./tailflow.db; --db or TAILFLOW_DB choose another.
+            The database defaults to ./tailflow.db; --db or TAILFLOW_DB choose another. --store or TAILFLOW_STORE choose \
+            another backend: clickhouse://[user@]host:port/database (ingest, nodes, rejects, top, series, rollup, scope). \
             Exit status: 0 success, 1 failure, 2 usage error, 3 (ingest, pull, follow) some input rejected but the rest stored.
             """,
         subcommands: [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self, Diff.self, Coverage.self, Changes.self, Nodes.self, Derp.self, Rejects.self,
@@ -22,6 +24,7 @@ struct Tailflow: AsyncParsableCommand {
     static func main() async {
         do {
             var command = try parseAsRoot()
+            try refuseOnClickHouse(command)
             if var command = command as? any AsyncParsableCommand {
                 try await command.run()
             } else {
@@ -49,15 +52,40 @@ struct Tailflow: AsyncParsableCommand {
         }
     }
 
+    /// The commands that work on the ClickHouse backend (questions it cannot answer yet refuse
+    /// themselves, naming the question); the others refuse here, before they open anything.
+    static let onClickHouse: [any ParsableCommand.Type] = [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self,
+                                                           Diff.self, Coverage.self, Nodes.List.self, Nodes.Import.self, Rejects.self,
+                                                           Generate.self]
+
+    /// Refuses a command that does not work on the ClickHouse backend yet when `--store` or
+    /// `TAILFLOW_STORE` (without `--db`) chooses it.
+    static func refuseOnClickHouse(_ command: any ParsableCommand) throws {
+        let arguments = CommandLine.arguments.dropFirst()
+        let byFlag = arguments.contains { $0 == "--store" || $0.hasPrefix("--store=") }
+        let byEnvironment = !(ProcessInfo.processInfo.environment["TAILFLOW_STORE"] ?? "").isEmpty
+            && !arguments.contains { $0 == "--db" || $0.hasPrefix("--db=") }
+            && ProcessInfo.processInfo.environment["TAILFLOW_DB"].map(\.isEmpty) ?? true
+        guard byFlag || byEnvironment else { return }
+        let type = Swift.type(of: command)
+        guard !onClickHouse.contains(where: { $0 == type }) else { return }
+        throw ClickHouseUnsupported("tailflow \(type._commandName)")
+    }
+
     static func describe(_ error: any Error) -> String {
         String(describing: error)
     }
 }
 
-/// The `--db` option shared by every command that opens the store.
+/// The `--db` and `--store` options shared by every command that opens the store.
 struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The database file (default: $TAILFLOW_DB or ./tailflow.db).", valueName: "path"))
     var db: String?
+
+    @Option(name: .customLong("store"),
+            help: ArgumentHelp("Another backend (default: $TAILFLOW_STORE): clickhouse://[user@]host:port/database, password from $TAILFLOW_CLICKHOUSE_PASSWORD.",
+                               valueName: "url"))
+    var storeURL: String?
 
     /// The store when no flag or variable names one.
     static let defaultPath = "tailflow.db"
@@ -72,14 +100,53 @@ struct StoreOptions: ParsableArguments {
         explicitPath ?? Self.defaultPath
     }
 
-    /// Opens the store to write, creating it when missing.
-    func open() throws -> FlowStore {
-        try FlowStore(path: path)
+    /// The ClickHouse store named by `--store`, else by `TAILFLOW_STORE` unless `--db` names a file; nil for SQLite.
+    ///
+    /// - throws: ``ValidationError`` for both `--db` and `--store`, or a URL that cannot be read.
+    func clickHouseURL() throws -> ClickHouseURL? {
+        if storeURL != nil && db != nil { throw ValidationError("--db and --store name two stores: give one") }
+        let text = storeURL ?? (db == nil ? ProcessInfo.processInfo.environment["TAILFLOW_STORE"].flatMap { $0.isEmpty ? nil : $0 } : nil)
+        guard let text else { return nil }
+        guard ClickHouseURL.names(text) else {
+            throw ValidationError("--store '\(text)': unknown backend (clickhouse://[user@]host:port/database; the SQLite store is --db FILE)")
+        }
+        do {
+            return try ClickHouseURL(text)
+        } catch let e as ClickHouseURLError {
+            throw ValidationError(e.description)
+        }
     }
 
-    /// Opens the store to answer questions: never creates or changes it.
+    /// Opens the ClickHouse store, when one is chosen; `create` makes it (database and schema) when missing.
+    func openClickHouse(create: Bool) throws -> ClickHouseStore? {
+        guard let url = try clickHouseURL() else { return nil }
+        let password = ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_PASSWORD"]
+        let client = ClickHouseClient(url: url, password: password) { attempt, error in
+            Stderr.write("tailflow: \(error); retrying (attempt \(attempt + 1))\n")
+        }
+        return try ClickHouseStore(client: client, create: create)
+    }
+
+    /// Opens the store to write, creating it when missing: SQLite or ClickHouse.
+    func openStorage() throws -> any FlowStorage {
+        try openClickHouse(create: true) ?? FlowStore(path: path)
+    }
+
+    /// Opens the store to read, never creating it: SQLite or ClickHouse.
+    func openStorageForReading() throws -> any FlowStorage {
+        try openClickHouse(create: false) ?? FlowStore(path: path, access: .readOnly)
+    }
+
+    /// Opens the SQLite store to write, creating it when missing (commands the ClickHouse backend lacks).
+    func open() throws -> FlowStore {
+        if try clickHouseURL() != nil { throw ClickHouseUnsupported("this command") }
+        return try FlowStore(path: path)
+    }
+
+    /// Opens the SQLite store to answer questions: never creates or changes it.
     func openForReading() throws -> FlowStore {
-        try FlowStore(path: path, access: .readOnly)
+        if try clickHouseURL() != nil { throw ClickHouseUnsupported("this command") }
+        return try FlowStore(path: path, access: .readOnly)
     }
 }
 

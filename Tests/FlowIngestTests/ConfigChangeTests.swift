@@ -31,6 +31,18 @@ struct ConfigChangeTests {
         #expect(Set(d.changes.map(\.identity)).count == 6)
     }
 
+    /// With detection off (what the benchmark compares against), records are values that are not
+    /// messages, as before tailflow read that log, and the flows are the same.
+    @Test(arguments: ["mixed.jsonl", "hec.json", "bulk.ndjson"])
+    func withoutDetectionRecordsAreSkippedAndFlowsStayTheSame(_ name: String) throws {
+        let decoder = try ContainerDecoder(source: name, input: FileInput(path: Self.data(name)))
+        decoder.detectsChanges = false
+        let d = try Decoded(decoder)
+        #expect(d.changes.isEmpty && d.rejects.isEmpty)
+        #expect(d.skipped == 6)
+        #expect(d.digests == (try Self.decode("network.jsonl")).digests)
+    }
+
     @Test func decodedFieldsAndTheVerbatimRecord() throws {
         let d = try Self.decode("mixed.jsonl")
         let tags = d.changes[1]

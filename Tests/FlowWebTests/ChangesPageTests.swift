@@ -97,6 +97,8 @@ struct ChangesPageTests {
         #expect(page.html.contains("--where &#39;node = \(node)&#39;") || page.html.contains("--where 'node = \(node)'"), "\(page.html)")
         let refused = pages.render(.changes, query: q.with(["where": "port = 22"]))
         #expect(refused.status == 400 && refused.html.contains("does not apply to configuration changes"))
+        // The expression and the caret under its mistake keep their spacing.
+        #expect(refused.html.contains("<pre>  port = 22\n  ^^^^</pre>"), "\(refused.html)")
 
         // The Rows box shows the limit the command under the table uses.
         let plain = pages.render(.changes, query: q)

@@ -259,4 +259,22 @@ struct ExportImportTests {
         let missing = try CLI.run(["export", "-o", dir.path("y.db")] + w, db: dir.path("none.db"))
         #expect(missing.status == 1 && missing.stderr.contains("none.db"), "\(missing.stderr)")
     }
+
+    @Test(arguments: ["export", "import"])
+    func helpWrapsOnlyAtParagraphs(_ command: String) throws {
+        let r = try CLI.run([command, "--help"])
+        #expect(r.status == 0, "\(r.stderr)")
+        ServeHelpTests.checkParagraphs(r.stdout, command)
+    }
+
+    @Test func anExportOfPrunedRawTimeIsRefusedWithTheEarliestTimeAvailable() throws {
+        let dir = TempDir()
+        let (db, from, to) = try RetentionSettingsTests.oldStore(dir, daysAgo: 10)
+        #expect(try CLI.run(["prune", "--raw", "7d"], db: db).status == 0)
+        let out = dir.path("case.db")
+        let r = try CLI.run(["export", "-o", out] + Self.window(from, to), db: db)
+        #expect(r.status == 1 && r.stderr.contains("were pruned") && r.stderr.contains("earliest time available"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out), "a refused export leaves no file")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.url.path).allSatisfy { !$0.contains(".partial-") })
+    }
 }

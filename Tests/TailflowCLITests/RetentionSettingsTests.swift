@@ -65,7 +65,9 @@ struct RetentionSettingsTests {
         }
         #expect(try StoreDump.count(db, "PRAGMA auto_vacuum") == 0)
         let copy = dir.path("copy.db")
-        try FileManager.default.copyItem(atPath: db, toPath: copy)
+        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: db + suffix) {
+            try FileManager.default.copyItem(atPath: db + suffix, toPath: copy + suffix)
+        }
         func size(_ path: String) -> Int64 {
             [path, path + "-wal"].reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int).map(Int64.init) ?? 0) }
         }

@@ -231,6 +231,35 @@ struct WebPageBrowserTests {
         #expect(small > 0 && small < full)
     }
 
+    /// `/changes` in a 1400-pixel window: its table fits inside its section (no column past the page's
+    /// right edge), and a policy value opens to its whole indented text inside its cell.
+    @Test func theChangesTableFitsThePage() async throws {
+        guard Self.chromium != nil else { return }
+        let site = try Self.site.get()
+        let fit = """
+            (() => { const t = document.querySelector('table[data-answer="changes"]');
+              const s = t.closest('section').getBoundingClientRect(), b = t.getBoundingClientRect();
+              return [Math.round(b.right), Math.round(s.right), document.documentElement.scrollWidth, window.innerWidth,
+                      t.tBodies[0].rows.length]; })()
+            """
+        let open = """
+            (() => { const d = document.querySelector('td[data-field="new"] details'); if (!d) return null; d.open = true;
+              const p = d.querySelector('pre'), c = d.closest('td').getBoundingClientRect(), r = p.getBoundingClientRect();
+              return [p.textContent.split('\\n').length > 3, Math.round(r.right) <= Math.round(c.right) + 1]; })()
+            """
+        let r = try site.browse([["name": "login3", "url": site.url + "/?token=\(site.token)"],
+                                 ["name": "changes-fit", "url": site.url + "/changes?\(site.window)", "screenshot": true,
+                                  "eval": ["fit": fit, "open": open]]], shots: Self.screenshots)[1]
+        let eval = r["eval"] as? [String: Any] ?? [:]
+        let f = eval["fit"] as? [Int] ?? []
+        #expect(f.count == 5 && f[4] > 0, "\(eval)")
+        if f.count == 5 {
+            #expect(f[0] <= f[1], "the table ends at \(f[0]) px, its section at \(f[1])")
+            #expect(f[2] <= f[3], "the page is \(f[2]) px wide in a \(f[3]) px window")
+        }
+        #expect(eval["open"] as? [Bool] == [true, true], "\(String(describing: eval["open"]))")
+    }
+
     @Test func theReportOpensWithoutAnyRequest() async throws {
         guard Self.chromium != nil else { return }
         let site = try Self.site.get()

@@ -53,6 +53,18 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The same without telling configuration audit records apart (SPEC §13): what detection costs a
+    // flows-only input, as the ratio of the two in one run (README, "Configuration changes").
+    Benchmark("decode-jsonl-no-change-detection") { benchmark in
+        for _ in benchmark.scaledIterations {
+            let decoder = ContainerDecoder(source: "bench", input: MemoryInput(sample.bytes))
+            decoder.detectsChanges = false
+            var n = 0
+            while let e = try decoder.next() { if case .message(let m) = e { n += m.rows.count } }
+            blackHole(n)
+        }
+    }
+
     Benchmark("decode-gzip-api-envelope") { benchmark in
         for _ in benchmark.scaledIterations {
             let decoder = ContainerDecoder(source: "bench", input: MemoryInput(sampleGzip))

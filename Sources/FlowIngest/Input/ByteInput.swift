@@ -15,7 +15,7 @@ public struct InputError: Error, CustomStringConvertible, Sendable {
     public var source: String
     public var message: String
 
-    public init(source: String, message: String) {
+    package init(source: String, message: String) {
         self.source = source
         self.message = message
     }
@@ -24,13 +24,13 @@ public struct InputError: Error, CustomStringConvertible, Sendable {
 }
 
 /// A file, or standard input (`-`), read with plain `read(2)`.
-public final class FileInput: ByteInput {
+package final class FileInput: ByteInput {
     let fd: Int32
     let ownsDescriptor: Bool
-    public let name: String
+    package let name: String
 
     /// Opens `path` for reading; `-` is standard input.
-    public init(path: String) throws {
+    package init(path: String) throws {
         if path == "-" {
             fd = 0
             ownsDescriptor = false
@@ -49,7 +49,7 @@ public final class FileInput: ByteInput {
         name = path
     }
 
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         while true {
             let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
             if n >= 0 { return n }

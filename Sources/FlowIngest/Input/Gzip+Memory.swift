@@ -1,14 +1,14 @@
 /// A decompressed size over the bound: the body (or file) is refused, not truncated.
-public struct DecompressedTooLarge: Error, CustomStringConvertible, Sendable {
-    public var limit: Int
-    public var description: String { "the gzip data decompresses to more than \(limit) bytes" }
+package struct DecompressedTooLarge: Error, CustomStringConvertible, Sendable {
+    package var limit: Int
+    package var description: String { "the gzip data decompresses to more than \(limit) bytes" }
 }
 
 extension GzipInput {
     /// Decompresses gzip bytes held in memory, refusing to produce more than `limit` bytes (a gzip bomb stops there).
     ///
     /// - throws: ``DecompressedTooLarge`` over the limit; ``GzipError`` when the data is damaged or truncated.
-    public static func decompress(_ bytes: [UInt8], limit: Int) throws -> [UInt8] {
+    package static func decompress(_ bytes: [UInt8], limit: Int) throws -> [UInt8] {
         let input = try GzipInput(upstream: MemoryInput(bytes), prefix: [])
         input.maxDecompressedBytes = Int64(limit)
         var out: [UInt8] = []

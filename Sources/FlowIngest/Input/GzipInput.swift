@@ -10,7 +10,7 @@ public struct GzipError: Error, CustomStringConvertible, Sendable {
 ///
 /// The end of the input before the end of a member is an error
 /// (a truncated download must not look like a complete file).
-public final class GzipInput: ByteInput {
+package final class GzipInput: ByteInput {
     var upstream: any ByteInput
     var stream = z_stream()
     var inBuffer: UnsafeMutableRawBufferPointer
@@ -19,14 +19,14 @@ public final class GzipInput: ByteInput {
     var memberDone = false
     var finished = false
     /// Compressed bytes consumed so far.
-    public private(set) var compressedOffset: Int64 = 0
+    private(set) var compressedOffset: Int64 = 0
     /// Decompressed bytes produced so far.
-    public private(set) var decompressedOffset: Int64 = 0
+    private(set) var decompressedOffset: Int64 = 0
     /// A bound on the decompressed size; exceeding it is an error (a defence against gzip bombs).
-    public var maxDecompressedBytes: Int64 = .max
+    var maxDecompressedBytes: Int64 = .max
 
     /// - parameter prefix: bytes already read from `upstream` (used to sniff the magic number).
-    public init(upstream: any ByteInput, prefix: [UInt8]) throws {
+    package init(upstream: any ByteInput, prefix: [UInt8]) throws {
         self.upstream = upstream
         inBuffer = .allocate(byteCount: max(1 << 16, prefix.count), alignment: 16)
         prefix.withUnsafeBytes { inBuffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: prefix.count) }
@@ -44,12 +44,12 @@ public final class GzipInput: ByteInput {
     }
 
     /// Whether `bytes` start with the gzip magic number.
-    public static func hasMagic(_ bytes: some Collection<UInt8>) -> Bool {
+    package static func hasMagic(_ bytes: some Collection<UInt8>) -> Bool {
         var it = bytes.makeIterator()
         return it.next() == 0x1f && it.next() == 0x8b
     }
 
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         guard !finished, buffer.count > 0 else { return 0 }
         while true {
             if stream.avail_in == 0 && !upstreamDone {

@@ -89,6 +89,8 @@ struct MessageDraft {
 struct MessageParser {
     var cursor: JSONCursor
     let cache: ParseCache?
+    /// Whether keys of configuration audit records are read (``ContainerDecoder/detectsChanges``).
+    var detectsChanges = true
 
     init(_ bytes: UnsafeBufferPointer<UInt8>, at pos: Int, cache: ParseCache? = nil) {
         cursor = JSONCursor(bytes, at: pos)
@@ -129,7 +131,11 @@ struct MessageParser {
                 try cursor.skipValue(depth: 1)
             } else {
                 actionOnly = false
-                if try !changeField(key, into: &change) { try messageField(key, into: &draft) }
+                if !detectsChanges {
+                    try messageField(key, into: &draft)
+                } else if try !changeField(key, into: &change) {
+                    try messageField(key, into: &draft)
+                }
             }
             if try cursor.endOfMembers(close: UInt8(ascii: "}"), what: "object member") { break }
         }

@@ -3,10 +3,10 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-public import FlowModel
+package import FlowModel
 
 /// What one item of a request body (a Splunk HEC event, an Elasticsearch bulk document) turned out to be.
-public enum ItemOutcome: Sendable {
+package enum ItemOutcome: Sendable {
     /// A flow-log message, decoded and checked.
     case message(FlowMessage)
     /// A configuration audit log record (SPEC §13).

@@ -3,33 +3,33 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-public import FlowModel
+package import FlowModel
 
 /// One action of an Elasticsearch `_bulk` body with its document.
-public struct BulkItem: Sendable {
-    public enum Action: String, Sendable {
+package struct BulkItem: Sendable {
+    package enum Action: String, Sendable {
         case create, index, update, delete
     }
 
     /// The action as sent; the answer's item is keyed by it (`index` when the action line is unreadable).
-    public var action: Action
+    package var action: Action
     /// `_index` and `_id` of the action line, when given.
-    public var index: String?
-    public var id: String?
+    package var index: String?
+    package var id: String?
     /// Where the document (or the broken line) starts.
-    public var location: SourceLocation
-    public var outcome: ItemOutcome
-    public var excerpt: String
+    package var location: SourceLocation
+    package var outcome: ItemOutcome
+    package var excerpt: String
 }
 
 /// A `_bulk` body with a line where an action belongs that is not an action: Elasticsearch
 /// refuses such a request whole (HTTP 400, `illegal_argument_exception`), and so does tailflow.
-public struct MalformedBulkAction: Error, Sendable, CustomStringConvertible {
+package struct MalformedBulkAction: Error, Sendable, CustomStringConvertible {
     /// The 1-based line of the body.
-    public var line: Int
+    package var line: Int
     /// Elasticsearch's wording: `Malformed action/metadata line [N], expected …`.
-    public var reason: String
-    public var description: String { reason }
+    package var reason: String
+    package var description: String { reason }
 }
 
 /// Decodes Elasticsearch `_bulk` bodies: NDJSON in which action lines (`{"create":{…}}`,
@@ -45,9 +45,9 @@ public struct MalformedBulkAction: Error, Sendable, CustomStringConvertible {
 /// ```swift
 /// let items = try BulkBody.decode(body, source: "bulk request 12")
 /// ```
-public enum BulkBody {
+package enum BulkBody {
     /// - throws: ``MalformedBulkAction`` for the first line where an action belongs that is not one.
-    public static func decode(_ body: [UInt8], source: String) throws(MalformedBulkAction) -> [BulkItem] {
+    package static func decode(_ body: [UInt8], source: String) throws(MalformedBulkAction) -> [BulkItem] {
         try BodyScan.with(body) { bytes throws(MalformedBulkAction) -> [BulkItem] in
             var scan = BodyScan(bytes, source: source)
             let cache = ParseCache()

@@ -1,9 +1,9 @@
-public import FlowModel
+package import FlowModel
 
 /// One event of a Splunk HTTP Event Collector body: `{"time":…, "event": message, …}`.
-public struct HECEvent: Sendable {
+package struct HECEvent: Sendable {
     /// Why HEC would refuse the event, in HEC's own terms (its response codes 6, 12 and 13).
-    public enum Problem: Sendable, Equatable {
+    package enum Problem: Sendable, Equatable {
         /// Not JSON, not an object, or an event that is not a valid flow-log message (code 6).
         case invalidDataFormat
         /// No `event` field (code 12).
@@ -13,13 +13,13 @@ public struct HECEvent: Sendable {
     }
 
     /// The 0-based position in the body: HEC's `invalid-event-number`.
-    public var number: Int
-    public var location: SourceLocation
-    public var outcome: ItemOutcome
+    package var number: Int
+    package var location: SourceLocation
+    package var outcome: ItemOutcome
     /// Set when the outcome is `.rejected`.
-    public var problem: Problem?
+    package var problem: Problem?
     /// The first bytes of the event, for a person to recognise it.
-    public var excerpt: String
+    package var excerpt: String
 }
 
 /// Decodes Splunk HEC event bodies (`/services/collector/event`): concatenated JSON
@@ -34,8 +34,8 @@ public struct HECEvent: Sendable {
 /// ```swift
 /// for event in HECBody.decode(body, source: "hec request 7") where event.problem != nil { … }
 /// ```
-public enum HECBody {
-    public static func decode(_ body: [UInt8], source: String) -> [HECEvent] {
+package enum HECBody {
+    package static func decode(_ body: [UInt8], source: String) -> [HECEvent] {
         BodyScan.with(body) { bytes in
             var scan = BodyScan(bytes, source: source)
             let cache = ParseCache()

@@ -67,7 +67,7 @@ struct ChangeFilterCompiler {
         case .src, .dst, .kind, .proto, .port:
             throw FilterError("'\(t.field.rawValue)' does not apply to configuration changes",
                               column: t.column, width: t.field.rawValue.count,
-                              expected: "a term of changes: \(ChangeFilter.terms) (--actor, --target and --type choose by who and what)",
+                              expected: "a term of changes: \(ChangeFilter.terms) (the actor, target and type filters choose by who and what)",
                               expression: source)
         case .node:
             let nodes = try nodes(t.values)

@@ -1,4 +1,4 @@
-public import Hummingbird
+package import Hummingbird
 
 /// Lets a request through only with the credentials of one role, and records the role in
 /// the context. One middleware for every protected route group (each receiver, the queries).
@@ -13,10 +13,10 @@ public import Hummingbird
 /// ```swift
 /// router.group("api/v1").add(middleware: AuthenticationMiddleware(.read, credentials: credentials))
 /// ```
-public struct AuthenticationMiddleware: RouterMiddleware {
-    public typealias Context = FlowRequestContext
+package struct AuthenticationMiddleware: RouterMiddleware {
+    package typealias Context = FlowRequestContext
     /// What to throw for a refused request; by default the role's protocol's answer.
-    public typealias Refusal = @Sendable (Access, Role, Request) -> any Error
+    package typealias Refusal = @Sendable (Access, Role, Request) -> any Error
 
     let role: Role
     let credentials: Credentials
@@ -27,14 +27,14 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     /// - parameter role: the role whose secret the request must carry.
     /// - parameter onlyWhenOn: when true, only answer 404 while the role is off; no credentials needed.
     /// - parameter refusal: the error for a refused request (default: ``defaultRefusal(_:_:_:)``).
-    public init(_ role: Role, credentials: Credentials, onlyWhenOn: Bool = false, refusal: @escaping Refusal = Self.defaultRefusal) {
+    package init(_ role: Role, credentials: Credentials, onlyWhenOn: Bool = false, refusal: @escaping Refusal = Self.defaultRefusal) {
         self.role = role
         self.credentials = credentials
         self.onlyWhenOn = onlyWhenOn
         self.refusal = refusal
     }
 
-    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard credentials.isOn(role) else { throw refusal(.off, role, request) }
         if onlyWhenOn || context.role == role { return try await next(request, context) }
         let access = credentials.check(request, for: role)
@@ -45,7 +45,7 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     }
 
     /// The refusal each protocol's clients expect.
-    public static func defaultRefusal(_ access: Access, _ role: Role, _ request: Request) -> any Error {
+    package static func defaultRefusal(_ access: Access, _ role: Role, _ request: Request) -> any Error {
         switch role {
         case .hec: hecRefusal(access)
         case .bulk: elasticRefusal(access, path: request.uri.path)

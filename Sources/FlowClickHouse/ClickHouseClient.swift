@@ -1,0 +1,203 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Statements over ClickHouse's HTTP interface, synchronously (the store protocol is synchronous),
+/// with retries and back-off when the server cannot be reached.
+///
+/// A statement ClickHouse refuses is not retried: its error names the server, ClickHouse's message
+/// and the statement. Connection errors (refused, reset, timed out) are retried
+/// ``RetryPolicy/attempts`` times, waiting ``RetryPolicy/firstDelay`` then twice as long each time.
+///
+/// For example:
+/// ```swift
+/// let client = ClickHouseClient(url: try ClickHouseURL("clickhouse://127.0.0.1:8123/flows"), password: nil)
+/// let text = try client.text("SELECT version()")
+/// ```
+public final class ClickHouseClient: Sendable {
+    public struct RetryPolicy: Sendable {
+        public var attempts: Int
+        public var firstDelay: Duration
+        public var maxDelay: Duration
+
+        public init(attempts: Int = 8, firstDelay: Duration = .milliseconds(200), maxDelay: Duration = .seconds(5)) {
+            self.attempts = attempts
+            self.firstDelay = firstDelay
+            self.maxDelay = maxDelay
+        }
+    }
+
+    public let url: ClickHouseURL
+    let password: String?
+    public let retry: RetryPolicy
+    /// Called before each retry with the attempt number and the error (the CLI prints it).
+    let onRetry: (@Sendable (Int, ClickHouseError) -> Void)?
+    /// Its own client: a short connect timeout, so that a server that is down is retried here
+    /// (and said so) rather than waited for in the connection pool.
+    let http: HTTPClient
+
+    public init(url: ClickHouseURL, password: String?, retry: RetryPolicy = RetryPolicy(),
+                onRetry: (@Sendable (Int, ClickHouseError) -> Void)? = nil) {
+        self.url = url
+        self.password = password
+        self.retry = retry
+        self.onRetry = onRetry
+        http = HTTPClient(eventLoopGroupProvider: .singleton,
+                          configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(2), read: .seconds(900))))
+    }
+
+    deinit {
+        try? http.syncShutdown()
+    }
+
+    /// Runs one statement in the store's database (or none, `inDatabase: false`) and returns
+    /// what the server answered.
+    ///
+    /// - parameter sql: The statement; with `data`, it goes in the URL and `data` is the body.
+    /// - parameter data: Rows to insert, in the format the statement names.
+    /// - throws: ``ClickHouseError``.
+    @discardableResult
+    /// - parameter retries: whether connection errors are retried here (an insert that may have
+    ///   landed is retried by its caller, which first checks what landed).
+    public func run(_ sql: String, data: [UInt8]? = nil, inDatabase: Bool = true, settings: [String: String] = [:],
+                    retries: Bool = true) throws -> [UInt8] {
+        var params: [(String, String)] = []
+        if inDatabase { params.append(("database", url.database)) }
+        // Long IN lists and a batch's identity checks fit; 64-bit integers as JSON numbers.
+        params.append(("max_query_size", "104857600"))
+        params.append(("output_format_json_quote_64bit_integers", "0"))
+        for (k, v) in settings.sorted(by: { $0.key < $1.key }) { params.append((k, v)) }
+        if data != nil { params.append(("query", sql)) }
+        let query = params.map { "\($0.0)=\(Self.escape($0.1))" }.joined(separator: "&")
+        let target = "http://\(url.server)/?\(query)"
+        var headers = HTTPHeaders()
+        let credentials = "\(url.user):\(password ?? "")"
+        headers.add(name: "Authorization", value: "Basic " + Data(credentials.utf8).base64EncodedString())
+        let body: [UInt8] = data ?? Array(sql.utf8)
+        var attempt = 1
+        var delay = retry.firstDelay
+        while true {
+            do {
+                return try once(target, headers: headers, body: body, sql: sql)
+            } catch let e as ClickHouseError where retries && e.kind == .connection && attempt < retry.attempts {
+                backOff(attempt, e, &delay)
+                attempt += 1
+            }
+        }
+    }
+
+    /// Tells ``onRetry`` and waits `delay`, then doubles it (up to ``RetryPolicy/maxDelay``).
+    func backOff(_ attempt: Int, _ error: ClickHouseError, _ delay: inout Duration) {
+        onRetry?(attempt, error)
+        Thread.sleep(forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+        delay = min(delay * 2, retry.maxDelay)
+    }
+
+    /// ``run(_:data:inDatabase:settings:retries:)`` as text.
+    public func text(_ sql: String, inDatabase: Bool = true) throws -> String {
+        String(decoding: try run(sql, inDatabase: inDatabase), as: UTF8.self)
+    }
+
+    /// The rows of a `SELECT … FORMAT TabSeparated`, each a list of unescaped fields.
+    public func rows(_ sql: String) throws -> [[String]] {
+        let out = try run(sql + "\nFORMAT TabSeparated")
+        return TabSeparated.parse(out)
+    }
+
+    private func once(_ target: String, headers: HTTPHeaders, body: [UInt8], sql: String) throws -> [UInt8] {
+        let response: HTTPClient.Response
+        do {
+            let request = try HTTPClient.Request(url: target, method: .POST, headers: headers, body: .bytes(body))
+            response = try http.execute(request: request, deadline: .now() + .seconds(900)).wait()
+        } catch {
+            throw ClickHouseError(.connection, server: url.server, "cannot reach the server: \(Self.describe(error))")
+        }
+        let bytes = response.body.map { Array($0.readableBytesView) } ?? []
+        guard response.status.code == 200 else {
+            var message = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if message.isEmpty { message = "HTTP \(response.status.code)" }
+            // "Code: 60, e.displayText() = DB::Exception: Table x doesn't exist., e.what() = DB::Exception"
+            message = message.replacingOccurrences(of: ", e.what() = DB::Exception", with: "")
+                .replacingOccurrences(of: "e.displayText() = DB::Exception: ", with: "")
+            let first = sql.split(separator: "\n").first { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map(String.init) ?? sql
+            throw ClickHouseError(.server(status: Int(response.status.code)), server: url.server, message,
+                                  statement: first.count > 120 ? String(first.prefix(117)) + "..." : first)
+        }
+        return bytes
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let text = String(describing: error)
+        if text.contains("connectTimeout") { return "connection timed out" }
+        if text.lowercased().contains("connection refused") || text.contains("ECONNREFUSED") || text.contains("errno: 111") {
+            return "connection refused"
+        }
+        if text.contains("remoteConnectionClosed") { return "the server closed the connection" }
+        return text
+    }
+
+    static func escape(_ s: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
+    }
+
+    /// A string literal for ClickHouse SQL.
+    public static func quote(_ s: String) -> String {
+        var out = "'"
+        for c in s.unicodeScalars {
+            switch c {
+            case "\\": out += "\\\\"
+            case "'": out += "\\'"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\0": out += "\\0"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out + "'"
+    }
+}
+
+/// ClickHouse's TabSeparated output: rows of fields with `\t`, `\n`, `\\` escaped.
+enum TabSeparated {
+    static func parse(_ bytes: [UInt8]) -> [[String]] {
+        var rows: [[String]] = []
+        var fields: [String] = []
+        var field: [UInt8] = []
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            switch b {
+            case 0x09:
+                fields.append(String(decoding: field, as: UTF8.self))
+                field.removeAll(keepingCapacity: true)
+            case 0x0a:
+                fields.append(String(decoding: field, as: UTF8.self))
+                field.removeAll(keepingCapacity: true)
+                rows.append(fields)
+                fields = []
+            case 0x5c where i + 1 < bytes.count:
+                i += 1
+                switch bytes[i] {
+                case 0x74: field.append(0x09)
+                case 0x6e: field.append(0x0a)
+                case 0x72: field.append(0x0d)
+                case 0x30: field.append(0x00)
+                case 0x62: field.append(0x08)
+                case 0x66: field.append(0x0c)
+                default: field.append(bytes[i])
+                }
+            default:
+                field.append(b)
+            }
+            i += 1
+        }
+        if !field.isEmpty || !fields.isEmpty {
+            fields.append(String(decoding: field, as: UTF8.self))
+            rows.append(fields)
+        }
+        return rows
+    }
+}

@@ -1,0 +1,469 @@
+public import FlowFormat
+public import FlowQuery
+import FlowModel
+import FlowStore
+import Foundation
+
+/// The questions of SPEC §4 as ClickHouse SQL: the edge model (each byte counted once although
+/// both ends report it, SPEC §3) and the resolution of addresses to nodes run on the server,
+/// which returns only the answer rows; the rows print with the same reports as SQLite's answers.
+///
+/// Answered so far: `top` (every `--by`), `series`, `rollup` (not by tag, user or os), `scope` (not `--flows`) (epoch-aligned or UTC steps), `nodes`,
+/// with `--kind`, `--proto` and `--endpoint`. The rest throws ``ClickHouseUnsupported``.
+///
+/// For example:
+/// ```swift
+/// let report = try ClickHouseQueries(store: store).answer(.top(options, by: .pair, metric: .bytes, limit: 10))
+/// print(report.render(.json))
+/// ```
+public struct ClickHouseQueries: Sendable {
+    public let store: ClickHouseStore
+    var client: ClickHouseClient { store.client }
+
+    public init(store: ClickHouseStore) {
+        self.store = store
+    }
+
+    /// Answers a question as the report the CLI prints.
+    ///
+    /// - throws: ``ClickHouseUnsupported`` for what this backend cannot answer yet; ``QueryError``
+    ///   for a question that cannot be answered as asked; ``ClickHouseError``.
+    public func answer(_ question: Question) throws -> Report {
+        var report: Report
+        var arguments: [String] = []
+        let options: QueryOptions
+        switch question {
+        case .nodes:
+            return .nodes(try store.nodes())
+        case .top(let o, let by, let metric, let limit):
+            options = o
+            let directory = try store.directory()
+            let context = try Context(self, o, directory)
+            switch by {
+            case .endpoint:
+                let (rows, total) = try topEndpoints(context, metric: metric, limit: limit)
+                report = .topEndpoints(rows)
+                report.cut = Report.Cut(total: total)
+            case .pair:
+                let (rows, total) = try topPairs(context, metric: metric, limit: limit)
+                report = .topPairs(rows)
+                report.cut = Report.Cut(total: total)
+            case .port:
+                let (rows, total) = try topPorts(context, metric: metric, limit: limit)
+                report = .topPorts(rows)
+                report.cut = Report.Cut(total: total)
+            case .proto:
+                let (rows, total) = try topProtocols(context, metric: metric, limit: limit)
+                report = .topProtocols(rows)
+                report.cut = Report.Cut(total: total)
+            }
+        case .series(let o, let step, let subject):
+            options = o
+            let directory = try store.directory()
+            let context = try Context(self, o, directory)
+            report = .series(try series(context, step: step, subject: subject))
+            switch subject {
+            case .all: break
+            case .endpoint(let e): arguments = [e]
+            case .pair(let a, let b), .edge(let a, let b): arguments = [a, b]
+            }
+        case .rollup(let o, let step, let groupBy):
+            options = o
+            let directory = try store.directory()
+            let context = try Context(self, o, directory)
+            report = .rollup(try rollup(context, step: step, groupBy: groupBy), groupBy: groupBy)
+        case .scope(let o):
+            options = o
+            let directory = try store.directory()
+            let context = try Context(self, o, directory)
+            report = .scope(try scope(context))
+        case .scopeFlows: throw ClickHouseUnsupported("scope --flows")
+        case .flows: throw ClickHouseUnsupported("flows")
+        case .diff: throw ClickHouseUnsupported("diff")
+        case .coverage: throw ClickHouseUnsupported("coverage")
+        }
+        if let e = options.endpoint { arguments.append(e) }
+        report.notes = try notes(options.window, arguments: arguments)
+        return report
+    }
+
+    // MARK: The edge model in SQL
+
+    /// One question's filters and the directory its endpoint arguments resolve in.
+    struct Context {
+        let options: QueryOptions
+        let directory: NodeDirectory
+        /// The resolved `--endpoint`.
+        let endpoint: String?
+        let queries: ClickHouseQueries
+
+        init(_ queries: ClickHouseQueries, _ options: QueryOptions, _ directory: NodeDirectory) throws {
+            if options.tag != nil { throw ClickHouseUnsupported("--tag") }
+            if options.user != nil { throw ClickHouseUnsupported("--user") }
+            if options.filter != nil { throw ClickHouseUnsupported("--where") }
+            self.options = options
+            self.directory = directory
+            self.queries = queries
+            endpoint = try options.endpoint.map { try queries.resolve($0, directory) }
+        }
+    }
+
+    /// An endpoint that matches nothing (a well-formed address no flow or node has).
+    static let unseen = "\u{0}unseen"
+
+    /// Resolves an endpoint argument as SQLite's directory does: `*`, a stable node ID, an IP
+    /// address (its owner node, else the address), a full node name or its first label.
+    ///
+    /// - throws: ``QueryError`` for an unknown or ambiguous name.
+    func resolve(_ argument: String, _ directory: NodeDirectory) throws -> String {
+        let arg = argument.trimmingCharacters(in: .whitespaces)
+        if arg == "*" { return "*" }
+        if directory.nodes[arg] != nil { return arg }
+        if let ip = IPAddress(arg) {
+            let text = ip.description
+            if let owner = directory.owners[text] { return owner }
+            return try seen(text) ? text : Self.unseen
+        }
+        let lower = arg.lowercased()
+        var matches = directory.nodes.values.filter { ($0.name?.lowercased()).map { $0 == lower || $0 == lower + "." } ?? false }
+        if matches.isEmpty {
+            matches = directory.nodes.values.filter { n in
+                guard let name = n.name?.lowercased() else { return false }
+                return name.split(separator: ".", maxSplits: 1).first.map(String.init) == lower
+            }
+        }
+        if matches.count == 1 { return matches[0].stableID }
+        if matches.isEmpty {
+            throw QueryError("unknown endpoint '\(argument)': not a node ID or node name in this store, nor an IP address (`tailflow nodes` lists them)")
+        }
+        let list = matches.sorted { $0.stableID < $1.stableID }.map { "\($0.stableID) (\($0.name ?? "unnamed"))" }
+        throw QueryError("ambiguous endpoint '\(argument)': it names \(matches.count) nodes: \(list.joined(separator: ", ")); use a full name or a node ID")
+    }
+
+    /// Whether any flow row or node claim has the address.
+    func seen(_ address: String) throws -> Bool {
+        let q = ClickHouseClient.quote(address)
+        let rows = try client.rows("""
+            SELECT (SELECT count() FROM (SELECT 1 FROM flows WHERE src = \(q) OR dst = \(q) LIMIT 1))
+                 + (SELECT count() FROM (SELECT 1 FROM node_addresses WHERE ip = \(q) LIMIT 1))
+            """)
+        return (rows.first.flatMap { Int($0[0]) } ?? 0) > 0
+    }
+
+    /// The owners of addresses as two constant arrays sorted by address (with '' → `*`), for
+    /// `transform`: resolution happens on the server, at query time.
+    static let owned = """
+        (SELECT ip, argMax(node, (info_ns, seq)) AS o FROM node_addresses GROUP BY ip UNION ALL SELECT '' AS ip, '*' AS o)
+        """
+
+    /// The counted edges of the window, one row per edge observation that counts:
+    /// `start_ns, reporter, proto, port` (the service port: the lower non-zero of the row's two),
+    /// `ef` (from), `et` (to), `ep` (packets), `eb` (bytes).
+    ///
+    /// Each flow row is two observations, src→dst with its tx counters and dst→src with its rx
+    /// counters (a physical row: reporter→dst and back); an edge X→Y counts from X's reports
+    /// when X is a reporter, else from Y's when Y is, else from anyone's (SPEC §3).
+    static func edges(_ c: Context, kindColumn: Bool = false, direction: Bool = false) -> String {
+        let w = c.options.window
+        let kinds = c.options.candidateKinds.map { String($0.rawValue) }.sorted().joined(separator: ", ")
+        var conditions = ["start_ns >= \(w.from)", "start_ns < \(w.to)", "kind IN (\(kinds.isEmpty ? "254" : kinds))"]
+        if let p = c.options.proto { conditions.append("proto = \(p)") }
+        var outer = ""
+        if let e = c.endpoint {
+            let q = ClickHouseClient.quote(e)
+            outer = "\n  AND (ef = \(q) OR et = \(q))"
+        }
+        return """
+            SELECT start_ns, reporter, \(kindColumn ? "kind, " : "")\(direction ? "x AS source, side, " : "")proto, port, e.1 AS ef, e.2 AS et, e.3 AS ep, e.4 AS eb
+            FROM (
+                WITH (SELECT arraySort(groupArray(ip)) FROM \(owned)) AS ips,
+                     (SELECT arraySort((x, i) -> i, groupArray(o), groupArray(ip)) FROM \(owned)) AS owners
+                SELECT start_ns, reporter, kind, proto,
+                       if(src_port = 0, dst_port, if(dst_port = 0, src_port, least(src_port, dst_port))) AS port,
+                       if(src_port = dst_port, 1, if(port = dst_port, 2, 3)) AS side,
+                       if(kind = 3, reporter, transform(src, ips, owners, src)) AS x,
+                       transform(dst, ips, owners, dst) AS y,
+                       arrayJoin([(x, y, tx_packets, tx_bytes), (y, x, rx_packets, rx_bytes)]) AS e
+                FROM flows
+                WHERE \(conditions.joined(separator: " AND "))
+            )
+            WHERE (ep != 0 OR eb != 0)
+              AND if(ef IN (SELECT stable_id FROM reporters), ef = reporter,
+                     if(et IN (SELECT stable_id FROM reporters), et = reporter, 1))\(outer)
+            """
+    }
+
+    // MARK: top
+
+    func topEndpoints(_ c: Context, metric: Metric, limit: Int) throws -> ([TopEndpointRow], Int) {
+        let order = metric == .bytes ? "bytes" : "packets"
+        let answer = try select("""
+            SELECT s.1 AS endpoint, sum(s.2) AS sb, sum(s.3) AS rb, sum(s.4) AS sp, sum(s.5) AS rp,
+                   sb + rb AS bytes, sp + rp AS packets
+            FROM (
+                SELECT arrayJoin([(ef, eb, toUInt64(0), ep, toUInt64(0)), (et, toUInt64(0), eb, toUInt64(0), ep)]) AS s
+                FROM (\(Self.edges(c)))
+            )
+            GROUP BY endpoint
+            HAVING bytes != 0 OR packets != 0
+            ORDER BY \(order) DESC, endpoint ASC
+            LIMIT \(limit)
+            """)
+        let rows = answer.rows.map { f in
+            TopEndpointRow.make(endpoint: f.string(0), name: c.directory.name(f.string(0)), sentBytes: f.int(1), receivedBytes: f.int(2),
+                                sentPackets: f.int(3), receivedPackets: f.int(4),
+                                label: f.string(0) == "*" ? "(anonymised exit traffic)" : nil)
+        }
+        return (rows, answer.total)
+    }
+
+    func topPairs(_ c: Context, metric: Metric, limit: Int) throws -> ([TopPairRow], Int) {
+        let order = metric == .bytes ? "bytes" : "packets"
+        let answer = try select("""
+            SELECT a, b, sum(abB) AS ab_bytes, sum(baB) AS ba_bytes, sum(abP) AS ab_packets, sum(baP) AS ba_packets,
+                   ab_bytes + ba_bytes AS bytes, ab_packets + ba_packets AS packets
+            FROM (
+                SELECT ef <= et AS forward, if(forward, ef, et) AS a, if(forward, et, ef) AS b,
+                       if(forward, eb, toUInt64(0)) AS abB, if(forward, toUInt64(0), eb) AS baB,
+                       if(forward, ep, toUInt64(0)) AS abP, if(forward, toUInt64(0), ep) AS baP
+                FROM (\(Self.edges(c)))
+            )
+            GROUP BY a, b
+            HAVING bytes != 0 OR packets != 0
+            ORDER BY \(order) DESC, a ASC, b ASC
+            LIMIT \(limit)
+            """)
+        let rows = answer.rows.map { f in
+            TopPairRow.make(a: f.string(0), b: f.string(1), aName: c.directory.name(f.string(0)), bName: c.directory.name(f.string(1)),
+                            abBytes: f.int(2), baBytes: f.int(3), abPackets: f.int(4), baPackets: f.int(5))
+        }
+        return (rows, answer.total)
+    }
+
+    func topPorts(_ c: Context, metric: Metric, limit: Int) throws -> ([TopPortRow], Int) {
+        let answer = try select("""
+            SELECT proto, port, sum(eb) AS bytes, sum(ep) AS packets
+            FROM (\(Self.edges(c)))
+            GROUP BY proto, port
+            HAVING bytes != 0 OR packets != 0
+            ORDER BY \(metric == .bytes ? "bytes" : "packets") DESC, proto ASC, port ASC
+            LIMIT \(limit)
+            """)
+        let rows = answer.rows.map { f in
+            TopPortRow.make(proto: UInt8(truncatingIfNeeded: f.int(0)), port: UInt16(truncatingIfNeeded: f.int(1)), bytes: f.int(2), packets: f.int(3))
+        }
+        return (rows, answer.total)
+    }
+
+    func topProtocols(_ c: Context, metric: Metric, limit: Int) throws -> ([TopProtoRow], Int) {
+        let answer = try select("""
+            SELECT proto, sum(eb) AS bytes, sum(ep) AS packets
+            FROM (\(Self.edges(c)))
+            GROUP BY proto
+            HAVING bytes != 0 OR packets != 0
+            ORDER BY \(metric == .bytes ? "bytes" : "packets") DESC, proto ASC
+            LIMIT \(limit)
+            """)
+        let rows = answer.rows.map { f in TopProtoRow.make(proto: UInt8(truncatingIfNeeded: f.int(0)), bytes: f.int(1), packets: f.int(2)) }
+        return (rows, answer.total)
+    }
+
+    // MARK: series
+
+    func series(_ c: Context, step: Nanoseconds, subject: SeriesSubject) throws -> [SeriesPoint] {
+        let (starts, width) = try uniformBuckets(c, step: step)
+        guard let first = starts.first else { return [] }
+        var match = "1"
+        func q(_ s: String) -> String { ClickHouseClient.quote(s) }
+        switch subject {
+        case .all:
+            break
+        case .endpoint(let e):
+            let x = q(try resolve(e, c.directory))
+            match = "(ef = \(x) OR et = \(x))"
+        case .pair(let a, let b):
+            let x = q(try resolve(a, c.directory)), y = q(try resolve(b, c.directory))
+            match = "((ef = \(x) AND et = \(y)) OR (ef = \(y) AND et = \(x)))"
+        case .edge(let a, let b):
+            let x = q(try resolve(a, c.directory)), y = q(try resolve(b, c.directory))
+            match = "(ef = \(x) AND et = \(y))"
+        }
+        let answer = try select("""
+            SELECT intDiv(start_ns - \(first), \(width)) AS i, sum(eb) AS bytes, sum(ep) AS packets
+            FROM (\(Self.edges(c)))
+            WHERE \(match)
+            GROUP BY i
+            """)
+        var points = starts.map { SeriesPoint.make(time: $0, bytes: 0, packets: 0) }
+        for f in answer.rows {
+            let i = f.int(0)
+            guard i >= 0, i < points.count else { continue }
+            points[Int(i)].bytes = f.int(1)
+            points[Int(i)].packets = f.int(2)
+        }
+        return points
+    }
+
+    // MARK: scope
+
+    /// Every peer the endpoint exchanged traffic with: both directions, protocols, service ports
+    /// (outbound: on the peer, which the endpoint connected to; inbound: on the endpoint), first
+    /// and last seen (the end of the last message window starting when the last traffic did).
+    func scope(_ c: Context) throws -> [ScopePeer] {
+        guard let e = c.endpoint else { throw QueryError("scope needs \(parameter: "endpoint")") }
+        let q = ClickHouseClient.quote(e)
+        let answer = try select("""
+            SELECT if(ef = \(q), et, ef) AS peer,
+                   sumIf(eb, ef = \(q)) AS sb, sumIf(eb, ef != \(q)) AS rb, sumIf(ep, ef = \(q)) AS sp, sumIf(ep, ef != \(q)) AS rp,
+                   arraySort(groupUniqArray(proto)), arraySort(groupUniqArray(port)),
+                   arraySort(groupUniqArrayIf(port, side != 1 AND (source = \(q)) = (side = 2))),
+                   arraySort(groupUniqArrayIf(port, side != 1 AND (source = \(q)) != (side = 2))),
+                   min(start_ns), max(start_ns)
+            FROM (\(Self.edges(c, direction: true)))
+            GROUP BY peer
+            ORDER BY sb + rb DESC, peer ASC
+            """)
+        let lasts = Set(answer.rows.map { $0.int(10) })
+        var ends: [Int64: Int64] = [:]
+        if !lasts.isEmpty {
+            for f in try client.rows("SELECT start_ns, max(end_ns) FROM flows WHERE start_ns IN (\(lasts.sorted().map(String.init).joined(separator: ", "))) GROUP BY start_ns") {
+                if let s = Int64(f[0]), let end = Int64(f[1]) { ends[s] = end }
+            }
+        }
+        func numbers(_ v: Any) -> [Int64] { (v as? [Any])?.compactMap { ($0 as? NSNumber)?.int64Value } ?? [] }
+        return answer.rows.map { f in
+            ScopePeer.make(peer: f.string(0), peerName: c.directory.name(f.string(0)), sentBytes: f.int(1), receivedBytes: f.int(2),
+                           sentPackets: f.int(3), receivedPackets: f.int(4),
+                           protocols: numbers(f.values[5]).map { UInt8(truncatingIfNeeded: $0) },
+                           ports: numbers(f.values[6]).map { UInt16(truncatingIfNeeded: $0) },
+                           outboundPorts: numbers(f.values[7]).map { UInt16(truncatingIfNeeded: $0) },
+                           inboundPorts: numbers(f.values[8]).map { UInt16(truncatingIfNeeded: $0) },
+                           firstSeen: f.int(9), lastSeen: ends[f.int(10)] ?? f.int(10))
+        }
+    }
+
+    // MARK: rollup
+
+    func rollup(_ c: Context, step: Nanoseconds, groupBy: [RollupKeyField]) throws -> [RollupRow] {
+        for key in groupBy where [.tag, .user, .os].contains(key) {
+            throw ClickHouseUnsupported("rollup --group-by \(key.rawValue)")
+        }
+        let (starts, width) = try uniformBuckets(c, step: step)
+        guard let first = starts.first else { return [] }
+        // The keys in the order asked, each as it sorts: kinds by name, endpoints in byte order.
+        let columns: [(RollupKeyField, String)] = groupBy.map { key in
+            switch key {
+            case .kind: (key, "transform(kind, [0, 1, 2, 3], ['virtual', 'subnet', 'exit', 'physical'], '')")
+            case .proto: (key, "proto")
+            case .port: (key, "port")
+            case .src: (key, "ef")
+            case .dst: (key, "et")
+            case .tag, .user, .os: (key, "''")
+            }
+        }
+        let keyList = columns.enumerated().map { "\($1.1) AS k\($0)" }
+        let answer = try select("""
+            SELECT intDiv(start_ns - \(first), \(width)) AS i\(keyList.map { ", " + $0 }.joined()), sum(eb) AS bytes, sum(ep) AS packets
+            FROM (\(Self.edges(c, kindColumn: true)))
+            GROUP BY i\(columns.indices.map { ", k\($0)" }.joined())
+            HAVING bytes != 0 OR packets != 0
+            ORDER BY i\(columns.indices.map { ", k\($0)" }.joined())
+            """)
+        return answer.rows.compactMap { f -> RollupRow? in
+            let i = f.int(0)
+            guard i >= 0, i < starts.count else { return nil }
+            var row = RollupRow(time: starts[Int(i)], bytes: f.int(columns.count + 1), packets: f.int(columns.count + 2))
+            for (n, (key, _)) in columns.enumerated() {
+                switch key {
+                case .kind: row.kind = f.string(n + 1)
+                case .proto: row.proto = UInt8(truncatingIfNeeded: f.int(n + 1))
+                case .port: row.port = UInt16(truncatingIfNeeded: f.int(n + 1))
+                case .src:
+                    row.src = f.string(n + 1)
+                    row.srcName = c.directory.name(f.string(n + 1))
+                case .dst:
+                    row.dst = f.string(n + 1)
+                    row.dstName = c.directory.name(f.string(n + 1))
+                case .tag, .user, .os: break
+                }
+            }
+            return row
+        }
+    }
+
+    /// The question's buckets when they all have one width (epoch-aligned steps, UTC days and weeks).
+    ///
+    /// - throws: ``ClickHouseUnsupported`` for calendar buckets of different lengths (summer time).
+    func uniformBuckets(_ c: Context, step: Nanoseconds) throws -> ([Nanoseconds], Nanoseconds) {
+        let buckets = try c.options.window.bucketing(step: step, zone: c.options.zone)
+        guard let first = buckets.starts.first else { return ([], step) }
+        let width = buckets.starts.count > 1 ? buckets.starts[1] - first : step
+        for (a, b) in zip(buckets.starts, buckets.starts.dropFirst()) where b - a != width {
+            throw ClickHouseUnsupported("--step \(Self.stepText(step)) in --tz \(c.options.zone.identifier) (buckets of different lengths)")
+        }
+        return (buckets.starts, width)
+    }
+
+    static func stepText(_ step: Nanoseconds) -> String {
+        let s = step / Timestamp.nanosPerSecond
+        if s % 604_800 == 0 { return "\(s / 604_800)w" }
+        if s % 86_400 == 0 { return "\(s / 86_400)d" }
+        if s % 3_600 == 0 { return "\(s / 3_600)h" }
+        if s % 60 == 0 { return "\(s / 60)m" }
+        return "\(s)s"
+    }
+
+    // MARK: Notes
+
+    /// What the asker should know besides the rows, as SQLite's answers say it.
+    func notes(_ window: TimeWindow, arguments: [String]) throws -> [String] {
+        var notes: [String] = []
+        for a in arguments {
+            guard let ip = IPAddress(a.trimmingCharacters(in: .whitespaces)) else { continue }
+            let directory = try store.directory()
+            if directory.owners[ip.description] == nil, try !seen(ip.description) {
+                notes.append("no flow or node in this store has the address \(ip.description): nothing matches it")
+            }
+        }
+        let any = try client.rows("SELECT count() FROM (SELECT 1 FROM flows WHERE start_ns >= \(window.from) AND start_ns < \(window.to) LIMIT 1)")
+        guard any.first?.first == "0" else { return notes }
+        let span = "no data in [\(Timestamp.formatRFC3339(window.from)), \(Timestamp.formatRFC3339(window.to)))"
+        let range = try client.rows("SELECT count(), min(start_ns), max(start_ns) FROM flows")
+        if let r = range.first, r.count == 3, r[0] != "0", let lo = Int64(r[1]), let hi = Int64(r[2]) {
+            let end = try client.rows("SELECT max(end_ns) FROM flows WHERE start_ns = \(hi)").first.flatMap { Int64($0[0]) } ?? hi
+            notes.append("\(span); the store holds \(Timestamp.formatRFC3339(lo)) … \(Timestamp.formatRFC3339(max(hi, end)))")
+        } else {
+            notes.append("\(span); the store holds no flow logs yet (tailflow ingest, pull or follow adds them)")
+        }
+        return notes
+    }
+
+    // MARK: Reading answers
+
+    struct Answer {
+        var rows: [Fields]
+        /// The rows before the LIMIT.
+        var total: Int
+    }
+
+    struct Fields {
+        let values: [Any]
+        func string(_ i: Int) -> String { values[i] as? String ?? "\(values[i])" }
+        func int(_ i: Int) -> Int64 {
+            if let n = values[i] as? NSNumber { return n.int64Value }
+            if let s = values[i] as? String { return Int64(s) ?? 0 }
+            return 0
+        }
+    }
+
+    /// Runs a SELECT in JSONCompact (exact integers, and the row count before LIMIT).
+    func select(_ sql: String) throws -> Answer {
+        let bytes = try client.run(sql + "\nFORMAT JSONCompact")
+        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+              let data = object["data"] as? [[Any]] else {
+            throw ClickHouseError(.server(status: 200), server: client.url.server, "an answer that is not JSONCompact: \(String(decoding: bytes.prefix(200), as: UTF8.self))")
+        }
+        let total = (object["rows_before_limit_at_least"] as? NSNumber)?.intValue ?? data.count
+        return Answer(rows: data.map { Fields(values: $0) }, total: max(total, data.count))
+    }
+}

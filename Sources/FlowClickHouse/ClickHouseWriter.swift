@@ -1,0 +1,345 @@
+import FlowModel
+import FlowStore
+import Foundation
+
+/// The ClickHouse store's writer: a batch is held in memory and written at ``commit()``.
+///
+/// Idempotency without unique keys: at commit the writer reads which of the batch's message
+/// identities (window start, reporter, digest) the store holds already, in the batch's time range,
+/// and inserts only the others (a message repeated inside the batch is stored once too). The
+/// flow rows go in inserts of at most a million rows, cut at message boundaries, each one block
+/// that ClickHouse commits whole; an insert that fails on the connection (it may have landed) is
+/// retried after reading the identities again, so a retried insert adds nothing twice. Node facts
+/// (idempotent: the latest report wins) are written before the rows; the reporters table is fed by
+/// the rows' inserts themselves. One writer per database at a time, as with SQLite's writer lock
+/// (two concurrent writers of the same input could still add a duplicate, which the Replacing
+/// engine removes when it merges).
+final class ClickHouseWriter: StoreWriter {
+    let store: ClickHouseStore
+    var client: ClickHouseClient { store.client }
+    private(set) var isInBatch = false
+    private(set) var stats = WriteStats()
+
+    /// The batch, in the order it was given (node facts follow the order of reports).
+    enum Item {
+        case message(FlowMessage, digest: Int64)
+        case node(NodeInfo, at: Nanoseconds)
+    }
+
+    struct Identity: Hashable {
+        var start: Int64
+        var reporter: String
+        var digest: Int64
+    }
+
+    var items: [Item] = []
+    var identities: Set<Identity> = []
+    var rejects: [Reject] = []
+    /// What the store knows of each node (loaded at the first batch; one writer at a time).
+    var known: [String: NodeState]?
+
+    final class NodeState {
+        var info: NodeInfo?
+        var infoNs: Int64?
+        var infoDirty = false
+        var firstSeen: Int64?
+        var lastSeen: Int64?
+        var seenDirty = false
+
+        func seen(_ t: Int64) {
+            if firstSeen.map({ t < $0 }) ?? true { firstSeen = t; seenDirty = true }
+            if lastSeen.map({ t > $0 }) ?? true { lastSeen = t; seenDirty = true }
+        }
+
+        /// Takes `info` if it is at least as recent as what the node has; the latest report wins
+        /// (as SQLite's writer does).
+        func learn(_ info: NodeInfo, at t: Int64) {
+            if let infoNs, t < infoNs { return }
+            var info = info
+            if info.routes == nil { info.routes = self.info?.routes }
+            if let current = self.info, current == info {
+                if t > infoNs ?? .min { infoNs = t; infoDirty = true }
+                return
+            }
+            self.info = info
+            infoNs = t
+            infoDirty = true
+        }
+    }
+
+    init(_ store: ClickHouseStore) {
+        self.store = store
+    }
+
+    func begin() throws {
+        precondition(!isInBatch, "begin() inside a batch")
+        isInBatch = true
+    }
+
+    @discardableResult
+    func add(_ message: FlowMessage) throws -> Bool {
+        precondition(isInBatch, "add(_:) outside a batch")
+        let digest = message.digest
+        guard identities.insert(Identity(start: message.start, reporter: message.nodeID, digest: digest)).inserted else {
+            stats.duplicates += 1
+            return false
+        }
+        items.append(.message(message, digest: digest))
+        // Whether it is new in the store is known at commit (the stats say it then).
+        return true
+    }
+
+    func addReject(_ reject: Reject) throws {
+        precondition(isInBatch, "addReject outside a batch")
+        rejects.append(reject)
+        stats.rejects += 1
+    }
+
+    func addChange(_ change: ConfigChange) throws -> Bool {
+        throw ClickHouseUnsupported("configuration audit log records (tailflow changes)")
+    }
+
+    func importNode(_ info: NodeInfo, at t: Nanoseconds) throws {
+        precondition(isInBatch, "importNode outside a batch")
+        items.append(.node(info, at: t))
+    }
+
+    func importDERPRegion(_ region: DERPRegion, at t: Nanoseconds) throws {
+        throw ClickHouseUnsupported("the DERP map (tailflow derp import)")
+    }
+
+    func rollback() {
+        items.removeAll()
+        identities.removeAll()
+        rejects.removeAll()
+        isInBatch = false
+        // What the batch taught about nodes was not written: read it again next time.
+        known = nil
+    }
+
+    func commit() throws {
+        precondition(isInBatch, "commit() outside a batch")
+        let present = try storedIdentities(of: items)
+        var messages: [(FlowMessage, Int64)] = []
+        var nodes = try knownNodes()
+        func state(_ id: String) -> NodeState {
+            if let s = nodes[id] { return s }
+            let s = NodeState()
+            nodes[id] = s
+            return s
+        }
+        for item in items {
+            switch item {
+            case .message(let m, let digest):
+                if present.contains(Identity(start: m.start, reporter: m.nodeID, digest: digest)) {
+                    stats.duplicates += 1
+                    continue
+                }
+                messages.append((m, digest))
+                let reporter = state(m.nodeID)
+                reporter.seen(m.start)
+                if let src = m.srcNode {
+                    let n = state(src.nodeID)
+                    n.learn(src, at: m.start)
+                    n.seen(m.start)
+                }
+                for dst in m.dstNodes {
+                    let n = state(dst.nodeID)
+                    n.learn(dst, at: m.start)
+                    n.seen(m.start)
+                }
+            case .node(let info, let t):
+                state(info.nodeID).learn(info, at: t)
+            }
+        }
+        known = nodes
+        try writeNodes(nodes)
+        try writeRows(messages)
+        try writeRejects()
+        stats.messages += messages.count
+        stats.rows += messages.reduce(0) { $0 + $1.0.rows.count }
+        items.removeAll()
+        identities.removeAll()
+        rejects.removeAll()
+        isInBatch = false
+    }
+
+    // MARK: Reading what is stored
+
+    /// The identities among `items`' messages that the store holds.
+    func storedIdentities(of items: [Item]) throws -> Set<Identity> {
+        var lo = Int64.max, hi = Int64.min
+        for case .message(let m, _) in items {
+            lo = min(lo, m.start)
+            hi = max(hi, m.start)
+        }
+        guard lo <= hi else { return [] }
+        var present: Set<Identity> = []
+        for f in try client.rows("SELECT DISTINCT start_ns, reporter, digest FROM flows WHERE start_ns >= \(lo) AND start_ns <= \(hi)") where f.count == 3 {
+            if let s = Int64(f[0]), let d = Int64(f[2]) { present.insert(Identity(start: s, reporter: f[1], digest: d)) }
+        }
+        return present
+    }
+
+    func knownNodes() throws -> [String: NodeState] {
+        if let known { return known }
+        var nodes: [String: NodeState] = [:]
+        for f in try client.rows("SELECT stable_id, max(info_ns) FROM nodes GROUP BY stable_id") where f.count == 2 {
+            let s = NodeState()
+            s.infoNs = Int64(f[1])
+            nodes[f[0]] = s
+        }
+        return nodes
+    }
+
+    // MARK: Writing
+
+    func writeNodes(_ nodes: [String: NodeState]) throws {
+        var info = RowBinary(), addresses = RowBinary(), seen = RowBinary()
+        var infos = 0, claims = 0, seens = 0
+        // Ties of the same time: the later write wins, as SQLite's upsert does.
+        let seq = UInt64(Date().timeIntervalSince1970 * 1e6)
+        for (id, n) in nodes.sorted(by: { $0.key < $1.key }) {
+            if n.infoDirty, let i = n.info, let t = n.infoNs {
+                info.string(id)
+                info.i64(t)
+                info.u64(seq)
+                info.string(i.name ?? "")
+                info.string(i.os ?? "")
+                info.string(i.user ?? "")
+                info.strings(i.tags)
+                info.strings(i.addresses.map(\.description))
+                info.u8(i.routes == nil ? 0 : 1)
+                info.strings(i.routes ?? [])
+                infos += 1
+                for a in i.addresses {
+                    addresses.string(a.description)
+                    addresses.string(id)
+                    addresses.i64(t)
+                    addresses.u64(seq)
+                    claims += 1
+                }
+                n.infoDirty = false
+            }
+            if n.seenDirty, let first = n.firstSeen, let last = n.lastSeen {
+                seen.string(id)
+                seen.i64(first)
+                seen.i64(last)
+                seens += 1
+                n.seenDirty = false
+            }
+        }
+        if infos > 0 {
+            try client.run("INSERT INTO nodes (stable_id, info_ns, seq, name, os, user, tags, addresses, has_routes, routes) FORMAT RowBinary",
+                           data: info.bytes)
+        }
+        if claims > 0 { try client.run("INSERT INTO node_addresses (ip, node, info_ns, seq) FORMAT RowBinary", data: addresses.bytes) }
+        if seens > 0 { try client.run("INSERT INTO node_seen (stable_id, first_ns, last_ns) FORMAT RowBinary", data: seen.bytes) }
+    }
+
+    static let insertRows = """
+        INSERT INTO flows (start_ns, end_ns, reporter, digest, row, kind, proto, src, src_port, dst, dst_port, \
+        tx_packets, tx_bytes, rx_packets, rx_bytes, logged_ms) FORMAT RowBinary
+        """
+
+    /// The most rows in one insert: below ClickHouse's max_insert_block_size (1,048,576), so each insert is one block.
+    static let rowsPerInsert = 1_000_000
+
+    func writeRows(_ messages: [(FlowMessage, Int64)]) throws {
+        var start = 0
+        while start < messages.count {
+            var end = start, rows = 0
+            while end < messages.count, end == start || rows + max(1, messages[end].0.rows.count) <= Self.rowsPerInsert {
+                rows += max(1, messages[end].0.rows.count)
+                end += 1
+            }
+            try insert(Array(messages[start..<end]))
+            start = end
+        }
+    }
+
+    /// Inserts one block; after a connection error, inserts what did not land.
+    func insert(_ messages: [(FlowMessage, Int64)]) throws {
+        var pending = messages
+        var attempt = 1
+        var delay = client.retry.firstDelay
+        while !pending.isEmpty {
+            do {
+                try client.run(Self.insertRows, data: Self.encode(pending), retries: false)
+                return
+            } catch let e as ClickHouseError where e.kind == .connection && attempt < client.retry.attempts {
+                client.backOff(attempt, e, &delay)
+                attempt += 1
+                // Whatever landed stays; the rest goes again.
+                while true {
+                    do {
+                        let present = try storedIdentities(of: pending.map { .message($0.0, digest: $0.1) })
+                        pending.removeAll { present.contains(Identity(start: $0.0.start, reporter: $0.0.nodeID, digest: $0.1)) }
+                        break
+                    } catch let e as ClickHouseError where e.kind == .connection && attempt < client.retry.attempts {
+                        client.backOff(attempt, e, &delay)
+                        attempt += 1
+                    }
+                }
+            }
+        }
+    }
+
+    static func encode(_ messages: [(FlowMessage, Int64)]) -> [UInt8] {
+        var out = RowBinary()
+        out.bytes.reserveCapacity(messages.reduce(0) { $0 + max(1, $1.0.rows.count) } * 110)
+        for (m, digest) in messages {
+            // Milliseconds after the window's end, rounded down (as SQLite's store keeps it).
+            let logged = m.logged.map { Timestamp.floorDivMod($0 &- m.end, 1_000_000).0 }
+            func header(_ row: UInt32) {
+                out.i64(m.start)
+                out.i64(m.end)
+                out.string(m.nodeID)
+                out.i64(digest)
+                out.u32(row)
+            }
+            if m.rows.isEmpty {
+                header(0)
+                out.u8(255)
+                out.u8(0)
+                out.string("")
+                out.u16(0)
+                out.string("")
+                out.u16(0)
+                for _ in 0..<4 { out.u64(0) }
+                out.nullableI64(logged)
+                continue
+            }
+            for (i, r) in m.rows.enumerated() {
+                header(UInt32(i))
+                out.u8(r.kind.rawValue)
+                out.u8(r.proto)
+                out.string(r.src?.description ?? "")
+                out.u16(r.srcPort)
+                out.string(r.dst?.description ?? "")
+                out.u16(r.dstPort)
+                out.u64(UInt64(r.txPackets))
+                out.u64(UInt64(r.txBytes))
+                out.u64(UInt64(r.rxPackets))
+                out.u64(UInt64(r.rxBytes))
+                out.nullableI64(logged)
+            }
+        }
+        return out.bytes
+    }
+
+    func writeRejects() throws {
+        guard !rejects.isEmpty else { return }
+        var out = RowBinary()
+        let now = Int64(Date().timeIntervalSince1970 * 1e9)
+        for r in rejects {
+            out.string(r.location.source)
+            out.i64(r.location.offset)
+            out.string(r.reason)
+            out.i64(r.location.line.map { Int64($0) } ?? -1)
+            out.string(r.excerpt)
+            out.i64(now)
+        }
+        try client.run("INSERT INTO rejects (source, offset, reason, line, excerpt, recorded_ns) FORMAT RowBinary", data: out.bytes)
+    }
+}
