@@ -118,7 +118,7 @@ extension QueryEngine {
     /// of either end (each once), oldest first.
     ///
     /// - throws: ``StoreError``.
-    public func chartChanges(window: TimeWindow, subject: SeriesSubject) throws -> [ConfigChange] {
+    package func chartChanges(window: TimeWindow, subject: SeriesSubject) throws -> [ConfigChange] {
         switch subject {
         case .all:
             return try changeRecords(ChangeQuery(window: window))
@@ -177,7 +177,7 @@ extension QueryEngine {
 
 extension Report {
     /// The columns of configuration changes (`changes`, and the changes of `scope`).
-    public static let changeColumns: [Column] = [
+    static let changeColumns: [Column] = [
         Column("time", "TIME"), Column("action", "ACTION"), Column("origin", "ORIGIN", wide: true),
         Column("actorId", "ACTOR ID", wide: true), Column("actorLogin", "ACTOR", fallback: "actorName", maxWidth: 28), Column("actorName", "ACTOR NAME", wide: true),
         Column("targetId", "TARGET ID", wide: true), Column("targetName", "TARGET", fallback: "targetId", maxWidth: 28),
@@ -187,7 +187,7 @@ extension Report {
     ]
 
     /// One change's cells, in ``changeColumns``' order.
-    public static func changeCells(_ c: ConfigChange) -> [Cell] {
+    static func changeCells(_ c: ConfigChange) -> [Cell] {
         [.time(c.time), .string(c.action), .string(c.origin), .string(c.actorID), .string(c.actorLogin), .string(c.actorName),
          .string(c.targetID), .string(c.targetName), .string(c.targetType), .string(c.property),
          .json(c.old), .json(c.new), .string(c.details), .string(c.error)]

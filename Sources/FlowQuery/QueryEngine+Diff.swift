@@ -145,7 +145,7 @@ extension QueryEngine {
 /// The rules of a diff's two windows, shared by the engine and the parsers.
 public enum DiffQuestion {
     /// The baseline when none is given: the seven days before the window.
-    public static func defaultBaseline(_ window: TimeWindow) -> TimeWindow {
+    package static func defaultBaseline(_ window: TimeWindow) -> TimeWindow {
         TimeWindow(from: window.from - 7 * 86_400 * Timestamp.nanosPerSecond, to: window.from)
     }
 

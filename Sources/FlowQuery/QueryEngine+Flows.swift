@@ -42,7 +42,7 @@ extension QueryEngine {
     }
 
     /// A page of ``flows(_:match:limit:after:)`` and how many rows match after the cursor in all.
-    public struct FlowPage: Sendable {
+    struct FlowPage: Sendable {
         public var rows: [FlowLogRow]
         /// Matching rows from the cursor on (the page's included), or a lower bound when `atLeast`.
         public var total: Int
@@ -50,10 +50,10 @@ extension QueryEngine {
     }
 
     /// The default bound on counting rows past a page: beyond it an answer says "more than".
-    public static let flowCountBound = 1_000_000
+    static let flowCountBound = 1_000_000
 
     /// ``flows(_:match:limit:after:)``, counting the matching rows past the page up to `countUpTo` in all.
-    public func flowsPage(_ options: QueryOptions, match: String? = nil, limit: Int = 100, after: String? = nil,
+    func flowsPage(_ options: QueryOptions, match: String? = nil, limit: Int = 100, after: String? = nil,
                           countUpTo bound: Int = QueryEngine.flowCountBound) throws -> FlowPage {
         let position = try after.map(FlowCursor.init(parsing:))
         return try read(options) { ctx in
@@ -177,7 +177,7 @@ extension QueryEngine {
 ///
 /// A heuristic: a client that binds a low source port, or two high ports (peer-to-peer,
 /// WireGuard), read the wrong way; equal ports and port-less protocols (ICMP) have no answer.
-public enum Direction {
+enum Direction {
     /// `src` or `dst`; nil when the ports cannot tell.
     public static func initiator(srcPort: UInt16, dstPort: UInt16) -> String? {
         guard srcPort != dstPort else { return nil }

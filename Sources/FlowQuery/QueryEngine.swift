@@ -29,7 +29,7 @@ public struct QueryEngine: Sendable {
     /// ```
     ///
     /// - throws: ``QueryError`` for an unknown or ambiguous argument; ``StoreError``.
-    public func endpointKey(_ argument: String, _ options: QueryOptions) throws -> String {
+    package func endpointKey(_ argument: String, _ options: QueryOptions) throws -> String {
         try read(options) { ctx in try ctx.label(try ctx.directory.resolve(argument)) }
     }
 

@@ -24,7 +24,7 @@ public struct QueryOptions: Sendable {
     /// The kinds read before the filter: `kinds`; but when `kinds` was left at its
     /// default and the filter names `physical` (`kind = physical`), physical traffic too,
     /// since asking for it by kind is how physical traffic is asked for.
-    public var candidateKinds: Set<TrafficKind> {
+    package var candidateKinds: Set<TrafficKind> {
         kindsChosen || !(filter?.namesPhysicalKind ?? false) ? kinds : kinds.union([.physical])
     }
 

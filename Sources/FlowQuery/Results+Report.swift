@@ -93,7 +93,7 @@ extension Report {
     }
 
     /// The columns of raw flow rows (`flows`, `scope --flows`).
-    public static let flowColumns: [Column] = [
+    package static let flowColumns: [Column] = [
         Column("time", "TIME"), Column("end", "END", table: false), Column("reporter", "REPORTER ID", wide: true),
         Column("reporterName", "REPORTER", fallback: "reporter"), Column("kind", "KIND"), Column("proto", "PROTO"),
         Column("src", "SRC ADDRESS"), Column("srcPort", "SRC PORT"), Column("srcNode", "SRC NODE", wide: true), Column("srcName", "SRC NAME"),
@@ -103,7 +103,7 @@ extension Report {
     ]
 
     /// One raw flow row's cells, in ``flowColumns``' order.
-    public static func flowCells(_ r: FlowLogRow) -> [Cell] {
+    package static func flowCells(_ r: FlowLogRow) -> [Cell] {
         [.time(r.start), .time(r.end), .string(r.reporter), .string(r.reporterName), .string(r.kind.name),
          .proto(r.proto), .string(r.src), .int(Int64(r.srcPort)), .string(r.srcNode), .name(r.srcName, or: r.srcLabel),
          .string(r.dst), .int(Int64(r.dstPort)), .string(r.dstNode), .name(r.dstName, or: r.dstLabel),

@@ -34,8 +34,8 @@ public struct TopPairRow: Sendable, Equatable {
     public var abPackets: Int64
     public var baPackets: Int64
     /// What tables show for an end without a node name: not in JSON.
-    public var aLabel: String? = nil
-    public var bLabel: String? = nil
+    var aLabel: String? = nil
+    var bLabel: String? = nil
     /// Both directions (saturating at `Int64.max`).
     public var bytes: Int64 { Counters.sum(abBytes, baBytes) }
     public var packets: Int64 { Counters.sum(abPackets, baPackets) }
@@ -89,8 +89,8 @@ public struct RollupRow: Sendable, Equatable {
     public var bytes: Int64
     public var packets: Int64
     /// What tables show for an end without a node name: not in JSON.
-    public var srcLabel: String?
-    public var dstLabel: String?
+    var srcLabel: String?
+    var dstLabel: String?
 
     public init(time: Nanoseconds, kind: String? = nil, proto: UInt8? = nil, src: String? = nil, srcName: String? = nil,
                 dst: String? = nil, dstName: String? = nil, tag: String? = nil, user: String? = nil, os: String? = nil,
@@ -134,7 +134,7 @@ public struct ScopePeer: Sendable, Equatable {
     public var firstSeen: Nanoseconds
     public var lastSeen: Nanoseconds
     /// What tables show for a peer without a node name: not in JSON.
-    public var peerLabel: String? = nil
+    var peerLabel: String? = nil
     public var bytes: Int64 { Counters.sum(sentBytes, receivedBytes) }
     public var packets: Int64 { Counters.sum(sentPackets, receivedPackets) }
 }
@@ -165,6 +165,6 @@ public struct FlowLogRow: Sendable, Equatable {
     public var initiator: String?
     /// What tables show beside an address that is no node (`DERP 1 (nyc)`, a subnet route and its
     /// router, `(anonymised exit traffic)` for none): not in JSON.
-    public var srcLabel: String? = nil
-    public var dstLabel: String? = nil
+    var srcLabel: String? = nil
+    var dstLabel: String? = nil
 }

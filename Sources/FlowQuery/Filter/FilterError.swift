@@ -35,7 +35,7 @@ public struct FilterError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// The message after the parameter's name: reason, column, what was expected, the
     /// closest word, then the expression with a caret under the column.
-    public var explanation: String {
+    var explanation: String {
         var head = "\(reason) at column \(column)"
         if let expected { head += "; expected \(expected)" }
         if let suggestion { head += "; did you mean '\(suggestion)'?" }
@@ -45,7 +45,7 @@ public struct FilterError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// As the query layer reports usage errors (exit 2, HTTP 400).
-    public var queryError: QueryError { QueryError("\(parameter: "where"): \(explanation)") }
+    var queryError: QueryError { QueryError("\(parameter: "where"): \(explanation)") }
 }
 
 /// Closest-word suggestions for misspellings.

@@ -73,7 +73,7 @@ public struct FilterExpression: Sendable, Equatable, CustomStringConvertible {
         case port
 
         /// Whether the values name endpoints (nodes, addresses, networks, `*`).
-        public var takesEndpoints: Bool { self == .src || self == .dst || self == .endpoint || self == .node }
+        var takesEndpoints: Bool { self == .src || self == .dst || self == .endpoint || self == .node }
     }
 
     public enum Operator: String, Sendable {
@@ -128,7 +128,7 @@ public struct FilterExpression: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// A value as it must be written to read back as itself.
-    public static func quoteIfNeeded(_ text: String) -> String {
+    static func quoteIfNeeded(_ text: String) -> String {
         if !text.isEmpty, text.unicodeScalars.allSatisfy(FilterLexer.isWordScalar), !FilterLexer.keywords.contains(text.lowercased()) {
             return text
         }
@@ -141,7 +141,7 @@ public struct FilterExpression: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Whether any test names the value `physical` for `kind` (so physical traffic is asked for).
-    public var namesPhysicalKind: Bool {
+    var namesPhysicalKind: Bool {
         func walk(_ n: Node) -> Bool {
             switch n {
             case .and(let a, let b), .or(let a, let b): walk(a) || walk(b)
