@@ -10,6 +10,9 @@ public struct CheckReport: Sendable, Equatable, Codable {
     /// The applied migrations, and whether this tailflow knows exactly those.
     public var schemaVersion: [String] = []
     public var schemaCurrent = false
+    /// Why the store was not opened for checking, when its schema is older or newer than
+    /// this tailflow's (nil: it was opened). `integrity` is then empty: not checked.
+    public var schemaProblem: String? = nil
     /// Rollup buckets compared with the sums of their raw rows, and those that differ.
     public var bucketsChecked = 0
     public var mismatches: [String] = []
@@ -21,8 +24,10 @@ public struct CheckReport: Sendable, Equatable, Codable {
     /// Everything found wrong, one line each (empty: the store is sound).
     public var problems: [String] {
         var out: [String] = []
-        if integrity != ["ok"] { out += integrity.prefix(20).map { "integrity: \($0)" } }
-        if !schemaCurrent {
+        if integrity != ["ok"] && schemaProblem == nil { out += integrity.prefix(20).map { "integrity: \($0)" } }
+        if let schemaProblem {
+            out.append("schema: \(schemaProblem) (applied: \(schemaVersion.last ?? "none"))")
+        } else if !schemaCurrent {
             let known = Schema.migrations.map(\.name)
             out.append("schema: applied \(schemaVersion.joined(separator: ", ")); this tailflow knows \(known.joined(separator: ", "))")
         }

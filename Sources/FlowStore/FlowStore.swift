@@ -51,6 +51,18 @@ public final class FlowStore: FlowStorage {
         return migrator
     }
 
+    /// The migrations applied to the store at `path`, read without opening it as a store
+    /// (so also for a file an older or newer tailflow wrote); nil when that cannot be read.
+    public static func appliedMigrations(path: String) -> [String]? {
+        var configuration = Configuration()
+        configuration.readonly = true
+        guard let queue = try? DatabaseQueue(path: path, configuration: configuration) else { return nil }
+        return try? queue.read { db in
+            guard try db.tableExists("grdb_migrations") else { return [] }
+            return try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
+        }
+    }
+
     /// How a store is opened.
     public enum Access: Sendable {
         /// Creates the store when missing and brings its schema up to date: the

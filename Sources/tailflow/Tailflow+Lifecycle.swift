@@ -116,7 +116,14 @@ extension Tailflow {
             } catch let e as StoreError where [.corrupt, .notATailflowStore, .schemaTooNew, .schemaTooOld].contains(e.code) {
                 // A store that cannot even be opened is a finding, in the answer's format.
                 var failed = CheckReport()
-                failed.integrity = [e.message]
+                if e.code == .schemaTooOld || e.code == .schemaTooNew {
+                    // Another tailflow's schema says nothing about the file's integrity:
+                    // not checked, and the migrations it has.
+                    failed.schemaProblem = e.message
+                    failed.schemaVersion = FlowStore.appliedMigrations(path: store.path) ?? []
+                } else {
+                    failed.integrity = [e.message]
+                }
                 report = failed
             }
             if format == .json {
@@ -127,7 +134,8 @@ extension Tailflow {
                 }
                 Stdout.write(String(decoding: try JSONEncoder.sorted.encode(Answer(sound: report.isSound, problems: report.problems, report: report)), as: UTF8.self) + "\n")
             } else {
-                var out = "integrity: \(report.integrity == ["ok"] ? "ok" : "FAILED") (\(full ? "integrity_check" : "quick_check"))\n"
+                var out = report.integrity.isEmpty ? "integrity: not checked (the store was not opened)\n"
+                    : "integrity: \(report.integrity == ["ok"] ? "ok" : "FAILED") (\(full ? "integrity_check" : "quick_check"))\n"
                 out += "schema: \(report.schemaVersion.last ?? "none")\(report.schemaCurrent ? " (current)" : " (NOT what this tailflow expects)")\n"
                 out += "rollups: \(report.bucketsChecked) buckets compared with their raw rows or finer buckets, \(report.mismatches.count) differ"
                 out += report.bucketsPruned > 0 ? ", \(report.bucketsPruned) skipped (what they sum was pruned)\n" : "\n"

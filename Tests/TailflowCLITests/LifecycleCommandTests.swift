@@ -198,6 +198,30 @@ struct LifecycleCommandTests {
         #expect(json.status == 1 && json.stdout.contains(#""sound":false"#), "\(json.stdout)")
     }
 
+    /// A store an older tailflow wrote is not a damaged one: check says which schema it has,
+    /// that it was not checked, and how to upgrade, never "integrity: FAILED".
+    @Test func checkOfAnOlderStoreNamesItsSchemaNotADamage() throws {
+        let dir = TempDir()
+        let (db, _, _) = try Self.agedStore(dir)
+        let old = dir.path("old.db")
+        _ = try CLI.run(["backup", "-o", old], db: db)
+        // The newest migration undone in the books: what the previous tailflow left.
+        let queue = try DatabaseQueue(path: old)
+        let applied = try queue.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
+        let last = try #require(applied.last), before = Array(applied.dropLast())
+        try queue.write { try $0.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = ?", arguments: [last]) }
+        try queue.close()
+        let table = try CLI.run(["check"], db: old)
+        #expect(table.status == 1, "\(table.stderr)")
+        #expect(table.stdout.contains("integrity: not checked") && !table.stdout.contains("FAILED"), "\(table.stdout)")
+        #expect(table.stdout.contains("schema: \(before.last!) (NOT what this tailflow expects)"), "\(table.stdout)")
+        #expect(table.stderr.contains("older tailflow") && table.stderr.contains(last) && !table.stderr.contains("integrity:"), "\(table.stderr)")
+        let json = try CLI.run(["check", "--format", "json"], db: old)
+        struct Answer: Decodable { var sound: Bool; var report: Report; struct Report: Decodable { var schemaVersion: [String]; var integrity: [String] } }
+        let answer = try JSONDecoder().decode(Answer.self, from: Data(json.stdout.utf8))
+        #expect(!answer.sound && answer.report.schemaVersion == before && answer.report.integrity.isEmpty, "\(json.stdout)")
+    }
+
     /// As a user who may not write the file or its directory (the binary runs as `nobody`).
     @Test func aReadOnlyStoreCanBeCheckedAndCopiedButNotPruned() throws {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { return }
