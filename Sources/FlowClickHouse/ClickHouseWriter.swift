@@ -38,34 +38,8 @@ final class ClickHouseWriter: StoreWriter {
     /// What the store knows of each node (loaded at the first batch; one writer at a time).
     var known: [String: NodeState]?
 
-    final class NodeState {
-        var info: NodeInfo?
-        var infoNs: Int64?
-        var infoDirty = false
-        var firstSeen: Int64?
-        var lastSeen: Int64?
-        var seenDirty = false
-
-        func seen(_ t: Int64) {
-            if firstSeen.map({ t < $0 }) ?? true { firstSeen = t; seenDirty = true }
-            if lastSeen.map({ t > $0 }) ?? true { lastSeen = t; seenDirty = true }
-        }
-
-        /// Takes `info` if it is at least as recent as what the node has; the latest report wins
-        /// (as SQLite's writer does).
-        func learn(_ info: NodeInfo, at t: Int64) {
-            if let infoNs, t < infoNs { return }
-            var info = info
-            if info.routes == nil { info.routes = self.info?.routes }
-            if let current = self.info, current == info {
-                if t > infoNs ?? .min { infoNs = t; infoDirty = true }
-                return
-            }
-            self.info = info
-            infoNs = t
-            infoDirty = true
-        }
-    }
+    /// The node-fact merge rules are the SQLite writer's (``NodeFacts``).
+    typealias NodeState = NodeFacts
 
     init(_ store: ClickHouseStore) {
         self.store = store

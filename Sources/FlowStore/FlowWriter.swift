@@ -64,44 +64,18 @@ final class FlowWriter: StoreWriter {
     var isInBatch: Bool { inTransaction }
     private(set) var stats = WriteStats()
 
-    final class NodeState {
+    final class NodeState: NodeFacts {
         let id: Int64
-        var info: NodeInfo?
-        var infoNs: Int64?
-        var infoDirty = false
-        var firstSeen: Int64?
-        var lastSeen: Int64?
         var firstReport: Int64?
         var lastReport: Int64?
-        var seenDirty = false
 
         init(id: Int64) {
             self.id = id
         }
 
-        func seen(_ t: Int64) {
-            if firstSeen.map({ t < $0 }) ?? true { firstSeen = t; seenDirty = true }
-            if lastSeen.map({ t > $0 }) ?? true { lastSeen = t; seenDirty = true }
-        }
-
         func reported(_ t: Int64) {
             if firstReport.map({ t < $0 }) ?? true { firstReport = t; seenDirty = true }
             if lastReport.map({ t > $0 }) ?? true { lastReport = t; seenDirty = true }
-        }
-
-        /// Takes `info` if it is at least as recent as what the node has; the latest report wins.
-        func learn(_ info: NodeInfo, at t: Int64) {
-            if let infoNs, t < infoNs { return }
-            // Messages say nothing of routes: what a device list said stands.
-            var info = info
-            if info.routes == nil { info.routes = self.info?.routes }
-            if let current = self.info, current == info {
-                if t > infoNs ?? .min { infoNs = t; infoDirty = true }
-                return
-            }
-            self.info = info
-            infoNs = t
-            infoDirty = true
         }
     }
 

@@ -1,0 +1,36 @@
+package import FlowModel
+
+/// What a writer knows of one node while it writes, and the rules every backend's
+/// writer merges new reports by: the latest report of a node's facts wins, routes
+/// (which messages never carry) stand from the device list, and the seen range only
+/// widens. The `Dirty` flags say what to write back at commit.
+package class NodeFacts {
+    package var info: NodeInfo?
+    package var infoNs: Int64?
+    package var infoDirty = false
+    package var firstSeen: Int64?
+    package var lastSeen: Int64?
+    package var seenDirty = false
+
+    package init() {}
+
+    package func seen(_ t: Int64) {
+        if firstSeen.map({ t < $0 }) ?? true { firstSeen = t; seenDirty = true }
+        if lastSeen.map({ t > $0 }) ?? true { lastSeen = t; seenDirty = true }
+    }
+
+    /// Takes `info` if it is at least as recent as what the node has; the latest report wins.
+    package func learn(_ info: NodeInfo, at t: Int64) {
+        if let infoNs, t < infoNs { return }
+        // Messages say nothing of routes: what a device list said stands.
+        var info = info
+        if info.routes == nil { info.routes = self.info?.routes }
+        if let current = self.info, current == info {
+            if t > infoNs ?? .min { infoNs = t; infoDirty = true }
+            return
+        }
+        self.info = info
+        infoNs = t
+        infoDirty = true
+    }
+}
