@@ -152,7 +152,7 @@ extension QueryEngine {
             for i in series.indices { series[i].add(o, from, to, p, b) }
             for i in rollups.indices { rollups[i].add(o, from, to, p, b) }
         }
-        let edges = directed?.sums
+        let edges = directed
         var (s, r) = (0, 0)
         return try members.map { m in
             switch m.kind {

@@ -102,6 +102,15 @@ public protocol StoreSnapshot {
     func messages(from: Nanoseconds, to: Nanoseconds, reporter: Int64?, descending: Bool,
                   _ body: (MessageHeader, Int, StoredRow) throws -> Bool) throws
 
+    /// ``messages(from:to:reporter:descending:_:)`` of all reporters that `wanted` accepts: the
+    /// messages of the others are passed over before their rows are decoded.
+    func messages(from: Nanoseconds, to: Nanoseconds, descending: Bool, reporters wanted: (Int64) -> Bool,
+                  _ body: (MessageHeader, Int, StoredRow) throws -> Bool) throws
+
+    /// The ids of the addresses whose text contains `text` (compared byte for byte), with
+    /// their texts; nil when this store cannot search its addresses.
+    func addresses(containing text: String) throws -> [Int64: String]?
+
     /// The windows of the messages with `from <= start < to`, all reporters, without their
     /// rows, each with its ``MessageHeader/logged`` time; in no particular order.
     ///
@@ -145,6 +154,17 @@ public protocol StoreSnapshot {
 }
 
 extension StoreSnapshot {
+    /// All reporters' messages, filtered after decoding.
+    public func messages(from: Nanoseconds, to: Nanoseconds, descending: Bool, reporters wanted: (Int64) -> Bool,
+                         _ body: (MessageHeader, Int, StoredRow) throws -> Bool) throws {
+        try messages(from: from, to: to, reporter: nil, descending: descending) { h, i, r in
+            wanted(h.reporter) ? try body(h, i, r) : true
+        }
+    }
+
+    /// A store that cannot search its addresses says so.
+    public func addresses(containing text: String) throws -> [Int64: String]? { nil }
+
     /// Two scans: the windows, then the rows.
     public func messageWindowsAndRows(from: Nanoseconds, to: Nanoseconds, _ window: (MessageHeader) throws -> Void,
                                       rows row: (MessageHeader, StoredRow) throws -> Void) throws {
