@@ -68,7 +68,7 @@ public struct QueryEngine: Sendable {
     /// Counted traffic per directed edge over the window (see ``DirectedTally``).
     func directedEdges(_ ctx: QueryContext) throws -> DirectedTally {
         var tally = DirectedTally(ctx)
-        try ctx.edges(ctx.options.window) { _, from, to, p, b in tally.add(from, to, p, b) }
+        try ctx.countedEdges(ctx.options.window) { from, to, p, b in tally.add(from, to, p, b) }
         return tally
     }
 

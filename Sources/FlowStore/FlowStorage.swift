@@ -134,6 +134,13 @@ public protocol StoreSnapshot {
     func rollups(step: Int64, reporter: Int64, fromBucket: Int64, toBucket: Int64,
                  _ body: (Int64, RollupEntry) throws -> Void) throws
 
+    /// The counted edge sums kept for buckets of `step` with `fromBucket <= bucket < toBucket`
+    /// that were counted under `resolution` (schema/010_edge_sums.sql): `body(bucket, edge)`.
+    ///
+    /// - returns: The buckets served, ascending; nil when this store keeps no edge sums.
+    func edgeSums(step: Int64, fromBucket: Int64, toBucket: Int64, resolution: Int64,
+                  _ body: (Int64, EdgeSum) throws -> Void) throws -> [Int64]?
+
     /// The earliest and latest message window start, nil for an empty store.
     func timeRange() throws -> ClosedRange<Nanoseconds>?
 
@@ -161,6 +168,10 @@ extension StoreSnapshot {
             wanted(h.reporter) ? try body(h, i, r) : true
         }
     }
+
+    /// A store that keeps no edge sums says so.
+    public func edgeSums(step: Int64, fromBucket: Int64, toBucket: Int64, resolution: Int64,
+                         _ body: (Int64, EdgeSum) throws -> Void) throws -> [Int64]? { nil }
 
     /// A store that cannot search its addresses says so.
     public func addresses(containing text: String) throws -> [Int64: String]? { nil }

@@ -190,6 +190,32 @@ final class SQLiteSnapshot: StoreSnapshot {
         }
     }
 
+    func edgeSums(step: Int64, fromBucket: Int64, toBucket: Int64, resolution: Int64,
+                  _ body: (Int64, EdgeSum) throws -> Void) throws -> [Int64]? {
+        guard try edgeSumsKept() else { return nil }
+        let s = try statement("SELECT bucket, sums FROM edge_sums WHERE step = ?1 AND bucket >= ?2 AND bucket < ?3 AND resolution = ?4 ORDER BY bucket")
+        s.bind(1, step)
+        s.bind(2, fromBucket)
+        s.bind(3, toBucket)
+        s.bind(4, resolution)
+        defer { s.reset() }
+        var served: [Int64] = []
+        while try s.step() {
+            let bucket = s.int64(0)
+            try EdgeSumCodec.decode(s.blob(1)) { try body(bucket, $0) }
+            served.append(bucket)
+        }
+        return served
+    }
+
+    /// Whether `edge_sums` is kept up to date: its table and the three triggers that delete a
+    /// bucket's row when its rollups change (a migration that rebuilt `rollups` would drop them).
+    func edgeSumsKept() throws -> Bool {
+        let s = try statement("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'rollups' AND name GLOB 'edge_sums_stale_on_*'")
+        defer { s.reset() }
+        return try s.step() && s.int64(0) == 3
+    }
+
     func timeRange() throws -> ClosedRange<Nanoseconds>? {
         // Two subqueries: SQLite answers min() or max() alone from the key's ends, both at once by scanning every message.
         let s = try statement("SELECT (SELECT min(start_ns) FROM messages), (SELECT max(start_ns) FROM messages)")

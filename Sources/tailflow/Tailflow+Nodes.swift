@@ -42,7 +42,10 @@ extension Tailflow {
             func run() throws {
                 let nodes = try DeviceList.read(path: file)
                 let now = Int64(Date().timeIntervalSince1970 * 1e9)
-                try store.openStorage().importNodes(nodes, at: now)
+                let storage = try store.openStorage()
+                try storage.importNodes(nodes, at: now)
+                // New owners or reporters change how the long buckets' edges count (schema/010).
+                if let sqlite = storage as? FlowStore { try EdgeSumCache.refresh(sqlite) }
                 Stdout.write("imported \(nodes.count) node\(nodes.count == 1 ? "" : "s")\n")
             }
         }
