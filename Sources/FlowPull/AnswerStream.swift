@@ -23,7 +23,7 @@ final class AnswerStream: ByteInput, @unchecked Sendable {
     /// The request, for errors.
     let url: String
     /// Bytes read from the network and not yet by the reader, at most (about: one part more).
-    static let window = 8 << 20
+    static let window = 4 << 20
 
     private let condition = NSCondition()
     private var parts = CircularBuffer<ByteBuffer>()
