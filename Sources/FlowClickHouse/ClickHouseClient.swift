@@ -67,6 +67,13 @@ public final class ClickHouseClient: Sendable {
         // Long IN lists and a batch's identity checks fit; 64-bit integers as JSON numbers.
         params.append(("max_query_size", "104857600"))
         params.append(("output_format_json_quote_64bit_integers", "0"))
+        if url.cluster != nil {
+            // A cluster: an insert returns once every shard holds its part (a retry then knows
+            // what landed), and a subquery over a Distributed table inside a distributed query
+            // reads the whole cluster once (GLOBAL), not each shard its own part.
+            params.append(("insert_distributed_sync", "1"))
+            params.append(("distributed_product_mode", "global"))
+        }
         for (k, v) in settings.sorted(by: { $0.key < $1.key }) { params.append((k, v)) }
         if data != nil { params.append(("query", sql)) }
         let query = params.map { "\($0.0)=\(Self.escape($0.1))" }.joined(separator: "&")
