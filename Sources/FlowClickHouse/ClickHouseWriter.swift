@@ -52,8 +52,13 @@ final class ClickHouseWriter: StoreWriter {
 
     @discardableResult
     func add(_ message: FlowMessage) throws -> Bool {
+        try add(message, digest: message.digest)
+    }
+
+    /// ``add(_:)`` with the message identity given: a migration keeps the source's.
+    @discardableResult
+    func add(_ message: FlowMessage, digest: Int64) throws -> Bool {
         precondition(isInBatch, "add(_:) outside a batch")
-        let digest = message.digest
         guard identities.insert(Identity(start: message.start, reporter: message.nodeID, digest: digest)).inserted else {
             stats.duplicates += 1
             return false
@@ -312,7 +317,7 @@ final class ClickHouseWriter: StoreWriter {
             out.string(r.reason)
             out.i64(r.location.line.map { Int64($0) } ?? -1)
             out.string(r.excerpt)
-            out.i64(now)
+            out.i64(r.recorded ?? now)  // a reject copied from another store keeps when it was first recorded
         }
         try client.run("INSERT INTO rejects (source, offset, reason, line, excerpt, recorded_ns) FORMAT RowBinary", data: out.bytes)
     }
