@@ -85,7 +85,7 @@ enum ClickHouseSchema {
         return hosts.map { host in
             var url = client.url
             url.host = host
-            return ClickHouseClient(url: url, password: client.password, retry: client.retry, onRetry: client.onRetry)
+            return ClickHouseClient(url: url, password: client.password, retry: client.retry, gzip: client.gzip, onRetry: client.onRetry)
         }
     }
 

@@ -88,3 +88,24 @@ extension ClickHouseBackendTests {
                     == (try Self.count(server, "SELECT count() FROM (SELECT DISTINCT start_ns, reporter, digest, row FROM down.flows)")))
     }
 }
+
+/// The insert wire formats (issue 19): RowBinary and JSONEachRow, each plain and gzipped
+/// (`Content-Encoding: gzip`), store the same rows: the answers equal SQLite's for all four.
+extension ClickHouseBackendTests {
+    @Test func everyInsertWireFormatStoresTheSameRows() throws {
+        let server = try ClickHouseServer.start()
+        defer { server.stop() }
+        let dir = TempDir()
+        let logs = dir.path("day.jsonl"), db = dir.path("clean.db")
+        // Big enough that each insert body is well over the 16 KiB gzip threshold.
+        try Self.ok(["generate", "--nodes", "30", "--duration", "1h", "--seed", "8", "-o", logs])
+        try Self.ok(["ingest", "--db", db, logs])
+        let w = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T01:00:00Z"]
+        for (name, format, gzip) in [("rb", "RowBinary", "1"), ("rbplain", "RowBinary", "0"), ("js", "JSONEachRow", "1"), ("jsplain", "JSONEachRow", "0")] {
+            let store = server.storeURL(database: name)
+            try Self.ok(["ingest", "--store", store, logs], env: ["TAILFLOW_CLICKHOUSE_INSERT_FORMAT": format, "TAILFLOW_CLICKHOUSE_GZIP": gzip])
+            try Self.expectSameAnswers([["top", "--by", "pair", "--limit", "10000"] + w, ["top", "--by", "port", "--limit", "10000"] + w,
+                                        ["series", "--step", "1m"] + w], db: db, store: store)
+        }
+    }
+}
