@@ -153,7 +153,7 @@ let package = Package(
         .target(
             name: "FlowClickHouse",
             dependencies: [
-                "FlowModel", "FlowStore", "FlowSchema", "FlowQuery", "FlowFormat",
+                "FlowModel", "FlowStore", "FlowSchema", "FlowQuery", "FlowFormat", "CZlib",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
