@@ -8,6 +8,7 @@ import Foundation
 extension Tailflow {
     struct Ingest: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "ingest",
             abstract: "Load flow logs into the store.",
             discussion: """
                 Accepts every container of Tailscale network flow logs, auto-detected: one message, a JSON array, \

@@ -9,6 +9,7 @@ import Foundation
 extension Tailflow {
     struct Nodes: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "nodes",
             abstract: "List the known nodes, or import a device list.",
             subcommands: [List.self, Import.self, Sync.self],
             defaultSubcommand: List.self
@@ -30,6 +31,7 @@ extension Tailflow {
 
         struct Import: ParsableCommand {
             static let configuration = CommandConfiguration(
+                commandName: "import",
                 abstract: "Import a Tailscale device list (GET /api/v2/tailnet/{tailnet}/devices).",
                 discussion: "Names nodes whose messages carry no srcNode/dstNodes. Its facts count as reported now: newer messages override them."
             )
@@ -52,7 +54,7 @@ extension Tailflow {
     }
 
     struct Rejects: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the input that was rejected, with where and why.")
+        static let configuration = CommandConfiguration(commandName: "rejects", abstract: "List the input that was rejected, with where and why.")
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var output: FormatOptions
