@@ -42,8 +42,6 @@ let package = Package(
         .library(name: "FlowGenerate", targets: ["FlowGenerate"]),
         .library(name: "FlowServer", targets: ["FlowServer"]),
         .library(name: "FlowPull", targets: ["FlowPull"]),
-        .library(name: "FlowCharts", targets: ["FlowCharts"]),
-        .library(name: "FlowWeb", targets: ["FlowWeb"]),
         .library(name: "FlowClickHouse", targets: ["FlowClickHouse"]),
     ],
     dependencies: [
