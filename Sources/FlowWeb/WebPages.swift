@@ -58,6 +58,27 @@ package struct WebPages: Sendable {
         "zoom.js": ("text/javascript; charset=utf-8", String(decoding: PackageResources.zoom_js, as: UTF8.self)),
     ]
 
+    /// The fields of a page's window picker; none for the pages without one (nodes, health).
+    ///
+    /// The error page of a question that cannot be answered shows the same form, filled in as
+    /// asked, so the mistake can be fixed where it is named.
+    static func pickerFields(_ route: Route) -> [String] {
+        switch route {
+        case .overview: ["from", "to", "kind", "proto", "endpoint", "tag", "user", "where", "limit", "metric", "step"]
+        case .graph: ["from", "to", "kind", "proto", "endpoint", "tag", "user", "where", "limit", "metric"]
+        case .endpoint, .pair: ["from", "to", "kind", "proto", "tag", "user", "where", "step"]
+        case .flows: ["from", "to", "match", "kind", "proto", "endpoint", "tag", "user", "where", "limit"]
+        case .changes: ["from", "to", "actor", "target", "type", "where", "limit"]
+        case .nodes, .health: []
+        }
+    }
+
+    /// The picker of an error page: the route's fields as the user wrote them (nil without fields).
+    static func errorPicker(_ context: PageContext) -> PageModel.Picker? {
+        let fields = pickerFields(context.route)
+        return fields.isEmpty ? nil : context.picker(fields: fields)
+    }
+
     /// Renders one page. A question that cannot be answered as asked is a 400 page that says why.
     package func render(_ route: Route, query: PageQuery, now: Nanoseconds = TimeWindow.now()) -> Page {
         var context = PageContext(engine: engine, query: query, now: now, route: route)
@@ -83,10 +104,12 @@ package struct WebPages: Sendable {
             let lines = message.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
             model.error = String(lines[0])
             model.errorDetail = lines.count > 1 ? String(lines[1]) : nil
+            model.picker = Self.errorPicker(context)
             return Page(status: 400, html: Templates.render(model, "page"))
         } catch let error as RetentionError {
             var model = context.frame(heading: "This window reaches into pruned data")
             model.error = error.message
+            model.picker = Self.errorPicker(context)
             return Page(status: 410, html: Templates.render(model, "page"))
         } catch {
             var model = context.frame(heading: "Something went wrong")
