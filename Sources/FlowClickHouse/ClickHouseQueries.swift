@@ -24,11 +24,30 @@ public struct ClickHouseQueries: Sendable {
         self.store = store
     }
 
-    /// Answers a question as the report the CLI prints.
+    /// Answers a question as the report the CLI prints: pushed down as ClickHouse SQL where
+    /// ``pushedDown(_:)`` can, else by the ``QueryEngine`` over the store's snapshot
+    /// (``ClickHouseStore/read(_:)``), as SQLite answers it.
     ///
-    /// - throws: ``ClickHouseUnsupported`` for what this backend cannot answer yet; ``QueryError``
-    ///   for a question that cannot be answered as asked; ``ClickHouseError``.
+    /// - throws: ``QueryError`` for a question that cannot be answered as asked; ``ClickHouseError``.
     public func answer(_ question: Question) throws -> Report {
+        do {
+            return try pushedDown(question)
+        } catch is ClickHouseUnsupported {
+            return try QueryEngine(store: store).answer(question)
+        }
+    }
+
+    /// Whether ``pushedDown(_:)`` answers the question as ClickHouse SQL (the rest goes through
+    /// the generic snapshot path); the README's backend section lists both.
+    public func answer(pushedDownOnly question: Question) throws -> Report {
+        try pushedDown(question)
+    }
+
+    /// The question as ClickHouse SQL.
+    ///
+    /// - throws: ``ClickHouseUnsupported`` for what is not pushed down; ``QueryError``
+    ///   for a question that cannot be answered as asked; ``ClickHouseError``.
+    func pushedDown(_ question: Question) throws -> Report {
         var report: Report
         var arguments: [String] = []
         let options: QueryOptions
@@ -105,6 +124,40 @@ public struct ClickHouseQueries: Sendable {
             self.directory = directory
             self.queries = queries
             endpoint = try options.endpoint.map { try queries.resolve($0, directory) }
+            labelMaker = Labels(queries.store)
+        }
+
+        let labelMaker: Labels
+
+        /// The tables' labels of the answer's endpoints that are no node (read when first needed).
+        func labels() throws -> Labels { labelMaker }
+    }
+
+    /// The tables' labels for endpoints without a node name (``EndpointLabels``), read from the
+    /// store only when an answer has an address or `*` to label.
+    final class Labels {
+        let store: ClickHouseStore
+        var labels: EndpointLabels?
+
+        init(_ store: ClickHouseStore) {
+            self.store = store
+        }
+
+        func label(_ key: String, ports: [UInt16] = [], starOnly: Bool? = false) throws -> String? {
+            guard key == "*" || IPAddress(key) != nil else { return nil }
+            return try made().tableLabel(key, ports: ports, starOnly: starOnly)
+        }
+
+        func rollupLabel(_ keys: Set<RollupKeyField>, _ field: RollupKeyField, _ key: String, other: String?, port: UInt16?) throws -> String? {
+            guard key == "*" || IPAddress(key) != nil else { return nil }
+            return try made().rollupLabel(keys, field, key, other: other, port: port)
+        }
+
+        func made() throws -> EndpointLabels {
+            if let labels { return labels }
+            let made = try EndpointLabels(try ClickHouseSnapshot(store.client))
+            labels = made
+            return made
         }
     }
 
@@ -209,10 +262,18 @@ public struct ClickHouseQueries: Sendable {
             ORDER BY \(order) DESC, endpoint ASC
             LIMIT \(limit)
             """)
-        let rows = answer.rows.map { f in
+        // `*`'s label says whether its traffic is with `*` only, with others only, or both.
+        var starOnly: Bool? = false
+        if answer.rows.contains(where: { $0.string(0) == "*" }) {
+            let f = try client.rows("SELECT max(ef = '*' AND et = '*'), max((ef = '*') != (et = '*')) FROM (\(Self.edges(c)))")
+            let withStar = f.first?[0] == "1", withOthers = f.first?[1] == "1"
+            starOnly = withStar && withOthers ? nil : withStar
+        }
+        let labels = try c.labels()
+        let rows = try answer.rows.map { f in
             TopEndpointRow.make(endpoint: f.string(0), name: c.directory.name(f.string(0)), sentBytes: f.int(1), receivedBytes: f.int(2),
                                 sentPackets: f.int(3), receivedPackets: f.int(4),
-                                label: f.string(0) == "*" ? "(anonymised exit traffic)" : nil)
+                                label: c.directory.name(f.string(0)) == nil ? try labels.label(f.string(0), starOnly: starOnly) : nil)
         }
         return (rows, answer.total)
     }
@@ -233,9 +294,14 @@ public struct ClickHouseQueries: Sendable {
             ORDER BY \(order) DESC, a ASC, b ASC
             LIMIT \(limit)
             """)
-        let rows = answer.rows.map { f in
-            TopPairRow.make(a: f.string(0), b: f.string(1), aName: c.directory.name(f.string(0)), bName: c.directory.name(f.string(1)),
-                            abBytes: f.int(2), baBytes: f.int(3), abPackets: f.int(4), baPackets: f.int(5))
+        let labels = try c.labels()
+        let rows = try answer.rows.map { f in
+            let a = f.string(0), b = f.string(1)
+            let aName = c.directory.name(a), bName = c.directory.name(b)
+            return TopPairRow.make(a: a, b: b, aName: aName, bName: bName,
+                                   abBytes: f.int(2), baBytes: f.int(3), abPackets: f.int(4), baPackets: f.int(5),
+                                   aLabel: aName == nil ? try labels.label(a, starOnly: a == b) : nil,
+                                   bLabel: bName == nil ? try labels.label(b, starOnly: a == b) : nil)
         }
         return (rows, answer.total)
     }
@@ -331,14 +397,18 @@ public struct ClickHouseQueries: Sendable {
             }
         }
         func numbers(_ v: Any) -> [Int64] { (v as? [Any])?.compactMap { ($0 as? NSNumber)?.int64Value } ?? [] }
-        return answer.rows.map { f in
-            ScopePeer.make(peer: f.string(0), peerName: c.directory.name(f.string(0)), sentBytes: f.int(1), receivedBytes: f.int(2),
-                           sentPackets: f.int(3), receivedPackets: f.int(4),
-                           protocols: numbers(f.values[5]).map { UInt8(truncatingIfNeeded: $0) },
-                           ports: numbers(f.values[6]).map { UInt16(truncatingIfNeeded: $0) },
-                           outboundPorts: numbers(f.values[7]).map { UInt16(truncatingIfNeeded: $0) },
-                           inboundPorts: numbers(f.values[8]).map { UInt16(truncatingIfNeeded: $0) },
-                           firstSeen: f.int(9), lastSeen: ends[f.int(10)] ?? f.int(10))
+        let labels = try c.labels()
+        return try answer.rows.map { f in
+            let ports = numbers(f.values[6]).map { UInt16(truncatingIfNeeded: $0) }
+            let name = c.directory.name(f.string(0))
+            return ScopePeer.make(peer: f.string(0), peerName: name, sentBytes: f.int(1), receivedBytes: f.int(2),
+                                  sentPackets: f.int(3), receivedPackets: f.int(4),
+                                  protocols: numbers(f.values[5]).map { UInt8(truncatingIfNeeded: $0) },
+                                  ports: ports,
+                                  outboundPorts: numbers(f.values[7]).map { UInt16(truncatingIfNeeded: $0) },
+                                  inboundPorts: numbers(f.values[8]).map { UInt16(truncatingIfNeeded: $0) },
+                                  firstSeen: f.int(9), lastSeen: ends[f.int(10)] ?? f.int(10),
+                                  peerLabel: name == nil ? try labels.label(f.string(0), ports: ports, starOnly: e == "*") : nil)
         }
     }
 
@@ -369,7 +439,9 @@ public struct ClickHouseQueries: Sendable {
             HAVING bytes != 0 OR packets != 0
             ORDER BY i\(columns.indices.map { ", k\($0)" }.joined())
             """)
-        return answer.rows.compactMap { f -> RollupRow? in
+        let labels = try c.labels()
+        let keys = Set(groupBy)
+        return try answer.rows.compactMap { f -> RollupRow? in
             let i = f.int(0)
             guard i >= 0, i < starts.count else { return nil }
             var row = RollupRow(time: starts[Int(i)], bytes: f.int(columns.count + 1), packets: f.int(columns.count + 2))
@@ -386,6 +458,12 @@ public struct ClickHouseQueries: Sendable {
                     row.dstName = c.directory.name(f.string(n + 1))
                 case .tag, .user, .os: break
                 }
+            }
+            if let src = row.src, row.srcName == nil {
+                row.srcLabel = try labels.rollupLabel(keys, .src, src, other: row.dst, port: row.port)
+            }
+            if let dst = row.dst, row.dstName == nil {
+                row.dstLabel = try labels.rollupLabel(keys, .dst, dst, other: row.src, port: row.port)
             }
             return row
         }

@@ -41,9 +41,11 @@ extension TopProtoRow {
 extension ScopePeer {
     public static func make(peer: String, peerName: String?, sentBytes: Int64, receivedBytes: Int64, sentPackets: Int64, receivedPackets: Int64,
                             protocols: [UInt8], ports: [UInt16], outboundPorts: [UInt16], inboundPorts: [UInt16],
-                            firstSeen: Nanoseconds, lastSeen: Nanoseconds) -> ScopePeer {
-        ScopePeer(peer: peer, peerName: peerName, sentBytes: sentBytes, receivedBytes: receivedBytes, sentPackets: sentPackets,
-                  receivedPackets: receivedPackets, protocols: protocols, ports: ports, outboundPorts: outboundPorts,
-                  inboundPorts: inboundPorts, firstSeen: firstSeen, lastSeen: lastSeen)
+                            firstSeen: Nanoseconds, lastSeen: Nanoseconds, peerLabel: String? = nil) -> ScopePeer {
+        var row = ScopePeer(peer: peer, peerName: peerName, sentBytes: sentBytes, receivedBytes: receivedBytes, sentPackets: sentPackets,
+                            receivedPackets: receivedPackets, protocols: protocols, ports: ports, outboundPorts: outboundPorts,
+                            inboundPorts: inboundPorts, firstSeen: firstSeen, lastSeen: lastSeen)
+        row.peerLabel = peerLabel
+        return row
     }
 }

@@ -55,7 +55,8 @@ struct Tailflow: AsyncParsableCommand {
     /// The commands that work on the ClickHouse backend (questions it cannot answer yet refuse
     /// themselves, naming the question); the others refuse here, before they open anything.
     static let onClickHouse: [any ParsableCommand.Type] = [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self,
-                                                           Diff.self, Coverage.self, Nodes.List.self, Nodes.Import.self, Rejects.self,
+                                                           Diff.self, Coverage.self, Changes.self, ReportCommand.self, Pull.self, Follow.self,
+                                                           Nodes.List.self, Nodes.Import.self, Nodes.Sync.self, Rejects.self, Derp.List.self, Derp.Import.self,
                                                            Generate.self]
 
     /// Refuses a command that does not work on the ClickHouse backend yet when `--store` or
