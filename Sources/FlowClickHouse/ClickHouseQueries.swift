@@ -8,8 +8,10 @@ import Foundation
 /// both ends report it, SPEC §3) and the resolution of addresses to nodes run on the server,
 /// which returns only the answer rows; the rows print with the same reports as SQLite's answers.
 ///
-/// Answered so far: `top` (every `--by`), `series`, `rollup` (not by tag, user or os), `scope` (not `--flows`) (epoch-aligned or UTC steps), `nodes`,
-/// with `--kind`, `--proto` and `--endpoint`. The rest throws ``ClickHouseUnsupported``.
+/// Pushed down: `top` (every `--by`), `series`, `rollup` (not by tag, user or os), `scope` (not
+/// `--flows`) (epoch-aligned or UTC steps), `nodes`, with `--kind`, `--proto`, `--endpoint`, `--tag`
+/// and `--user`. The rest throws ``ClickHouseUnsupported``, and the ``QueryEngine`` answers it over
+/// the store's snapshot (``ClickHouseStore/read(_:)``).
 ///
 /// For example:
 /// ```swift
@@ -30,20 +32,10 @@ public struct ClickHouseQueries: Sendable {
     ///
     /// - throws: ``QueryError`` for a question that cannot be answered as asked; ``ClickHouseError``.
     public func answer(_ question: Question) throws -> Report {
-        do {
-            return try pushedDown(question)
-        } catch is ClickHouseUnsupported {
-            return try QueryEngine(store: store).answer(question)
-        }
+        try QueryEngine(store: store).answer(question)
     }
 
-    /// Whether ``pushedDown(_:)`` answers the question as ClickHouse SQL (the rest goes through
-    /// the generic snapshot path); the README's backend section lists both.
-    public func answer(pushedDownOnly question: Question) throws -> Report {
-        try pushedDown(question)
-    }
-
-    /// The question as ClickHouse SQL.
+    /// The question as ClickHouse SQL (``ClickHouseStore/pushedDown(_:)`` asks it).
     ///
     /// - throws: ``ClickHouseUnsupported`` for what is not pushed down; ``QueryError``
     ///   for a question that cannot be answered as asked; ``ClickHouseError``.
@@ -96,8 +88,19 @@ public struct ClickHouseQueries: Sendable {
             let directory = try store.directory()
             let context = try Context(self, o, directory)
             report = .scope(try scope(context))
-        case .scopeFlows: throw ClickHouseUnsupported("scope --flows")
-        case .flows: throw ClickHouseUnsupported("flows")
+        case .scopeFlows(let o, let limit):
+            options = o
+            let context = try Context(self, o, try store.directory())
+            let page = try flows(context, limit: limit, after: nil)
+            report = .flows(page.rows)
+            report.cut = Report.Cut(total: page.total, atLeast: page.atLeast)
+        case .flows(let o, let match, let limit, let after):
+            if match != nil { throw ClickHouseUnsupported("flows --match") }
+            options = o
+            let context = try Context(self, o, try store.directory())
+            let page = try flows(context, limit: limit, after: after)
+            report = .flows(page.rows)
+            report.cut = Report.Cut(total: page.total, atLeast: page.atLeast)
         case .diff: throw ClickHouseUnsupported("diff")
         case .coverage: throw ClickHouseUnsupported("coverage")
         }
@@ -117,9 +120,15 @@ public struct ClickHouseQueries: Sendable {
         let queries: ClickHouseQueries
 
         init(_ queries: ClickHouseQueries, _ options: QueryOptions, _ directory: NodeDirectory) throws {
-            if options.tag != nil { throw ClickHouseUnsupported("--tag") }
-            if options.user != nil { throw ClickHouseUnsupported("--user") }
             if options.filter != nil { throw ClickHouseUnsupported("--where") }
+            // --tag and --user: the nodes that have the tag and the user (an edge counts when either end is one).
+            if options.tag != nil || options.user != nil {
+                tagged = directory.nodes.values.filter { n in
+                    (options.tag.map { n.tags.contains($0) } ?? true) && (options.user.map { n.user == $0 } ?? true)
+                }.map(\.stableID).sorted()
+            } else {
+                tagged = nil
+            }
             self.options = options
             self.directory = directory
             self.queries = queries
@@ -128,6 +137,8 @@ public struct ClickHouseQueries: Sendable {
         }
 
         let labelMaker: Labels
+        /// The nodes `--tag` and `--user` select (nil: no such filter).
+        let tagged: [String]?
 
         /// The tables' labels of the answer's endpoints that are no node (read when first needed).
         func labels() throws -> Labels { labelMaker }
@@ -226,6 +237,10 @@ public struct ClickHouseQueries: Sendable {
             let q = ClickHouseClient.quote(e)
             outer = "\n  AND (ef = \(q) OR et = \(q))"
         }
+        if let tagged = c.tagged {
+            let set = tagged.isEmpty ? ClickHouseClient.quote(unseen) : tagged.map(ClickHouseClient.quote).joined(separator: ", ")
+            outer += "\n  AND (ef IN (\(set)) OR et IN (\(set)))"
+        }
         return """
             SELECT start_ns, reporter, \(kindColumn ? "kind, " : "")\(direction ? "x AS source, side, " : "")proto, port, e.1 AS ef, e.2 AS et, e.3 AS ep, e.4 AS eb
             FROM (
@@ -244,6 +259,79 @@ public struct ClickHouseQueries: Sendable {
               AND if(ef IN (SELECT stable_id FROM reporters), ef = reporter,
                      if(et IN (SELECT stable_id FROM reporters), et = reporter, 1))\(outer)
             """
+    }
+
+    // MARK: flows
+
+    /// The most matching rows a `flows` page counts past its own (as the engine's bound).
+    static let flowCountBound = 1_000_000
+
+    /// A page of raw rows, newest first (window start, then the reporter's node id, digest and
+    /// row), after `after`; with how many rows match from the cursor on (up to a bound).
+    func flows(_ c: Context, limit: Int, after: String?) throws -> (rows: [FlowLogRow], total: Int, atLeast: Bool) {
+        let position = try after.map(FlowPosition.init(parsing:))
+        // The node ids (the cursor's reporter, the order within a window start) and the labels.
+        let snapshot = try ClickHouseSnapshot(client)
+        let labels = try EndpointLabels(snapshot)
+        let ids = snapshot.nodeIDs.sorted { $0.key < $1.key }
+        let w = c.options.window
+        var upper = w.to
+        if let position { upper = min(upper, position.start + 1) }
+        let kinds = c.options.candidateKinds.map { String($0.rawValue) }.sorted().joined(separator: ", ")
+        var inner = ["start_ns >= \(w.from)", "start_ns < \(upper)", "kind IN (\(kinds.isEmpty ? "254" : kinds))"]
+        if let p = c.options.proto { inner.append("proto = \(p)") }
+        var outer: [String] = []
+        if let e = c.endpoint {
+            let q = ClickHouseClient.quote(e)
+            outer.append("(x = \(q) OR y = \(q) OR (kind = 3 AND reporter = \(q)))")
+        }
+        if let tagged = c.tagged {
+            let set = tagged.isEmpty ? ClickHouseClient.quote(Self.unseen) : tagged.map(ClickHouseClient.quote).joined(separator: ", ")
+            outer.append("(x IN (\(set)) OR y IN (\(set)) OR reporter IN (\(set)))")
+        }
+        if let p = position {
+            outer.append("""
+                (start_ns < \(p.start) OR (start_ns = \(p.start) AND (ord < \(p.reporter) OR (ord = \(p.reporter) \
+                AND (digest < \(p.digest) OR (digest = \(p.digest) AND row > \(p.index)))))))
+                """)
+        }
+        let rows = """
+            SELECT start_ns, end_ns, reporter, ord, digest, row, kind, proto, src, src_port, dst, dst_port,
+                   tx_packets, tx_bytes, rx_packets, rx_bytes, x, y
+            FROM (
+                WITH (SELECT arraySort(groupArray(ip)) FROM \(Self.owned)) AS ips,
+                     (SELECT arraySort((x, i) -> i, groupArray(o), groupArray(ip)) FROM \(Self.owned)) AS owners
+                SELECT start_ns, end_ns, reporter, digest, row, kind, proto, src, src_port, dst, dst_port,
+                       tx_packets, tx_bytes, rx_packets, rx_bytes,
+                       transform(src, ips, owners, src) AS x, transform(dst, ips, owners, dst) AS y,
+                       transform(reporter, [\(ids.map { ClickHouseClient.quote($0.key) }.joined(separator: ", "))],
+                                 [\(ids.map { "toUInt64(\($0.value))" }.joined(separator: ", "))], toUInt64(0)) AS ord
+                FROM flows
+                WHERE \(inner.joined(separator: " AND "))
+            )
+            \(outer.isEmpty ? "" : "WHERE " + outer.joined(separator: " AND "))
+            """
+        let cap = max(Self.flowCountBound, limit)
+        let counted = try client.rows("SELECT count() FROM (SELECT 1 FROM (\(rows)) LIMIT \(cap + 1))")
+        let total = counted.first.flatMap { Int($0[0]) } ?? 0
+        let page = try select(rows + "\nORDER BY start_ns DESC, ord DESC, digest DESC, row ASC\nLIMIT \(limit)")
+        let out = page.rows.map { f -> FlowLogRow in
+            let reporter = f.string(2)
+            let src = f.string(8), dst = f.string(10), x = f.string(16), y = f.string(17)
+            let srcNode = c.directory.nodes[x] != nil ? x : nil, dstNode = c.directory.nodes[y] != nil ? y : nil
+            let srcName = c.directory.name(x), dstName = c.directory.name(y)
+            let srcPort = UInt16(truncatingIfNeeded: f.int(9)), dstPort = UInt16(truncatingIfNeeded: f.int(11))
+            return FlowLogRow.make(
+                start: f.int(0), end: f.int(1), reporter: reporter, reporterName: c.directory.name(reporter),
+                kind: TrafficKind(rawValue: UInt8(truncatingIfNeeded: f.int(6))) ?? .virtual, proto: UInt8(truncatingIfNeeded: f.int(7)),
+                src: src.isEmpty ? nil : src, srcPort: srcPort, srcNode: srcNode, srcName: srcName,
+                dst: dst.isEmpty ? nil : dst, dstPort: dstPort, dstNode: dstNode, dstName: dstName,
+                txPackets: f.int(12), txBytes: f.int(13), rxPackets: f.int(14), rxBytes: f.int(15),
+                cursor: FlowPosition.text(start: f.int(0), reporter: f.int(3), digest: f.int(4), index: Int(f.int(5))),
+                srcLabel: srcName == nil ? labels.flowLabel(src.isEmpty ? nil : src, port: srcPort, other: dst.isEmpty ? nil : dst) : nil,
+                dstLabel: dstName == nil ? labels.flowLabel(dst.isEmpty ? nil : dst, port: dstPort, other: src.isEmpty ? nil : src) : nil)
+        }
+        return (out, min(total, cap), total > cap)
     }
 
     // MARK: top

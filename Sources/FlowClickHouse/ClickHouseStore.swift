@@ -1,5 +1,7 @@
 public import FlowModel
 public import FlowStore
+public import FlowQuery
+public import FlowFormat
 import Foundation
 
 /// The store over ClickHouse (SPEC §12): `--store clickhouse://[user@]host:port/database`.
@@ -100,5 +102,17 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
     public func health() throws -> StoreHealth {
         try client.run("SELECT 1")
         return StoreHealth(schemaVersion: schemaVersion)
+    }
+}
+
+extension ClickHouseStore: AnswersQuestions {
+    /// The questions ``ClickHouseQueries`` answers as ClickHouse SQL; nil for the rest, which the
+    /// ``QueryEngine`` answers over ``read(_:)``.
+    public func pushedDown(_ question: Question) throws -> Report? {
+        do {
+            return try ClickHouseQueries(store: self).pushedDown(question)
+        } catch is ClickHouseUnsupported {
+            return nil
+        }
     }
 }

@@ -254,6 +254,17 @@ package struct EndpointLabels {
         return directory.tableLabel(address: key, ports: ports)
     }
 
+    /// What a raw row's address without a node name is (`(anonymised exit traffic)` for none,
+    /// `(unattributed totals)` when neither end has one, the DERP region by `port`, a subnet route).
+    package func flowLabel(_ text: String?, port: UInt16, other: String?) -> String? {
+        guard let text, let ip = IPAddress(text) else { return other == nil ? "(unattributed totals)" : "(anonymised exit traffic)" }
+        switch directory.describe(ip) {
+        case .none: return nil
+        case .relays: return port > 0 ? DERPRegion.label(Int(port), directory.derp[Int(port)]) : "DERP relays"
+        case .route(let route): return route
+        }
+    }
+
     /// A rollup row's `src` or `dst` label, as the engine gives it (nil when not grouped by it, or a node).
     package func rollupLabel(_ keys: Set<RollupKeyField>, _ field: RollupKeyField, _ key: String, other: String?, port: UInt16?) -> String? {
         guard keys.contains(field) else { return nil }

@@ -172,9 +172,7 @@ extension Tailflow {
 extension StoreOptions {
     /// Opens the store and answers the question; one that cannot be answered as asked is a usage error.
     func answer(_ question: Question) throws -> Report {
-        if let clickhouse = try openClickHouse(create: false) {
-            return try usage { try ClickHouseQueries(store: clickhouse).answer(question) }
-        }
+        // ClickHouse answers what it pushes down as SQL itself, the rest over its snapshot.
         let engine = QueryEngine(store: try openStorageForReading())
         return try usage { try engine.answer(question) }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowClickHouse
 import FlowServer
 import FlowStore
 import FlowWeb
@@ -141,7 +142,24 @@ extension Tailflow {
             }
             var logger = Logger(label: "tailflow.serve")
             logger.logLevel = level
-            let flowStore = try FlowStore(path: store.explicitPath ?? configuration.databasePath ?? StoreOptions.defaultPath)
+            // --store or TAILFLOW_STORE, --db or TAILFLOW_DB, then the configuration file's `store` or `db`.
+            let flowStore: any FlowStorage
+            if let clickhouse = try store.openClickHouse(create: true) {
+                flowStore = clickhouse
+            } else if store.explicitPath == nil, configuration.databasePath == nil, let text = configuration.storeURL {
+                guard ClickHouseURL.names(text) else {
+                    throw ValidationError("\(config ?? "the configuration file"): store '\(text)': unknown backend (clickhouse://[user@]host:port/database)")
+                }
+                do {
+                    flowStore = try StoreOptions.openClickHouse(try ClickHouseURL(text), create: true)
+                } catch let e as ClickHouseURLError {
+                    throw ValidationError("\(config ?? "the configuration file"): \(e.description)")
+                }
+            } else {
+                flowStore = try FlowStore(path: store.explicitPath ?? configuration.databasePath ?? StoreOptions.defaultPath)
+            }
+            // ClickHouse keeps data by its own means (TTLs), not tailflow's pruning.
+            if configuration.retention != nil, flowStore is ClickHouseStore { throw ClickHouseUnsupported("serve --retention") }
             if configuration.tlsCertificate == nil, !["127.0.0.1", "::1", "localhost"].contains(configuration.host) {
                 logger.warning("listening without TLS on a non-loopback address: tokens and logs travel in clear text; Tailscale streams only to HTTPS")
             }

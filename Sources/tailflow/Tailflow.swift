@@ -55,7 +55,7 @@ struct Tailflow: AsyncParsableCommand {
     /// The commands that work on the ClickHouse backend (questions it cannot answer yet refuse
     /// themselves, naming the question); the others refuse here, before they open anything.
     static let onClickHouse: [any ParsableCommand.Type] = [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self,
-                                                           Diff.self, Coverage.self, Changes.self, ReportCommand.self, Pull.self, Follow.self,
+                                                           Diff.self, Coverage.self, Changes.self, ReportCommand.self, Pull.self, Follow.self, Serve.self,
                                                            Nodes.List.self, Nodes.Import.self, Nodes.Sync.self, Rejects.self, Derp.List.self, Derp.Import.self,
                                                            Generate.self]
 
@@ -121,6 +121,11 @@ struct StoreOptions: ParsableArguments {
     /// Opens the ClickHouse store, when one is chosen; `create` makes it (database and schema) when missing.
     func openClickHouse(create: Bool) throws -> ClickHouseStore? {
         guard let url = try clickHouseURL() else { return nil }
+        return try Self.openClickHouse(url, create: create)
+    }
+
+    /// Opens the ClickHouse store at `url` (password from `TAILFLOW_CLICKHOUSE_PASSWORD`).
+    static func openClickHouse(_ url: ClickHouseURL, create: Bool) throws -> ClickHouseStore {
         let password = ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_PASSWORD"]
         let client = ClickHouseClient(url: url, password: password) { attempt, error in
             Stderr.write("tailflow: \(error); retrying (attempt \(attempt + 1))\n")

@@ -207,6 +207,73 @@ struct ClickHouseBackendTests {
         #expect(derp.stdout == "region,code,name\r\n1,nyc,New York City\r\n9,dfw,Dallas\r\n", "\(derp.stdout)")
     }
 
+    /// `tailflow serve --store clickhouse://…`: a real HEC POST is acknowledged once ClickHouse
+    /// holds it, and the query API then answers from ClickHouse as `tailflow` answers from a SQLite
+    /// file of the same input; a re-sent batch adds nothing.
+    @Test func serveReceivesIntoClickHouseAndAnswersFromIt() throws {
+        let server = try ClickHouseServer.start()
+        defer { server.stop() }
+        let dir = TempDir()
+        let store = server.storeURL(database: "served"), db = dir.path("direct.db")
+        let hec = Fixtures.path("containers/splunk-hec.json")
+        try Self.ok(["ingest", "--db", db, hec])
+
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TailflowBinary.path)
+        p.arguments = ["serve", "--store", store, "--listen", "127.0.0.1:0", "--allow-weak-tokens",
+                       "--hec-token", "T1-hec", "--read-token", "T4-read"]
+        var environment = ProcessInfo.processInfo.environment
+        for k in ["TAILFLOW_DB", "TAILFLOW_STORE"] { environment.removeValue(forKey: k) }
+        p.environment = environment
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        defer {
+            if p.isRunning {
+                p.terminate()
+                p.waitUntilExit()
+            }
+        }
+        var text = ""
+        while !text.contains("\n") {
+            let data = out.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            text += String(decoding: data, as: UTF8.self)
+        }
+        let line = try #require(text.split(separator: "\n").first, "serve did not start: \(text)")
+        let port = try #require(Int(line.split(separator: ":").last ?? ""), "\(line)")
+        let base = "http://127.0.0.1:\(port)"
+
+        func curl(_ args: [String]) throws -> ProcessOutput {
+            let c = Process()
+            c.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            c.arguments = ["-sS", "--max-time", "60", "-w", "\n%{http_code}"] + args
+            return try runToEnd(c)
+        }
+        for _ in 0..<2 {
+            let posted = try curl(["-H", "Authorization: Splunk T1-hec", "--data-binary", "@" + hec, base + "/services/collector/event"])
+            #expect(posted.stdout.hasSuffix("\n200") && posted.stdout.contains("Success"), "\(posted.stdout) \(posted.stderr)")
+            // Acknowledged means stored: the answers read it at once.
+            let w = "from=2026-11-01T10:00:00Z&to=2026-11-01T11:00:00Z"
+            for (path, args) in [("top", ["top"]), ("top?by=pair&", ["top", "--by", "pair"]), ("flows", ["flows"]),
+                                 ("scope?endpoint=alice-laptop&", ["scope", "--endpoint", "alice-laptop"]), ("nodes", ["nodes"])] {
+                let url = base + "/api/v1/" + (path.hasSuffix("&") ? path + w : path + "?" + (path == "nodes" ? "" : w))
+                let answer = try curl(["-H", "Authorization: Bearer T4-read", url])
+                let direct = try Self.ok(args + ["--db", db, "--format", "json"] + (args == ["nodes"] ? [] : Self.window))
+                #expect(answer.stdout == direct.stdout + "\n200", "\(path): \(answer.stdout)\nsqlite: \(direct.stdout)")
+            }
+        }
+        #expect(try server.query("SELECT count() FROM served.flows").trimmingCharacters(in: .whitespacesAndNewlines)
+                    == server.query("SELECT count() FROM (SELECT DISTINCT start_ns, reporter, digest, row FROM served.flows)").trimmingCharacters(in: .whitespacesAndNewlines))
+        let health = try curl([base + "/healthz"])
+        #expect(health.stdout.hasSuffix("\n200"), "\(health.stdout)")
+        // The pages answer from ClickHouse too.
+        let page = try curl(["-H", "Authorization: Bearer T4-read", base + "/?from=2026-11-01T10:00:00Z&to=2026-11-01T11:00:00Z"])
+        #expect(page.stdout.hasSuffix("\n200") && page.stdout.contains("alice-laptop"), "\(page.stdout.suffix(300))")
+    }
+
     /// Schema versions, credentials, bad URLs, an unreachable server and unsupported commands:
     /// each a clear error, never a wrong answer.
     @Test func refusalsAreClear() throws {
