@@ -43,7 +43,6 @@ let package = Package(
         .library(name: "FlowGenerate", targets: ["FlowGenerate"]),
         .library(name: "FlowServer", targets: ["FlowServer"]),
         .library(name: "FlowPull", targets: ["FlowPull"]),
-        .library(name: "FlowCharts", targets: ["FlowCharts"]),
         .library(name: "FlowWeb", targets: ["FlowWeb"]),
         .library(name: "FlowClickHouse", targets: ["FlowClickHouse"]),
     ],
@@ -155,7 +154,7 @@ let package = Package(
         .target(
             name: "FlowClickHouse",
             dependencies: [
-                "FlowModel", "FlowStore", "FlowSchema", "FlowQuery", "FlowFormat",
+                "FlowModel", "FlowStore", "FlowSchema", "FlowQuery", "FlowFormat", "CZlib",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

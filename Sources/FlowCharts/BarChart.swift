@@ -7,35 +7,35 @@
 ///                      bars: [.init(label: "db-1", values: [900, 100], link: "/endpoint/n1")])
 /// let svg = chart.svg(width: 600)
 /// ```
-public struct BarChart: Sendable {
-    public struct Bar: Sendable {
-        public var label: String
-        public var values: [Int64]
+package struct BarChart: Sendable {
+    package struct Bar: Sendable {
+        package var label: String
+        package var values: [Int64]
         /// Where the label and bar lead (a page of the same question), or nil.
-        public var link: String?
+        package var link: String?
         /// Extra hover lines (e.g. the endpoint's ID).
-        public var detail: String?
+        package var detail: String?
 
-        public init(label: String, values: [Int64], link: String? = nil, detail: String? = nil) {
+        package init(label: String, values: [Int64], link: String? = nil, detail: String? = nil) {
             self.label = label
             self.values = values
             self.link = link
             self.detail = detail
         }
 
-        public var total: Int64 {
+        package var total: Int64 {
             values.reduce(Int64(0)) { s, v in s.addingReportingOverflow(v).overflow ? Int64.max : s + v }
         }
     }
 
-    public var unit: ValueUnit
+    package var unit: ValueUnit
     /// The segments' names, in drawing order (left to right) and legend order.
-    public var segments: [String]
-    public var bars: [Bar]
-    public var caption: String?
-    public var rowHeight = 20.0
+    package var segments: [String]
+    package var bars: [Bar]
+    package var caption: String?
+    package var rowHeight = 20.0
 
-    public init(unit: ValueUnit, segments: [String], bars: [Bar], caption: String? = nil) {
+    package init(unit: ValueUnit, segments: [String], bars: [Bar], caption: String? = nil) {
         self.unit = unit
         self.segments = segments
         self.bars = bars
@@ -43,15 +43,15 @@ public struct BarChart: Sendable {
     }
 
     /// Layout with no markup: where labels end, where bars start, the scale and each row's y.
-    public struct Geometry: Sendable {
-        public var labelWidth: Double
-        public var x: LinearScale
-        public var rowY: [Double]
-        public var height: Double
-        public var ticks: [(value: Double, label: String)]
+    package struct Geometry: Sendable {
+        package var labelWidth: Double
+        package var x: LinearScale
+        package var rowY: [Double]
+        package var height: Double
+        package var ticks: [(value: Double, label: String)]
     }
 
-    public func geometry(width: Double) -> Geometry {
+    package func geometry(width: Double) -> Geometry {
         let longest = bars.map { Chart.clip($0.label, 32).count }.max() ?? 4
         let labelWidth = min(Double(longest) * 7 + 12, width * 0.4)
         let maxTotal = bars.map(\.total).max() ?? 0
@@ -64,7 +64,7 @@ public struct BarChart: Sendable {
         return Geometry(labelWidth: labelWidth, x: x, rowY: rowY, height: top + Double(bars.count) * rowHeight + 22 + legend, ticks: ticks)
     }
 
-    public func svg(width: Double = 600) -> String {
+    package func svg(width: Double = 600) -> String {
         let g = geometry(width: width)
         var svg = SVG(width: width, height: g.height, attributes: [("class", "chart bars"), ("role", "img")])
         if let caption { svg.text(caption, [("x", "0"), ("y", "14"), ("fill", "#333")]) }

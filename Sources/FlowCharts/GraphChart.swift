@@ -10,18 +10,18 @@ import Foundation
 ///                        edges: [.init(from: 0, to: 1, bytes: 10_000, packets: 12)])
 /// let svg = chart.svg(width: 960)
 /// ```
-public struct GraphChart: Sendable {
-    public struct Node: Sendable {
-        public var id: String
-        public var label: String
+package struct GraphChart: Sendable {
+    package struct Node: Sendable {
+        package var id: String
+        package var label: String
         /// What colours it: a tag, a user, or "" for endpoints that are not nodes.
-        public var group: String
+        package var group: String
         /// Not a tailnet node (a bare address or `*`): drawn hollow.
-        public var external: Bool
-        public var link: String?
-        public var detail: String?
+        package var external: Bool
+        package var link: String?
+        package var detail: String?
 
-        public init(id: String, label: String, group: String, external: Bool = false, link: String? = nil, detail: String? = nil) {
+        package init(id: String, label: String, group: String, external: Bool = false, link: String? = nil, detail: String? = nil) {
             self.id = id
             self.label = label
             self.group = group
@@ -32,14 +32,14 @@ public struct GraphChart: Sendable {
     }
 
     /// One direction of traffic between two nodes (indices into `nodes`).
-    public struct Edge: Sendable {
-        public var from: Int
-        public var to: Int
-        public var bytes: Int64
-        public var packets: Int64
-        public var link: String?
+    package struct Edge: Sendable {
+        package var from: Int
+        package var to: Int
+        package var bytes: Int64
+        package var packets: Int64
+        package var link: String?
 
-        public init(from: Int, to: Int, bytes: Int64, packets: Int64, link: String? = nil) {
+        package init(from: Int, to: Int, bytes: Int64, packets: Int64, link: String? = nil) {
             self.from = from
             self.to = to
             self.bytes = bytes
@@ -48,10 +48,10 @@ public struct GraphChart: Sendable {
         }
     }
 
-    public var nodes: [Node]
-    public var edges: [Edge]
+    package var nodes: [Node]
+    package var edges: [Edge]
 
-    public init(nodes: [Node], edges: [Edge]) {
+    package init(nodes: [Node], edges: [Edge]) {
         self.nodes = nodes
         self.edges = edges.filter { $0.from != $0.to && ($0.bytes > 0 || $0.packets > 0) }
     }
@@ -67,7 +67,7 @@ public struct GraphChart: Sendable {
     }
 
     /// Groups in legend order (most traffic first); the first ones get colours, the rest grey.
-    public var groups: [(name: String, color: String)] {
+    package var groups: [(name: String, color: String)] {
         var bytes: [String: Double] = [:]
         for (i, t) in totals.enumerated() where !nodes[i].external {
             bytes[nodes[i].group, default: 0] += Double(t)
@@ -76,15 +76,15 @@ public struct GraphChart: Sendable {
         return names.enumerated().map { i, name in (name, i < Palette.categories.count - 1 ? Palette.color(i) : Palette.other) }
     }
 
-    public func radius(_ total: Int64, max: Int64) -> Double {
+    package func radius(_ total: Int64, max: Int64) -> Double {
         4 + 10 * (Double(total) / Double(Swift.max(max, 1))).squareRoot()
     }
 
-    public func strokeWidth(_ bytes: Int64, max: Int64) -> Double {
+    package func strokeWidth(_ bytes: Int64, max: Int64) -> Double {
         1 + 7 * (Double(bytes) / Double(Swift.max(max, 1))).squareRoot()
     }
 
-    public func layout(width: Double) -> (GraphLayout, GraphLayout.Placement) {
+    package func layout(width: Double) -> (GraphLayout, GraphLayout.Placement) {
         let totals = self.totals
         let maxTotal = totals.max() ?? 1
         let groupIndex = Dictionary(uniqueKeysWithValues: groups.enumerated().map { ($1.name, $0) })
@@ -102,7 +102,7 @@ public struct GraphChart: Sendable {
         return (layout, layout.place(width: width, margin: 16))
     }
 
-    public func svg(width: Double = 960) -> String {
+    package func svg(width: Double = 960) -> String {
         let (layout, placement) = self.layout(width: width)
         let groups = self.groups
         let legend = self.legend(width: width)

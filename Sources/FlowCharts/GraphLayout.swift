@@ -15,15 +15,15 @@ import Foundation
 /// let placed = layout.place(width: 960)
 /// placed.points[0]   // (x, y) of node "a"
 /// ```
-public struct GraphLayout: Sendable {
-    public struct Node: Sendable {
-        public var id: String
-        public var group: Int
-        public var radius: Double
+package struct GraphLayout: Sendable {
+    package struct Node: Sendable {
+        package var id: String
+        package var group: Int
+        package var radius: Double
         /// The label's width in pixels; the label sits right of the node.
-        public var labelWidth: Double
+        package var labelWidth: Double
 
-        public init(id: String, group: Int, radius: Double, labelWidth: Double) {
+        package init(id: String, group: Int, radius: Double, labelWidth: Double) {
             self.id = id
             self.group = group
             self.radius = radius
@@ -31,29 +31,29 @@ public struct GraphLayout: Sendable {
         }
     }
 
-    public struct Edge: Sendable {
-        public var a: Int
-        public var b: Int
-        public var weight: Double
+    package struct Edge: Sendable {
+        package var a: Int
+        package var b: Int
+        package var weight: Double
 
-        public init(a: Int, b: Int, weight: Double) {
+        package init(a: Int, b: Int, weight: Double) {
             self.a = a
             self.b = b
             self.weight = weight
         }
     }
 
-    public struct Placement: Sendable {
-        public var points: [(x: Double, y: Double)]
-        public var width: Double
-        public var height: Double
+    package struct Placement: Sendable {
+        package var points: [(x: Double, y: Double)]
+        package var width: Double
+        package var height: Double
     }
 
-    public var nodes: [Node]
-    public var edges: [Edge]
-    public var iterations = 300
+    package var nodes: [Node]
+    package var edges: [Edge]
+    package var iterations = 300
 
-    public init(nodes: [Node], edges: [Edge]) {
+    package init(nodes: [Node], edges: [Edge]) {
         self.nodes = nodes
         self.edges = edges.filter { $0.a != $0.b }
     }
@@ -65,7 +65,7 @@ public struct GraphLayout: Sendable {
         return (p.x - n.radius - 2, p.y - half, p.x + n.radius + 4 + n.labelWidth + 2, p.y + half)
     }
 
-    public func place(width: Double, margin: Double = 14) -> Placement {
+    package func place(width: Double, margin: Double = 14) -> Placement {
         let n = nodes.count
         guard n > 0 else { return Placement(points: [], width: width, height: 2 * margin) }
         let maxLabel = nodes.map { $0.labelWidth + $0.radius + 6 }.max() ?? 0
@@ -210,7 +210,7 @@ public struct GraphLayout: Sendable {
     }
 
     /// Whether any two boxes overlap (for tests).
-    public func overlaps(_ placement: Placement) -> Int {
+    package func overlaps(_ placement: Placement) -> Int {
         var count = 0
         for i in placement.points.indices {
             for j in placement.points.indices where j > i {
@@ -222,7 +222,7 @@ public struct GraphLayout: Sendable {
     }
 
     /// How many pairs of edges cross (for tests and for choosing among layouts).
-    public static func crossings(_ edges: [Edge], _ points: [(x: Double, y: Double)]) -> Int {
+    package static func crossings(_ edges: [Edge], _ points: [(x: Double, y: Double)]) -> Int {
         func ccw(_ a: (x: Double, y: Double), _ b: (x: Double, y: Double), _ c: (x: Double, y: Double)) -> Double {
             (b.x - a.x) * (c.y - a.y) - (b.y - a.y) * (c.x - a.x)
         }

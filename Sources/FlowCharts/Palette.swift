@@ -3,9 +3,9 @@ import Foundation
 /// Colours that stay apart in greyscale: each step of a palette has a clearly different
 /// lightness, so a chart printed in black and white (or seen with colour blindness)
 /// still tells its series apart, and the legend names them in the same order.
-public enum Palette {
+package enum Palette {
     /// Categorical colours, dark to light (Okabe–Ito hues, lightness spaced).
-    public static let categories: [String] = [
+    package static let categories: [String] = [
         "#1b3a6b",  // dark blue
         "#d55e00",  // vermilion
         "#7fbfe8",  // sky blue, light
@@ -16,15 +16,15 @@ public enum Palette {
         "#8c4b2f",  // brown, dark-middle
     ]
     /// The colour of "other" (everything beyond the named series): a mid grey.
-    public static let other = "#6f6f6f"
+    package static let other = "#6f6f6f"
 
     /// The colour of category `i` (cycling).
-    public static func color(_ i: Int) -> String {
+    package static func color(_ i: Int) -> String {
         categories[((i % categories.count) + categories.count) % categories.count]
     }
 
     /// The traffic kinds' colours, fixed so that every chart shows a kind alike.
-    public static func kind(_ name: String) -> String {
+    package static func kind(_ name: String) -> String {
         switch name {
         case "virtual": "#1b3a6b"
         case "subnet": "#e6a817"
@@ -35,7 +35,7 @@ public enum Palette {
     }
 
     /// Relative luminance (0 black … 1 white) of `#rrggbb`, to check the greyscale promise.
-    public static func luminance(_ hex: String) -> Double {
+    package static func luminance(_ hex: String) -> Double {
         let digits = Array(hex.utf8.dropFirst())
         guard digits.count == 6 else { return 0 }
         func channel(_ i: Int) -> Double {

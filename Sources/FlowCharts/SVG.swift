@@ -12,12 +12,12 @@
 /// svg.close("g")
 /// let markup = svg.finish()
 /// ```
-public struct SVG: Sendable {
-    public private(set) var text: String
+package struct SVG: Sendable {
+    package private(set) var text: String
     private var stack: [String] = []
 
     /// Starts an `<svg>` element of the given size (a `viewBox` of the same size, so it scales).
-    public init(width: Double, height: Double, attributes: [(String, String)] = []) {
+    package init(width: Double, height: Double, attributes: [(String, String)] = []) {
         text = ""
         text.reserveCapacity(16 * 1024)
         var root: [(String, String)] = [
@@ -31,20 +31,20 @@ public struct SVG: Sendable {
     }
 
     /// Opens an element that later content goes into.
-    public mutating func open(_ name: String, _ attributes: [(String, String)] = []) {
+    package mutating func open(_ name: String, _ attributes: [(String, String)] = []) {
         text += "<" + name + Self.attributes(attributes) + ">"
         stack.append(name)
     }
 
     /// Closes the innermost open element (its name is checked).
-    public mutating func close(_ name: String) {
+    package mutating func close(_ name: String) {
         precondition(stack.last == name, "SVG: closing <\(name)> but <\(stack.last ?? "none")> is open")
         stack.removeLast()
         text += "</" + name + ">"
     }
 
     /// An element with no children but an optional `<title>` (the hover text).
-    public mutating func element(_ name: String, _ attributes: [(String, String)], title: String? = nil) {
+    package mutating func element(_ name: String, _ attributes: [(String, String)], title: String? = nil) {
         if let title {
             text += "<" + name + Self.attributes(attributes) + "><title>" + Self.escape(title) + "</title></" + name + ">"
         } else {
@@ -53,17 +53,17 @@ public struct SVG: Sendable {
     }
 
     /// A `<text>` element holding `content` as text.
-    public mutating func text(_ content: String, _ attributes: [(String, String)]) {
+    package mutating func text(_ content: String, _ attributes: [(String, String)]) {
         text += "<text" + Self.attributes(attributes) + ">" + Self.escape(content) + "</text>"
     }
 
     /// A `<title>` for the element that is open (hover text).
-    public mutating func title(_ content: String) {
+    package mutating func title(_ content: String) {
         text += "<title>" + Self.escape(content) + "</title>"
     }
 
     /// Closes every open element and returns the markup.
-    public mutating func finish() -> String {
+    package mutating func finish() -> String {
         while let name = stack.last { close(name) }
         return text
     }
@@ -78,7 +78,7 @@ public struct SVG: Sendable {
 
     /// Escapes text for an XML attribute value or text node: `& < > " '`, and drops
     /// the control characters XML 1.0 does not allow.
-    public static func escape(_ s: String) -> String {
+    package static func escape(_ s: String) -> String {
         guard s.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 || $0 < 0x20 || $0 == 0x7F }) else {
             return s
         }
@@ -104,7 +104,7 @@ public struct SVG: Sendable {
     }
 
     /// A coordinate with at most one decimal (`12`, `12.5`, `-3.2`).
-    public static func number(_ v: Double) -> String {
+    package static func number(_ v: Double) -> String {
         guard v.isFinite else { return "0" }
         let tenths = Int64((v * 10).rounded())
         if tenths % 10 == 0 { return String(tenths / 10) }

@@ -5,20 +5,20 @@
 /// let y = LinearScale(domain: 0...1000, range: 300...20)   // y grows downwards
 /// y(500)   // 160
 /// ```
-public struct LinearScale: Sendable, Equatable {
-    public var domain: ClosedRange<Double>
-    public var range: ClosedRange<Double>
+package struct LinearScale: Sendable, Equatable {
+    package var domain: ClosedRange<Double>
+    package var range: ClosedRange<Double>
     /// Whether the range runs from its upper bound to its lower one (screen y axes).
-    public var inverted: Bool
+    package var inverted: Bool
 
     /// A scale from `domain` to `range`; write the range as `high...low` by passing `inverted: true`.
-    public init(domain: ClosedRange<Double>, range: ClosedRange<Double>, inverted: Bool = false) {
+    package init(domain: ClosedRange<Double>, range: ClosedRange<Double>, inverted: Bool = false) {
         self.domain = domain
         self.range = range
         self.inverted = inverted
     }
 
-    public func callAsFunction(_ value: Double) -> Double {
+    package func callAsFunction(_ value: Double) -> Double {
         let span = domain.upperBound - domain.lowerBound
         let t = span == 0 ? 0 : (value - domain.lowerBound) / span
         let width = range.upperBound - range.lowerBound
@@ -27,9 +27,9 @@ public struct LinearScale: Sendable, Equatable {
 }
 
 /// Round tick values for a numeric axis, "nice" steps of 1, 2 or 5 times a power of ten.
-public enum NiceTicks {
+package enum NiceTicks {
     /// The step of about `count` intervals over `0...max`: 1, 2 or 5 × 10^n.
-    public static func step(max: Double, count: Int) -> Double {
+    package static func step(max: Double, count: Int) -> Double {
         guard max > 0, count > 0 else { return 1 }
         let raw = max / Double(count)
         var magnitude = 1.0
@@ -42,7 +42,7 @@ public enum NiceTicks {
     }
 
     /// Ticks from 0 to the first multiple of the step at or above `max` (so the top tick bounds the data).
-    public static func ticks(max: Double, count: Int = 5) -> [Double] {
+    package static func ticks(max: Double, count: Int = 5) -> [Double] {
         let step = step(max: max, count: count)
         var ticks = [0.0]
         var v = 0.0

@@ -1,4 +1,4 @@
-public import FlowModel
+package import FlowModel
 
 /// Values over time in stacked layers (traffic by kind, by protocol, …), drawn as
 /// stacked columns, one per bucket, with a hover text per bucket listing every layer.
@@ -9,13 +9,13 @@ public import FlowModel
 ///                          layers: [.init(name: "virtual", values: v), .init(name: "subnet", values: s)])
 /// let svg = chart.svg(width: 900, height: 260)
 /// ```
-public struct StackedChart: Sendable {
-    public struct Layer: Sendable {
-        public var name: String
-        public var values: [Int64]
-        public var color: String?
+package struct StackedChart: Sendable {
+    package struct Layer: Sendable {
+        package var name: String
+        package var values: [Int64]
+        package var color: String?
 
-        public init(name: String, values: [Int64], color: String? = nil) {
+        package init(name: String, values: [Int64], color: String? = nil) {
             self.name = name
             self.values = values
             self.color = color
@@ -23,27 +23,27 @@ public struct StackedChart: Sendable {
     }
 
     /// Bucket starts (ns), one per column, `step` apart.
-    public var times: [Nanoseconds]
-    public var step: Nanoseconds
-    public var unit: ValueUnit
-    public var layers: [Layer]
+    package var times: [Nanoseconds]
+    package var step: Nanoseconds
+    package var unit: ValueUnit
+    package var layers: [Layer]
     /// A caption above the plot (e.g. "bytes per 15m, UTC").
-    public var caption: String?
+    package var caption: String?
     /// Moments marked across the plot, each with a hover text: configuration changes (SPEC §13).
-    public var markers: [Marker] = []
+    package var markers: [Marker] = []
 
     /// A vertical line at `time` whose hover text is `label` (who did what).
-    public struct Marker: Sendable, Equatable {
-        public var time: Nanoseconds
-        public var label: String
+    package struct Marker: Sendable, Equatable {
+        package var time: Nanoseconds
+        package var label: String
 
-        public init(time: Nanoseconds, label: String) {
+        package init(time: Nanoseconds, label: String) {
             self.time = time
             self.label = label
         }
     }
 
-    public init(times: [Nanoseconds], step: Nanoseconds, unit: ValueUnit, layers: [Layer], caption: String? = nil) {
+    package init(times: [Nanoseconds], step: Nanoseconds, unit: ValueUnit, layers: [Layer], caption: String? = nil) {
         self.times = times
         self.step = step
         self.unit = unit
@@ -52,16 +52,16 @@ public struct StackedChart: Sendable {
     }
 
     /// The geometry of a chart: the plot area and its scales, with no markup.
-    public struct Geometry: Sendable {
-        public var plot: (x: Double, y: Double, width: Double, height: Double)
-        public var x: LinearScale
-        public var y: LinearScale
-        public var yTicks: [(value: Double, label: String)]
-        public var xTicks: [TimeTicks.Tick]
+    package struct Geometry: Sendable {
+        package var plot: (x: Double, y: Double, width: Double, height: Double)
+        package var x: LinearScale
+        package var y: LinearScale
+        package var yTicks: [(value: Double, label: String)]
+        package var xTicks: [TimeTicks.Tick]
         /// The largest stacked total.
-        public var maxTotal: Int64
+        package var maxTotal: Int64
         /// Each column's left edge and width.
-        public func column(_ i: Int, times: [Nanoseconds], step: Nanoseconds) -> (x: Double, width: Double) {
+        package func column(_ i: Int, times: [Nanoseconds], step: Nanoseconds) -> (x: Double, width: Double) {
             let x0 = x(Double(times[i])), x1 = x(Double(times[i] + step))
             let gap = (x1 - x0) > 4 ? 1.0 : 0
             return (x0, max(x1 - x0 - gap, 0.5))
@@ -69,7 +69,7 @@ public struct StackedChart: Sendable {
     }
 
     /// Per-bucket totals (layers summed, saturating).
-    public var totals: [Int64] {
+    package var totals: [Int64] {
         times.indices.map { i in
             layers.reduce(Int64(0)) { sum, layer in
                 let v = i < layer.values.count ? layer.values[i] : 0
@@ -79,7 +79,7 @@ public struct StackedChart: Sendable {
         }
     }
 
-    public func geometry(width: Double, height: Double) -> Geometry {
+    package func geometry(width: Double, height: Double) -> Geometry {
         let maxTotal = totals.max() ?? 0
         let yTicks = unit.axis(max: max(maxTotal, 1), count: 4)
         let labelWidth = Double(yTicks.map(\.label.count).max() ?? 4) * 7 + 10
@@ -94,7 +94,7 @@ public struct StackedChart: Sendable {
         return Geometry(plot: plot, x: x, y: y, yTicks: yTicks, xTicks: xTicks, maxTotal: maxTotal)
     }
 
-    public func svg(width: Double = 900, height: Double = 260) -> String {
+    package func svg(width: Double = 900, height: Double = 260) -> String {
         let g = geometry(width: width, height: height)
         let start = times.first ?? 0, end = (times.last ?? 0) + step
         var svg = SVG(width: width, height: height, attributes: [
@@ -199,9 +199,9 @@ public struct StackedChart: Sendable {
 }
 
 /// Helpers shared by the charts.
-public enum Chart {
+package enum Chart {
     /// `text` cut to `max` characters with an ellipsis.
-    public static func clip(_ text: String, _ max: Int) -> String {
+    package static func clip(_ text: String, _ max: Int) -> String {
         text.count <= max ? text : String(text.prefix(max - 1)) + "…"
     }
 }

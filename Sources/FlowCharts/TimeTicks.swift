@@ -1,4 +1,4 @@
-public import FlowModel
+package import FlowModel
 
 /// Ticks of a UTC time axis: round instants (whole minutes, hours, days) and short labels.
 ///
@@ -7,23 +7,23 @@ public import FlowModel
 /// let ticks = TimeTicks.ticks(from: t0, to: t0 + 6 * 3_600_000_000_000, count: 6)
 /// // one per hour; labels "06:00", "07:00", …, with the date where a day starts
 /// ```
-public enum TimeTicks {
+package enum TimeTicks {
     static let minute: Int64 = 60_000_000_000
     static let hour = 60 * minute
     static let day = 24 * hour
     /// The intervals a tick may fall on, smallest first.
-    public static let intervals: [Int64] = [
+    static let intervals: [Int64] = [
         minute, 2 * minute, 5 * minute, 10 * minute, 15 * minute, 30 * minute,
         hour, 2 * hour, 3 * hour, 6 * hour, 12 * hour, day, 2 * day, 7 * day, 14 * day, 28 * day,
     ]
 
-    public struct Tick: Sendable, Equatable {
-        public var time: Nanoseconds
-        public var label: String
+    package struct Tick: Sendable, Equatable {
+        package var time: Nanoseconds
+        package var label: String
     }
 
     /// The smallest interval that gives at most `count` ticks over `[from, to)`.
-    public static func interval(from: Nanoseconds, to: Nanoseconds, count: Int) -> Int64 {
+    package static func interval(from: Nanoseconds, to: Nanoseconds, count: Int) -> Int64 {
         let span = max(to - from, 1)
         return intervals.first { span / $0 <= Int64(max(count, 1)) } ?? intervals.last!
     }
@@ -31,7 +31,7 @@ public enum TimeTicks {
     /// Ticks at multiples of the interval (aligned to the epoch, UTC) inside `[from, to]`.
     /// Labels are `HH:MM`, with `MM-DD` added on the first tick and where a day starts;
     /// daily intervals show the date only.
-    public static func ticks(from: Nanoseconds, to: Nanoseconds, count: Int = 6) -> [Tick] {
+    package static func ticks(from: Nanoseconds, to: Nanoseconds, count: Int = 6) -> [Tick] {
         let step = interval(from: from, to: to, count: count)
         var t = Timestamp.bucketStart(from, step: step)
         if t < from { t += step }
@@ -57,7 +57,7 @@ public enum TimeTicks {
     }
 
     /// `2026-11-01 06:15 UTC` (seconds shown only when not zero), for hover texts.
-    public static func describe(_ t: Nanoseconds) -> String {
+    package static func describe(_ t: Nanoseconds) -> String {
         var text = Timestamp.formatRFC3339(t)
         text.removeLast()  // Z
         if text.hasSuffix(":00") { text.removeLast(3) }

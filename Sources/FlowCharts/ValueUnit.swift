@@ -1,7 +1,7 @@
 import FlowFormat
 
 /// What a chart's values count, and how an axis and a hover text write them.
-public enum ValueUnit: String, Sendable {
+package enum ValueUnit: String, Sendable {
     /// Bytes: IEC units on axes (`512 MiB`), exact counts in hover texts.
     case bytes
     /// Packets (or any count): SI suffixes on axes (`1.5k`, `2M`).
@@ -11,7 +11,7 @@ public enum ValueUnit: String, Sendable {
     ///
     /// Byte axes step in 1, 2 or 5 × 10^n of B, KiB, MiB, … so labels read `0, 200 MiB, 400 MiB`;
     /// packet axes in 1, 2 or 5 × 10^n of 1, k, M, G.
-    public func axis(max: Int64, count: Int = 5) -> [(value: Double, label: String)] {
+    package func axis(max: Int64, count: Int = 5) -> [(value: Double, label: String)] {
         let (scale, suffix) = unitFor(max: max)
         let ticks = NiceTicks.ticks(max: Double(Swift.max(max, 1)) / scale, count: count)
         let step = ticks.count > 1 ? ticks[1] : 1
@@ -63,7 +63,7 @@ public enum ValueUnit: String, Sendable {
     }
 
     /// Short human form: `1.2 MiB`, `3,456 packets`.
-    public func human(_ v: Int64) -> String {
+    package func human(_ v: Int64) -> String {
         switch self {
         case .bytes: Units.iec(v)
         case .packets: Units.grouped(v) + " packets"
@@ -71,7 +71,7 @@ public enum ValueUnit: String, Sendable {
     }
 
     /// Exact form for hover texts: `1.2 MiB (1,234,567 bytes)`, `3,456 packets`.
-    public func exact(_ v: Int64) -> String {
+    package func exact(_ v: Int64) -> String {
         switch self {
         case .bytes: v < 1024 ? "\(Units.grouped(v)) bytes" : "\(Units.iec(v)) (\(Units.grouped(v)) bytes)"
         case .packets: Units.grouped(v) + " packets"

@@ -36,10 +36,15 @@ public final class ClickHouseClient: Sendable {
     /// Its own client: a short connect timeout, so that a server that is down is retried here
     /// (and said so) rather than waited for in the connection pool.
     let http: HTTPClient
+    /// Whether insert bodies of 16 KiB and more go gzipped (`Content-Encoding: gzip`); on by
+    /// default, off with `TAILFLOW_CLICKHOUSE_GZIP=0` (to measure, or for a proxy that refuses it).
+    public let gzip: Bool
 
     public init(url: ClickHouseURL, password: String?, retry: RetryPolicy = RetryPolicy(),
+                gzip: Bool? = nil,
                 onRetry: (@Sendable (Int, ClickHouseError) -> Void)? = nil) {
         self.url = url
+        self.gzip = gzip ?? (ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_GZIP"] != "0")
         self.password = password
         self.retry = retry
         self.onRetry = onRetry
@@ -67,6 +72,13 @@ public final class ClickHouseClient: Sendable {
         // Long IN lists and a batch's identity checks fit; 64-bit integers as JSON numbers.
         params.append(("max_query_size", "104857600"))
         params.append(("output_format_json_quote_64bit_integers", "0"))
+        if url.cluster != nil {
+            // A cluster: an insert returns once every shard holds its part (a retry then knows
+            // what landed), and a subquery over a Distributed table inside a distributed query
+            // reads the whole cluster once (GLOBAL), not each shard its own part.
+            params.append(("insert_distributed_sync", "1"))
+            params.append(("distributed_product_mode", "global"))
+        }
         for (k, v) in settings.sorted(by: { $0.key < $1.key }) { params.append((k, v)) }
         if data != nil { params.append(("query", sql)) }
         let query = params.map { "\($0.0)=\(Self.escape($0.1))" }.joined(separator: "&")
@@ -74,7 +86,11 @@ public final class ClickHouseClient: Sendable {
         var headers = HTTPHeaders()
         let credentials = "\(url.user):\(password ?? "")"
         headers.add(name: "Authorization", value: "Basic " + Data(credentials.utf8).base64EncodedString())
-        let body: [UInt8] = data ?? Array(sql.utf8)
+        var body: [UInt8] = data ?? Array(sql.utf8)
+        if gzip, data != nil, body.count >= GzipBody.threshold, let packed = GzipBody.compress(body) {
+            body = packed
+            headers.add(name: "Content-Encoding", value: "gzip")
+        }
         var attempt = 1
         var delay = retry.firstDelay
         while true {

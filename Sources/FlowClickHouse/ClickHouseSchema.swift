@@ -3,16 +3,94 @@ import Foundation
 
 /// Applies `schema/clickhouse/NNN_*.sql` in order and records each in `schema_migrations`;
 /// refuses a store whose schema is newer than this binary knows.
+///
+/// On a cluster (`?cluster=NAME`) every server of the cluster (each replica of each shard, as
+/// `system.clusters` lists them) gets the schema, through its HTTP interface at its host and the
+/// URL's port: each table of a migration becomes a local table `NAME_local` on every server and a
+/// `Distributed` table `NAME` over them (on every server too, so any of them answers), sharded
+/// by the key its migration names (`-- shard by: EXPR` above the statement), else by a hash of
+/// its sort key (so that a row and its duplicate land on the same shard, where the Replacing
+/// engine collapses them); materialized views read and feed the local tables, so that each
+/// shard derives what it holds from its own rows. Each server records the migrations in its own
+/// `schema_migrations`.
 enum ClickHouseSchema {
     static let migrationsTable = """
         CREATE TABLE IF NOT EXISTS schema_migrations (name String, applied_ns Int64) ENGINE = MergeTree ORDER BY name
         """
 
-    /// The migrations applied in the store, after applying the missing ones when `create`.
+    /// The migrations applied in the store, after applying the missing ones when `create`
+    /// (on every server of the cluster, for a cluster).
     ///
     /// - throws: ``ClickHouseError`` (kind `.store`) for a missing store when not `create`,
-    ///   a schema newer than this binary, or an older one when not `create`.
+    ///   a schema newer than this binary, or an older one when not `create`, or an unknown cluster.
     static func prepare(_ client: ClickHouseClient, create: Bool) throws -> [String] {
+        guard let cluster = client.url.cluster else {
+            let applied = try prepare(client, create: create, cluster: nil)
+            try checkLayout(client)
+            return applied
+        }
+        guard create else {
+            let applied = try prepare(client, create: false, cluster: cluster)
+            try checkLayout(client)
+            return applied
+        }
+        var entry: [String] = []
+        for server in try servers(of: cluster, client) {
+            let applied = try prepare(server, create: true, cluster: cluster)
+            if server.url.server == client.url.server { entry = applied }
+        }
+        if entry.isEmpty { entry = try prepare(client, create: true, cluster: cluster) }
+        try checkLayout(client)
+        return entry
+    }
+
+    /// Refuses a store opened as it is not laid out: one server's tables with `?cluster=`, or a
+    /// cluster's Distributed tables without it (or over another cluster), so that writes and
+    /// reads never mix the two.
+    static func checkLayout(_ client: ClickHouseClient) throws {
+        let engine = try client.rows("""
+            SELECT engine, engine_full FROM system.tables WHERE database = \(ClickHouseClient.quote(client.url.database)) AND name = 'flows'
+            """).first
+        guard let engine, engine.count == 2 else { return }
+        let spread = engine[0] == "Distributed"
+        // Distributed('two', 'db', 'flows_local', cityHash64(reporter)): the cluster is the first argument.
+        let over = spread ? engine[1].drop { $0 != "(" }.dropFirst().prefix { $0 != "," }.trimmingCharacters(in: CharacterSet(charactersIn: "' ")) : nil
+        let store = "the store \(client.url.database) at \(client.url.server)"
+        switch (client.url.cluster, over) {
+        case (let c?, nil):
+            throw ClickHouseError(.store, server: client.url.server,
+                                  "\(store) is on this one server, not spread over a cluster: open it without ?cluster=\(c) (tailflow migrate copies it into a cluster's database)")
+        case (nil, let o?):
+            throw ClickHouseError(.store, server: client.url.server, "\(store) is spread over cluster \(o): open it with ?cluster=\(o)")
+        case (let c?, let o?) where c != o:
+            throw ClickHouseError(.store, server: client.url.server, "\(store) is spread over cluster \(o), not \(c): open it with ?cluster=\(o)")
+        default:
+            return
+        }
+    }
+
+    /// A client for each server of `cluster` (as the entry server's `system.clusters` lists them),
+    /// at its host and the entry URL's HTTP port, with the same user and password.
+    ///
+    /// - throws: ``ClickHouseError`` (kind `.store`) when the server knows no such cluster.
+    static func servers(of cluster: String, _ client: ClickHouseClient) throws -> [ClickHouseClient] {
+        let hosts = TabSeparated.parse(try client.run("""
+            SELECT DISTINCT host_name FROM system.clusters WHERE cluster = \(ClickHouseClient.quote(cluster)) ORDER BY host_name
+            FORMAT TabSeparated
+            """, inDatabase: false)).map { $0[0] }
+        guard !hosts.isEmpty else {
+            throw ClickHouseError(.store, server: client.url.server,
+                                  "the server knows no cluster '\(cluster)' (system.clusters lists the clusters of <remote_servers> in its configuration)")
+        }
+        return hosts.map { host in
+            var url = client.url
+            url.host = host
+            return ClickHouseClient(url: url, password: client.password, retry: client.retry, gzip: client.gzip, onRetry: client.onRetry)
+        }
+    }
+
+    /// One server: its migrations table, the check against what this binary knows, the missing migrations.
+    static func prepare(_ client: ClickHouseClient, create: Bool, cluster: String?) throws -> [String] {
         let known = Schema.clickhouseMigrations.map(\.name)
         let where_ = "\(client.url.database) at \(client.url.server)"
         if create {
@@ -37,31 +115,119 @@ enum ClickHouseSchema {
             throw ClickHouseError(.store, server: client.url.server,
                                   "the store \(where_) lacks schema migration \(missing[0].name): `tailflow ingest --store \(client.url)` upgrades it")
         }
+        let sharded = shardedTables
         for m in missing {
-            for statement in statements(m.sql) { try client.run(statement) }
+            for statement in parse(m.sql) {
+                let sql = cluster.map { onCluster(statement, cluster: $0, database: client.url.database, sharded: sharded) } ?? [statement.sql]
+                for s in sql { try client.run(s) }
+            }
             try client.run("INSERT INTO schema_migrations (name, applied_ns) VALUES (\(ClickHouseClient.quote(m.name)), \(Int64(Date().timeIntervalSince1970 * 1e9)))")
             applied.append(m.name)
         }
         return applied
     }
 
+    /// One statement of a migration, with the sharding key its `-- shard by: EXPR` line names.
+    struct Statement: Equatable {
+        var sql: String
+        var shardKey: String?
+    }
+
     /// A migration's statements: separated by a semicolon at the end of a line, comment lines dropped.
     static func statements(_ sql: String) -> [String] {
-        var out: [String] = []
+        parse(sql).map(\.sql)
+    }
+
+    static func parse(_ sql: String) -> [Statement] {
+        var out: [Statement] = []
         var current: [Substring] = []
+        var key: String?
         for line in sql.split(separator: "\n", omittingEmptySubsequences: false) {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix("-- shard by:") {
+                key = trimmed.dropFirst("-- shard by:".count).trimmingCharacters(in: .whitespaces)
+                continue
+            }
             if trimmed.hasPrefix("--") || trimmed.isEmpty { continue }
             if trimmed.hasSuffix(";") {
                 current.append(line[..<line.lastIndex(of: ";")!])
-                out.append(current.joined(separator: "\n"))
+                out.append(Statement(sql: current.joined(separator: "\n"), shardKey: key))
                 current = []
+                key = nil
             } else {
                 current.append(line)
             }
         }
         let tail = current.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
-        if !tail.isEmpty { out.append(tail) }
+        if !tail.isEmpty { out.append(Statement(sql: tail, shardKey: key)) }
         return out
+    }
+
+    /// The tables every migration creates (each is sharded on a cluster).
+    static var shardedTables: Set<String> {
+        var names: Set<String> = []
+        for m in Schema.clickhouseMigrations {
+            for s in parse(m.sql) { if let t = createdTable(s.sql) { names.insert(t.name) } }
+        }
+        return names
+    }
+
+    static let createTable = try! NSRegularExpression(pattern: #"^\s*CREATE\s+TABLE\s+(IF\s+NOT\s+EXISTS\s+)?(\w+)\s*\("#, options: [.caseInsensitive])
+    static let orderBy = try! NSRegularExpression(pattern: #"ORDER\s+BY\s+(\(([^()]*)\)|(\w+))\s*$"#, options: [.caseInsensitive])
+    static let tableReference = try! NSRegularExpression(pattern: #"\b(TO|FROM|JOIN|TABLE)(\s+)(\w+)\b"#, options: [.caseInsensitive])
+
+    /// The table a `CREATE TABLE name (` statement creates, and the range of its name.
+    static func createdTable(_ sql: String) -> (name: String, range: Range<String.Index>)? {
+        guard let m = createTable.firstMatch(in: sql, range: NSRange(sql.startIndex..., in: sql)),
+              let r = Range(m.range(at: 2), in: sql) else { return nil }
+        return (String(sql[r]), r)
+    }
+
+    /// A statement as it runs on each server of a cluster: a table as its local table and the
+    /// Distributed table over the shards; a view or an ALTER on the local tables (an ALTER on the
+    /// Distributed table too, so both keep the same columns); anything else as it is.
+    static func onCluster(_ statement: Statement, cluster: String, database: String, sharded: Set<String>) -> [String] {
+        let sql = statement.sql
+        if let (name, range) = createdTable(sql) {
+            var local = sql
+            local.replaceSubrange(range, with: name + "_local")
+            let key = statement.shardKey ?? defaultShardKey(sql)
+            return [local, "CREATE TABLE IF NOT EXISTS \(name) AS \(name)_local ENGINE = Distributed(\(cluster), \(database), \(name)_local, \(key))"]
+        }
+        let upper = sql.uppercased().trimmingCharacters(in: .whitespacesAndNewlines)
+        if upper.hasPrefix("CREATE MATERIALIZED VIEW") {
+            return [localized(sql, sharded)]
+        }
+        if upper.hasPrefix("ALTER TABLE") {
+            return [localized(sql, sharded), sql]
+        }
+        return [sql]
+    }
+
+    /// `sql` with each reference to a sharded table (after TO, FROM, JOIN or TABLE) naming its local table.
+    static func localized(_ sql: String, _ sharded: Set<String>) -> String {
+        let ns = sql as NSString
+        var out = ""
+        var last = 0
+        for m in tableReference.matches(in: sql, range: NSRange(location: 0, length: ns.length)) {
+            let name = ns.substring(with: m.range(at: 3))
+            guard sharded.contains(name) else { continue }
+            out += ns.substring(with: NSRange(location: last, length: m.range(at: 3).location + m.range(at: 3).length - last)) + "_local"
+            last = m.range(at: 3).location + m.range(at: 3).length
+        }
+        return out + ns.substring(from: last)
+    }
+
+    /// A hash of the table's sort key: a row's copies land on one shard.
+    static func defaultShardKey(_ sql: String) -> String {
+        let trimmed = sql.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let m = orderBy.firstMatch(in: trimmed, range: NSRange(trimmed.startIndex..., in: trimmed)) else { return "rand()" }
+        for group in [2, 3] {
+            if let r = Range(m.range(at: group), in: trimmed) {
+                let columns = trimmed[r].trimmingCharacters(in: .whitespaces)
+                return columns.isEmpty || columns == "tuple" ? "rand()" : "cityHash64(\(columns))"
+            }
+        }
+        return "rand()"
     }
 }

@@ -26,7 +26,6 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
     /// - throws: ``ClickHouseError``: the server cannot be reached or refuses, the store is
     ///   missing (without `create`), or its schema is newer than this binary knows.
     public init(client: ClickHouseClient, create: Bool) throws {
-        if let cluster = client.url.cluster { throw ClickHouseUnsupported("?cluster=\(cluster) (Distributed tables over shards)") }
         self.client = client
         schemaVersion = try ClickHouseSchema.prepare(client, create: create)
     }

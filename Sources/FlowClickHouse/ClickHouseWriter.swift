@@ -57,8 +57,13 @@ final class ClickHouseWriter: StoreWriter {
 
     @discardableResult
     func add(_ message: FlowMessage) throws -> Bool {
+        try add(message, digest: message.digest)
+    }
+
+    /// ``add(_:)`` with the message identity given: a migration keeps the source's.
+    @discardableResult
+    func add(_ message: FlowMessage, digest: Int64) throws -> Bool {
         precondition(isInBatch, "add(_:) outside a batch")
-        let digest = message.digest
         guard identities.insert(Identity(start: message.start, reporter: message.nodeID, digest: digest)).inserted else {
             stats.duplicates += 1
             return false
@@ -252,9 +257,13 @@ final class ClickHouseWriter: StoreWriter {
         if seens > 0 { try client.run("INSERT INTO node_seen (stable_id, first_ns, last_ns) FORMAT RowBinary", data: seen.bytes) }
     }
 
+    /// The insert format of flow rows: RowBinary (measured against JSONEachRow, see the README);
+    /// `TAILFLOW_CLICKHOUSE_INSERT_FORMAT=JSONEachRow` chooses the other, to measure again.
+    static let json = ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_INSERT_FORMAT"] == "JSONEachRow"
+
     static let insertRows = """
         INSERT INTO flows (start_ns, end_ns, reporter, digest, row, kind, proto, src, src_port, dst, dst_port, \
-        tx_packets, tx_bytes, rx_packets, rx_bytes, logged_ms) FORMAT RowBinary
+        tx_packets, tx_bytes, rx_packets, rx_bytes, logged_ms) FORMAT \(json ? "JSONEachRow" : "RowBinary")
         """
 
     /// The most rows in one insert: below ClickHouse's max_insert_block_size (1,048,576), so each insert is one block.
@@ -280,7 +289,7 @@ final class ClickHouseWriter: StoreWriter {
         var delay = client.retry.firstDelay
         while !pending.isEmpty {
             do {
-                try client.run(Self.insertRows, data: Self.encode(pending), retries: false)
+                try client.run(Self.insertRows, data: Self.json ? Self.encodeJSON(pending) : Self.encode(pending), retries: false)
                 return
             } catch let e as ClickHouseError where e.kind == .connection && attempt < client.retry.attempts {
                 client.backOff(attempt, e, &delay)
@@ -341,6 +350,55 @@ final class ClickHouseWriter: StoreWriter {
             }
         }
         return out.bytes
+    }
+
+    /// The rows as JSONEachRow (the format RowBinary was measured against).
+    static func encodeJSON(_ messages: [(FlowMessage, Int64)]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(messages.reduce(0) { $0 + max(1, $1.0.rows.count) } * 260)
+        func text(_ s: String) {
+            out.append(0x22)
+            for b in s.utf8 {
+                switch b {
+                case 0x22, 0x5c: out.append(0x5c); out.append(b)
+                case ..<0x20: out.append(contentsOf: Array(String(format: "\\u%04x", b).utf8))
+                default: out.append(b)
+                }
+            }
+            out.append(0x22)
+        }
+        func number<T: BinaryInteger>(_ v: T) { out.append(contentsOf: String(v).utf8) }
+        for (m, digest) in messages {
+            let logged = m.logged.map { Timestamp.floorDivMod($0 &- m.end, 1_000_000).0 }
+            func row(_ i: Int, _ kind: UInt8, _ proto: UInt8, _ src: String, _ sp: UInt16, _ dst: String, _ dp: UInt16, _ c: [Int64]) {
+                out.append(contentsOf: Array("{\"start_ns\":".utf8)); number(m.start)
+                out.append(contentsOf: Array(",\"end_ns\":".utf8)); number(m.end)
+                out.append(contentsOf: Array(",\"reporter\":".utf8)); text(m.nodeID)
+                out.append(contentsOf: Array(",\"digest\":".utf8)); number(digest)
+                out.append(contentsOf: Array(",\"row\":".utf8)); number(i)
+                out.append(contentsOf: Array(",\"kind\":".utf8)); number(kind)
+                out.append(contentsOf: Array(",\"proto\":".utf8)); number(proto)
+                out.append(contentsOf: Array(",\"src\":".utf8)); text(src)
+                out.append(contentsOf: Array(",\"src_port\":".utf8)); number(sp)
+                out.append(contentsOf: Array(",\"dst\":".utf8)); text(dst)
+                out.append(contentsOf: Array(",\"dst_port\":".utf8)); number(dp)
+                for (name, v) in zip(["tx_packets", "tx_bytes", "rx_packets", "rx_bytes"], c) {
+                    out.append(contentsOf: Array(",\"\(name)\":".utf8)); number(v)
+                }
+                out.append(contentsOf: Array(",\"logged_ms\":".utf8))
+                if let logged { number(logged) } else { out.append(contentsOf: Array("null".utf8)) }
+                out.append(contentsOf: Array("}\n".utf8))
+            }
+            if m.rows.isEmpty {
+                row(0, 255, 0, "", 0, "", 0, [0, 0, 0, 0])
+                continue
+            }
+            for (i, r) in m.rows.enumerated() {
+                row(i, r.kind.rawValue, r.proto, r.src?.description ?? "", r.srcPort, r.dst?.description ?? "", r.dstPort,
+                    [r.txPackets, r.txBytes, r.rxPackets, r.rxBytes])
+            }
+        }
+        return out
     }
 
     func writeNodeIDs(_ ids: [(String, Int64)]) throws {
@@ -413,7 +471,7 @@ final class ClickHouseWriter: StoreWriter {
             out.string(r.reason)
             out.i64(r.location.line.map { Int64($0) } ?? -1)
             out.string(r.excerpt)
-            out.i64(now)
+            out.i64(r.recorded ?? now)  // a reject copied from another store keeps when it was first recorded
         }
         try client.run("INSERT INTO rejects (source, offset, reason, line, excerpt, recorded_ns) FORMAT RowBinary", data: out.bytes)
     }

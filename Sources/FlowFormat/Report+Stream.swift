@@ -10,21 +10,21 @@
 /// for row in rows { write(stream.row(row)) }
 /// write(stream.end())
 /// ```
-public struct ReportStream: Sendable {
-    public let report: Report
-    public let format: OutputFormat
+package struct ReportStream: Sendable {
+    package let report: Report
+    package let format: OutputFormat
     /// Rows written so far.
-    public private(set) var count = 0
+    package private(set) var count = 0
 
     /// - parameter format: `.json`, `.csv` or `.ndjson` (an aligned table needs every row first).
-    public init(columns: [Column], format: OutputFormat) {
+    package init(columns: [Column], format: OutputFormat) {
         precondition(format != .table, "an aligned table cannot be streamed")
         report = Report(columns: columns)
         self.format = format
     }
 
     /// The text of one more row (with the header or the opening bracket before the first).
-    public mutating func row(_ cells: [Cell]) -> String {
+    package mutating func row(_ cells: [Cell]) -> String {
         defer { count += 1 }
         switch format {
         case .json: return (count == 0 ? "[\n  " : ",\n  ") + report.jsonObject(cells, pretty: true)
@@ -34,7 +34,7 @@ public struct ReportStream: Sendable {
     }
 
     /// The text that ends the report.
-    public func end() -> String {
+    package func end() -> String {
         switch format {
         case .json: count == 0 ? "[]\n" : "\n]\n"
         case .csv: count == 0 ? report.csvHeader() : ""

@@ -131,7 +131,7 @@ public struct Report: Sendable {
     }
 
     /// A cell as JSON writes it.
-    public static func jsonValue(_ cell: Cell) -> String { json(cell) }
+    package static func jsonValue(_ cell: Cell) -> String { json(cell) }
 
     static func json(_ cell: Cell) -> String {
         switch cell {
@@ -152,7 +152,7 @@ public struct Report: Sendable {
     }
 
     /// A decimal as JSON and CSV write it: six significant digits, no exponent between 1e-6 and 1e15.
-    public static func number(_ d: Double) -> String {
+    package static func number(_ d: Double) -> String {
         guard d.isFinite else { return "null" }
         if d == 0 { return "0" }
         var magnitude = 0
@@ -330,9 +330,9 @@ public struct Report: Sendable {
 }
 
 /// Number formatting for people.
-public enum Units {
+package enum Units {
     /// `1.2 MiB`, `512 B`: IEC binary units, one decimal below 10 and none above.
-    public static func iec(_ bytes: Int64) -> String {
+    package static func iec(_ bytes: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
         var value = Double(bytes)
         var unit = 0
@@ -346,7 +346,7 @@ public enum Units {
     }
 
     /// The IEC unit (0 = B, 1 = KiB, …) `iec` would show `bytes` in.
-    public static func unit(of bytes: Int64) -> Int {
+    package static func unit(of bytes: Int64) -> Int {
         var value = Double(bytes.magnitude)
         var unit = 0
         while value >= 1024, unit < 6 {
@@ -357,7 +357,7 @@ public enum Units {
     }
 
     /// `bytes` in a given unit, one decimal above bytes, thousands grouped: `0.3 MiB`, `1,023.9 MiB`.
-    public static func iec(_ bytes: Int64, unit: Int) -> String {
+    package static func iec(_ bytes: Int64, unit: Int) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
         guard unit > 0 else { return grouped(bytes) + " B" }
         var scale = 1.0
@@ -367,7 +367,7 @@ public enum Units {
     }
 
     /// `1,234,567`
-    public static func grouped(_ value: Int64) -> String {
+    package static func grouped(_ value: Int64) -> String {
         let digits = String(value.magnitude)
         var out = ""
         for (i, c) in digits.enumerated() {
@@ -387,13 +387,13 @@ extension String {
 }
 
 /// JSON string escaping.
-public enum JSON {
-    public static func string(_ s: String) -> String { JSONText.quoted(s) }
+package enum JSON {
+    package static func string(_ s: String) -> String { JSONText.quoted(s) }
 }
 
 /// CSV quoting (RFC 4180): fields with a comma, quote or line break are quoted.
-public enum CSV {
-    public static func field(_ s: String) -> String {
+package enum CSV {
+    package static func field(_ s: String) -> String {
         guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
         return "\"" + s.replacingOccurrences("\"", "\"\"") + "\""
     }

@@ -104,7 +104,7 @@ public struct ConfigChange: Sendable, Hashable {
 extension ConfigChange {
     /// Removes the whitespace between JSON tokens (never inside strings), so that the
     /// same value sent with other spacing compares equal.
-    public static func compactJSON(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+    package static func compactJSON(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
         var inString = false

@@ -154,21 +154,21 @@ public struct FlowMessage: Sendable {
 
 /// A small, fixed, platform-independent 64-bit hash (a multiply-xorshift mix).
 /// Its output is stored in databases: never change it.
-public struct MessageHasher {
+package struct MessageHasher {
     var state: UInt64 = 0x9E37_79B9_7F4A_7C15
     var pending: UInt64 = 0
     var pendingBytes = 0
 
-    public init() {}
+    package init() {}
 
     @inline(__always)
-    public mutating func mix(_ v: UInt64) {
+    package mutating func mix(_ v: UInt64) {
         state = (state ^ Self.scramble(v)) &* 0xBF58_476D_1CE4_E5B9
         state ^= state >> 31
     }
 
     @inline(__always)
-    public mutating func mix(byte: UInt8) {
+    package mutating func mix(byte: UInt8) {
         pending |= UInt64(byte) << (8 * UInt64(pendingBytes))
         pendingBytes += 1
         if pendingBytes == 8 {
@@ -178,7 +178,7 @@ public struct MessageHasher {
         }
     }
 
-    public mutating func finish() -> UInt64 {
+    package mutating func finish() -> UInt64 {
         mix(pending ^ UInt64(pendingBytes) << 56)
         return Self.scramble(state)
     }

@@ -30,7 +30,7 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     }
 
     /// Parses address text without allocating (the hot path of ingest).
-    public static func parse(_ text: UnsafeBufferPointer<UInt8>) -> IPAddress? {
+    package static func parse(_ text: UnsafeBufferPointer<UInt8>) -> IPAddress? {
         var colon = false
         for c in text where c == UInt8(ascii: ":") {
             colon = true
@@ -198,7 +198,7 @@ public struct SocketAddress: Hashable, Sendable {
     }
 
     /// Parses socket address text without allocating (the hot path of ingest).
-    public static func parse(_ text: UnsafeBufferPointer<UInt8>) -> SocketAddress? {
+    package static func parse(_ text: UnsafeBufferPointer<UInt8>) -> SocketAddress? {
         let n = text.count
         guard n > 0 else { return nil }
         if text[0] == UInt8(ascii: "[") {
@@ -264,9 +264,9 @@ struct FixedGroups {
 }
 
 /// The value of an ASCII hex digit.
-public enum HexDigit {
+package enum HexDigit {
     @inline(__always)
-    public static func value(_ c: UInt8) -> UInt8? {
+    package static func value(_ c: UInt8) -> UInt8? {
         switch c {
         case 0x30...0x39: c - 0x30
         case 0x61...0x66: c - 0x61 + 10

@@ -1,8 +1,8 @@
 /// JSON text for strings, written by hand where a whole encoder is not wanted
 /// (reports, the store's array columns).
-public enum JSONText {
+package enum JSONText {
     /// A JSON string literal: quotes, backslashes and control characters escaped.
-    public static func quoted(_ s: String) -> String {
+    package static func quoted(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             switch u {
@@ -21,7 +21,7 @@ public enum JSONText {
     }
 
     /// A JSON array of strings.
-    public static func array(_ items: [String]) -> String {
+    package static func array(_ items: [String]) -> String {
         "[" + items.map(quoted).joined(separator: ",") + "]"
     }
 }
@@ -29,7 +29,7 @@ public enum JSONText {
 extension JSONText {
     /// The text of a JSON string literal (`"a\"b"` → `a"b`), every escape undone; nil when
     /// `json` is not one string literal (an object, an array, a number, …, or broken text).
-    public static func unquoted(_ json: String) -> String? {
+    package static func unquoted(_ json: String) -> String? {
         let scalars = Array(json.unicodeScalars)
         guard scalars.count >= 2, scalars.first == "\"", scalars.last == "\"" else { return nil }
         var out = String.UnicodeScalarView()
@@ -75,7 +75,7 @@ extension JSONText {
 
     /// JSON text indented two spaces a level, one member or element a line, in its own order;
     /// strings are left as they are. Text that is not JSON comes back re-spaced but otherwise whole.
-    public static func pretty(_ json: String) -> String {
+    package static func pretty(_ json: String) -> String {
         var out = ""
         var depth = 0
         var inString = false, escaped = false

@@ -18,7 +18,7 @@ public enum Timestamp {
     }
 
     /// Parses RFC 3339 without allocating (the hot path of ingest).
-    public static func parseRFC3339(_ b: UnsafeBufferPointer<UInt8>) -> Nanoseconds? {
+    package static func parseRFC3339(_ b: UnsafeBufferPointer<UInt8>) -> Nanoseconds? {
         let n = b.count
         var i = 0
         @inline(__always) func digits(_ count: Int) -> Int64? {
@@ -103,14 +103,14 @@ public enum Timestamp {
 
     /// Floor division and its non-negative remainder.
     @inlinable
-    public static func floorDivMod(_ a: Int64, _ b: Int64) -> (Int64, Int64) {
+    package static func floorDivMod(_ a: Int64, _ b: Int64) -> (Int64, Int64) {
         let q = a / b, r = a % b
         return r < 0 ? (q - 1, r + b) : (q, r)
     }
 
     /// The start of the `step`-wide, epoch-aligned bucket that holds `ns`.
     @inlinable
-    public static func bucketStart(_ ns: Nanoseconds, step: Nanoseconds) -> Nanoseconds {
+    package static func bucketStart(_ ns: Nanoseconds, step: Nanoseconds) -> Nanoseconds {
         floorDivMod(ns, step).0 * step
     }
 
@@ -130,7 +130,7 @@ public enum Timestamp {
     }
 
     /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-    public static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+    package static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
@@ -141,7 +141,7 @@ public enum Timestamp {
     }
 
     /// The date of a day count since 1970-01-01.
-    public static func civilFromDays(_ days: Int64) -> (Int64, Int64, Int64) {
+    package static func civilFromDays(_ days: Int64) -> (Int64, Int64, Int64) {
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097

@@ -20,7 +20,7 @@ extension CaseSelection {
     ///
     /// - returns: nil (every message) when neither is given.
     /// - throws: ``QueryError`` for an endpoint or filter value that names no node.
-    public static func matching(endpoint: String?, filter: FilterExpression?, in snapshot: any StoreSnapshot) throws -> CaseSelection? {
+    package static func matching(endpoint: String?, filter: FilterExpression?, in snapshot: any StoreSnapshot) throws -> CaseSelection? {
         guard endpoint != nil || filter != nil else { return nil }
         let directory = try Directory(snapshot)
         let e = try endpoint.map { try directory.resolve($0) }

@@ -1,4 +1,4 @@
-public import FlowModel
+package import FlowModel
 import FlowSchema
 import Crypto
 import GRDB
@@ -6,33 +6,33 @@ import Foundation
 
 /// The manifest of an incident export (`tailflow export`): what was exported, from where, and
 /// a SHA-256 of the content, so that a case file can be checked before it is trusted.
-public struct CaseManifest: Sendable, Equatable, Codable {
+package struct CaseManifest: Sendable, Equatable, Codable {
     /// The exported window `[from, to)`, ns since the epoch.
-    public var from: Nanoseconds
-    public var to: Nanoseconds
+    package var from: Nanoseconds
+    package var to: Nanoseconds
     /// The `--endpoint` argument as given, and what it resolved to (a stable node ID, an address or `*`).
-    public var endpoint: String?
-    public var endpointKey: String?
+    package var endpoint: String?
+    package var endpointKey: String?
     /// The `--where` expression (canonical form).
-    public var filter: String?
-    public var messages: Int64
-    public var flowRows: Int64
-    public var nodes: Int64
+    package var filter: String?
+    package var messages: Int64
+    package var flowRows: Int64
+    package var nodes: Int64
     /// Nodes marked as reporters in the case (their own edges count from them, SPEC §3).
-    public var reporters: Int64
-    public var rejects: Int64
-    public var changes: Int64
-    public var created: Nanoseconds
-    public var tailflowVersion: String
+    package var reporters: Int64
+    package var rejects: Int64
+    package var changes: Int64
+    package var created: Nanoseconds
+    package var tailflowVersion: String
     /// The path of the store it was exported from.
-    public var source: String
+    package var source: String
     /// How ``sha256`` was computed (see ``FlowStore/contentHash()``).
-    public var hashScheme: String
-    public var sha256: String
+    package var hashScheme: String
+    package var sha256: String
     /// When a case with this manifest was imported (nil: the file's own export).
-    public var imported: Nanoseconds?
+    package var imported: Nanoseconds?
 
-    public init(from: Nanoseconds, to: Nanoseconds, endpoint: String? = nil, endpointKey: String? = nil, filter: String? = nil,
+    package init(from: Nanoseconds, to: Nanoseconds, endpoint: String? = nil, endpointKey: String? = nil, filter: String? = nil,
                 messages: Int64 = 0, flowRows: Int64 = 0, nodes: Int64 = 0, reporters: Int64 = 0, rejects: Int64 = 0,
                 changes: Int64 = 0, created: Nanoseconds = 0, tailflowVersion: String = FlowStore.tailflowVersion,
                 source: String = "", hashScheme: String = FlowStore.hashScheme, sha256: String = "", imported: Nanoseconds? = nil) {
@@ -58,17 +58,17 @@ public struct CaseManifest: Sendable, Equatable, Codable {
 
 /// Which messages of the window an export takes; made by the query layer inside the
 /// export's read of the source (so that names resolve as the questions resolve them).
-public struct CaseSelection {
+package struct CaseSelection {
     /// Whether a message (its header and its flow rows, address ids of the source) goes into
     /// the case; nil: every message of the window.
-    public var includes: ((MessageHeader, [StoredRow]) -> Bool)?
+    package var includes: ((MessageHeader, [StoredRow]) -> Bool)?
     /// Nodes the case must name even without a message that names them (the endpoint
     /// asked for, nodes the filter names): store ids of the source.
-    public var nodes: [Int64]
+    package var nodes: [Int64]
     /// What `--endpoint` resolved to, for the manifest.
-    public var endpointKey: String?
+    package var endpointKey: String?
 
-    public init(includes: ((MessageHeader, [StoredRow]) -> Bool)?, nodes: [Int64] = [], endpointKey: String? = nil) {
+    package init(includes: ((MessageHeader, [StoredRow]) -> Bool)?, nodes: [Int64] = [], endpointKey: String? = nil) {
         self.includes = includes
         self.nodes = nodes
         self.endpointKey = endpointKey
@@ -76,26 +76,26 @@ public struct CaseSelection {
 }
 
 /// How far a long copy got, for a progress line.
-public struct CopyProgress: Sendable {
-    public var messagesScanned: Int
-    public var messagesCopied: Int
+package struct CopyProgress: Sendable {
+    package var messagesScanned: Int
+    package var messagesCopied: Int
     /// 0–1, by time through the window.
-    public var fraction: Double
+    package var fraction: Double
 }
 
 /// What `tailflow import` merged from one case.
-public struct ImportReport: Sendable, Equatable, Codable {
-    public var source: String
+package struct ImportReport: Sendable, Equatable, Codable {
+    package var source: String
     /// Messages new to the store, and those it held already (by message identity).
-    public var messages: Int
-    public var duplicates: Int
-    public var flowRows: Int
-    public var nodes: Int
-    public var rejects: Int
-    public var changes: Int
-    public var duplicateChanges: Int
+    package var messages: Int
+    package var duplicates: Int
+    package var flowRows: Int
+    package var nodes: Int
+    package var rejects: Int
+    package var changes: Int
+    package var duplicateChanges: Int
     /// The case's manifest, when it has one (checked before anything is merged).
-    public var manifest: CaseManifest?
+    package var manifest: CaseManifest?
 }
 
 /// What a copy from one store into another did.
@@ -110,10 +110,10 @@ struct CopyCounts {
 
 extension FlowStore {
     /// The version a case's manifest records.
-    public static var tailflowVersion: String { "tailflow 0.8 (schema \(Schema.migrations.last?.name ?? "?"))" }
+    package static var tailflowVersion: String { "tailflow 0.8 (schema \(Schema.migrations.last?.name ?? "?"))" }
 
     /// The canonical order ``contentHash()`` reads a store in; a manifest names it.
-    public static let hashScheme = "tailflow-case-1"
+    package static let hashScheme = "tailflow-case-1"
 
     /// Messages per transaction while copying (bounds memory; the export's file is its own).
     static let copyBatch = 4096
@@ -133,7 +133,7 @@ extension FlowStore {
     /// - parameter select: Builds the selection inside the source's read (nil: every message).
     /// - throws: ``StoreError`` when `target` exists (without `replace`), when the window's raw
     ///   rows were pruned, or on a failure of either store.
-    public func exportCase(to target: String, from: Nanoseconds, to: Nanoseconds, endpoint: String? = nil, filter: String? = nil,
+    package func exportCase(to target: String, from: Nanoseconds, to: Nanoseconds, endpoint: String? = nil, filter: String? = nil,
                            replace: Bool = false, progress: ((CopyProgress) -> Void)? = nil,
                            select: (any StoreSnapshot) throws -> CaseSelection?) throws -> CaseManifest {
         let fm = FileManager.default
@@ -202,7 +202,7 @@ extension FlowStore {
     ///
     /// - parameter batch: Messages per transaction (a running server waits at most one batch).
     /// - throws: ``StoreError`` with code `.corrupt` for a case that fails its manifest.
-    public func importCase(_ source: FlowStore, batch: Int = 1024, progress: ((CopyProgress) -> Void)? = nil) throws -> ImportReport {
+    package func importCase(_ source: FlowStore, batch: Int = 1024, progress: ((CopyProgress) -> Void)? = nil) throws -> ImportReport {
         let manifests = try source.caseManifests()
         let own = manifests.first { $0.imported == nil }
         if let own {
@@ -250,7 +250,7 @@ extension FlowStore {
     /// the cases imported into it, oldest first.
     ///
     /// - throws: ``StoreError``.
-    public func caseManifests() throws -> [CaseManifest] {
+    package func caseManifests() throws -> [CaseManifest] {
         try sqlite {
             try pool.read { db in
                 try Row.fetchAll(db, sql: """
@@ -450,7 +450,7 @@ extension FlowStore {
     /// covered, so a changed row, rollup, node or address changes the hash.
     ///
     /// - throws: ``StoreError``.
-    public func contentHash() throws -> String {
+    package func contentHash() throws -> String {
         try sqlite {
             try pool.read { db in
                 var hasher = SHA256()

@@ -53,7 +53,7 @@ public final class FlowStore: FlowStorage {
 
     /// The migrations applied to the store at `path`, read without opening it as a store
     /// (so also for a file an older or newer tailflow wrote); nil when that cannot be read.
-    public static func appliedMigrations(path: String) -> [String]? {
+    package static func appliedMigrations(path: String) -> [String]? {
         var configuration = Configuration()
         configuration.readonly = true
         guard let queue = try? DatabaseQueue(path: path, configuration: configuration) else { return nil }

@@ -331,7 +331,7 @@ extension FlowStore {
     /// Rewrites a store created without incremental auto-vacuum so that pruning can shrink it
     /// from then on (`VACUUM`: holds the writer for the whole rewrite, needs free space as large
     /// as the store). Does nothing to a store that can shrink already.
-    public func convertToIncrementalVacuum() throws {
+    package func convertToIncrementalVacuum() throws {
         try sqlite {
             try pool.writeWithoutTransaction { db in
                 guard try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") != 2 else { return }

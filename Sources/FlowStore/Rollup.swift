@@ -51,7 +51,7 @@ public struct Counters: Hashable, Sendable {
     }
 
     @inline(__always)
-    public static func sum(_ a: Int64, _ b: Int64) -> Int64 {
+    package static func sum(_ a: Int64, _ b: Int64) -> Int64 {
         let (s, o) = a.addingReportingOverflow(b)
         return o ? .max : s
     }

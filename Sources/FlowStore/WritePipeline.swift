@@ -61,8 +61,8 @@ public struct WritePolicy: Sendable, Equatable {
 /// let isNew = try await pipeline.submit(messages)   // one Bool per message: false when already stored
 /// let totals = try pipeline.finish()                // commits what was accepted, stops the writer
 /// ```
-public final class WritePipeline: @unchecked Sendable {
-    public enum Failure: Error, CustomStringConvertible, Sendable {
+package final class WritePipeline: @unchecked Sendable {
+    package enum Failure: Error, CustomStringConvertible, Sendable {
         /// The writer is behind: try again after this many seconds.
         case overloaded(retryAfter: Int)
         /// The pipeline was finished.
@@ -72,7 +72,7 @@ public final class WritePipeline: @unchecked Sendable {
         /// The disk is full: nothing of the submission was stored; writing resumes once space returns.
         case diskFull(String)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .overloaded(let s): "the writer is behind; retry after \(s) s"
             case .stopped: "the writer is shutting down"
@@ -83,26 +83,26 @@ public final class WritePipeline: @unchecked Sendable {
     }
 
     /// Counters, for metrics and summaries.
-    public struct Stats: Sendable, Equatable {
-        public var commits = 0
+    package struct Stats: Sendable, Equatable {
+        package var commits = 0
         /// Messages stored for the first time, and their rows.
-        public var messages = 0
-        public var rows = 0
+        package var messages = 0
+        package var rows = 0
         /// Messages already stored: skipped.
-        public var duplicates = 0
+        package var duplicates = 0
         /// Configuration audit log records stored for the first time, and those already stored.
-        public var changes = 0
-        public var duplicateChanges = 0
-        public var rejects = 0
+        package var changes = 0
+        package var duplicateChanges = 0
+        package var rejects = 0
         /// Submissions refused because the writer was behind.
-        public var refused = 0
+        package var refused = 0
         /// Rows waiting for the writer now.
-        public var pendingRows = 0
-        public var commitSeconds = 0.0
+        package var pendingRows = 0
+        package var commitSeconds = 0.0
         /// Background prune transactions that failed (retried at the next interval).
-        public var pruneFailures = 0
+        package var pruneFailures = 0
 
-        public init() {}
+        package init() {}
     }
 
     struct Submission {
@@ -115,8 +115,8 @@ public final class WritePipeline: @unchecked Sendable {
         var continuation: CheckedContinuation<[Bool], any Error>?
     }
 
-    public let store: any FlowStorage
-    public let policy: WritePolicy
+    package let store: any FlowStorage
+    package let policy: WritePolicy
     private let condition = NSCondition()
     private var pending: [Submission] = []
     /// Rows queued for the writer.
@@ -134,7 +134,7 @@ public final class WritePipeline: @unchecked Sendable {
     ///
     /// - parameter store: The store to write.
     /// - parameter policy: Batch size, commit interval, durability and back-pressure.
-    public init(store: any FlowStorage, policy: WritePolicy) {
+    package init(store: any FlowStorage, policy: WritePolicy) {
         self.store = store
         self.policy = policy
         let thread = Thread { [self] in run() }
@@ -143,7 +143,7 @@ public final class WritePipeline: @unchecked Sendable {
         thread.start()
     }
 
-    public var stats: Stats {
+    package var stats: Stats {
         condition.lock()
         defer { condition.unlock() }
         var s = statsValue
@@ -152,7 +152,7 @@ public final class WritePipeline: @unchecked Sendable {
     }
 
     /// Whether more than 80% of ``WritePolicy/maxPendingRows`` wait: what health checks report as unhealthy.
-    public var isBehind: Bool { stats.pendingRows > policy.maxPendingRows * 8 / 10 }
+    package var isBehind: Bool { stats.pendingRows > policy.maxPendingRows * 8 / 10 }
 
     /// Stores messages and rejects and returns once they are committed: per message,
     /// whether it was new (false: already stored).
@@ -160,7 +160,7 @@ public final class WritePipeline: @unchecked Sendable {
     /// - parameter messages: Messages to store.
     /// - parameter rejects: Input that could not be stored, recorded in the same transaction.
     /// - throws: ``Failure``: ``Failure/overloaded(retryAfter:)`` at once when the writer is behind.
-    public func submit(_ messages: [FlowMessage], rejects: [Reject] = []) async throws -> [Bool] {
+    package func submit(_ messages: [FlowMessage], rejects: [Reject] = []) async throws -> [Bool] {
         try await submit(messages, rejects: rejects, changes: []).messages
     }
 
@@ -168,7 +168,7 @@ public final class WritePipeline: @unchecked Sendable {
     /// are committed: per message and per change, whether it was new (false: already stored).
     ///
     /// - throws: ``Failure``: ``Failure/overloaded(retryAfter:)`` at once when the writer is behind.
-    public func submit(_ messages: [FlowMessage], rejects: [Reject] = [],
+    package func submit(_ messages: [FlowMessage], rejects: [Reject] = [],
                        changes: [ConfigChange]) async throws -> (messages: [Bool], changes: [Bool]) {
         // A change weighs as one row in the back-pressure accounting.
         let rows = messages.reduce(0) { $0 + $1.rows.count } + changes.count
@@ -200,7 +200,7 @@ public final class WritePipeline: @unchecked Sendable {
     /// blocks while ``WritePolicy/maxPendingRows`` rows wait already.
     ///
     /// - throws: the store's error once a commit failed; ``Failure/stopped`` after ``finish()``.
-    public func enqueue(_ messages: [FlowMessage], rejects: [Reject] = [], changes: [ConfigChange] = []) throws {
+    package func enqueue(_ messages: [FlowMessage], rejects: [Reject] = [], changes: [ConfigChange] = []) throws {
         let rows = messages.reduce(0) { $0 + $1.rows.count } + changes.count
         condition.lock()
         defer { condition.unlock() }
@@ -218,7 +218,7 @@ public final class WritePipeline: @unchecked Sendable {
     ///
     /// - throws: the store's error when a commit failed (work enqueued since is not stored).
     @discardableResult
-    public func finish() throws -> Stats {
+    package func finish() throws -> Stats {
         condition.lock()
         stopping = true
         condition.broadcast()

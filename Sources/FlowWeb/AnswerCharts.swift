@@ -179,5 +179,5 @@ package enum AnswerCharts {
 }
 
 extension Metric {
-    public var unit: ValueUnit { self == .bytes ? .bytes : .packets }
+    package var unit: ValueUnit { self == .bytes ? .bytes : .packets }
 }

@@ -17,7 +17,7 @@ struct Tailflow: AsyncParsableCommand {
             """,
         subcommands: [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self, Diff.self, Coverage.self, Changes.self, Nodes.self, Derp.self, Rejects.self,
                       ReportCommand.self, Generate.self, Serve.self, Pull.self, Follow.self,
-                      Prune.self, Check.self, Backup.self, Export.self, Import.self]
+                      Prune.self, Check.self, Backup.self, Export.self, Import.self, Migrate.self]
     )
 
     /// Runs a command with SPEC §5's exit statuses: usage errors exit 2, failures 1.
@@ -57,7 +57,7 @@ struct Tailflow: AsyncParsableCommand {
     static let onClickHouse: [any ParsableCommand.Type] = [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self,
                                                            Diff.self, Coverage.self, Changes.self, ReportCommand.self, Pull.self, Follow.self, Serve.self,
                                                            Nodes.List.self, Nodes.Import.self, Nodes.Sync.self, Rejects.self, Derp.List.self, Derp.Import.self,
-                                                           Generate.self]
+                                                           Generate.self, Migrate.self]
 
     /// Refuses a command that does not work on the ClickHouse backend yet when `--store` or
     /// `TAILFLOW_STORE` (without `--db`) chooses it.

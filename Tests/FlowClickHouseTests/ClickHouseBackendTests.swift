@@ -305,7 +305,7 @@ struct ClickHouseBackendTests {
             #expect(out.stdout.isEmpty)
         }
         let cluster = try Self.tailflow(["top", "--store", store + "?cluster=two"])
-        #expect(cluster.status == 1 && cluster.stderr.contains("not supported on the clickhouse backend yet: ?cluster=two"), "\(cluster.stderr)")
+        #expect(cluster.status == 1 && cluster.stderr.contains("not spread over a cluster: open it without ?cluster=two"), "\(cluster.stderr)")
         // Bad URLs are usage errors.
         for url in ["clickhouse://127.0.0.1:8123", "clickhouse://u:pw@127.0.0.1:8123/db", "clickhouse://127.0.0.1:99999/db", "postgres://x/y"] {
             let out = try Self.tailflow(["top", "--store", url])

@@ -37,13 +37,17 @@ package final class ClickHouseServer: @unchecked Sendable {
     package let dir: TempDir
     package let httpPort: Int
     package let tcpPort: Int
+    /// The loopback address it listens on (127.0.0.1, or another 127.x for a second server of a
+    /// cluster with the same HTTP port, as shards on different hosts have).
+    package let host: String
     /// The server's process id (0: not running).
     private var pid: pid_t = 0
     /// `<remote_servers>` content this server was configured with (clusters).
     private let remoteServers: String
 
-    private init(httpPort: Int, tcpPort: Int, remoteServers: String) {
+    private init(httpPort: Int, tcpPort: Int, remoteServers: String, host: String) {
         dir = TempDir(prefix: "tailflow-clickhouse")
+        self.host = host
         self.httpPort = httpPort
         self.tcpPort = tcpPort
         self.remoteServers = remoteServers
@@ -52,10 +56,11 @@ package final class ClickHouseServer: @unchecked Sendable {
     /// Starts a server and waits until it answers `/ping`.
     ///
     /// - parameter remoteServers: the inside of `<remote_servers>` (cluster definitions), if any.
-    package static func start(remoteServers: String = "", ports: (http: Int, tcp: Int)? = nil) throws -> ClickHouseServer {
+    /// - parameter host: the loopback address to listen on.
+    package static func start(remoteServers: String = "", ports: (http: Int, tcp: Int)? = nil, host: String = "127.0.0.1") throws -> ClickHouseServer {
         guard binary != nil else { throw TestFailure("clickhouse-server is not installed") }
         let chosen = try ports ?? (freePort(), freePort())
-        let server = ClickHouseServer(httpPort: chosen.http, tcpPort: chosen.tcp, remoteServers: remoteServers)
+        let server = ClickHouseServer(httpPort: chosen.http, tcpPort: chosen.tcp, remoteServers: remoteServers, host: host)
         try server.writeConfig()
         try server.launch()
         return server
@@ -68,7 +73,7 @@ package final class ClickHouseServer: @unchecked Sendable {
 
     /// The store URL of a database on this server (default user, no password).
     package func storeURL(database: String, user: String? = nil) -> String {
-        "clickhouse://\(user.map { $0 + "@" } ?? "")127.0.0.1:\(httpPort)/\(database)"
+        "clickhouse://\(user.map { $0 + "@" } ?? "")\(host):\(httpPort)/\(database)"
     }
 
     private var config: String { dir.path("config.xml") }
@@ -81,7 +86,7 @@ package final class ClickHouseServer: @unchecked Sendable {
               <logger><level>warning</level><log>\(dir.path("server.log"))</log><errorlog>\(dir.path("server.err.log"))</errorlog><size>10M</size><count>1</count></logger>
               <http_port>\(httpPort)</http_port>
               <tcp_port>\(tcpPort)</tcp_port>
-              <listen_host>127.0.0.1</listen_host>
+              <listen_host>\(host)</listen_host>
               <path>\(data)</path>
               <tmp_path>\(data)tmp/</tmp_path>
               <user_files_path>\(data)user_files/</user_files_path>
@@ -101,8 +106,8 @@ package final class ClickHouseServer: @unchecked Sendable {
             <yandex>
               <profiles><default><max_memory_usage>2000000000</max_memory_usage><max_threads>2</max_threads></default></profiles>
               <users>
-                <default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default>
-                <\(Self.user)><password>\(Self.password)</password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></\(Self.user)>
+                <default><password></password><networks><ip>127.0.0.0/8</ip></networks><profile>default</profile><quota>default</quota></default>
+                <\(Self.user)><password>\(Self.password)</password><networks><ip>127.0.0.0/8</ip></networks><profile>default</profile><quota>default</quota></\(Self.user)>
               </users>
               <quotas><default></default></quotas>
             </yandex>
@@ -150,7 +155,7 @@ package final class ClickHouseServer: @unchecked Sendable {
             Thread.sleep(forTimeInterval: 0.2)
         }
         stop()
-        throw TestFailure("clickhouse-server on 127.0.0.1:\(httpPort) did not answer /ping within 60 s")
+        throw TestFailure("clickhouse-server on \(host):\(httpPort) did not answer /ping within 60 s")
     }
 
     /// Whether the server process still runs (reaps it when it ended).
@@ -166,7 +171,7 @@ package final class ClickHouseServer: @unchecked Sendable {
     package func ping() -> Bool {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        p.arguments = ["-s", "--max-time", "2", "http://127.0.0.1:\(httpPort)/ping"]
+        p.arguments = ["-s", "--max-time", "2", "http://\(host):\(httpPort)/ping"]
         return (try? runToEnd(p))?.stdout.contains("Ok.") ?? false
     }
 
@@ -200,10 +205,30 @@ package final class ClickHouseServer: @unchecked Sendable {
     package func query(_ sql: String) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        p.arguments = ["-sS", "--fail-with-body", "--max-time", "120", "--data-binary", "@-", "http://127.0.0.1:\(httpPort)/"]
+        p.arguments = ["-sS", "--fail-with-body", "--max-time", "120", "--data-binary", "@-", "http://\(host):\(httpPort)/"]
         let out = try runToEnd(p, stdin: Data(sql.utf8))
         guard out.status == 0 else { throw TestFailure("clickhouse query failed: \(out.stdout) \(out.stderr)") }
         return out.stdout
+    }
+
+    /// A TCP port free on every one of `hosts` (each bound, then released).
+    package static func freePort(on hosts: [String]) throws -> Int {
+        for _ in 0..<50 {
+            let port = try freePort()
+            if hosts.allSatisfy({ isFree(port, on: $0) }) { return port }
+        }
+        throw TestFailure("no TCP port free on all of \(hosts)")
+    }
+
+    static func isFree(_ port: Int, on host: String) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        addr.sin_addr.s_addr = inet_addr(host)
+        return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
     }
 
     /// A free TCP port on 127.0.0.1 (bound, read, released).

@@ -13,6 +13,8 @@
 -- Idempotency: tailflow inserts only messages whose identity the table does not hold yet (the
 -- writer reads the identities of its batch's time range first, and again before a retried insert);
 -- the Replacing engine collapses any duplicate that two concurrent writers might still add.
+-- On a cluster, sharded by reporter: a message's rows, and any duplicate of it, are on one shard.
+-- shard by: cityHash64(reporter)
 CREATE TABLE IF NOT EXISTS flows (
     start_ns Int64,
     end_ns Int64,

@@ -1,0 +1,111 @@
+import FlowClickHouse
+import Foundation
+import TestSupport
+import Testing
+
+/// The ClickHouse server killed in the middle of an ingest (issue 19): tailflow says so, retries
+/// with back-off, and once the server is back the answers equal a clean run's (nothing lost,
+/// nothing doubled); a server that stays down is an error naming it.
+extension ClickHouseBackendTests {
+    /// Starts `tailflow args…` without waiting.
+    static func spawn(_ args: [String]) throws -> (Process, Pipe, Pipe) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TailflowBinary.path)
+        p.arguments = args
+        var environment = ProcessInfo.processInfo.environment
+        for k in ["TAILFLOW_DB", "TAILFLOW_STORE", "TAILFLOW_CLICKHOUSE_PASSWORD"] { environment.removeValue(forKey: k) }
+        p.environment = environment
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        return (p, out, err)
+    }
+
+    /// Waits until the store holds some rows of the ingest (its first commit landed), at most 120 s.
+    static func waitForRows(_ server: ClickHouseServer, _ table: String) throws -> Int {
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            if let n = try? count(server, "SELECT count() FROM \(table)"), n > 0 { return n }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw TestFailure("no rows reached \(table) within 120 s")
+    }
+
+    @Test func serverKilledMidIngestLosesAndDoublesNothing() throws {
+        let server = try ClickHouseServer.start()
+        defer { server.stop() }
+        let dir = TempDir()
+        let logs = dir.path("day.jsonl"), db = dir.path("clean.db")
+        try Self.ok(["generate", "--nodes", "60", "--duration", "3h", "--seed", "3", "-o", logs])
+        try Self.ok(["ingest", "--db", db, logs])
+        let store = server.storeURL(database: "killed")
+
+        // Killed (SIGKILL, as a crash) once the first batch landed, back two seconds later.
+        let (p, out, err) = try Self.spawn(["ingest", "--store", store, "--format", "json", logs])
+        let landed = try Self.waitForRows(server, "killed.flows")
+        server.kill9()
+        Thread.sleep(forTimeInterval: 2)
+        try server.restart()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(stderr)")
+        #expect(stderr.contains("clickhouse server 127.0.0.1:\(server.httpPort)") && stderr.contains("retrying"), "\(stderr)")
+        let total = try Self.count(server, "SELECT count() FROM killed.flows")
+        #expect(landed < total, "the kill came after the ingest (\(landed) of \(total) rows): it tested nothing")
+        #expect(total == (try Self.count(server, "SELECT count() FROM (SELECT DISTINCT start_ns, reporter, digest, row FROM killed.flows)")),
+                "rows were doubled")
+        #expect(!stdout.isEmpty)
+        let w = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T03:00:00Z"]
+        let questions = [["top"] + w, ["top", "--by", "pair", "--limit", "10000"] + w, ["top", "--by", "port", "--limit", "10000"] + w,
+                         ["series", "--step", "5m"] + w, ["nodes"]]
+        try Self.expectSameAnswers(questions, db: db, store: store)
+    }
+
+    @Test func serverThatStaysDownIsAnErrorNamingIt() throws {
+        let server = try ClickHouseServer.start()
+        defer { server.stop() }
+        let dir = TempDir()
+        let logs = dir.path("day.jsonl"), db = dir.path("clean.db")
+        try Self.ok(["generate", "--nodes", "60", "--duration", "3h", "--seed", "4", "-o", logs])
+        try Self.ok(["ingest", "--db", db, logs])
+        let store = server.storeURL(database: "down")
+        let (p, _, err) = try Self.spawn(["ingest", "--store", store, logs])
+        _ = try Self.waitForRows(server, "down.flows")
+        server.kill9()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 1, "\(stderr)")
+        #expect(stderr.contains("tailflow: clickhouse server 127.0.0.1:\(server.httpPort): cannot reach the server"), "\(stderr)")
+        #expect(stderr.contains("retrying (attempt 8)"), "\(stderr)")
+        // Back up: the same ingest again completes the store, nothing doubled.
+        try server.restart()
+        try Self.ok(["ingest", "--store", store, logs])
+        let w = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T03:00:00Z"]
+        try Self.expectSameAnswers([["top", "--by", "pair", "--limit", "10000"] + w, ["series", "--step", "5m"] + w], db: db, store: store)
+        #expect(try Self.count(server, "SELECT count() FROM down.flows")
+                    == (try Self.count(server, "SELECT count() FROM (SELECT DISTINCT start_ns, reporter, digest, row FROM down.flows)")))
+    }
+}
+
+/// The insert wire formats (issue 19): RowBinary and JSONEachRow, each plain and gzipped
+/// (`Content-Encoding: gzip`), store the same rows: the answers equal SQLite's for all four.
+extension ClickHouseBackendTests {
+    @Test func everyInsertWireFormatStoresTheSameRows() throws {
+        let server = try ClickHouseServer.start()
+        defer { server.stop() }
+        let dir = TempDir()
+        let logs = dir.path("day.jsonl"), db = dir.path("clean.db")
+        // Big enough that each insert body is well over the 16 KiB gzip threshold.
+        try Self.ok(["generate", "--nodes", "30", "--duration", "1h", "--seed", "8", "-o", logs])
+        try Self.ok(["ingest", "--db", db, logs])
+        let w = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T01:00:00Z"]
+        for (name, format, gzip) in [("rb", "RowBinary", "1"), ("rbplain", "RowBinary", "0"), ("js", "JSONEachRow", "1"), ("jsplain", "JSONEachRow", "0")] {
+            let store = server.storeURL(database: name)
+            try Self.ok(["ingest", "--store", store, logs], env: ["TAILFLOW_CLICKHOUSE_INSERT_FORMAT": format, "TAILFLOW_CLICKHOUSE_GZIP": gzip])
+            try Self.expectSameAnswers([["top", "--by", "pair", "--limit", "10000"] + w, ["top", "--by", "port", "--limit", "10000"] + w,
+                                        ["series", "--step", "1m"] + w], db: db, store: store)
+        }
+    }
+}
