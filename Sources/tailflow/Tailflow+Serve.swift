@@ -35,6 +35,10 @@ extension Tailflow {
                 by the flags' names). Prefer the environment or the file: flags show in the process list. Secrets under 16 characters are warned about; under 8 they \
                 are refused unless --allow-weak-tokens.
 
+                The store: --store or TAILFLOW_STORE (clickhouse://…), else --db or TAILFLOW_DB, else the \
+                configuration file's `store` or `db`. On ClickHouse a receiver acknowledges a batch once \
+                ClickHouse confirmed its insert, and the query API and the pages answer from ClickHouse.
+
                 Prints "listening on HOST:PORT" once ready. SIGTERM or SIGINT stop it after the requests in \
                 flight are committed.
                 """
@@ -45,7 +49,7 @@ extension Tailflow {
         @Option(help: ArgumentHelp("Address to listen on; port 0 picks a free port (default: 127.0.0.1:8080).", valueName: "host:port"))
         var listen: String?
 
-        @Option(help: ArgumentHelp("A JSON file of settings keyed by these flags' names (listen, hec-token, tls-cert, max-body, …).", valueName: "file"))
+        @Option(help: ArgumentHelp("A JSON file of settings keyed by these flags' names (listen, db, store, hec-token, tls-cert, max-body, …).", valueName: "file"))
         var config: String?
 
         @Option(name: .customLong("hec-token"), help: ArgumentHelp("Splunk HEC token.", valueName: "token"))

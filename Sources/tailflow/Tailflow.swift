@@ -12,7 +12,7 @@ struct Tailflow: AsyncParsableCommand {
         abstract: "Store Tailscale network flow logs in one SQLite file and answer questions about them.",
         discussion: """
             The database defaults to ./tailflow.db; --db or TAILFLOW_DB choose another. --store or TAILFLOW_STORE choose \
-            another backend: clickhouse://[user@]host:port/database (ingest, nodes, rejects, top, series, rollup, scope). \
+            another backend: clickhouse://[user@]host:port/database[?cluster=NAME] (every command but prune, check, backup, export and import). \
             Exit status: 0 success, 1 failure, 2 usage error, 3 (ingest, pull, follow) some input rejected but the rest stored.
             """,
         subcommands: [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self, Diff.self, Coverage.self, Changes.self, Nodes.self, Derp.self, Rejects.self,
@@ -84,7 +84,7 @@ struct StoreOptions: ParsableArguments {
     var db: String?
 
     @Option(name: .customLong("store"),
-            help: ArgumentHelp("Another backend (default: $TAILFLOW_STORE): clickhouse://[user@]host:port/database, password from $TAILFLOW_CLICKHOUSE_PASSWORD.",
+            help: ArgumentHelp("Another backend (default: $TAILFLOW_STORE): clickhouse://[user@]host:port/database[?cluster=NAME], password from $TAILFLOW_CLICKHOUSE_PASSWORD; every command but prune, check, backup, export and import works on it.",
                                valueName: "url"))
     var storeURL: String?
 
