@@ -43,7 +43,6 @@ let package = Package(
         .library(name: "FlowGenerate", targets: ["FlowGenerate"]),
         .library(name: "FlowServer", targets: ["FlowServer"]),
         .library(name: "FlowPull", targets: ["FlowPull"]),
-        .library(name: "FlowWeb", targets: ["FlowWeb"]),
         .library(name: "FlowClickHouse", targets: ["FlowClickHouse"]),
     ],
     dependencies: [

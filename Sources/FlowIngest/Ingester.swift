@@ -105,6 +105,15 @@ public final class Ingester {
         try ingest(inputs: [{ ContainerDecoder(source: source, input: MemoryInput(bytes)) }])
     }
 
+    /// Ingests what `input` yields until its end (an HTTP answer while it arrives, say), named `source` in rejects.
+    ///
+    /// An input that throws is listed in ``IngestSummary/failedSources``; what it gave before is stored.
+    ///
+    /// - throws: ``StoreError`` when the store fails.
+    package func ingest(input: any ByteInput & Sendable, source: String) throws -> IngestSummary {
+        try ingest(inputs: [{ ContainerDecoder(source: source, input: input) }])
+    }
+
     /// Ingests decoders opened lazily, one after the other.
     ///
     /// - throws: ``StoreError`` when the store fails.

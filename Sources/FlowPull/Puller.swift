@@ -120,34 +120,43 @@ public final class Puller {
             summary.retries = api.retries - retriesBefore
             summary.seconds = (clock.now - started).seconds
         }
-        try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
+        try await withThrowingTaskGroup(of: (Int, AnswerStream).self) { group in
             var launched = 0
             func launch() {
                 let index = launched, chunk = chunks[index]
                 launched += 1
-                group.addTask { (index, try await api.logs(log, from: chunk.start, to: chunk.end)) }
+                group.addTask { (index, try await api.logStream(log, from: chunk.start, to: chunk.end)) }
             }
-            while launched < chunks.count, launched < width { launch() }
-            var waiting: [Int: [UInt8]] = [:]
-            var next = 0
-            while next < chunks.count {
-                guard let (index, body) = try await group.next() else { break }
-                waiting[index] = body
-                while let body = waiting.removeValue(forKey: next) {
-                    let chunk = chunks[next]
-                    let ingested = try await ingest(body, chunk: chunk)
-                    summary.ingested.addCounts(ingested)
-                    summary.bytes += Int64(body.count)
-                    summary.chunks += 1
-                    logger.debug("chunk committed", metadata: ["chunk": "\(chunk)", "messages": "\(ingested.messages)"])
-                    try afterCommit(chunk)
-                    next += 1
-                    onProgress?(PullProgress(chunksDone: next, chunks: chunks.count, messages: summary.ingested.messages, rows: summary.ingested.rows,
-                                             retries: api.retries - retriesBefore, elapsed: (clock.now - started).seconds,
-                                             committedUpTo: chunk.end))
-                    try Task.checkCancellation()
-                    if launched < chunks.count { launch() }
+            // Answers that came in ahead of their turn: each holds at most AnswerStream.window bytes.
+            var waiting: [Int: AnswerStream] = [:]
+            do {
+                while launched < chunks.count, launched < width { launch() }
+                var next = 0
+                while next < chunks.count {
+                    guard let (index, stream) = try await group.next() else { break }
+                    waiting[index] = stream
+                    while let stream = waiting.removeValue(forKey: next) {
+                        let chunk = chunks[next]
+                        let (ingested, bytes) = try await ingest(stream, chunk: chunk)
+                        summary.ingested.addCounts(ingested)
+                        summary.bytes += bytes
+                        summary.chunks += 1
+                        logger.debug("chunk committed", metadata: ["chunk": "\(chunk)", "messages": "\(ingested.messages)"])
+                        try afterCommit(chunk)
+                        next += 1
+                        onProgress?(PullProgress(chunksDone: next, chunks: chunks.count, messages: summary.ingested.messages, rows: summary.ingested.rows,
+                                                 retries: api.retries - retriesBefore, elapsed: (clock.now - started).seconds,
+                                                 committedUpTo: chunk.end))
+                        try Task.checkCancellation()
+                        if launched < chunks.count { launch() }
+                    }
                 }
+            } catch {
+                // Answers still arriving would otherwise keep their connections (and a reading task) alive.
+                for stream in waiting.values { stream.cancel() }
+                group.cancelAll()
+                while let (_, stream) = try? await group.next() { stream.cancel() }
+                throw error
             }
         }
         summary.retries = api.retries - retriesBefore
@@ -155,20 +164,83 @@ public final class Puller {
         return summary
     }
 
-    /// Ingests one answer on a thread of its own (ingest blocks), named after its window in rejects.
-    func ingest(_ body: [UInt8], chunk: Chunk) async throws -> IngestSummary {
+    /// Ingests one answer while it arrives, on a thread of its own (ingest blocks), named after its window in rejects.
+    ///
+    /// An answer cut off half-way (a dropped connection, the timeout) is asked for again within the
+    /// request's retry budget: what it delivered before is committed, and ingest is idempotent, so the
+    /// second answer stores only the rest. Its counts are then the last answer's, with what earlier
+    /// answers stored counted as stored, not as duplicates.
+    ///
+    /// - returns: what ingesting it did, and the bytes received (compressed when the API compressed them).
+    func ingest(_ first: AnswerStream, chunk: Chunk) async throws -> (IngestSummary, Int64) {
         let store = self.store, onReject = self.onReject
+        let path = api.logsPath(log, from: chunk.start, to: chunk.end)
         let source = "\(api.configuration.baseURL)/api/v2/tailnet/\(api.configuration.tailnet)/logging/\(log.rawValue)?start=\(Timestamp.formatRFC3339(chunk.start))&end=\(Timestamp.formatRFC3339(chunk.end))"
-        let summary = try await offThePool {
-            let ingester = Ingester(store: store)
-            ingester.onReject = onReject
-            return try ingester.ingest(bytes: body, source: source)
+        var stream = first
+        var attempts = 0
+        var bytes: Int64 = 0
+        var storedBefore = IngestSummary()
+        let rejectsSeen = RejectCount()
+        while true {
+            let input = stream
+            let summary = try await offThePool {
+                let ingester = Ingester(store: store)
+                // Rejects an earlier answer of this window already reported are not reported again.
+                let seen = rejectsSeen.start()
+                ingester.onReject = { reject in if rejectsSeen.next() > seen { onReject?(reject) } }
+                return try ingester.ingest(input: input, source: source)
+            }
+            bytes += stream.received
+            attempts += 1
+            guard let failure = stream.failure else {
+                // An answer that could not be read at all must not let a checkpoint pass its window.
+                if let failure = summary.failedSources.first {
+                    throw APIError(code: .badResponse, message: "the answer for \(chunk) could not be read: \(failure)", status: 200, attempts: attempts)
+                }
+                var total = summary
+                total.storedMessages += storedBefore.storedMessages
+                total.storedRows += storedBefore.storedRows
+                total.storedChanges += storedBefore.storedChanges
+                total.duplicates = max(0, total.duplicates - storedBefore.storedMessages)
+                total.duplicateChanges = max(0, total.duplicateChanges - storedBefore.storedChanges)
+                return (total, bytes)
+            }
+            storedBefore.storedMessages += summary.storedMessages
+            storedBefore.storedRows += summary.storedRows
+            storedBefore.storedChanges += summary.storedChanges
+            let reason = api.configuration.credentials.redact(TailscaleAPI.describe(failure))
+            if let failure = failure as? APIError { throw failure }  // too large: asking again does not help
+            guard attempts <= api.configuration.retry.retries else {
+                throw APIError(code: .network, message: "GET \(path) failed after \(attempts) attempts: \(reason); is \(api.configuration.baseURL) reachable?",
+                               status: nil, attempts: attempts)
+            }
+            try await api.pauseBeforeRetry(what: "GET \(path)", reason: reason, attempt: attempts - 1)
+            stream = try await api.logStream(log, from: chunk.start, to: chunk.end, attemptsBefore: attempts)
         }
-        // An answer that could not be read at all must not let a checkpoint pass its window.
-        if let failure = summary.failedSources.first {
-            throw APIError(code: .badResponse, message: "the answer for \(chunk) could not be read: \(failure)", status: 200, attempts: 1)
+    }
+}
+
+/// Rejects reported per answer of one window, so a repeated answer reports only new ones.
+final class RejectCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var most = 0
+    private var current = 0
+
+    /// Starts an answer; returns how many rejects earlier answers reported.
+    func start() -> Int {
+        lock.withLock {
+            most = max(most, current)
+            current = 0
+            return most
         }
-        return summary
+    }
+
+    /// Counts a reject of the current answer; returns its number (1-based).
+    func next() -> Int {
+        lock.withLock {
+            current += 1
+            return current
+        }
     }
 }
 

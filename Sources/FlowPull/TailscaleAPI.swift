@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 public import FlowModel
 public import Logging
+import FlowStore
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -56,23 +57,49 @@ public final class TailscaleAPI: Sendable {
     /// `{"logs":[…]}`, possibly gzip. The configuration audit log (SPEC §13) needs the scope
     /// `logs:configuration:read`, the network flow log `logs:network:read`.
     public func logs(_ log: LogType, from start: Nanoseconds, to end: Nanoseconds) async throws -> [UInt8] {
+        let stream = try await logStream(log, from: start, to: end)
+        defer { stream.cancel() }
+        return try await offThePool {
+            var body: [UInt8] = []
+            var block = [UInt8](repeating: 0, count: 1 << 16)
+            while case let n = try block.withUnsafeMutableBytes({ try stream.read(into: $0) }), n > 0 {
+                body.append(contentsOf: block[..<n])
+            }
+            return body
+        }
+    }
+
+    /// The same answer as ``logs(_:from:to:)``, read while it arrives (see ``AnswerStream``).
+    ///
+    /// - parameter attemptsBefore: attempts already spent on this window (an answer dropped half-way is
+    ///   asked again within the same retry budget).
+    func logStream(_ log: LogType, from start: Nanoseconds, to end: Nanoseconds, attemptsBefore: Int = 0) async throws -> AnswerStream {
+        let answer = try await get(logsPath(log, from: start, to: end), scope: "logs:\(log.rawValue):read", acceptGzip: true,
+                                   streaming: true, attemptsBefore: attemptsBefore)
+        guard let stream = answer.stream else {
+            throw APIError(code: .badResponse, message: "no answer body", status: answer.status, attempts: answer.attempts)
+        }
+        return stream
+    }
+
+    func logsPath(_ log: LogType, from start: Nanoseconds, to end: Nanoseconds) -> String {
         let query = "start=\(Self.queryEscape(Timestamp.formatRFC3339(start)))&end=\(Self.queryEscape(Timestamp.formatRFC3339(end)))"
-        return try await get("/api/v2/tailnet/\(Self.pathEscape(configuration.tailnet))/logging/\(log.rawValue)?\(query)",
-                             scope: "logs:\(log.rawValue):read", acceptGzip: true)
+        return "/api/v2/tailnet/\(Self.pathEscape(configuration.tailnet))/logging/\(log.rawValue)?\(query)"
     }
 
     /// `GET /api/v2/tailnet/{tailnet}/devices?fields=all`: `{"devices":[…]}`.
     public func devices() async throws -> [UInt8] {
         try await get("/api/v2/tailnet/\(Self.pathEscape(configuration.tailnet))/devices?fields=all",
-                      scope: "devices:core:read", acceptGzip: false)
+                      scope: "devices:core:read", acceptGzip: false).body
     }
 
     // MARK: Requests
 
-    func get(_ pathAndQuery: String, scope: String, acceptGzip: Bool) async throws -> [UInt8] {
+    /// - parameter streaming: a successful answer's body is read while it arrives (``Answer/stream``), not whole.
+    func get(_ pathAndQuery: String, scope: String, acceptGzip: Bool, streaming: Bool = false, attemptsBefore: Int = 0) async throws -> Answer {
         let url = configuration.baseURL + pathAndQuery
         let credentials = configuration.credentials
-        let answer = try await send(what: "GET \(pathAndQuery)") {
+        let answer = try await send(what: "GET \(pathAndQuery)", streaming: streaming, attemptsBefore: attemptsBefore) {
             var request = HTTPClientRequest(url: url)
             request.method = .GET
             request.headers.add(name: "Authorization", value: "Bearer \(try await self.bearer())")
@@ -82,7 +109,7 @@ public final class TailscaleAPI: Sendable {
         }
         switch answer.status {
         case 200..<300:
-            return answer.body
+            return answer
         case 401:
             throw APIError(code: .unauthorized, message: credentials.refusedAdvice + " [GET \(url)]", status: 401, attempts: answer.attempts)
         case 403:
@@ -140,8 +167,11 @@ public final class TailscaleAPI: Sendable {
 
     struct Answer {
         var status: Int
+        /// The body, unless it is streamed.
         var body: [UInt8]
         var attempts: Int
+        /// A successful answer's body while it arrives, when streaming was asked for.
+        var stream: AnswerStream?
     }
 
     /// Sends the request `make` builds until it gets an answer that is not worth retrying.
@@ -149,10 +179,10 @@ public final class TailscaleAPI: Sendable {
     /// 429 and 5xx answers and network errors (refused or dropped connections,
     /// timeouts) are retried with back-off until the budget is spent; the
     /// last such answer is returned, a last network error thrown as ``APIError``.
-    func send(what: String, _ make: @escaping @Sendable () async throws -> HTTPClientRequest) async throws -> Answer {
+    func send(what: String, streaming: Bool = false, attemptsBefore: Int = 0,
+              _ make: @escaping @Sendable () async throws -> HTTPClientRequest) async throws -> Answer {
         let policy = configuration.retry
-        var rng = SystemRandomNumberGenerator()
-        var attempt = 0
+        var attempt = attemptsBefore
         while true {
             try Task.checkCancellation()
             let request = try await make()
@@ -160,9 +190,9 @@ public final class TailscaleAPI: Sendable {
             let reason: String
             var retryAfter: Duration?
             do {
-                let (status, headers, body) = try await fetch(request)
+                let (status, headers, body, stream) = try await fetch(request, streaming: streaming)
                 guard RetryPolicy.isRetryable(status: status), attempt < policy.retries else {
-                    return Answer(status: status, body: body, attempts: attempt + 1)
+                    return Answer(status: status, body: body, attempts: attempt + 1, stream: stream)
                 }
                 retryAfter = headers.first(name: "Retry-After").flatMap { RetryPolicy.parseRetryAfter($0) }
                 reason = "HTTP \(status)"
@@ -178,22 +208,39 @@ public final class TailscaleAPI: Sendable {
                 }
                 reason = described
             }
-            let wait = policy.delay(attempt: attempt, retryAfter: retryAfter, using: &rng)
+            try await pauseBeforeRetry(what: what, reason: reason, attempt: attempt, retryAfter: retryAfter)
             attempt += 1
-            counters.addRetry()
-            logger.notice("retrying \(what) in \(Self.format(wait)) (\(reason); retry \(attempt) of \(policy.retries))")
-            try await Task.sleep(for: wait)
         }
     }
 
+    /// Counts and logs retry number `attempt + 1` of `what`, then waits out its back-off.
+    func pauseBeforeRetry(what: String, reason: String, attempt: Int, retryAfter: Duration? = nil) async throws {
+        let policy = configuration.retry
+        var rng = SystemRandomNumberGenerator()
+        let wait = policy.delay(attempt: attempt, retryAfter: retryAfter, using: &rng)
+        counters.addRetry()
+        logger.notice("retrying \(what) in \(Self.format(wait)) (\(reason); retry \(attempt + 1) of \(policy.retries))")
+        try await Task.sleep(for: wait)
+    }
+
     /// One request, with the whole answer (head and body) bounded by the timeout.
-    func fetch(_ request: HTTPClientRequest) async throws -> (Int, HTTPHeaders, [UInt8]) {
+    ///
+    /// With `streaming`, a successful answer returns once its head is in, its body an ``AnswerStream``
+    /// that keeps the timeout (less the time it waits for its reader); other answers are read whole.
+    func fetch(_ request: HTTPClientRequest, streaming: Bool = false) async throws -> (Int, HTTPHeaders, [UInt8], AnswerStream?) {
         let timeout = configuration.timeout
         let limit = configuration.maxBodyBytes
         let client = self.client
-        return try await withThrowingTaskGroup(of: (Int, HTTPHeaders, [UInt8])?.self) { group in
+        let started = ContinuousClock.now
+        return try await withThrowingTaskGroup(of: (Int, HTTPHeaders, [UInt8], AnswerStream?)?.self) { group in
             group.addTask {
                 let response = try await client.execute(request, timeout: .seconds(Int64(timeout.components.seconds) + 1))
+                let status = Int(response.status.code)
+                if streaming, (200..<300).contains(status) {
+                    let stream = AnswerStream(url: request.url)
+                    stream.start(response.body, started: started, timeout: timeout, limit: limit)
+                    return (status, response.headers, [], stream)
+                }
                 // Read into one array of the announced size: collecting into a ByteBuffer and copying
                 // out would hold up to three times the answer (the buffer grows by doubling).
                 var body: [UInt8] = []
@@ -203,11 +250,11 @@ public final class TailscaleAPI: Sendable {
                 for try await part in response.body {
                     guard body.count + part.readableBytes <= limit else {
                         throw APIError(code: .badResponse, message: "the answer to \(request.url) is larger than \(limit >> 20) MiB: use a smaller --chunk",
-                                       status: Int(response.status.code), attempts: 1)
+                                       status: status, attempts: 1)
                     }
                     body.append(contentsOf: part.readableBytesView)
                 }
-                return (Int(response.status.code), response.headers, body)
+                return (status, response.headers, body, nil)
             }
             group.addTask {
                 try await Task.sleep(for: timeout)

@@ -2,19 +2,19 @@
 ///
 /// Compact on purpose (it is a dictionary key on every query's hot path):
 /// a node is its negated `nodes.id`, an address its `addresses.id`, and `*` is 0.
-public struct Endpoint: Hashable, Sendable {
-    public let raw: Int64
+package struct Endpoint: Hashable, Sendable {
+    package let raw: Int64
 
-    public static let star = Endpoint(raw: 0)
+    package static let star = Endpoint(raw: 0)
 
     /// A well-formed address that no flow or node has: it matches nothing.
-    public static let unseen = Endpoint(raw: .max)
+    package static let unseen = Endpoint(raw: .max)
 
-    public static func node(_ id: Int64) -> Endpoint { Endpoint(raw: -id) }
+    package static func node(_ id: Int64) -> Endpoint { Endpoint(raw: -id) }
 
-    public static func address(_ id: Int64) -> Endpoint { Endpoint(raw: id) }
+    package static func address(_ id: Int64) -> Endpoint { Endpoint(raw: id) }
 
-    public var nodeID: Int64? { raw < 0 ? -raw : nil }
+    package var nodeID: Int64? { raw < 0 ? -raw : nil }
 
-    public var addressID: Int64? { raw > 0 ? raw : nil }
+    package var addressID: Int64? { raw > 0 ? raw : nil }
 }

@@ -5,7 +5,7 @@ public import FlowModel
 // Static functions rather than initializers, which would clash with the memberwise ones here.
 
 extension TopEndpointRow {
-    public static func make(endpoint: String, name: String?, sentBytes: Int64, receivedBytes: Int64, sentPackets: Int64,
+    package static func make(endpoint: String, name: String?, sentBytes: Int64, receivedBytes: Int64, sentPackets: Int64,
                             receivedPackets: Int64, label: String? = nil) -> TopEndpointRow {
         TopEndpointRow(endpoint: endpoint, name: name, sentBytes: sentBytes, receivedBytes: receivedBytes, sentPackets: sentPackets,
                        receivedPackets: receivedPackets, label: label)
@@ -13,7 +13,7 @@ extension TopEndpointRow {
 }
 
 extension TopPairRow {
-    public static func make(a: String, b: String, aName: String?, bName: String?, abBytes: Int64, baBytes: Int64, abPackets: Int64,
+    package static func make(a: String, b: String, aName: String?, bName: String?, abBytes: Int64, baBytes: Int64, abPackets: Int64,
                             baPackets: Int64, aLabel: String? = nil, bLabel: String? = nil) -> TopPairRow {
         TopPairRow(a: a, b: b, aName: aName, bName: bName, abBytes: abBytes, baBytes: baBytes, abPackets: abPackets, baPackets: baPackets,
                    aLabel: aLabel, bLabel: bLabel)
@@ -21,25 +21,25 @@ extension TopPairRow {
 }
 
 extension SeriesPoint {
-    public static func make(time: Nanoseconds, bytes: Int64, packets: Int64) -> SeriesPoint {
+    package static func make(time: Nanoseconds, bytes: Int64, packets: Int64) -> SeriesPoint {
         SeriesPoint(time: time, bytes: bytes, packets: packets)
     }
 }
 
 extension TopPortRow {
-    public static func make(proto: UInt8, port: UInt16, bytes: Int64, packets: Int64) -> TopPortRow {
+    package static func make(proto: UInt8, port: UInt16, bytes: Int64, packets: Int64) -> TopPortRow {
         TopPortRow(proto: proto, port: port, bytes: bytes, packets: packets)
     }
 }
 
 extension TopProtoRow {
-    public static func make(proto: UInt8, bytes: Int64, packets: Int64) -> TopProtoRow {
+    package static func make(proto: UInt8, bytes: Int64, packets: Int64) -> TopProtoRow {
         TopProtoRow(proto: proto, bytes: bytes, packets: packets)
     }
 }
 
 extension ScopePeer {
-    public static func make(peer: String, peerName: String?, sentBytes: Int64, receivedBytes: Int64, sentPackets: Int64, receivedPackets: Int64,
+    package static func make(peer: String, peerName: String?, sentBytes: Int64, receivedBytes: Int64, sentPackets: Int64, receivedPackets: Int64,
                             protocols: [UInt8], ports: [UInt16], outboundPorts: [UInt16], inboundPorts: [UInt16],
                             firstSeen: Nanoseconds, lastSeen: Nanoseconds, peerLabel: String? = nil) -> ScopePeer {
         var row = ScopePeer(peer: peer, peerName: peerName, sentBytes: sentBytes, receivedBytes: receivedBytes, sentPackets: sentPackets,

@@ -1,9 +1,9 @@
-public import FlowCharts
+package import FlowCharts
 import FlowFormat
-public import FlowModel
-public import FlowQuery
-public import FlowStore
-public import Foundation
+package import FlowModel
+package import FlowQuery
+package import FlowStore
+package import Foundation
 
 /// Answers as charts: rankings as bars, series and rollups as stacked columns, pairs as a graph.
 /// The pages, the report and `--format svg` all draw through here.

@@ -52,6 +52,10 @@ struct AnswerTable: Sendable {
                 let key = report.columns[i].key
                 let value = Self.exact(row[i])
                 var text = Self.human(row[i])
+                // A missing value shows its column's fallback (a node without a name: its ID), as the CLI's table does.
+                if case .string(nil) = row[i], let fallback = report.columns[i].fallback, let other = byKey[fallback] {
+                    text = Self.human(other)
+                }
                 var title: String?
                 var full: String?
                 if case .json(let json?) = row[i] { (text, full) = Self.jsonText(json) }

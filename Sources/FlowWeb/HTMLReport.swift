@@ -1,7 +1,7 @@
 import FlowCharts
 import FlowFormat
-public import FlowModel
-public import FlowQuery
+package import FlowModel
+package import FlowQuery
 import FlowStore
 import Foundation
 
@@ -15,15 +15,15 @@ import Foundation
 /// var options = QueryOptions(window: try TimeWindow.parse(from: "-7d", to: "now"))
 /// let html = try HTMLReport(engine: QueryEngine(store: store), options: options).render()
 /// ```
-public struct HTMLReport: Sendable {
-    public var engine: QueryEngine
-    public var options: QueryOptions
+package struct HTMLReport: Sendable {
+    package var engine: QueryEngine
+    package var options: QueryOptions
     /// The command line that makes this report, shown in it.
-    public var command: String
-    public var limit = 20
-    public var now: Nanoseconds
+    package var command: String
+    package var limit = 20
+    package var now: Nanoseconds
 
-    public init(engine: QueryEngine, options: QueryOptions, command: String = "tailflow report", now: Nanoseconds = TimeWindow.now()) {
+    package init(engine: QueryEngine, options: QueryOptions, command: String = "tailflow report", now: Nanoseconds = TimeWindow.now()) {
         self.engine = engine
         self.options = options
         self.command = command
@@ -62,7 +62,7 @@ public struct HTMLReport: Sendable {
     /// The whole document.
     ///
     /// - throws: ``QueryError`` when the window or a filter cannot be answered.
-    public func render() throws -> String {
+    package func render() throws -> String {
         let window = options.window
         let step = Steps.auto(window)
         let byKind = try engine.rollup(options, step: step, groupBy: [.kind])

@@ -3,20 +3,20 @@ import Foundation
 /// The query of a page's URL: the HTTP API's parameter names (`from`, `to`, `kind`, `proto`,
 /// `endpoint`, `tag`, `user`, `metric`, `step`, `by`, `limit`, `match`, …), in the order given.
 /// Links to other windows, pages and downloads are built from it by changing a few values.
-public struct PageQuery: Sendable, Equatable {
-    public private(set) var items: [(name: String, value: String)]
+package struct PageQuery: Sendable, Equatable {
+    package private(set) var items: [(name: String, value: String)]
 
-    public init(_ items: [(String, String)] = []) {
+    package init(_ items: [(String, String)] = []) {
         self.items = []
         for (name, value) in items { self[name] = value }
     }
 
-    public static func == (a: PageQuery, b: PageQuery) -> Bool {
+    package static func == (a: PageQuery, b: PageQuery) -> Bool {
         a.items.map(\.name) == b.items.map(\.name) && a.items.map(\.value) == b.items.map(\.value)
     }
 
     /// The value of a parameter; setting nil or "" removes it.
-    public subscript(_ name: String) -> String? {
+    package subscript(_ name: String) -> String? {
         get { items.first { $0.name == name }?.value }
         set {
             if let newValue, !newValue.isEmpty {
@@ -32,29 +32,29 @@ public struct PageQuery: Sendable, Equatable {
     }
 
     /// A copy with some values changed (nil removes).
-    public func with(_ changes: [String: String?]) -> PageQuery {
+    package func with(_ changes: [String: String?]) -> PageQuery {
         var copy = self
         for (name, value) in changes.sorted(by: { $0.key < $1.key }) { copy[name] = value }
         return copy
     }
 
     /// A copy holding only the named parameters.
-    public func only(_ names: Set<String>) -> PageQuery {
+    package func only(_ names: Set<String>) -> PageQuery {
         PageQuery(items.filter { names.contains($0.name) }.map { ($0.name, $0.value) })
     }
 
     /// The parameters as a dictionary (for ``Question``).
-    public var dictionary: [String: String] {
+    package var dictionary: [String: String] {
         Dictionary(items.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// `a=1&b=2`, percent-encoded.
-    public var encoded: String {
+    package var encoded: String {
         items.map { Self.encode($0.name) + "=" + Self.encode($0.value) }.joined(separator: "&")
     }
 
     /// `path` with this query, if any.
-    public func url(_ path: String) -> String {
+    package func url(_ path: String) -> String {
         items.isEmpty ? path : path + "?" + encoded
     }
 
@@ -66,12 +66,12 @@ public struct PageQuery: Sendable, Equatable {
 
     static let segmentAllowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:@")
 
-    public static func encode(_ s: String) -> String {
+    package static func encode(_ s: String) -> String {
         s.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
     }
 
     /// One path segment (an endpoint in `/endpoint/{E}`), percent-encoded.
-    public static func segment(_ s: String) -> String {
+    package static func segment(_ s: String) -> String {
         s.addingPercentEncoding(withAllowedCharacters: segmentAllowed) ?? ""
     }
 }

@@ -21,7 +21,7 @@ extension WebPages {
         var model = c.frame(heading: "Configuration changes", title: "Changes")
         model.lead = "Who changed what in the tailnet, oldest first: policy edits, node approvals and removals, tags, keys, DNS. "
             + "The same changes are marked on the traffic charts (hover a marker for the actor and the action)."
-        model.picker = c.picker(fields: ["from", "to", "actor", "target", "type", "where", "limit"], defaults: ["limit": String(Self.changesShown)],
+        model.picker = c.picker(fields: Self.pickerFields(.changes), defaults: ["limit": String(Self.changesShown)],
                                 placeholders: ["where": "node = db-1 or tag = prod"])
         if report.rows.isEmpty { model.notice = [c.notice, report.notes.first].compactMap { $0 }.joined(separator: " ") }
         var own: [(String, String)] = [("from", Timestamp.formatRFC3339(w.from)), ("to", Timestamp.formatRFC3339(w.to))]

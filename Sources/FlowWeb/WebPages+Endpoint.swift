@@ -85,7 +85,7 @@ extension WebPages {
             facts.append(me == "*" ? "addresses removed by anonymisation" : "an address that is not a tailnet node")
         }
         model.lead = facts.joined(separator: " · ")
-        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "tag", "user", "where", "step"])
+        model.picker = c.picker(fields: Self.pickerFields(c.route))
         let links = c
         let cell = { (key: String, row: [String: FlowFormat.Cell]) -> String? in
             if key == "peer" || key == "peerName", case .string(let peer?)? = row["peer"] { return links.pairLink(me, peer) }
@@ -170,7 +170,7 @@ extension WebPages {
         }
         var model = c.frame(heading: "\(na) ↔ \(nb)", title: "\(na) ↔ \(nb)")
         model.lead = "Both directions between \(ca) and \(cb)."
-        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "tag", "user", "where", "step"])
+        model.picker = c.picker(fields: Self.pickerFields(c.route))
         let links = c
         model.sections = [
             .init(title: "Both directions over time", wide: true, chart: Inline.svg(chart.svg(width: 1260, height: 240)),

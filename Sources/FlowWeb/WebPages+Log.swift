@@ -98,8 +98,10 @@ extension WebPages {
         }
         model.sections = [
             .init(title: "Can these answers be trusted? Coverage per node", wide: true, lead: coverageLead,
-                  table: AnswerTable(answer: "coverage", report: coverage, link: { key, row in
-                      key == "name" ? links.tableLink("nodeId", ["nodeId": row["node"] ?? .string(nil)]) : key == "node" ? links.tableLink("nodeId", ["nodeId": row["node"] ?? .string(nil)]) : nil
+                  // The CLI's wide columns (node ID, asymmetry peer) stay in the downloads: the name links to the node,
+                  // and the table fits a 1400-pixel screen without scrolling sideways.
+                  table: AnswerTable(answer: "coverage", report: coverage, hidden: ["node", "asymmetryPeer"], link: { key, row in
+                      key == "name" ? links.tableLink("nodeId", ["nodeId": row["node"] ?? .string(nil)]) : nil
                   }),
                   downloads: c.downloads("coverage", coverageOwn, filters: false), command: c.command("coverage", coverageOwn, filters: false),
                   more: windows, note: coverage.rows.isEmpty ? "No node reported or was reported on in this window." : nil,

@@ -37,7 +37,7 @@ extension WebPages {
         seriesChart.markers = AnswerCharts.markers(try engine.chartChanges(window: w, subject: .all))
         var model = c.frame(heading: "Traffic", title: "Overview")
         model.lead = HTMLReport.describe(o)
-        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "endpoint", "tag", "user", "where", "limit", "metric", "step"], defaults: ["limit": shownRows])
+        model.picker = c.picker(fields: Self.pickerFields(.overview), defaults: ["limit": shownRows])
         model.facts = [
             .init(label: Units.iec(bytes), href: "\(Units.grouped(bytes)) bytes"),
             .init(label: Units.grouped(packets), href: "packets"),
@@ -88,7 +88,7 @@ extension WebPages {
         model.lead = "The top \(pairs.count) pairs by \(metric.rawValue): arrows point the way bytes went, wider is more; "
             + "nodes are coloured by their first tag, else their user; hollow circles are addresses that are not tailnet nodes. "
             + "A node opens its endpoint page, an arrow its pair page."
-        model.picker = c.picker(fields: ["from", "to", "kind", "proto", "endpoint", "tag", "user", "where", "limit", "metric"], defaults: ["limit": shownPairs])
+        model.picker = c.picker(fields: Self.pickerFields(.graph), defaults: ["limit": shownPairs])
         if pairs.isEmpty { model.notice = [c.notice, "No traffic in this window.", try c.storedRange()].compactMap { $0 }.joined(separator: " ") }
         model.sections = [
             .init(title: "Top pairs as a graph", wide: true, chart: Inline.svg(chart.svg(width: 1260))),

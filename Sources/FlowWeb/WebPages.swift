@@ -1,7 +1,7 @@
 import FlowCharts
 import FlowFormat
-public import FlowModel
-public import FlowQuery
+package import FlowModel
+package import FlowQuery
 import FlowStore
 import Foundation
 
@@ -18,48 +18,69 @@ import Foundation
 /// let page = pages.render(.graph, query: PageQuery([("from", "-24h")]))
 /// // page.status == 200, page.html == "<!DOCTYPE html>…"
 /// ```
-public struct WebPages: Sendable {
-    public enum Route: Sendable, Equatable {
+package struct WebPages: Sendable {
+    package enum Route: Sendable, Equatable {
         case overview, graph, flows, nodes, health, changes
         case endpoint(String)
         case pair(String, String)
     }
 
-    public struct Page: Sendable {
-        public var status: Int
-        public var html: String
+    package struct Page: Sendable {
+        package var status: Int
+        package var html: String
     }
 
     /// One line of the writer's state on `/health`, given by the server.
-    public struct HealthItem: Sendable {
-        public var field: String
-        public var label: String
-        public var value: String
+    package struct HealthItem: Sendable {
+        package var field: String
+        package var label: String
+        package var value: String
 
-        public init(field: String, label: String, value: String) {
+        package init(field: String, label: String, value: String) {
             self.field = field
             self.label = label
             self.value = value
         }
     }
 
-    public let engine: QueryEngine
+    package let engine: QueryEngine
     /// The server's own state (the writer, requests), for `/health`.
-    public var health: @Sendable () -> [HealthItem]
+    package var health: @Sendable () -> [HealthItem]
 
-    public init(engine: QueryEngine, health: @escaping @Sendable () -> [HealthItem] = { [] }) {
+    package init(engine: QueryEngine, health: @escaping @Sendable () -> [HealthItem] = { [] }) {
         self.engine = engine
         self.health = health
     }
 
     /// The style sheet and the drag-to-zoom script, served at `/assets/…`.
-    public static let assets: [String: (type: String, body: String)] = [
+    package static let assets: [String: (type: String, body: String)] = [
         "tailflow.css": ("text/css; charset=utf-8", Templates.css),
         "zoom.js": ("text/javascript; charset=utf-8", String(decoding: PackageResources.zoom_js, as: UTF8.self)),
     ]
 
+    /// The fields of a page's window picker; none for the pages without one (nodes, health).
+    ///
+    /// The error page of a question that cannot be answered shows the same form, filled in as
+    /// asked, so the mistake can be fixed where it is named.
+    static func pickerFields(_ route: Route) -> [String] {
+        switch route {
+        case .overview: ["from", "to", "kind", "proto", "endpoint", "tag", "user", "where", "limit", "metric", "step"]
+        case .graph: ["from", "to", "kind", "proto", "endpoint", "tag", "user", "where", "limit", "metric"]
+        case .endpoint, .pair: ["from", "to", "kind", "proto", "tag", "user", "where", "step"]
+        case .flows: ["from", "to", "match", "kind", "proto", "endpoint", "tag", "user", "where", "limit"]
+        case .changes: ["from", "to", "actor", "target", "type", "where", "limit"]
+        case .nodes, .health: []
+        }
+    }
+
+    /// The picker of an error page: the route's fields as the user wrote them (nil without fields).
+    static func errorPicker(_ context: PageContext) -> PageModel.Picker? {
+        let fields = pickerFields(context.route)
+        return fields.isEmpty ? nil : context.picker(fields: fields)
+    }
+
     /// Renders one page. A question that cannot be answered as asked is a 400 page that says why.
-    public func render(_ route: Route, query: PageQuery, now: Nanoseconds = TimeWindow.now()) -> Page {
+    package func render(_ route: Route, query: PageQuery, now: Nanoseconds = TimeWindow.now()) -> Page {
         var context = PageContext(engine: engine, query: query, now: now, route: route)
         do {
             var model: PageModel
@@ -83,10 +104,12 @@ public struct WebPages: Sendable {
             let lines = message.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
             model.error = String(lines[0])
             model.errorDetail = lines.count > 1 ? String(lines[1]) : nil
+            model.picker = Self.errorPicker(context)
             return Page(status: 400, html: Templates.render(model, "page"))
         } catch let error as RetentionError {
             var model = context.frame(heading: "This window reaches into pruned data")
             model.error = error.message
+            model.picker = Self.errorPicker(context)
             return Page(status: 410, html: Templates.render(model, "page"))
         } catch {
             var model = context.frame(heading: "Something went wrong")
@@ -96,7 +119,7 @@ public struct WebPages: Sendable {
     }
 
     /// A page that says why it cannot be shown (404, 401), in the same frame as the others.
-    public static func message(status: Int, heading: String, text: String) -> Page {
+    package static func message(status: Int, heading: String, text: String) -> Page {
         let model = PageModel(title: heading, nav: PageContext.navigation(nil), heading: heading, lead: text, script: false)
         return Page(status: status, html: Templates.render(model, "page"))
     }

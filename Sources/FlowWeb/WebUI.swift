@@ -1,10 +1,10 @@
 import FlowModel
 import FlowQuery
-public import FlowServer
+package import FlowServer
 import FlowStore
 import Foundation
 import HTTPTypes
-public import Hummingbird
+package import Hummingbird
 
 /// The web UI on `tailflow serve`'s listener: the pages of SPEC §8, their assets, and sign-in.
 ///
@@ -18,10 +18,10 @@ public import Hummingbird
 /// ```swift
 /// let app = try buildApplication(configuration: configuration, store: store, routes: [WebUI()])
 /// ```
-public struct WebUI: ServerRoutes {
-    public let sessions: SessionStore
+package struct WebUI: ServerRoutes {
+    package let sessions: SessionStore
 
-    public init(sessions: SessionStore = SessionStore()) {
+    package init(sessions: SessionStore = SessionStore()) {
         self.sessions = sessions
     }
 
@@ -31,11 +31,11 @@ public struct WebUI: ServerRoutes {
     /// session middleware, so a new page cannot be routed yet refuse every signed-in request.
     static let plainPages = ["graph", "flows", "nodes", "health", "changes"]
 
-    public func addMiddleware(to router: Router<FlowRequestContext>, server: ServerParts) {
+    package func addMiddleware(to router: Router<FlowRequestContext>, server: ServerParts) {
         router.middlewares.add(SessionMiddleware(ui: Handlers(server: server, sessions: sessions)))
     }
 
-    public func addRoutes(to router: Router<FlowRequestContext>, server: ServerParts) {
+    package func addRoutes(to router: Router<FlowRequestContext>, server: ServerParts) {
         let ui = Handlers(server: server, sessions: sessions)
         for name in Self.plainPages {
             router.get(RouterPath(name)) { request, context in try await ui.page(name, request, context) }
@@ -215,16 +215,16 @@ struct SessionMiddleware: RouterMiddleware {
 }
 
 /// Sessions of the web UI: random IDs, kept in memory for twelve hours (a restart signs everyone out).
-public final class SessionStore: @unchecked Sendable {
+package final class SessionStore: @unchecked Sendable {
     static let lifetime: TimeInterval = 12 * 3600
     static let capacity = 10_000
     private var expiry: [String: Date] = [:]
     private let lock = NSLock()
 
-    public init() {}
+    package init() {}
 
     /// A new session's ID: 32 random bytes as hex.
-    public func create() -> String {
+    package func create() -> String {
         var generator = SystemRandomNumberGenerator()
         let id = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
         lock.lock()
@@ -238,7 +238,7 @@ public final class SessionStore: @unchecked Sendable {
         return id
     }
 
-    public func isValid(_ id: String) -> Bool {
+    package func isValid(_ id: String) -> Bool {
         lock.lock()
         defer { lock.unlock() }
         guard let until = expiry[id] else { return false }
@@ -249,7 +249,7 @@ public final class SessionStore: @unchecked Sendable {
         return true
     }
 
-    public func end(_ id: String) {
+    package func end(_ id: String) {
         lock.lock()
         defer { lock.unlock() }
         expiry[id] = nil

@@ -19,17 +19,21 @@ struct CoverageDiffPagesTests {
         #expect(!rows.isEmpty)
         // The worst `coverageShown` nodes, in the engine's order; `nodes=N` lists them all.
         let shown = rows.prefix(WebPages.coverageShown)
-        #expect(HTMLReportTests.cells(page.html, answer: "coverage", field: "node") == shown.map(\.node))
+        #expect(HTMLReportTests.cells(page.html, answer: "coverage", field: "name") == shown.compactMap(\.name).map(Self.escaped))
         #expect(HTMLReportTests.cells(page.html, answer: "coverage", field: "verdict") == shown.map(\.verdict.rawValue))
+        // The node ID column is the CLI's wide column, left out of the page; each node's name (its ID when it
+        // has none) links to its page.
+        #expect(HTMLReportTests.cells(page.html, answer: "coverage", field: "node").isEmpty)
+        for row in shown { #expect(page.html.contains("href=\"/endpoint/\(row.node)"), "\(row.node)") }
         #expect(page.html.contains("all \(rows.count) nodes →") == (rows.count > WebPages.coverageShown))
         let all = pages.render(.health, query: q.with(["nodes": String(rows.count)]))
-        #expect(HTMLReportTests.cells(all.html, answer: "coverage", field: "node") == rows.map(\.node))
+        #expect(HTMLReportTests.cells(all.html, answer: "coverage", field: "name") == rows.compactMap(\.name).map(Self.escaped))
         #expect(pages.render(.health, query: q.with(["nodes": "0"])).status == 400)
         #expect(page.html.contains("tailflow coverage --from \(Timestamp.formatRFC3339(from)) --to \(Timestamp.formatRFC3339(to)) --gap 5m"))
         #expect(page.html.contains("/api/v1/coverage?from="))
         // Without a window: the last hour of stored traffic; an unknown parameter is a 400 page.
         let latest = pages.render(.health, query: PageQuery())
-        #expect(latest.status == 200 && !HTMLReportTests.cells(latest.html, answer: "coverage", field: "node").isEmpty)
+        #expect(latest.status == 200 && !HTMLReportTests.cells(latest.html, answer: "coverage", field: "verdict").isEmpty)
         #expect(pages.render(.health, query: PageQuery([("by", "pair")])).status == 400)
     }
 
@@ -49,5 +53,11 @@ struct CoverageDiffPagesTests {
         #expect(HTMLReportTests.cells(page.html, answer: "diff", field: "bytes") == diff.prefix(10).map { String($0.bytes) })
         #expect(HTMLReportTests.cells(page.html, answer: "diff", field: "change") == diff.prefix(10).map(\.change.rawValue))
         #expect(page.html.contains("tailflow diff --from"))
+    }
+
+    /// A value as the page's attributes carry it (the fixture has a hostile node name).
+    static func escaped(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 }

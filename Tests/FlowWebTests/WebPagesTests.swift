@@ -81,6 +81,28 @@ struct WebPagesTests {
         #expect(!nobody.html.contains("<img"))
     }
 
+    @Test func theErrorPageKeepsTheFormFilledInAsAsked() throws {
+        let f = try #require(WebFixture.shared)
+        let pages = WebPages(engine: f.engine)
+        // A window that is not a time: the form comes back with the mistake in it, to be fixed there.
+        let bad = pages.render(.flows, query: PageQuery([("from", "yesterday-ish"), ("match", "db")]))
+        #expect(bad.status == 400)
+        #expect(bad.html.contains("<form class=\"picker\" method=\"get\" action=\"/flows\">"))
+        #expect(bad.html.contains("name=\"from\" value=\"yesterday-ish\""))
+        #expect(bad.html.contains("name=\"match\" value=\"db\""))
+        // No window could be read: no presets or previous/next built from one.
+        #expect(!bad.html.contains("class=\"presets\""))
+        // A filter mistake in a good window: the form, and the presets of that window.
+        let filter = pages.render(.graph, query: Self.query(f, [("where", "proto ==")]))
+        #expect(filter.status == 400)
+        #expect(filter.html.contains("name=\"where\" value=\"proto ==\""))
+        #expect(filter.html.contains("class=\"presets\""))
+        // The pages without a picker keep none on their error page.
+        let nodes = pages.render(.nodes, query: PageQuery([("colour", "red")]))
+        #expect(nodes.status == 400)
+        #expect(!nodes.html.contains("class=\"picker\""))
+    }
+
     @Test func withoutAWindowTheLastDayOfStoredTrafficShows() throws {
         let f = try #require(WebFixture.shared)
         let page = WebPages(engine: f.engine).render(.overview, query: PageQuery())

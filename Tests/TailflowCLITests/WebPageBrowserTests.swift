@@ -231,33 +231,41 @@ struct WebPageBrowserTests {
         #expect(small > 0 && small < full)
     }
 
-    /// `/changes` in a 1400-pixel window: its table fits inside its section (no column past the page's
-    /// right edge), and a policy value opens to its whole indented text inside its cell.
-    @Test func theChangesTableFitsThePage() async throws {
+    /// `/changes` and `/health` in a 1400-pixel window: their wide tables fit inside their sections (no
+    /// column past the page's right edge, no sideways scrolling), and a policy value opens to its whole
+    /// indented text inside its cell.
+    @Test func theWideTablesFitThePage() async throws {
         guard Self.chromium != nil else { return }
         let site = try Self.site.get()
-        let fit = """
-            (() => { const t = document.querySelector('table[data-answer="changes"]');
+        func fit(_ answer: String) -> String {
+            """
+            (() => { const t = document.querySelector('table[data-answer="\(answer)"]');
               const s = t.closest('section').getBoundingClientRect(), b = t.getBoundingClientRect();
               return [Math.round(b.right), Math.round(s.right), document.documentElement.scrollWidth, window.innerWidth,
                       t.tBodies[0].rows.length]; })()
             """
+        }
         let open = """
             (() => { const d = document.querySelector('td[data-field="new"] details'); if (!d) return null; d.open = true;
               const p = d.querySelector('pre'), c = d.closest('td').getBoundingClientRect(), r = p.getBoundingClientRect();
               return [p.textContent.split('\\n').length > 3, Math.round(r.right) <= Math.round(c.right) + 1]; })()
             """
-        let r = try site.browse([["name": "login3", "url": site.url + "/?token=\(site.token)"],
-                                 ["name": "changes-fit", "url": site.url + "/changes?\(site.window)", "screenshot": true,
-                                  "eval": ["fit": fit, "open": open]]], shots: Self.screenshots)[1]
-        let eval = r["eval"] as? [String: Any] ?? [:]
-        let f = eval["fit"] as? [Int] ?? []
-        #expect(f.count == 5 && f[4] > 0, "\(eval)")
-        if f.count == 5 {
-            #expect(f[0] <= f[1], "the table ends at \(f[0]) px, its section at \(f[1])")
-            #expect(f[2] <= f[3], "the page is \(f[2]) px wide in a \(f[3]) px window")
+        let pages = [("changes", "/changes?\(site.window)"), ("coverage", "/health?\(site.window)")]
+        let r = try site.browse([["name": "login3", "url": site.url + "/?token=\(site.token)"]]
+                                + pages.map { answer, path in
+                                    ["name": "\(answer)-fit", "url": site.url + path, "screenshot": true,
+                                     "eval": answer == "changes" ? ["fit": fit(answer), "open": open] : ["fit": fit(answer)]] },
+                                shots: Self.screenshots)
+        for ((answer, _), page) in zip(pages, r.dropFirst()) {
+            let eval = page["eval"] as? [String: Any] ?? [:]
+            let f = eval["fit"] as? [Int] ?? []
+            #expect(f.count == 5 && f[4] > 0, "\(answer): \(eval)")
+            if f.count == 5 {
+                #expect(f[0] <= f[1], "the \(answer) table ends at \(f[0]) px, its section at \(f[1])")
+                #expect(f[2] <= f[3], "the \(answer) page is \(f[2]) px wide in a \(f[3]) px window")
+            }
+            if answer == "changes" { #expect(eval["open"] as? [Bool] == [true, true], "\(String(describing: eval["open"]))") }
         }
-        #expect(eval["open"] as? [Bool] == [true, true], "\(String(describing: eval["open"]))")
     }
 
     @Test func theReportOpensWithoutAnyRequest() async throws {
