@@ -689,7 +689,7 @@ def race(args) -> int:
     try:
         log(f"generating {args.nodes} nodes × {args.duration} into {work} …")
         run_tailflow(local_bin, ["generate", "--nodes", str(args.nodes), "--duration", args.duration,
-                                 "--start", START, "-o", str(jsonl), "--devices", str(devices)])
+                                 "--rate", str(args.rate), "--start", START, "-o", str(jsonl), "--devices", str(devices)])
         loads, runners = load_all(local_bin, work, jsonl, jsonl, devices)
         created += [work / n for n in ("tailflow.db", "tailflow.db-wal", "tailflow.db-shm",
                                        "peer.duckdb", "peer.duckdb.wal", "peer.sqlite",
@@ -703,7 +703,7 @@ def race(args) -> int:
         for r in runners.values():
             if isinstance(r, SQLPeer):
                 r.close()
-        params = {"nodes": args.nodes, "duration": args.duration, "start": START,
+        params = {"nodes": args.nodes, "duration": args.duration, "rate": args.rate, "start": START,
                   "from": rfc3339(lo // NS), "to": rfc3339(hi // NS), "limit": LIMIT, "runs": RUNS,
                   "series_pair": [a, b], "input_bytes": jsonl.stat().st_size}
         res = report(info, params, loads, timings, extras, equal)
@@ -767,6 +767,9 @@ def main() -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nodes", type=int, default=100, help="nodes in the generated tailnet (default 100)")
     ap.add_argument("--duration", default="6h", help="generated span: 90s, 15m, 6h, 1d … (default 6h)")
+    ap.add_argument("--rate", type=float, default=1.0,
+                    help="traffic intensity (generate --rate; default 1.0): a low rate over 30 days gives the sparse "
+                         "file whose buckets hold few rows, e.g. --nodes 100 --duration 30d --rate 0.02")
     ap.add_argument("--tailflow", default=os.environ.get("TAILFLOW_BIN", DEFAULT_TAILFLOW),
                     help=f"the tailflow binary (default $TAILFLOW_BIN or {DEFAULT_TAILFLOW})")
     ap.add_argument("--workdir", help="where data and databases go (default: a temporary directory)")

@@ -183,16 +183,25 @@ public final class Puller {
         let rejectsSeen = RejectCount()
         while true {
             let input = stream
-            let summary = try await offThePool {
-                let ingester = Ingester(store: store)
-                // Rejects an earlier answer of this window already reported are not reported again.
-                let seen = rejectsSeen.start()
-                ingester.onReject = { reject in if rejectsSeen.next() > seen { onReject?(reject) } }
-                return try ingester.ingest(input: input, source: source)
+            let summary: IngestSummary
+            do {
+                summary = try await offThePool {
+                    let ingester = Ingester(store: store)
+                    // Rejects an earlier answer of this window already reported are not reported again.
+                    let seen = rejectsSeen.start()
+                    ingester.onReject = { reject in if rejectsSeen.next() > seen { onReject?(reject) } }
+                    return try ingester.ingest(input: input, source: source)
+                }
+            } catch {
+                stream.cancel()  // the store failed: let go of the connection
+                throw error
             }
             bytes += stream.received
             attempts += 1
-            guard let failure = stream.failure else {
+            // The decoder may stop before the end (unreadable gzip is a reject): let go of the rest.
+            let failure = stream.failure
+            stream.cancel()
+            guard let failure else {
                 // An answer that could not be read at all must not let a checkpoint pass its window.
                 if let failure = summary.failedSources.first {
                     throw APIError(code: .badResponse, message: "the answer for \(chunk) could not be read: \(failure)", status: 200, attempts: attempts)

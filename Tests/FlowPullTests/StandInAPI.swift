@@ -20,11 +20,11 @@ struct TestData: Sendable {
     let devices: [UInt8]
     let end: Nanoseconds
 
-    init(hours: Int64) {
+    init(hours: Int64, nodes: Int = 8, rate: Double = 0.3, withChanges: Bool = true) {
         var config = GeneratorConfig(start: Self.start, duration: hours * Self.hour)
-        config.nodes = 8
-        config.rate = 0.3
-        config.changes = true
+        config.nodes = nodes
+        config.rate = rate
+        config.changes = withChanges
         config.changeInterval = 10 * 60_000_000_000
         let generator = FlowLogGenerator(config)
         var out: [UInt8] = []
