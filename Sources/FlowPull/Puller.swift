@@ -155,7 +155,13 @@ public final class Puller {
                 // Answers still arriving would otherwise keep their connections (and a reading task) alive.
                 for stream in waiting.values { stream.cancel() }
                 group.cancelAll()
-                while let (_, stream) = try? await group.next() { stream.cancel() }
+                while !group.isEmpty {
+                    do {
+                        if let (_, stream) = try await group.next() { stream.cancel() }
+                    } catch {
+                        continue  // a request that failed (or was cancelled) holds no stream
+                    }
+                }
                 throw error
             }
         }
