@@ -81,7 +81,7 @@ package struct PullProgress: Sendable {
 /// ```
 public final class Puller {
     public let api: TailscaleAPI
-    public let store: FlowStore
+    public let store: any FlowStorage
     /// Which log to fetch: the network flow log (default) or the configuration audit log (SPEC §13).
     public var log: LogType = .network
     /// The longest window of one request.
@@ -96,7 +96,7 @@ public final class Puller {
     public private(set) var summary = PullSummary()
     let logger: Logger
 
-    public init(api: TailscaleAPI, store: FlowStore, logger: Logger = Logger(label: "tailflow.pull")) {
+    public init(api: TailscaleAPI, store: any FlowStorage, logger: Logger = Logger(label: "tailflow.pull")) {
         self.api = api
         self.store = store
         self.logger = logger
@@ -155,7 +155,13 @@ public final class Puller {
                 // Answers still arriving would otherwise keep their connections (and a reading task) alive.
                 for stream in waiting.values { stream.cancel() }
                 group.cancelAll()
-                while let (_, stream) = try? await group.next() { stream.cancel() }
+                while !group.isEmpty {
+                    do {
+                        if let (_, stream) = try await group.next() { stream.cancel() }
+                    } catch {
+                        continue  // a request that failed (or was cancelled) holds no stream
+                    }
+                }
                 throw error
             }
         }
@@ -254,7 +260,7 @@ final class RejectCount: @unchecked Sendable {
 }
 
 /// Imports the API's device list into the store; returns the number of devices.
-public func syncDevices(api: TailscaleAPI, store: FlowStore, now: Nanoseconds) async throws -> Int {
+public func syncDevices(api: TailscaleAPI, store: any FlowStorage, now: Nanoseconds) async throws -> Int {
     let body = try await api.devices()
     let source = "\(api.configuration.baseURL)/api/v2/tailnet/\(api.configuration.tailnet)/devices"
     return try await offThePool {
@@ -277,7 +283,7 @@ extension Puller {
     ///
     /// - parameter configure: sets up each log's puller (chunk size, concurrency, callbacks).
     /// - throws: ``APIError`` (the last 403 when every log was refused), `CancellationError`.
-    public static func pull(logs: [LogType], api: TailscaleAPI, store: FlowStore, from: Nanoseconds, to: Nanoseconds,
+    public static func pull(logs: [LogType], api: TailscaleAPI, store: any FlowStorage, from: Nanoseconds, to: Nanoseconds,
                             logger: Logger, configure: (Puller) -> Void, onForbidden: (LogType, APIError) -> Void,
                             partial: (PullSummary) -> Void = { _ in }) async throws -> PullSummary {
         var total = PullSummary()

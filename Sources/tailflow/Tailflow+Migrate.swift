@@ -77,6 +77,8 @@ extension Tailflow {
                 }
                 let source = try FlowStore(path: from, access: .readOnly)
                 let target = try clickHouse(to, create: true)
+                // The source's node ids, so that raw rows list in the same order on both.
+                try target.adoptNodeIDs(try source.read { try $0.nodeEntries() }.map { ($0.stableID, $0.id) }.sorted { $0.1 < $1.1 })
                 try target.migrationWriter { writer in
                     var read = 0
                     try source.readForMigration(batch: batch, count: { summary.sourceMessages = $0 }, nodes: { nodes in
@@ -112,7 +114,11 @@ extension Tailflow {
                     var read = 0
                     try source.readForMigration(batch: batch, count: { summary.sourceMessages = $0 }, nodes: { nodes in
                         try writer.begin()
-                        for n in nodes { try writer.merge(n) }
+                        // In the source's node order, so that a new file numbers them as the source did.
+                        let order = try source.nodeIDs()
+                        for n in nodes.sorted(by: { (order[$0.stableID] ?? .max, $0.stableID) < (order[$1.stableID] ?? .max, $1.stableID) }) {
+                            try writer.merge(n)
+                        }
                         try writer.commit()
                         summary.nodes = nodes.count
                     }, messages: { messages in

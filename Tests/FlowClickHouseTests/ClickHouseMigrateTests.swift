@@ -37,6 +37,8 @@ extension ClickHouseBackendTests {
             ["top"] + w, ["top", "--by", "pair", "--limit", "1000"] + w, ["top", "--by", "port"] + w, ["top", "--by", "proto"] + w,
             ["series", "--step", "10m"] + w, ["series", "--step", "5m", "--pair", "\(a),\(b)"] + w,
             ["rollup", "--step", "30m", "--group-by", "kind,src,dst"] + w, ["scope", "--endpoint", a] + w, ["nodes"], ["rejects"],
+            // Raw rows in the source's order (the migration keeps its node ids), through both paths.
+            ["flows", "--limit", "400"] + w, ["flows", "--limit", "50", "--where", "port = 443"] + w,
         ]
         try Self.expectSameAnswers(questions, db: db, store: store)
 
