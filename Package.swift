@@ -10,7 +10,8 @@ let migrationFiles = ((try? FileManager.default.contentsOfDirectory(atPath: Cont
     .sorted()
 // 006_changes.sql: the configuration audit log (issue 18).
 
-/// The ClickHouse backend's numbered migrations `schema/clickhouse/NNN_name.sql` (issue 19), embedded too.
+/// The ClickHouse backend's numbered migrations `schema/clickhouse/NNN_name.sql` (issue 19), embedded too
+/// (002 (node ids, changes, checkpoints, DERP map) was added last).
 let clickhouseMigrationFiles = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/schema/clickhouse")) ?? [])
     .filter { $0.hasSuffix(".sql") }
     .sorted()

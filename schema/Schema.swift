@@ -22,5 +22,6 @@ public enum Schema {
     /// `schema/clickhouse/*.sql`: statements separated by a semicolon at the end of a line.
     public static let clickhouseMigrations: [Migration] = [
         Migration(name: "001_clickhouse_store", sql: String(decoding: PackageResources._01_clickhouse_store_sql, as: UTF8.self)),
+        Migration(name: "002_reads_and_checkpoints", sql: String(decoding: PackageResources._02_reads_and_checkpoints_sql, as: UTF8.self)),
     ]
 }

@@ -38,7 +38,7 @@ public struct ClickHouseUnsupported: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        "not supported on the clickhouse backend yet: \(what) (the SQLite store, --db FILE, answers it;"
-            + " on clickhouse: ingest, nodes, nodes import, rejects, top, series, rollup and scope, with --kind, --proto and --endpoint)"
+        "not supported on the clickhouse backend yet: \(what) (the SQLite store, --db FILE, does it;"
+            + " on clickhouse: ingest, pull, follow, serve, nodes, derp, rejects and every question)"
     }
 }

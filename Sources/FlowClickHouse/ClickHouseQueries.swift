@@ -8,8 +8,10 @@ import Foundation
 /// both ends report it, SPEC §3) and the resolution of addresses to nodes run on the server,
 /// which returns only the answer rows; the rows print with the same reports as SQLite's answers.
 ///
-/// Answered so far: `top` (every `--by`), `series`, `rollup` (not by tag, user or os), `scope` (not `--flows`) (epoch-aligned or UTC steps), `nodes`,
-/// with `--kind`, `--proto` and `--endpoint`. The rest throws ``ClickHouseUnsupported``.
+/// Pushed down: `top` (every `--by`), `series`, `rollup` (not by tag, user or os), `scope` (not
+/// `--flows`) (epoch-aligned or UTC steps), `nodes`, with `--kind`, `--proto`, `--endpoint`, `--tag`
+/// and `--user`. The rest throws ``ClickHouseUnsupported``, and the ``QueryEngine`` answers it over
+/// the store's snapshot (``ClickHouseStore/read(_:)``).
 ///
 /// For example:
 /// ```swift
@@ -24,11 +26,20 @@ public struct ClickHouseQueries: Sendable {
         self.store = store
     }
 
-    /// Answers a question as the report the CLI prints.
+    /// Answers a question as the report the CLI prints: pushed down as ClickHouse SQL where
+    /// ``pushedDown(_:)`` can, else by the ``QueryEngine`` over the store's snapshot
+    /// (``ClickHouseStore/read(_:)``), as SQLite answers it.
     ///
-    /// - throws: ``ClickHouseUnsupported`` for what this backend cannot answer yet; ``QueryError``
-    ///   for a question that cannot be answered as asked; ``ClickHouseError``.
+    /// - throws: ``QueryError`` for a question that cannot be answered as asked; ``ClickHouseError``.
     public func answer(_ question: Question) throws -> Report {
+        try QueryEngine(store: store).answer(question)
+    }
+
+    /// The question as ClickHouse SQL (``ClickHouseStore/pushedDown(_:)`` asks it).
+    ///
+    /// - throws: ``ClickHouseUnsupported`` for what is not pushed down; ``QueryError``
+    ///   for a question that cannot be answered as asked; ``ClickHouseError``.
+    func pushedDown(_ question: Question) throws -> Report {
         var report: Report
         var arguments: [String] = []
         let options: QueryOptions
@@ -77,8 +88,18 @@ public struct ClickHouseQueries: Sendable {
             let directory = try store.directory()
             let context = try Context(self, o, directory)
             report = .scope(try scope(context))
-        case .scopeFlows: throw ClickHouseUnsupported("scope --flows")
-        case .flows: throw ClickHouseUnsupported("flows")
+        case .scopeFlows(let o, let limit):
+            options = o
+            let context = try Context(self, o, try store.directory())
+            let page = try flows(context, limit: limit, after: nil)
+            report = .flows(page.rows)
+            report.cut = Report.Cut(total: page.total, atLeast: page.atLeast)
+        case .flows(let o, let match, let limit, let after):
+            options = o
+            let context = try Context(self, o, try store.directory())
+            let page = try flows(context, match: match, limit: limit, after: after)
+            report = .flows(page.rows)
+            report.cut = Report.Cut(total: page.total, atLeast: page.atLeast)
         case .diff: throw ClickHouseUnsupported("diff")
         case .coverage: throw ClickHouseUnsupported("coverage")
         }
@@ -98,13 +119,55 @@ public struct ClickHouseQueries: Sendable {
         let queries: ClickHouseQueries
 
         init(_ queries: ClickHouseQueries, _ options: QueryOptions, _ directory: NodeDirectory) throws {
-            if options.tag != nil { throw ClickHouseUnsupported("--tag") }
-            if options.user != nil { throw ClickHouseUnsupported("--user") }
             if options.filter != nil { throw ClickHouseUnsupported("--where") }
+            // --tag and --user: the nodes that have the tag and the user (an edge counts when either end is one).
+            if options.tag != nil || options.user != nil {
+                tagged = directory.nodes.values.filter { n in
+                    (options.tag.map { n.tags.contains($0) } ?? true) && (options.user.map { n.user == $0 } ?? true)
+                }.map(\.stableID).sorted()
+            } else {
+                tagged = nil
+            }
             self.options = options
             self.directory = directory
             self.queries = queries
             endpoint = try options.endpoint.map { try queries.resolve($0, directory) }
+            labelMaker = Labels(queries.store)
+        }
+
+        let labelMaker: Labels
+        /// The nodes `--tag` and `--user` select (nil: no such filter).
+        let tagged: [String]?
+
+        /// The tables' labels of the answer's endpoints that are no node (read when first needed).
+        func labels() throws -> Labels { labelMaker }
+    }
+
+    /// The tables' labels for endpoints without a node name (``EndpointLabels``), read from the
+    /// store only when an answer has an address or `*` to label.
+    final class Labels {
+        let store: ClickHouseStore
+        var labels: EndpointLabels?
+
+        init(_ store: ClickHouseStore) {
+            self.store = store
+        }
+
+        func label(_ key: String, ports: [UInt16] = [], starOnly: Bool? = false) throws -> String? {
+            guard key == "*" || IPAddress(key) != nil else { return nil }
+            return try made().tableLabel(key, ports: ports, starOnly: starOnly)
+        }
+
+        func rollupLabel(_ keys: Set<RollupKeyField>, _ field: RollupKeyField, _ key: String, other: String?, port: UInt16?) throws -> String? {
+            guard key == "*" || IPAddress(key) != nil else { return nil }
+            return try made().rollupLabel(keys, field, key, other: other, port: port)
+        }
+
+        func made() throws -> EndpointLabels {
+            if let labels { return labels }
+            let made = try EndpointLabels(try ClickHouseSnapshot(store.client))
+            labels = made
+            return made
         }
     }
 
@@ -173,6 +236,10 @@ public struct ClickHouseQueries: Sendable {
             let q = ClickHouseClient.quote(e)
             outer = "\n  AND (ef = \(q) OR et = \(q))"
         }
+        if let tagged = c.tagged {
+            let set = tagged.isEmpty ? ClickHouseClient.quote(unseen) : tagged.map(ClickHouseClient.quote).joined(separator: ", ")
+            outer += "\n  AND (ef IN (\(set)) OR et IN (\(set)))"
+        }
         return """
             SELECT start_ns, reporter, \(kindColumn ? "kind, " : "")\(direction ? "x AS source, side, " : "")proto, port, e.1 AS ef, e.2 AS et, e.3 AS ep, e.4 AS eb
             FROM (
@@ -193,6 +260,94 @@ public struct ClickHouseQueries: Sendable {
             """
     }
 
+    // MARK: flows
+
+    /// The most matching rows a `flows` page counts past its own (as the engine's bound).
+    static let flowCountBound = 1_000_000
+
+    /// A page of raw rows, newest first (window start, then the reporter's node id, digest and
+    /// row), after `after`; with how many rows match from the cursor on (up to a bound).
+    /// - parameter match: a keyword matched, case-insensitively, against the node IDs, names, users
+    ///   and tags of the reporter and both ends, the addresses, and the ports (as the engine does).
+    func flows(_ c: Context, match: String? = nil, limit: Int, after: String?) throws -> (rows: [FlowLogRow], total: Int, atLeast: Bool) {
+        let position = try after.map(FlowPosition.init(parsing:))
+        // The node ids (the cursor's reporter, the order within a window start) and the labels.
+        let snapshot = try ClickHouseSnapshot(client)
+        let labels = try EndpointLabels(snapshot)
+        let ids = snapshot.nodeIDs.sorted { $0.key < $1.key }
+        let w = c.options.window
+        var upper = w.to
+        if let position { upper = min(upper, position.start + 1) }
+        let kinds = c.options.candidateKinds.map { String($0.rawValue) }.sorted().joined(separator: ", ")
+        var inner = ["start_ns >= \(w.from)", "start_ns < \(upper)", "kind IN (\(kinds.isEmpty ? "254" : kinds))"]
+        if let p = c.options.proto { inner.append("proto = \(p)") }
+        var outer: [String] = []
+        if let e = c.endpoint {
+            let q = ClickHouseClient.quote(e)
+            outer.append("(x = \(q) OR y = \(q) OR (kind = 3 AND reporter = \(q)))")
+        }
+        if let tagged = c.tagged {
+            let set = tagged.isEmpty ? ClickHouseClient.quote(Self.unseen) : tagged.map(ClickHouseClient.quote).joined(separator: ", ")
+            outer.append("(x IN (\(set)) OR y IN (\(set)) OR reporter IN (\(set)))")
+        }
+        if let needle = match?.lowercased() {
+            // The nodes the keyword names (few: the directory is small), then the raw addresses and ports.
+            let named = c.directory.nodes.values.filter { n in
+                n.stableID.lowercased().contains(needle) || (n.name?.lowercased().contains(needle) ?? false)
+                    || (n.user?.lowercased().contains(needle) ?? false) || n.tags.contains { $0.lowercased().contains(needle) }
+            }.map(\.stableID).sorted()
+            let set = named.isEmpty ? ClickHouseClient.quote(Self.unseen) : named.map(ClickHouseClient.quote).joined(separator: ", ")
+            let q = ClickHouseClient.quote(needle)
+            var any = ["reporter IN (\(set))", "x IN (\(set))", "y IN (\(set))",
+                       "(src != '' AND position(src, \(q)) > 0)", "(dst != '' AND position(dst, \(q)) > 0)"]
+            if let port = UInt16(needle) { any.append("src_port = \(port) OR dst_port = \(port)") }
+            outer.append("(" + any.joined(separator: " OR ") + ")")
+        }
+        if let p = position {
+            outer.append("""
+                (start_ns < \(p.start) OR (start_ns = \(p.start) AND (ord < \(p.reporter) OR (ord = \(p.reporter) \
+                AND (digest < \(p.digest) OR (digest = \(p.digest) AND row > \(p.index)))))))
+                """)
+        }
+        let rows = """
+            SELECT start_ns, end_ns, reporter, ord, digest, row, kind, proto, src, src_port, dst, dst_port,
+                   tx_packets, tx_bytes, rx_packets, rx_bytes, x, y
+            FROM (
+                WITH (SELECT arraySort(groupArray(ip)) FROM \(Self.owned)) AS ips,
+                     (SELECT arraySort((x, i) -> i, groupArray(o), groupArray(ip)) FROM \(Self.owned)) AS owners
+                SELECT start_ns, end_ns, reporter, digest, row, kind, proto, src, src_port, dst, dst_port,
+                       tx_packets, tx_bytes, rx_packets, rx_bytes,
+                       transform(src, ips, owners, src) AS x, transform(dst, ips, owners, dst) AS y,
+                       transform(reporter, [\(ids.map { ClickHouseClient.quote($0.key) }.joined(separator: ", "))],
+                                 [\(ids.map { "toUInt64(\($0.value))" }.joined(separator: ", "))], toUInt64(0)) AS ord
+                FROM flows
+                WHERE \(inner.joined(separator: " AND "))
+            )
+            \(outer.isEmpty ? "" : "WHERE " + outer.joined(separator: " AND "))
+            """
+        let cap = max(Self.flowCountBound, limit)
+        let counted = try client.rows("SELECT count() FROM (SELECT 1 FROM (\(rows)) LIMIT \(cap + 1))")
+        let total = counted.first.flatMap { Int($0[0]) } ?? 0
+        let page = try select(rows + "\nORDER BY start_ns DESC, ord DESC, digest DESC, row ASC\nLIMIT \(limit)")
+        let out = page.rows.map { f -> FlowLogRow in
+            let reporter = f.string(2)
+            let src = f.string(8), dst = f.string(10), x = f.string(16), y = f.string(17)
+            let srcNode = c.directory.nodes[x] != nil ? x : nil, dstNode = c.directory.nodes[y] != nil ? y : nil
+            let srcName = c.directory.name(x), dstName = c.directory.name(y)
+            let srcPort = UInt16(truncatingIfNeeded: f.int(9)), dstPort = UInt16(truncatingIfNeeded: f.int(11))
+            return FlowLogRow.make(
+                start: f.int(0), end: f.int(1), reporter: reporter, reporterName: c.directory.name(reporter),
+                kind: TrafficKind(rawValue: UInt8(truncatingIfNeeded: f.int(6))) ?? .virtual, proto: UInt8(truncatingIfNeeded: f.int(7)),
+                src: src.isEmpty ? nil : src, srcPort: srcPort, srcNode: srcNode, srcName: srcName,
+                dst: dst.isEmpty ? nil : dst, dstPort: dstPort, dstNode: dstNode, dstName: dstName,
+                txPackets: f.int(12), txBytes: f.int(13), rxPackets: f.int(14), rxBytes: f.int(15),
+                cursor: FlowPosition.text(start: f.int(0), reporter: f.int(3), digest: f.int(4), index: Int(f.int(5))),
+                srcLabel: srcName == nil ? labels.flowLabel(src.isEmpty ? nil : src, port: srcPort, other: dst.isEmpty ? nil : dst) : nil,
+                dstLabel: dstName == nil ? labels.flowLabel(dst.isEmpty ? nil : dst, port: dstPort, other: src.isEmpty ? nil : src) : nil)
+        }
+        return (out, min(total, cap), total > cap)
+    }
+
     // MARK: top
 
     func topEndpoints(_ c: Context, metric: Metric, limit: Int) throws -> ([TopEndpointRow], Int) {
@@ -209,10 +364,18 @@ public struct ClickHouseQueries: Sendable {
             ORDER BY \(order) DESC, endpoint ASC
             LIMIT \(limit)
             """)
-        let rows = answer.rows.map { f in
+        // `*`'s label says whether its traffic is with `*` only, with others only, or both.
+        var starOnly: Bool? = false
+        if answer.rows.contains(where: { $0.string(0) == "*" }) {
+            let f = try client.rows("SELECT max(ef = '*' AND et = '*'), max((ef = '*') != (et = '*')) FROM (\(Self.edges(c)))")
+            let withStar = f.first?[0] == "1", withOthers = f.first?[1] == "1"
+            starOnly = withStar && withOthers ? nil : withStar
+        }
+        let labels = try c.labels()
+        let rows = try answer.rows.map { f in
             TopEndpointRow.make(endpoint: f.string(0), name: c.directory.name(f.string(0)), sentBytes: f.int(1), receivedBytes: f.int(2),
                                 sentPackets: f.int(3), receivedPackets: f.int(4),
-                                label: f.string(0) == "*" ? "(anonymised exit traffic)" : nil)
+                                label: c.directory.name(f.string(0)) == nil ? try labels.label(f.string(0), starOnly: starOnly) : nil)
         }
         return (rows, answer.total)
     }
@@ -233,9 +396,14 @@ public struct ClickHouseQueries: Sendable {
             ORDER BY \(order) DESC, a ASC, b ASC
             LIMIT \(limit)
             """)
-        let rows = answer.rows.map { f in
-            TopPairRow.make(a: f.string(0), b: f.string(1), aName: c.directory.name(f.string(0)), bName: c.directory.name(f.string(1)),
-                            abBytes: f.int(2), baBytes: f.int(3), abPackets: f.int(4), baPackets: f.int(5))
+        let labels = try c.labels()
+        let rows = try answer.rows.map { f in
+            let a = f.string(0), b = f.string(1)
+            let aName = c.directory.name(a), bName = c.directory.name(b)
+            return TopPairRow.make(a: a, b: b, aName: aName, bName: bName,
+                                   abBytes: f.int(2), baBytes: f.int(3), abPackets: f.int(4), baPackets: f.int(5),
+                                   aLabel: aName == nil ? try labels.label(a, starOnly: a == b) : nil,
+                                   bLabel: bName == nil ? try labels.label(b, starOnly: a == b) : nil)
         }
         return (rows, answer.total)
     }
@@ -331,14 +499,18 @@ public struct ClickHouseQueries: Sendable {
             }
         }
         func numbers(_ v: Any) -> [Int64] { (v as? [Any])?.compactMap { ($0 as? NSNumber)?.int64Value } ?? [] }
-        return answer.rows.map { f in
-            ScopePeer.make(peer: f.string(0), peerName: c.directory.name(f.string(0)), sentBytes: f.int(1), receivedBytes: f.int(2),
-                           sentPackets: f.int(3), receivedPackets: f.int(4),
-                           protocols: numbers(f.values[5]).map { UInt8(truncatingIfNeeded: $0) },
-                           ports: numbers(f.values[6]).map { UInt16(truncatingIfNeeded: $0) },
-                           outboundPorts: numbers(f.values[7]).map { UInt16(truncatingIfNeeded: $0) },
-                           inboundPorts: numbers(f.values[8]).map { UInt16(truncatingIfNeeded: $0) },
-                           firstSeen: f.int(9), lastSeen: ends[f.int(10)] ?? f.int(10))
+        let labels = try c.labels()
+        return try answer.rows.map { f in
+            let ports = numbers(f.values[6]).map { UInt16(truncatingIfNeeded: $0) }
+            let name = c.directory.name(f.string(0))
+            return ScopePeer.make(peer: f.string(0), peerName: name, sentBytes: f.int(1), receivedBytes: f.int(2),
+                                  sentPackets: f.int(3), receivedPackets: f.int(4),
+                                  protocols: numbers(f.values[5]).map { UInt8(truncatingIfNeeded: $0) },
+                                  ports: ports,
+                                  outboundPorts: numbers(f.values[7]).map { UInt16(truncatingIfNeeded: $0) },
+                                  inboundPorts: numbers(f.values[8]).map { UInt16(truncatingIfNeeded: $0) },
+                                  firstSeen: f.int(9), lastSeen: ends[f.int(10)] ?? f.int(10),
+                                  peerLabel: name == nil ? try labels.label(f.string(0), ports: ports, starOnly: e == "*") : nil)
         }
     }
 
@@ -369,7 +541,9 @@ public struct ClickHouseQueries: Sendable {
             HAVING bytes != 0 OR packets != 0
             ORDER BY i\(columns.indices.map { ", k\($0)" }.joined())
             """)
-        return answer.rows.compactMap { f -> RollupRow? in
+        let labels = try c.labels()
+        let keys = Set(groupBy)
+        return try answer.rows.compactMap { f -> RollupRow? in
             let i = f.int(0)
             guard i >= 0, i < starts.count else { return nil }
             var row = RollupRow(time: starts[Int(i)], bytes: f.int(columns.count + 1), packets: f.int(columns.count + 2))
@@ -386,6 +560,12 @@ public struct ClickHouseQueries: Sendable {
                     row.dstName = c.directory.name(f.string(n + 1))
                 case .tag, .user, .os: break
                 }
+            }
+            if let src = row.src, row.srcName == nil {
+                row.srcLabel = try labels.rollupLabel(keys, .src, src, other: row.dst, port: row.port)
+            }
+            if let dst = row.dst, row.dstName == nil {
+                row.dstLabel = try labels.rollupLabel(keys, .dst, dst, other: row.src, port: row.port)
             }
             return row
         }

@@ -1,12 +1,15 @@
 public import FlowModel
 public import FlowStore
+public import FlowQuery
+public import FlowFormat
 import Foundation
 
 /// The store over ClickHouse (SPEC §12): `--store clickhouse://[user@]host:port/database`.
 ///
 /// Writes go through ``write(durability:_:)`` like SQLite's (so `tailflow ingest` is the same
-/// code); questions do not read through ``read(_:)`` but are answered by ClickHouse SQL
-/// (``ClickHouseQueries``), which applies the edge model and node resolution on the server.
+/// code); the questions ``ClickHouseQueries`` pushes down are answered by ClickHouse SQL, which
+/// applies the edge model and node resolution on the server; every other question reads through
+/// ``read(_:)`` (``ClickHouseSnapshot``) with the same ``QueryEngine`` as SQLite.
 ///
 /// For example:
 /// ```swift
@@ -31,8 +34,13 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
         try self.init(client: ClickHouseClient(url: url, password: password), create: create)
     }
 
+    /// Runs `body` against a snapshot read by ClickHouse SQL (``ClickHouseSnapshot``): the
+    /// generic path of every question ``ClickHouseQueries`` does not push down.
+    ///
+    /// ClickHouse has no read transactions: a snapshot sees the nodes as they were when it was
+    /// made, and the rows of each scan as they are when the scan reads them.
     public func read<T>(_ body: (any StoreSnapshot) throws -> T) throws -> T {
-        throw ClickHouseUnsupported("this question")
+        try body(try ClickHouseSnapshot(client))
     }
 
     public func write<T>(durability: Durability, _ body: (any StoreWriter) throws -> T) throws -> T {
@@ -63,23 +71,79 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
     }
 
     public func pullCheckpoint(apiURL: String, tailnet: String) throws -> PullCheckpoint? {
-        throw ClickHouseUnsupported("pull and follow checkpoints")
+        try pullCheckpoint(apiURL: apiURL, tailnet: tailnet, log: .network)
     }
 
     public func pullCheckpoint(apiURL: String, tailnet: String, log: LogType) throws -> PullCheckpoint? {
-        throw ClickHouseUnsupported("pull and follow checkpoints")
+        // The largest checkpoint wins (a checkpoint never moves back), with its time.
+        let f = try client.rows("""
+            SELECT count(), max(checkpoint_ns), argMax(updated_ns, (checkpoint_ns, updated_ns)) FROM pull_checkpoints
+            WHERE api_url = \(ClickHouseClient.quote(apiURL)) AND tailnet = \(ClickHouseClient.quote(tailnet))
+              AND log_type = \(ClickHouseClient.quote(log.rawValue))
+            """)
+        guard let r = f.first, r.count == 3, r[0] != "0", let checkpoint = Int64(r[1]), let updated = Int64(r[2]) else { return nil }
+        return PullCheckpoint(checkpoint: checkpoint, updated: updated)
     }
 
     public func advancePullCheckpoint(apiURL: String, tailnet: String, log: LogType, to checkpoint: Nanoseconds, at now: Nanoseconds) throws {
-        throw ClickHouseUnsupported("pull and follow checkpoints")
+        // Never back: a smaller checkpoint is not recorded (and readers take the largest anyway).
+        if let current = try pullCheckpoint(apiURL: apiURL, tailnet: tailnet, log: log), current.checkpoint >= checkpoint { return }
+        try client.run("""
+            INSERT INTO pull_checkpoints (api_url, tailnet, log_type, checkpoint_ns, updated_ns) VALUES \
+            (\(ClickHouseClient.quote(apiURL)), \(ClickHouseClient.quote(tailnet)), \(ClickHouseClient.quote(log.rawValue)), \(checkpoint), \(now))
+            """)
     }
 
     public func advancePullCheckpoint(apiURL: String, tailnet: String, to checkpoint: Nanoseconds, at now: Nanoseconds) throws {
-        throw ClickHouseUnsupported("pull and follow checkpoints")
+        try advancePullCheckpoint(apiURL: apiURL, tailnet: tailnet, log: .network, to: checkpoint, at: now)
     }
 
     public func health() throws -> StoreHealth {
         try client.run("SELECT 1")
         return StoreHealth(schemaVersion: schemaVersion)
+    }
+}
+
+extension ClickHouseStore {
+    /// The store's id of each node (`node_ids`; raw rows list in this order within a window start).
+    package func nodeIDs() throws -> [String: Int64] {
+        try ClickHouseSnapshot(client).nodeIDs
+    }
+
+    /// Gives nodes the ids another store gave them, so that raw rows list (and their cursors read)
+    /// as there: a node the store has no id for gets its source id, or the next free one when that
+    /// is taken. For `tailflow migrate`, before the messages.
+    ///
+    /// - parameter ids: stable ID and id in the source, by ascending id.
+    package func adoptNodeIDs(_ ids: [(String, Int64)]) throws {
+        var known: [String: Int64] = [:]
+        for f in try client.rows("SELECT stable_id, min(id) FROM node_ids GROUP BY stable_id") where f.count == 2 {
+            if let id = Int64(f[1]) { known[f[0]] = id }
+        }
+        var used = Set(known.values)
+        var largest = known.values.max() ?? 0
+        var out = RowBinary(), count = 0
+        for (stable, id) in ids where known[stable] == nil {
+            let chosen = used.contains(id) || id <= 0 ? largest + 1 : id
+            used.insert(chosen)
+            known[stable] = chosen
+            largest = max(largest, chosen)
+            out.string(stable)
+            out.u64(UInt64(chosen))
+            count += 1
+        }
+        if count > 0 { try client.run("INSERT INTO node_ids (stable_id, id) FORMAT RowBinary", data: out.bytes) }
+    }
+}
+
+extension ClickHouseStore: AnswersQuestions {
+    /// The questions ``ClickHouseQueries`` answers as ClickHouse SQL; nil for the rest, which the
+    /// ``QueryEngine`` answers over ``read(_:)``.
+    public func pushedDown(_ question: Question) throws -> Report? {
+        do {
+            return try ClickHouseQueries(store: self).pushedDown(question)
+        } catch is ClickHouseUnsupported {
+            return nil
+        }
     }
 }

@@ -37,6 +37,11 @@ final class ClickHouseWriter: StoreWriter {
     var rejects: [Reject] = []
     /// What the store knows of each node (loaded at the first batch; one writer at a time).
     var known: [String: NodeState]?
+    /// The store's id of each node (`node_ids`: 1, 2, 3… in the order the writer first met
+    /// them, as SQLite numbers them), loaded at the first batch.
+    var nodeIDs: [String: Int64]?
+    var changes: [ConfigChange] = []
+    var regions: [(DERPRegion, Nanoseconds)] = []
 
     /// The node-fact merge rules are the SQLite writer's (``NodeFacts``).
     typealias NodeState = NodeFacts
@@ -74,8 +79,16 @@ final class ClickHouseWriter: StoreWriter {
         stats.rejects += 1
     }
 
+    /// Whether it is new is known at commit (the stats say it then); a record repeated inside
+    /// the batch is stored once.
     func addChange(_ change: ConfigChange) throws -> Bool {
-        throw ClickHouseUnsupported("configuration audit log records (tailflow changes)")
+        precondition(isInBatch, "addChange outside a batch")
+        guard !changes.contains(where: { $0.time == change.time && $0.identity == change.identity }) else {
+            stats.duplicateChanges += 1
+            return false
+        }
+        changes.append(change)
+        return true
     }
 
     func importNode(_ info: NodeInfo, at t: Nanoseconds) throws {
@@ -84,16 +97,20 @@ final class ClickHouseWriter: StoreWriter {
     }
 
     func importDERPRegion(_ region: DERPRegion, at t: Nanoseconds) throws {
-        throw ClickHouseUnsupported("the DERP map (tailflow derp import)")
+        precondition(isInBatch, "importDERPRegion outside a batch")
+        regions.append((region, t))
     }
 
     func rollback() {
         items.removeAll()
         identities.removeAll()
         rejects.removeAll()
+        changes.removeAll()
+        regions.removeAll()
         isInBatch = false
         // What the batch taught about nodes was not written: read it again next time.
         known = nil
+        nodeIDs = nil
     }
 
     func commit() throws {
@@ -101,7 +118,15 @@ final class ClickHouseWriter: StoreWriter {
         let present = try storedIdentities(of: items)
         var messages: [(FlowMessage, Int64)] = []
         var nodes = try knownNodes()
+        var ids = try knownNodeIDs()
+        var largest = ids.values.max() ?? 0
+        var newIDs: [(String, Int64)] = []
         func state(_ id: String) -> NodeState {
+            if ids[id] == nil {
+                largest += 1
+                ids[id] = largest
+                newIDs.append((id, largest))
+            }
             if let s = nodes[id] { return s }
             let s = NodeState()
             nodes[id] = s
@@ -132,18 +157,34 @@ final class ClickHouseWriter: StoreWriter {
             }
         }
         known = nodes
+        try writeNodeIDs(newIDs)
+        nodeIDs = ids
         try writeNodes(nodes)
         try writeRows(messages)
         try writeRejects()
+        try writeChanges()
+        try writeRegions()
         stats.messages += messages.count
         stats.rows += messages.reduce(0) { $0 + $1.0.rows.count }
         items.removeAll()
         identities.removeAll()
         rejects.removeAll()
+        changes.removeAll()
+        regions.removeAll()
         isInBatch = false
     }
 
     // MARK: Reading what is stored
+
+    /// The node ids given so far (the next is one more than the largest).
+    func knownNodeIDs() throws -> [String: Int64] {
+        if let nodeIDs { return nodeIDs }
+        var ids: [String: Int64] = [:]
+        for f in try client.rows("SELECT stable_id, min(id) FROM node_ids GROUP BY stable_id") where f.count == 2 {
+            if let id = Int64(f[1]) { ids[f[0]] = id }
+        }
+        return ids
+    }
 
     /// The identities among `items`' messages that the store holds.
     func storedIdentities(of items: [Item]) throws -> Set<Identity> {
@@ -358,6 +399,66 @@ final class ClickHouseWriter: StoreWriter {
             }
         }
         return out
+    }
+
+    func writeNodeIDs(_ ids: [(String, Int64)]) throws {
+        guard !ids.isEmpty else { return }
+        var out = RowBinary()
+        for (stable, id) in ids {
+            out.string(stable)
+            out.u64(UInt64(id))
+        }
+        try client.run("INSERT INTO node_ids (stable_id, id) FORMAT RowBinary", data: out.bytes)
+    }
+
+    /// The batch's configuration changes the store does not hold yet (read back by identity, as
+    /// messages are: a retried insert adds nothing twice).
+    func writeChanges() throws {
+        guard let lo = changes.map(\.time).min(), let hi = changes.map(\.time).max() else { return }
+        struct Key: Hashable {
+            var time: Int64
+            var identity: Int64
+        }
+        var present: Set<Key> = []
+        for f in try client.rows("SELECT DISTINCT time_ns, identity FROM changes WHERE time_ns >= \(lo) AND time_ns <= \(hi)") where f.count == 2 {
+            if let t = Int64(f[0]), let i = Int64(f[1]) { present.insert(Key(time: t, identity: i)) }
+        }
+        var out = RowBinary()
+        var count = 0
+        for c in changes {
+            guard !present.contains(Key(time: c.time, identity: c.identity)) else {
+                stats.duplicateChanges += 1
+                continue
+            }
+            out.i64(c.time)
+            out.i64(c.identity)
+            for v in [c.eventGroupID, c.origin, c.actorID, c.actorType, c.actorLogin, c.actorName, c.targetID, c.targetName,
+                      c.targetType, c.property] {
+                out.nullableString(v)
+            }
+            out.string(c.action)
+            for v in [c.old, c.new, c.details, c.error] { out.nullableString(v) }
+            out.string(c.record)
+            count += 1
+        }
+        guard count > 0 else { return }
+        try client.run("""
+            INSERT INTO changes (time_ns, identity, event_group, origin, actor_id, actor_type, actor_login, actor_name, target_id, \
+            target_name, target_type, property, action, old, new, details, error, record) FORMAT RowBinary
+            """, data: out.bytes)
+        stats.changes += count
+    }
+
+    func writeRegions() throws {
+        guard !regions.isEmpty else { return }
+        var out = RowBinary()
+        for (r, t) in regions {
+            out.i64(Int64(r.id))
+            out.nullableString(r.code)
+            out.nullableString(r.name)
+            out.i64(t)
+        }
+        try client.run("INSERT INTO derp_regions (region_id, code, name, imported_ns) FORMAT RowBinary", data: out.bytes)
     }
 
     func writeRejects() throws {

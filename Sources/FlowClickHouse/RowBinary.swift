@@ -50,4 +50,13 @@ struct RowBinary {
             u8(1)
         }
     }
+
+    mutating func nullableString(_ v: String?) {
+        if let v {
+            u8(0)
+            string(v)
+        } else {
+            u8(1)
+        }
+    }
 }

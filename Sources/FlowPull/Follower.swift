@@ -60,7 +60,7 @@ public struct FollowSummary: Sendable, Codable, Equatable {
 /// ```
 public final class Follower {
     public let api: TailscaleAPI
-    public let store: FlowStore
+    public let store: any FlowStorage
     public let options: FollowOptions
     /// Called on every committed chunk.
     package var onProgress: ((PullProgress) -> Void)?
@@ -69,7 +69,7 @@ public final class Follower {
     let logger: Logger
     let now: @Sendable () -> Nanoseconds
 
-    public init(api: TailscaleAPI, store: FlowStore, options: FollowOptions, logger: Logger = Logger(label: "tailflow.follow"),
+    public init(api: TailscaleAPI, store: any FlowStorage, options: FollowOptions, logger: Logger = Logger(label: "tailflow.follow"),
                 now: @escaping @Sendable () -> Nanoseconds = { Int64(Date().timeIntervalSince1970 * 1e9) }) {
         self.api = api
         self.store = store
@@ -141,7 +141,7 @@ public final class Follower {
                     // The follow has reached `until` when every log it follows has.
                     if let at { reached = min(reached ?? at, at) } else { complete = false }
                 }
-                if let retention = options.retention {
+                if let retention = options.retention, let store = store as? FlowStore {
                     do {
                         let pruned = try store.prune(retention, now: now())
                         logger.debug("pruned", metadata: ["transactions": "\(pruned.transactions)", "longest-ms": "\(pruned.longestTransactionMs)"])

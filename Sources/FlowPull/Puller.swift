@@ -81,7 +81,7 @@ package struct PullProgress: Sendable {
 /// ```
 public final class Puller {
     public let api: TailscaleAPI
-    public let store: FlowStore
+    public let store: any FlowStorage
     /// Which log to fetch: the network flow log (default) or the configuration audit log (SPEC §13).
     public var log: LogType = .network
     /// The longest window of one request.
@@ -96,7 +96,7 @@ public final class Puller {
     public private(set) var summary = PullSummary()
     let logger: Logger
 
-    public init(api: TailscaleAPI, store: FlowStore, logger: Logger = Logger(label: "tailflow.pull")) {
+    public init(api: TailscaleAPI, store: any FlowStorage, logger: Logger = Logger(label: "tailflow.pull")) {
         self.api = api
         self.store = store
         self.logger = logger
@@ -155,7 +155,13 @@ public final class Puller {
                 // Answers still arriving would otherwise keep their connections (and a reading task) alive.
                 for stream in waiting.values { stream.cancel() }
                 group.cancelAll()
-                while let (_, stream) = try? await group.next() { stream.cancel() }
+                while !group.isEmpty {
+                    do {
+                        if let (_, stream) = try await group.next() { stream.cancel() }
+                    } catch {
+                        continue  // a request that failed (or was cancelled) holds no stream
+                    }
+                }
                 throw error
             }
         }
@@ -183,16 +189,25 @@ public final class Puller {
         let rejectsSeen = RejectCount()
         while true {
             let input = stream
-            let summary = try await offThePool {
-                let ingester = Ingester(store: store)
-                // Rejects an earlier answer of this window already reported are not reported again.
-                let seen = rejectsSeen.start()
-                ingester.onReject = { reject in if rejectsSeen.next() > seen { onReject?(reject) } }
-                return try ingester.ingest(input: input, source: source)
+            let summary: IngestSummary
+            do {
+                summary = try await offThePool {
+                    let ingester = Ingester(store: store)
+                    // Rejects an earlier answer of this window already reported are not reported again.
+                    let seen = rejectsSeen.start()
+                    ingester.onReject = { reject in if rejectsSeen.next() > seen { onReject?(reject) } }
+                    return try ingester.ingest(input: input, source: source)
+                }
+            } catch {
+                stream.cancel()  // the store failed: let go of the connection
+                throw error
             }
             bytes += stream.received
             attempts += 1
-            guard let failure = stream.failure else {
+            // The decoder may stop before the end (unreadable gzip is a reject): let go of the rest.
+            let failure = stream.failure
+            stream.cancel()
+            guard let failure else {
                 // An answer that could not be read at all must not let a checkpoint pass its window.
                 if let failure = summary.failedSources.first {
                     throw APIError(code: .badResponse, message: "the answer for \(chunk) could not be read: \(failure)", status: 200, attempts: attempts)
@@ -245,7 +260,7 @@ final class RejectCount: @unchecked Sendable {
 }
 
 /// Imports the API's device list into the store; returns the number of devices.
-public func syncDevices(api: TailscaleAPI, store: FlowStore, now: Nanoseconds) async throws -> Int {
+public func syncDevices(api: TailscaleAPI, store: any FlowStorage, now: Nanoseconds) async throws -> Int {
     let body = try await api.devices()
     let source = "\(api.configuration.baseURL)/api/v2/tailnet/\(api.configuration.tailnet)/devices"
     return try await offThePool {
@@ -268,7 +283,7 @@ extension Puller {
     ///
     /// - parameter configure: sets up each log's puller (chunk size, concurrency, callbacks).
     /// - throws: ``APIError`` (the last 403 when every log was refused), `CancellationError`.
-    public static func pull(logs: [LogType], api: TailscaleAPI, store: FlowStore, from: Nanoseconds, to: Nanoseconds,
+    public static func pull(logs: [LogType], api: TailscaleAPI, store: any FlowStorage, from: Nanoseconds, to: Nanoseconds,
                             logger: Logger, configure: (Puller) -> Void, onForbidden: (LogType, APIError) -> Void,
                             partial: (PullSummary) -> Void = { _ in }) async throws -> PullSummary {
         var total = PullSummary()

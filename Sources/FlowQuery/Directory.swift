@@ -1,5 +1,5 @@
 import FlowModel
-import FlowStore
+package import FlowStore
 import Foundation
 
 /// The nodes and the address-to-node map, read at query time: resolution
@@ -122,6 +122,10 @@ final class Directory {
 
     func describe(_ id: Int64) -> Description {
         guard let text = recordingAddressText(id), let ip = IPAddress(text) else { return .none }
+        return describe(ip)
+    }
+
+    func describe(_ ip: IPAddress) -> Description {
         if ip == DERPRegion.magicAddress { return .relays }
         guard let route = routes.first(where: { $0.network.contains(ip) }) else { return .none }
         let router = nodes[route.node].map { n in n.name.map { String($0.split(separator: ".").first ?? Substring($0)) } ?? n.stableID } ?? "node#\(route.node)"
@@ -148,12 +152,25 @@ final class Directory {
             }
         }
         guard let a = e.addressID, let text = recordingAddressText(a), let ip = IPAddress(text) else { return nil }
+        return tableLabel(text, ip, ports: ports) { describe(address: a) }
+    }
+
+    /// ``tableLabel(_:ports:starOnly:)`` of an address that is no node, by its text.
+    func tableLabel(address text: String, ports: [UInt16] = []) -> String? {
+        guard let ip = IPAddress(text) else { return nil }
+        return tableLabel(text, ip, ports: ports) {
+            if case .route(let route) = describe(ip) { return route }
+            return nil
+        }
+    }
+
+    private func tableLabel(_ text: String, _ ip: IPAddress, ports: [UInt16], describe: () -> String?) -> String? {
         if ip == DERPRegion.magicAddress {
             let regions = ports.filter { $0 > 0 }
             if regions.isEmpty { return "DERP relays" }
             return regions.map { DERPRegion.label(Int($0), derp[Int($0)]) }.joined(separator: ", ")
         }
-        return describe(address: a).map { "\(text) (\($0))" }
+        return describe().map { "\(text) (\($0))" }
     }
 
     /// The node's name, nil for addresses and `*`.
@@ -216,5 +233,43 @@ final class Directory {
         }
         let list = matches.sorted { $0.stableID < $1.stableID }.map { "\($0.stableID) (\($0.name ?? "unnamed"))" }
         throw QueryError("ambiguous endpoint '\(argument)': it names \(matches.count) nodes: \(list.joined(separator: ", ")); use a full name or a node ID")
+    }
+}
+
+/// What tables show for endpoints of an answer computed elsewhere (the ClickHouse backend's
+/// pushed-down questions), by endpoint key: the same labels as ``Directory/tableLabel(_:ports:starOnly:)``.
+package struct EndpointLabels {
+    let directory: Directory
+
+    /// - throws: ``StoreError`` when the snapshot cannot be read.
+    package init(_ snapshot: any StoreSnapshot) throws {
+        directory = try Directory(snapshot)
+    }
+
+    /// The label of an endpoint key without a node name: `*`, an address; nil for nothing to say.
+    ///
+    /// - parameter starOnly: for `*`: whether its traffic is only with `*` (nil: some of each).
+    package func tableLabel(_ key: String, ports: [UInt16] = [], starOnly: Bool? = false) -> String? {
+        if key == "*" { return directory.tableLabel(.star, starOnly: starOnly) }
+        return directory.tableLabel(address: key, ports: ports)
+    }
+
+    /// What a raw row's address without a node name is (`(anonymised exit traffic)` for none,
+    /// `(unattributed totals)` when neither end has one, the DERP region by `port`, a subnet route).
+    package func flowLabel(_ text: String?, port: UInt16, other: String?) -> String? {
+        guard let text, let ip = IPAddress(text) else { return other == nil ? "(unattributed totals)" : "(anonymised exit traffic)" }
+        switch directory.describe(ip) {
+        case .none: return nil
+        case .relays: return port > 0 ? DERPRegion.label(Int(port), directory.derp[Int(port)]) : "DERP relays"
+        case .route(let route): return route
+        }
+    }
+
+    /// A rollup row's `src` or `dst` label, as the engine gives it (nil when not grouped by it, or a node).
+    package func rollupLabel(_ keys: Set<RollupKeyField>, _ field: RollupKeyField, _ key: String, other: String?, port: UInt16?) -> String? {
+        guard keys.contains(field) else { return nil }
+        let otherKey: RollupKeyField = field == .src ? .dst : .src
+        let starOnly: Bool? = keys.contains(otherKey) ? other == "*" : nil
+        return tableLabel(key, ports: keys.contains(.port) ? [port ?? 0] : [], starOnly: starOnly)
     }
 }

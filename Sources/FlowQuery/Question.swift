@@ -1,6 +1,6 @@
 public import FlowFormat
 public import FlowModel
-import FlowStore
+public import FlowStore
 public import Foundation
 
 /// One question of SPEC §4, typed.
@@ -357,6 +357,8 @@ extension QueryEngine {
     /// - throws: ``QueryError`` when the question cannot be answered as asked (an unknown
     ///   endpoint, too many buckets); ``StoreError`` when the store cannot be read.
     public func answer(_ question: Question) throws -> Report {
+        // A store that answers the question in its own language (ClickHouse SQL) does.
+        if let store = store as? any AnswersQuestions, let report = try store.pushedDown(question) { return report }
         var report: Report
         switch question {
         case .top(let o, let by, let metric, let limit):
@@ -497,4 +499,15 @@ extension QueryEngine {
             return notes
         }
     }
+}
+
+/// A store that answers some questions itself, in its own query language, returning only the
+/// answer rows (the ClickHouse backend pushes them down as SQL): ``QueryEngine/answer(_:)`` asks
+/// it first, and answers the rest over its snapshots (``FlowStorage/read(_:)``). Its reports must
+/// be the engine's, byte for byte.
+public protocol AnswersQuestions: FlowStorage {
+    /// The answer with its notes, or nil when the engine is to answer it.
+    ///
+    /// - throws: ``QueryError`` for a question that cannot be answered as asked; the store's errors.
+    func pushedDown(_ question: Question) throws -> Report?
 }

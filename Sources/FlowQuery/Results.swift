@@ -89,8 +89,8 @@ public struct RollupRow: Sendable, Equatable {
     public var bytes: Int64
     public var packets: Int64
     /// What tables show for an end without a node name: not in JSON.
-    var srcLabel: String?
-    var dstLabel: String?
+    package var srcLabel: String?
+    package var dstLabel: String?
 
     public init(time: Nanoseconds, kind: String? = nil, proto: UInt8? = nil, src: String? = nil, srcName: String? = nil,
                 dst: String? = nil, dstName: String? = nil, tag: String? = nil, user: String? = nil, os: String? = nil,

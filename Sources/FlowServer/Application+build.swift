@@ -40,7 +40,7 @@ import ServiceLifecycle
 /// - throws: ``ConfigurationError`` when the TLS certificate or key cannot be loaded.
 public func buildApplication(
     configuration: ServerConfiguration,
-    store: FlowStore,
+    store: any FlowStorage,
     logger: Logger = Logger(label: "tailflow.serve"),
     routes: [any ServerRoutes] = [],
     onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
@@ -50,9 +50,12 @@ public func buildApplication(
     writePolicy.maxPendingRows = configuration.maxPendingRows
     writePolicy.retention = configuration.retention
     let writer = WritePipeline(store: store, policy: writePolicy)
-    let metrics = ServerMetrics(writer: writer, databasePath: store.path)
+    // A SQLite file's size is a metric, and its deletion under the server is noticed; another
+    // backend (ClickHouse) has no file here.
+    let path = (store as? FlowStore)?.path ?? ""
+    let metrics = ServerMetrics(writer: writer, databasePath: path)
     let credentials = Credentials(configuration)
-    let storeWatch = StoreWatch(path: store.path, logger: logger)
+    let storeWatch = StoreWatch(path: path, logger: logger)
     let intake = Intake(credentials: credentials, maxBody: configuration.maxBody, writer: writer, metrics: metrics, storeWatch: storeWatch)
     let engine = QueryEngine(store: store)
 
@@ -122,7 +125,7 @@ extension ServerRoutes {
 /// What the handlers of extra routes need: the settings, the store, the question engine and the secrets.
 public struct ServerParts: Sendable {
     package let configuration: ServerConfiguration
-    package let store: FlowStore
+    package let store: any FlowStorage
     package let engine: QueryEngine
     package let credentials: Credentials
     /// The writer the receivers commit through (its state, for a health page).
@@ -137,7 +140,7 @@ public struct ServerParts: Sendable {
 
 /// `/healthz` (the store can be read) and `/metrics` (Prometheus text), open to anyone.
 struct Operations: Sendable {
-    let store: FlowStore
+    let store: any FlowStorage
     let storeWatch: StoreWatch
     let metrics: ServerMetrics
 
@@ -145,7 +148,7 @@ struct Operations: Sendable {
         group.get("healthz") { _, _ -> Response in
             if let why = storeWatch.problem() { return .json(.serviceUnavailable, ["status": why]) }
             do {
-                _ = try await offThePool { [store] in try store.schemaVersion() }
+                _ = try await offThePool { [store] in try store.health() }
                 return .json(.ok, ["status": "ok"])
             } catch {
                 return .json(.serviceUnavailable, ["status": "the store cannot be read: \(error)"])

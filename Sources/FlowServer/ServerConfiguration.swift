@@ -49,12 +49,15 @@ public struct ServerConfiguration: Sendable {
     public var retention: RetentionPolicy?
     /// The store the configuration file names (`db`); `--db` and `TAILFLOW_DB` come first.
     package var databasePath: String?
+    /// Another backend the configuration file names (`store`: `clickhouse://…`); `--store`,
+    /// `TAILFLOW_STORE`, `--db` and `TAILFLOW_DB` come first.
+    package var storeURL: String?
 
     public init() {}
 
     /// A setting, named as its flag is (`max-body`), and as its configuration-file key.
     package enum Setting: String, CaseIterable, Sendable {
-        case listen, db
+        case listen, db, store
         case hecToken = "hec-token", bulkUser = "bulk-user", bulkToken = "bulk-token"
         case ingestToken = "ingest-token", readToken = "read-token"
         case tlsCert = "tls-cert", tlsKey = "tls-key"
@@ -100,6 +103,7 @@ public struct ServerConfiguration: Sendable {
         switch setting {
         case .listen: (host, port) = try Self.parseListen(text, name: name)
         case .db: databasePath = secret
+        case .store: storeURL = secret
         case .hecToken: hecToken = secret
         case .bulkUser: bulkUser = secret
         case .bulkToken: bulkToken = secret

@@ -49,7 +49,7 @@ extension Tailflow {
         func run() throws {
             let window = try usage { try TimeWindow.parse(from: self.window.from, to: self.window.to, zone: TimeWindow.zone(self.window.tz)) }
             let filter = try usage { try QuestionText.filter(expression) }
-            let engine = QueryEngine(store: try store.openForReading())
+            let engine = QueryEngine(store: try store.openStorageForReading())
             let report = try usage {
                 try engine.changes(ChangeQuery(window: window, actor: actor, target: target, type: type, limit: limit, filter: filter))
             }

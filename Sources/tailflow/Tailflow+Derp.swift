@@ -21,7 +21,7 @@ extension Tailflow {
             @OptionGroup var output: FormatOptions
 
             func run() throws {
-                let regions = try store.openForReading().read { try $0.derpRegions() }
+                let regions = try store.openStorageForReading().read { try $0.derpRegions() }
                 let report = Report(columns: [Column("region", "REGION"), Column("code", "CODE"), Column("name", "NAME")],
                                     rows: regions.map { [.int(Int64($0.id)), .string($0.code), .string($0.name)] })
                 Stdout.write(report.render(OutputFormat(rawValue: output.format.rawValue)!))
@@ -48,7 +48,7 @@ extension Tailflow {
             func run() throws {
                 let regions = try DERPMap.read(path: file)
                 let now = Int64(Date().timeIntervalSince1970 * 1e9)
-                try store.open().importDERPRegions(regions, at: now)
+                try store.openStorage().importDERPRegions(regions, at: now)
                 Stdout.write("imported \(regions.count) DERP region\(regions.count == 1 ? "" : "s")\n")
             }
         }

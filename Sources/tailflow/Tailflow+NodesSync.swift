@@ -19,7 +19,7 @@ extension Tailflow.Nodes {
         }
 
         func run() async throws {
-            let flowStore = try store.open()
+            let flowStore = try store.openStorage()
             let n = try await withAPI(api, logger: api.logger) { client in
                 try await syncDevices(api: client, store: flowStore, now: nowNanoseconds())
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowClickHouse
 import FlowFormat
 import FlowIngest
 import FlowModel
@@ -65,7 +66,7 @@ extension Tailflow {
                 throw ValidationError(e.message)
             }
             let chunkSize = try duration(chunk, "--chunk")
-            let flowStore = try store.open()
+            let flowStore = try store.openStorage()
             let logger = api.logger
             let rejects = RejectPrinter()
             let showProgress = !quiet && Stderr.isTerminal
@@ -207,8 +208,10 @@ extension Tailflow {
             options.concurrency = concurrency
             options.retention = try retention.map(RetentionPolicy.parse).flatMap { $0.keepsEverything ? nil : $0 }
             options.logs = try logTypes(logs)
+            // ClickHouse keeps data by its own TTLs, not tailflow's pruning.
+            if options.retention != nil, try store.clickHouseURL() != nil { throw ClickHouseUnsupported("follow --retention") }
 
-            let flowStore = try store.open()
+            let flowStore = try store.openStorage()
             let logger = api.logger
             let rejects = RejectPrinter()
             let showProgress = !quiet && Stderr.isTerminal

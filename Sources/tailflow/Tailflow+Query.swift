@@ -121,17 +121,11 @@ extension Tailflow {
 
         func run() throws {
             let q = try question { try .scope(try filters.options(window), flows: flows, limit: limit) }
-            if try store.clickHouseURL() != nil {
-                // The configuration changes beside the peers are not kept on ClickHouse yet.
-                if changes { throw ClickHouseUnsupported("scope --changes") }
-                try output.print(q, store: store)
-                return
-            }
             guard case .scope(let o) = q, let endpoint = o.endpoint else {
                 try output.print(q, store: store, more: "--limit N for more, or page with tailflow flows --endpoint E --after CURSOR")
                 return
             }
-            let engine = QueryEngine(store: try store.openForReading())
+            let engine = QueryEngine(store: try store.openStorageForReading())
             if changes {
                 output.print(Report.changes(try usage { try engine.scopeChanges(window: o.window, endpoint: endpoint) }))
                 return
@@ -182,10 +176,8 @@ extension Tailflow {
 extension StoreOptions {
     /// Opens the store and answers the question; one that cannot be answered as asked is a usage error.
     func answer(_ question: Question) throws -> Report {
-        if let clickhouse = try openClickHouse(create: false) {
-            return try usage { try ClickHouseQueries(store: clickhouse).answer(question) }
-        }
-        let engine = QueryEngine(store: try openForReading())
+        // ClickHouse answers what it pushes down as SQL itself, the rest over its snapshot.
+        let engine = QueryEngine(store: try openStorageForReading())
         return try usage { try engine.answer(question) }
     }
 }
@@ -211,7 +203,7 @@ extension FormatOptions {
             try print(store.answer(question), more: more)
             return
         }
-        let engine = QueryEngine(store: try store.openForReading())
+        let engine = QueryEngine(store: try store.openStorageForReading())
         let out = BufferedStdout()
         try usage { try engine.answer(question, format: chosen, write: out.write) }
         out.flush()
@@ -264,7 +256,7 @@ struct ChartFormatOptions: ParsableArguments {
             try store.answer(question).print(OutputFormat(rawValue: format.rawValue)!, wide: wide)
             return
         }
-        let engine = QueryEngine(store: try store.openForReading())
+        let engine = QueryEngine(store: try store.openStorageForReading())
         Stdout.write(try usage { try AnswerCharts.svg(question, engine: engine) })
     }
 }

@@ -32,7 +32,7 @@ extension Tailflow {
 
         func run() throws {
             let options = try usage { try filters.options(window) }
-            var report = HTMLReport(engine: QueryEngine(store: try store.openForReading()), options: options, command: commandLine())
+            var report = HTMLReport(engine: QueryEngine(store: try store.openStorageForReading()), options: options, command: commandLine())
             report.limit = limit
             let html = try usage { try report.render() }
             if output == "-" {

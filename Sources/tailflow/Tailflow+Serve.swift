@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowClickHouse
 import FlowServer
 import FlowStore
 import FlowWeb
@@ -35,6 +36,10 @@ extension Tailflow {
                 by the flags' names). Prefer the environment or the file: flags show in the process list. Secrets under 16 characters are warned about; under 8 they \
                 are refused unless --allow-weak-tokens.
 
+                The store: --store or TAILFLOW_STORE (clickhouse://…), else --db or TAILFLOW_DB, else the \
+                configuration file's `store` or `db`. On ClickHouse a receiver acknowledges a batch once \
+                ClickHouse confirmed its insert, and the query API and the pages answer from ClickHouse.
+
                 Prints "listening on HOST:PORT" once ready. SIGTERM or SIGINT stop it after the requests in \
                 flight are committed.
                 """
@@ -45,7 +50,7 @@ extension Tailflow {
         @Option(help: ArgumentHelp("Address to listen on; port 0 picks a free port (default: 127.0.0.1:8080).", valueName: "host:port"))
         var listen: String?
 
-        @Option(help: ArgumentHelp("A JSON file of settings keyed by these flags' names (listen, hec-token, tls-cert, max-body, …).", valueName: "file"))
+        @Option(help: ArgumentHelp("A JSON file of settings keyed by these flags' names (listen, db, store, hec-token, tls-cert, max-body, …).", valueName: "file"))
         var config: String?
 
         @Option(name: .customLong("hec-token"), help: ArgumentHelp("Splunk HEC token.", valueName: "token"))
@@ -142,7 +147,24 @@ extension Tailflow {
             }
             var logger = Logger(label: "tailflow.serve")
             logger.logLevel = level
-            let flowStore = try FlowStore(path: store.explicitPath ?? configuration.databasePath ?? StoreOptions.defaultPath)
+            // --store or TAILFLOW_STORE, --db or TAILFLOW_DB, then the configuration file's `store` or `db`.
+            let flowStore: any FlowStorage
+            if let clickhouse = try store.openClickHouse(create: true) {
+                flowStore = clickhouse
+            } else if store.explicitPath == nil, configuration.databasePath == nil, let text = configuration.storeURL {
+                guard ClickHouseURL.names(text) else {
+                    throw ValidationError("\(config ?? "the configuration file"): store '\(text)': unknown backend (clickhouse://[user@]host:port/database)")
+                }
+                do {
+                    flowStore = try StoreOptions.openClickHouse(try ClickHouseURL(text), create: true)
+                } catch let e as ClickHouseURLError {
+                    throw ValidationError("\(config ?? "the configuration file"): \(e.description)")
+                }
+            } else {
+                flowStore = try FlowStore(path: store.explicitPath ?? configuration.databasePath ?? StoreOptions.defaultPath)
+            }
+            // ClickHouse keeps data by its own means (TTLs), not tailflow's pruning.
+            if configuration.retention != nil, flowStore is ClickHouseStore { throw ClickHouseUnsupported("serve --retention") }
             if configuration.tlsCertificate == nil, !["127.0.0.1", "::1", "localhost"].contains(configuration.host) {
                 logger.warning("listening without TLS on a non-loopback address: tokens and logs travel in clear text; Tailscale streams only to HTTPS")
             }

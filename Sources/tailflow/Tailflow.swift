@@ -12,7 +12,7 @@ struct Tailflow: AsyncParsableCommand {
         abstract: "Store Tailscale network flow logs in one SQLite file and answer questions about them.",
         discussion: """
             The database defaults to ./tailflow.db; --db or TAILFLOW_DB choose another. --store or TAILFLOW_STORE choose \
-            another backend: clickhouse://[user@]host:port/database (ingest, nodes, rejects, top, series, rollup, scope). \
+            another backend: clickhouse://[user@]host:port/database[?cluster=NAME] (every command but prune, check, backup, export and import). \
             Exit status: 0 success, 1 failure, 2 usage error, 3 (ingest, pull, follow) some input rejected but the rest stored.
             """,
         subcommands: [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self, Diff.self, Coverage.self, Changes.self, Nodes.self, Derp.self, Rejects.self,
@@ -55,7 +55,8 @@ struct Tailflow: AsyncParsableCommand {
     /// The commands that work on the ClickHouse backend (questions it cannot answer yet refuse
     /// themselves, naming the question); the others refuse here, before they open anything.
     static let onClickHouse: [any ParsableCommand.Type] = [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self,
-                                                           Diff.self, Coverage.self, Nodes.List.self, Nodes.Import.self, Rejects.self,
+                                                           Diff.self, Coverage.self, Changes.self, ReportCommand.self, Pull.self, Follow.self, Serve.self,
+                                                           Nodes.List.self, Nodes.Import.self, Nodes.Sync.self, Rejects.self, Derp.List.self, Derp.Import.self,
                                                            Generate.self, Migrate.self]
 
     /// Refuses a command that does not work on the ClickHouse backend yet when `--store` or
@@ -83,7 +84,7 @@ struct StoreOptions: ParsableArguments {
     var db: String?
 
     @Option(name: .customLong("store"),
-            help: ArgumentHelp("Another backend (default: $TAILFLOW_STORE): clickhouse://[user@]host:port/database, password from $TAILFLOW_CLICKHOUSE_PASSWORD.",
+            help: ArgumentHelp("Another backend (default: $TAILFLOW_STORE): clickhouse://[user@]host:port/database[?cluster=NAME], password from $TAILFLOW_CLICKHOUSE_PASSWORD; every command but prune, check, backup, export and import works on it.",
                                valueName: "url"))
     var storeURL: String?
 
@@ -120,6 +121,11 @@ struct StoreOptions: ParsableArguments {
     /// Opens the ClickHouse store, when one is chosen; `create` makes it (database and schema) when missing.
     func openClickHouse(create: Bool) throws -> ClickHouseStore? {
         guard let url = try clickHouseURL() else { return nil }
+        return try Self.openClickHouse(url, create: create)
+    }
+
+    /// Opens the ClickHouse store at `url` (password from `TAILFLOW_CLICKHOUSE_PASSWORD`).
+    static func openClickHouse(_ url: ClickHouseURL, create: Bool) throws -> ClickHouseStore {
         let password = ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_PASSWORD"]
         let client = ClickHouseClient(url: url, password: password) { attempt, error in
             Stderr.write("tailflow: \(error); retrying (attempt \(attempt + 1))\n")

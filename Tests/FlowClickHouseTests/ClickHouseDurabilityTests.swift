@@ -37,18 +37,25 @@ extension ClickHouseBackendTests {
         defer { server.stop() }
         let dir = TempDir()
         let logs = dir.path("day.jsonl"), db = dir.path("clean.db")
-        try Self.ok(["generate", "--nodes", "60", "--duration", "3h", "--seed", "3", "-o", logs])
+        // About 330,000 rows: several commits (the pipeline commits every 100,000 rows), so the kill comes mid-ingest.
+        try Self.ok(["generate", "--nodes", "100", "--duration", "2h", "--seed", "3", "-o", logs])
         try Self.ok(["ingest", "--db", db, logs])
         let store = server.storeURL(database: "killed")
 
-        // Killed (SIGKILL, as a crash) once the first batch landed, back two seconds later.
+        // Killed (SIGKILL, as a crash) once the first batch landed; back once tailflow said it retries.
         let (p, out, err) = try Self.spawn(["ingest", "--store", store, "--format", "json", logs])
         let landed = try Self.waitForRows(server, "killed.flows")
         server.kill9()
-        Thread.sleep(forTimeInterval: 2)
+        var said = Data()
+        let deadline = Date().addingTimeInterval(120)
+        while !String(decoding: said, as: UTF8.self).contains("retrying"), Date() < deadline {
+            let chunk = err.fileHandleForReading.availableData
+            if chunk.isEmpty { break }  // tailflow ended
+            said.append(chunk)
+        }
         try server.restart()
         let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: said + err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "\(stderr)")
         #expect(stderr.contains("clickhouse server 127.0.0.1:\(server.httpPort)") && stderr.contains("retrying"), "\(stderr)")
@@ -68,7 +75,7 @@ extension ClickHouseBackendTests {
         defer { server.stop() }
         let dir = TempDir()
         let logs = dir.path("day.jsonl"), db = dir.path("clean.db")
-        try Self.ok(["generate", "--nodes", "60", "--duration", "3h", "--seed", "4", "-o", logs])
+        try Self.ok(["generate", "--nodes", "100", "--duration", "2h", "--seed", "4", "-o", logs])
         try Self.ok(["ingest", "--db", db, logs])
         let store = server.storeURL(database: "down")
         let (p, _, err) = try Self.spawn(["ingest", "--store", store, logs])
