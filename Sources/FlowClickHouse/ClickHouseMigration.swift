@@ -80,6 +80,12 @@ extension ClickHouseStore {
         }
         var more = MigratedExtras()
         more.rejects = try rejects(limit: Int(Int32.max))
+        try read { snapshot in
+            try snapshot.changes(from: .min, to: .max) { c in
+                more.changes.append((c, c.identity))
+                return true
+            }
+        }
         try extras(more)
     }
 
@@ -142,6 +148,8 @@ package final class ClickHouseMigrationWriter {
     /// Adds a message with the identity it had in the source (new or not is known at commit: ``stats``).
     package func add(_ message: FlowMessage, digest: Int64) throws { try writer.add(message, digest: digest) }
     package func addReject(_ reject: Reject) throws { try writer.addReject(reject) }
+    /// Adds a configuration change (stored unless held already: ``stats``).
+    package func addChange(_ change: ConfigChange) throws { _ = try writer.addChange(change) }
 
     /// Writes what the nodes say where it is newer or wider than what the store holds; returns
     /// how many nodes changed.

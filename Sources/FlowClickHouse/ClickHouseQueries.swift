@@ -95,10 +95,9 @@ public struct ClickHouseQueries: Sendable {
             report = .flows(page.rows)
             report.cut = Report.Cut(total: page.total, atLeast: page.atLeast)
         case .flows(let o, let match, let limit, let after):
-            if match != nil { throw ClickHouseUnsupported("flows --match") }
             options = o
             let context = try Context(self, o, try store.directory())
-            let page = try flows(context, limit: limit, after: after)
+            let page = try flows(context, match: match, limit: limit, after: after)
             report = .flows(page.rows)
             report.cut = Report.Cut(total: page.total, atLeast: page.atLeast)
         case .diff: throw ClickHouseUnsupported("diff")
@@ -268,7 +267,9 @@ public struct ClickHouseQueries: Sendable {
 
     /// A page of raw rows, newest first (window start, then the reporter's node id, digest and
     /// row), after `after`; with how many rows match from the cursor on (up to a bound).
-    func flows(_ c: Context, limit: Int, after: String?) throws -> (rows: [FlowLogRow], total: Int, atLeast: Bool) {
+    /// - parameter match: a keyword matched, case-insensitively, against the node IDs, names, users
+    ///   and tags of the reporter and both ends, the addresses, and the ports (as the engine does).
+    func flows(_ c: Context, match: String? = nil, limit: Int, after: String?) throws -> (rows: [FlowLogRow], total: Int, atLeast: Bool) {
         let position = try after.map(FlowPosition.init(parsing:))
         // The node ids (the cursor's reporter, the order within a window start) and the labels.
         let snapshot = try ClickHouseSnapshot(client)
@@ -288,6 +289,19 @@ public struct ClickHouseQueries: Sendable {
         if let tagged = c.tagged {
             let set = tagged.isEmpty ? ClickHouseClient.quote(Self.unseen) : tagged.map(ClickHouseClient.quote).joined(separator: ", ")
             outer.append("(x IN (\(set)) OR y IN (\(set)) OR reporter IN (\(set)))")
+        }
+        if let needle = match?.lowercased() {
+            // The nodes the keyword names (few: the directory is small), then the raw addresses and ports.
+            let named = c.directory.nodes.values.filter { n in
+                n.stableID.lowercased().contains(needle) || (n.name?.lowercased().contains(needle) ?? false)
+                    || (n.user?.lowercased().contains(needle) ?? false) || n.tags.contains { $0.lowercased().contains(needle) }
+            }.map(\.stableID).sorted()
+            let set = named.isEmpty ? ClickHouseClient.quote(Self.unseen) : named.map(ClickHouseClient.quote).joined(separator: ", ")
+            let q = ClickHouseClient.quote(needle)
+            var any = ["reporter IN (\(set))", "x IN (\(set))", "y IN (\(set))",
+                       "(src != '' AND position(src, \(q)) > 0)", "(dst != '' AND position(dst, \(q)) > 0)"]
+            if let port = UInt16(needle) { any.append("src_port = \(port) OR dst_port = \(port)") }
+            outer.append("(" + any.joined(separator: " OR ") + ")")
         }
         if let p = position {
             outer.append("""

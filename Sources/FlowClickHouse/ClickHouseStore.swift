@@ -104,6 +104,38 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
     }
 }
 
+extension ClickHouseStore {
+    /// The store's id of each node (`node_ids`; raw rows list in this order within a window start).
+    package func nodeIDs() throws -> [String: Int64] {
+        try ClickHouseSnapshot(client).nodeIDs
+    }
+
+    /// Gives nodes the ids another store gave them, so that raw rows list (and their cursors read)
+    /// as there: a node the store has no id for gets its source id, or the next free one when that
+    /// is taken. For `tailflow migrate`, before the messages.
+    ///
+    /// - parameter ids: stable ID and id in the source, by ascending id.
+    package func adoptNodeIDs(_ ids: [(String, Int64)]) throws {
+        var known: [String: Int64] = [:]
+        for f in try client.rows("SELECT stable_id, min(id) FROM node_ids GROUP BY stable_id") where f.count == 2 {
+            if let id = Int64(f[1]) { known[f[0]] = id }
+        }
+        var used = Set(known.values)
+        var largest = known.values.max() ?? 0
+        var out = RowBinary(), count = 0
+        for (stable, id) in ids where known[stable] == nil {
+            let chosen = used.contains(id) || id <= 0 ? largest + 1 : id
+            used.insert(chosen)
+            known[stable] = chosen
+            largest = max(largest, chosen)
+            out.string(stable)
+            out.u64(UInt64(chosen))
+            count += 1
+        }
+        if count > 0 { try client.run("INSERT INTO node_ids (stable_id, id) FORMAT RowBinary", data: out.bytes) }
+    }
+}
+
 extension ClickHouseStore: AnswersQuestions {
     /// The questions ``ClickHouseQueries`` answers as ClickHouse SQL; nil for the rest, which the
     /// ``QueryEngine`` answers over ``read(_:)``.

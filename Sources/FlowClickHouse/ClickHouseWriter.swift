@@ -119,12 +119,13 @@ final class ClickHouseWriter: StoreWriter {
         var messages: [(FlowMessage, Int64)] = []
         var nodes = try knownNodes()
         var ids = try knownNodeIDs()
+        var largest = ids.values.max() ?? 0
         var newIDs: [(String, Int64)] = []
         func state(_ id: String) -> NodeState {
             if ids[id] == nil {
-                let next = Int64(ids.count) + 1
-                ids[id] = next
-                newIDs.append((id, next))
+                largest += 1
+                ids[id] = largest
+                newIDs.append((id, largest))
             }
             if let s = nodes[id] { return s }
             let s = NodeState()
@@ -175,8 +176,7 @@ final class ClickHouseWriter: StoreWriter {
 
     // MARK: Reading what is stored
 
-    /// The node ids given so far (ids are 1…n: the next is one more than their count, or than
-    /// the largest should two writers have given one twice).
+    /// The node ids given so far (the next is one more than the largest).
     func knownNodeIDs() throws -> [String: Int64] {
         if let nodeIDs { return nodeIDs }
         var ids: [String: Int64] = [:]

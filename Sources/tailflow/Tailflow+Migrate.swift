@@ -14,9 +14,9 @@ extension Tailflow {
                 One side is a SQLite file, the other a clickhouse://[user@]host:port/database[?cluster=NAME] URL (password \
                 from $TAILFLOW_CLICKHOUSE_PASSWORD); the target is created when missing. Messages keep their identity \
                 (migrating twice adds nothing), node facts go in as the latest report wins, rejects by their identity; \
-                the questions then answer the same on both. Not copied to ClickHouse (said in the summary): configuration \
-                changes, the DERP map and pull checkpoints, which that backend does not keep yet. Progress on a terminal; \
-                --format json prints a summary object.
+                the questions then answer the same on both; configuration changes and the DERP map are copied too. Not \
+                copied (said in the summary): pull checkpoints, which belong to the store a follow wrote (a follow on \
+                the target starts from its own). Progress on a terminal; --format json prints a summary object.
                 """)
 
         @Option(name: .long, help: ArgumentHelp("The store to copy: a SQLite file or a clickhouse:// URL.", valueName: "store"))
@@ -77,6 +77,8 @@ extension Tailflow {
                 }
                 let source = try FlowStore(path: from, access: .readOnly)
                 let target = try clickHouse(to, create: true)
+                // The source's node ids, so that raw rows list in the same order on both.
+                try target.adoptNodeIDs(try source.read { try $0.nodeEntries() }.map { ($0.stableID, $0.id) }.sorted { $0.1 < $1.1 })
                 try target.migrationWriter { writer in
                     var read = 0
                     try source.readForMigration(batch: batch, count: { summary.sourceMessages = $0 }, nodes: { nodes in
@@ -97,14 +99,22 @@ extension Tailflow {
                             }
                             try writer.commit()
                         }
-                        if !extras.changes.isEmpty { summary.notCopied.append("\(extras.changes.count) configuration changes") }
-                        if extras.derpRegions > 0 { summary.notCopied.append("\(extras.derpRegions) DERP regions") }
+                        if !extras.changes.isEmpty {
+                            let before = writer.stats.changes
+                            try writer.begin()
+                            for (c, _) in extras.changes { try writer.addChange(c) }
+                            try writer.commit()
+                            summary.changes = writer.stats.changes - before
+                        }
                         if extras.checkpoints > 0 { summary.notCopied.append("\(extras.checkpoints) pull checkpoints") }
                     })
                     summary.messages = writer.stats.messages
                     summary.duplicates = writer.stats.duplicates
                     summary.flowRows = writer.stats.rows
                 }
+                // The DERP map (a region imported again replaces what was known).
+                let regions = try source.read { try $0.derpRegions() }
+                if !regions.isEmpty { try target.importDERPRegions(regions, at: nowNanoseconds()) }
             } else {
                 let source = try clickHouse(from, create: false)
                 let target = try FlowStore(path: to)
@@ -112,7 +122,11 @@ extension Tailflow {
                     var read = 0
                     try source.readForMigration(batch: batch, count: { summary.sourceMessages = $0 }, nodes: { nodes in
                         try writer.begin()
-                        for n in nodes { try writer.merge(n) }
+                        // In the source's node order, so that a new file numbers them as the source did.
+                        let order = try source.nodeIDs()
+                        for n in nodes.sorted(by: { (order[$0.stableID] ?? .max, $0.stableID) < (order[$1.stableID] ?? .max, $1.stableID) }) {
+                            try writer.merge(n)
+                        }
                         try writer.commit()
                         summary.nodes = nodes.count
                     }, messages: { messages in
@@ -128,11 +142,14 @@ extension Tailflow {
                         let before = try target.rejects(limit: Int(Int32.max)).count
                         try writer.begin()
                         for r in extras.rejects { try writer.addReject(r) }
+                        for (c, identity) in extras.changes where try writer.addChange(c, identity: identity) { summary.changes += 1 }
                         try writer.commit()
                         summary.rejects = try target.rejects(limit: Int(Int32.max)).count - before
                     })
                     summary.duplicates = read - summary.messages
                 }
+                let regions = try source.read { try $0.derpRegions() }
+                if !regions.isEmpty { try target.importDERPRegions(regions, at: nowNanoseconds()) }
             }
             let elapsed = ContinuousClock.now - started
             summary.seconds = (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18 * 1).rounded(toPlaces: 2)
@@ -143,7 +160,8 @@ extension Tailflow {
                 var out = "\(from) -> \(to): \(Units.grouped(Int64(summary.messages))) new messages (\(Units.grouped(Int64(summary.flowRows))) flow rows), "
                     + "\(Units.grouped(Int64(summary.duplicates))) already there; \(Units.grouped(Int64(summary.nodes))) nodes updated, "
                     + "\(Units.grouped(Int64(summary.rejects))) rejects; \(String(format: "%.2f", summary.seconds)) s\n"
-                if !summary.notCopied.isEmpty { out += "not copied (the clickhouse backend does not keep them yet): \(summary.notCopied.joined(separator: ", "))\n" }
+                if summary.changes > 0 { out += "\(Units.grouped(Int64(summary.changes))) configuration changes copied\n" }
+                if !summary.notCopied.isEmpty { out += "not copied (a follow's checkpoints stay with the store it wrote): \(summary.notCopied.joined(separator: ", "))\n" }
                 Stdout.write(out)
             }
         }

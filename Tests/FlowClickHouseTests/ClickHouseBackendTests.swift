@@ -130,6 +130,7 @@ struct ClickHouseBackendTests {
                 ["nodes"],
                 // The generic path: the QueryEngine over the ClickHouse snapshot.
                 ["flows"] + w, ["flows", "--limit", "2000", "--kind", "physical,virtual"] + w, ["flows", "--match", "db", "--limit", "30"] + w,
+                ["flows", "--match", "443", "--limit", "40"] + w, ["flows", "--match", "ALICE", "--limit", "40", "--kind", "virtual,physical"] + w,
                 ["flows", "--endpoint", name, "--limit", "50", "--proto", "tcp"] + w, ["flows", "--where", "port = 443", "--limit", "20"] + w,
                 ["scope", "--endpoint", name, "--flows"] + w, ["scope", "--endpoint", name, "--changes"] + w,
                 ["top", "--tag", "tag:prod"] + w, ["top", "--user", "alice@example.com", "--by", "pair"] + w,

@@ -60,6 +60,11 @@ extension ClickHouseBackendTests {
             ["rollup", "--step", "15m", "--group-by", "kind,proto"] + w, ["rollup", "--step", "1h", "--group-by", "src,dst,port"] + w,
             ["scope", "--endpoint", a] + w, ["scope", "--endpoint", b, "--proto", "tcp"] + w, ["scope", "--endpoint", "*"] + w,
             ["nodes"], ["top", "--from", "2026-10-01", "--to", "2026-10-02"],
+            // Pushed down too (raw rows in SQLite's order, --tag), and the generic snapshot path.
+            ["flows"] + w, ["flows", "--limit", "500", "--endpoint", a] + w, ["scope", "--endpoint", a, "--flows"] + w,
+            ["top", "--tag", "tag:prod"] + w, ["top", "--where", "port = 443", "--by", "pair"] + w,
+            ["rollup", "--step", "1h", "--group-by", "tag"] + w, ["coverage"] + w,
+            ["diff", "--from", "2026-11-01T02:00:00Z", "--to", "2026-11-01T03:00:00Z", "--baseline", "2h"],
         ]
         try Self.expectSameAnswers(questions, db: db, store: cluster)
         try Self.expectSameAnswers(questions, db: db, store: one)
