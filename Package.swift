@@ -4,7 +4,7 @@ import PackageDescription
 
 /// The numbered migrations `schema/NNN_name.sql`, embedded into the binary.
 /// (SwiftPM caches the evaluated manifest by this file's text: after adding a
-/// migration, an existing .build picks it up once this file's text changes; 008 (export manifest) was added last.)
+/// migration, an existing .build picks it up once this file's text changes; 010 (edge sums) was added last.)
 let migrationFiles = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/schema")) ?? [])
     .filter { $0.hasSuffix(".sql") }
     .sorted()

@@ -145,14 +145,20 @@ extension QueryEngine {
                 observers = nil
             }
         }
-        try ctx.edges(ctx.options.window, step: members[0].alignment, observers: observers) { o, from, to, p, b in
-            directed?.add(from, to, p, b)
-            ports?.add(o, p, b)
-            protos?.add(o, p, b)
-            for i in series.indices { series[i].add(o, from, to, p, b) }
-            for i in rollups.indices { rollups[i].add(o, from, to, p, b) }
+        if var only = directed, ports == nil, protos == nil, series.isEmpty, rollups.isEmpty {
+            // Rankings by endpoint and pair alone: edge sums serve where a bucket has them.
+            try ctx.countedEdges(ctx.options.window) { from, to, p, b in only.add(from, to, p, b) }
+            directed = only
+        } else {
+            try ctx.edges(ctx.options.window, step: members[0].alignment, observers: observers) { o, from, to, p, b in
+                directed?.add(from, to, p, b)
+                ports?.add(o, p, b)
+                protos?.add(o, p, b)
+                for i in series.indices { series[i].add(o, from, to, p, b) }
+                for i in rollups.indices { rollups[i].add(o, from, to, p, b) }
+            }
         }
-        let edges = directed?.sums
+        let edges = directed
         var (s, r) = (0, 0)
         return try members.map { m in
             switch m.kind {

@@ -82,7 +82,8 @@ extension QueryEngine {
         var upper = options.window.to
         if let position { upper = min(upper, position.start + 1) }
         let kinds = options.candidateKinds
-        try ctx.snapshot.messages(from: options.window.from, to: upper, reporter: nil, descending: true) { h, index, r in
+        let match = try needle.map { try FlowMatch($0, ctx) }
+        func visit(_ h: MessageHeader, _ index: Int, _ r: StoredRow) throws -> Bool {
             let cursor = FlowCursor(start: h.start, reporter: h.reporter, digest: h.digest, index: index)
             if let position, !cursor.isAfter(position) { return true }
             guard kinds.contains(r.kind), options.proto.map({ $0 == r.proto }) ?? true else { return true }
@@ -93,7 +94,7 @@ extension QueryEngine {
             if let f = ctx.filter, !f.matchesRow(reporter: h.reporter, kind: r.kind, proto: r.proto, port: r.servicePort, src: src, dst: dst) {
                 return true
             }
-            if let needle, !(try matches(needle, ctx, reporter, src, dst, r)) { return true }
+            if let match, !(try match.matches(ctx, h.reporter, src, dst, r)) { return true }
             return try body {
                 var row = FlowLogRow(
                     start: h.start, end: h.end, reporter: try ctx.label(reporter), reporterName: ctx.directory.name(reporter),
@@ -109,6 +110,26 @@ extension QueryEngine {
                 if row.dstName == nil { row.dstLabel = Self.flowLabel(ctx, r.dst, port: r.dstPort, other: r.src) }
                 return row
             }
+        }
+        guard let match else {
+            return try ctx.snapshot.messages(from: options.window.from, to: upper, reporter: nil, descending: true, visit)
+        }
+        // Only where rows can match, newest first: each span holds the same reporters throughout.
+        let kindMask = kinds.reduce(UInt8(0)) { $0 | 1 << $1.rawValue }
+        var going = true
+        for span in try match.spans(ctx, from: options.window.from, to: upper, kinds: kindMask, proto: options.proto.map(Int.init) ?? -1) {
+            func body(_ h: MessageHeader, _ i: Int, _ r: StoredRow) throws -> Bool {
+                going = try visit(h, i, r)
+                return going
+            }
+            if let reporters = span.reporters, reporters.count == 1 {
+                try ctx.snapshot.messages(from: span.from, to: span.to, reporter: reporters.first!, descending: true, body)
+            } else if let reporters = span.reporters {
+                try ctx.snapshot.messages(from: span.from, to: span.to, descending: true, reporters: { reporters.contains($0) }, body)
+            } else {
+                try ctx.snapshot.messages(from: span.from, to: span.to, reporter: nil, descending: true, body)
+            }
+            if !going { return }
         }
     }
 

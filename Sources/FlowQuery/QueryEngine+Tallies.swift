@@ -13,7 +13,8 @@ extension QueryEngine {
     /// edges (bare addresses, `*`) go through an ``EdgeTable``.
     struct DirectedTally {
         private var table = EdgeTable()
-        private let nodes: Int
+        /// Node ids below this are summed in the matrix (when `dense`).
+        let nodes: Int
         private let dense: Bool
         private var matrix: [Sum]
 
@@ -25,22 +26,41 @@ extension QueryEngine {
 
         @inline(__always)
         mutating func add(_ from: Endpoint, _ to: Endpoint, _ p: Int64, _ b: Int64) {
-            if dense, from.raw < 0, to.raw < 0 {
+            if dense, from.raw < 0, to.raw < 0, -from.raw < nodes, -to.raw < nodes {
                 matrix[Int(-from.raw) * nodes + Int(-to.raw)].add(p, b)
             } else {
                 table.add(from, to, p, b)
             }
         }
 
-        var sums: [EdgeKey: Sum] {
-            var sums: [EdgeKey: Sum] = [:]
-            table.forEach { from, to, s in sums[EdgeKey(from: from, to: to)] = s }
+        /// Every edge with its sums (each once; some may be zero).
+        func forEach(_ body: (Endpoint, Endpoint, Sum) throws -> Void) rethrows {
+            try table.forEach(body)
             if dense {
-                for (i, s) in matrix.enumerated() where !s.isZero {
-                    sums[EdgeKey(from: .node(Int64(i / nodes)), to: .node(Int64(i % nodes)))] = s
+                for i in 0..<nodes {
+                    for j in 0..<nodes {
+                        let s = matrix[i * nodes + j]
+                        if !s.isZero { try body(.node(Int64(i)), .node(Int64(j)), s) }
+                    }
                 }
             }
-            return sums
+        }
+
+        /// The edges the matrix holds, as unordered pairs of nodes {x, y} with x's raw value
+        /// at most y's (so x's id is the larger): `body(x, y, x→y, y→x)`, pairs with traffic only.
+        func forNodePairs(_ body: (Endpoint, Endpoint, Sum, Sum) throws -> Void) rethrows {
+            guard dense else { return }
+            for i in 0..<nodes {
+                for j in 0...i {
+                    let xy = matrix[i * nodes + j], yx = i == j ? Sum() : matrix[j * nodes + i]
+                    if !xy.isZero || !yx.isZero { try body(.node(Int64(i)), .node(Int64(j)), xy, yx) }
+                }
+            }
+        }
+
+        /// The edges ``forNodePairs(_:)`` leaves out.
+        func forEachHashed(_ body: (Endpoint, Endpoint, Sum) throws -> Void) rethrows {
+            try table.forEach(body)
         }
     }
 

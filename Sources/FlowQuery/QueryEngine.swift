@@ -66,10 +66,10 @@ public struct QueryEngine: Sendable {
     }
 
     /// Counted traffic per directed edge over the window (see ``DirectedTally``).
-    func directedEdges(_ ctx: QueryContext) throws -> [EdgeKey: Sum] {
+    func directedEdges(_ ctx: QueryContext) throws -> DirectedTally {
         var tally = DirectedTally(ctx)
-        try ctx.edges(ctx.options.window) { _, from, to, p, b in tally.add(from, to, p, b) }
-        return tally.sums
+        try ctx.countedEdges(ctx.options.window) { from, to, p, b in tally.add(from, to, p, b) }
+        return tally
     }
 
     // MARK: top
@@ -97,35 +97,50 @@ public struct QueryEngine: Sendable {
     /// `top --by endpoint` over `ctx`'s window and filters (``diff`` asks it twice in one snapshot).
     ///
     /// - parameter edges: the window's directed edges when a shared read summed them already.
-    func topEndpoints(_ ctx: QueryContext, metric: Metric, limit: Int, edges: [EdgeKey: Sum]? = nil) throws -> [TopEndpointRow] {
-        do {
-            var sent: [Endpoint: Sum] = [:], received: [Endpoint: Sum] = [:]
-            var starWithStar = false, starWithOthers = false
-            for (k, s) in try edges ?? directedEdges(ctx) {
-                sent[k.from, default: Sum()].add(s.packets, s.bytes)
-                received[k.to, default: Sum()].add(s.packets, s.bytes)
-                if k.from == .star || k.to == .star {
-                    if k.from == k.to { starWithStar = true } else { starWithOthers = true }
-                }
+    func topEndpoints(_ ctx: QueryContext, metric: Metric, limit: Int, edges: DirectedTally? = nil) throws -> [TopEndpointRow] {
+        try rankedEndpoints(ctx, metric: metric, limit: limit, edges: edges).rows
+    }
+
+    /// The first `limit` rows of `top --by endpoint` and how many rows the whole answer has:
+    /// only rows that can be among the first are built.
+    func rankedEndpoints(_ ctx: QueryContext, metric: Metric, limit: Int, edges: DirectedTally? = nil) throws
+        -> (rows: [TopEndpointRow], total: Int) {
+        let tally = try edges ?? directedEdges(ctx)
+        // Nodes in dense arrays by id (most endpoints), addresses and `*` hashed.
+        let count = tally.nodes
+        var sentNode = [Sum](repeating: Sum(), count: count), receivedNode = [Sum](repeating: Sum(), count: count)
+        var sent: [Endpoint: Sum] = [:], received: [Endpoint: Sum] = [:]
+        var starWithStar = false, starWithOthers = false
+        tally.forEach { from, to, s in
+            if from.raw < 0 && -from.raw < count { sentNode[Int(-from.raw)].add(s.packets, s.bytes) } else { sent[from, default: Sum()].add(s.packets, s.bytes) }
+            if to.raw < 0 && -to.raw < count { receivedNode[Int(-to.raw)].add(s.packets, s.bytes) } else { received[to, default: Sum()].add(s.packets, s.bytes) }
+            if from == .star || to == .star {
+                if from == to { starWithStar = true } else { starWithOthers = true }
             }
-            var rows: [TopEndpointRow] = []
-            let all = Set(sent.keys).union(received.keys)
-            let least = Self.least(all.map { e in
-                let s = sent[e] ?? Sum(), r = received[e] ?? Sum()
-                return metric == .bytes ? Counters.sum(s.bytes, r.bytes) : Counters.sum(s.packets, r.packets)
-            }, limit: limit)
-            for e in all {
-                let s = sent[e] ?? Sum(), r = received[e] ?? Sum()
-                if let least, (metric == .bytes ? Counters.sum(s.bytes, r.bytes) : Counters.sum(s.packets, r.packets)) < least { continue }
-                var row = TopEndpointRow(endpoint: try ctx.label(e), name: ctx.directory.name(e),
-                                         sentBytes: s.bytes, receivedBytes: r.bytes, sentPackets: s.packets, receivedPackets: r.packets)
-                if row.name == nil {
-                    row.label = ctx.directory.tableLabel(e, starOnly: starWithStar && starWithOthers ? nil : starWithStar)
-                }
-                if row.bytes != 0 || row.packets != 0 { rows.append(row) }
-            }
-            return Self.rank(rows, metric: metric, limit: limit, value: { metric == .bytes ? $0.bytes : $0.packets }, key: \.endpoint)
         }
+        var all: [(e: Endpoint, s: Sum, r: Sum)] = []
+        for i in 0..<count where !sentNode[i].isZero || !receivedNode[i].isZero {
+            all.append((.node(Int64(i)), sentNode[i], receivedNode[i]))
+        }
+        for e in Set(sent.keys).union(received.keys) { all.append((e, sent[e] ?? Sum(), received[e] ?? Sum())) }
+        func value(_ s: Sum, _ r: Sum) -> Int64 {
+            metric == .bytes ? Counters.sum(s.bytes, r.bytes) : Counters.sum(s.packets, r.packets)
+        }
+        // A row has traffic when its bytes or its packets are not zero.
+        let total = all.reduce(0) { n, x in n + (Counters.sum(x.s.bytes, x.r.bytes) != 0 || Counters.sum(x.s.packets, x.r.packets) != 0 ? 1 : 0) }
+        let least = Self.least(all.map { value($0.s, $0.r) }, limit: limit)
+        var rows: [TopEndpointRow] = []
+        for (e, s, r) in all {
+            if let least, value(s, r) < least { continue }
+            var row = TopEndpointRow(endpoint: try ctx.label(e), name: ctx.directory.name(e),
+                                     sentBytes: s.bytes, receivedBytes: r.bytes, sentPackets: s.packets, receivedPackets: r.packets)
+            if row.bytes == 0 && row.packets == 0 { continue }
+            if row.name == nil {
+                row.label = ctx.directory.tableLabel(e, starOnly: starWithStar && starWithOthers ? nil : starWithStar)
+            }
+            rows.append(row)
+        }
+        return (Self.rank(rows, metric: metric, limit: limit, value: { metric == .bytes ? $0.bytes : $0.packets }, key: \.endpoint), total)
     }
 
     /// Unordered pairs ranked by traffic in both directions (`top --by pair`).
@@ -148,33 +163,52 @@ public struct QueryEngine: Sendable {
     }
 
     /// `top --by pair` over `ctx`'s window and filters.
-    func topPairs(_ ctx: QueryContext, metric: Metric, limit: Int, edges: [EdgeKey: Sum]? = nil) throws -> [TopPairRow] {
-        do {
-            var pairs: [EdgeKey: (ab: Sum, ba: Sum)] = [:]
-            for (k, s) in try edges ?? directedEdges(ctx) {
-                let lf = try ctx.label(k.from), lt = try ctx.label(k.to)
-                if !byteOrder(lt, lf) {
-                    pairs[EdgeKey(from: k.from, to: k.to), default: (Sum(), Sum())].ab.add(s.packets, s.bytes)
-                } else {
-                    pairs[EdgeKey(from: k.to, to: k.from), default: (Sum(), Sum())].ba.add(s.packets, s.bytes)
-                }
+    func topPairs(_ ctx: QueryContext, metric: Metric, limit: Int, edges: DirectedTally? = nil) throws -> [TopPairRow] {
+        try rankedPairs(ctx, metric: metric, limit: limit, edges: edges).rows
+    }
+
+    /// The first `limit` rows of `top --by pair` and how many rows the whole answer has.
+    ///
+    /// A pair's two directed edges are found without hashing where both ends are nodes (the
+    /// matrix holds both); which end is `a` is decided by the ends' keys, compared in byte
+    /// order once per endpoint (as ranks), not once per edge.
+    func rankedPairs(_ ctx: QueryContext, metric: Metric, limit: Int, edges: DirectedTally? = nil) throws
+        -> (rows: [TopPairRow], total: Int) {
+        let tally = try edges ?? directedEdges(ctx)
+        // Both directions of each unordered pair {x, y}, keyed with x.raw <= y.raw: `xy` is x→y.
+        var pairs: [(x: Endpoint, y: Endpoint, xy: Sum, yx: Sum)] = []
+        tally.forNodePairs { x, y, xy, yx in pairs.append((x, y, xy, yx)) }
+        var others: [EdgeKey: (xy: Sum, yx: Sum)] = [:]
+        tally.forEachHashed { from, to, s in
+            if from.raw <= to.raw {
+                others[EdgeKey(from: from, to: to), default: (Sum(), Sum())].xy.add(s.packets, s.bytes)
+            } else {
+                others[EdgeKey(from: to, to: from), default: (Sum(), Sum())].yx.add(s.packets, s.bytes)
             }
-            let least = Self.least(pairs.values.map { v in
-                metric == .bytes ? Counters.sum(v.ab.bytes, v.ba.bytes) : Counters.sum(v.ab.packets, v.ba.packets)
-            }, limit: limit)
-            let rows = try pairs.compactMap { k, v -> TopPairRow? in
-                if let least, (metric == .bytes ? Counters.sum(v.ab.bytes, v.ba.bytes) : Counters.sum(v.ab.packets, v.ba.packets)) < least {
-                    return nil
-                }
-                var row = TopPairRow(a: try ctx.label(k.from), b: try ctx.label(k.to), aName: ctx.directory.name(k.from), bName: ctx.directory.name(k.to),
-                                     abBytes: v.ab.bytes, baBytes: v.ba.bytes, abPackets: v.ab.packets, baPackets: v.ba.packets)
-                let both = k.from == k.to
-                if row.aName == nil { row.aLabel = ctx.directory.tableLabel(k.from, starOnly: both) }
-                if row.bName == nil { row.bLabel = ctx.directory.tableLabel(k.to, starOnly: both) }
-                return row.bytes == 0 && row.packets == 0 ? nil : row
-            }
-            return Self.rank(rows, metric: metric, limit: limit, value: { metric == .bytes ? $0.bytes : $0.packets }, key: { $0.a + "\u{0}" + $0.b })
         }
+        for (k, v) in others { pairs.append((k.from, k.to, v.xy, v.yx)) }
+        func value(_ p: (x: Endpoint, y: Endpoint, xy: Sum, yx: Sum)) -> Int64 {
+            metric == .bytes ? Counters.sum(p.xy.bytes, p.yx.bytes) : Counters.sum(p.xy.packets, p.yx.packets)
+        }
+        let total = pairs.reduce(0) { n, p in
+            n + (Counters.sum(p.xy.bytes, p.yx.bytes) != 0 || Counters.sum(p.xy.packets, p.yx.packets) != 0 ? 1 : 0)
+        }
+        let least = Self.least(pairs.map(value), limit: limit)
+        var rows: [TopPairRow] = []
+        for p in pairs {
+            if let least, value(p) < least { continue }
+            let lx = try ctx.label(p.x), ly = try ctx.label(p.y)
+            // `a` is the smaller key; for x == y, what x sent to itself is `ab`.
+            let (a, b, ab, ba, la, lb) = byteOrder(ly, lx) ? (p.y, p.x, p.yx, p.xy, ly, lx) : (p.x, p.y, p.xy, p.yx, lx, ly)
+            var row = TopPairRow(a: la, b: lb, aName: ctx.directory.name(a), bName: ctx.directory.name(b),
+                                 abBytes: ab.bytes, baBytes: ba.bytes, abPackets: ab.packets, baPackets: ba.packets)
+            if row.bytes == 0 && row.packets == 0 { continue }
+            let both = a == b
+            if row.aName == nil { row.aLabel = ctx.directory.tableLabel(a, starOnly: both) }
+            if row.bName == nil { row.bLabel = ctx.directory.tableLabel(b, starOnly: both) }
+            rows.append(row)
+        }
+        return (Self.rank(rows, metric: metric, limit: limit, value: { metric == .bytes ? $0.bytes : $0.packets }, key: { $0.a + "\u{0}" + $0.b }), total)
     }
 
     /// Service ports ranked by counted traffic (`top --by port`; see ``FlowRow/servicePort``).

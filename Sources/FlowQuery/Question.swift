@@ -363,8 +363,14 @@ extension QueryEngine {
         switch question {
         case .top(let o, let by, let metric, let limit):
             switch by {
-            case .endpoint: report = Self.cut(try topEndpoints(o, metric: metric, limit: .max), limit, Report.topEndpoints)
-            case .pair: report = Self.cut(try topPairs(o, metric: metric, limit: .max), limit, Report.topPairs)
+            case .endpoint:
+                let (rows, total) = try read(o) { ctx in try rankedEndpoints(ctx, metric: metric, limit: limit) }
+                report = .topEndpoints(rows)
+                report.cut = Report.Cut(total: total)
+            case .pair:
+                let (rows, total) = try read(o) { ctx in try rankedPairs(ctx, metric: metric, limit: limit) }
+                report = .topPairs(rows)
+                report.cut = Report.Cut(total: total)
             case .port: report = Self.cut(try topPorts(o, metric: metric, limit: .max), limit, Report.topPorts)
             case .proto: report = Self.cut(try topProtocols(o, metric: metric, limit: .max), limit, Report.topProtocols)
             }

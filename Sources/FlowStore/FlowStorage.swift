@@ -102,6 +102,15 @@ public protocol StoreSnapshot {
     func messages(from: Nanoseconds, to: Nanoseconds, reporter: Int64?, descending: Bool,
                   _ body: (MessageHeader, Int, StoredRow) throws -> Bool) throws
 
+    /// ``messages(from:to:reporter:descending:_:)`` of all reporters that `wanted` accepts: the
+    /// messages of the others are passed over before their rows are decoded.
+    func messages(from: Nanoseconds, to: Nanoseconds, descending: Bool, reporters wanted: (Int64) -> Bool,
+                  _ body: (MessageHeader, Int, StoredRow) throws -> Bool) throws
+
+    /// The ids of the addresses whose text contains `text` (compared byte for byte), with
+    /// their texts; nil when this store cannot search its addresses.
+    func addresses(containing text: String) throws -> [Int64: String]?
+
     /// The windows of the messages with `from <= start < to`, all reporters, without their
     /// rows, each with its ``MessageHeader/logged`` time; in no particular order.
     ///
@@ -125,6 +134,13 @@ public protocol StoreSnapshot {
     func rollups(step: Int64, reporter: Int64, fromBucket: Int64, toBucket: Int64,
                  _ body: (Int64, RollupEntry) throws -> Void) throws
 
+    /// The counted edge sums kept for buckets of `step` with `fromBucket <= bucket < toBucket`
+    /// that were counted under `resolution` (schema/010_edge_sums.sql): `body(bucket, edge)`.
+    ///
+    /// - returns: The buckets served, ascending; nil when this store keeps no edge sums.
+    func edgeSums(step: Int64, fromBucket: Int64, toBucket: Int64, resolution: Int64,
+                  _ body: (Int64, EdgeSum) throws -> Void) throws -> [Int64]?
+
     /// The earliest and latest message window start, nil for an empty store.
     func timeRange() throws -> ClosedRange<Nanoseconds>?
 
@@ -145,6 +161,21 @@ public protocol StoreSnapshot {
 }
 
 extension StoreSnapshot {
+    /// All reporters' messages, filtered after decoding.
+    public func messages(from: Nanoseconds, to: Nanoseconds, descending: Bool, reporters wanted: (Int64) -> Bool,
+                         _ body: (MessageHeader, Int, StoredRow) throws -> Bool) throws {
+        try messages(from: from, to: to, reporter: nil, descending: descending) { h, i, r in
+            wanted(h.reporter) ? try body(h, i, r) : true
+        }
+    }
+
+    /// A store that keeps no edge sums says so.
+    public func edgeSums(step: Int64, fromBucket: Int64, toBucket: Int64, resolution: Int64,
+                         _ body: (Int64, EdgeSum) throws -> Void) throws -> [Int64]? { nil }
+
+    /// A store that cannot search its addresses says so.
+    public func addresses(containing text: String) throws -> [Int64: String]? { nil }
+
     /// Two scans: the windows, then the rows.
     public func messageWindowsAndRows(from: Nanoseconds, to: Nanoseconds, _ window: (MessageHeader) throws -> Void,
                                       rows row: (MessageHeader, StoredRow) throws -> Void) throws {

@@ -114,6 +114,38 @@ final class SQLiteSnapshot: StoreSnapshot {
         }
     }
 
+    func messages(from: Nanoseconds, to: Nanoseconds, descending: Bool, reporters wanted: (Int64) -> Bool,
+                  _ body: (MessageHeader, Int, StoredRow) throws -> Bool) throws {
+        let order = descending ? "DESC" : "ASC"
+        let s = try statement("SELECT start_ns, duration_ns, reporter, digest, rows FROM messages WHERE start_ns >= ?1 AND start_ns < ?2 ORDER BY start_ns \(order), reporter \(order), digest \(order)")
+        s.bind(1, from)
+        s.bind(2, to)
+        defer { s.reset() }
+        var keepGoing = true
+        while keepGoing, try s.step() {
+            let reporter = s.int64(2)
+            guard wanted(reporter) else { continue }
+            let header = MessageHeader(start: s.int64(0), end: s.int64(0) + s.int64(1), reporter: reporter, digest: s.int64(3))
+            var index = 0
+            try RowCodec.decode(s.blob(4)) { row in
+                if keepGoing { keepGoing = try body(header, index, row) }
+                index += 1
+            }
+        }
+    }
+
+    func addresses(containing text: String) throws -> [Int64: String]? {
+        // instr() compares bytes: a prefilter; Swift's comparison decides.
+        let s = try statement("SELECT id, ip FROM addresses WHERE instr(ip, ?1) > 0")
+        s.bind(1, text)
+        defer { s.reset() }
+        var out: [Int64: String] = [:]
+        while try s.step() {
+            if let ip = s.text(1), ip.contains(text) { out[s.int64(0)] = ip }
+        }
+        return out
+    }
+
     func messageWindows(from: Nanoseconds, to: Nanoseconds, _ body: (MessageHeader) throws -> Void) throws {
         let s = try statement("SELECT start_ns, duration_ns, reporter, digest, logged_ms FROM messages WHERE start_ns >= ?1 AND start_ns < ?2")
         s.bind(1, from)
@@ -158,8 +190,35 @@ final class SQLiteSnapshot: StoreSnapshot {
         }
     }
 
+    func edgeSums(step: Int64, fromBucket: Int64, toBucket: Int64, resolution: Int64,
+                  _ body: (Int64, EdgeSum) throws -> Void) throws -> [Int64]? {
+        guard try edgeSumsKept() else { return nil }
+        let s = try statement("SELECT bucket, sums FROM edge_sums WHERE step = ?1 AND bucket >= ?2 AND bucket < ?3 AND resolution = ?4 ORDER BY bucket")
+        s.bind(1, step)
+        s.bind(2, fromBucket)
+        s.bind(3, toBucket)
+        s.bind(4, resolution)
+        defer { s.reset() }
+        var served: [Int64] = []
+        while try s.step() {
+            let bucket = s.int64(0)
+            try EdgeSumCodec.decode(s.blob(1)) { try body(bucket, $0) }
+            served.append(bucket)
+        }
+        return served
+    }
+
+    /// Whether `edge_sums` is kept up to date: its table and the three triggers that delete a
+    /// bucket's row when its rollups change (a migration that rebuilt `rollups` would drop them).
+    func edgeSumsKept() throws -> Bool {
+        let s = try statement("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'rollups' AND name GLOB 'edge_sums_stale_on_*'")
+        defer { s.reset() }
+        return try s.step() && s.int64(0) == 3
+    }
+
     func timeRange() throws -> ClosedRange<Nanoseconds>? {
-        let s = try statement("SELECT min(start_ns), max(start_ns) FROM messages")
+        // Two subqueries: SQLite answers min() or max() alone from the key's ends, both at once by scanning every message.
+        let s = try statement("SELECT (SELECT min(start_ns) FROM messages), (SELECT max(start_ns) FROM messages)")
         defer { s.reset() }
         guard try s.step(), let lo = s.optionalInt64(0), let hi = s.optionalInt64(1) else { return nil }
         return lo...hi

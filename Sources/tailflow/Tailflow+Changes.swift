@@ -7,6 +7,7 @@ import Foundation
 extension Tailflow {
     struct Changes: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "changes",
             abstract: "Tailscale's configuration audit log over a window: who changed what, and when (oldest first).",
             discussion: """
                 Configuration events arrive with the flows (ingest, the receivers of serve) or from the API \

@@ -4,6 +4,7 @@ import FlowQuery
 extension Tailflow {
     struct Coverage: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "coverage",
             abstract: "Can these answers be trusted? Per node: coverage, gaps, clock skew, asymmetry against its peers, rejects, and a verdict.",
             discussion: """
                 One row per node that reported or was reported on in the window, worst first: silent, gaps, asymmetric, skew, ok. \

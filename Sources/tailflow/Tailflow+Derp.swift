@@ -8,6 +8,7 @@ import Foundation
 extension Tailflow {
     struct Derp: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "derp",
             abstract: "List the DERP relay regions, or import Tailscale's DERP map, so physical rows to 127.3.3.40:N read as \"DERP N (nyc)\".",
             subcommands: [List.self, Import.self],
             defaultSubcommand: List.self
@@ -29,6 +30,7 @@ extension Tailflow {
 
         struct Import: ParsableCommand {
             static let configuration = CommandConfiguration(
+                commandName: "import",
                 abstract: "Import a DERP map: {\"Regions\":{\"1\":{\"RegionID\":1,\"RegionCode\":\"nyc\",\"RegionName\":\"New York City\",…}}}.",
                 discussion: """
                     Tailscale publishes its map at https://login.tailscale.com/derpmap/default (no key needed):

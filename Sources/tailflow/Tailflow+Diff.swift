@@ -4,6 +4,7 @@ import FlowQuery
 extension Tailflow {
     struct Diff: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "diff",
             abstract: "What is new: pairs, endpoints or ports whose traffic in a window is new, gone, or changed by a factor against a baseline.",
             discussion: """
                 Both windows are answered exactly as `top` answers them; the factor compares bytes per second, so windows of \

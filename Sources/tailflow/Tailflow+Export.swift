@@ -8,6 +8,7 @@ import Foundation
 extension Tailflow {
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "export",
             abstract: "Write an incident case: a window's raw flow rows (of one endpoint, or what a filter passes) as a self-contained store.",
             discussion: """
                 The case is a tailflow store of its own (open it with --db): the window's messages (with --endpoint only \
@@ -133,6 +134,7 @@ extension Tailflow {
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "import",
             abstract: "Merge stores (incident cases written by export, or any tailflow store) into this one, idempotently.",
             discussion: """
                 Messages are merged by their identity, as ingest stores them (importing a case twice adds nothing), node \

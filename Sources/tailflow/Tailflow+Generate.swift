@@ -6,6 +6,7 @@ import Foundation
 extension Tailflow {
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "generate",
             abstract: "Write deterministic synthetic Tailscale flow logs, and the matching device list.",
             discussion: """
                 A tailnet of --nodes nodes (servers that attract most traffic, clients, a

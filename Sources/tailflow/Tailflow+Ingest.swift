@@ -1,12 +1,14 @@
 import ArgumentParser
 import FlowFormat
 import FlowIngest
+import FlowQuery
 import FlowStore
 import Foundation
 
 extension Tailflow {
     struct Ingest: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "ingest",
             abstract: "Load flow logs into the store.",
             discussion: """
                 Accepts every container of Tailscale network flow logs, auto-detected: one message, a JSON array, \
@@ -46,7 +48,8 @@ extension Tailflow {
         static let rejectsShown = 10
 
         func run() throws {
-            let ingester = Ingester(store: try store.openStorage())
+            let storage = try store.openStorage()
+            let ingester = Ingester(store: storage)
             ingester.policy.rowsPerCommit = commitRows
             ingester.policy.secondsPerCommit = commitSeconds
             var shown = 0
@@ -74,6 +77,8 @@ extension Tailflow {
                 Stderr.write("tailflow: cannot read \(failure)\n")
             }
             Stdout.write(Self.render(summary, format))
+            // Count the edges of the long buckets this input changed, for `top` over weeks (schema/010).
+            if summary.storedMessages > 0, let sqlite = storage as? FlowStore { try EdgeSumCache.refresh(sqlite) }
             if !summary.failedSources.isEmpty {
                 // Messages already in the store (duplicates) count as stored: the other sources did land.
                 throw summary.storedMessages + summary.duplicates + summary.changes > 0 ? ExitCode(3) : ExitCode.failure

@@ -8,6 +8,7 @@ import Foundation
 extension Tailflow {
     struct Prune: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "prune",
             abstract: "Delete what a retention policy no longer keeps: raw flow rows, minute, hour and day rollups.",
             discussion: """
                 Each level is optional and kept forever unless given; a period is a duration (30d, 12h, 2w) or forever. \
@@ -91,6 +92,7 @@ extension Tailflow {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "check",
             abstract: "Verify a store: SQLite's integrity check, the schema version, and rollups against their raw rows.",
             discussion: """
                 By default a quick check and a sample of rollup buckets (at random message times and random stored \
@@ -149,6 +151,7 @@ extension Tailflow {
 
     struct Backup: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "backup",
             abstract: "Copy the store consistently to a new file, also while serve, follow or ingest write it.",
             discussion: "The copy is one snapshot (SQLite's VACUUM INTO): compact, complete, and openable by any tailflow command.")
 

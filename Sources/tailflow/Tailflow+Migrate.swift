@@ -9,6 +9,7 @@ extension Tailflow {
     /// `tailflow migrate --from SRC --to DST`: copies a SQLite store into ClickHouse, or back.
     struct Migrate: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "migrate",
             abstract: "Copy a SQLite store into a ClickHouse store, or a ClickHouse store into a SQLite file, idempotently.",
             discussion: """
                 One side is a SQLite file, the other a clickhouse://[user@]host:port/database[?cluster=NAME] URL (password \

@@ -9,6 +9,7 @@ import Foundation
 extension Tailflow {
     struct Nodes: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "nodes",
             abstract: "List the known nodes, or import a device list.",
             subcommands: [List.self, Import.self, Sync.self],
             defaultSubcommand: List.self
@@ -30,6 +31,7 @@ extension Tailflow {
 
         struct Import: ParsableCommand {
             static let configuration = CommandConfiguration(
+                commandName: "import",
                 abstract: "Import a Tailscale device list (GET /api/v2/tailnet/{tailnet}/devices).",
                 discussion: "Names nodes whose messages carry no srcNode/dstNodes. Its facts count as reported now: newer messages override them."
             )
@@ -42,14 +44,17 @@ extension Tailflow {
             func run() throws {
                 let nodes = try DeviceList.read(path: file)
                 let now = Int64(Date().timeIntervalSince1970 * 1e9)
-                try store.openStorage().importNodes(nodes, at: now)
+                let storage = try store.openStorage()
+                try storage.importNodes(nodes, at: now)
+                // New owners or reporters change how the long buckets' edges count (schema/010).
+                if let sqlite = storage as? FlowStore { try EdgeSumCache.refresh(sqlite) }
                 Stdout.write("imported \(nodes.count) node\(nodes.count == 1 ? "" : "s")\n")
             }
         }
     }
 
     struct Rejects: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the input that was rejected, with where and why.")
+        static let configuration = CommandConfiguration(commandName: "rejects", abstract: "List the input that was rejected, with where and why.")
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var output: FormatOptions

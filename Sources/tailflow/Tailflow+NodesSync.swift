@@ -6,6 +6,7 @@ import Foundation
 extension Tailflow.Nodes {
     struct Sync: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "sync",
             abstract: "Fetch the device list from the Tailscale API (GET /api/v2/tailnet/{tailnet}/devices) and import it.",
             discussion: "Credentials as for pull: TS_API_KEY or --api-key-file, or TS_OAUTH_CLIENT_ID and TS_OAUTH_CLIENT_SECRET (scope devices:core:read)."
         )

@@ -11,6 +11,7 @@ import Foundation
 extension Tailflow {
     struct Pull: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "pull",
             abstract: "Fetch a window of network flow logs and configuration audit logs from the Tailscale API, and the device list.",
             discussion: """
                 GET /api/v2/tailnet/{tailnet}/logging/network and /logging/configuration (--logs) in contiguous chunks \
@@ -122,6 +123,7 @@ extension Tailflow {
 
     struct Follow: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "follow",
             abstract: "Keep pulling network flow logs and configuration audit logs from the Tailscale API, from checkpoints kept in the store.",
             discussion: """
                 Each poll fetches from the checkpoint minus --overlap (logs arrive late; what is fetched twice is stored \

@@ -9,6 +9,7 @@ import FlowWeb
 extension Tailflow {
     struct Top: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "top",
             abstract: "Rank endpoints, pairs, ports or protocols by traffic over a window.",
             discussion: "Each byte is counted once although both ends report it (the edge model of SPEC §3).")
 
@@ -38,6 +39,7 @@ extension Tailflow {
 
     struct Series: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "series",
             abstract: "Bytes and packets per step over a window, for everything, an endpoint, a pair or an edge.",
             discussion: "Dense: every bucket from the one holding --from to the one holding the last instant before --to, empty ones as zero.")
 
@@ -66,7 +68,7 @@ extension Tailflow {
     }
 
     struct Rollup: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Bytes and packets per step, grouped by any of kind, proto, src, dst, tag, user, os and port.")
+        static let configuration = CommandConfiguration(commandName: "rollup", abstract: "Bytes and packets per step, grouped by any of kind, proto, src, dst, tag, user, os and port.")
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var window: WindowOptions
@@ -87,6 +89,7 @@ extension Tailflow {
 
     struct Scope: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "scope",
             abstract: "Everything one endpoint touched in a window: every peer, both directions, ports, protocols, first and last seen.",
             discussion: """
                 Who opened the connections: outboundPorts (PORTS OUT) are the service ports on the peer the endpoint \
@@ -141,6 +144,7 @@ extension Tailflow {
 
     struct Flows: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "flows",
             abstract: "The raw flow rows of a window, newest first, as the admin console's log view shows them.",
             discussion: "Page with --limit and --after CURSOR, where CURSOR is the `cursor` field of the last row of the previous page (json, csv, ndjson).")
 

@@ -10,6 +10,7 @@ import Logging
 extension Tailflow {
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "serve",
             abstract: "Receive Tailscale log streaming (Splunk HEC, Elasticsearch bulk, plain) and answer queries over HTTP.",
             discussion: """
                 Receivers for Tailscale's log streaming; each is off (404) until its secret is set:
