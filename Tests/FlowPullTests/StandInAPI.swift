@@ -243,6 +243,9 @@ final class StandInAPI: @unchecked Sendable {
         case .slow(let d)?:
             record("\(path) slow")
             try await Task.sleep(for: d)
+            // One request, one line: the client has usually given up by now, but under load the
+            // command may still run when the sleep ends, and a second line would count twice.
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
         case .drop?:
             record("\(path) drop")
             let half = ByteBuffer(bytes: body.prefix(max(1, body.count / 2)))
