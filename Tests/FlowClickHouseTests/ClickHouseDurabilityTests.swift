@@ -37,8 +37,10 @@ extension ClickHouseBackendTests {
         defer { server.stop() }
         let dir = TempDir()
         let logs = dir.path("day.jsonl"), db = dir.path("clean.db")
-        // About 330,000 rows: several commits (the pipeline commits every 100,000 rows), so the kill comes mid-ingest.
-        try Self.ok(["generate", "--nodes", "100", "--duration", "2h", "--seed", "3", "-o", logs])
+        // Eight hours of 100 nodes: an ingest of several seconds even on an idle machine, so several
+        // commits (the pipeline commits every 2 s or 500,000 rows) and the kill comes mid-ingest. Two
+        // hours were one commit on an idle machine: the kill came after the end and tested nothing.
+        try Self.ok(["generate", "--nodes", "100", "--duration", "8h", "--seed", "3", "-o", logs])
         try Self.ok(["ingest", "--db", db, logs])
         let store = server.storeURL(database: "killed")
 
@@ -64,7 +66,7 @@ extension ClickHouseBackendTests {
         #expect(total == (try Self.count(server, "SELECT count() FROM (SELECT DISTINCT start_ns, reporter, digest, row FROM killed.flows)")),
                 "rows were doubled")
         #expect(!stdout.isEmpty)
-        let w = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T03:00:00Z"]
+        let w = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T09:00:00Z"]
         let questions = [["top"] + w, ["top", "--by", "pair", "--limit", "10000"] + w, ["top", "--by", "port", "--limit", "10000"] + w,
                          ["series", "--step", "5m"] + w, ["nodes"]]
         try Self.expectSameAnswers(questions, db: db, store: store)
@@ -75,7 +77,8 @@ extension ClickHouseBackendTests {
         defer { server.stop() }
         let dir = TempDir()
         let logs = dir.path("day.jsonl"), db = dir.path("clean.db")
-        try Self.ok(["generate", "--nodes", "100", "--duration", "2h", "--seed", "4", "-o", logs])
+        // Long enough to be still running when the server goes (see above).
+        try Self.ok(["generate", "--nodes", "100", "--duration", "8h", "--seed", "4", "-o", logs])
         try Self.ok(["ingest", "--db", db, logs])
         let store = server.storeURL(database: "down")
         let (p, _, err) = try Self.spawn(["ingest", "--store", store, logs])
@@ -89,7 +92,7 @@ extension ClickHouseBackendTests {
         // Back up: the same ingest again completes the store, nothing doubled.
         try server.restart()
         try Self.ok(["ingest", "--store", store, logs])
-        let w = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T03:00:00Z"]
+        let w = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T09:00:00Z"]
         try Self.expectSameAnswers([["top", "--by", "pair", "--limit", "10000"] + w, ["series", "--step", "5m"] + w], db: db, store: store)
         #expect(try Self.count(server, "SELECT count() FROM down.flows")
                     == (try Self.count(server, "SELECT count() FROM (SELECT DISTINCT start_ns, reporter, digest, row FROM down.flows)")))
