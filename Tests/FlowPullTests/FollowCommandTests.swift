@@ -47,8 +47,9 @@ struct FollowCommandTests {
             #expect(try Dump.of(clean) == expected)
             PullCommandTests.expectNoSecrets(r)
 
-            // Slow answers, so that the follow can be killed half way.
-            api.delayAnswers(.milliseconds(150))
+            // Slow answers, so that the follow can be killed half way: 150 ms let the whole follow end
+            // before a test starved by the rest of the suite saw its checkpoint pass half-way.
+            api.delayAnswers(.milliseconds(600))
             let killed = dir.path("killed.db")
             let p = try CLI.start(Self.followArgs(api), db: killed, env: PullCommandTests.keyEnv)
             let start = Timestamp.parseRFC3339(Self.since)!
