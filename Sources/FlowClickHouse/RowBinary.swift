@@ -20,25 +20,24 @@ struct RowBinary {
 
     @inline(__always) mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
 
-    mutating func string(_ s: String) {
-        var n = UInt64(s.utf8.count)
+    /// A length as RowBinary writes it: unsigned LEB128.
+    mutating func length(_ count: Int) {
+        var n = UInt64(count)
         repeat {
             var b = UInt8(n & 0x7f)
             n >>= 7
             if n != 0 { b |= 0x80 }
             bytes.append(b)
         } while n != 0
+    }
+
+    mutating func string(_ s: String) {
+        length(s.utf8.count)
         bytes.append(contentsOf: s.utf8)
     }
 
     mutating func strings(_ a: [String]) {
-        var n = UInt64(a.count)
-        repeat {
-            var b = UInt8(n & 0x7f)
-            n >>= 7
-            if n != 0 { b |= 0x80 }
-            bytes.append(b)
-        } while n != 0
+        length(a.count)
         for s in a { string(s) }
     }
 
