@@ -174,16 +174,7 @@ package final class ClickHouseMigrationWriter {
         let seq = UInt64(Date().timeIntervalSince1970 * 1e6)
         for n in nodes {
             if let i = n.info, let t = n.infoNs, info[n.stableID].map({ $0 < t }) ?? true {
-                infoRows.string(n.stableID)
-                infoRows.i64(t)
-                infoRows.u64(seq)
-                infoRows.string(i.name ?? "")
-                infoRows.string(i.os ?? "")
-                infoRows.string(i.user ?? "")
-                infoRows.strings(i.tags)
-                infoRows.strings(i.addresses.map(\.description))
-                infoRows.u8(i.routes == nil ? 0 : 1)
-                infoRows.strings(i.routes ?? [])
+                infoRows.nodeInfo(n.stableID, i, at: t, seq: seq)
                 counts.info += 1
                 changed.insert(n.stableID)
             }

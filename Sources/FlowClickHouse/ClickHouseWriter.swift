@@ -221,16 +221,7 @@ final class ClickHouseWriter: StoreWriter {
         let seq = UInt64(Date().timeIntervalSince1970 * 1e6)
         for (id, n) in nodes.sorted(by: { $0.key < $1.key }) {
             if n.infoDirty, let i = n.info, let t = n.infoNs {
-                info.string(id)
-                info.i64(t)
-                info.u64(seq)
-                info.string(i.name ?? "")
-                info.string(i.os ?? "")
-                info.string(i.user ?? "")
-                info.strings(i.tags)
-                info.strings(i.addresses.map(\.description))
-                info.u8(i.routes == nil ? 0 : 1)
-                info.strings(i.routes ?? [])
+                info.nodeInfo(id, i, at: t, seq: seq)
                 infos += 1
                 for a in i.addresses {
                     addresses.string(a.description)
@@ -474,5 +465,22 @@ final class ClickHouseWriter: StoreWriter {
             out.i64(r.recorded ?? now)  // a reject copied from another store keeps when it was first recorded
         }
         try client.run("INSERT INTO rejects (source, offset, reason, line, excerpt, recorded_ns) FORMAT RowBinary", data: out.bytes)
+    }
+}
+
+extension RowBinary {
+    /// One `node_info` row: a node's reported facts at `t`; `seq` orders writes of the same `t`.
+    /// The writer and `migrate` both write it, so its columns are spelled once.
+    mutating func nodeInfo(_ stableID: String, _ i: NodeInfo, at t: Int64, seq: UInt64) {
+        string(stableID)
+        i64(t)
+        u64(seq)
+        string(i.name ?? "")
+        string(i.os ?? "")
+        string(i.user ?? "")
+        strings(i.tags)
+        strings(i.addresses.map(\.description))
+        u8(i.routes == nil ? 0 : 1)
+        strings(i.routes ?? [])
     }
 }
