@@ -132,7 +132,7 @@ public struct ClickHouseQueries: Sendable {
             self.directory = directory
             self.queries = queries
             endpoint = try options.endpoint.map { try queries.resolve($0, directory) }
-            labelMaker = Labels(queries.store)
+            labelMaker = Labels(queries.store, directory)
         }
 
         let labelMaker: Labels
@@ -147,10 +147,13 @@ public struct ClickHouseQueries: Sendable {
     /// store only when an answer has an address or `*` to label.
     final class Labels {
         let store: ClickHouseStore
+        /// The question's node tables (the labels read no others).
+        let directory: NodeDirectory
         var labels: EndpointLabels?
 
-        init(_ store: ClickHouseStore) {
+        init(_ store: ClickHouseStore, _ directory: NodeDirectory) {
             self.store = store
+            self.directory = directory
         }
 
         func label(_ key: String, ports: [UInt16] = [], starOnly: Bool? = false) throws -> String? {
@@ -165,7 +168,7 @@ public struct ClickHouseQueries: Sendable {
 
         func made() throws -> EndpointLabels {
             if let labels { return labels }
-            let made = try EndpointLabels(try ClickHouseSnapshot(store.client))
+            let made = try EndpointLabels(try ClickHouseSnapshot(store.client, directory: directory))
             labels = made
             return made
         }
@@ -286,7 +289,7 @@ public struct ClickHouseQueries: Sendable {
     func flows(_ c: Context, match: String? = nil, limit: Int, after: String?) throws -> (rows: [FlowLogRow], total: Int, atLeast: Bool) {
         let position = try after.map(FlowPosition.init(parsing:))
         // The node ids (the cursor's reporter, the order within a window start) and the labels.
-        let snapshot = try ClickHouseSnapshot(client)
+        let snapshot = try ClickHouseSnapshot(client, directory: c.directory)
         let labels = try EndpointLabels(snapshot)
         let ids = snapshot.nodeIDs.sorted { $0.key < $1.key }
         let w = c.options.window

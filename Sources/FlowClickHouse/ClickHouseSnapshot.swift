@@ -38,9 +38,10 @@ final class ClickHouseSnapshot: StoreSnapshot {
     /// The most flow rows one slice of a scan reads (a slice is never cut inside a minute).
     static let sliceRows = 200_000
 
-    init(_ client: ClickHouseClient) throws {
+    /// - parameter directory: the node tables as a question already read them (else read here).
+    init(_ client: ClickHouseClient, directory: NodeDirectory? = nil) throws {
         self.client = client
-        directory = try NodeDirectory(client)
+        self.directory = try directory ?? NodeDirectory(client)
         var ordinals: [String: Int64] = [:]
         for f in try client.rows("SELECT stable_id, min(id) FROM node_ids GROUP BY stable_id") where f.count == 2 {
             if let id = Int64(f[1]) { ordinals[f[0]] = id }
