@@ -39,9 +39,9 @@ final class ClickHouseSnapshot: StoreSnapshot {
     static let sliceRows = 200_000
 
     /// - parameter directory: the node tables as a question already read them (else read here).
-    init(_ client: ClickHouseClient, directory: NodeDirectory? = nil) throws {
+    init(_ client: ClickHouseClient, directory known: NodeDirectory? = nil) throws {
         self.client = client
-        self.directory = try directory ?? NodeDirectory(client)
+        directory = try known ?? NodeDirectory(client)
         var ordinals: [String: Int64] = [:]
         for f in try client.rows("SELECT stable_id, min(id) FROM node_ids GROUP BY stable_id") where f.count == 2 {
             if let id = Int64(f[1]) { ordinals[f[0]] = id }
