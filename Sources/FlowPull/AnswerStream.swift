@@ -39,8 +39,12 @@ final class AnswerStream: ByteInput, @unchecked Sendable {
     var received: Int64 { condition.withLock { _received } }
     private var _received: Int64 = 0
 
-    init(url: String) {
+    /// What the timeout counts with: the continuous clock, or a clock a test moves by hand.
+    private let now: @Sendable () -> ContinuousClock.Instant
+
+    init(url: String, now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
         self.url = url
+        self.now = now
     }
 
     /// Why the answer could not be read to its end, once it could not.
@@ -103,9 +107,8 @@ final class AnswerStream: ByteInput, @unchecked Sendable {
 
     /// Fails the answer once `timeout` of the time since `started`, less the time stalled for the reader, has passed.
     private func watch(started: ContinuousClock.Instant, timeout: Duration) async {
-        let clock = ContinuousClock()
         while !Task.isCancelled {
-            let now = clock.now
+            let now = self.now()
             let waited = condition.withLock { () -> Duration? in
                 if finished || failed != nil { return nil }
                 return now - started - stalled - (stalledSince.map { now - $0 } ?? .zero)
@@ -136,7 +139,7 @@ final class AnswerStream: ByteInput, @unchecked Sendable {
                     let resumeNow = condition.withLock { () -> Bool in
                         guard queued >= Self.window, !abandoned, failed == nil, !Task.isCancelled else { return true }
                         room = c
-                        stalledSince = ContinuousClock.now
+                        stalledSince = now()
                         return false
                     }
                     if resumeNow { c.resume() }
@@ -187,7 +190,7 @@ final class AnswerStream: ByteInput, @unchecked Sendable {
         }
         queued -= copied
         if queued < Self.window / 2, let since = stalledSince {
-            stalled += ContinuousClock.now - since
+            stalled += now() - since
             stalledSince = nil
             waiter = room
             room = nil

@@ -1,4 +1,5 @@
 import FlowClickHouse
+import FlowStore
 import Foundation
 import TestSupport
 import Testing
@@ -8,8 +9,14 @@ import Testing
 /// on the same input, idempotent ingest, schema versions, credentials, clear refusals.
 @Suite(.serialized, .enabled(if: ClickHouseServer.isInstalled, Comment(rawValue: ClickHouseServer.skipReason)))
 struct ClickHouseBackendTests {
-    /// Runs `tailflow args…` with a clean environment (plus `env`) and waits for it.
-    static func tailflow(_ args: [String], env: [String: String] = [:]) throws -> ProcessOutput {
+    /// Runs `tailflow args…` with a clean environment (plus `env`) on a thread of its own and waits
+    /// for it: not on the test's thread, since Swift Testing's cooperative pool is as wide as the
+    /// machine has cores, and a test blocked on a child process stalls every other test meanwhile.
+    static func tailflow(_ args: [String], env: [String: String] = [:]) async throws -> ProcessOutput {
+        try await offThePool { try tailflowBlocking(args, env: env) }
+    }
+
+    static func tailflowBlocking(_ args: [String], env: [String: String]) throws -> ProcessOutput {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: TailflowBinary.path)
         p.arguments = args
@@ -22,8 +29,8 @@ struct ClickHouseBackendTests {
 
     /// Runs a command that must succeed; returns its output.
     @discardableResult
-    static func ok(_ args: [String], env: [String: String] = [:]) throws -> ProcessOutput {
-        let out = try tailflow(args, env: env)
+    static func ok(_ args: [String], env: [String: String] = [:]) async throws -> ProcessOutput {
+        let out = try await tailflow(args, env: env)
         guard out.status == 0 else { throw TestFailure("tailflow \(args.joined(separator: " ")) exited \(out.status): \(out.stderr)") }
         return out
     }
@@ -31,10 +38,10 @@ struct ClickHouseBackendTests {
     static let window = ["--from", "2026-11-01T10:00:00Z", "--to", "2026-11-01T11:00:00Z"]
 
     /// The same question on both stores: stdout and stderr must be the same bytes.
-    static func expectSameAnswers(_ questions: [[String]], db: String, store: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func expectSameAnswers(_ questions: [[String]], db: String, store: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         for q in questions {
-            let sqlite = try tailflow(q + ["--db", db, "--format", "json"])
-            let clickhouse = try tailflow(q + ["--store", store, "--format", "json"])
+            let sqlite = try await tailflow(q + ["--db", db, "--format", "json"])
+            let clickhouse = try await tailflow(q + ["--store", store, "--format", "json"])
             #expect(sqlite.status == 0, "\(q): \(sqlite.stderr)", sourceLocation: sourceLocation)
             #expect(clickhouse.status == sqlite.status, "\(q): \(clickhouse.stderr)", sourceLocation: sourceLocation)
             #expect(clickhouse.stdout == sqlite.stdout, "\(q.joined(separator: " ")): the answers differ", sourceLocation: sourceLocation)
@@ -52,18 +59,18 @@ struct ClickHouseBackendTests {
 
     /// The tiny tailnet's worked answers (fixtures/tiny/expected-*.json), and every container of
     /// the shared fixtures giving SQLite's answers; a second ingest adds nothing.
-    @Test func fixturesAnswerAsWorkedOutAndAsSQLite() throws {
+    @Test func fixturesAnswerAsWorkedOutAndAsSQLite() async throws {
         let server = try ClickHouseServer.start()
         defer { server.stop() }
         let dir = TempDir()
         let store = server.storeURL(database: "tiny")
         let db = dir.path("tiny.db")
         for target in [["--db", db], ["--store", store]] {
-            try Self.ok(["ingest"] + target + [Fixtures.path("tiny/api-response.json")])
-            try Self.ok(["nodes", "import"] + target + [Fixtures.path("tiny/devices.json")])
+            try await Self.ok(["ingest"] + target + [Fixtures.path("tiny/api-response.json")])
+            try await Self.ok(["nodes", "import"] + target + [Fixtures.path("tiny/devices.json")])
         }
         for (by, file) in [("endpoint", "expected-top-endpoint.json"), ("pair", "expected-top-pair.json")] {
-            let out = try Self.ok(["top", "--store", store, "--by", by, "--format", "json"] + Self.window)
+            let out = try await Self.ok(["top", "--store", store, "--by", by, "--format", "json"] + Self.window)
             let got = try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? NSArray
             let want = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("tiny/" + file))) as? NSArray
             #expect(got != nil && got == want, "top --by \(by) on clickhouse: \(out.stdout)")
@@ -72,39 +79,39 @@ struct ClickHouseBackendTests {
                          ["top", "--by", "proto"] + Self.window, ["series", "--step", "5m"] + Self.window,
                          ["rollup", "--step", "10m", "--group-by", "kind,src,dst,port"] + Self.window,
                          ["scope", "--endpoint", "alice-laptop"] + Self.window, ["scope", "--endpoint", "*"] + Self.window, ["nodes"]]
-        try Self.expectSameAnswers(questions, db: db, store: store)
+        try await Self.expectSameAnswers(questions, db: db, store: store)
         // Ingested again: nothing new, the same answers.
-        let again = try Self.ok(["ingest", "--store", store, "--format", "json", Fixtures.path("tiny/api-response.json")])
+        let again = try await Self.ok(["ingest", "--store", store, "--format", "json", Fixtures.path("tiny/api-response.json")])
         #expect(again.stdout.contains("\"storedMessages\": 0") || again.stdout.contains("\"storedMessages\":0"), "\(again.stdout)")
-        try Self.expectSameAnswers(questions, db: db, store: store)
+        try await Self.expectSameAnswers(questions, db: db, store: store)
 
         for (i, container) in Fixtures.containers.enumerated() {
             let cdb = dir.path("c\(i).db"), cstore = server.storeURL(database: "c\(i)")
-            try Self.ok(["ingest", "--db", cdb, Fixtures.path("containers/" + container)])
-            try Self.ok(["ingest", "--store", cstore, Fixtures.path("containers/" + container)])
-            try Self.ok(["ingest", "--store", cstore, Fixtures.path("containers/" + container)])
-            try Self.expectSameAnswers([["top"] + Self.window, ["top", "--by", "pair"] + Self.window], db: cdb, store: cstore)
+            try await Self.ok(["ingest", "--db", cdb, Fixtures.path("containers/" + container)])
+            try await Self.ok(["ingest", "--store", cstore, Fixtures.path("containers/" + container)])
+            try await Self.ok(["ingest", "--store", cstore, Fixtures.path("containers/" + container)])
+            try await Self.expectSameAnswers([["top"] + Self.window, ["top", "--by", "pair"] + Self.window], db: cdb, store: cstore)
         }
     }
 
     /// A generated tailnet (servers, clients, a subnet router, an exit node with anonymised traffic,
     /// old clients without node info, nodes that never report): every question ClickHouse answers,
     /// with filters, byte-identical to SQLite's; ingesting the file again changes nothing.
-    @Test func generatedTailnetAnswersAsSQLite() throws {
+    @Test func generatedTailnetAnswersAsSQLite() async throws {
         let server = try ClickHouseServer.start()
         defer { server.stop() }
         let dir = TempDir()
         let logs = dir.path("day.jsonl"), devices = dir.path("devices.json"), db = dir.path("gen.db")
-        try Self.ok(["generate", "--nodes", "30", "--duration", "3h", "--seed", "7", "--changes", "--change-interval", "10m",
+        try await Self.ok(["generate", "--nodes", "30", "--duration", "3h", "--seed", "7", "--changes", "--change-interval", "10m",
                      "--fault", "silent:db-1:1h..90m", "--fault", "skew:web-1:90s", "-o", logs, "--devices", devices])
         let store = server.storeURL(database: "gen")
         // Half the device list before the flows, so resolution changes at query time.
         for target in [["--db", db], ["--store", store]] {
-            try Self.ok(["ingest"] + target + [logs])
+            try await Self.ok(["ingest"] + target + [logs])
         }
         let w = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T03:00:00Z"]
-        func questions() throws -> [[String]] {
-            let top = try Self.ok(["top", "--db", db, "--format", "json", "--limit", "3"] + w)
+        func questions() async throws -> [[String]] {
+            let top = try await Self.ok(["top", "--db", db, "--format", "json", "--limit", "3"] + w)
             let rows = try #require(try JSONSerialization.jsonObject(with: Data(top.stdout.utf8)) as? [[String: Any]])
             let a = try #require(rows.first?["endpoint"] as? String), b = try #require(rows.last?["endpoint"] as? String)
             let name = (rows[1]["name"] as? String).map { String($0.split(separator: ".")[0]) } ?? b
@@ -143,27 +150,27 @@ struct ClickHouseBackendTests {
                 ["coverage"] + w, ["changes"] + w, ["changes", "--limit", "3"] + w, ["derp", "list"],
             ]
         }
-        try Self.expectSameAnswers(try questions(), db: db, store: store)
+        try await Self.expectSameAnswers(try questions(), db: db, store: store)
         // Charts and tables print alike too.
         let charts = [["top", "--format", "svg"] + w, ["series", "--step", "10m", "--format", "svg"] + w,
                       ["scope", "--endpoint", "web-1", "--format", "table"] + w, ["flows", "--format", "table", "--limit", "40"] + w]
         for q in charts {
-            let sqlite = try Self.ok(q + ["--db", db]), clickhouse = try Self.ok(q + ["--store", store])
+            let sqlite = try await Self.ok(q + ["--db", db]), clickhouse = try await Self.ok(q + ["--store", store])
             #expect(clickhouse.stdout == sqlite.stdout && clickhouse.stderr == sqlite.stderr, "\(q.joined(separator: " "))")
         }
         // A page of raw rows continues after its last row's cursor alike.
-        let page = try Self.ok(["flows", "--limit", "7", "--format", "json", "--db", db] + w)
+        let page = try await Self.ok(["flows", "--limit", "7", "--format", "json", "--db", db] + w)
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(page.stdout.utf8)) as? [[String: Any]])
         let cursor = try #require(rows.last?["cursor"] as? String)
-        try Self.expectSameAnswers([["flows", "--limit", "9", "--after", cursor] + w], db: db, store: store)
+        try await Self.expectSameAnswers([["flows", "--limit", "9", "--after", cursor] + w], db: db, store: store)
         // The device list later: earlier answers improve on both backends alike.
         for target in [["--db", db], ["--store", store]] {
-            try Self.ok(["nodes", "import"] + target + [devices])
+            try await Self.ok(["nodes", "import"] + target + [devices])
         }
-        try Self.expectSameAnswers(try questions(), db: db, store: store)
-        let again = try Self.ok(["ingest", "--store", store, "--format", "json", logs])
+        try await Self.expectSameAnswers(try questions(), db: db, store: store)
+        let again = try await Self.ok(["ingest", "--store", store, "--format", "json", logs])
         #expect(again.stdout.contains("\"storedMessages\": 0") || again.stdout.contains("\"storedMessages\":0"), "\(again.stdout)")
-        try Self.expectSameAnswers(try questions(), db: db, store: store)
+        try await Self.expectSameAnswers(try questions(), db: db, store: store)
         #expect(try server.query("SELECT count() FROM gen.flows").trimmingCharacters(in: .whitespacesAndNewlines)
                     == server.query("SELECT count() FROM (SELECT DISTINCT start_ns, reporter, digest, row FROM gen.flows)").trimmingCharacters(in: .whitespacesAndNewlines))
     }
@@ -171,7 +178,7 @@ struct ClickHouseBackendTests {
     /// Subnet routes, the DERP map and relayed rows, totals without addresses: the tables' labels
     /// for what is not a node read alike on both backends (the generic path reads the DERP map
     /// and the routes from ClickHouse).
-    @Test func labelsRoutesAndDERPMapAsSQLite() throws {
+    @Test func labelsRoutesAndDERPMapAsSQLite() async throws {
         let server = try ClickHouseServer.start()
         defer { server.stop() }
         let dir = TempDir()
@@ -192,32 +199,32 @@ struct ClickHouseBackendTests {
 
             """.write(toFile: dir.path("relayed.jsonl"), atomically: true, encoding: .utf8)
         for target in [["--db", db], ["--store", store]] {
-            try Self.ok(["nodes", "import"] + target + [dir.path("devices.json")])
-            try Self.ok(["ingest"] + target + [Fixtures.path("tiny/api-response.json"), dir.path("relayed.jsonl")])
-            let imported = try Self.ok(["derp", "import"] + target + [dir.path("derpmap.json")])
+            try await Self.ok(["nodes", "import"] + target + [dir.path("devices.json")])
+            try await Self.ok(["ingest"] + target + [Fixtures.path("tiny/api-response.json"), dir.path("relayed.jsonl")])
+            let imported = try await Self.ok(["derp", "import"] + target + [dir.path("derpmap.json")])
             #expect(imported.stdout == "imported 2 DERP regions\n", "\(imported.stdout)")
         }
         for q in [["derp"], ["flows", "--kind", "physical"] + Self.window, ["flows", "--kind", "subnet"] + Self.window,
                   ["top", "--kind", "physical"] + Self.window, ["top"] + Self.window, ["scope", "--endpoint", "alice-laptop", "--kind", "physical"] + Self.window,
                   ["top", "--where", "dst in 192.168.0.0/16"] + Self.window] {
-            let sqlite = try Self.ok(q + ["--db", db, "--format", "table"]), clickhouse = try Self.ok(q + ["--store", store, "--format", "table"])
+            let sqlite = try await Self.ok(q + ["--db", db, "--format", "table"]), clickhouse = try await Self.ok(q + ["--store", store, "--format", "table"])
             #expect(clickhouse.stdout == sqlite.stdout && clickhouse.stderr == sqlite.stderr,
                     "\(q.joined(separator: " ")):\n\(sqlite.stdout)\nclickhouse:\n\(clickhouse.stdout)")
         }
-        let derp = try Self.ok(["derp", "--store", store, "--format", "csv"])
+        let derp = try await Self.ok(["derp", "--store", store, "--format", "csv"])
         #expect(derp.stdout == "region,code,name\r\n1,nyc,New York City\r\n9,dfw,Dallas\r\n", "\(derp.stdout)")
     }
 
     /// `tailflow serve --store clickhouse://…`: a real HEC POST is acknowledged once ClickHouse
     /// holds it, and the query API then answers from ClickHouse as `tailflow` answers from a SQLite
     /// file of the same input; a re-sent batch adds nothing.
-    @Test func serveReceivesIntoClickHouseAndAnswersFromIt() throws {
+    @Test func serveReceivesIntoClickHouseAndAnswersFromIt() async throws {
         let server = try ClickHouseServer.start()
         defer { server.stop() }
         let dir = TempDir()
         let store = server.storeURL(database: "served"), db = dir.path("direct.db")
         let hec = Fixtures.path("containers/splunk-hec.json")
-        try Self.ok(["ingest", "--db", db, hec])
+        try await Self.ok(["ingest", "--db", db, hec])
 
         let p = Process()
         p.executableURL = URL(fileURLWithPath: TailflowBinary.path)
@@ -247,76 +254,76 @@ struct ClickHouseBackendTests {
         let port = try #require(Int(line.split(separator: ":").last ?? ""), "\(line)")
         let base = "http://127.0.0.1:\(port)"
 
-        func curl(_ args: [String]) throws -> ProcessOutput {
+        func curl(_ args: [String]) async throws -> ProcessOutput {
             let c = Process()
             c.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
             c.arguments = ["-sS", "--max-time", "60", "-w", "\n%{http_code}"] + args
             return try runToEnd(c)
         }
         for _ in 0..<2 {
-            let posted = try curl(["-H", "Authorization: Splunk T1-hec", "--data-binary", "@" + hec, base + "/services/collector/event"])
+            let posted = try await curl(["-H", "Authorization: Splunk T1-hec", "--data-binary", "@" + hec, base + "/services/collector/event"])
             #expect(posted.stdout.hasSuffix("\n200") && posted.stdout.contains("Success"), "\(posted.stdout) \(posted.stderr)")
             // Acknowledged means stored: the answers read it at once.
             let w = "from=2026-11-01T10:00:00Z&to=2026-11-01T11:00:00Z"
             for (path, args) in [("top", ["top"]), ("top?by=pair&", ["top", "--by", "pair"]), ("flows", ["flows"]),
                                  ("scope?endpoint=alice-laptop&", ["scope", "--endpoint", "alice-laptop"]), ("nodes", ["nodes"])] {
                 let url = base + "/api/v1/" + (path.hasSuffix("&") ? path + w : path + "?" + (path == "nodes" ? "" : w))
-                let answer = try curl(["-H", "Authorization: Bearer T4-read", url])
-                let direct = try Self.ok(args + ["--db", db, "--format", "json"] + (args == ["nodes"] ? [] : Self.window))
+                let answer = try await curl(["-H", "Authorization: Bearer T4-read", url])
+                let direct = try await Self.ok(args + ["--db", db, "--format", "json"] + (args == ["nodes"] ? [] : Self.window))
                 #expect(answer.stdout == direct.stdout + "\n200", "\(path): \(answer.stdout)\nsqlite: \(direct.stdout)")
             }
         }
         #expect(try server.query("SELECT count() FROM served.flows").trimmingCharacters(in: .whitespacesAndNewlines)
                     == server.query("SELECT count() FROM (SELECT DISTINCT start_ns, reporter, digest, row FROM served.flows)").trimmingCharacters(in: .whitespacesAndNewlines))
-        let health = try curl([base + "/healthz"])
+        let health = try await curl([base + "/healthz"])
         #expect(health.stdout.hasSuffix("\n200"), "\(health.stdout)")
         // The pages answer from ClickHouse too.
-        let page = try curl(["-H", "Authorization: Bearer T4-read", base + "/?from=2026-11-01T10:00:00Z&to=2026-11-01T11:00:00Z"])
+        let page = try await curl(["-H", "Authorization: Bearer T4-read", base + "/?from=2026-11-01T10:00:00Z&to=2026-11-01T11:00:00Z"])
         #expect(page.stdout.hasSuffix("\n200") && page.stdout.contains("alice-laptop"), "\(page.stdout.suffix(300))")
     }
 
     /// Schema versions, credentials, bad URLs, an unreachable server and unsupported commands:
     /// each a clear error, never a wrong answer.
-    @Test func refusalsAreClear() throws {
+    @Test func refusalsAreClear() async throws {
         let server = try ClickHouseServer.start()
         defer { server.stop() }
         let store = server.storeURL(database: "refusals")
         let dir = TempDir()
         // Questions never create a store.
-        let missing = try Self.tailflow(["top", "--store", store])
+        let missing = try await Self.tailflow(["top", "--store", store])
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("no tailflow store in database refusals"), "\(missing.stderr)")
-        try Self.ok(["ingest", "--store", store, Fixtures.path("tiny/api-response.json")])
+        try await Self.ok(["ingest", "--store", store, Fixtures.path("tiny/api-response.json")])
         #expect(try server.query("SELECT name FROM refusals.schema_migrations").contains("001_clickhouse_store"))
 
         // A password from the environment; a wrong one names the server and ClickHouse's message.
         let withUser = server.storeURL(database: "refusals", user: ClickHouseServer.user)
-        try Self.ok(["top", "--store", withUser] + Self.window, env: ["TAILFLOW_CLICKHOUSE_PASSWORD": ClickHouseServer.password])
-        try Self.ok(["top"] + Self.window, env: ["TAILFLOW_STORE": withUser, "TAILFLOW_CLICKHOUSE_PASSWORD": ClickHouseServer.password])
-        let wrong = try Self.tailflow(["top", "--store", withUser] + Self.window, env: ["TAILFLOW_CLICKHOUSE_PASSWORD": "nope"])
+        try await Self.ok(["top", "--store", withUser] + Self.window, env: ["TAILFLOW_CLICKHOUSE_PASSWORD": ClickHouseServer.password])
+        try await Self.ok(["top"] + Self.window, env: ["TAILFLOW_STORE": withUser, "TAILFLOW_CLICKHOUSE_PASSWORD": ClickHouseServer.password])
+        let wrong = try await Self.tailflow(["top", "--store", withUser] + Self.window, env: ["TAILFLOW_CLICKHOUSE_PASSWORD": "nope"])
         #expect(wrong.status == 1)
         #expect(wrong.stderr.contains("clickhouse server 127.0.0.1:\(server.httpPort)") && wrong.stderr.contains("assword"), "\(wrong.stderr)")
         #expect(!wrong.stderr.contains("no tailflow store"), "\(wrong.stderr)")
 
         // Not yet on this backend: a clear refusal.
         for args in [["check"], ["prune"], ["backup", "--output", dir.path("b.db")], ["export", "--output", dir.path("x.tar")], ["import", dir.path("x.tar")]] {
-            let out = try Self.tailflow(args + ["--store", store])
+            let out = try await Self.tailflow(args + ["--store", store])
             #expect(out.status != 0, "\(args)")
             #expect(out.stderr.contains("not supported on the clickhouse backend yet"), "\(args): \(out.stderr)")
             #expect(out.stdout.isEmpty)
         }
-        let cluster = try Self.tailflow(["top", "--store", store + "?cluster=two"])
+        let cluster = try await Self.tailflow(["top", "--store", store + "?cluster=two"])
         #expect(cluster.status == 1 && cluster.stderr.contains("not spread over a cluster: open it without ?cluster=two"), "\(cluster.stderr)")
         // Bad URLs are usage errors.
         for url in ["clickhouse://127.0.0.1:8123", "clickhouse://u:pw@127.0.0.1:8123/db", "clickhouse://127.0.0.1:99999/db", "postgres://x/y"] {
-            let out = try Self.tailflow(["top", "--store", url])
+            let out = try await Self.tailflow(["top", "--store", url])
             #expect(out.status == 2, "\(url): \(out.stderr)")
         }
 
         // A schema newer than this binary knows is refused, by writers and readers.
         _ = try server.query("INSERT INTO refusals.schema_migrations VALUES ('999_future', 0)")
         for args in [["ingest", Fixtures.path("tiny/api-response.json")], ["top"]] {
-            let out = try Self.tailflow(args + ["--store", store])
+            let out = try await Self.tailflow(args + ["--store", store])
             #expect(out.status == 1)
             #expect(out.stderr.contains("999_future") && out.stderr.contains("newer tailflow"), "\(out.stderr)")
         }
@@ -324,12 +331,12 @@ struct ClickHouseBackendTests {
 
     /// A server that is down when ingest starts and comes back: tailflow says it retries, and the
     /// answers then equal a clean run's.
-    @Test func ingestRetriesUntilTheServerIsBack() throws {
+    @Test func ingestRetriesUntilTheServerIsBack() async throws {
         let server = try ClickHouseServer.start()
         defer { server.stop() }
         let dir = TempDir()
         let store = server.storeURL(database: "retry"), db = dir.path("clean.db")
-        try Self.ok(["ingest", "--db", db, Fixtures.path("tiny/api-response.json")])
+        try await Self.ok(["ingest", "--db", db, Fixtures.path("tiny/api-response.json")])
         server.stop()
         // Back after three seconds: the ingest meets a refused connection first and retries.
         let restart = Thread {
@@ -343,7 +350,7 @@ struct ClickHouseBackendTests {
         let out = try runToEnd(p)
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stderr.contains("retrying"), "\(out.stderr)")
-        try Self.expectSameAnswers([["top"] + Self.window, ["top", "--by", "pair"] + Self.window], db: db, store: store)
+        try await Self.expectSameAnswers([["top"] + Self.window, ["top", "--by", "pair"] + Self.window], db: db, store: store)
     }
 
     @Test func storeURLs() throws {

@@ -24,19 +24,19 @@ extension ClickHouseBackendTests {
         Int(try server.query(sql).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 
-    @Test func clusterAnswersAsOneServerAndSQLite() throws {
+    @Test func clusterAnswersAsOneServerAndSQLite() async throws {
         let shards = try Self.startCluster()
         defer { for s in shards { s.stop() } }
         let single = try ClickHouseServer.start()
         defer { single.stop() }
         let dir = TempDir()
         let logs = dir.path("day.jsonl"), devices = dir.path("devices.json"), db = dir.path("gen.db")
-        try Self.ok(["generate", "--nodes", "30", "--duration", "3h", "--seed", "11", "-o", logs, "--devices", devices])
+        try await Self.ok(["generate", "--nodes", "30", "--duration", "3h", "--seed", "11", "-o", logs, "--devices", devices])
         let cluster = shards[0].storeURL(database: "gen") + "?cluster=two"
         let one = single.storeURL(database: "gen")
         for target in [["--db", db], ["--store", cluster], ["--store", one]] {
-            try Self.ok(["ingest"] + target + [logs])
-            try Self.ok(["nodes", "import"] + target + [devices])
+            try await Self.ok(["ingest"] + target + [logs])
+            try await Self.ok(["nodes", "import"] + target + [devices])
         }
         // Every shard holds a part of the rows, and each row once.
         let parts = try shards.map { try Self.count($0, "SELECT count() FROM gen.flows_local") }
@@ -54,7 +54,7 @@ extension ClickHouseBackendTests {
         }
 
         let w = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T03:00:00Z"]
-        let top = try Self.ok(["top", "--db", db, "--format", "json", "--limit", "3"] + w)
+        let top = try await Self.ok(["top", "--db", db, "--format", "json", "--limit", "3"] + w)
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(top.stdout.utf8)) as? [[String: Any]])
         let a = try #require(rows.first?["endpoint"] as? String), b = try #require(rows.last?["endpoint"] as? String)
         let questions: [[String]] = [
@@ -72,27 +72,27 @@ extension ClickHouseBackendTests {
             ["rollup", "--step", "1h", "--group-by", "tag"] + w, ["coverage"] + w,
             ["diff", "--from", "2026-11-01T02:00:00Z", "--to", "2026-11-01T03:00:00Z", "--baseline", "2h"],
         ]
-        try Self.expectSameAnswers(questions, db: db, store: cluster)
-        try Self.expectSameAnswers(questions, db: db, store: one)
+        try await Self.expectSameAnswers(questions, db: db, store: cluster)
+        try await Self.expectSameAnswers(questions, db: db, store: one)
         // The other server of the cluster answers the same.
-        try Self.expectSameAnswers([["top", "--by", "pair"] + w, ["scope", "--endpoint", a] + w],
+        try await Self.expectSameAnswers([["top", "--by", "pair"] + w, ["scope", "--endpoint", a] + w],
                                    db: db, store: shards[1].storeURL(database: "gen") + "?cluster=two")
 
         // The same file again adds nothing on the cluster.
-        let again = try Self.ok(["ingest", "--store", cluster, "--format", "json", logs])
+        let again = try await Self.ok(["ingest", "--store", cluster, "--format", "json", logs])
         #expect(again.stdout.contains("\"storedMessages\": 0") || again.stdout.contains("\"storedMessages\":0"), "\(again.stdout)")
         let after = try shards.map { try Self.count($0, "SELECT count() FROM gen.flows_local") }
         #expect(after == parts)
-        try Self.expectSameAnswers([["top", "--by", "pair", "--limit", "1000"] + w, ["series", "--step", "5m"] + w], db: db, store: cluster)
+        try await Self.expectSameAnswers([["top", "--by", "pair", "--limit", "1000"] + w, ["series", "--step", "5m"] + w], db: db, store: cluster)
         // Each server records the schema it has.
         for s in shards {
             #expect(try s.query("SELECT name FROM gen.schema_migrations").contains("001_clickhouse_store"))
         }
         // A cluster's store opened as one server's is refused (and the other way round, in refusalsAreClear).
-        let plain = try Self.tailflow(["top", "--store", shards[0].storeURL(database: "gen")])
+        let plain = try await Self.tailflow(["top", "--store", shards[0].storeURL(database: "gen")])
         #expect(plain.status == 1 && plain.stderr.contains("is spread over cluster two: open it with ?cluster=two"), "\(plain.stderr)")
         // An unknown cluster is a clear error.
-        let unknown = try Self.tailflow(["ingest", "--store", shards[0].storeURL(database: "x") + "?cluster=nope", logs])
+        let unknown = try await Self.tailflow(["ingest", "--store", shards[0].storeURL(database: "x") + "?cluster=nope", logs])
         #expect(unknown.status == 1 && unknown.stderr.contains("no cluster 'nope'"), "\(unknown.stderr)")
     }
 }

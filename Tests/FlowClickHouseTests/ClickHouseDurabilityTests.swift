@@ -32,7 +32,7 @@ extension ClickHouseBackendTests {
         throw TestFailure("no rows reached \(table) within 120 s")
     }
 
-    @Test func serverKilledMidIngestLosesAndDoublesNothing() throws {
+    @Test func serverKilledMidIngestLosesAndDoublesNothing() async throws {
         let server = try ClickHouseServer.start()
         defer { server.stop() }
         let dir = TempDir()
@@ -40,8 +40,8 @@ extension ClickHouseBackendTests {
         // Eight hours of 100 nodes: an ingest of several seconds even on an idle machine, so several
         // commits (the pipeline commits every 2 s or 500,000 rows) and the kill comes mid-ingest. Two
         // hours were one commit on an idle machine: the kill came after the end and tested nothing.
-        try Self.ok(["generate", "--nodes", "100", "--duration", "8h", "--seed", "3", "-o", logs])
-        try Self.ok(["ingest", "--db", db, logs])
+        try await Self.ok(["generate", "--nodes", "100", "--duration", "8h", "--seed", "3", "-o", logs])
+        try await Self.ok(["ingest", "--db", db, logs])
         let store = server.storeURL(database: "killed")
 
         // Killed (SIGKILL, as a crash) once the first batch landed; back once tailflow said it retries.
@@ -69,17 +69,17 @@ extension ClickHouseBackendTests {
         let w = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T09:00:00Z"]
         let questions = [["top"] + w, ["top", "--by", "pair", "--limit", "10000"] + w, ["top", "--by", "port", "--limit", "10000"] + w,
                          ["series", "--step", "5m"] + w, ["nodes"]]
-        try Self.expectSameAnswers(questions, db: db, store: store)
+        try await Self.expectSameAnswers(questions, db: db, store: store)
     }
 
-    @Test func serverThatStaysDownIsAnErrorNamingIt() throws {
+    @Test func serverThatStaysDownIsAnErrorNamingIt() async throws {
         let server = try ClickHouseServer.start()
         defer { server.stop() }
         let dir = TempDir()
         let logs = dir.path("day.jsonl"), db = dir.path("clean.db")
         // Long enough to be still running when the server goes (see above).
-        try Self.ok(["generate", "--nodes", "100", "--duration", "8h", "--seed", "4", "-o", logs])
-        try Self.ok(["ingest", "--db", db, logs])
+        try await Self.ok(["generate", "--nodes", "100", "--duration", "8h", "--seed", "4", "-o", logs])
+        try await Self.ok(["ingest", "--db", db, logs])
         let store = server.storeURL(database: "down")
         let (p, _, err) = try Self.spawn(["ingest", "--store", store, logs])
         _ = try Self.waitForRows(server, "down.flows")
@@ -91,9 +91,9 @@ extension ClickHouseBackendTests {
         #expect(stderr.contains("retrying (attempt 8)"), "\(stderr)")
         // Back up: the same ingest again completes the store, nothing doubled.
         try server.restart()
-        try Self.ok(["ingest", "--store", store, logs])
+        try await Self.ok(["ingest", "--store", store, logs])
         let w = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T09:00:00Z"]
-        try Self.expectSameAnswers([["top", "--by", "pair", "--limit", "10000"] + w, ["series", "--step", "5m"] + w], db: db, store: store)
+        try await Self.expectSameAnswers([["top", "--by", "pair", "--limit", "10000"] + w, ["series", "--step", "5m"] + w], db: db, store: store)
         #expect(try Self.count(server, "SELECT count() FROM down.flows")
                     == (try Self.count(server, "SELECT count() FROM (SELECT DISTINCT start_ns, reporter, digest, row FROM down.flows)")))
     }
@@ -102,19 +102,19 @@ extension ClickHouseBackendTests {
 /// The insert wire formats (issue 19): RowBinary and JSONEachRow, each plain and gzipped
 /// (`Content-Encoding: gzip`), store the same rows: the answers equal SQLite's for all four.
 extension ClickHouseBackendTests {
-    @Test func everyInsertWireFormatStoresTheSameRows() throws {
+    @Test func everyInsertWireFormatStoresTheSameRows() async throws {
         let server = try ClickHouseServer.start()
         defer { server.stop() }
         let dir = TempDir()
         let logs = dir.path("day.jsonl"), db = dir.path("clean.db")
         // Big enough that each insert body is well over the 16 KiB gzip threshold.
-        try Self.ok(["generate", "--nodes", "30", "--duration", "1h", "--seed", "8", "-o", logs])
-        try Self.ok(["ingest", "--db", db, logs])
+        try await Self.ok(["generate", "--nodes", "30", "--duration", "1h", "--seed", "8", "-o", logs])
+        try await Self.ok(["ingest", "--db", db, logs])
         let w = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T01:00:00Z"]
         for (name, format, gzip) in [("rb", "RowBinary", "1"), ("rbplain", "RowBinary", "0"), ("js", "JSONEachRow", "1"), ("jsplain", "JSONEachRow", "0")] {
             let store = server.storeURL(database: name)
-            try Self.ok(["ingest", "--store", store, logs], env: ["TAILFLOW_CLICKHOUSE_INSERT_FORMAT": format, "TAILFLOW_CLICKHOUSE_GZIP": gzip])
-            try Self.expectSameAnswers([["top", "--by", "pair", "--limit", "10000"] + w, ["top", "--by", "port", "--limit", "10000"] + w,
+            try await Self.ok(["ingest", "--store", store, logs], env: ["TAILFLOW_CLICKHOUSE_INSERT_FORMAT": format, "TAILFLOW_CLICKHOUSE_GZIP": gzip])
+            try await Self.expectSameAnswers([["top", "--by", "pair", "--limit", "10000"] + w, ["top", "--by", "port", "--limit", "10000"] + w,
                                         ["series", "--step", "1m"] + w], db: db, store: store)
         }
     }

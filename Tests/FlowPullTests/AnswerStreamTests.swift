@@ -75,18 +75,36 @@ import TestSupport
         }
     }
 
+    /// A clock the test moves by hand: the stream's timeout counts with it, so what these tests prove
+    /// does not depend on how promptly a loaded machine runs the stream's tasks.
+    final class HandClock: Sendable {
+        private let instant = Mutex(ContinuousClock.now)
+        var now: ContinuousClock.Instant { instant.withLock { $0 } }
+        func advance(by duration: Duration) { instant.withLock { $0 = $0.advanced(by: duration) } }
+    }
+
+    /// Waits (in real time, generously: not a measurement) until `condition` holds.
+    static func eventually(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(300)
+        while !condition(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+    }
+
     /// The time an answer waits for its reader does not count against `--timeout`, and while it waits
-    /// the network side stands still, holding at most the window. Not bound to the machine's speed:
-    /// the body comes from memory, so the only time that can count is the stream's own handling of
-    /// 24 MiB (milliseconds) against a 3 s timeout, while the wait is 8 s, more than twice the timeout.
+    /// the network side stands still, holding at most the window (then the answer arrives whole).
+    /// The stream counts time with a hand-moved clock: it stands still while the window fills, then
+    /// moves ten timeouts while the answer waits for its reader.
     @Test func anAnswerWaitingForItsReaderHoldsTheWindowAndDoesNotTimeOut() async throws {
         let body = Body()
-        let stream = AnswerStream(url: "https://api.example/logs")
-        stream.start(.stream(body), started: ContinuousClock.now, timeout: .seconds(3), limit: Int.max)
-        try await Task.sleep(for: .seconds(8))
+        let clock = HandClock()
+        let stream = AnswerStream(url: "https://api.example/logs", now: { clock.now })
+        stream.start(.stream(body), started: clock.now, timeout: .seconds(1), limit: Int.max)
+        let window = AnswerStream.window
+        try await Self.eventually { stream.received >= Int64(window) || stream.failure != nil }
+        clock.advance(by: .seconds(10))
+        // Long enough for the stream's watch (which looks at least once a timeout) to see the new time.
+        try await Task.sleep(for: .milliseconds(2500))
         #expect(stream.failure == nil, "\(String(describing: stream.failure))")
         // The pump queues a part, then stops once the window is full: at most the window and one part.
-        let window = AnswerStream.window
         #expect(stream.received <= Int64(window + Self.partSize), "the network side kept reading: \(stream.received) bytes held")
         #expect(stream.received >= Int64(window), "it read ahead less than the window: \(stream.received)")
         #expect(body.partsProduced <= window / Self.partSize + 2, "parts asked of the network: \(body.partsProduced)")
@@ -96,11 +114,18 @@ import TestSupport
         #expect(read == (0..<Self.partCount).flatMap(Self.part), "the answer arrived changed")
     }
 
-    /// A server that stops sending fails the answer after `--timeout`; the reader gets an error naming
-    /// the timeout, never an early end that would look like a whole answer.
+    /// A server that stops sending fails the answer once `--timeout` has passed; the reader gets an
+    /// error naming the timeout, never an early end that would look like a whole answer.
     @Test func anAnswerThatKeepsUsWaitingTimesOut() async throws {
-        let stream = AnswerStream(url: "https://api.example/logs")
-        stream.start(.stream(Body(hangAfter: 3)), started: ContinuousClock.now, timeout: .seconds(1), limit: Int.max)
+        let body = Body(hangAfter: 3)
+        let clock = HandClock()
+        let stream = AnswerStream(url: "https://api.example/logs", now: { clock.now })
+        stream.start(.stream(body), started: clock.now, timeout: .seconds(1), limit: Int.max)
+        try await Self.eventually { body.partsProduced == 3 }
+        // Three parts are far from the window: the stream is waiting for the server, and that counts.
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(stream.failure == nil, "timed out before the time had passed: \(String(describing: stream.failure))")
+        clock.advance(by: .seconds(2))
         let error = await #expect(throws: InputError.self) { _ = try await Self.readAll(stream) }
         #expect(error?.source == "https://api.example/logs")
         #expect(error?.message.contains("--timeout") == true, "\(String(describing: error))")

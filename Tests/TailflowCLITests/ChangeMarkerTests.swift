@@ -24,7 +24,7 @@ struct ChangeMarkerTests {
     }
 
     /// Every time chart (`svg` element with `data-plot-x`) of an SVG or HTML file, in document order.
-    static func charts(_ file: String) throws -> [Chart] {
+    static func charts(_ file: String) async throws -> [Chart] {
         let script = """
             import sys, json, xml.etree.ElementTree as E, html.parser
             text = open(sys.argv[1]).read()
@@ -80,46 +80,46 @@ struct ChangeMarkerTests {
         }
     }
 
-    static func store(_ dir: TempDir) throws -> String {
+    static func store(_ dir: TempDir) async throws -> String {
         let db = dir.path("c.db")
         let data = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Data/changes/mixed.jsonl").path
-        let r = try CLI.run(["ingest", data], db: db)
+        let r = try await CLI.run(["ingest", data], db: db)
         #expect(r.status == 0, "\(r.stderr)")
         return db
     }
 
-    @Test func seriesAndRollupChartsMarkTheChangesOfTheirSubject() throws {
+    @Test func seriesAndRollupChartsMarkTheChangesOfTheirSubject() async throws {
         let dir = TempDir()
-        let db = try Self.store(dir)
+        let db = try await Self.store(dir)
         let window = ["--from", Self.from, "--to", Self.to, "--format", "svg"]
-        func chart(_ question: [String]) throws -> Chart {
-            let r = try CLI.run(question + window, db: db)
+        func chart(_ question: [String]) async throws -> Chart {
+            let r = try await CLI.run(question + window, db: db)
             #expect(r.status == 0, "\(r.stderr)")
             let file = dir.path("chart-\(UUID().uuidString.prefix(6)).svg")
             try Data(r.stdout.utf8).write(to: URL(fileURLWithPath: file))
-            return try #require(try Self.charts(file).first)
+            return try await #require(try Self.charts(file).first)
         }
         // All traffic: every change. One endpoint: its node's and the tailnet-wide ones. A pair: either end's.
-        Self.check(try chart(["series", "--step", "1m"]), marks: Self.changes)
-        Self.check(try chart(["series", "--step", "1m", "--endpoint", "db-1"]), marks: [Self.changes[0], Self.changes[1], Self.changes[4]])
-        Self.check(try chart(["series", "--step", "1m", "--pair", "db-1,router-1"]),
+        Self.check(try await chart(["series", "--step", "1m"]), marks: Self.changes)
+        Self.check(try await chart(["series", "--step", "1m", "--endpoint", "db-1"]), marks: [Self.changes[0], Self.changes[1], Self.changes[4]])
+        Self.check(try await chart(["series", "--step", "1m", "--pair", "db-1,router-1"]),
                    marks: [Self.changes[0], Self.changes[1], Self.changes[3], Self.changes[4]])
-        Self.check(try chart(["rollup", "--step", "1m", "--group-by", "kind"]), marks: Self.changes)
-        Self.check(try chart(["rollup", "--step", "1m", "--endpoint", "router-1"]), marks: [Self.changes[0], Self.changes[3], Self.changes[4]])
+        Self.check(try await chart(["rollup", "--step", "1m", "--group-by", "kind"]), marks: Self.changes)
+        Self.check(try await chart(["rollup", "--step", "1m", "--endpoint", "router-1"]), marks: [Self.changes[0], Self.changes[3], Self.changes[4]])
         // A window that holds none has no marker.
-        let r = try CLI.run(["series", "--step", "1m", "--from", "2026-11-01T10:02:00Z", "--to", "2026-11-01T10:05:00Z", "--format", "svg"], db: db)
+        let r = try await CLI.run(["series", "--step", "1m", "--from", "2026-11-01T10:02:00Z", "--to", "2026-11-01T10:05:00Z", "--format", "svg"], db: db)
         #expect(r.status == 0 && !r.stdout.contains(#"class="marker""#))
     }
 
-    @Test func theReportMarksAndListsTheChangesOfItsWindow() throws {
+    @Test func theReportMarksAndListsTheChangesOfItsWindow() async throws {
         let dir = TempDir()
-        let db = try Self.store(dir)
+        let db = try await Self.store(dir)
         let out = dir.path("report.html")
-        let r = try CLI.run(["report", "--from", Self.from, "--to", Self.to, "-o", out], db: db)
+        let r = try await CLI.run(["report", "--from", Self.from, "--to", Self.to, "-o", out], db: db)
         #expect(r.status == 0, "\(r.stderr)")
         // The report's first time chart is traffic by kind at 1m over the 10 minutes.
-        let charts = try Self.charts(out)
+        let charts = try await Self.charts(out)
         Self.check(try #require(charts.first), marks: Self.changes)
         let html = try String(contentsOfFile: out, encoding: .utf8)
         #expect(html.contains(#"<table data-answer="changes">"#))
@@ -127,7 +127,7 @@ struct ChangeMarkerTests {
         #expect(!html.contains("http://") && !html.contains("<script"))
         // Without changes in the window: no table, no markers.
         let quiet = dir.path("quiet.html")
-        #expect(try CLI.run(["report", "--from", "2026-11-01T10:02:00Z", "--to", "2026-11-01T10:05:00Z", "-o", quiet], db: db).status == 0)
+        #expect(try await CLI.run(["report", "--from", "2026-11-01T10:02:00Z", "--to", "2026-11-01T10:05:00Z", "-o", quiet], db: db).status == 0)
         let text = try String(contentsOfFile: quiet, encoding: .utf8)
         #expect(!text.contains(#"data-answer="changes""#) && !text.contains(#"class="marker""#))
     }

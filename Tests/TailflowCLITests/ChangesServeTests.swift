@@ -52,10 +52,10 @@ struct ChangesServeTests {
         #expect(port.status == 400 && port.body.contains("where: 'port' does not apply to configuration changes at column 1"), "\(port.body)")
         #expect(server.stop() == 0)
 
-        let cli = try CLI.run(["changes", "--format", "json", "--from", "2026-11-01T09:00:00Z", "--to", "2026-11-01T11:00:00Z",
+        let cli = try await CLI.run(["changes", "--format", "json", "--from", "2026-11-01T09:00:00Z", "--to", "2026-11-01T11:00:00Z",
                                "--target", "db-1"], db: db)
         #expect(cli.stdout == api.body)
-        let all = try CLI.run(["changes", "--format", "json", "--from", "2026-11-01T09:00:00Z", "--to", "2026-11-01T11:00:00Z"], db: db)
+        let all = try await CLI.run(["changes", "--format", "json", "--from", "2026-11-01T09:00:00Z", "--to", "2026-11-01T11:00:00Z"], db: db)
         #expect(try (JSONSerialization.jsonObject(with: Data(all.stdout.utf8)) as? [Any])?.count == 6)
     }
 }

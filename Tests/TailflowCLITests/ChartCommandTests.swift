@@ -39,10 +39,10 @@ struct ChartCommandTests {
         ["series", "--step", "1m"], ["series", "--step", "5m", "--pair", "nDb1x9ZCNTRL,nKq3vX1CNTRL"],
         ["rollup", "--step", "10m", "--group-by", "kind"], ["rollup", "--step", "1m", "--group-by", "src,dst"], ["rollup", "--step", "1h"],
     ])
-    func svgIsWellFormedXML(_ question: [String]) throws {
+    func svgIsWellFormedXML(_ question: [String]) async throws {
         let dir = TempDir()
-        let db = try QueryCommandTests.tiny(dir)
-        let r = try CLI.run(question + Self.window + ["--format", "svg"], db: db)
+        let db = try await QueryCommandTests.tiny(dir)
+        let r = try await CLI.run(question + Self.window + ["--format", "svg"], db: db)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.hasPrefix("<?xml"))
         let parsed = try Self.etree(r.stdout, file: dir.path("chart.svg"))
@@ -50,11 +50,11 @@ struct ChartCommandTests {
         #expect(!r.stdout.contains("<script"))
     }
 
-    @Test func svgLabelsNodesAndShowsExactValuesOnHover() throws {
+    @Test func svgLabelsNodesAndShowsExactValuesOnHover() async throws {
         let dir = TempDir()
-        let db = try QueryCommandTests.tiny(dir)
-        let json = try QueryCommandTests.json(CLI.run(["top"] + Self.window + ["--format", "json"], db: db))
-        let svg = try CLI.run(["top"] + Self.window + ["--format", "svg"], db: db).stdout
+        let db = try await QueryCommandTests.tiny(dir)
+        let json = try await QueryCommandTests.json(CLI.run(["top"] + Self.window + ["--format", "json"], db: db))
+        let svg = try await CLI.run(["top"] + Self.window + ["--format", "svg"], db: db).stdout
         let first = try #require(json.first)
         let bytes = try #require(first["bytes"] as? Int)
         // The hover text holds the exact total with thousands separators.
@@ -70,18 +70,18 @@ struct ChartCommandTests {
         }
     }
 
-    @Test func svgIsOnlyForChartableQuestions() throws {
+    @Test func svgIsOnlyForChartableQuestions() async throws {
         let dir = TempDir()
-        let db = try QueryCommandTests.tiny(dir)
-        let r = try CLI.run(["scope", "--endpoint", "db-1", "--format", "svg"] + Self.window, db: db)
+        let db = try await QueryCommandTests.tiny(dir)
+        let r = try await CLI.run(["scope", "--endpoint", "db-1", "--format", "svg"] + Self.window, db: db)
         #expect(r.status == 2)
     }
 
-    @Test func reportIsOneSelfContainedFile() throws {
+    @Test func reportIsOneSelfContainedFile() async throws {
         let dir = TempDir()
-        let db = try QueryCommandTests.tiny(dir)
+        let db = try await QueryCommandTests.tiny(dir)
         let out = dir.path("weekly.html")
-        let r = try CLI.run(["report"] + Self.window + ["-o", out], db: db)
+        let r = try await CLI.run(["report"] + Self.window + ["-o", out], db: db)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("wrote \(out)"))
         let html = try String(contentsOfFile: out, encoding: .utf8)
@@ -92,9 +92,9 @@ struct ChartCommandTests {
         }
         #expect(html.contains("<svg"))
         // To stdout with -, and a bad window is a usage error.
-        let stdout = try CLI.run(["report"] + Self.window + ["-o", "-"], db: db)
+        let stdout = try await CLI.run(["report"] + Self.window + ["-o", "-"], db: db)
         #expect(stdout.stdout.hasPrefix("<!DOCTYPE html>"))
-        let bad = try CLI.run(["report", "--from", "2026-11-02", "--to", "2026-11-01", "-o", out], db: db)
+        let bad = try await CLI.run(["report", "--from", "2026-11-02", "--to", "2026-11-01", "-o", out], db: db)
         #expect(bad.status == 2)
     }
 }

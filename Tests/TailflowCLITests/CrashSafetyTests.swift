@@ -36,11 +36,11 @@ struct CrashSafetyTests {
         #expect(snapshots.contains { $0 > 0 && $0 < Self.messages }, "no intermediate commit was observed: \(snapshots.sorted())")
     }
 
-    @Test func sigkillMidIngestThenRerunEqualsACleanRun() throws {
+    @Test func sigkillMidIngestThenRerunEqualsACleanRun() async throws {
         let dir = TempDir()
         let input = try Self.bigInput(dir)
         let clean = dir.path("clean.db")
-        #expect(try CLI.run(["ingest", input], db: clean).status == 0)
+        #expect(try await CLI.run(["ingest", input], db: clean).status == 0)
 
         let killed = dir.path("killed.db")
         let p = CLI.start(["ingest", "--commit-rows", "5000", input], db: killed)
@@ -51,7 +51,7 @@ struct CrashSafetyTests {
         while p.isRunning, Date() < deadline {
             if FileManager.default.fileExists(atPath: killed), let t = try? Dump.totals(killed) { committed = t.messages }
             if committed > 0 { break }
-            Thread.sleep(forTimeInterval: 0.02)
+            try await Task.sleep(for: .milliseconds(20))
         }
         try #require(p.isRunning, "ingest finished before it could be killed")
         kill(p.processIdentifier, SIGKILL)
@@ -62,10 +62,10 @@ struct CrashSafetyTests {
         let after = try Dump.totals(killed)
         #expect(after.messages >= committed && after.messages < Self.messages)
         for step in after.steps { #expect(step == after.raw) }
-        let check = try CLI.run(["nodes", "--format", "json"], db: killed)
+        let check = try await CLI.run(["nodes", "--format", "json"], db: killed)
         #expect(check.status == 0)
 
-        let rerun = try CLI.run(["ingest", "--format", "json", input], db: killed)
+        let rerun = try await CLI.run(["ingest", "--format", "json", input], db: killed)
         #expect(rerun.status == 0)
         #expect(rerun.stdout.contains(#""duplicates":\#(after.messages)"#), "\(rerun.stdout)")
         #expect(try Dump.of(killed) == Dump.of(clean))

@@ -68,27 +68,27 @@ struct DiskFullTests {
         _ = try? Tool.run("/bin/umount", ["-l", path])
     }
 
-    @Test func ingestOnAFullDiskStopsClearlyAndARerunCompletesExactly() throws {
+    @Test func ingestOnAFullDiskStopsClearlyAndARerunCompletesExactly() async throws {
         let dir = TempDir()
         let disk = try FullDisk(dir, megabytes: 2)
         defer { disk.release() }
         let input = dir.path("in.jsonl")
         try Synthetic.jsonl(count: 20_000, reporters: 50).write(to: URL(fileURLWithPath: input))
         let db = disk.dir + "/full.db"
-        let full = try CLI.run(["ingest", "--quiet", "--commit-rows", "10000", input], db: db, env: disk.env)
+        let full = try await CLI.run(["ingest", "--quiet", "--commit-rows", "10000", input], db: db, env: disk.env)
         #expect(full.status == 1, "\(full.stdout) \(full.stderr)")
         #expect(full.stderr.contains(db) && full.stderr.contains("the disk is full"), "\(full.stderr)")
         #expect(!full.stderr.contains("Fatal error"))
         #expect(try StoreDump.count(db, "SELECT count(*) FROM messages") > 0, "the batches before the full disk are kept")
         // Space returns: the store opens, is sound, and the same ingest completes it exactly.
         try disk.grow()
-        #expect(try CLI.run(["check", "--full"], db: db, env: disk.env).status == 0)
-        let again = try CLI.run(["ingest", "--quiet", input], db: db, env: disk.env)
+        #expect(try await CLI.run(["check", "--full"], db: db, env: disk.env).status == 0)
+        let again = try await CLI.run(["ingest", "--quiet", input], db: db, env: disk.env)
         #expect(again.status == 0, "\(again.stderr)")
         let clean = dir.path("clean.db")
-        #expect(try CLI.run(["ingest", "--quiet", input], db: clean).status == 0)
+        #expect(try await CLI.run(["ingest", "--quiet", input], db: clean).status == 0)
         #expect(try Dump.of(db) == Dump.of(clean))
-        #expect(try CLI.run(["check", "--full"], db: db, env: disk.env).status == 0)
+        #expect(try await CLI.run(["check", "--full"], db: db, env: disk.env).status == 0)
     }
 
     @Test func theServerAnswers503OnAFullDiskAndResumes() async throws {
@@ -136,7 +136,7 @@ struct DiskFullTests {
         for b in acknowledged + [body] {
             for key in try ServeDurabilityTests.keys(of: b) { #expect(stored.contains(key)) }
         }
-        let check = try CLI.run(["check", "--full"], db: db)
+        let check = try await CLI.run(["check", "--full"], db: db)
         #expect(check.status == 0, "\(check.stdout) \(check.stderr)")
     }
 
@@ -144,7 +144,7 @@ struct DiskFullTests {
     /// transaction, the store stays sound, and once space returns the same prune completes it to
     /// exactly what a prune without the fault leaves.
     @Test(.enabled(if: canMount, "needs a tmpfs (root): a quota cannot stop a prune, which never grows the database file"))
-    func pruneOnAFullDiskStopsClearlyAndARerunCompletesExactly() throws {
+    func pruneOnAFullDiskStopsClearlyAndARerunCompletesExactly() async throws {
         let dir = TempDir()
         let disk = try FullDisk(dir, megabytes: 24)
         defer { disk.release() }
@@ -152,11 +152,11 @@ struct DiskFullTests {
         let hour: Int64 = 3600 * Timestamp.nanosPerSecond
         let from = Timestamp.bucketStart(now - 10 * 24 * hour, step: hour)
         let input = dir.path("old.jsonl"), db = disk.dir + "/prune.db", clean = dir.path("clean.db")
-        let g = try CLI.run(["generate", "--nodes", "10", "--duration", "3h", "--rate", "0.5", "--start", Timestamp.formatRFC3339(from), "-o", input])
+        let g = try await CLI.run(["generate", "--nodes", "10", "--duration", "3h", "--rate", "0.5", "--start", Timestamp.formatRFC3339(from), "-o", input])
         #expect(g.status == 0, "\(g.stderr)")
-        #expect(try CLI.run(["ingest", "--quiet", input], db: db).status == 0)
+        #expect(try await CLI.run(["ingest", "--quiet", input], db: db).status == 0)
         // A consistent copy (a plain file copy could miss what is still in the write-ahead log).
-        #expect(try CLI.run(["backup", "-o", clean], db: db).status == 0)
+        #expect(try await CLI.run(["backup", "-o", clean], db: db).status == 0)
 
         // Fill the tmpfs, then give back a little: room for a few of the prune's transactions in the log.
         let filler = disk.dir + "/filler"
@@ -168,18 +168,18 @@ struct DiskFullTests {
         try handle.truncate(atOffset: size > 192 << 10 ? size - (192 << 10) : 0)
         try handle.close()
 
-        let full = try CLI.run(["prune", "--raw", "7d"], db: db)
+        let full = try await CLI.run(["prune", "--raw", "7d"], db: db)
         #expect(full.status == 1, "\(full.stdout) \(full.stderr)")
         #expect(full.stderr.contains(db) && full.stderr.contains("the disk is full"), "\(full.stderr)")
         #expect(!full.stderr.contains("Fatal error"))
         try FileManager.default.removeItem(atPath: filler)
-        #expect(try CLI.run(["check", "--full"], db: db).status == 0)
-        let again = try CLI.run(["prune", "--raw", "7d"], db: db)
+        #expect(try await CLI.run(["check", "--full"], db: db).status == 0)
+        let again = try await CLI.run(["prune", "--raw", "7d"], db: db)
         #expect(again.status == 0, "\(again.stderr)")
-        #expect(try CLI.run(["prune", "--raw", "7d"], db: clean).status == 0)
+        #expect(try await CLI.run(["prune", "--raw", "7d"], db: clean).status == 0)
         #expect(try StoreDump.count(db, "SELECT count(*) FROM messages") == 0)
         let (a, b) = (try Dump.of(db), try Dump.of(clean))
         #expect(a == b, "only after the fault: \(Set(a).subtracting(b).sorted().prefix(5)); only in the clean prune: \(Set(b).subtracting(a).sorted().prefix(5))")
-        #expect(try CLI.run(["check", "--full"], db: db).status == 0)
+        #expect(try await CLI.run(["check", "--full"], db: db).status == 0)
     }
 }

@@ -9,38 +9,38 @@ struct IngestCommandTests {
     static let tinyDump: [String] = {
         let dir = TempDir()
         let db = dir.path("ref.db")
-        _ = try? CLI.run(["ingest", Fixtures.path("tiny/api-response.json")], db: db)
+        _ = try? CLI.runBlocking(["ingest", Fixtures.path("tiny/api-response.json")], db: db)
         return (try? Dump.of(db)) ?? []
     }()
 
     @Test(arguments: Fixtures.containers.filter { $0 != "single-message.json" })
-    func everyContainerStoresIdenticalContent(_ name: String) throws {
+    func everyContainerStoresIdenticalContent(_ name: String) async throws {
         let dir = TempDir()
         let db = dir.path("t.db")
-        let r = try CLI.run(["ingest", "--format", "json", Fixtures.path("containers/" + name)], db: db)
+        let r = try await CLI.run(["ingest", "--format", "json", Fixtures.path("containers/" + name)], db: db)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains(#""storedMessages":6,"storedRows":8"#))
         #expect(Self.tinyDump.count > 20)
         #expect(try Dump.of(db) == Self.tinyDump)
         // Again: nothing new.
-        let again = try CLI.run(["ingest", "--format", "json", Fixtures.path("containers/" + name)], db: db)
+        let again = try await CLI.run(["ingest", "--format", "json", Fixtures.path("containers/" + name)], db: db)
         #expect(again.status == 0)
         #expect(again.stdout.contains(#""storedMessages":0,"storedRows":0,"duplicates":6"#), "\(again.stdout)")
         #expect(try Dump.of(db) == Self.tinyDump)
     }
 
-    @Test func allContainersTogetherAndStdinStoreEachMessageOnce() throws {
+    @Test func allContainersTogetherAndStdinStoreEachMessageOnce() async throws {
         let dir = TempDir()
         let db = dir.path("t.db")
         let files = Fixtures.containers.map { Fixtures.path("containers/" + $0) }
-        let r = try CLI.run(["ingest", "--format", "json"] + files, db: db)
+        let r = try await CLI.run(["ingest", "--format", "json"] + files, db: db)
         #expect(r.status == 0)
         #expect(try Dump.of(db) == Self.tinyDump)
-        let stdin = try CLI.run(["ingest", "-"], db: db, stdin: try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("containers/api-response.json.gz"))))
+        let stdin = try await CLI.run(["ingest", "-"], db: db, stdin: try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("containers/api-response.json.gz"))))
         #expect(stdin.status == 0)
         #expect(try Dump.of(db) == Self.tinyDump)
         // No file arguments reads standard input too.
-        let implicit = try CLI.run(["ingest"], db: db, stdin: try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("containers/messages.jsonl"))))
+        let implicit = try await CLI.run(["ingest"], db: db, stdin: try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("containers/messages.jsonl"))))
         #expect(implicit.status == 0 && implicit.stdout.contains("6 duplicates"))
     }
 
@@ -53,40 +53,40 @@ struct IngestCommandTests {
         ("not-json.bin", "not-json.bin:1: JSON syntax error: expected a JSON value, found byte 0x00", 0),
         ("truncated.json.gz", "gzip stream truncated", 0),
     ])
-    func badInputIsRejectedWithWhereAndWhy(_ file: String, _ message: String, _ kept: Int) throws {
+    func badInputIsRejectedWithWhereAndWhy(_ file: String, _ message: String, _ kept: Int) async throws {
         let dir = TempDir()
         let db = dir.path("t.db")
-        let r = try CLI.run(["ingest", "--format", "json", Fixtures.path("bad/" + file)], db: db)
+        let r = try await CLI.run(["ingest", "--format", "json", Fixtures.path("bad/" + file)], db: db)
         #expect(r.status == 3)
         #expect(r.stderr.contains(message), "\(r.stderr)")
         #expect(r.stdout.contains(#""storedMessages":\#(kept),"#), "\(r.stdout)")
         #expect(r.stdout.contains(#""rejected":1,"#))
-        let listed = try CLI.run(["rejects", "--format", "json"], db: db)
+        let listed = try await CLI.run(["rejects", "--format", "json"], db: db)
         #expect(listed.status == 0)
         let json = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]
         #expect(json?.count == 1)
         #expect((json?.first?["source"] as? String)?.hasSuffix(file) == true)
         #expect(json?.first?["offset"] is Int)
         // Ingesting the same bad file again records the reject once.
-        _ = try CLI.run(["ingest", Fixtures.path("bad/" + file)], db: db)
+        _ = try await CLI.run(["ingest", Fixtures.path("bad/" + file)], db: db)
         #expect(try Dump.of(db).filter { $0.hasPrefix("reject ") }.count == 1)
     }
 
-    @Test func inputsWithoutMessagesAreNotErrors() throws {
+    @Test func inputsWithoutMessagesAreNotErrors() async throws {
         let dir = TempDir()
         for file in ["empty.json", "no-messages.json"] {
-            let r = try CLI.run(["ingest", "--format", "json", Fixtures.path("bad/" + file)], db: dir.path(file + ".db"))
+            let r = try await CLI.run(["ingest", "--format", "json", Fixtures.path("bad/" + file)], db: dir.path(file + ".db"))
             #expect(r.status == 0)
             #expect(r.stderr.isEmpty)
         }
-        let r = try CLI.run(["ingest", "--format", "json", Fixtures.path("bad/no-messages.json")], db: dir.path("x.db"))
+        let r = try await CLI.run(["ingest", "--format", "json", Fixtures.path("bad/no-messages.json")], db: dir.path("x.db"))
         #expect(r.stdout.contains(#""skipped":1"#))
     }
 
-    @Test func manyRejectsArePrintedThenCounted() throws {
+    @Test func manyRejectsArePrintedThenCounted() async throws {
         let dir = TempDir()
         let bad = String(repeating: #"{"nodeId":"n1","start":"nope","end":"nope"}"# + "\n", count: 25)
-        let r = try CLI.run(["ingest", "-"], db: dir.path("t.db"), stdin: Data(bad.utf8))
+        let r = try await CLI.run(["ingest", "-"], db: dir.path("t.db"), stdin: Data(bad.utf8))
         #expect(r.status == 3)
         #expect(r.stderr.components(separatedBy: "tailflow: rejected").count - 1 == 10)
         #expect(r.stderr.contains("15 more rejects not shown"))
@@ -95,7 +95,7 @@ struct IngestCommandTests {
     /// A source that cannot be opened or read is a failure, named on stderr and counted:
     /// exit 1 when nothing was stored, 3 (partial) when other sources were.
     @Test(arguments: ["missing", "directory", "unreadable"])
-    func unreadableSourceFailsButTheOthersLand(_ kind: String) throws {
+    func unreadableSourceFailsButTheOthersLand(_ kind: String) async throws {
         let dir = TempDir()
         let db = dir.path("t.db")
         let bad: String
@@ -113,33 +113,33 @@ struct IngestCommandTests {
             bad = "/proc/self/mem"
             why = "read failed"
         }
-        let alone = try CLI.run(["ingest", "--format", "json", bad], db: db)
+        let alone = try await CLI.run(["ingest", "--format", "json", bad], db: db)
         #expect(alone.status == 1, "\(alone.stderr)")
         #expect(alone.stderr.contains("tailflow: cannot read \(bad)") && alone.stderr.contains(why), "\(alone.stderr)")
         #expect(alone.stdout.contains(#""failedSources":1"#), "\(alone.stdout)")
-        let mixed = try CLI.run(["ingest", "--format", "json", bad, Fixtures.path("containers/messages.jsonl")], db: db)
+        let mixed = try await CLI.run(["ingest", "--format", "json", bad, Fixtures.path("containers/messages.jsonl")], db: db)
         #expect(mixed.status == 3, "\(mixed.stderr)")
         #expect(mixed.stderr.contains("tailflow: cannot read \(bad)"), "\(mixed.stderr)")
         #expect(mixed.stdout.contains(#""failedSources":1"#), "\(mixed.stdout)")
         #expect(try Dump.of(db) == Self.tinyDump)
         // The table summary says it too.
-        let table = try CLI.run(["ingest", bad], db: db)
+        let table = try await CLI.run(["ingest", bad], db: db)
         #expect(table.status == 1 && table.stdout.contains("1 source could not be read"), "\(table.stdout)")
     }
 
-    @Test func usageErrorsExitTwo() throws {
+    @Test func usageErrorsExitTwo() async throws {
         let dir = TempDir()
         for args in [["ingest", "--bogus"], ["nodes", "--format", "xml"], ["frobnicate"], ["nodes", "import"]] {
-            let r = try CLI.run(args, db: dir.path("t.db"))
+            let r = try await CLI.run(args, db: dir.path("t.db"))
             #expect(r.status == 2, "\(args): \(r.stderr)")
             #expect(!r.stderr.isEmpty)
         }
-        #expect(try CLI.run(["--help"]).status == 0)
+        #expect(try await CLI.run(["--help"]).status == 0)
     }
 
-    @Test func dbFlagAndEnvironmentChooseTheFile() throws {
+    @Test func dbFlagAndEnvironmentChooseTheFile() async throws {
         let dir = TempDir()
-        let viaFlag = try CLI.run(["ingest", "--db", dir.path("flag.db"), Fixtures.path("containers/messages.jsonl")], db: dir.path("env.db"))
+        let viaFlag = try await CLI.run(["ingest", "--db", dir.path("flag.db"), Fixtures.path("containers/messages.jsonl")], db: dir.path("env.db"))
         #expect(viaFlag.status == 0)
         #expect(FileManager.default.fileExists(atPath: dir.path("flag.db")))
         #expect(!FileManager.default.fileExists(atPath: dir.path("env.db")))
@@ -152,13 +152,13 @@ struct IngestCommandTests {
         #expect(FileManager.default.fileExists(atPath: dir.path("tailflow.db")))
     }
 
-    @Test func newerSchemaIsAClearError() throws {
+    @Test func newerSchemaIsAClearError() async throws {
         let dir = TempDir()
         let db = dir.path("t.db")
-        _ = try CLI.run(["ingest", Fixtures.path("containers/messages.jsonl")], db: db)
+        _ = try await CLI.run(["ingest", Fixtures.path("containers/messages.jsonl")], db: db)
         let store = try FlowStore(path: db)
-        try store.pool.write { try $0.execute(sql: "INSERT INTO grdb_migrations VALUES ('900_next')") }
-        let r = try CLI.run(["nodes"], db: db)
+        try await store.pool.write { try $0.execute(sql: "INSERT INTO grdb_migrations VALUES ('900_next')") }
+        let r = try await CLI.run(["nodes"], db: db)
         #expect(r.status == 1)
         #expect(r.stderr.contains("newer than this tailflow knows"))
     }
@@ -166,7 +166,7 @@ struct IngestCommandTests {
 
 struct IngestProgressTests {
     /// On a terminal (a pseudo-terminal from script(1)), ingest shows a progress line; piped, it does not.
-    @Test func progressLineOnlyOnATerminal() throws {
+    @Test func progressLineOnlyOnATerminal() async throws {
         let dir = TempDir()
         let input = dir.path("in.jsonl")
         try Synthetic.jsonl(count: 20_000).write(to: URL(fileURLWithPath: input))
@@ -183,7 +183,7 @@ struct IngestProgressTests {
         #expect(p.terminationStatus == 0)
         #expect(text.contains("MB/s") && text.contains(" messages, ") && text.contains(" rows, "), "\(text)")
         #expect(text.contains("ingested 20,000 messages"))
-        let piped = try CLI.run(["ingest", "--db", dir.path("pipe.db"), input])
+        let piped = try await CLI.run(["ingest", "--db", dir.path("pipe.db"), input])
         #expect(piped.status == 0)
         #expect(!piped.stderr.contains("MB/s"))
         #expect(piped.stdout.contains("ingested 20,000 messages"))

@@ -23,7 +23,7 @@ struct LabelTests {
         """
 
     /// The tiny tailnet, its device list with router-1's routes, the relayed rows and the DERP map.
-    static func store(_ dir: TempDir) throws -> String {
+    static func store(_ dir: TempDir) async throws -> String {
         let db = dir.path("labels.db")
         var devices = try String(contentsOfFile: Fixtures.path("tiny/devices.json"), encoding: .utf8)
         devices = devices.replacingOccurrences(of: #""nodeId": "nRt7Pq2CNTRL","#,
@@ -33,15 +33,15 @@ struct LabelTests {
         try devices.write(toFile: dir.path("devices.json"), atomically: true, encoding: .utf8)
         try derpMap.write(toFile: dir.path("derpmap.json"), atomically: true, encoding: .utf8)
         try relayed.write(toFile: dir.path("relayed.jsonl"), atomically: true, encoding: .utf8)
-        #expect(try CLI.run(["nodes", "import", dir.path("devices.json")], db: db).status == 0)
-        #expect(try CLI.run(["ingest", Fixtures.path("tiny/api-response.json"), dir.path("relayed.jsonl")], db: db).status == 0)
-        let imported = try CLI.run(["derp", "import", dir.path("derpmap.json")], db: db)
+        #expect(try await CLI.run(["nodes", "import", dir.path("devices.json")], db: db).status == 0)
+        #expect(try await CLI.run(["ingest", Fixtures.path("tiny/api-response.json"), dir.path("relayed.jsonl")], db: db).status == 0)
+        let imported = try await CLI.run(["derp", "import", dir.path("derpmap.json")], db: db)
         #expect(imported.status == 0 && imported.stdout == "imported 2 DERP regions\n", "\(imported.stderr)")
         return db
     }
 
-    static func run(_ args: [String], db: String, format: String = "table") throws -> String {
-        let r = try CLI.run(args + window + ["--format", format], db: db)
+    static func run(_ args: [String], db: String, format: String = "table") async throws -> String {
+        let r = try await CLI.run(args + window + ["--format", format], db: db)
         #expect(r.status == 0, "\(args): \(r.stderr)")
         return r.stdout
     }
@@ -51,69 +51,69 @@ struct LabelTests {
         table.split(separator: "\n").map(String.init).first { $0.hasPrefix(first) }
     }
 
-    @Test func derpRegionsSubnetHostsAndStarReadAsWhatTheyAre() throws {
+    @Test func derpRegionsSubnetHostsAndStarReadAsWhatTheyAre() async throws {
         let dir = TempDir()
-        let db = try Self.store(dir)
+        let db = try await Self.store(dir)
         // The map as imported.
-        let regions = try CLI.run(["derp", "--format", "csv"], db: db)
+        let regions = try await CLI.run(["derp", "--format", "csv"], db: db)
         #expect(regions.stdout == "region,code,name\r\n1,nyc,New York City\r\n9,dfw,Dallas\r\n")
 
         // Raw rows: each relay row names its region; JSON keeps null.
-        let flows = try Self.run(["flows", "--kind", "physical"], db: db)
+        let flows = try await Self.run(["flows", "--kind", "physical"], db: db)
         #expect(flows.contains("DERP 1 (nyc)"))
         #expect(flows.contains("DERP 9 (dfw)") && flows.contains("DERP 7 ") && !flows.contains("DERP 41641"))
-        let flowsJSON = try QueryCommandTests.json(CLI.run(["flows", "--kind", "physical", "--format", "json"] + Self.window, db: db))
+        let flowsJSON = try await QueryCommandTests.json(CLI.run(["flows", "--kind", "physical", "--format", "json"] + Self.window, db: db))
         #expect(flowsJSON.filter { $0["dst"] as? String == "127.3.3.40" }.count == 3)
         #expect(flowsJSON.allSatisfy { $0["dstName"] is NSNull })
         // A subnet host: its route and the router that carries it (the enabled route, not the advertised one).
-        let subnet = try Self.run(["flows", "--kind", "subnet"], db: db)
+        let subnet = try await Self.run(["flows", "--kind", "subnet"], db: db)
         #expect(subnet.contains("192.168.10.0/24 via router-1") && !subnet.contains("192.168.0.0/16"))
         // No address: anonymised exit traffic; neither end: totals.
-        let exit = try Self.run(["flows", "--kind", "exit"], db: db)
+        let exit = try await Self.run(["flows", "--kind", "exit"], db: db)
         #expect(exit.contains("(anonymised exit traffic)"))
-        let totals = try Self.run(["flows", "--match", "old-ci"], db: db)
+        let totals = try await Self.run(["flows", "--match", "old-ci"], db: db)
         #expect(totals.contains("(unattributed totals)"))
 
         // Aggregates: the relays by the regions seen, a subnet host with its address, `*` by what it held.
-        let scope = try Self.run(["scope", "--endpoint", "alice-laptop", "--kind", "physical"], db: db)
+        let scope = try await Self.run(["scope", "--endpoint", "alice-laptop", "--kind", "physical"], db: db)
         #expect(Self.line(scope, "DERP 1 (nyc), DERP 7, DERP 9 (dfw) ") != nil, "\(scope)")
-        let scopeJSON = try QueryCommandTests.json(CLI.run(["scope", "--endpoint", "alice-laptop", "--kind", "physical", "--format", "json"] + Self.window, db: db))
+        let scopeJSON = try await QueryCommandTests.json(CLI.run(["scope", "--endpoint", "alice-laptop", "--kind", "physical", "--format", "json"] + Self.window, db: db))
         #expect(scopeJSON.contains { $0["peer"] as? String == "127.3.3.40" && $0["peerName"] is NSNull })
-        let top = try Self.run(["top"], db: db)
+        let top = try await Self.run(["top"], db: db)
         #expect(Self.line(top, "192.168.10.5 (192.168.10.0/24 via router-1) ") != nil, "\(top)")
         #expect(Self.line(top, "(anonymised exit traffic, unattributed totals) ") != nil, "\(top)")
-        #expect(Self.line(try Self.run(["top", "--kind", "physical"], db: db), "DERP relays ") != nil)
-        let pairs = try Self.run(["top", "--by", "pair"], db: db)
+        #expect(Self.line(try await Self.run(["top", "--kind", "physical"], db: db), "DERP relays ") != nil)
+        let pairs = try await Self.run(["top", "--by", "pair"], db: db)
         #expect(Self.line(pairs, "(unattributed totals) ").map { $0.components(separatedBy: "(unattributed totals)").count } == 3, "\(pairs)")
         #expect(Self.line(pairs, "(anonymised exit traffic) ")?.contains("alice-laptop") == true, "\(pairs)")
-        let rollup = try Self.run(["rollup", "--group-by", "src,dst"], db: db)
+        let rollup = try await Self.run(["rollup", "--group-by", "src,dst"], db: db)
         #expect(rollup.contains("192.168.10.5 (192.168.10.0/24 via router-1)") && rollup.contains("(anonymised exit traffic)"))
         // --wide shows the keys beside; machine formats keep `*` and null names.
-        let json = try QueryCommandTests.json(CLI.run(["top", "--format", "json"] + Self.window, db: db))
+        let json = try await QueryCommandTests.json(CLI.run(["top", "--format", "json"] + Self.window, db: db))
         #expect(json.contains { $0["endpoint"] as? String == "*" && $0["name"] is NSNull })
         #expect(json.contains { $0["endpoint"] as? String == "192.168.10.5" && $0["name"] is NSNull })
-        let csv = try Self.run(["top"], db: db, format: "csv")
+        let csv = try await Self.run(["top"], db: db, format: "csv")
         #expect(!csv.contains("anonymised") && !csv.contains("via router-1"))
 
         // The HTML report's tables (the pages' renderer) read the same; their data-value stays exact.
-        let html = try CLI.run(["report", "-o", "-"] + Self.window, db: db)
+        let html = try await CLI.run(["report", "-o", "-"] + Self.window, db: db)
         #expect(html.status == 0 && html.stdout.contains("192.168.10.5 (192.168.10.0/24 via router-1)"), "\(html.stderr)")
         #expect(html.stdout.contains("(anonymised exit traffic"))
 
         // Routes are node facts: listed, kept when a newer message says nothing of routes.
-        let nodes = try QueryCommandTests.json(CLI.run(["nodes", "--format", "json"], db: db))
+        let nodes = try await QueryCommandTests.json(CLI.run(["nodes", "--format", "json"], db: db))
         #expect(nodes.first { $0["nodeId"] as? String == "nRt7Pq2CNTRL" }?["routes"] as? [String] == ["192.168.10.0/24"])
         #expect(nodes.first { $0["nodeId"] as? String == "nKq3vX1CNTRL" }?["routes"] as? [String] == [])
         // A newer report of the router (its own srcNode, after the import) renames it; its routes stand.
         let later = #"{"nodeId":"nRt7Pq2CNTRL","start":"2030-01-01T00:00:00Z","end":"2030-01-01T00:00:05Z","srcNode":{"nodeId":"nRt7Pq2CNTRL","name":"router-2.tail7f3e.ts.net","addresses":["100.101.1.30"]},"virtualTraffic":[{"proto":6,"src":"100.101.1.30:40000","dst":"100.101.1.20:5432","txBytes":1}]}"#
         try later.write(toFile: dir.path("later.jsonl"), atomically: true, encoding: .utf8)
-        #expect(try CLI.run(["ingest", dir.path("later.jsonl")], db: db).status == 0)
-        let renamed = try QueryCommandTests.json(CLI.run(["nodes", "--format", "json"], db: db)).first { $0["nodeId"] as? String == "nRt7Pq2CNTRL" }
+        #expect(try await CLI.run(["ingest", dir.path("later.jsonl")], db: db).status == 0)
+        let renamed = try await QueryCommandTests.json(CLI.run(["nodes", "--format", "json"], db: db)).first { $0["nodeId"] as? String == "nRt7Pq2CNTRL" }
         #expect(renamed?["name"] as? String == "router-2.tail7f3e.ts.net" && renamed?["routes"] as? [String] == ["192.168.10.0/24"])
-        #expect(try Self.run(["flows", "--kind", "subnet"], db: db).contains("192.168.10.0/24 via router-2"))
+        #expect(try await Self.run(["flows", "--kind", "subnet"], db: db).contains("192.168.10.0/24 via router-2"))
     }
 
-    @Test func badMapsAndRoutesAreClearErrors() throws {
+    @Test func badMapsAndRoutesAreClearErrors() async throws {
         let dir = TempDir()
         let db = dir.path("bad.db")
         for (text, mention) in [
@@ -123,12 +123,12 @@ struct LabelTests {
             (#"{"Regions": {"1": {"RegionID": 1,}}"#, "bad.json:1: JSON syntax error"),
         ] {
             try text.write(toFile: dir.path("bad.json"), atomically: true, encoding: .utf8)
-            let r = try CLI.run(["derp", "import", dir.path("bad.json")], db: db)
+            let r = try await CLI.run(["derp", "import", dir.path("bad.json")], db: db)
             #expect(r.status == 1 && r.stderr.contains(mention), "\(text): \(r.stderr)")
         }
         try #"{"devices": [{"nodeId": "n1", "enabledRoutes": ["192.168.1.0/24", "10.0.0.0/33"]}]}"#
             .write(toFile: dir.path("devices.json"), atomically: true, encoding: .utf8)
-        let devices = try CLI.run(["nodes", "import", dir.path("devices.json")], db: db)
+        let devices = try await CLI.run(["nodes", "import", dir.path("devices.json")], db: db)
         #expect(devices.status == 1 && devices.stderr.contains(#"devices[0].enabledRoutes[1]: "10.0.0.0/33" is not a route"#), "\(devices.stderr)")
     }
 }

@@ -13,13 +13,13 @@ struct LifecycleCommandTests {
 
     /// Two hours of a generated 8-node tailnet whose raw rows `--raw 27d` half prunes:
     /// the data starts an hour before the hour that holds now − 27 days.
-    static func agedStore(_ dir: TempDir) throws -> (db: String, from: Int64, to: Int64) {
+    static func agedStore(_ dir: TempDir) async throws -> (db: String, from: Int64, to: Int64) {
         let cutoff = Int64(Date().timeIntervalSince1970 * 1e9) - 27 * 24 * hour
         let from = Timestamp.bucketStart(cutoff, step: hour) - hour
         let file = dir.path("aged.jsonl"), db = dir.path("aged.db")
-        let g = try CLI.run(["generate", "--nodes", "8", "--duration", "2h", "--rate", "0.3", "--start", Timestamp.formatRFC3339(from), "-o", file])
+        let g = try await CLI.run(["generate", "--nodes", "8", "--duration", "2h", "--rate", "0.3", "--start", Timestamp.formatRFC3339(from), "-o", file])
         #expect(g.status == 0, "\(g.stderr)")
-        let i = try CLI.run(["ingest", "--quiet", file], db: db)
+        let i = try await CLI.run(["ingest", "--quiet", file], db: db)
         #expect(i.status == 0, "\(i.stderr)")
         return (db, from, from + 2 * hour)
     }
@@ -29,43 +29,44 @@ struct LifecycleCommandTests {
         return try queue.read { try Int.fetchOne($0, sql: sql) ?? -1 }
     }
 
-    @Test func pruneKeepsAnswersExactAndSaysFromWhichResolution() throws {
+    @Test func pruneKeepsAnswersExactAndSaysFromWhichResolution() async throws {
         let dir = TempDir()
-        let (db, from, to) = try Self.agedStore(dir)
+        let (db, from, to) = try await Self.agedStore(dir)
         let window = ["--from", Timestamp.formatRFC3339(from), "--to", Timestamp.formatRFC3339(to)]
         let questions = [["top"], ["top", "--by", "pair"], ["series", "--step", "5m"], ["rollup", "--step", "1h", "--group-by", "kind,src,dst"]]
-        let before = try questions.map { try CLI.run($0 + window + ["--format", "json"], db: db) }
+        var before: [CLI.Result] = []
+        for question in questions { before.append(try await CLI.run(question + window + ["--format", "json"], db: db)) }
         let messages = try Self.count(db, "SELECT count(*) FROM messages")
 
         // A dry run counts and deletes nothing.
-        let dry = try CLI.run(["prune", "--raw", "27d", "--dry-run", "--format", "json"], db: db)
+        let dry = try await CLI.run(["prune", "--raw", "27d", "--dry-run", "--format", "json"], db: db)
         #expect(dry.status == 0, "\(dry.stderr)")
         let dryReport = try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any]
         let dryRaw = (dryReport?["levels"] as? [[String: Any]])?.first
         #expect((dryRaw?["messages"] as? Int ?? 0) > 0 && (dryRaw?["messages"] as? Int ?? 0) < messages, "\(dry.stdout)")
         #expect(try Self.count(db, "SELECT count(*) FROM messages") == messages)
 
-        let pruned = try CLI.run(["prune", "--raw", "27d", "--format", "json"], db: db)
+        let pruned = try await CLI.run(["prune", "--raw", "27d", "--format", "json"], db: db)
         #expect(pruned.status == 0, "\(pruned.stderr)")
         #expect(try Self.count(db, "SELECT count(*) FROM messages") == messages - (dryRaw?["messages"] as? Int ?? 0))
 
         // Exactly the same answers, and a note that says where they came from.
         for (q, want) in zip(questions, before) {
-            let got = try CLI.run(q + window + ["--format", "json"], db: db)
+            let got = try await CLI.run(q + window + ["--format", "json"], db: db)
             #expect(got.status == 0, "\(q): \(got.stderr)")
             #expect(got.stdout == want.stdout, "\(q)")
             #expect(got.stderr.contains("were pruned (retention raw=27d)") && got.stderr.contains("answered exactly from rollups"), "\(q): \(got.stderr)")
         }
         // Raw rows over pruned time: refused, naming the retention and the earliest time kept.
-        let flows = try CLI.run(["flows"] + window, db: db)
+        let flows = try await CLI.run(["flows"] + window, db: db)
         #expect(flows.status == 1)
         #expect(flows.stderr.contains("retention raw=27d") && flows.stderr.contains("the earliest time available is"), "\(flows.stderr)")
         // A window edge in pruned time off every kept level's boundary: refused, saying which boundary works.
-        let ragged = try CLI.run(["top", "--from", Timestamp.formatRFC3339(from + 30 * Timestamp.nanosPerSecond), "--to", Timestamp.formatRFC3339(to)], db: db)
+        let ragged = try await CLI.run(["top", "--from", Timestamp.formatRFC3339(from + 30 * Timestamp.nanosPerSecond), "--to", Timestamp.formatRFC3339(to)], db: db)
         #expect(ragged.status == 1)
         #expect(ragged.stderr.contains("1m boundary"), "\(ragged.stderr)")
         // The pruned store is sound.
-        let check = try CLI.run(["check", "--full"], db: db)
+        let check = try await CLI.run(["check", "--full"], db: db)
         #expect(check.status == 0, "\(check.stdout) \(check.stderr)")
 
         // Over HTTP: the same answer, with Tailflow-Resolution; raw rows are 410 Gone.
@@ -81,26 +82,26 @@ struct LifecycleCommandTests {
         #expect(raw.body.contains("retention raw=27d"))
     }
 
-    @Test func aRetentionPolicyThatCannotBeReadIsAUsageError() throws {
+    @Test func aRetentionPolicyThatCannotBeReadIsAUsageError() async throws {
         let dir = TempDir()
         let db = dir.path("empty.db")
-        #expect(try CLI.run(["ingest", "--quiet", "-"], db: db, stdin: Data()).status == 0)
+        #expect(try await CLI.run(["ingest", "--quiet", "-"], db: db, stdin: Data()).status == 0)
         for (args, phrase) in [(["prune", "--raw", "30x"], "'30x' is not a duration"),
                                (["prune", "--retention", "raw=30d,raw=1d"], "raw is given twice"),
                                (["prune", "--retention", "weeks=3"], "expected LEVEL=PERIOD"),
                                (["serve", "--retention", "raw=soon"], "'soon' is not a duration")] {
-            let r = try CLI.run(args, db: db)
+            let r = try await CLI.run(args, db: db)
             #expect(r.status == 2, "\(args): \(r.status) \(r.stderr)")
             #expect(r.stderr.contains(phrase), "\(args): \(r.stderr)")
         }
         // forever keeps a level: nothing to prune.
-        let r = try CLI.run(["prune", "--raw", "forever"], db: db)
+        let r = try await CLI.run(["prune", "--raw", "forever"], db: db)
         #expect(r.status == 0 && r.stdout.contains("keeps everything"), "\(r.stdout) \(r.stderr)")
     }
 
     @Test func serveAndPruneInTheBackgroundWhileReceiving() async throws {
         let dir = TempDir()
-        let (db, _, _) = try Self.agedStore(dir)
+        let (db, _, _) = try await Self.agedStore(dir)
         let old = try Self.count(db, "SELECT count(*) FROM messages")
         let server = try ServeProcess(db: db, ServeProcess.tokens + ["--retention", "raw=27d,1m=90d"])
         defer { server.stop() }
@@ -124,25 +125,25 @@ struct LifecycleCommandTests {
         }
         #expect(left < old + 400, "messages: \(old) old + 400 posted, \(left) now")
         #expect(server.stop() == 0)
-        #expect(try CLI.run(["check"], db: db).status == 0)
+        #expect(try await CLI.run(["check"], db: db).status == 0)
     }
 
-    @Test func checkFindsARollupThatDisagreesWithItsRows() throws {
+    @Test func checkFindsARollupThatDisagreesWithItsRows() async throws {
         let dir = TempDir()
-        let (db, _, _) = try Self.agedStore(dir)
-        let sound = try CLI.run(["check", "--format", "json"], db: db)
+        let (db, _, _) = try await Self.agedStore(dir)
+        let sound = try await CLI.run(["check", "--format", "json"], db: db)
         #expect(sound.status == 0, "\(sound.stdout) \(sound.stderr)")
         #expect(sound.stdout.contains(#""sound":true"#), "\(sound.stdout)")
         // Lose one minute bucket of one reporter, as a bug or a bad disk might.
         let queue = try DatabaseQueue(path: db)
-        try queue.write { db in
+        try await queue.write { db in
             try db.execute(sql: "DELETE FROM rollups WHERE (step, reporter, bucket) = (SELECT step, reporter, bucket FROM rollups WHERE step = 60 LIMIT 1 OFFSET 10)")
         }
         try queue.close()
-        let broken = try CLI.run(["check", "--full", "--format", "json"], db: db)
+        let broken = try await CLI.run(["check", "--full", "--format", "json"], db: db)
         #expect(broken.status == 1)
         #expect(broken.stdout.contains(#""sound":false"#) && broken.stdout.contains("rollup: the 1m bucket"), "\(broken.stdout)")
-        let table = try CLI.run(["check", "--full"], db: db)
+        let table = try await CLI.run(["check", "--full"], db: db)
         #expect(table.status == 1 && table.stderr.contains("keys missing"), "\(table.stderr)")
     }
 
@@ -160,25 +161,25 @@ struct LifecycleCommandTests {
         while try FileManager.default.fileExists(atPath: db) == false || Self.count(db, "SELECT count(*) FROM messages") < 200 {
             try await Task.sleep(for: .milliseconds(20))
         }
-        let backup = try CLI.run(["backup", "-o", copy], db: db)
+        let backup = try await CLI.run(["backup", "-o", copy], db: db)
         #expect(backup.status == 0, "\(backup.stderr)")
         try await sender.value
         #expect(server.stop() == 0)
         // The copy opens, is sound, holds part of what was sent, and only what the store holds.
-        let check = try CLI.run(["check", "--full"], db: copy)
+        let check = try await CLI.run(["check", "--full"], db: copy)
         #expect(check.status == 0, "\(check.stdout) \(check.stderr)")
         let inCopy = try ServeDurabilityTests.storedKeys(copy), inStore = try ServeDurabilityTests.storedKeys(db)
         #expect(inCopy.count >= 200 && inCopy.isSubset(of: inStore), "\(inCopy.count) of \(inStore.count)")
         // Backing up onto an existing file is refused and leaves it alone.
-        let again = try CLI.run(["backup", "-o", copy], db: db)
+        let again = try await CLI.run(["backup", "-o", copy], db: db)
         #expect(again.status == 1 && again.stderr.contains("exists already"), "\(again.stderr)")
     }
 
     /// Files that are not sound stores: a clear error naming the file, never a crash.
-    @Test func filesThatAreNotSoundStoresGetClearErrors() throws {
+    @Test func filesThatAreNotSoundStoresGetClearErrors() async throws {
         let dir = TempDir()
-        let (db, from, to) = try Self.agedStore(dir)
-        _ = try CLI.run(["backup", "-o", dir.path("whole.db")], db: db)
+        let (db, from, to) = try await Self.agedStore(dir)
+        _ = try await CLI.run(["backup", "-o", dir.path("whole.db")], db: db)
         let whole = try Data(contentsOf: URL(fileURLWithPath: dir.path("whole.db")))
         try Data("hello, not a database\n".utf8).write(to: URL(fileURLWithPath: dir.path("text.db")))
         try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: dir.path("truncated.db")))
@@ -187,50 +188,50 @@ struct LifecycleCommandTests {
                                     ["ingest", dir.path("aged.jsonl")]]
         for (file, phrase) in [("text.db", "not a tailflow store"), ("truncated.db", "damaged")] {
             for c in commands {
-                let r = try CLI.run(c, db: dir.path(file))
+                let r = try await CLI.run(c, db: dir.path(file))
                 #expect(r.status == 1, "\(c) on \(file): status \(r.status) \(r.stderr)")
                 #expect(r.stderr.contains(dir.path(file)) && r.stderr.contains(phrase), "\(c) on \(file): \(r.stderr)")
                 #expect(!r.stderr.contains("Fatal error"), "\(c) on \(file)")
             }
         }
         // check says it in its own format too.
-        let json = try CLI.run(["check", "--format", "json"], db: dir.path("truncated.db"))
+        let json = try await CLI.run(["check", "--format", "json"], db: dir.path("truncated.db"))
         #expect(json.status == 1 && json.stdout.contains(#""sound":false"#), "\(json.stdout)")
     }
 
     /// A store an older tailflow wrote is not a damaged one: check says which schema it has,
     /// that it was not checked, and how to upgrade, never "integrity: FAILED".
-    @Test func checkOfAnOlderStoreNamesItsSchemaNotADamage() throws {
+    @Test func checkOfAnOlderStoreNamesItsSchemaNotADamage() async throws {
         let dir = TempDir()
-        let (db, _, _) = try Self.agedStore(dir)
+        let (db, _, _) = try await Self.agedStore(dir)
         let old = dir.path("old.db")
-        _ = try CLI.run(["backup", "-o", old], db: db)
+        _ = try await CLI.run(["backup", "-o", old], db: db)
         // The newest migration undone in the books: what the previous tailflow left.
         let queue = try DatabaseQueue(path: old)
-        let applied = try queue.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
+        let applied = try await queue.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
         let last = try #require(applied.last), before = Array(applied.dropLast())
-        try queue.write { try $0.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = ?", arguments: [last]) }
+        try await queue.write { try $0.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = ?", arguments: [last]) }
         try queue.close()
-        let table = try CLI.run(["check"], db: old)
+        let table = try await CLI.run(["check"], db: old)
         #expect(table.status == 1, "\(table.stderr)")
         #expect(table.stdout.contains("integrity: not checked") && !table.stdout.contains("FAILED"), "\(table.stdout)")
         #expect(table.stdout.contains("schema: \(before.last!) (NOT what this tailflow expects)"), "\(table.stdout)")
         #expect(table.stderr.contains("older tailflow") && table.stderr.contains(last) && !table.stderr.contains("integrity:"), "\(table.stderr)")
-        let json = try CLI.run(["check", "--format", "json"], db: old)
+        let json = try await CLI.run(["check", "--format", "json"], db: old)
         struct Answer: Decodable { var sound: Bool; var report: Report; struct Report: Decodable { var schemaVersion: [String]; var integrity: [String] } }
         let answer = try JSONDecoder().decode(Answer.self, from: Data(json.stdout.utf8))
         #expect(!answer.sound && answer.report.schemaVersion == before && answer.report.integrity.isEmpty, "\(json.stdout)")
     }
 
     /// As a user who may not write the file or its directory (the binary runs as `nobody`).
-    @Test func aReadOnlyStoreCanBeCheckedAndCopiedButNotPruned() throws {
+    @Test func aReadOnlyStoreCanBeCheckedAndCopiedButNotPruned() async throws {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { return }
         let dir = TempDir()
-        let (db, _, _) = try Self.agedStore(dir)
+        let (db, _, _) = try await Self.agedStore(dir)
         let ro = dir.path("ro"), out = dir.path("out")
         try FileManager.default.createDirectory(atPath: ro, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        _ = try CLI.run(["backup", "-o", ro + "/t.db"], db: db)
+        _ = try await CLI.run(["backup", "-o", ro + "/t.db"], db: db)
         try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: ro + "/t.db")
         try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: ro)
         try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: out)

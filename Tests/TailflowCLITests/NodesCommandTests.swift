@@ -3,14 +3,14 @@ import Testing
 import TestSupport
 
 struct NodesCommandTests {
-    @Test func importsADeviceListAndListsItInEveryFormat() throws {
+    @Test func importsADeviceListAndListsItInEveryFormat() async throws {
         let dir = TempDir()
         let db = dir.path("t.db")
-        let imported = try CLI.run(["nodes", "import", Fixtures.path("tiny/devices.json")], db: db)
+        let imported = try await CLI.run(["nodes", "import", Fixtures.path("tiny/devices.json")], db: db)
         #expect(imported.status == 0 && imported.stdout.contains("imported 6 nodes"))
-        _ = try CLI.run(["ingest", Fixtures.path("tiny/api-response.json")], db: db)
+        _ = try await CLI.run(["ingest", Fixtures.path("tiny/api-response.json")], db: db)
 
-        let json = try CLI.run(["nodes", "--format", "json"], db: db)
+        let json = try await CLI.run(["nodes", "--format", "json"], db: db)
         let nodes = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
         #expect(nodes.count == 6)
         let printer = try #require(nodes.first { $0["nodeId"] as? String == "nPr5Wz3CNTRL" })
@@ -24,20 +24,20 @@ struct NodesCommandTests {
         #expect(db1["reporter"] as? Bool == true)
         #expect(db1["lastSeen"] as? String == "2026-11-01T10:00:01.2Z")
 
-        let csv = try CLI.run(["nodes", "list", "--format", "csv"], db: db)
+        let csv = try await CLI.run(["nodes", "list", "--format", "csv"], db: db)
         let lines = csv.stdout.split(separator: "\r\n")
         #expect(lines.first == "nodeId,name,os,user,tags,addresses,reporter,firstSeen,lastSeen,routes")
         #expect(lines.count == 7)
         #expect(lines.contains { $0.hasPrefix("nDb1x9ZCNTRL,db-1.tail7f3e.ts.net,linux,,tag:db tag:prod,100.101.1.20 fd7a:115c:a1e0::14,true,") })
 
-        let ndjson = try CLI.run(["nodes", "--format", "ndjson"], db: db)
+        let ndjson = try await CLI.run(["nodes", "--format", "ndjson"], db: db)
         #expect(ndjson.stdout.split(separator: "\n").count == 6)
 
         // By default the name first, no node ID, within 120 columns; --wide adds IDs and addresses.
-        let narrow = try CLI.run(["nodes"], db: db).stdout.split(separator: "\n").map(String.init)
+        let narrow = try await CLI.run(["nodes"], db: db).stdout.split(separator: "\n").map(String.init)
         #expect(narrow.first?.hasPrefix("NAME") == true && narrow.first?.contains("NODE ID") == false)
         #expect(narrow.allSatisfy { $0.count <= 120 }, "\(narrow)")
-        let table = try CLI.run(["nodes", "--wide"], db: db)
+        let table = try await CLI.run(["nodes", "--wide"], db: db)
         let rows = table.stdout.split(separator: "\n").map(String.init)
         #expect(rows.first?.hasPrefix("NODE ID") == true && rows.first?.contains("ADDRESSES") == true)
         // Aligned: every column starts at the same offset on every line.
@@ -49,11 +49,11 @@ struct NodesCommandTests {
         }
     }
 
-    @Test func badDeviceListIsAnErrorNamingTheDevice() throws {
+    @Test func badDeviceListIsAnErrorNamingTheDevice() async throws {
         let dir = TempDir()
         let file = dir.path("devices.json")
         try Data(#"{"devices":[{"nodeId":"n1"},{"name":"no id"}]}"#.utf8).write(to: URL(fileURLWithPath: file))
-        let r = try CLI.run(["nodes", "import", file], db: dir.path("t.db"))
+        let r = try await CLI.run(["nodes", "import", file], db: dir.path("t.db"))
         #expect(r.status == 1)
         #expect(r.stderr.contains("devices[1].nodeId: missing"), "\(r.stderr)")
     }

@@ -17,10 +17,10 @@ import TestSupport
     ]
 
     @Test(arguments: questions)
-    func aQuestionOnAMissingStoreFailsAndCreatesNothing(_ question: [String]) throws {
+    func aQuestionOnAMissingStoreFailsAndCreatesNothing(_ question: [String]) async throws {
         let dir = TempDir()
         let db = dir.path("missing.db")
-        let r = try CLI.run(question + ["--format", "json"], db: db)
+        let r = try await CLI.run(question + ["--format", "json"], db: db)
         #expect(r.status == 1, "\(question): \(r.stderr)")
         #expect(r.stderr.contains("no tailflow store at \(db)"), "\(r.stderr)")
         #expect(r.stdout.isEmpty)
@@ -29,11 +29,11 @@ import TestSupport
     }
 
     /// A store made once: the fixtures, the device list and one reject.
-    static func makeStore(_ dir: TempDir) throws -> String {
+    static func makeStore(_ dir: TempDir) async throws -> String {
         let db = dir.path("t.db")
         try FileManager.default.createDirectory(atPath: dir.path("ro"), withIntermediateDirectories: true)
-        #expect(try CLI.run(["ingest", Fixtures.path("containers/messages.jsonl"), Fixtures.path("bad/counter-overflow.jsonl")], db: db).status == 3)
-        #expect(try CLI.run(["nodes", "import", Fixtures.path("tiny/devices.json")], db: db).status == 0)
+        #expect(try await CLI.run(["ingest", Fixtures.path("containers/messages.jsonl"), Fixtures.path("bad/counter-overflow.jsonl")], db: db).status == 3)
+        #expect(try await CLI.run(["nodes", "import", Fixtures.path("tiny/devices.json")], db: db).status == 0)
         return db
     }
 
@@ -46,14 +46,14 @@ import TestSupport
         return out
     }
 
-    @Test func questionsDoNotChangeTheFile() throws {
+    @Test func questionsDoNotChangeTheFile() async throws {
         let dir = TempDir()
-        let db = try Self.makeStore(dir)
+        let db = try await Self.makeStore(dir)
         let store = dir.path("ro")
         try FileManager.default.copyItem(atPath: db, toPath: store + "/t.db")
         let before = try Self.fingerprint(store)
         for q in Self.questions {
-            let r = try CLI.run(q + ["--format", "json"], db: store + "/t.db")
+            let r = try await CLI.run(q + ["--format", "json"], db: store + "/t.db")
             #expect(r.status == 0, "\(q): \(r.stderr)")
             #expect(r.stdout.hasPrefix("["), "\(q): \(r.stdout)")
         }
@@ -67,10 +67,10 @@ import TestSupport
 
     /// As a user who may not write the file or its directory (tests run as root, who
     /// may write anything, so the binary runs as `nobody`).
-    @Test func questionsAnswerFromAReadOnlyFileInAReadOnlyDirectory() throws {
+    @Test func questionsAnswerFromAReadOnlyFileInAReadOnlyDirectory() async throws {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { return }
         let dir = TempDir()
-        let db = try Self.makeStore(dir)
+        let db = try await Self.makeStore(dir)
         let ro = dir.path("ro")
         let file = ro + "/t.db"
         try FileManager.default.copyItem(atPath: db, toPath: file)
@@ -80,7 +80,7 @@ import TestSupport
         defer { try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: ro) }
         let before = try Self.fingerprint(ro)
         for q in Self.questions {
-            let want = try CLI.run(q + ["--format", "json"], db: db)
+            let want = try await CLI.run(q + ["--format", "json"], db: db)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
             p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", CLI.binary] + q + ["--format", "json", "--db", file]

@@ -82,7 +82,7 @@ struct ServeDurabilityTests {
         for body in bodies { #expect(try await client.post(restarted.url + "/services/collector/event", body, Auth.hec).status == 200) }
         #expect(restarted.stop() == 0)
         let reference = dir.path("ref.db")
-        #expect(try CLI.run(["ingest", "--quiet", "-"], db: reference, stdin: jsonl).status == 0)
+        #expect(try await CLI.run(["ingest", "--quiet", "-"], db: reference, stdin: jsonl).status == 0)
         #expect(try Dump.content(db) == Dump.content(reference))
     }
 

@@ -5,8 +5,8 @@ import TestSupport
 /// `serve --help` (and the other commands' help) read as a stranger reads it: every query endpoint and page named, and lines
 /// broken by the parser between words, not by the source's own line ends in mid-sentence.
 struct ServeHelpTests {
-    @Test func serveHelpNamesEveryEndpointAndWrapsOnlyAtParagraphs() throws {
-        let r = try CLI.run(["serve", "--help"])
+    @Test func serveHelpNamesEveryEndpointAndWrapsOnlyAtParagraphs() async throws {
+        let r = try await CLI.run(["serve", "--help"])
         #expect(r.status == 0, "\(r.stderr)")
         let text = r.stdout
         #expect(text.contains("GET /api/v1/{top|series|rollup|scope|flows|nodes|diff|coverage|changes}"), "\(text)")
@@ -31,8 +31,8 @@ struct ServeHelpTests {
     }
 
     @Test(arguments: [["ingest"], ["pull"], ["follow"], ["report"], ["prune"], ["check"], ["backup"], ["scope"], ["changes"], ["diff"], ["coverage"]])
-    func otherHelpTextsWrapOnlyAtParagraphs(_ command: [String]) throws {
-        let r = try CLI.run(command + ["--help"])
+    func otherHelpTextsWrapOnlyAtParagraphs(_ command: [String]) async throws {
+        let r = try await CLI.run(command + ["--help"])
         #expect(r.status == 0, "\(r.stderr)")
         Self.checkParagraphs(r.stdout, command.joined(separator: " "))
     }

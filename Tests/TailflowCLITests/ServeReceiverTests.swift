@@ -32,7 +32,7 @@ struct ServeReceiverTests {
         #expect(throws: (any Error).self) { _ = try curl(["--max-time", "5", server.url + "/healthz"]) }
         #expect(server.stop() == 0)
         // A key that does not exist is a clear startup error.
-        let bad = try CLI.run(["serve", "--db", db, "--listen", "127.0.0.1:0", "--hec-token", "x", "--allow-weak-tokens", "--tls-cert", cert,
+        let bad = try await CLI.run(["serve", "--db", db, "--listen", "127.0.0.1:0", "--hec-token", "x", "--allow-weak-tokens", "--tls-cert", cert,
                                "--tls-key", dir.path("missing.pem")])
         #expect(bad.status != 0 && bad.stderr.contains("missing.pem"))
     }
@@ -52,7 +52,7 @@ struct ServeReceiverTests {
         #expect(server.stop() == 0)
         try await client.shutdown()
         try Data(#"{"listen": "127.0.0.1:0", "hec-tokn": "x"}"#.utf8).write(to: URL(fileURLWithPath: config))
-        let bad = try CLI.run(["serve", "--db", dir.path("cfg.db"), "--config", config])
+        let bad = try await CLI.run(["serve", "--db", dir.path("cfg.db"), "--config", config])
         #expect(bad.status == 2 && bad.stderr.contains("hec-tokn"))
 
         // Timeouts and the connection cap are settings too, named in errors as the file spells them.
@@ -74,7 +74,7 @@ struct ServeReceiverTests {
         #expect(timed.stop() == 0)
         for (setting, value) in [("idle-timeout", "\"soon\""), ("read-timeout", "-1"), ("max-connections", "0")] {
             try Data(#"{"read-token": "0123456789abcdef", \#("\"" + setting + "\""): \#(value)}"#.utf8).write(to: URL(fileURLWithPath: config))
-            let r = try CLI.run(["serve", "--db", dir.path("cfg.db"), "--config", config])
+            let r = try await CLI.run(["serve", "--db", dir.path("cfg.db"), "--config", config])
             #expect(r.status == 2 && r.stderr.contains(config + ": " + setting), "\(setting): \(r.stderr)")
         }
 
@@ -92,10 +92,10 @@ struct ServeReceiverTests {
         let dir = TempDir()
         let db = dir.path("weak.db")
         // Under 8 characters: refused (usage error) naming the setting, never echoing the secret.
-        let refused = try CLI.run(["serve", "--db", db, "--listen", "127.0.0.1:0", "--hec-token", "q7Z"])
+        let refused = try await CLI.run(["serve", "--db", db, "--listen", "127.0.0.1:0", "--hec-token", "q7Z"])
         #expect(refused.status == 2 && refused.stderr.contains("--hec-token") && refused.stderr.contains("3 characters"), "\(refused.stderr)")
         #expect(!refused.stderr.contains("q7Z"))
-        let fromEnvironment = try CLI.run(["serve", "--db", db, "--listen", "127.0.0.1:0"], env: ["TAILFLOW_READ_TOKEN": "x"])
+        let fromEnvironment = try await CLI.run(["serve", "--db", db, "--listen", "127.0.0.1:0"], env: ["TAILFLOW_READ_TOKEN": "x"])
         #expect(fromEnvironment.status == 2 && fromEnvironment.stderr.contains("read-token"), "\(fromEnvironment.stderr)")
         // Allowed, or 8 to 15 characters: the server starts and warns.
         for (args, length) in [(["--hec-token", "q7Z", "--allow-weak-tokens"], 3), (["--read-token", "Kq8vZ2xW4mPa"], 12)] {

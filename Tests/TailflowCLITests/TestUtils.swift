@@ -11,9 +11,20 @@ enum CLI {
 
     typealias Result = ProcessOutput
 
-    /// Runs `tailflow args…` with `TAILFLOW_DB=db` and waits for it.
+    /// Runs `tailflow args…` with `TAILFLOW_DB=db` on a thread of its own and waits for it.
+    ///
+    /// Not on the test's own thread: Swift Testing runs tests on the cooperative pool, which on
+    /// Linux is as wide as the machine has cores (two here), so a test blocked on a child process
+    /// stalls every other test's tasks, in-process servers and timers meanwhile.
     @discardableResult
-    static func run(_ args: [String], db: String? = nil, stdin: Data? = nil, env: [String: String] = [:]) throws -> Result {
+    static func run(_ args: [String], db: String? = nil, stdin: Data? = nil, env: [String: String] = [:]) async throws -> Result {
+        try await offThePool { try runBlocking(args, db: db, stdin: stdin, env: env) }
+    }
+
+    /// ``run(_:db:stdin:env:)`` on the calling thread, for the few places that cannot wait (closures of
+    /// synchronous APIs).
+    @discardableResult
+    static func runBlocking(_ args: [String], db: String? = nil, stdin: Data? = nil, env: [String: String] = [:]) throws -> Result {
         try collect(start(args, db: db, env: env), stdin: stdin)
     }
 

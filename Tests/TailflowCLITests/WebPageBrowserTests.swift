@@ -20,13 +20,14 @@ struct WebPageBrowserTests {
         let token: String
         let openLine: String
 
+        /// Made once for the suite, from a static: on the calling thread (``CLI/runBlocking(_:db:stdin:env:)``).
         init() throws {
             db = dir.path("web.db")
             let logs = dir.path("gen.jsonl"), devices = dir.path("devices.json")
-            let g = try CLI.run(["generate", "--nodes", "30", "--duration", "3h", "--start", WebPageBrowserTests.from, "--seed", "5",
+            let g = try CLI.runBlocking(["generate", "--nodes", "30", "--duration", "3h", "--start", WebPageBrowserTests.from, "--seed", "5",
                                  "--changes", "--output", logs, "--devices", devices])
             guard g.status == 0 else { throw ServeError("generate: \(g.stderr)") }
-            try CLI.run(["ingest", logs], db: db)
+            try CLI.runBlocking(["ingest", logs], db: db)
             // Device names win over message names (the import is the latest report): make two of them hostile.
             var list = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: devices))) as! [String: Any]
             var items = list["devices"] as! [[String: Any]]
@@ -35,7 +36,7 @@ struct WebPageBrowserTests {
             items[1].removeValue(forKey: "user")
             list["devices"] = items
             try JSONSerialization.data(withJSONObject: list).write(to: URL(fileURLWithPath: devices))
-            let imported = try CLI.run(["nodes", "import", devices], db: db)
+            let imported = try CLI.runBlocking(["nodes", "import", devices], db: db)
             guard imported.status == 0 else { throw ServeError("import: \(imported.stderr)") }
             server = try ServeProcess(db: db, [])
             // The second line: open http://127.0.0.1:PORT/?token=…
@@ -54,7 +55,7 @@ struct WebPageBrowserTests {
         var window: String { "from=\(WebPageBrowserTests.from)&to=\(WebPageBrowserTests.to)" }
 
         /// Runs the browser over the steps; returns one result per step.
-        func browse(_ steps: [[String: Any]], shots: String) throws -> [[String: Any]] {
+        func browse(_ steps: [[String: Any]], shots: String) async throws -> [[String: Any]] {
             let plan: [String: Any] = ["chromium": WebPageBrowserTests.chromium!, "out": shots, "steps": steps]
             let planFile = dir.path("plan-\(UUID().uuidString.prefix(6)).json")
             try JSONSerialization.data(withJSONObject: plan).write(to: URL(fileURLWithPath: planFile))
@@ -114,7 +115,7 @@ struct WebPageBrowserTests {
                                        "text": "document.body.innerText", "title": "document.title"]])
             }
         }
-        let results = try site.browse(steps, shots: Self.screenshots)
+        let results = try await site.browse(steps, shots: Self.screenshots)
         let login = results[0]
         #expect(login["status"] as? Int == 200)
         #expect(login["url"] as? String == site.url + "/?\(site.window)", "the token stays in the address bar")
@@ -214,7 +215,7 @@ struct WebPageBrowserTests {
             ["name": "full", "url": site.url + "/?\(site.window)", "js": false,
              "eval": ["bytes": "document.querySelector('table[data-answer=\"top-endpoint\"] td[data-field=\"bytes\"]').dataset.value"]],
         ]
-        let r = try site.browse(steps, shots: Self.screenshots)
+        let r = try await site.browse(steps, shots: Self.screenshots)
         func eval(_ i: Int, _ key: String) -> Any? { (r[i]["eval"] as? [String: Any])?[key] }
         func clicked(_ i: Int) -> String { ((r[i]["clicked"] as? [String: Any])?["url"] as? String) ?? "" }
         let want = try #require(eval(1, "want") as? String)
@@ -251,7 +252,7 @@ struct WebPageBrowserTests {
               return [p.textContent.split('\\n').length > 3, Math.round(r.right) <= Math.round(c.right) + 1]; })()
             """
         let pages = [("changes", "/changes?\(site.window)"), ("coverage", "/health?\(site.window)")]
-        let r = try site.browse([["name": "login3", "url": site.url + "/?token=\(site.token)"]]
+        let r = try await site.browse([["name": "login3", "url": site.url + "/?token=\(site.token)"]]
                                 + pages.map { answer, path in
                                     ["name": "\(answer)-fit", "url": site.url + path, "screenshot": true,
                                      "eval": answer == "changes" ? ["fit": fit(answer), "open": open] : ["fit": fit(answer)]] },
@@ -272,9 +273,9 @@ struct WebPageBrowserTests {
         guard Self.chromium != nil else { return }
         let site = try Self.site.get()
         let file = site.dir.path("report.html")
-        let made = try CLI.run(["report", "--from", Self.from, "--to", Self.to, "-o", file], db: site.db)
+        let made = try await CLI.run(["report", "--from", Self.from, "--to", Self.to, "-o", file], db: site.db)
         #expect(made.status == 0, "\(made.stderr)")
-        let r = try site.browse([["name": "report", "url": "file://" + file, "screenshot": true,
+        let r = try await site.browse([["name": "report", "url": "file://" + file, "screenshot": true,
                                   "eval": ["text": "document.body.innerText", "tables": Self.tablesJS]]], shots: Self.screenshots)[0]
         #expect(r["requests"] as? [String] == ["file://" + file])
         #expect((r["console"] as! [String]).isEmpty, "\(r["console"]!)")

@@ -7,15 +7,15 @@ import TestSupport
 struct WhereCommandTests {
     static let window = QueryCommandTests.window
 
-    static func answer(_ args: [String], db: String) throws -> String {
-        let r = try CLI.run(args + window + ["--format", "json"], db: db)
+    static func answer(_ args: [String], db: String) async throws -> String {
+        let r = try await CLI.run(args + window + ["--format", "json"], db: db)
         #expect(r.status == 0, "\(args): \(r.stderr)")
         return r.stdout
     }
 
-    @Test func expressionsAnswerAsTheEquivalentFlags() throws {
+    @Test func expressionsAnswerAsTheEquivalentFlags() async throws {
         let dir = TempDir()
-        let db = try QueryCommandTests.tiny(dir)
+        let db = try await QueryCommandTests.tiny(dir)
         // (flags, expression) pairs that must give the same answer.
         let pairs: [([String], String)] = [
             (["--tag", "tag:prod"], #"tag = "tag:prod""#),
@@ -37,49 +37,49 @@ struct WhereCommandTests {
         ]
         for command in commands {
             for (flags, expression) in pairs {
-                let byFlags = try Self.answer(command + flags, db: db)
-                let byWhere = try Self.answer(command + ["--where", expression], db: db)
+                let byFlags = try await Self.answer(command + flags, db: db)
+                let byWhere = try await Self.answer(command + ["--where", expression], db: db)
                 #expect(byFlags == byWhere, "\(command) \(flags) vs --where '\(expression)'")
             }
         }
         // Flags and the expression combine by `and`.
-        #expect(try Self.answer(["top", "--tag", "tag:prod", "--where", "proto = tcp"], db: db)
+        #expect(try await Self.answer(["top", "--tag", "tag:prod", "--where", "proto = tcp"], db: db)
                 == Self.answer(["top", "--tag", "tag:prod", "--proto", "tcp"], db: db))
-        #expect(try Self.answer(["top", "--kind", "virtual", "--where", "kind = physical"], db: db) == "[]\n")
+        #expect(try await Self.answer(["top", "--kind", "virtual", "--where", "kind = physical"], db: db) == "[]\n")
         // scope: the endpoint's peers, filtered.
-        #expect(try Self.answer(["scope", "--endpoint", "db-1", "--proto", "tcp"], db: db)
+        #expect(try await Self.answer(["scope", "--endpoint", "db-1", "--proto", "tcp"], db: db)
                 == Self.answer(["scope", "--endpoint", "db-1", "--where", "proto = tcp"], db: db))
     }
 
-    @Test func srcAndDstAreTheEndsOfTheCountedTraffic() throws {
+    @Test func srcAndDstAreTheEndsOfTheCountedTraffic() async throws {
         let dir = TempDir()
-        let db = try QueryCommandTests.tiny(dir)
+        let db = try await QueryCommandTests.tiny(dir)
         let step = ["--step", "1h"]
         // A directed edge is src and dst; a pair is either direction.
-        #expect(try Self.answer(["series"] + step + ["--edge", "alice-laptop,db-1"], db: db)
+        #expect(try await Self.answer(["series"] + step + ["--edge", "alice-laptop,db-1"], db: db)
                 == Self.answer(["series"] + step + ["--where", "src = alice-laptop and dst = db-1"], db: db))
-        #expect(try Self.answer(["series"] + step + ["--pair", "alice-laptop,db-1"], db: db)
+        #expect(try await Self.answer(["series"] + step + ["--pair", "alice-laptop,db-1"], db: db)
                 == Self.answer(["series"] + step + ["--where", "(src = alice-laptop and dst = db-1) or (src = db-1 and dst = alice-laptop)"], db: db))
         // db-1 sent alice-laptop 1.2 MB (fixtures/tiny/expected.md); she sent it 48 kB.
-        func bytes(_ expression: String) throws -> Int? {
-            let rows = try JSONSerialization.jsonObject(with: Data(Self.answer(["series"] + step + ["--where", expression], db: db).utf8)) as? [[String: Any]]
+        func bytes(_ expression: String) async throws -> Int? {
+            let rows = try await JSONSerialization.jsonObject(with: Data(Self.answer(["series"] + step + ["--where", expression], db: db).utf8)) as? [[String: Any]]
             return rows?.first?["bytes"] as? Int
         }
-        #expect(try bytes("src = db-1 and dst = alice-laptop") == 1_200_000)
-        #expect(try bytes("src = alice-laptop and dst = db-1") == 48000)
+        #expect(try await bytes("src = db-1 and dst = alice-laptop") == 1_200_000)
+        #expect(try await bytes("src = alice-laptop and dst = db-1") == 48000)
         // A network holds nodes by any of their addresses: the tailnet's IPv4 and IPv6 ranges name the same nodes.
-        #expect(try Self.answer(["top", "--where", "src in 100.64.0.0/10"], db: db)
+        #expect(try await Self.answer(["top", "--where", "src in 100.64.0.0/10"], db: db)
                 == Self.answer(["top", "--where", "src in fd7a:115c:a1e0::/48 or src in 100.64.0.0/10"], db: db))
         // A blank expression (an empty filter box) is no filter.
-        #expect(try Self.answer(["top", "--where", "  "], db: db) == Self.answer(["top"], db: db))
+        #expect(try await Self.answer(["top", "--where", "  "], db: db) == Self.answer(["top"], db: db))
         // An address nothing has is an empty answer.
-        #expect(try Self.answer(["top", "--where", "endpoint = 192.0.2.1"], db: db) == "[]\n")
+        #expect(try await Self.answer(["top", "--where", "endpoint = 192.0.2.1"], db: db) == "[]\n")
     }
 
-    @Test func mistakesAreUsageErrorsWithACaret() throws {
+    @Test func mistakesAreUsageErrorsWithACaret() async throws {
         let dir = TempDir()
-        let db = try QueryCommandTests.tiny(dir)
-        let r = try CLI.run(["top"] + Self.window + ["--where", "kind = exit and prot = tcp"], db: db)
+        let db = try await QueryCommandTests.tiny(dir)
+        let r = try await CLI.run(["top"] + Self.window + ["--where", "kind = exit and prot = tcp"], db: db)
         #expect(r.status == 2 && r.stdout.isEmpty)
         #expect(r.stderr == """
             tailflow: error: --where: unknown term 'prot' at column 17; expected a term (src, dst, endpoint, node, tag, user, os, kind, proto, port); did you mean 'proto'?
@@ -96,7 +96,7 @@ struct WhereCommandTests {
             (["top", "--where", "port = 22 or"], "the end of the expression where a test should start at column 13", "expected a term"),
         ]
         for (args, reason, detail) in cases {
-            let r = try CLI.run(args + Self.window, db: db)
+            let r = try await CLI.run(args + Self.window, db: db)
             #expect(r.status == 2 && r.stdout.isEmpty, "\(args): \(r.stderr)")
             #expect(r.stderr.contains(reason) && r.stderr.contains(detail), "\(args): \(r.stderr)")
         }
