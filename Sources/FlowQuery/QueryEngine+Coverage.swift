@@ -161,9 +161,55 @@ struct Coverage {
     }
 
     struct Own {
-        var windows: [(Nanoseconds, Nanoseconds)] = []
+        /// Its messages' windows, in the order the scan met them.
+        var windows: ArraySlice<(Nanoseconds, Nanoseconds)> = []
         /// end - logged of the messages that carry `logged`.
         var offsets: [Int64] = []
+    }
+
+    /// The nodes' own messages as a scan meets them: each message's window (clipped to the
+    /// window's end) and `end − logged` appended to flat lists, then grouped by node once, each
+    /// node's in the scan's order (a per-node list per message cost more than the reading).
+    struct OwnMessages {
+        let to: Nanoseconds
+        var reporters: [Int64] = []
+        var windows: [(Nanoseconds, Nanoseconds)] = []
+        var offsets: [(reporter: Int64, offset: Int64)] = []
+
+        @inline(__always)
+        mutating func add(_ h: MessageHeader) {
+            reporters.append(h.reporter)
+            windows.append((h.start, min(h.end, to)))
+            if let logged = h.logged { offsets.append((h.reporter, h.end - logged)) }
+        }
+
+        /// Each node's windows and offsets.
+        func grouped(width: Int) -> ByNode<Own> {
+            // A counting sort by node: where each node's windows start, then each window to its place.
+            var next = ByNode<Int>(width: width, empty: 0)
+            for r in reporters { next.modify(r) { $0 += 1 } }
+            var own = ByNode<Own>(width: width, empty: Own())
+            var start = 0
+            var ranges: [(Int64, Range<Int>)] = []
+            for n in next.ids(where: { $0 > 0 }) {
+                let count = next[n]
+                ranges.append((n, start..<start + count))
+                next.modify(n) { $0 = start }
+                start += count
+            }
+            var sorted = [(Nanoseconds, Nanoseconds)](repeating: (0, 0), count: windows.count)
+            sorted.withUnsafeMutableBufferPointer { out in
+                for (r, w) in zip(reporters, windows) {
+                    next.modify(r) { i in
+                        out[i] = w
+                        i += 1
+                    }
+                }
+            }
+            for (n, range) in ranges { own.modify(n) { $0.windows = sorted[range] } }
+            for (r, offset) in offsets { own.modify(r) { $0.offsets.append(offset) } }
+            return own
+        }
     }
 
     func rows() throws -> [CoverageRow] {
@@ -184,22 +230,17 @@ struct Coverage {
 
         // 1. The nodes' own messages. When the window's first message lacks `logged`, the skew
         // will most likely come from the peers, whose conversations are read in the same pass.
-        var own = ByNode<Own>(width: width, empty: Own())
-        let to = window.to
-        func record(_ h: MessageHeader) {
-            own.modify(h.reporter) { o in
-                o.windows.append((h.start, min(h.end, to)))
-                if let logged = h.logged { o.offsets.append(h.end - logged) }
-            }
-        }
+        var messages = OwnMessages(to: window.to)
         var sightings: Sightings? = nil
         if try firstMessageLacksLogged() {
             var s = Sightings(width: width)
-            try ctx.snapshot.messageWindowsAndRows(from: window.from, to: window.to, record) { h, r in s.see(h, r) }
+            try ctx.snapshot.messageWindowsAndRowEnds(from: window.from, to: window.to, { messages.add($0) }) { s.see($0, $1) }
             sightings = s
         } else {
-            try ctx.snapshot.messageWindows(from: window.from, to: window.to, record)
+            try ctx.snapshot.messageWindows(from: window.from, to: window.to) { messages.add($0) }
         }
+        var own = messages.grouped(width: width)
+        messages = OwnMessages(to: window.to)
         let reporting = own.ids { !$0.windows.isEmpty }
 
         // 2. Skew: from `logged`, against the tailnet's usual delivery delay; else from peers.
@@ -213,10 +254,7 @@ struct Coverage {
         if needPeers {
             if sightings == nil {
                 var s = Sightings(width: width)
-                try ctx.snapshot.messages(from: window.from, to: window.to, reporter: nil, descending: false) { h, _, r in
-                    s.see(h, r)
-                    return true
-                }
+                try ctx.snapshot.messageWindowsAndRowEnds(from: window.from, to: window.to, { _ in }) { s.see($0, $1) }
                 sightings = s
             }
             peerSkew = sightings!.skews(from: window.from + t.peerSkewMargin, to: window.to - t.peerSkewMargin)
@@ -380,12 +418,12 @@ struct Coverage {
     }
 
     /// The covered time of message windows inside `window`, and the holes between them.
-    static func holes(_ windows: [(Nanoseconds, Nanoseconds)], _ window: TimeWindow) -> (Int64, [(Nanoseconds, Nanoseconds)]) {
+    static func holes(_ windows: ArraySlice<(Nanoseconds, Nanoseconds)>, _ window: TimeWindow) -> (Int64, [(Nanoseconds, Nanoseconds)]) {
         var covered: Int64 = 0
         var holes: [(Nanoseconds, Nanoseconds)] = []
         var cursor = window.from
         // Usually in order already (a store reads messages by start).
-        let ordered = zip(windows, windows.dropFirst()).allSatisfy { $0.0 <= $1.0 } ? windows : windows.sorted { $0.0 < $1.0 }
+        let ordered = zip(windows, windows.dropFirst()).allSatisfy { $0.0 <= $1.0 } ? windows : ArraySlice(windows.sorted { $0.0 < $1.0 })
         for (s, e) in ordered {
             if s > cursor { holes.append((cursor, s)) }
             let a = max(s, cursor), b = min(max(e, s), window.to)

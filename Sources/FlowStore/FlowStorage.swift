@@ -124,6 +124,14 @@ public protocol StoreSnapshot {
     func messageWindowsAndRows(from: Nanoseconds, to: Nanoseconds, _ window: (MessageHeader) throws -> Void,
                                rows row: (MessageHeader, StoredRow) throws -> Void) throws
 
+    /// ``messageWindowsAndRows(from:to:_:rows:)`` for a reader that needs only each row's ends
+    /// (``RowEnds``): `window` gets every message's header with its ``MessageHeader/logged``
+    /// time, in no particular order, and `ends` gets each message that has rows, with the ends of
+    /// its rows in their stored order, messages in key order (start, reporter, digest). The
+    /// buffer is valid only during the call.
+    func messageWindowsAndRowEnds(from: Nanoseconds, to: Nanoseconds, _ window: (MessageHeader) throws -> Void,
+                                  ends: (MessageHeader, UnsafeBufferPointer<RowEnds>) throws -> Void) throws
+
     /// The rollup sums of one step and reporter with `fromBucket <= bucket < toBucket`
     /// (bucket starts in Unix seconds).
     ///
@@ -184,6 +192,26 @@ extension StoreSnapshot {
             try row(h, r)
             return true
         }
+    }
+
+    /// ``messageWindowsAndRows(from:to:_:rows:)``, each message's rows gathered (they come one
+    /// message after another, in key order).
+    public func messageWindowsAndRowEnds(from: Nanoseconds, to: Nanoseconds, _ window: (MessageHeader) throws -> Void,
+                                         ends: (MessageHeader, UnsafeBufferPointer<RowEnds>) throws -> Void) throws {
+        var message: MessageHeader? = nil
+        var rows: [RowEnds] = []
+        func flush() throws {
+            if let m = message, !rows.isEmpty { try rows.withUnsafeBufferPointer { try ends(m, $0) } }
+            rows.removeAll(keepingCapacity: true)
+        }
+        try messageWindowsAndRows(from: from, to: to, window) { h, r in
+            if let m = message, m.start == h.start, m.reporter == h.reporter, m.digest == h.digest {} else {
+                try flush()
+                message = h
+            }
+            rows.append(RowEnds(r))
+        }
+        try flush()
     }
 
     /// A store that cannot prune holds every level completely.

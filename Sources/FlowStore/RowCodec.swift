@@ -36,6 +36,30 @@ public struct StoredRow: Hashable, Sendable {
     public var serviceSide: ServiceSide { FlowRow.serviceSide(srcPort, dstPort) }
 }
 
+/// What names a flow row's conversation, without its counters: a reader that needs no more
+/// than this (coverage's skew from peers) is spared decoding and passing four counters per row.
+public struct RowEnds: Hashable, Sendable {
+    public var kind: TrafficKind
+    public var proto: UInt8
+    public var srcPort: UInt16
+    public var dstPort: UInt16
+    public var src: Int64
+    public var dst: Int64
+
+    public init(kind: TrafficKind, proto: UInt8, src: Int64, srcPort: UInt16, dst: Int64, dstPort: UInt16) {
+        self.kind = kind
+        self.proto = proto
+        self.src = src
+        self.srcPort = srcPort
+        self.dst = dst
+        self.dstPort = dstPort
+    }
+
+    public init(_ r: StoredRow) {
+        self.init(kind: r.kind, proto: r.proto, src: r.src, srcPort: r.srcPort, dst: r.dst, dstPort: r.dstPort)
+    }
+}
+
 /// The packed encoding of a message's flow rows (`messages.rows`).
 ///
 /// Format 1: one version byte (1), then per row a flag byte and LEB128 varints:
@@ -107,6 +131,29 @@ package enum RowCodec {
                                 txPackets: Int64(bitPattern: try r.varint()), txBytes: Int64(bitPattern: try r.varint()),
                                 rxPackets: Int64(bitPattern: try r.varint()), rxBytes: Int64(bitPattern: try r.varint()))
             try body(row)
+            prevSrc = src
+            prevDst = dst
+        }
+    }
+
+    /// Decodes the ends of every row of a packed blob (``RowEnds``) into `out`, which it clears
+    /// first; the counters are stepped over, not decoded. Throws on a malformed blob, as
+    /// ``decode(_:_:)`` does.
+    package static func decodeEnds(_ blob: UnsafeRawBufferPointer, into out: inout [RowEnds]) throws {
+        out.removeAll(keepingCapacity: true)
+        var r = try BlobReader(blob, version: version, what: "flow rows")
+        var prevSrc: Int64 = 0, prevDst: Int64 = 0
+        while !r.atEnd {
+            let flags = r.byte()
+            let pc = (flags >> 2) & 7
+            let proto = pc == 7 ? UInt8(truncatingIfNeeded: try r.varint()) : protoByCode[Int(pc)]
+            let src = flags & (1 << 5) != 0 ? prevSrc : Int64(bitPattern: try r.varint())
+            let srcPort = UInt16(truncatingIfNeeded: try r.varint())
+            let dst = flags & (1 << 6) != 0 ? prevDst : Int64(bitPattern: try r.varint())
+            let dstPort = UInt16(truncatingIfNeeded: try r.varint())
+            try r.skipVarints(4)
+            out.append(RowEnds(kind: TrafficKind(rawValue: flags & 3)!, proto: proto, src: src, srcPort: srcPort,
+                               dst: dst, dstPort: dstPort))
             prevSrc = src
             prevDst = dst
         }

@@ -48,4 +48,16 @@ struct BlobReader {
         }
         throw StoreError(.sqlite, "\(what) blob is truncated or corrupt")
     }
+
+    /// Steps over `count` varints with the checks of ``varint()`` (at most ten bytes each,
+    /// none running past the blob's end), without assembling their values.
+    @inline(__always)
+    mutating func skipVarints(_ count: Int) throws {
+        for _ in 0..<count {
+            let limit = min(blob.count, offset + 10)
+            while offset < limit, blob[offset] >= 0x80 { offset += 1 }
+            guard offset < limit else { throw StoreError(.sqlite, "\(what) blob is truncated or corrupt") }
+            offset += 1
+        }
+    }
 }
