@@ -106,11 +106,10 @@ extension Coverage {
         }
 
         /// Reads one message's rows (messages come in key order).
-        mutating func see(_ h: MessageHeader, _ rows: UnsafeBufferPointer<RowEnds>) {
+        mutating func see(reporter: Int64, start: Nanoseconds, _ rows: UnsafeBufferPointer<RowEnds>) {
             current.removeAll(keepingCapacity: true)
             // Take the reporter's list, leaving it an emptied buffer (no allocation).
-            previous.modify(h.reporter) { swap(&$0, &previousOfCurrent) }
-            let reporter = h.reporter, start = h.start
+            previous.modify(reporter) { swap(&$0, &previousOfCurrent) }
             let before = previousOfCurrent
             // Just after the last conversation found in the previous message: a reporter lists
             // its conversations in much the same order from message to message.

@@ -233,9 +233,8 @@ struct Coverage {
         var messages = OwnMessages(to: window.to)
         var sightings: Sightings? = nil
         if try firstMessageLacksLogged() {
-            var s = Sightings(width: width)
-            try ctx.snapshot.messageWindowsAndRowEnds(from: window.from, to: window.to, { messages.add($0) }) { s.see($0, $1) }
-            sightings = s
+            let read = try Self.readPeers(ctx.snapshot, window, width: width, windows: true)
+            (messages, sightings) = (read.0!, read.1)
         } else {
             try ctx.snapshot.messageWindows(from: window.from, to: window.to) { messages.add($0) }
         }
@@ -253,9 +252,7 @@ struct Coverage {
         var peerSkew: [Int64: Double] = [:]
         if needPeers {
             if sightings == nil {
-                var s = Sightings(width: width)
-                try ctx.snapshot.messageWindowsAndRowEnds(from: window.from, to: window.to, { _ in }) { s.see($0, $1) }
-                sightings = s
+                sightings = try Self.readPeers(ctx.snapshot, window, width: width, windows: false).1
             }
             peerSkew = sightings!.skews(from: window.from + t.peerSkewMargin, to: window.to - t.peerSkewMargin)
         }

@@ -176,8 +176,8 @@ final class SQLiteSnapshot: StoreSnapshot {
         }
     }
 
-    func messageWindowsAndRowEnds(from: Nanoseconds, to: Nanoseconds, _ window: (MessageHeader) throws -> Void,
-                                  ends: (MessageHeader, UnsafeBufferPointer<RowEnds>) throws -> Void) throws {
+    func messageWindowsAndPackedRows(from: Nanoseconds, to: Nanoseconds, _ window: (MessageHeader) throws -> Void,
+                                     rows: (MessageHeader, UnsafeRawBufferPointer) throws -> Void) throws {
         let s = try statement("""
             SELECT start_ns, duration_ns, reporter, digest, logged_ms, rows FROM messages WHERE start_ns >= ?1 AND start_ns < ?2
             ORDER BY start_ns, reporter, digest
@@ -185,15 +185,12 @@ final class SQLiteSnapshot: StoreSnapshot {
         s.bind(1, from)
         s.bind(2, to)
         defer { s.reset() }
-        var rows: [RowEnds] = []
-        rows.reserveCapacity(64)
         while try s.step() {
             let start = s.int64(0), end = start + s.int64(1)
             let header = MessageHeader(start: start, end: end, reporter: s.int64(2), digest: s.int64(3),
                                        logged: s.optionalInt64(4).map { end + $0 * 1_000_000 })
             try window(header)
-            try RowCodec.decodeEnds(s.blob(5), into: &rows)
-            if !rows.isEmpty { try rows.withUnsafeBufferPointer { try ends(header, $0) } }
+            try rows(header, s.blob(5))
         }
     }
 

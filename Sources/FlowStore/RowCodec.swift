@@ -38,15 +38,15 @@ public struct StoredRow: Hashable, Sendable {
 
 /// What names a flow row's conversation, without its counters: a reader that needs no more
 /// than this (coverage's skew from peers) is spared decoding and passing four counters per row.
-public struct RowEnds: Hashable, Sendable {
-    public var kind: TrafficKind
-    public var proto: UInt8
-    public var srcPort: UInt16
-    public var dstPort: UInt16
-    public var src: Int64
-    public var dst: Int64
+package struct RowEnds: Hashable, Sendable {
+    package var kind: TrafficKind
+    package var proto: UInt8
+    package var srcPort: UInt16
+    package var dstPort: UInt16
+    package var src: Int64
+    package var dst: Int64
 
-    public init(kind: TrafficKind, proto: UInt8, src: Int64, srcPort: UInt16, dst: Int64, dstPort: UInt16) {
+    package init(kind: TrafficKind, proto: UInt8, src: Int64, srcPort: UInt16, dst: Int64, dstPort: UInt16) {
         self.kind = kind
         self.proto = proto
         self.src = src
@@ -55,7 +55,7 @@ public struct RowEnds: Hashable, Sendable {
         self.dstPort = dstPort
     }
 
-    public init(_ r: StoredRow) {
+    package init(_ r: StoredRow) {
         self.init(kind: r.kind, proto: r.proto, src: r.src, srcPort: r.srcPort, dst: r.dst, dstPort: r.dstPort)
     }
 }
@@ -77,6 +77,8 @@ package enum RowCodec {
     package static let version: UInt8 = 1
 
     static let protoByCode: [UInt8] = [0, 6, 17, 1, 58, 0, 0, 0]
+    /// Flags bits 0–1 (a table: `TrafficKind(rawValue:)` is a call into another module per row).
+    static let kindByCode: [TrafficKind] = (0...3).map { TrafficKind(rawValue: UInt8($0))! }
 
     @inline(__always)
     static func code(for proto: UInt8) -> UInt8 {
@@ -152,7 +154,7 @@ package enum RowCodec {
             let dst = flags & (1 << 6) != 0 ? prevDst : Int64(bitPattern: try r.varint())
             let dstPort = UInt16(truncatingIfNeeded: try r.varint())
             try r.skipVarints(4)
-            out.append(RowEnds(kind: TrafficKind(rawValue: flags & 3)!, proto: proto, src: src, srcPort: srcPort,
+            out.append(RowEnds(kind: kindByCode[Int(flags & 3)], proto: proto, src: src, srcPort: srcPort,
                                dst: dst, dstPort: dstPort))
             prevSrc = src
             prevDst = dst
