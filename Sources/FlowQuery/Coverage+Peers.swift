@@ -105,8 +105,15 @@ extension Coverage {
             previousOfCurrent.reserveCapacity(64)
         }
 
-        /// Reads one message's rows (messages come in key order).
-        mutating func see(reporter: Int64, start: Nanoseconds, _ rows: UnsafeBufferPointer<RowEnds>) {
+        /// The conversations of a message's rows that count (virtual rows with both addresses),
+        /// appended to `keys`.
+        @inline(__always)
+        static func conversations(_ rows: UnsafeBufferPointer<RowEnds>, into keys: inout [Conversation]) {
+            for r in rows where r.kind == .virtual && r.src != 0 && r.dst != 0 { keys.append(Conversation(r)) }
+        }
+
+        /// Reads one message's conversations (``conversations(_:into:)``; messages come in key order).
+        mutating func see(reporter: Int64, start: Nanoseconds, _ keys: ArraySlice<Conversation>) {
             current.removeAll(keepingCapacity: true)
             // Take the reporter's list, leaving it an emptied buffer (no allocation).
             previous.modify(reporter) { swap(&$0, &previousOfCurrent) }
@@ -114,8 +121,7 @@ extension Coverage {
             // Just after the last conversation found in the previous message: a reporter lists
             // its conversations in much the same order from message to message.
             var next = 0
-            for r in rows where r.kind == .virtual && r.src != 0 && r.dst != 0 {
-                let key = Conversation(r)
+            for key in keys {
                 current.append(key)
                 if next < before.count, before[next] == key {
                     next += 1

@@ -8,29 +8,66 @@ extension Coverage {
     /// ends, keeps the ``Sightings`` and, when `windows`, the messages' windows. Reading SQLite
     /// and the rest take about as long each, so on two cores the pass takes about half as long;
     /// the answer is the one a single thread gives (the second thread reads the messages in
-    /// the same order).
+    /// the same order). Returns once this thread has read them all: the store is free for other
+    /// reads while the second thread finishes (``PeerReading/finish()``).
     ///
-    /// - throws: What the store throws, or ``StoreError`` for a malformed row blob.
-    static func readPeers(_ snapshot: any StoreSnapshot, _ window: TimeWindow, width: Int,
-                          windows: Bool) throws -> (OwnMessages?, Sightings) {
+    /// - parameter meanwhile: Called, when the second thread lags behind, instead of waiting for
+    ///   it: does one piece of other reading (in the same snapshot) and says whether any is left.
+    /// - throws: What the store or `meanwhile` throws (after the second thread stopped).
+    static func startPeers(_ snapshot: any StoreSnapshot, _ window: TimeWindow, width: Int, windows: Bool,
+                           meanwhile: () throws -> Bool = { false }) throws -> PeerReading {
         let handoff = Handoff(width: width, windowEnd: windows ? window.to : nil)
         DispatchQueue.global(qos: .userInitiated).async { handoff.keepSightings() }
         var batch = Handoff.Batch()
         var failure: (any Error)? = nil
+        var more = true
         do {
+            var ends: [RowEnds] = []
             try snapshot.messageWindowsAndPackedRows(from: window.from, to: window.to, { batch.window($0) }) { h, rows in
                 batch.rows(h, rows)
-                if batch.isFull { handoff.send(&batch) }
+                if batch.isFull {
+                    // Rather than wait for the other thread, decode this batch here, then read for `meanwhile`.
+                    if !handoff.hasRoom { try batch.decode(&ends) }
+                    while more, !handoff.hasRoom { more = try meanwhile() }
+                    handoff.send(&batch)
+                }
             }
         } catch {
             failure = error
         }
         batch.last = true
         handoff.send(&batch)
-        handoff.finished.wait()
-        if let failure { throw failure }
-        if let failure = handoff.failure { throw failure }
-        return (handoff.messages, handoff.sightings!)
+        let reading = PeerReading(handoff: handoff)
+        if let failure {
+            reading.wait()
+            throw failure
+        }
+        return reading
+    }
+
+    /// ``startPeers(_:_:width:windows:)`` and ``PeerReading/finish()``.
+    static func readPeers(_ snapshot: any StoreSnapshot, _ window: TimeWindow, width: Int,
+                          windows: Bool) throws -> (OwnMessages?, Sightings) {
+        try startPeers(snapshot, window, width: width, windows: windows).finish()
+    }
+
+    /// The second thread of ``startPeers(_:_:width:windows:)`` at work.
+    struct PeerReading {
+        let handoff: Handoff
+
+        /// Waits for the second thread (once; later calls return at once).
+        func wait() {
+            handoff.join()
+        }
+
+        /// Waits for the second thread: the messages' windows (when asked for) and the sightings.
+        ///
+        /// - throws: ``StoreError`` for a malformed row blob.
+        func finish() throws -> (OwnMessages?, Sightings) {
+            handoff.join()
+            if let failure = handoff.failure { throw failure }
+            return (handoff.messages, handoff.sightings!)
+        }
     }
 
     /// Packed messages handed from the reading thread to the sightings' thread: a few batches go
@@ -48,6 +85,38 @@ extension Coverage {
             var bytes: [UInt8] = []
             /// The reader's last batch (it may hold messages too).
             var last = false
+            /// The conversations of each message with rows (``Sightings/conversations(_:into:)``)
+            /// and where each one's end in `keys`, when the reader decoded them (`decoded`).
+            var keys: [Conversation] = []
+            var keyEnds: [Int] = []
+            var decoded = false
+
+            /// Decodes the messages' rows into `keys`.
+            ///
+            /// - throws: ``StoreError`` for a malformed row blob.
+            mutating func decode(_ scratch: inout [RowEnds]) throws {
+                // Filled as locals (taking the buffers, not copying them), put back at the end.
+                var keys: [Conversation] = [], keyEnds: [Int] = []
+                swap(&keys, &self.keys)
+                swap(&keyEnds, &self.keyEnds)
+                defer {
+                    swap(&keys, &self.keys)
+                    swap(&keyEnds, &self.keyEnds)
+                }
+                keys.removeAll(keepingCapacity: true)
+                keyEnds.removeAll(keepingCapacity: true)
+                let messageEnds = ends
+                try bytes.withUnsafeBytes { bytes in
+                    var from = 0
+                    for end in messageEnds {
+                        try RowCodec.decodeEnds(UnsafeRawBufferPointer(rebasing: bytes[from..<end]), into: &scratch)
+                        from = end
+                        scratch.withUnsafeBufferPointer { Sightings.conversations($0, into: &keys) }
+                        keyEnds.append(keys.count)
+                    }
+                }
+                decoded = true
+            }
 
             var isFull: Bool { messages.count >= Self.capacity || windows.count >= Self.capacity }
 
@@ -67,6 +136,7 @@ extension Coverage {
                 ends.removeAll(keepingCapacity: true)
                 bytes.removeAll(keepingCapacity: true)
                 last = false
+                decoded = false
             }
         }
 
@@ -77,7 +147,8 @@ extension Coverage {
         /// Batches sent (the reader's) and taken (the other thread's).
         private var sent = 0
         private var taken = 0
-        let finished = DispatchSemaphore(value: 0)
+        private let finished = DispatchSemaphore(value: 0)
+        private var joined = false
         private let width: Int
         private let windowEnd: Nanoseconds?
         /// Set by the sightings' thread before it signals `finished`.
@@ -97,10 +168,29 @@ extension Coverage {
             slots.deallocate()
         }
 
+        /// The reader's: waits for the sightings' thread to end (once).
+        func join() {
+            guard !joined else { return }
+            finished.wait()
+            joined = true
+        }
+
+        /// The reader's: whether ``send(_:)`` would not wait (then the next slot is kept for it).
+        var hasRoom: Bool {
+            if reserved { return true }
+            reserved = free.wait(timeout: .now()) == .success
+            return reserved
+        }
+        private var reserved = false
+
         /// The reader's: puts `batch` in the next slot once the other thread has taken what was
         /// there, and leaves `batch` an empty one to fill.
         func send(_ batch: inout Batch) {
-            free.wait()
+            if reserved {
+                reserved = false
+            } else {
+                free.wait()
+            }
             swap(&slots[sent % Self.slotCount], &batch)
             sent += 1
             full.signal()
@@ -126,13 +216,11 @@ extension Coverage {
                         if own != nil {
                             for h in batch.windows { own!.add(h) }
                         }
-                        try batch.bytes.withUnsafeBytes { bytes in
-                            var from = 0
-                            for (h, end) in zip(batch.messages, batch.ends) {
-                                try RowCodec.decodeEnds(UnsafeRawBufferPointer(rebasing: bytes[from..<end]), into: &ends)
-                                from = end
-                                ends.withUnsafeBufferPointer { s.see(reporter: h.reporter, start: h.start, $0) }
-                            }
+                        if !batch.decoded { try batch.decode(&ends) }
+                        var from = 0
+                        for (h, end) in zip(batch.messages, batch.keyEnds) {
+                            s.see(reporter: h.reporter, start: h.start, batch.keys[from..<end])
+                            from = end
                         }
                     } catch {
                         failed = error

@@ -77,8 +77,28 @@ package enum RowCodec {
     package static let version: UInt8 = 1
 
     static let protoByCode: [UInt8] = [0, 6, 17, 1, 58, 0, 0, 0]
-    /// Flags bits 0–1 (a table: `TrafficKind(rawValue:)` is a call into another module per row).
-    static let kindByCode: [TrafficKind] = (0...3).map { TrafficKind(rawValue: UInt8($0))! }
+    /// The kind of flags bits 0–1 (`TrafficKind(rawValue:)` would be a call into another module per row).
+    @inline(__always)
+    static func kind(_ code: UInt8) -> TrafficKind {
+        switch code {
+        case 0: .virtual
+        case 1: .subnet
+        case 2: .exit
+        default: .physical
+        }
+    }
+
+    /// The protocol of flags bits 2–4 other than 7 (a switch: a static table costs a lazy-initialisation check per row).
+    @inline(__always)
+    static func proto(_ code: UInt8) -> UInt8 {
+        switch code {
+        case 1: 6
+        case 2: 17
+        case 3: 1
+        case 4: 58
+        default: 0
+        }
+    }
 
     @inline(__always)
     static func code(for proto: UInt8) -> UInt8 {
@@ -148,13 +168,13 @@ package enum RowCodec {
         while !r.atEnd {
             let flags = r.byte()
             let pc = (flags >> 2) & 7
-            let proto = pc == 7 ? UInt8(truncatingIfNeeded: try r.varint()) : protoByCode[Int(pc)]
+            let proto = pc == 7 ? UInt8(truncatingIfNeeded: try r.varint()) : proto(pc)
             let src = flags & (1 << 5) != 0 ? prevSrc : Int64(bitPattern: try r.varint())
             let srcPort = UInt16(truncatingIfNeeded: try r.varint())
             let dst = flags & (1 << 6) != 0 ? prevDst : Int64(bitPattern: try r.varint())
             let dstPort = UInt16(truncatingIfNeeded: try r.varint())
             try r.skipVarints(4)
-            out.append(RowEnds(kind: kindByCode[Int(flags & 3)], proto: proto, src: src, srcPort: srcPort,
+            out.append(RowEnds(kind: kind(flags & 3), proto: proto, src: src, srcPort: srcPort,
                                dst: dst, dstPort: dstPort))
             prevSrc = src
             prevDst = dst
