@@ -214,10 +214,12 @@ let package = Package(
             name: "FlowPullTests",
             dependencies: [
                 // CZlib: the stand-in API gzips its answers as the real one may.
-                "TestSupport", "tailflow", "FlowPull", "FlowStore", "FlowModel", "FlowGenerate", "CZlib", "StoreDump",
+                "TestSupport", "tailflow", "FlowPull", "FlowIngest", "FlowStore", "FlowModel", "FlowGenerate", "CZlib", "StoreDump",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),  // to quiet the stand-in's server log
                 .product(name: "NIOCore", package: "swift-nio"),
+                // AnswerStreamTests hand AnswerStream an answer body they control (HTTPClientResponse.Body).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: settings

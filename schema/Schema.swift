@@ -23,5 +23,6 @@ public enum Schema {
     public static let clickhouseMigrations: [Migration] = [
         Migration(name: "001_clickhouse_store", sql: String(decoding: PackageResources._01_clickhouse_store_sql, as: UTF8.self)),
         Migration(name: "002_reads_and_checkpoints", sql: String(decoding: PackageResources._02_reads_and_checkpoints_sql, as: UTF8.self)),
+        Migration(name: "003_rollups", sql: String(decoding: PackageResources._03_rollups_sql, as: UTF8.self)),
     ]
 }

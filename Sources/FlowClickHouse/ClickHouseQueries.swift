@@ -132,7 +132,7 @@ public struct ClickHouseQueries: Sendable {
             self.directory = directory
             self.queries = queries
             endpoint = try options.endpoint.map { try queries.resolve($0, directory) }
-            labelMaker = Labels(queries.store)
+            labelMaker = Labels(queries.store, directory)
         }
 
         let labelMaker: Labels
@@ -147,10 +147,13 @@ public struct ClickHouseQueries: Sendable {
     /// store only when an answer has an address or `*` to label.
     final class Labels {
         let store: ClickHouseStore
+        /// The question's node tables (the labels read no others).
+        let directory: NodeDirectory
         var labels: EndpointLabels?
 
-        init(_ store: ClickHouseStore) {
+        init(_ store: ClickHouseStore, _ directory: NodeDirectory) {
             self.store = store
+            self.directory = directory
         }
 
         func label(_ key: String, ports: [UInt16] = [], starOnly: Bool? = false) throws -> String? {
@@ -165,7 +168,7 @@ public struct ClickHouseQueries: Sendable {
 
         func made() throws -> EndpointLabels {
             if let labels { return labels }
-            let made = try EndpointLabels(try ClickHouseSnapshot(store.client))
+            let made = try EndpointLabels(try ClickHouseSnapshot(store.client, directory: directory))
             labels = made
             return made
         }
@@ -226,10 +229,20 @@ public struct ClickHouseQueries: Sendable {
     /// Each flow row is two observations, src→dst with its tx counters and dst→src with its rx
     /// counters (a physical row: reporter→dst and back); an edge X→Y counts from X's reports
     /// when X is a reporter, else from Y's when Y is, else from anyone's (SPEC §3).
-    static func edges(_ c: Context, kindColumn: Bool = false, direction: Bool = false) -> String {
+    ///
+    /// The rows come from the rollup tables where the planner's levels cover whole buckets of the
+    /// window, from raw rows at its ragged edges (``ClickHouseRollups/source(_:step:first:conditions:raw:)``);
+    /// a rollup row's `start_ns` is its bucket's start.
+    /// - parameter step: the answer's bucket width and `first` its first bucket's start, when bucketed.
+    /// - parameter raw: raw rows only (each `start_ns` a message's own window start).
+    /// - parameter parts: instead of the question's window, these windows (each read with levels
+    ///   finer than its `below` seconds), the rows of each with its index as column `bi`.
+    static func edges(_ c: Context, kindColumn: Bool = false, direction: Bool = false,
+                      step: Nanoseconds? = nil, first: Nanoseconds? = nil, raw: Bool = false,
+                      parts: [(window: TimeWindow, below: Int64)]? = nil) -> String {
         let w = c.options.window
         let kinds = c.options.candidateKinds.map { String($0.rawValue) }.sorted().joined(separator: ", ")
-        var conditions = ["start_ns >= \(w.from)", "start_ns < \(w.to)", "kind IN (\(kinds.isEmpty ? "254" : kinds))"]
+        var conditions = ["kind IN (\(kinds.isEmpty ? "254" : kinds))"]
         if let p = c.options.proto { conditions.append("proto = \(p)") }
         var outer = ""
         if let e = c.endpoint {
@@ -241,18 +254,22 @@ public struct ClickHouseQueries: Sendable {
             outer += "\n  AND (ef IN (\(set)) OR et IN (\(set)))"
         }
         return """
-            SELECT start_ns, reporter, \(kindColumn ? "kind, " : "")\(direction ? "x AS source, side, " : "")proto, port, e.1 AS ef, e.2 AS et, e.3 AS ep, e.4 AS eb
+            SELECT start_ns, span, reporter, \(kindColumn ? "kind, " : "")\(direction ? "x AS source, side, " : "")\(parts == nil ? "" : "bi, ")proto, port,
+                   e.1 AS ef, e.2 AS et, e.3 AS ep, e.4 AS eb
             FROM (
                 WITH (SELECT arraySort(groupArray(ip)) FROM \(owned)) AS ips,
                      (SELECT arraySort((x, i) -> i, groupArray(o), groupArray(ip)) FROM \(owned)) AS owners
-                SELECT start_ns, reporter, kind, proto,
-                       if(src_port = 0, dst_port, if(dst_port = 0, src_port, least(src_port, dst_port))) AS port,
-                       if(src_port = dst_port, 1, if(port = dst_port, 2, 3)) AS side,
+                SELECT start_ns, span, reporter, kind, proto, port, side,\(parts == nil ? "" : " bi,")
                        if(kind = 3, reporter, transform(src, ips, owners, src)) AS x,
                        transform(dst, ips, owners, dst) AS y,
                        arrayJoin([(x, y, tx_packets, tx_bytes), (y, x, rx_packets, rx_bytes)]) AS e
-                FROM flows
-                WHERE \(conditions.joined(separator: " AND "))
+                FROM (
+                    \(parts.map { parts in
+                        parts.enumerated().map { i, p in
+                            "SELECT *, toUInt32(span * 0 + \(i)) AS bi FROM (\(ClickHouseRollups.source(p.window, conditions: conditions, below: p.below)))"
+                        }.joined(separator: "\nUNION ALL\n")
+                    } ?? ClickHouseRollups.source(w, step: step, first: first, conditions: conditions, raw: raw))
+                )
             )
             WHERE (ep != 0 OR eb != 0)
               AND if(ef IN (SELECT stable_id FROM reporters), ef = reporter,
@@ -272,7 +289,7 @@ public struct ClickHouseQueries: Sendable {
     func flows(_ c: Context, match: String? = nil, limit: Int, after: String?) throws -> (rows: [FlowLogRow], total: Int, atLeast: Bool) {
         let position = try after.map(FlowPosition.init(parsing:))
         // The node ids (the cursor's reporter, the order within a window start) and the labels.
-        let snapshot = try ClickHouseSnapshot(client)
+        let snapshot = try ClickHouseSnapshot(client, directory: c.directory)
         let labels = try EndpointLabels(snapshot)
         let ids = snapshot.nodeIDs.sorted { $0.key < $1.key }
         let w = c.options.window
@@ -458,7 +475,7 @@ public struct ClickHouseQueries: Sendable {
         }
         let answer = try select("""
             SELECT intDiv(start_ns - \(first), \(width)) AS i, sum(eb) AS bytes, sum(ep) AS packets
-            FROM (\(Self.edges(c)))
+            FROM (\(Self.edges(c, step: width, first: first)))
             WHERE \(match)
             GROUP BY i
             """)
@@ -480,21 +497,33 @@ public struct ClickHouseQueries: Sendable {
     func scope(_ c: Context) throws -> [ScopePeer] {
         guard let e = c.endpoint else { throw QueryError("scope needs \(parameter: "endpoint")") }
         let q = ClickHouseClient.quote(e)
+        // Sums, protocols and ports from the planner's rows (rollups where whole buckets fit); each
+        // peer's first and last sighting as the planned row holding it (a raw row's window start,
+        // or a rollup bucket, refined below).
+        let sighting = """
+            min(start_ns), argMin(span, start_ns), max(start_ns + span), argMax(span, start_ns + span),
+            max(if(span = 0, start_ns, toInt64(-9223372036854775807)))
+            """
         let answer = try select("""
             SELECT if(ef = \(q), et, ef) AS peer,
                    sumIf(eb, ef = \(q)) AS sb, sumIf(eb, ef != \(q)) AS rb, sumIf(ep, ef = \(q)) AS sp, sumIf(ep, ef != \(q)) AS rp,
                    arraySort(groupUniqArray(proto)), arraySort(groupUniqArray(port)),
                    arraySort(groupUniqArrayIf(port, side != 1 AND (source = \(q)) = (side = 2))),
                    arraySort(groupUniqArrayIf(port, side != 1 AND (source = \(q)) != (side = 2))),
-                   min(start_ns), max(start_ns)
+                   \(sighting)
             FROM (\(Self.edges(c, direction: true)))
             GROUP BY peer
             ORDER BY sb + rb DESC, peer ASC
             """)
-        let lasts = Set(answer.rows.map { $0.int(10) })
+        var firsts: [String: Sighting] = [:], lasts: [String: Sighting] = [:]
+        for f in answer.rows {
+            (firsts[f.string(0)], lasts[f.string(0)]) = Self.sightings(f, at: 9)
+        }
+        try refine(c, &firsts, &lasts, sighting: sighting)
+        let lastStarts = Set(lasts.values.map(\.start))
         var ends: [Int64: Int64] = [:]
-        if !lasts.isEmpty {
-            for f in try client.rows("SELECT start_ns, max(end_ns) FROM flows WHERE start_ns IN (\(lasts.sorted().map(String.init).joined(separator: ", "))) GROUP BY start_ns") {
+        if !lastStarts.isEmpty {
+            for f in try client.rows("SELECT start_ns, max(end_ns) FROM flows WHERE start_ns IN (\(lastStarts.sorted().map(String.init).joined(separator: ", "))) GROUP BY start_ns") {
                 if let s = Int64(f[0]), let end = Int64(f[1]) { ends[s] = end }
             }
         }
@@ -509,8 +538,56 @@ public struct ClickHouseQueries: Sendable {
                                   ports: ports,
                                   outboundPorts: numbers(f.values[7]).map { UInt16(truncatingIfNeeded: $0) },
                                   inboundPorts: numbers(f.values[8]).map { UInt16(truncatingIfNeeded: $0) },
-                                  firstSeen: f.int(9), lastSeen: ends[f.int(10)] ?? f.int(10),
+                                  firstSeen: firsts[f.string(0)]?.start ?? 0,
+                                  lastSeen: lasts[f.string(0)].map { ends[$0.start] ?? $0.start + $0.span } ?? 0,
                                   peerLabel: name == nil ? try labels.label(f.string(0), ports: ports, starOnly: e == "*") : nil)
+        }
+    }
+
+    /// Where a peer was first or last seen: a raw row's window start (`span` 0) or a rollup bucket.
+    struct Sighting: Hashable {
+        var start: Int64
+        var span: Int64
+    }
+
+    /// A row's first and last sighting from the five columns at `i` (``scope(_:)``'s `sighting`):
+    /// the earliest row (the planned rows are disjoint, so one span starts there) and the row that
+    /// ends last (a raw row when one starts where a bucket ends, as the engine prefers the shorter).
+    static func sightings(_ f: Fields, at i: Int) -> (Sighting, Sighting) {
+        let first = Sighting(start: f.int(i), span: f.int(i + 1))
+        let end = f.int(i + 2), lastRaw = f.int(i + 4)
+        let last = lastRaw == end ? Sighting(start: end, span: 0) : Sighting(start: end - f.int(i + 3), span: f.int(i + 3))
+        return (first, last)
+    }
+
+    /// Refines the sightings found in rollup buckets as the engine does: each such bucket read again
+    /// with the levels finer than itself (down to raw rows), one query per round for all of them,
+    /// until every sighting is a raw row's window start.
+    func refine(_ c: Context, _ firsts: inout [String: Sighting], _ lasts: inout [String: Sighting], sighting: String) throws {
+        let q = ClickHouseClient.quote(c.endpoint ?? "")
+        while true {
+            let buckets = Set(firsts.values.filter { $0.span > 0 } + lasts.values.filter { $0.span > 0 }).sorted { ($0.start, $0.span) < ($1.start, $1.span) }
+            if buckets.isEmpty { return }
+            let parts = buckets.map { (window: TimeWindow(from: $0.start, to: $0.start + $0.span), below: $0.span / Timestamp.nanosPerSecond) }
+            let answer = try select("""
+                SELECT bi, if(ef = \(q), et, ef) AS peer, \(sighting)
+                FROM (\(Self.edges(c, direction: true, parts: parts)))
+                GROUP BY bi, peer
+                """)
+            var found: [Sighting: [String: (Sighting, Sighting)]] = [:]
+            for f in answer.rows {
+                let i = Int(f.int(0))
+                guard i >= 0, i < buckets.count else { continue }
+                found[buckets[i], default: [:]][f.string(1)] = Self.sightings(f, at: 2)
+            }
+            var progressed = false
+            for (peer, s) in firsts where s.span > 0 {
+                if let f = found[s]?[peer]?.0 { firsts[peer] = f; progressed = true } else { firsts[peer] = Sighting(start: s.start, span: 0) }
+            }
+            for (peer, s) in lasts where s.span > 0 {
+                if let l = found[s]?[peer]?.1 { lasts[peer] = l; progressed = true } else { lasts[peer] = Sighting(start: s.start + s.span, span: 0) }
+            }
+            if !progressed { return }
         }
     }
 
@@ -536,7 +613,7 @@ public struct ClickHouseQueries: Sendable {
         let keyList = columns.enumerated().map { "\($1.1) AS k\($0)" }
         let answer = try select("""
             SELECT intDiv(start_ns - \(first), \(width)) AS i\(keyList.map { ", " + $0 }.joined()), sum(eb) AS bytes, sum(ep) AS packets
-            FROM (\(Self.edges(c, kindColumn: true)))
+            FROM (\(Self.edges(c, kindColumn: true, step: width, first: first)))
             GROUP BY i\(columns.indices.map { ", k\($0)" }.joined())
             HAVING bytes != 0 OR packets != 0
             ORDER BY i\(columns.indices.map { ", k\($0)" }.joined())

@@ -174,7 +174,7 @@ enum ClickHouseSchema {
 
     static let createTable = try! NSRegularExpression(pattern: #"^\s*CREATE\s+TABLE\s+(IF\s+NOT\s+EXISTS\s+)?(\w+)\s*\("#, options: [.caseInsensitive])
     static let orderBy = try! NSRegularExpression(pattern: #"ORDER\s+BY\s+(\(([^()]*)\)|(\w+))\s*$"#, options: [.caseInsensitive])
-    static let tableReference = try! NSRegularExpression(pattern: #"\b(TO|FROM|JOIN|TABLE)(\s+)(\w+)\b"#, options: [.caseInsensitive])
+    static let tableReference = try! NSRegularExpression(pattern: #"\b(TO|FROM|JOIN|TABLE|INTO)(\s+)(\w+)\b"#, options: [.caseInsensitive])
 
     /// The table a `CREATE TABLE name (` statement creates, and the range of its name.
     static func createdTable(_ sql: String) -> (name: String, range: Range<String.Index>)? {
@@ -185,7 +185,8 @@ enum ClickHouseSchema {
 
     /// A statement as it runs on each server of a cluster: a table as its local table and the
     /// Distributed table over the shards; a view or an ALTER on the local tables (an ALTER on the
-    /// Distributed table too, so both keep the same columns); anything else as it is.
+    /// Distributed table too, so both keep the same columns); an `INSERT INTO … SELECT` from local
+    /// tables into local tables (each server fills its own); anything else as it is.
     static func onCluster(_ statement: Statement, cluster: String, database: String, sharded: Set<String>) -> [String] {
         let sql = statement.sql
         if let (name, range) = createdTable(sql) {
@@ -201,10 +202,14 @@ enum ClickHouseSchema {
         if upper.hasPrefix("ALTER TABLE") {
             return [localized(sql, sharded), sql]
         }
+        if upper.hasPrefix("INSERT INTO") {
+            // A migration's fill (003: rollups from the rows held): each server from its own rows into its own tables.
+            return [localized(sql, sharded)]
+        }
         return [sql]
     }
 
-    /// `sql` with each reference to a sharded table (after TO, FROM, JOIN or TABLE) naming its local table.
+    /// `sql` with each reference to a sharded table (after TO, FROM, JOIN, TABLE or INTO) naming its local table.
     static func localized(_ sql: String, _ sharded: Set<String>) -> String {
         let ns = sql as NSString
         var out = ""

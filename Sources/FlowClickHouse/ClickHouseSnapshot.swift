@@ -14,8 +14,8 @@ import Foundation
 ///
 /// Big scans stream: a window is read in slices of at most ``sliceRows`` flow rows (planned from
 /// per-minute counts), each slice one SELECT in RowBinary, so a day of rows is never held whole.
-/// Rollups are summed by the server from the raw rows (one GROUP BY per planner segment for all
-/// reporters, handed out reporter by reporter).
+/// Rollups are read from the rollup tables (schema 003), summed by the server (one GROUP BY per
+/// planner segment for all reporters, handed out reporter by reporter).
 final class ClickHouseSnapshot: StoreSnapshot {
     let client: ClickHouseClient
     let directory: NodeDirectory
@@ -38,9 +38,10 @@ final class ClickHouseSnapshot: StoreSnapshot {
     /// The most flow rows one slice of a scan reads (a slice is never cut inside a minute).
     static let sliceRows = 200_000
 
-    init(_ client: ClickHouseClient) throws {
+    /// - parameter directory: the node tables as a question already read them (else read here).
+    init(_ client: ClickHouseClient, directory known: NodeDirectory? = nil) throws {
         self.client = client
-        directory = try NodeDirectory(client)
+        directory = try known ?? NodeDirectory(client)
         var ordinals: [String: Int64] = [:]
         for f in try client.rows("SELECT stable_id, min(id) FROM node_ids GROUP BY stable_id") where f.count == 2 {
             if let id = Int64(f[1]) { ordinals[f[0]] = id }
@@ -184,14 +185,13 @@ final class ClickHouseSnapshot: StoreSnapshot {
 
     /// One rollup segment summed by the server: every reporter's entries of `step`-second buckets.
     func sums(_ key: RollupKey) throws -> [Int64: [(Int64, RollupEntry)]] {
+        // The level's table (days and longer: the day table, summed by the longer bucket).
         let bytes = try client.run("""
-            SELECT reporter, intDiv(start_ns, \(key.step * 1_000_000_000)) * \(key.step) AS bucket, kind, proto,
-                   if(src_port = 0, dst_port, if(dst_port = 0, src_port, least(src_port, dst_port))) AS port,
-                   toUInt8(if(src_port = dst_port, 1, if(port = dst_port, 2, 3))) AS side, src, dst,
+            SELECT reporter, intDiv(bucket, \(key.step)) * \(key.step) AS b, kind, proto, port, side, src, dst,
                    sum(tx_packets), sum(tx_bytes), sum(rx_packets), sum(rx_bytes)
-            FROM flows
-            WHERE start_ns >= \(key.from * 1_000_000_000) AND start_ns < \(key.to * 1_000_000_000) AND kind != \(Self.noRows)
-            GROUP BY reporter, bucket, kind, proto, port, side, src, dst
+            FROM \(ClickHouseRollups.table(key.step))
+            WHERE bucket >= \(key.from) AND bucket < \(key.to)
+            GROUP BY reporter, b, kind, proto, port, side, src, dst
             FORMAT RowBinary
             """)
         var out: [Int64: [(Int64, RollupEntry)]] = [:]

@@ -161,6 +161,16 @@ final class ClickHouseWriter: StoreWriter {
         nodeIDs = ids
         try writeNodes(nodes)
         try writeRows(messages)
+        if !present.isEmpty {
+            // The batch met messages already stored: perhaps an ingest repeated after a server died
+            // between an insert's raw rows and its rollups. Make this time's rollups match its rows.
+            let starts = items.compactMap { item -> Int64? in
+                if case .message(let m, _) = item { return m.start } else { return nil }
+            }
+            if let lo = starts.min(), let hi = starts.max() {
+                try ClickHouseRollups.reconcile(client, from: lo, through: hi)
+            }
+        }
         try writeRejects()
         try writeChanges()
         try writeRegions()
@@ -281,7 +291,7 @@ final class ClickHouseWriter: StoreWriter {
         while !pending.isEmpty {
             do {
                 try client.run(Self.insertRows, data: Self.json ? Self.encodeJSON(pending) : Self.encode(pending), retries: false)
-                return
+                break
             } catch let e as ClickHouseError where e.kind == .connection && attempt < client.retry.attempts {
                 client.backOff(attempt, e, &delay)
                 attempt += 1
@@ -297,6 +307,11 @@ final class ClickHouseWriter: StoreWriter {
                     }
                 }
             }
+        }
+        // A failed insert may have landed its raw rows without their rollups (the views feed them
+        // in the same insert, not atomically with it): make this time's rollups match its rows.
+        if attempt > 1, let lo = messages.map(\.0.start).min(), let hi = messages.map(\.0.start).max() {
+            try ClickHouseRollups.reconcile(client, from: lo, through: hi)
         }
     }
 

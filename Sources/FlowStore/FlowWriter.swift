@@ -35,7 +35,7 @@ final class FlowWriter: StoreWriter {
     let insertMessage: RawStatement
     /// Fills in `logged` on a stored message that lacks it, from a later copy that carries it.
     let fillLogged: RawStatement
-    let selectParts: RawStatement
+    let selectPartsInRange: RawStatement
     let selectRollup: RawStatement
     let upsertRollup: RawStatement
     let deleteParts: RawStatement
@@ -49,9 +49,9 @@ final class FlowWriter: StoreWriter {
     let insertReject: RawStatement
     let insertChange: RawStatement
 
-    var addressIDs: [IPAddress: Int64] = [:]
+    var addressIDs = MixTable<IPAddress, Int64>()
     var nodes: [String: NodeState] = [:]
-    var minuteRollups: [RollupKey: Counters] = [:]
+    var minuteRollups = MixTable<RollupKey, Counters>()
     var blob: [UInt8] = []
     var stored: [StoredRow] = []
     var inTransaction = false
@@ -88,7 +88,9 @@ final class FlowWriter: StoreWriter {
         fillLogged = try RawStatement(sqlite, """
             UPDATE messages SET logged_ms = ?4 WHERE start_ns = ?1 AND reporter = ?2 AND digest = ?3 AND logged_ms IS NULL
             """)
-        selectParts = try RawStatement(sqlite, "SELECT part, entries FROM rollups WHERE step = ? AND reporter = ? AND bucket = ? ORDER BY part")
+        selectPartsInRange = try RawStatement(sqlite, """
+            SELECT bucket, part, entries FROM rollups WHERE step = ? AND reporter = ? AND bucket BETWEEN ? AND ? ORDER BY bucket, part
+            """)
         selectRollup = try RawStatement(sqlite, "SELECT sums FROM rollups WHERE step = ? AND reporter = ? AND bucket = ? ORDER BY part")
         upsertRollup = try RawStatement(sqlite, """
             INSERT OR REPLACE INTO rollups (step, reporter, bucket, part, entries, sums) VALUES (?, ?, ?, ?, ?, ?)
@@ -235,8 +237,9 @@ final class FlowWriter: StoreWriter {
         for r in stored {
             let key = RollupKey(bucket: minute, reporter: reporter.id, src: r.src, dst: r.dst,
                                 kind: r.kind.rawValue, proto: r.proto, port: r.servicePort, side: r.serviceSide)
-            minuteRollups[key, default: Counters()].add(
-                Counters(txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes))
+            minuteRollups.update(key, default: Counters()) {
+                $0.add(Counters(txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes))
+            }
         }
         return true
     }
@@ -294,7 +297,7 @@ final class FlowWriter: StoreWriter {
     // MARK: Interning
 
     func addressID(_ ip: IPAddress) throws -> Int64 {
-        if let id = addressIDs[ip] { return id }
+        if let i = addressIDs.index(of: ip) { return addressIDs.values[i] }
         let text = ip.description
         selectAddress.bind(1, text)
         defer { selectAddress.reset() }
@@ -306,7 +309,7 @@ final class FlowWriter: StoreWriter {
             try insertAddress.run()
             id = sqlite3_last_insert_rowid(sqlite)
         }
-        addressIDs[ip] = id
+        addressIDs.insertNew(ip, id)
         return id
     }
 
@@ -336,66 +339,124 @@ final class FlowWriter: StoreWriter {
     func flushRollups() throws {
         guard !minuteRollups.isEmpty else { return }
         // Level by level, each summing the one below; only two levels are alive at a time.
-        var current = minuteRollups
-        minuteRollups = [:]
+        var current = MixTable<RollupKey, Counters>(capacity: minuteRollups.count)
+        swap(&current, &minuteRollups)
         for (i, step) in RollupStep.all.enumerated() {
             try writeRollups(step: step, current)
             guard i + 1 < RollupStep.all.count else { break }
             let coarser = RollupStep.all[i + 1]
-            var next: [RollupKey: Counters] = [:]
-            next.reserveCapacity(current.count / 2)
-            for (k, c) in current { next[k.rebucketed(coarser), default: Counters()].add(c) }
+            var next = MixTable<RollupKey, Counters>(capacity: current.count / 2)
+            for j in current.indices {
+                let c = current.values[j]
+                next.update(current.keys[j].rebucketed(coarser), default: Counters()) { $0.add(c) }
+            }
             current = next
         }
     }
 
     /// Merges one level's sums into their stored buckets, in primary-key order.
-    func writeRollups(step: Int64, _ sums: [RollupKey: Counters]) throws {
-        var groups: [BucketKey: [RollupEntry]] = [:]
-        for (k, c) in sums {
-            groups[BucketKey(reporter: k.reporter, bucket: k.bucket), default: []].append(
-                RollupEntry(kind: TrafficKind(rawValue: k.kind) ?? .virtual, src: k.src, dst: k.dst, proto: k.proto, port: k.port,
-                            side: k.side, counters: c))
+    ///
+    /// The sums are grouped by (reporter, bucket) in one flat array (no array per group),
+    /// and what is stored of a run of nearby buckets of one reporter is read with one
+    /// range query instead of one query per bucket: most buckets of a batch are new.
+    func writeRollups(step: Int64, _ sums: MixTable<RollupKey, Counters>) throws {
+        var groups = MixTable<BucketKey, Int>(capacity: sums.count / 4)
+        var groupOf: [Int32] = []
+        groupOf.reserveCapacity(sums.count)
+        for k in sums.keys {
+            let g = groups.update(BucketKey(reporter: k.reporter, bucket: k.bucket), default: 0) { $0 += 1 }
+            groupOf.append(Int32(truncatingIfNeeded: g))
         }
-        for (g, entries) in groups.sorted(by: { ($0.key.reporter, $0.key.bucket) < ($1.key.reporter, $1.key.bucket) }) {
-            try mergeRollup(step: step, g, entries.sorted())
+        var start = [Int](repeating: 0, count: groups.count + 1)
+        for g in groups.indices { start[g + 1] = start[g] + groups.values[g] }
+        var fill = start
+        var entries = [RollupEntry](repeating: RollupEntry(kind: .virtual, src: 0, dst: 0, proto: 0, port: 0, side: .unknown, counters: Counters()),
+                                    count: sums.count)
+        for j in sums.indices {
+            let g = Int(groupOf[j])
+            let k = sums.keys[j]
+            entries[fill[g]] = RollupEntry(kind: TrafficKind(rawValue: k.kind) ?? .virtual, src: k.src, dst: k.dst, proto: k.proto,
+                                           port: k.port, side: k.side, counters: sums.values[j])
+            fill[g] += 1
+        }
+        let order = groups.indices.sorted {
+            (groups.keys[$0].reporter, groups.keys[$0].bucket) < (groups.keys[$1].reporter, groups.keys[$1].bucket)
+        }
+        var found: [(bucket: Int64, parts: StoredParts)] = []
+        var i = 0
+        while i < order.count {
+            // A run of one reporter's buckets, each at most 8 steps after the one before:
+            // the range read covers at most 8 buckets per bucket written.
+            let first = groups.keys[order[i]]
+            var j = i + 1
+            while j < order.count, groups.keys[order[j]].reporter == first.reporter,
+                  groups.keys[order[j]].bucket - groups.keys[order[j - 1]].bucket <= 8 * step {
+                j += 1
+            }
+            try storedParts(step: step, reporter: first.reporter, from: first.bucket, to: groups.keys[order[j - 1]].bucket, into: &found)
+            var f = 0
+            for k in i..<j {
+                let g = order[k]
+                let key = groups.keys[g]
+                while f < found.count, found[f].bucket < key.bucket { f += 1 }
+                let stored = f < found.count && found[f].bucket == key.bucket ? found[f].parts : StoredParts()
+                var group = Array(entries[start[g]..<start[g + 1]])
+                group.sort()
+                try mergeRollup(step: step, key, group, stored: stored)
+            }
+            i = j
         }
     }
 
-    struct BucketKey: Hashable {
+    struct BucketKey: Hashable, MixHashable {
         var reporter: Int64
         var bucket: Int64
+
+        var mixedHash: UInt64 { mixBits(UInt64(bitPattern: reporter) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(bitPattern: bucket)) }
     }
 
-    /// Adds sorted `entries` to the stored sums of one (step, reporter, bucket).
+    /// What one (step, reporter, bucket) holds: how many parts, the last part's number,
+    /// the keys of part 0 and of the parts added since.
+    struct StoredParts {
+        var count = 0
+        var last: Int64 = -1
+        var baseEntries: Int64 = 0
+        var addedEntries: Int64 = 0
+
+        mutating func add(part: Int64, entries: Int64) {
+            if part == 0 { baseEntries = entries } else { addedEntries += entries }
+            last = part
+            count += 1
+        }
+    }
+
+    /// Reads the parts stored for one reporter's buckets `from`...`to` of a step, in bucket order.
+    func storedParts(step: Int64, reporter: Int64, from: Int64, to: Int64, into found: inout [(bucket: Int64, parts: StoredParts)]) throws {
+        found.removeAll(keepingCapacity: true)
+        selectPartsInRange.bind(1, step)
+        selectPartsInRange.bind(2, reporter)
+        selectPartsInRange.bind(3, from)
+        selectPartsInRange.bind(4, to)
+        defer { selectPartsInRange.reset() }
+        while try selectPartsInRange.step() {
+            let bucket = selectPartsInRange.int64(0)
+            if found.last?.bucket != bucket { found.append((bucket, StoredParts())) }
+            found[found.count - 1].parts.add(part: selectPartsInRange.int64(1), entries: selectPartsInRange.int64(2))
+        }
+    }
+
+    /// Adds sorted `entries` to the stored sums of one (step, reporter, bucket), whose parts are `stored`.
     ///
     /// Few new keys next to many stored ones are appended as a new part (cheap: the
     /// stored blob is not rewritten); once the added parts reach a quarter of part 0's
     /// keys, or 64 parts, everything is merged back into part 0. So a reader decodes at
     /// most a quarter more keys than a fully merged bucket holds, and a writer that
     /// commits often (the server) rewrites a big bucket once per many commits.
-    func mergeRollup(step: Int64, _ g: BucketKey, _ entries: [RollupEntry]) throws {
-        selectParts.bind(1, step)
-        selectParts.bind(2, g.reporter)
-        selectParts.bind(3, g.bucket)
-        var parts = 0
-        var lastPart: Int64 = -1
-        var baseEntries: Int64 = 0
-        var addedEntries = Int64(entries.count)
-        do {
-            while try selectParts.step() {
-                let part = selectParts.int64(0)
-                if part == 0 { baseEntries = selectParts.int64(1) } else { addedEntries += selectParts.int64(1) }
-                lastPart = part
-                parts += 1
-            }
-        } catch {
-            selectParts.reset()
-            throw error
-        }
-        selectParts.reset()
-        if parts > 0, lastPart < 64, addedEntries * 4 <= baseEntries {
-            try writePart(step: step, g, part: lastPart + 1, entries)
+    func mergeRollup(step: Int64, _ g: BucketKey, _ entries: [RollupEntry], stored: StoredParts) throws {
+        let parts = stored.count
+        let addedEntries = Int64(entries.count) + stored.addedEntries
+        if parts > 0, stored.last < 64, addedEntries * 4 <= stored.baseEntries {
+            try writePart(step: step, g, part: stored.last + 1, entries)
             return
         }
         // Merge every part and the new entries into part 0.

@@ -1,7 +1,9 @@
 import FlowModel
 
 /// The key of a rollup row within one step (see `schema/001_store.sql`, table `rollups`).
-struct RollupKey: Hashable {
+///
+/// The writer sums rows per key in a ``MixTable`` (hashing is on the hot path of ingest).
+struct RollupKey: Hashable, MixHashable {
     var bucket: Int64
     var reporter: Int64
     var src: Int64
@@ -11,13 +13,15 @@ struct RollupKey: Hashable {
     var port: UInt16
     var side: ServiceSide
 
-    /// One mixed word instead of eight fields: hashing is on the hot path of ingest.
-    func hash(into hasher: inout Hasher) {
+
+    /// One mixed word of the eight fields.
+    @inline(__always)
+    var mixedHash: UInt64 {
         var h = UInt64(bitPattern: bucket) &* 0x9E37_79B9_7F4A_7C15
         h = (h ^ UInt64(bitPattern: reporter)) &* 0xBF58_476D_1CE4_E5B9
         h = (h ^ UInt64(bitPattern: src) ^ UInt64(bitPattern: dst) << 32) &* 0x94D0_49BB_1331_11EB
         h ^= UInt64(kind) | UInt64(side.rawValue) << 2 | UInt64(proto) << 8 | UInt64(port) << 16 | (UInt64(bitPattern: dst) >> 32) << 32
-        hasher.combine(h)
+        return mixBits(h)
     }
 
     func rebucketed(_ step: Int64) -> RollupKey {

@@ -107,6 +107,9 @@ package final class WritePipeline: @unchecked Sendable {
 
     struct Submission {
         var messages: [FlowMessage]
+        /// The messages' identities, worked out on the submitter's thread (the writer's is the
+        /// busier one); empty when the store works them out itself.
+        var digests: [Int64]
         var rejects: [Reject]
         var changes: [ConfigChange] = []
         var rows: Int
@@ -119,6 +122,9 @@ package final class WritePipeline: @unchecked Sendable {
     package let policy: WritePolicy
     private let condition = NSCondition()
     private var pending: [Submission] = []
+    /// Submissions the writer has stored: released by the next submitter, so that freeing
+    /// their messages costs the submitter's thread, not the writer's (the busier one).
+    private var spent: [Submission] = []
     /// Rows queued for the writer.
     private var pendingRows = 0
     /// Rows the writer took whose submitters wait for the commit.
@@ -172,6 +178,8 @@ package final class WritePipeline: @unchecked Sendable {
                        changes: [ConfigChange]) async throws -> (messages: [Bool], changes: [Bool]) {
         // A change weighs as one row in the back-pressure accounting.
         let rows = messages.reduce(0) { $0 + $1.rows.count } + changes.count
+        let digests = identities(of: messages)
+        releaseSpent()
         let flags: [Bool] = try await withCheckedThrowingContinuation { continuation in
             condition.lock()
             defer { condition.unlock() }
@@ -189,7 +197,8 @@ package final class WritePipeline: @unchecked Sendable {
                 continuation.resume(throwing: Failure.overloaded(retryAfter: 1))
                 return
             }
-            pending.append(Submission(messages: messages, rejects: rejects, changes: changes, rows: rows, continuation: continuation))
+            pending.append(Submission(messages: messages, digests: digests, rejects: rejects, changes: changes, rows: rows,
+                                      continuation: continuation))
             pendingRows += rows
             condition.broadcast()
         }
@@ -202,6 +211,8 @@ package final class WritePipeline: @unchecked Sendable {
     /// - throws: the store's error once a commit failed; ``Failure/stopped`` after ``finish()``.
     package func enqueue(_ messages: [FlowMessage], rejects: [Reject] = [], changes: [ConfigChange] = []) throws {
         let rows = messages.reduce(0) { $0 + $1.rows.count } + changes.count
+        let digests = identities(of: messages)
+        releaseSpent()
         condition.lock()
         defer { condition.unlock() }
         while failure == nil, !stopping, pendingRows > 0, pendingRows + rows > policy.maxPendingRows {
@@ -209,9 +220,23 @@ package final class WritePipeline: @unchecked Sendable {
         }
         if let failure { throw failure }
         if stopping { throw Failure.stopped }
-        pending.append(Submission(messages: messages, rejects: rejects, changes: changes, rows: rows, continuation: nil))
+        pending.append(Submission(messages: messages, digests: digests, rejects: rejects, changes: changes, rows: rows, continuation: nil))
         pendingRows += rows
         condition.broadcast()
+    }
+
+    /// Frees what the writer has stored, on the calling thread.
+    private func releaseSpent() {
+        condition.lock()
+        var garbage: [Submission] = []
+        swap(&garbage, &spent)
+        condition.unlock()
+        withExtendedLifetime(garbage) {}
+    }
+
+    /// The identities of `messages` when this pipeline's store takes them precomputed.
+    private func identities(of messages: [FlowMessage]) -> [Int64] {
+        store is FlowStore ? messages.map(\.digest) : []
     }
 
     /// Refuses new work, commits what was accepted, stops the writer and returns the totals.
@@ -238,6 +263,7 @@ package final class WritePipeline: @unchecked Sendable {
         defer { done.signal() }
         do {
             try store.write(durability: policy.durability) { writer in
+                let sqliteWriter = writer as? FlowWriter
                 var batchRows = 0
                 var batchStarted = ContinuousClock.now
                 var waiting: [(CheckedContinuation<[Bool], any Error>, [Bool])] = []
@@ -299,8 +325,13 @@ package final class WritePipeline: @unchecked Sendable {
                         for s in group {
                             var flags: [Bool] = []
                             flags.reserveCapacity(s.continuation == nil ? 0 : s.messages.count + s.changes.count)
-                            for m in s.messages {
-                                let isNew = try writer.add(m)
+                            for (i, m) in s.messages.enumerated() {
+                                let isNew: Bool
+                                if let sqliteWriter, !s.digests.isEmpty {
+                                    isNew = try sqliteWriter.add(m, digest: s.digests[i])
+                                } else {
+                                    isNew = try writer.add(m)
+                                }
                                 if s.continuation != nil { flags.append(isNew) }
                             }
                             for c in s.changes {
@@ -312,6 +343,9 @@ package final class WritePipeline: @unchecked Sendable {
                             if let c = s.continuation { waiting.append((c, flags)) }
                             applied += 1
                         }
+                        condition.lock()
+                        spent.append(contentsOf: group)
+                        condition.unlock()
                         // Nobody waits for commits of enqueued work: they batch by size and time.
                         if !waiting.isEmpty || batchRows >= policy.rowsPerCommit
                             || ContinuousClock.now - batchStarted >= .seconds(policy.secondsPerCommit) {

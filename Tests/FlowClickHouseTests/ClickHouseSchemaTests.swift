@@ -49,8 +49,13 @@ struct ClickHouseSchemaTests {
         let alter = ClickHouseSchema.Statement(sql: "ALTER TABLE flows ADD COLUMN x UInt8", shardKey: nil)
         #expect(ClickHouseSchema.onCluster(alter, cluster: "two", database: "db", sharded: sharded)
                     == ["ALTER TABLE flows_local ADD COLUMN x UInt8", "ALTER TABLE flows ADD COLUMN x UInt8"])
-        // The real migrations: every table of them is sharded, flows by reporter.
-        #expect(ClickHouseSchema.shardedTables.isSuperset(of: ["flows", "reporters", "nodes", "node_addresses", "node_seen", "rejects"]))
+        // A migration's fill (003: rollups from the rows held): each server from its own rows into its own tables.
+        let fill = ClickHouseSchema.Statement(sql: "INSERT INTO reporters (stable_id) SELECT reporter FROM flows", shardKey: nil)
+        #expect(ClickHouseSchema.onCluster(fill, cluster: "two", database: "db", sharded: sharded)
+                    == ["INSERT INTO reporters_local (stable_id) SELECT reporter FROM flows_local"])
+        // The real migrations: every table of them is sharded, flows and the rollups by reporter.
+        #expect(ClickHouseSchema.shardedTables.isSuperset(of: ["flows", "reporters", "nodes", "node_addresses", "node_seen", "rejects",
+                                                               "rollup_1m", "rollup_1h", "rollup_1d"]))
     }
 }
 

@@ -55,6 +55,8 @@ struct JSONCursor {
     /// The next non-whitespace byte, not consumed.
     @inline(__always)
     mutating func peek() throws(ScanError) -> UInt8 {
+        // Machine-written JSON has little whitespace: no call when there is none.
+        if pos < end, bytes[pos] > 0x20 { return bytes[pos] }
         skipWhitespace()
         guard pos < end else { throw .needMore }
         return bytes[pos]
@@ -74,7 +76,17 @@ struct JSONCursor {
         var i = pos + 1
         let start = i
         var escapes = false
+        let base = UnsafeRawPointer(bytes.baseAddress!)  // not empty: `peek` found the quote
         while true {
+            // Eight bytes at a time up to the next quote, backslash or control character.
+            while i &+ 8 <= end {
+                let special = Self.specialStringBytes(UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                if special != 0 {
+                    i &+= special.trailingZeroBitCount &>> 3
+                    break
+                }
+                i &+= 8
+            }
             guard i < end else { throw .needMore }
             let c = bytes[i]
             if c == UInt8(ascii: "\"") { break }
@@ -103,6 +115,16 @@ struct JSONCursor {
         }
         pos = i + 1
         return StringToken(start: start, end: i, hasEscapes: escapes)
+    }
+
+    /// The high bit of every byte of `w` (little-endian) that ends a string's plain run:
+    /// a quote, a backslash or a control character (below 0x20). Exact, no false hits.
+    @inline(__always)
+    static func specialStringBytes(_ w: UInt64) -> UInt64 {
+        @inline(__always) func zeroBytes(_ x: UInt64) -> UInt64 {
+            ~(((x & 0x7F7F_7F7F_7F7F_7F7F) &+ 0x7F7F_7F7F_7F7F_7F7F) | x) & 0x8080_8080_8080_8080
+        }
+        return zeroBytes(w ^ 0x2222_2222_2222_2222) | zeroBytes(w ^ 0x5C5C_5C5C_5C5C_5C5C) | zeroBytes(w & 0xE0E0_E0E0_E0E0_E0E0)
     }
 
     /// Consumes a number, validating JSON's grammar, and reads it as a counter would.

@@ -12,8 +12,8 @@ enum ParsedValue {
     case other
     /// `{"logs":[` — the API envelope. The cursor stands just after the `[`.
     case envelope
-    /// A configuration audit log record (SPEC §13), decoded and checked.
-    case change(ConfigChange)
+    /// A configuration audit log record (SPEC §13), decoded and checked. Boxed, as in ``DecodeEvent``.
+    indirect case change(ConfigChange)
     /// A configuration audit log record whose fields are wrong: each problem names its field.
     case invalidChange([String])
 }

@@ -9,8 +9,8 @@ package import FlowModel
 package enum ItemOutcome: Sendable {
     /// A flow-log message, decoded and checked.
     case message(FlowMessage)
-    /// A configuration audit log record (SPEC §13).
-    case change(ConfigChange)
+    /// A configuration audit log record (SPEC §13). Boxed, as in ``DecodeEvent``.
+    indirect case change(ConfigChange)
     /// Well-formed, but not a flow-log message: skipped and counted (SPEC §1).
     case skipped
     /// Cannot be stored; the reason names the field or the syntax error.

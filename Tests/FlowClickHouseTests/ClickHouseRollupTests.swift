@@ -1,0 +1,168 @@
+import FlowClickHouse
+import Foundation
+import TestSupport
+import Testing
+
+/// The rollup tables of ClickHouse schema 003 (issue 19): fed once per message by the views over
+/// `flows`, read where SQLite's planner reads its rollups, and the answers byte-identical to
+/// SQLite's; repaired by the writer where they disagree with the raw rows; filled from the raw rows
+/// for a store written before them.
+extension ClickHouseBackendTests {
+    /// A window over a whole day (the day level), an hour and minutes of the next day, and ragged
+    /// raw edges at both ends; steps whose buckets align to the levels and steps that do not (a
+    /// zone half an hour off UTC).
+    static let rolledWindow = ["--from", "2026-10-31T23:58:41.5Z", "--to", "2026-11-02T01:37:20Z"]
+
+    static func rolledQuestions(_ a: String, _ b: String) -> [[String]] {
+        let w = rolledWindow
+        return [
+            ["top"] + w, ["top", "--by", "pair", "--limit", "1000"] + w, ["top", "--by", "port"] + w, ["top", "--by", "proto"] + w,
+            ["top", "--metric", "packets", "--kind", "physical,virtual"] + w, ["top", "--endpoint", a, "--by", "pair"] + w,
+            ["top", "--proto", "tcp", "--endpoint", "*"] + w,
+            ["series", "--step", "5m"] + w, ["series", "--step", "1h", "--endpoint", a] + w, ["series", "--step", "1d"] + w,
+            ["series", "--step", "10m", "--pair", "\(a),\(b)"] + w, ["series", "--step", "1h", "--tz", "Asia/Kolkata"] + w,
+            ["series", "--step", "1d", "--tz", "Asia/Kolkata"] + w,
+            ["rollup", "--step", "1h", "--group-by", "proto"] + w, ["rollup", "--step", "1h", "--group-by", "kind,src,dst,port"] + w,
+            ["rollup", "--step", "1d", "--group-by", "dst,port", "--kind", "virtual"] + w,
+            ["top", "--from", "2026-10-31", "--to", "2026-11-03", "--by", "pair"],
+            ["series", "--step", "2d", "--from", "2026-10-30", "--to", "2026-11-05"],
+            ["scope", "--endpoint", a] + w, ["scope", "--endpoint", b, "--proto", "tcp"] + w,
+            // The generic path reads the rollup tables through the snapshot.
+            ["top", "--where", "port = 443 or port = 22", "--by", "pair"] + w, ["rollup", "--step", "1h", "--group-by", "tag,proto"] + w,
+            ["diff", "--from", "2026-11-01T00:00:00Z", "--to", "2026-11-02T00:00:00Z", "--baseline", "2026-10-31T22:00:00Z..2026-11-01T00:00:00Z"],
+        ]
+    }
+
+    /// The two busiest endpoints of the window (from SQLite's answer).
+    static func busiest(_ db: String) throws -> (String, String) {
+        let top = try Self.ok(["top", "--db", db, "--format", "json", "--limit", "2"] + rolledWindow)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(top.stdout.utf8)) as? [[String: Any]])
+        return (try #require(rows.first?["endpoint"] as? String), try #require(rows.last?["endpoint"] as? String))
+    }
+
+    static func text(_ server: ClickHouseServer, _ sql: String) throws -> String {
+        try server.query(sql).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Whole days, hours and minutes come from the rollups, the edges from raw rows; the answers
+    /// are SQLite's. Re-ingest adds nothing to the rollups; a rollup row that disagrees with the raw
+    /// rows shows in the answers (they are read from the rollups) until an ingest that meets stored
+    /// messages of that time repairs it.
+    @Test func rollupsAnswerAcrossLevelsAsSQLite() throws {
+        let server = try ClickHouseServer.start()
+        defer { server.stop() }
+        let dir = TempDir()
+        let logs = dir.path("logs.jsonl"), devices = dir.path("devices.json"), db = dir.path("r.db")
+        try Self.ok(["generate", "--nodes", "8", "--start", "2026-10-31T22:00:00Z", "--duration", "28h", "--rate", "0.5", "--seed", "5",
+                     "-o", logs, "--devices", devices])
+        let store = server.storeURL(database: "r")
+        for target in [["--db", db], ["--store", store]] {
+            try Self.ok(["ingest"] + target + [logs])
+            try Self.ok(["nodes", "import"] + target + [devices])
+        }
+        // Each level holds the raw rows' sums.
+        let raw = try Self.text(server, "SELECT sum(tx_bytes), sum(rx_packets) FROM r.flows WHERE kind != 255")
+        for table in ["rollup_1m", "rollup_1h", "rollup_1d"] {
+            #expect(try Self.text(server, "SELECT sum(tx_bytes), sum(rx_packets) FROM r.\(table)") == raw, "\(table)")
+        }
+        #expect(try Self.count(server, "SELECT count() FROM r.rollup_1d") < Self.count(server, "SELECT count() FROM r.rollup_1m"))
+        let (a, b) = try Self.busiest(db)
+        let questions = Self.rolledQuestions(a, b)
+        try Self.expectSameAnswers(questions, db: db, store: store)
+
+        // The same file again: nothing stored, the rollups unchanged (after their merges too).
+        let before = try ["rollup_1m", "rollup_1h", "rollup_1d"].map {
+            try Self.text(server, "SELECT count(), sum(tx_bytes), sum(rx_bytes) FROM (SELECT bucket, reporter, kind, proto, port, side, src, dst, sum(tx_bytes) AS tx_bytes, sum(rx_bytes) AS rx_bytes FROM r.\($0) GROUP BY bucket, reporter, kind, proto, port, side, src, dst)")
+        }
+        let again = try Self.ok(["ingest", "--store", store, "--format", "json", logs])
+        #expect(again.stdout.contains("\"storedMessages\": 0") || again.stdout.contains("\"storedMessages\":0"), "\(again.stdout)")
+        for t in ["rollup_1m", "rollup_1h", "rollup_1d"] { _ = try server.query("OPTIMIZE TABLE r.\(t) FINAL") }
+        let after = try ["rollup_1m", "rollup_1h", "rollup_1d"].map {
+            try Self.text(server, "SELECT count(), sum(tx_bytes), sum(rx_bytes) FROM (SELECT bucket, reporter, kind, proto, port, side, src, dst, sum(tx_bytes) AS tx_bytes, sum(rx_bytes) AS rx_bytes FROM r.\($0) GROUP BY bucket, reporter, kind, proto, port, side, src, dst)")
+        }
+        #expect(after == before)
+        try Self.expectSameAnswers([questions[0], questions[1], questions[7]], db: db, store: store)
+
+        // A day bucket's sums off by a few bytes (as a server dying between an insert's raw rows and
+        // its rollups would leave them): the day's answers show it, which proves they come from the
+        // rollup; an ingest meeting stored messages of that day repairs it.
+        _ = try server.query("""
+            INSERT INTO r.rollup_1d SELECT bucket, reporter, kind, proto, port, side, src, dst, 0, 1000, 0, 1000
+            FROM r.rollup_1d WHERE bucket = 1793491200
+            """)
+        _ = try server.query("""
+            INSERT INTO r.rollup_1m SELECT bucket, reporter, kind, proto, port, side, src, dst, 0, 18446744073709551615, 0, 0
+            FROM r.rollup_1m WHERE bucket = 1793581800 AND tx_bytes > 0 LIMIT 1
+            """)
+        let skewed = try Self.tailflow(["top", "--store", store, "--format", "json"] + Self.rolledWindow)
+        let truth = try Self.tailflow(["top", "--db", db, "--format", "json"] + Self.rolledWindow)
+        #expect(skewed.status == 0 && skewed.stdout != truth.stdout, "a wrong rollup row did not change the answer: the rollups are not read")
+        let slice = dir.path("slice.jsonl")
+        let lines = try String(contentsOfFile: logs, encoding: .utf8).split(separator: "\n")
+        // Messages from both damaged days (the file is in time order): the first and the last.
+        try (lines.prefix(3) + lines.suffix(3)).map { $0 + "\n" }.joined().write(toFile: slice, atomically: true, encoding: .utf8)
+        // Six messages already stored, one batch: the repair covers its span (both days).
+        let repaired = try Self.ok(["ingest", "--store", store, "--format", "json", slice])
+        #expect(repaired.stdout.contains("\"storedMessages\": 0") || repaired.stdout.contains("\"storedMessages\":0"), "\(repaired.stdout)")
+        for table in ["rollup_1m", "rollup_1h", "rollup_1d"] {
+            #expect(try Self.text(server, "SELECT sum(tx_bytes), sum(rx_packets) FROM r.\(table)") == raw, "\(table) after the repair")
+        }
+        try Self.expectSameAnswers(questions, db: db, store: store)
+    }
+
+    /// Messages that arrive late, into buckets already rolled up and merged: the rollups add them,
+    /// and the answers are SQLite's after the same two ingests.
+    @Test func lateDataJoinsRolledBuckets() throws {
+        let server = try ClickHouseServer.start()
+        defer { server.stop() }
+        let dir = TempDir()
+        let logs = dir.path("logs.jsonl"), db = dir.path("late.db")
+        try Self.ok(["generate", "--nodes", "8", "--start", "2026-10-31T22:00:00Z", "--duration", "28h", "--rate", "0.3", "--seed", "9", "-o", logs])
+        let lines = try String(contentsOfFile: logs, encoding: .utf8).split(separator: "\n")
+        let early = dir.path("early.jsonl"), late = dir.path("late.jsonl")
+        // Every fifth message comes late.
+        try lines.enumerated().filter { $0.offset % 5 != 0 }.map { $0.element + "\n" }.joined().write(toFile: early, atomically: true, encoding: .utf8)
+        try lines.enumerated().filter { $0.offset % 5 == 0 }.map { $0.element + "\n" }.joined().write(toFile: late, atomically: true, encoding: .utf8)
+        let store = server.storeURL(database: "late")
+        for target in [["--db", db], ["--store", store]] { try Self.ok(["ingest"] + target + [early]) }
+        for t in ["rollup_1m", "rollup_1h", "rollup_1d"] { _ = try server.query("OPTIMIZE TABLE late.\(t) FINAL") }
+        let rolled = try Self.count(server, "SELECT count() FROM late.rollup_1d")
+        #expect(rolled > 0)
+        let (a, b) = try Self.busiest(db)
+        try Self.expectSameAnswers([["top"] + Self.rolledWindow, ["series", "--step", "1h"] + Self.rolledWindow], db: db, store: store)
+        for target in [["--db", db], ["--store", store]] { try Self.ok(["ingest"] + target + [late]) }
+        #expect(try Self.text(server, "SELECT sum(tx_bytes) FROM late.rollup_1d") == Self.text(server, "SELECT sum(tx_bytes) FROM late.flows"))
+        try Self.expectSameAnswers(Self.rolledQuestions(a, b), db: db, store: store)
+    }
+
+    /// A store written before schema 003 gets its rollups from the raw rows it holds when a
+    /// writer upgrades it; the answers are SQLite's.
+    @Test func storeBeforeRollupsIsFilledOnUpgrade() throws {
+        let server = try ClickHouseServer.start()
+        defer { server.stop() }
+        let dir = TempDir()
+        let logs = dir.path("logs.jsonl"), devices = dir.path("devices.json"), db = dir.path("old.db")
+        try Self.ok(["generate", "--nodes", "8", "--start", "2026-10-31T22:00:00Z", "--duration", "28h", "--rate", "0.3", "--seed", "3",
+                     "-o", logs, "--devices", devices])
+        let store = server.storeURL(database: "old")
+        for target in [["--db", db], ["--store", store]] { try Self.ok(["ingest"] + target + [logs]) }
+        // As a store written before 003: no rollup tables, no record of 003.
+        for t in ["rollup_1m_feed", "rollup_1h_feed", "rollup_1d_feed", "rollup_1m", "rollup_1h", "rollup_1d"] {
+            _ = try server.query("DROP TABLE old.\(t)")
+        }
+        let kept = try server.query("SELECT name, applied_ns FROM old.schema_migrations WHERE name != '003_rollups' FORMAT TabSeparated")
+        _ = try server.query("DROP TABLE old.schema_migrations")
+        _ = try server.query("CREATE TABLE old.schema_migrations (name String, applied_ns Int64) ENGINE = MergeTree ORDER BY name")
+        _ = try server.query("INSERT INTO old.schema_migrations FORMAT TabSeparated\n" + kept)
+        // A question does not upgrade the store; a writer does.
+        let refused = try Self.tailflow(["top", "--store", store])
+        #expect(refused.status == 1 && refused.stderr.contains("lacks schema migration 003_rollups"), "\(refused.stderr)")
+        for target in [["--db", db], ["--store", store]] { try Self.ok(["nodes", "import"] + target + [devices]) }
+        let raw = try Self.text(server, "SELECT sum(tx_bytes), sum(rx_packets) FROM old.flows WHERE kind != 255")
+        for table in ["rollup_1m", "rollup_1h", "rollup_1d"] {
+            #expect(try Self.text(server, "SELECT sum(tx_bytes), sum(rx_packets) FROM old.\(table)") == raw, "\(table)")
+        }
+        let (a, b) = try Self.busiest(db)
+        try Self.expectSameAnswers(Self.rolledQuestions(a, b), db: db, store: store)
+    }
+}
