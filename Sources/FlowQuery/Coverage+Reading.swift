@@ -5,30 +5,27 @@ import FlowStore
 extension Coverage {
     /// Reads the window's messages once for the peers' skew: this thread (the store's) steps
     /// through them and hands them on, packed, in batches; a second thread decodes the rows'
-    /// ends, keeps the ``Sightings`` and, when `windows`, the messages' windows. Reading SQLite
-    /// and the rest take about as long each, so on two cores the pass takes about half as long;
+    /// ends, keeps the ``Sightings`` and, when `windows`, the messages' windows; whenever that
+    /// thread lags behind, this one decodes a batch itself instead of waiting. On two cores the
+    /// pass takes about as long as reading SQLite and half the rest;
     /// the answer is the one a single thread gives (the second thread reads the messages in
     /// the same order). Returns once this thread has read them all: the store is free for other
     /// reads while the second thread finishes (``PeerReading/finish()``).
     ///
-    /// - parameter meanwhile: Called, when the second thread lags behind, instead of waiting for
-    ///   it: does one piece of other reading (in the same snapshot) and says whether any is left.
-    /// - throws: What the store or `meanwhile` throws (after the second thread stopped).
-    static func startPeers(_ snapshot: any StoreSnapshot, _ window: TimeWindow, width: Int, windows: Bool,
-                           meanwhile: () throws -> Bool = { false }) throws -> PeerReading {
+    /// - throws: What the store throws, or ``StoreError`` for a malformed row blob this thread
+    ///   decoded (after the second thread stopped).
+    static func startPeers(_ snapshot: any StoreSnapshot, _ window: TimeWindow, width: Int, windows: Bool) throws -> PeerReading {
         let handoff = Handoff(width: width, windowEnd: windows ? window.to : nil)
         DispatchQueue.global(qos: .userInitiated).async { handoff.keepSightings() }
         var batch = Handoff.Batch()
         var failure: (any Error)? = nil
-        var more = true
         do {
             var ends: [RowEnds] = []
             try snapshot.messageWindowsAndPackedRows(from: window.from, to: window.to, { batch.window($0) }) { h, rows in
                 batch.rows(h, rows)
                 if batch.isFull {
-                    // Rather than wait for the other thread, decode this batch here, then read for `meanwhile`.
+                    // Rather than wait for the other thread, decode this batch here.
                     if !handoff.hasRoom { try batch.decode(&ends) }
-                    while more, !handoff.hasRoom { more = try meanwhile() }
                     handoff.send(&batch)
                 }
             }

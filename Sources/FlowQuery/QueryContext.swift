@@ -112,16 +112,6 @@ final class QueryContext {
                 try inner(o)
             }
         }
-        try withoutActuallyEscaping(body) { body in
-            for piece in try observationPieces(window, step: step, observers: observers, below: level, body) { try piece() }
-        }
-    }
-
-    /// ``observations(_:step:observers:below:touching:_:)`` (without `touching`) as pieces of work,
-    /// each reading one reporter's rollups of a segment or one segment's raw rows: running every
-    /// piece once, in order, is that scan. For a caller that does other reading in between.
-    func observationPieces(_ window: TimeWindow, step: Nanoseconds? = nil, observers: Set<Int64>? = nil,
-                           below level: Int64? = nil, _ body: @escaping (Observation) throws -> Void) throws -> [() throws -> Void] {
         let snapshot = self.snapshot
         let reporters = try observers.map { Array($0).sorted() } ?? snapshot.reporters()
         // A bit mask and a plain integer: a Set lookup per row would hash.
@@ -131,7 +121,6 @@ final class QueryContext {
         for case .missing(let from, let to) in segments {
             throw Planner.gapError((from, to), window: window, step: step, below: level, coverage: coverage)
         }
-        var pieces: [() throws -> Void] = []
         for segment in segments {
             switch segment {
             case .missing:
@@ -139,13 +128,11 @@ final class QueryContext {
             case .rollup(let s, let from, let to):
                 let span = s * Timestamp.nanosPerSecond
                 for r in reporters {
-                    pieces.append {
-                        try snapshot.rollups(step: s, reporter: r, fromBucket: from / Timestamp.nanosPerSecond,
-                                             toBucket: to / Timestamp.nanosPerSecond) { bucket, e in
-                            guard kindMask & (1 << e.kind.rawValue) != 0, protoFilter < 0 || protoFilter == Int(e.proto) else { return }
-                            try body(Observation(time: bucket * Timestamp.nanosPerSecond, reporter: r, kind: e.kind, proto: e.proto,
-                                                 port: e.port, side: e.side, src: e.src, dst: e.dst, counters: e.counters, span: span))
-                        }
+                    try snapshot.rollups(step: s, reporter: r, fromBucket: from / Timestamp.nanosPerSecond,
+                                         toBucket: to / Timestamp.nanosPerSecond) { bucket, e in
+                        guard kindMask & (1 << e.kind.rawValue) != 0, protoFilter < 0 || protoFilter == Int(e.proto) else { return }
+                        try body(Observation(time: bucket * Timestamp.nanosPerSecond, reporter: r, kind: e.kind, proto: e.proto,
+                                             port: e.port, side: e.side, src: e.src, dst: e.dst, counters: e.counters, span: span))
                     }
                 }
             case .raw(let from, let to):
@@ -157,13 +144,12 @@ final class QueryContext {
                     return true
                 }
                 if observers != nil {
-                    for r in reporters { pieces.append { try snapshot.messages(from: from, to: to, reporter: r, descending: false, visit) } }
+                    for r in reporters { try snapshot.messages(from: from, to: to, reporter: r, descending: false, visit) }
                 } else {
-                    pieces.append { try snapshot.messages(from: from, to: to, reporter: nil, descending: false, visit) }
+                    try snapshot.messages(from: from, to: to, reporter: nil, descending: false, visit)
                 }
             }
         }
-        return pieces
     }
 
     /// Every counted edge in `window` that passes all filters: `body(observation, from, to, packets, bytes)`.

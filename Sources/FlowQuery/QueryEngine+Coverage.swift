@@ -160,63 +160,6 @@ struct Coverage {
         }
     }
 
-    /// What peers reported with each node, per bucket: exact sums (128 bits, so that a
-    /// reporter's reports can be taken out again and the rest is what adding only the others'
-    /// would have given), one run of buckets per node in one flat array (added when first
-    /// needed), and which reporters gave each node evidence.
-    struct Evidence {
-        let buckets: Int
-        private var run: ByNode<Int>
-        private var sums: [UInt128] = []
-        /// Each node's reporters of evidence, in the order they came (a reporter again only
-        /// after another: observations come reporter by reporter).
-        private var givers: ByNode<[Int64]>
-        private var lastGiver: ByNode<Int64>
-
-        init(width: Int, buckets: Int) {
-            self.buckets = buckets
-            run = ByNode(width: width, empty: -1)
-            givers = ByNode(width: width, empty: [])
-            lastGiver = ByNode(width: width, empty: .min)
-        }
-
-        @inline(__always)
-        mutating func add(_ node: Int64, _ bucket: Int, _ credit: Int64, from reporter: Int64) {
-            var r = run[node]
-            if r < 0 {
-                r = sums.count
-                run.modify(node) { $0 = r }
-                sums.append(contentsOf: repeatElement(0, count: buckets))
-            }
-            sums[r + bucket] &+= UInt128(credit)
-            if lastGiver[node] != reporter {
-                lastGiver.modify(node) { $0 = reporter }
-                givers.modify(node) { $0.append(reporter) }
-            }
-        }
-
-        /// Takes out what ``add(_:_:_:from:)`` added.
-        mutating func remove(_ node: Int64, _ bucket: Int, _ credit: Int64) {
-            let r = run[node]
-            precondition(r >= 0, "evidence taken out that was never added")
-            sums[r + bucket] &-= UInt128(credit)
-        }
-
-        /// The run of each node that some reporter other than the `excluded` ones gave evidence.
-        func runs(excluding excluded: (Int64) -> Bool) -> ByNode<Int> {
-            var out = ByNode<Int>(width: run.dense.count, empty: -1)
-            for n in run.ids(where: { $0 >= 0 }) where givers[n].contains(where: { !excluded($0) }) {
-                out.modify(n) { $0 = run[n] }
-            }
-            return out
-        }
-
-        /// The bytes of one bucket of a run, as adding them up saturating at `Int64.max` gives them.
-        func bytes(_ i: Int) -> Int64 {
-            sums[i] > UInt128(Int64.max) ? .max : Int64(sums[i])
-        }
-    }
-
     struct Own {
         /// Its messages' windows, in the order the scan met them.
         var windows: ArraySlice<(Nanoseconds, Nanoseconds)> = []
@@ -242,6 +185,31 @@ struct Coverage {
 
         /// Each node's windows and offsets.
         func grouped(width: Int) -> ByNode<Own> {
+            // Usually every reporter is a small id: counts and places in plain arrays.
+            if let high = reporters.max(), let low = reporters.min(), low >= 0, high < ByNode<Int>.denseLimit {
+                var count = [Int](repeating: 0, count: Int(high) + 1)
+                for r in reporters { count[Int(r)] += 1 }
+                var next = [Int](repeating: 0, count: count.count)
+                var start = 0
+                for n in count.indices {
+                    next[n] = start
+                    start += count[n]
+                }
+                let first = next
+                let sorted = [(Nanoseconds, Nanoseconds)](unsafeUninitializedCapacity: windows.count) { out, initialized in
+                    for (r, w) in zip(reporters, windows) {
+                        (out.baseAddress! + next[Int(r)]).initialize(to: w)
+                        next[Int(r)] += 1
+                    }
+                    initialized = windows.count
+                }
+                var own = ByNode<Own>(width: max(width, count.count), empty: Own())
+                for n in count.indices where count[n] > 0 {
+                    own.modify(Int64(n)) { $0.windows = sorted[first[n]..<first[n] + count[n]] }
+                }
+                for (r, offset) in offsets { own.modify(r) { $0.offsets.append(offset) } }
+                return own
+            }
             // A counting sort by node: where each node's windows start, then each window to its place.
             var next = ByNode<Int>(width: width, empty: 0)
             for r in reporters { next.modify(r) { $0 += 1 } }
@@ -285,66 +253,21 @@ struct Coverage {
         }
         let width = Int((directory.nodes.keys.max() ?? 0) + 1)
 
-        // 1. The nodes' own messages, and 2. what peers reported: evidence per node and bucket,
-        // and what each reporter says per peer (a matrix by node id; a table past 2,048 nodes).
-        // When the window's first message lacks `logged`, the skew will most likely come from
-        // the peers, whose conversations are read in the same pass as the windows and kept on a
-        // second thread; whenever that thread lags behind, this one reads rollups for step 2.
+        // 1. The nodes' own messages. When the window's first message lacks `logged`, the skew
+        // will most likely come from the peers, whose conversations are read in the same pass.
         var messages = OwnMessages(to: window.to)
-        var evidence = Evidence(width: width, buckets: buckets)
-        var said = Said.Table(width: width)
-        let filter = ctx.filter
-        let buckets = self.buckets, base = self.base, resolution = self.resolution
-        /// The observation's evidence: `(node, bucket, credit)` for the peer and the destination.
-        func credits(_ o: Observation, _ body: (Int64, Int, Int64) -> Void) -> (src: Endpoint, dst: Endpoint)? {
-            let c = o.counters
-            let bytes = Counters.sum(c.txBytes, c.rxBytes)
-            guard bytes != 0 || c.txPackets != 0 || c.rxPackets != 0 else { return nil }
-            let src = o.kind == .physical ? Endpoint.node(o.reporter) : directory.endpoint(address: o.src)
-            let dst = directory.endpoint(address: o.dst)
-            if let f = filter, !f.matches(reporter: o.reporter, kind: o.kind, proto: o.proto, port: o.port, from: src, to: dst),
-               !f.matches(reporter: o.reporter, kind: o.kind, proto: o.proto, port: o.port, from: dst, to: src) { return nil }
-            let peer = o.kind == .physical ? directory.endpoint(address: o.src) : src
-            let k = min(buckets - 1, max(0, Int((o.time - base) / resolution)))
-            let credit = max(bytes, 1)
-            if let n = peer.nodeID, n != o.reporter, n < width { body(n, k, credit) }
-            if let n = dst.nodeID, n != o.reporter, n < width { body(n, k, credit) }
-            return (src, dst)
-        }
-        let pieces = try ctx.observationPieces(window, step: resolution) { o in
-            guard let ends = credits(o, { evidence.add($0, $1, $2, from: o.reporter) }) else { return }
-            let (src, dst) = ends
-            if o.kind == .virtual, src.nodeID == o.reporter, let p = dst.nodeID, p != o.reporter {
-                said.add(o.reporter, p, sent: o.counters.txBytes, received: o.counters.rxBytes)
-            }
-        }
-        var done = 0
-        var reading: PeerReading? = nil
+        var sightings: Sightings? = nil
         if try firstMessageLacksLogged() {
-            reading = try Self.startPeers(ctx.snapshot, window, width: width, windows: true) {
-                guard done < pieces.count else { return false }
-                try pieces[done]()
-                done += 1
-                return done < pieces.count
-            }
+            let read = try Self.readPeers(ctx.snapshot, window, width: width, windows: true)
+            (messages, sightings) = (read.0!, read.1)
         } else {
             try ctx.snapshot.messageWindows(from: window.from, to: window.to) { messages.add($0) }
-        }
-        defer { reading?.wait() }
-        while done < pieces.count {
-            try pieces[done]()
-            done += 1
-        }
-
-        // 3. Skew: from `logged`, against the tailnet's usual delivery delay; else from peers.
-        var sightings: Sightings? = nil
-        if let reading {
-            let read = try reading.finish()
-            (messages, sightings) = (read.0!, read.1)
         }
         var own = messages.grouped(width: width)
         messages = OwnMessages(to: window.to)
         let reporting = own.ids { !$0.windows.isEmpty }
+
+        // 2. Skew: from `logged`, against the tailnet's usual delivery delay; else from peers.
         var loggedMedian: [Int64: Double] = [:]
         for n in reporting where !own[n].offsets.isEmpty {
             own.modify(n) { loggedMedian[n] = Self.median(&$0.offsets) }
@@ -362,16 +285,51 @@ struct Coverage {
         for (n, m) in loggedMedian where abs(m - delay) >= t.skewSeconds * 1e9 { misplaced.modify(n) { $0 = true } }
         for (n, p) in peerSkew where loggedMedian[n] == nil && abs(p) >= t.skewSeconds * 1e9 { misplaced.modify(n) { $0 = true } }
 
+        // 3. What peers reported: evidence per node and bucket, and what each reporter says per peer.
         // A reporter whose clock is off by the skew threshold or more places its reports at the
         // wrong times: its reports are no evidence of a gap (they still count for asymmetry).
-        // Step 2 counted them (the skews were not known yet): take them out again.
-        let misplacedIDs = misplaced.ids { $0 }
-        if !misplacedIDs.isEmpty {
-            try ctx.observations(window, step: resolution, observers: Set(misplacedIDs)) { o in
-                _ = credits(o) { evidence.remove($0, $1, $2) }
+        // Evidence is one run of buckets per node (added when first needed) in one flat array;
+        // what each reporter says about each peer is a matrix by node id (a table past 2,048 nodes).
+        var evidenceRun = ByNode<Int>(width: width, empty: -1)
+        var evidence: [Int64] = []
+        var said = Said.Table(width: width)
+        let filter = ctx.filter
+        let buckets = self.buckets, base = self.base, resolution = self.resolution
+        try ctx.observations(window, step: resolution) { o in
+            let c = o.counters
+            let bytes = Counters.sum(c.txBytes, c.rxBytes)
+            guard bytes != 0 || c.txPackets != 0 || c.rxPackets != 0 else { return }
+            let src = o.kind == .physical ? Endpoint.node(o.reporter) : directory.endpoint(address: o.src)
+            let dst = directory.endpoint(address: o.dst)
+            if let f = filter, !f.matches(reporter: o.reporter, kind: o.kind, proto: o.proto, port: o.port, from: src, to: dst),
+               !f.matches(reporter: o.reporter, kind: o.kind, proto: o.proto, port: o.port, from: dst, to: src) { return }
+            if !misplaced[o.reporter] {
+                let peer = o.kind == .physical ? directory.endpoint(address: o.src) : src
+                let k = min(buckets - 1, max(0, Int((o.time - base) / resolution)))
+                let credit = max(bytes, 1)
+                if let n = peer.nodeID, n != o.reporter, n < width {
+                    var run = evidenceRun[n]
+                    if run < 0 {
+                        run = evidence.count
+                        evidenceRun.modify(n) { $0 = run }
+                        evidence.append(contentsOf: repeatElement(0, count: buckets))
+                    }
+                    evidence[run + k] = Counters.sum(evidence[run + k], credit)
+                }
+                if let n = dst.nodeID, n != o.reporter, n < width {
+                    var run = evidenceRun[n]
+                    if run < 0 {
+                        run = evidence.count
+                        evidenceRun.modify(n) { $0 = run }
+                        evidence.append(contentsOf: repeatElement(0, count: buckets))
+                    }
+                    evidence[run + k] = Counters.sum(evidence[run + k], credit)
+                }
+            }
+            if o.kind == .virtual, src.nodeID == o.reporter, let p = dst.nodeID, p != o.reporter {
+                said.add(o.reporter, p, sent: c.txBytes, received: c.rxBytes)
             }
         }
-        let evidenceRun = evidence.runs { misplaced[$0] }
 
         // 4. One row per node.
         var nodes = Set(reporting).union(evidenceRun.ids { $0 >= 0 })
@@ -395,7 +353,7 @@ struct Coverage {
                 let first = max(0, Int((Timestamp.bucketStart(a - 1, step: resolution) + resolution - base) / resolution))
                 let last = min(buckets, Int((Timestamp.bucketStart(b, step: resolution) - base) / resolution))
                 var bytes: Int64 = 0
-                if first < last { for k in first..<last { bytes = Counters.sum(bytes, evidence.bytes(run + k)) } }
+                if first < last { for k in first..<last { bytes = Counters.sum(bytes, evidence[run + k]) } }
                 if bytes > 0 { gaps.append(CoverageGap(from: a - margin, to: b + margin, peerBytes: bytes)) }
             }
             gaps.sort { ($0.to - $0.from, $1.from) > ($1.to - $1.from, $0.from) }

@@ -204,6 +204,23 @@ struct CoverageTests {
         #expect { try QueryEngine(store: store).coverage(QueryOptions(window: window)) } throws: { "\($0)".contains("flow rows blob") }
     }
 
+    /// The nodes' windows are collected flat and grouped once: small ids take plain arrays, an id
+    /// past ``ByNode`` 's dense range the general path; both keep each node's windows in the
+    /// order the scan met them (`holes` sorts only when they are not), clipped to the window.
+    @Test(arguments: [Int64(7), Int64(1) << 40])
+    func groupingByNodeKeepsEachNodesOrder(other: Int64) {
+        var messages = Coverage.OwnMessages(to: 1000)
+        for (r, start) in [(Int64(3), Int64(10)), (other, 5), (3, 2), (1, 7), (other, 1), (3, 996)] {
+            messages.add(MessageHeader(start: start, end: start + 5, reporter: r, digest: 0, logged: r == 3 ? start + 1 : nil))
+        }
+        let own = messages.grouped(width: 8)
+        #expect(own[3].windows.map(\.0) == [10, 2, 996] && own[3].windows.map(\.1) == [15, 7, 1000])
+        #expect(own[other].windows.map(\.0) == [5, 1] && own[other].offsets.isEmpty)
+        #expect(own[1].windows.map(\.0) == [7])
+        #expect(own[3].offsets == [4, 4, 4])
+        #expect(own[2].windows.isEmpty)
+    }
+
     @Test func medianBySelectionIsTheSortedMedian() {
         var rng = SystemRandomNumberGenerator()
         for n in [1, 2, 3, 4, 5, 8, 17, 100, 1001, 4096] {
