@@ -382,6 +382,15 @@ package final class WritePipeline: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         while pending.isEmpty && !stopping {
+            if !spent.isEmpty {
+                // Idle: free what was stored now, rather than keep it until the next submission.
+                var garbage: [Submission] = []
+                swap(&garbage, &spent)
+                condition.unlock()
+                garbage.removeAll()
+                condition.lock()
+                continue
+            }
             if let deadline {
                 let left = deadline - ContinuousClock.now
                 if left <= .zero { return [] }
