@@ -248,6 +248,13 @@ public struct ClickHouseQueries: Sendable {
         if let e = c.endpoint {
             let q = ClickHouseClient.quote(e)
             outer = "\n  AND (ef = \(q) OR et = \(q))"
+            // Before any resolution, only rows that can make an edge with it: an end resolves to it
+            // when its address is one it owns (or it is that unowned address; '' is `*`), and a
+            // physical row's source is its reporter.
+            var addresses = Set(c.directory.owners.filter { $0.value == e }.keys)
+            addresses.insert(e == "*" ? "" : e)
+            let set = addresses.sorted().map(ClickHouseClient.quote).joined(separator: ", ")
+            conditions.append("(src IN (\(set)) OR dst IN (\(set)) OR (kind = 3 AND reporter = \(q)))")
         }
         if let tagged = c.tagged {
             let set = tagged.isEmpty ? ClickHouseClient.quote(unseen) : tagged.map(ClickHouseClient.quote).joined(separator: ", ")
@@ -264,17 +271,48 @@ public struct ClickHouseQueries: Sendable {
                        transform(dst, ips, owners, dst) AS y,
                        arrayJoin([(x, y, tx_packets, tx_bytes), (y, x, rx_packets, rx_bytes)]) AS e
                 FROM (
-                    \(parts.map { parts in
-                        parts.enumerated().map { i, p in
-                            "SELECT *, toUInt32(span * 0 + \(i)) AS bi FROM (\(ClickHouseRollups.source(p.window, conditions: conditions, below: p.below)))"
-                        }.joined(separator: "\nUNION ALL\n")
-                    } ?? ClickHouseRollups.source(w, step: step, first: first, conditions: conditions, raw: raw))
+                    \(parts.map { Self.partsSource($0, conditions: conditions) }
+                        ?? ClickHouseRollups.source(w, step: step, first: first, conditions: conditions, raw: raw))
                 )
             )
             WHERE (ep != 0 OR eb != 0)
               AND if(ef IN (SELECT stable_id FROM reporters), ef = reporter,
                      if(et IN (SELECT stable_id FROM reporters), et = reporter, 1))\(outer)
             """
+    }
+
+    /// The rows of each of `parts` with its index as `bi`. Minute buckets (read as raw rows) are
+    /// one scan for all of them: a peer's first and last minutes are hundreds of small windows.
+    static func partsSource(_ parts: [(window: TimeWindow, below: Int64)], conditions: [String]) -> String {
+        let minute = RollupStep.all[0]
+        var selects: [String] = []
+        var minutes: [(start: Int64, index: Int)] = []
+        for (i, p) in parts.enumerated() {
+            if p.below <= minute, p.window.to - p.window.from == minute * Timestamp.nanosPerSecond,
+               p.window.from % (minute * Timestamp.nanosPerSecond) == 0 {
+                minutes.append((p.window.from / Timestamp.nanosPerSecond, i))
+            } else {
+                selects.append("SELECT *, toUInt32(span * 0 + \(i)) AS bi FROM (\(ClickHouseRollups.source(p.window, conditions: conditions, below: p.below)))")
+            }
+        }
+        if let lo = minutes.map(\.start).min(), let hi = minutes.map(\.start).max() {
+            let starts = minutes.map { String($0.start) }.joined(separator: ", ")
+            let indices = minutes.map { String($0.index) }.joined(separator: ", ")
+            let bucket = "intDiv(start_ns, \(minute * Timestamp.nanosPerSecond)) * \(minute)"
+            // The minutes as runs of consecutive ones, each a range of the sort key (read alone).
+            var runs: [(Int64, Int64)] = []
+            for m in Set(minutes.map(\.start)).sorted() {
+                if let last = runs.last, last.1 == m { runs[runs.count - 1].1 = m + minute } else { runs.append((m, m + minute)) }
+            }
+            let ranges = runs.map { "(start_ns >= \($0.0 * Timestamp.nanosPerSecond) AND start_ns < \($0.1 * Timestamp.nanosPerSecond))" }
+            let extra = conditions.map { " AND " + $0 }.joined() + " AND (\(ranges.joined(separator: " OR ")))"
+            selects.append("""
+                SELECT *, toUInt32(span * 0 + arrayElement([\(indices)], indexOf([\(starts)], \(bucket)))) AS bi FROM (
+                    \(ClickHouseRollups.rawPart(lo * Timestamp.nanosPerSecond, (hi + minute) * Timestamp.nanosPerSecond, extra))
+                )
+                """)
+        }
+        return selects.joined(separator: "\nUNION ALL\n")
     }
 
     // MARK: flows

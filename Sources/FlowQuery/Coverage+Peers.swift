@@ -53,7 +53,7 @@ extension Coverage {
         }
 
         @inline(__always)
-        init(_ r: StoredRow) {
+        init(_ r: RowEnds) {
             if (r.src, r.srcPort) < (r.dst, r.dstPort) {
                 (a, b, rest) = (r.src, r.dst, UInt64(r.srcPort) << 24 | UInt64(r.dstPort) << 8 | UInt64(r.proto))
             } else {
@@ -87,12 +87,12 @@ extension Coverage {
         private var table: [Entry]
         private var count = 0
         private var shift: UInt64
-        /// The conversations of each reporter's previous message: a reporter seeing one again
-        /// changes nothing (its first sighting is earlier), and most go on from window to window,
-        /// so this short list spares most lookups in the large table.
+        /// The conversations of each reporter's previous message (with virtual rows): a reporter
+        /// seeing one again changes nothing (its first sighting is earlier), and most go on from
+        /// window to window, so this short list spares most lookups in the large table.
         private var previous: ByNode<[Conversation]>
+        /// The message being read, and the buffer its list goes into.
         private var current: [Conversation] = []
-        private var message: (reporter: Int64, start: Nanoseconds, digest: Int64) = (-1, 0, 0)
         private var previousOfCurrent: [Conversation] = []
 
         static let empty = Entry(key: Conversation(a: 0, b: 0, rest: 0), first: .min, firstAt: 0, second: 0, secondAt: 0)
@@ -101,29 +101,46 @@ extension Coverage {
             table = [Entry](repeating: Self.empty, count: 1 << 16)
             shift = 64 - 16
             previous = ByNode(width: width, empty: [])
+            current.reserveCapacity(64)
+            previousOfCurrent.reserveCapacity(64)
         }
 
-        mutating func see(_ h: MessageHeader, _ r: StoredRow) {
-            guard r.kind == .virtual, r.src != 0, r.dst != 0 else { return }
-            if h.reporter != message.reporter || h.start != message.start || h.digest != message.digest {
-                endMessage()
-                message = (h.reporter, h.start, h.digest)
-                // Take the reporter's list (leaving it this message's emptied buffer, no allocation).
-                previous.modify(h.reporter) { swap(&$0, &previousOfCurrent) }
-            }
-            let key = Conversation(r)
-            current.append(key)
-            if previousOfCurrent.count <= 64, previousOfCurrent.contains(key) { return }
-            insert(key, reporter: h.reporter, at: h.start)
+        /// The conversations of a message's rows that count (virtual rows with both addresses),
+        /// appended to `keys`.
+        @inline(__always)
+        static func conversations(_ rows: UnsafeBufferPointer<RowEnds>, into keys: inout [Conversation]) {
+            for r in rows where r.kind == .virtual && r.src != 0 && r.dst != 0 { keys.append(Conversation(r)) }
         }
 
-        /// Stores the current message's conversations as its reporter's previous ones.
-        private mutating func endMessage() {
-            guard message.reporter >= 0 else { return }
-            previous.modify(message.reporter) { swap(&$0, &current) }
-            // Reuse the buffer of the list it replaces.
-            swap(&current, &previousOfCurrent)
+        /// Reads one message's conversations (``conversations(_:into:)``; messages come in key order).
+        mutating func see(reporter: Int64, start: Nanoseconds, _ keys: ArraySlice<Conversation>) {
             current.removeAll(keepingCapacity: true)
+            // Take the reporter's list, leaving it an emptied buffer (no allocation).
+            previous.modify(reporter) { swap(&$0, &previousOfCurrent) }
+            let before = previousOfCurrent
+            // Just after the last conversation found in the previous message: a reporter lists
+            // its conversations in much the same order from message to message.
+            var next = 0
+            for key in keys {
+                current.append(key)
+                if next < before.count, before[next] == key {
+                    next += 1
+                    continue
+                }
+                if before.count <= 64, let i = before.firstIndex(of: key) {
+                    next = i + 1
+                    continue
+                }
+                insert(key, reporter: reporter, at: start)
+            }
+            if current.isEmpty {
+                // No virtual rows: the reporter keeps its list.
+                previous.modify(reporter) { swap(&$0, &previousOfCurrent) }
+            } else {
+                previous.modify(reporter) { swap(&$0, &current) }
+                // The list it replaces is the next message's buffer.
+                swap(&current, &previousOfCurrent)
+            }
         }
 
         private mutating func insert(_ key: Conversation, reporter: Int64, at start: Nanoseconds) {

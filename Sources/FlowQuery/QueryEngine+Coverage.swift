@@ -161,9 +161,80 @@ struct Coverage {
     }
 
     struct Own {
-        var windows: [(Nanoseconds, Nanoseconds)] = []
+        /// Its messages' windows, in the order the scan met them.
+        var windows: ArraySlice<(Nanoseconds, Nanoseconds)> = []
         /// end - logged of the messages that carry `logged`.
         var offsets: [Int64] = []
+    }
+
+    /// The nodes' own messages as a scan meets them: each message's window (clipped to the
+    /// window's end) and `end − logged` appended to flat lists, then grouped by node once, each
+    /// node's in the scan's order (a per-node list per message cost more than the reading).
+    struct OwnMessages {
+        let to: Nanoseconds
+        var reporters: [Int64] = []
+        var windows: [(Nanoseconds, Nanoseconds)] = []
+        var offsets: [(reporter: Int64, offset: Int64)] = []
+
+        @inline(__always)
+        mutating func add(_ h: MessageHeader) {
+            reporters.append(h.reporter)
+            windows.append((h.start, min(h.end, to)))
+            if let logged = h.logged { offsets.append((h.reporter, h.end - logged)) }
+        }
+
+        /// Each node's windows and offsets.
+        func grouped(width: Int) -> ByNode<Own> {
+            // Usually every reporter is a small id: counts and places in plain arrays.
+            if let high = reporters.max(), let low = reporters.min(), low >= 0, high < ByNode<Int>.denseLimit {
+                var count = [Int](repeating: 0, count: Int(high) + 1)
+                for r in reporters { count[Int(r)] += 1 }
+                var next = [Int](repeating: 0, count: count.count)
+                var start = 0
+                for n in count.indices {
+                    next[n] = start
+                    start += count[n]
+                }
+                let first = next
+                let sorted = [(Nanoseconds, Nanoseconds)](unsafeUninitializedCapacity: windows.count) { out, initialized in
+                    for (r, w) in zip(reporters, windows) {
+                        (out.baseAddress! + next[Int(r)]).initialize(to: w)
+                        next[Int(r)] += 1
+                    }
+                    initialized = windows.count
+                }
+                var own = ByNode<Own>(width: max(width, count.count), empty: Own())
+                for n in count.indices where count[n] > 0 {
+                    own.modify(Int64(n)) { $0.windows = sorted[first[n]..<first[n] + count[n]] }
+                }
+                for (r, offset) in offsets { own.modify(r) { $0.offsets.append(offset) } }
+                return own
+            }
+            // A counting sort by node: where each node's windows start, then each window to its place.
+            var next = ByNode<Int>(width: width, empty: 0)
+            for r in reporters { next.modify(r) { $0 += 1 } }
+            var own = ByNode<Own>(width: width, empty: Own())
+            var start = 0
+            var ranges: [(Int64, Range<Int>)] = []
+            for n in next.ids(where: { $0 > 0 }) {
+                let count = next[n]
+                ranges.append((n, start..<start + count))
+                next.modify(n) { $0 = start }
+                start += count
+            }
+            var sorted = [(Nanoseconds, Nanoseconds)](repeating: (0, 0), count: windows.count)
+            sorted.withUnsafeMutableBufferPointer { out in
+                for (r, w) in zip(reporters, windows) {
+                    next.modify(r) { i in
+                        out[i] = w
+                        i += 1
+                    }
+                }
+            }
+            for (n, range) in ranges { own.modify(n) { $0.windows = sorted[range] } }
+            for (r, offset) in offsets { own.modify(r) { $0.offsets.append(offset) } }
+            return own
+        }
     }
 
     func rows() throws -> [CoverageRow] {
@@ -184,22 +255,16 @@ struct Coverage {
 
         // 1. The nodes' own messages. When the window's first message lacks `logged`, the skew
         // will most likely come from the peers, whose conversations are read in the same pass.
-        var own = ByNode<Own>(width: width, empty: Own())
-        let to = window.to
-        func record(_ h: MessageHeader) {
-            own.modify(h.reporter) { o in
-                o.windows.append((h.start, min(h.end, to)))
-                if let logged = h.logged { o.offsets.append(h.end - logged) }
-            }
-        }
+        var messages = OwnMessages(to: window.to)
         var sightings: Sightings? = nil
         if try firstMessageLacksLogged() {
-            var s = Sightings(width: width)
-            try ctx.snapshot.messageWindowsAndRows(from: window.from, to: window.to, record) { h, r in s.see(h, r) }
-            sightings = s
+            let read = try Self.readPeers(ctx.snapshot, window, width: width, windows: true)
+            (messages, sightings) = (read.0!, read.1)
         } else {
-            try ctx.snapshot.messageWindows(from: window.from, to: window.to, record)
+            try ctx.snapshot.messageWindows(from: window.from, to: window.to) { messages.add($0) }
         }
+        var own = messages.grouped(width: width)
+        messages = OwnMessages(to: window.to)
         let reporting = own.ids { !$0.windows.isEmpty }
 
         // 2. Skew: from `logged`, against the tailnet's usual delivery delay; else from peers.
@@ -212,12 +277,7 @@ struct Coverage {
         var peerSkew: [Int64: Double] = [:]
         if needPeers {
             if sightings == nil {
-                var s = Sightings(width: width)
-                try ctx.snapshot.messages(from: window.from, to: window.to, reporter: nil, descending: false) { h, _, r in
-                    s.see(h, r)
-                    return true
-                }
-                sightings = s
+                sightings = try Self.readPeers(ctx.snapshot, window, width: width, windows: false).1
             }
             peerSkew = sightings!.skews(from: window.from + t.peerSkewMargin, to: window.to - t.peerSkewMargin)
         }
@@ -380,12 +440,12 @@ struct Coverage {
     }
 
     /// The covered time of message windows inside `window`, and the holes between them.
-    static func holes(_ windows: [(Nanoseconds, Nanoseconds)], _ window: TimeWindow) -> (Int64, [(Nanoseconds, Nanoseconds)]) {
+    static func holes(_ windows: ArraySlice<(Nanoseconds, Nanoseconds)>, _ window: TimeWindow) -> (Int64, [(Nanoseconds, Nanoseconds)]) {
         var covered: Int64 = 0
         var holes: [(Nanoseconds, Nanoseconds)] = []
         var cursor = window.from
         // Usually in order already (a store reads messages by start).
-        let ordered = zip(windows, windows.dropFirst()).allSatisfy { $0.0 <= $1.0 } ? windows : windows.sorted { $0.0 < $1.0 }
+        let ordered = zip(windows, windows.dropFirst()).allSatisfy { $0.0 <= $1.0 } ? windows : ArraySlice(windows.sorted { $0.0 < $1.0 })
         for (s, e) in ordered {
             if s > cursor { holes.append((cursor, s)) }
             let a = max(s, cursor), b = min(max(e, s), window.to)

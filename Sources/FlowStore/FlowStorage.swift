@@ -124,6 +124,15 @@ public protocol StoreSnapshot {
     func messageWindowsAndRows(from: Nanoseconds, to: Nanoseconds, _ window: (MessageHeader) throws -> Void,
                                rows row: (MessageHeader, StoredRow) throws -> Void) throws
 
+    /// ``messageWindowsAndRows(from:to:_:rows:)`` with each message's rows still packed, in
+    /// ``RowCodec``'s format (``RowCodec/decodeEnds(_:into:)`` reads what names each row's
+    /// conversation): `window` gets every message's header with its ``MessageHeader/logged``
+    /// time, in no particular order, and `rows` gets each message that has rows, in key order
+    /// (start, reporter, digest), so that a reader can hand the decoding to another thread. The
+    /// bytes are valid only during the call.
+    func messageWindowsAndPackedRows(from: Nanoseconds, to: Nanoseconds, _ window: (MessageHeader) throws -> Void,
+                                     rows: (MessageHeader, UnsafeRawBufferPointer) throws -> Void) throws
+
     /// The rollup sums of one step and reporter with `fromBucket <= bucket < toBucket`
     /// (bucket starts in Unix seconds).
     ///
@@ -184,6 +193,31 @@ extension StoreSnapshot {
             try row(h, r)
             return true
         }
+    }
+
+    /// ``messageWindowsAndRows(from:to:_:rows:)``, each message's rows (they come one message
+    /// after another, in key order) packed.
+    public func messageWindowsAndPackedRows(from: Nanoseconds, to: Nanoseconds, _ window: (MessageHeader) throws -> Void,
+                                            rows: (MessageHeader, UnsafeRawBufferPointer) throws -> Void) throws {
+        var message: MessageHeader? = nil
+        var gathered: [StoredRow] = []
+        var packed: [UInt8] = []
+        func flush() throws {
+            if let m = message, !gathered.isEmpty {
+                packed.removeAll(keepingCapacity: true)
+                RowCodec.encode(gathered, into: &packed)
+                try packed.withUnsafeBytes { try rows(m, $0) }
+            }
+            gathered.removeAll(keepingCapacity: true)
+        }
+        try messageWindowsAndRows(from: from, to: to, window) { h, r in
+            if let m = message, m.start == h.start, m.reporter == h.reporter, m.digest == h.digest {} else {
+                try flush()
+                message = h
+            }
+            gathered.append(r)
+        }
+        try flush()
     }
 
     /// A store that cannot prune holds every level completely.

@@ -176,6 +176,24 @@ final class SQLiteSnapshot: StoreSnapshot {
         }
     }
 
+    func messageWindowsAndPackedRows(from: Nanoseconds, to: Nanoseconds, _ window: (MessageHeader) throws -> Void,
+                                     rows: (MessageHeader, UnsafeRawBufferPointer) throws -> Void) throws {
+        let s = try statement("""
+            SELECT start_ns, duration_ns, reporter, digest, logged_ms, rows FROM messages WHERE start_ns >= ?1 AND start_ns < ?2
+            ORDER BY start_ns, reporter, digest
+            """)
+        s.bind(1, from)
+        s.bind(2, to)
+        defer { s.reset() }
+        while try s.step() {
+            let start = s.int64(0), end = start + s.int64(1)
+            let header = MessageHeader(start: start, end: end, reporter: s.int64(2), digest: s.int64(3),
+                                       logged: s.optionalInt64(4).map { end + $0 * 1_000_000 })
+            try window(header)
+            try rows(header, s.blob(5))
+        }
+    }
+
     func rollups(step: Int64, reporter: Int64, fromBucket: Int64, toBucket: Int64,
                  _ body: (Int64, RollupEntry) throws -> Void) throws {
         let s = try statement("SELECT bucket, sums FROM rollups WHERE step = ?1 AND reporter = ?2 AND bucket >= ?3 AND bucket < ?4")

@@ -36,6 +36,30 @@ public struct StoredRow: Hashable, Sendable {
     public var serviceSide: ServiceSide { FlowRow.serviceSide(srcPort, dstPort) }
 }
 
+/// What names a flow row's conversation, without its counters: a reader that needs no more
+/// than this (coverage's skew from peers) is spared decoding and passing four counters per row.
+package struct RowEnds: Hashable, Sendable {
+    package var kind: TrafficKind
+    package var proto: UInt8
+    package var srcPort: UInt16
+    package var dstPort: UInt16
+    package var src: Int64
+    package var dst: Int64
+
+    package init(kind: TrafficKind, proto: UInt8, src: Int64, srcPort: UInt16, dst: Int64, dstPort: UInt16) {
+        self.kind = kind
+        self.proto = proto
+        self.src = src
+        self.srcPort = srcPort
+        self.dst = dst
+        self.dstPort = dstPort
+    }
+
+    package init(_ r: StoredRow) {
+        self.init(kind: r.kind, proto: r.proto, src: r.src, srcPort: r.srcPort, dst: r.dst, dstPort: r.dstPort)
+    }
+}
+
 /// The packed encoding of a message's flow rows (`messages.rows`).
 ///
 /// Format 1: one version byte (1), then per row a flag byte and LEB128 varints:
@@ -53,6 +77,28 @@ package enum RowCodec {
     package static let version: UInt8 = 1
 
     static let protoByCode: [UInt8] = [0, 6, 17, 1, 58, 0, 0, 0]
+    /// The kind of flags bits 0–1 (`TrafficKind(rawValue:)` would be a call into another module per row).
+    @inline(__always)
+    static func kind(_ code: UInt8) -> TrafficKind {
+        switch code {
+        case 0: .virtual
+        case 1: .subnet
+        case 2: .exit
+        default: .physical
+        }
+    }
+
+    /// The protocol of flags bits 2–4 other than 7 (a switch: a static table costs a lazy-initialisation check per row).
+    @inline(__always)
+    static func proto(_ code: UInt8) -> UInt8 {
+        switch code {
+        case 1: 6
+        case 2: 17
+        case 3: 1
+        case 4: 58
+        default: 0
+        }
+    }
 
     @inline(__always)
     static func code(for proto: UInt8) -> UInt8 {
@@ -107,6 +153,29 @@ package enum RowCodec {
                                 txPackets: Int64(bitPattern: try r.varint()), txBytes: Int64(bitPattern: try r.varint()),
                                 rxPackets: Int64(bitPattern: try r.varint()), rxBytes: Int64(bitPattern: try r.varint()))
             try body(row)
+            prevSrc = src
+            prevDst = dst
+        }
+    }
+
+    /// Decodes the ends of every row of a packed blob (``RowEnds``) into `out`, which it clears
+    /// first; the counters are stepped over, not decoded. Throws on a malformed blob, as
+    /// ``decode(_:_:)`` does.
+    package static func decodeEnds(_ blob: UnsafeRawBufferPointer, into out: inout [RowEnds]) throws {
+        out.removeAll(keepingCapacity: true)
+        var r = try BlobReader(blob, version: version, what: "flow rows")
+        var prevSrc: Int64 = 0, prevDst: Int64 = 0
+        while !r.atEnd {
+            let flags = r.byte()
+            let pc = (flags >> 2) & 7
+            let proto = pc == 7 ? UInt8(truncatingIfNeeded: try r.varint()) : proto(pc)
+            let src = flags & (1 << 5) != 0 ? prevSrc : Int64(bitPattern: try r.varint())
+            let srcPort = UInt16(truncatingIfNeeded: try r.varint())
+            let dst = flags & (1 << 6) != 0 ? prevDst : Int64(bitPattern: try r.varint())
+            let dstPort = UInt16(truncatingIfNeeded: try r.varint())
+            try r.skipVarints(4)
+            out.append(RowEnds(kind: kind(flags & 3), proto: proto, src: src, srcPort: srcPort,
+                               dst: dst, dstPort: dstPort))
             prevSrc = src
             prevDst = dst
         }

@@ -36,6 +36,15 @@ struct BlobReader {
 
     @inline(__always)
     mutating func varint() throws -> UInt64 {
+        // Most are one byte (address ids, small counts).
+        if offset < blob.count, blob[offset] < 0x80 {
+            defer { offset += 1 }
+            return UInt64(blob[offset])
+        }
+        return try longVarint()
+    }
+
+    mutating func longVarint() throws -> UInt64 {
         var v: UInt64 = 0
         var shift: UInt64 = 0
         while offset < blob.count {
@@ -47,5 +56,22 @@ struct BlobReader {
             if shift > 63 { break }
         }
         throw StoreError(.sqlite, "\(what) blob is truncated or corrupt")
+    }
+
+    /// Steps over `count` varints with the checks of ``varint()`` (at most ten bytes each,
+    /// none running past the blob's end), without assembling their values.
+    @inline(__always)
+    mutating func skipVarints(_ count: Int) throws {
+        var left = count, continued = 0
+        while left > 0 {
+            guard offset < blob.count, continued < 10 else { throw StoreError(.sqlite, "\(what) blob is truncated or corrupt") }
+            if blob[offset] < 0x80 {
+                left -= 1
+                continued = 0
+            } else {
+                continued += 1
+            }
+            offset += 1
+        }
     }
 }

@@ -5,6 +5,7 @@ import FlowIngest
 import FlowModel
 @testable import FlowQuery
 import FlowStore
+import GRDB
 import MemoryStore
 import Testing
 
@@ -169,6 +170,55 @@ struct CoverageTests {
         let got = Dictionary(uniqueKeysWithValues: rows.compactMap { r in r.skewSeconds.map { (r.node, $0) } })
         #expect(expected.count >= 12)
         #expect(got == Dictionary(uniqueKeysWithValues: expected.map { (ids[$0.key]!, $0.value / 1e9) }))
+    }
+
+    /// Without `logged` the rows are decoded on a second thread: a malformed blob half-way through
+    /// the window (after thousands of messages went through the handoff) is the store's error,
+    /// as on one thread, and the reading does not wait for ever. Also when the window's first
+    /// message carries `logged` and a later one lacks it (the peers are read in a second pass).
+    @Test(arguments: [false, true])
+    func malformedRowsAreAnErrorNotAHang(firstLogged: Bool) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-coverage-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("b.db").path
+        let store = try FlowStore(path: path)
+        var config = GeneratorConfig(start: Self.start, duration: 3600 * Self.s)
+        config.nodes = 8
+        config.seed = 5
+        config.omitLogged = true
+        var bytes: [UInt8] = []
+        _ = try FlowLogGenerator(config).write(container: .jsonl, gzip: false) { bytes.append(contentsOf: $0) }
+        _ = try Ingester(store: store).ingest(bytes: bytes, source: "generated")
+        let window = TimeWindow(from: Self.start, to: Self.start + 3600 * Self.s)
+        let db = try DatabaseQueue(path: path)
+        if firstLogged {
+            try db.write { try $0.execute(sql: "UPDATE messages SET logged_ms = 1500 WHERE start_ns = (SELECT min(start_ns) FROM messages)") }
+        }
+        let healthy = try QueryEngine(store: store).coverage(QueryOptions(window: window))
+        #expect(healthy.contains { $0.skewSource == .peers }, "\(Report.coverage(healthy).render(.table, wide: true))")
+        try db.write {
+            try $0.execute(sql: "UPDATE messages SET rows = x'0180' WHERE start_ns = (SELECT min(start_ns) FROM messages WHERE start_ns >= ?)",
+                           arguments: [Self.start + 1800 * Self.s])
+        }
+        #expect { try QueryEngine(store: store).coverage(QueryOptions(window: window)) } throws: { "\($0)".contains("flow rows blob") }
+    }
+
+    /// The nodes' windows are collected flat and grouped once: small ids take plain arrays, an id
+    /// past ``ByNode`` 's dense range the general path; both keep each node's windows in the
+    /// order the scan met them (`holes` sorts only when they are not), clipped to the window.
+    @Test(arguments: [Int64(7), Int64(1) << 40])
+    func groupingByNodeKeepsEachNodesOrder(other: Int64) {
+        var messages = Coverage.OwnMessages(to: 1000)
+        for (r, start) in [(Int64(3), Int64(10)), (other, 5), (3, 2), (1, 7), (other, 1), (3, 996)] {
+            messages.add(MessageHeader(start: start, end: start + 5, reporter: r, digest: 0, logged: r == 3 ? start + 1 : nil))
+        }
+        let own = messages.grouped(width: 8)
+        #expect(own[3].windows.map(\.0) == [10, 2, 996] && own[3].windows.map(\.1) == [15, 7, 1000])
+        #expect(own[other].windows.map(\.0) == [5, 1] && own[other].offsets.isEmpty)
+        #expect(own[1].windows.map(\.0) == [7])
+        #expect(own[3].offsets == [4, 4, 4])
+        #expect(own[2].windows.isEmpty)
     }
 
     @Test func medianBySelectionIsTheSortedMedian() {

@@ -69,6 +69,45 @@ struct FlowStoreTests {
         #expect(throws: StoreError.self) { try RowCodec.decode([9]) }
     }
 
+    /// Decoding only the rows' ends (coverage's peers) gives the full decoding's ends, and
+    /// refuses exactly the blobs the full decoding refuses: every cut of a valid blob, and
+    /// counters of more than ten varint bytes.
+    @Test func rowEndsAreTheDecodedRowsEnds() throws {
+        var rng = SystemRandomNumberGenerator()
+        func ends(_ blob: [UInt8]) throws -> [RowEnds] {
+            var out: [RowEnds] = [RowEnds(kind: .exit, proto: 1, src: 9, srcPort: 9, dst: 9, dstPort: 9)]  // cleared first
+            try blob.withUnsafeBytes { try RowCodec.decodeEnds($0, into: &out) }
+            return out
+        }
+        for _ in 0..<200 {
+            let rows = (0..<Int.random(in: 0..<20, using: &rng)).map { _ in
+                StoredRow(kind: TrafficKind(rawValue: UInt8.random(in: 0...3, using: &rng))!,
+                          proto: [0, 1, 6, 17, 58, 132, 255].randomElement(using: &rng)!,
+                          src: Int64.random(in: 0...3, using: &rng), srcPort: UInt16.random(in: 0...UInt16.max, using: &rng),
+                          dst: [0, 1, Int64.max].randomElement(using: &rng)!, dstPort: UInt16.random(in: 0...3, using: &rng),
+                          txPackets: Int64.random(in: 0...Int64.max, using: &rng), txBytes: Int64.random(in: 0...300, using: &rng),
+                          rxPackets: 0, rxBytes: Int64.random(in: 0...Int64.max, using: &rng))
+            }
+            var blob: [UInt8] = []
+            RowCodec.encode(rows, into: &blob)
+            #expect(try ends(blob) == rows.map(RowEnds.init))
+            for cut in 1..<blob.count {
+                let part = Array(blob[0..<cut])
+                let full = (try? RowCodec.decode(part)).map { $0.map(RowEnds.init) }
+                #expect(full == (try? ends(part)), "cut at \(cut) of \(blob)")
+            }
+        }
+        // A counter of eleven varint bytes is corrupt for both; ten bytes are the most a varint has.
+        let head: [UInt8] = [1, 0, 5, 7]  // virtual, no proto, src 5, src port 7; then dst port and four counters
+        let ten = [UInt8](repeating: 0x80, count: 9) + [0x01]
+        let eleven = [UInt8](repeating: 0x80, count: 10) + [0x01]
+        #expect(try ends(head + [0x00, 0x00] + ten + [0, 0, 0]).count == 1)
+        #expect(try RowCodec.decode(head + [0x00, 0x00] + ten + [0, 0, 0]).count == 1)
+        #expect(throws: StoreError.self) { try ends(head + [0x00, 0x00] + eleven + [0, 0, 0]) }
+        #expect(throws: StoreError.self) { try RowCodec.decode(head + [0x00, 0x00] + eleven + [0, 0, 0]) }
+        #expect(throws: StoreError.self) { try ends([9]) }
+    }
+
     @Test func sameMessageIsStoredOnce() throws {
         let dir = TempDir()
         let store = try FlowStore(path: dir.path("a.db"))
