@@ -179,7 +179,9 @@ final class ClickHouseSnapshot: StoreSnapshot {
         if rollupCache?.key != key {
             rollupCache = (key, try sums(key))
         }
-        guard let entries = rollupCache?.byReporter.removeValue(forKey: reporter) else { return }
+        // Read, not taken: a question may ask for a reporter's sums of one segment more than once
+        // (the store protocol promises the same answer each time, as SQLite gives it).
+        guard let entries = rollupCache?.byReporter[reporter] else { return }
         for (bucket, e) in entries { try body(bucket, e) }
     }
 
