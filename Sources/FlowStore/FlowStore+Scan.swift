@@ -160,19 +160,8 @@ final class SQLiteSnapshot: StoreSnapshot {
 
     func messageWindowsAndRows(from: Nanoseconds, to: Nanoseconds, _ window: (MessageHeader) throws -> Void,
                                rows row: (MessageHeader, StoredRow) throws -> Void) throws {
-        let s = try statement("""
-            SELECT start_ns, duration_ns, reporter, digest, logged_ms, rows FROM messages WHERE start_ns >= ?1 AND start_ns < ?2
-            ORDER BY start_ns, reporter, digest
-            """)
-        s.bind(1, from)
-        s.bind(2, to)
-        defer { s.reset() }
-        while try s.step() {
-            let start = s.int64(0), end = start + s.int64(1)
-            let header = MessageHeader(start: start, end: end, reporter: s.int64(2), digest: s.int64(3),
-                                       logged: s.optionalInt64(4).map { end + $0 * 1_000_000 })
-            try window(header)
-            try RowCodec.decode(s.blob(5)) { try row(header, $0) }
+        try messageWindowsAndPackedRows(from: from, to: to, window) { header, packed in
+            try RowCodec.decode(packed) { try row(header, $0) }
         }
     }
 
