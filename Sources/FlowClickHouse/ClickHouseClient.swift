@@ -136,6 +136,7 @@ public final class ClickHouseClient: Sendable {
 
     private func once(_ target: String, headers: HTTPHeaders, body: [UInt8], sql: String) throws -> [UInt8] {
         let response: HTTPClient.Response
+        let started = Self.trace ? DispatchTime.now().uptimeNanoseconds : 0
         do {
             let request = try HTTPClient.Request(url: target, method: .POST, headers: headers, body: .bytes(body))
             response = try http.execute(request: request, deadline: .now() + .seconds(900)).wait()
@@ -143,6 +144,7 @@ public final class ClickHouseClient: Sendable {
             throw ClickHouseError(.connection, server: url.server, "cannot reach the server: \(Self.describe(error))")
         }
         let bytes = response.body.map { Array($0.readableBytesView) } ?? []
+        if Self.trace { Self.traceRequest(sql, started: started, sent: body.count, received: bytes.count) }
         guard response.status.code == 200 else {
             var message = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             if message.isEmpty { message = "HTTP \(response.status.code)" }
@@ -154,6 +156,19 @@ public final class ClickHouseClient: Sendable {
                                   statement: first.count > 120 ? String(first.prefix(117)) + "..." : first)
         }
         return bytes
+    }
+
+    /// `TAILFLOW_CLICKHOUSE_TRACE=1`: each request on stderr as it ends (milliseconds, bytes sent
+    /// and received, the statement's first 160 characters on one line), to see what a command asks.
+    /// `=2`: the whole statement, as sent.
+    static let trace = ["1", "2"].contains(ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_TRACE"])
+    static let traceWhole = ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_TRACE"] == "2"
+
+    static func traceRequest(_ sql: String, started: UInt64, sent: Int, received: Int) {
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+        let line = traceWhole ? sql : String(sql.split(whereSeparator: \.isWhitespace).joined(separator: " ").prefix(160))
+        let text = "clickhouse: \(String(format: "%.1f", ms)) ms, \(sent) B out, \(received) B in: \(line)\n"
+        FileHandle.standardError.write(Data(text.utf8))
     }
 
     /// Whether `host` is this machine (`localhost`, 127.0.0.0/8, `::1`).

@@ -12,6 +12,7 @@ import Foundation
 extension ClickHouseStore {
     /// Runs `body` with the writer a migration into this store uses.
     package func migrationWriter<T>(_ body: (ClickHouseMigrationWriter) throws -> T) throws -> T {
+        try verified()
         let writer = ClickHouseWriter(self)
         defer { if writer.isInBatch { writer.rollback() } }
         return try body(ClickHouseMigrationWriter(writer))
@@ -22,6 +23,7 @@ extension ClickHouseStore {
     /// then the rejects. Duplicates not yet merged away by the Replacing engine are read once.
     package func readForMigration(batch: Int, count: (Int) throws -> Void, nodes: ([MigratedNode]) throws -> Void,
                                   messages: ([(FlowMessage, Int64)]) throws -> Void, extras: (MigratedExtras) throws -> Void) throws {
+        try verified()
         try count(Int(try client.rows("SELECT count() FROM (SELECT DISTINCT start_ns, reporter, digest FROM flows)").first?.first ?? "0") ?? 0)
         try nodes(try migratedNodes())
         // Time ranges of about `batch` messages each (by the hour), read one at a time.

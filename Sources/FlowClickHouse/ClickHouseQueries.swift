@@ -43,13 +43,23 @@ public struct ClickHouseQueries: Sendable {
         var report: Report
         var arguments: [String] = []
         let options: QueryOptions
+        // What the question reads before its answer, in one request with the store's check when
+        // due (``ClickHouseStore/prelude(window:)``): the node tables and whether the window holds
+        // data (for the notes).
+        var prelude: (directory: NodeDirectory, windowHasData: Bool?)?
+        func begin(_ o: QueryOptions) throws -> NodeDirectory {
+            // What the engine answers instead is refused before anything is read.
+            if o.filter != nil { throw ClickHouseUnsupported("--where") }
+            let read = try store.prelude(window: o.window)
+            prelude = read
+            return read.directory
+        }
         switch question {
         case .nodes:
             return .nodes(try store.nodes())
         case .top(let o, let by, let metric, let limit):
             options = o
-            let directory = try store.directory()
-            let context = try Context(self, o, directory)
+            let context = try Context(self, o, try begin(o))
             switch by {
             case .endpoint:
                 let (rows, total) = try topEndpoints(context, metric: metric, limit: limit)
@@ -70,8 +80,8 @@ public struct ClickHouseQueries: Sendable {
             }
         case .series(let o, let step, let subject):
             options = o
-            let directory = try store.directory()
-            let context = try Context(self, o, directory)
+            _ = try uniformBuckets(o, step: step)
+            let context = try Context(self, o, try begin(o))
             report = .series(try series(context, step: step, subject: subject))
             switch subject {
             case .all: break
@@ -80,23 +90,25 @@ public struct ClickHouseQueries: Sendable {
             }
         case .rollup(let o, let step, let groupBy):
             options = o
-            let directory = try store.directory()
-            let context = try Context(self, o, directory)
+            for key in groupBy where [.tag, .user, .os].contains(key) {
+                throw ClickHouseUnsupported("rollup --group-by \(key.rawValue)")
+            }
+            _ = try uniformBuckets(o, step: step)
+            let context = try Context(self, o, try begin(o))
             report = .rollup(try rollup(context, step: step, groupBy: groupBy), groupBy: groupBy)
         case .scope(let o):
             options = o
-            let directory = try store.directory()
-            let context = try Context(self, o, directory)
+            let context = try Context(self, o, try begin(o))
             report = .scope(try scope(context))
         case .scopeFlows(let o, let limit):
             options = o
-            let context = try Context(self, o, try store.directory())
+            let context = try Context(self, o, try begin(o))
             let page = try flows(context, limit: limit, after: nil)
             report = .flows(page.rows)
             report.cut = Report.Cut(total: page.total, atLeast: page.atLeast)
         case .flows(let o, let match, let limit, let after):
             options = o
-            let context = try Context(self, o, try store.directory())
+            let context = try Context(self, o, try begin(o))
             let page = try flows(context, match: match, limit: limit, after: after)
             report = .flows(page.rows)
             report.cut = Report.Cut(total: page.total, atLeast: page.atLeast)
@@ -104,7 +116,7 @@ public struct ClickHouseQueries: Sendable {
         case .coverage: throw ClickHouseUnsupported("coverage")
         }
         if let e = options.endpoint { arguments.append(e) }
-        report.notes = try notes(options.window, arguments: arguments)
+        report.notes = try notes(options.window, arguments: arguments, directory: prelude?.directory, windowHasData: prelude?.windowHasData)
         return report
     }
 
@@ -133,7 +145,22 @@ public struct ClickHouseQueries: Sendable {
             self.queries = queries
             endpoint = try options.endpoint.map { try queries.resolve($0, directory) }
             labelMaker = Labels(queries.store, directory)
+            // The owners as two constant arrays sorted by address ('' → `*`), for `transform`, and
+            // the reporters as a constant set: resolution happens on the server, with the node
+            // tables this question read (scalar subqueries over the tables instead ran once per
+            // level of the query's nesting, about half a day's `top` on the server).
+            let owned = [("", "*")] + directory.owners.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+            ips = "[" + owned.map { ClickHouseClient.quote($0.0) }.joined(separator: ", ") + "]"
+            owners = "[" + owned.map { ClickHouseClient.quote($0.1) }.joined(separator: ", ") + "]"
+            let reporting = directory.nodes.values.filter(\.isReporter).map(\.stableID).sorted()
+            reporters = reporting.isEmpty ? ClickHouseClient.quote(unseen) : reporting.map(ClickHouseClient.quote).joined(separator: ", ")
         }
+
+        /// The owned addresses and their owners, as array literals in the same order.
+        let ips: String
+        let owners: String
+        /// The reporters' stable IDs, as the inside of an `IN (…)`.
+        let reporters: String
 
         let labelMaker: Labels
         /// The nodes `--tag` and `--user` select (nil: no such filter).
@@ -216,12 +243,6 @@ public struct ClickHouseQueries: Sendable {
         return (rows.first.flatMap { Int($0[0]) } ?? 0) > 0
     }
 
-    /// The owners of addresses as two constant arrays sorted by address (with '' → `*`), for
-    /// `transform`: resolution happens on the server, at query time.
-    static let owned = """
-        (SELECT ip, argMax(node, (info_ns, seq)) AS o FROM node_addresses GROUP BY ip UNION ALL SELECT '' AS ip, '*' AS o)
-        """
-
     /// The counted edges of the window, one row per edge observation that counts:
     /// `start_ns, reporter, proto, port` (the service port: the lower non-zero of the row's two),
     /// `ef` (from), `et` (to), `ep` (packets), `eb` (bytes).
@@ -240,50 +261,105 @@ public struct ClickHouseQueries: Sendable {
     static func edges(_ c: Context, kindColumn: Bool = false, direction: Bool = false,
                       step: Nanoseconds? = nil, first: Nanoseconds? = nil, raw: Bool = false,
                       parts: [(window: TimeWindow, below: Int64)]? = nil) -> String {
-        let w = c.options.window
-        let kinds = c.options.candidateKinds.map { String($0.rawValue) }.sorted().joined(separator: ", ")
-        var conditions = ["kind IN (\(kinds.isEmpty ? "254" : kinds))"]
-        if let p = c.options.proto { conditions.append("proto = \(p)") }
+        let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: raw, parts: parts)
         var outer = ""
         if let e = c.endpoint {
             let q = ClickHouseClient.quote(e)
             outer = "\n  AND (ef = \(q) OR et = \(q))"
-            // Before any resolution, only rows that can make an edge with it: an end resolves to it
-            // when its address is one it owns (or it is that unowned address; '' is `*`), and a
-            // physical row's source is its reporter.
-            var addresses = Set(c.directory.owners.filter { $0.value == e }.keys)
-            addresses.insert(e == "*" ? "" : e)
-            let set = addresses.sorted().map(ClickHouseClient.quote).joined(separator: ", ")
-            conditions.append("(src IN (\(set)) OR dst IN (\(set)) OR (kind = 3 AND reporter = \(q)))")
         }
-        if let tagged = c.tagged {
-            let set = tagged.isEmpty ? ClickHouseClient.quote(unseen) : tagged.map(ClickHouseClient.quote).joined(separator: ", ")
+        if let set = taggedFilter {
             outer += "\n  AND (ef IN (\(set)) OR et IN (\(set)))"
         }
         return """
             SELECT start_ns, span, reporter, \(kindColumn ? "kind, " : "")\(direction ? "x AS source, side, " : "")\(parts == nil ? "" : "bi, ")proto, port,
                    e.1 AS ef, e.2 AS et, e.3 AS ep, e.4 AS eb
             FROM (
-                WITH (SELECT arraySort(groupArray(ip)) FROM \(owned)) AS ips,
-                     (SELECT arraySort((x, i) -> i, groupArray(o), groupArray(ip)) FROM \(owned)) AS owners
+                WITH \(c.ips) AS ips, \(c.owners) AS owners
                 SELECT start_ns, span, reporter, kind, proto, port, side,\(parts == nil ? "" : " bi,")
                        if(kind = 3, reporter, transform(src, ips, owners, src)) AS x,
                        transform(dst, ips, owners, dst) AS y,
                        arrayJoin([(x, y, tx_packets, tx_bytes), (y, x, rx_packets, rx_bytes)]) AS e
                 FROM (
-                    \(parts.map { Self.partsSource($0, conditions: conditions) }
-                        ?? ClickHouseRollups.source(w, step: step, first: first, conditions: conditions, raw: raw))
+                    \(source)
                 )
             )
             WHERE (ep != 0 OR eb != 0)
-              AND if(ef IN (SELECT stable_id FROM reporters), ef = reporter,
-                     if(et IN (SELECT stable_id FROM reporters), et = reporter, 1))\(outer)
+              AND if(ef IN (\(c.reporters)), ef = reporter,
+                     if(et IN (\(c.reporters)), et = reporter, 1))\(outer)
             """
+    }
+
+    /// The edge model as ``edges(_:kindColumn:direction:step:first:raw:parts:)`` applies it, one
+    /// row per physical row instead of one per observation, for answers that only sum counters:
+    /// `start_ns, span, reporter, kind, proto, port, side, x, y, fwd, rev` and the four counters,
+    /// where `x` and `y` are the row's resolved ends, `fwd` says whether its observation x→y (the
+    /// tx counters) counts and `rev` whether y→x (the rx counters) does. Rows where neither counts,
+    /// and (with `--endpoint`, `--tag`, `--user`) rows whose ends do not match, are left out: both
+    /// observations of a row have the same two ends, so those filters hold for both or neither.
+    ///
+    /// Sums over it equal the sums over the observations (an observation with zero counters adds
+    /// nothing), without doubling every row first: a day's `series` took 1.5× as long that way.
+    static func countedRows(_ c: Context, step: Nanoseconds? = nil, first: Nanoseconds? = nil) -> String {
+        let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: false, parts: nil)
+        var outer = ""
+        if let e = c.endpoint {
+            let q = ClickHouseClient.quote(e)
+            outer = "\n  AND (x = \(q) OR y = \(q))"
+        }
+        if let set = taggedFilter {
+            outer += "\n  AND (x IN (\(set)) OR y IN (\(set)))"
+        }
+        return """
+            SELECT start_ns, span, reporter, kind, proto, port, side, x, y, fwd, rev, tx_packets, tx_bytes, rx_packets, rx_bytes
+            FROM (
+                WITH \(c.ips) AS ips, \(c.owners) AS owners
+                SELECT start_ns, span, reporter, kind, proto, port, side, tx_packets, tx_bytes, rx_packets, rx_bytes,
+                       if(kind = 3, reporter, transform(src, ips, owners, src)) AS x,
+                       transform(dst, ips, owners, dst) AS y,
+                       x IN (\(c.reporters)) AS xr, y IN (\(c.reporters)) AS yr,
+                       if(xr, x = reporter, if(yr, y = reporter, 1)) AS fwd,
+                       if(yr, y = reporter, if(xr, x = reporter, 1)) AS rev
+                FROM (
+                    \(source)
+                )
+            )
+            WHERE (fwd OR rev)\(outer)
+            """
+    }
+
+    /// The raw and rollup rows a question reads, with its filters (``ClickHouseRollups/source(_:step:first:conditions:prewhere:raw:below:)``);
+    /// and the `--tag`/`--user` nodes as the inside of an `IN (…)`.
+    static func source(_ c: Context, step: Nanoseconds?, first: Nanoseconds?, raw: Bool,
+                       parts: [(window: TimeWindow, below: Int64)]?) -> (String, String?) {
+        let w = c.options.window
+        let kinds = c.options.candidateKinds.map { String($0.rawValue) }.sorted().joined(separator: ", ")
+        var conditions = ["kind IN (\(kinds.isEmpty ? "254" : kinds))"]
+        if let p = c.options.proto { conditions.append("proto = \(p)") }
+        var prewhere: String?
+        if let e = c.endpoint {
+            let q = ClickHouseClient.quote(e)
+            // Before any resolution, only rows that can make an edge with it: an end resolves to it
+            // when its address is one it owns (or it is that unowned address; '' is `*`), and a
+            // physical row's source is its reporter.
+            var addresses = Set(c.directory.owners.filter { $0.value == e }.keys)
+            addresses.insert(e == "*" ? "" : e)
+            let set = addresses.sorted().map(ClickHouseClient.quote).joined(separator: ", ")
+            let filter = "(src IN (\(set)) OR dst IN (\(set)) OR (kind = 3 AND reporter = \(q)))"
+            // Selective: tested first on the few columns it reads (PREWHERE), so that the rest of
+            // a row is read and tested only for rows it keeps (a scope's raw rows of its peers'
+            // first and last minutes took 1.5-2× longer without). One server only: a Distributed
+            // table in ClickHouse 18.16 takes no PREWHERE.
+            if c.queries.client.url.cluster == nil { prewhere = filter } else { conditions.append(filter) }
+        }
+        let tagged = c.tagged.map { t in t.isEmpty ? ClickHouseClient.quote(unseen) : t.map(ClickHouseClient.quote).joined(separator: ", ") }
+        let source = parts.map { Self.partsSource($0, conditions: conditions, prewhere: prewhere) }
+            ?? ClickHouseRollups.source(w, step: step, first: first, conditions: conditions, prewhere: prewhere, raw: raw)
+        return (source, tagged)
     }
 
     /// The rows of each of `parts` with its index as `bi`. Minute buckets (read as raw rows) are
     /// one scan for all of them: a peer's first and last minutes are hundreds of small windows.
-    static func partsSource(_ parts: [(window: TimeWindow, below: Int64)], conditions: [String]) -> String {
+    static func partsSource(_ parts: [(window: TimeWindow, below: Int64)], conditions: [String], prewhere: String? = nil) -> String {
         let minute = RollupStep.all[0]
         var selects: [String] = []
         var minutes: [(start: Int64, index: Int)] = []
@@ -292,7 +368,7 @@ public struct ClickHouseQueries: Sendable {
                p.window.from % (minute * Timestamp.nanosPerSecond) == 0 {
                 minutes.append((p.window.from / Timestamp.nanosPerSecond, i))
             } else {
-                selects.append("SELECT *, toUInt32(span * 0 + \(i)) AS bi FROM (\(ClickHouseRollups.source(p.window, conditions: conditions, below: p.below)))")
+                selects.append("SELECT *, toUInt32(span * 0 + \(i)) AS bi FROM (\(ClickHouseRollups.source(p.window, conditions: conditions, prewhere: prewhere, below: p.below)))")
             }
         }
         if let lo = minutes.map(\.start).min(), let hi = minutes.map(\.start).max() {
@@ -306,9 +382,10 @@ public struct ClickHouseQueries: Sendable {
             }
             let ranges = runs.map { "(start_ns >= \($0.0 * Timestamp.nanosPerSecond) AND start_ns < \($0.1 * Timestamp.nanosPerSecond))" }
             let extra = conditions.map { " AND " + $0 }.joined() + " AND (\(ranges.joined(separator: " OR ")))"
+            // Each row's part by its minute: a hash lookup (`transform`), not a search of the list per row.
             selects.append("""
-                SELECT *, toUInt32(span * 0 + arrayElement([\(indices)], indexOf([\(starts)], \(bucket)))) AS bi FROM (
-                    \(ClickHouseRollups.rawPart(lo * Timestamp.nanosPerSecond, (hi + minute) * Timestamp.nanosPerSecond, extra))
+                SELECT *, toUInt32(span * 0 + transform(\(bucket), [\(starts)], [\(indices)], 0)) AS bi FROM (
+                    \(ClickHouseRollups.rawPart(lo * Timestamp.nanosPerSecond, (hi + minute) * Timestamp.nanosPerSecond, extra, prewhere: prewhere))
                 )
                 """)
         }
@@ -368,8 +445,7 @@ public struct ClickHouseQueries: Sendable {
             SELECT start_ns, end_ns, reporter, ord, digest, row, kind, proto, src, src_port, dst, dst_port,
                    tx_packets, tx_bytes, rx_packets, rx_bytes, x, y
             FROM (
-                WITH (SELECT arraySort(groupArray(ip)) FROM \(Self.owned)) AS ips,
-                     (SELECT arraySort((x, i) -> i, groupArray(o), groupArray(ip)) FROM \(Self.owned)) AS owners
+                WITH \(c.ips) AS ips, \(c.owners) AS owners
                 SELECT start_ns, end_ns, reporter, digest, row, kind, proto, src, src_port, dst, dst_port,
                        tx_packets, tx_bytes, rx_packets, rx_bytes,
                        transform(src, ips, owners, src) AS x, transform(dst, ips, owners, dst) AS y,
@@ -407,23 +483,28 @@ public struct ClickHouseQueries: Sendable {
 
     func topEndpoints(_ c: Context, metric: Metric, limit: Int) throws -> ([TopEndpointRow], Int) {
         let order = metric == .bytes ? "bytes" : "packets"
+        // Each row gives its two ends what they sent and received of its counted observations.
+        // `*`'s label says whether its traffic is with `*` only, with others only, or both: every
+        // row with `*` at an end is in `*`'s group, so the group's maxima of the two flags (of
+        // counted observations with traffic) say it.
         let answer = try select("""
             SELECT s.1 AS endpoint, sum(s.2) AS sb, sum(s.3) AS rb, sum(s.4) AS sp, sum(s.5) AS rp,
-                   sb + rb AS bytes, sp + rp AS packets
+                   sb + rb AS bytes, sp + rp AS packets, max(s.6) AS with_star, max(s.7) AS with_others
             FROM (
-                SELECT arrayJoin([(ef, eb, toUInt64(0), ep, toUInt64(0)), (et, toUInt64(0), eb, toUInt64(0), ep)]) AS s
-                FROM (\(Self.edges(c)))
+                SELECT if(fwd, tx_bytes, 0) AS fb, if(fwd, tx_packets, 0) AS fp, if(rev, rx_bytes, 0) AS rb_, if(rev, rx_packets, 0) AS rp_,
+                       (fb != 0 OR fp != 0 OR rb_ != 0 OR rp_ != 0) AS traffic,
+                       traffic AND x = '*' AND y = '*' AS ss, traffic AND ((x = '*') != (y = '*')) AS so,
+                       arrayJoin([(x, fb, rb_, fp, rp_, ss, so), (y, rb_, fb, rp_, fp, ss, so)]) AS s
+                FROM (\(Self.countedRows(c)))
             )
             GROUP BY endpoint
             HAVING bytes != 0 OR packets != 0
             ORDER BY \(order) DESC, endpoint ASC
             LIMIT \(limit)
             """)
-        // `*`'s label says whether its traffic is with `*` only, with others only, or both.
         var starOnly: Bool? = false
-        if answer.rows.contains(where: { $0.string(0) == "*" }) {
-            let f = try client.rows("SELECT max(ef = '*' AND et = '*'), max((ef = '*') != (et = '*')) FROM (\(Self.edges(c)))")
-            let withStar = f.first?[0] == "1", withOthers = f.first?[1] == "1"
+        if let star = answer.rows.first(where: { $0.string(0) == "*" }) {
+            let withStar = star.int(7) == 1, withOthers = star.int(8) == 1
             starOnly = withStar && withOthers ? nil : withStar
         }
         let labels = try c.labels()
@@ -441,10 +522,12 @@ public struct ClickHouseQueries: Sendable {
             SELECT a, b, sum(abB) AS ab_bytes, sum(baB) AS ba_bytes, sum(abP) AS ab_packets, sum(baP) AS ba_packets,
                    ab_bytes + ba_bytes AS bytes, ab_packets + ba_packets AS packets
             FROM (
-                SELECT ef <= et AS forward, if(forward, ef, et) AS a, if(forward, et, ef) AS b,
-                       if(forward, eb, toUInt64(0)) AS abB, if(forward, toUInt64(0), eb) AS baB,
-                       if(forward, ep, toUInt64(0)) AS abP, if(forward, toUInt64(0), ep) AS baP
-                FROM (\(Self.edges(c)))
+                SELECT x <= y AS forward, if(forward, x, y) AS a, if(forward, y, x) AS b,
+                       if(fwd AND forward, tx_bytes, 0) + if(rev AND y <= x, rx_bytes, 0) AS abB,
+                       if(fwd AND NOT forward, tx_bytes, 0) + if(rev AND NOT (y <= x), rx_bytes, 0) AS baB,
+                       if(fwd AND forward, tx_packets, 0) + if(rev AND y <= x, rx_packets, 0) AS abP,
+                       if(fwd AND NOT forward, tx_packets, 0) + if(rev AND NOT (y <= x), rx_packets, 0) AS baP
+                FROM (\(Self.countedRows(c)))
             )
             GROUP BY a, b
             HAVING bytes != 0 OR packets != 0
@@ -465,8 +548,9 @@ public struct ClickHouseQueries: Sendable {
 
     func topPorts(_ c: Context, metric: Metric, limit: Int) throws -> ([TopPortRow], Int) {
         let answer = try select("""
-            SELECT proto, port, sum(eb) AS bytes, sum(ep) AS packets
-            FROM (\(Self.edges(c)))
+            SELECT proto, port, sum(if(fwd, tx_bytes, 0) + if(rev, rx_bytes, 0)) AS bytes,
+                   sum(if(fwd, tx_packets, 0) + if(rev, rx_packets, 0)) AS packets
+            FROM (\(Self.countedRows(c)))
             GROUP BY proto, port
             HAVING bytes != 0 OR packets != 0
             ORDER BY \(metric == .bytes ? "bytes" : "packets") DESC, proto ASC, port ASC
@@ -480,8 +564,9 @@ public struct ClickHouseQueries: Sendable {
 
     func topProtocols(_ c: Context, metric: Metric, limit: Int) throws -> ([TopProtoRow], Int) {
         let answer = try select("""
-            SELECT proto, sum(eb) AS bytes, sum(ep) AS packets
-            FROM (\(Self.edges(c)))
+            SELECT proto, sum(if(fwd, tx_bytes, 0) + if(rev, rx_bytes, 0)) AS bytes,
+                   sum(if(fwd, tx_packets, 0) + if(rev, rx_packets, 0)) AS packets
+            FROM (\(Self.countedRows(c)))
             GROUP BY proto
             HAVING bytes != 0 OR packets != 0
             ORDER BY \(metric == .bytes ? "bytes" : "packets") DESC, proto ASC
@@ -496,25 +581,30 @@ public struct ClickHouseQueries: Sendable {
     func series(_ c: Context, step: Nanoseconds, subject: SeriesSubject) throws -> [SeriesPoint] {
         let (starts, width) = try uniformBuckets(c, step: step)
         guard let first = starts.first else { return [] }
-        var match = "1"
+        // Which of a row's two observations match: x→y (`fwd`, its tx counters) and y→x (`rev`).
+        var forward = "1", reverse = "1"
         func q(_ s: String) -> String { ClickHouseClient.quote(s) }
         switch subject {
         case .all:
             break
         case .endpoint(let e):
-            let x = q(try resolve(e, c.directory))
-            match = "(ef = \(x) OR et = \(x))"
+            let a = q(try resolve(e, c.directory))
+            forward = "(x = \(a) OR y = \(a))"
+            reverse = forward
         case .pair(let a, let b):
-            let x = q(try resolve(a, c.directory)), y = q(try resolve(b, c.directory))
-            match = "((ef = \(x) AND et = \(y)) OR (ef = \(y) AND et = \(x)))"
+            let a = q(try resolve(a, c.directory)), b = q(try resolve(b, c.directory))
+            forward = "((x = \(a) AND y = \(b)) OR (x = \(b) AND y = \(a)))"
+            reverse = forward
         case .edge(let a, let b):
-            let x = q(try resolve(a, c.directory)), y = q(try resolve(b, c.directory))
-            match = "(ef = \(x) AND et = \(y))"
+            let a = q(try resolve(a, c.directory)), b = q(try resolve(b, c.directory))
+            forward = "(x = \(a) AND y = \(b))"
+            reverse = "(y = \(a) AND x = \(b))"
         }
         let answer = try select("""
-            SELECT intDiv(start_ns - \(first), \(width)) AS i, sum(eb) AS bytes, sum(ep) AS packets
-            FROM (\(Self.edges(c, step: width, first: first)))
-            WHERE \(match)
+            SELECT intDiv(start_ns - \(first), \(width)) AS i,
+                   sum(if(fwd AND \(forward), tx_bytes, 0) + if(rev AND \(reverse), rx_bytes, 0)) AS bytes,
+                   sum(if(fwd AND \(forward), tx_packets, 0) + if(rev AND \(reverse), rx_packets, 0)) AS packets
+            FROM (\(Self.countedRows(c, step: width, first: first)))
             GROUP BY i
             """)
         var points = starts.map { SeriesPoint.make(time: $0, bytes: 0, packets: 0) }
@@ -690,11 +780,15 @@ public struct ClickHouseQueries: Sendable {
     ///
     /// - throws: ``ClickHouseUnsupported`` for calendar buckets of different lengths (summer time).
     func uniformBuckets(_ c: Context, step: Nanoseconds) throws -> ([Nanoseconds], Nanoseconds) {
-        let buckets = try c.options.window.bucketing(step: step, zone: c.options.zone)
+        try uniformBuckets(c.options, step: step)
+    }
+
+    func uniformBuckets(_ options: QueryOptions, step: Nanoseconds) throws -> ([Nanoseconds], Nanoseconds) {
+        let buckets = try options.window.bucketing(step: step, zone: options.zone)
         guard let first = buckets.starts.first else { return ([], step) }
         let width = buckets.starts.count > 1 ? buckets.starts[1] - first : step
         for (a, b) in zip(buckets.starts, buckets.starts.dropFirst()) where b - a != width {
-            throw ClickHouseUnsupported("--step \(Self.stepText(step)) in --tz \(c.options.zone.identifier) (buckets of different lengths)")
+            throw ClickHouseUnsupported("--step \(Self.stepText(step)) in --tz \(options.zone.identifier) (buckets of different lengths)")
         }
         return (buckets.starts, width)
     }
@@ -711,17 +805,21 @@ public struct ClickHouseQueries: Sendable {
     // MARK: Notes
 
     /// What the asker should know besides the rows, as SQLite's answers say it.
-    func notes(_ window: TimeWindow, arguments: [String]) throws -> [String] {
+    /// - parameter directory: the question's node tables (else read here).
+    /// - parameter windowHasData: whether the window holds any flow row, when already known.
+    func notes(_ window: TimeWindow, arguments: [String], directory known: NodeDirectory? = nil, windowHasData: Bool? = nil) throws -> [String] {
         var notes: [String] = []
         for a in arguments {
             guard let ip = IPAddress(a.trimmingCharacters(in: .whitespaces)) else { continue }
-            let directory = try store.directory()
+            let directory = try known ?? store.directory()
             if directory.owners[ip.description] == nil, try !seen(ip.description) {
                 notes.append("no flow or node in this store has the address \(ip.description): nothing matches it")
             }
         }
-        let any = try client.rows("SELECT count() FROM (SELECT 1 FROM flows WHERE start_ns >= \(window.from) AND start_ns < \(window.to) LIMIT 1)")
-        guard any.first?.first == "0" else { return notes }
+        let hasData = try windowHasData ?? (client.rows("""
+            SELECT count() FROM (SELECT 1 FROM flows WHERE start_ns >= \(window.from) AND start_ns < \(window.to) LIMIT 1)
+            """).first?.first != "0")
+        guard !hasData else { return notes }
         let span = "no data in [\(Timestamp.formatRFC3339(window.from)), \(Timestamp.formatRFC3339(window.to)))"
         let range = try client.rows("SELECT count(), min(start_ns), max(start_ns) FROM flows")
         if let r = range.first, r.count == 3, r[0] != "0", let lo = Int64(r[1]), let hi = Int64(r[2]) {

@@ -34,10 +34,11 @@ enum ClickHouseRollups {
     /// - parameter step: the answer's bucket width, when bucketed (only levels dividing it are used).
     /// - parameter first: the first answer bucket's start: levels whose buckets do not align to it are not used.
     /// - parameter conditions: filters on the row's columns (kind, proto), applied to each part.
+    /// - parameter prewhere: a selective filter each part tests first (`PREWHERE`; one server only).
     /// - parameter raw: raw rows only (questions that need each row's own window start).
     /// - parameter below: only levels finer than this many seconds.
     static func source(_ window: TimeWindow, step: Nanoseconds? = nil, first: Nanoseconds? = nil,
-                       conditions: [String], raw: Bool = false, below finest: Int64? = nil) -> String {
+                       conditions: [String], prewhere: String? = nil, raw: Bool = false, below finest: Int64? = nil) -> String {
         var below = finest
         if raw {
             below = RollupStep.all[0]
@@ -46,6 +47,7 @@ enum ClickHouseRollups {
         }
         let segments = window.from < window.to ? Planner.plan(window, step: step, below: below) : []
         let extra = conditions.map { " AND " + $0 }.joined()
+        let pre = prewhere.map { "PREWHERE \($0) " } ?? ""
         var parts: [String] = []
         for segment in segments {
             switch segment {
@@ -53,24 +55,24 @@ enum ClickHouseRollups {
                 parts.append("""
                     SELECT bucket * 1000000000 AS start_ns, reporter, kind, proto, port, side, src, dst, tx_packets, tx_bytes, rx_packets, rx_bytes,
                            bucket - bucket + \(s * Timestamp.nanosPerSecond) AS span
-                    FROM \(table(s)) WHERE bucket >= \(from / Timestamp.nanosPerSecond) AND bucket < \(to / Timestamp.nanosPerSecond)\(extra)
+                    FROM \(table(s)) \(pre)WHERE bucket >= \(from / Timestamp.nanosPerSecond) AND bucket < \(to / Timestamp.nanosPerSecond)\(extra)
                     """)
             case .raw(let from, let to), .missing(let from, let to):
-                parts.append(rawPart(from, to, extra))
+                parts.append(rawPart(from, to, extra, prewhere: prewhere))
             }
         }
-        if parts.isEmpty { parts.append(rawPart(window.from, window.to, extra)) }
+        if parts.isEmpty { parts.append(rawPart(window.from, window.to, extra, prewhere: prewhere)) }
         return parts.joined(separator: "\nUNION ALL\n")
     }
 
     // `span` is computed from a column, not a constant: a constant column read through a
     // Distributed table under UNION ALL is refused by ClickHouse 18.16 (code 171, "Cannot convert
     // column span because it is non constant in source stream but must be constant in result").
-    static func rawPart(_ from: Nanoseconds, _ to: Nanoseconds, _ extra: String) -> String {
+    static func rawPart(_ from: Nanoseconds, _ to: Nanoseconds, _ extra: String, prewhere: String? = nil) -> String {
         """
         SELECT start_ns, reporter, kind, proto, \(port) AS port, \(side) AS side, src, dst, tx_packets, tx_bytes, rx_packets, rx_bytes,
                start_ns - start_ns AS span
-        FROM flows WHERE start_ns >= \(from) AND start_ns < \(to)\(extra)
+        FROM flows \(prewhere.map { "PREWHERE \($0) " } ?? "")WHERE start_ns >= \(from) AND start_ns < \(to)\(extra)
         """
     }
 

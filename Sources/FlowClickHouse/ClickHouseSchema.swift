@@ -24,13 +24,9 @@ enum ClickHouseSchema {
     /// - throws: ``ClickHouseError`` (kind `.store`) for a missing store when not `create`,
     ///   a schema newer than this binary, or an older one when not `create`, or an unknown cluster.
     static func prepare(_ client: ClickHouseClient, create: Bool) throws -> [String] {
+        guard create else { return try check(client) }
         guard let cluster = client.url.cluster else {
-            let applied = try prepare(client, create: create, cluster: nil)
-            try checkLayout(client)
-            return applied
-        }
-        guard create else {
-            let applied = try prepare(client, create: false, cluster: cluster)
+            let applied = try prepare(client, create: true, cluster: nil)
             try checkLayout(client)
             return applied
         }
@@ -44,13 +40,61 @@ enum ClickHouseSchema {
         return entry
     }
 
+    /// What a reader checks (the migrations applied, and how `flows` is laid out), as parts of a
+    /// combined request (``TaggedSelects``): `m` each applied migration, `l` the engine of `flows`.
+    /// ``verify(_:_:)`` judges the answer.
+    static func addCheck(to selects: inout TaggedSelects, database: String) {
+        selects.add("m", ["name"], "FROM schema_migrations GROUP BY name")
+        selects.add("l", ["engine", "engine_full"], "FROM system.tables WHERE database = \(ClickHouseClient.quote(database)) AND name = 'flows'")
+    }
+
+    /// A reader's check in one request (``addCheck(to:database:)``, ``verify(_:_:)``): the
+    /// migrations the store holds, when this binary can read it.
+    ///
+    /// - throws: ``ClickHouseError`` (kind `.store`) for a missing store, a schema newer or older
+    ///   than this binary's, or a store opened as it is not laid out.
+    static func check(_ client: ClickHouseClient) throws -> [String] {
+        var selects = TaggedSelects()
+        addCheck(to: &selects, database: client.url.database)
+        let tables: [String: [[String]]]
+        do {
+            tables = try selects.run(client)
+        } catch let e as ClickHouseError where e.message.hasPrefix("Code: 60,") || e.message.hasPrefix("Code: 81,") {
+            // UNKNOWN_TABLE, UNKNOWN_DATABASE: no store there (other refusals, a password, say, are what they are).
+            throw ClickHouseError(.store, server: client.url.server,
+                                  "no tailflow store in database \(client.url.database) (\(e.message)); `tailflow ingest --store \(client.url)` creates it")
+        }
+        return try verify(client, tables)
+    }
+
+    /// Judges a reader's check (``addCheck(to:database:)``) as ``prepare(_:create:)`` does without `create`.
+    static func verify(_ client: ClickHouseClient, _ tables: [String: [[String]]]) throws -> [String] {
+        let known = Schema.clickhouseMigrations.map(\.name)
+        let where_ = "\(client.url.database) at \(client.url.server)"
+        let applied = Set((tables["m"] ?? []).map { $0[0] }).sorted()
+        if let newer = applied.first(where: { !known.contains($0) }) {
+            throw ClickHouseError(.store, server: client.url.server,
+                                  "the store \(where_) has schema migration \(newer), which this tailflow does not know (it knows \(known.joined(separator: ", "))): it was written by a newer tailflow; use that one")
+        }
+        if let missing = Schema.clickhouseMigrations.first(where: { !applied.contains($0.name) }) {
+            throw ClickHouseError(.store, server: client.url.server,
+                                  "the store \(where_) lacks schema migration \(missing.name): `tailflow ingest --store \(client.url)` upgrades it")
+        }
+        try checkLayout(client, engine: tables["l"]?.first.map { [$0[0], $0[1]] })
+        return applied
+    }
+
     /// Refuses a store opened as it is not laid out: one server's tables with `?cluster=`, or a
     /// cluster's Distributed tables without it (or over another cluster), so that writes and
     /// reads never mix the two.
     static func checkLayout(_ client: ClickHouseClient) throws {
-        let engine = try client.rows("""
+        try checkLayout(client, engine: try client.rows("""
             SELECT engine, engine_full FROM system.tables WHERE database = \(ClickHouseClient.quote(client.url.database)) AND name = 'flows'
-            """).first
+            """).first)
+    }
+
+    /// ``checkLayout(_:)`` given `flows`' engine and its full text (nil: no such table).
+    static func checkLayout(_ client: ClickHouseClient, engine: [String]?) throws {
         guard let engine, engine.count == 2 else { return }
         let spread = engine[0] == "Distributed"
         // Distributed('two', 'db', 'flows_local', cityHash64(reporter)): the cluster is the first argument.

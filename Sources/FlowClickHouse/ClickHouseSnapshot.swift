@@ -38,14 +38,11 @@ final class ClickHouseSnapshot: StoreSnapshot {
     /// The most flow rows one slice of a scan reads (a slice is never cut inside a minute).
     static let sliceRows = 200_000
 
-    /// - parameter directory: the node tables as a question already read them (else read here).
-    init(_ client: ClickHouseClient, directory known: NodeDirectory? = nil) throws {
+    /// - parameter directory: the node tables as the store read them (with the node ids and the DERP regions).
+    init(_ client: ClickHouseClient, directory: NodeDirectory) throws {
         self.client = client
-        directory = try known ?? NodeDirectory(client)
-        var ordinals: [String: Int64] = [:]
-        for f in try client.rows("SELECT stable_id, min(id) FROM node_ids GROUP BY stable_id") where f.count == 2 {
-            if let id = Int64(f[1]) { ordinals[f[0]] = id }
-        }
+        self.directory = directory
+        let ordinals = directory.ids
         // Ordered by id (then stable ID, should two writers have given one id twice); nodes the
         // table lacks (written before it existed) follow in stable-ID order.
         var next: Int64 = 1
@@ -253,13 +250,7 @@ final class ClickHouseSnapshot: StoreSnapshot {
     func levelCoverage() throws -> LevelCoverage { .complete }
 
     func derpRegions() throws -> [DERPRegion] {
-        try client.rows("""
-            SELECT region_id, argMax(ifNull(code, '\\x01'), imported_ns), argMax(ifNull(name, '\\x01'), imported_ns)
-            FROM derp_regions GROUP BY region_id ORDER BY region_id
-            """).compactMap { f in
-            guard f.count == 3, let id = Int(f[0]) else { return nil }
-            return DERPRegion(id: id, code: f[1] == "\u{1}" ? nil : f[1], name: f[2] == "\u{1}" ? nil : f[2])
-        }
+        directory.derp
     }
 
     // MARK: Scanning

@@ -18,16 +18,73 @@ import Foundation
 /// ```
 public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
     public let client: ClickHouseClient
-    /// The schema migrations the store holds.
-    public let schemaVersion: [String]
+    /// The schema migrations the store holds, once checked (a store opened to read is checked
+    /// by its first use, in the same request as that use's first reads).
+    private let checked = Checked()
+
+    final class Checked: @unchecked Sendable {
+        let lock = NSLock()
+        var applied: [String]?
+    }
 
     /// Opens the store; with `create`, makes the database and applies the missing migrations.
+    /// Without, the store is checked (it exists, its schema is one this binary reads, it is laid
+    /// out as the URL says) by its first use, with that use's first reads: a question then asks
+    /// the server one thing fewer. Every use checks first; none reads an unchecked store.
     ///
-    /// - throws: ``ClickHouseError``: the server cannot be reached or refuses, the store is
-    ///   missing (without `create`), or its schema is newer than this binary knows.
+    /// - throws: ``ClickHouseError``: the server cannot be reached or refuses, or (with `create`)
+    ///   the schema is newer than this binary knows.
     public init(client: ClickHouseClient, create: Bool) throws {
         self.client = client
-        schemaVersion = try ClickHouseSchema.prepare(client, create: create)
+        if create { checked.applied = try ClickHouseSchema.prepare(client, create: true) }
+    }
+
+    /// The schema migrations the store holds.
+    ///
+    /// - throws: ``ClickHouseError`` (kind `.store`): no store there, or one this binary cannot read.
+    public func schemaVersion() throws -> [String] {
+        try verified()
+    }
+
+    /// Checks the store once (``ClickHouseSchema/check(_:)``); the migrations it holds.
+    @discardableResult
+    func verified() throws -> [String] {
+        checked.lock.lock()
+        defer { checked.lock.unlock() }
+        if let applied = checked.applied { return applied }
+        let applied = try ClickHouseSchema.check(client)
+        checked.applied = applied
+        return applied
+    }
+
+    /// What a use reads first, with the store's check when it is still due, in one request: the
+    /// node tables, and whether `window` holds any flow row (nil without a window).
+    ///
+    /// - throws: the check's ``ClickHouseError`` (as ``verified()`` words it), or the server's.
+    func prelude(window: TimeWindow? = nil) throws -> (directory: NodeDirectory, windowHasData: Bool?) {
+        var selects = TaggedSelects()
+        let due = { checked.lock.lock(); defer { checked.lock.unlock() }; return checked.applied == nil }()
+        if due { ClickHouseSchema.addCheck(to: &selects, database: client.url.database) }
+        NodeDirectory.add(to: &selects)
+        if let window {
+            selects.add("w", ["toString(count())"],
+                        "FROM (SELECT 1 FROM flows WHERE start_ns >= \(window.from) AND start_ns < \(window.to) LIMIT 1)")
+        }
+        let tables: [String: [[String]]]
+        do {
+            tables = try selects.run(client)
+        } catch let e as ClickHouseError where due {
+            // A store missing or older than the tables read: the check says so in its own words.
+            try verified()
+            throw e
+        }
+        if due {
+            let applied = try ClickHouseSchema.verify(client, tables)
+            checked.lock.lock()
+            checked.applied = applied
+            checked.lock.unlock()
+        }
+        return (NodeDirectory(tables), window.map { _ in tables["w"]?.first?.first.map { $0 != "0" } ?? false })
     }
 
     public convenience init(url: ClickHouseURL, password: String?, create: Bool) throws {
@@ -40,10 +97,11 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
     /// ClickHouse has no read transactions: a snapshot sees the nodes as they were when it was
     /// made, and the rows of each scan as they are when the scan reads them.
     public func read<T>(_ body: (any StoreSnapshot) throws -> T) throws -> T {
-        try body(try ClickHouseSnapshot(client))
+        try body(try ClickHouseSnapshot(client, directory: try prelude().directory))
     }
 
     public func write<T>(durability: Durability, _ body: (any StoreWriter) throws -> T) throws -> T {
+        try verified()
         let writer = ClickHouseWriter(self)
         defer { if writer.isInBatch { writer.rollback() } }
         return try body(writer)
@@ -55,12 +113,13 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
 
     /// Every node with its latest facts, the reporters and the address owners.
     public func directory() throws -> NodeDirectory {
-        try NodeDirectory(client)
+        try prelude().directory
     }
 
     public func rejects(limit: Int) throws -> [Reject] {
+        try verified()
         // One row per (source, offset, reason), the first recording; newest first.
-        try client.rows("""
+        return try client.rows("""
             SELECT source, line, offset, reason, excerpt, min(recorded_ns) AS recorded
             FROM rejects GROUP BY source, offset, reason, line, excerpt
             ORDER BY recorded DESC, source DESC, offset DESC LIMIT \(max(0, limit))
@@ -75,6 +134,7 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
     }
 
     public func pullCheckpoint(apiURL: String, tailnet: String, log: LogType) throws -> PullCheckpoint? {
+        try verified()
         // The largest checkpoint wins (a checkpoint never moves back), with its time.
         let f = try client.rows("""
             SELECT count(), max(checkpoint_ns), argMax(updated_ns, (checkpoint_ns, updated_ns)) FROM pull_checkpoints
@@ -99,15 +159,16 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
     }
 
     public func health() throws -> StoreHealth {
+        let applied = try verified()
         try client.run("SELECT 1")
-        return StoreHealth(schemaVersion: schemaVersion)
+        return StoreHealth(schemaVersion: applied)
     }
 }
 
 extension ClickHouseStore {
     /// The store's id of each node (`node_ids`; raw rows list in this order within a window start).
     package func nodeIDs() throws -> [String: Int64] {
-        try ClickHouseSnapshot(client).nodeIDs
+        try ClickHouseSnapshot(client, directory: try prelude().directory).nodeIDs
     }
 
     /// Gives nodes the ids another store gave them, so that raw rows list (and their cursors read)
@@ -116,6 +177,7 @@ extension ClickHouseStore {
     ///
     /// - parameter ids: stable ID and id in the source, by ascending id.
     package func adoptNodeIDs(_ ids: [(String, Int64)]) throws {
+        try verified()
         var known: [String: Int64] = [:]
         for f in try client.rows("SELECT stable_id, min(id) FROM node_ids GROUP BY stable_id") where f.count == 2 {
             if let id = Int64(f[1]) { known[f[0]] = id }

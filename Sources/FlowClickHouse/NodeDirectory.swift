@@ -24,19 +24,41 @@ public struct NodeDirectory: Sendable {
     public var nodes: [String: Node] = [:]
     /// Owner node stable ID by address text.
     public var owners: [String: String] = [:]
+    /// The store's id of each node (`node_ids`: 1, 2, 3… in the order the writer first met them).
+    var ids: [String: Int64] = [:]
+    /// The DERP relay regions (`tailflow derp import`), by id.
+    var derp: [DERPRegion] = []
 
     /// The separator of array elements in the text answers (ClickHouse prints arrays quoted otherwise).
     static let separator = "\u{1}"
 
+    /// Reads the node tables in one request.
     init(_ client: ClickHouseClient) throws {
-        func node(_ id: String) -> Node { nodes[id] ?? Node(stableID: id) }
+        var selects = TaggedSelects()
+        Self.add(to: &selects)
+        self.init(try selects.run(client))
+    }
+
+    /// The node tables' parts of a combined request (``TaggedSelects``), tagged `n` (facts),
+    /// `s` (seen), `r` (reporters), `a` (address owners), `i` (node ids), `d` (DERP regions).
+    static func add(to selects: inout TaggedSelects) {
         let v = "(info_ns, seq)"
-        for f in try client.rows("""
-            SELECT stable_id, argMax(name, \(v)), argMax(os, \(v)), argMax(user, \(v)),
-                   arrayStringConcat(argMax(tags, \(v)), '\\x01'), arrayStringConcat(argMax(addresses, \(v)), '\\x01'),
-                   arrayStringConcat(argMaxIf(routes, \(v), has_routes = 1), '\\x01')
-            FROM nodes GROUP BY stable_id
-            """) where f.count == 7 {
+        selects.add("n", ["stable_id", "argMax(name, \(v))", "argMax(os, \(v))", "argMax(user, \(v))",
+                          "arrayStringConcat(argMax(tags, \(v)), '\\x01')", "arrayStringConcat(argMax(addresses, \(v)), '\\x01')",
+                          "arrayStringConcat(argMaxIf(routes, \(v), has_routes = 1), '\\x01')"],
+                    "FROM nodes GROUP BY stable_id")
+        selects.add("s", ["stable_id", "toString(min(first_ns))", "toString(max(last_ns))"], "FROM node_seen GROUP BY stable_id")
+        selects.add("r", ["stable_id"], "FROM reporters GROUP BY stable_id")
+        selects.add("a", ["ip", "argMax(node, \(v))"], "FROM node_addresses GROUP BY ip")
+        selects.add("i", ["stable_id", "toString(min(id))"], "FROM node_ids GROUP BY stable_id")
+        selects.add("d", ["toString(region_id)", "argMax(ifNull(code, '\\x01'), imported_ns)", "argMax(ifNull(name, '\\x01'), imported_ns)"],
+                    "FROM derp_regions GROUP BY region_id")
+    }
+
+    /// The directory from a combined request's tables (``add(to:)``).
+    init(_ tables: [String: [[String]]]) {
+        func node(_ id: String) -> Node { nodes[id] ?? Node(stableID: id) }
+        for f in tables["n"] ?? [] {
             var n = node(f[0])
             n.name = f[1].isEmpty ? nil : f[1]
             n.os = f[2].isEmpty ? nil : f[2]
@@ -46,20 +68,27 @@ public struct NodeDirectory: Sendable {
             n.routes = Self.split(f[6])
             nodes[n.stableID] = n
         }
-        for f in try client.rows("SELECT stable_id, min(first_ns), max(last_ns) FROM node_seen GROUP BY stable_id") where f.count == 3 {
+        for f in tables["s"] ?? [] {
             var n = node(f[0])
             n.firstSeen = Int64(f[1])
             n.lastSeen = Int64(f[2])
             nodes[n.stableID] = n
         }
-        for f in try client.rows("SELECT DISTINCT stable_id FROM reporters") where f.count == 1 {
+        for f in tables["r"] ?? [] {
             var n = node(f[0])
             n.isReporter = true
             nodes[n.stableID] = n
         }
-        for f in try client.rows("SELECT ip, argMax(node, (info_ns, seq)) FROM node_addresses GROUP BY ip") where f.count == 2 {
+        for f in tables["a"] ?? [] {
             owners[f[0]] = f[1]
         }
+        for f in tables["i"] ?? [] {
+            if let id = Int64(f[1]) { ids[f[0]] = id }
+        }
+        derp = (tables["d"] ?? []).compactMap { f in
+            guard let id = Int(f[0]) else { return nil }
+            return DERPRegion(id: id, code: f[1] == "\u{1}" ? nil : f[1], name: f[2] == "\u{1}" ? nil : f[2])
+        }.sorted { $0.id < $1.id }
     }
 
     static func split(_ text: String) -> [String] {

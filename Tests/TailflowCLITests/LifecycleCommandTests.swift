@@ -11,17 +11,20 @@ import TestSupport
 struct LifecycleCommandTests {
     static let hour: Int64 = 3600 * Timestamp.nanosPerSecond
 
-    /// Two hours of a generated 8-node tailnet whose raw rows `--raw 27d` half prunes:
-    /// the data starts an hour before the hour that holds now − 27 days.
+    /// Three hours of a generated 8-node tailnet whose raw rows `--raw 27d` partly prunes:
+    /// the data starts an hour before the hour that holds now − 27 days and ends two hours
+    /// after it. `prune` cuts at the minute that holds its own now − 27 days, which is later
+    /// than the fixture's now: a test that starts at 22:59 and prunes at 23:00 still cuts
+    /// inside the data (with two hours of it, that prune took every row: CI at 23:00 UTC).
     static func agedStore(_ dir: TempDir) async throws -> (db: String, from: Int64, to: Int64) {
         let cutoff = Int64(Date().timeIntervalSince1970 * 1e9) - 27 * 24 * hour
         let from = Timestamp.bucketStart(cutoff, step: hour) - hour
         let file = dir.path("aged.jsonl"), db = dir.path("aged.db")
-        let g = try await CLI.run(["generate", "--nodes", "8", "--duration", "2h", "--rate", "0.3", "--start", Timestamp.formatRFC3339(from), "-o", file])
+        let g = try await CLI.run(["generate", "--nodes", "8", "--duration", "3h", "--rate", "0.2", "--start", Timestamp.formatRFC3339(from), "-o", file])
         #expect(g.status == 0, "\(g.stderr)")
         let i = try await CLI.run(["ingest", "--quiet", file], db: db)
         #expect(i.status == 0, "\(i.stderr)")
-        return (db, from, from + 2 * hour)
+        return (db, from, from + 3 * hour)
     }
 
     static func count(_ db: String, _ sql: String) throws -> Int {
