@@ -129,8 +129,11 @@ public final class ClickHouseClient: Sendable {
     }
 
     /// The rows of a `SELECT … FORMAT TabSeparated`, each a list of unescaped fields.
-    public func rows(_ sql: String) throws -> [[String]] {
-        let out = try run(sql + "\nFORMAT TabSeparated")
+    ///
+    /// - parameter retries: whether connection errors are retried here; a caller that runs
+    ///   its own retry loop passes `false`, so that one budget of attempts bounds the whole.
+    public func rows(_ sql: String, retries: Bool = true) throws -> [[String]] {
+        let out = try run(sql + "\nFORMAT TabSeparated", retries: retries)
         return TabSeparated.parse(out)
     }
 

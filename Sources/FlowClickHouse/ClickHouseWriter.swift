@@ -197,7 +197,9 @@ final class ClickHouseWriter: StoreWriter {
     }
 
     /// The identities among `items`' messages that the store holds.
-    func storedIdentities(of items: [Item]) throws -> Set<Identity> {
+    ///
+    /// - parameter retries: `false` inside ``insert(_:)``'s own retry loop (its budget counts this read).
+    func storedIdentities(of items: [Item], retries: Bool = true) throws -> Set<Identity> {
         var lo = Int64.max, hi = Int64.min
         for case .message(let m, _) in items {
             lo = min(lo, m.start)
@@ -205,7 +207,8 @@ final class ClickHouseWriter: StoreWriter {
         }
         guard lo <= hi else { return [] }
         var present: Set<Identity> = []
-        for f in try client.rows("SELECT DISTINCT start_ns, reporter, digest FROM flows WHERE start_ns >= \(lo) AND start_ns <= \(hi)") where f.count == 3 {
+        for f in try client.rows("SELECT DISTINCT start_ns, reporter, digest FROM flows WHERE start_ns >= \(lo) AND start_ns <= \(hi)",
+                                 retries: retries) where f.count == 3 {
             if let s = Int64(f[0]), let d = Int64(f[2]) { present.insert(Identity(start: s, reporter: f[1], digest: d)) }
         }
         return present
@@ -284,6 +287,10 @@ final class ClickHouseWriter: StoreWriter {
     }
 
     /// Inserts one block; after a connection error, inserts what did not land.
+    ///
+    /// One budget of ``ClickHouseClient/RetryPolicy/attempts`` bounds the insert and the reads of
+    /// what landed together: nested budgets kept an ingest against a server that stays down
+    /// retrying for minutes (up to attempts² connection attempts, each up to the connect timeout).
     func insert(_ messages: [(FlowMessage, Int64)]) throws {
         var pending = messages
         var attempt = 1
@@ -298,7 +305,7 @@ final class ClickHouseWriter: StoreWriter {
                 // Whatever landed stays; the rest goes again.
                 while true {
                     do {
-                        let present = try storedIdentities(of: pending.map { .message($0.0, digest: $0.1) })
+                        let present = try storedIdentities(of: pending.map { .message($0.0, digest: $0.1) }, retries: false)
                         pending.removeAll { present.contains(Identity(start: $0.0.start, reporter: $0.0.nodeID, digest: $0.1)) }
                         break
                     } catch let e as ClickHouseError where e.kind == .connection && attempt < client.retry.attempts {

@@ -29,7 +29,9 @@ package enum Planner {
     ///   levels that divide `step` can be used, so that no rollup bucket straddles two answer buckets.
     /// - parameter below: use only levels finer than this many seconds (60: raw rows only).
     /// - parameter coverage: what each level still holds after pruning: a level is used only
-    ///   where it is kept; time no usable level holds is a ``Segment/missing(from:to:)`` segment.
+    ///   where it is kept, and only before its mark where it lags behind the others (the
+    ///   finer levels answer the time after); time no usable level holds is a
+    ///   ``Segment/missing(from:to:)`` segment.
     package static func plan(_ window: TimeWindow, step: Nanoseconds? = nil, below: Int64? = nil,
                              coverage: LevelCoverage = .complete) -> [Segment] {
         let usable = levels.filter { level in
@@ -51,7 +53,9 @@ package enum Planner {
         }
         let size = level * Timestamp.nanosPerSecond
         let lo = ceilAlign(max(a, coverage.earliest(level)), size)
-        let hi = Timestamp.bucketStart(b, step: size)
+        // A level that lags (schema/012_rollup_marks.sql) serves only buckets that end by its mark.
+        let end = min(b, coverage.latest(level))
+        let hi = end <= a ? a : Timestamp.bucketStart(end, step: size)
         if lo < hi {
             out.append(.rollup(step: level, from: lo, to: hi))
             cover(a, lo, levels.dropFirst(), coverage, &out)

@@ -99,10 +99,17 @@ struct FlowMatch {
                 guard a < b else { return }
                 if let last = next.last, last.1 >= a { next[next.count - 1].1 = max(last.1, b) } else { next.append((a, b)) }
             }
+            // A level that lags (schema/012_rollup_marks.sql) holds nothing of the time after its
+            // mark, and the bucket holding the mark only the rows before it: keep that time in.
+            let complete = ctx.coverage.latest(level)
             for (a, b) in ranges {
                 // Buckets starting before the level's kept time may be partly pruned: keep that time in.
                 let firstKept = Planner.ceilAlign(max(a, kept), size)
                 if a < firstKept { add(a, min(b, firstKept)) }
+                guard firstKept < b else { continue }
+                let end = b
+                let b = complete < end ? max(firstKept, Timestamp.bucketStart(complete, step: size)) : end
+                defer { add(b, end) }
                 guard firstKept < b else { continue }
                 var hits: [Int64] = []
                 try ctx.snapshot.rollups(step: level, reporter: reporter, fromBucket: Timestamp.bucketStart(max(a, firstKept), step: size) / Timestamp.nanosPerSecond,

@@ -86,6 +86,7 @@ extension FlowStore {
                     """)
                 let kept = try RawStatement(cached: db, "SELECT bucket FROM edge_sums WHERE step = ?1 AND resolution = ?2")
                 let put = try RawStatement(cached: db, "INSERT OR REPLACE INTO edge_sums (step, bucket, resolution, edges, sums) VALUES (?, ?, ?, ?, ?)")
+                let coverage = try snapshot.levelCoverage()
                 return try body(snapshot, { resolution in
                     var out: [(step: Int64, bucket: Int64)] = []
                     for step in RollupStep.all where step >= RollupStep.day {
@@ -98,7 +99,12 @@ extension FlowStore {
                         var have: Set<Int64> = []
                         while try kept.step() { have.insert(kept.int64(0)) }
                         // Every bucket between: one without rollups (a gap) counts as no edges.
-                        for bucket in stride(from: lo, through: hi, by: Int(step)) where !have.contains(bucket) { out.append((step, bucket)) }
+                        // A bucket that ends after its level's mark (schema/012) is not complete yet: no question reads it.
+                        let complete = coverage.latest(step)
+                        for bucket in stride(from: lo, through: hi, by: Int(step)) where !have.contains(bucket) {
+                            if complete != .max, (bucket + step) * Timestamp.nanosPerSecond > complete { break }
+                            out.append((step, bucket))
+                        }
                     }
                     return out
                 }, { step, bucket, resolution, edges in

@@ -133,14 +133,18 @@ extension FlowStore {
                 stored[EntryKey(kind: e.kind.rawValue, src: e.src, dst: e.dst, proto: e.proto, port: e.port), default: Counters()].add(e.counters)
             }
             var raw: [EntryKey: Counters] = [:]
+            // A level that lags behind the one below it (schema/012_rollup_marks.sql) holds only
+            // the rows before its mark: it is compared with what the finer level holds before it.
+            var to = from + b.step * Timestamp.nanosPerSecond
+            if coverage.latest(b.step) < coverage.latest(finer) { to = max(from, min(to, coverage.latest(b.step))) }
             if finer == 0 {
-                try snapshot.messages(from: from, to: from + b.step * Timestamp.nanosPerSecond, reporter: b.reporter, descending: false) { _, _, r in
+                try snapshot.messages(from: from, to: to, reporter: b.reporter, descending: false) { _, _, r in
                     raw[EntryKey(kind: r.kind.rawValue, src: r.src, dst: r.dst, proto: r.proto, port: r.servicePort), default: Counters()].add(
                         Counters(txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes))
                     return true
                 }
             } else {
-                try snapshot.rollups(step: finer, reporter: b.reporter, fromBucket: b.bucket, toBucket: b.bucket + b.step) { _, e in
+                try snapshot.rollups(step: finer, reporter: b.reporter, fromBucket: b.bucket, toBucket: to / Timestamp.nanosPerSecond) { _, e in
                     raw[EntryKey(kind: e.kind.rawValue, src: e.src, dst: e.dst, proto: e.proto, port: e.port), default: Counters()].add(e.counters)
                 }
             }

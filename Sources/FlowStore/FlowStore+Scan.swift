@@ -267,6 +267,9 @@ extension SQLiteSnapshot {
             out.keptFrom[s.int64(0)] = s.int64(1)
             out.policy[s.int64(0)] = s.text(2) ?? ""
         }
+        let marks = try statement("SELECT level, complete_to_ns FROM rollup_marks")
+        defer { marks.reset() }
+        while try marks.step() { out.completeTo[marks.int64(0)] = marks.int64(1) }
         return out
     }
 }

@@ -57,6 +57,16 @@ final class FlowWriter: StoreWriter {
     var inTransaction = false
     /// Run after each commit, between transactions (the long-lived writer bounds the log there).
     var afterCommit: (() -> Void)?
+    /// Whether the levels of a day and more lag behind (the server: see ``FlowWriter+Fold``), and by
+    /// how much data time at least; nil: every commit completes them.
+    var deferLongLevels: Nanoseconds?
+    /// The mark of the levels of a day and more in this batch (schema/012_rollup_marks.sql): they
+    /// hold exactly the rows that start before it. nil: they are complete.
+    var longMark: Nanoseconds?
+    /// Whether ``longMark`` differs from the stored one.
+    var longMarkChanged = false
+    /// The latest message start stored before this batch, read when a mark must be made.
+    var startedAfter: Nanoseconds?
     /// Background pruning under way (``pruneStep(_:now:budget:)``), and what the last one did.
     var pruner: Pruner?
     var lastPrune: PruneReport?
@@ -143,6 +153,12 @@ final class FlowWriter: StoreWriter {
         precondition(!inTransaction, "begin() inside a batch")
         try exec("BEGIN IMMEDIATE")
         inTransaction = true
+        do {
+            try loadMark()
+        } catch {
+            rollback()
+            throw error
+        }
     }
 
     /// Writes the batch's rollups and node facts, then commits.
@@ -167,6 +183,8 @@ final class FlowWriter: StoreWriter {
         addressIDs.removeAll()
         nodes.removeAll()
         minuteRollups.removeAll()
+        longMark = nil
+        longMarkChanged = false
     }
 
     func exec(_ sql: String) throws {
@@ -337,21 +355,31 @@ final class FlowWriter: StoreWriter {
     // MARK: Flushing a batch
 
     func flushRollups() throws {
-        guard !minuteRollups.isEmpty else { return }
-        // Level by level, each summing the one below; only two levels are alive at a time.
-        var current = MixTable<RollupKey, Counters>(capacity: minuteRollups.count)
-        swap(&current, &minuteRollups)
-        for (i, step) in RollupStep.all.enumerated() {
-            try writeRollups(step: step, current)
-            guard i + 1 < RollupStep.all.count else { break }
-            let coarser = RollupStep.all[i + 1]
-            var next = MixTable<RollupKey, Counters>(capacity: current.count / 2)
-            for j in current.indices {
-                let c = current.values[j]
-                next.update(current.keys[j].rebucketed(coarser), default: Counters()) { $0.add(c) }
+        // First the stored hours the longer levels lag behind by (all of them for a writer that
+        // does not defer), so that the mark this batch's rows are split by is the new one.
+        try advanceMark()
+        defer { minuteRollups.removeAll() }
+        if !minuteRollups.isEmpty {
+            // Level by level, each summing the one below; only two levels are alive at a time.
+            var current = MixTable<RollupKey, Counters>(capacity: minuteRollups.count)
+            swap(&current, &minuteRollups)
+            // The hour buckets at or after the mark stay out of the longer levels (a fold adds them).
+            let markBucket = longMark.map { Timestamp.floorDivMod($0, Timestamp.nanosPerSecond).0 }
+            for (i, step) in RollupStep.all.enumerated() {
+                try writeRollups(step: step, current)
+                guard i + 1 < RollupStep.all.count else { break }
+                let coarser = RollupStep.all[i + 1]
+                var next = MixTable<RollupKey, Counters>(capacity: current.count / 2)
+                for j in current.indices {
+                    if coarser == RollupStep.day, let markBucket, current.keys[j].bucket >= markBucket { continue }
+                    let c = current.values[j]
+                    next.update(current.keys[j].rebucketed(coarser), default: Counters()) { $0.add(c) }
+                }
+                if next.isEmpty { break }
+                current = next
             }
-            current = next
         }
+        try storeMark()
     }
 
     /// Merges one level's sums into their stored buckets, in primary-key order.

@@ -119,7 +119,12 @@ final class Pruner {
                     work.append(.raw(from: lo, to: keptFrom))
                 }
             } else {
-                let bucketLimit = Timestamp.floorDivMod(keptFrom, Timestamp.nanosPerSecond).0
+                var bucketLimit = Timestamp.floorDivMod(keptFrom, Timestamp.nanosPerSecond).0
+                // Hours after the mark of the longer levels are not folded into them yet
+                // (schema/012_rollup_marks.sql): they stay until a writer has.
+                if stored == 3600, let mark = try writer.storedMark() {
+                    bucketLimit = min(bucketLimit, Timestamp.floorDivMod(mark, Timestamp.nanosPerSecond).0)
+                }
                 let count = try RawStatement(writer.sqlite, dry
                     ? "SELECT min(bucket), count(*) FROM rollups WHERE step = ?1 AND reporter = ?2 AND bucket < ?3"
                     : "SELECT min(bucket), 0 FROM rollups WHERE step = ?1 AND reporter = ?2 AND bucket < ?3")

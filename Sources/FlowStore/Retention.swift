@@ -111,10 +111,15 @@ public struct LevelCoverage: Sendable, Equatable {
     public var keptFrom: [Int64: Nanoseconds]
     /// Per level: the keep period that pruned it, as written (`30d`).
     public var policy: [Int64: String]
+    /// Per level of a day or more: the level holds exactly the flow rows whose message starts
+    /// before this time (an hour boundary, ns) and none after (schema/012_rollup_marks.sql).
+    /// A level missing is complete.
+    public var completeTo: [Int64: Nanoseconds]
 
-    public init(keptFrom: [Int64: Nanoseconds] = [:], policy: [Int64: String] = [:]) {
+    public init(keptFrom: [Int64: Nanoseconds] = [:], policy: [Int64: String] = [:], completeTo: [Int64: Nanoseconds] = [:]) {
         self.keptFrom = keptFrom
         self.policy = policy
+        self.completeTo = completeTo
     }
 
     /// A store nothing was pruned from.
@@ -122,6 +127,10 @@ public struct LevelCoverage: Sendable, Equatable {
 
     /// The earliest time `level` holds (`Int64.min` when never pruned).
     public func earliest(_ level: Int64) -> Nanoseconds { keptFrom[level] ?? .min }
+
+    /// The time before which `level` holds every flow row (`Int64.max` when it is complete):
+    /// only its buckets that end by then may be read.
+    public func latest(_ level: Int64) -> Nanoseconds { completeTo[level] ?? .max }
 
     /// Whether anything was pruned.
     public var isComplete: Bool { keptFrom.isEmpty }

@@ -26,6 +26,10 @@ public struct WritePolicy: Sendable, Equatable {
     /// policy no longer keeps, one short transaction at a time, checking every ``pruneInterval``.
     public var retention: RetentionPolicy?
     public var pruneInterval: Duration = .seconds(60)
+    /// The server's: the levels of a day and more are not written at every commit but folded in
+    /// from the hour level once the data has left an hour by this much (ns; see `FlowWriter+Fold`).
+    /// nil: every commit writes every level.
+    public var longLevelsLag: Nanoseconds?
 
     public init(rowsPerCommit: Int, secondsPerCommit: Double, durability: Durability, maxPendingRows: Int) {
         self.rowsPerCommit = rowsPerCommit
@@ -40,7 +44,12 @@ public struct WritePolicy: Sendable, Equatable {
 
     /// The receivers of `tailflow serve`: every submission is committed before it is
     /// acknowledged, durably; concurrent senders share a commit (group commit).
-    public static let server = WritePolicy(rowsPerCommit: 250_000, secondsPerCommit: 2, durability: .full, maxPendingRows: 1_000_000)
+    /// Its commits write the levels of a day and more once per hour of data, ten minutes after it.
+    public static let server: WritePolicy = {
+        var policy = WritePolicy(rowsPerCommit: 250_000, secondsPerCommit: 2, durability: .full, maxPendingRows: 1_000_000)
+        policy.longLevelsLag = 10 * 60 * Timestamp.nanosPerSecond
+        return policy
+    }()
 }
 
 /// The one way data enters a store: submissions queue, one writer thread stores
@@ -264,6 +273,7 @@ package final class WritePipeline: @unchecked Sendable {
         do {
             try store.write(durability: policy.durability) { writer in
                 let sqliteWriter = writer as? FlowWriter
+                sqliteWriter?.deferLongLevels = policy.longLevelsLag
                 var batchRows = 0
                 var batchStarted = ContinuousClock.now
                 var waiting: [(CheckedContinuation<[Bool], any Error>, [Bool])] = []

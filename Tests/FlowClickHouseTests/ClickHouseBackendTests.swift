@@ -9,22 +9,10 @@ import Testing
 /// on the same input, idempotent ingest, schema versions, credentials, clear refusals.
 @Suite(.serialized, .enabled(if: ClickHouseServer.isInstalled, Comment(rawValue: ClickHouseServer.skipReason)))
 struct ClickHouseBackendTests {
-    /// Runs `tailflow args…` with a clean environment (plus `env`) on a thread of its own and waits
-    /// for it: not on the test's thread, since Swift Testing's cooperative pool is as wide as the
-    /// machine has cores, and a test blocked on a child process stalls every other test meanwhile.
+    /// Runs `tailflow args…` without the caller's store variables (plus `env`), off the pool
+    /// (``TailflowBinary/run(_:env:stdin:)``).
     static func tailflow(_ args: [String], env: [String: String] = [:]) async throws -> ProcessOutput {
-        try await offThePool { try tailflowBlocking(args, env: env) }
-    }
-
-    static func tailflowBlocking(_ args: [String], env: [String: String]) throws -> ProcessOutput {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TailflowBinary.path)
-        p.arguments = args
-        var environment = ProcessInfo.processInfo.environment
-        for k in ["TAILFLOW_DB", "TAILFLOW_STORE", "TAILFLOW_CLICKHOUSE_PASSWORD"] { environment.removeValue(forKey: k) }
-        for (k, v) in env { environment[k] = v }
-        p.environment = environment
-        return try runToEnd(p)
+        try await TailflowBinary.run(args, env: env)
     }
 
     /// Runs a command that must succeed; returns its output.
@@ -34,8 +22,6 @@ struct ClickHouseBackendTests {
         guard out.status == 0 else { throw TestFailure("tailflow \(args.joined(separator: " ")) exited \(out.status): \(out.stderr)") }
         return out
     }
-
-    static let window = ["--from", "2026-11-01T10:00:00Z", "--to", "2026-11-01T11:00:00Z"]
 
     /// The same question on both stores: stdout and stderr must be the same bytes.
     static func expectSameAnswers(_ questions: [[String]], db: String, store: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
@@ -49,8 +35,10 @@ struct ClickHouseBackendTests {
         }
     }
 
-    @Test func harnessStartsAPrivateServerAndStopsIt() throws {
-        let server = try ClickHouseServer.start()
+    static let window = ["--from", "2026-11-01T10:00:00Z", "--to", "2026-11-01T11:00:00Z"]
+
+    @Test func harnessStartsAPrivateServerAndStopsIt() async throws {
+        let server = try await ClickHouseServer.started()
         #expect(server.ping())
         #expect(try server.query("SELECT 1+1").trimmingCharacters(in: .whitespacesAndNewlines) == "2")
         server.stop()
@@ -60,7 +48,7 @@ struct ClickHouseBackendTests {
     /// The tiny tailnet's worked answers (fixtures/tiny/expected-*.json), and every container of
     /// the shared fixtures giving SQLite's answers; a second ingest adds nothing.
     @Test func fixturesAnswerAsWorkedOutAndAsSQLite() async throws {
-        let server = try ClickHouseServer.start()
+        let server = try await ClickHouseServer.started()
         defer { server.stop() }
         let dir = TempDir()
         let store = server.storeURL(database: "tiny")
@@ -98,7 +86,7 @@ struct ClickHouseBackendTests {
     /// old clients without node info, nodes that never report): every question ClickHouse answers,
     /// with filters, byte-identical to SQLite's; ingesting the file again changes nothing.
     @Test func generatedTailnetAnswersAsSQLite() async throws {
-        let server = try ClickHouseServer.start()
+        let server = try await ClickHouseServer.started()
         defer { server.stop() }
         let dir = TempDir()
         let logs = dir.path("day.jsonl"), devices = dir.path("devices.json"), db = dir.path("gen.db")
@@ -179,7 +167,7 @@ struct ClickHouseBackendTests {
     /// for what is not a node read alike on both backends (the generic path reads the DERP map
     /// and the routes from ClickHouse).
     @Test func labelsRoutesAndDERPMapAsSQLite() async throws {
-        let server = try ClickHouseServer.start()
+        let server = try await ClickHouseServer.started()
         defer { server.stop() }
         let dir = TempDir()
         let db = dir.path("labels.db"), store = server.storeURL(database: "labels")
@@ -219,20 +207,15 @@ struct ClickHouseBackendTests {
     /// holds it, and the query API then answers from ClickHouse as `tailflow` answers from a SQLite
     /// file of the same input; a re-sent batch adds nothing.
     @Test func serveReceivesIntoClickHouseAndAnswersFromIt() async throws {
-        let server = try ClickHouseServer.start()
+        let server = try await ClickHouseServer.started()
         defer { server.stop() }
         let dir = TempDir()
         let store = server.storeURL(database: "served"), db = dir.path("direct.db")
         let hec = Fixtures.path("containers/splunk-hec.json")
         try await Self.ok(["ingest", "--db", db, hec])
 
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TailflowBinary.path)
-        p.arguments = ["serve", "--store", store, "--listen", "127.0.0.1:0", "--allow-weak-tokens",
-                       "--hec-token", "T1-hec", "--read-token", "T4-read"]
-        var environment = ProcessInfo.processInfo.environment
-        for k in ["TAILFLOW_DB", "TAILFLOW_STORE"] { environment.removeValue(forKey: k) }
-        p.environment = environment
+        let p = TailflowBinary.process(["serve", "--store", store, "--listen", "127.0.0.1:0", "--allow-weak-tokens",
+                                        "--hec-token", "T1-hec", "--read-token", "T4-read"])
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle(forWritingAtPath: "/dev/null")
@@ -244,21 +227,27 @@ struct ClickHouseBackendTests {
                 p.waitUntilExit()
             }
         }
-        var text = ""
-        while !text.contains("\n") {
-            let data = out.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            text += String(decoding: data, as: UTF8.self)
+        let reading = out.fileHandleForReading
+        let text = try await offThePool {
+            var text = ""
+            while !text.contains("\n") {
+                let data = reading.availableData
+                if data.isEmpty { break }
+                text += String(decoding: data, as: UTF8.self)
+            }
+            return text
         }
         let line = try #require(text.split(separator: "\n").first, "serve did not start: \(text)")
         let port = try #require(Int(line.split(separator: ":").last ?? ""), "\(line)")
         let base = "http://127.0.0.1:\(port)"
 
         func curl(_ args: [String]) async throws -> ProcessOutput {
-            let c = Process()
-            c.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-            c.arguments = ["-sS", "--max-time", "60", "-w", "\n%{http_code}"] + args
-            return try runToEnd(c)
+            try await offThePool {
+                let c = Process()
+                c.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+                c.arguments = ["-sS", "--max-time", "60", "-w", "\n%{http_code}"] + args
+                return try runToEnd(c)
+            }
         }
         for _ in 0..<2 {
             let posted = try await curl(["-H", "Authorization: Splunk T1-hec", "--data-binary", "@" + hec, base + "/services/collector/event"])
@@ -285,7 +274,7 @@ struct ClickHouseBackendTests {
     /// Schema versions, credentials, bad URLs, an unreachable server and unsupported commands:
     /// each a clear error, never a wrong answer.
     @Test func refusalsAreClear() async throws {
-        let server = try ClickHouseServer.start()
+        let server = try await ClickHouseServer.started()
         defer { server.stop() }
         let store = server.storeURL(database: "refusals")
         let dir = TempDir()
@@ -332,7 +321,7 @@ struct ClickHouseBackendTests {
     /// A server that is down when ingest starts and comes back: tailflow says it retries, and the
     /// answers then equal a clean run's.
     @Test func ingestRetriesUntilTheServerIsBack() async throws {
-        let server = try ClickHouseServer.start()
+        let server = try await ClickHouseServer.started()
         defer { server.stop() }
         let dir = TempDir()
         let store = server.storeURL(database: "retry"), db = dir.path("clean.db")
@@ -343,11 +332,8 @@ struct ClickHouseBackendTests {
             Thread.sleep(forTimeInterval: 3)
             try? server.restart()
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TailflowBinary.path)
-        p.arguments = ["ingest", "--store", store, Fixtures.path("tiny/api-response.json")]
         restart.start()
-        let out = try runToEnd(p)
+        let out = try await TailflowBinary.run(["ingest", "--store", store, Fixtures.path("tiny/api-response.json")])
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stderr.contains("retrying"), "\(out.stderr)")
         try await Self.expectSameAnswers([["top"] + Self.window, ["top", "--by", "pair"] + Self.window], db: db, store: store)

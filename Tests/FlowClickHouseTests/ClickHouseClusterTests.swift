@@ -1,4 +1,5 @@
 import FlowClickHouse
+import FlowStore
 import Foundation
 import TestSupport
 import Testing
@@ -20,14 +21,11 @@ extension ClickHouseBackendTests {
         return servers
     }
 
-    static func count(_ server: ClickHouseServer, _ sql: String) throws -> Int {
-        Int(try server.query(sql).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
-    }
 
     @Test func clusterAnswersAsOneServerAndSQLite() async throws {
-        let shards = try Self.startCluster()
+        let shards = try await offThePool { try Self.startCluster() }
         defer { for s in shards { s.stop() } }
-        let single = try ClickHouseServer.start()
+        let single = try await ClickHouseServer.started()
         defer { single.stop() }
         let dir = TempDir()
         let logs = dir.path("day.jsonl"), devices = dir.path("devices.json"), db = dir.path("gen.db")
@@ -94,5 +92,11 @@ extension ClickHouseBackendTests {
         // An unknown cluster is a clear error.
         let unknown = try await Self.tailflow(["ingest", "--store", shards[0].storeURL(database: "x") + "?cluster=nope", logs])
         #expect(unknown.status == 1 && unknown.stderr.contains("no cluster 'nope'"), "\(unknown.stderr)")
+    }
+}
+
+extension ClickHouseBackendTests {
+    static func count(_ server: ClickHouseServer, _ sql: String) throws -> Int {
+        Int(try server.query(sql).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 }

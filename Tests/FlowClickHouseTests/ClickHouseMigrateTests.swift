@@ -12,7 +12,7 @@ extension ClickHouseBackendTests {
     }
 
     @Test func migrateCopiesBothWaysIdempotently() async throws {
-        let server = try ClickHouseServer.start()
+        let server = try await ClickHouseServer.started()
         defer { server.stop() }
         let dir = TempDir()
         let logs = dir.path("day.jsonl"), devices = dir.path("devices.json"), db = dir.path("source.db"), back = dir.path("back.db")

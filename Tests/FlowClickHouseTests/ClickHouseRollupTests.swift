@@ -50,7 +50,7 @@ extension ClickHouseBackendTests {
     /// rows shows in the answers (they are read from the rollups) until an ingest that meets stored
     /// messages of that time repairs it.
     @Test func rollupsAnswerAcrossLevelsAsSQLite() async throws {
-        let server = try ClickHouseServer.start()
+        let server = try await ClickHouseServer.started()
         defer { server.stop() }
         let dir = TempDir()
         let logs = dir.path("logs.jsonl"), devices = dir.path("devices.json"), db = dir.path("r.db")
@@ -114,7 +114,7 @@ extension ClickHouseBackendTests {
     /// Messages that arrive late, into buckets already rolled up and merged: the rollups add them,
     /// and the answers are SQLite's after the same two ingests.
     @Test func lateDataJoinsRolledBuckets() async throws {
-        let server = try ClickHouseServer.start()
+        let server = try await ClickHouseServer.started()
         defer { server.stop() }
         let dir = TempDir()
         let logs = dir.path("logs.jsonl"), db = dir.path("late.db")
@@ -139,7 +139,7 @@ extension ClickHouseBackendTests {
     /// A store written before schema 003 gets its rollups from the raw rows it holds when a
     /// writer upgrades it; the answers are SQLite's.
     @Test func storeBeforeRollupsIsFilledOnUpgrade() async throws {
-        let server = try ClickHouseServer.start()
+        let server = try await ClickHouseServer.started()
         defer { server.stop() }
         let dir = TempDir()
         let logs = dir.path("logs.jsonl"), devices = dir.path("devices.json"), db = dir.path("old.db")
@@ -171,7 +171,7 @@ extension ClickHouseBackendTests {
     /// snapshot, as SQLite does (the snapshot once handed each reporter's sums of a segment out only
     /// the first time, so a question reading them twice saw nothing the second time).
     @Test func aSnapshotGivesTheSameRollupsEachTimeItIsAsked() async throws {
-        let server = try ClickHouseServer.start()
+        let server = try await ClickHouseServer.started()
         defer { server.stop() }
         let dir = TempDir()
         let logs = dir.path("logs.jsonl")

@@ -22,7 +22,7 @@ struct ClickHousePullTests {
     }
 
     @Test func pullAndFollowIntoClickHouseAnswerAsSQLite() async throws {
-        let server = try ClickHouseServer.start()
+        let server = try await ClickHouseServer.started()
         defer { server.stop() }
         let dir = TempDir()
         try await PullCommandTests.withStandIn { api in

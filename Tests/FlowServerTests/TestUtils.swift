@@ -122,18 +122,7 @@ enum CLI {
 
     /// Runs `tailflow args…` with `TAILFLOW_DB=db` on a thread of its own and waits for it.
     static func run(_ args: [String], db: String? = nil, stdin: Data? = nil) async throws -> Result {
-        try await offThePool { try runBlocking(args, db: db, stdin: stdin) }
-    }
-
-    static func runBlocking(_ args: [String], db: String?, stdin: Data?) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        var environment = ProcessInfo.processInfo.environment
-        environment.removeValue(forKey: "TAILFLOW_DB")
-        if let db { environment["TAILFLOW_DB"] = db }
-        p.environment = environment
-        return try runToEnd(p, stdin: stdin)
+        try await TailflowBinary.run(args, env: db.map { ["TAILFLOW_DB": $0] } ?? [:], stdin: stdin)
     }
 }
 

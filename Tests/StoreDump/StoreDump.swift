@@ -23,14 +23,27 @@ public enum StoreDump {
                 }
                 lines.append("message \(row[0] as Int64) \(row[1] as String) \(row[2] as Int64) \(row[3] as Int64) \(row[4] as Int64) [\(rows.joined(separator: "; "))]")
             }
-            // A bucket's sums are the sum of its parts (schema/003_rollup_parts.sql).
+            // A bucket's sums are the sum of its parts (schema/003_rollup_parts.sql). The levels of a
+            // day and more hold the hours after their mark once a writer folds them in
+            // (schema/012_rollup_marks.sql): they are dumped as they will be, so that a store whose
+            // longer levels lag equals one that wrote them at once.
+            let marks = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT level, complete_to_ns FROM rollup_marks")
+                .map { ($0[0] as Int64, $0[1] as Int64) })
             var rollups: [String: [Int64]] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT r.step, r.bucket, n.stable_id, r.sums FROM rollups r JOIN nodes n ON n.id = r.reporter") {
+                let step: Int64 = row[0], bucket: Int64 = row[1]
+                var steps = [step]
+                if step == 3600 {
+                    for (level, mark) in marks where bucket * 1_000_000_000 >= mark { steps.append(level) }
+                }
                 for e in try RollupCodec.decode(Array(row[3] as Data)) {
-                    let key = "rollup \(row[0] as Int64) \(row[1] as Int64) \(row[2] as String) \(e.kind) \(ip(e.src)) \(ip(e.dst)) \(e.proto) \(e.port)"
-                    let c = e.counters
-                    let sum = rollups[key, default: [0, 0, 0, 0]]
-                    rollups[key] = [sum[0] + c.txPackets, sum[1] + c.txBytes, sum[2] + c.rxPackets, sum[3] + c.rxBytes]
+                    for s in steps {
+                        let b = bucket - ((bucket % s) + s) % s
+                        let key = "rollup \(s) \(b) \(row[2] as String) \(e.kind) \(ip(e.src)) \(ip(e.dst)) \(e.proto) \(e.port)"
+                        let c = e.counters
+                        let sum = rollups[key, default: [0, 0, 0, 0]]
+                        rollups[key] = [sum[0] + c.txPackets, sum[1] + c.txBytes, sum[2] + c.rxPackets, sum[3] + c.rxBytes]
+                    }
                 }
             }
             for (key, c) in rollups { lines.append("\(key) \(c[0]) \(c[1]) \(c[2]) \(c[3])") }

@@ -11,21 +11,18 @@ enum CLI {
 
     typealias Result = ProcessOutput
 
-    /// Runs `tailflow args…` with `TAILFLOW_DB=db` on a thread of its own and waits for it.
-    ///
-    /// Not on the test's own thread: Swift Testing runs tests on the cooperative pool, which on
-    /// Linux is as wide as the machine has cores (two here), so a test blocked on a child process
-    /// stalls every other test's tasks, in-process servers and timers meanwhile.
+    /// Runs `tailflow args…` with `TAILFLOW_DB=db` on a thread of its own and waits for it
+    /// (``TailflowBinary/run(_:env:stdin:)``).
     @discardableResult
     static func run(_ args: [String], db: String? = nil, stdin: Data? = nil, env: [String: String] = [:]) async throws -> Result {
-        try await offThePool { try runBlocking(args, db: db, stdin: stdin, env: env) }
+        try await TailflowBinary.run(args, env: environment(db, env), stdin: stdin)
     }
 
     /// ``run(_:db:stdin:env:)`` on the calling thread, for the few places that cannot wait (closures of
     /// synchronous APIs).
     @discardableResult
     static func runBlocking(_ args: [String], db: String? = nil, stdin: Data? = nil, env: [String: String] = [:]) throws -> Result {
-        try collect(start(args, db: db, env: env), stdin: stdin)
+        try TailflowBinary.runBlocking(args, env: environment(db, env), stdin: stdin)
     }
 
     /// Runs a configured process to its end, feeding `stdin` and reading both pipes.
@@ -35,15 +32,13 @@ enum CLI {
 
     /// A configured, not yet started process.
     static func start(_ args: [String], db: String?, env: [String: String] = [:]) -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        var environment = ProcessInfo.processInfo.environment
-        environment.removeValue(forKey: "TAILFLOW_DB")
-        if let db { environment["TAILFLOW_DB"] = db }
-        for (k, v) in env { environment[k] = v }
-        p.environment = environment
-        return p
+        TailflowBinary.process(args, env: environment(db, env))
+    }
+
+    static func environment(_ db: String?, _ env: [String: String]) -> [String: String] {
+        var env = env
+        if let db { env["TAILFLOW_DB"] = db }
+        return env
     }
 }
 

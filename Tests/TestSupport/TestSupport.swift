@@ -1,4 +1,5 @@
 import FlowModel
+import FlowStore
 package import Foundation
 
 // Test support shared by the test targets that run the real binary or read the shared
@@ -16,6 +17,38 @@ package enum TailflowBinary {
         }
         return repository.appendingPathComponent(".build/debug/tailflow").path
     }()
+
+    /// The variables that choose a store or its credentials: a test names its own, never the
+    /// caller's shell's.
+    package static let storeVariables = ["TAILFLOW_DB", "TAILFLOW_STORE", "TAILFLOW_CLICKHOUSE_PASSWORD"]
+
+    /// `tailflow args…`, configured and not yet started, with this process's environment less
+    /// ``storeVariables``, plus `env`.
+    package static func process(_ args: [String], env: [String: String] = [:]) -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        var environment = ProcessInfo.processInfo.environment
+        for k in storeVariables { environment.removeValue(forKey: k) }
+        for (k, v) in env { environment[k] = v }
+        p.environment = environment
+        return p
+    }
+
+    /// Runs `tailflow args…` to its end on a thread of its own and waits for it.
+    ///
+    /// Not on the test's own thread: Swift Testing runs tests on the cooperative pool, which on
+    /// Linux is as wide as the machine has cores (two here), so a test blocked on a child process
+    /// stalls every other test's tasks, in-process servers and timers meanwhile.
+    package static func run(_ args: [String], env: [String: String] = [:], stdin: Data? = nil) async throws -> ProcessOutput {
+        try await offThePool { try runBlocking(args, env: env, stdin: stdin) }
+    }
+
+    /// ``run(_:env:stdin:)`` on the calling thread, for the few places that cannot wait
+    /// (static initialisers, closures of synchronous APIs).
+    package static func runBlocking(_ args: [String], env: [String: String] = [:], stdin: Data? = nil) throws -> ProcessOutput {
+        try runToEnd(process(args, env: env), stdin: stdin)
+    }
 
     /// The repository this file is in.
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -1,0 +1,142 @@
+import GRDBSQLite
+import FlowModel
+import Foundation
+
+/// The levels of a day and more, folded in from the hour level later than the rest is written.
+///
+/// A commit of the server holds a few tens of thousands of rows spread over every reporter:
+/// writing each of them to every reporter's day, 2-, 4-, 8- and 16-day buckets too cost more
+/// log pages than the rows and the finer levels together. A writer that defers those levels
+/// (``FlowWriter/deferLongLevels``) writes a row of a message that starts at or after the
+/// levels' mark to the minute and hour levels only; once the data has moved on past an hour
+/// (by the margin given), it reads the finished hours since the mark back from the hour level,
+/// adds them to the longer levels and moves the mark to the end of them, in the same
+/// transaction. Rows that start before the mark (late ones) go to every level at once.
+///
+/// So at every commit each longer level holds exactly the rows that start before the mark
+/// (schema/012_rollup_marks.sql) and the hour level holds everything: questions read a longer
+/// level's buckets that end by the mark and the hour level after it (``LevelCoverage/latest(_:)``).
+/// A writer that does not defer (`ingest`, `import`, `nodes import`) folds every hour after the
+/// mark in at its first commit and deletes the mark.
+///
+/// The mark only moves forward while a store has one: a writer makes one at the hour after the
+/// latest message stored (or, in an empty store, at the hour of the first batch), so that no row
+/// after it is in the longer levels.
+extension FlowWriter {
+    /// Reads the stored mark at the start of a batch (in its transaction, so that another
+    /// process's writer that folded everything in between is seen).
+    func loadMark() throws {
+        longMark = try storedMark()
+        longMarkChanged = false
+        startedAfter = nil
+        if longMark == nil, deferLongLevels != nil {
+            let s = try RawStatement(sqlite, "SELECT max(start_ns) FROM messages")
+            defer { s.reset() }
+            startedAfter = try s.step() ? s.optionalInt64(0) : nil
+        }
+    }
+
+    /// The stored mark of the levels of a day and more (the earliest, should they differ), nil
+    /// when they are complete.
+    func storedMark() throws -> Nanoseconds? {
+        let s = try RawStatement(sqlite, "SELECT min(complete_to_ns) FROM rollup_marks")
+        defer { s.reset() }
+        return try s.step() ? s.optionalInt64(0) : nil
+    }
+
+    /// Makes a mark for a deferring writer that has none, and folds in the finished hours: for a
+    /// writer that does not defer, all of them.
+    func advanceMark() throws {
+        let hour = 3600 * Timestamp.nanosPerSecond
+        if let margin = deferLongLevels {
+            if longMark == nil {
+                // No row after the mark may be in the longer levels: they hold every stored row.
+                if let latest = startedAfter {
+                    longMark = Timestamp.bucketStart(latest, step: hour) + hour
+                } else if let first = minuteRollups.keys.lazy.map(\.bucket).min() {
+                    longMark = Timestamp.bucketStart(first * Timestamp.nanosPerSecond, step: hour)
+                } else {
+                    return
+                }
+                longMarkChanged = true
+            }
+            // Up to the hour that the newest data (never later than the clock) has left by `margin`.
+            let s = try RawStatement(sqlite, "SELECT max(start_ns) FROM messages")
+            defer { s.reset() }
+            guard try s.step(), let newest = s.optionalInt64(0), let mark = longMark else { return }
+            let now = Int64(Date().timeIntervalSince1970 * 1e9)
+            let target = Timestamp.bucketStart(min(newest, now) - margin, step: hour)
+            if target > mark {
+                try fold(from: mark, to: target)
+                longMark = target
+                longMarkChanged = true
+            }
+        } else if let mark = longMark {
+            try fold(from: mark, to: nil)
+            longMark = nil
+            longMarkChanged = true
+        }
+    }
+
+    /// Writes the mark when it moved (or deletes it when the levels are complete).
+    func storeMark() throws {
+        guard longMarkChanged else { return }
+        try exec("DELETE FROM rollup_marks")
+        if let mark = longMark {
+            let s = try RawStatement(sqlite, "INSERT INTO rollup_marks (level, complete_to_ns) VALUES (?, ?)")
+            for level in RollupStep.all where level >= RollupStep.day {
+                s.bind(1, level)
+                s.bind(2, mark)
+                try s.run()
+            }
+        }
+        longMarkChanged = false
+    }
+
+    /// Adds the stored hour buckets of `[from, to)` (ns, hour boundaries; nil: all after `from`)
+    /// to the levels of a day and more, one reporter at a time.
+    func fold(from: Nanoseconds, to: Nanoseconds?) throws {
+        let fromBucket = Timestamp.floorDivMod(from, Timestamp.nanosPerSecond).0
+        let toBucket = to.map { Timestamp.floorDivMod($0, Timestamp.nanosPerSecond).0 } ?? .max
+        // Every node (a handful of key probes for those without hours there): rollups are only
+        // ever written for nodes.
+        let reporters = try RawStatement(sqlite, "SELECT id FROM nodes ORDER BY id")
+        var ids: [Int64] = []
+        do {
+            defer { reporters.reset() }
+            while try reporters.step() { ids.append(reporters.int64(0)) }
+        }
+        let hours = try RawStatement(sqlite, "SELECT bucket, sums FROM rollups WHERE step = 3600 AND reporter = ?1 AND bucket >= ?2 AND bucket < ?3")
+        for reporter in ids {
+            var current = MixTable<RollupKey, Counters>()
+            hours.bind(1, reporter)
+            hours.bind(2, fromBucket)
+            hours.bind(3, toBucket)
+            do {
+                defer { hours.reset() }
+                while try hours.step() {
+                    let bucket = hours.int64(0)
+                    let blob = UnsafeRawBufferPointer(start: sqlite3_column_blob(hours.handle, 1),
+                                                      count: Int(sqlite3_column_bytes(hours.handle, 1)))
+                    try RollupCodec.decode(blob) { e in
+                        let key = RollupKey(bucket: bucket, reporter: reporter, src: e.src, dst: e.dst, kind: e.kind.rawValue,
+                                            proto: e.proto, port: e.port, side: e.side).rebucketed(RollupStep.day)
+                        current.update(key, default: Counters()) { $0.add(e.counters) }
+                    }
+                }
+            }
+            guard !current.isEmpty else { continue }
+            for (i, step) in RollupStep.all.enumerated() where step >= RollupStep.day {
+                try writeRollups(step: step, current)
+                guard i + 1 < RollupStep.all.count else { break }
+                let coarser = RollupStep.all[i + 1]
+                var next = MixTable<RollupKey, Counters>(capacity: current.count / 2)
+                for j in current.indices {
+                    let c = current.values[j]
+                    next.update(current.keys[j].rebucketed(coarser), default: Counters()) { $0.add(c) }
+                }
+                current = next
+            }
+        }
+    }
+}
