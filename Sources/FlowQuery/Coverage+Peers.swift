@@ -7,12 +7,15 @@ struct ByNode<Value> {
     private(set) var dense: [Value]
     private var spill: [Int64: Value] = [:]
     let empty: Value
+    /// The width it was made with.
+    let width: Int
     /// Ids at or past this go to the dictionary.
     static var denseLimit: Int64 { 1 << 20 }
 
     init(width: Int, empty: Value) {
         dense = [Value](repeating: empty, count: max(0, min(width, Int(Self.denseLimit))))
         self.empty = empty
+        self.width = width
     }
 
     subscript(_ id: Int64) -> Value {
@@ -179,16 +182,40 @@ extension Coverage {
         /// Skew from peers (ns, per node): for each conversation that both ends report, first seen
         /// by both in `[from, to)`, the difference of the two ends' first windows; the median per node.
         func skews(from: Nanoseconds, to: Nanoseconds) -> [Int64: Double] {
-            var samples: [Int64: [Int64]] = [:]
+            // Each node's samples in one flat list: counted first, then placed (no list per node).
+            var counts = ByNode<Int>(width: previous.width, empty: 0)
             for s in table where s.first != .min && s.second != 0 {
                 guard s.firstAt >= from, s.firstAt < to, s.secondAt >= from, s.secondAt < to else { continue }
-                samples[s.first, default: []].append(s.firstAt - s.secondAt)
-                samples[s.second, default: []].append(s.secondAt - s.firstAt)
+                counts.modify(s.first) { $0 += 1 }
+                counts.modify(s.second) { $0 += 1 }
             }
-            return samples.mapValues { v in
-                var v = v
-                return Coverage.median(&v)
+            let nodes = counts.ids { $0 > 0 }
+            var next = ByNode<Int>(width: previous.width, empty: 0)
+            var total = 0
+            for n in nodes {
+                next.modify(n) { $0 = total }
+                total += counts[n]
             }
+            var samples = [Int64](repeating: 0, count: total)
+            for s in table where s.first != .min && s.second != 0 {
+                guard s.firstAt >= from, s.firstAt < to, s.secondAt >= from, s.secondAt < to else { continue }
+                next.modify(s.first) { i in
+                    samples[i] = s.firstAt - s.secondAt
+                    i += 1
+                }
+                next.modify(s.second) { i in
+                    samples[i] = s.secondAt - s.firstAt
+                    i += 1
+                }
+            }
+            var out: [Int64: Double] = [:]
+            var start = 0
+            for n in nodes {
+                var v = Array(samples[start..<start + counts[n]])
+                out[n] = Coverage.median(&v)
+                start += counts[n]
+            }
+            return out
         }
     }
 }

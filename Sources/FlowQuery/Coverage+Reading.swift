@@ -4,29 +4,45 @@ import FlowStore
 
 extension Coverage {
     /// Reads the window's messages once for the peers' skew: this thread (the store's) steps
-    /// through them and hands them on, packed, in batches; a second thread decodes the rows'
-    /// ends, keeps the ``Sightings`` and, when `windows`, the messages' windows; whenever that
-    /// thread lags behind, this one decodes a batch itself instead of waiting. On two cores the
-    /// pass takes about as long as reading SQLite and half the rest;
-    /// the answer is the one a single thread gives (the second thread reads the messages in
-    /// the same order). Returns once this thread has read them all: the store is free for other
-    /// reads while the second thread finishes (``PeerReading/finish()``).
+    /// through them, keeps their windows in `own` (when given) and hands the rows on, packed, in
+    /// batches; a second thread decodes the rows' ends, keeps the ``Sightings`` and at the end
+    /// computes the skews over `skewRange` (``Sightings/skews(from:to:)``). Whenever that thread
+    /// lags behind, this one does `meanwhile`'s work, then decodes a batch itself, instead of
+    /// waiting. On two cores the pass takes about as long as the larger half of the work; the
+    /// answer is the one a single thread gives (the second thread reads the messages in the same
+    /// order). Returns once this thread has read them all: the store is free for other reads
+    /// while the second thread finishes (``PeerReading/finish()``).
+    ///
+    /// - parameter meanwhile: Other work of this thread, done a part at a time: `meanwhile(share)`
+    ///   does the next part unless that share of the work (0–1) is done already, and says whether
+    ///   it did one. Called as the reading goes on (with the share of the window read), and
+    ///   whenever the second thread lags behind (with 1), before decoding a batch here; it may
+    ///   read the snapshot (between two messages of this reading).
     ///
     /// - throws: What the store throws, or ``StoreError`` for a malformed row blob this thread
     ///   decoded (after the second thread stopped).
-    static func startPeers(_ snapshot: any StoreSnapshot, _ window: TimeWindow, width: Int, windows: Bool) throws -> PeerReading {
-        let handoff = Handoff(width: width, windowEnd: windows ? window.to : nil)
+    static func startPeers(_ snapshot: any StoreSnapshot, _ window: TimeWindow, width: Int, skewRange: (Nanoseconds, Nanoseconds),
+                           own: inout OwnMessages?, meanwhile: (Double) throws -> Bool = { _ in false }) throws -> PeerReading {
+        let handoff = Handoff(width: width, skewRange: skewRange)
         DispatchQueue.global(qos: .userInitiated).async { handoff.keepSightings() }
         var batch = Handoff.Batch()
         var failure: (any Error)? = nil
         do {
             var ends: [RowEnds] = []
-            try snapshot.messageWindowsAndPackedRows(from: window.from, to: window.to, { batch.window($0) }) { h, rows in
+            let length = Double(window.to - window.from)
+            try snapshot.messageWindowsAndPackedRows(from: window.from, to: window.to, { own?.add($0) }) { h, rows in
                 batch.rows(h, rows)
                 if batch.isFull {
-                    // Rather than wait for the other thread, decode this batch here.
-                    if !handoff.hasRoom { try batch.decode(&ends) }
+                    // Rather than wait for the other thread, do the other work, then decode this batch here.
+                    while !handoff.hasRoom {
+                        if try meanwhile(1) { continue }
+                        try batch.decode(&ends)
+                        break
+                    }
                     handoff.send(&batch)
+                    // The other work keeps pace with the reading (messages come by start).
+                    let share = Double(h.start - window.from) / length
+                    while try meanwhile(share) {}
                 }
             }
         } catch {
@@ -42,13 +58,23 @@ extension Coverage {
         return reading
     }
 
-    /// ``startPeers(_:_:width:windows:)`` and ``PeerReading/finish()``.
-    static func readPeers(_ snapshot: any StoreSnapshot, _ window: TimeWindow, width: Int,
-                          windows: Bool) throws -> (OwnMessages?, Sightings) {
-        try startPeers(snapshot, window, width: width, windows: windows).finish()
+    /// ``startPeers(_:_:width:skewRange:own:meanwhile:)``, then `whileWaiting` (given `own`) and
+    /// the rest of `meanwhile` while the second thread finishes, and ``PeerReading/finish()``: the skews.
+    static func readPeers(_ snapshot: any StoreSnapshot, _ window: TimeWindow, width: Int, skewRange: (Nanoseconds, Nanoseconds),
+                          own: inout OwnMessages?, meanwhile: (Double) throws -> Bool = { _ in false },
+                          whileWaiting: (inout OwnMessages?) throws -> Void = { _ in }) throws -> [Int64: Double] {
+        let reading = try startPeers(snapshot, window, width: width, skewRange: skewRange, own: &own, meanwhile: meanwhile)
+        do {
+            try whileWaiting(&own)
+            while try meanwhile(1) {}
+        } catch {
+            reading.wait()
+            throw error
+        }
+        return try reading.finish()
     }
 
-    /// The second thread of ``startPeers(_:_:width:windows:)`` at work.
+    /// The second thread of ``startPeers(_:_:width:skewRange:own:meanwhile:)`` at work.
     struct PeerReading {
         let handoff: Handoff
 
@@ -57,13 +83,13 @@ extension Coverage {
             handoff.join()
         }
 
-        /// Waits for the second thread: the messages' windows (when asked for) and the sightings.
+        /// Waits for the second thread: the skews.
         ///
         /// - throws: ``StoreError`` for a malformed row blob.
-        func finish() throws -> (OwnMessages?, Sightings) {
+        func finish() throws -> [Int64: Double] {
             handoff.join()
             if let failure = handoff.failure { throw failure }
-            return (handoff.messages, handoff.sightings!)
+            return handoff.skews
         }
     }
 
@@ -74,8 +100,6 @@ extension Coverage {
     final class Handoff: @unchecked Sendable {
         struct Batch {
             static let capacity = 1024
-            /// Every message's header, in the order the store gave them.
-            var windows: [MessageHeader] = []
             /// The messages with rows, in key order, and where each one's packed rows end in `bytes`.
             var messages: [MessageHeader] = []
             var ends: [Int] = []
@@ -115,11 +139,7 @@ extension Coverage {
                 decoded = true
             }
 
-            var isFull: Bool { messages.count >= Self.capacity || windows.count >= Self.capacity }
-
-            mutating func window(_ h: MessageHeader) {
-                windows.append(h)
-            }
+            var isFull: Bool { messages.count >= Self.capacity }
 
             mutating func rows(_ h: MessageHeader, _ rows: UnsafeRawBufferPointer) {
                 messages.append(h)
@@ -128,7 +148,6 @@ extension Coverage {
             }
 
             mutating func clear() {
-                windows.removeAll(keepingCapacity: true)
                 messages.removeAll(keepingCapacity: true)
                 ends.removeAll(keepingCapacity: true)
                 bytes.removeAll(keepingCapacity: true)
@@ -147,15 +166,14 @@ extension Coverage {
         private let finished = DispatchSemaphore(value: 0)
         private var joined = false
         private let width: Int
-        private let windowEnd: Nanoseconds?
+        private let skewRange: (Nanoseconds, Nanoseconds)
         /// Set by the sightings' thread before it signals `finished`.
-        private(set) var sightings: Sightings? = nil
-        private(set) var messages: OwnMessages? = nil
+        private(set) var skews: [Int64: Double] = [:]
         private(set) var failure: (any Error)? = nil
 
-        init(width: Int, windowEnd: Nanoseconds?) {
+        init(width: Int, skewRange: (Nanoseconds, Nanoseconds)) {
             self.width = width
-            self.windowEnd = windowEnd
+            self.skewRange = skewRange
             slots = .allocate(capacity: Self.slotCount)
             slots.initialize(repeating: Batch(), count: Self.slotCount)
         }
@@ -198,7 +216,6 @@ extension Coverage {
         /// it keeps taking batches (so the reader never waits for ever) without reading them.
         func keepSightings() {
             var s = Sightings(width: width)
-            var own = windowEnd.map { OwnMessages(to: $0) }
             var batch = Batch()
             var ends: [RowEnds] = []
             ends.reserveCapacity(64)
@@ -210,9 +227,6 @@ extension Coverage {
                 free.signal()
                 if failed == nil {
                     do {
-                        if own != nil {
-                            for h in batch.windows { own!.add(h) }
-                        }
                         if !batch.decoded { try batch.decode(&ends) }
                         var from = 0
                         for (h, end) in zip(batch.messages, batch.keyEnds) {
@@ -225,7 +239,8 @@ extension Coverage {
                 }
                 if batch.last { break }
             }
-            (sightings, messages, failure) = (s, own, failed)
+            if failed == nil { skews = s.skews(from: skewRange.0, to: skewRange.1) }
+            failure = failed
             finished.signal()
         }
     }

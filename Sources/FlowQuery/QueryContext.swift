@@ -112,43 +112,102 @@ final class QueryContext {
                 try inner(o)
             }
         }
-        let snapshot = self.snapshot
         let reporters = try observers.map { Array($0).sorted() } ?? snapshot.reporters()
-        // A bit mask and a plain integer: a Set lookup per row would hash.
-        let kindMask = options.candidateKinds.reduce(UInt8(0)) { $0 | 1 << $1.rawValue } & (filter?.kindMask ?? 0xff)
-        let protoFilter = options.proto.map(Int.init) ?? -1
-        let segments = Planner.plan(window, step: step, below: level, coverage: coverage)
-        for case .missing(let from, let to) in segments {
-            throw Planner.gapError((from, to), window: window, step: step, below: level, coverage: coverage)
-        }
+        let segments = try plannedSegments(window, step: step, below: level)
+        let (kindMask, protoFilter) = kindAndProtoFilters
         for segment in segments {
             switch segment {
             case .missing:
                 break
             case .rollup(let s, let from, let to):
-                let span = s * Timestamp.nanosPerSecond
-                for r in reporters {
-                    try snapshot.rollups(step: s, reporter: r, fromBucket: from / Timestamp.nanosPerSecond,
-                                         toBucket: to / Timestamp.nanosPerSecond) { bucket, e in
-                        guard kindMask & (1 << e.kind.rawValue) != 0, protoFilter < 0 || protoFilter == Int(e.proto) else { return }
-                        try body(Observation(time: bucket * Timestamp.nanosPerSecond, reporter: r, kind: e.kind, proto: e.proto,
-                                             port: e.port, side: e.side, src: e.src, dst: e.dst, counters: e.counters, span: span))
-                    }
-                }
+                for r in reporters { try rollupObservations(s, reporter: r, from: from, to: to, kindMask, protoFilter, body) }
             case .raw(let from, let to):
-                let visit: (MessageHeader, Int, StoredRow) throws -> Bool = { h, _, r in
-                    guard kindMask & (1 << r.kind.rawValue) != 0, protoFilter < 0 || protoFilter == Int(r.proto) else { return true }
-                    try body(Observation(time: h.start, reporter: h.reporter, kind: r.kind, proto: r.proto, port: r.servicePort,
-                                         side: r.serviceSide, src: r.src, dst: r.dst,
-                                         counters: Counters(txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes)))
-                    return true
-                }
                 if observers != nil {
-                    for r in reporters { try snapshot.messages(from: from, to: to, reporter: r, descending: false, visit) }
+                    for r in reporters { try rawObservations(from: from, to: to, reporter: r, kindMask, protoFilter, body) }
                 } else {
-                    try snapshot.messages(from: from, to: to, reporter: nil, descending: false, visit)
+                    try rawObservations(from: from, to: to, reporter: nil, kindMask, protoFilter, body)
                 }
             }
+        }
+    }
+
+    /// A part of ``observations(_:step:observers:below:touching:_:)`` (``observationParts(_:step:)``).
+    enum ObservationPart {
+        /// One reporter's rollup sums of `seconds`-second buckets in `[from, to)`.
+        case rollup(seconds: Int64, reporter: Int64, from: Nanoseconds, to: Nanoseconds)
+        /// Every reporter's raw rows of the messages starting in `[from, to)`.
+        case raw(from: Nanoseconds, to: Nanoseconds)
+    }
+
+    /// ``observations(_:step:observers:below:touching:_:)`` of every reporter in parts, so that a
+    /// caller can read them a few at a time between other reads of the snapshot: each raw
+    /// segment whole, each rollup segment one reporter at a time (in the order the whole reading
+    /// meets them within a segment). All parts' observations together are the whole reading's.
+    ///
+    /// - throws: ``QueryError`` for time the planner cannot answer, as the whole reading does.
+    func observationParts(_ window: TimeWindow, step: Nanoseconds?) throws -> [ObservationPart] {
+        let segments = try plannedSegments(window, step: step, below: nil)
+        let reporters = try snapshot.reporters()
+        var parts: [ObservationPart] = []
+        for segment in segments {
+            switch segment {
+            case .missing:
+                break
+            case .rollup(let s, let from, let to):
+                for r in reporters { parts.append(.rollup(seconds: s, reporter: r, from: from, to: to)) }
+            case .raw(let from, let to):
+                parts.append(.raw(from: from, to: to))
+            }
+        }
+        return parts
+    }
+
+    /// The observations of one part (``observationParts(_:step:)``).
+    func observations(in part: ObservationPart, _ body: (Observation) throws -> Void) throws {
+        let (kindMask, protoFilter) = kindAndProtoFilters
+        switch part {
+        case .rollup(let s, let r, let from, let to):
+            try rollupObservations(s, reporter: r, from: from, to: to, kindMask, protoFilter, body)
+        case .raw(let from, let to):
+            try rawObservations(from: from, to: to, reporter: nil, kindMask, protoFilter, body)
+        }
+    }
+
+    /// The planner's segments of `window`; throws for missing time.
+    private func plannedSegments(_ window: TimeWindow, step: Nanoseconds?, below level: Int64?) throws -> [Planner.Segment] {
+        let segments = Planner.plan(window, step: step, below: level, coverage: coverage)
+        for case .missing(let from, let to) in segments {
+            throw Planner.gapError((from, to), window: window, step: step, below: level, coverage: coverage)
+        }
+        return segments
+    }
+
+    /// The kinds (a bit mask: a Set lookup per row would hash) and the protocol (-1: any) that count.
+    private var kindAndProtoFilters: (UInt8, Int) {
+        (options.candidateKinds.reduce(UInt8(0)) { $0 | 1 << $1.rawValue } & (filter?.kindMask ?? 0xff), options.proto.map(Int.init) ?? -1)
+    }
+
+    @inline(__always)
+    private func rollupObservations(_ s: Int64, reporter r: Int64, from: Nanoseconds, to: Nanoseconds, _ kindMask: UInt8,
+                                    _ protoFilter: Int, _ body: (Observation) throws -> Void) throws {
+        let span = s * Timestamp.nanosPerSecond
+        try snapshot.rollups(step: s, reporter: r, fromBucket: from / Timestamp.nanosPerSecond,
+                             toBucket: to / Timestamp.nanosPerSecond) { bucket, e in
+            guard kindMask & (1 << e.kind.rawValue) != 0, protoFilter < 0 || protoFilter == Int(e.proto) else { return }
+            try body(Observation(time: bucket * Timestamp.nanosPerSecond, reporter: r, kind: e.kind, proto: e.proto,
+                                 port: e.port, side: e.side, src: e.src, dst: e.dst, counters: e.counters, span: span))
+        }
+    }
+
+    @inline(__always)
+    private func rawObservations(from: Nanoseconds, to: Nanoseconds, reporter: Int64?, _ kindMask: UInt8, _ protoFilter: Int,
+                                 _ body: (Observation) throws -> Void) throws {
+        try snapshot.messages(from: from, to: to, reporter: reporter, descending: false) { h, _, r in
+            guard kindMask & (1 << r.kind.rawValue) != 0, protoFilter < 0 || protoFilter == Int(r.proto) else { return true }
+            try body(Observation(time: h.start, reporter: h.reporter, kind: r.kind, proto: r.proto, port: r.servicePort,
+                                 side: r.serviceSide, src: r.src, dst: r.dst,
+                                 counters: Counters(txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes)))
+            return true
         }
     }
 

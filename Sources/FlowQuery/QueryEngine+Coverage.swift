@@ -113,6 +113,9 @@ struct Coverage {
     let resolution: Nanoseconds
     let base: Nanoseconds
     let buckets: Int
+    /// Without `logged`: whether the peers' reports are read during the peers' pass (false: after
+    /// the skews are known, as with `logged`; the answer is the same).
+    var readsEvidenceEarly = true
 
     init(_ ctx: QueryContext, _ thresholds: CoverageThresholds, rejects: [Reject]) {
         self.ctx = ctx
@@ -237,6 +240,91 @@ struct Coverage {
         }
     }
 
+    /// What the peers reported, from the observations of the window: evidence per node and
+    /// bucket (one run of buckets per node, added when first needed, in one flat array) and what
+    /// each reporter says about each peer (a matrix by node id; a table past 2,048 nodes).
+    struct PeerReports {
+        let directory: Directory
+        let filter: CompiledFilter?
+        let width: Int, buckets: Int
+        let base: Nanoseconds, resolution: Nanoseconds
+        var evidenceRun: ByNode<Int>
+        var evidence: [Int64] = []
+        var said: Said.Table
+
+        init(_ c: Coverage, width: Int) {
+            (directory, filter, self.width, buckets, base, resolution) = (c.ctx.directory, c.ctx.filter, width, c.buckets, c.base, c.resolution)
+            evidenceRun = ByNode<Int>(width: width, empty: -1)
+            said = Said.Table(width: width)
+        }
+
+        /// Counts one observation: as evidence for the nodes at its ends (when `evidence`) and
+        /// toward what its reporter says (when `saying`); `withdraw` takes its evidence back out.
+        @inline(__always)
+        mutating func take(_ o: Observation, evidence: Bool, saying: Bool = true, withdraw: Bool = false) {
+            let c = o.counters
+            let bytes = Counters.sum(c.txBytes, c.rxBytes)
+            guard bytes != 0 || c.txPackets != 0 || c.rxPackets != 0 else { return }
+            let src = o.kind == .physical ? Endpoint.node(o.reporter) : directory.endpoint(address: o.src)
+            let dst = directory.endpoint(address: o.dst)
+            if let f = filter, !f.matches(reporter: o.reporter, kind: o.kind, proto: o.proto, port: o.port, from: src, to: dst),
+               !f.matches(reporter: o.reporter, kind: o.kind, proto: o.proto, port: o.port, from: dst, to: src) { return }
+            if evidence {
+                let peer = o.kind == .physical ? directory.endpoint(address: o.src) : src
+                let k = min(buckets - 1, max(0, Int((o.time - base) / resolution)))
+                let credit = max(bytes, 1)
+                if let n = peer.nodeID, n != o.reporter, n < width { self.credit(n, k, credit, withdraw) }
+                if let n = dst.nodeID, n != o.reporter, n < width { self.credit(n, k, credit, withdraw) }
+            }
+            if saying, o.kind == .virtual, src.nodeID == o.reporter, let p = dst.nodeID, p != o.reporter {
+                said.add(o.reporter, p, sent: c.txBytes, received: c.rxBytes)
+            }
+        }
+
+        @inline(__always)
+        private mutating func credit(_ n: Int64, _ k: Int, _ credit: Int64, _ withdraw: Bool) {
+            var run = evidenceRun[n]
+            if withdraw {
+                // Only what was added is taken out (a store that answered differently the second time would leave it).
+                if run >= 0 { evidence[run + k] -= credit }
+                return
+            }
+            if run < 0 {
+                run = evidence.count
+                evidenceRun.modify(n) { $0 = run }
+                evidence.append(contentsOf: repeatElement(0, count: buckets))
+            }
+            evidence[run + k] = Counters.sum(evidence[run + k], credit)
+        }
+
+        /// Takes the evidence of the `misplaced` reporters back out after every reporter's was
+        /// read (from `parts`), so that it is what reading only the others' would have given.
+        /// Sums are exact while none reached the counters' limit; when one did, the evidence is
+        /// read again without them.
+        mutating func takeOut(_ misplaced: ByNode<Bool>, readIn parts: [QueryContext.ObservationPart], _ ctx: QueryContext) throws {
+            let wrong = misplaced.ids { $0 }
+            guard !wrong.isEmpty else { return }
+            if evidence.contains(.max) {
+                evidenceRun = ByNode<Int>(width: width, empty: -1)
+                evidence = []
+                for part in parts {
+                    try ctx.observations(in: part) { if !misplaced[$0.reporter] { take($0, evidence: true, saying: false) } }
+                }
+                return
+            }
+            for part in parts {
+                if case .rollup(_, let r, _, _) = part, !misplaced[r] { continue }
+                try ctx.observations(in: part) { if misplaced[$0.reporter] { take($0, evidence: true, saying: false, withdraw: true) } }
+            }
+            // A node only they reported traffic with has no evidence left: as if never credited
+            // (every credit is at least 1, so a run of zeros had none from the others).
+            for n in evidenceRun.ids(where: { $0 >= 0 }) {
+                let run = evidenceRun[n]
+                if !evidence[run..<run + buckets].contains(where: { $0 != 0 }) { evidenceRun.modify(n) { $0 = -1 } }
+            }
+        }
+    }
+
     func rows() throws -> [CoverageRow] {
         let directory = ctx.directory
         // Which nodes to list.
@@ -255,16 +343,34 @@ struct Coverage {
 
         // 1. The nodes' own messages. When the window's first message lacks `logged`, the skew
         // will most likely come from the peers, whose conversations are read in the same pass.
-        var messages = OwnMessages(to: window.to)
-        var sightings: Sightings? = nil
+        // The peers' reports (3. below) are then read during that pass too, whenever its second
+        // thread lags behind, before the skews are known: the reports of a reporter whose clock
+        // turns out to be off are taken back out afterwards.
+        var messages: OwnMessages? = OwnMessages(to: window.to)
+        var peerSkews: [Int64: Double]? = nil
+        var peers = PeerReports(self, width: width)
+        var readEarly: [QueryContext.ObservationPart]? = nil
+        let skewRange = (window.from + t.peerSkewMargin, window.to - t.peerSkewMargin)
+        var own = ByNode<Own>(width: width, empty: Own())
         if try firstMessageLacksLogged() {
-            let read = try Self.readPeers(ctx.snapshot, window, width: width, windows: true)
-            (messages, sightings) = (read.0!, read.1)
+            let parts = readsEvidenceEarly ? try ctx.observationParts(window, step: resolution) : []
+            var next = 0
+            peerSkews = try Self.readPeers(ctx.snapshot, window, width: width, skewRange: skewRange, own: &messages) { share in
+                guard next < parts.count, Double(next) < share * Double(parts.count) else { return false }
+                try ctx.observations(in: parts[next]) { peers.take($0, evidence: true) }
+                next += 1
+                return true
+            } whileWaiting: { messages in
+                // The own messages are grouped while the second thread finishes.
+                own = messages!.grouped(width: width)
+                messages = nil
+            }
+            readEarly = readsEvidenceEarly ? parts : nil
         } else {
-            try ctx.snapshot.messageWindows(from: window.from, to: window.to) { messages.add($0) }
+            try ctx.snapshot.messageWindows(from: window.from, to: window.to) { messages!.add($0) }
+            own = messages!.grouped(width: width)
+            messages = nil
         }
-        var own = messages.grouped(width: width)
-        messages = OwnMessages(to: window.to)
         let reporting = own.ids { !$0.windows.isEmpty }
 
         // 2. Skew: from `logged`, against the tailnet's usual delivery delay; else from peers.
@@ -276,10 +382,11 @@ struct Coverage {
         let needPeers = reporting.contains { own[$0].offsets.isEmpty }
         var peerSkew: [Int64: Double] = [:]
         if needPeers {
-            if sightings == nil {
-                sightings = try Self.readPeers(ctx.snapshot, window, width: width, windows: false).1
+            if peerSkews == nil {
+                var none: OwnMessages? = nil
+                peerSkews = try Self.readPeers(ctx.snapshot, window, width: width, skewRange: skewRange, own: &none)
             }
-            peerSkew = sightings!.skews(from: window.from + t.peerSkewMargin, to: window.to - t.peerSkewMargin)
+            peerSkew = peerSkews!
         }
         var misplaced = ByNode<Bool>(width: width, empty: false)
         for (n, m) in loggedMedian where abs(m - delay) >= t.skewSeconds * 1e9 { misplaced.modify(n) { $0 = true } }
@@ -288,48 +395,12 @@ struct Coverage {
         // 3. What peers reported: evidence per node and bucket, and what each reporter says per peer.
         // A reporter whose clock is off by the skew threshold or more places its reports at the
         // wrong times: its reports are no evidence of a gap (they still count for asymmetry).
-        // Evidence is one run of buckets per node (added when first needed) in one flat array;
-        // what each reporter says about each peer is a matrix by node id (a table past 2,048 nodes).
-        var evidenceRun = ByNode<Int>(width: width, empty: -1)
-        var evidence: [Int64] = []
-        var said = Said.Table(width: width)
-        let filter = ctx.filter
-        let buckets = self.buckets, base = self.base, resolution = self.resolution
-        try ctx.observations(window, step: resolution) { o in
-            let c = o.counters
-            let bytes = Counters.sum(c.txBytes, c.rxBytes)
-            guard bytes != 0 || c.txPackets != 0 || c.rxPackets != 0 else { return }
-            let src = o.kind == .physical ? Endpoint.node(o.reporter) : directory.endpoint(address: o.src)
-            let dst = directory.endpoint(address: o.dst)
-            if let f = filter, !f.matches(reporter: o.reporter, kind: o.kind, proto: o.proto, port: o.port, from: src, to: dst),
-               !f.matches(reporter: o.reporter, kind: o.kind, proto: o.proto, port: o.port, from: dst, to: src) { return }
-            if !misplaced[o.reporter] {
-                let peer = o.kind == .physical ? directory.endpoint(address: o.src) : src
-                let k = min(buckets - 1, max(0, Int((o.time - base) / resolution)))
-                let credit = max(bytes, 1)
-                if let n = peer.nodeID, n != o.reporter, n < width {
-                    var run = evidenceRun[n]
-                    if run < 0 {
-                        run = evidence.count
-                        evidenceRun.modify(n) { $0 = run }
-                        evidence.append(contentsOf: repeatElement(0, count: buckets))
-                    }
-                    evidence[run + k] = Counters.sum(evidence[run + k], credit)
-                }
-                if let n = dst.nodeID, n != o.reporter, n < width {
-                    var run = evidenceRun[n]
-                    if run < 0 {
-                        run = evidence.count
-                        evidenceRun.modify(n) { $0 = run }
-                        evidence.append(contentsOf: repeatElement(0, count: buckets))
-                    }
-                    evidence[run + k] = Counters.sum(evidence[run + k], credit)
-                }
-            }
-            if o.kind == .virtual, src.nodeID == o.reporter, let p = dst.nodeID, p != o.reporter {
-                said.add(o.reporter, p, sent: c.txBytes, received: c.rxBytes)
-            }
+        if let parts = readEarly {
+            try peers.takeOut(misplaced, readIn: parts, ctx)
+        } else {
+            try ctx.observations(window, step: resolution) { peers.take($0, evidence: !misplaced[$0.reporter]) }
         }
+        let (evidenceRun, evidence, said) = (peers.evidenceRun, peers.evidence, peers.said)
 
         // 4. One row per node.
         var nodes = Set(reporting).union(evidenceRun.ids { $0 >= 0 })

@@ -41,6 +41,11 @@ struct BlobReader {
             defer { offset += 1 }
             return UInt64(blob[offset])
         }
+        // Then two (ports, most counts).
+        if offset + 1 < blob.count, blob[offset + 1] < 0x80 {
+            defer { offset += 2 }
+            return UInt64(blob[offset] & 0x7f) | UInt64(blob[offset + 1]) << 7
+        }
         return try longVarint()
     }
 
@@ -59,9 +64,37 @@ struct BlobReader {
     }
 
     /// Steps over `count` varints with the checks of ``varint()`` (at most ten bytes each,
-    /// none running past the blob's end), without assembling their values.
+    /// none running past the blob's end), without assembling their values. The usual case
+    /// (at most eight, all within the next 16 bytes) is read a word at a time: the bytes
+    /// without a continuation bit end the varints; anything else goes a byte at a time, which
+    /// throws where it must.
     @inline(__always)
     mutating func skipVarints(_ count: Int) throws {
+        if count <= 8, offset + 16 <= blob.count {
+            let high: UInt64 = 0x8080_8080_8080_8080
+            var ends0 = ~UInt64(littleEndian: blob.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) & high
+            var ends1 = ~UInt64(littleEndian: blob.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)) & high
+            var last = -1, left = count
+            while left > 0 {
+                let end: Int
+                if ends0 != 0 {
+                    end = ends0.trailingZeroBitCount >> 3
+                    ends0 &= ends0 - 1
+                } else if ends1 != 0 {
+                    end = 8 + (ends1.trailingZeroBitCount >> 3)
+                    ends1 &= ends1 - 1
+                } else {
+                    break
+                }
+                if end - last > 10 { break }
+                last = end
+                left -= 1
+            }
+            if left == 0 {
+                offset += last + 1
+                return
+            }
+        }
         var left = count, continued = 0
         while left > 0 {
             guard offset < blob.count, continued < 10 else { throw StoreError(.sqlite, "\(what) blob is truncated or corrupt") }

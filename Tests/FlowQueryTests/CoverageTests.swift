@@ -137,6 +137,38 @@ struct CoverageTests {
         }
     }
 
+    /// Without `logged` the peers' reports are read during the peers' pass, before the skews are
+    /// known, and those of the reporter whose clock is off are taken back out afterwards: the
+    /// answer is the one of reading them once the skews are known, on windows on and off the
+    /// minutes (raw rows at the edges). That reporter's reports do change the evidence: counted
+    /// (under a skew threshold it stays below), they add to the bytes peers saw with some node
+    /// that sent nothing (whose one gap is the whole window), so an answer that kept them would differ.
+    @Test(arguments: Backend.allCases)
+    func misplacedReportsAreTakenBackOut(_ backend: Backend) throws {
+        let f = try #require(Self.fixture)
+        let engine = QueryEngine(store: backend == .sqlite ? f.unlogged : f.memoryUnlogged)
+        let off = TimeWindow(from: Self.start + 17 * 60 * Self.s + 20 * Self.s, to: Self.start + 83 * 60 * Self.s + 7 * Self.s)
+        for window in [Self.window, off] {
+            let o = QueryOptions(window: window)
+            let early = try engine.coverage(o)
+            let late = try engine.read(o) { ctx in
+                var c = Coverage(ctx, CoverageThresholds(), rejects: [])
+                c.readsEvidenceEarly = false
+                return try c.rows()
+            }
+            #expect(early == late, "\(Report.coverage(early).render(.table, wide: true))\n\(Report.coverage(late).render(.table, wide: true))")
+            let skewed = try #require(early.first { $0.node == f.skewed })
+            #expect(skewed.verdict == .skew && skewed.skewSource == .peers)
+            var lenient = CoverageThresholds()
+            lenient.skewSeconds = 1000
+            let counted = try engine.coverage(o, thresholds: lenient)
+            let peerBytes = { (rows: [CoverageRow]) in
+                Dictionary(uniqueKeysWithValues: rows.filter { $0.messages == 0 }.map { ($0.node, $0.gaps.map(\.peerBytes)) })
+            }
+            #expect(peerBytes(counted) != peerBytes(early), "the skewed reporter's reports are evidence somewhere")
+        }
+    }
+
     /// The peers' skew as the README defines it, computed the plain way (a dictionary of every
     /// conversation's first two reporters): coverage's faster reading gives exactly the same.
     @Test(arguments: Backend.allCases)

@@ -105,6 +105,13 @@ struct FlowStoreTests {
         #expect(try RowCodec.decode(head + [0x00, 0x00] + ten + [0, 0, 0]).count == 1)
         #expect(throws: StoreError.self) { try ends(head + [0x00, 0x00] + eleven + [0, 0, 0]) }
         #expect(throws: StoreError.self) { try RowCodec.decode(head + [0x00, 0x00] + eleven + [0, 0, 0]) }
+        // The same with a row after them, so that the counters are stepped over a word at a time.
+        let row = [UInt8](repeating: 0, count: 9)
+        #expect(try ends(head + [0x00, 0x00] + ten + [0, 0, 0] + row).count == 2)
+        #expect(try RowCodec.decode(head + [0x00, 0x00] + ten + [0, 0, 0] + row).count == 2)
+        #expect(throws: StoreError.self) { try ends(head + [0x00, 0x00] + eleven + [0, 0, 0] + row) }
+        #expect(throws: StoreError.self) { try RowCodec.decode(head + [0x00, 0x00] + eleven + [0, 0, 0] + row) }
+        #expect(throws: StoreError.self) { try ends(head + [0x00, 0x00, 0x01] + eleven + [0, 0] + row) }
         #expect(throws: StoreError.self) { try ends([9]) }
     }
 
