@@ -16,12 +16,14 @@ import Foundation
 /// So at every commit each longer level holds exactly the rows that start before the mark
 /// (schema/012_rollup_marks.sql) and the hour level holds everything: questions read a longer
 /// level's buckets that end by the mark and the hour level after it (``LevelCoverage/latest(_:)``).
-/// A writer that does not defer (`ingest`, `import`, `nodes import`) folds every hour after the
-/// mark in at its first commit and deletes the mark.
+/// A writer that does not defer (`ingest`, `import`, `pull`, `nodes import`) folds every hour
+/// after the mark in at its first commit and deletes the mark. A prune keeps the hours from the
+/// start of the mark's day on (``Pruner``).
 ///
 /// The mark only moves forward while a store has one: a writer makes one at the hour after the
-/// latest message stored (or, in an empty store, at the hour of the first batch), so that no row
-/// after it is in the longer levels.
+/// latest row the longer levels may hold (the latest message or hour kept; in an empty store, the
+/// hour of the first batch), and no earlier than the midnight after the hour level's cut, so that
+/// no row after it is in the longer levels and none of its hours was pruned.
 extension FlowWriter {
     /// Reads the stored mark at the start of a batch (in its transaction, so that another
     /// process's writer that folded everything in between is seen).
@@ -107,6 +109,7 @@ extension FlowWriter {
         }
     }
 
+    /// The first midnight (UTC) at or after `t`.
     static func ceilDay(_ t: Nanoseconds) -> Nanoseconds {
         let day = RollupStep.day * Timestamp.nanosPerSecond
         let floor = Timestamp.bucketStart(t, step: day)
