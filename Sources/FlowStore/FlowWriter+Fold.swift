@@ -84,8 +84,9 @@ extension FlowWriter {
                 } else {
                     return
                 }
-                // Nor may a row be left to the hour level where a prune may delete its hour first.
-                if let kept = try hourKeptFrom() { longMark = max(longMark!, Self.ceilHour(kept)) }
+                // Nor may a row be left to the hour level where a prune may have deleted hours of its
+                // day (that day's bucket could then answer nothing) or may delete its own first.
+                if let kept = try hourKeptFrom() { longMark = max(longMark!, Self.ceilDay(kept)) }
                 longMarkChanged = true
             }
             // Up to the hour that the newest data (never later than the clock) has left by `margin`.
@@ -106,10 +107,10 @@ extension FlowWriter {
         }
     }
 
-    static func ceilHour(_ t: Nanoseconds) -> Nanoseconds {
-        let hour = 3600 * Timestamp.nanosPerSecond
-        let floor = Timestamp.bucketStart(t, step: hour)
-        return floor == t ? t : floor + hour
+    static func ceilDay(_ t: Nanoseconds) -> Nanoseconds {
+        let day = RollupStep.day * Timestamp.nanosPerSecond
+        let floor = Timestamp.bucketStart(t, step: day)
+        return floor == t ? t : floor + day
     }
 
     /// Writes the mark when it moved (or deletes it when the levels are complete).

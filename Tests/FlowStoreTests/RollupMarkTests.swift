@@ -97,7 +97,8 @@ struct RollupMarkTests {
             try w.begin()
             for i in 0..<Int64(20) { try w.add(Make.message(node: Int(i % 5) + 1, at: 5 * Self.hour + i * 60, rows: 2, bytes: 500 + i)) }
             try w.commit()
-            #expect(try w.storedMark() == Make.t0 + 9 * hour)
+            // The midnight after the cut at 19:00: the rows at 15:00 went to every level at once.
+            #expect(try w.storedMark() == Make.t0 + 14 * hour)
             while try pruner.step() {}
         }
         try store.importNodes([], at: Make.t0)
@@ -120,8 +121,12 @@ struct RollupMarkTests {
             let kept = try Int.fetchOne(db, sql: "SELECT count(*) FROM rollups WHERE step = 3600 AND bucket >= ?",
                                         arguments: [Make.t0 / Timestamp.nanosPerSecond + 3 * Self.hour])!
             #expect(kept == 5, "the five reporters' hour after the mark")
+            // And those of the mark's day before it (its day bucket has only them): the cut
+            // recorded is that day's start, so questions over the day are still answered.
             #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM rollups WHERE step = 3600 AND bucket < ?",
-                                     arguments: [Make.t0 / Timestamp.nanosPerSecond + 3 * Self.hour]) == 0)
+                                     arguments: [Make.t0 / Timestamp.nanosPerSecond + 3 * Self.hour]) == 15)
+            #expect(try Int64.fetchOne(db, sql: "SELECT kept_from_ns FROM retention WHERE level = 3600")
+                    == Make.t0 - 10 * Self.hour * Timestamp.nanosPerSecond)
         }
         try store.importNodes([], at: Make.t0)
         try store.pool.read { (db: Database) throws in
