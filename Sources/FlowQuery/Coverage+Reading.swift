@@ -7,9 +7,8 @@ extension Coverage {
     /// through them and hands them on, packed, in batches; a second thread decodes the rows'
     /// ends, keeps the ``Sightings`` and, when `windows`, the messages' windows, and at the end
     /// groups those by node and computes the skews over `skewRange` (``Sightings/skews(from:to:)``).
-    /// Whenever that thread
-    /// lags behind, this one does `meanwhile`'s work, then decodes a batch itself, instead of
-    /// waiting. On two cores the pass takes about as long as the larger half of the work; the
+    /// Whenever that thread lags behind, this one does `meanwhile`'s work, then decodes a batch
+    /// itself, instead of waiting. On two cores the pass takes about as long as the larger half of the work; the
     /// answer is the one a single thread gives (the second thread reads the messages in the same
     /// order). Returns once this thread has read them all: the store is free for other reads
     /// while the second thread finishes (``PeerReading/finish()``).
