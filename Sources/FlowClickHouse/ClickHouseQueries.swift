@@ -45,21 +45,24 @@ public struct ClickHouseQueries: Sendable {
         let options: QueryOptions
         // What the question reads before its answer, in one request with the store's check when
         // due (``ClickHouseStore/prelude(window:)``): the node tables and whether the window holds
-        // data (for the notes).
-        var prelude: (directory: NodeDirectory, windowHasData: Bool?)?
-        func begin(_ o: QueryOptions) throws -> NodeDirectory {
+        // data (for the notes). An answer whose SQL needs no node tables is asked at the same
+        // time (two requests in flight, not one after the other).
+        var prelude: Background<Prelude>?
+        func begin(_ o: QueryOptions, early: Bool = false) throws -> Context {
             // What the engine answers instead is refused before anything is read.
             if o.filter != nil { throw ClickHouseUnsupported("--where") }
-            let read = try store.prelude(window: o.window)
+            let early = early && o.endpoint == nil && o.tag == nil && o.user == nil
+            let store = self.store
+            let read = early ? Background { try store.prelude(window: o.window) } : Background(done: try store.prelude(window: o.window))
             prelude = read
-            return read.directory
+            return try Context(self, o, prelude: read, early: early)
         }
         switch question {
         case .nodes:
             return .nodes(try store.nodes())
         case .top(let o, let by, let metric, let limit):
             options = o
-            let context = try Context(self, o, try begin(o))
+            let context = try begin(o, early: true)
             switch by {
             case .endpoint:
                 let (rows, total) = try topEndpoints(context, metric: metric, limit: limit)
@@ -81,7 +84,7 @@ public struct ClickHouseQueries: Sendable {
         case .series(let o, let step, let subject):
             options = o
             _ = try uniformBuckets(o, step: step)
-            let context = try Context(self, o, try begin(o))
+            let context = try begin(o, early: subject == .all)
             report = .series(try series(context, step: step, subject: subject))
             switch subject {
             case .all: break
@@ -94,21 +97,21 @@ public struct ClickHouseQueries: Sendable {
                 throw ClickHouseUnsupported("rollup --group-by \(key.rawValue)")
             }
             _ = try uniformBuckets(o, step: step)
-            let context = try Context(self, o, try begin(o))
+            let context = try begin(o, early: true)
             report = .rollup(try rollup(context, step: step, groupBy: groupBy), groupBy: groupBy)
         case .scope(let o):
             options = o
-            let context = try Context(self, o, try begin(o))
+            let context = try begin(o)
             report = .scope(try scope(context))
         case .scopeFlows(let o, let limit):
             options = o
-            let context = try Context(self, o, try begin(o))
+            let context = try begin(o)
             let page = try flows(context, limit: limit, after: nil)
             report = .flows(page.rows)
             report.cut = Report.Cut(total: page.total, atLeast: page.atLeast)
         case .flows(let o, let match, let limit, let after):
             options = o
-            let context = try Context(self, o, try begin(o))
+            let context = try begin(o)
             let page = try flows(context, match: match, limit: limit, after: after)
             report = .flows(page.rows)
             report.cut = Report.Cut(total: page.total, atLeast: page.atLeast)
@@ -116,22 +119,56 @@ public struct ClickHouseQueries: Sendable {
         case .coverage: throw ClickHouseUnsupported("coverage")
         }
         if let e = options.endpoint { arguments.append(e) }
-        report.notes = try notes(options.window, arguments: arguments, directory: prelude?.directory, windowHasData: prelude?.windowHasData)
+        let read = try prelude?.value()
+        report.notes = try notes(options.window, arguments: arguments, directory: read?.directory, windowHasData: read?.windowHasData)
         return report
     }
 
     // MARK: The edge model in SQL
 
+    /// What a question reads before its answer (``ClickHouseStore/prelude(window:)``): the node
+    /// tables and whether the window holds any flow row (for the notes).
+    typealias Prelude = (directory: NodeDirectory, windowHasData: Bool?)
+
     /// One question's filters and the directory its endpoint arguments resolve in.
     struct Context {
         let options: QueryOptions
-        let directory: NodeDirectory
         /// The resolved `--endpoint`.
         let endpoint: String?
         let queries: ClickHouseQueries
+        /// The question's prelude: read before the answer's SQL is made (when the SQL needs it),
+        /// or while the answer is computed (``select(_:)`` waits for it).
+        let prelude: Background<Prelude>
+        /// How the SQL resolves addresses and knows the reporters.
+        let resolution: Resolution
 
-        init(_ queries: ClickHouseQueries, _ options: QueryOptions, _ directory: NodeDirectory) throws {
+        enum Resolution {
+            /// The question's node tables as constants in the SQL: the owners as two array
+            /// literals in the same order ('' → `*`) for `transform`, the reporters as the inside
+            /// of an `IN (…)` (scalar subqueries over the tables instead ran once per level of the
+            /// query's nesting, about half a day's `top` on the server).
+            case constants(ips: String, owners: String, reporters: String)
+            /// The node tables as the server reads them when it runs the answer (joined; the
+            /// prelude is read at the same time, by another request).
+            case tables
+        }
+
+        /// - parameter early: the answer's SQL needs no node tables (no `--endpoint`, `--tag`,
+        ///   `--user`), so it is asked while the prelude is read.
+        init(_ queries: ClickHouseQueries, _ options: QueryOptions, prelude: Background<Prelude>, early: Bool) throws {
             if options.filter != nil { throw ClickHouseUnsupported("--where") }
+            self.options = options
+            self.queries = queries
+            self.prelude = prelude
+            labelMaker = Labels(queries.store, prelude)
+            if early {
+                precondition(options.endpoint == nil && options.tag == nil && options.user == nil, "an early answer with node filters")
+                tagged = nil
+                endpoint = nil
+                resolution = .tables
+                return
+            }
+            let directory = try prelude.value().directory
             // --tag and --user: the nodes that have the tag and the user (an edge counts when either end is one).
             if options.tag != nil || options.user != nil {
                 tagged = directory.nodes.values.filter { n in
@@ -140,27 +177,74 @@ public struct ClickHouseQueries: Sendable {
             } else {
                 tagged = nil
             }
-            self.options = options
-            self.directory = directory
-            self.queries = queries
             endpoint = try options.endpoint.map { try queries.resolve($0, directory) }
-            labelMaker = Labels(queries.store, directory)
-            // The owners as two constant arrays sorted by address ('' → `*`), for `transform`, and
-            // the reporters as a constant set: resolution happens on the server, with the node
-            // tables this question read (scalar subqueries over the tables instead ran once per
-            // level of the query's nesting, about half a day's `top` on the server).
             let owned = [("", "*")] + directory.owners.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-            ips = "[" + owned.map { ClickHouseClient.quote($0.0) }.joined(separator: ", ") + "]"
-            owners = "[" + owned.map { ClickHouseClient.quote($0.1) }.joined(separator: ", ") + "]"
             let reporting = directory.nodes.values.filter(\.isReporter).map(\.stableID).sorted()
-            reporters = reporting.isEmpty ? ClickHouseClient.quote(unseen) : reporting.map(ClickHouseClient.quote).joined(separator: ", ")
+            resolution = .constants(ips: "[" + owned.map { ClickHouseClient.quote($0.0) }.joined(separator: ", ") + "]",
+                                    owners: "[" + owned.map { ClickHouseClient.quote($0.1) }.joined(separator: ", ") + "]",
+                                    reporters: reporting.isEmpty ? ClickHouseClient.quote(unseen) : reporting.map(ClickHouseClient.quote).joined(separator: ", "))
         }
 
-        /// The owned addresses and their owners, as array literals in the same order.
-        let ips: String
-        let owners: String
-        /// The reporters' stable IDs, as the inside of an `IN (…)`.
-        let reporters: String
+        /// The question's node tables (after ``select(_:)``, or for a question that is not early;
+        /// empty should the prelude have failed, which ``select(_:)`` throws).
+        var directory: NodeDirectory {
+            (try? prelude.value().directory) ?? NodeDirectory([:])
+        }
+
+        /// Runs the answer's SELECT (``ClickHouseQueries/select(_:)``), then waits for the prelude:
+        /// its error (a store missing or newer than this binary) comes first.
+        func select(_ sql: String) throws -> Answer {
+            let answer: Answer
+            do {
+                answer = try queries.select(sql)
+            } catch {
+                _ = try prelude.value()
+                throw error
+            }
+            _ = try prelude.value()
+            return answer
+        }
+
+        // The parts of the SQL that resolve ends and test reporters.
+
+        /// A `WITH` clause the resolving SELECT starts with (the constant arrays), or nothing.
+        var with: String {
+            if case .constants(let ips, let owners, _) = resolution { return "WITH \(ips) AS ips, \(owners) AS owners" }
+            return ""
+        }
+
+        /// The resolved source end `x` of a row (a physical row's is its reporter) and its destination `y`.
+        var resolvedEnds: String {
+            switch resolution {
+            case .constants:
+                return "if(kind = 3, reporter, transform(src, ips, owners, src)) AS x, transform(dst, ips, owners, dst) AS y"
+            case .tables:
+                return "if(kind = 3, reporter, if(src = '', '*', if(xo = '', src, xo))) AS x, if(dst = '', '*', if(yo = '', dst, yo)) AS y"
+            }
+        }
+
+        /// The rows of `source` the resolving SELECT reads (joined with the address owners when resolved by the tables).
+        func from(_ source: String) -> String {
+            switch resolution {
+            case .constants:
+                return "(\n\(source)\n)"
+            case .tables:
+                let owners = "SELECT ip, argMax(node, (info_ns, seq)) AS o FROM node_addresses GROUP BY ip"
+                return """
+                    (SELECT * FROM (
+                        SELECT * FROM (
+                    \(source)
+                        ) ANY LEFT JOIN (SELECT ip AS src, o AS xo FROM (\(owners))) USING src
+                    ) ANY LEFT JOIN (SELECT ip AS dst, o AS yo FROM (\(owners))) USING dst)
+                    """
+            }
+        }
+
+        /// The inside of an `IN (…)` of the reporters' stable IDs.
+        var reporters: String {
+            if case .constants(_, _, let reporters) = resolution { return reporters }
+            return "SELECT stable_id FROM reporters"
+        }
 
         let labelMaker: Labels
         /// The nodes `--tag` and `--user` select (nil: no such filter).
@@ -175,12 +259,12 @@ public struct ClickHouseQueries: Sendable {
     final class Labels {
         let store: ClickHouseStore
         /// The question's node tables (the labels read no others).
-        let directory: NodeDirectory
+        let prelude: Background<Prelude>
         var labels: EndpointLabels?
 
-        init(_ store: ClickHouseStore, _ directory: NodeDirectory) {
+        init(_ store: ClickHouseStore, _ prelude: Background<Prelude>) {
             self.store = store
-            self.directory = directory
+            self.prelude = prelude
         }
 
         func label(_ key: String, ports: [UInt16] = [], starOnly: Bool? = false) throws -> String? {
@@ -195,7 +279,7 @@ public struct ClickHouseQueries: Sendable {
 
         func made() throws -> EndpointLabels {
             if let labels { return labels }
-            let made = try EndpointLabels(try ClickHouseSnapshot(store.client, directory: directory))
+            let made = try EndpointLabels(try ClickHouseSnapshot(store.client, directory: try prelude.value().directory))
             labels = made
             return made
         }
@@ -274,14 +358,11 @@ public struct ClickHouseQueries: Sendable {
             SELECT start_ns, span, reporter, \(kindColumn ? "kind, " : "")\(direction ? "x AS source, side, " : "")\(parts == nil ? "" : "bi, ")proto, port,
                    e.1 AS ef, e.2 AS et, e.3 AS ep, e.4 AS eb
             FROM (
-                WITH \(c.ips) AS ips, \(c.owners) AS owners
+                \(c.with)
                 SELECT start_ns, span, reporter, kind, proto, port, side,\(parts == nil ? "" : " bi,")
-                       if(kind = 3, reporter, transform(src, ips, owners, src)) AS x,
-                       transform(dst, ips, owners, dst) AS y,
+                       \(c.resolvedEnds),
                        arrayJoin([(x, y, tx_packets, tx_bytes), (y, x, rx_packets, rx_bytes)]) AS e
-                FROM (
-                    \(source)
-                )
+                FROM \(c.from(source))
             )
             WHERE (ep != 0 OR eb != 0)
               AND if(ef IN (\(c.reporters)), ef = reporter,
@@ -312,16 +393,13 @@ public struct ClickHouseQueries: Sendable {
         return """
             SELECT start_ns, span, reporter, kind, proto, port, side, x, y, fwd, rev, tx_packets, tx_bytes, rx_packets, rx_bytes
             FROM (
-                WITH \(c.ips) AS ips, \(c.owners) AS owners
+                \(c.with)
                 SELECT start_ns, span, reporter, kind, proto, port, side, tx_packets, tx_bytes, rx_packets, rx_bytes,
-                       if(kind = 3, reporter, transform(src, ips, owners, src)) AS x,
-                       transform(dst, ips, owners, dst) AS y,
+                       \(c.resolvedEnds),
                        x IN (\(c.reporters)) AS xr, y IN (\(c.reporters)) AS yr,
                        if(xr, x = reporter, if(yr, y = reporter, 1)) AS fwd,
                        if(yr, y = reporter, if(xr, x = reporter, 1)) AS rev
-                FROM (
-                    \(source)
-                )
+                FROM \(c.from(source))
             )
             WHERE (fwd OR rev)\(outer)
             """
@@ -445,7 +523,7 @@ public struct ClickHouseQueries: Sendable {
             SELECT start_ns, end_ns, reporter, ord, digest, row, kind, proto, src, src_port, dst, dst_port,
                    tx_packets, tx_bytes, rx_packets, rx_bytes, x, y
             FROM (
-                WITH \(c.ips) AS ips, \(c.owners) AS owners
+                \(c.with)
                 SELECT start_ns, end_ns, reporter, digest, row, kind, proto, src, src_port, dst, dst_port,
                        tx_packets, tx_bytes, rx_packets, rx_bytes,
                        transform(src, ips, owners, src) AS x, transform(dst, ips, owners, dst) AS y,
@@ -459,7 +537,7 @@ public struct ClickHouseQueries: Sendable {
         let cap = max(Self.flowCountBound, limit)
         let counted = try client.rows("SELECT count() FROM (SELECT 1 FROM (\(rows)) LIMIT \(cap + 1))")
         let total = counted.first.flatMap { Int($0[0]) } ?? 0
-        let page = try select(rows + "\nORDER BY start_ns DESC, ord DESC, digest DESC, row ASC\nLIMIT \(limit)")
+        let page = try c.select(rows + "\nORDER BY start_ns DESC, ord DESC, digest DESC, row ASC\nLIMIT \(limit)")
         let out = page.rows.map { f -> FlowLogRow in
             let reporter = f.string(2)
             let src = f.string(8), dst = f.string(10), x = f.string(16), y = f.string(17)
@@ -487,7 +565,7 @@ public struct ClickHouseQueries: Sendable {
         // `*`'s label says whether its traffic is with `*` only, with others only, or both: every
         // row with `*` at an end is in `*`'s group, so the group's maxima of the two flags (of
         // counted observations with traffic) say it.
-        let answer = try select("""
+        let answer = try c.select("""
             SELECT s.1 AS endpoint, sum(s.2) AS sb, sum(s.3) AS rb, sum(s.4) AS sp, sum(s.5) AS rp,
                    sb + rb AS bytes, sp + rp AS packets, max(s.6) AS with_star, max(s.7) AS with_others
             FROM (
@@ -518,7 +596,7 @@ public struct ClickHouseQueries: Sendable {
 
     func topPairs(_ c: Context, metric: Metric, limit: Int) throws -> ([TopPairRow], Int) {
         let order = metric == .bytes ? "bytes" : "packets"
-        let answer = try select("""
+        let answer = try c.select("""
             SELECT a, b, sum(abB) AS ab_bytes, sum(baB) AS ba_bytes, sum(abP) AS ab_packets, sum(baP) AS ba_packets,
                    ab_bytes + ba_bytes AS bytes, ab_packets + ba_packets AS packets
             FROM (
@@ -547,7 +625,7 @@ public struct ClickHouseQueries: Sendable {
     }
 
     func topPorts(_ c: Context, metric: Metric, limit: Int) throws -> ([TopPortRow], Int) {
-        let answer = try select("""
+        let answer = try c.select("""
             SELECT proto, port, sum(if(fwd, tx_bytes, 0) + if(rev, rx_bytes, 0)) AS bytes,
                    sum(if(fwd, tx_packets, 0) + if(rev, rx_packets, 0)) AS packets
             FROM (\(Self.countedRows(c)))
@@ -563,7 +641,7 @@ public struct ClickHouseQueries: Sendable {
     }
 
     func topProtocols(_ c: Context, metric: Metric, limit: Int) throws -> ([TopProtoRow], Int) {
-        let answer = try select("""
+        let answer = try c.select("""
             SELECT proto, sum(if(fwd, tx_bytes, 0) + if(rev, rx_bytes, 0)) AS bytes,
                    sum(if(fwd, tx_packets, 0) + if(rev, rx_packets, 0)) AS packets
             FROM (\(Self.countedRows(c)))
@@ -600,7 +678,7 @@ public struct ClickHouseQueries: Sendable {
             forward = "(x = \(a) AND y = \(b))"
             reverse = "(y = \(a) AND x = \(b))"
         }
-        let answer = try select("""
+        let answer = try c.select("""
             SELECT intDiv(start_ns - \(first), \(width)) AS i,
                    sum(if(fwd AND \(forward), tx_bytes, 0) + if(rev AND \(reverse), rx_bytes, 0)) AS bytes,
                    sum(if(fwd AND \(forward), tx_packets, 0) + if(rev AND \(reverse), rx_packets, 0)) AS packets
@@ -632,7 +710,7 @@ public struct ClickHouseQueries: Sendable {
             min(start_ns), argMin(span, start_ns), max(start_ns + span), argMax(span, start_ns + span),
             max(if(span = 0, start_ns, toInt64(-9223372036854775807)))
             """
-        let answer = try select("""
+        let answer = try c.select("""
             SELECT if(ef = \(q), et, ef) AS peer,
                    sumIf(eb, ef = \(q)) AS sb, sumIf(eb, ef != \(q)) AS rb, sumIf(ep, ef = \(q)) AS sp, sumIf(ep, ef != \(q)) AS rp,
                    arraySort(groupUniqArray(proto)), arraySort(groupUniqArray(port)),
@@ -697,7 +775,7 @@ public struct ClickHouseQueries: Sendable {
             let buckets = Set(firsts.values.filter { $0.span > 0 } + lasts.values.filter { $0.span > 0 }).sorted { ($0.start, $0.span) < ($1.start, $1.span) }
             if buckets.isEmpty { return }
             let parts = buckets.map { (window: TimeWindow(from: $0.start, to: $0.start + $0.span), below: $0.span / Timestamp.nanosPerSecond) }
-            let answer = try select("""
+            let answer = try c.select("""
                 SELECT bi, if(ef = \(q), et, ef) AS peer, \(sighting)
                 FROM (\(Self.edges(c, direction: true, parts: parts)))
                 GROUP BY bi, peer
@@ -739,7 +817,7 @@ public struct ClickHouseQueries: Sendable {
             }
         }
         let keyList = columns.enumerated().map { "\($1.1) AS k\($0)" }
-        let answer = try select("""
+        let answer = try c.select("""
             SELECT intDiv(start_ns - \(first), \(width)) AS i\(keyList.map { ", " + $0 }.joined()), sum(eb) AS bytes, sum(ep) AS packets
             FROM (\(Self.edges(c, kindColumn: true, step: width, first: first)))
             GROUP BY i\(columns.indices.map { ", k\($0)" }.joined())

@@ -325,14 +325,28 @@ final class ClickHouseWriter: StoreWriter {
     static func encode(_ messages: [(FlowMessage, Int64)]) -> [UInt8] {
         var out = RowBinary()
         out.bytes.reserveCapacity(messages.reduce(0) { $0 + max(1, $1.0.rows.count) } * 110)
+        // Each address's text once per insert (a few hundred distinct ones; formatting one, IPv6
+        // especially, cost more than the rest of its row), and each message's header once.
+        var texts: [IPAddress: [UInt8]] = [:]
+        func address(_ a: IPAddress?) {
+            guard let a else { return out.u8(0) }
+            if let t = texts[a] { return out.bytes.append(contentsOf: t) }
+            var text = RowBinary()
+            text.string(a.description)
+            texts[a] = text.bytes
+            out.bytes.append(contentsOf: text.bytes)
+        }
+        var head = RowBinary()
         for (m, digest) in messages {
             // Milliseconds after the window's end, rounded down (as SQLite's store keeps it).
             let logged = m.logged.map { Timestamp.floorDivMod($0 &- m.end, 1_000_000).0 }
+            head.bytes.removeAll(keepingCapacity: true)
+            head.i64(m.start)
+            head.i64(m.end)
+            head.string(m.nodeID)
+            head.i64(digest)
             func header(_ row: UInt32) {
-                out.i64(m.start)
-                out.i64(m.end)
-                out.string(m.nodeID)
-                out.i64(digest)
+                out.bytes.append(contentsOf: head.bytes)
                 out.u32(row)
             }
             if m.rows.isEmpty {
@@ -351,9 +365,9 @@ final class ClickHouseWriter: StoreWriter {
                 header(UInt32(i))
                 out.u8(r.kind.rawValue)
                 out.u8(r.proto)
-                out.string(r.src?.description ?? "")
+                address(r.src)
                 out.u16(r.srcPort)
-                out.string(r.dst?.description ?? "")
+                address(r.dst)
                 out.u16(r.dstPort)
                 out.u64(UInt64(r.txPackets))
                 out.u64(UInt64(r.txBytes))

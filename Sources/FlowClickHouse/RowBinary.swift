@@ -11,11 +11,11 @@ struct RowBinary {
     }
 
     @inline(__always) mutating func u32(_ v: UInt32) {
-        for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) }
+        withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     @inline(__always) mutating func u64(_ v: UInt64) {
-        for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) }
+        withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     @inline(__always) mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }

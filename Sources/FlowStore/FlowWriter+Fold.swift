@@ -29,11 +29,37 @@ extension FlowWriter {
         longMark = try storedMark()
         longMarkChanged = false
         startedAfter = nil
-        if longMark == nil, deferLongLevels != nil {
-            let s = try RawStatement(sqlite, "SELECT max(start_ns) FROM messages")
+        if longMark == nil, deferLongLevels != nil { startedAfter = try latestInLongLevels() }
+    }
+
+    /// Where the hour level's kept time begins (`retention`), nil when it was never pruned.
+    func hourKeptFrom() throws -> Nanoseconds? {
+        let s = try RawStatement(sqlite, "SELECT kept_from_ns FROM retention WHERE level = 3600")
+        defer { s.reset() }
+        return try s.step() ? s.optionalInt64(0) : nil
+    }
+
+    /// A time at or after the start of the latest row the levels of a day and more may hold (ns),
+    /// nil when they hold none: the latest message, or the latest hour bucket (raw rows may have
+    /// been pruned while the hours are kept: a fold must never add an hour that is in them
+    /// already), or, with neither left, the end of the latest bucket of those levels.
+    func latestInLongLevels() throws -> Nanoseconds? {
+        func value(_ sql: String, _ step: Int64? = nil) throws -> Int64? {
+            let s = try RawStatement(sqlite, sql)
             defer { s.reset() }
-            startedAfter = try s.step() ? s.optionalInt64(0) : nil
+            if let step { s.bind(1, step) }
+            return try s.step() ? s.optionalInt64(0) : nil
         }
+        // Each reporter's latest bucket of a step: one probe of the key each.
+        let latestBucket = "SELECT max((SELECT bucket FROM rollups r WHERE r.step = ?1 AND r.reporter = n.id ORDER BY r.bucket DESC LIMIT 1)) FROM nodes n"
+        let raw = try value("SELECT max(start_ns) FROM messages")
+        let hour = try value(latestBucket, 3600).map { $0 * Timestamp.nanosPerSecond }
+        if raw != nil || hour != nil { return max(raw ?? .min, hour ?? .min) }
+        var end: Nanoseconds?
+        for step in RollupStep.all where step >= RollupStep.day {
+            if let b = try value(latestBucket, step) { end = max(end ?? .min, (b + step) * Timestamp.nanosPerSecond - 1) }
+        }
+        return end
     }
 
     /// The stored mark of the levels of a day and more (the earliest, should they differ), nil
@@ -50,7 +76,7 @@ extension FlowWriter {
         let hour = 3600 * Timestamp.nanosPerSecond
         if let margin = deferLongLevels {
             if longMark == nil {
-                // No row after the mark may be in the longer levels: they hold every stored row.
+                // No row after the mark may be in the longer levels: they hold every row stored before.
                 if let latest = startedAfter {
                     longMark = Timestamp.bucketStart(latest, step: hour) + hour
                 } else if let first = minuteRollups.keys.lazy.map(\.bucket).min() {
@@ -58,6 +84,9 @@ extension FlowWriter {
                 } else {
                     return
                 }
+                // Nor may a row be left to the hour level where a prune may have deleted hours of its
+                // day (that day's bucket could then answer nothing) or may delete its own first.
+                if let kept = try hourKeptFrom() { longMark = max(longMark!, Self.ceilDay(kept)) }
                 longMarkChanged = true
             }
             // Up to the hour that the newest data (never later than the clock) has left by `margin`.
@@ -76,6 +105,12 @@ extension FlowWriter {
             longMark = nil
             longMarkChanged = true
         }
+    }
+
+    static func ceilDay(_ t: Nanoseconds) -> Nanoseconds {
+        let day = RollupStep.day * Timestamp.nanosPerSecond
+        let floor = Timestamp.bucketStart(t, step: day)
+        return floor == t ? t : floor + day
     }
 
     /// Writes the mark when it moved (or deletes it when the levels are complete).

@@ -96,8 +96,14 @@ final class Pruner {
         planned = true
         let previous = try levelCoverage()
         var records: [(Int64, Int64, String)] = []
+        let mark = try writer.storedMark()
         for (stored, level, b) in boundaries() {
-            let keptFrom = max(b, previous.keptFrom[stored] ?? .min)
+            var cut = b
+            // The day bucket that holds the mark of the longer levels (schema/012_rollup_marks.sql)
+            // has only the rows before it: its hours stay, and so do all after it, until a writer has
+            // folded them in, so that questions over that day can still be answered exactly.
+            if stored == 3600, let mark { cut = min(cut, Timestamp.bucketStart(mark, step: RollupStep.day * Timestamp.nanosPerSecond)) }
+            let keptFrom = max(cut, previous.keptFrom[stored] ?? .min)
             let keep = DurationText.format(policy.keep(level)!)
             var line = PruneReport.Level(level: stored == 0 ? "raw" : DurationText.format(stored * Timestamp.nanosPerSecond),
                                          keep: keep, keptFrom: Timestamp.formatRFC3339(keptFrom))
@@ -119,12 +125,7 @@ final class Pruner {
                     work.append(.raw(from: lo, to: keptFrom))
                 }
             } else {
-                var bucketLimit = Timestamp.floorDivMod(keptFrom, Timestamp.nanosPerSecond).0
-                // Hours after the mark of the longer levels are not folded into them yet
-                // (schema/012_rollup_marks.sql): they stay until a writer has.
-                if stored == 3600, let mark = try writer.storedMark() {
-                    bucketLimit = min(bucketLimit, Timestamp.floorDivMod(mark, Timestamp.nanosPerSecond).0)
-                }
+                let bucketLimit = Timestamp.floorDivMod(keptFrom, Timestamp.nanosPerSecond).0
                 let count = try RawStatement(writer.sqlite, dry
                     ? "SELECT min(bucket), count(*) FROM rollups WHERE step = ?1 AND reporter = ?2 AND bucket < ?3"
                     : "SELECT min(bucket), 0 FROM rollups WHERE step = ?1 AND reporter = ?2 AND bucket < ?3")

@@ -130,8 +130,11 @@ extension Tailflow {
                 output.print(Report.changes(try usage { try engine.scopeChanges(window: o.window, endpoint: endpoint) }))
                 return
             }
+            // The window's changes are read while the peers are answered (on ClickHouse, two round
+            // trips of their own), and printed after them.
+            let changes = Background { try engine.scopeChanges(window: o.window, endpoint: endpoint) }
             try output.print(q, store: store)
-            let found = try usage { try engine.scopeChanges(window: o.window, endpoint: endpoint) }
+            let found = try usage { try changes.value() }
             guard !found.isEmpty else { return }
             if output.format == .table {
                 Stdout.write("\nConfiguration changes in the window (\(endpoint)'s node and tailnet-wide):\n")
@@ -260,3 +263,4 @@ struct ChartFormatOptions: ParsableArguments {
         Stdout.write(try usage { try AnswerCharts.svg(question, engine: engine) })
     }
 }
+

@@ -146,6 +146,35 @@ struct LaggingLevelsTests {
         }
     }
 
+    /// Long after the data stopped (the mark stuck where it was), raw rows, minutes and hours are
+    /// pruned past the mark: questions over whole days still get the complete store's answers,
+    /// the mark's day from the hours a prune keeps for it.
+    @Test func questionsAfterAPrunePastTheMarkAreAnsweredAsByACompleteStore() throws {
+        let f = try #require(Self.fixture)
+        let policy = try RetentionPolicy.parse("raw=1h,1m=1h,1h=1h")
+        let now = f.mark + 10 * Self.day
+        var engines: [QueryEngine] = []
+        for (name, store) in [("complete", f.complete), ("lagging", f.lagging)] {
+            let copy = f.dir.appendingPathComponent("\(name)-pruned-\(UUID().uuidString).db").path
+            try store.backup(to: copy)
+            let pruned = try FlowStore(path: copy)
+            _ = try pruned.prune(policy, now: now)
+            engines.append(QueryEngine(store: pruned))
+        }
+        let midnight = f.mark - 3600 * Self.second
+        for window in [TimeWindow(from: midnight - 30 * Self.day, to: midnight + Self.day),
+                       TimeWindow(from: midnight - Self.day, to: midnight + 2 * Self.day),
+                       TimeWindow(from: midnight, to: midnight + Self.day)] {
+            let o = QueryOptions(window: window)
+            let want = try engines[0].topEndpoints(o, limit: 10_000)
+            #expect(!want.isEmpty)
+            #expect(try engines[1].topEndpoints(o, limit: 10_000) == want, "\(window)")
+            #expect(try engines[1].topPairs(o, limit: 10_000) == engines[0].topPairs(o, limit: 10_000), "\(window)")
+            let so = QueryOptions(window: window)
+            #expect(try engines[1].series(so, step: Self.day) == engines[0].series(so, step: Self.day), "\(window)")
+        }
+    }
+
     @Test func checkFullFindsTheLaggingStoreConsistent() throws {
         let f = try #require(Self.fixture)
         let report = try f.lagging.check(full: true)
