@@ -774,7 +774,14 @@ public struct ClickHouseQueries: Sendable {
         while true {
             let buckets = Set(firsts.values.filter { $0.span > 0 } + lasts.values.filter { $0.span > 0 }).sorted { ($0.start, $0.span) < ($1.start, $1.span) }
             if buckets.isEmpty { return }
-            let parts = buckets.map { (window: TimeWindow(from: $0.start, to: $0.start + $0.span), below: $0.span / Timestamp.nanosPerSecond) }
+            // A day bucket goes straight to its minutes (one round fewer: a day's minute rows,
+            // tested first against the endpoint, read faster than its hours and then their
+            // minutes); other buckets to the levels below their own. The sighting found is the
+            // same: the earliest (latest) minute holding the peer holds its earliest (latest) raw row.
+            let parts = buckets.map { b -> (window: TimeWindow, below: Int64) in
+                let span = b.span / Timestamp.nanosPerSecond
+                return (TimeWindow(from: b.start, to: b.start + b.span), span == RollupStep.day ? 3600 : span)
+            }
             let answer = try c.select("""
                 SELECT bi, if(ef = \(q), et, ef) AS peer, \(sighting)
                 FROM (\(Self.edges(c, direction: true, parts: parts)))
