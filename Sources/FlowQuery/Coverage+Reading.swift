@@ -4,11 +4,11 @@ import FlowStore
 
 extension Coverage {
     /// Reads the window's messages once for the peers' skew: this thread (the store's) steps
-    /// through them, keeps their windows in `own` (when given) and hands the rows on, packed, in
-    /// batches; a second thread decodes the rows' ends, keeps the ``Sightings`` and at the end
-    /// computes the skews over `skewRange` (``Sightings/skews(from:to:)``). Whenever that thread
-    /// lags behind, this one does `meanwhile`'s work, then decodes a batch itself, instead of
-    /// waiting. On two cores the pass takes about as long as the larger half of the work; the
+    /// through them and hands them on, packed, in batches; a second thread decodes the rows'
+    /// ends, keeps the ``Sightings`` and, when `windows`, the messages' windows, and at the end
+    /// groups those by node and computes the skews over `skewRange` (``Sightings/skews(from:to:)``).
+    /// Whenever that thread lags behind, this one does `meanwhile`'s work, then decodes a batch
+    /// itself, instead of waiting. On two cores the pass takes about as long as the larger half of the work; the
     /// answer is the one a single thread gives (the second thread reads the messages in the same
     /// order). Returns once this thread has read them all: the store is free for other reads
     /// while the second thread finishes (``PeerReading/finish()``).
@@ -22,15 +22,15 @@ extension Coverage {
     /// - throws: What the store throws, or ``StoreError`` for a malformed row blob this thread
     ///   decoded (after the second thread stopped).
     static func startPeers(_ snapshot: any StoreSnapshot, _ window: TimeWindow, width: Int, skewRange: (Nanoseconds, Nanoseconds),
-                           own: inout OwnMessages?, meanwhile: (Double) throws -> Bool = { _ in false }) throws -> PeerReading {
-        let handoff = Handoff(width: width, skewRange: skewRange)
+                           windows: Bool, meanwhile: (Double) throws -> Bool = { _ in false }) throws -> PeerReading {
+        let handoff = Handoff(width: width, skewRange: skewRange, windowEnd: windows ? window.to : nil)
         DispatchQueue.global(qos: .userInitiated).async { handoff.keepSightings() }
         var batch = Handoff.Batch()
         var failure: (any Error)? = nil
         do {
             var ends: [RowEnds] = []
             let length = Double(window.to - window.from)
-            try snapshot.messageWindowsAndPackedRows(from: window.from, to: window.to, { own?.add($0) }) { h, rows in
+            try snapshot.messageWindowsAndPackedRows(from: window.from, to: window.to, { batch.window($0) }) { h, rows in
                 batch.rows(h, rows)
                 if batch.isFull {
                     // Rather than wait for the other thread, do the other work, then decode this batch here.
@@ -58,14 +58,12 @@ extension Coverage {
         return reading
     }
 
-    /// ``startPeers(_:_:width:skewRange:own:meanwhile:)``, then `whileWaiting` (given `own`) and
-    /// the rest of `meanwhile` while the second thread finishes, and ``PeerReading/finish()``: the skews.
+    /// ``startPeers(_:_:width:skewRange:windows:meanwhile:)``, the rest of `meanwhile` while the
+    /// second thread finishes, and ``PeerReading/finish()``.
     static func readPeers(_ snapshot: any StoreSnapshot, _ window: TimeWindow, width: Int, skewRange: (Nanoseconds, Nanoseconds),
-                          own: inout OwnMessages?, meanwhile: (Double) throws -> Bool = { _ in false },
-                          whileWaiting: (inout OwnMessages?) throws -> Void = { _ in }) throws -> [Int64: Double] {
-        let reading = try startPeers(snapshot, window, width: width, skewRange: skewRange, own: &own, meanwhile: meanwhile)
+                          windows: Bool, meanwhile: (Double) throws -> Bool = { _ in false }) throws -> (ByNode<Own>?, [Int64: Double]) {
+        let reading = try startPeers(snapshot, window, width: width, skewRange: skewRange, windows: windows, meanwhile: meanwhile)
         do {
-            try whileWaiting(&own)
             while try meanwhile(1) {}
         } catch {
             reading.wait()
@@ -74,7 +72,7 @@ extension Coverage {
         return try reading.finish()
     }
 
-    /// The second thread of ``startPeers(_:_:width:skewRange:own:meanwhile:)`` at work.
+    /// The second thread of ``startPeers(_:_:width:skewRange:windows:meanwhile:)`` at work.
     struct PeerReading {
         let handoff: Handoff
 
@@ -83,13 +81,13 @@ extension Coverage {
             handoff.join()
         }
 
-        /// Waits for the second thread: the skews.
+        /// Waits for the second thread: each node's windows (when asked for) and the skews.
         ///
         /// - throws: ``StoreError`` for a malformed row blob.
-        func finish() throws -> [Int64: Double] {
+        func finish() throws -> (ByNode<Own>?, [Int64: Double]) {
             handoff.join()
             if let failure = handoff.failure { throw failure }
-            return handoff.skews
+            return (handoff.own, handoff.skews)
         }
     }
 
@@ -100,6 +98,8 @@ extension Coverage {
     final class Handoff: @unchecked Sendable {
         struct Batch {
             static let capacity = 1024
+            /// Every message's header, in the order the store gave them.
+            var windows: [MessageHeader] = []
             /// The messages with rows, in key order, and where each one's packed rows end in `bytes`.
             var messages: [MessageHeader] = []
             var ends: [Int] = []
@@ -139,7 +139,11 @@ extension Coverage {
                 decoded = true
             }
 
-            var isFull: Bool { messages.count >= Self.capacity }
+            var isFull: Bool { messages.count >= Self.capacity || windows.count >= Self.capacity }
+
+            mutating func window(_ h: MessageHeader) {
+                windows.append(h)
+            }
 
             mutating func rows(_ h: MessageHeader, _ rows: UnsafeRawBufferPointer) {
                 messages.append(h)
@@ -148,6 +152,7 @@ extension Coverage {
             }
 
             mutating func clear() {
+                windows.removeAll(keepingCapacity: true)
                 messages.removeAll(keepingCapacity: true)
                 ends.removeAll(keepingCapacity: true)
                 bytes.removeAll(keepingCapacity: true)
@@ -167,13 +172,16 @@ extension Coverage {
         private var joined = false
         private let width: Int
         private let skewRange: (Nanoseconds, Nanoseconds)
+        private let windowEnd: Nanoseconds?
         /// Set by the sightings' thread before it signals `finished`.
         private(set) var skews: [Int64: Double] = [:]
+        private(set) var own: ByNode<Own>? = nil
         private(set) var failure: (any Error)? = nil
 
-        init(width: Int, skewRange: (Nanoseconds, Nanoseconds)) {
+        init(width: Int, skewRange: (Nanoseconds, Nanoseconds), windowEnd: Nanoseconds?) {
             self.width = width
             self.skewRange = skewRange
+            self.windowEnd = windowEnd
             slots = .allocate(capacity: Self.slotCount)
             slots.initialize(repeating: Batch(), count: Self.slotCount)
         }
@@ -216,6 +224,7 @@ extension Coverage {
         /// it keeps taking batches (so the reader never waits for ever) without reading them.
         func keepSightings() {
             var s = Sightings(width: width)
+            var own = windowEnd.map { OwnMessages(to: $0) }
             var batch = Batch()
             var ends: [RowEnds] = []
             ends.reserveCapacity(64)
@@ -227,6 +236,9 @@ extension Coverage {
                 free.signal()
                 if failed == nil {
                     do {
+                        if own != nil {
+                            for h in batch.windows { own!.add(h) }
+                        }
                         if !batch.decoded { try batch.decode(&ends) }
                         var from = 0
                         for (h, end) in zip(batch.messages, batch.keyEnds) {
@@ -239,7 +251,10 @@ extension Coverage {
                 }
                 if batch.last { break }
             }
-            if failed == nil { skews = s.skews(from: skewRange.0, to: skewRange.1) }
+            if failed == nil {
+                self.own = own?.grouped(width: width)
+                skews = s.skews(from: skewRange.0, to: skewRange.1)
+            }
             failure = failed
             finished.signal()
         }

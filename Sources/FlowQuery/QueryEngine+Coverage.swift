@@ -346,30 +346,26 @@ struct Coverage {
         // The peers' reports (3. below) are then read during that pass too, whenever its second
         // thread lags behind, before the skews are known: the reports of a reporter whose clock
         // turns out to be off are taken back out afterwards.
-        var messages: OwnMessages? = OwnMessages(to: window.to)
         var peerSkews: [Int64: Double]? = nil
         var peers = PeerReports(self, width: width)
         var readEarly: [QueryContext.ObservationPart]? = nil
         let skewRange = (window.from + t.peerSkewMargin, window.to - t.peerSkewMargin)
-        var own = ByNode<Own>(width: width, empty: Own())
+        var own: ByNode<Own>
         if try firstMessageLacksLogged() {
             let parts = readsEvidenceEarly ? try ctx.observationParts(window, step: resolution) : []
             var next = 0
-            peerSkews = try Self.readPeers(ctx.snapshot, window, width: width, skewRange: skewRange, own: &messages) { share in
+            let read = try Self.readPeers(ctx.snapshot, window, width: width, skewRange: skewRange, windows: true) { share in
                 guard next < parts.count, Double(next) < share * Double(parts.count) else { return false }
                 try ctx.observations(in: parts[next]) { peers.take($0, evidence: true) }
                 next += 1
                 return true
-            } whileWaiting: { messages in
-                // The own messages are grouped while the second thread finishes.
-                own = messages!.grouped(width: width)
-                messages = nil
             }
+            (own, peerSkews) = (read.0!, read.1)
             readEarly = readsEvidenceEarly ? parts : nil
         } else {
-            try ctx.snapshot.messageWindows(from: window.from, to: window.to) { messages!.add($0) }
-            own = messages!.grouped(width: width)
-            messages = nil
+            var messages = OwnMessages(to: window.to)
+            try ctx.snapshot.messageWindows(from: window.from, to: window.to) { messages.add($0) }
+            own = messages.grouped(width: width)
         }
         let reporting = own.ids { !$0.windows.isEmpty }
 
@@ -383,8 +379,7 @@ struct Coverage {
         var peerSkew: [Int64: Double] = [:]
         if needPeers {
             if peerSkews == nil {
-                var none: OwnMessages? = nil
-                peerSkews = try Self.readPeers(ctx.snapshot, window, width: width, skewRange: skewRange, own: &none)
+                peerSkews = try Self.readPeers(ctx.snapshot, window, width: width, skewRange: skewRange, windows: false).1
             }
             peerSkew = peerSkews!
         }
