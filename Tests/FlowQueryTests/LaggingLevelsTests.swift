@@ -24,22 +24,14 @@ struct LaggingLevelsTests {
         let start = Timestamp.parseRFC3339("2026-11-01T22:30:00Z")!
         /// The mark the lagging store ends with: the hour the data ends in.
         let mark = Timestamp.parseRFC3339("2026-11-02T01:00:00Z")!
-        let devices: [NodeInfo]
 
         init() throws {
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-lag-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             complete = try FlowStore(path: dir.appendingPathComponent("complete.db").path)
             lagging = try FlowStore(path: dir.appendingPathComponent("lagging.db").path)
-            var config = GeneratorConfig(start: start, duration: 3 * 3600 * 1_000_000_000)
-            config.nodes = 8
-            config.rate = 0.5
-            config.seed = 7
-            let generator = FlowLogGenerator(config)
-            var bytes: [UInt8] = []
-            _ = try generator.write(container: .jsonl, gzip: false) { bytes.append(contentsOf: $0) }
-            devices = try DeviceList.parse(generator.deviceList(), source: "devices")
-            let half = devices.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
+            // The planner property tests' tailnet.
+            let (bytes, half) = try PlannerPropertyTests.Fixture.generated(start: start)
             try complete.importNodes(half, at: start)
             try lagging.importNodes(half, at: start)
             let ingester = Ingester(store: complete)

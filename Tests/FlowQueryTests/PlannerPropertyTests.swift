@@ -32,17 +32,9 @@ struct PlannerPropertyTests {
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-prop-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             store = try FlowStore(path: dir.appendingPathComponent("p.db").path)
-            var config = GeneratorConfig(start: start, duration: 3 * 3600 * 1_000_000_000)
-            config.nodes = 8
-            config.rate = 0.5
-            config.seed = 7
-            let generator = FlowLogGenerator(config)
-            var bytes: [UInt8] = []
-            _ = try generator.write(container: .jsonl, gzip: false) { bytes.append(contentsOf: $0) }
-            // Devices for half the tailnet only: some addresses stay bare.
-            let devices = try DeviceList.parse(generator.deviceList(), source: "devices")
+            let (bytes, half) = try Self.generated(start: start)
             for s in [store, memory] as [any FlowStorage] {
-                try s.importNodes(devices.enumerated().filter { $0.offset % 2 == 0 }.map(\.element), at: start)
+                try s.importNodes(half, at: start)
                 let ingester = Ingester(store: s)
                 ingester.policy.rowsPerCommit = 5000
                 let summary = try ingester.ingest(bytes: bytes, source: "generated")
@@ -50,6 +42,20 @@ struct PlannerPropertyTests {
             }
             // One oracle, from the SQLite store: it also checks the memory store's answers.
             oracle = try Oracle(store)
+        }
+
+        /// Three hours of a generated 8-node tailnet from `start` as JSON Lines, and the devices of
+        /// half of it only (the other half's addresses stay bare).
+        static func generated(start: Nanoseconds) throws -> (bytes: [UInt8], halfDevices: [NodeInfo]) {
+            var config = GeneratorConfig(start: start, duration: 3 * 3600 * 1_000_000_000)
+            config.nodes = 8
+            config.rate = 0.5
+            config.seed = 7
+            let generator = FlowLogGenerator(config)
+            var bytes: [UInt8] = []
+            _ = try generator.write(container: .jsonl, gzip: false) { bytes.append(contentsOf: $0) }
+            let devices = try DeviceList.parse(generator.deviceList(), source: "devices")
+            return (bytes, devices.enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
         }
 
         func engine(_ backend: Backend) -> QueryEngine {

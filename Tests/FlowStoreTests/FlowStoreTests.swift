@@ -50,17 +50,22 @@ struct FlowStoreTests {
         #expect { _ = try FlowStore(path: dir.path("junk.db")) } throws: { ($0 as? StoreError)?.code == .notATailflowStore }
     }
 
+    /// Up to 19 rows with values at the edges of each field's range; `rxBytes` fixed, or random when nil.
+    static func randomRows(_ rng: inout SystemRandomNumberGenerator, rxBytes: Int64? = nil) -> [StoredRow] {
+        (0..<Int.random(in: 0..<20, using: &rng)).map { _ in
+            StoredRow(kind: TrafficKind(rawValue: UInt8.random(in: 0...3, using: &rng))!,
+                      proto: [0, 1, 6, 17, 58, 132, 255].randomElement(using: &rng)!,
+                      src: Int64.random(in: 0...3, using: &rng), srcPort: UInt16.random(in: 0...UInt16.max, using: &rng),
+                      dst: [0, 1, Int64.max].randomElement(using: &rng)!, dstPort: UInt16.random(in: 0...3, using: &rng),
+                      txPackets: Int64.random(in: 0...Int64.max, using: &rng), txBytes: Int64.random(in: 0...300, using: &rng),
+                      rxPackets: 0, rxBytes: rxBytes ?? Int64.random(in: 0...Int64.max, using: &rng))
+        }
+    }
+
     @Test func rowCodecRoundTrips() throws {
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<200 {
-            let rows = (0..<Int.random(in: 0..<20, using: &rng)).map { _ in
-                StoredRow(kind: TrafficKind(rawValue: UInt8.random(in: 0...3, using: &rng))!,
-                          proto: [0, 1, 6, 17, 58, 132, 255].randomElement(using: &rng)!,
-                          src: Int64.random(in: 0...3, using: &rng), srcPort: UInt16.random(in: 0...UInt16.max, using: &rng),
-                          dst: [0, 1, Int64.max].randomElement(using: &rng)!, dstPort: UInt16.random(in: 0...3, using: &rng),
-                          txPackets: Int64.random(in: 0...Int64.max, using: &rng), txBytes: Int64.random(in: 0...300, using: &rng),
-                          rxPackets: 0, rxBytes: Int64.max)
-            }
+            let rows = Self.randomRows(&rng, rxBytes: Int64.max)
             var blob: [UInt8] = []
             RowCodec.encode(rows, into: &blob)
             #expect(try RowCodec.decode(blob) == rows)
@@ -80,14 +85,7 @@ struct FlowStoreTests {
             return out
         }
         for _ in 0..<200 {
-            let rows = (0..<Int.random(in: 0..<20, using: &rng)).map { _ in
-                StoredRow(kind: TrafficKind(rawValue: UInt8.random(in: 0...3, using: &rng))!,
-                          proto: [0, 1, 6, 17, 58, 132, 255].randomElement(using: &rng)!,
-                          src: Int64.random(in: 0...3, using: &rng), srcPort: UInt16.random(in: 0...UInt16.max, using: &rng),
-                          dst: [0, 1, Int64.max].randomElement(using: &rng)!, dstPort: UInt16.random(in: 0...3, using: &rng),
-                          txPackets: Int64.random(in: 0...Int64.max, using: &rng), txBytes: Int64.random(in: 0...300, using: &rng),
-                          rxPackets: 0, rxBytes: Int64.random(in: 0...Int64.max, using: &rng))
-            }
+            let rows = Self.randomRows(&rng)
             var blob: [UInt8] = []
             RowCodec.encode(rows, into: &blob)
             #expect(try ends(blob) == rows.map(RowEnds.init))
