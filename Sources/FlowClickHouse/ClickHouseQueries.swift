@@ -346,14 +346,7 @@ public struct ClickHouseQueries: Sendable {
                       step: Nanoseconds? = nil, first: Nanoseconds? = nil, raw: Bool = false,
                       parts: [(window: TimeWindow, below: Int64)]? = nil) -> String {
         let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: raw, parts: parts)
-        var outer = ""
-        if let e = c.endpoint {
-            let q = ClickHouseClient.quote(e)
-            outer = "\n  AND (ef = \(q) OR et = \(q))"
-        }
-        if let set = taggedFilter {
-            outer += "\n  AND (ef IN (\(set)) OR et IN (\(set)))"
-        }
+        let outer = endFilter(c, taggedFilter, "ef", "et")
         return """
             SELECT start_ns, span, reporter, \(kindColumn ? "kind, " : "")\(direction ? "x AS source, side, " : "")\(parts == nil ? "" : "bi, ")proto, port,
                    e.1 AS ef, e.2 AS et, e.3 AS ep, e.4 AS eb
@@ -370,6 +363,20 @@ public struct ClickHouseQueries: Sendable {
             """
     }
 
+    /// The `--endpoint` and tagged-set conditions on a row's two ends, columns `a` and `b`
+    /// (each an `AND` line, empty without them).
+    static func endFilter(_ c: Context, _ taggedFilter: String?, _ a: String, _ b: String) -> String {
+        var out = ""
+        if let e = c.endpoint {
+            let q = ClickHouseClient.quote(e)
+            out = "\n  AND (\(a) = \(q) OR \(b) = \(q))"
+        }
+        if let set = taggedFilter {
+            out += "\n  AND (\(a) IN (\(set)) OR \(b) IN (\(set)))"
+        }
+        return out
+    }
+
     /// The edge model as ``edges(_:kindColumn:direction:step:first:raw:parts:)`` applies it, one
     /// row per physical row instead of one per observation, for answers that only sum counters:
     /// `start_ns, span, reporter, kind, proto, port, side, x, y, fwd, rev` and the four counters,
@@ -382,14 +389,7 @@ public struct ClickHouseQueries: Sendable {
     /// nothing), without doubling every row first: a day's `series` took 1.5× as long that way.
     static func countedRows(_ c: Context, step: Nanoseconds? = nil, first: Nanoseconds? = nil) -> String {
         let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: false, parts: nil)
-        var outer = ""
-        if let e = c.endpoint {
-            let q = ClickHouseClient.quote(e)
-            outer = "\n  AND (x = \(q) OR y = \(q))"
-        }
-        if let set = taggedFilter {
-            outer += "\n  AND (x IN (\(set)) OR y IN (\(set)))"
-        }
+        let outer = endFilter(c, taggedFilter, "x", "y")
         return """
             SELECT start_ns, span, reporter, kind, proto, port, side, x, y, fwd, rev, tx_packets, tx_bytes, rx_packets, rx_bytes
             FROM (
