@@ -46,16 +46,22 @@ struct CrashSafetyTests {
         let p = CLI.start(["ingest", "--commit-rows", "5000", input], db: killed)
         p.standardOutput = FileHandle.nullDevice
         try p.run()
-        var committed = 0
-        let deadline = Date().addingTimeInterval(120)
-        while p.isRunning, Date() < deadline {
-            if FileManager.default.fileExists(atPath: killed), let t = try? Dump.totals(killed) { committed = t.messages }
-            if committed > 0 { break }
-            try await Task.sleep(for: .milliseconds(20))
+        // Watched, and killed the moment a commit is seen, on a thread of its own: a wait on the
+        // tests' two-thread pool could wake only after the ingest had ended (CI, 2026-11-30).
+        nonisolated(unsafe) let ingest = p
+        let committed = try await offThePool { () -> Int in
+            let deadline = Date().addingTimeInterval(120)
+            while ingest.isRunning, Date() < deadline {
+                if FileManager.default.fileExists(atPath: killed), let t = try? Dump.totals(killed), t.messages > 0 {
+                    kill(ingest.processIdentifier, SIGKILL)
+                    ingest.waitUntilExit()
+                    return t.messages
+                }
+                Thread.sleep(forTimeInterval: 0.005)
+            }
+            return 0
         }
-        try #require(p.isRunning, "ingest finished before it could be killed")
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        try #require(committed > 0, "ingest finished before it could be killed")
         #expect(p.terminationReason == .uncaughtSignal)
 
         // The store opens, is intact, and holds whole batches only.
