@@ -55,6 +55,9 @@ final class FlowWriter: StoreWriter {
     var blob: [UInt8] = []
     var stored: [StoredRow] = []
     var inTransaction = false
+    /// The hours whose messages this batch stored or changed: their `coverage_hours` rows go
+    /// before the commit (``FlowWriter+CoverageHours``).
+    var hoursTouched = HoursTouched()
     /// Run after each commit, between transactions (the long-lived writer bounds the log there).
     var afterCommit: (() -> Void)?
     /// Whether the levels of a day and more lag behind (the server: see ``FlowWriter+Fold``), and by
@@ -167,6 +170,7 @@ final class FlowWriter: StoreWriter {
         do {
             try flushRollups()
             try flushNodes()
+            try dropTouchedCoverageHours()
             try exec("COMMIT")
             inTransaction = false
             afterCommit?()
@@ -183,6 +187,7 @@ final class FlowWriter: StoreWriter {
         addressIDs.removeAll()
         nodes.removeAll()
         minuteRollups.removeAll()
+        hoursTouched = HoursTouched()
         longMark = nil
         longMarkChanged = false
     }
@@ -232,12 +237,13 @@ final class FlowWriter: StoreWriter {
                 fillLogged.bind(2, reporter.id)
                 fillLogged.bind(3, digest)
                 fillLogged.bind(4, message.logged.map { Timestamp.floorDivMod($0 &- message.end, 1_000_000).0 })
-                try fillLogged.run()
+                if try fillLogged.run() == 1 { hoursTouched.add(message.start) }
             }
             return false
         }
         stats.messages += 1
         stats.rows += stored.count
+        hoursTouched.add(message.start)
 
         reporter.reported(message.start)
         reporter.seen(message.start)
