@@ -37,8 +37,15 @@ extension Planner {
         let usable = levels.reversed().filter { level in
             (step.map { $0 % (level * Timestamp.nanosPerSecond) == 0 } ?? true) && (below.map { level < $0 } ?? true)
         }
-        // The finest usable level that still holds the gap's start.
-        if let level = usable.first(where: { coverage.earliest($0) <= gap.from }) {
+        // A level that lags behind (schema/012_rollup_marks.sql) answers only buckets that end by
+        // its mark: no boundary of it helps where the bucket holding the gap's start ends later.
+        func serves(_ level: Int64) -> Bool {
+            let size = level * Timestamp.nanosPerSecond
+            return Timestamp.bucketStart(gap.from, step: size) <= coverage.latest(level) - size
+        }
+        let serving = usable.filter(serves)
+        // The finest serving level that still holds the gap's start.
+        if let level = serving.first(where: { coverage.earliest($0) <= gap.from }) {
             let size = level * Timestamp.nanosPerSecond
             let edge = window.from == gap.from ? window.from : window.to
             let floor = Timestamp.bucketStart(edge, step: size)
@@ -47,12 +54,16 @@ extension Planner {
                 + " or \(Timestamp.formatRFC3339(floor + size))), or start at \(Timestamp.formatRFC3339(rawFrom)) or later"
             return RetentionError(text)
         }
+        if let lagging = usable.first(where: { !serves($0) && coverage.earliest($0) <= gap.from }) {
+            text += "; \(levelName(lagging)) rollups and longer hold only the flow rows before"
+                + " \(Timestamp.formatRFC3339(coverage.latest(lagging))) so far (the hours after it are added to them later)"
+        }
         // No usable level reaches back that far: the question is too fine for what is kept.
-        for level in usable where coverage.keptFrom[level] != nil {
+        for level in serving where coverage.keptFrom[level] != nil {
             text += ", and \(levelName(level)) rollups before \(Timestamp.formatRFC3339(coverage.earliest(level))) too"
                 + " (retention \(retention(level, coverage)))"
         }
-        let earliest = ([rawFrom] + usable.map { coverage.earliest($0) }).min()!
+        let earliest = ([rawFrom] + serving.map { coverage.earliest($0) }).min()!
         let what: String
         if below == 60 || usable.isEmpty {
             what = "this question needs raw flow rows"
@@ -62,7 +73,7 @@ extension Planner {
             what = "this question needs levels finer than those kept"
         }
         text += "; \(what): the earliest time available for it is \(Timestamp.formatRFC3339(earliest))"
-        if step != nil, let coarser = levels.reversed().first(where: { coverage.earliest($0) <= gap.from }) {
+        if step != nil, let coarser = levels.reversed().first(where: { coverage.earliest($0) <= gap.from && serves($0) }) {
             text += " (or ask for a step that is a multiple of \(levelName(coarser)))"
         }
         return RetentionError(text)

@@ -440,14 +440,22 @@ extension FlowStore {
             """),
         ("derp_regions", "SELECT region_id, code, name, imported_ns FROM derp_regions ORDER BY region_id"),
         ("retention", "SELECT level, kept_from_ns, policy, pruned_ns FROM retention ORDER BY level"),
+        // Last, and only when it holds a row (schema/012): a store whose longer levels are
+        // complete hashes as before that table existed.
+        ("rollup_marks", "SELECT level, complete_to_ns FROM rollup_marks ORDER BY level"),
     ]
+
+    /// The tables of ``hashedTables`` that are hashed only when they hold a row.
+    static let hashedWhenNotEmpty: Set<String> = ["rollup_marks"]
 
     /// The hex SHA-256 of the store's content, scheme `tailflow-case-1`: for each table of
     /// ``hashedTables`` in that order, a table marker (0x10, the name's length as one byte, the
     /// name), then per row (in the listed order) 0x11 and each column: 0x00 for NULL, 0x01 and 8
     /// bytes big-endian for an integer, 0x02 and the 8 bytes of a real, 0x03 (text) or 0x04
     /// (blob) with an 8-byte big-endian length and the bytes. Everything but the manifest is
-    /// covered, so a changed row, rollup, node or address changes the hash.
+    /// covered, so a changed row, rollup, node or address changes the hash, and so does a mark of
+    /// the longer rollup levels (it says which of their buckets questions read); `rollup_marks`
+    /// is left out, marker and all, when empty, as every store written by an export is.
     ///
     /// - throws: ``StoreError``.
     package func contentHash() throws -> String {
@@ -464,6 +472,7 @@ extension FlowStore {
                     for shift in stride(from: 56, through: 0, by: -8) { buffer.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
                 }
                 for (name, sql) in Self.hashedTables {
+                    if Self.hashedWhenNotEmpty.contains(name), try !Bool.fetchOne(db, sql: "SELECT EXISTS (\(sql))")! { continue }
                     buffer.append(0x10)
                     buffer.append(UInt8(name.utf8.count))
                     buffer.append(contentsOf: name.utf8)

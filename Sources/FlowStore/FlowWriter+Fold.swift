@@ -18,7 +18,13 @@ import Foundation
 /// level's buckets that end by the mark and the hour level after it (``LevelCoverage/latest(_:)``).
 /// A writer that does not defer (`ingest`, `import`, `pull`, `nodes import`) folds every hour
 /// after the mark in at its first commit and deletes the mark. A prune keeps the hours from the
-/// start of the mark's day on (``Pruner``).
+/// start of the mark's day on (``Pruner``). A server that has received nothing for a while folds
+/// the hour of the newest data in once the clock has left it by the margin (``foldIdle()``).
+///
+/// No writer puts a row of a message that starts after its ``horizon(_:)`` (the hour after next)
+/// into the longer levels: such rows (a node's clock far ahead) stay in the minute and hour
+/// levels under a mark at the horizon until the clock comes near them, so that they can never
+/// push a server's first mark past every row it will be sent.
 ///
 /// The mark only moves forward while a store has one: a writer makes one at the hour after the
 /// latest row the longer levels may hold (the latest message or hour kept; in an empty store, the
@@ -30,8 +36,9 @@ extension FlowWriter {
     func loadMark() throws {
         longMark = try storedMark()
         longMarkChanged = false
-        startedAfter = nil
-        if longMark == nil, deferLongLevels != nil { startedAfter = try latestInLongLevels() }
+        // What was stored before this batch (a mark is made after it): read now, before the
+        // batch's messages are in.
+        startedAfter = longMark == nil ? try latestInLongLevels() : nil
     }
 
     /// Where the hour level's kept time begins (`retention`), nil when it was never pruned.
@@ -72,17 +79,35 @@ extension FlowWriter {
         return try s.step() ? s.optionalInt64(0) : nil
     }
 
+    /// The hour boundary after which every writer keeps rows out of the levels of a day and more
+    /// (they stay in the minute and hour levels under a mark, and are folded in once the clock
+    /// has come near them): the start of the hour after the one after `now`. A message stamped
+    /// far in the future (a node's clock years ahead) must not put the mark past it, which would
+    /// send every later row to every level, the deferral lost until the clock gets there.
+    static func horizon(_ now: Nanoseconds) -> Nanoseconds {
+        let hour = 3600 * Timestamp.nanosPerSecond
+        return Timestamp.bucketStart(now, step: hour) + 2 * hour
+    }
+
+    /// The latest minute bucket of this batch (ns), nil when it holds no row.
+    func latestInBatch() -> Nanoseconds? {
+        minuteRollups.keys.lazy.map(\.bucket).max().map { $0 * Timestamp.nanosPerSecond }
+    }
+
     /// Makes a mark for a deferring writer that has none, and folds in the finished hours: for a
-    /// writer that does not defer, all of them.
+    /// writer that does not defer, all of them up to the ``horizon(_:)``.
     func advanceMark() throws {
         let hour = 3600 * Timestamp.nanosPerSecond
+        let now = clock()
+        let horizon = Self.horizon(now)
         if let margin = deferLongLevels {
             if longMark == nil {
                 // No row after the mark may be in the longer levels: they hold every row stored before.
                 if let latest = startedAfter {
                     longMark = Timestamp.bucketStart(latest, step: hour) + hour
                 } else if let first = minuteRollups.keys.lazy.map(\.bucket).min() {
-                    longMark = Timestamp.bucketStart(first * Timestamp.nanosPerSecond, step: hour)
+                    // An empty store: no later than the horizon, should the first batch come from the future.
+                    longMark = min(Timestamp.bucketStart(first * Timestamp.nanosPerSecond, step: hour), horizon)
                 } else {
                     return
                 }
@@ -95,7 +120,6 @@ extension FlowWriter {
             let s = try RawStatement(sqlite, "SELECT max(start_ns) FROM messages")
             defer { s.reset() }
             guard try s.step(), let newest = s.optionalInt64(0), let mark = longMark else { return }
-            let now = Int64(Date().timeIntervalSince1970 * 1e9)
             let target = Timestamp.bucketStart(min(newest, now) - margin, step: hour)
             if target > mark {
                 try fold(from: mark, to: target)
@@ -103,9 +127,61 @@ extension FlowWriter {
                 longMarkChanged = true
             }
         } else if let mark = longMark {
-            try fold(from: mark, to: nil)
-            longMark = nil
-            longMarkChanged = true
+            let target = max(mark, horizon)
+            if target > mark { try fold(from: mark, to: target) }
+            // Rows after the horizon (stored, or in this batch) stay out under a mark at it.
+            let latest = max(try latestInLongLevels() ?? .min, latestInBatch() ?? .min)
+            let next: Nanoseconds? = latest >= target ? target : nil
+            if next != longMark {
+                longMark = next
+                longMarkChanged = true
+            }
+        } else if let latest = latestInBatch(), latest >= horizon {
+            // A batch with rows from after the horizon, in a store whose longer levels are complete: a
+            // mark at the horizon keeps them out, unless a row after it is in those levels already
+            // (stored before this rule); and never before the midnight after the hour level's cut.
+            var mark = horizon
+            if let kept = try hourKeptFrom() { mark = max(mark, Self.ceilDay(kept)) }
+            if latest >= mark, (startedAfter ?? .min) < mark {
+                longMark = mark
+                longMarkChanged = true
+            }
+        }
+    }
+
+    /// Folds in the hour that holds the newest data once the clock has left it by the writer's
+    /// margin, in a transaction of its own: the server calls it after it has received nothing for
+    /// a while, so that the longer levels do not wait for data that may not come (overnight, or at
+    /// the end of a replay). Returns when to try again (ns, by ``clock``) if that hour has not
+    /// ended yet by that margin, nil when there is nothing left to fold.
+    func foldIdle() throws -> Nanoseconds? {
+        guard let margin = deferLongLevels, !inTransaction else { return nil }
+        let hour = 3600 * Timestamp.nanosPerSecond
+        try begin()
+        do {
+            var retry: Nanoseconds?
+            let s = try RawStatement(sqlite, "SELECT max(start_ns) FROM messages")
+            let newest = try s.step() ? s.optionalInt64(0) : nil
+            s.reset()
+            if let mark = longMark, let newest {
+                let end = Timestamp.bucketStart(newest, step: hour) + hour
+                if end > mark {
+                    if clock() - margin >= end {
+                        try fold(from: mark, to: end)
+                        longMark = end
+                        longMarkChanged = true
+                        try storeMark()
+                    } else {
+                        retry = end + margin
+                    }
+                }
+            }
+            try exec("COMMIT")
+            inTransaction = false
+            return retry
+        } catch {
+            rollback()
+            throw error
         }
     }
 

@@ -60,6 +60,8 @@ final class FlowWriter: StoreWriter {
     /// Whether the levels of a day and more lag behind (the server: see ``FlowWriter+Fold``), and by
     /// how much data time at least; nil: every commit completes them.
     var deferLongLevels: Nanoseconds?
+    /// The wall clock (ns since the epoch) the mark of the longer levels is kept by; tests set their own.
+    var clock: () -> Nanoseconds = { Int64(Date().timeIntervalSince1970 * 1e9) }
     /// The mark of the levels of a day and more in this batch (schema/012_rollup_marks.sql): they
     /// hold exactly the rows that start before it. nil: they are complete.
     var longMark: Nanoseconds?

@@ -30,6 +30,10 @@ public struct WritePolicy: Sendable, Equatable {
     /// from the hour level once the data has left an hour by this much (ns; see `FlowWriter+Fold`).
     /// nil: every commit writes every level.
     public var longLevelsLag: Nanoseconds?
+    /// With ``longLevelsLag``: once the writer has received nothing for this long, it folds in the
+    /// hour that holds the newest data as soon as the clock has left that hour by the lag
+    /// (`FlowWriter.foldIdle()`), so that data that stops does not leave the longer levels behind.
+    public var idleFoldAfter: Duration = .seconds(600)
 
     public init(rowsPerCommit: Int, secondsPerCommit: Double, durability: Durability, maxPendingRows: Int) {
         self.rowsPerCommit = rowsPerCommit
@@ -279,6 +283,9 @@ package final class WritePipeline: @unchecked Sendable {
                 var waiting: [(CheckedContinuation<[Bool], any Error>, [Bool])] = []
                 var waitingRows = 0
                 var before = writer.stats
+                // When an idle fold of the longer levels is due (nil: none pending): some time after
+                // the last commit (or the start), later if the hour of the newest data has not ended by then.
+                var nextIdleFold: ContinuousClock.Instant? = policy.longLevelsLag == nil ? nil : ContinuousClock.now + policy.idleFoldAfter
                 func commit() throws {
                     let t0 = ContinuousClock.now
                     try writer.commit()
@@ -295,6 +302,7 @@ package final class WritePipeline: @unchecked Sendable {
                     committingRows -= waitingRows
                     condition.unlock()
                     before = after
+                    if policy.longLevelsLag != nil { nextIdleFold = ContinuousClock.now + policy.idleFoldAfter }
                     batchRows = 0
                     waitingRows = 0
                     for (c, flags) in waiting { c.resume(returning: flags) }
@@ -302,6 +310,20 @@ package final class WritePipeline: @unchecked Sendable {
                 }
                 var pruning = false
                 var nextPrune = ContinuousClock.now
+                func foldIfIdle() {
+                    guard let sqliteWriter, let due = nextIdleFold, !writer.isInBatch, ContinuousClock.now >= due else { return }
+                    do {
+                        if let retry = try sqliteWriter.foldIdle() {
+                            let wait = Double(retry - sqliteWriter.clock()) / 1e9
+                            nextIdleFold = ContinuousClock.now + .milliseconds(Int64(max(1, min(wait, 86_400)) * 1000))
+                        } else {
+                            nextIdleFold = nil
+                        }
+                    } catch {
+                        // A failed fold (a full disk) is tried again later; the next commit would fold too.
+                        nextIdleFold = ContinuousClock.now + policy.idleFoldAfter
+                    }
+                }
                 /// One prune transaction when due: between batches, so submissions wait at most one.
                 func pruneIfDue() {
                     guard let retention = policy.retention, !writer.isInBatch, ContinuousClock.now >= nextPrune else { return }
@@ -318,8 +340,10 @@ package final class WritePipeline: @unchecked Sendable {
                 }
                 while true {
                     pruneIfDue()
-                    let deadline = writer.isInBatch ? batchStarted + .seconds(policy.secondsPerCommit)
+                    foldIfIdle()
+                    var deadline = writer.isInBatch ? batchStarted + .seconds(policy.secondsPerCommit)
                         : policy.retention == nil ? nil : nextPrune
+                    if !writer.isInBatch, let fold = nextIdleFold { deadline = min(deadline ?? fold, fold) }
                     guard let group = take(until: deadline) else { break }
                     if group.isEmpty {  // the batch's time is up, or a prune is due
                         if writer.isInBatch { try commit() }

@@ -1,4 +1,5 @@
 import FlowModel
+@testable import FlowStore
 @testable import FlowQuery
 import Testing
 
@@ -25,6 +26,32 @@ struct PlannerTests {
         #expect(Planner.plan(w, step: 7200 * Self.s) == [.rollup(step: 3600, from: w.from, to: w.to)])
         #expect(Planner.plan(w, step: 90 * Self.s) == [.raw(from: w.from, to: w.to)])
         #expect(Planner.plan(w, step: 300 * Self.s) == [.rollup(step: 60, from: w.from, to: w.to)])
+    }
+
+    /// A refusal for time after the mark of the longer levels (schema/012) whose hours are gone
+    /// must not suggest a day boundary there: the day level holds nothing after its mark.
+    @Test func aRefusalPastTheMarkSuggestsNoBoundaryOfALaggingLevel() {
+        let h = 3600 * Self.s
+        let mark = Self.t0 + 6 * h
+        // (Hours pruned past the mark: a prune no longer does this, but stores pruned before it may be so.)
+        var coverage = LevelCoverage(keptFrom: [0: Self.t0 + 10 * h, 60: Self.t0 + 10 * h, 3600: Self.t0 + 10 * h],
+                                     policy: [0: "1h", 60: "1h", 3600: "1h"])
+        for level in RollupStep.all where level >= RollupStep.day { coverage.completeTo[level] = mark }
+        let window = TimeWindow(from: Self.t0 + 8 * h, to: Self.t0 + 2 * 86_400 * Self.s)
+        let plan = Planner.plan(window, coverage: coverage)
+        #expect(plan.first == .missing(from: window.from, to: Self.t0 + 10 * h))
+        let text = Planner.gapError((window.from, Self.t0 + 10 * h), window: window, coverage: coverage).description
+        #expect(!text.contains("boundary"), "\(text)")
+        #expect(text.contains("1d rollups and longer hold only the flow rows before 2026-11-01T06:00:00Z"), "\(text)")
+        #expect(text.contains("the earliest time available for it is 2026-11-01T10:00:00Z"), "\(text)")
+        // The same before the mark's day: a day boundary there helps, and is offered.
+        let d = 86_400 * Self.s
+        var before = LevelCoverage(keptFrom: [0: Self.t0 + d, 60: Self.t0 + d, 3600: Self.t0 + d], policy: [0: "1h", 60: "1h", 3600: "1h"])
+        for level in RollupStep.all where level >= RollupStep.day { before.completeTo[level] = Self.t0 + d + 6 * h }
+        let early = TimeWindow(from: Self.t0 + 3 * h, to: Self.t0 + 2 * d)
+        #expect(Planner.plan(early, coverage: before).first == .missing(from: early.from, to: Self.t0 + d))
+        let offer = Planner.gapError((early.from, Self.t0 + d), window: early, coverage: before).description
+        #expect(offer.contains("1d boundary: 2026-11-01T03:00:00Z does not (use 2026-11-01T00:00:00Z"), "\(offer)")
     }
 
     @Test(arguments: 0..<200)

@@ -136,4 +136,160 @@ struct RollupMarkTests {
             }
         }
     }
+
+    // MARK: Data that stops, data from the future, the hash
+
+    static func mark(_ store: FlowStore) throws -> Nanoseconds? {
+        try store.read { try $0.levelCoverage() }.completeTo[RollupStep.day]
+    }
+
+    /// Whether every level of a day and more holds exactly the rows before the mark (all of them
+    /// without one), and the minute and hour levels all rows.
+    static func expectWhole(_ store: FlowStore, _ comment: Comment? = nil) throws {
+        let mark = try Self.mark(store)
+        try store.pool.read { (db: Database) throws in
+            let raw = try store.rawTotals(in: db)
+            #expect(try store.rollupTotals(in: db, step: 60) == raw, comment)
+            #expect(try store.rollupTotals(in: db, step: 3600) == raw, comment)
+            var before = Counters()
+            for row in try Row.fetchAll(db, sql: "SELECT rows FROM messages WHERE start_ns < ?", arguments: [mark ?? .max]) {
+                for r in try RowCodec.decode(Array(row[0] as Data)) {
+                    before.add(Counters(txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes))
+                }
+            }
+            for step in RollupStep.all where step >= RollupStep.day {
+                #expect(try store.rollupTotals(in: db, step: step) == before, "step \(step) \(comment?.description ?? "")")
+            }
+        }
+        #expect(try store.check(full: true).mismatches.isEmpty, comment)
+    }
+
+    /// A server that receives nothing folds the hour of the newest data in once the clock has
+    /// left it by the margin: not before (more of that hour may come), and without new data.
+    /// The writer's clock is set, so the test holds whatever the hour.
+    @Test func anIdleWriterFoldsTheLastHourOnceTheClockHasLeftIt() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("idle.db"))
+        let second = Timestamp.nanosPerSecond
+        let margin = 600 * second
+        try store.withWriter { w in
+            w.deferLongLevels = margin
+            // 10:00–11:25 of data, written at 11:30 by the writer's clock: the mark ends at 11:00.
+            w.clock = { Make.t0 + 5400 * second }
+            try w.begin()
+            for i in 0..<Int64(86) { try w.add(Make.message(node: Int(i % 3) + 1, at: i * 60, rows: 2, bytes: 10 + i)) }
+            try w.commit()
+            #expect(try w.storedMark() == Make.t0 + 3600 * second)
+            // 11:40: the hour of 11:00 has not ended; try again when it has, by the margin.
+            w.clock = { Make.t0 + 6000 * second }
+            #expect(try w.foldIdle() == Make.t0 + 7200 * second + margin)
+            #expect(try w.storedMark() == Make.t0 + 3600 * second)
+            // 12:09: not yet either.
+            w.clock = { Make.t0 + 7200 * second + margin - second }
+            #expect(try w.foldIdle() != nil)
+            #expect(try w.storedMark() == Make.t0 + 3600 * second)
+            // 12:10: folded, and nothing is left to fold.
+            w.clock = { Make.t0 + 7200 * second + margin }
+            #expect(try w.foldIdle() == nil)
+            #expect(try w.storedMark() == Make.t0 + 7200 * second)
+            #expect(try w.foldIdle() == nil)
+        }
+        try Self.expectWhole(store)
+        try store.pool.read { (db: Database) throws in
+            #expect(try store.rollupTotals(in: db, step: RollupStep.day) == (try store.rawTotals(in: db)))
+        }
+    }
+
+    /// The same through the server's write pipeline: once nothing has come for its idle period,
+    /// the last hour of data (long past by the real clock) is folded in without another submission.
+    @Test func aServerThatReceivesNothingFoldsTheLastHourIn() async throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("pipeline.db"))
+        var policy = WritePolicy.server
+        policy.idleFoldAfter = .milliseconds(200)
+        let pipeline = WritePipeline(store: store, policy: policy)
+        // 10:00–11:25 of 2026-11-01: the commit folds up to 11:00 (the newest data, less ten minutes).
+        _ = try await pipeline.submit((0..<Int64(86)).map { Make.message(node: Int($0 % 3) + 1, at: $0 * 60, rows: 2, bytes: 10 + $0) })
+        var mark = try Self.mark(store)
+        #expect(mark == Make.t0 + 3600 * Timestamp.nanosPerSecond || mark == Make.t0 + 7200 * Timestamp.nanosPerSecond,
+                "\(mark.map { Timestamp.formatRFC3339($0) } ?? "none"): folded by the commit, or at the idle fold already")
+        for _ in 0..<200 where mark != Make.t0 + 7200 * Timestamp.nanosPerSecond {
+            try await Task.sleep(for: .milliseconds(50))
+            mark = try Self.mark(store)
+        }
+        #expect(mark == Make.t0 + 7200 * Timestamp.nanosPerSecond)
+        _ = try pipeline.finish()
+        try Self.expectWhole(store)
+    }
+
+    /// A message stamped far in the future (a node's clock years ahead), stored by `ingest` before
+    /// a server made its first mark, used to put that mark after it: every later row went to every
+    /// level, the deferral lost until the clock got there. Every writer now keeps rows after the
+    /// horizon (the hour after next) out of the longer levels, under a mark at the horizon.
+    @Test func aMessageFromTheFarFutureDoesNotTurnTheDeferralOff() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("future.db"))
+        let second = Timestamp.nanosPerSecond
+        let hour = 3600 * second
+        let now = Make.t0 + 1200 * second                       // 10:20 by the writers' clock
+        let future = 400 * 86_400 as Int64                      // seconds after t0
+        try store.withWriter { w in
+            w.clock = { now }
+            try w.begin()
+            for i in 0..<Int64(30) { try w.add(Make.message(node: Int(i % 3) + 1, at: i * 60, rows: 2, bytes: 10 + i)) }
+            try w.add(Make.message(node: 4, at: future, rows: 3, bytes: 999))
+            try w.commit()
+            #expect(try w.storedMark() == Make.t0 + 2 * hour, "the horizon: 12:00")
+        }
+        try Self.expectWhole(store, "after ingest")
+        // The server, three hours later by its clock: rows after the mark wait in the hour level and
+        // are folded in hour by hour.
+        try store.withWriter { w in
+            w.clock = { now + 3 * hour }
+            w.deferLongLevels = 0
+            try w.begin()
+            for i in 0..<Int64(70) { try w.add(Make.message(node: Int(i % 3) + 1, at: 7200 + i * 60, rows: 2, bytes: 20 + i)) }
+            try w.commit()
+            #expect(try w.storedMark() == Make.t0 + 3 * hour, "folded up to the data's last hour, not past the future message")
+        }
+        try Self.expectWhole(store, "after the server")
+        // Another ingest, the same three hours later: folds up to its horizon and keeps the mark there.
+        let later = try store.withWriter { w in
+            w.clock = { now + 3 * hour }
+            try w.begin()
+            try w.add(Make.message(node: 5, at: 3 * 3600 + 10, rows: 1, bytes: 5))
+            try w.commit()
+            return try w.storedMark()
+        }
+        #expect(later == Make.t0 + 5 * hour)
+        try Self.expectWhole(store, "after a second ingest")
+        // Once the clock has passed the message, a writer completes every level and drops the mark.
+        try store.withWriter { w in
+            w.clock = { Make.t0 + (future + 7200) * second }
+            try w.begin()
+            try w.add(Make.message(node: 5, at: 3 * 3600 + 20, rows: 1, bytes: 6))
+            try w.commit()
+            #expect(try w.storedMark() == nil)
+        }
+        try Self.expectWhole(store, "complete")
+    }
+
+    /// The content hash (check, case files) covers the mark of the longer levels: it says which of
+    /// their buckets questions read. A store without one hashes as before the table existed.
+    @Test func theContentHashCoversTheMark() throws {
+        let dir = TempDir()
+        let store = try Self.lagging(dir.path("hash.db"))
+        let lagging = try store.contentHash()
+        try store.pool.write { try $0.execute(sql: "UPDATE rollup_marks SET complete_to_ns = complete_to_ns + 3600000000000") }
+        #expect(try store.contentHash() != lagging, "a moved mark changes the hash")
+        try store.pool.write { try $0.execute(sql: "UPDATE rollup_marks SET complete_to_ns = complete_to_ns - 3600000000000") }
+        #expect(try store.contentHash() == lagging)
+        // Folded, the table is empty and left out (the hash of a store that never had a mark).
+        try store.importNodes([], at: Make.t0)
+        #expect(try store.read { try $0.levelCoverage() }.completeTo.isEmpty)
+        let complete = try store.contentHash()
+        #expect(complete != lagging)
+        try store.pool.write { try $0.execute(sql: "INSERT INTO rollup_marks (level, complete_to_ns) VALUES (86400, 0)") }
+        #expect(try store.contentHash() != complete)
+    }
 }
