@@ -7,7 +7,7 @@ import GRDBSQLite
 /// offsets; per conversation its first two reporters and when each first reported it. The
 /// hour is that of the messages' window starts, `[hour, hour + 1 h)`.
 ///
-/// It is a function of the hour's messages alone (``summarize(hour:_:)``), so a question may
+/// It is a function of the hour's messages alone (``summarize(_:)``), so a question may
 /// read it instead of the messages: the same answer, far fewer rows.
 package struct CoverageHour: Equatable, Sendable {
     package struct Reporter: Equatable, Sendable {
@@ -67,21 +67,30 @@ package struct CoverageHour: Equatable, Sendable {
         struct Key: Hashable {
             var a: Int64, b: Int64, rest: UInt64
         }
-        var byReporter: [Int64: Reporter] = [:]
+        // Each reporter's place in `reporters`, which is changed in place (a copy out of a
+        // dictionary and back would copy its lists at every message).
+        var place: [Int64: Int] = [:]
+        var reporters: [Reporter] = []
         var found: [Key: Int] = [:]
         var sightings: [Sighting] = []
         var ends: [RowEnds] = []
         try read { h, packed in
             let window = (h.start, max(h.end, h.start))
-            var r = byReporter[h.reporter] ?? Reporter(id: h.reporter, messages: 0, windows: [], offsets: [])
-            r.messages += 1
-            if let last = r.windows.last, window.0 <= last.1 {
-                r.windows[r.windows.count - 1].1 = max(last.1, window.1)
+            let p: Int
+            if let known = place[h.reporter] {
+                p = known
             } else {
-                r.windows.append(window)
+                p = reporters.count
+                place[h.reporter] = p
+                reporters.append(Reporter(id: h.reporter, messages: 0, windows: [], offsets: []))
             }
-            if let logged = h.logged { r.offsets.append(h.end - logged) }
-            byReporter[h.reporter] = r
+            reporters[p].messages += 1
+            if let last = reporters[p].windows.last, window.0 <= last.1 {
+                reporters[p].windows[reporters[p].windows.count - 1].1 = max(last.1, window.1)
+            } else {
+                reporters[p].windows.append(window)
+            }
+            if let logged = h.logged { reporters[p].offsets.append(h.end - logged) }
             try RowCodec.decodeEnds(packed, into: &ends)
             for e in ends {
                 guard let c = conversation(e) else { continue }
@@ -101,7 +110,7 @@ package struct CoverageHour: Equatable, Sendable {
             }
         }
         var out = CoverageHour()
-        out.reporters = byReporter.values.sorted { $0.id < $1.id }
+        out.reporters = reporters.sorted { $0.id < $1.id }
         for i in out.reporters.indices { out.reporters[i].offsets.sort() }
         out.sightings = sightings.sorted { ($0.a, $0.b, $0.rest) < ($1.a, $1.b, $1.rest) }
         return out
