@@ -1,0 +1,155 @@
+import FlowModel
+
+/// One stored row of `message_groups` (schema/009_message_groups.sql): every message one
+/// reporter sent whose window starts in one minute, in identity order (start, digest).
+///
+/// The key is one integer, ``id(minute:reporter:)``: the minute (Unix minutes) times 2^24 plus
+/// the reporter, so the table is clustered by time and then reporter, and a range of minutes is
+/// one range of keys.
+///
+/// Format 1 of `body`: one version byte (1); a varint, the number of messages; per message, in
+/// order, its header: the start as a zig-zag varint of the difference from the previous
+/// message's start plus five seconds (from the minute's start for the first), the duration as a
+/// zig-zag varint of its difference from five seconds, a varint holding the row count shifted
+/// left by two, bit 1 set when `logged` is known and bit 0 when the digest needs more than 48
+/// bits; the digest (six bytes little-endian, or a zig-zag varint when wide); `logged` (a
+/// zig-zag varint, ms after the window's end) when known; the length of the packed rows. Then
+/// every message's packed rows (``RowCodec``, unchanged), one after another, so that a reader of
+/// windows alone (coverage) never touches them and a reader of rows gets each message's own blob.
+struct MessageGroup {
+    static let version: UInt8 = 1
+    static let reporterBits: Int64 = 24
+    static let reporterMask: Int64 = (1 << 24) - 1
+    static let minuteNs: Int64 = 60 * Timestamp.nanosPerSecond
+    static let period: Int64 = 5 * Timestamp.nanosPerSecond
+
+    struct Message {
+        var start: Nanoseconds
+        var duration: Nanoseconds
+        var digest: Int64
+        var rowCount: Int64
+        /// ms after the window's end; nil when unknown.
+        var loggedMs: Int64?
+        /// Where its packed rows lie in ``rows``.
+        var offset: Int
+        var length: Int
+    }
+
+    var messages: [Message] = []
+    /// The packed rows of every message, in the order they were added.
+    var rows: [UInt8] = []
+    /// Whether it differs from what is stored.
+    var dirty = false
+
+    /// The key of the group of `reporter` that holds a window starting at `start`.
+    static func id(start: Nanoseconds, reporter: Int64) -> Int64 {
+        id(minute: Timestamp.floorDivMod(start, minuteNs).0, reporter: reporter)
+    }
+
+    static func id(minute: Int64, reporter: Int64) -> Int64 { minute << reporterBits | reporter }
+
+    /// The first key of the groups of minute `minute` (Unix minutes).
+    static func firstID(minute: Int64) -> Int64 { minute << reporterBits }
+
+    /// The key range of the groups that may hold windows starting in `[from, to)`.
+    static func ids(from: Nanoseconds, to: Nanoseconds) -> (lo: Int64, hi: Int64) {
+        let first = Timestamp.floorDivMod(from, minuteNs).0
+        let last = Timestamp.floorDivMod(to - 1, minuteNs).0
+        return (firstID(minute: first), firstID(minute: last + 1))
+    }
+
+    static func minute(ofID id: Int64) -> Int64 { id >> reporterBits }
+    static func reporter(ofID id: Int64) -> Int64 { id & reporterMask }
+
+    /// Whether a message with this identity is in the group; its index.
+    func index(start: Nanoseconds, digest: Int64) -> Int? {
+        messages.firstIndex { $0.start == start && $0.digest == digest }
+    }
+
+    mutating func append(start: Nanoseconds, duration: Nanoseconds, digest: Int64, rowCount: Int64, loggedMs: Int64?,
+                         packed: UnsafeRawBufferPointer) {
+        messages.append(Message(start: start, duration: duration, digest: digest, rowCount: rowCount, loggedMs: loggedMs,
+                                offset: rows.count, length: packed.count))
+        rows.append(contentsOf: packed)
+        dirty = true
+    }
+
+    mutating func append(start: Nanoseconds, duration: Nanoseconds, digest: Int64, rowCount: Int64, loggedMs: Int64?,
+                         packed: [UInt8]) {
+        packed.withUnsafeBytes { append(start: start, duration: duration, digest: digest, rowCount: rowCount, loggedMs: loggedMs, packed: $0) }
+    }
+
+    /// Encodes the group (messages sorted by identity) into `out`; the minute is the group's.
+    func encode(minute: Int64, into out: inout [UInt8]) {
+        var order = Array(messages.indices)
+        order.sort { (messages[$0].start, messages[$0].digest) < (messages[$1].start, messages[$1].digest) }
+        out.append(Self.version)
+        RowCodec.putVarint(UInt64(messages.count), &out)
+        var previous = minute * Self.minuteNs - Self.period
+        for i in order {
+            let m = messages[i]
+            RowCodec.putVarint(UInt64(bitPattern: m.start &- previous &- Self.period).zigzagged, &out)
+            previous = m.start
+            RowCodec.putVarint(UInt64(bitPattern: m.duration &- Self.period).zigzagged, &out)
+            let wide = m.digest < 0 || m.digest >= 1 << 48
+            RowCodec.putVarint(UInt64(bitPattern: m.rowCount) << 2 | (m.loggedMs == nil ? 0 : 2) | (wide ? 1 : 0), &out)
+            if wide {
+                RowCodec.putVarint(UInt64(bitPattern: m.digest).zigzagged, &out)
+            } else {
+                for shift in stride(from: 0, to: 48, by: 8) { out.append(UInt8(truncatingIfNeeded: m.digest >> Int64(shift))) }
+            }
+            if let logged = m.loggedMs { RowCodec.putVarint(UInt64(bitPattern: logged).zigzagged, &out) }
+            RowCodec.putVarint(UInt64(m.length), &out)
+        }
+        rows.withUnsafeBytes { all in
+            for i in order {
+                let m = messages[i]
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: all[m.offset..<(m.offset + m.length)]))
+            }
+        }
+    }
+
+    /// Decodes a stored group's headers; the packed rows of message `i` are
+    /// `blob[rowsStart + headers[i].offset ..< … + length]`.
+    static func decodeHeaders(_ blob: UnsafeRawBufferPointer, minute: Int64, into out: inout [Message]) throws -> Int {
+        out.removeAll(keepingCapacity: true)
+        var r = try BlobReader(blob, version: version, what: "message group")
+        let n = Int(truncatingIfNeeded: try r.varint())
+        guard n >= 0, n <= blob.count else { throw StoreError(.sqlite, "message group blob is corrupt") }
+        out.reserveCapacity(n)
+        var previous = minute * minuteNs - period
+        var offset = 0
+        for _ in 0..<n {
+            let start = previous &+ period &+ Int64(bitPattern: try r.varint().unzigzagged)
+            previous = start
+            let duration = period &+ Int64(bitPattern: try r.varint().unzigzagged)
+            let flags = try r.varint()
+            let digest: Int64
+            if flags & 1 != 0 {
+                digest = Int64(bitPattern: try r.varint().unzigzagged)
+            } else {
+                guard r.offset + 6 <= blob.count else { throw StoreError(.sqlite, "message group blob is corrupt") }
+                var d: Int64 = 0
+                for k in 0..<6 { d |= Int64(blob[r.offset + k]) << Int64(8 * k) }
+                r.offset += 6
+                digest = d
+            }
+            let logged: Int64? = flags & 2 != 0 ? Int64(bitPattern: try r.varint().unzigzagged) : nil
+            let length = Int(truncatingIfNeeded: try r.varint())
+            guard length >= 0 else { throw StoreError(.sqlite, "message group blob is corrupt") }
+            out.append(Message(start: start, duration: duration, digest: digest, rowCount: Int64(bitPattern: flags >> 2),
+                               loggedMs: logged, offset: offset, length: length))
+            offset += length
+        }
+        guard r.offset + offset <= blob.count else { throw StoreError(.sqlite, "message group blob is corrupt") }
+        return r.offset
+    }
+
+    /// A stored group, decoded whole (to add messages to it).
+    static func decode(_ blob: UnsafeRawBufferPointer, minute: Int64) throws -> MessageGroup {
+        var g = MessageGroup()
+        let base = try decodeHeaders(blob, minute: minute, into: &g.messages)
+        g.rows = Array(UnsafeRawBufferPointer(rebasing: blob[base..<blob.count]))
+        return g
+    }
+}
