@@ -21,6 +21,13 @@ public struct MessageHeader: Sendable, Hashable {
     }
 }
 
+/// What a stored message holds beside its header: its row count, and `logged` as stored (ms
+/// after the window's end), for the readers that copy or hash the store's content.
+struct StoredCounts {
+    var rowCount: Int64
+    var loggedMs: Int64?
+}
+
 /// The SQLite snapshot: one read transaction of the pool. Statements come from the
 /// connection's statement cache (prepared once per connection, reused by every
 /// question); rows are decoded in place, with no per-row allocation.
@@ -105,7 +112,7 @@ final class SQLiteSnapshot: StoreSnapshot {
     func messages(from: Nanoseconds, to: Nanoseconds, reporter: Int64?, descending: Bool, reporters wanted: (Int64) -> Bool,
                   _ body: (MessageHeader, Int, StoredRow) throws -> Bool) throws {
         var keepGoing = true
-        try groupedMessages(from: from, to: to, reporter: reporter, descending: descending, reporters: wanted) { header, packed in
+        try groupedMessages(from: from, to: to, reporter: reporter, descending: descending, reporters: wanted) { header, _, packed in
             var index = 0
             try RowCodec.decode(packed) { row in
                 if keepGoing { keepGoing = try body(header, index, row) }
@@ -123,7 +130,7 @@ final class SQLiteSnapshot: StoreSnapshot {
     /// every reporter are copied out and their messages sorted, so that the order is the one a
     /// table keyed by message identity gave.
     func groupedMessages(from: Nanoseconds, to: Nanoseconds, reporter: Int64?, descending: Bool, reporters wanted: (Int64) -> Bool,
-                         _ body: (MessageHeader, UnsafeRawBufferPointer) throws -> Bool) throws {
+                         _ body: (MessageHeader, StoredCounts, UnsafeRawBufferPointer) throws -> Bool) throws {
         guard from < to else { return }
         let order = descending ? "DESC" : "ASC"
         let (lo, hi) = MessageGroup.ids(from: from, to: to)
@@ -135,7 +142,7 @@ final class SQLiteSnapshot: StoreSnapshot {
         if let reporter { s.bind(3, reporter) }
         defer { s.reset() }
         var buffer: [UInt8] = []
-        var pending: [(header: MessageHeader, offset: Int, length: Int)] = []
+        var pending: [(header: MessageHeader, counts: StoredCounts, offset: Int, length: Int)] = []
         var headers: [MessageGroup.Message] = []
         var minute: Int64?
         func flush() throws -> Bool {
@@ -150,7 +157,7 @@ final class SQLiteSnapshot: StoreSnapshot {
             }
             return try buffer.withUnsafeBytes { all in
                 for p in pending {
-                    guard try body(p.header, UnsafeRawBufferPointer(rebasing: all[p.offset..<(p.offset + p.length)])) else { return false }
+                    guard try body(p.header, p.counts, UnsafeRawBufferPointer(rebasing: all[p.offset..<(p.offset + p.length)])) else { return false }
                 }
                 return true
             }
@@ -171,7 +178,8 @@ final class SQLiteSnapshot: StoreSnapshot {
             for h in headers where h.start >= from && h.start < to {
                 let end = h.start + h.duration
                 pending.append((MessageHeader(start: h.start, end: end, reporter: r, digest: h.digest,
-                                              logged: h.loggedMs.map { end + $0 * 1_000_000 }), at + h.offset, h.length))
+                                              logged: h.loggedMs.map { end + $0 * 1_000_000 }),
+                                StoredCounts(rowCount: h.rowCount, loggedMs: h.loggedMs), at + h.offset, h.length))
             }
         }
         if minute != nil { _ = try flush() }
@@ -217,7 +225,7 @@ final class SQLiteSnapshot: StoreSnapshot {
 
     func messageWindowsAndPackedRows(from: Nanoseconds, to: Nanoseconds, _ window: (MessageHeader) throws -> Void,
                                      rows: (MessageHeader, UnsafeRawBufferPointer) throws -> Void) throws {
-        try groupedMessages(from: from, to: to, reporter: nil, descending: false, reporters: { _ in true }) { header, packed in
+        try groupedMessages(from: from, to: to, reporter: nil, descending: false, reporters: { _ in true }) { header, _, packed in
             try window(header)
             try rows(header, packed)
             return true

@@ -1,4 +1,6 @@
 import FlowModel
+import Foundation
+import GRDB
 
 /// One stored row of `message_groups` (schema/009_message_groups.sql): every message one
 /// reporter sent whose window starts in one minute, in identity order (start, digest).
@@ -151,5 +153,49 @@ struct MessageGroup {
         let base = try decodeHeaders(blob, minute: minute, into: &g.messages)
         g.rows = Array(UnsafeRawBufferPointer(rebasing: blob[base..<blob.count]))
         return g
+    }
+}
+
+extension MessageGroup {
+    static let migration = "009_message_groups"
+
+    /// `schema/009_message_groups.sql` on a store that has `messages`: every message moves into the
+    /// group of its reporter and minute, unchanged (identity, duration, row count, `logged`, packed
+    /// rows byte for byte); then the table and its index go. One minute is in memory at a time.
+    static func migrate(_ db: Database) throws {
+        guard try db.tableExists("messages") else { return }
+        let insert = try db.makeStatement(sql: "INSERT INTO message_groups (id, messages, row_count, body) VALUES (?, ?, ?, ?)")
+        let cursor = try Row.fetchCursor(db, sql: """
+            SELECT start_ns, reporter, digest, duration_ns, row_count, logged_ms, rows FROM messages ORDER BY start_ns, reporter, digest
+            """)
+        var current: [Int64: MessageGroup] = [:]
+        var minute: Int64?
+        var body: [UInt8] = []
+        func flush() throws {
+            guard let minute else { return }
+            for id in current.keys.sorted() {
+                let g = current[id]!
+                body.removeAll(keepingCapacity: true)
+                g.encode(minute: minute, into: &body)
+                try insert.execute(arguments: [id, g.messages.count, g.messages.reduce(0) { $0 + $1.rowCount }, Data(body)])
+            }
+            current.removeAll(keepingCapacity: true)
+        }
+        while let r = try cursor.next() {
+            let start: Int64 = r[0], reporter: Int64 = r[1]
+            let m = Timestamp.floorDivMod(start, minuteNs).0
+            if m != minute {
+                try flush()
+                minute = m
+            }
+            let rows = r[6] as Data
+            rows.withUnsafeBytes { packed in
+                current[id(minute: m, reporter: reporter), default: MessageGroup()]
+                    .append(start: start, duration: r[3], digest: r[2], rowCount: r[4], loggedMs: r[5], packed: packed)
+            }
+        }
+        try flush()
+        try db.execute(sql: "DROP INDEX IF EXISTS messages_by_reporter")
+        try db.execute(sql: "DROP TABLE messages")
     }
 }
