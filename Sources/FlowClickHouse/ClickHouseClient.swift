@@ -7,8 +7,13 @@ import NIOHTTP1
 /// with retries and back-off when the server cannot be reached.
 ///
 /// A statement ClickHouse refuses is not retried: its error names the server, ClickHouse's message
-/// and the statement. Connection errors (refused, reset, timed out) are retried
-/// ``RetryPolicy/attempts`` times, waiting ``RetryPolicy/firstDelay`` then twice as long each time.
+/// and the statement. Connection errors (refused, reset, timed out) are retried, waiting
+/// ``RetryPolicy/firstDelay`` then twice as long each time, from **one budget per client**:
+/// ``RetryPolicy/attempts`` − 1 retries shared by every statement of the client, the ones running
+/// at the same time included, until one of them reaches the server. A question that sends two
+/// statements at once, or a third after them, against a server that is down fails once that budget
+/// is spent, not after a budget for each statement; a server found down is then tried once per
+/// statement, without retries, for ``RetryPolicy/rest`` (a long-running `serve` retries again after it).
 ///
 /// For example:
 /// ```swift
@@ -17,20 +22,69 @@ import NIOHTTP1
 /// ```
 public final class ClickHouseClient: Sendable {
     public struct RetryPolicy: Sendable {
+        /// Connection attempts of one statement when the server is down: the first and the retries.
         public var attempts: Int
         public var firstDelay: Duration
         public var maxDelay: Duration
+        /// How long a spent budget stays spent (unless a statement reaches the server first).
+        public var rest: Duration
 
-        public init(attempts: Int = 8, firstDelay: Duration = .milliseconds(200), maxDelay: Duration = .seconds(5)) {
+        public init(attempts: Int = 8, firstDelay: Duration = .milliseconds(200), maxDelay: Duration = .seconds(5),
+                    rest: Duration = .seconds(30)) {
             self.attempts = attempts
             self.firstDelay = firstDelay
             self.maxDelay = maxDelay
+            self.rest = rest
+        }
+
+        /// The wait before retry `n` (1, 2, …): ``firstDelay`` doubled `n` − 1 times, at most ``maxDelay``.
+        func delay(beforeRetry n: Int) -> Duration {
+            var d = firstDelay
+            for _ in 1..<max(1, n) where d < maxDelay { d = d * 2 }
+            return min(d, maxDelay)
+        }
+    }
+
+    /// The retries this client's statements draw from (see the type's documentation).
+    final class RetryBudget: @unchecked Sendable {
+        private let lock = NSLock()
+        private let policy: RetryPolicy
+        /// Retries taken since a statement last reached the server.
+        private var taken = 0
+        private var spentAt: ContinuousClock.Instant?
+
+        init(_ policy: RetryPolicy) { self.policy = policy }
+
+        /// The number of the next retry (1, 2, …), or `nil` when the budget is spent.
+        func take() -> Int? {
+            lock.withLock {
+                if let spentAt {
+                    guard ContinuousClock.now - spentAt >= policy.rest else { return nil }
+                    self.spentAt = nil
+                    taken = 0
+                }
+                guard taken + 1 < policy.attempts else {
+                    spentAt = .now
+                    return nil
+                }
+                taken += 1
+                return taken
+            }
+        }
+
+        /// A statement reached the server: the budget is whole again.
+        func reached() {
+            lock.withLock {
+                taken = 0
+                spentAt = nil
+            }
         }
     }
 
     public let url: ClickHouseURL
     let password: String?
     public let retry: RetryPolicy
+    let budget: RetryBudget
     /// Called before each retry with the attempt number and the error (the CLI prints it).
     let onRetry: (@Sendable (Int, ClickHouseError) -> Void)?
     /// Its own client: a short connect timeout, so that a server that is down is retried here
@@ -53,6 +107,7 @@ public final class ClickHouseClient: Sendable {
         }
         self.password = password
         self.retry = retry
+        self.budget = RetryBudget(retry)
         self.onRetry = onRetry
         // A short connect timeout: AsyncHTTPClient's pool keeps retrying a refused connection
         // until it, so a server that is down is retried here (and said so) rather than silently
@@ -75,9 +130,9 @@ public final class ClickHouseClient: Sendable {
     /// - parameter sql: The statement; with `data`, it goes in the URL and `data` is the body.
     /// - parameter data: Rows to insert, in the format the statement names.
     /// - throws: ``ClickHouseError``.
-    @discardableResult
     /// - parameter retries: whether connection errors are retried here (an insert that may have
-    ///   landed is retried by its caller, which first checks what landed).
+    ///   landed is retried by its caller, which first checks what landed, from the same budget).
+    @discardableResult
     public func run(_ sql: String, data: [UInt8]? = nil, inDatabase: Bool = true, settings: [String: String] = [:],
                     retries: Bool = true) throws -> [UInt8] {
         var params: [(String, String)] = []
@@ -104,23 +159,24 @@ public final class ClickHouseClient: Sendable {
             body = packed
             headers.add(name: "Content-Encoding", value: "gzip")
         }
-        var attempt = 1
-        var delay = retry.firstDelay
         while true {
             do {
-                return try once(target, headers: headers, body: body, sql: sql)
-            } catch let e as ClickHouseError where retries && e.kind == .connection && attempt < retry.attempts {
-                backOff(attempt, e, &delay)
-                attempt += 1
+                let answer = try once(target, headers: headers, body: body, sql: sql)
+                budget.reached()
+                return answer
+            } catch let e as ClickHouseError where retries && e.kind == .connection {
+                try backOff(after: e)
             }
         }
     }
 
-    /// Tells ``onRetry`` and waits `delay`, then doubles it (up to ``RetryPolicy/maxDelay``).
-    func backOff(_ attempt: Int, _ error: ClickHouseError, _ delay: inout Duration) {
-        onRetry?(attempt, error)
+    /// Takes a retry from the client's budget, tells ``onRetry`` and waits before it; rethrows
+    /// `error` when the budget is spent.
+    func backOff(after error: ClickHouseError) throws {
+        guard let n = budget.take() else { throw error }
+        onRetry?(n, error)
+        let delay = retry.delay(beforeRetry: n)
         Thread.sleep(forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
-        delay = min(delay * 2, retry.maxDelay)
     }
 
     /// ``run(_:data:inDatabase:settings:retries:)`` as text.

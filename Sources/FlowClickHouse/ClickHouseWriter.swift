@@ -288,36 +288,34 @@ final class ClickHouseWriter: StoreWriter {
 
     /// Inserts one block; after a connection error, inserts what did not land.
     ///
-    /// One budget of ``ClickHouseClient/RetryPolicy/attempts`` bounds the insert and the reads of
-    /// what landed together: nested budgets kept an ingest against a server that stays down
-    /// retrying for minutes (up to attempts² connection attempts, each up to the connect timeout).
+    /// The client's one budget of retries bounds the insert and the reads of what landed together:
+    /// nested budgets kept an ingest against a server that stays down retrying for minutes (up to
+    /// attempts² connection attempts, each up to the connect timeout).
     func insert(_ messages: [(FlowMessage, Int64)]) throws {
         var pending = messages
-        var attempt = 1
-        var delay = client.retry.firstDelay
+        var retried = false
         while !pending.isEmpty {
             do {
                 try client.run(Self.insertRows, data: Self.json ? Self.encodeJSON(pending) : Self.encode(pending), retries: false)
                 break
-            } catch let e as ClickHouseError where e.kind == .connection && attempt < client.retry.attempts {
-                client.backOff(attempt, e, &delay)
-                attempt += 1
+            } catch let e as ClickHouseError where e.kind == .connection {
+                try client.backOff(after: e)
+                retried = true
                 // Whatever landed stays; the rest goes again.
                 while true {
                     do {
                         let present = try storedIdentities(of: pending.map { .message($0.0, digest: $0.1) }, retries: false)
                         pending.removeAll { present.contains(Identity(start: $0.0.start, reporter: $0.0.nodeID, digest: $0.1)) }
                         break
-                    } catch let e as ClickHouseError where e.kind == .connection && attempt < client.retry.attempts {
-                        client.backOff(attempt, e, &delay)
-                        attempt += 1
+                    } catch let e as ClickHouseError where e.kind == .connection {
+                        try client.backOff(after: e)
                     }
                 }
             }
         }
         // A failed insert may have landed its raw rows without their rollups (the views feed them
         // in the same insert, not atomically with it): make this time's rollups match its rows.
-        if attempt > 1, let lo = messages.map(\.0.start).min(), let hi = messages.map(\.0.start).max() {
+        if retried, let lo = messages.map(\.0.start).min(), let hi = messages.map(\.0.start).max() {
             try ClickHouseRollups.reconcile(client, from: lo, through: hi)
         }
     }

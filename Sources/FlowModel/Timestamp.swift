@@ -1,18 +1,24 @@
 /// Nanoseconds since the Unix epoch, UTC.
 ///
-/// Flow-log windows carry nanosecond precision; `Int64` nanoseconds cover the
-/// years 1678 to 2262, which is the range tailflow accepts.
+/// Flow-log windows carry nanosecond precision; `Int64` nanoseconds cover 1677-09-21 to
+/// 2262-04-11. tailflow accepts the whole years 1678 to 2261 (``earliest`` to ``latest``), so that
+/// a time plus or minus the longest rollup bucket (16 days), an hour's lag or a day's rounding
+/// is still a time: a message stamped in 2262's last hour crashed the server's rollup upkeep.
 public typealias Nanoseconds = Int64
 
 public enum Timestamp {
     public static let nanosPerSecond: Int64 = 1_000_000_000
+    /// The first instant tailflow accepts, 1678-01-01T00:00:00Z.
+    public static let earliest: Nanoseconds = -9_214_560_000 * nanosPerSecond
+    /// The last instant tailflow accepts, 2261-12-31T23:59:59.999999999Z.
+    public static let latest: Nanoseconds = 9_214_646_400 * nanosPerSecond - 1
 
     /// Parses an RFC 3339 timestamp such as `2026-11-01T10:00:04.999812345Z` or
     /// `2026-11-01T12:00:00+02:00` into nanoseconds since the epoch.
     ///
     /// Up to nine fractional digits are kept exactly; more digits are an error
     /// rather than a silent truncation. Returns `nil` when the text is not RFC 3339
-    /// or lies outside the representable range.
+    /// or lies outside the years 1678 to 2261.
     public static func parseRFC3339<C: Collection>(_ bytes: C) -> Nanoseconds? where C.Element == UInt8 {
         Array(bytes).withUnsafeBufferPointer { parseRFC3339($0) }
     }
@@ -75,8 +81,8 @@ public enum Timestamp {
         let days = daysFromCivil(year: year, month: month, day: day)
         // A leap second (:60) is read as :59, the last representable instant of that minute.
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + min(second, 59) - offsetSeconds
-        // Int64 nanoseconds reach to 2262-04-11.
-        guard seconds > -9_223_372_036, seconds < 9_223_372_036 else { return nil }
+        // Int64 nanoseconds reach to 2262-04-11; accepted are the years 1678 to 2261.
+        guard seconds >= earliest / nanosPerSecond, seconds <= latest / nanosPerSecond else { return nil }
         return seconds * nanosPerSecond + fraction
     }
 

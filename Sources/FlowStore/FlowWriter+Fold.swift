@@ -122,7 +122,7 @@ extension FlowWriter {
             if longMark == nil {
                 // No row after the mark may be in the longer levels: they hold every row stored before.
                 if let latest = startedAfter {
-                    longMark = Timestamp.bucketStart(latest, step: hour) + hour
+                    longMark = Self.later(Timestamp.bucketStart(latest, step: hour), by: hour)
                 } else if let first = minuteRollups.keys.lazy.map(\.bucket).min() {
                     // An empty store: no later than the horizon, should the first batch come from the future.
                     longMark = min(Timestamp.bucketStart(first * Timestamp.nanosPerSecond, step: hour), horizon)
@@ -170,6 +170,9 @@ extension FlowWriter {
     /// a while, so that the longer levels do not wait for data that may not come (overnight, or at
     /// the end of a replay). Returns when to try again (ns, by ``clock``) if that hour has not
     /// ended yet by that margin, nil when there is nothing left to fold.
+    ///
+    /// Never past the hour the clock has left by the margin: newer data (a node whose clock runs
+    /// ahead) waits for the clock, and the hours up to it are folded meanwhile.
     func foldIdle() throws -> Nanoseconds? {
         guard let margin = deferLongLevels, !inTransaction else { return nil }
         let hour = 3600 * Timestamp.nanosPerSecond
@@ -177,26 +180,34 @@ extension FlowWriter {
         do {
             var retry: Nanoseconds?
             let newest = try newestStart()
-            if let mark = longMark, let newest {
-                let end = Timestamp.bucketStart(newest, step: hour) + hour
+            if var mark = longMark, let newest {
+                // Saturating: a message may be stamped in the last hour a timestamp can hold (2262).
+                let newestEnd = Self.later(Timestamp.bucketStart(newest, step: hour), by: hour)
+                let end = min(newestEnd, Timestamp.bucketStart(clock() - margin, step: hour))
                 if end > mark {
-                    if clock() - margin >= end {
-                        try fold(from: mark, to: end)
-                        longMark = end
-                        longMarkChanged = true
-                        try storeMark()
-                    } else {
-                        retry = end + margin
-                    }
+                    try fold(from: mark, to: end)
+                    mark = end
+                    longMark = end
+                    longMarkChanged = true
+                    try storeMark()
                 }
+                // The next hour once the clock has left it by the margin.
+                if newestEnd > mark { retry = Self.later(Self.later(mark, by: hour), by: margin) }
             }
             try exec("COMMIT")
             inTransaction = false
+            afterCommit?()
             return retry
         } catch {
             rollback()
             throw error
         }
+    }
+
+    /// `t + d`, or the latest time there is where that would overflow.
+    static func later(_ t: Nanoseconds, by d: Nanoseconds) -> Nanoseconds {
+        let (sum, overflow) = t.addingReportingOverflow(d)
+        return overflow ? .max : sum
     }
 
     /// The first midnight (UTC) at or after `t`.

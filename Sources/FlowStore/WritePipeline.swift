@@ -114,6 +114,9 @@ package final class WritePipeline: @unchecked Sendable {
         package var commitSeconds = 0.0
         /// Background prune transactions that failed (retried at the next interval).
         package var pruneFailures = 0
+        /// Times the writer woke with nothing to take (a commit, prune or fold falling due): a few a
+        /// minute at most; a writer that wakes without waiting would count thousands a second.
+        package var emptyWakeups = 0
 
         package init() {}
     }
@@ -285,7 +288,9 @@ package final class WritePipeline: @unchecked Sendable {
                 var before = writer.stats
                 // When an idle fold of the longer levels is due (nil: none pending): some time after
                 // the last commit (or the start), later if the hour of the newest data has not ended by then.
-                var nextIdleFold: ContinuousClock.Instant? = policy.longLevelsLag == nil ? nil : ContinuousClock.now + policy.idleFoldAfter
+                // Only a SQLite writer defers (and so folds): another backend's would never move it.
+                let idleFolds = policy.longLevelsLag != nil && sqliteWriter != nil
+                var nextIdleFold: ContinuousClock.Instant? = idleFolds ? ContinuousClock.now + policy.idleFoldAfter : nil
                 func commit() throws {
                     let t0 = ContinuousClock.now
                     try writer.commit()
@@ -302,7 +307,7 @@ package final class WritePipeline: @unchecked Sendable {
                     committingRows -= waitingRows
                     condition.unlock()
                     before = after
-                    if policy.longLevelsLag != nil { nextIdleFold = ContinuousClock.now + policy.idleFoldAfter }
+                    if idleFolds { nextIdleFold = ContinuousClock.now + policy.idleFoldAfter }
                     batchRows = 0
                     waitingRows = 0
                     for (c, flags) in waiting { c.resume(returning: flags) }
@@ -346,6 +351,9 @@ package final class WritePipeline: @unchecked Sendable {
                     if !writer.isInBatch, let fold = nextIdleFold { deadline = min(deadline ?? fold, fold) }
                     guard let group = take(until: deadline) else { break }
                     if group.isEmpty {  // the batch's time is up, or a prune is due
+                        condition.lock()
+                        statsValue.emptyWakeups += 1
+                        condition.unlock()
                         if writer.isInBatch { try commit() }
                         continue
                     }

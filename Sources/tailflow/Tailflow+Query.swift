@@ -133,7 +133,7 @@ extension Tailflow {
             // The window's changes are read while the peers are answered (on ClickHouse, two round
             // trips of their own), and printed after them.
             let changes = Background { try engine.scopeChanges(window: o.window, endpoint: endpoint) }
-            try output.print(q, store: store)
+            try output.print(q, engine: engine)
             let found = try usage { try changes.value() }
             guard !found.isEmpty else { return }
             if output.format == .table {
@@ -196,6 +196,12 @@ extension FormatOptions {
     /// Answers the question: a page of up to 100,000 rows as a report (which says what its limit
     /// left out); larger answers in machine formats streamed as they are read (raw rows are never held whole).
     func print(_ question: Question, store: StoreOptions, more: String = "--limit N for more") throws {
+        try print(question, engine: QueryEngine(store: try store.openStorageForReading()), more: more)
+    }
+
+    /// ``print(_:store:more:)`` with a store already open (one client, one retry budget, for
+    /// a command that asks more than one question).
+    func print(_ question: Question, engine: QueryEngine, more: String = "--limit N for more") throws {
         let limit: Int
         switch question {
         case .flows(_, _, let l, _), .scopeFlows(_, let l): limit = l
@@ -203,10 +209,9 @@ extension FormatOptions {
         }
         let chosen = OutputFormat(rawValue: format.rawValue)!
         guard chosen != .table, limit > 100_000 else {
-            try print(store.answer(question), more: more)
+            try print(usage { try engine.answer(question) }, more: more)
             return
         }
-        let engine = QueryEngine(store: try store.openStorageForReading())
         let out = BufferedStdout()
         try usage { try engine.answer(question, format: chosen, write: out.write) }
         out.flush()

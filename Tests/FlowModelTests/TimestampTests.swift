@@ -22,6 +22,22 @@ struct TimestampTests {
         #expect(Timestamp.parseRFC3339(text) == nil)
     }
 
+    /// The years 1678 to 2261, whole: far enough inside Int64's nanoseconds (1677-09-21 to
+    /// 2262-04-11) that a time plus the longest rollup bucket is still a time.
+    @Test func acceptsTheYears1678To2261() {
+        #expect(Timestamp.parseRFC3339("1678-01-01T00:00:00Z") == Timestamp.earliest)
+        #expect(Timestamp.parseRFC3339("2261-12-31T23:59:59.999999999Z") == Timestamp.latest)
+        #expect(Timestamp.formatRFC3339(Timestamp.earliest) == "1678-01-01T00:00:00Z")
+        #expect(Timestamp.formatRFC3339(Timestamp.latest) == "2261-12-31T23:59:59.999999999Z")
+        for outside in ["1677-12-31T23:59:59.999999999Z", "2262-01-01T00:00:00Z", "2262-04-11T23:00:00Z",
+                        "2261-12-31T23:00:00-01:00", "1678-01-01T00:30:00+01:00"] {
+            #expect(Timestamp.parseRFC3339(outside) == nil, "\(outside)")
+        }
+        // A whole 16-day bucket after the last accepted time is still representable.
+        #expect(Timestamp.latest.addingReportingOverflow(16 * 86_400 * Timestamp.nanosPerSecond).overflow == false)
+        #expect(Timestamp.earliest.subtractingReportingOverflow(16 * 86_400 * Timestamp.nanosPerSecond).overflow == false)
+    }
+
     @Test func formatsRoundTrip() {
         for ns: Int64 in [0, 1, 999_999_999, 1_793_527_204_999_812_345, -1, 1_793_527_200_000_000_000] {
             #expect(Timestamp.parseRFC3339(Timestamp.formatRFC3339(ns)) == ns)

@@ -23,14 +23,12 @@ enum CLI {
         private let done: Task<Result, Never>
 
         init(_ args: [String], db: String?, env: [String: String], executable: String = CLI.binary) throws {
-            let p = Process()
+            let p = TailflowBinary.process(args, env: env.merging(db.map { ["TAILFLOW_DB": $0] } ?? [:]) { mine, _ in mine })
+            // The API credentials are the test's own too, never the shell's.
+            for key in ["TS_API_KEY", "TS_OAUTH_CLIENT_ID", "TS_OAUTH_CLIENT_SECRET"] where env[key] == nil {
+                p.environment?.removeValue(forKey: key)
+            }
             p.executableURL = URL(fileURLWithPath: executable)
-            p.arguments = args
-            var environment = ProcessInfo.processInfo.environment
-            for key in ["TAILFLOW_DB", "TS_API_KEY", "TS_OAUTH_CLIENT_ID", "TS_OAUTH_CLIENT_SECRET"] { environment.removeValue(forKey: key) }
-            if let db { environment["TAILFLOW_DB"] = db }
-            for (k, v) in env { environment[k] = v }
-            p.environment = environment
             let out = Pipe(), err = Pipe()
             p.standardOutput = out
             p.standardError = err

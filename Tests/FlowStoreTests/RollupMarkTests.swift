@@ -293,3 +293,60 @@ struct RollupMarkTests {
         #expect(try store.contentHash() != complete)
     }
 }
+
+/// The idle fold at the edges: data from after the clock, data at the end of time.
+extension RollupMarkTests {
+    /// A node whose clock runs a year ahead: the idle fold folds the hours the clock has left (by
+    /// the margin) and comes back an hour later; it used to wait for the future message's hour,
+    /// leaving every hour up to now to the hour level. Its commit bounds the write-ahead log
+    /// like any other commit.
+    @Test func anIdleFoldDoesNotWaitForDataFromTheFuture() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("ahead.db"))
+        let second = Timestamp.nanosPerSecond
+        let margin = 600 * second
+        try store.withWriter { w in
+            w.deferLongLevels = margin
+            // 10:00–11:25 and one message a year ahead, written at 11:30: the mark ends at 11:00.
+            w.clock = { Make.t0 + 5400 * second }
+            try w.begin()
+            for i in 0..<Int64(86) { try w.add(Make.message(node: Int(i % 3) + 1, at: i * 60, rows: 2, bytes: 10 + i)) }
+            try w.add(Make.message(node: 4, at: 365 * 86_400, rows: 2, bytes: 7))
+            try w.commit()
+            #expect(try w.storedMark() == Make.t0 + 3600 * second)
+            var commits = 0
+            w.afterCommit = { commits += 1 }
+            // 12:10: the hour of 11:00 is folded; the next try when 12:00–13:00 has ended, by the margin.
+            w.clock = { Make.t0 + 7200 * second + margin }
+            #expect(try w.foldIdle() == Make.t0 + 3 * 3600 * second + margin)
+            #expect(try w.storedMark() == Make.t0 + 7200 * second)
+            #expect(commits == 1, "the idle fold's commit runs the after-commit work (the log's bound)")
+        }
+        try Self.expectWhole(store)
+    }
+
+    /// A message stamped in the last hour a timestamp could hold (2262-04-11T23:47:16Z) was valid
+    /// input: the idle fold worked out that hour's end and trapped on the overflow (a server
+    /// holding such a message died ten minutes after each start), and so did `check --full`.
+    /// tailflow now accepts the years 1678 to 2261; the last hour of those is far enough from the end.
+    @Test func anIdleFoldSurvivesAMessageAtTheEndOfTime() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("end.db"))
+        let second = Timestamp.nanosPerSecond
+        let margin = 600 * second
+        let last = (Timestamp.latest / second - 600) - Make.t0 / second     // seconds after t0, ten minutes before the end
+        try store.withWriter { w in
+            w.deferLongLevels = margin
+            w.clock = { Make.t0 + 5400 * second }
+            try w.begin()
+            for i in 0..<Int64(30) { try w.add(Make.message(node: Int(i % 3) + 1, at: i * 60, rows: 2, bytes: 10 + i)) }
+            try w.add(Make.message(node: 4, at: last, rows: 2, bytes: 7))
+            try w.commit()
+            w.clock = { Make.t0 + 7200 * second + margin }
+            let retry = try w.foldIdle()
+            #expect(retry == Make.t0 + 3 * 3600 * second + margin)
+            #expect(try w.storedMark() == Make.t0 + 7200 * second)
+        }
+        try Self.expectWhole(store)
+    }
+}

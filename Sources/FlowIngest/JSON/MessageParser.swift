@@ -336,7 +336,7 @@ struct MessageParser {
         }
         let raw = UnsafeBufferPointer(rebasing: cursor.bytes[t.start..<t.end])
         if !t.hasEscapes, let ns = Timestamp.parseRFC3339(raw) { return ns }
-        problems.append("\(path): \(quoted(t)) is not an RFC 3339 time")
+        problems.append("\(path): \(quoted(t)) is not an RFC 3339 time in the years 1678 to 2261")
         return nil
     }
 
