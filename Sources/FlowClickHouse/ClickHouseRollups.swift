@@ -27,7 +27,9 @@ enum ClickHouseRollups {
 
     /// Flow rows of `window` as rollup keys with their counters, `start_ns, reporter, kind, proto,
     /// port, side, src, dst, tx_packets, tx_bytes, rx_packets, rx_bytes, span` (`start_ns` is a rollup
-    /// row's bucket start and `span` its length in ns, 0 for a raw row): the planner's rollup
+    /// row's bucket start and `span` its length in ns, 0 for a raw row; the 2- to 16-day levels are
+    /// day rows, each with a day's span: with the level's span, a day's row stood for a bucket
+    /// reaching past the window, and `scope` reported a last sighting after the window's end): the planner's rollup
     /// segments from the rollup tables, the rest from raw rows, as one `UNION ALL`. Sums over it
     /// equal sums over the raw rows alone.
     ///
@@ -54,7 +56,7 @@ enum ClickHouseRollups {
             case .rollup(let s, let from, let to):
                 parts.append("""
                     SELECT bucket * 1000000000 AS start_ns, reporter, kind, proto, port, side, src, dst, tx_packets, tx_bytes, rx_packets, rx_bytes,
-                           bucket - bucket + \(s * Timestamp.nanosPerSecond) AS span
+                           bucket - bucket + \(min(s, RollupStep.day) * Timestamp.nanosPerSecond) AS span
                     FROM \(table(s)) \(pre)WHERE bucket >= \(from / Timestamp.nanosPerSecond) AND bucket < \(to / Timestamp.nanosPerSecond)\(extra)
                     """)
             case .raw(let from, let to), .missing(let from, let to):

@@ -111,6 +111,40 @@ extension ClickHouseBackendTests {
         try await Self.expectSameAnswers(questions, db: db, store: store)
     }
 
+    /// `scope` over several days, where the planner reads 2-day buckets from the day table and a
+    /// busy endpoint's first and last minutes are refined to raw rows in one scan: the answers are
+    /// SQLite's, and no peer is last seen after the window's end (a 2-day level's day rows once
+    /// stood for buckets reaching a day past the window, so peers seen on its second day were
+    /// "last seen" after the window ended).
+    @Test func scopeOverDaysAnswersAsSQLite() async throws {
+        let server = try await ClickHouseServer.started()
+        defer { server.stop() }
+        let dir = TempDir()
+        let logs = dir.path("days.jsonl"), devices = dir.path("devices.json"), db = dir.path("days.db")
+        try await Self.ok(["generate", "--nodes", "8", "--start", "2026-11-01T00:00:00Z", "--duration", "100h", "--rate", "0.05", "--seed", "11",
+                           "-o", logs, "--devices", devices])
+        let store = server.storeURL(database: "days")
+        for target in [["--db", db], ["--store", store]] {
+            try await Self.ok(["ingest"] + target + [logs])
+            try await Self.ok(["nodes", "import"] + target + [devices])
+        }
+        let (a, b) = try await Self.busiest(db)
+        // 2026-11-02 is a day bucket, 11-03 and 11-04 one 2-day bucket, 11-05 ends in hours,
+        // minutes and raw rows (with data after the window's end); the first four days are two
+        // 2-day buckets.
+        let windows = [["--from", "2026-11-01T13:17:00Z", "--to", "2026-11-05T02:00:30Z"], ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-05T00:00:00Z"]]
+        let questions = [["scope", "--endpoint", a] + windows[0], ["scope", "--endpoint", b] + windows[0],
+                         ["scope", "--endpoint", "*"] + windows[0], ["scope", "--endpoint", a] + windows[1]]
+        try await Self.expectSameAnswers(questions, db: db, store: store)
+        let scope = try await Self.ok(["scope", "--endpoint", a, "--store", store, "--format", "json"] + windows[0])
+        let peers = try #require(try JSONSerialization.jsonObject(with: Data(scope.stdout.utf8)) as? [[String: Any]])
+        #expect(peers.count > 1)
+        for peer in peers {
+            let last = try #require(peer["lastSeen"] as? String)
+            #expect(last < "2026-11-05T02:01", "\(peer["peer"] ?? "?") last seen \(last), after the window")
+        }
+    }
+
     /// Messages that arrive late, into buckets already rolled up and merged: the rollups add them,
     /// and the answers are SQLite's after the same two ingests.
     @Test func lateDataJoinsRolledBuckets() async throws {
