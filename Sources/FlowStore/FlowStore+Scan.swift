@@ -134,7 +134,9 @@ final class SQLiteSnapshot: StoreSnapshot {
         guard from < to else { return }
         let order = descending ? "DESC" : "ASC"
         let (lo, hi) = MessageGroup.ids(from: from, to: to)
-        let s = try statement(reporter == nil
+        // A statement of its own, not the connection's cached one: a reader may read messages
+        // again inside `body` (the cached statement would be reset under this loop).
+        let s = try RawStatement(db.sqliteConnection!, reporter == nil
             ? "SELECT id, body FROM message_groups WHERE id >= ?1 AND id < ?2 ORDER BY id \(order)"
             : "SELECT id, body FROM message_groups WHERE (id & 16777215) = ?3 AND id >= ?1 AND id < ?2 ORDER BY id \(order)")
         s.bind(1, lo)
@@ -200,7 +202,7 @@ final class SQLiteSnapshot: StoreSnapshot {
     func messageWindows(from: Nanoseconds, to: Nanoseconds, _ body: (MessageHeader) throws -> Void) throws {
         guard from < to else { return }
         let (lo, hi) = MessageGroup.ids(from: from, to: to)
-        let s = try statement("SELECT id, body FROM message_groups WHERE id >= ?1 AND id < ?2")
+        let s = try RawStatement(db.sqliteConnection!, "SELECT id, body FROM message_groups WHERE id >= ?1 AND id < ?2")
         s.bind(1, lo)
         s.bind(2, hi)
         defer { s.reset() }

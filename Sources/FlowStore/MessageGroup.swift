@@ -1,6 +1,6 @@
 import FlowModel
 import Foundation
-import GRDB
+package import GRDB
 
 /// One stored row of `message_groups` (schema/009_message_groups.sql): every message one
 /// reporter sent whose window starts in one minute, in identity order (start, digest).
@@ -143,7 +143,7 @@ struct MessageGroup {
                                loggedMs: logged, offset: offset, length: length))
             offset += length
         }
-        guard r.offset + offset <= blob.count else { throw StoreError(.sqlite, "message group blob is corrupt") }
+        guard r.offset + offset == blob.count else { throw StoreError(.sqlite, "message group blob is corrupt") }
         return r.offset
     }
 
@@ -197,5 +197,78 @@ extension MessageGroup {
         try flush()
         try db.execute(sql: "DROP INDEX IF EXISTS messages_by_reporter")
         try db.execute(sql: "DROP TABLE messages")
+    }
+}
+
+/// A stored message as the `messages` table held it before schema/009: for tests and tools that
+/// look at, or damage, what a store holds.
+package struct StoredMessageRecord: Equatable, Sendable {
+    package var start: Int64
+    package var reporter: Int64
+    package var digest: Int64
+    package var duration: Int64
+    package var rowCount: Int64
+    package var loggedMs: Int64?
+    package var rows: [UInt8]
+
+    package init(start: Int64, reporter: Int64, digest: Int64, duration: Int64, rowCount: Int64, loggedMs: Int64?, rows: [UInt8]) {
+        self.start = start
+        self.reporter = reporter
+        self.digest = digest
+        self.duration = duration
+        self.rowCount = rowCount
+        self.loggedMs = loggedMs
+        self.rows = rows
+    }
+}
+
+extension FlowStore {
+    /// Every stored message whose window starts in `[from, to)`, in key order (start, reporter, digest).
+    package static func storedMessages(_ db: Database, from: Int64 = .min, to: Int64 = .max) throws -> [StoredMessageRecord] {
+        var out: [StoredMessageRecord] = []
+        try SQLiteSnapshot(db).groupedMessages(from: from, to: to, reporter: nil, descending: false, reporters: { _ in true }) { h, info, packed in
+            out.append(StoredMessageRecord(start: h.start, reporter: h.reporter, digest: h.digest, duration: h.end - h.start,
+                                           rowCount: info.rowCount, loggedMs: info.loggedMs, rows: Array(packed)))
+            return true
+        }
+        return out
+    }
+
+    /// How many messages are stored (with a window starting in `[from, to)`).
+    package static func storedMessageCount(_ db: Database, from: Int64 = .min, to: Int64 = .max) throws -> Int {
+        if from == .min, to == .max { return try Int.fetchOne(db, sql: "SELECT coalesce(sum(messages), 0) FROM message_groups") ?? 0 }
+        return try storedMessages(db, from: from, to: to).count
+    }
+
+    /// Rewrites the stored messages `change` keeps (returns nil to delete one, or another
+    /// record), in place: tests that damage or thin out a store.
+    package static func rewriteStoredMessages(_ db: Database, _ change: (StoredMessageRecord) throws -> StoredMessageRecord?) throws {
+        let all = try storedMessages(db)
+        try db.execute(sql: "DELETE FROM message_groups")
+        try insertStoredMessages(db, try all.compactMap(change))
+    }
+
+    /// Adds messages to the stored groups as they are (no identity check: tests that store what a
+    /// writer never would).
+    package static func insertStoredMessages(_ db: Database, _ records: [StoredMessageRecord]) throws {
+        var groups: [Int64: MessageGroup] = [:]
+        for id in Set(records.map { MessageGroup.id(start: $0.start, reporter: $0.reporter) }) {
+            if let body = try Data.fetchOne(db, sql: "SELECT body FROM message_groups WHERE id = ?", arguments: [id]) {
+                groups[id] = try body.withUnsafeBytes { try MessageGroup.decode($0, minute: MessageGroup.minute(ofID: id)) }
+            } else {
+                groups[id] = MessageGroup()
+            }
+        }
+        for r in records {
+            groups[MessageGroup.id(start: r.start, reporter: r.reporter)]!.append(
+                start: r.start, duration: r.duration, digest: r.digest, rowCount: r.rowCount, loggedMs: r.loggedMs, packed: r.rows)
+        }
+        var body: [UInt8] = []
+        for (id, g) in groups {
+            body.removeAll()
+            g.encode(minute: MessageGroup.minute(ofID: id), into: &body)
+            try db.execute(sql: "INSERT OR REPLACE INTO message_groups (id, messages, row_count, body) VALUES (?, ?, ?, ?)",
+                           arguments: [id, g.messages.count, g.messages.reduce(0) { $0 + $1.rowCount }, Data(body)])
+        }
     }
 }
