@@ -75,7 +75,7 @@ struct MessageGroupTests {
     }
 
     /// A group encodes and decodes to the same messages in identity order, whatever the times,
-    /// digests (wide or negative ones too) and `logged`; every truncation of it is refused.
+    /// digests (wide or negative ones too) and `logged`; every truncation of it, and a byte too many, is refused.
     @Test func aGroupRoundTripsAndEveryTruncationIsRefused() throws {
         var rng = SplitMix64(state: 20)
         for round in 0..<50 {
@@ -98,6 +98,9 @@ struct MessageGroupTests {
             for (a, b) in zip(back.messages, want) {
                 #expect([a.start, a.duration, a.digest, a.rowCount] == [b.start, b.duration, b.digest, b.rowCount] && a.loggedMs == b.loggedMs)
                 #expect(Array(back.rows[a.offset..<(a.offset + a.length)]) == Array(g.rows[b.offset..<(b.offset + b.length)]))
+            }
+            #expect(throws: StoreError.self, "round \(round), a byte too many") {
+                try (blob + [0]).withUnsafeBytes { _ = try MessageGroup.decode($0, minute: minute) }
             }
             for cut in 0..<blob.count {
                 #expect(throws: StoreError.self, "round \(round), cut at \(cut)") {
