@@ -146,6 +146,13 @@ extension Coverage {
             }
         }
 
+        /// Takes one sighting of an hour summary (``CoverageHour/Sighting``): the hours come in
+        /// time order, and each conversation's first reporter before its second, so the table
+        /// ends as reading the hours' messages one by one leaves it.
+        mutating func sighted(_ key: Conversation, reporter: Int64, at start: Nanoseconds) {
+            insert(key, reporter: reporter, at: start)
+        }
+
         private mutating func insert(_ key: Conversation, reporter: Int64, at start: Nanoseconds) {
             let mask = table.count - 1
             var i = Int(truncatingIfNeeded: key.hash >> shift)

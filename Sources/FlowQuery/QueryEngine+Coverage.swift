@@ -164,8 +164,11 @@ struct Coverage {
     }
 
     struct Own {
-        /// Its messages' windows, in the order the scan met them.
+        /// Its messages' windows, in the order the scan met them (from an hour summary: their
+        /// union, which has the same holes and covers the same time).
         var windows: ArraySlice<(Nanoseconds, Nanoseconds)> = []
+        /// Its messages in the window.
+        var messages = 0
         /// end - logged of the messages that carry `logged`.
         var offsets: [Int64] = []
     }
@@ -208,7 +211,10 @@ struct Coverage {
                 }
                 var own = ByNode<Own>(width: max(width, count.count), empty: Own())
                 for n in count.indices where count[n] > 0 {
-                    own.modify(Int64(n)) { $0.windows = sorted[first[n]..<first[n] + count[n]] }
+                    own.modify(Int64(n)) {
+                        $0.windows = sorted[first[n]..<first[n] + count[n]]
+                        $0.messages = count[n]
+                    }
                 }
                 for (r, offset) in offsets { own.modify(r) { $0.offsets.append(offset) } }
                 return own
@@ -234,7 +240,12 @@ struct Coverage {
                     }
                 }
             }
-            for (n, range) in ranges { own.modify(n) { $0.windows = sorted[range] } }
+            for (n, range) in ranges {
+                own.modify(n) {
+                    $0.windows = sorted[range]
+                    $0.messages = range.count
+                }
+            }
             for (r, offset) in offsets { own.modify(r) { $0.offsets.append(offset) } }
             return own
         }
@@ -351,7 +362,10 @@ struct Coverage {
         var readEarly: [QueryContext.ObservationPart]? = nil
         let skewRange = (window.from + t.peerSkewMargin, window.to - t.peerSkewMargin)
         var own: ByNode<Own>
-        if try firstMessageLacksLogged() {
+        let summarized = try Summarized(self, width: width)
+        if let summarized {
+            own = summarized.own
+        } else if try firstMessageLacksLogged() {
             let parts = readsEvidenceEarly ? try ctx.observationParts(window, step: resolution) : []
             var next = 0
             let read = try Self.readPeers(ctx.snapshot, window, width: width, skewRange: skewRange, windows: true) { share in
@@ -378,7 +392,9 @@ struct Coverage {
         let needPeers = reporting.contains { own[$0].offsets.isEmpty }
         var peerSkew: [Int64: Double] = [:]
         if needPeers {
-            if peerSkews == nil {
+            if peerSkews == nil, let summarized {
+                peerSkews = try summarized.skews(width: width, skewRange: skewRange)
+            } else if peerSkews == nil {
                 peerSkews = try Self.readPeers(ctx.snapshot, window, width: width, skewRange: skewRange, windows: false).1
             }
             peerSkew = peerSkews!
@@ -461,7 +477,7 @@ struct Coverage {
                 verdict = .ok
             }
             rows.append(CoverageRow(node: stableID, name: entry?.name, reports: entry?.isReporter ?? !mine.windows.isEmpty,
-                                    messages: mine.windows.count, coverage: Double(covered) / Double(window.to - window.from),
+                                    messages: mine.messages, coverage: Double(covered) / Double(window.to - window.from),
                                     gaps: gaps, skewSeconds: skew, skewSource: source, asymmetry: asymmetry,
                                     asymmetryPeer: asymmetryPeer.map { directory.nodes[$0]?.stableID ?? "node#\($0)" },
                                     rejects: rejectsByNode[stableID] ?? 0, verdict: verdict))

@@ -19,6 +19,10 @@ public struct CheckReport: Sendable, Equatable, Codable {
     /// Buckets skipped because their raw rows were pruned.
     public var bucketsPruned = 0
     public var full = false
+    /// Hour summaries of `coverage` (schema/011) compared with their messages (`full` only), and
+    /// the hours whose summary differs (RFC 3339).
+    public var coverageHoursChecked = 0
+    public var coverageHoursDiffer: [String] = []
     public var seconds = 0.0
 
     /// Everything found wrong, one line each (empty: the store is sound).
@@ -33,6 +37,8 @@ public struct CheckReport: Sendable, Equatable, Codable {
         }
         out += mismatches.prefix(20).map { "rollup: \($0)" }
         if mismatches.count > 20 { out.append("rollup: \(mismatches.count - 20) more buckets differ from their raw rows") }
+        out += coverageHoursDiffer.prefix(20).map { "coverage: the summary of the hour \($0) differs from its messages" }
+        if coverageHoursDiffer.count > 20 { out.append("coverage: \(coverageHoursDiffer.count - 20) more hour summaries differ from their messages") }
         return out
     }
 
@@ -66,6 +72,11 @@ extension FlowStore {
                 report.schemaCurrent = report.schemaVersion == Schema.migrations.map(\.name)
                 guard report.integrity == ["ok"], report.schemaCurrent else { return }
                 try checkRollups(db, full: full, samples: samples, &report)
+                if full {
+                    let (checked, differ) = try checkCoverageHours(db)
+                    report.coverageHoursChecked = checked
+                    report.coverageHoursDiffer = differ.map { Timestamp.formatRFC3339($0) }
+                }
             }
         }
         report.seconds = (ContinuousClock.now - t0).seconds

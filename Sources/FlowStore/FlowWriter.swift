@@ -59,6 +59,9 @@ final class FlowWriter: StoreWriter {
     var blob: [UInt8] = []
     var stored: [StoredRow] = []
     var inTransaction = false
+    /// The hours whose messages this batch stored or changed: their `coverage_hours` rows go
+    /// before the commit (``FlowWriter+CoverageHours``).
+    var hoursTouched = HoursTouched()
     /// Run after each commit, between transactions (the long-lived writer bounds the log there).
     var afterCommit: (() -> Void)?
     /// Whether the levels of a day and more lag behind (the server: see ``FlowWriter+Fold``), and by
@@ -170,6 +173,7 @@ final class FlowWriter: StoreWriter {
             try flushGroups()
             try flushRollups()
             try flushNodes()
+            try dropTouchedCoverageHours()
             try exec("COMMIT")
             inTransaction = false
             afterCommit?()
@@ -187,6 +191,7 @@ final class FlowWriter: StoreWriter {
         nodes.removeAll()
         minuteRollups.removeAll()
         dropGroups()
+        hoursTouched = HoursTouched()
         longMark = nil
         longMarkChanged = false
     }
@@ -227,6 +232,7 @@ final class FlowWriter: StoreWriter {
             if loggedMs != nil, groups[g].messages[i].loggedMs == nil {
                 groups[g].messages[i].loggedMs = loggedMs
                 groups[g].dirty = true
+                hoursTouched.add(message.start)
             }
             return false
         }
@@ -236,6 +242,7 @@ final class FlowWriter: StoreWriter {
                          rowCount: Int64(stored.count), loggedMs: loggedMs, packed: blob)
         stats.messages += 1
         stats.rows += stored.count
+        hoursTouched.add(message.start)
 
         reporter.reported(message.start)
         reporter.seen(message.start)

@@ -196,6 +196,8 @@ final class Pruner {
         // The groups of the minutes that start in [from, to): whole minutes, as the raw level's cut is.
         let deleteRaw = try RawStatement(writer.sqlite, "DELETE FROM message_groups WHERE id >= ?1 AND id < ?2 RETURNING messages, row_count")
         let deleteRollup = try RawStatement(writer.sqlite, "DELETE FROM rollups WHERE step = ?1 AND reporter = ?2 AND bucket >= ?3 AND bucket < ?4")
+        // The hours the deleted messages started in summarize messages no longer there (schema/011).
+        let deleteCoverageHours = try RawStatement(writer.sqlite, "DELETE FROM coverage_hours WHERE hour >= ?1 AND hour <= ?2")
         let took = try transaction {
             let t0 = ContinuousClock.now
             while let item = work.first, ContinuousClock.now - t0 < deleteBudget {
@@ -217,6 +219,9 @@ final class Pruner {
                         throw error
                     }
                     deleteRaw.reset()
+                    deleteCoverageHours.bind(1, Timestamp.floorDivMod(from, CoverageHour.length).0 * 3_600)
+                    deleteCoverageHours.bind(2, Timestamp.floorDivMod(end - 1, CoverageHour.length).0 * 3_600)
+                    try deleteCoverageHours.run()
                     if let i = lineIndex[0] {
                         report.levels[i].messages += messages
                         report.levels[i].flowRows += rows

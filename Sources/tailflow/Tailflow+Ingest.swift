@@ -79,6 +79,8 @@ extension Tailflow {
             Stdout.write(Self.render(summary, format))
             // Count the edges of the long buckets this input changed, for `top` over weeks (schema/010).
             if summary.storedMessages > 0, let sqlite = storage as? FlowStore { try EdgeSumCache.refresh(sqlite) }
+            // Summarize the hours whose messages changed, and after an upgrade every hour, for `coverage` (schema/011).
+            if let sqlite = storage as? FlowStore { try sqlite.refreshCoverageHours() }
             if !summary.failedSources.isEmpty {
                 // Messages already in the store (duplicates) count as stored: the other sources did land.
                 throw summary.storedMessages + summary.duplicates + summary.changes > 0 ? ExitCode(3) : ExitCode.failure

@@ -141,6 +141,9 @@ extension Tailflow {
                 out += "schema: \(report.schemaVersion.last ?? "none")\(report.schemaCurrent ? " (current)" : " (NOT what this tailflow expects)")\n"
                 out += "rollups: \(report.bucketsChecked) buckets compared with their raw rows or finer buckets, \(report.mismatches.count) differ"
                 out += report.bucketsPruned > 0 ? ", \(report.bucketsPruned) skipped (what they sum was pruned)\n" : "\n"
+                if full {
+                    out += "coverage hours: \(report.coverageHoursChecked) summaries compared with their messages, \(report.coverageHoursDiffer.count) differ\n"
+                }
                 out += String(format: "%.2f s\n", report.seconds)
                 Stdout.write(out)
                 for p in report.problems { Stderr.write("tailflow: \(store.path): \(p)\n") }

@@ -102,6 +102,8 @@ extension Tailflow {
                 }
             }
             if showProgress { Stderr.write("\r\u{1B}[K") }
+            // Summarize the hours whose messages changed, for `coverage` (schema/011), as ingest does.
+            if let sqlite = flowStore as? FlowStore { try sqlite.refreshCoverageHours() }
             rejects.finish(total: summary.ingested.rejected)
             Stdout.write(Self.render(summary, format, what: "pulled"))
             if summary.ingested.rejected > 0 { throw ExitCode(3) }

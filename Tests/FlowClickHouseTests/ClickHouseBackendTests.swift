@@ -163,6 +163,45 @@ struct ClickHouseBackendTests {
                     == server.query("SELECT count() FROM (SELECT DISTINCT start_ns, reporter, digest, row FROM gen.flows)").trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
+    /// `coverage` on a store without `logged` (log streaming): the skew comes from the peers, and
+    /// the peers' reports are read in the middle of the message scan, the reports of a reporter
+    /// whose clock turns out to be off read a second time and taken out. ClickHouse gives
+    /// SQLite's answer byte for byte, on windows on and off the minutes, with a short `--gap`,
+    /// filters and one node, and again after the same file is ingested a second time.
+    @Test func coverageWithoutLoggedAnswersAsSQLite() async throws {
+        let server = try await ClickHouseServer.started()
+        defer { server.stop() }
+        let dir = TempDir()
+        let logs = dir.path("nolog.jsonl"), devices = dir.path("devices.json"), db = dir.path("nolog.db")
+        try await Self.ok(["generate", "--nodes", "24", "--duration", "2h", "--seed", "11", "--start", "2026-11-02T09:00:00Z", "--omit-logged",
+                           "--fault", "silent:web-1:40m..1h", "--fault", "skew:db-1:90s", "--fault", "drop:api-1:33%",
+                           "--fault", "never:carol-desktop", "-o", logs, "--devices", devices])
+        let store = server.storeURL(database: "nolog")
+        for target in [["--db", db], ["--store", store]] {
+            try await Self.ok(["nodes", "import"] + target + [devices])
+            try await Self.ok(["ingest"] + target + [logs])
+        }
+        let w = ["--from", "2026-11-02T09:00:00Z", "--to", "2026-11-02T11:00:00Z"]
+        let questions = [["coverage"] + w, ["coverage", "--from", "2026-11-02T09:07:13Z", "--to", "2026-11-02T10:51:49Z"],
+                         ["coverage", "--gap", "30s"] + w, ["coverage", "--kind", "virtual", "--proto", "tcp"] + w,
+                         ["coverage", "--endpoint", "db-1"] + w, ["coverage", "--endpoint", "web-1", "--gap", "5m"] + w,
+                         ["coverage", "--from", "2026-11-02T10:00:00Z", "--to", "2026-11-02T10:30:00Z"]]
+        try await Self.expectSameAnswers(questions, db: db, store: store)
+
+        // The path in question was taken: the skews come from the peers, and the skewed
+        // reporter's reports were among the evidence read before its skew was known.
+        let out = try await Self.ok(["coverage", "--store", store, "--format", "json"] + w)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [[String: Any]])
+        let byName = Dictionary(uniqueKeysWithValues: rows.map { (String(($0["name"] as? String ?? "").prefix { $0 != "." }), $0) })
+        #expect(byName["db-1"]?["verdict"] as? String == "skew" && byName["db-1"]?["skewSource"] as? String == "peers", "\(out.stdout)")
+        #expect(byName["web-1"]?["verdict"] as? String == "gaps" && byName["carol-desktop"]?["verdict"] as? String == "silent")
+        #expect(rows.filter { ($0["messages"] as? Int ?? 0) > 0 }.allSatisfy { $0["skewSource"] as? String != "logged" })
+
+        let again = try await Self.ok(["ingest", "--store", store, "--format", "json", logs])
+        #expect(again.stdout.contains("\"storedMessages\": 0") || again.stdout.contains("\"storedMessages\":0"), "\(again.stdout)")
+        try await Self.expectSameAnswers(questions, db: db, store: store)
+    }
+
     /// Subnet routes, the DERP map and relayed rows, totals without addresses: the tables' labels
     /// for what is not a node read alike on both backends (the generic path reads the DERP map
     /// and the routes from ClickHouse).

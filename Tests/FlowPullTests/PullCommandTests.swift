@@ -65,6 +65,10 @@ struct PullCommandTests {
             #expect(s["devices"] as? Int == 8)
             #expect(s["retries"] as? Int == 0)
             #expect(try Dump.of(db) == expected)
+            // Every hour with messages is summarized for `coverage` (schema/011), as after ingest.
+            let hours = "SELECT count(*) FROM (SELECT DISTINCT (id >> 24) / 60 FROM message_groups)"
+            #expect(try Dump.count(db, "SELECT count(*) FROM coverage_hours") == Dump.count(db, hours))
+            #expect(try Dump.count(db, hours) > 0)
             #expect(api.requests("/logging/network") == 12 && api.requests("/logging/configuration") == 12 && api.requests("/devices") == 1)
             // Chunks are contiguous windows.
             #expect(api.log.contains { $0.contains("start=2026-11-01T00:10:00Z&end=2026-11-01T00:20:00Z") })
