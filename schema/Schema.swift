@@ -15,6 +15,7 @@ public enum Schema {
         Migration(name: "006_changes", sql: String(decoding: PackageResources._06_changes_sql, as: UTF8.self)),
         Migration(name: "007_direction_and_labels", sql: String(decoding: PackageResources._07_direction_and_labels_sql, as: UTF8.self)),
         Migration(name: "008_export_manifest", sql: String(decoding: PackageResources._08_export_manifest_sql, as: UTF8.self)),
+        Migration(name: "009_message_groups", sql: String(decoding: PackageResources._09_message_groups_sql, as: UTF8.self)),
         Migration(name: "010_edge_sums", sql: String(decoding: PackageResources._10_edge_sums_sql, as: UTF8.self)),
         Migration(name: "011_coverage_hours", sql: String(decoding: PackageResources._11_coverage_hours_sql, as: UTF8.self)),
         Migration(name: "012_rollup_marks", sql: String(decoding: PackageResources._12_rollup_marks_sql, as: UTF8.self)),

@@ -18,7 +18,7 @@ echo "generating $days days of a $nodes-node tailnet (rate $rate) into $db"
 "$tf" generate --nodes "$nodes" --duration "${days}d" --rate "$rate" --start "$start" --devices "$work/devices.json" \
   | /usr/bin/time -v "$tf" ingest --db "$db" --quiet --format json - 2> "$work/time.txt"
 grep -E "Elapsed|Maximum resident" "$work/time.txt"
-rows=$(sqlite3 "$db" "SELECT sum(row_count) FROM messages")
+rows=$(sqlite3 "$db" "SELECT sum(row_count) FROM message_groups")
 size=$(stat -c %s "$db")
 echo "flow rows: $rows, file: $size bytes, $(python3 -c "print(round($size / $rows, 1))") bytes per row"
 "$tf" nodes import "$work/devices.json" --db "$db" >/dev/null

@@ -233,11 +233,23 @@ extension SQLiteSnapshot {
 
     /// Whether any message starts in `[from, to)`.
     func hasMessages(from: Nanoseconds, to: Nanoseconds) throws -> Bool {
-        let s = try statement("SELECT 1 FROM messages WHERE start_ns >= ?1 AND start_ns < ?2 LIMIT 1")
-        s.bind(1, from)
-        s.bind(2, to)
+        // The groups of the minutes in range (schema/009); a group at either end may hold only
+        // messages outside it.
+        guard from < to else { return false }
+        let (lo, hi) = MessageGroup.ids(from: from, to: to)
+        let s = try RawStatement(db.sqliteConnection!, "SELECT id, body FROM message_groups WHERE id >= ?1 AND id < ?2")
+        s.bind(1, lo)
+        s.bind(2, hi)
         defer { s.reset() }
-        return try s.step()
+        var headers: [MessageGroup.Message] = []
+        while try s.step() {
+            let id = s.int64(0)
+            let minute = MessageGroup.minute(ofID: id)
+            if minute * MessageGroup.minuteNs >= from, (minute + 1) * MessageGroup.minuteNs <= to { return true }
+            _ = try MessageGroup.decodeHeaders(s.blob(1), minute: minute, into: &headers)
+            if headers.contains(where: { $0.start >= from && $0.start < to }) { return true }
+        }
+        return false
     }
 
     /// The summary of one hour computed from its messages.

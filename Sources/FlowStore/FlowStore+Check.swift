@@ -102,8 +102,8 @@ extension FlowStore {
                 buckets.insert(BucketID(step: row[0], reporter: row[1], bucket: row[2]))
             }
             // And every minute that has raw rows, so that a bucket missing altogether is found.
-            for row in try Row.fetchAll(db, sql: "SELECT DISTINCT reporter, (start_ns / 60000000000) * 60 - (CASE WHEN start_ns < 0 AND start_ns % 60000000000 != 0 THEN 60 ELSE 0 END) FROM messages") {
-                buckets.insert(BucketID(step: 60, reporter: row[0], bucket: row[1]))
+            for id in try Int64.fetchAll(db, sql: "SELECT id FROM message_groups") {
+                buckets.insert(BucketID(step: 60, reporter: MessageGroup.reporter(ofID: id), bucket: MessageGroup.minute(ofID: id) * 60))
             }
         } else if let range = try snapshot.timeRange() {
             var rng = SystemRandomNumberGenerator()
@@ -112,10 +112,15 @@ extension FlowStore {
             for _ in 0..<samples where lo <= range.upperBound {
                 // A random message: its bucket at every level.
                 let t = Int64.random(in: lo...range.upperBound, using: &rng)
-                if let row = try Row.fetchOne(db, sql: "SELECT start_ns, reporter FROM messages WHERE start_ns >= ? ORDER BY start_ns LIMIT 1", arguments: [t]) {
-                    let start: Int64 = row[0]
+                var first: MessageHeader?
+                try snapshot.groupedMessages(from: t, to: .max, reporter: nil, descending: false, reporters: { _ in true }) { h, _, _ in
+                    first = h
+                    return false
+                }
+                if let first {
                     for step in RollupStep.all {
-                        buckets.insert(BucketID(step: step, reporter: row[1], bucket: Timestamp.floorDivMod(start, step * Timestamp.nanosPerSecond).0 * step))
+                        buckets.insert(BucketID(step: step, reporter: first.reporter,
+                                                bucket: Timestamp.floorDivMod(first.start, step * Timestamp.nanosPerSecond).0 * step))
                     }
                 }
                 // A random stored bucket at every level.

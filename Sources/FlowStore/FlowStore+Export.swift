@@ -327,20 +327,16 @@ extension FlowStore {
         var usedAddresses: Set<Int64> = []
         let includes = selection?.includes
         let (from, to) = window ?? (.min, .max)
-        let cursor = try Row.fetchCursor(db, sql: """
-            SELECT start_ns, duration_ns, reporter, digest, logged_ms, rows FROM messages
-            WHERE start_ns >= ? AND start_ns < ? ORDER BY start_ns, reporter, digest
-            """, arguments: [from, to])
         var scanned = 0, inBatch = 0
         var rows: [StoredRow] = []
         var lastProgress = ContinuousClock.now
         try writer.begin()
-        while let m = try cursor.next() {
+        try SQLiteSnapshot(db).groupedMessages(from: from, to: to, reporter: nil, descending: false, reporters: { _ in true }) { stored, info, packed in
             scanned += 1
-            let header = MessageHeader(start: m[0], end: (m[0] as Int64) + (m[1] as Int64), reporter: m[2], digest: m[3])
+            let header = MessageHeader(start: stored.start, end: stored.end, reporter: stored.reporter, digest: stored.digest)
             rows.removeAll(keepingCapacity: true)
-            try (m[5] as Data).withUnsafeBytes { raw in try RowCodec.decode(raw) { rows.append($0) } }
-            if let includes, !includes(header, rows) { continue }
+            try RowCodec.decode(packed) { rows.append($0) }
+            if let includes, !includes(header, rows) { return true }
             guard let reporter = nodes[header.reporter] else {
                 throw StoreError(.corrupt, "a stored message names reporter id \(header.reporter), which is no node")
             }
@@ -353,9 +349,8 @@ extension FlowStore {
                 usedAddresses.insert(r.src)
                 usedAddresses.insert(r.dst)
             }
-            let loggedMs: Int64? = m[4]
             let message = FlowMessage(nodeID: reporter.row.stableID, start: header.start, end: header.end, rows: flowRows,
-                                      logged: loggedMs.map { header.end + $0 * 1_000_000 })
+                                      logged: info.loggedMs.map { header.end + $0 * 1_000_000 })
             if try writer.add(message, digest: header.digest) {
                 counts.messages += 1
                 counts.flowRows += rows.count
@@ -372,6 +367,7 @@ extension FlowStore {
                 let fraction = window == nil || to <= from ? 0 : Double(header.start - from) / Double(to - from)
                 progress(CopyProgress(messagesScanned: scanned, messagesCopied: counts.messages, fraction: min(1, max(0, fraction))))
             }
+            return true
         }
 
         // The nodes they name: reporters, owners of their addresses, the routers that name subnet
@@ -430,7 +426,9 @@ extension FlowStore {
             FROM nodes ORDER BY id
             """),
         ("node_addresses", "SELECT address, node, info_ns FROM node_addresses ORDER BY address"),
-        ("messages", "SELECT start_ns, reporter, digest, duration_ns, row_count, logged_ms, rows FROM messages ORDER BY start_ns, reporter, digest"),
+        // Read from `message_groups` (schema/009) as the rows of the `messages` table it replaced:
+        // start_ns, reporter, digest, duration_ns, row_count, logged_ms, rows, in that key order.
+        ("messages", ""),
         ("rollups", "SELECT step, reporter, bucket, part, entries, sums FROM rollups ORDER BY step, reporter, bucket, part"),
         ("rejects", "SELECT source, line, offset, reason, excerpt, recorded_ns FROM rejects ORDER BY source, offset, reason"),
         ("changes", """
@@ -476,6 +474,28 @@ extension FlowStore {
                     buffer.append(0x10)
                     buffer.append(UInt8(name.utf8.count))
                     buffer.append(contentsOf: name.utf8)
+                    if name == "messages" {
+                        try SQLiteSnapshot(db).groupedMessages(from: .min, to: .max, reporter: nil, descending: false,
+                                                               reporters: { _ in true }) { h, info, packed in
+                            buffer.append(0x11)
+                            for v in [h.start, h.reporter, h.digest, h.end - h.start, info.rowCount] {
+                                buffer.append(1)
+                                int(UInt64(bitPattern: v))
+                            }
+                            if let logged = info.loggedMs {
+                                buffer.append(1)
+                                int(UInt64(bitPattern: logged))
+                            } else {
+                                buffer.append(0)
+                            }
+                            buffer.append(4)
+                            int(UInt64(packed.count))
+                            buffer.append(contentsOf: packed)
+                            if buffer.count > 1 << 16 { flush() }
+                            return true
+                        }
+                        continue
+                    }
                     let rows = try Row.fetchCursor(db, sql: sql)
                     while let row = try rows.next() {
                         buffer.append(0x11)

@@ -89,7 +89,7 @@ extension FlowStore {
                                   messages: ([(FlowMessage, Int64)]) throws -> Void, extras: (MigratedExtras) throws -> Void) throws {
         try sqlite {
             try pool.read { db in
-                try count(try Int.fetchOne(db, sql: "SELECT count(*) FROM messages") ?? 0)
+                try count(try Int.fetchOne(db, sql: "SELECT coalesce(sum(messages), 0) FROM message_groups") ?? 0)
                 var nodes: [Int64: MigratedNode] = [:]
                 for r in try Row.fetchAll(db, sql: """
                     SELECT id, stable_id, name, os, user, tags, addresses, info_ns, first_seen_ns, last_seen_ns, first_report_ns, last_report_ns, routes
@@ -118,18 +118,15 @@ extension FlowStore {
                     guard let a = addresses[id] else { throw StoreError(.corrupt, "address id \(id) of a stored flow row is missing or not an address") }
                     return a
                 }
-                let cursor = try Row.fetchCursor(db, sql: """
-                    SELECT start_ns, duration_ns, reporter, digest, logged_ms, rows FROM messages ORDER BY start_ns, reporter, digest
-                    """)
                 var pending: [(FlowMessage, Int64)] = []
                 var rows: [StoredRow] = []
-                while let m = try cursor.next() {
-                    let start: Int64 = m[0], end = start + (m[1] as Int64), reporterID: Int64 = m[2]
+                try SQLiteSnapshot(db).groupedMessages(from: .min, to: .max, reporter: nil, descending: false, reporters: { _ in true }) { h, info, packed in
+                    let start = h.start, end = h.end, reporterID = h.reporter
                     guard let reporter = nodes[reporterID] else {
                         throw StoreError(.corrupt, "a stored message names reporter id \(reporterID), which is no node")
                     }
                     rows.removeAll(keepingCapacity: true)
-                    try (m[5] as Data).withUnsafeBytes { raw in try RowCodec.decode(raw) { rows.append($0) } }
+                    try RowCodec.decode(packed) { rows.append($0) }
                     var flowRows: [FlowRow] = []
                     flowRows.reserveCapacity(rows.count)
                     for r in rows {
@@ -137,13 +134,13 @@ extension FlowStore {
                                                 dstPort: r.dstPort, txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets,
                                                 rxBytes: r.rxBytes))
                     }
-                    let loggedMs: Int64? = m[4]
                     pending.append((FlowMessage(nodeID: reporter.stableID, start: start, end: end, rows: flowRows,
-                                                logged: loggedMs.map { end + $0 * 1_000_000 }), m[3]))
+                                                logged: info.loggedMs.map { end + $0 * 1_000_000 }), h.digest))
                     if pending.count >= batch {
                         try messages(pending)
                         pending.removeAll(keepingCapacity: true)
                     }
+                    return true
                 }
                 if !pending.isEmpty { try messages(pending) }
 

@@ -21,6 +21,13 @@ public struct MessageHeader: Sendable, Hashable {
     }
 }
 
+/// What a stored message holds beside its header: its row count, and `logged` as stored (ms
+/// after the window's end), for the readers that copy or hash the store's content.
+struct StoredCounts {
+    var rowCount: Int64
+    var loggedMs: Int64?
+}
+
 /// The SQLite snapshot: one read transaction of the pool. Statements come from the
 /// connection's statement cache (prepared once per connection, reused by every
 /// question); rows are decoded in place, with no per-row allocation.
@@ -94,44 +101,90 @@ final class SQLiteSnapshot: StoreSnapshot {
 
     func messages(from: Nanoseconds, to: Nanoseconds, reporter: Int64?, descending: Bool,
                   _ body: (MessageHeader, Int, StoredRow) throws -> Bool) throws {
-        let order = descending ? "DESC" : "ASC"
-        let sql = reporter == nil
-            ? "SELECT start_ns, duration_ns, reporter, digest, rows FROM messages WHERE start_ns >= ?1 AND start_ns < ?2 ORDER BY start_ns \(order), reporter \(order), digest \(order)"
-            : "SELECT start_ns, duration_ns, reporter, digest, rows FROM messages WHERE reporter = ?3 AND start_ns >= ?1 AND start_ns < ?2 ORDER BY start_ns \(order), digest \(order)"
-        let s = try statement(sql)
-        s.bind(1, from)
-        s.bind(2, to)
-        if let reporter { s.bind(3, reporter) }
-        defer { s.reset() }
-        var keepGoing = true
-        while keepGoing, try s.step() {
-            let header = MessageHeader(start: s.int64(0), end: s.int64(0) + s.int64(1), reporter: s.int64(2), digest: s.int64(3))
-            var index = 0
-            try RowCodec.decode(s.blob(4)) { row in
-                if keepGoing { keepGoing = try body(header, index, row) }
-                index += 1
-            }
-        }
+        try messages(from: from, to: to, reporter: reporter, descending: descending, reporters: { _ in true }, body)
     }
 
     func messages(from: Nanoseconds, to: Nanoseconds, descending: Bool, reporters wanted: (Int64) -> Bool,
                   _ body: (MessageHeader, Int, StoredRow) throws -> Bool) throws {
-        let order = descending ? "DESC" : "ASC"
-        let s = try statement("SELECT start_ns, duration_ns, reporter, digest, rows FROM messages WHERE start_ns >= ?1 AND start_ns < ?2 ORDER BY start_ns \(order), reporter \(order), digest \(order)")
-        s.bind(1, from)
-        s.bind(2, to)
-        defer { s.reset() }
+        try messages(from: from, to: to, reporter: nil, descending: descending, reporters: wanted, body)
+    }
+
+    func messages(from: Nanoseconds, to: Nanoseconds, reporter: Int64?, descending: Bool, reporters wanted: (Int64) -> Bool,
+                  _ body: (MessageHeader, Int, StoredRow) throws -> Bool) throws {
         var keepGoing = true
-        while keepGoing, try s.step() {
-            let reporter = s.int64(2)
-            guard wanted(reporter) else { continue }
-            let header = MessageHeader(start: s.int64(0), end: s.int64(0) + s.int64(1), reporter: reporter, digest: s.int64(3))
+        try groupedMessages(from: from, to: to, reporter: reporter, descending: descending, reporters: wanted) { header, _, packed in
             var index = 0
-            try RowCodec.decode(s.blob(4)) { row in
+            try RowCodec.decode(packed) { row in
                 if keepGoing { keepGoing = try body(header, index, row) }
                 index += 1
             }
+            return keepGoing
         }
+    }
+
+    /// Every stored message whose window starts in `[from, to)` (of `reporter`, or of the
+    /// reporters `wanted` takes), in identity order (start, reporter, digest; reversed when
+    /// `descending`), with its packed rows; `body` returns false to stop.
+    ///
+    /// Groups (schema/009_message_groups.sql) are read a minute at a time: the minute's groups of
+    /// every reporter are copied out and their messages sorted, so that the order is the one a
+    /// table keyed by message identity gave.
+    func groupedMessages(from: Nanoseconds, to: Nanoseconds, reporter: Int64?, descending: Bool, reporters wanted: (Int64) -> Bool,
+                         _ body: (MessageHeader, StoredCounts, UnsafeRawBufferPointer) throws -> Bool) throws {
+        guard from < to else { return }
+        let order = descending ? "DESC" : "ASC"
+        let (lo, hi) = MessageGroup.ids(from: from, to: to)
+        // A statement of its own, not the connection's cached one: a reader may read messages
+        // again inside `body` (the cached statement would be reset under this loop).
+        let s = try RawStatement(db.sqliteConnection!, reporter == nil
+            ? "SELECT id, body FROM message_groups WHERE id >= ?1 AND id < ?2 ORDER BY id \(order)"
+            : "SELECT id, body FROM message_groups WHERE (id & 16777215) = ?3 AND id >= ?1 AND id < ?2 ORDER BY id \(order)")
+        s.bind(1, lo)
+        s.bind(2, hi)
+        if let reporter { s.bind(3, reporter) }
+        defer { s.reset() }
+        var buffer: [UInt8] = []
+        var pending: [(header: MessageHeader, counts: StoredCounts, offset: Int, length: Int)] = []
+        var headers: [MessageGroup.Message] = []
+        var minute: Int64?
+        func flush() throws -> Bool {
+            defer {
+                pending.removeAll(keepingCapacity: true)
+                buffer.removeAll(keepingCapacity: true)
+            }
+            if descending {
+                pending.sort { ($0.header.start, $0.header.reporter, $0.header.digest) > ($1.header.start, $1.header.reporter, $1.header.digest) }
+            } else {
+                pending.sort { ($0.header.start, $0.header.reporter, $0.header.digest) < ($1.header.start, $1.header.reporter, $1.header.digest) }
+            }
+            return try buffer.withUnsafeBytes { all in
+                for p in pending {
+                    guard try body(p.header, p.counts, UnsafeRawBufferPointer(rebasing: all[p.offset..<(p.offset + p.length)])) else { return false }
+                }
+                return true
+            }
+        }
+        while try s.step() {
+            let id = s.int64(0)
+            let m = MessageGroup.minute(ofID: id)
+            if m != minute {
+                if minute != nil, try !flush() { return }
+                minute = m
+            }
+            let r = MessageGroup.reporter(ofID: id)
+            if !wanted(r) { continue }
+            let blob = s.blob(1)
+            let base = try MessageGroup.decodeHeaders(blob, minute: m, into: &headers)
+            let at = buffer.count
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: blob[base..<blob.count]))
+            for h in headers where h.start >= from && h.start < to {
+                let end = h.start + h.duration
+                pending.append((MessageHeader(start: h.start, end: end, reporter: r, digest: h.digest,
+                                              logged: h.loggedMs.map { end + $0 * 1_000_000 }),
+                                StoredCounts(rowCount: h.rowCount, loggedMs: h.loggedMs), at + h.offset, h.length))
+            }
+        }
+        if minute != nil { _ = try flush() }
     }
 
     func addresses(containing text: String) throws -> [Int64: String]? {
@@ -147,14 +200,21 @@ final class SQLiteSnapshot: StoreSnapshot {
     }
 
     func messageWindows(from: Nanoseconds, to: Nanoseconds, _ body: (MessageHeader) throws -> Void) throws {
-        let s = try statement("SELECT start_ns, duration_ns, reporter, digest, logged_ms FROM messages WHERE start_ns >= ?1 AND start_ns < ?2")
-        s.bind(1, from)
-        s.bind(2, to)
+        guard from < to else { return }
+        let (lo, hi) = MessageGroup.ids(from: from, to: to)
+        let s = try RawStatement(db.sqliteConnection!, "SELECT id, body FROM message_groups WHERE id >= ?1 AND id < ?2")
+        s.bind(1, lo)
+        s.bind(2, hi)
         defer { s.reset() }
+        var headers: [MessageGroup.Message] = []
         while try s.step() {
-            let start = s.int64(0), end = start + s.int64(1)
-            try body(MessageHeader(start: start, end: end, reporter: s.int64(2), digest: s.int64(3),
-                                   logged: s.optionalInt64(4).map { end + $0 * 1_000_000 }))
+            let id = s.int64(0)
+            let r = MessageGroup.reporter(ofID: id)
+            _ = try MessageGroup.decodeHeaders(s.blob(1), minute: MessageGroup.minute(ofID: id), into: &headers)
+            for h in headers where h.start >= from && h.start < to {
+                let end = h.start + h.duration
+                try body(MessageHeader(start: h.start, end: end, reporter: r, digest: h.digest, logged: h.loggedMs.map { end + $0 * 1_000_000 }))
+            }
         }
     }
 
@@ -167,19 +227,10 @@ final class SQLiteSnapshot: StoreSnapshot {
 
     func messageWindowsAndPackedRows(from: Nanoseconds, to: Nanoseconds, _ window: (MessageHeader) throws -> Void,
                                      rows: (MessageHeader, UnsafeRawBufferPointer) throws -> Void) throws {
-        let s = try statement("""
-            SELECT start_ns, duration_ns, reporter, digest, logged_ms, rows FROM messages WHERE start_ns >= ?1 AND start_ns < ?2
-            ORDER BY start_ns, reporter, digest
-            """)
-        s.bind(1, from)
-        s.bind(2, to)
-        defer { s.reset() }
-        while try s.step() {
-            let start = s.int64(0), end = start + s.int64(1)
-            let header = MessageHeader(start: start, end: end, reporter: s.int64(2), digest: s.int64(3),
-                                       logged: s.optionalInt64(4).map { end + $0 * 1_000_000 })
+        try groupedMessages(from: from, to: to, reporter: nil, descending: false, reporters: { _ in true }) { header, _, packed in
             try window(header)
-            try rows(header, s.blob(5))
+            try rows(header, packed)
+            return true
         }
     }
 
@@ -224,11 +275,26 @@ final class SQLiteSnapshot: StoreSnapshot {
     }
 
     func timeRange() throws -> ClosedRange<Nanoseconds>? {
-        // Two subqueries: SQLite answers min() or max() alone from the key's ends, both at once by scanning every message.
-        let s = try statement("SELECT (SELECT min(start_ns) FROM messages), (SELECT max(start_ns) FROM messages)")
+        let s = try statement("SELECT (SELECT min(id) FROM message_groups), (SELECT max(id) FROM message_groups)")
         defer { s.reset() }
         guard try s.step(), let lo = s.optionalInt64(0), let hi = s.optionalInt64(1) else { return nil }
-        return lo...hi
+        // The earliest start of the first minute's groups, the latest of the last minute's.
+        func starts(minute: Int64) throws -> [Nanoseconds] {
+            let g = try statement("SELECT body FROM message_groups WHERE id >= ?1 AND id < ?2")
+            g.bind(1, MessageGroup.firstID(minute: minute))
+            g.bind(2, MessageGroup.firstID(minute: minute + 1))
+            defer { g.reset() }
+            var out: [Nanoseconds] = []
+            var headers: [MessageGroup.Message] = []
+            while try g.step() {
+                _ = try MessageGroup.decodeHeaders(g.blob(0), minute: minute, into: &headers)
+                out += headers.map(\.start)
+            }
+            return out
+        }
+        guard let first = try starts(minute: MessageGroup.minute(ofID: lo)).min(),
+              let last = try starts(minute: MessageGroup.minute(ofID: hi)).max() else { return nil }
+        return first...last
     }
 }
 

@@ -46,6 +46,7 @@ public final class FlowStore: FlowStorage {
                 try db.execute(sql: migration.sql)
                 // Data, not schema: sums that gain a field are rebuilt from the raw rows.
                 if migration.name == RollupRebuild.migration { try RollupRebuild.run(db) }
+                if migration.name == MessageGroup.migration { try MessageGroup.migrate(db) }
             }
         }
         return migrator

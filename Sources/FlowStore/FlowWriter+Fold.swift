@@ -61,7 +61,7 @@ extension FlowWriter {
         }
         // Each reporter's latest bucket of a step: one probe of the key each.
         let latestBucket = "SELECT max((SELECT bucket FROM rollups r WHERE r.step = ?1 AND r.reporter = n.id ORDER BY r.bucket DESC LIMIT 1)) FROM nodes n"
-        let raw = try value("SELECT max(start_ns) FROM messages")
+        let raw = try newestStart()
         let hour = try value(latestBucket, 3600).map { $0 * Timestamp.nanosPerSecond }
         if raw != nil || hour != nil { return max(raw ?? .min, hour ?? .min) }
         var end: Nanoseconds?
@@ -69,6 +69,24 @@ extension FlowWriter {
             if let b = try value(latestBucket, step) { end = max(end ?? .min, (b + step) * Timestamp.nanosPerSecond - 1) }
         }
         return end
+    }
+
+    /// The latest start of a stored message (ns), nil when none: the groups of the last minute, decoded.
+    func newestStart() throws -> Nanoseconds? {
+        let last = try RawStatement(sqlite, "SELECT max(id) FROM message_groups")
+        defer { last.reset() }
+        guard try last.step(), let id = last.optionalInt64(0) else { return nil }
+        let minute = MessageGroup.minute(ofID: id)
+        let s = try RawStatement(sqlite, "SELECT body FROM message_groups WHERE id >= ?")
+        s.bind(1, MessageGroup.firstID(minute: minute))
+        defer { s.reset() }
+        var newest: Nanoseconds?
+        var headers: [MessageGroup.Message] = []
+        while try s.step() {
+            _ = try MessageGroup.decodeHeaders(s.blob(0), minute: minute, into: &headers)
+            for m in headers { newest = max(newest ?? .min, m.start) }
+        }
+        return newest
     }
 
     /// The stored mark of the levels of a day and more (the earliest, should they differ), nil
@@ -117,9 +135,7 @@ extension FlowWriter {
                 longMarkChanged = true
             }
             // Up to the hour that the newest data (never later than the clock) has left by `margin`.
-            let s = try RawStatement(sqlite, "SELECT max(start_ns) FROM messages")
-            defer { s.reset() }
-            guard try s.step(), let newest = s.optionalInt64(0), let mark = longMark else { return }
+            guard let newest = try newestStart(), let mark = longMark else { return }
             let target = Timestamp.bucketStart(min(newest, now) - margin, step: hour)
             if target > mark {
                 try fold(from: mark, to: target)
@@ -163,9 +179,7 @@ extension FlowWriter {
         try begin()
         do {
             var retry: Nanoseconds?
-            let s = try RawStatement(sqlite, "SELECT max(start_ns) FROM messages")
-            let newest = try s.step() ? s.optionalInt64(0) : nil
-            s.reset()
+            let newest = try newestStart()
             if var mark = longMark, let newest {
                 // Saturating: a message may be stamped in the last hour a timestamp can hold (2262).
                 let newestEnd = Self.later(Timestamp.bucketStart(newest, step: hour), by: hour)

@@ -32,9 +32,9 @@ public struct WriteStats: Sendable, Equatable {
 final class FlowWriter: StoreWriter {
     let db: Database
     let sqlite: OpaquePointer
-    let insertMessage: RawStatement
-    /// Fills in `logged` on a stored message that lacks it, from a later copy that carries it.
-    let fillLogged: RawStatement
+    /// A stored group of messages (schema/009_message_groups.sql), and writing one.
+    let selectGroup: RawStatement
+    let upsertGroup: RawStatement
     let selectPartsInRange: RawStatement
     let selectRollup: RawStatement
     let upsertRollup: RawStatement
@@ -52,6 +52,10 @@ final class FlowWriter: StoreWriter {
     var addressIDs = MixTable<IPAddress, Int64>()
     var nodes: [String: NodeState] = [:]
     var minuteRollups = MixTable<RollupKey, Counters>()
+    /// The groups of messages this batch adds to, with what they held before (``MessageGroup``).
+    var groupIndex = MixTable<GroupID, Int>()
+    var groups: [MessageGroup] = []
+    var lastGroup: (id: Int64, index: Int) = (-1, -1)
     var blob: [UInt8] = []
     var stored: [StoredRow] = []
     var inTransaction = false
@@ -97,12 +101,8 @@ final class FlowWriter: StoreWriter {
     init(_ db: Database) throws {
         self.db = db
         sqlite = db.sqliteConnection!
-        insertMessage = try RawStatement(sqlite, """
-            INSERT OR IGNORE INTO messages (start_ns, reporter, digest, duration_ns, row_count, rows, logged_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
-            """)
-        fillLogged = try RawStatement(sqlite, """
-            UPDATE messages SET logged_ms = ?4 WHERE start_ns = ?1 AND reporter = ?2 AND digest = ?3 AND logged_ms IS NULL
-            """)
+        selectGroup = try RawStatement(sqlite, "SELECT body FROM message_groups WHERE id = ?")
+        upsertGroup = try RawStatement(sqlite, "INSERT OR REPLACE INTO message_groups (id, messages, row_count, body) VALUES (?, ?, ?, ?)")
         selectPartsInRange = try RawStatement(sqlite, """
             SELECT bucket, part, entries FROM rollups WHERE step = ? AND reporter = ? AND bucket BETWEEN ? AND ? ORDER BY bucket, part
             """)
@@ -170,6 +170,7 @@ final class FlowWriter: StoreWriter {
     func commit() throws {
         guard inTransaction else { return }
         do {
+            try flushGroups()
             try flushRollups()
             try flushNodes()
             try dropTouchedCoverageHours()
@@ -189,6 +190,7 @@ final class FlowWriter: StoreWriter {
         addressIDs.removeAll()
         nodes.removeAll()
         minuteRollups.removeAll()
+        dropGroups()
         hoursTouched = HoursTouched()
         longMark = nil
         longMarkChanged = false
@@ -221,28 +223,23 @@ final class FlowWriter: StoreWriter {
                                     dst: try r.dst.map(addressID) ?? 0, dstPort: r.dstPort,
                                     txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes))
         }
-        blob.removeAll(keepingCapacity: true)
-        RowCodec.encode(stored, into: &blob)
-        insertMessage.bind(1, message.start)
-        insertMessage.bind(2, reporter.id)
-        insertMessage.bind(3, digest)
-        insertMessage.bind(4, message.end - message.start)
-        insertMessage.bind(5, Int64(stored.count))
-        insertMessage.bind(6, blob: blob)
         // Milliseconds after the window's end, rounded down (negative when logged before it ended).
-        insertMessage.bind(7, message.logged.map { Timestamp.floorDivMod($0 &- message.end, 1_000_000).0 })
-        guard try insertMessage.run() == 1 else {
+        let loggedMs = message.logged.map { Timestamp.floorDivMod($0 &- message.end, 1_000_000).0 }
+        let g = try group(MessageGroup.id(start: message.start, reporter: reporter.id))
+        if let i = groups[g].index(start: message.start, digest: digest) {
             stats.duplicates += 1
             // The stored copy may lack the `logged` time this one carries (streamed first, pulled later).
-            if message.logged != nil {
-                fillLogged.bind(1, message.start)
-                fillLogged.bind(2, reporter.id)
-                fillLogged.bind(3, digest)
-                fillLogged.bind(4, message.logged.map { Timestamp.floorDivMod($0 &- message.end, 1_000_000).0 })
-                if try fillLogged.run() == 1 { hoursTouched.add(message.start) }
+            if loggedMs != nil, groups[g].messages[i].loggedMs == nil {
+                groups[g].messages[i].loggedMs = loggedMs
+                groups[g].dirty = true
+                hoursTouched.add(message.start)
             }
             return false
         }
+        blob.removeAll(keepingCapacity: true)
+        RowCodec.encode(stored, into: &blob)
+        groups[g].append(start: message.start, duration: message.end - message.start, digest: digest,
+                         rowCount: Int64(stored.count), loggedMs: loggedMs, packed: blob)
         stats.messages += 1
         stats.rows += stored.count
         hoursTouched.add(message.start)
@@ -358,6 +355,58 @@ final class FlowWriter: StoreWriter {
         }
         nodes[stableID] = state
         return state
+    }
+
+    // MARK: Groups of messages
+
+    struct GroupID: Hashable, MixHashable {
+        var id: Int64
+        var mixedHash: UInt64 { mixBits(UInt64(bitPattern: id) &* 0x9E37_79B9_7F4A_7C15) }
+    }
+
+    /// The index in ``groups`` of the group `id`, read from the store when this batch first adds to it.
+    @inline(__always)
+    func group(_ id: Int64) throws -> Int {
+        if lastGroup.id == id { return lastGroup.index }
+        let index: Int
+        if let i = groupIndex.index(of: GroupID(id: id)) {
+            index = groupIndex.values[i]
+        } else {
+            var g = MessageGroup()
+            selectGroup.bind(1, id)
+            defer { selectGroup.reset() }
+            if try selectGroup.step() {
+                g = try MessageGroup.decode(selectGroup.blob(0), minute: MessageGroup.minute(ofID: id))
+            }
+            index = groups.count
+            groups.append(g)
+            groupIndex.insertNew(GroupID(id: id), index)
+        }
+        lastGroup = (id, index)
+        return index
+    }
+
+    /// Writes the groups this batch changed.
+    func flushGroups() throws {
+        defer { dropGroups() }
+        for j in groupIndex.indices {
+            let g = groupIndex.values[j]
+            guard groups[g].dirty else { continue }
+            let id = groupIndex.keys[j].id
+            blob.removeAll(keepingCapacity: true)
+            groups[g].encode(minute: MessageGroup.minute(ofID: id), into: &blob)
+            upsertGroup.bind(1, id)
+            upsertGroup.bind(2, Int64(groups[g].messages.count))
+            upsertGroup.bind(3, groups[g].messages.reduce(0) { $0 + $1.rowCount })
+            upsertGroup.bind(4, blob: blob)
+            try upsertGroup.run()
+        }
+    }
+
+    func dropGroups() {
+        groupIndex.removeAll()
+        groups.removeAll(keepingCapacity: true)
+        lastGroup = (-1, -1)
     }
 
     // MARK: Flushing a batch

@@ -113,12 +113,14 @@ final class Pruner {
             // the writer first (a server's acknowledgements wait for it). A dry run counts.
             let dry = report.dryRun
             if stored == 0 {
+                // Whole minutes of groups (schema/009): the raw level's cut is on a minute.
                 let s = try RawStatement(writer.sqlite, dry
-                    ? "SELECT min(start_ns), count(*), coalesce(sum(row_count), 0) FROM messages WHERE start_ns < ?"
-                    : "SELECT min(start_ns), 0, 0 FROM messages WHERE start_ns < ?")
-                s.bind(1, keptFrom)
+                    ? "SELECT min(id), coalesce(sum(messages), 0), coalesce(sum(row_count), 0) FROM message_groups WHERE id < ?"
+                    : "SELECT min(id), 0, 0 FROM message_groups WHERE id < ?")
+                s.bind(1, MessageGroup.firstID(minute: Timestamp.floorDivMod(keptFrom, MessageGroup.minuteNs).0))
                 defer { s.reset() }
-                if try s.step(), let lo = s.optionalInt64(0) {
+                if try s.step(), let first = s.optionalInt64(0) {
+                    let lo = MessageGroup.minute(ofID: first) * MessageGroup.minuteNs
                     line.messages = s.int64(1)
                     line.flowRows = s.int64(2)
                     // One item, deleted in slices whose length adapts to the budget (``step()``).
@@ -191,7 +193,8 @@ final class Pruner {
         if !planned { try plan() }
         if report.dryRun { work.removeAll() }
         guard !work.isEmpty else { return false }
-        let deleteRaw = try RawStatement(writer.sqlite, "DELETE FROM messages WHERE start_ns >= ?1 AND start_ns < ?2 RETURNING row_count")
+        // The groups of the minutes that start in [from, to): whole minutes, as the raw level's cut is.
+        let deleteRaw = try RawStatement(writer.sqlite, "DELETE FROM message_groups WHERE id >= ?1 AND id < ?2 RETURNING messages, row_count")
         let deleteRollup = try RawStatement(writer.sqlite, "DELETE FROM rollups WHERE step = ?1 AND reporter = ?2 AND bucket >= ?3 AND bucket < ?4")
         // The hours the deleted messages started in summarize messages no longer there (schema/011).
         let deleteCoverageHours = try RawStatement(writer.sqlite, "DELETE FROM coverage_hours WHERE hour >= ?1 AND hour <= ?2")
@@ -203,13 +206,13 @@ final class Pruner {
                     // A slice of raw time, resized so that one takes about a tenth of the budget.
                     let end = to - from > rawSlice ? from + rawSlice : to
                     let s0 = ContinuousClock.now
-                    deleteRaw.bind(1, from)
-                    deleteRaw.bind(2, end)
+                    deleteRaw.bind(1, MessageGroup.firstID(minute: Timestamp.floorDivMod(from, MessageGroup.minuteNs).0))
+                    deleteRaw.bind(2, MessageGroup.firstID(minute: Timestamp.floorDivMod(end, MessageGroup.minuteNs).0))
                     var messages: Int64 = 0, rows: Int64 = 0
                     do {
                         while try deleteRaw.step() {
-                            messages += 1
-                            rows += deleteRaw.int64(0)
+                            messages += deleteRaw.int64(0)
+                            rows += deleteRaw.int64(1)
                         }
                     } catch {
                         deleteRaw.reset()

@@ -54,19 +54,30 @@ enum RollupRebuild {
 
     static func rebuild(_ db: Database, reporter: Int64, _ stats: inout Stats) throws {
         var levels = RollupStep.all.map { Level(step: $0) }
-        let messages = try Row.fetchCursor(db, sql: "SELECT start_ns, rows FROM messages WHERE reporter = ? ORDER BY start_ns",
-                                           arguments: [reporter])
+        // The raw rows as stored before schema/009 or after it (a store that ran this migration
+        // again has them in groups).
+        var stored: [(Int64, Data)] = []
+        if try db.tableExists("messages") {
+            for m in try Row.fetchAll(db, sql: "SELECT start_ns, rows FROM messages WHERE reporter = ? ORDER BY start_ns", arguments: [reporter]) {
+                stored.append((m[0], m[1]))
+            }
+        } else {
+            try SQLiteSnapshot(db).groupedMessages(from: .min, to: .max, reporter: reporter, descending: false, reporters: { _ in true }) { h, _, packed in
+                stored.append((h.start, Data(packed)))
+                return true
+            }
+        }
         var minute: [Key: Counters] = [:]
         var currentMinute: Int64?
-        while let m = try messages.next() {
-            let start: Int64 = m[0]
+        for m in stored {
+            let start: Int64 = m.0
             let bucket = Timestamp.floorDivMod(start, 60 * Timestamp.nanosPerSecond).0 * 60
             if bucket != currentMinute, let b = currentMinute {
                 try add(db, reporter: reporter, &levels, 0, bucket: b, minute, &stats)
                 minute.removeAll(keepingCapacity: true)
             }
             currentMinute = bucket
-            let blob: Data = m[1]
+            let blob: Data = m.1
             // Rows that cannot be read are left out: their buckets then differ from the stored
             // sums and keep them, so the upgrade never stops on one bad blob nor loses its sums.
             var rows: [StoredRow] = []

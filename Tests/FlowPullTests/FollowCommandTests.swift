@@ -32,7 +32,7 @@ struct FollowCommandTests {
             let r = try await CLI.run(Self.followArgs(api, ["--devices-every", "0"]), db: db, env: PullCommandTests.keyEnv)
             #expect(r.status == 3, "\(r.stderr)")
             #expect(r.stdout.contains(#""checkpoint":"2026-11-01T02:00:00Z""#), "\(r.stdout)")
-            #expect(try Dump.count(db, "SELECT count(*) FROM messages") == TestData.shared.messages.count)
+            #expect(try Dump.count(db, "SELECT coalesce(sum(messages), 0) FROM message_groups") == TestData.shared.messages.count)
         }
     }
 
@@ -61,7 +61,7 @@ struct FollowCommandTests {
             let checkpoint = try #require(Dump.checkpoint(killed))
             #expect(checkpoint >= reached ?? 0 && checkpoint < Timestamp.parseRFC3339(Self.until)!)
             // Everything before the checkpoint is committed.
-            let committed = try Dump.count(killed, "SELECT count(*) FROM messages WHERE start_ns < \(checkpoint)")
+            let committed = try Dump.messageCount(killed, to: checkpoint)
             #expect(committed == TestData.shared.messages.filter { $0.start < checkpoint }.count)
 
             api.delayAnswers(.zero)
@@ -92,7 +92,7 @@ struct FollowCommandTests {
             #expect(try await CLI.run(args, db: db, env: PullCommandTests.keyEnv).status == 0)
             let missing = TestData.shared.messages.filter { late.contains($0.start) }.count
             #expect(missing > 0)
-            #expect(try Dump.count(db, "SELECT count(*) FROM messages") == TestData.shared.messages.filter { $0.start < start + 60 * Self.minute }.count - missing)
+            #expect(try Dump.count(db, "SELECT coalesce(sum(messages), 0) FROM message_groups") == TestData.shared.messages.filter { $0.start < start + 60 * Self.minute }.count - missing)
 
             api.hide(nil)
             let r = try await CLI.run(Self.followArgs(api), db: db, env: PullCommandTests.keyEnv)
@@ -117,7 +117,7 @@ struct FollowCommandTests {
             #expect(r.status == 0 && !r.signalled, "\(r.stderr)")
             let checkpoint = try #require(Dump.checkpoint(db))
             #expect(r.stdout.contains(#""checkpoint":"\#(Timestamp.formatRFC3339(checkpoint))""#), "\(r.stdout)")
-            let committed = try Dump.count(db, "SELECT count(*) FROM messages WHERE start_ns < \(checkpoint)")
+            let committed = try Dump.messageCount(db, to: checkpoint)
             #expect(committed == TestData.shared.messages.filter { $0.start < checkpoint }.count)
         }
     }
@@ -167,7 +167,7 @@ struct FollowCommandTests {
             #expect(f.status == 0, "\(f.stderr)")
             #expect(f.stderr.contains("configuration log was not followed") && f.stderr.contains("logs:configuration:read"), "\(f.stderr)")
             #expect(f.stdout.contains(#""checkpoint":"2026-11-01T02:00:00Z""#) && f.stdout.contains(#""configurationCheckpoint":null"#), "\(f.stdout)")
-            #expect(try Dump.count(network, "SELECT count(*) FROM messages") == TestData.shared.messages.count)
+            #expect(try Dump.count(network, "SELECT coalesce(sum(messages), 0) FROM message_groups") == TestData.shared.messages.count)
             PullCommandTests.expectNoSecrets(f)
         }
     }

@@ -66,7 +66,7 @@ struct PullCommandTests {
             #expect(s["retries"] as? Int == 0)
             #expect(try Dump.of(db) == expected)
             // Every hour with messages is summarized for `coverage` (schema/011), as after ingest.
-            let hours = "SELECT count(*) FROM (SELECT DISTINCT start_ns / 3600000000000 FROM messages)"
+            let hours = "SELECT count(*) FROM (SELECT DISTINCT (id >> 24) / 60 FROM message_groups)"
             #expect(try Dump.count(db, "SELECT count(*) FROM coverage_hours") == Dump.count(db, hours))
             #expect(try Dump.count(db, hours) > 0)
             #expect(api.requests("/logging/network") == 12 && api.requests("/logging/configuration") == 12 && api.requests("/devices") == 1)
@@ -267,7 +267,7 @@ struct PullCommandTests {
             #expect(c.status == 0, "\(c.stderr)")
             #expect(Self.summary(c)["messages"] as? Int == 0 && Self.summary(c)["storedChanges"] as? Int == TestData.shared.changes.count)
             #expect(api.requests("/logging/network") == 0 && api.requests("/logging/configuration") == 2)
-            #expect(try Dump.count(onlyChanges, "SELECT count(*) FROM messages") == 0)
+            #expect(try Dump.count(onlyChanges, "SELECT coalesce(sum(messages), 0) FROM message_groups") == 0)
 
             let bad = try await CLI.run(Self.pullArgs(api, ["--logs", "network,dns"]), db: onlyChanges, env: Self.keyEnv)
             #expect(bad.status == 2 && bad.stderr.contains("dns"), "\(bad.stderr)")

@@ -110,6 +110,10 @@ enum Dump {
         try StoreDump.lines(path, importTimes: false)
     }
 
+    static func messageCount(_ path: String, to: Int64) throws -> Int {
+        try StoreDump.messageCount(path, to: to)
+    }
+
     static func count(_ path: String, _ sql: String) throws -> Int {
         try StoreDump.count(path, sql)
     }

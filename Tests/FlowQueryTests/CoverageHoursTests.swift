@@ -77,7 +77,7 @@ struct CoverageHoursTests {
 
     /// The hours (Unix seconds) some message starts in.
     static func hoursWithMessages(_ store: FlowStore) throws -> [Int64] {
-        try store.pool.read { try Int64.fetchAll($0, sql: "SELECT DISTINCT start_ns / 3600000000000 * 3600 FROM messages ORDER BY 1") }
+        try store.pool.read { try Int64.fetchAll($0, sql: "SELECT DISTINCT (id >> 24) / 60 * 3600 FROM message_groups ORDER BY 1") }
     }
 
     @Test(arguments: [false, true])

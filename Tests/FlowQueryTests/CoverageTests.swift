@@ -225,13 +225,16 @@ struct CoverageTests {
         let window = TimeWindow(from: Self.start, to: Self.start + 3600 * Self.s)
         let db = try DatabaseQueue(path: path)
         if firstLogged {
-            try db.write { try $0.execute(sql: "UPDATE messages SET logged_ms = 1500 WHERE start_ns = (SELECT min(start_ns) FROM messages)") }
+            try db.write { db in
+                let first = try FlowStore.storedMessages(db).first!
+                try FlowStore.rewriteStoredMessages(db) { var m = $0; if m == first { m.loggedMs = 1500 }; return m }
+            }
         }
         let healthy = try QueryEngine(store: store).coverage(QueryOptions(window: window))
         #expect(healthy.contains { $0.skewSource == .peers }, "\(Report.coverage(healthy).render(.table, wide: true))")
-        try db.write {
-            try $0.execute(sql: "UPDATE messages SET rows = x'0180' WHERE start_ns = (SELECT min(start_ns) FROM messages WHERE start_ns >= ?)",
-                           arguments: [Self.start + 1800 * Self.s])
+        try db.write { db in
+            let first = try FlowStore.storedMessages(db, from: Self.start + 1800 * Self.s).first!
+            try FlowStore.rewriteStoredMessages(db) { var m = $0; if m == first { m.rows = [0x01, 0x80] }; return m }
         }
         #expect { try QueryEngine(store: store).coverage(QueryOptions(window: window)) } throws: { "\($0)".contains("flow rows blob") }
     }

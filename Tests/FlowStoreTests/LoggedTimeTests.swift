@@ -76,7 +76,7 @@ struct LoggedTimeTests {
         }
         func contents() throws -> [String] {
             try DatabaseQueue(path: dir.path("l.db")).read { db in
-                try String.fetchAll(db, sql: "SELECT hex(rows) || row_count || duration_ns FROM messages ORDER BY start_ns")
+                try FlowStore.storedMessages(db).map { "\($0.rows) \($0.rowCount) \($0.duration)" }
                     + String.fetchAll(db, sql: "SELECT step || reporter || bucket || hex(sums) FROM rollups ORDER BY step, reporter, bucket, part")
                     + String.fetchAll(db, sql: "SELECT stable_id || first_report_ns || last_report_ns FROM nodes ORDER BY id")
             }

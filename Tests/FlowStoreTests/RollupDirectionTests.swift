@@ -79,8 +79,8 @@ struct RollupDirectionTests {
             try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = ?", arguments: [RollupRebuild.migration])
             try db.execute(sql: "DROP TABLE derp_regions; ALTER TABLE nodes DROP COLUMN routes")
             let n2 = try Int64.fetchOne(db, sql: "SELECT id FROM nodes WHERE stable_id = 'n2'")!
-            prunedStarts = try Int64.fetchAll(db, sql: "SELECT start_ns FROM messages WHERE reporter = ? AND start_ns < ?", arguments: [n2, pruneBefore])
-            try db.execute(sql: "DELETE FROM messages WHERE reporter = ? AND start_ns < ?", arguments: [n2, pruneBefore])
+            prunedStarts = try FlowStore.storedMessages(db, to: pruneBefore).filter { $0.reporter == n2 }.map(\.start)
+            try FlowStore.rewriteStoredMessages(db) { $0.reporter == n2 && $0.start < pruneBefore ? nil : $0 }
             return try Self.buckets(db)
         }
         try queue.close()

@@ -33,7 +33,7 @@ struct RollupMarkTests {
             let raw = try store.rawTotals(in: db)
             #expect(try store.rollupTotals(in: db, step: 60) == raw)
             #expect(try store.rollupTotals(in: db, step: 3600) == raw)
-            let before = try Int64.fetchOne(db, sql: "SELECT sum(row_count) FROM messages WHERE start_ns < ?", arguments: [mark])!
+            let before = try FlowStore.storedMessages(db, to: mark).reduce(0) { $0 + $1.rowCount }
             #expect(before == 450 && raw.txPackets > 0)
             for step in RollupStep.all where step >= RollupStep.day {
                 #expect(try store.rollupTotals(in: db, step: step) != raw, "step \(step) holds rows after the mark")
@@ -61,7 +61,7 @@ struct RollupMarkTests {
             try w.commit()
         }
         _ = try store.prune(try RetentionPolicy.parse("raw=1d"), now: Make.t0 + 3 * 86_400 * Timestamp.nanosPerSecond)
-        #expect(try store.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM messages") } == 0)
+        #expect(try store.pool.read { try Int.fetchOne($0, sql: "SELECT coalesce(sum(messages), 0) FROM message_groups") } == 0)
         try store.withWriter { w in
             w.deferLongLevels = 0
             try w.begin()
@@ -152,8 +152,8 @@ struct RollupMarkTests {
             #expect(try store.rollupTotals(in: db, step: 60) == raw, comment)
             #expect(try store.rollupTotals(in: db, step: 3600) == raw, comment)
             var before = Counters()
-            for row in try Row.fetchAll(db, sql: "SELECT rows FROM messages WHERE start_ns < ?", arguments: [mark ?? .max]) {
-                for r in try RowCodec.decode(Array(row[0] as Data)) {
+            for m in try FlowStore.storedMessages(db, to: mark ?? .max) {
+                for r in try RowCodec.decode(m.rows) {
                     before.add(Counters(txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes))
                 }
             }

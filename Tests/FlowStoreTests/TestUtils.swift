@@ -27,10 +27,8 @@ extension FlowStore {
     /// Sums over every stored flow row, straight from the packed blobs.
     func rawTotals(in db: Database) throws -> Counters {
         var total = Counters()
-        let rows = try Row.fetchCursor(db, sql: "SELECT rows FROM messages")
-        while let row = try rows.next() {
-            let blob: [UInt8] = Array(row[0] as Data)
-            for r in try RowCodec.decode(blob) {
+        for m in try FlowStore.storedMessages(db) {
+            for r in try RowCodec.decode(m.rows) {
                 total.add(Counters(txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes))
             }
         }

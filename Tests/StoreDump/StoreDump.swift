@@ -14,14 +14,12 @@ public enum StoreDump {
             var lines: [String] = []
             let ips = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, ip FROM addresses").map { ($0[0] as Int64, $0[1] as String) })
             func ip(_ id: Int64) -> String { id == 0 ? "-" : ips[id] ?? "?\(id)" }
-            for row in try Row.fetchAll(db, sql: """
-                SELECT m.start_ns, n.stable_id, m.digest, m.duration_ns, m.row_count, m.rows
-                FROM messages m JOIN nodes n ON n.id = m.reporter
-                """) {
-                let rows = try RowCodec.decode(Array(row[5] as Data)).map { r in
+            let stable = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, stable_id FROM nodes").map { ($0[0] as Int64, $0[1] as String) })
+            for m in try FlowStore.storedMessages(db) {
+                let rows = try RowCodec.decode(m.rows).map { r in
                     "\(r.kind) \(r.proto) \(ip(r.src)):\(r.srcPort) \(ip(r.dst)):\(r.dstPort) \(r.txPackets) \(r.txBytes) \(r.rxPackets) \(r.rxBytes)"
                 }
-                lines.append("message \(row[0] as Int64) \(row[1] as String) \(row[2] as Int64) \(row[3] as Int64) \(row[4] as Int64) [\(rows.joined(separator: "; "))]")
+                lines.append("message \(m.start) \(stable[m.reporter] ?? "?") \(m.digest) \(m.duration) \(m.rowCount) [\(rows.joined(separator: "; "))]")
             }
             // A bucket's sums are the sum of its parts (schema/003_rollup_parts.sql). The levels of a
             // day and more hold the hours after their mark once a writer folds them in
@@ -67,6 +65,11 @@ public enum StoreDump {
     }
 
     /// One integer from a query, read-only.
+    /// Messages stored with a window starting in `[from, to)`.
+    public static func messageCount(_ path: String, from: Int64 = .min, to: Int64 = .max) throws -> Int {
+        try DatabaseQueue(path: path, configuration: readOnly).read { try FlowStore.storedMessageCount($0, from: from, to: to) }
+    }
+
     public static func count(_ path: String, _ sql: String) throws -> Int {
         try DatabaseQueue(path: path, configuration: readOnly).read { try Int.fetchOne($0, sql: sql) ?? 0 }
     }

@@ -1,5 +1,6 @@
 import FlowModel
 import Foundation
+import FlowStore
 import GRDB
 import StoreDump
 import Testing
@@ -102,9 +103,9 @@ struct ExportImportTests {
         // Self-contained: one file, no write-ahead log beside it (until something opens it).
         #expect(!FileManager.default.fileExists(atPath: out + "-wal"))
         let manifest = Self.json(e.stdout)["manifest"] as? [String: Any] ?? [:]
-        let inWindow = try StoreDump.count(db, "SELECT count(*) FROM messages WHERE start_ns >= \(from) AND start_ns < \(to)")
+        let inWindow = try StoreDump.messageCount(db, from: from, to: to)
         #expect(manifest["messages"] as? Int == inWindow && inWindow > 0, "\(e.stdout)")
-        #expect(try StoreDump.count(out, "SELECT count(*) FROM messages") == inWindow)
+        #expect(try StoreDump.count(out, "SELECT coalesce(sum(messages), 0) FROM message_groups") == inWindow)
         #expect((manifest["changes"] as? Int ?? 0) > 0, "the generated changes of the window travel with the case")
         #expect(manifest["fromNs"] as? Int64 == from && manifest["toNs"] as? Int64 == to)
         #expect((manifest["sha256"] as? String)?.count == 64)
@@ -129,7 +130,7 @@ struct ExportImportTests {
         let e = try await CLI.run(["export", "-o", out, "--endpoint", endpoint, "--format", "json"] + Self.window(from, to), db: db)
         #expect(e.status == 0, "\(e.stderr)")
         let manifest = Self.json(e.stdout)["manifest"] as? [String: Any] ?? [:]
-        let all = try StoreDump.count(db, "SELECT count(*) FROM messages WHERE start_ns >= \(from) AND start_ns < \(to)")
+        let all = try StoreDump.messageCount(db, from: from, to: to)
         let taken = manifest["messages"] as? Int ?? 0
         #expect(taken > 0 && taken < all, "an endpoint's case holds only the messages that touch it: \(taken) of \(all)")
         #expect(manifest["endpoint"] as? String == endpoint && (manifest["endpointKey"] as? String ?? "").hasPrefix("n"))
@@ -183,13 +184,19 @@ struct ExportImportTests {
                 "\(table.stdout)")
 
         // One counter of one flow row, one node's name, one rollup: each changes the hash.
-        for tamper in ["UPDATE messages SET rows = rows || x'00' WHERE start_ns = (SELECT min(start_ns) FROM messages)",
-                       "UPDATE nodes SET name = 'someone-else' WHERE id = (SELECT min(id) FROM nodes)",
-                       "DELETE FROM rollups WHERE step = 60 AND bucket = (SELECT min(bucket) FROM rollups WHERE step = 60)"] {
+        let tampers: [(String, @Sendable (Database) throws -> Void)] = [
+            ("one flow row's blob", { db in
+                let first = try FlowStore.storedMessages(db).first!
+                try FlowStore.rewriteStoredMessages(db) { var m = $0; if m == first { m.rows += [0] }; return m }
+            }),
+            ("a node's name", { try $0.execute(sql: "UPDATE nodes SET name = 'someone-else' WHERE id = (SELECT min(id) FROM nodes)") }),
+            ("a rollup", { try $0.execute(sql: "DELETE FROM rollups WHERE step = 60 AND bucket = (SELECT min(bucket) FROM rollups WHERE step = 60)") }),
+        ]
+        for (tamper, change) in tampers {
             let copy = dir.path("tampered.db")
             try? FileManager.default.removeItem(atPath: copy)
             try FileManager.default.copyItem(atPath: out, toPath: copy)
-            try await DatabaseQueue(path: copy).write { try $0.execute(sql: tamper) }
+            try await DatabaseQueue(path: copy).write { try change($0) }
             let bad = try await CLI.run(["export", "--verify", copy, "--format", "json"])
             #expect(bad.status == 1, "\(tamper): \(bad.stdout)")
             #expect(Self.json(bad.stdout)["verified"] as? Bool == false, "\(bad.stdout)")
@@ -197,7 +204,7 @@ struct ExportImportTests {
             let target = dir.path("target.db")
             let i = try await CLI.run(["import", copy], db: target)
             #expect(i.status == 1 && i.stderr.contains("does not match its manifest"), "\(i.stderr)")
-            #expect(try StoreDump.count(target, "SELECT count(*) FROM messages") == 0, "nothing of a refused case is merged")
+            #expect(try StoreDump.count(target, "SELECT coalesce(sum(messages), 0) FROM message_groups") == 0, "nothing of a refused case is merged")
         }
         // A store that is no case has nothing to verify.
         let plain = try await CLI.run(["export", "--verify", db])
@@ -216,7 +223,7 @@ struct ExportImportTests {
         let i = try await CLI.run(["import", first, second, "--format", "json"], db: target)
         #expect(i.status == 0, "\(i.stderr)")
         let reports = (try? JSONSerialization.jsonObject(with: Data(i.stdout.utf8))) as? [[String: Any]] ?? []
-        let stored = try StoreDump.count(db, "SELECT count(*) FROM messages")
+        let stored = try StoreDump.count(db, "SELECT coalesce(sum(messages), 0) FROM message_groups")
         #expect(reports.map { $0["messages"] as? Int ?? 0 }.reduce(0, +) == stored, "\(i.stdout)")
         // The same content as the store the cases came from: messages, rollups, nodes, owners.
         #expect(try Dump.of(target) == Dump.of(db))
@@ -242,7 +249,7 @@ struct ExportImportTests {
         #expect(over.status == 0, "\(over.stderr)")
         #expect(((try? JSONSerialization.jsonObject(with: Data(over.stdout.utf8))) as? [[String: Any]])?.first?["messages"] as? Int == 0,
                 "\(over.stdout)")
-        #expect(try StoreDump.count(direct, "SELECT count(*) FROM messages") == stored)
+        #expect(try StoreDump.count(direct, "SELECT coalesce(sum(messages), 0) FROM message_groups") == stored)
     }
 
     @Test func exportNamesWhatItCannotDo() async throws {

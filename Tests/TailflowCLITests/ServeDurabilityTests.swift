@@ -1,5 +1,6 @@
 import FlowModel
 import Foundation
+import FlowStore
 import GRDB
 import Testing
 import TestSupport
@@ -26,8 +27,8 @@ struct ServeDurabilityTests {
     static func storedKeys(_ db: String) throws -> Set<String> {
         let queue = try DatabaseQueue(path: db, configuration: { var c = Configuration(); c.readonly = true; return c }())
         return try queue.read { db in
-            Set(try Row.fetchAll(db, sql: "SELECT n.stable_id, m.start_ns FROM messages m JOIN nodes n ON n.id = m.reporter")
-                .map { "\($0[0] as String) \($0[1] as Int64)" })
+            let stable = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, stable_id FROM nodes").map { ($0[0] as Int64, $0[1] as String) })
+            return Set(try FlowStore.storedMessages(db).map { "\(stable[$0.reporter] ?? "?") \($0.start)" })
         }
     }
 

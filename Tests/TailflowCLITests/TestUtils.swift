@@ -55,9 +55,9 @@ enum Dump {
         return try db.read { db in
             var raw: [Int64] = [0, 0, 0, 0]
             var messages = 0
-            for row in try Row.fetchAll(db, sql: "SELECT rows FROM messages") {
+            for m in try FlowStore.storedMessages(db) {
                 messages += 1
-                for r in try RowCodec.decode(Array(row[0] as Data)) {
+                for r in try RowCodec.decode(m.rows) {
                     raw[0] += r.txPackets; raw[1] += r.txBytes; raw[2] += r.rxPackets; raw[3] += r.rxBytes
                 }
             }
