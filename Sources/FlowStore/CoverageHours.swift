@@ -175,6 +175,8 @@ package struct CoverageHour: Equatable, Sendable {
         for _ in 0..<reporters {
             id = id &+ (try get())
             let messages = try get()
+            // Values a question indexes or adds with: a damaged row must be an error, not a trap.
+            guard id >= 0, messages >= 0, messages < 1 << 40 else { throw StoreError(.sqlite, "coverage hour blob is corrupt") }
             let windowCount = try count()
             var windows: [(Nanoseconds, Nanoseconds)] = []
             windows.reserveCapacity(windowCount)
@@ -182,6 +184,7 @@ package struct CoverageHour: Equatable, Sendable {
             for _ in 0..<windowCount {
                 let s = cursor &+ (try get())
                 let e = s &+ (try get())
+                guard s <= e else { throw StoreError(.sqlite, "coverage hour blob is corrupt") }
                 windows.append((s, e))
                 cursor = e
             }
@@ -205,6 +208,7 @@ package struct CoverageHour: Equatable, Sendable {
             let first = try get(), firstAt = hour &+ (try get())
             let second = try get()
             let secondAt = second != 0 ? hour &+ (try get()) : 0
+            guard a >= 0, b >= 0, first >= 0, second >= 0 else { throw StoreError(.sqlite, "coverage hour blob is corrupt") }
             out.sightings.append(Sighting(a: a, b: b, rest: rest, first: first, firstAt: firstAt, second: second, secondAt: secondAt))
         }
         guard r.atEnd else { throw StoreError(.sqlite, "coverage hour blob is corrupt") }
@@ -220,14 +224,24 @@ package struct CoverageHour: Equatable, Sendable {
 
 extension SQLiteSnapshot {
     /// The summaries kept of the hours starting in `[from, to)` (hour starts), ascending: `body(hour, summary)`.
-    func coverageHours(from: Nanoseconds, to: Nanoseconds, _ body: (Nanoseconds, CoverageHour) throws -> Void) throws {
+    ///
+    /// - parameter skippingDamaged: a row that does not decode is left out (a question then reads
+    ///   that hour's messages: the cache is never the only copy) instead of an error (`check`).
+    func coverageHours(from: Nanoseconds, to: Nanoseconds, skippingDamaged: Bool = false,
+                       _ body: (Nanoseconds, CoverageHour) throws -> Void) throws {
         let s = try statement("SELECT hour, summary FROM coverage_hours WHERE hour >= ?1 AND hour < ?2 ORDER BY hour")
         s.bind(1, Timestamp.floorDivMod(from, Timestamp.nanosPerSecond).0)
         s.bind(2, Timestamp.floorDivMod(to + Timestamp.nanosPerSecond - 1, Timestamp.nanosPerSecond).0)
         defer { s.reset() }
         while try s.step() {
             let hour = s.int64(0) * Timestamp.nanosPerSecond
-            try body(hour, try CoverageHour.decode(s.blob(1), hour: hour))
+            let summary: CoverageHour
+            do {
+                summary = try CoverageHour.decode(s.blob(1), hour: hour)
+            } catch where skippingDamaged {
+                continue
+            }
+            try body(hour, summary)
         }
     }
 
@@ -304,7 +318,7 @@ extension StoreSnapshot {
     package func coverageHours(from: Nanoseconds, to: Nanoseconds, _ body: (Nanoseconds, CoverageHour) throws -> Void) throws -> [Nanoseconds]? {
         guard let sqlite = self as? SQLiteSnapshot else { return nil }
         var kept: Set<Nanoseconds> = []
-        try sqlite.coverageHours(from: from, to: to) { hour, summary in
+        try sqlite.coverageHours(from: from, to: to, skippingDamaged: true) { hour, summary in
             kept.insert(hour)
             try body(hour, summary)
         }

@@ -113,6 +113,10 @@ struct CoverageHoursTests {
         // A blob that does not decode is a finding too, not an error of the check.
         try store.pool.write { try $0.execute(sql: "UPDATE coverage_hours SET summary = x'0102' WHERE hour = ?", arguments: [hours[0]]) }
         #expect(try store.check(full: true).coverageHoursDiffer.count == 2)
+        // A question reads such an hour from its messages (the cache is never the only copy)
+        // instead of failing: with the swapped row gone too, every answer is the messages' again.
+        try store.pool.write { try $0.execute(sql: "DELETE FROM coverage_hours WHERE hour = ?", arguments: [hours[1]]) }
+        #expect(try Self.answers(store) == fromMessages)
     }
 
     /// New messages in a summarized hour (late data) delete that hour's summary and only that
