@@ -269,10 +269,31 @@ extension SQLiteSnapshot {
         var out: [Nanoseconds] = []
         var hour = CoverageHour.hour(of: range.lowerBound)
         while hour <= range.upperBound {
-            if !kept.contains(hour), try hasMessages(from: hour, to: hour + CoverageHour.length) { out.append(hour) }
-            hour += CoverageHour.length
+            if kept.contains(hour) {
+                hour += CoverageHour.length
+            } else if try hasMessages(from: hour, to: hour + CoverageHour.length) {
+                out.append(hour)
+                hour += CoverageHour.length
+            } else {
+                // An empty stretch is stepped over in doubling spans, not hour by hour: one message
+                // from a device without a clock (1970) beside this year's would be half a million
+                // probes, each run, under the write lock.
+                hour += try emptySpan(from: hour, through: range.upperBound)
+            }
         }
         return out
+    }
+
+    /// The length of a stretch from `from` (whose first hour has no message) that holds no
+    /// message: a whole number of hours, one at least, found with O(log n) probes.
+    func emptySpan(from: Nanoseconds, through last: Nanoseconds) throws -> Nanoseconds {
+        var span = CoverageHour.length
+        while span < 1 << 60 {
+            let (end, overflow) = from.addingReportingOverflow(2 * span)
+            guard !overflow, end <= last, try !hasMessages(from: from, to: end) else { break }
+            span *= 2
+        }
+        return span
     }
 }
 

@@ -103,7 +103,13 @@ extension Tailflow {
             }
             if showProgress { Stderr.write("\r\u{1B}[K") }
             // Summarize the hours whose messages changed, for `coverage` (schema/011), as ingest does.
-            if let sqlite = flowStore as? FlowStore { try sqlite.refreshCoverageHours() }
+            // A cache: failing to fill it loses nothing (`coverage` reads those hours' messages), and
+            // what was stored is committed, so it is a warning, not the command's failure.
+            if let sqlite = flowStore as? FlowStore {
+                do { try sqlite.refreshCoverageHours() } catch {
+                    Stderr.write("tailflow: warning: the hour summaries for coverage were not brought up to date (\(error)); coverage reads those hours' messages instead\n")
+                }
+            }
             rejects.finish(total: summary.ingested.rejected)
             Stdout.write(Self.render(summary, format, what: "pulled"))
             if summary.ingested.rejected > 0 { throw ExitCode(3) }
