@@ -174,7 +174,7 @@ final class SQLiteSnapshot: StoreSnapshot {
             let r = MessageGroup.reporter(ofID: id)
             if !wanted(r) { continue }
             let blob = s.blob(1)
-            let base = try MessageGroup.decodeHeaders(blob, minute: m, into: &headers)
+            let base = try MessageGroup.decodeHeaders(blob, minute: m, reporter: r, into: &headers)
             let at = buffer.count
             buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: blob[base..<blob.count]))
             for h in headers where h.start >= from && h.start < to {
@@ -210,7 +210,7 @@ final class SQLiteSnapshot: StoreSnapshot {
         while try s.step() {
             let id = s.int64(0)
             let r = MessageGroup.reporter(ofID: id)
-            _ = try MessageGroup.decodeHeaders(s.blob(1), minute: MessageGroup.minute(ofID: id), into: &headers)
+            _ = try MessageGroup.decodeHeaders(s.blob(1), minute: MessageGroup.minute(ofID: id), reporter: r, into: &headers)
             for h in headers where h.start >= from && h.start < to {
                 let end = h.start + h.duration
                 try body(MessageHeader(start: h.start, end: end, reporter: r, digest: h.digest, logged: h.loggedMs.map { end + $0 * 1_000_000 }))

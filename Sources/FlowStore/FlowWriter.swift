@@ -225,6 +225,10 @@ final class FlowWriter: StoreWriter {
         }
         // Milliseconds after the window's end, rounded down (negative when logged before it ended).
         let loggedMs = message.logged.map { Timestamp.floorDivMod($0 &- message.end, 1_000_000).0 }
+        // The key holds 24 bits of reporter (schema/009).
+        guard reporter.id <= MessageGroup.reporterMask else {
+            throw StoreError(.sqlite, "the store holds more than \(MessageGroup.reporterMask) nodes; message groups cannot name node #\(reporter.id)")
+        }
         let g = try group(MessageGroup.id(start: message.start, reporter: reporter.id))
         if let i = groups[g].index(start: message.start, digest: digest) {
             stats.duplicates += 1
@@ -397,7 +401,7 @@ final class FlowWriter: StoreWriter {
             groups[g].encode(minute: MessageGroup.minute(ofID: id), into: &blob)
             upsertGroup.bind(1, id)
             upsertGroup.bind(2, Int64(groups[g].messages.count))
-            upsertGroup.bind(3, groups[g].messages.reduce(0) { $0 + $1.rowCount })
+            upsertGroup.bind(3, groups[g].messages.reduce(0) { $0 &+ $1.rowCount })
             upsertGroup.bind(4, blob: blob)
             try upsertGroup.run()
         }

@@ -113,37 +113,56 @@ struct MessageGroup {
 
     /// Decodes a stored group's headers; the packed rows of message `i` are
     /// `blob[rowsStart + headers[i].offset ..< … + length]`.
-    static func decodeHeaders(_ blob: UnsafeRawBufferPointer, minute: Int64, into out: inout [Message]) throws -> Int {
+    static func decodeHeaders(_ blob: UnsafeRawBufferPointer, minute: Int64, reporter: Int64? = nil, into out: inout [Message]) throws -> Int {
         out.removeAll(keepingCapacity: true)
+        // A group may come from a file nobody vouches for (a case to import): every value is
+        // checked before it is used, and a bad one is an error naming the group, never a trap.
+        func corrupt(_ why: String) -> StoreError {
+            let (start, overflow) = minute.multipliedReportingOverflow(by: minuteNs)
+            let which = overflow ? "minute \(minute)" : Timestamp.formatRFC3339(start)
+            return StoreError(.corrupt, "the message group of \(which)\(reporter.map { " (reporter #\($0))" } ?? "") is corrupt: \(why)")
+        }
+        let (base, o1) = minute.multipliedReportingOverflow(by: minuteNs)
+        let (next, o2) = (minute &+ 1).multipliedReportingOverflow(by: minuteNs)
+        guard !o1, !o2, minute < Int64.max else { throw corrupt("its minute is out of range") }
+        guard blob.count >= 1, blob[0] == version else { throw corrupt("unknown format") }
         var r = try BlobReader(blob, version: version, what: "message group")
         let n = Int(truncatingIfNeeded: try r.varint())
-        guard n >= 0, n <= blob.count else { throw StoreError(.sqlite, "message group blob is corrupt") }
+        guard n >= 0, n <= blob.count else { throw corrupt("\(n) messages in \(blob.count) bytes") }
         out.reserveCapacity(n)
-        var previous = minute * minuteNs - period
+        var previous = base &- period
         var offset = 0
         for _ in 0..<n {
             let start = previous &+ period &+ Int64(bitPattern: try r.varint().unzigzagged)
+            guard start >= base, start < next else { throw corrupt("a message starts outside the minute") }
             previous = start
             let duration = period &+ Int64(bitPattern: try r.varint().unzigzagged)
+            let (end, o3) = start.addingReportingOverflow(duration)
+            guard !o3 else { throw corrupt("a message's duration is out of range") }
             let flags = try r.varint()
             let digest: Int64
             if flags & 1 != 0 {
                 digest = Int64(bitPattern: try r.varint().unzigzagged)
             } else {
-                guard r.offset + 6 <= blob.count else { throw StoreError(.sqlite, "message group blob is corrupt") }
+                guard r.offset <= blob.count - 6 else { throw corrupt("it ends inside a digest") }
                 var d: Int64 = 0
                 for k in 0..<6 { d |= Int64(blob[r.offset + k]) << Int64(8 * k) }
                 r.offset += 6
                 digest = d
             }
             let logged: Int64? = flags & 2 != 0 ? Int64(bitPattern: try r.varint().unzigzagged) : nil
+            if let logged {
+                let (ns, o4) = logged.multipliedReportingOverflow(by: 1_000_000)
+                let (_, o5) = end.addingReportingOverflow(ns)
+                guard !o4, !o5 else { throw corrupt("a message's logged time is out of range") }
+            }
             let length = Int(truncatingIfNeeded: try r.varint())
-            guard length >= 0 else { throw StoreError(.sqlite, "message group blob is corrupt") }
+            guard length >= 0, length <= blob.count - r.offset - offset else { throw corrupt("a message's rows run past its end") }
             out.append(Message(start: start, duration: duration, digest: digest, rowCount: Int64(bitPattern: flags >> 2),
                                loggedMs: logged, offset: offset, length: length))
             offset += length
         }
-        guard r.offset + offset == blob.count else { throw StoreError(.sqlite, "message group blob is corrupt") }
+        guard r.offset + offset == blob.count else { throw corrupt("\(blob.count - r.offset - offset) bytes more than its messages hold") }
         return r.offset
     }
 
@@ -177,7 +196,7 @@ extension MessageGroup {
                 let g = current[id]!
                 body.removeAll(keepingCapacity: true)
                 g.encode(minute: minute, into: &body)
-                try insert.execute(arguments: [id, g.messages.count, g.messages.reduce(0) { $0 + $1.rowCount }, Data(body)])
+                try insert.execute(arguments: [id, g.messages.count, g.messages.reduce(0) { $0 &+ $1.rowCount }, Data(body)])
             }
             current.removeAll(keepingCapacity: true)
         }
@@ -268,7 +287,7 @@ extension FlowStore {
             body.removeAll()
             g.encode(minute: MessageGroup.minute(ofID: id), into: &body)
             try db.execute(sql: "INSERT OR REPLACE INTO message_groups (id, messages, row_count, body) VALUES (?, ?, ?, ?)",
-                           arguments: [id, g.messages.count, g.messages.reduce(0) { $0 + $1.rowCount }, Data(body)])
+                           arguments: [id, g.messages.count, g.messages.reduce(0) { $0 &+ $1.rowCount }, Data(body)])
         }
     }
 }

@@ -110,6 +110,53 @@ struct MessageGroupTests {
         }
     }
 
+    /// A group from a file nobody vouches for (a case to import) is an error naming it, never a
+    /// trap: a length, a duration or a logged time past what the arithmetic can hold.
+    @Test func aCraftedGroupIsAnErrorNotATrap() throws {
+        let minute = Int64(153_000_000)                     // near the last minute a timestamp can name
+        func group(delta: Int64 = 0, duration: Int64 = 0, logged: Int64? = nil, length: UInt64 = 0) -> [UInt8] {
+            var out: [UInt8] = [MessageGroup.version, 1]
+            RowCodec.putVarint(UInt64(bitPattern: delta).zigzagged, &out)
+            RowCodec.putVarint(UInt64(bitPattern: duration &- MessageGroup.period).zigzagged, &out)
+            out.append(logged == nil ? 0 : 2)
+            out += [1, 2, 3, 4, 5, 6]
+            if let logged { RowCodec.putVarint(UInt64(bitPattern: logged).zigzagged, &out) }
+            RowCodec.putVarint(length, &out)
+            return out
+        }
+        let crafted: [(String, [UInt8])] = [
+            ("a huge length", group(length: UInt64(Int64.max))),
+            ("a length past the end", group(length: 3)),
+            ("a huge duration", group(duration: Int64.max)),
+            ("a huge logged time", group(logged: Int64.max / 2)),
+            ("a start outside the minute", group(delta: MessageGroup.minuteNs)),
+            ("a negative count", [MessageGroup.version] + { var o: [UInt8] = []; RowCodec.putVarint(UInt64.max, &o); return o }()),
+        ]
+        var headers: [MessageGroup.Message] = []
+        for (what, blob) in crafted {
+            #expect(throws: StoreError.self, "\(what)") {
+                try blob.withUnsafeBytes { _ = try MessageGroup.decodeHeaders($0, minute: minute, reporter: 3, into: &headers) }
+            }
+        }
+        // A minute no timestamp can name.
+        #expect(throws: StoreError.self) { try group().withUnsafeBytes { _ = try MessageGroup.decodeHeaders($0, minute: Int64.max >> 24, into: &headers) } }
+        // Through a store's readers: the error names the group.
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("crafted.db"))
+        try store.pool.write { db in
+            try db.execute(sql: "INSERT INTO message_groups (id, messages, row_count, body) VALUES (?, 1, 0, ?)",
+                           arguments: [MessageGroup.id(minute: minute, reporter: 3), Data(group(duration: Int64.max))])
+        }
+        do {
+            try store.pool.read { db in
+                try SQLiteSnapshot(db).messages(from: .min, to: .max, reporter: nil, descending: false) { _, _, _ in true }
+            }
+            Issue.record("a crafted group was read")
+        } catch let error as StoreError {
+            #expect("\(error)".contains("the message group of") && "\(error)".contains("(reporter #3) is corrupt"), "\(error)")
+        }
+    }
+
     /// A store written before schema 009 (one row per message) is carried over by the migration:
     /// every message as it was (identity, duration, row count, `logged`, packed rows byte for
     /// byte), and the old table is gone.
