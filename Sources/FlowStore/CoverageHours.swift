@@ -311,6 +311,28 @@ extension SQLiteSnapshot {
     }
 }
 
+extension SQLiteSnapshot {
+    /// Summarizes hours from the front of `todo` (removing them) for about `budget`, in the
+    /// caller's write transaction; returns how many it stored.
+    func summarize(_ todo: inout [Nanoseconds], for budget: Duration) throws -> Int {
+        let put = try RawStatement(cached: db, "INSERT OR REPLACE INTO coverage_hours (hour, summary) VALUES (?, ?)")
+        let clock = ContinuousClock()
+        let start = clock.now
+        var stored = 0
+        while let hour = todo.first, clock.now - start < budget {
+            todo.removeFirst()
+            // Another writer may have summarized it, or pruned it, since the list was made.
+            guard try hasMessages(from: hour, to: hour + CoverageHour.length) else { continue }
+            put.bind(1, Timestamp.floorDivMod(hour, Timestamp.nanosPerSecond).0)
+            put.bind(2, blob: try summarizeHour(hour).encode(hour: hour))
+            defer { put.reset() }
+            try put.run()
+            stored += 1
+        }
+        return stored
+    }
+}
+
 extension StoreSnapshot {
     /// The summaries of the hours of `[from, to)` (hour starts) that this store keeps: each hour
     /// kept is `body(hour, summary)`, ascending; returns the hours in the range that have
@@ -349,19 +371,7 @@ extension FlowStore {
                 try pool.write { db in
                     let snapshot = SQLiteSnapshot(db)
                     if todo == nil { todo = try snapshot.hoursWithoutSummary() }
-                    let put = try RawStatement(cached: db, "INSERT OR REPLACE INTO coverage_hours (hour, summary) VALUES (?, ?)")
-                    let clock = ContinuousClock()
-                    let start = clock.now
-                    while let hour = todo!.first, clock.now - start < slice {
-                        todo!.removeFirst()
-                        // Another writer may have summarized it, or pruned it, since the list was made.
-                        guard try snapshot.hasMessages(from: hour, to: hour + CoverageHour.length) else { continue }
-                        put.bind(1, Timestamp.floorDivMod(hour, Timestamp.nanosPerSecond).0)
-                        put.bind(2, blob: try snapshot.summarizeHour(hour).encode(hour: hour))
-                        defer { put.reset() }
-                        try put.run()
-                        stored += 1
-                    }
+                    stored += try snapshot.summarize(&todo!, for: slice)
                     return !todo!.isEmpty
                 }
             }

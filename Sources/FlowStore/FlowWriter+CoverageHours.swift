@@ -31,3 +31,34 @@ extension FlowWriter {
         }
     }
 }
+
+extension FlowWriter {
+    /// One step of filling `coverage_hours` from the long-lived writer (`serve`, between its
+    /// batches): summarizes, for about `budget` and in a transaction of its own, hours without a
+    /// summary that ended before `settledBefore` (the current hour is still being written: its
+    /// summary would be deleted at the next commit). Returns whether hours are left for another
+    /// step; the list is made anew once it is used up.
+    func summarizeCoverageStep(budget: Duration, settledBefore: Nanoseconds) throws -> Bool {
+        guard !inTransaction else { return true }
+        try begin()
+        do {
+            let snapshot = SQLiteSnapshot(db)
+            if coverageTodo == nil {
+                coverageTodo = try snapshot.hoursWithoutSummary().filter { $0 <= settledBefore - CoverageHour.length }
+            }
+            try snapshot.summarize(&coverageTodo!, for: budget)
+            try exec("COMMIT")
+            inTransaction = false
+            afterCommit?()
+        } catch {
+            rollback()
+            coverageTodo = nil
+            throw error
+        }
+        if coverageTodo!.isEmpty {
+            coverageTodo = nil
+            return false
+        }
+        return true
+    }
+}

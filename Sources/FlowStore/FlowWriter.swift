@@ -64,6 +64,8 @@ final class FlowWriter: StoreWriter {
     var hoursTouched = HoursTouched()
     /// Run after each commit, between transactions (the long-lived writer bounds the log there).
     var afterCommit: (() -> Void)?
+    /// The hours ``summarizeCoverageStep(budget:settledBefore:)`` has yet to summarize (nil: make the list).
+    var coverageTodo: [Nanoseconds]?
     /// Whether the levels of a day and more lag behind (the server: see ``FlowWriter+Fold``), and by
     /// how much data time at least; nil: every commit completes them.
     var deferLongLevels: Nanoseconds?

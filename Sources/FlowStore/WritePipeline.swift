@@ -34,6 +34,10 @@ public struct WritePolicy: Sendable, Equatable {
     /// hour that holds the newest data as soon as the clock has left that hour by the lag
     /// (`FlowWriter.foldIdle()`), so that data that stops does not leave the longer levels behind.
     public var idleFoldAfter: Duration = .seconds(600)
+    /// The server's: between batches the SQLite writer fills `coverage_hours` (schema/011) for
+    /// the hours that ended more than ten minutes ago, 50 ms at a time, looking for such hours
+    /// this often. nil: the writer leaves it to `ingest` and `pull` (which fill after they commit).
+    public var summarizeCoverageEvery: Duration?
 
     public init(rowsPerCommit: Int, secondsPerCommit: Double, durability: Durability, maxPendingRows: Int) {
         self.rowsPerCommit = rowsPerCommit
@@ -52,6 +56,7 @@ public struct WritePolicy: Sendable, Equatable {
     public static let server: WritePolicy = {
         var policy = WritePolicy(rowsPerCommit: 250_000, secondsPerCommit: 2, durability: .full, maxPendingRows: 1_000_000)
         policy.longLevelsLag = 10 * 60 * Timestamp.nanosPerSecond
+        policy.summarizeCoverageEvery = .seconds(300)
         return policy
     }()
 }
@@ -313,6 +318,21 @@ package final class WritePipeline: @unchecked Sendable {
                     for (c, flags) in waiting { c.resume(returning: flags) }
                     waiting.removeAll()
                 }
+                // When the next step of filling the coverage summaries is due (nil: never).
+                var nextSummary: ContinuousClock.Instant? = sqliteWriter == nil ? nil
+                    : policy.summarizeCoverageEvery.map { ContinuousClock.now + $0 }
+                func summarizeIfDue() {
+                    guard let sqliteWriter, let every = policy.summarizeCoverageEvery, let due = nextSummary,
+                          !writer.isInBatch, ContinuousClock.now >= due else { return }
+                    do {
+                        let more = try sqliteWriter.summarizeCoverageStep(
+                            budget: .milliseconds(50), settledBefore: sqliteWriter.clock() - 600 * Timestamp.nanosPerSecond)
+                        nextSummary = more ? ContinuousClock.now : ContinuousClock.now + every
+                    } catch {
+                        // A cache: a failed step (a full disk) is tried again later; coverage reads messages meanwhile.
+                        nextSummary = ContinuousClock.now + every
+                    }
+                }
                 var pruning = false
                 var nextPrune = ContinuousClock.now
                 func foldIfIdle() {
@@ -346,9 +366,11 @@ package final class WritePipeline: @unchecked Sendable {
                 while true {
                     pruneIfDue()
                     foldIfIdle()
+                    summarizeIfDue()
                     var deadline = writer.isInBatch ? batchStarted + .seconds(policy.secondsPerCommit)
                         : policy.retention == nil ? nil : nextPrune
                     if !writer.isInBatch, let fold = nextIdleFold { deadline = min(deadline ?? fold, fold) }
+                    if !writer.isInBatch, let summary = nextSummary { deadline = min(deadline ?? summary, summary) }
                     guard let group = take(until: deadline) else { break }
                     if group.isEmpty {  // the batch's time is up, or a prune is due
                         condition.lock()
