@@ -81,7 +81,10 @@ struct ConnectionTests {
                 #expect(answer.closed, "\(text)")
                 #expect(answer.text.hasPrefix("HTTP/1.1 408"), "\(text): \(answer.text)")
             }
-            #expect(Date().timeIntervalSince(started) < 20, "closed long after the timeout")
+            // Closed by the server's 2 s read timeout, not at the end of this test's 60 s wait: a
+            // bound well under the wait (a full test run on two loaded cores once took 20.3 s to
+            // see three closes against a bound of 20).
+            #expect(Date().timeIntervalSince(started) < 50, "closed long after the timeout")
             // Meanwhile and after, others are answered.
             let probe = try RawConnection(port: port)
             probe.send(Self.healthz)
