@@ -40,18 +40,15 @@ extension FlowWriter {
     /// step; the list is made anew once it is used up.
     func summarizeCoverageStep(budget: Duration, settledBefore: Nanoseconds) throws -> Bool {
         guard !inTransaction else { return true }
-        try begin()
         do {
-            let snapshot = SQLiteSnapshot(db)
-            if coverageTodo == nil {
-                coverageTodo = try snapshot.hoursWithoutSummary().filter { $0 <= settledBefore - CoverageHour.length }
+            try inOwnTransaction {
+                let snapshot = SQLiteSnapshot(db)
+                if coverageTodo == nil {
+                    coverageTodo = try snapshot.hoursWithoutSummary().filter { $0 <= settledBefore - CoverageHour.length }
+                }
+                try snapshot.summarize(&coverageTodo!, for: budget)
             }
-            try snapshot.summarize(&coverageTodo!, for: budget)
-            try exec("COMMIT")
-            inTransaction = false
-            afterCommit?()
         } catch {
-            rollback()
             coverageTodo = nil
             throw error
         }

@@ -176,8 +176,7 @@ extension FlowWriter {
     func foldIdle() throws -> Nanoseconds? {
         guard let margin = deferLongLevels, !inTransaction else { return nil }
         let hour = 3600 * Timestamp.nanosPerSecond
-        try begin()
-        do {
+        return try inOwnTransaction {
             var retry: Nanoseconds?
             let newest = try newestStart()
             if var mark = longMark, let newest {
@@ -194,13 +193,7 @@ extension FlowWriter {
                 // The next hour once the clock has left it by the margin.
                 if newestEnd > mark { retry = Self.later(Self.later(mark, by: hour), by: margin) }
             }
-            try exec("COMMIT")
-            inTransaction = false
-            afterCommit?()
             return retry
-        } catch {
-            rollback()
-            throw error
         }
     }
 

@@ -185,6 +185,23 @@ final class FlowWriter: StoreWriter {
         }
     }
 
+    /// Runs `body` in a write transaction of its own, between batches (the idle fold, `serve`
+    /// filling the coverage summaries): committed with the work that follows every commit (the
+    /// log's bound), rolled back on an error.
+    func inOwnTransaction<T>(_ body: () throws -> T) throws -> T {
+        try begin()
+        do {
+            let result = try body()
+            try exec("COMMIT")
+            inTransaction = false
+            afterCommit?()
+            return result
+        } catch {
+            rollback()
+            throw error
+        }
+    }
+
     /// Abandons the batch. Caches are dropped: they may name rows that no longer exist.
     func rollback() {
         _ = sqlite3_exec(sqlite, "ROLLBACK", nil, nil, nil)
