@@ -55,8 +55,10 @@ public final class ClickHouseClient: Sendable {
 
         init(_ policy: RetryPolicy) { self.policy = policy }
 
-        /// The number of the next retry (1, 2, …), or `nil` when the budget is spent.
-        func take() -> Int? {
+        /// The number of the next retry (1, 2, …), or `nil` when the budget is spent; `announce`
+        /// is told the number while the budget is held, so that statements retrying at the same
+        /// time announce their retries in the order of their numbers.
+        func take(announce: (Int) -> Void = { _ in }) -> Int? {
             lock.withLock {
                 if let spentAt {
                     guard ContinuousClock.now - spentAt >= policy.rest else { return nil }
@@ -68,6 +70,7 @@ public final class ClickHouseClient: Sendable {
                     return nil
                 }
                 taken += 1
+                announce(taken)
                 return taken
             }
         }
@@ -173,8 +176,7 @@ public final class ClickHouseClient: Sendable {
     /// Takes a retry from the client's budget, tells ``onRetry`` and waits before it; rethrows
     /// `error` when the budget is spent.
     func backOff(after error: ClickHouseError) throws {
-        guard let n = budget.take() else { throw error }
-        onRetry?(n, error)
+        guard let n = budget.take(announce: { onRetry?($0, error) }) else { throw error }
         let delay = retry.delay(beforeRetry: n)
         Thread.sleep(forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
     }
