@@ -1,27 +1,42 @@
 // swift-tools-version:6.1
-import Foundation
 import PackageDescription
 
 /// The numbered migrations `schema/NNN_name.sql`, embedded into the binary.
-/// (SwiftPM caches the evaluated manifest by this file's text: after adding a
-/// migration, an existing .build picks it up once this file's text changes; 010 (edge sums) was added last.)
-let migrationFiles = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/schema")) ?? [])
-    .filter { $0.hasSuffix(".sql") }
-    .sorted()
-// 006_changes.sql: the configuration audit log (issue 18).
+/// Listed by name, not by reading the folder: SwiftPM caches the evaluated manifest by this file's text, so a
+/// listing would go stale in a kept manifest cache (CI failed so once). Schema.swift names each file (a missing
+/// one fails the build) and `everySchemaFileIsAMigration` checks the folder against it.
+let migrationFiles = [
+    "001_store.sql",
+    "002_pull.sql",
+    "003_rollup_parts.sql",
+    "004_lifecycle.sql",
+    "005_message_logged.sql",
+    "006_changes.sql",
+    "007_direction_and_labels.sql",
+    "008_export_manifest.sql",
+    "009_message_groups.sql",
+    "010_edge_sums.sql",
+    "011_coverage_hours.sql",
+    "012_rollup_marks.sql",
+]
 
-/// The ClickHouse backend's numbered migrations `schema/clickhouse/NNN_name.sql` (issue 19), embedded too
-/// (002 (node ids, changes, checkpoints, DERP map) was added last).
-let clickhouseMigrationFiles = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/schema/clickhouse")) ?? [])
-    .filter { $0.hasSuffix(".sql") }
-    .sorted()
-    .map { "clickhouse/" + $0 }
+/// The ClickHouse backend's numbered migrations `schema/clickhouse/NNN_name.sql` (issue 19), embedded too.
+let clickhouseMigrationFiles = [
+    "001_clickhouse_store.sql",
+    "002_reads_and_checkpoints.sql",
+    "003_rollups.sql",
+].map { "clickhouse/" + $0 }
 
 /// The pages' templates and assets, embedded into the binary (`Sources/FlowWeb/Resources/*`).
-let webResources = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/Sources/FlowWeb/Resources")) ?? [])
-    .filter { $0.hasSuffix(".mustache") || $0.hasSuffix(".css") || $0.hasSuffix(".js") }
-    .sorted()
-    .map { "Resources/" + $0 }
+let webResources = [
+    "layout.mustache",
+    "login.mustache",
+    "page.mustache",
+    "report.mustache",
+    "table.mustache",
+    "tailflow.css",
+    "zoom.js",
+].map { "Resources/" + $0 }
 
 /// One set of settings for every target, as Hummingbird does.
 let settings: [SwiftSetting] = [

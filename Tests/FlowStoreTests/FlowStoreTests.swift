@@ -28,6 +28,12 @@ struct FlowStoreTests {
         for (file, migration) in zip(files, Schema.migrations) {
             #expect(try String(contentsOf: schemaDir.appendingPathComponent(file), encoding: .utf8) == migration.sql)
         }
+        let clickhouseDir = schemaDir.appendingPathComponent("clickhouse")
+        let clickhouseFiles = try FileManager.default.contentsOfDirectory(atPath: clickhouseDir.path).filter { $0.hasSuffix(".sql") }.sorted()
+        #expect(clickhouseFiles.map { String($0.dropLast(4)) } == Schema.clickhouseMigrations.map(\.name))
+        for (file, migration) in zip(clickhouseFiles, Schema.clickhouseMigrations) {
+            #expect(try String(contentsOf: clickhouseDir.appendingPathComponent(file), encoding: .utf8) == migration.sql)
+        }
     }
 
     @Test func refusesANewerSchema() throws {
