@@ -200,15 +200,27 @@ public final class ContainerDecoder {
         }
         var parser = MessageParser(bytes, at: start, cache: cache)
         parser.detectsChanges = detectsChanges
-        let value = try parser.parseValue(allowEnvelope: true)
-        if case .envelope = value, levels.count + 2 > JSONCursor.maxDepth { throw .tooDeep(position: start) }
-        pos = parser.cursor.pos
-        if case .envelope = value {
+        // One switch that consumes the value: every `if case` on it was a copy of a whole message.
+        switch try parser.parseValue(allowEnvelope: true) {
+        case .message(let m):
+            pos = parser.cursor.pos
+            afterValue()
+            return .message(m)
+        case .envelope:
+            guard levels.count + 2 <= JSONCursor.maxDepth else { throw .tooDeep(position: start) }
+            pos = parser.cursor.pos
             levels.append(.envelope(line: lineNumber(at: start)))
             levels.append(.array(.start, line: lineNumber(at: pos - 1)))
             return nil
+        case let value:
+            pos = parser.cursor.pos
+            afterValue()
+            return event(for: value, at: start)
         }
-        afterValue()
+    }
+
+    /// The event of a value that is not a message or the envelope.
+    func event(for value: ParsedValue, at start: Int) -> DecodeEvent? {
         switch value {
         case .message(let m):
             return .message(m)

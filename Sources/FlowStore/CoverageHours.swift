@@ -64,14 +64,19 @@ package struct CoverageHour: Equatable, Sendable {
     /// - parameter read: Calls its argument with every message of the hour, in key order
     ///   (start, reporter, digest), with its packed rows.
     package static func summarize(_ read: ((MessageHeader, UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> CoverageHour {
-        struct Key: Hashable {
+        struct Key: Hashable, MixHashable {
             var a: Int64, b: Int64, rest: UInt64
+
+            var mixedHash: UInt64 {
+                mixBits((UInt64(bitPattern: a) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(bitPattern: b) &* 0xC2B2_AE3D_27D4_EB4F) ^ rest)
+            }
         }
         // Each reporter's place in `reporters`, which is changed in place (a copy out of a
         // dictionary and back would copy its lists at every message).
         var place: [Int64: Int] = [:]
         var reporters: [Reporter] = []
-        var found: [Key: Int] = [:]
+        // Every row of the hour is looked up here: a multiply-xorshift table, not SipHash.
+        var found = MixTable<Key, Int>()
         var sightings: [Sighting] = []
         var ends: [RowEnds] = []
         try read { h, packed in
@@ -95,8 +100,8 @@ package struct CoverageHour: Equatable, Sendable {
             for e in ends {
                 guard let c = conversation(e) else { continue }
                 let key = Key(a: c.a, b: c.b, rest: c.rest)
-                guard let i = found[key] else {
-                    found[key] = sightings.count
+                guard let i = found.index(of: key).map({ found.values[$0] }) else {
+                    found.insertNew(key, sightings.count)
                     sightings.append(Sighting(a: c.a, b: c.b, rest: c.rest, first: h.reporter, firstAt: h.start, second: 0, secondAt: 0))
                     continue
                 }

@@ -42,6 +42,8 @@ struct MessageGroup {
     var rows: [UInt8] = []
     /// Whether it differs from what is stored.
     var dirty = false
+    /// Whether the store holds it (the writer read it): written back with an UPDATE, else inserted.
+    var isStored = false
 
     /// The key of the group of `reporter` that holds a window starting at `start`.
     static func id(start: Nanoseconds, reporter: Int64) -> Int64 {

@@ -38,6 +38,11 @@ public struct WritePolicy: Sendable, Equatable {
     /// the hours that ended more than ten minutes ago, 50 ms at a time, looking for such hours
     /// this often. nil: the writer leaves it to `ingest` and `pull` (which fill after they commit).
     public var summarizeCoverageEvery: Duration?
+    /// `ingest` and `pull`: after each commit the writer summarizes, in a transaction of its own,
+    /// the hours without a `coverage_hours` row that ended ten minutes or more before the newest
+    /// message it stored (``FlowWriter/summarizeSettledHours()``). Input in time order then leaves
+    /// only its last hours to summarize once it is all in, and the rest is done beside the decoding.
+    public var summarizeCoverageAfterCommits = false
 
     public init(rowsPerCommit: Int, secondsPerCommit: Double, durability: Durability, maxPendingRows: Int) {
         self.rowsPerCommit = rowsPerCommit
@@ -48,7 +53,11 @@ public struct WritePolicy: Sendable, Equatable {
 
     /// Files, standard input, pulls: large transactions, `synchronous = NORMAL`
     /// (an interrupted run is completed by running it again: ingest is idempotent).
-    public static let ingest = WritePolicy(rowsPerCommit: 500_000, secondsPerCommit: 2, durability: .normal, maxPendingRows: 250_000)
+    public static let ingest: WritePolicy = {
+        var policy = WritePolicy(rowsPerCommit: 500_000, secondsPerCommit: 2, durability: .normal, maxPendingRows: 250_000)
+        policy.summarizeCoverageAfterCommits = true
+        return policy
+    }()
 
     /// The receivers of `tailflow serve`: every submission is committed before it is
     /// acknowledged, durably; concurrent senders share a commit (group commit).
@@ -232,7 +241,7 @@ package final class WritePipeline: @unchecked Sendable {
     /// - throws: the store's error once a commit failed; ``Failure/stopped`` after ``finish()``.
     package func enqueue(_ messages: [FlowMessage], rejects: [Reject] = [], changes: [ConfigChange] = []) throws {
         let rows = messages.reduce(0) { $0 + $1.rows.count } + changes.count
-        let digests = identities(of: messages)
+        // No identities worked out here: the thread that enqueues decodes, the busier of the two.
         releaseSpent()
         condition.lock()
         defer { condition.unlock() }
@@ -241,7 +250,7 @@ package final class WritePipeline: @unchecked Sendable {
         }
         if let failure { throw failure }
         if stopping { throw Failure.stopped }
-        pending.append(Submission(messages: messages, digests: digests, rejects: rejects, changes: changes, rows: rows, continuation: nil))
+        pending.append(Submission(messages: messages, digests: [], rejects: rejects, changes: changes, rows: rows, continuation: nil))
         pendingRows += rows
         condition.broadcast()
     }
@@ -317,6 +326,8 @@ package final class WritePipeline: @unchecked Sendable {
                     waitingRows = 0
                     for (c, flags) in waiting { c.resume(returning: flags) }
                     waiting.removeAll()
+                    // A cache: a step that fails (a full disk) is left to the refresh after the input.
+                    if policy.summarizeCoverageAfterCommits, let sqliteWriter { try? sqliteWriter.summarizeSettledHours() }
                 }
                 // When the next step of filling the coverage summaries is due (nil: never).
                 var nextSummary: ContinuousClock.Instant? = sqliteWriter == nil ? nil
@@ -389,12 +400,13 @@ package final class WritePipeline: @unchecked Sendable {
                         for s in group {
                             var flags: [Bool] = []
                             flags.reserveCapacity(s.continuation == nil ? 0 : s.messages.count + s.changes.count)
-                            for (i, m) in s.messages.enumerated() {
+                            // By index: a message bound to a loop variable is a copy (a retain of each of its parts).
+                            for i in s.messages.indices {
                                 let isNew: Bool
                                 if let sqliteWriter, !s.digests.isEmpty {
-                                    isNew = try sqliteWriter.add(m, digest: s.digests[i])
+                                    isNew = try sqliteWriter.add(s.messages[i], digest: s.digests[i])
                                 } else {
-                                    isNew = try writer.add(m)
+                                    isNew = try writer.add(s.messages[i])
                                 }
                                 if s.continuation != nil { flags.append(isNew) }
                             }

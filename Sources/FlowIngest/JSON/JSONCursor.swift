@@ -178,6 +178,58 @@ struct JSONCursor {
         return overflow ? .tooLarge : .unsigned(value)
     }
 
+    /// The usual counter, consumed: 1 to 18 digits (no leading zero) followed by a byte that ends
+    /// a JSON number. Nil, consuming nothing, for anything else (a sign, a fraction, an exponent,
+    /// 19 digits or more, the end of the buffer), which ``number()`` then reads or refuses.
+    @inline(__always)
+    mutating func plainCounter() -> Int64? {
+        var i = pos
+        let limit = Swift.min(end, pos &+ 18)
+        var v: Int64 = 0
+        while i < limit {
+            let d = bytes[i] &- 0x30
+            guard d < 10 else { break }
+            v = v &* 10 &+ Int64(d)
+            i &+= 1
+        }
+        guard i > pos, i < end else { return nil }
+        let next = bytes[i]
+        guard next &- 0x30 >= 10, next != UInt8(ascii: "."), next != UInt8(ascii: "e"), next != UInt8(ascii: "E"),
+              bytes[pos] != 0x30 || i == pos &+ 1 else { return nil }
+        pos = i
+        return v
+    }
+
+    /// The number of a connection object's key (as ``MessageParser/connFieldNumber(_:_:)``
+    /// numbers them) when it is written the usual way, `"txBytes":` with nothing between the key
+    /// and its colon, and the cursor moved past that colon; nil, moving nothing, for anything else
+    /// (which the general path then reads: other keys, whitespace, escapes, the buffer's end).
+    @inline(__always)
+    mutating func connKey() -> Int? {
+        guard pos &+ 10 <= end else { return nil }
+        let at = UnsafeRawPointer(bytes.baseAddress!) + pos
+        let word = UInt64(littleEndian: at.loadUnaligned(as: UInt64.self))
+        let b8 = at.load(fromByteOffset: 8, as: UInt8.self)
+        let b9 = at.load(fromByteOffset: 9, as: UInt8.self)
+        let quote = UInt8(ascii: "\""), colon = UInt8(ascii: ":")
+        let field: Int, length: Int
+        switch word {
+        case 0x3A22_6F74_6F72_7022: (field, length) = (0, 8)  // "proto":
+        case 0x2273_746B_5078_7422 where b8 == colon: (field, length) = (3, 9)  // "txPkts":
+        case 0x2273_746B_5078_7222 where b8 == colon: (field, length) = (5, 9)  // "rxPkts":
+        case 0x7365_7479_4278_7422 where b8 == quote && b9 == colon: (field, length) = (4, 10)  // "txBytes":
+        case 0x7365_7479_4278_7222 where b8 == quote && b9 == colon: (field, length) = (6, 10)  // "rxBytes":
+        default:
+            switch word & 0xFFFF_FFFF_FFFF {
+            case 0x3A22_6372_7322: (field, length) = (1, 6)  // "src":
+            case 0x3A22_7473_6422: (field, length) = (2, 6)  // "dst":
+            default: return nil
+            }
+        }
+        pos &+= length
+        return field
+    }
+
     /// Consumes `true`, `false` or `null`.
     mutating func literal() throws(ScanError) {
         let c = try peek()

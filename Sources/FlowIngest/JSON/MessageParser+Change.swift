@@ -12,6 +12,21 @@ struct ChangeDraft {
     var problems: [String] = []
     var seen = SeenFields()
 
+    /// Whether `key` may be a field ``MessageParser/changeField(_:into:)`` reads (by its length and
+    /// first byte: no key of a flow-log message passes, so a message never makes a draft).
+    @inline(__always)
+    static func mayBeField(_ cursor: JSONCursor, _ key: StringToken) -> Bool {
+        guard !key.hasEscapes, key.end > key.start else { return false }
+        switch (key.end - key.start, cursor.bytes[key.start]) {
+        case (9, UInt8(ascii: "e")), (12, UInt8(ascii: "e")), (6, UInt8(ascii: "a")), (6, UInt8(ascii: "o")),
+             (5, UInt8(ascii: "a")), (6, UInt8(ascii: "t")), (3, UInt8(ascii: "o")), (3, UInt8(ascii: "n")),
+             (13, UInt8(ascii: "a")), (5, UInt8(ascii: "e")):
+            return true
+        default:
+            return false
+        }
+    }
+
     /// The shape of an audit record: an `eventGroupID`, or an `action` beside an `actor` or a `target`.
     /// (A flow-log message has none of these keys, so the two shapes never overlap.)
     var isChange: Bool { sawGroup || (sawAction && (sawActor || sawTarget)) }

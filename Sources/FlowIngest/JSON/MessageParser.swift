@@ -68,6 +68,11 @@ struct MessageDraft {
 
     /// The finished message, or the reasons it cannot be stored.
     func finish() -> ParsedValue {
+        // The usual case first, without copying the list of problems.
+        if problems.isEmpty, sawStart, let nodeID, !nodeID.isEmpty, let start, let end, end >= start {
+            return .message(FlowMessage(nodeID: nodeID, start: start, end: end, srcNode: srcNode, dstNodes: dstNodes, rows: rows,
+                                        logged: logged ?? serverTime))
+        }
         var problems = problems
         if let nodeID, nodeID.isEmpty { problems.append("nodeId: empty") }
         if sawStart == false { problems.append("start: missing") }
@@ -107,7 +112,8 @@ struct MessageParser {
         let objectStart = cursor.pos
         cursor.pos += 1
         var draft = MessageDraft()
-        var change = ChangeDraft()
+        // Made at the first key an audit record may have: a flow-log message never needs one.
+        var change: ChangeDraft? = nil
         var event: ParsedValue? = nil
         var members = 0
         var actionOnly = true
@@ -131,17 +137,18 @@ struct MessageParser {
                 try cursor.skipValue(depth: 1)
             } else {
                 actionOnly = false
-                if !detectsChanges {
+                if !detectsChanges || !ChangeDraft.mayBeField(cursor, key) {
                     try messageField(key, into: &draft)
-                } else if try !changeField(key, into: &change) {
-                    try messageField(key, into: &draft)
+                } else {
+                    if change == nil { change = ChangeDraft() }
+                    if try !changeField(key, into: &change!) { try messageField(key, into: &draft) }
                 }
             }
             if try cursor.endOfMembers(close: UInt8(ascii: "}"), what: "object member") { break }
         }
         if let event, case .other = event {} else if let event { return event }
         if draft.isMessage { return draft.finish() }
-        if change.isChange {
+        if let change, change.isChange {
             let text = String(decoding: UnsafeBufferPointer(rebasing: cursor.bytes[objectStart..<cursor.pos]), as: UTF8.self)
             return change.finish(record: text)
         }
@@ -178,12 +185,15 @@ struct MessageParser {
             d.srcNode = try cachedNodeField("srcNode", &d.problems)
         } else if cursor.equals(key, "dstNodes") {
             guard d.seen.first(4, "dstNodes", &d.problems) else { return try cursor.skipValue(depth: 1) }
+            if d.dstNodes.capacity == 0 { d.dstNodes.reserveCapacity(4) }
             try arrayField("dstNodes", &d.problems) { (p: inout MessageParser, i: Int, problems: inout [String]) throws(ScanError) in
                 if let n = try p.cachedNodeField("dstNodes[\(i)]", &problems) { d.dstNodes.append(n) }
             }
         } else if let kind = trafficKind(key) {
             d.sawTraffic = true
             guard d.seen.first(5 + Int(kind.rawValue), kind.messageKey, &d.problems) else { return try cursor.skipValue(depth: 1) }
+            // One allocation for the usual message instead of growing from one row (1, 2, 4, 8).
+            if d.rows.capacity == 0 { d.rows.reserveCapacity(8) }
             try arrayField(kind.messageKey, &d.problems) { (p: inout MessageParser, i: Int, problems: inout [String]) throws(ScanError) in
                 if let row = try p.connField(kind, index: i, &problems) { d.rows.append(row) }
             }
@@ -353,6 +363,7 @@ struct MessageParser {
             problems.append("\(path()): expected an unsigned integer, got \(type) \(excerpt(start, cursor.pos))")
             return 0
         }
+        if let v = cursor.plainCounter() { return v }
         let start = cursor.pos
         switch try cursor.number() {
         case .unsigned(let v) where v <= UInt64(Int64.max):
@@ -372,6 +383,10 @@ struct MessageParser {
     mutating func cachedNodeField(_ path: @autoclosure () -> String, _ problems: inout [String]) throws(ScanError) -> NodeInfo? {
         guard let cache, try cursor.peek() == UInt8(ascii: "{") else { return try nodeField(path(), &problems) }
         let start = cursor.pos
+        if let hit = cache.node(startingAt: start, in: cursor.bytes) {
+            cursor.pos = start + hit.length
+            return hit.info
+        }
         try cursor.skipValue(depth: 2)
         let span = UnsafeBufferPointer(rebasing: cursor.bytes[start..<cursor.pos])
         if let hit = cache.node(for: span) { return hit }
@@ -520,9 +535,14 @@ struct MessageParser {
         func path(_ field: String) -> String { "\(kind.messageKey)[\(index)].\(field)" }
         var seen = SeenFields()
         while true {
-            let key = try cursor.string()
-            try cursor.expect(UInt8(ascii: ":"), "':' after an object key")
-            let field = Self.connFieldNumber(cursor, key)
+            let field: Int
+            if let known = cursor.connKey() {
+                field = known
+            } else {
+                let key = try cursor.string()
+                try cursor.expect(UInt8(ascii: ":"), "':' after an object key")
+                field = Self.connFieldNumber(cursor, key)
+            }
             if field >= 0, !seen.first(field, path(Self.connFieldNames[field]), &problems) {
                 try cursor.skipValue(depth: 3)
             } else {

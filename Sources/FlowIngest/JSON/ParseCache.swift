@@ -20,6 +20,37 @@ final class ParseCache {
     private var nodes: [UInt64: Entry<NodeInfoBox>] = [:]
     private var strings: [UInt64: Entry<String>] = [:]
 
+    /// Node objects by their first ``prefixLength`` bytes, one per slot (the latest stored wins):
+    /// found before the object is scanned, so that a node seen before costs one comparison.
+    private var byPrefix: [PrefixEntry?] = Array(repeating: nil, count: ParseCache.prefixSlots)
+    static let prefixLength = 32
+    static let prefixSlots = 1024
+
+    final class PrefixEntry {
+        let bytes: [UInt8]
+        let info: NodeInfo
+
+        init(bytes: [UInt8], info: NodeInfo) {
+            self.bytes = bytes
+            self.info = info
+        }
+    }
+
+    /// The node whose whole object (as stored before) starts `bytes` at `start`, and its length.
+    ///
+    /// A JSON object ends where its bytes say: input that begins with the exact bytes of an
+    /// object read before (valid, and decoded without a problem) holds that same object, whatever
+    /// follows it. Nil when nothing stored matches, or the buffer ends before the stored length.
+    func node(startingAt start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> (info: NodeInfo, length: Int)? {
+        let available = bytes.count - start
+        guard available >= Self.prefixLength else { return nil }
+        let base = bytes.baseAddress! + start
+        let slot = Int(truncatingIfNeeded: Self.hash(UnsafeBufferPointer(start: base, count: Self.prefixLength))) & (Self.prefixSlots - 1)
+        guard let e = byPrefix[slot], e.bytes.count <= available,
+              e.bytes.withUnsafeBufferPointer({ memcmp($0.baseAddress!, base, $0.count) == 0 }) else { return nil }
+        return (e.info, e.bytes.count)
+    }
+
     func node(for span: UnsafeBufferPointer<UInt8>) -> NodeInfo? {
         guard let e = nodes[Self.hash(span)], Self.same(e.bytes, span) else { return nil }
         return e.value.info
@@ -27,7 +58,12 @@ final class ParseCache {
 
     func store(_ node: NodeInfo, for span: UnsafeBufferPointer<UInt8>) {
         if nodes.count >= Self.limit { nodes.removeAll(keepingCapacity: true) }
-        nodes[Self.hash(span)] = Entry(bytes: Array(span), value: NodeInfoBox(info: node))
+        let bytes = Array(span)
+        nodes[Self.hash(span)] = Entry(bytes: bytes, value: NodeInfoBox(info: node))
+        if span.count >= Self.prefixLength {
+            let slot = Int(truncatingIfNeeded: Self.hash(UnsafeBufferPointer(rebasing: span[..<Self.prefixLength]))) & (Self.prefixSlots - 1)
+            byPrefix[slot] = PrefixEntry(bytes: bytes, info: node)
+        }
     }
 
     func string(for span: UnsafeBufferPointer<UInt8>) -> String? {
