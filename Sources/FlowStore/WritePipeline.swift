@@ -38,10 +38,11 @@ public struct WritePolicy: Sendable, Equatable {
     /// the hours that ended more than ten minutes ago, 50 ms at a time, looking for such hours
     /// this often. nil: the writer leaves it to `ingest` and `pull` (which fill after they commit).
     public var summarizeCoverageEvery: Duration?
-    /// `ingest` and `pull`: after each commit the writer summarizes, in a transaction of its own,
-    /// the hours without a `coverage_hours` row that ended ten minutes or more before the newest
-    /// message it stored (``FlowWriter/summarizeSettledHours()``). Input in time order then leaves
-    /// only its last hours to summarize once it is all in, and the rest is done beside the decoding.
+    /// `tailflow ingest` (which refreshes the summaries once its input is in): after each commit
+    /// the writer summarizes, in a transaction of its own, the hours without a `coverage_hours` row
+    /// that ended ten minutes or more before the newest message it stored
+    /// (``FlowWriter/summarizeSettledHours()``). Input in time order then leaves only its last
+    /// hours to the refresh, and the rest is done on the writer's thread, beside the decoding.
     public var summarizeCoverageAfterCommits = false
 
     public init(rowsPerCommit: Int, secondsPerCommit: Double, durability: Durability, maxPendingRows: Int) {
@@ -53,11 +54,7 @@ public struct WritePolicy: Sendable, Equatable {
 
     /// Files, standard input, pulls: large transactions, `synchronous = NORMAL`
     /// (an interrupted run is completed by running it again: ingest is idempotent).
-    public static let ingest: WritePolicy = {
-        var policy = WritePolicy(rowsPerCommit: 500_000, secondsPerCommit: 2, durability: .normal, maxPendingRows: 250_000)
-        policy.summarizeCoverageAfterCommits = true
-        return policy
-    }()
+    public static let ingest = WritePolicy(rowsPerCommit: 500_000, secondsPerCommit: 2, durability: .normal, maxPendingRows: 250_000)
 
     /// The receivers of `tailflow serve`: every submission is committed before it is
     /// acknowledged, durably; concurrent senders share a commit (group commit).

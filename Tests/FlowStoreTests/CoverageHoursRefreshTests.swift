@@ -66,7 +66,7 @@ extension CoverageHoursRefreshTests {
 }
 
 extension CoverageHoursRefreshTests {
-    /// `ingest` summarizes on its writer thread, after each commit, the hours that ended ten
+    /// `tailflow ingest` summarizes on its writer thread, after each commit, the hours that ended ten
     /// minutes before the newest message stored (beside the decoding, instead of all at the end).
     /// Late data into a summarized hour takes that summary away in its own commit, and the next
     /// step summarizes the hour again: every summary kept is the one its messages give.
@@ -75,6 +75,7 @@ extension CoverageHoursRefreshTests {
         let store = try FlowStore(path: dir.path("ingest.db"))
         var policy = WritePolicy.ingest
         policy.rowsPerCommit = 100
+        policy.summarizeCoverageAfterCommits = true  // as `tailflow ingest` sets it
         let pipeline = WritePipeline(store: store, policy: policy)
         // Four hours of 2026-11-01, in time order, a message a minute (two rows each).
         for first in stride(from: 0, to: 240, by: 10) {
