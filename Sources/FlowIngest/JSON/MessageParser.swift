@@ -68,8 +68,9 @@ struct MessageDraft {
 
     /// The finished message, or the reasons it cannot be stored.
     func finish() -> ParsedValue {
-        // The usual case first, without copying the list of problems.
-        if problems.isEmpty, sawStart, let nodeID, !nodeID.isEmpty, let start, let end, end >= start {
+        // The usual case first, without copying the list of problems: every check below passes.
+        if problems.isEmpty, sawStart, let nodeID, !nodeID.isEmpty, let start, let end, end >= start,
+           Self.isWithinLongestSpan(end, of: start), Self.isWithinLongestSpan(logged ?? serverTime, of: end) {
             return .message(FlowMessage(nodeID: nodeID, start: start, end: end, srcNode: srcNode, dstNodes: dstNodes, rows: rows,
                                         logged: logged ?? serverTime))
         }
@@ -92,6 +93,14 @@ struct MessageDraft {
         }
         guard problems.isEmpty, let nodeID, let start, let end else { return .invalid(problems.isEmpty ? ["nodeId: missing"] : problems) }
         return .message(FlowMessage(nodeID: nodeID, start: start, end: end, srcNode: srcNode, dstNodes: dstNodes, rows: rows, logged: logged ?? serverTime))
+    }
+
+    /// Whether `t` (none passes) is at most ``Timestamp/longestSpan`` from `reference`, as the checks of ``finish()`` require.
+    @inline(__always)
+    static func isWithinLongestSpan(_ t: Nanoseconds?, of reference: Nanoseconds) -> Bool {
+        guard let t else { return true }
+        let (apart, overflow) = t.subtractingReportingOverflow(reference)
+        return !overflow && apart.magnitude <= UInt64(Timestamp.longestSpan)
     }
 }
 
