@@ -342,17 +342,20 @@ public struct ClickHouseQueries: Sendable {
     /// - parameter raw: raw rows only (each `start_ns` a message's own window start).
     /// - parameter parts: instead of the question's window, these windows (each read with levels
     ///   finer than its `below` seconds), the rows of each with its index as column `bi`.
+    /// - parameter sightings: instead of the question's window, schema 004's first and last
+    ///   sightings inside these rollup buckets (``sightingsSource(_:conditions:prewhere:)``), the
+    ///   rows of each with its index as column `bi`.
     static func edges(_ c: Context, kindColumn: Bool = false, direction: Bool = false,
                       step: Nanoseconds? = nil, first: Nanoseconds? = nil, raw: Bool = false,
-                      parts: [(window: TimeWindow, below: Int64)]? = nil) -> String {
-        let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: raw, parts: parts)
+                      parts: [(window: TimeWindow, below: Int64)]? = nil, sightings: [Sighting]? = nil) -> String {
+        let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: raw, parts: parts, sightings: sightings)
         let outer = endFilter(c, taggedFilter, "ef", "et")
         return """
-            SELECT start_ns, span, reporter, \(kindColumn ? "kind, " : "")\(direction ? "x AS source, side, " : "")\(parts == nil ? "" : "bi, ")proto, port,
+            SELECT start_ns, span, reporter, \(kindColumn ? "kind, " : "")\(direction ? "x AS source, side, " : "")\(parts == nil && sightings == nil ? "" : "bi, ")proto, port,
                    e.1 AS ef, e.2 AS et, e.3 AS ep, e.4 AS eb
             FROM (
                 \(c.with)
-                SELECT start_ns, span, reporter, kind, proto, port, side,\(parts == nil ? "" : " bi,")
+                SELECT start_ns, span, reporter, kind, proto, port, side,\(parts == nil && sightings == nil ? "" : " bi,")
                        \(c.resolvedEnds),
                        arrayJoin([(x, y, tx_packets, tx_bytes), (y, x, rx_packets, rx_bytes)]) AS e
                 FROM \(c.from(source))
@@ -388,7 +391,7 @@ public struct ClickHouseQueries: Sendable {
     /// Sums over it equal the sums over the observations (an observation with zero counters adds
     /// nothing), without doubling every row first: a day's `series` took 1.5× as long that way.
     static func countedRows(_ c: Context, step: Nanoseconds? = nil, first: Nanoseconds? = nil) -> String {
-        let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: false, parts: nil)
+        let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: false, parts: nil, sightings: nil)
         let outer = endFilter(c, taggedFilter, "x", "y")
         return """
             SELECT start_ns, span, reporter, kind, proto, port, side, x, y, fwd, rev, tx_packets, tx_bytes, rx_packets, rx_bytes
@@ -408,7 +411,7 @@ public struct ClickHouseQueries: Sendable {
     /// The raw and rollup rows a question reads, with its filters (``ClickHouseRollups/source(_:step:first:conditions:prewhere:raw:below:)``);
     /// and the `--tag`/`--user` nodes as the inside of an `IN (…)`.
     static func source(_ c: Context, step: Nanoseconds?, first: Nanoseconds?, raw: Bool,
-                       parts: [(window: TimeWindow, below: Int64)]?) -> (String, String?) {
+                       parts: [(window: TimeWindow, below: Int64)]?, sightings: [Sighting]? = nil) -> (String, String?) {
         let w = c.options.window
         let kinds = c.options.candidateKinds.map { String($0.rawValue) }.sorted().joined(separator: ", ")
         var conditions = ["kind IN (\(kinds.isEmpty ? "254" : kinds))"]
@@ -431,7 +434,8 @@ public struct ClickHouseQueries: Sendable {
             if c.queries.client.url.cluster == nil { prewhere = filter } else { conditions.append(filter) }
         }
         let tagged = c.tagged.map { t in t.isEmpty ? ClickHouseClient.quote(unseen) : t.map(ClickHouseClient.quote).joined(separator: ", ") }
-        let source = parts.map { Self.partsSource($0, conditions: conditions, prewhere: prewhere) }
+        let source = sightings.map { Self.sightingsSource($0, conditions: conditions, prewhere: prewhere) }
+            ?? parts.map { Self.partsSource($0, conditions: conditions, prewhere: prewhere) }
             ?? ClickHouseRollups.source(w, step: step, first: first, conditions: conditions, prewhere: prewhere, raw: raw)
         return (source, tagged)
     }
@@ -501,6 +505,55 @@ public struct ClickHouseQueries: Sendable {
         }
         return out
     }
+
+    /// Schema 004's first and last sightings inside each of `buckets` (rollup buckets of a minute,
+    /// an hour or a day, each from the table of its level), as rows the
+    /// edge model reads as it reads raw rows: per sightings row and direction, one row at the first
+    /// and one at the last window start of that direction, with a packet counted in that direction
+    /// only (none where the direction has no raw row: the edge model leaves such rows out), `span`
+    /// 0, and the index of its bucket in `buckets` as `bi`. The earliest (latest) counted
+    /// observation of a peer among them is the earliest (latest) among the bucket's raw rows: the
+    /// edge model and the filters depend only on the key's columns (reporter, kind, proto, both ends).
+    static func sightingsSource(_ buckets: [Sighting], conditions: [String], prewhere: String? = nil) -> String {
+        var minutes: [(start: Int64, index: Int)] = [], hours: [(start: Int64, index: Int)] = [], days: [(start: Int64, index: Int)] = []
+        for (i, b) in buckets.enumerated() {
+            let start = b.start / Timestamp.nanosPerSecond
+            switch b.span / Timestamp.nanosPerSecond {
+            case 60: minutes.append((start, i))
+            case 3600: hours.append((start, i))
+            default: days.append((start, i))
+            }
+        }
+        let pre = prewhere.map { "PREWHERE \($0) " } ?? ""
+        let extra = conditions.map { " AND " + $0 }.joined()
+        func starts(_ v: [(start: Int64, index: Int)]) -> String { v.map { String($0.start) }.joined(separator: ", ") }
+        func indices(_ v: [(start: Int64, index: Int)]) -> String { v.map { String($0.index) }.joined(separator: ", ") }
+        func select(_ table: String, bi: String, within: String) -> String {
+            // Counters and span derived from columns: a constant column through a Distributed table
+            // under UNION ALL is refused by ClickHouse 18.16 (see ClickHouseRollups.rawPart).
+            """
+            SELECT s.1 AS start_ns, reporter, kind, proto, toUInt16(kind * 0) AS port, toUInt8(kind * 0 + 1) AS side, src, dst,
+                   s.2 AS tx_packets, toUInt64(kind * 0) AS tx_bytes, s.3 AS rx_packets, toUInt64(kind * 0) AS rx_bytes,
+                   s.1 - s.1 AS span, bi
+            FROM (
+                SELECT reporter, kind, proto, src, dst, toUInt32(\(bi)) AS bi,
+                       finalizeAggregation(tx_first) AS tf, finalizeAggregation(tx_last) AS tl,
+                       finalizeAggregation(rx_first) AS rf, finalizeAggregation(rx_last) AS rl,
+                       arrayJoin([(tf, toUInt64(tf != \(Self.noFirst)), toUInt64(0)), (tl, toUInt64(tl != \(Self.noLast)), toUInt64(0)),
+                                  (rf, toUInt64(0), toUInt64(rf != \(Self.noFirst))), (rl, toUInt64(0), toUInt64(rl != \(Self.noLast)))]) AS s
+                FROM \(table) \(pre)WHERE \(within)\(extra)
+            )
+            """
+        }
+        // Each level from its own table: one row per key and bucket (the key's sort order finds them).
+        return [("sightings_1m", minutes), ("sightings_1h", hours), ("sightings_1d", days)].filter { !$0.1.isEmpty }.map { table, v in
+            select(table, bi: "transform(bucket, [\(starts(v))], [\(indices(v))], 0)", within: "bucket IN (\(starts(v)))")
+        }.joined(separator: "\nUNION ALL\n")
+    }
+
+    /// A direction without raw rows in a sightings row (schema 004's sentinels).
+    static let noFirst = "9223372036854775807"
+    static let noLast = "-9223372036854775807"
 
     // MARK: flows
 
@@ -782,6 +835,10 @@ public struct ClickHouseQueries: Sendable {
         }
     }
 
+    /// Tests only: refine every sighting from the raw rows, as before schema 004
+    /// (`TAILFLOW_CLICKHOUSE_RAW_SIGHTINGS=1`), to compare both paths on one store.
+    static let rawRefinementOnly = ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_RAW_SIGHTINGS"] == "1"
+
     /// Where a peer was first or last seen: a raw row's window start (`span` 0) or a rollup bucket.
     struct Sighting: Hashable {
         var start: Int64
@@ -801,8 +858,35 @@ public struct ClickHouseQueries: Sendable {
     /// Refines the sightings found in rollup buckets as the engine does: each such bucket read again
     /// with the levels finer than itself (down to raw rows), one query per round for all of them,
     /// until every sighting is a raw row's window start.
+    ///
+    /// First in one round from schema 004's sightings tables (a bucket's first and last window
+    /// starts per key and direction, ``sightingsSource(_:conditions:prewhere:)``); a sighting they
+    /// do not hold (tables not yet filled where a server died between an insert's raw rows and its
+    /// views) is refined from the raw rows, round by round, as before them.
     func refine(_ c: Context, _ firsts: inout [String: Sighting], _ lasts: inout [String: Sighting], sighting: String) throws {
         let q = ClickHouseClient.quote(c.endpoint ?? "")
+        let levels = Set([60, 3600, RollupStep.day].map { $0 * Timestamp.nanosPerSecond })
+        let held = Set(firsts.values.filter { levels.contains($0.span) } + lasts.values.filter { levels.contains($0.span) })
+            .sorted { ($0.start, $0.span) < ($1.start, $1.span) }
+        if !held.isEmpty, !Self.rawRefinementOnly {
+            let answer = try c.select("""
+                SELECT bi, if(ef = \(q), et, ef) AS peer, \(sighting)
+                FROM (\(Self.edges(c, direction: true, sightings: held)))
+                GROUP BY bi, peer
+                """)
+            var found: [Sighting: [String: (Sighting, Sighting)]] = [:]
+            for f in answer.rows {
+                let i = Int(f.int(0))
+                guard i >= 0, i < held.count else { continue }
+                found[held[i], default: [:]][f.string(1)] = Self.sightings(f, at: 2)
+            }
+            for (peer, s) in firsts where s.span > 0 {
+                if let f = found[s]?[peer]?.0 { firsts[peer] = f }
+            }
+            for (peer, s) in lasts where s.span > 0 {
+                if let l = found[s]?[peer]?.1 { lasts[peer] = l }
+            }
+        }
         while true {
             let buckets = Set(firsts.values.filter { $0.span > 0 } + lasts.values.filter { $0.span > 0 }).sorted { ($0.start, $0.span) < ($1.start, $1.span) }
             if buckets.isEmpty { return }

@@ -110,6 +110,30 @@ enum ClickHouseRollups {
                 FROM \(finer) WHERE bucket >= \(lo / Timestamp.nanosPerSecond) AND bucket < \(hi / Timestamp.nanosPerSecond)
                 """, from: lo, to: hi))
         }
+        try refillSightings(client, from: from, through: through)
+    }
+
+    /// Inserts again the first and last sightings (schema 004) of the minutes, hours and days
+    /// holding `[from, through]` from the raw rows there. Min and max are idempotent: rows the views did
+    /// write change nothing, rows they missed (a server that died between an insert's raw rows
+    /// and its views) are added. The hours' and days' rows cover only these minutes' raw rows, which merge
+    /// with the rest of their day as any insert's do.
+    static func refillSightings(_ client: ClickHouseClient, from: Nanoseconds, through: Nanoseconds) throws {
+        guard from <= through else { return }
+        let minute = 60 * Timestamp.nanosPerSecond
+        let lo = Timestamp.bucketStart(from, step: minute), hi = Timestamp.bucketStart(through, step: minute) + minute
+        for (table, size) in [("sightings_1m", minute), ("sightings_1h", 3600 * Timestamp.nanosPerSecond), ("sightings_1d", RollupStep.day * Timestamp.nanosPerSecond)] {
+            try client.run("""
+                INSERT INTO \(table) (bucket, reporter, kind, proto, src, dst, tx_first, tx_last, rx_first, rx_last)
+                SELECT intDiv(start_ns, \(size)) * \(size / Timestamp.nanosPerSecond) AS b, reporter, kind, proto, src, dst,
+                       minState(if(tx_packets != 0 OR tx_bytes != 0, start_ns, toInt64(\(ClickHouseQueries.noFirst)))),
+                       maxState(if(tx_packets != 0 OR tx_bytes != 0, start_ns, toInt64(\(ClickHouseQueries.noLast)))),
+                       minState(if(rx_packets != 0 OR rx_bytes != 0, start_ns, toInt64(\(ClickHouseQueries.noFirst)))),
+                       maxState(if(rx_packets != 0 OR rx_bytes != 0, start_ns, toInt64(\(ClickHouseQueries.noLast))))
+                FROM flows WHERE start_ns >= \(lo) AND start_ns < \(hi) AND kind != \(noRows)
+                GROUP BY b, reporter, kind, proto, src, dst
+                """)
+        }
     }
 
     /// Inserts into `table` the difference, per key, between `expected` (rows `kb, reporter, kind,
