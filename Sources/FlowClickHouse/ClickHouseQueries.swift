@@ -342,20 +342,19 @@ public struct ClickHouseQueries: Sendable {
     /// - parameter raw: raw rows only (each `start_ns` a message's own window start).
     /// - parameter parts: instead of the question's window, these windows (each read with levels
     ///   finer than its `below` seconds), the rows of each with its index as column `bi`.
-    /// - parameter sightings: instead of the question's window, schema 004's first and last
-    ///   sightings inside these rollup buckets (``sightingsSource(_:conditions:prewhere:)``), the
-    ///   rows of each with its index as column `bi`.
+    /// - parameter windowSightings: the window's rollup segments from schema 004's sightings
+    ///   tables instead (``windowSightingsSource(_:conditions:prewhere:)``).
     static func edges(_ c: Context, kindColumn: Bool = false, direction: Bool = false,
                       step: Nanoseconds? = nil, first: Nanoseconds? = nil, raw: Bool = false,
-                      parts: [(window: TimeWindow, below: Int64)]? = nil, sightings: [Sighting]? = nil) -> String {
-        let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: raw, parts: parts, sightings: sightings)
+                      parts: [(window: TimeWindow, below: Int64)]? = nil, windowSightings: Bool = false) -> String {
+        let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: raw, parts: parts, windowSightings: windowSightings)
         let outer = endFilter(c, taggedFilter, "ef", "et")
         return """
-            SELECT start_ns, span, reporter, \(kindColumn ? "kind, " : "")\(direction ? "x AS source, side, " : "")\(parts == nil && sightings == nil ? "" : "bi, ")proto, port,
+            SELECT start_ns, span, reporter, \(kindColumn ? "kind, " : "")\(direction ? "x AS source, side, " : "")\(parts == nil ? "" : "bi, ")proto, port,
                    e.1 AS ef, e.2 AS et, e.3 AS ep, e.4 AS eb
             FROM (
                 \(c.with)
-                SELECT start_ns, span, reporter, kind, proto, port, side,\(parts == nil && sightings == nil ? "" : " bi,")
+                SELECT start_ns, span, reporter, kind, proto, port, side,\(parts == nil ? "" : " bi,")
                        \(c.resolvedEnds),
                        arrayJoin([(x, y, tx_packets, tx_bytes), (y, x, rx_packets, rx_bytes)]) AS e
                 FROM \(c.from(source))
@@ -391,7 +390,7 @@ public struct ClickHouseQueries: Sendable {
     /// Sums over it equal the sums over the observations (an observation with zero counters adds
     /// nothing), without doubling every row first: a day's `series` took 1.5× as long that way.
     static func countedRows(_ c: Context, step: Nanoseconds? = nil, first: Nanoseconds? = nil) -> String {
-        let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: false, parts: nil, sightings: nil)
+        let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: false, parts: nil)
         let outer = endFilter(c, taggedFilter, "x", "y")
         return """
             SELECT start_ns, span, reporter, kind, proto, port, side, x, y, fwd, rev, tx_packets, tx_bytes, rx_packets, rx_bytes
@@ -411,8 +410,19 @@ public struct ClickHouseQueries: Sendable {
     /// The raw and rollup rows a question reads, with its filters (``ClickHouseRollups/source(_:step:first:conditions:prewhere:raw:below:)``);
     /// and the `--tag`/`--user` nodes as the inside of an `IN (…)`.
     static func source(_ c: Context, step: Nanoseconds?, first: Nanoseconds?, raw: Bool,
-                       parts: [(window: TimeWindow, below: Int64)]?, sightings: [Sighting]? = nil) -> (String, String?) {
+                       parts: [(window: TimeWindow, below: Int64)]?, windowSightings: Bool = false) -> (String, String?) {
         let w = c.options.window
+        let (conditions, prewhere) = rowFilters(c)
+        let tagged = c.tagged.map { t in t.isEmpty ? ClickHouseClient.quote(unseen) : t.map(ClickHouseClient.quote).joined(separator: ", ") }
+        let source = windowSightings ? Self.windowSightingsSource(w, conditions: conditions, prewhere: prewhere)
+            : parts.map { Self.partsSource($0, conditions: conditions, prewhere: prewhere) }
+            ?? ClickHouseRollups.source(w, step: step, first: first, conditions: conditions, prewhere: prewhere, raw: raw)
+        return (source, tagged)
+    }
+
+    /// The filters on a stored row's own columns (raw, rollup or sightings row): `--kind`,
+    /// `--proto` and `--endpoint` (the last as a `PREWHERE` on one server).
+    static func rowFilters(_ c: Context) -> (conditions: [String], prewhere: String?) {
         let kinds = c.options.candidateKinds.map { String($0.rawValue) }.sorted().joined(separator: ", ")
         var conditions = ["kind IN (\(kinds.isEmpty ? "254" : kinds))"]
         if let p = c.options.proto { conditions.append("proto = \(p)") }
@@ -433,11 +443,7 @@ public struct ClickHouseQueries: Sendable {
             // a Distributed table in ClickHouse 18.16 takes no PREWHERE.
             if c.queries.client.url.cluster == nil { prewhere = filter } else { conditions.append(filter) }
         }
-        let tagged = c.tagged.map { t in t.isEmpty ? ClickHouseClient.quote(unseen) : t.map(ClickHouseClient.quote).joined(separator: ", ") }
-        let source = sightings.map { Self.sightingsSource($0, conditions: conditions, prewhere: prewhere) }
-            ?? parts.map { Self.partsSource($0, conditions: conditions, prewhere: prewhere) }
-            ?? ClickHouseRollups.source(w, step: step, first: first, conditions: conditions, prewhere: prewhere, raw: raw)
-        return (source, tagged)
+        return (conditions, prewhere)
     }
 
     /// The rows of each of `parts` with its index as `bi`. Minute buckets (read as raw rows) are
@@ -506,49 +512,79 @@ public struct ClickHouseQueries: Sendable {
         return out
     }
 
-    /// Schema 004's first and last sightings inside each of `buckets` (rollup buckets of a minute,
-    /// an hour or a day, each from the table of its level), as rows the
-    /// edge model reads as it reads raw rows: per sightings row and direction, one row at the first
-    /// and one at the last window start of that direction, with a packet counted in that direction
-    /// only (none where the direction has no raw row: the edge model leaves such rows out), `span`
-    /// 0, and the index of its bucket in `buckets` as `bi`. The earliest (latest) counted
-    /// observation of a peer among them is the earliest (latest) among the bucket's raw rows: the
-    /// edge model and the filters depend only on the key's columns (reporter, kind, proto, both ends).
-    static func sightingsSource(_ buckets: [Sighting], conditions: [String], prewhere: String? = nil) -> String {
-        var minutes: [(start: Int64, index: Int)] = [], hours: [(start: Int64, index: Int)] = [], days: [(start: Int64, index: Int)] = []
-        for (i, b) in buckets.enumerated() {
-            let start = b.start / Timestamp.nanosPerSecond
-            switch b.span / Timestamp.nanosPerSecond {
-            case 60: minutes.append((start, i))
-            case 3600: hours.append((start, i))
-            default: days.append((start, i))
+    /// The rows of a sightings table (schema 004) `within` a condition on `bucket`, as rows the
+    /// edge model reads like raw rows (``sightingsSource(_:conditions:prewhere:)``), with `bi` when given.
+    static func sightingsRows(_ table: String, within: String, bi: String?, extra: String, prewhere: String?) -> String {
+        // Counters and span derived from columns: a constant column through a Distributed table
+        // under UNION ALL is refused by ClickHouse 18.16 (see ClickHouseRollups.rawPart).
+        """
+        SELECT s.1 AS start_ns, reporter, kind, proto, toUInt16(kind * 0) AS port, toUInt8(kind * 0 + 1) AS side, src, dst,
+               s.2 AS tx_packets, toUInt64(kind * 0) AS tx_bytes, s.3 AS rx_packets, toUInt64(kind * 0) AS rx_bytes,
+               s.1 - s.1 AS span\(bi == nil ? "" : ", bi")
+        FROM (
+            SELECT reporter, kind, proto, src, dst,\(bi.map { " toUInt32(\($0)) AS bi," } ?? "")
+                   finalizeAggregation(tx_first) AS tf, finalizeAggregation(tx_last) AS tl,
+                   finalizeAggregation(rx_first) AS rf, finalizeAggregation(rx_last) AS rl,
+                   arrayJoin([(tf, toUInt64(tf != toInt64(\(noFirst))), toUInt64(0)), (tl, toUInt64(tl != toInt64(\(noLast))), toUInt64(0)),
+                              (rf, toUInt64(0), toUInt64(rf != toInt64(\(noFirst)))), (rl, toUInt64(0), toUInt64(rl != toInt64(\(noLast))))]) AS s
+            FROM \(table) \(prewhere.map { "PREWHERE \($0) " } ?? "")WHERE \(within)\(extra)
+        )
+        """
+    }
+
+    /// The window's rows as the planner reads them (``ClickHouseRollups/source(_:step:first:conditions:prewhere:raw:below:)``),
+    /// each rollup segment from the sightings table of its level instead (the 2- to 16-day levels
+    /// from the day table), raw segments as raw rows: the earliest and latest counted observation
+    /// of a peer among them are its first and last sighting in the window, to the raw row.
+    static func windowSightingsSource(_ window: TimeWindow, conditions: [String], prewhere: String?) -> String {
+        let segments = window.from < window.to ? Planner.plan(window, step: nil, below: nil) : []
+        let extra = conditions.map { " AND " + $0 }.joined()
+        var parts: [String] = []
+        for segment in segments {
+            switch segment {
+            case .rollup(let s, let from, let to):
+                let table = s < 3600 ? "sightings_1m" : s < RollupStep.day ? "sightings_1h" : "sightings_1d"
+                parts.append(sightingsRows(table, within: "bucket >= \(from / Timestamp.nanosPerSecond) AND bucket < \(to / Timestamp.nanosPerSecond)",
+                                           bi: nil, extra: extra, prewhere: prewhere))
+            case .raw(let from, let to), .missing(let from, let to):
+                parts.append(ClickHouseRollups.rawPart(from, to, extra, prewhere: prewhere))
             }
         }
-        let pre = prewhere.map { "PREWHERE \($0) " } ?? ""
+        if parts.isEmpty { parts.append(ClickHouseRollups.rawPart(window.from, window.to, extra, prewhere: prewhere)) }
+        return parts.joined(separator: "\nUNION ALL\n")
+    }
+
+    /// The rollup buckets of the window (as the planner reads it) whose sightings rows (schema 004)
+    /// do not cover the same keys as their rollup rows: `bucket` (Unix seconds) per bucket where the
+    /// number of distinct keys (reporter, kind, proto, both ends) with traffic differs, under the
+    /// question's `--kind`, `--proto` and `--endpoint`. A store upgraded while a writer inserted, a
+    /// cluster whose other shard is not filled yet, a server that died between an insert's views:
+    /// their sightings lack keys of some buckets, and those buckets' sightings are not taken.
+    static func uncoveredBuckets(_ c: Context) -> String {
+        let (conditions, prewhere) = rowFilters(c)
+        let w = c.options.window
         let extra = conditions.map { " AND " + $0 }.joined()
-        func starts(_ v: [(start: Int64, index: Int)]) -> String { v.map { String($0.start) }.joined(separator: ", ") }
-        func indices(_ v: [(start: Int64, index: Int)]) -> String { v.map { String($0.index) }.joined(separator: ", ") }
-        func select(_ table: String, bi: String, within: String) -> String {
-            // Counters and span derived from columns: a constant column through a Distributed table
-            // under UNION ALL is refused by ClickHouse 18.16 (see ClickHouseRollups.rawPart).
-            """
-            SELECT s.1 AS start_ns, reporter, kind, proto, toUInt16(kind * 0) AS port, toUInt8(kind * 0 + 1) AS side, src, dst,
-                   s.2 AS tx_packets, toUInt64(kind * 0) AS tx_bytes, s.3 AS rx_packets, toUInt64(kind * 0) AS rx_bytes,
-                   s.1 - s.1 AS span, bi
-            FROM (
-                SELECT reporter, kind, proto, src, dst, toUInt32(\(bi)) AS bi,
-                       finalizeAggregation(tx_first) AS tf, finalizeAggregation(tx_last) AS tl,
-                       finalizeAggregation(rx_first) AS rf, finalizeAggregation(rx_last) AS rl,
-                       arrayJoin([(tf, toUInt64(tf != \(Self.noFirst)), toUInt64(0)), (tl, toUInt64(tl != \(Self.noLast)), toUInt64(0)),
-                                  (rf, toUInt64(0), toUInt64(rf != \(Self.noFirst))), (rl, toUInt64(0), toUInt64(rl != \(Self.noLast)))]) AS s
-                FROM \(table) \(pre)WHERE \(within)\(extra)
-            )
-            """
+        let pre = prewhere.map { "PREWHERE \($0) " } ?? ""
+        let segments = w.from < w.to ? Planner.plan(w, step: nil, below: nil) : []
+        var parts: [String] = []
+        for case .rollup(let s, let from, let to) in segments {
+            let range = "bucket >= \(from / Timestamp.nanosPerSecond) AND bucket < \(to / Timestamp.nanosPerSecond)"
+            let level = s < 3600 ? "1m" : s < RollupStep.day ? "1h" : "1d"
+            parts.append("""
+                SELECT bucket, uniqExact(reporter, kind, proto, src, dst) AS r, toUInt64(0) AS k FROM rollup_\(level)
+                \(pre)WHERE \(range)\(extra) AND (tx_packets != 0 OR tx_bytes != 0 OR rx_packets != 0 OR rx_bytes != 0) GROUP BY bucket
+                UNION ALL
+                SELECT bucket, toUInt64(0) AS r, uniqExact(reporter, kind, proto, src, dst) AS k FROM sightings_\(level)
+                \(pre)WHERE \(range)\(extra)
+                  AND (finalizeAggregation(tx_first) != toInt64(\(noFirst)) OR finalizeAggregation(rx_first) != toInt64(\(noFirst))) GROUP BY bucket
+                """)
         }
-        // Each level from its own table: one row per key and bucket (the key's sort order finds them).
-        return [("sightings_1m", minutes), ("sightings_1h", hours), ("sightings_1d", days)].filter { !$0.1.isEmpty }.map { table, v in
-            select(table, bi: "transform(bucket, [\(starts(v))], [\(indices(v))], 0)", within: "bucket IN (\(starts(v)))")
-        }.joined(separator: "\nUNION ALL\n")
+        if parts.isEmpty { return "" }
+        return """
+            SELECT bucket FROM (
+            \(parts.joined(separator: "\nUNION ALL\n"))
+            ) GROUP BY bucket HAVING sum(r) != sum(k)
+            """
     }
 
     /// A direction without raw rows in a sightings row (schema 004's sentinels).
@@ -795,6 +831,32 @@ public struct ClickHouseQueries: Sendable {
             min(start_ns), argMin(span, start_ns), max(start_ns + span), argMax(span, start_ns + span),
             max(if(span = 0, start_ns, toInt64(-9223372036854775807)))
             """
+        // Each peer's first and last sighting to the raw row, from schema 004's tables over the same
+        // planned rows, asked at the same time as the sums (the prelude is read: the SQL holds its
+        // constants). Checked against the sums' sightings below.
+        let direct: Background<[String: (Sighting, Sighting)]>?
+        let uncovered: Background<Set<Int64>>?
+        if Self.rawRefinementOnly {
+            direct = nil
+            uncovered = nil
+        } else {
+            let sql = """
+                SELECT if(ef = \(q), et, ef) AS peer, \(sighting)
+                FROM (\(Self.edges(c, direction: true, windowSightings: true)))
+                GROUP BY peer
+                """
+            let queries = self
+            direct = Background {
+                var out: [String: (Sighting, Sighting)] = [:]
+                for f in try queries.select(sql).rows { out[f.string(0)] = Self.sightings(f, at: 1) }
+                return out
+            }
+            let guardSQL = Self.uncoveredBuckets(c)
+            uncovered = Background {
+                guard !guardSQL.isEmpty else { return [] }
+                return Set(try queries.select(guardSQL).rows.map { $0.int(0) * Timestamp.nanosPerSecond })
+            }
+        }
         let answer = try c.select("""
             SELECT if(ef = \(q), et, ef) AS peer,
                    sumIf(eb, ef = \(q)) AS sb, sumIf(eb, ef != \(q)) AS rb, sumIf(ep, ef = \(q)) AS sp, sumIf(ep, ef != \(q)) AS rp,
@@ -809,6 +871,20 @@ public struct ClickHouseQueries: Sendable {
         var firsts: [String: Sighting] = [:], lasts: [String: Sighting] = [:]
         for f in answer.rows {
             (firsts[f.string(0)], lasts[f.string(0)]) = Self.sightings(f, at: 9)
+        }
+        // A sighting in a rollup bucket takes the sightings tables' raw start when the tables cover
+        // that bucket's keys and the start lies in it; the others are refined from raw rows below.
+        if let found = try direct?.value(), let uncovered = try uncovered?.value() {
+            func taken(_ s: Sighting, _ t: Sighting?) -> Sighting? {
+                guard let t, t.span == 0, !uncovered.contains(s.start), t.start >= s.start, t.start < s.start + s.span else { return nil }
+                return t
+            }
+            for (peer, s) in firsts where s.span > 0 {
+                if let f = taken(s, found[peer]?.0) { firsts[peer] = f }
+            }
+            for (peer, s) in lasts where s.span > 0 {
+                if let l = taken(s, found[peer]?.1) { lasts[peer] = l }
+            }
         }
         try refine(c, &firsts, &lasts, sighting: sighting)
         let lastStarts = Set(lasts.values.map(\.start))
@@ -858,35 +934,8 @@ public struct ClickHouseQueries: Sendable {
     /// Refines the sightings found in rollup buckets as the engine does: each such bucket read again
     /// with the levels finer than itself (down to raw rows), one query per round for all of them,
     /// until every sighting is a raw row's window start.
-    ///
-    /// First in one round from schema 004's sightings tables (a bucket's first and last window
-    /// starts per key and direction, ``sightingsSource(_:conditions:prewhere:)``); a sighting they
-    /// do not hold (tables not yet filled where a server died between an insert's raw rows and its
-    /// views) is refined from the raw rows, round by round, as before them.
     func refine(_ c: Context, _ firsts: inout [String: Sighting], _ lasts: inout [String: Sighting], sighting: String) throws {
         let q = ClickHouseClient.quote(c.endpoint ?? "")
-        let levels = Set([60, 3600, RollupStep.day].map { $0 * Timestamp.nanosPerSecond })
-        let held = Set(firsts.values.filter { levels.contains($0.span) } + lasts.values.filter { levels.contains($0.span) })
-            .sorted { ($0.start, $0.span) < ($1.start, $1.span) }
-        if !held.isEmpty, !Self.rawRefinementOnly {
-            let answer = try c.select("""
-                SELECT bi, if(ef = \(q), et, ef) AS peer, \(sighting)
-                FROM (\(Self.edges(c, direction: true, sightings: held)))
-                GROUP BY bi, peer
-                """)
-            var found: [Sighting: [String: (Sighting, Sighting)]] = [:]
-            for f in answer.rows {
-                let i = Int(f.int(0))
-                guard i >= 0, i < held.count else { continue }
-                found[held[i], default: [:]][f.string(1)] = Self.sightings(f, at: 2)
-            }
-            for (peer, s) in firsts where s.span > 0 {
-                if let f = found[s]?[peer]?.0 { firsts[peer] = f }
-            }
-            for (peer, s) in lasts where s.span > 0 {
-                if let l = found[s]?[peer]?.1 { lasts[peer] = l }
-            }
-        }
         while true {
             let buckets = Set(firsts.values.filter { $0.span > 0 } + lasts.values.filter { $0.span > 0 }).sorted { ($0.start, $0.span) < ($1.start, $1.span) }
             if buckets.isEmpty { return }

@@ -96,9 +96,22 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS sightings_1d_feed TO sightings_1d AS
     GROUP BY bucket, reporter, kind, proto, src, dst;
 
 -- A store written before this migration: its sightings from the raw rows it holds (nothing for a
--- new store). On a cluster each server fills its local tables from its own rows. A sighting the
--- tables lack (a store upgraded while a writer was inserting, a server that died between an
--- insert's raw rows and its views) is looked up in the raw rows instead (ClickHouseQueries.refine).
+-- new store). On a cluster each server fills its local tables from its own rows. The minutes are
+-- filled twice: an insert that began before the views existed and landed after the first fill
+-- began is in neither the views nor the first fill (min and max make the second fill harmless).
+-- What the tables still lack (a cluster shard not yet filled, a server that died between an
+-- insert's views) is found at query time: `scope` takes a bucket's sightings only when they hold
+-- the same keys as its rollup rows, and reads the raw rows otherwise (ClickHouseQueries.scope);
+-- the writer's repair refills them.
+INSERT INTO sightings_1m (bucket, reporter, kind, proto, src, dst, tx_first, tx_last, rx_first, rx_last)
+    SELECT intDiv(start_ns, 60000000000) * 60 AS bucket, reporter, kind, proto, src, dst,
+           minState(if(tx_packets != 0 OR tx_bytes != 0, start_ns, toInt64(9223372036854775807))),
+           maxState(if(tx_packets != 0 OR tx_bytes != 0, start_ns, toInt64(-9223372036854775807))),
+           minState(if(rx_packets != 0 OR rx_bytes != 0, start_ns, toInt64(9223372036854775807))),
+           maxState(if(rx_packets != 0 OR rx_bytes != 0, start_ns, toInt64(-9223372036854775807)))
+    FROM flows WHERE kind != 255
+    GROUP BY bucket, reporter, kind, proto, src, dst;
+
 INSERT INTO sightings_1m (bucket, reporter, kind, proto, src, dst, tx_first, tx_last, rx_first, rx_last)
     SELECT intDiv(start_ns, 60000000000) * 60 AS bucket, reporter, kind, proto, src, dst,
            minState(if(tx_packets != 0 OR tx_bytes != 0, start_ns, toInt64(9223372036854775807))),
