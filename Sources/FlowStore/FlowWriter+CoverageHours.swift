@@ -58,15 +58,4 @@ extension FlowWriter {
         }
         return true
     }
-
-    /// Summarizes, in a transaction of its own, every hour without a summary that ended ten
-    /// minutes or more before the newest message this writer stored (`ingest`, after each commit):
-    /// in input that comes in time order those hours are complete. Should more of an hour come
-    /// all the same, the batch that stores it drops the summary (``dropTouchedCoverageHours()``),
-    /// so the result is exact either way.
-    func summarizeSettledHours() throws {
-        guard let newest = newestStored else { return }
-        coverageTodo = nil
-        while try summarizeCoverageStep(budget: .seconds(3_600), settledBefore: newest - 600 * Timestamp.nanosPerSecond) {}
-    }
 }

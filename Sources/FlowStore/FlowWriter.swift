@@ -80,8 +80,6 @@ final class FlowWriter: StoreWriter {
     var longMarkChanged = false
     /// The latest message start stored before this batch, read when a mark must be made.
     var startedAfter: Nanoseconds?
-    /// The latest start of the messages this writer stored (``summarizeSettledHours()``).
-    var newestStored: Nanoseconds?
     /// Background pruning under way (``pruneStep(_:now:budget:)``), and what the last one did.
     var pruner: Pruner?
     var lastPrune: PruneReport?
@@ -298,7 +296,6 @@ final class FlowWriter: StoreWriter {
         stats.messages += 1
         stats.rows += stored.count
         hoursTouched.add(message.start)
-        if message.start > newestStored ?? .min { newestStored = message.start }
 
         reporter.reported(message.start)
         reporter.seen(message.start)
@@ -461,7 +458,7 @@ final class FlowWriter: StoreWriter {
             }
             // The one expected first; the other should it not apply (never: the writer read it).
             let (first, second) = groups[g].isStored ? (updateGroup, insertGroup) : (insertGroup, updateGroup)
-            if try !write(first) { _ = try write(second) }
+            if try !write(first), try !write(second) { throw StoreError(.sqlite, "the message group \(id) was neither inserted nor updated") }
         }
     }
 
@@ -649,7 +646,9 @@ final class FlowWriter: StoreWriter {
             return try statement.run() == 1
         }
         let (first, second) = isStored ? (updateRollup, insertRollup) : (insertRollup, updateRollup)
-        if try !write(first) { _ = try write(second) }
+        if try !write(first), try !write(second) {
+            throw StoreError(.sqlite, "the rollup part \(part) of reporter \(g.reporter) at \(g.bucket) was neither inserted nor updated")
+        }
     }
 
     /// Merges two key-sorted runs, adding the counters of equal keys.

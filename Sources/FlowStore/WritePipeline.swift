@@ -38,12 +38,6 @@ public struct WritePolicy: Sendable, Equatable {
     /// the hours that ended more than ten minutes ago, 50 ms at a time, looking for such hours
     /// this often. nil: the writer leaves it to `ingest` and `pull` (which fill after they commit).
     public var summarizeCoverageEvery: Duration?
-    /// `tailflow ingest` (which refreshes the summaries once its input is in): after each commit
-    /// the writer summarizes, in a transaction of its own, the hours without a `coverage_hours` row
-    /// that ended ten minutes or more before the newest message it stored
-    /// (``FlowWriter/summarizeSettledHours()``). Input in time order then leaves only its last
-    /// hours to the refresh, and the rest is done on the writer's thread, beside the decoding.
-    public var summarizeCoverageAfterCommits = false
 
     public init(rowsPerCommit: Int, secondsPerCommit: Double, durability: Durability, maxPendingRows: Int) {
         self.rowsPerCommit = rowsPerCommit
@@ -323,8 +317,6 @@ package final class WritePipeline: @unchecked Sendable {
                     waitingRows = 0
                     for (c, flags) in waiting { c.resume(returning: flags) }
                     waiting.removeAll()
-                    // A cache: a step that fails (a full disk) is left to the refresh after the input.
-                    if policy.summarizeCoverageAfterCommits, let sqliteWriter { try? sqliteWriter.summarizeSettledHours() }
                 }
                 // When the next step of filling the coverage summaries is due (nil: never).
                 var nextSummary: ContinuousClock.Instant? = sqliteWriter == nil ? nil

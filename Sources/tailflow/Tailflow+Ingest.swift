@@ -52,8 +52,6 @@ extension Tailflow {
             let ingester = Ingester(store: storage)
             ingester.policy.rowsPerCommit = commitRows
             ingester.policy.secondsPerCommit = commitSeconds
-            // The hours the input has left are summarized beside the decoding (the refresh below does the rest).
-            ingester.policy.summarizeCoverageAfterCommits = true
             var shown = 0
             ingester.onReject = { reject in
                 shown += 1

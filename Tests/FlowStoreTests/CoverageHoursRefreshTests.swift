@@ -56,32 +56,3 @@ extension CoverageHoursRefreshTests {
         #expect(report.isSound && report.coverageHoursChecked == 3, "\(report.problems)")
     }
 }
-
-extension CoverageHoursRefreshTests {
-    /// `tailflow ingest` summarizes on its writer thread, after each commit, the hours that ended ten
-    /// minutes before the newest message stored (beside the decoding, instead of all at the end).
-    /// Late data into a summarized hour takes that summary away in its own commit, and the next
-    /// step summarizes the hour again: every summary kept is the one its messages give.
-    @Test func ingestSummarizesTheHoursItHasLeftAfterEachCommit() throws {
-        let dir = TempDir()
-        let store = try FlowStore(path: dir.path("ingest.db"))
-        var policy = WritePolicy.ingest
-        policy.rowsPerCommit = 100
-        policy.summarizeCoverageAfterCommits = true  // as `tailflow ingest` sets it
-        let pipeline = WritePipeline(store: store, policy: policy)
-        // Four hours of 2026-11-01, in time order, a message a minute (two rows each).
-        for first in stride(from: 0, to: 240, by: 10) {
-            try pipeline.enqueue((first..<(first + 10)).map { Make.message(node: $0 % 3 + 1, at: Int64($0) * 60, rows: 2, bytes: 10 + Int64($0)) })
-        }
-        // Late data into the second hour, after that hour was summarized.
-        try pipeline.enqueue([Make.message(node: 9, at: 3_600 + 30, rows: 1, bytes: 5)])
-        _ = try pipeline.finish()
-        func kept() throws -> [Int64] { try store.pool.read { try Int64.fetchAll($0, sql: "SELECT hour FROM coverage_hours ORDER BY hour") } }
-        // The first three hours ended ten minutes or more before the newest message (3:59); the last did not.
-        #expect(try kept().map { ($0 * Timestamp.nanosPerSecond - Make.t0) / (3_600 * Timestamp.nanosPerSecond) } == [0, 1, 2])
-        let report = try store.check(full: true)
-        #expect(report.isSound && report.coverageHoursChecked == 3, "\(report.problems)")
-        #expect(try store.refreshCoverageHours() == 1)
-        #expect(try kept().count == 4)
-    }
-}
