@@ -4,7 +4,7 @@ import FlowGenerate
 import FlowIngest
 import FlowModel
 @testable import FlowQuery
-import FlowStore
+@testable import FlowStore
 import GRDB
 import Testing
 
@@ -185,5 +185,86 @@ struct CoverageHoursTests {
         let fromSummaries = try QueryEngine(store: store).coverage(QueryOptions(window: window))
         try store.pool.write { try $0.execute(sql: "DELETE FROM coverage_hours") }
         #expect(try QueryEngine(store: store).coverage(QueryOptions(window: window)) == fromSummaries)
+    }
+
+    /// A store written before schema 013 holds its summaries in format 1: the migration deletes
+    /// them (questions before a writer has run are refused as on any older store), the store
+    /// answers as from its messages, and the next refresh summarizes every hour again, in format 2.
+    @Test func anUpgradedStoreAnswersTheSame() throws {
+        let dir = try Dir()
+        let (devices, lines) = try Self.generated(omitLogged: true)
+        let path = dir.url.appendingPathComponent("upgraded.db").path
+        let expected: [[CoverageRow]]
+        let hours: [Int64]
+        do {
+            let store = try dir.store("upgraded", devices, lines.flatMap { $0 })
+            expected = try Self.answers(store)
+            try store.refreshCoverageHours()
+            hours = try Self.summaries(store)
+        }
+        // As tailflow wrote it before 013: the same summaries in format 1, the migration not applied.
+        let queue = try DatabaseQueue(path: path)
+        var sizes = (one: 0, two: 0)
+        try queue.write { db in
+            for hour in hours {
+                let blob = try #require(try Data.fetchOne(db, sql: "SELECT summary FROM coverage_hours WHERE hour = ?", arguments: [hour]))
+                let summary = try blob.withUnsafeBytes { try CoverageHour.decode($0, hour: hour * Self.s) }
+                let old = Self.formatOne(summary, hour: hour * Self.s)
+                sizes.one += old.count
+                sizes.two += blob.count
+                try db.execute(sql: "UPDATE coverage_hours SET summary = ? WHERE hour = ?", arguments: [Data(old), hour])
+            }
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = '013_coverage_hours_format_2'")
+        }
+        try queue.close()
+        #expect(Double(sizes.two) < 0.6 * Double(sizes.one), "format 2: \(sizes.two) bytes, format 1: \(sizes.one)")
+        #expect(throws: StoreError.self) { try FlowStore(path: path, access: .readOnly) }
+        let store = try FlowStore(path: path)
+        #expect(try store.schemaVersion().last == "013_coverage_hours_format_2")
+        #expect(try Self.summaries(store).isEmpty, "the migration deletes the rows of format 1")
+        #expect(try Self.answers(store) == expected)
+        #expect(try store.refreshCoverageHours() == hours.count)
+        #expect(try Self.answers(store) == expected)
+        let report = try store.check(full: true)
+        #expect(report.isSound && report.coverageHoursChecked == hours.count, "\(report.problems)")
+    }
+
+    /// Format 1 of a summary (schema/011, before 013): every time in nanoseconds from the one before.
+    static func formatOne(_ c: CoverageHour, hour: Int64) -> [UInt8] {
+        var out: [UInt8] = [1]
+        func put(_ v: Int64) { RowCodec.putVarint(UInt64(bitPattern: v).zigzagged, &out) }
+        put(Int64(c.reporters.count))
+        var prevID: Int64 = 0
+        for r in c.reporters {
+            put(r.id &- prevID)
+            prevID = r.id
+            put(Int64(r.messages))
+            put(Int64(r.windows.count))
+            var cursor = hour
+            for (s, e) in r.windows {
+                put(s &- cursor)
+                put(e &- s)
+                cursor = e
+            }
+            put(Int64(r.offsets.count))
+            var prev: Int64 = 0
+            for o in r.offsets {
+                put(o &- prev)
+                prev = o
+            }
+        }
+        put(Int64(c.sightings.count))
+        var (pa, pb): (Int64, Int64) = (0, 0)
+        for s in c.sightings {
+            put(s.a &- pa)
+            put(s.b &- pb)
+            (pa, pb) = (s.a, s.b)
+            RowCodec.putVarint(s.rest, &out)
+            put(s.first)
+            put(s.firstAt &- hour)
+            put(s.second)
+            if s.second != 0 { put(s.secondAt &- hour) }
+        }
+        return out
     }
 }

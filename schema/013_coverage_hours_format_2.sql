@@ -1,0 +1,11 @@
+-- tailflow store, version 13: the coverage hour summaries in format 2 (issue 20).
+--
+-- `coverage_hours` (schema/011) wrote every time of a summary as nanoseconds from the one
+-- before: 8 bytes a window, 3.6 an `end - logged` offset, 22 a conversation's sighting, 9% of a
+-- dense day's store. Format 2 (Sources/FlowStore/CoverageHours.swift) writes times as whole
+-- log periods (5 s) and what is left over, holes instead of window lengths, offsets in their
+-- unit (`logged` is kept in ms) and sighting times after their reporter's first window: about
+-- half the bytes. The summaries are a cache and never the only copy: the rows of format 1 go,
+-- questions read those hours from their messages until a writer summarizes them again
+-- (`ingest`, with no input is enough; `pull`; `serve` between its batches).
+DELETE FROM coverage_hours;
