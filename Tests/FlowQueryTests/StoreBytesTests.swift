@@ -10,7 +10,7 @@ import Testing
 struct StoreBytesTests {
     /// The writer stores each batch's groups in key order (minute, then reporter): written in
     /// the order the batch met them, a minute's groups went in out of order and split pages
-    /// half full (4% more pages than a copy in key order on a dense day, 2% here).
+    /// half full (4% more pages than a copy in key order on a dense day).
     @Test func messageGroupsFillTheirPages() throws {
         let dir = try CoverageHoursTests.Dir()
         let (devices, lines) = try CoverageHoursTests.generated(omitLogged: false)
