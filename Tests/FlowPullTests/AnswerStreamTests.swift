@@ -83,12 +83,6 @@ import TestSupport
         func advance(by duration: Duration) { instant.withLock { $0 = $0.advanced(by: duration) } }
     }
 
-    /// Waits (in real time, generously: not a measurement) until `condition` holds.
-    static func eventually(_ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(300)
-        while !condition(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-    }
-
     /// The time an answer waits for its reader does not count against `--timeout`, and while it waits
     /// the network side stands still, holding at most the window (then the answer arrives whole).
     /// The stream counts time with a hand-moved clock: it stands still while the window fills, then
@@ -99,7 +93,7 @@ import TestSupport
         let stream = AnswerStream(url: "https://api.example/logs", now: { clock.now })
         stream.start(.stream(body), started: clock.now, timeout: .seconds(1), limit: Int.max)
         let window = AnswerStream.window
-        try await Self.eventually { stream.received >= Int64(window) || stream.failure != nil }
+        try await eventually(every: .milliseconds(20)) { stream.received >= Int64(window) || stream.failure != nil }
         clock.advance(by: .seconds(10))
         // Long enough for the stream's watch (which looks at least once a timeout) to see the new time.
         try await Task.sleep(for: .milliseconds(2500))
@@ -121,7 +115,7 @@ import TestSupport
         let clock = HandClock()
         let stream = AnswerStream(url: "https://api.example/logs", now: { clock.now })
         stream.start(.stream(body), started: clock.now, timeout: .seconds(1), limit: Int.max)
-        try await Self.eventually { body.partsProduced == 3 }
+        try await eventually(every: .milliseconds(20)) { body.partsProduced == 3 }
         // Three parts are far from the window: the stream is waiting for the server, and that counts.
         try await Task.sleep(for: .milliseconds(1500))
         #expect(stream.failure == nil, "timed out before the time had passed: \(String(describing: stream.failure))")

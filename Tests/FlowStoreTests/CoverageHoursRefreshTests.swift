@@ -45,20 +45,12 @@ extension CoverageHoursRefreshTests {
         // Three hours of 2026-11-01: long over by the real clock, whatever the hour now.
         _ = try await pipeline.submit((0..<Int64(180)).map { Make.message(node: Int($0 % 4) + 1, at: $0 * 60, rows: 2, bytes: 10 + $0) })
         func kept() throws -> Int { try store.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM coverage_hours") ?? 0 } }
-        var n = try kept()
-        for _ in 0..<400 where n < 3 {
-            try await Task.sleep(for: .milliseconds(50))
-            n = try kept()
-        }
-        #expect(n == 3)
+        try await eventually { try kept() == 3 }
+        #expect(try kept() == 3)
         // Late data into the middle hour takes its summary away; the server fills it again.
         _ = try await pipeline.submit([Make.message(node: 9, at: 3600 + 30, rows: 1, bytes: 5)])
-        n = try kept()
-        for _ in 0..<400 where n < 3 {
-            try await Task.sleep(for: .milliseconds(50))
-            n = try kept()
-        }
-        #expect(n == 3)
+        try await eventually { try kept() == 3 }
+        #expect(try kept() == 3)
         _ = try pipeline.finish()
         let report = try store.check(full: true)
         #expect(report.isSound && report.coverageHoursChecked == 3, "\(report.problems)")

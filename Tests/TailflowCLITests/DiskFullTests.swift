@@ -125,9 +125,10 @@ struct DiskFullTests {
         }
         let retryURL = server.url + "/services/collector/event"
         var retried = try await client.post(retryURL, body, Auth.hec)
-        for _ in 0..<20 where retried.status != 200 {
-            try await Task.sleep(for: .milliseconds(250))
+        try await eventually(every: .milliseconds(250)) {
+            if retried.status == 200 { return true }
             retried = try await client.post(retryURL, body, Auth.hec)
+            return retried.status == 200
         }
         #expect(retried.status == 200, "\(retried.body)")
         #expect(server.stop() == 0)

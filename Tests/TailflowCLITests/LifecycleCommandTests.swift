@@ -124,17 +124,10 @@ struct LifecycleCommandTests {
             #expect(a.status == 200, "\(a.body)")
         }
         // The writer prunes between batches: the retention is recorded and the old rows go.
-        var recorded = 0
-        for _ in 0..<100 where recorded == 0 {
-            try await Task.sleep(for: .milliseconds(100))
-            recorded = try Self.count(db, "SELECT count(*) FROM retention WHERE level = 0")
-        }
-        #expect(recorded == 1)
-        var left = old
-        for _ in 0..<100 where left >= old {
-            try await Task.sleep(for: .milliseconds(100))
-            left = try Self.count(db, "SELECT coalesce(sum(messages), 0) FROM message_groups")
-        }
+        try await eventually { try Self.count(db, "SELECT count(*) FROM retention WHERE level = 0") != 0 }
+        #expect(try Self.count(db, "SELECT count(*) FROM retention WHERE level = 0") == 1)
+        try await eventually { try Self.count(db, "SELECT coalesce(sum(messages), 0) FROM message_groups") < old }
+        let left = try Self.count(db, "SELECT coalesce(sum(messages), 0) FROM message_groups")
         #expect(left < old + 400, "messages: \(old) old + 400 posted, \(left) now")
         #expect(server.stop() == 0)
         #expect(try await CLI.run(["check"], db: db).status == 0)

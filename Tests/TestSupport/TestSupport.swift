@@ -170,3 +170,20 @@ package enum Synthetic {
         return Data(out.utf8)
     }
 }
+
+/// Waits until `condition` holds, looking every `every`, for at most `within`, and returns whether it
+/// came to hold. A wait for something the code under test does in its own time, never a measurement:
+/// the bound is generous (a loaded 2-core CI machine runs two suites beside each other), and the
+/// caller's `#expect` on the result, or on what it waited for, says what did not happen.
+@discardableResult
+package func eventually(
+    within: Duration = .seconds(120), every: Duration = .milliseconds(50),
+    _ condition: () async throws -> Bool
+) async throws -> Bool {
+    let deadline = ContinuousClock.now + within
+    while true {
+        if try await condition() { return true }
+        if ContinuousClock.now >= deadline { return false }
+        try await Task.sleep(for: every)
+    }
+}
