@@ -18,7 +18,6 @@ let migrationFiles = [
     "010_edge_sums.sql",
     "011_coverage_hours.sql",
     "012_rollup_marks.sql",
-    "013_coverage_hours_format_2.sql",
 ]
 
 /// The ClickHouse backend's numbered migrations `schema/clickhouse/NNN_name.sql` (issue 19), embedded too.

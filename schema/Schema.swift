@@ -19,7 +19,6 @@ public enum Schema {
         Migration(name: "010_edge_sums", sql: String(decoding: PackageResources._10_edge_sums_sql, as: UTF8.self)),
         Migration(name: "011_coverage_hours", sql: String(decoding: PackageResources._11_coverage_hours_sql, as: UTF8.self)),
         Migration(name: "012_rollup_marks", sql: String(decoding: PackageResources._12_rollup_marks_sql, as: UTF8.self)),
-        Migration(name: "013_coverage_hours_format_2", sql: String(decoding: PackageResources._13_coverage_hours_format_2_sql, as: UTF8.self)),
     ]
 
     /// The ClickHouse backend's migrations (SPEC §12, issue 19), in order, as embedded from

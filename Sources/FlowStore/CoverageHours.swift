@@ -1,6 +1,7 @@
 public import FlowModel
 import GRDB
 import GRDBSQLite
+import Foundation
 
 /// What `coverage` needs of one hour of messages (`coverage_hours`, schema/011_coverage_hours.sql):
 /// per reporter its messages' count, the union of their windows and their `end − logged`
@@ -45,6 +46,7 @@ package struct CoverageHour: Equatable, Sendable {
     /// Ascending by (a, b, rest).
     package var sightings: [Sighting] = []
 
+    /// The format written; rows of an older one are stale (see ``encode(hour:)``).
     package static let version: UInt8 = 2
     package static let length: Nanoseconds = 3_600 * Timestamp.nanosPerSecond
 
@@ -120,8 +122,9 @@ package struct CoverageHour: Equatable, Sendable {
     /// ``MessageGroup`` expects it): times are written as whole periods and what is left over.
     static let period: Nanoseconds = 5 * Timestamp.nanosPerSecond
 
-    /// The packed encoding (format 2; schema/013 deleted the rows of format 1, which wrote every
-    /// time as nanoseconds from the previous one). Integers are LEB128 varints, unsigned unless
+    /// The packed encoding, format 2 (format 1, before issue 20, wrote every time as nanoseconds
+    /// from the one before: a row of another format is stale, read from the messages until a
+    /// refresh replaces it). Integers are LEB128 varints, unsigned unless
     /// said; a *grid* value is `q << 1 | (r != 0)` and then, when r ≠ 0, r zig-zagged, for `q·P + r`
     /// with q the nearest whole number of periods P (5 s); a *fine* value is `r << 2 | min(q, 3)`
     /// and then `q − 3` when q ≥ 3, for `q·P + r` with `0 ≤ r < P`.
@@ -149,10 +152,13 @@ package struct CoverageHour: Equatable, Sendable {
         // Nonnegative by construction (``summarize(_:)``): windows ascend, do not touch, and
         // start in the hour; a sighting's time is one of its reporter's message starts.
         // (Wrapping arithmetic: nothing here traps, whatever the times.)
-        func grid(_ x: Int64) {
-            let q = (x &+ Self.period / 2) / Self.period
-            let r = x &- q &* Self.period
-            put(UInt64(bitPattern: q) << 1 | (r != 0 ? 1 : 0))
+        func grid(_ x: Int64) { grid(UInt64(bitPattern: x)) }
+        // A window's length may exceed Int64.max (from 1678 to 2262): unsigned.
+        func grid(_ u: UInt64) {
+            let p = UInt64(Self.period)
+            var (q, r) = (u / p, Int64(u % p))
+            if r >= Self.period / 2 { (q, r) = (q + 1, r - Self.period) }
+            put(q << 1 | (r != 0 ? 1 : 0))
             if r != 0 { put(UInt64(bitPattern: r).zigzagged) }
         }
         func fine(_ x: Int64) {
@@ -177,7 +183,7 @@ package struct CoverageHour: Equatable, Sendable {
                     grid(r.windows[w].0 &- r.windows[w - 1].0)
                     fine(r.windows[w].0 &- r.windows[w - 1].1)
                 }
-                grid(r.windows[r.windows.count - 1].1 &- r.windows[r.windows.count - 1].0)
+                grid(UInt64(bitPattern: r.windows[r.windows.count - 1].1 &- r.windows[r.windows.count - 1].0))
             }
             put(r.offsets.count)
             if !r.offsets.isEmpty {
@@ -252,12 +258,18 @@ package struct CoverageHour: Equatable, Sendable {
             guard q <= UInt64(Int64.max / period) else { throw corrupt("\(what) is out of range") }
             return try add(Int64(q) * period, r, what)
         }
-        func grid(_ what: String) throws -> Int64 {
+        func grid(_ what: String) throws -> UInt64 {
             let v = try get()
             let r = v & 1 != 0 ? Int64(bitPattern: try get().unzigzagged) : 0
-            let x = try periods(v >> 1, plus: r, what)
-            guard x >= 0 else { throw corrupt("\(what) is negative") }
-            return x
+            let (qp, o) = (v >> 1).multipliedReportingOverflow(by: UInt64(period))
+            guard !o else { throw corrupt("\(what) is out of range") }
+            if r < 0 {
+                guard qp >= r.magnitude else { throw corrupt("\(what) is negative") }
+                return qp - r.magnitude
+            }
+            let (u, o2) = qp.addingReportingOverflow(UInt64(r))
+            guard !o2 else { throw corrupt("\(what) is out of range") }
+            return u
         }
         func fine(_ what: String) throws -> Int64 {
             let v = try get()
@@ -270,7 +282,9 @@ package struct CoverageHour: Equatable, Sendable {
             }
             return try periods(q, plus: Int64(v >> 2), what)
         }
-        let end = hour &+ length
+        // The hour's last nanosecond (the last hour of Int64 ends with it).
+        let (next, o) = hour.addingReportingOverflow(length)
+        let last = o ? Int64.max : next - 1
         var out = CoverageHour()
         let reporters = try count("reporters")
         out.reporters.reserveCapacity(reporters)
@@ -287,14 +301,17 @@ package struct CoverageHour: Equatable, Sendable {
             if windowCount > 0 {
                 var start = try add(hour, try nonnegative(try get(), "a window start"), "a window start")
                 for _ in 1..<windowCount {
-                    let next = try add(start, try grid("a window start"), "a window start")
+                    let next = try add(start, try nonnegative(try grid("a window start"), "a window start"), "a window start")
                     let windowEnd = try add(next, -(try fine("a hole")), "a window end")
                     guard windowEnd >= start else { throw corrupt("reporter #\(id) has a window that ends before it starts") }
                     windows.append((start, windowEnd))
                     start = next
                 }
-                windows.append((start, try add(start, try grid("a window length"), "a window end")))
-                guard windows[0].0 >= hour, start < end else { throw corrupt("reporter #\(id) has a window that starts outside the hour") }
+                // start + length ≤ Int64.max, the length unsigned (it may be more than Int64.max).
+                let length = try grid("a window length")
+                guard length <= UInt64(bitPattern: Int64.max &- start) else { throw corrupt("a window end is out of range") }
+                windows.append((start, Int64(bitPattern: UInt64(bitPattern: start) &+ length)))
+                guard windows[0].0 >= hour, start <= last else { throw corrupt("reporter #\(id) has a window that starts outside the hour") }
             }
             let offsetCount = try count("offsets")
             var offsets: [Int64] = []
@@ -322,8 +339,8 @@ package struct CoverageHour: Equatable, Sendable {
             return (out.reporters[Int(place)].id, first.0)
         }
         func time(after start: Nanoseconds) throws -> Nanoseconds {
-            let t = try add(start, try grid("a sighting's time"), "a sighting's time")
-            guard t < end else { throw corrupt("a sighting's time is outside the hour") }
+            let t = try add(start, try nonnegative(try grid("a sighting's time"), "a sighting's time"), "a sighting's time")
+            guard t <= last else { throw corrupt("a sighting's time is outside the hour") }
             return t
         }
         var (a, b, rest): (Int64, Int64, UInt64) = (0, 0, 0)
@@ -347,6 +364,13 @@ package struct CoverageHour: Equatable, Sendable {
         return out
     }
 
+    /// The hour of a row's key (Unix seconds): an error when out of range (a crafted row).
+    static func hour(unixSeconds: Int64) throws -> Nanoseconds {
+        let (hour, o) = unixSeconds.multipliedReportingOverflow(by: Timestamp.nanosPerSecond)
+        guard !o else { throw StoreError(.corrupt, "a coverage summary's hour (\(unixSeconds) s) is out of range") }
+        return hour
+    }
+
     /// The start of the hour a time falls in.
     @inline(__always)
     package static func hour(of t: Nanoseconds) -> Nanoseconds {
@@ -366,9 +390,10 @@ extension SQLiteSnapshot {
         s.bind(2, Timestamp.floorDivMod(to + Timestamp.nanosPerSecond - 1, Timestamp.nanosPerSecond).0)
         defer { s.reset() }
         while try s.step() {
-            let hour = s.int64(0) * Timestamp.nanosPerSecond
             let summary: CoverageHour
+            let hour: Nanoseconds
             do {
+                hour = try CoverageHour.hour(unixSeconds: s.int64(0))
                 summary = try CoverageHour.decode(s.blob(1), hour: hour)
             } catch where skippingDamaged {
                 continue
@@ -408,10 +433,14 @@ extension SQLiteSnapshot {
     /// The hours (starts) that have messages but no summary, ascending.
     func hoursWithoutSummary() throws -> [Nanoseconds] {
         guard let range = try timeRange() else { return [] }
+        // Only rows of the current format count: a refresh replaces the others (INSERT OR REPLACE),
+        // also those an older tailflow writes while this one runs.
         var kept: Set<Int64> = []
-        let s = try statement("SELECT hour FROM coverage_hours")
+        let s = try statement("SELECT hour FROM coverage_hours WHERE substr(summary, 1, 1) = x'0\(CoverageHour.version)'")
         defer { s.reset() }
-        while try s.step() { kept.insert(s.int64(0) * Timestamp.nanosPerSecond) }
+        while try s.step() {
+            if let hour = try? CoverageHour.hour(unixSeconds: s.int64(0)) { kept.insert(hour) }
+        }
         var out: [Nanoseconds] = []
         var hour = CoverageHour.hour(of: range.lowerBound)
         while hour <= range.upperBound {
@@ -494,15 +523,18 @@ extension FlowStore {
     /// hour instead of the hour's messages until a message of that hour is stored, changed or
     /// pruned (the writer and prune delete the hour's row in the same transaction).
     /// Only a process that holds no long-lived writer of this store may call it.
+    ///
+    /// - parameter settledBefore: Only the hours that end by this time (`follow` between its
+    ///   polls: the hours its next poll fetches again would lose their summary at once).
     @discardableResult
-    package func refreshCoverageHours(slice: Duration = .milliseconds(250)) throws -> Int {
+    package func refreshCoverageHours(slice: Duration = .milliseconds(250), settledBefore: Nanoseconds = .max) throws -> Int {
         var stored = 0
         var todo: [Nanoseconds]? = nil
         while true {
             let more: Bool = try sqlite {
                 try pool.write { db in
                     let snapshot = SQLiteSnapshot(db)
-                    if todo == nil { todo = try snapshot.hoursWithoutSummary() }
+                    if todo == nil { todo = try snapshot.hoursWithoutSummary().filter { $0 <= settledBefore - CoverageHour.length } }
                     stored += try snapshot.summarize(&todo!, for: slice)
                     return !todo!.isEmpty
                 }
@@ -511,31 +543,30 @@ extension FlowStore {
         }
     }
 
-    /// Compares every kept hour summary with its messages; returns the hours that differ
-    /// (`check --full`) and how many were compared.
-    func checkCoverageHours(_ db: Database) throws -> (checked: Int, differ: [Nanoseconds]) {
+    /// Compares every kept hour summary with its messages; returns how many were compared, the
+    /// hours whose summary differs (RFC 3339; a row that does not decode differs from anything)
+    /// and how many rows are of an older format (not compared: a question reads those hours'
+    /// messages and the next refresh replaces them), for `check --full`.
+    func checkCoverageHours(_ db: Database) throws -> (checked: Int, differ: [String], stale: Int) {
         let snapshot = SQLiteSnapshot(db)
-        var stored: [(Nanoseconds, CoverageHour)] = []
-        do {
-            try snapshot.coverageHours(from: .min / 2, to: .max / 2) { stored.append(($0, $1)) }
-        } catch let e as StoreError where e.code == .sqlite || e.code == .corrupt {
-            // A blob that does not decode differs from anything: find which, one at a time.
-            stored = []
-            var bad: [Nanoseconds] = []
-            for hour in try Int64.fetchAll(db, sql: "SELECT hour FROM coverage_hours ORDER BY hour") {
-                let h = hour * Timestamp.nanosPerSecond
-                do {
-                    try snapshot.coverageHours(from: h, to: h + 1) { stored.append(($0, $1)) }
-                } catch {
-                    bad.append(h)
-                }
+        var (checked, stale) = (0, 0)
+        var differ: [String] = []
+        let rows = try Row.fetchCursor(db, sql: "SELECT hour, summary FROM coverage_hours ORDER BY hour")
+        while let row = try rows.next() {
+            let seconds: Int64 = row[0]
+            let blob = (row[1] as Data?) ?? Data()
+            if let format = blob.first, format > 0, format < CoverageHour.version {
+                stale += 1
+                continue
             }
-            var differ = bad
-            for (hour, summary) in stored where try snapshot.summarizeHour(hour) != summary { differ.append(hour) }
-            return (stored.count + bad.count, differ.sorted())
+            checked += 1
+            guard let hour = try? CoverageHour.hour(unixSeconds: seconds) else {
+                differ.append("\(seconds) s (out of range)")
+                continue
+            }
+            let summary = try? blob.withUnsafeBytes { try CoverageHour.decode($0, hour: hour) }
+            if try summary != snapshot.summarizeHour(hour) { differ.append(Timestamp.formatRFC3339(hour)) }
         }
-        var differ: [Nanoseconds] = []
-        for (hour, summary) in stored where try snapshot.summarizeHour(hour) != summary { differ.append(hour) }
-        return (stored.count, differ)
+        return (checked, differ, stale)
     }
 }

@@ -71,6 +71,19 @@ struct CoverageHourCodecTests {
         #expect(try Self.decode(empty.encode(hour: Self.hour)) == empty)
     }
 
+    /// Hours at both ends of Int64 (1677 and 2262): a window from the first to the last
+    /// nanosecond (its length is more than Int64.max), one that ends at Int64.max in the last
+    /// hour, a sighting at the last nanosecond.
+    @Test func theEndsOfTimeComeBack() throws {
+        let first = CoverageHour.hour(of: .min + CoverageHour.length), last = CoverageHour.hour(of: .max)
+        var c = CoverageHour()
+        c.reporters = [Reporter(id: 1, messages: 2, windows: [(first + 3, first + 5 * Self.s), (first + 3_599 * Self.s, .max)], offsets: [.min, .max])]
+        #expect(try c.encode(hour: first).withUnsafeBytes { try CoverageHour.decode($0, hour: first) } == c)
+        c.reporters = [Reporter(id: 1, messages: 2, windows: [(last, last + 1), (.max - 5 * Self.s, .max)], offsets: [0])]
+        c.sightings = [Sighting(a: 1, b: 2, rest: 6, first: 1, firstAt: .max - 5 * Self.s, second: 0, secondAt: 0)]
+        #expect(try c.encode(hour: last).withUnsafeBytes { try CoverageHour.decode($0, hour: last) } == c)
+    }
+
     /// A reporter that sends every 5 s with a little jitter at the end of its windows, as the
     /// generator's do: 4 bytes a window, 1 an offset of whole milliseconds, 2 a sighting's time.
     @Test func aRegularReporterIsSmall() throws {
@@ -121,10 +134,12 @@ struct CoverageHourCodecTests {
             ("windows in", [2, 1, 0, 1] + v(1 << 40)),
             ("messages", [2, 1, 0] + v(1 << 41) + [0, 0]),
             ("a reporter id is out of range", [2, 2] + big + [0, 0, 0] + big),
+            // The second id, one after Int64.max.
+            ("a reporter id is out of range", [2, 2] + v(UInt64(Int64.max)) + [0, 0, 0, 0, 0, 0, 0, 0]),
             ("starts outside the hour", one(start: 3_600 * UInt64(Self.s))),
             ("a window start is out of range", one(start: UInt64(Int64.max))),
             ("a window end is out of range", one(start: 1, length: v(UInt64(Int64.max / (5 * Self.s)) << 1))),
-            ("a window length is out of range", one(length: v(UInt64(Int64.max / (5 * Self.s) + 1) << 1))),
+            ("a window length is out of range", one(length: v((UInt64.max / UInt64(5 * Self.s) + 1) << 1))),
             ("ends before it starts", [2, 1, 0, 2, 2, 0, 2] + v(1 << 2 | 2) + [2, 0, 0]),
             ("a hole is out of range", [2, 1, 0, 2, 2, 0, 2] + v(UInt64(5 * Self.s) << 2) + [2, 0, 0]),
             ("an offset unit is 0", one(offsets: [1, 0, 0])),
