@@ -12,6 +12,10 @@ public enum Timestamp {
     public static let earliest: Nanoseconds = -9_214_560_000 * nanosPerSecond
     /// The last instant tailflow accepts, 2261-12-31T23:59:59.999999999Z.
     public static let latest: Nanoseconds = 9_214_646_400 * nanosPerSecond - 1
+    /// The longest a message's window may be, and the farthest its `logged` time may lie from the
+    /// window's end: 100 years of 365.25 days. Two accepted times can be 584 years apart, more
+    /// than `Int64` nanoseconds hold, so a difference of two such times trapped the writer.
+    public static let longestSpan: Nanoseconds = 3_155_760_000 * nanosPerSecond
 
     /// Parses an RFC 3339 timestamp such as `2026-11-01T10:00:04.999812345Z` or
     /// `2026-11-01T12:00:00+02:00` into nanoseconds since the epoch.

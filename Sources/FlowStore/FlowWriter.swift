@@ -234,6 +234,14 @@ final class FlowWriter: StoreWriter {
     @discardableResult
     func add(_ message: FlowMessage, digest: Int64) throws -> Bool {
         precondition(inTransaction, "add(_:) outside a batch")
+        // What the decoders reject (SPEC §1): differences of times the store keeps beside each other
+        // must fit, or they would trap here or be stored as a group no reader accepts.
+        let (duration, late) = message.end.subtractingReportingOverflow(message.start)
+        let loggedApart = message.logged.map { $0.subtractingReportingOverflow(message.end) }
+        guard !late, duration >= 0, duration <= Timestamp.longestSpan,
+              loggedApart.map({ !$0.overflow && $0.partialValue.magnitude <= UInt64(Timestamp.longestSpan) }) ?? true else {
+            throw StoreError(.invalidMessage, "message of \(message.nodeID) at \(Timestamp.formatRFC3339(message.start)): its end or logged time is before its start or more than 100 years from it")
+        }
         let reporter = try node(message.nodeID)
         stored.removeAll(keepingCapacity: true)
         for r in message.rows {
@@ -243,7 +251,7 @@ final class FlowWriter: StoreWriter {
                                     txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes))
         }
         // Milliseconds after the window's end, rounded down (negative when logged before it ended).
-        let loggedMs = message.logged.map { Timestamp.floorDivMod($0 &- message.end, 1_000_000).0 }
+        let loggedMs = loggedApart.map { Timestamp.floorDivMod($0.partialValue, 1_000_000).0 }
         // The key holds 24 bits of reporter (schema/009).
         guard reporter.id <= MessageGroup.reporterMask else {
             throw StoreError(.sqlite, "the store holds more than \(MessageGroup.reporterMask) nodes; message groups cannot name node #\(reporter.id)")
@@ -261,7 +269,7 @@ final class FlowWriter: StoreWriter {
         }
         blob.removeAll(keepingCapacity: true)
         RowCodec.encode(stored, into: &blob)
-        groups[g].append(start: message.start, duration: message.end - message.start, digest: digest,
+        groups[g].append(start: message.start, duration: duration, digest: digest,
                          rowCount: Int64(stored.count), loggedMs: loggedMs, packed: blob)
         stats.messages += 1
         stats.rows += stored.count

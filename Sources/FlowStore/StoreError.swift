@@ -19,6 +19,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case readOnly = "read-only"
         /// The operating system reported an I/O error.
         case io = "I/O error"
+        /// A message the decoders would have rejected, handed to the store by a library caller.
+        case invalidMessage = "invalid message"
     }
 
     public var code: Code

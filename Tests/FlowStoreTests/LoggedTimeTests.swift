@@ -18,6 +18,43 @@ struct LoggedTimeTests {
         }
     }
 
+    /// Two accepted times can lie 584 years apart, more than `Int64` nanoseconds hold: a window from
+    /// 1678 to 1970, or a `logged` time centuries from its window, trapped the writer (or was stored
+    /// as a group no reader accepts). Such a message is a reject naming the field; its neighbours land,
+    /// and a span of 99 years is still kept exactly.
+    @Test func spansOfMoreThanACenturyAreRejectsNotTraps() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("span.db"))
+        let traffic = #""virtualTraffic":[{"proto":6,"src":"100.64.0.1:1","dst":"100.64.0.2:22","txBytes":10}]"#
+        let lines = [
+            #"{"nodeId":"nA","start":"1678-01-01T00:00:00Z","end":"1970-04-12T23:47:15.854775807Z",\#(traffic)}"#,
+            #"{"nodeId":"nA","start":"1678-01-01T00:00:00Z","end":"2261-12-31T23:59:59Z",\#(traffic)}"#,
+            #"{"nodeId":"nB","start":"2026-11-01T10:00:00Z","end":"2026-11-01T10:00:05Z","logged":"1678-01-01T00:00:00Z",\#(traffic)}"#,
+            #"{"nodeId":"nB","start":"2026-11-01T10:00:05Z","end":"2026-11-01T10:00:10Z","logged":"2261-12-31T00:00:00Z",\#(traffic)}"#,
+            #"{"nodeId":"nC","start":"1900-01-01T00:00:00Z","end":"1999-01-01T00:00:00Z","logged":"2098-01-01T00:00:00Z",\#(traffic)}"#,
+            #"{"nodeId":"nC","start":"2026-11-01T10:00:00Z","end":"2026-11-01T10:00:05Z",\#(traffic)}"#,
+        ]
+        let summary = try Ingester(store: store).ingest(bytes: Array(lines.joined(separator: "\n").utf8), source: "t.jsonl")
+        #expect(summary.rejected == 4 && summary.messages == 2)
+        let reasons = try store.rejects(limit: 10).map(\.reason)
+        #expect(reasons.filter { $0.contains("is more than 100 years after start") }.count == 2, "\(reasons)")
+        #expect(reasons.filter { $0.contains("logged") && $0.contains("is more than 100 years from end") }.count == 2, "\(reasons)")
+        let t = { (s: String) in Timestamp.parseRFC3339(s)! }
+        let got = try Self.windows(store)
+        #expect(got[t("1900-01-01T00:00:00Z")] == .some(t("2098-01-01T00:00:00Z")))
+        #expect(got[t("2026-11-01T10:00:00Z")] == .some(nil))
+        #expect(try store.check(full: true).isSound)
+        // A library caller's message the decoders would refuse is an error, not a trap.
+        let bad = FlowMessage(nodeID: "nD", start: t("1678-01-01T00:00:00Z"), end: t("2261-12-31T00:00:00Z"), srcNode: nil, dstNodes: [], rows: [], logged: nil)
+        #expect {
+            try store.withWriter { w in
+                try w.begin()
+                defer { w.rollback() }
+                try w.add(bad)
+            }
+        } throws: { ($0 as? StoreError)?.code == .invalidMessage }
+    }
+
     @Test func loggedIsStoredAndReadBack() throws {
         let dir = TempDir()
         let store = try FlowStore(path: dir.path("l.db"))

@@ -75,6 +75,16 @@ struct MessageDraft {
         if let start, let end, end < start {
             problems.append("end \(Timestamp.formatRFC3339(end)) is before start \(Timestamp.formatRFC3339(start))")
         }
+        if let start, let end, end >= start, end.subtractingReportingOverflow(start).overflow || end - start > Timestamp.longestSpan {
+            problems.append("end \(Timestamp.formatRFC3339(end)) is more than 100 years after start \(Timestamp.formatRFC3339(start))")
+        }
+        if let end, let t = logged ?? serverTime {
+            let (apart, overflow) = t.subtractingReportingOverflow(end)
+            if overflow || apart.magnitude > UInt64(Timestamp.longestSpan) {
+                let field = logged != nil ? "logged" : "logtail.server_time"
+                problems.append("\(field) \(Timestamp.formatRFC3339(t)) is more than 100 years from end \(Timestamp.formatRFC3339(end))")
+            }
+        }
         guard problems.isEmpty, let nodeID, let start, let end else { return .invalid(problems.isEmpty ? ["nodeId: missing"] : problems) }
         return .message(FlowMessage(nodeID: nodeID, start: start, end: end, srcNode: srcNode, dstNodes: dstNodes, rows: rows, logged: logged ?? serverTime))
     }
