@@ -5,7 +5,7 @@ import FlowModel
 import GRDB
 import Testing
 
-/// The packed form of an hour summary (`coverage_hours`, format 2 since schema/013): every value
+/// The packed form of an hour summary (`coverage_hours`, format 2 since issue 20): every value
 /// a summary can hold comes back exactly, and a blob that is cut short, too long, of another
 /// format or with a value out of range is an error naming the hour, never a trap (a case to
 /// import is a store, and its summaries are read as they are).
