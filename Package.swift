@@ -25,6 +25,7 @@ let clickhouseMigrationFiles = [
     "001_clickhouse_store.sql",
     "002_reads_and_checkpoints.sql",
     "003_rollups.sql",
+    "004_sightings.sql",
 ].map { "clickhouse/" + $0 }
 
 /// The pages' templates and assets, embedded into the binary (`Sources/FlowWeb/Resources/*`).

@@ -342,10 +342,12 @@ public struct ClickHouseQueries: Sendable {
     /// - parameter raw: raw rows only (each `start_ns` a message's own window start).
     /// - parameter parts: instead of the question's window, these windows (each read with levels
     ///   finer than its `below` seconds), the rows of each with its index as column `bi`.
+    /// - parameter windowSightings: the window's rollup segments from schema 004's sightings
+    ///   tables instead (``windowSightingsSource(_:conditions:prewhere:)``).
     static func edges(_ c: Context, kindColumn: Bool = false, direction: Bool = false,
                       step: Nanoseconds? = nil, first: Nanoseconds? = nil, raw: Bool = false,
-                      parts: [(window: TimeWindow, below: Int64)]? = nil) -> String {
-        let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: raw, parts: parts)
+                      parts: [(window: TimeWindow, below: Int64)]? = nil, windowSightings: Bool = false) -> String {
+        let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: raw, parts: parts, windowSightings: windowSightings)
         let outer = endFilter(c, taggedFilter, "ef", "et")
         return """
             SELECT start_ns, span, reporter, \(kindColumn ? "kind, " : "")\(direction ? "x AS source, side, " : "")\(parts == nil ? "" : "bi, ")proto, port,
@@ -408,8 +410,19 @@ public struct ClickHouseQueries: Sendable {
     /// The raw and rollup rows a question reads, with its filters (``ClickHouseRollups/source(_:step:first:conditions:prewhere:raw:below:)``);
     /// and the `--tag`/`--user` nodes as the inside of an `IN (…)`.
     static func source(_ c: Context, step: Nanoseconds?, first: Nanoseconds?, raw: Bool,
-                       parts: [(window: TimeWindow, below: Int64)]?) -> (String, String?) {
+                       parts: [(window: TimeWindow, below: Int64)]?, windowSightings: Bool = false) -> (String, String?) {
         let w = c.options.window
+        let (conditions, prewhere) = rowFilters(c)
+        let tagged = c.tagged.map { t in t.isEmpty ? ClickHouseClient.quote(unseen) : t.map(ClickHouseClient.quote).joined(separator: ", ") }
+        let source = windowSightings ? Self.windowSightingsSource(w, conditions: conditions, prewhere: prewhere)
+            : parts.map { Self.partsSource($0, conditions: conditions, prewhere: prewhere) }
+            ?? ClickHouseRollups.source(w, step: step, first: first, conditions: conditions, prewhere: prewhere, raw: raw)
+        return (source, tagged)
+    }
+
+    /// The filters on a stored row's own columns (raw, rollup or sightings row): `--kind`,
+    /// `--proto` and `--endpoint` (the last as a `PREWHERE` on one server).
+    static func rowFilters(_ c: Context) -> (conditions: [String], prewhere: String?) {
         let kinds = c.options.candidateKinds.map { String($0.rawValue) }.sorted().joined(separator: ", ")
         var conditions = ["kind IN (\(kinds.isEmpty ? "254" : kinds))"]
         if let p = c.options.proto { conditions.append("proto = \(p)") }
@@ -430,10 +443,7 @@ public struct ClickHouseQueries: Sendable {
             // a Distributed table in ClickHouse 18.16 takes no PREWHERE.
             if c.queries.client.url.cluster == nil { prewhere = filter } else { conditions.append(filter) }
         }
-        let tagged = c.tagged.map { t in t.isEmpty ? ClickHouseClient.quote(unseen) : t.map(ClickHouseClient.quote).joined(separator: ", ") }
-        let source = parts.map { Self.partsSource($0, conditions: conditions, prewhere: prewhere) }
-            ?? ClickHouseRollups.source(w, step: step, first: first, conditions: conditions, prewhere: prewhere, raw: raw)
-        return (source, tagged)
+        return (conditions, prewhere)
     }
 
     /// The rows of each of `parts` with its index as `bi`. Minute buckets (read as raw rows) are
@@ -501,6 +511,85 @@ public struct ClickHouseQueries: Sendable {
         }
         return out
     }
+
+    /// The rows of a sightings table (schema 004) `within` a condition on `bucket`, as rows the
+    /// edge model reads like raw rows (``sightingsSource(_:conditions:prewhere:)``), with `bi` when given.
+    static func sightingsRows(_ table: String, within: String, bi: String?, extra: String, prewhere: String?) -> String {
+        // Counters and span derived from columns: a constant column through a Distributed table
+        // under UNION ALL is refused by ClickHouse 18.16 (see ClickHouseRollups.rawPart).
+        """
+        SELECT s.1 AS start_ns, reporter, kind, proto, toUInt16(kind * 0) AS port, toUInt8(kind * 0 + 1) AS side, src, dst,
+               s.2 AS tx_packets, toUInt64(kind * 0) AS tx_bytes, s.3 AS rx_packets, toUInt64(kind * 0) AS rx_bytes,
+               s.1 - s.1 AS span\(bi == nil ? "" : ", bi")
+        FROM (
+            SELECT reporter, kind, proto, src, dst,\(bi.map { " toUInt32(\($0)) AS bi," } ?? "")
+                   finalizeAggregation(tx_first) AS tf, finalizeAggregation(tx_last) AS tl,
+                   finalizeAggregation(rx_first) AS rf, finalizeAggregation(rx_last) AS rl,
+                   arrayJoin([(tf, toUInt64(tf != toInt64(\(noFirst))), toUInt64(0)), (tl, toUInt64(tl != toInt64(\(noLast))), toUInt64(0)),
+                              (rf, toUInt64(0), toUInt64(rf != toInt64(\(noFirst)))), (rl, toUInt64(0), toUInt64(rl != toInt64(\(noLast))))]) AS s
+            FROM \(table) \(prewhere.map { "PREWHERE \($0) " } ?? "")WHERE \(within)\(extra)
+        )
+        """
+    }
+
+    /// The window's rows as the planner reads them (``ClickHouseRollups/source(_:step:first:conditions:prewhere:raw:below:)``),
+    /// each rollup segment from the sightings table of its level instead (the 2- to 16-day levels
+    /// from the day table), raw segments as raw rows: the earliest and latest counted observation
+    /// of a peer among them are its first and last sighting in the window, to the raw row.
+    static func windowSightingsSource(_ window: TimeWindow, conditions: [String], prewhere: String?) -> String {
+        let segments = window.from < window.to ? Planner.plan(window, step: nil, below: nil) : []
+        let extra = conditions.map { " AND " + $0 }.joined()
+        var parts: [String] = []
+        for segment in segments {
+            switch segment {
+            case .rollup(let s, let from, let to):
+                let table = s < 3600 ? "sightings_1m" : s < RollupStep.day ? "sightings_1h" : "sightings_1d"
+                parts.append(sightingsRows(table, within: "bucket >= \(from / Timestamp.nanosPerSecond) AND bucket < \(to / Timestamp.nanosPerSecond)",
+                                           bi: nil, extra: extra, prewhere: prewhere))
+            case .raw(let from, let to), .missing(let from, let to):
+                parts.append(ClickHouseRollups.rawPart(from, to, extra, prewhere: prewhere))
+            }
+        }
+        if parts.isEmpty { parts.append(ClickHouseRollups.rawPart(window.from, window.to, extra, prewhere: prewhere)) }
+        return parts.joined(separator: "\nUNION ALL\n")
+    }
+
+    /// The rollup buckets of the window (as the planner reads it) whose sightings rows (schema 004)
+    /// do not cover the same keys as their rollup rows: `bucket` (Unix seconds) per bucket where the
+    /// number of distinct keys (reporter, kind, proto, both ends) with traffic differs, under the
+    /// question's `--kind`, `--proto` and `--endpoint`. A store upgraded while a writer inserted, a
+    /// cluster whose other shard is not filled yet, a server that died between an insert's views:
+    /// their sightings lack keys of some buckets, and those buckets' sightings are not taken.
+    static func uncoveredBuckets(_ c: Context) -> String {
+        let (conditions, prewhere) = rowFilters(c)
+        let w = c.options.window
+        let extra = conditions.map { " AND " + $0 }.joined()
+        let pre = prewhere.map { "PREWHERE \($0) " } ?? ""
+        let segments = w.from < w.to ? Planner.plan(w, step: nil, below: nil) : []
+        var parts: [String] = []
+        for case .rollup(let s, let from, let to) in segments {
+            let range = "bucket >= \(from / Timestamp.nanosPerSecond) AND bucket < \(to / Timestamp.nanosPerSecond)"
+            let level = s < 3600 ? "1m" : s < RollupStep.day ? "1h" : "1d"
+            parts.append("""
+                SELECT bucket, uniqExact(reporter, kind, proto, src, dst) AS r, toUInt64(0) AS k FROM rollup_\(level)
+                \(pre)WHERE \(range)\(extra) AND (tx_packets != 0 OR tx_bytes != 0 OR rx_packets != 0 OR rx_bytes != 0) GROUP BY bucket
+                UNION ALL
+                SELECT bucket, toUInt64(0) AS r, uniqExact(reporter, kind, proto, src, dst) AS k FROM sightings_\(level)
+                \(pre)WHERE \(range)\(extra)
+                  AND (finalizeAggregation(tx_first) != toInt64(\(noFirst)) OR finalizeAggregation(rx_first) != toInt64(\(noFirst))) GROUP BY bucket
+                """)
+        }
+        if parts.isEmpty { return "" }
+        return """
+            SELECT bucket FROM (
+            \(parts.joined(separator: "\nUNION ALL\n"))
+            ) GROUP BY bucket HAVING sum(r) != sum(k)
+            """
+    }
+
+    /// A direction without raw rows in a sightings row (schema 004's sentinels).
+    static let noFirst = "9223372036854775807"
+    static let noLast = "-9223372036854775807"
 
     // MARK: flows
 
@@ -742,6 +831,32 @@ public struct ClickHouseQueries: Sendable {
             min(start_ns), argMin(span, start_ns), max(start_ns + span), argMax(span, start_ns + span),
             max(if(span = 0, start_ns, toInt64(-9223372036854775807)))
             """
+        // Each peer's first and last sighting to the raw row, from schema 004's tables over the same
+        // planned rows, asked at the same time as the sums (the prelude is read: the SQL holds its
+        // constants). Checked against the sums' sightings below.
+        let direct: Background<[String: (Sighting, Sighting)]>?
+        let uncovered: Background<Set<Int64>>?
+        if Self.rawRefinementOnly {
+            direct = nil
+            uncovered = nil
+        } else {
+            let sql = """
+                SELECT if(ef = \(q), et, ef) AS peer, \(sighting)
+                FROM (\(Self.edges(c, direction: true, windowSightings: true)))
+                GROUP BY peer
+                """
+            let queries = self
+            direct = Background {
+                var out: [String: (Sighting, Sighting)] = [:]
+                for f in try queries.select(sql).rows { out[f.string(0)] = Self.sightings(f, at: 1) }
+                return out
+            }
+            let guardSQL = Self.uncoveredBuckets(c)
+            uncovered = Background {
+                guard !guardSQL.isEmpty else { return [] }
+                return Set(try queries.select(guardSQL).rows.map { $0.int(0) * Timestamp.nanosPerSecond })
+            }
+        }
         let answer = try c.select("""
             SELECT if(ef = \(q), et, ef) AS peer,
                    sumIf(eb, ef = \(q)) AS sb, sumIf(eb, ef != \(q)) AS rb, sumIf(ep, ef = \(q)) AS sp, sumIf(ep, ef != \(q)) AS rp,
@@ -756,6 +871,20 @@ public struct ClickHouseQueries: Sendable {
         var firsts: [String: Sighting] = [:], lasts: [String: Sighting] = [:]
         for f in answer.rows {
             (firsts[f.string(0)], lasts[f.string(0)]) = Self.sightings(f, at: 9)
+        }
+        // A sighting in a rollup bucket takes the sightings tables' raw start when the tables cover
+        // that bucket's keys and the start lies in it; the others are refined from raw rows below.
+        if let found = try direct?.value(), let uncovered = try uncovered?.value() {
+            func taken(_ s: Sighting, _ t: Sighting?) -> Sighting? {
+                guard let t, t.span == 0, !uncovered.contains(s.start), t.start >= s.start, t.start < s.start + s.span else { return nil }
+                return t
+            }
+            for (peer, s) in firsts where s.span > 0 {
+                if let f = taken(s, found[peer]?.0) { firsts[peer] = f }
+            }
+            for (peer, s) in lasts where s.span > 0 {
+                if let l = taken(s, found[peer]?.1) { lasts[peer] = l }
+            }
         }
         try refine(c, &firsts, &lasts, sighting: sighting)
         let lastStarts = Set(lasts.values.map(\.start))
@@ -781,6 +910,10 @@ public struct ClickHouseQueries: Sendable {
                                   peerLabel: name == nil ? try labels.label(f.string(0), ports: ports, starOnly: e == "*") : nil)
         }
     }
+
+    /// Tests only: refine every sighting from the raw rows, as before schema 004
+    /// (`TAILFLOW_CLICKHOUSE_RAW_SIGHTINGS=1`), to compare both paths on one store.
+    static let rawRefinementOnly = ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_RAW_SIGHTINGS"] == "1"
 
     /// Where a peer was first or last seen: a raw row's window start (`span` 0) or a rollup bucket.
     struct Sighting: Hashable {

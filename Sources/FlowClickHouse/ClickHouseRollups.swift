@@ -110,6 +110,37 @@ enum ClickHouseRollups {
                 FROM \(finer) WHERE bucket >= \(lo / Timestamp.nanosPerSecond) AND bucket < \(hi / Timestamp.nanosPerSecond)
                 """, from: lo, to: hi))
         }
+        try refillSightings(client, from: from, through: through)
+    }
+
+    /// Inserts again the first and last sightings (schema 004) of the minutes holding
+    /// `[from, through]` from the raw rows there (one scan), then those minutes' hours and days
+    /// from the minute table. Min and max are idempotent: rows the views did write change nothing,
+    /// rows they missed (a server that died between an insert's raw rows and its views) are added.
+    static func refillSightings(_ client: ClickHouseClient, from: Nanoseconds, through: Nanoseconds) throws {
+        guard from <= through else { return }
+        let minute = 60 * Timestamp.nanosPerSecond
+        let lo = Timestamp.bucketStart(from, step: minute), hi = Timestamp.bucketStart(through, step: minute) + minute
+        let columns = "(bucket, reporter, kind, proto, src, dst, tx_first, tx_last, rx_first, rx_last)"
+        try client.run("""
+            INSERT INTO sightings_1m \(columns)
+            SELECT intDiv(start_ns, \(minute)) * 60 AS b, reporter, kind, proto, src, dst,
+                   minState(if(tx_packets != 0 OR tx_bytes != 0, start_ns, toInt64(\(ClickHouseQueries.noFirst)))),
+                   maxState(if(tx_packets != 0 OR tx_bytes != 0, start_ns, toInt64(\(ClickHouseQueries.noLast)))),
+                   minState(if(rx_packets != 0 OR rx_bytes != 0, start_ns, toInt64(\(ClickHouseQueries.noFirst)))),
+                   maxState(if(rx_packets != 0 OR rx_bytes != 0, start_ns, toInt64(\(ClickHouseQueries.noLast))))
+            FROM flows WHERE start_ns >= \(lo) AND start_ns < \(hi) AND kind != \(noRows)
+            GROUP BY b, reporter, kind, proto, src, dst
+            """)
+        for (table, step) in [("sightings_1h", Int64(3600)), ("sightings_1d", RollupStep.day)] {
+            try client.run("""
+                INSERT INTO \(table) \(columns)
+                SELECT intDiv(bucket, \(step)) * \(step) AS b, reporter, kind, proto, src, dst,
+                       minMergeState(tx_first), maxMergeState(tx_last), minMergeState(rx_first), maxMergeState(rx_last)
+                FROM sightings_1m WHERE bucket >= \(lo / Timestamp.nanosPerSecond) AND bucket < \(hi / Timestamp.nanosPerSecond)
+                GROUP BY b, reporter, kind, proto, src, dst
+                """)
+        }
     }
 
     /// Inserts into `table` the difference, per key, between `expected` (rows `kb, reporter, kind,

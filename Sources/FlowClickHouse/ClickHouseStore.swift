@@ -34,9 +34,47 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
     ///
     /// - throws: ``ClickHouseError``: the server cannot be reached or refuses, or (with `create`)
     ///   the schema is newer than this binary knows.
-    public init(client: ClickHouseClient, create: Bool) throws {
+    ///
+    /// - parameter sharesNodeTables: every use after the first takes the node tables the first
+    ///   read (``prelude(window:)``), instead of reading them again: for a command that answers
+    ///   from one view of the nodes (the CLI's reading commands; `scope` reads them twice at once,
+    ///   for its peers and for the window's configuration changes). Not for a long-running server,
+    ///   whose questions must see the nodes as they are when each starts.
+    public init(client: ClickHouseClient, create: Bool, sharesNodeTables: Bool = false) throws {
         self.client = client
+        self.sharesNodeTables = sharesNodeTables
         if create { checked.applied = try ClickHouseSchema.prepare(client, create: true) }
+    }
+
+    /// Whether uses after the first share its node tables (see ``init(client:create:sharesNodeTables:)``).
+    public let sharesNodeTables: Bool
+    /// The first use's node tables, once it has started reading them (``sharesNodeTables``).
+    private let shared = SharedDirectory()
+
+    final class SharedDirectory: @unchecked Sendable {
+        let lock = NSLock()
+        var started = false
+        let done = DispatchSemaphore(value: 0)
+        var result: Result<NodeDirectory, any Error>?
+
+        /// True for the first caller, who must ``publish(_:)``; the others then ``value()``.
+        func claim() -> Bool {
+            lock.withLock {
+                defer { started = true }
+                return !started
+            }
+        }
+
+        func publish(_ r: Result<NodeDirectory, any Error>) {
+            result = r
+            done.signal()
+        }
+
+        func value() throws -> NodeDirectory {
+            done.wait()
+            done.signal()
+            return try result!.get()
+        }
     }
 
     /// The schema migrations the store holds.
@@ -62,6 +100,21 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
     ///
     /// - throws: the check's ``ClickHouseError`` (as ``verified()`` words it), or the server's.
     func prelude(window: TimeWindow? = nil) throws -> (directory: NodeDirectory, windowHasData: Bool?) {
+        guard sharesNodeTables else { return try read(window: window) }
+        if shared.claim() {
+            let result = Result { try read(window: window) }
+            shared.publish(result.map(\.directory))
+            return try result.get()
+        }
+        // The first use's node tables (it checked the store); this use's window, if any, on its own.
+        let directory = try shared.value()
+        guard let window else { return (directory, nil) }
+        let any = try client.rows("SELECT count() FROM (SELECT 1 FROM flows WHERE start_ns >= \(window.from) AND start_ns < \(window.to) LIMIT 1)")
+        return (directory, any.first?.first.map { $0 != "0" } ?? false)
+    }
+
+    /// ``prelude(window:)``'s reads, in one request.
+    private func read(window: TimeWindow?) throws -> (directory: NodeDirectory, windowHasData: Bool?) {
         var selects = TaggedSelects()
         let due = { checked.lock.lock(); defer { checked.lock.unlock() }; return checked.applied == nil }()
         if due { ClickHouseSchema.addCheck(to: &selects, database: client.url.database) }

@@ -130,16 +130,26 @@ final class AnswerStream: ByteInput, @unchecked Sendable {
             queued += part.readableBytes
             _received += Int64(part.readableBytes)
             condition.broadcast()
-            return queued >= Self.window
+            // The wait for the reader starts as the window fills, in the same lock that counts the
+            // part: a watch between this and the wait below must not count that time as the server's.
+            let full = queued >= Self.window
+            if full, stalledSince == nil { stalledSince = now() }
+            return full
         }
         guard let full else { return false }
         if full {
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                     let resumeNow = condition.withLock { () -> Bool in
-                        guard queued >= Self.window, !abandoned, failed == nil, !Task.isCancelled else { return true }
+                        guard queued >= Self.window, !abandoned, failed == nil, !Task.isCancelled else {
+                            // The reader made room first: the stall ends here.
+                            if let since = stalledSince {
+                                stalled += now() - since
+                                stalledSince = nil
+                            }
+                            return true
+                        }
                         room = c
-                        stalledSince = now()
                         return false
                     }
                     if resumeNow { c.resume() }

@@ -119,18 +119,20 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// Opens the ClickHouse store, when one is chosen; `create` makes it (database and schema) when missing.
-    func openClickHouse(create: Bool) throws -> ClickHouseStore? {
+    func openClickHouse(create: Bool, sharesNodeTables: Bool = false) throws -> ClickHouseStore? {
         guard let url = try clickHouseURL() else { return nil }
-        return try Self.openClickHouse(url, create: create)
+        return try Self.openClickHouse(url, create: create, sharesNodeTables: sharesNodeTables)
     }
 
     /// Opens the ClickHouse store at `url` (password from `TAILFLOW_CLICKHOUSE_PASSWORD`).
-    static func openClickHouse(_ url: ClickHouseURL, create: Bool) throws -> ClickHouseStore {
+    /// - parameter sharesNodeTables: a command's reads after the first take the first one's node
+    ///   tables (``ClickHouseStore/init(client:create:sharesNodeTables:)``).
+    static func openClickHouse(_ url: ClickHouseURL, create: Bool, sharesNodeTables: Bool = false) throws -> ClickHouseStore {
         let password = ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_PASSWORD"]
         let client = ClickHouseClient(url: url, password: password) { attempt, error in
             Stderr.write("tailflow: \(error); retrying (attempt \(attempt + 1))\n")
         }
-        return try ClickHouseStore(client: client, create: create)
+        return try ClickHouseStore(client: client, create: create, sharesNodeTables: sharesNodeTables)
     }
 
     /// Opens the store to write, creating it when missing: SQLite or ClickHouse.
@@ -138,9 +140,10 @@ struct StoreOptions: ParsableArguments {
         try openClickHouse(create: true) ?? FlowStore(path: path)
     }
 
-    /// Opens the store to read, never creating it: SQLite or ClickHouse.
+    /// Opens the store to read, never creating it: SQLite or ClickHouse. A command answers from
+    /// one view of the nodes: on ClickHouse its reads share the first one's node tables.
     func openStorageForReading() throws -> any FlowStorage {
-        try openClickHouse(create: false) ?? FlowStore(path: path, access: .readOnly)
+        try openClickHouse(create: false, sharesNodeTables: true) ?? FlowStore(path: path, access: .readOnly)
     }
 
     /// Opens the SQLite store to write, creating it when missing (commands the ClickHouse backend lacks).

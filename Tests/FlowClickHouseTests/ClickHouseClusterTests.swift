@@ -45,6 +45,9 @@ extension ClickHouseBackendTests {
         let reporters = try shards.map { Set(try $0.query("SELECT DISTINCT reporter FROM gen.flows_local").split(separator: "\n")) }
         #expect(reporters[0].isDisjoint(with: reporters[1]) && !reporters[0].isEmpty && !reporters[1].isEmpty)
         // Each shard rolls up its own rows; the rollups over both hold what the raw rows do.
+        for table in ["sightings_1m", "sightings_1h", "sightings_1d"] {
+            #expect(try shards.allSatisfy { try Self.count($0, "SELECT count() FROM gen.\(table)_local") > 0 }, "\(table)")
+        }
         for table in ["rollup_1m", "rollup_1h", "rollup_1d"] {
             #expect(try shards.allSatisfy { try Self.count($0, "SELECT count() FROM gen.\(table)_local") > 0 }, "\(table)")
             #expect(try Self.count(shards[0], "SELECT sum(tx_bytes) FROM gen.\(table)")

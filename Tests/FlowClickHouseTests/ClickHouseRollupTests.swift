@@ -170,8 +170,8 @@ extension ClickHouseBackendTests {
         try await Self.expectSameAnswers(Self.rolledQuestions(a, b), db: db, store: store)
     }
 
-    /// A store written before schema 003 gets its rollups from the raw rows it holds when a
-    /// writer upgrades it; the answers are SQLite's.
+    /// A store written before schemas 003 and 004 gets its rollups and sightings from the raw rows
+    /// it holds when a writer upgrades it; the answers are SQLite's.
     @Test func storeBeforeRollupsIsFilledOnUpgrade() async throws {
         let server = try await ClickHouseServer.started()
         defer { server.stop() }
@@ -181,11 +181,12 @@ extension ClickHouseBackendTests {
                      "-o", logs, "--devices", devices])
         let store = server.storeURL(database: "old")
         for target in [["--db", db], ["--store", store]] { try await Self.ok(["ingest"] + target + [logs]) }
-        // As a store written before 003: no rollup tables, no record of 003.
-        for t in ["rollup_1m_feed", "rollup_1h_feed", "rollup_1d_feed", "rollup_1m", "rollup_1h", "rollup_1d"] {
+        // As a store written before 003 (and 004): no rollup or sightings tables, no record of 003 or 004.
+        for t in ["rollup_1m_feed", "rollup_1h_feed", "rollup_1d_feed", "rollup_1m", "rollup_1h", "rollup_1d",
+                  "sightings_1m_feed", "sightings_1h_feed", "sightings_1d_feed", "sightings_1m", "sightings_1h", "sightings_1d"] {
             _ = try server.query("DROP TABLE old.\(t)")
         }
-        let kept = try server.query("SELECT name, applied_ns FROM old.schema_migrations WHERE name != '003_rollups' FORMAT TabSeparated")
+        let kept = try server.query("SELECT name, applied_ns FROM old.schema_migrations WHERE name NOT IN ('003_rollups', '004_sightings') FORMAT TabSeparated")
         _ = try server.query("DROP TABLE old.schema_migrations")
         _ = try server.query("CREATE TABLE old.schema_migrations (name String, applied_ns Int64) ENGINE = MergeTree ORDER BY name")
         _ = try server.query("INSERT INTO old.schema_migrations FORMAT TabSeparated\n" + kept)
@@ -197,6 +198,7 @@ extension ClickHouseBackendTests {
         for table in ["rollup_1m", "rollup_1h", "rollup_1d"] {
             #expect(try Self.text(server, "SELECT sum(tx_bytes), sum(rx_packets) FROM old.\(table)") == raw, "\(table)")
         }
+        #expect(try Self.sightingsMatchRawRows(server, "old"), "the upgrade did not fill the sightings from the raw rows")
         let (a, b) = try await Self.busiest(db)
         try await Self.expectSameAnswers(Self.rolledQuestions(a, b), db: db, store: store)
     }

@@ -55,7 +55,7 @@ struct ClickHouseSchemaTests {
                     == ["INSERT INTO reporters_local (stable_id) SELECT reporter FROM flows_local"])
         // The real migrations: every table of them is sharded, flows and the rollups by reporter.
         #expect(ClickHouseSchema.shardedTables.isSuperset(of: ["flows", "reporters", "nodes", "node_addresses", "node_seen", "rejects",
-                                                               "rollup_1m", "rollup_1h", "rollup_1d"]))
+                                                               "rollup_1m", "rollup_1h", "rollup_1d", "sightings_1m", "sightings_1h", "sightings_1d"]))
     }
 }
 
