@@ -151,6 +151,14 @@ public final class Follower {
                     }
                 }
                 summary.checkpoint = try store.pullCheckpoint(apiURL: apiURL, tailnet: tailnet)?.checkpoint
+                // Summarize for `coverage` (schema/011) the hours the next poll does not fetch again
+                // (those before the checkpoint minus the overlap), as ingest does after it commits.
+                // A cache: failing to fill it loses nothing, so it is a warning.
+                if polled, let store = store as? FlowStore, let checkpoint = summary.checkpoint {
+                    do { try store.refreshCoverageHours(settledBefore: checkpoint - options.overlap) } catch {
+                        logger.warning("the hour summaries for coverage were not brought up to date, trying again after the next poll: \(error)")
+                    }
+                }
                 if let until = options.until, complete, let reached, reached >= until { break }
                 try await Task.sleep(for: options.poll)
             }

@@ -1,6 +1,7 @@
 public import FlowModel
 import GRDB
 import GRDBSQLite
+import Foundation
 
 /// What `coverage` needs of one hour of messages (`coverage_hours`, schema/011_coverage_hours.sql):
 /// per reporter its messages' count, the union of their windows and their `end − logged`
@@ -45,7 +46,8 @@ package struct CoverageHour: Equatable, Sendable {
     /// Ascending by (a, b, rest).
     package var sightings: [Sighting] = []
 
-    package static let version: UInt8 = 1
+    /// The format written; rows of an older one are stale (see ``encode(hour:)``).
+    package static let version: UInt8 = 2
     package static let length: Nanoseconds = 3_600 * Timestamp.nanosPerSecond
 
     /// The conversation of a row, as coverage keys it; nil for a row that names none (not
@@ -121,103 +123,257 @@ package struct CoverageHour: Equatable, Sendable {
         return out
     }
 
-    /// The packed encoding: a version byte (1); the reporters' count, then per reporter its id
-    /// (a delta from the previous one), messages, windows (count, then each start as a delta
-    /// from the previous window's end, or the hour's start, and its length) and offsets (count,
-    /// the first zig-zagged, then deltas); the sightings' count, then per sighting a, b (zig-zag
-    /// deltas from the previous), rest, the first reporter and its time (from the hour's start),
-    /// the second (0: none) and its time. Integers are LEB128 varints.
+    /// The period the encoding expects between a reporter's messages (the log interval, as
+    /// ``MessageGroup`` expects it): times are written as whole periods and what is left over.
+    static let period: Nanoseconds = 5 * Timestamp.nanosPerSecond
+
+    /// The packed encoding, format 2 (format 1, before issue 20, wrote every time as nanoseconds
+    /// from the one before: a row of another format is stale, read from the messages until a
+    /// refresh replaces it). Integers are LEB128 varints, unsigned unless
+    /// said; a *grid* value is `q << 1 | (r != 0)` and then, when r ≠ 0, r zig-zagged, for `q·P + r`
+    /// with q the nearest whole number of periods P (5 s); a *fine* value is `r << 2 | min(q, 3)`
+    /// and then `q − 3` when q ≥ 3, for `q·P + r` with `0 ≤ r < P`.
+    ///
+    /// - A version byte (2), the reporters' count; per reporter, ascending: its id (minus the
+    ///   previous id plus one), its messages, its windows' count and, when there are any, the
+    ///   first window's start (ns after the hour's start), then for each further window its
+    ///   start as a grid value after the previous start and the hole before it (from the
+    ///   previous window's end) as a fine value, and the last window's length as a grid value;
+    ///   its offsets' count and, when there are any, their unit (the greatest common divisor:
+    ///   `logged` is kept in milliseconds, so 1,000,000), the first zig-zagged and the
+    ///   differences, in units.
+    /// - The sightings' count; per sighting, ascending by (a, b, rest): a minus the previous a;
+    ///   b minus the previous b when a is the previous a, else b minus a; rest minus the
+    ///   previous rest when (a, b) is the previous (a, b), else rest; the first reporter (its
+    ///   place in the list above) and its time as a grid value after that reporter's first
+    ///   window start; the second reporter's place plus one (0: none) and its time likewise.
+    ///
+    /// A reporter that sends every 5 s costs about 4 bytes a window (the hole, a few hundred
+    /// microseconds of jitter) and 1 an offset; a sighting about 10 (format 1: 8, 3.6 and 22).
     package func encode(hour: Nanoseconds) -> [UInt8] {
         var out: [UInt8] = [Self.version]
-        func put(_ v: Int64) { RowCodec.putVarint(UInt64(bitPattern: v).zigzagged, &out) }
-        put(Int64(reporters.count))
-        var prevID: Int64 = 0
-        for r in reporters {
-            put(r.id &- prevID)
-            prevID = r.id
-            put(Int64(r.messages))
-            put(Int64(r.windows.count))
-            var cursor = hour
-            for (s, e) in r.windows {
-                put(s &- cursor)
-                put(e &- s)
-                cursor = e
+        func put(_ v: UInt64) { RowCodec.putVarint(v, &out) }
+        func put(_ v: Int) { RowCodec.putVarint(UInt64(v), &out) }
+        // Nonnegative by construction (``summarize(_:)``): windows ascend, do not touch, and
+        // start in the hour; a sighting's time is one of its reporter's message starts.
+        // (Wrapping arithmetic: nothing here traps, whatever the times.)
+        func grid(_ x: Int64) { grid(UInt64(bitPattern: x)) }
+        // A window's length may exceed Int64.max (from 1678 to 2262): unsigned.
+        func grid(_ u: UInt64) {
+            let p = UInt64(Self.period)
+            var (q, r) = (u / p, Int64(u % p))
+            if r >= Self.period / 2 { (q, r) = (q + 1, r - Self.period) }
+            put(q << 1 | (r != 0 ? 1 : 0))
+            if r != 0 { put(UInt64(bitPattern: r).zigzagged) }
+        }
+        func fine(_ x: Int64) {
+            let (q, r) = (x / Self.period, x % Self.period)
+            put(UInt64(bitPattern: r) << 2 | UInt64(bitPattern: min(q, 3)) & 3)
+            if q >= 3 { put(UInt64(bitPattern: q - 3)) }
+        }
+        put(reporters.count)
+        var place: [Int64: Int] = [:]
+        var firstStart: [Nanoseconds] = []
+        var previousID: Int64 = -1
+        for (i, r) in reporters.enumerated() {
+            put(UInt64(bitPattern: r.id &- previousID &- 1))
+            previousID = r.id
+            place[r.id] = i
+            firstStart.append(r.windows.first?.0 ?? hour)
+            put(r.messages)
+            put(r.windows.count)
+            if let first = r.windows.first {
+                put(UInt64(bitPattern: first.0 &- hour))
+                for w in 1..<r.windows.count {
+                    grid(r.windows[w].0 &- r.windows[w - 1].0)
+                    fine(r.windows[w].0 &- r.windows[w - 1].1)
+                }
+                grid(UInt64(bitPattern: r.windows[r.windows.count - 1].1 &- r.windows[r.windows.count - 1].0))
             }
-            put(Int64(r.offsets.count))
-            var prev: Int64 = 0
-            for o in r.offsets {
-                put(o &- prev)
-                prev = o
+            put(r.offsets.count)
+            if !r.offsets.isEmpty {
+                var unit: UInt64 = 0
+                for o in r.offsets { unit = Self.gcd(unit, o.magnitude) }
+                let u = Int64(bitPattern: max(unit, 1) <= UInt64(Int64.max) ? max(unit, 1) : 1)
+                put(UInt64(u))
+                var previous = r.offsets[0] / u
+                put(UInt64(bitPattern: previous).zigzagged)
+                for o in r.offsets.dropFirst() {
+                    put(UInt64(bitPattern: o / u &- previous))
+                    previous = o / u
+                }
             }
         }
-        put(Int64(sightings.count))
-        var (pa, pb): (Int64, Int64) = (0, 0)
+        put(sightings.count)
+        var (pa, pb, pr): (Int64, Int64, UInt64) = (0, 0, 0)
         for s in sightings {
-            put(s.a &- pa)
-            put(s.b &- pb)
-            (pa, pb) = (s.a, s.b)
-            RowCodec.putVarint(s.rest, &out)
-            put(s.first)
-            put(s.firstAt &- hour)
-            put(s.second)
-            if s.second != 0 { put(s.secondAt &- hour) }
+            put(UInt64(bitPattern: s.a &- pa))
+            put(UInt64(bitPattern: s.a == pa ? s.b &- pb : s.b &- s.a))
+            put(s.a == pa && s.b == pb ? s.rest &- pr : s.rest)
+            (pa, pb, pr) = (s.a, s.b, s.rest)
+            // Every sighting's reporters are in the list (``summarize(_:)``).
+            let f = place[s.first] ?? 0
+            put(f)
+            grid(s.firstAt &- (f < firstStart.count ? firstStart[f] : hour))
+            if s.second != 0, let p = place[s.second] {
+                put(p + 1)
+                grid(s.secondAt &- firstStart[p])
+            } else {
+                put(0)
+            }
         }
         return out
     }
 
+    static func gcd(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        var (x, y) = (a, b)
+        while y != 0 { (x, y) = (y, x % y) }
+        return x
+    }
+
+    /// Decodes a summary; a blob that is truncated, too long, of another format or with a value
+    /// out of range is an error naming the hour (summaries come from files nobody vouches for:
+    /// a case to import is a store), never a trap.
     package static func decode(_ blob: UnsafeRawBufferPointer, hour: Nanoseconds) throws -> CoverageHour {
+        func corrupt(_ why: String) -> StoreError {
+            StoreError(.corrupt, "the coverage summary of the hour \(Timestamp.formatRFC3339(hour)) is corrupt: \(why)")
+        }
+        guard blob.count >= 1, blob[0] == version else {
+            throw corrupt(blob.isEmpty ? "it is empty" : "unknown format \(blob[0])")
+        }
         var r = try BlobReader(blob, version: version, what: "coverage hour")
-        func get() throws -> Int64 { Int64(bitPattern: try r.varint().unzigzagged) }
-        func count() throws -> Int {
+        func get() throws -> UInt64 {
+            do { return try r.varint() } catch { throw corrupt("it is truncated") }
+        }
+        func count(_ what: String) throws -> Int {
             let n = try get()
-            guard n >= 0, n <= blob.count else { throw StoreError(.sqlite, "coverage hour blob is corrupt") }
+            guard n <= UInt64(blob.count - r.offset) else { throw corrupt("\(n) \(what) in \(blob.count - r.offset) bytes") }
             return Int(n)
         }
+        func add(_ a: Int64, _ b: Int64, _ what: String) throws -> Int64 {
+            let (v, o) = a.addingReportingOverflow(b)
+            guard !o else { throw corrupt("\(what) is out of range") }
+            return v
+        }
+        func nonnegative(_ v: UInt64, _ what: String) throws -> Int64 {
+            guard v <= UInt64(Int64.max) else { throw corrupt("\(what) is out of range") }
+            return Int64(v)
+        }
+        func periods(_ q: UInt64, plus r: Int64, _ what: String) throws -> Int64 {
+            guard q <= UInt64(Int64.max / period) else { throw corrupt("\(what) is out of range") }
+            return try add(Int64(q) * period, r, what)
+        }
+        func grid(_ what: String) throws -> UInt64 {
+            let v = try get()
+            let r = v & 1 != 0 ? Int64(bitPattern: try get().unzigzagged) : 0
+            let (qp, o) = (v >> 1).multipliedReportingOverflow(by: UInt64(period))
+            guard !o else { throw corrupt("\(what) is out of range") }
+            if r < 0 {
+                guard qp >= r.magnitude else { throw corrupt("\(what) is negative") }
+                return qp - r.magnitude
+            }
+            let (u, o2) = qp.addingReportingOverflow(UInt64(r))
+            guard !o2 else { throw corrupt("\(what) is out of range") }
+            return u
+        }
+        func fine(_ what: String) throws -> Int64 {
+            let v = try get()
+            guard v >> 2 < UInt64(period) else { throw corrupt("\(what) is out of range") }
+            var q = v & 3
+            if q == 3 {
+                let more = try get()
+                guard more <= UInt64(Int64.max) - 3 else { throw corrupt("\(what) is out of range") }
+                q += more
+            }
+            return try periods(q, plus: Int64(v >> 2), what)
+        }
+        // The hour's last nanosecond (the last hour of Int64 ends with it).
+        let (next, o) = hour.addingReportingOverflow(length)
+        let last = o ? Int64.max : next - 1
         var out = CoverageHour()
-        let reporters = try count()
+        let reporters = try count("reporters")
         out.reporters.reserveCapacity(reporters)
-        var id: Int64 = 0
+        var id: Int64 = -1
         for _ in 0..<reporters {
-            id = id &+ (try get())
+            id = try add(id, try nonnegative(try get(), "a reporter id") , "a reporter id")
+            id = try add(id, 1, "a reporter id")
             let messages = try get()
             // Values a question indexes or adds with: a damaged row must be an error, not a trap.
-            guard id >= 0, messages >= 0, messages < 1 << 40 else { throw StoreError(.sqlite, "coverage hour blob is corrupt") }
-            let windowCount = try count()
+            guard messages < 1 << 40 else { throw corrupt("reporter #\(id) has \(messages) messages") }
+            let windowCount = try count("windows")
             var windows: [(Nanoseconds, Nanoseconds)] = []
             windows.reserveCapacity(windowCount)
-            var cursor = hour
-            for _ in 0..<windowCount {
-                let s = cursor &+ (try get())
-                let e = s &+ (try get())
-                guard s <= e else { throw StoreError(.sqlite, "coverage hour blob is corrupt") }
-                windows.append((s, e))
-                cursor = e
+            if windowCount > 0 {
+                var start = try add(hour, try nonnegative(try get(), "a window start"), "a window start")
+                for _ in 1..<windowCount {
+                    let next = try add(start, try nonnegative(try grid("a window start"), "a window start"), "a window start")
+                    let windowEnd = try add(next, -(try fine("a hole")), "a window end")
+                    guard windowEnd >= start else { throw corrupt("reporter #\(id) has a window that ends before it starts") }
+                    windows.append((start, windowEnd))
+                    start = next
+                }
+                // start + length ≤ Int64.max, the length unsigned (it may be more than Int64.max).
+                let length = try grid("a window length")
+                guard length <= UInt64(bitPattern: Int64.max &- start) else { throw corrupt("a window end is out of range") }
+                windows.append((start, Int64(bitPattern: UInt64(bitPattern: start) &+ length)))
+                guard windows[0].0 >= hour, start <= last else { throw corrupt("reporter #\(id) has a window that starts outside the hour") }
             }
-            let offsetCount = try count()
+            let offsetCount = try count("offsets")
             var offsets: [Int64] = []
             offsets.reserveCapacity(offsetCount)
-            var prev: Int64 = 0
-            for _ in 0..<offsetCount {
-                prev = prev &+ (try get())
-                offsets.append(prev)
+            if offsetCount > 0 {
+                let unit = try nonnegative(try get(), "an offset unit")
+                guard unit > 0 else { throw corrupt("an offset unit is 0") }
+                var scaled = Int64(bitPattern: try get().unzigzagged)
+                for i in 0..<offsetCount {
+                    if i > 0 { scaled = scaled &+ Int64(bitPattern: try get()) }
+                    let (o, overflow) = scaled.multipliedReportingOverflow(by: unit)
+                    guard !overflow else { throw corrupt("an offset is out of range") }
+                    offsets.append(o)
+                }
             }
             out.reporters.append(Reporter(id: id, messages: Int(messages), windows: windows, offsets: offsets))
         }
-        let sightings = try count()
+        let sightings = try count("sightings")
         out.sightings.reserveCapacity(sightings)
-        var (a, b): (Int64, Int64) = (0, 0)
-        for _ in 0..<sightings {
-            a = a &+ (try get())
-            b = b &+ (try get())
-            let rest = try r.varint()
-            let first = try get(), firstAt = hour &+ (try get())
-            let second = try get()
-            let secondAt = second != 0 ? hour &+ (try get()) : 0
-            guard a >= 0, b >= 0, first >= 0, second >= 0 else { throw StoreError(.sqlite, "coverage hour blob is corrupt") }
-            out.sightings.append(Sighting(a: a, b: b, rest: rest, first: first, firstAt: firstAt, second: second, secondAt: secondAt))
+        func reporter(_ place: UInt64) throws -> (id: Int64, firstStart: Nanoseconds) {
+            guard place < UInt64(out.reporters.count) else { throw corrupt("a sighting names reporter \(place) of \(out.reporters.count)") }
+            guard let first = out.reporters[Int(place)].windows.first else {
+                throw corrupt("a sighting names reporter \(place) of \(out.reporters.count), which has no window")
+            }
+            return (out.reporters[Int(place)].id, first.0)
         }
-        guard r.atEnd else { throw StoreError(.sqlite, "coverage hour blob is corrupt") }
+        func time(after start: Nanoseconds) throws -> Nanoseconds {
+            let t = try add(start, try nonnegative(try grid("a sighting's time"), "a sighting's time"), "a sighting's time")
+            guard t <= last else { throw corrupt("a sighting's time is outside the hour") }
+            return t
+        }
+        var (a, b, rest): (Int64, Int64, UInt64) = (0, 0, 0)
+        for _ in 0..<sightings {
+            let na = try add(a, try nonnegative(try get(), "an address"), "an address")
+            let nb = try add(na == a ? b : na, try nonnegative(try get(), "an address"), "an address")
+            let v = try get()
+            rest = na == a && nb == b ? rest &+ v : v
+            (a, b) = (na, nb)
+            let first = try reporter(try get())
+            let firstAt = try time(after: first.firstStart)
+            let secondPlace = try get()
+            var (second, secondAt): (Int64, Nanoseconds) = (0, 0)
+            if secondPlace > 0 {
+                let s = try reporter(secondPlace - 1)
+                (second, secondAt) = (s.id, try time(after: s.firstStart))
+            }
+            out.sightings.append(Sighting(a: a, b: b, rest: rest, first: first.id, firstAt: firstAt, second: second, secondAt: secondAt))
+        }
+        guard r.atEnd else { throw corrupt("\(blob.count - r.offset) bytes are left over") }
         return out
+    }
+
+    /// The hour of a row's key (Unix seconds): an error when out of range (a crafted row).
+    static func hour(unixSeconds: Int64) throws -> Nanoseconds {
+        let (hour, o) = unixSeconds.multipliedReportingOverflow(by: Timestamp.nanosPerSecond)
+        guard !o else { throw StoreError(.corrupt, "a coverage summary's hour (\(unixSeconds) s) is out of range") }
+        return hour
     }
 
     /// The start of the hour a time falls in.
@@ -239,9 +395,10 @@ extension SQLiteSnapshot {
         s.bind(2, Timestamp.floorDivMod(to + Timestamp.nanosPerSecond - 1, Timestamp.nanosPerSecond).0)
         defer { s.reset() }
         while try s.step() {
-            let hour = s.int64(0) * Timestamp.nanosPerSecond
             let summary: CoverageHour
+            let hour: Nanoseconds
             do {
+                hour = try CoverageHour.hour(unixSeconds: s.int64(0))
                 summary = try CoverageHour.decode(s.blob(1), hour: hour)
             } catch where skippingDamaged {
                 continue
@@ -281,10 +438,14 @@ extension SQLiteSnapshot {
     /// The hours (starts) that have messages but no summary, ascending.
     func hoursWithoutSummary() throws -> [Nanoseconds] {
         guard let range = try timeRange() else { return [] }
+        // Only rows of the current format count: a refresh replaces the others (INSERT OR REPLACE),
+        // also those an older tailflow writes while this one runs.
         var kept: Set<Int64> = []
-        let s = try statement("SELECT hour FROM coverage_hours")
+        let s = try statement("SELECT hour FROM coverage_hours WHERE substr(summary, 1, 1) = x'0\(CoverageHour.version)'")
         defer { s.reset() }
-        while try s.step() { kept.insert(s.int64(0) * Timestamp.nanosPerSecond) }
+        while try s.step() {
+            if let hour = try? CoverageHour.hour(unixSeconds: s.int64(0)) { kept.insert(hour) }
+        }
         var out: [Nanoseconds] = []
         var hour = CoverageHour.hour(of: range.lowerBound)
         while hour <= range.upperBound {
@@ -367,15 +528,18 @@ extension FlowStore {
     /// hour instead of the hour's messages until a message of that hour is stored, changed or
     /// pruned (the writer and prune delete the hour's row in the same transaction).
     /// Only a process that holds no long-lived writer of this store may call it.
+    ///
+    /// - parameter settledBefore: Only the hours that end by this time (`follow` between its
+    ///   polls: the hours its next poll fetches again would lose their summary at once).
     @discardableResult
-    package func refreshCoverageHours(slice: Duration = .milliseconds(250)) throws -> Int {
+    package func refreshCoverageHours(slice: Duration = .milliseconds(250), settledBefore: Nanoseconds = .max) throws -> Int {
         var stored = 0
         var todo: [Nanoseconds]? = nil
         while true {
             let more: Bool = try sqlite {
                 try pool.write { db in
                     let snapshot = SQLiteSnapshot(db)
-                    if todo == nil { todo = try snapshot.hoursWithoutSummary() }
+                    if todo == nil { todo = try snapshot.hoursWithoutSummary().filter { $0 <= settledBefore - CoverageHour.length } }
                     stored += try snapshot.summarize(&todo!, for: slice)
                     return !todo!.isEmpty
                 }
@@ -384,31 +548,30 @@ extension FlowStore {
         }
     }
 
-    /// Compares every kept hour summary with its messages; returns the hours that differ
-    /// (`check --full`) and how many were compared.
-    func checkCoverageHours(_ db: Database) throws -> (checked: Int, differ: [Nanoseconds]) {
+    /// Compares every kept hour summary with its messages; returns how many were compared, the
+    /// hours whose summary differs (RFC 3339; a row that does not decode differs from anything)
+    /// and how many rows are of an older format (not compared: a question reads those hours'
+    /// messages and the next refresh replaces them), for `check --full`.
+    func checkCoverageHours(_ db: Database) throws -> (checked: Int, differ: [String], stale: Int) {
         let snapshot = SQLiteSnapshot(db)
-        var stored: [(Nanoseconds, CoverageHour)] = []
-        do {
-            try snapshot.coverageHours(from: .min / 2, to: .max / 2) { stored.append(($0, $1)) }
-        } catch let e as StoreError where e.code == .sqlite {
-            // A blob that does not decode differs from anything: find which, one at a time.
-            stored = []
-            var bad: [Nanoseconds] = []
-            for hour in try Int64.fetchAll(db, sql: "SELECT hour FROM coverage_hours ORDER BY hour") {
-                let h = hour * Timestamp.nanosPerSecond
-                do {
-                    try snapshot.coverageHours(from: h, to: h + 1) { stored.append(($0, $1)) }
-                } catch {
-                    bad.append(h)
-                }
+        var (checked, stale) = (0, 0)
+        var differ: [String] = []
+        let rows = try Row.fetchCursor(db, sql: "SELECT hour, summary FROM coverage_hours ORDER BY hour")
+        while let row = try rows.next() {
+            let seconds: Int64 = row[0]
+            let blob = (row[1] as Data?) ?? Data()
+            if let format = blob.first, format > 0, format < CoverageHour.version {
+                stale += 1
+                continue
             }
-            var differ = bad
-            for (hour, summary) in stored where try snapshot.summarizeHour(hour) != summary { differ.append(hour) }
-            return (stored.count + bad.count, differ.sorted())
+            checked += 1
+            guard let hour = try? CoverageHour.hour(unixSeconds: seconds) else {
+                differ.append("\(seconds) s (out of range)")
+                continue
+            }
+            let summary = try? blob.withUnsafeBytes { try CoverageHour.decode($0, hour: hour) }
+            if try summary != snapshot.summarizeHour(hour) { differ.append(Timestamp.formatRFC3339(hour)) }
         }
-        var differ: [Nanoseconds] = []
-        for (hour, summary) in stored where try snapshot.summarizeHour(hour) != summary { differ.append(hour) }
-        return (stored.count, differ)
+        return (checked, differ, stale)
     }
 }

@@ -23,6 +23,9 @@ public struct CheckReport: Sendable, Equatable, Codable {
     /// the hours whose summary differs (RFC 3339).
     public var coverageHoursChecked = 0
     public var coverageHoursDiffer: [String] = []
+    /// Hour summaries of an older format: not compared, not a problem (a question reads those
+    /// hours' messages, and the next refresh writes them in the current format).
+    public var coverageHoursStale = 0
     public var seconds = 0.0
 
     /// Everything found wrong, one line each (empty: the store is sound).
@@ -73,9 +76,10 @@ extension FlowStore {
                 guard report.integrity == ["ok"], report.schemaCurrent else { return }
                 try checkRollups(db, full: full, samples: samples, &report)
                 if full {
-                    let (checked, differ) = try checkCoverageHours(db)
+                    let (checked, differ, stale) = try checkCoverageHours(db)
                     report.coverageHoursChecked = checked
-                    report.coverageHoursDiffer = differ.map { Timestamp.formatRFC3339($0) }
+                    report.coverageHoursDiffer = differ
+                    report.coverageHoursStale = stale
                 }
             }
         }

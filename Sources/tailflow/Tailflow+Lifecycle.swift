@@ -142,7 +142,8 @@ extension Tailflow {
                 out += "rollups: \(report.bucketsChecked) buckets compared with their raw rows or finer buckets, \(report.mismatches.count) differ"
                 out += report.bucketsPruned > 0 ? ", \(report.bucketsPruned) skipped (what they sum was pruned)\n" : "\n"
                 if full {
-                    out += "coverage hours: \(report.coverageHoursChecked) summaries compared with their messages, \(report.coverageHoursDiffer.count) differ\n"
+                    out += "coverage hours: \(report.coverageHoursChecked) summaries compared with their messages, \(report.coverageHoursDiffer.count) differ"
+                    out += report.coverageHoursStale > 0 ? ", \(report.coverageHoursStale) of an older format (summarized again by the next ingest, pull, import, follow or serve)\n" : "\n"
                 }
                 out += String(format: "%.2f s\n", report.seconds)
                 Stdout.write(out)

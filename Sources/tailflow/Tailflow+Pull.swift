@@ -245,6 +245,13 @@ extension Tailflow {
                 return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
             }
             if showProgress { Stderr.write("\r\u{1B}[K") }
+            // The hours the follower left unsummarized (those its next poll would have fetched again),
+            // as pull does after it commits; a warning when it fails, as there.
+            if let sqlite = flowStore as? FlowStore {
+                do { try sqlite.refreshCoverageHours() } catch {
+                    Stderr.write("tailflow: warning: the hour summaries for coverage were not brought up to date (\(error)); coverage reads those hours' messages instead\n")
+                }
+            }
             for why in summary.forbidden { Stderr.write("tailflow: the \(why.prefix { $0 != ":" }) log was not followed:\(why.drop { $0 != ":" }.dropFirst())\n") }
             rejects.finish(total: summary.pulled.ingested.rejected)
             Stdout.write(Self.render(summary, format))

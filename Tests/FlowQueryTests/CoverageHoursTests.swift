@@ -4,7 +4,7 @@ import FlowGenerate
 import FlowIngest
 import FlowModel
 @testable import FlowQuery
-import FlowStore
+@testable import FlowStore
 import GRDB
 import Testing
 
@@ -110,9 +110,18 @@ struct CoverageHoursTests {
         let damaged = try store.check(full: true)
         #expect(damaged.coverageHoursDiffer == [Timestamp.formatRFC3339(hours[1] * Self.s)], "\(damaged.problems)")
         #expect(damaged.problems.contains { $0.hasPrefix("coverage: ") })
-        // A blob that does not decode is a finding too, not an error of the check.
-        try store.pool.write { try $0.execute(sql: "UPDATE coverage_hours SET summary = x'0102' WHERE hour = ?", arguments: [hours[0]]) }
-        #expect(try store.check(full: true).coverageHoursDiffer.count == 2)
+        // A blob that does not decode is a finding too, not an error of the check; so is a row
+        // whose hour is out of range (crafted: the check and a refresh must not trap on it).
+        try store.pool.write { db in
+            try db.execute(sql: "UPDATE coverage_hours SET summary = x'0202' WHERE hour = ?", arguments: [hours[0]])
+            try db.execute(sql: "INSERT INTO coverage_hours (hour, summary) VALUES (10000000000, x'02'), (0, x'00')")
+        }
+        let crafted = try store.check(full: true)
+        #expect(crafted.coverageHoursDiffer == ["1970-01-01T00:00:00Z", Timestamp.formatRFC3339(hours[0] * Self.s),
+                                                Timestamp.formatRFC3339(hours[1] * Self.s), "10000000000 s (out of range)"],
+                "\(crafted.coverageHoursDiffer)")
+        #expect(try store.refreshCoverageHours() == 0, "a damaged row of the current format stays (check names it)")
+        try store.pool.write { try $0.execute(sql: "DELETE FROM coverage_hours WHERE hour IN (0, 10000000000)") }
         // A question reads such an hour from its messages (the cache is never the only copy)
         // instead of failing: with the swapped row gone too, every answer is the messages' again.
         try store.pool.write { try $0.execute(sql: "DELETE FROM coverage_hours WHERE hour = ?", arguments: [hours[1]]) }
@@ -185,5 +194,79 @@ struct CoverageHoursTests {
         let fromSummaries = try QueryEngine(store: store).coverage(QueryOptions(window: window))
         try store.pool.write { try $0.execute(sql: "DELETE FROM coverage_hours") }
         #expect(try QueryEngine(store: store).coverage(QueryOptions(window: window)) == fromSummaries)
+    }
+
+    /// Summaries of format 1 (written before issue 20's format 2, or by an older tailflow still
+    /// running beside this one) are stale: questions read those hours' messages and answer the
+    /// same, `check --full` counts them apart (the store is sound), and the next refresh writes
+    /// every one of them again in format 2.
+    @Test func anUpgradedStoreAnswersTheSame() throws {
+        let dir = try Dir()
+        let (devices, lines) = try Self.generated(omitLogged: false)
+        let store = try dir.store("upgraded", devices, lines.flatMap { $0 })
+        let expected = try Self.answers(store)
+        try store.refreshCoverageHours()
+        let hours = try Self.summaries(store)
+        // As an older tailflow wrote them: the same summaries in format 1.
+        var sizes = (one: 0, two: 0)
+        try store.pool.write { db in
+            for hour in hours {
+                let blob = try #require(try Data.fetchOne(db, sql: "SELECT summary FROM coverage_hours WHERE hour = ?", arguments: [hour]))
+                let summary = try blob.withUnsafeBytes { try CoverageHour.decode($0, hour: hour * Self.s) }
+                let old = Self.formatOne(summary, hour: hour * Self.s)
+                sizes.one += old.count
+                sizes.two += blob.count
+                try db.execute(sql: "UPDATE coverage_hours SET summary = ? WHERE hour = ?", arguments: [Data(old), hour])
+            }
+        }
+        #expect(Double(sizes.two) < 0.6 * Double(sizes.one), "format 2: \(sizes.two) bytes, format 1: \(sizes.one)")
+        #expect(try Self.answers(store) == expected)
+        let stale = try store.check(full: true)
+        #expect(stale.isSound && stale.coverageHoursChecked == 0 && stale.coverageHoursStale == hours.count, "\(stale)")
+        #expect(try store.refreshCoverageHours() == hours.count)
+        let current = try store.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM coverage_hours WHERE substr(summary, 1, 1) = x'02'") }
+        #expect(current == hours.count)
+        #expect(try Self.answers(store) == expected)
+        let report = try store.check(full: true)
+        #expect(report.isSound && report.coverageHoursChecked == hours.count && report.coverageHoursStale == 0, "\(report.problems)")
+    }
+
+    /// Format 1 of a summary (schema/011, before issue 20): every time in nanoseconds from the one before.
+    static func formatOne(_ c: CoverageHour, hour: Int64) -> [UInt8] {
+        var out: [UInt8] = [1]
+        func put(_ v: Int64) { RowCodec.putVarint(UInt64(bitPattern: v).zigzagged, &out) }
+        put(Int64(c.reporters.count))
+        var prevID: Int64 = 0
+        for r in c.reporters {
+            put(r.id &- prevID)
+            prevID = r.id
+            put(Int64(r.messages))
+            put(Int64(r.windows.count))
+            var cursor = hour
+            for (s, e) in r.windows {
+                put(s &- cursor)
+                put(e &- s)
+                cursor = e
+            }
+            put(Int64(r.offsets.count))
+            var prev: Int64 = 0
+            for o in r.offsets {
+                put(o &- prev)
+                prev = o
+            }
+        }
+        put(Int64(c.sightings.count))
+        var (pa, pb): (Int64, Int64) = (0, 0)
+        for s in c.sightings {
+            put(s.a &- pa)
+            put(s.b &- pb)
+            (pa, pb) = (s.a, s.b)
+            RowCodec.putVarint(s.rest, &out)
+            put(s.first)
+            put(s.firstAt &- hour)
+            put(s.second)
+            if s.second != 0 { put(s.secondAt &- hour) }
+        }
+        return out
     }
 }

@@ -225,6 +225,10 @@ struct ExportImportTests {
         let reports = (try? JSONSerialization.jsonObject(with: Data(i.stdout.utf8))) as? [[String: Any]] ?? []
         let stored = try StoreDump.count(db, "SELECT coalesce(sum(messages), 0) FROM message_groups")
         #expect(reports.map { $0["messages"] as? Int ?? 0 }.reduce(0, +) == stored, "\(i.stdout)")
+        // Import summarizes the hours it changed for `coverage`, as ingest does (schema/011).
+        let hours = try StoreDump.count(target, "SELECT count(DISTINCT (id >> 24) / 60) FROM message_groups")
+        let summarized = try StoreDump.count(target, "SELECT count(*) FROM coverage_hours")
+        #expect(hours >= 2 && summarized == hours, "\(summarized) of \(hours) hours summarized")
         // The same content as the store the cases came from: messages, rollups, nodes, owners.
         #expect(try Dump.of(target) == Dump.of(db))
         // flows' cursors carry the store's own node ids; everything else is the same answer.
