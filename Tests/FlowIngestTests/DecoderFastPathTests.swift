@@ -154,3 +154,40 @@ struct DecoderFastPathTests {
         }
     }
 }
+
+extension DecoderFastPathTests {
+    /// An outcome with its JSON syntax errors told only as such: their line numbers and what the
+    /// scanner met next (the next line, or the end of a line decoded alone) differ by nature.
+    static func comparable(_ o: Outcome) -> Outcome {
+        Outcome(messages: o.messages, reasons: o.reasons.map { $0.hasPrefix("JSON syntax error") ? "JSON syntax error" : $0 })
+    }
+
+    /// Damaged input, decoded whole (the node cache filled by every line before) and line by line
+    /// (every node read afresh), at several buffer sizes: the same messages and the same reject
+    /// reasons (a field's reason word for word). JSON Lines only, and no damage adds or removes a line break, so each line is a
+    /// value of its own either way.
+    @Test(arguments: [1, 2, 3, 4] as [UInt64])
+    func damagedLinesDecodeAsWithoutTheCache(_ seed: UInt64) throws {
+        var rng = SplitMix(state: seed &* 0x2545_F491_4F6C_DD1D)
+        let sources = [Self.mixed, String(decoding: try Fixtures.bytes("containers/messages.jsonl"), as: UTF8.self)]
+        for source in sources {
+            let lines = source.split(separator: "\n").map { Array($0.utf8) }
+            for round in 0..<8 {
+                var damaged = lines
+                for _ in 0..<max(1, lines.count / 4) {
+                    let victim = Int.random(in: 0..<lines.count, using: &rng)
+                    damaged[victim] = DecoderFuzzTests.mutate(damaged[victim], &rng).filter { $0 != 0x0A && $0 != 0x0D }
+                }
+                let text = String(decoding: damaged.map { $0 + [0x0A] }.joined(), as: UTF8.self)
+                // Lines that are not valid UTF-8 become other text through String: keep the bytes' own
+                // lines only when they survive the round trip (the comparison needs the same input).
+                guard Array(text.utf8) == Array(damaged.map { $0 + [0x0A] }.joined()) else { continue }
+                let alone = Self.comparable(try Self.lineByLine(text))
+                for trickle in [nil, 7, 64] as [Int?] {
+                    let whole = Self.comparable(try Self.whole(text, trickle: trickle))
+                    #expect(whole == alone, "seed \(seed), round \(round), trickle \(String(describing: trickle))")
+                }
+            }
+        }
+    }
+}
