@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// The receivers (Splunk HEC, Elasticsearch bulk, plain), in process: what they store, what they answer.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(15)))
 struct ReceiverTests {
     @Test func everyReceiverStoresWhatIngestStores() async throws {
         let dir = TempDir()
