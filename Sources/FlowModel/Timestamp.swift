@@ -17,6 +17,14 @@ public enum Timestamp {
     /// than `Int64` nanoseconds hold, so a difference of two such times trapped the writer.
     public static let longestSpan: Nanoseconds = 3_155_760_000 * nanosPerSecond
 
+    /// `t - reference` when the two are at most ``longestSpan`` apart (either way), else nil:
+    /// the one check of a window's length and of a `logged` time's distance from its window.
+    @inline(__always)
+    public static func apart(_ t: Nanoseconds, from reference: Nanoseconds) -> Nanoseconds? {
+        let (difference, overflow) = t.subtractingReportingOverflow(reference)
+        return !overflow && difference.magnitude <= UInt64(longestSpan) ? difference : nil
+    }
+
     /// Parses an RFC 3339 timestamp such as `2026-11-01T10:00:04.999812345Z` or
     /// `2026-11-01T12:00:00+02:00` into nanoseconds since the epoch.
     ///

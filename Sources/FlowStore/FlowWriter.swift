@@ -246,11 +246,15 @@ final class FlowWriter: StoreWriter {
         precondition(inTransaction, "add(_:) outside a batch")
         // What the decoders reject (SPEC §1): differences of times the store keeps beside each other
         // must fit, or they would trap here or be stored as a group no reader accepts.
-        let (duration, late) = message.end.subtractingReportingOverflow(message.start)
-        let loggedApart = message.logged.map { $0.subtractingReportingOverflow(message.end) }
-        guard !late, duration >= 0, duration <= Timestamp.longestSpan,
-              loggedApart.map({ !$0.overflow && $0.partialValue.magnitude <= UInt64(Timestamp.longestSpan) }) ?? true else {
-            throw StoreError(.invalidMessage, "message of \(message.nodeID) at \(Timestamp.formatRFC3339(message.start)): its end or logged time is before its start or more than 100 years from it")
+        func invalid() -> StoreError {
+            StoreError(.invalidMessage, "message of \(message.nodeID) at \(Timestamp.formatRFC3339(message.start)): its end or logged time is before its start or more than 100 years from it")
+        }
+        guard let duration = Timestamp.apart(message.end, from: message.start), duration >= 0 else { throw invalid() }
+        // Milliseconds after the window's end, rounded down (negative when logged before it ended).
+        var loggedMs: Int64?
+        if let logged = message.logged {
+            guard let offset = Timestamp.apart(logged, from: message.end) else { throw invalid() }
+            loggedMs = Timestamp.floorDivMod(offset, 1_000_000).0
         }
         let reporter = try node(message.nodeID)
         // The rows as stored, built in a local array (the writer's, swapped out and back in): each
@@ -272,8 +276,6 @@ final class FlowWriter: StoreWriter {
             stored.append(StoredRow(kind: r.kind, proto: r.proto, src: src, srcPort: r.srcPort, dst: dst, dstPort: r.dstPort,
                                     txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes))
         }
-        // Milliseconds after the window's end, rounded down (negative when logged before it ended).
-        let loggedMs = loggedApart.map { Timestamp.floorDivMod($0.partialValue, 1_000_000).0 }
         // The key holds 24 bits of reporter (schema/009).
         guard reporter.id <= MessageGroup.reporterMask else {
             throw StoreError(.sqlite, "the store holds more than \(MessageGroup.reporterMask) nodes; message groups cannot name node #\(reporter.id)")

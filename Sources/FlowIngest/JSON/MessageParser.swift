@@ -81,15 +81,12 @@ struct MessageDraft {
         if let start, let end, end < start {
             problems.append("end \(Timestamp.formatRFC3339(end)) is before start \(Timestamp.formatRFC3339(start))")
         }
-        if let start, let end, end >= start, end.subtractingReportingOverflow(start).overflow || end - start > Timestamp.longestSpan {
+        if let start, let end, end >= start, Timestamp.apart(end, from: start) == nil {
             problems.append("end \(Timestamp.formatRFC3339(end)) is more than 100 years after start \(Timestamp.formatRFC3339(start))")
         }
-        if let end, let t = logged ?? serverTime {
-            let (apart, overflow) = t.subtractingReportingOverflow(end)
-            if overflow || apart.magnitude > UInt64(Timestamp.longestSpan) {
-                let field = logged != nil ? "logged" : "logtail.server_time"
-                problems.append("\(field) \(Timestamp.formatRFC3339(t)) is more than 100 years from end \(Timestamp.formatRFC3339(end))")
-            }
+        if let end, let t = logged ?? serverTime, Timestamp.apart(t, from: end) == nil {
+            let field = logged != nil ? "logged" : "logtail.server_time"
+            problems.append("\(field) \(Timestamp.formatRFC3339(t)) is more than 100 years from end \(Timestamp.formatRFC3339(end))")
         }
         guard problems.isEmpty, let nodeID, let start, let end else { return .invalid(problems.isEmpty ? ["nodeId: missing"] : problems) }
         return .message(FlowMessage(nodeID: nodeID, start: start, end: end, srcNode: srcNode, dstNodes: dstNodes, rows: rows, logged: logged ?? serverTime))
@@ -99,8 +96,7 @@ struct MessageDraft {
     @inline(__always)
     static func isWithinLongestSpan(_ t: Nanoseconds?, of reference: Nanoseconds) -> Bool {
         guard let t else { return true }
-        let (apart, overflow) = t.subtractingReportingOverflow(reference)
-        return !overflow && apart.magnitude <= UInt64(Timestamp.longestSpan)
+        return Timestamp.apart(t, from: reference) != nil
     }
 }
 
