@@ -212,7 +212,7 @@ let package = Package(
             path: "Tests/MemoryStore",
             swiftSettings: settings
         ),
-        .testTarget(name: "FlowModelTests", dependencies: ["FlowModel"], swiftSettings: settings),
+        .testTarget(name: "FlowModelTests", dependencies: ["FlowModel", "TestSupport"], swiftSettings: settings),
         // CZlib: the decoding-time tests gzip large inputs.
         .testTarget(name: "FlowIngestTests", dependencies: ["TestSupport", "FlowIngest", "FlowModel", "FlowStore", "CZlib"], swiftSettings: settings),
         .testTarget(
@@ -223,7 +223,7 @@ let package = Package(
         // Questions on both stores (SQLite and the in-memory one), on hand-written and generated data.
         .testTarget(
             name: "FlowQueryTests",
-            dependencies: ["FlowQuery", "FlowStore", "FlowIngest", "FlowModel", "FlowGenerate", "FlowFormat", "MemoryStore"],
+            dependencies: ["FlowQuery", "FlowStore", "FlowIngest", "FlowModel", "FlowGenerate", "FlowFormat", "MemoryStore", "TestSupport"],
             swiftSettings: settings
         ),
         .testTarget(

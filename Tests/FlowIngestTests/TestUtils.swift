@@ -47,17 +47,6 @@ struct Decoded {
     var digests: [Int64] { messages.map(\.digest) }
 }
 
-/// A small deterministic pseudo-random generator (SplitMix64) for fuzzing.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Builds JSON Lines of simple messages for volume tests.
 enum Synthetic {

@@ -1,6 +1,7 @@
 import FlowModel
 import Foundation
 import Testing
+import TestSupport
 
 /// The one-pass reader of `a.b.c.d:port` (ingest's hot path) against the reader of every form:
 /// it must read the usual form and leave everything else to the general reader, never reading a
@@ -29,7 +30,7 @@ struct SocketAddressTests {
 
     /// Random texts near the usual form (seeded): the two readers agree on every one.
     @Test func agreesWithTheGeneralReaderOnRandomText() {
-        var rng = SystemRandomNumberGenerator.Seeded(state: 20)
+        var rng = SplitMix(state: 20)
         let alphabet = Array("0123456789.:[]af".utf8)
         var usual = 0
         for n in 0..<200_000 {
@@ -58,19 +59,5 @@ struct SocketAddressTests {
         }
         // The random texts do reach the fast path, often.
         #expect(usual > 10_000)
-    }
-}
-
-extension SystemRandomNumberGenerator {
-    /// SplitMix64, seeded: the same texts at every run.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 }

@@ -4,6 +4,7 @@ import FlowModel
 @testable import FlowStore
 import GRDB
 import Testing
+import TestSupport
 
 /// The packed form of an hour summary (`coverage_hours`, format 2 since issue 20): every value
 /// a summary can hold comes back exactly, and a blob that is cut short, too long, of another

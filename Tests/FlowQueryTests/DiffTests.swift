@@ -5,6 +5,7 @@ import FlowModel
 import FlowStore
 import MemoryStore
 import Testing
+import TestSupport
 
 /// `diff` on a tailnet written by hand (a talker added, one removed, one ten times busier),
 /// and, as a property, against two `top` answers on generated data.

@@ -7,6 +7,7 @@ import FlowStore
 import GRDB
 import MemoryStore
 import Testing
+import TestSupport
 
 /// `edge_sums` (schema/010) answers `top` over long buckets; it must never change an answer:
 /// not when it is fresh, not after new traffic lands in a bucket it holds, not after the

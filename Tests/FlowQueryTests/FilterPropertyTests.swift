@@ -1,6 +1,7 @@
 import FlowModel
 @testable import FlowQuery
 import Testing
+import TestSupport
 
 /// `--where` through the planner: random expressions (generated trees, printed and
 /// parsed back) must give exactly what a naive reading of every raw row gives.

@@ -5,6 +5,7 @@ import FlowModel
 @testable import FlowQuery
 import FlowStore
 import Testing
+import TestSupport
 
 /// The server's writer folds the levels of a day and more in from the hour level once per hour
 /// of data (schema/012_rollup_marks.sql): until then they hold only the rows before their mark.

@@ -6,6 +6,7 @@ import FlowModel
 import FlowStore
 import MemoryStore
 import Testing
+import TestSupport
 
 /// The two implementations of the store protocol the property tests run against.
 enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
@@ -372,13 +373,3 @@ struct PlannerPropertyTests {
     }
 }
 
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -4,6 +4,7 @@ import FlowModel
 @testable import FlowQuery
 import FlowStore
 import Testing
+import TestSupport
 
 /// The shortcuts questions take (reading only what can match, building only the rows shown)
 /// must not change an answer: each is checked against the same question answered the long way.

@@ -5,6 +5,7 @@ import FlowModel
 @testable import FlowQuery
 import FlowStore
 import Testing
+import TestSupport
 
 /// After pruning, every question over a random window is either answered exactly as the
 /// unpruned store answers it, or refused with an error that names the retention; and it is
@@ -69,7 +70,7 @@ struct RetentionPropertyTests {
     @Test(arguments: 0..<10)
     func prunedAnswersEqualRawAnswersOrSayWhy(_ seed: UInt64) throws {
         let f = try #require(Self.fixture)
-        var rng = SeededRandom(seed: seed &+ 1)
+        var rng = SplitMix(state: seed &+ 1)
         // Keep periods counted back from 03:00: raw between 30 min and 5 h, each coarser level
         // at least as long (or forever).
         let now = Timestamp.parseRFC3339("2026-11-02T03:00:00Z")!
@@ -141,15 +142,3 @@ struct RetentionPropertyTests {
     }
 }
 
-/// A small deterministic generator (SplitMix64), so a failing seed can be rerun.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,6 +1,7 @@
 import FlowModel
 @testable import FlowQuery
 import Testing
+import TestSupport
 
 /// Questions answered together (``QueryEngine/answers(_:)``, one read per group) give exactly
 /// what each gives alone, on both stores, whatever the window, filters, steps and subjects.

@@ -77,7 +77,7 @@ struct MessageGroupTests {
     /// A group encodes and decodes to the same messages in identity order, whatever the times,
     /// digests (wide or negative ones too) and `logged`; every truncation of it, and a byte too many, is refused.
     @Test func aGroupRoundTripsAndEveryTruncationIsRefused() throws {
-        var rng = SplitMix64(state: 20)
+        var rng = SplitMix(state: 20)
         for round in 0..<50 {
             let minute = Int64.random(in: -100...30_000_000, using: &rng)
             var g = MessageGroup()
@@ -169,7 +169,7 @@ struct MessageGroupTests {
             migrator.registerMigration(m.name) { try $0.execute(sql: m.sql) }
         }
         try migrator.migrate(queue)
-        var rng = SplitMix64(state: 9)
+        var rng = SplitMix(state: 9)
         var records: [StoredMessageRecord] = []
         try queue.write { db in
             for id in 1...3 { try db.execute(sql: "INSERT INTO nodes (id, stable_id, first_report_ns, last_report_ns) VALUES (?, ?, 0, 0)", arguments: [id, "n\(id)"]) }
@@ -194,14 +194,3 @@ struct MessageGroupTests {
     }
 }
 
-/// A seeded generator: the same groups every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
