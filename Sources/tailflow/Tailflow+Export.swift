@@ -160,17 +160,9 @@ extension Tailflow {
             let target = try store.open()
             let targetPath = URL(fileURLWithPath: target.path).standardizedFileURL.path
             var reports: [ImportReport] = []
-            // Summarize the hours whose messages changed, for `coverage` (schema/011), as ingest does,
-            // once a file is merged, also when a later one fails (nothing before: a refused case must
-            // not wait for it). A cache: failing to fill it loses nothing (`coverage` reads those
-            // hours' messages), and what was merged is committed, so it is a warning, not the failure.
-            defer {
-                if !reports.isEmpty {
-                    do { try target.refreshCoverageHours() } catch {
-                        Stderr.write("tailflow: warning: the hour summaries for coverage were not brought up to date (\(error)); coverage reads those hours' messages instead\n")
-                    }
-                }
-            }
+            // Summarize the hours whose messages changed, as ingest does, once a file is merged, also
+            // when a later one fails (nothing before: a refused case must not wait for it).
+            defer { if !reports.isEmpty { Tailflow.refreshCoverageSummaries(target) } }
             for file in files {
                 if URL(fileURLWithPath: file).standardizedFileURL.path == targetPath {
                     throw StoreError(.sqlite, "cannot import a store into itself", path: file)

@@ -79,14 +79,7 @@ extension Tailflow {
             Stdout.write(Self.render(summary, format))
             // Count the edges of the long buckets this input changed, for `top` over weeks (schema/010).
             if summary.storedMessages > 0, let sqlite = storage as? FlowStore { try EdgeSumCache.refresh(sqlite) }
-            // Summarize the hours whose messages changed, and after an upgrade every hour, for `coverage` (schema/011).
-            // A cache: failing to fill it loses nothing (`coverage` reads those hours' messages), and
-            // what was stored is committed, so it is a warning, not the command's failure.
-            if let sqlite = storage as? FlowStore {
-                do { try sqlite.refreshCoverageHours() } catch {
-                    Stderr.write("tailflow: warning: the hour summaries for coverage were not brought up to date (\(error)); coverage reads those hours' messages instead\n")
-                }
-            }
+            Tailflow.refreshCoverageSummaries(storage)
             if !summary.failedSources.isEmpty {
                 // Messages already in the store (duplicates) count as stored: the other sources did land.
                 throw summary.storedMessages + summary.duplicates + summary.changes > 0 ? ExitCode(3) : ExitCode.failure

@@ -102,14 +102,7 @@ extension Tailflow {
                 }
             }
             if showProgress { Stderr.write("\r\u{1B}[K") }
-            // Summarize the hours whose messages changed, for `coverage` (schema/011), as ingest does.
-            // A cache: failing to fill it loses nothing (`coverage` reads those hours' messages), and
-            // what was stored is committed, so it is a warning, not the command's failure.
-            if let sqlite = flowStore as? FlowStore {
-                do { try sqlite.refreshCoverageHours() } catch {
-                    Stderr.write("tailflow: warning: the hour summaries for coverage were not brought up to date (\(error)); coverage reads those hours' messages instead\n")
-                }
-            }
+            Tailflow.refreshCoverageSummaries(flowStore)
             rejects.finish(total: summary.ingested.rejected)
             Stdout.write(Self.render(summary, format, what: "pulled"))
             if summary.ingested.rejected > 0 { throw ExitCode(3) }
@@ -245,13 +238,8 @@ extension Tailflow {
                 return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
             }
             if showProgress { Stderr.write("\r\u{1B}[K") }
-            // The hours the follower left unsummarized (those its next poll would have fetched again),
-            // as pull does after it commits; a warning when it fails, as there.
-            if let sqlite = flowStore as? FlowStore {
-                do { try sqlite.refreshCoverageHours() } catch {
-                    Stderr.write("tailflow: warning: the hour summaries for coverage were not brought up to date (\(error)); coverage reads those hours' messages instead\n")
-                }
-            }
+            // The hours the follower left unsummarized (those its next poll would have fetched again).
+            Tailflow.refreshCoverageSummaries(flowStore)
             for why in summary.forbidden { Stderr.write("tailflow: the \(why.prefix { $0 != ":" }) log was not followed:\(why.drop { $0 != ":" }.dropFirst())\n") }
             rejects.finish(total: summary.pulled.ingested.rejected)
             Stdout.write(Self.render(summary, format))

@@ -73,6 +73,17 @@ struct Tailflow: AsyncParsableCommand {
         throw ClickHouseUnsupported("tailflow \(type._commandName)")
     }
 
+    /// Brings `coverage`'s hour summaries (schema/011) up to date once a command has stored
+    /// messages: the hours whose messages changed, and after an upgrade every hour. A cache:
+    /// failing to fill it loses nothing (`coverage` reads those hours' messages), and what was
+    /// stored is committed, so it is a warning, not the command's failure. ClickHouse keeps none.
+    static func refreshCoverageSummaries(_ storage: any FlowStorage) {
+        guard let sqlite = storage as? FlowStore else { return }
+        do { try sqlite.refreshCoverageHours() } catch {
+            Stderr.write("tailflow: warning: the hour summaries for coverage were not brought up to date (\(error)); coverage reads those hours' messages instead\n")
+        }
+    }
+
     static func describe(_ error: any Error) -> String {
         String(describing: error)
     }
