@@ -64,6 +64,10 @@ final class FlowWriter: StoreWriter {
     /// The hours whose messages this batch stored or changed: their `coverage_hours` rows go
     /// before the commit (``FlowWriter+CoverageHours``).
     var hoursTouched = HoursTouched()
+    /// The hours whose coverage summaries this writer builds as it stores their messages
+    /// (``CoverageBuilds``; `ingest`), and whether the batch under way is the run's last.
+    var coverageBuilds = CoverageBuilds()
+    var coverageBuildsFinishing = false
     /// Run after each commit, between transactions (the long-lived writer bounds the log there).
     var afterCommit: (() -> Void)?
     /// The hours ``summarizeCoverageStep(budget:settledBefore:)`` has yet to summarize (nil: make the list).
@@ -172,6 +176,7 @@ final class FlowWriter: StoreWriter {
         inTransaction = true
         do {
             try loadMark()
+            try checkCoverageBuilds()
         } catch {
             rollback()
             throw error
@@ -186,6 +191,7 @@ final class FlowWriter: StoreWriter {
             try flushRollups()
             try flushNodes()
             try dropTouchedCoverageHours()
+            try writeBuiltCoverage(all: coverageBuildsFinishing)
             try exec("COMMIT")
             inTransaction = false
             afterCommit?()
@@ -221,6 +227,7 @@ final class FlowWriter: StoreWriter {
         minuteRollups.removeAll()
         dropGroups()
         hoursTouched = HoursTouched()
+        coverageBuilds.stop()
         longMark = nil
         longMarkChanged = false
     }
@@ -288,6 +295,7 @@ final class FlowWriter: StoreWriter {
                 groups[g].messages[i].loggedMs = loggedMs
                 groups[g].dirty = true
                 hoursTouched.add(message.start)
+                leaveCoverage(message.start)
             }
             return false
         }
@@ -298,6 +306,7 @@ final class FlowWriter: StoreWriter {
         stats.messages += 1
         stats.rows += stored.count
         hoursTouched.add(message.start)
+        try buildCoverage(reporter: reporter.id, start: message.start, end: message.end, loggedMs: loggedMs, rows: stored)
 
         reporter.reported(message.start)
         reporter.seen(message.start)

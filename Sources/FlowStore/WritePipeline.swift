@@ -38,6 +38,11 @@ public struct WritePolicy: Sendable, Equatable {
     /// the hours that ended more than ten minutes ago, 50 ms at a time, looking for such hours
     /// this often. nil: the writer leaves it to `ingest` and `pull` (which fill after they commit).
     public var summarizeCoverageEvery: Duration?
+    /// Whether the SQLite writer builds `coverage_hours` for the hours this run fills while it
+    /// stores their messages, writing each at a commit once the data has left it by ten minutes
+    /// and the rest at the last commit (`ingest`, `pull`: the refresh after the input then has
+    /// only the hours that held messages before, or were met again after being written).
+    public var buildsCoverage = false
 
     public init(rowsPerCommit: Int, secondsPerCommit: Double, durability: Durability, maxPendingRows: Int) {
         self.rowsPerCommit = rowsPerCommit
@@ -48,7 +53,11 @@ public struct WritePolicy: Sendable, Equatable {
 
     /// Files, standard input, pulls: large transactions, `synchronous = NORMAL`
     /// (an interrupted run is completed by running it again: ingest is idempotent).
-    public static let ingest = WritePolicy(rowsPerCommit: 500_000, secondsPerCommit: 2, durability: .normal, maxPendingRows: 250_000)
+    public static let ingest: WritePolicy = {
+        var policy = WritePolicy(rowsPerCommit: 500_000, secondsPerCommit: 2, durability: .normal, maxPendingRows: 250_000)
+        policy.buildsCoverage = true
+        return policy
+    }()
 
     /// The receivers of `tailflow serve`: every submission is committed before it is
     /// acknowledged, durably; concurrent senders share a commit (group commit).
@@ -286,6 +295,7 @@ package final class WritePipeline: @unchecked Sendable {
             try store.write(durability: policy.durability) { writer in
                 let sqliteWriter = writer as? FlowWriter
                 sqliteWriter?.deferLongLevels = policy.longLevelsLag
+                sqliteWriter?.coverageBuilds.on = policy.buildsCoverage
                 var batchRows = 0
                 var batchStarted = ContinuousClock.now
                 var waiting: [(CheckedContinuation<[Bool], any Error>, [Bool])] = []
@@ -434,6 +444,8 @@ package final class WritePipeline: @unchecked Sendable {
                         if group.contains(where: { $0.continuation == nil }) { throw error }
                     }
                 }
+                // The summaries still being built go with the last commit (or one of their own).
+                try sqliteWriter?.finishCoverageBuilds()
                 if writer.isInBatch { try commit() }
             }
         } catch {
