@@ -402,8 +402,10 @@ package final class WritePipeline: @unchecked Sendable {
                             // By index: a message bound to a loop variable is a copy (a retain of each of its parts).
                             for i in s.messages.indices {
                                 let isNew: Bool
-                                if let sqliteWriter, !s.digests.isEmpty {
-                                    isNew = try sqliteWriter.add(s.messages[i], digest: s.digests[i])
+                                if let sqliteWriter {
+                                    // The concrete writer: a call through the protocol passes a copy of
+                                    // the message (a retain and release of each of its parts).
+                                    isNew = try sqliteWriter.add(s.messages[i], digest: s.digests.isEmpty ? s.messages[i].digest : s.digests[i])
                                 } else {
                                     isNew = try writer.add(s.messages[i])
                                 }

@@ -25,6 +25,43 @@ struct MessageDigestTests {
         #expect(a.digest >= 0 && a.digest < 1 << 48)
     }
 
+    /// The identity is stored: it must never change. The node id is mixed in whole words where its
+    /// text is contiguous; this is the identity as computed byte by byte, for node ids of every
+    /// length up to 40 (ASCII and multi-byte), and one value pinned.
+    @Test func identityIsTheSameAsByteByByte() {
+        func byteByByte(_ m: FlowMessage) -> Int64 {
+            var h = MessageHasher()
+            for b in m.nodeID.utf8 { h.mix(byte: b) }
+            h.mix(UInt64(bitPattern: m.start))
+            h.mix(UInt64(bitPattern: m.end))
+            for r in m.rows {
+                h.mix(UInt64(r.kind.rawValue) | UInt64(r.proto) << 8 | UInt64(r.srcPort) << 16 | UInt64(r.dstPort) << 32
+                      | (r.src == nil ? 0 : 1) << 48 | (r.dst == nil ? 0 : 1) << 49)
+                if let s = r.src { h.mix(s.high); h.mix(s.low) }
+                if let d = r.dst { h.mix(d.high); h.mix(d.low) }
+                h.mix(UInt64(bitPattern: r.txPackets))
+                h.mix(UInt64(bitPattern: r.txBytes))
+                h.mix(UInt64(bitPattern: r.rxPackets))
+                h.mix(UInt64(bitPattern: r.rxBytes))
+            }
+            return Int64(bitPattern: h.finish() & 0xffff_ffff_ffff)
+        }
+        let alphabet = Array("abcXYZ0189-_é€")
+        var seed: UInt64 = 7
+        for length in 0...40 {
+            for _ in 0..<5 {
+                var id = ""
+                for _ in 0..<length {
+                    seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                    id.append(alphabet[Int(seed >> 33) % alphabet.count])
+                }
+                let m = FlowMessage(nodeID: id, start: Int64(length), end: 99, rows: length % 2 == 0 ? [row] : [])
+                #expect(m.digest == byteByByte(m), "node id \(id)")
+            }
+        }
+        #expect(FlowMessage(nodeID: "nOafoGd8x8ACNTRL", start: 10, end: 20, rows: [row]).digest == 0)
+    }
+
     @Test func servicePortIsTheLowerNonZeroPort() {
         #expect(row.servicePort == 443)
         var r = row
