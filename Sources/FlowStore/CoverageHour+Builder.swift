@@ -25,6 +25,9 @@ struct CoverageHourBuilder {
 
     private var place: [Int64: Int] = [:]
     private var reporters: [CoverageHour.Reporter] = []
+    /// Per reporter: whether a window came before the start of the one before it (its windows
+    /// are then sorted and merged at the end; in order, each is merged as it comes).
+    private var unordered: [Bool] = []
     private var found = MixTable<Key, Int>()
     private var sightings: [CoverageHour.Sighting] = []
     /// The reporter of the last message and its place (a reporter's messages mostly come together).
@@ -42,10 +45,23 @@ struct CoverageHourBuilder {
             p = reporters.count
             place[reporter] = p
             reporters.append(CoverageHour.Reporter(id: reporter, messages: 0, windows: [], offsets: []))
+            unordered.append(false)
         }
         last = (reporter, p)
         reporters[p].messages += 1
-        reporters[p].windows.append((start, max(end, start)))
+        // Windows that overlap or touch are one whatever the order they come in: merging them
+        // as they come keeps one entry per stretch of reports, not one per message.
+        let window = (start, max(end, start))
+        if let l = reporters[p].windows.last, window.0 >= l.0 {
+            if window.0 <= l.1 {
+                reporters[p].windows[reporters[p].windows.count - 1].1 = max(l.1, window.1)
+            } else {
+                reporters[p].windows.append(window)
+            }
+        } else {
+            if !reporters[p].windows.isEmpty { unordered[p] = true }
+            reporters[p].windows.append(window)
+        }
         if let offset { reporters[p].offsets.append(offset) }
         for r in rows {
             // As ``CoverageHour/conversation(_:)`` keys a row.
@@ -87,9 +103,11 @@ struct CoverageHourBuilder {
     /// The summary of the messages added.
     func finish() -> CoverageHour {
         var out = CoverageHour()
-        out.reporters = reporters.sorted { $0.id < $1.id }
-        for i in out.reporters.indices {
+        let order = reporters.indices.sorted { reporters[$0].id < reporters[$1].id }
+        out.reporters = order.map { reporters[$0] }
+        for (i, p) in order.enumerated() {
             out.reporters[i].offsets.sort()
+            guard unordered[p] else { continue }
             // The union of the windows, as reading them in order of their starts makes it.
             let windows = out.reporters[i].windows.sorted { $0.0 < $1.0 }
             var merged: [(Nanoseconds, Nanoseconds)] = []

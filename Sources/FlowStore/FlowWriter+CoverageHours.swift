@@ -69,15 +69,24 @@ extension FlowWriter {
 /// hour is built at most once, so the work stays linear whatever the order of the input: an
 /// hour met again after its summary was written (per-node files of a whole week, a message
 /// dated far ahead) is left to the refresh after the input, which reads it from the store,
-/// as every hour was before.
+/// as every hour was before. At most ``FlowWriter/coverageMaxBuilding`` hours are built at
+/// once, and an hour a batch did not add to is written at its commit, so memory stays bounded
+/// whatever the order (input running backwards in time included).
 struct CoverageBuilds {
     enum State {
-        /// Building: the index of its builder.
-        case building(Int)
+        /// Being built: in ``active``.
+        case building
         /// Its summary was written at a commit of this run.
         case written
         /// Left to the refresh after the input (it held messages before, or changed since written).
         case left
+    }
+
+    struct Active {
+        var hour: Int64
+        var builder: CoverageHourBuilder
+        /// The last batch that added to it.
+        var batch: Int
     }
 
     /// Whether the writer builds summaries at all (the policy's choice; off after a rollback,
@@ -85,28 +94,34 @@ struct CoverageBuilds {
     var on = false
     /// Per Unix hour.
     var states: [Int64: State] = [:]
-    var builders: [CoverageHourBuilder?] = []
-    /// The latest message start stored in this batch: hours that ended ten minutes before it are
-    /// written at its commit (the batch's, not the run's: one message dated far ahead makes
-    /// only its own batch write the hours early).
-    var newest: Nanoseconds = .min
-    /// The last hour added to, and its builder (a batch's messages mostly share an hour).
-    var last: (hour: Int64, builder: Int) = (.min, -1)
-    /// `PRAGMA data_version` after this writer's last commit: it changes when another connection commits.
+    /// The hours being built, and their builders.
+    var active: [Active] = []
+    /// The batch under way (counted by its commits).
+    var batch = 0
+    /// The last hour added to, and its place in ``active`` (a batch's messages mostly share an hour).
+    var last: (hour: Int64, index: Int) = (.min, -1)
+    /// `PRAGMA data_version` at the start of this writer's last batch: it changes when another connection commits.
     var dataVersion: Int64?
 
     /// Stops building: every hour not yet written is left to the refresh.
     mutating func stop() {
         on = false
         states.removeAll()
-        builders.removeAll()
+        active.removeAll()
+        last = (.min, -1)
+    }
+
+    /// Leaves an hour being built to the refresh.
+    mutating func leave(_ hour: Int64) {
+        states[hour] = .left
+        active.removeAll { $0.hour == hour }
         last = (.min, -1)
     }
 }
 
 extension FlowWriter {
-    /// How long after an hour's end (in message time) its built summary is written.
-    static let coverageSettle: Nanoseconds = 600 * Timestamp.nanosPerSecond
+    /// The most hours built at once; an hour met beyond them is left to the refresh.
+    static let coverageMaxBuilding = 24
 
     /// Adds a message just stored to its hour's builder (see ``CoverageBuilds``).
     @inline(__always)
@@ -115,11 +130,11 @@ extension FlowWriter {
         let hour = Timestamp.floorDivMod(start, CoverageHour.length).0
         let b: Int
         if coverageBuilds.last.hour == hour {
-            b = coverageBuilds.last.builder
+            b = coverageBuilds.last.index
         } else {
             switch coverageBuilds.states[hour] {
-            case .building(let i)?:
-                b = i
+            case .building?:
+                b = coverageBuilds.active.firstIndex { $0.hour == hour }!
             case .written?:
                 coverageBuilds.states[hour] = .left
                 coverageBuilds.last = (.min, -1)
@@ -130,62 +145,58 @@ extension FlowWriter {
             case nil:
                 // Messages stored before this run (its own earlier commits are in `states`).
                 let from = hour * CoverageHour.length
-                if try SQLiteSnapshot(db).hasMessages(from: from, to: from + CoverageHour.length) {
+                if try coverageBuilds.active.count >= Self.coverageMaxBuilding
+                    || SQLiteSnapshot(db).hasMessages(from: from, to: from + CoverageHour.length) {
                     coverageBuilds.states[hour] = .left
                     coverageBuilds.last = (.min, -1)
                     return
                 }
-                b = coverageBuilds.builders.count
-                coverageBuilds.builders.append(CoverageHourBuilder())
-                coverageBuilds.states[hour] = .building(b)
+                b = coverageBuilds.active.count
+                coverageBuilds.active.append(CoverageBuilds.Active(hour: hour, builder: CoverageHourBuilder(), batch: coverageBuilds.batch))
+                coverageBuilds.states[hour] = .building
             }
             coverageBuilds.last = (hour, b)
+            coverageBuilds.active[b].batch = coverageBuilds.batch
         }
         // The header a reader gets back: `logged` is kept in milliseconds after the end.
-        coverageBuilds.builders[b]!.add(reporter: reporter, start: start, end: end,
-                                        offset: loggedMs.map { -$0 * 1_000_000 }, rows: rows)
-        if start > coverageBuilds.newest { coverageBuilds.newest = start }
+        coverageBuilds.active[b].builder.add(reporter: reporter, start: start, end: end,
+                                             offset: loggedMs.map { -$0 * 1_000_000 }, rows: rows)
     }
 
     /// A stored message changed (a later copy filled in its `logged`): its hour is left to the refresh.
     func leaveCoverage(_ start: Nanoseconds) {
         guard coverageBuilds.on else { return }
-        let hour = Timestamp.floorDivMod(start, CoverageHour.length).0
-        if case .building(let i)? = coverageBuilds.states[hour] { coverageBuilds.builders[i] = nil }
-        coverageBuilds.states[hour] = .left
-        coverageBuilds.last = (.min, -1)
+        coverageBuilds.leave(Timestamp.floorDivMod(start, CoverageHour.length).0)
     }
 
-    /// Writes the built summaries of the hours that ended ``coverageSettle`` before the newest
-    /// message (all of them when `all`), in the batch's transaction, after the touched hours'
-    /// rows were deleted.
+    /// Writes, in the batch's transaction and after the touched hours' rows were deleted, the
+    /// built summaries of the hours the batch did not add to (all of them when `all`): the data
+    /// has moved on from them, whichever way it runs in time. (An hour a later batch adds to
+    /// again is left to the refresh.)
     func writeBuiltCoverage(all: Bool) throws {
-        defer { coverageBuilds.newest = .min }
-        guard coverageBuilds.on, !coverageBuilds.builders.isEmpty else { return }
-        let (settled, overflow) = coverageBuilds.newest.subtractingReportingOverflow(Self.coverageSettle + CoverageHour.length)
-        var done: [Int64] = []
-        for (hour, state) in coverageBuilds.states {
-            guard case .building = state else { continue }
-            if all || (!overflow && hour * CoverageHour.length <= settled) { done.append(hour) }
+        defer {
+            coverageBuilds.batch += 1
+            // The next batch stamps the hours it adds to from its first message of each.
+            coverageBuilds.last = (.min, -1)
+        }
+        guard coverageBuilds.on, !coverageBuilds.active.isEmpty else { return }
+        var done: [Int] = []
+        for (i, a) in coverageBuilds.active.enumerated() where all || a.batch != coverageBuilds.batch {
+            done.append(i)
         }
         guard !done.isEmpty else { return }
-        done.sort()
         let put = try RawStatement(cached: db, "INSERT OR REPLACE INTO coverage_hours (hour, summary) VALUES (?, ?)")
-        for hour in done {
-            guard case .building(let i)? = coverageBuilds.states[hour], let builder = coverageBuilds.builders[i] else { continue }
-            let start = hour * CoverageHour.length
-            put.bind(1, hour * 3_600)
-            put.bind(2, blob: builder.finish().encode(hour: start))
+        for i in done {
+            let a = coverageBuilds.active[i]
+            let start = a.hour * CoverageHour.length
+            put.bind(1, a.hour * 3_600)
+            put.bind(2, blob: a.builder.finish().encode(hour: start))
             defer { put.reset() }
             try put.run()
-            coverageBuilds.builders[i] = nil
-            coverageBuilds.states[hour] = .written
+            coverageBuilds.states[a.hour] = .written
         }
-        coverageBuilds.last = (.min, -1)
-        // The builders' list only grows while hours are built; empty it once none is left.
-        if !coverageBuilds.states.values.contains(where: { if case .building = $0 { true } else { false } }) {
-            coverageBuilds.builders.removeAll()
-        }
+        let written = Set(done)
+        coverageBuilds.active = coverageBuilds.active.enumerated().filter { !written.contains($0.offset) }.map(\.element)
     }
 
     /// `PRAGMA data_version` of this connection.
@@ -196,7 +207,7 @@ extension FlowWriter {
         return s.int64(0)
     }
 
-    /// At the start of a batch: another connection's commit since this writer's last one may
+    /// At the start of a batch: another connection's commit since this writer's last batch may
     /// have stored messages in the hours being built, so building stops.
     func checkCoverageBuilds() throws {
         guard coverageBuilds.on else { return }
@@ -206,13 +217,14 @@ extension FlowWriter {
     }
 
     /// Ends the run's building: writes every summary still built, in the batch under way or in a
-    /// transaction of its own. The pipeline calls it before its last commit.
-    func finishCoverageBuilds() throws {
-        guard coverageBuilds.on else { return }
+    /// transaction of its own. The pipeline calls it before its last commit. A summary is a cache:
+    /// failing to write one in a transaction of its own loses nothing (the refresh makes it).
+    func finishCoverageBuilds() {
+        guard coverageBuilds.on, !coverageBuilds.active.isEmpty else { return }
         if inTransaction {
             coverageBuildsFinishing = true
-        } else if coverageBuilds.states.values.contains(where: { if case .building = $0 { true } else { false } }) {
-            try inOwnTransaction { try writeBuiltCoverage(all: true) }
+        } else {
+            do { try inOwnTransaction { try writeBuiltCoverage(all: true) } } catch {}
         }
     }
 }

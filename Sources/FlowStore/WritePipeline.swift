@@ -39,7 +39,7 @@ public struct WritePolicy: Sendable, Equatable {
     /// this often. nil: the writer leaves it to `ingest` and `pull` (which fill after they commit).
     public var summarizeCoverageEvery: Duration?
     /// Whether the SQLite writer builds `coverage_hours` for the hours this run fills while it
-    /// stores their messages, writing each at a commit once the data has left it by ten minutes
+    /// stores their messages, writing each at the first commit of a batch that did not add to it
     /// and the rest at the last commit (`ingest`, `pull`: the refresh after the input then has
     /// only the hours that held messages before, or were met again after being written).
     public var buildsCoverage = false
@@ -152,8 +152,10 @@ package final class WritePipeline: @unchecked Sendable {
     package let policy: WritePolicy
     private let condition = NSCondition()
     private var pending: [Submission] = []
-    /// Submissions the writer has stored: released by the next submitter, so that freeing
-    /// their messages costs the submitter's thread, not the writer's (the busier one).
+    /// Submissions the writer has stored whose submitters waited for them (`serve`): released by
+    /// the next submitter, so that freeing their messages costs the submitter's thread, not the
+    /// writer's (the busier one there). Enqueued work is freed by the writer (`ingest`: its
+    /// decoding thread is the busier one).
     private var spent: [Submission] = []
     /// Rows queued for the writer.
     private var pendingRows = 0
@@ -420,9 +422,13 @@ package final class WritePipeline: @unchecked Sendable {
                             if let c = s.continuation { waiting.append((c, flags)) }
                             applied += 1
                         }
-                        condition.lock()
-                        spent.append(contentsOf: group)
-                        condition.unlock()
+                        // Work someone waits for is freed by the next submitter (`serve`: its writer is
+                        // the busier thread); enqueued work here (`ingest`: the decoding thread is).
+                        if group.contains(where: { $0.continuation != nil }) {
+                            condition.lock()
+                            spent.append(contentsOf: group)
+                            condition.unlock()
+                        }
                         // Nobody waits for commits of enqueued work: they batch by size and time.
                         if !waiting.isEmpty || batchRows >= policy.rowsPerCommit
                             || ContinuousClock.now - batchStarted >= .seconds(policy.secondsPerCommit) {
@@ -447,7 +453,7 @@ package final class WritePipeline: @unchecked Sendable {
                     }
                 }
                 // The summaries still being built go with the last commit (or one of their own).
-                try sqliteWriter?.finishCoverageBuilds()
+                sqliteWriter?.finishCoverageBuilds()
                 if writer.isInBatch { try commit() }
             }
         } catch {

@@ -59,7 +59,7 @@ struct MessageDigestTests {
                 #expect(m.digest == byteByByte(m), "node id \(id)")
             }
         }
-        #expect(FlowMessage(nodeID: "nOafoGd8x8ACNTRL", start: 10, end: 20, rows: [row]).digest == 0)
+        #expect(FlowMessage(nodeID: "nOafoGd8x8ACNTRL", start: 10, end: 20, rows: [row]).digest == 182_711_663_888_300)
     }
 
     @Test func servicePortIsTheLowerNonZeroPort() {
