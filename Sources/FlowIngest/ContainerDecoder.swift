@@ -62,6 +62,9 @@ public final class ContainerDecoder {
     var done = false
     var levels: [Level] = []
     let cache = ParseCache()
+    /// Whether the parser takes its shortcuts and reuses nodes read before: off only to compare
+    /// the shortcuts with the general path (`DecoderFastPathTests`).
+    var fastPaths = true
     var resyncing = false
     /// Where the search for the next line break goes on during a resync; `nil` when it starts.
     var resyncFrom: Int?
@@ -198,8 +201,9 @@ public final class ContainerDecoder {
             levels.append(.array(.start, line: lineNumber(at: start)))
             return nil
         }
-        var parser = MessageParser(bytes, at: start, cache: cache)
+        var parser = MessageParser(bytes, at: start, cache: fastPaths ? cache : nil)
         parser.detectsChanges = detectsChanges
+        parser.fastPaths = fastPaths
         // One switch that consumes the value: every `if case` on it was a copy of a whole message.
         switch try parser.parseValue(allowEnvelope: true) {
         case .message(let m):

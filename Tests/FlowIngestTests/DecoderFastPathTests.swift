@@ -120,9 +120,8 @@ struct DecoderFastPathTests {
         #expect(try rows(usual) == want)
         #expect(try rows(spaced) == want)
         #expect(try rows(reordered) == want)
-        // Escaped keys are other keys to the decoder (as before): ignored, the counters stay 0.
-        #expect(try rows(escaped) == [FlowRow(kind: .virtual, proto: 0, src: nil, srcPort: 0, dst: IPAddress("100.64.0.2"), dstPort: 5353,
-                                              txPackets: 11, txBytes: 0, rxPackets: 33, rxBytes: 4444)])
+        // Escaped keys are the keys they spell, as to every JSON reader (they were ignored before).
+        #expect(try rows(escaped) == want)
         // A key given twice is refused whichever path reads either copy.
         let twice = try Self.whole(Self.message(src: "null", dsts: [], conn: #"{"txBytes":1, "txBytes" :2}"#) + "\n", trickle: trickle)
         #expect(twice.messages.isEmpty && twice.reasons.first?.contains("txBytes: duplicate key") == true)
@@ -189,5 +188,81 @@ extension DecoderFastPathTests {
                 }
             }
         }
+    }
+}
+
+extension DecoderFastPathTests {
+    /// Decodes `bytes` with the shortcuts and the node cache on or off.
+    static func outcome(_ bytes: [UInt8], fastPaths: Bool, trickle: Int?) throws -> (Outcome, [String]) {
+        let input: any ByteInput = trickle.map { TrickleInput(bytes, step: $0) } ?? MemoryInput(bytes)
+        let decoder = ContainerDecoder(source: "fuzz", input: input)
+        decoder.fastPaths = fastPaths
+        let d = try Decoded(decoder)
+        let places = d.rejects.map { "\($0.location.line ?? 0):\($0.location.offset)" }
+        return (Outcome(messages: d.messages.map(Seen.init), reasons: d.rejects.map(\.reason)), places)
+    }
+
+    /// Damaged input of every container, decoded with the shortcuts (connection keys by their
+    /// bytes, plain counters, `a.b.c.d:port` in one pass, nodes by their first bytes) and without
+    /// any: the same messages, the same reject reasons word for word, at the same places.
+    @Test(arguments: [1, 2, 3, 4, 5, 6] as [UInt64])
+    func damagedInputDecodesAsWithTheShortcutsOff(_ seed: UInt64) throws {
+        var rng = SplitMix(state: seed &* 0x9E37_79B9_7F4A_7C15)
+        let corpus = try DecoderFuzzTests.corpus() + [Array(Self.mixed.utf8), Synthetic.jsonl(count: 40, rows: 3)]
+        var messages = 0, rejects = 0
+        for round in 0..<120 {
+            let base = corpus[Int.random(in: 0..<corpus.count, using: &rng)]
+            let input = round % 6 == 0 ? base : DecoderFuzzTests.mutate(base, &rng)
+            let trickle = [nil, 1, 7, 4096][Int.random(in: 0..<4, using: &rng)] as Int?
+            let fast = try Self.outcome(input, fastPaths: true, trickle: trickle)
+            let general = try Self.outcome(input, fastPaths: false, trickle: trickle)
+            #expect(fast.0 == general.0, "seed \(seed), round \(round), trickle \(String(describing: trickle))")
+            #expect(fast.1 == general.1, "seed \(seed), round \(round): reject places")
+            messages += fast.0.messages.count
+            rejects += fast.0.reasons.count
+        }
+        // The comparison saw both kinds of outcome.
+        #expect(messages > 100 && rejects > 10, "\(messages) messages, \(rejects) rejects")
+    }
+
+    /// Keys and values written with JSON escapes mean what they spell, as to every JSON reader:
+    /// before, an escaped key was an unknown key (its field silently missing) and an escaped
+    /// time or address was refused.
+    @Test(arguments: [nil, 1, 11] as [Int?])
+    func escapedKeysAndValuesAreWhatTheySpell(_ trickle: Int?) throws {
+        let plain = #"{"nodeId":"nSRC0000000CNTRL","start":"2026-11-02T00:00:00Z","end":"2026-11-02T00:00:05Z","logged":"2026-11-02T00:00:07Z","srcNode":{"nodeId":"nSRC0000000CNTRL","name":"web-1","addresses":["100.64.0.1"],"tags":["tag:web"]},"dstNodes":[{"nodeId":"nDST0000000CNTRL","name":"db-1","addresses":["100.64.0.2"]}],"virtualTraffic":[{"proto":6,"src":"100.64.0.1:443","dst":"100.64.0.2:5000","txPkts":1,"txBytes":2,"rxPkts":3,"rxBytes":4}],"exitTraffic":[{"proto":17,"src":"100.64.0.1:53","dst":"8.8.8.8:53","txPkts":5,"txBytes":6}]}"#
+        let escaped = #"{"\u006eodeId":"nSRC0000000CNTRL","st\u0061rt":"2026\u002d11-02T00:00:00Z","\u0065nd":"2026-11-02T00:00:05\u005a","logg\u0065d":"2026-11-02T00:00:07Z","srcN\u006fde":{"node\u0049d":"nSRC0000000CNTRL","n\u0061me":"web-1","\u0061ddresses":["100.64.0.\u0031"],"t\u0061gs":["tag:web"]},"dst\u004eodes":[{"nodeId":"nDST0000000CNTRL","name":"db-1","addresses":["100.64.0.2"]}],"virtual\u0054raffic":[{"pr\u006fto":6,"\u0073rc":"100.64.0.1:\u0034\u0034\u0033","dst":"100.64.0.2:5000","txPkts":1,"tx\u0042ytes":2,"rxPkts":3,"rxBytes":4}],"exit\u0054raffic":[{"proto":17,"src":"100.64.0.1:53","dst":"8.8.8.8:53","txPkts":5,"txBytes":6}]}"#
+        let want = try Self.whole(plain + "\n", trickle: trickle)
+        #expect(want.reasons.isEmpty && want.messages.count == 1)
+        #expect(want.messages.first?.rows.count == 2 && want.messages.first?.logged != nil)
+        let got = try Self.whole(escaped + "\n", trickle: trickle)
+        #expect(got == want)
+        let general = try Self.outcome(Array((escaped + "\n").utf8), fastPaths: false, trickle: trickle).0
+        #expect(general == want)
+
+        // A log-service record's server time, escaped, still stands in for a missing `logged`.
+        let logtail = #"{"nodeId":"n1","start":"2026-11-02T00:00:00Z","end":"2026-11-02T00:00:05Z","logtail":{"\u0073erver_time":"2026-11-02T00:00:0\u0039Z"},"virtualTraffic":[{"proto":6,"txBytes":1}]}"#
+        let lt = try Self.whole(logtail + "\n", trickle: trickle)
+        #expect(lt.messages.first?.logged == Timestamp.parseRFC3339("2026-11-02T00:00:09Z"))
+
+        // The same key written plainly and escaped is a key given twice: refused, naming it.
+        let twice = #"{"nodeId":"n1","\u006eodeId":"n2","start":"2026-11-02T00:00:00Z","end":"2026-11-02T00:00:05Z","virtualTraffic":[]}"#
+        let t = try Self.whole(twice + "\n", trickle: trickle)
+        #expect(t.messages.isEmpty && t.reasons.first?.contains("nodeId: duplicate key") == true, "\(t.reasons)")
+
+        // An escaped value that is not a time is still refused, quoted as written.
+        let bad = #"{"nodeId":"n1","start":"2026\u002d13-02T00:00:00Z","end":"2026-11-02T00:00:05Z","virtualTraffic":[]}"#
+        let b = try Self.whole(bad + "\n", trickle: trickle)
+        #expect(b.messages.isEmpty && b.reasons.first?.contains("start: \"2026\\u002d13-02T00:00:00Z\" is not an RFC 3339 time") == true, "\(b.reasons)")
+    }
+
+    /// HEC's `event` and the keys of an audit record, escaped, are read as their text.
+    @Test func escapedEnvelopeAndChangeKeysAreRead() throws {
+        let hec = #"{"time":1,"\u0065vent":{"nodeId":"n1","start":"2026-11-02T00:00:00Z","end":"2026-11-02T00:00:05Z","virtualTraffic":[{"proto":6,"txBytes":9}]}}"#
+        let h = try Decoded(bytes: Array((hec + "\n").utf8))
+        #expect(h.messages.count == 1 && h.messages.first?.rows.first?.txBytes == 9, "\(h.rejects.map(\.reason))")
+        let change = #"{"\u0065ventGroupID":"g1","eventTime":"2026-11-02T00:00:00Z","\u0061ction":"UPDATE","actor":{"loginName":"a@b"},"target":{"name":"acl"}}"#
+        let c = try Decoded(bytes: Array((change + "\n").utf8))
+        #expect(c.changes.count == 1 && c.changes.first?.action == "UPDATE", "\(c.rejects.map(\.reason))")
     }
 }

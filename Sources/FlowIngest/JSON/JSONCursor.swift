@@ -294,14 +294,30 @@ struct JSONCursor {
         throw .syntax(position: pos, reason: "expected ',' or '\(Character(Unicode.Scalar(close)))' after an \(what), found \(Self.describe(c))")
     }
 
-    /// Compares a string token's raw bytes with an ASCII key.
+    /// Whether a string token is the ASCII key `key`: its raw bytes, or, for a token with escapes
+    /// (`"\u006eodeId"` is `"nodeId"` to every JSON reader), its decoded bytes.
     @inline(__always)
     func equals(_ t: StringToken, _ key: StaticString) -> Bool {
         let n = key.utf8CodeUnitCount
-        guard t.end - t.start == n, !t.hasEscapes else { return false }
+        if t.hasEscapes { return escapedEquals(t, UnsafeBufferPointer(start: key.utf8Start, count: n)) }
+        guard t.end - t.start == n else { return false }
         let p = key.utf8Start
         for k in 0..<n where bytes[t.start + k] != p[k] { return false }
         return true
+    }
+
+    /// The rare path of ``equals(_:_:)``: a key written with escapes, compared once decoded.
+    @inline(never)
+    func escapedEquals(_ t: StringToken, _ key: UnsafeBufferPointer<UInt8>) -> Bool {
+        decodedBytes(t).elementsEqual(key)
+    }
+
+    /// Parses a string token's text with `parse`, after resolving its escapes if it has any
+    /// (`"2026\u002d11\u002d02T…"` is the time `"2026-11-02T…"`).
+    @inline(__always)
+    func withDecodedBytes<R>(_ t: StringToken, _ parse: (UnsafeBufferPointer<UInt8>) -> R?) -> R? {
+        if !t.hasEscapes { return parse(UnsafeBufferPointer(rebasing: bytes[t.start..<t.end])) }
+        return decodedBytes(t).withUnsafeBufferPointer(parse)
     }
 
     /// The decoded text of a string token; `nil` when it is not valid UTF-8.

@@ -16,7 +16,9 @@ struct ChangeDraft {
     /// first byte: no key of a flow-log message passes, so a message never makes a draft).
     @inline(__always)
     static func mayBeField(_ cursor: JSONCursor, _ key: StringToken) -> Bool {
-        guard !key.hasEscapes, key.end > key.start else { return false }
+        // A key written with escapes may decode to one of them: ``changeField(_:into:)`` decides.
+        if key.hasEscapes { return true }
+        guard key.end > key.start else { return false }
         switch (key.end - key.start, cursor.bytes[key.start]) {
         case (9, UInt8(ascii: "e")), (12, UInt8(ascii: "e")), (6, UInt8(ascii: "a")), (6, UInt8(ascii: "o")),
              (5, UInt8(ascii: "a")), (6, UInt8(ascii: "t")), (3, UInt8(ascii: "o")), (3, UInt8(ascii: "n")),

@@ -111,6 +111,9 @@ struct MessageParser {
     let cache: ParseCache?
     /// Whether keys of configuration audit records are read (``ContainerDecoder/detectsChanges``).
     var detectsChanges = true
+    /// Whether the shortcuts for the usual forms are taken (a connection key by its first bytes, a
+    /// plain counter, `a.b.c.d:port` in one pass); off only to test them against the general path.
+    var fastPaths = true
 
     init(_ bytes: UnsafeBufferPointer<UInt8>, at pos: Int, cache: ParseCache? = nil) {
         cursor = JSONCursor(bytes, at: pos)
@@ -237,7 +240,7 @@ struct MessageParser {
             try cursor.expect(UInt8(ascii: ":"), "':' after an object key")
             if time == nil, cursor.equals(key, "server_time"), try cursor.peek() == UInt8(ascii: "\"") {
                 let t = try cursor.string()
-                if !t.hasEscapes { time = Timestamp.parseRFC3339(UnsafeBufferPointer(rebasing: cursor.bytes[t.start..<t.end])) }
+                time = cursor.withDecodedBytes(t, Timestamp.parseRFC3339)
             } else {
                 try cursor.skipValue(depth: 2)
             }
@@ -359,8 +362,7 @@ struct MessageParser {
             if !problems.contains(where: { $0.hasPrefix(path + ":") }) { problems.append("\(path): missing") }
             return nil
         }
-        let raw = UnsafeBufferPointer(rebasing: cursor.bytes[t.start..<t.end])
-        if !t.hasEscapes, let ns = Timestamp.parseRFC3339(raw) { return ns }
+        if let ns = cursor.withDecodedBytes(t, Timestamp.parseRFC3339) { return ns }
         problems.append("\(path): \(quoted(t)) is not an RFC 3339 time in the years 1678 to 2261")
         return nil
     }
@@ -378,7 +380,7 @@ struct MessageParser {
             problems.append("\(path()): expected an unsigned integer, got \(type) \(excerpt(start, cursor.pos))")
             return 0
         }
-        if let v = cursor.plainCounter() { return v }
+        if fastPaths, let v = cursor.plainCounter() { return v }
         let start = cursor.pos
         switch try cursor.number() {
         case .unsigned(let v) where v <= UInt64(Int64.max):
@@ -551,7 +553,7 @@ struct MessageParser {
         var seen = SeenFields()
         while true {
             let field: Int
-            if let known = cursor.connKey() {
+            if fastPaths, let known = cursor.connKey() {
                 field = known
             } else {
                 let key = try cursor.string()
@@ -594,11 +596,19 @@ struct MessageParser {
 
     static let connFieldNames = ["proto", "src", "dst", "txPkts", "txBytes", "rxPkts", "rxBytes"]
 
+    /// ``connFieldNumber(_:_:)`` of a key written with escapes (`"tx\u0042ytes"`), decoded first.
+    @inline(never)
+    static func escapedConnFieldNumber(_ cursor: JSONCursor, _ key: StringToken) -> Int {
+        let decoded = cursor.decodedBytes(key)
+        return connFieldNames.firstIndex { $0.utf8.elementsEqual(decoded) } ?? -1
+    }
+
     /// The index of a connection object's key in ``connFieldNames``, or -1 for a key tailflow ignores.
     @inline(__always)
     static func connFieldNumber(_ cursor: JSONCursor, _ key: StringToken) -> Int {
+        if key.hasEscapes { return escapedConnFieldNumber(cursor, key) }
         let n = key.end - key.start
-        guard n >= 3, n <= 7, !key.hasEscapes else { return -1 }
+        guard n >= 3, n <= 7 else { return -1 }
         switch cursor.bytes[key.start] {
         case UInt8(ascii: "p"): return cursor.equals(key, "proto") ? 0 : -1
         case UInt8(ascii: "s"): return cursor.equals(key, "src") ? 1 : -1
@@ -612,7 +622,10 @@ struct MessageParser {
     mutating func socketField(_ path: @autoclosure () -> String, _ problems: inout [String]) throws(ScanError) -> SocketAddress? {
         guard let t = try stringToken(path(), &problems) else { return nil }
         if t.end == t.start { return nil }
-        if !t.hasEscapes, let a = SocketAddress.parse(UnsafeBufferPointer(rebasing: cursor.bytes[t.start..<t.end])) {
+        if !t.hasEscapes {
+            let raw = UnsafeBufferPointer(rebasing: cursor.bytes[t.start..<t.end])
+            if let a = fastPaths ? SocketAddress.parse(raw) : SocketAddress.parseAnyForm(raw) { return a }
+        } else if let a = cursor.withDecodedBytes(t, SocketAddress.parseAnyForm) {
             return a
         }
         problems.append("\(path()): \(quoted(t)) is not an IP address with a port")
