@@ -250,6 +250,11 @@ public struct ClickHouseQueries: Sendable {
         /// Whether each resolved end of a row is a reporter: `xr` and `yr`. From the joins' flags
         /// (``from(_:)``): a physical row's source is its reporter, an address without an owner
         /// and `*` are no node, so no reporter; else its owner's flag.
+        ///
+        /// A physical row's reporter is taken as a reporter without a test: every row of `flows`
+        /// (and so of the rollups fed from it) has its reporter in `reporters`, which
+        /// `reporters_feed` fills from the same inserts (on a cluster each shard from its own rows,
+        /// read through the Distributed table).
         var reporterFlags: String {
             switch resolution {
             case .constants:
@@ -368,6 +373,17 @@ public struct ClickHouseQueries: Sendable {
                       parts: [(window: TimeWindow, below: Int64)]? = nil, windowSightings: Bool = false) -> String {
         let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: raw, parts: parts, windowSightings: windowSightings)
         let outer = endFilter(c, taggedFilter, "ef", "et")
+        // Whether each end reports: from the owner joins' flags when resolved by the tables (as in
+        // ``countedRows(_:step:first:)``), carried with each observation (`e.5` its from end,
+        // `e.6` its to end); with constants, a test of the observation's ends against the literal set.
+        let observations: String, counts: String
+        if case .tables = c.resolution {
+            observations = "\(c.reporterFlags),\n           arrayJoin([(x, y, tx_packets, tx_bytes, xr, yr), (y, x, rx_packets, rx_bytes, yr, xr)]) AS e"
+            counts = "if(e.5, ef = reporter, if(e.6, et = reporter, 1))"
+        } else {
+            observations = "arrayJoin([(x, y, tx_packets, tx_bytes), (y, x, rx_packets, rx_bytes)]) AS e"
+            counts = "if(ef IN (\(c.reporters)), ef = reporter,\n         if(et IN (\(c.reporters)), et = reporter, 1))"
+        }
         return """
             SELECT start_ns, span, reporter, \(kindColumn ? "kind, " : "")\(direction ? "x AS source, side, " : "")\(parts == nil ? "" : "bi, ")proto, port,
                    e.1 AS ef, e.2 AS et, e.3 AS ep, e.4 AS eb
@@ -375,12 +391,11 @@ public struct ClickHouseQueries: Sendable {
                 \(c.with)
                 SELECT start_ns, span, reporter, kind, proto, port, side,\(parts == nil ? "" : " bi,")
                        \(c.resolvedEnds),
-                       arrayJoin([(x, y, tx_packets, tx_bytes), (y, x, rx_packets, rx_bytes)]) AS e
+                       \(observations)
                 FROM \(c.from(source))
             )
             WHERE (ep != 0 OR eb != 0)
-              AND if(ef IN (\(c.reporters)), ef = reporter,
-                     if(et IN (\(c.reporters)), et = reporter, 1))\(outer)
+              AND \(counts)\(outer)
             """
     }
 
