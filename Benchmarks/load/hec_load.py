@@ -69,6 +69,8 @@ def main():
     ap.add_argument("--hec", help="a file of HEC events made before (`tailflow generate --container splunk`): "
                     "runs compared with each other then post the same bytes, and none pays for generating them")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--latencies", help="write each acknowledged request's send time and latency (s, perf_counter: "
+                    "CLOCK_MONOTONIC on Linux, the clock of the server's TAILFLOW_TRACE) to this file, one JSON line each")
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="tailflow-load-")
@@ -112,7 +114,7 @@ def main():
         cumulative += b[1]
     for i, b in enumerate(bodies):
         work_queue.put((b, due[i]))
-    latencies, statuses, lock = [], {}, threading.Lock()
+    latencies, sent, statuses, lock = [], [], {}, threading.Lock()
 
     def sender():
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -135,6 +137,7 @@ def main():
                     statuses[answer.status] = statuses.get(answer.status, 0) + 1
                     if answer.status == 200:
                         latencies.append(dt)
+                        sent.append((t0, dt))
                 if answer.status == 503:  # the writer is behind: come back as told
                     time.sleep(float(answer.getheader("Retry-After", "1")))
                     continue
@@ -165,6 +168,10 @@ def main():
     server.terminate()
     server.wait()
 
+    if args.latencies:
+        with open(args.latencies, "w") as f:
+            for t0, dt in sorted(sent):
+                f.write(json.dumps({"sent": t0, "latency": dt}) + "\n")
     latencies.sort()
     result = {
         "nodes": args.nodes, "duration": args.duration, "requests": len(bodies), "events_per_request": args.events,

@@ -223,20 +223,44 @@ public struct ClickHouseQueries: Sendable {
             }
         }
 
-        /// The rows of `source` the resolving SELECT reads (joined with the address owners when resolved by the tables).
+        /// The rows of `source` the resolving SELECT reads (joined with the address owners when
+        /// resolved by the tables: `xo`, `yo` the owners of `src` and `dst`, '' for none, and
+        /// `xrep`, `yrep` whether that owner is a reporter).
+        ///
+        /// Each join's table says whether its owner reports, so that the resolving SELECT tests
+        /// no `IN (SELECT … FROM reporters)` per row: ClickHouse 18.16 built those sets for
+        /// each of their copies in the query (an alias used in several expressions is copied into
+        /// each), about a fifth of an hour's `top` on the server.
         func from(_ source: String) -> String {
             switch resolution {
             case .constants:
                 return "(\n\(source)\n)"
             case .tables:
                 let owners = "SELECT ip, argMax(node, (info_ns, seq)) AS o FROM node_addresses GROUP BY ip"
+                let reporting = "o IN (SELECT stable_id FROM reporters)"
                 return """
                     (SELECT * FROM (
-                        SELECT * FROM (
                     \(source)
-                        ) ANY LEFT JOIN (SELECT ip AS src, o AS xo FROM (\(owners))) USING src
-                    ) ANY LEFT JOIN (SELECT ip AS dst, o AS yo FROM (\(owners))) USING dst)
+                    ) ANY LEFT JOIN (SELECT ip AS src, o AS xo, \(reporting) AS xrep FROM (\(owners))) USING src
+                    ) ANY LEFT JOIN (SELECT ip AS dst, o AS yo, \(reporting) AS yrep FROM (\(owners))) USING dst
                     """
+            }
+        }
+
+        /// Whether each resolved end of a row is a reporter: `xr` and `yr`. From the joins' flags
+        /// (``from(_:)``): a physical row's source is its reporter, an address without an owner
+        /// and `*` are no node, so no reporter; else its owner's flag.
+        ///
+        /// A physical row's reporter is taken as a reporter without a test: every row of `flows`
+        /// (and so of the rollups fed from it) has its reporter in `reporters`, which
+        /// `reporters_feed` fills from the same inserts (on a cluster each shard from its own rows,
+        /// read through the Distributed table).
+        var reporterFlags: String {
+            switch resolution {
+            case .constants:
+                return "x IN (\(reporters)) AS xr, y IN (\(reporters)) AS yr"
+            case .tables:
+                return "kind = 3 OR (src != '' AND xrep = 1) AS xr, dst != '' AND yrep = 1 AS yr"
             }
         }
 
@@ -349,6 +373,17 @@ public struct ClickHouseQueries: Sendable {
                       parts: [(window: TimeWindow, below: Int64)]? = nil, windowSightings: Bool = false) -> String {
         let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: raw, parts: parts, windowSightings: windowSightings)
         let outer = endFilter(c, taggedFilter, "ef", "et")
+        // Whether each end reports: from the owner joins' flags when resolved by the tables (as in
+        // ``countedRows(_:step:first:)``), carried with each observation (`e.5` its from end,
+        // `e.6` its to end); with constants, a test of the observation's ends against the literal set.
+        let observations: String, counts: String
+        if case .tables = c.resolution {
+            observations = "\(c.reporterFlags),\n           arrayJoin([(x, y, tx_packets, tx_bytes, xr, yr), (y, x, rx_packets, rx_bytes, yr, xr)]) AS e"
+            counts = "if(e.5, ef = reporter, if(e.6, et = reporter, 1))"
+        } else {
+            observations = "arrayJoin([(x, y, tx_packets, tx_bytes), (y, x, rx_packets, rx_bytes)]) AS e"
+            counts = "if(ef IN (\(c.reporters)), ef = reporter,\n         if(et IN (\(c.reporters)), et = reporter, 1))"
+        }
         return """
             SELECT start_ns, span, reporter, \(kindColumn ? "kind, " : "")\(direction ? "x AS source, side, " : "")\(parts == nil ? "" : "bi, ")proto, port,
                    e.1 AS ef, e.2 AS et, e.3 AS ep, e.4 AS eb
@@ -356,12 +391,11 @@ public struct ClickHouseQueries: Sendable {
                 \(c.with)
                 SELECT start_ns, span, reporter, kind, proto, port, side,\(parts == nil ? "" : " bi,")
                        \(c.resolvedEnds),
-                       arrayJoin([(x, y, tx_packets, tx_bytes), (y, x, rx_packets, rx_bytes)]) AS e
+                       \(observations)
                 FROM \(c.from(source))
             )
             WHERE (ep != 0 OR eb != 0)
-              AND if(ef IN (\(c.reporters)), ef = reporter,
-                     if(et IN (\(c.reporters)), et = reporter, 1))\(outer)
+              AND \(counts)\(outer)
             """
     }
 
@@ -380,31 +414,48 @@ public struct ClickHouseQueries: Sendable {
     }
 
     /// The edge model as ``edges(_:kindColumn:direction:step:first:raw:parts:)`` applies it, one
-    /// row per physical row instead of one per observation, for answers that only sum counters:
-    /// `start_ns, span, reporter, kind, proto, port, side, x, y, fwd, rev` and the four counters,
-    /// where `x` and `y` are the row's resolved ends, `fwd` says whether its observation x→y (the
-    /// tx counters) counts and `rev` whether y→x (the rx counters) does. Rows where neither counts,
-    /// and (with `--endpoint`, `--tag`, `--user`) rows whose ends do not match, are left out: both
-    /// observations of a row have the same two ends, so those filters hold for both or neither.
+    /// row per physical row instead of one per observation, for answers that only sum counters.
+    ///
+    /// The answer's SELECT that reads the rows starts with `counted.with` and reads
+    /// `FROM \(counted.from) WHERE \(counted.condition)`: the rows `start_ns, span, reporter, kind,
+    /// proto, port, side, x, y` and the four counters, where `x` and `y` are the row's resolved ends;
+    /// `fwd` says whether its observation x→y (the tx counters) counts and `rev` whether y→x (the
+    /// rx counters) does. Rows where neither counts, and (with `--endpoint`, `--tag`, `--user`) rows
+    /// whose ends do not match, are left out: both observations of a row have the same two ends,
+    /// so those filters hold for both or neither.
     ///
     /// Sums over it equal the sums over the observations (an observation with zero counters adds
     /// nothing), without doubling every row first: a day's `series` took 1.5× as long that way.
-    static func countedRows(_ c: Context, step: Nanoseconds? = nil, first: Nanoseconds? = nil) -> String {
+    /// `fwd` and `rev` are the answer's own (not a level of their own between the answer and the
+    /// resolved rows), and are made from columns the level below resolved: ClickHouse 18.16 sets
+    /// each level of a nested query up again for every level above it, and copies an alias into
+    /// each expression that uses it; the query had one level more, `fwd` and `rev` copying the
+    /// resolution of both ends (an hour's `top` took 30-40% longer on the server).
+    static func countedRows(_ c: Context, step: Nanoseconds? = nil, first: Nanoseconds? = nil) -> Counted {
         let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: false, parts: nil)
         let outer = endFilter(c, taggedFilter, "x", "y")
-        return """
-            SELECT start_ns, span, reporter, kind, proto, port, side, x, y, fwd, rev, tx_packets, tx_bytes, rx_packets, rx_bytes
-            FROM (
-                \(c.with)
-                SELECT start_ns, span, reporter, kind, proto, port, side, tx_packets, tx_bytes, rx_packets, rx_bytes,
-                       \(c.resolvedEnds),
-                       x IN (\(c.reporters)) AS xr, y IN (\(c.reporters)) AS yr,
-                       if(xr, x = reporter, if(yr, y = reporter, 1)) AS fwd,
-                       if(yr, y = reporter, if(xr, x = reporter, 1)) AS rev
-                FROM \(c.from(source))
-            )
-            WHERE (fwd OR rev)\(outer)
-            """
+        return Counted(
+            with: "WITH if(xr, x = reporter, if(yr, y = reporter, 1)) AS fwd, if(yr, y = reporter, if(xr, x = reporter, 1)) AS rev",
+            from: """
+                (
+                    \(c.with)
+                    SELECT start_ns, span, reporter, kind, proto, port, side, tx_packets, tx_bytes, rx_packets, rx_bytes,
+                           \(c.resolvedEnds),
+                           \(c.reporterFlags)
+                    FROM \(c.from(source))
+                )
+                """,
+            condition: "(fwd OR rev)\(outer)")
+    }
+
+    /// What ``countedRows(_:step:first:)`` gives the answer's SELECT.
+    struct Counted {
+        /// Starts the SELECT: defines `fwd` and `rev`.
+        let with: String
+        /// What it reads (`FROM …`).
+        let from: String
+        /// Its `WHERE`.
+        let condition: String
     }
 
     /// The raw and rollup rows a question reads, with its filters (``ClickHouseRollups/source(_:step:first:conditions:prewhere:raw:below:)``);
@@ -686,15 +737,18 @@ public struct ClickHouseQueries: Sendable {
         // `*`'s label says whether its traffic is with `*` only, with others only, or both: every
         // row with `*` at an end is in `*`'s group, so the group's maxima of the two flags (of
         // counted observations with traffic) say it.
+        let counted = Self.countedRows(c)
         let answer = try c.select("""
             SELECT s.1 AS endpoint, sum(s.2) AS sb, sum(s.3) AS rb, sum(s.4) AS sp, sum(s.5) AS rp,
                    sb + rb AS bytes, sp + rp AS packets, max(s.6) AS with_star, max(s.7) AS with_others
             FROM (
+                \(counted.with)
                 SELECT if(fwd, tx_bytes, 0) AS fb, if(fwd, tx_packets, 0) AS fp, if(rev, rx_bytes, 0) AS rb_, if(rev, rx_packets, 0) AS rp_,
                        (fb != 0 OR fp != 0 OR rb_ != 0 OR rp_ != 0) AS traffic,
                        traffic AND x = '*' AND y = '*' AS ss, traffic AND ((x = '*') != (y = '*')) AS so,
                        arrayJoin([(x, fb, rb_, fp, rp_, ss, so), (y, rb_, fb, rp_, fp, ss, so)]) AS s
-                FROM (\(Self.countedRows(c)))
+                FROM \(counted.from)
+                WHERE \(counted.condition)
             )
             GROUP BY endpoint
             HAVING bytes != 0 OR packets != 0
@@ -717,16 +771,19 @@ public struct ClickHouseQueries: Sendable {
 
     func topPairs(_ c: Context, metric: Metric, limit: Int) throws -> ([TopPairRow], Int) {
         let order = metric == .bytes ? "bytes" : "packets"
+        let counted = Self.countedRows(c)
         let answer = try c.select("""
             SELECT a, b, sum(abB) AS ab_bytes, sum(baB) AS ba_bytes, sum(abP) AS ab_packets, sum(baP) AS ba_packets,
                    ab_bytes + ba_bytes AS bytes, ab_packets + ba_packets AS packets
             FROM (
+                \(counted.with)
                 SELECT x <= y AS forward, if(forward, x, y) AS a, if(forward, y, x) AS b,
                        if(fwd AND forward, tx_bytes, 0) + if(rev AND y <= x, rx_bytes, 0) AS abB,
                        if(fwd AND NOT forward, tx_bytes, 0) + if(rev AND NOT (y <= x), rx_bytes, 0) AS baB,
                        if(fwd AND forward, tx_packets, 0) + if(rev AND y <= x, rx_packets, 0) AS abP,
                        if(fwd AND NOT forward, tx_packets, 0) + if(rev AND NOT (y <= x), rx_packets, 0) AS baP
-                FROM (\(Self.countedRows(c)))
+                FROM \(counted.from)
+                WHERE \(counted.condition)
             )
             GROUP BY a, b
             HAVING bytes != 0 OR packets != 0
@@ -746,10 +803,13 @@ public struct ClickHouseQueries: Sendable {
     }
 
     func topPorts(_ c: Context, metric: Metric, limit: Int) throws -> ([TopPortRow], Int) {
+        let counted = Self.countedRows(c)
         let answer = try c.select("""
+            \(counted.with)
             SELECT proto, port, sum(if(fwd, tx_bytes, 0) + if(rev, rx_bytes, 0)) AS bytes,
                    sum(if(fwd, tx_packets, 0) + if(rev, rx_packets, 0)) AS packets
-            FROM (\(Self.countedRows(c)))
+            FROM \(counted.from)
+            WHERE \(counted.condition)
             GROUP BY proto, port
             HAVING bytes != 0 OR packets != 0
             ORDER BY \(metric == .bytes ? "bytes" : "packets") DESC, proto ASC, port ASC
@@ -762,10 +822,13 @@ public struct ClickHouseQueries: Sendable {
     }
 
     func topProtocols(_ c: Context, metric: Metric, limit: Int) throws -> ([TopProtoRow], Int) {
+        let counted = Self.countedRows(c)
         let answer = try c.select("""
+            \(counted.with)
             SELECT proto, sum(if(fwd, tx_bytes, 0) + if(rev, rx_bytes, 0)) AS bytes,
                    sum(if(fwd, tx_packets, 0) + if(rev, rx_packets, 0)) AS packets
-            FROM (\(Self.countedRows(c)))
+            FROM \(counted.from)
+            WHERE \(counted.condition)
             GROUP BY proto
             HAVING bytes != 0 OR packets != 0
             ORDER BY \(metric == .bytes ? "bytes" : "packets") DESC, proto ASC
@@ -799,11 +862,14 @@ public struct ClickHouseQueries: Sendable {
             forward = "(x = \(a) AND y = \(b))"
             reverse = "(y = \(a) AND x = \(b))"
         }
+        let counted = Self.countedRows(c, step: width, first: first)
         let answer = try c.select("""
+            \(counted.with)
             SELECT intDiv(start_ns - \(first), \(width)) AS i,
                    sum(if(fwd AND \(forward), tx_bytes, 0) + if(rev AND \(reverse), rx_bytes, 0)) AS bytes,
                    sum(if(fwd AND \(forward), tx_packets, 0) + if(rev AND \(reverse), rx_packets, 0)) AS packets
-            FROM (\(Self.countedRows(c, step: width, first: first)))
+            FROM \(counted.from)
+            WHERE \(counted.condition)
             GROUP BY i
             """)
         var points = starts.map { SeriesPoint.make(time: $0, bytes: 0, packets: 0) }

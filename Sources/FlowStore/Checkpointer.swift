@@ -20,7 +20,9 @@ final class Checkpointer: @unchecked Sendable {
                 let stop = stopped
                 condition.unlock()
                 if stop { return }
+                let t0 = Trace.isOn ? Trace.now() : 0
                 try? queue.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+                if Trace.isOn { Trace.record("{\"k\":\"ck\",\"s\":\(t0),\"e\":\(Trace.now())}") }
             }
         }
         thread.name = "tailflow-checkpointer"

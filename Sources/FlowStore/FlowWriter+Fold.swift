@@ -138,9 +138,15 @@ extension FlowWriter {
             guard let newest = try newestStart(), let mark = longMark else { return }
             let target = Timestamp.bucketStart(min(newest, now) - margin, step: hour)
             if target > mark {
-                try fold(from: mark, to: target)
-                longMark = target
-                longMarkChanged = true
+                if defersUpkeep {
+                    // After the commit, in a transaction of its own (``foldFinishedHours()``): the
+                    // batch's submitters are told first.
+                    foldDue = true
+                } else {
+                    try fold(from: mark, to: target)
+                    longMark = target
+                    longMarkChanged = true
+                }
             }
         } else if let mark = longMark {
             let target = max(mark, horizon)
@@ -162,6 +168,24 @@ extension FlowWriter {
                 longMark = mark
                 longMarkChanged = true
             }
+        }
+    }
+
+    /// Folds in, in a transaction of its own, the hours that a commit of a writer that defers its
+    /// upkeep (``defersUpkeep``) found the data has left by the margin: what ``advanceMark()``
+    /// does inside the batch of any other deferring writer. Between the two transactions the
+    /// store is as between any two commits: the longer levels hold the rows before the mark.
+    func foldFinishedHours() throws {
+        guard let margin = deferLongLevels, !inTransaction else { return }
+        let hour = 3600 * Timestamp.nanosPerSecond
+        try inOwnTransaction {
+            guard let mark = longMark, let newest = try newestStart() else { return }
+            let target = Timestamp.bucketStart(min(newest, clock()) - margin, step: hour)
+            guard target > mark else { return }
+            try fold(from: mark, to: target)
+            longMark = target
+            longMarkChanged = true
+            try storeMark()
         }
     }
 
@@ -228,6 +252,14 @@ extension FlowWriter {
     /// Adds the stored hour buckets of `[from, to)` (ns, hour boundaries; nil: all after `from`)
     /// to the levels of a day and more, one reporter at a time.
     func fold(from: Nanoseconds, to: Nanoseconds?) throws {
+        let traced = Trace.isOn ? Trace.now() : 0
+        let tracedCPU = Trace.isOn ? Trace.cpu() : 0
+        defer {
+            if Trace.isOn {
+                phases["fold", default: 0] += Trace.now() - traced
+                phases["foldcpu", default: 0] += Trace.cpu() - tracedCPU
+            }
+        }
         let fromBucket = Timestamp.floorDivMod(from, Timestamp.nanosPerSecond).0
         let toBucket = to.map { Timestamp.floorDivMod($0, Timestamp.nanosPerSecond).0 } ?? .max
         // Every node (a handful of key probes for those without hours there): rollups are only

@@ -74,6 +74,16 @@ final class FlowWriter: StoreWriter {
     var coverageBuildsFinishing = false
     /// Run after each commit, between transactions (the long-lived writer bounds the log there).
     var afterCommit: (() -> Void)?
+    /// Whether ``commit()`` leaves the work that may follow it to the caller
+    /// (``upkeepAfterCommit()``), which runs it once it has told the submitters, so that the
+    /// server acknowledges a batch as soon as it is committed: ``afterCommit`` (the log's bound)
+    /// and, for a writer that defers the longer levels, their fold of the hours the data has
+    /// left (``FlowWriter+Fold``), in a transaction of its own.
+    var defersUpkeep = false
+    /// A commit's ``afterCommit`` not run yet.
+    private var upkeepDue = false
+    /// Whether a commit found hours to fold into the longer levels and left them to ``upkeepAfterCommit()``.
+    var foldDue = false
     /// The hours ``summarizeCoverageStep(budget:settledBefore:)`` has yet to summarize (nil: make the list).
     var coverageTodo: [Nanoseconds]?
     /// Whether the levels of a day and more lag behind (the server: see ``FlowWriter+Fold``), and by
@@ -94,6 +104,8 @@ final class FlowWriter: StoreWriter {
     /// Whether a batch is open.
     var isInBatch: Bool { inTransaction }
     @exclusivity(unchecked) private(set) var stats = WriteStats()
+    /// `TAILFLOW_TRACE`: how long the last commit's parts took (ns).
+    var phases: [String: Int64] = [:]
 
     final class NodeState: NodeFacts {
         let id: Int64
@@ -178,6 +190,7 @@ final class FlowWriter: StoreWriter {
         precondition(!inTransaction, "begin() inside a batch")
         try exec("BEGIN IMMEDIATE")
         inTransaction = true
+        phases = [:]
         do {
             try loadMark()
             try checkCoverageBuilds()
@@ -191,18 +204,53 @@ final class FlowWriter: StoreWriter {
     func commit() throws {
         guard inTransaction else { return }
         do {
+            let t0 = Trace.isOn ? Trace.now() : 0
             try flushGroups()
+            let t1 = Trace.isOn ? Trace.now() : 0
             try flushRollups()
+            let t2 = Trace.isOn ? Trace.now() : 0
             try flushNodes()
             try dropTouchedCoverageHours()
             try writeBuiltCoverage(all: coverageBuildsFinishing)
+            let t3 = Trace.isOn ? Trace.now() : 0
             try exec("COMMIT")
+            let t4 = Trace.isOn ? Trace.now() : 0
             inTransaction = false
-            afterCommit?()
+            if defersUpkeep { upkeepDue = true } else { afterCommit?() }
+            if Trace.isOn {
+                let t5 = Trace.now()
+                phases["groups"] = t1 - t0
+                phases["rollups"] = t2 - t1
+                phases["nodes"] = t3 - t2
+                phases["sqlcommit"] = t4 - t3
+                phases["after"] = t5 - t4
+                phases["wal"] = WriteAheadLog.size(ofDatabaseAt: String(cString: sqlite3_db_filename(sqlite, "main")))
+            }
         } catch {
             rollback()
             throw error
         }
+    }
+
+    /// Runs the work a commit left (``defersUpkeep``), between transactions: the fold of the
+    /// longer levels when one is due (its transaction's commit runs ``afterCommit``), else
+    /// ``afterCommit``. A fold that fails (a full disk) is left to a later commit, which finds
+    /// the same hours to fold.
+    func upkeepAfterCommit() {
+        guard !inTransaction else { return }
+        let t0 = Trace.isOn ? Trace.now() : 0
+        let c0 = Trace.isOn ? Trace.cpu() : 0
+        if foldDue {
+            foldDue = false
+            upkeepDue = false
+            try? foldFinishedHours()
+        } else if upkeepDue {
+            upkeepDue = false
+            afterCommit?()
+        } else {
+            return
+        }
+        if Trace.isOn { Trace.record("{\"k\":\"up\",\"s\":\(t0),\"e\":\(Trace.now()),\"fold\":\(phases["fold"] ?? 0),\"foldcpu\":\(phases["foldcpu"] ?? 0),\"cpu\":\(Trace.cpu() - c0)}") }
     }
 
     /// Runs `body` in a write transaction of its own, between batches (the idle fold, `serve`

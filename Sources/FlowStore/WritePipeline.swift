@@ -146,6 +146,8 @@ package final class WritePipeline: @unchecked Sendable {
         /// Resumed after the commit that holds the submission (nil: nobody waits), with
         /// whether each message, then each change, was new.
         var continuation: CheckedContinuation<[Bool], any Error>?
+        /// When it was queued (``Trace/now()``), for `TAILFLOW_TRACE`.
+        var queuedAt: Int64 = Trace.isOn ? Trace.now() : 0
     }
 
     package let store: any FlowStorage
@@ -298,11 +300,14 @@ package final class WritePipeline: @unchecked Sendable {
                 let sqliteWriter = writer as? FlowWriter
                 sqliteWriter?.deferLongLevels = policy.longLevelsLag
                 sqliteWriter?.coverageBuilds.on = policy.buildsCoverage
+                // The log's upkeep after a commit waits until its submitters are told.
+                sqliteWriter?.defersUpkeep = true
                 var batchRows = 0
                 var batchStarted = ContinuousClock.now
                 var waiting: [(CheckedContinuation<[Bool], any Error>, [Bool])] = []
                 var waitingRows = 0
                 var before = writer.stats
+                var tracedAcked: Int64 = 0
                 // When an idle fold of the longer levels is due (nil: none pending): some time after
                 // the last commit (or the start), later if the hour of the newest data has not ended by then.
                 // Only a SQLite writer defers (and so folds): another backend's would never move it.
@@ -329,6 +334,8 @@ package final class WritePipeline: @unchecked Sendable {
                     waitingRows = 0
                     for (c, flags) in waiting { c.resume(returning: flags) }
                     waiting.removeAll()
+                    if Trace.isOn { tracedAcked = Trace.now() }
+                    sqliteWriter?.upkeepAfterCommit()
                 }
                 // When the next step of filling the coverage summaries is due (nil: never).
                 var nextSummary: ContinuousClock.Instant? = sqliteWriter == nil ? nil
@@ -384,6 +391,8 @@ package final class WritePipeline: @unchecked Sendable {
                     if !writer.isInBatch, let fold = nextIdleFold { deadline = min(deadline ?? fold, fold) }
                     if !writer.isInBatch, let summary = nextSummary { deadline = min(deadline ?? summary, summary) }
                     guard let group = take(until: deadline) else { break }
+                    let tracedTake = Trace.isOn ? Trace.now() : 0
+                    let tracedCPU = Trace.isOn ? Trace.cpu() : 0
                     if group.isEmpty {  // the batch's time is up, or a prune is due
                         condition.lock()
                         statsValue.emptyWakeups += 1
@@ -432,7 +441,14 @@ package final class WritePipeline: @unchecked Sendable {
                         // Nobody waits for commits of enqueued work: they batch by size and time.
                         if !waiting.isEmpty || batchRows >= policy.rowsPerCommit
                             || ContinuousClock.now - batchStarted >= .seconds(policy.secondsPerCommit) {
+                            let tracedAdded = Trace.isOn ? Trace.now() : 0
                             try commit()
+                            if Trace.isOn {
+                                let oldest = group.map(\.queuedAt).min() ?? 0
+                                let p = sqliteWriter?.phases ?? [:]
+                                let phases = p.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
+                                Trace.record("{\"k\":\"c\",\"oldest\":\(oldest),\"take\":\(tracedTake),\"added\":\(tracedAdded),\"done\":\(tracedAcked),\"upkept\":\(Trace.now()),\"cpu\":\(Trace.cpu() - tracedCPU),\"subs\":\(group.count),\"rows\":\(group.reduce(0) { $0 + $1.rows }),\"pending\":\(stats.pendingRows)\(phases.isEmpty ? "" : ","+phases)}")
+                            }
                         }
                     } catch {
                         writer.rollback()

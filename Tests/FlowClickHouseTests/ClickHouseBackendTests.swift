@@ -242,6 +242,43 @@ struct ClickHouseBackendTests {
         #expect(derp.stdout == "region,code,name\r\n1,nyc,New York City\r\n9,dfw,Dallas\r\n", "\(derp.stdout)")
     }
 
+    /// A physical row whose destination address is owned by another reporter: its source is its
+    /// own reporter, which the answers' SQL takes as a reporter without testing it (the owner
+    /// joins carry only the ends' owners' flags), so the reporter's own observation counts, as
+    /// in SQLite. Without that, x→y of such a row would wait for y to report it.
+    @Test func physicalRowsToAnotherReportersAddressAnswerAsSQLite() async throws {
+        let server = try await ClickHouseServer.started()
+        defer { server.stop() }
+        let dir = TempDir()
+        let db = dir.path("physical.db"), store = server.storeURL(database: "physical")
+        try #"""
+            {"devices": [
+              {"nodeId": "nAa1xCNTRL", "name": "edge-a.tail7f3e.ts.net", "addresses": ["100.64.0.1", "fd7a:115c:a1e0::1"], "os": "linux"},
+              {"nodeId": "nBb2yCNTRL", "name": "edge-b.tail7f3e.ts.net", "addresses": ["100.64.0.2", "192.0.2.10"], "os": "linux"}
+            ]}
+            """#.write(toFile: dir.path("devices.json"), atomically: true, encoding: .utf8)
+        try """
+            {"nodeId":"nAa1xCNTRL","start":"2026-11-01T10:02:00Z","end":"2026-11-01T10:02:05Z","physicalTraffic":[{"src":"203.0.113.5:41641","dst":"192.0.2.10:41641","txPkts":10,"txBytes":1000,"rxPkts":7,"rxBytes":700}]}
+            {"nodeId":"nBb2yCNTRL","start":"2026-11-01T10:02:00Z","end":"2026-11-01T10:02:05Z","virtualTraffic":[{"proto":6,"src":"100.64.0.2:443","dst":"100.64.0.1:50000","txPkts":3,"txBytes":300,"rxPkts":2,"rxBytes":200}]}
+            {"nodeId":"nBb2yCNTRL","start":"2026-11-01T10:03:00Z","end":"2026-11-01T10:03:05Z","physicalTraffic":[{"src":"192.0.2.10:41641","dst":"203.0.113.5:41641","txPkts":5,"txBytes":500,"rxPkts":4,"rxBytes":400}]}
+
+            """.write(toFile: dir.path("physical.jsonl"), atomically: true, encoding: .utf8)
+        for target in [["--db", db], ["--store", store]] {
+            try await Self.ok(["nodes", "import"] + target + [dir.path("devices.json")])
+            try await Self.ok(["ingest"] + target + [dir.path("physical.jsonl")])
+        }
+        for q in [["top", "--kind", "physical"], ["top", "--by", "pair", "--kind", "physical"], ["top", "--by", "pair"], ["top"],
+                  ["series", "--step", "1m", "--kind", "physical"], ["rollup", "--step", "1m", "--group-by", "src,dst", "--kind", "physical"]] {
+            let sqlite = try await Self.ok(q + Self.window + ["--db", db, "--format", "json"])
+            let clickhouse = try await Self.ok(q + Self.window + ["--store", store, "--format", "json"])
+            #expect(clickhouse.stdout == sqlite.stdout, "\(q.joined(separator: " ")):\n\(sqlite.stdout)\nclickhouse:\n\(clickhouse.stdout)")
+            if q.contains("top") && q.contains("physical") {
+                // The case is the one meant: A's own 1,000 bytes to B's address count.
+                #expect(sqlite.stdout.contains("edge-b"), "\(sqlite.stdout)")
+            }
+        }
+    }
+
     /// `tailflow serve --store clickhouse://…`: a real HEC POST is acknowledged once ClickHouse
     /// holds it, and the query API then answers from ClickHouse as `tailflow` answers from a SQLite
     /// file of the same input; a re-sent batch adds nothing.

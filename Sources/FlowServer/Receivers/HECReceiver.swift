@@ -56,9 +56,13 @@ struct HECReceiver: Sendable {
     }
 
     func receive(_ request: Request, _ context: FlowRequestContext) async throws -> Response {
+        let t0 = Trace.isOn ? Trace.now() : 0
         let body = try await intake.body(of: request)
+        let t1 = Trace.isOn ? Trace.now() : 0
         let source = intake.source("hec", context)
         let events = try await offThePool { HECBody.decode(body, source: source) }
+        let t2 = Trace.isOn ? Trace.now() : 0
+        defer { if Trace.isOn { Trace.record("{\"k\":\"r\",\"s\":\(t0),\"b\":\(t1),\"d\":\(t2),\"e\":\(Trace.now())}") } }
         guard !events.isEmpty else { throw HECError(status: .badRequest, text: "No data", code: 5) }
 
         var messages: [FlowMessage] = []
