@@ -185,15 +185,22 @@ extension FlowWriter {
             done.append(i)
         }
         guard !done.isEmpty else { return }
-        let put = try RawStatement(cached: db, "INSERT OR REPLACE INTO coverage_hours (hour, summary) VALUES (?, ?)")
-        for i in done {
-            let a = coverageBuilds.active[i]
-            let start = a.hour * CoverageHour.length
-            put.bind(1, a.hour * 3_600)
-            put.bind(2, blob: a.builder.finish().encode(hour: start))
-            defer { put.reset() }
-            try put.run()
-            coverageBuilds.states[a.hour] = .written
+        do {
+            let put = try RawStatement(cached: db, "INSERT OR REPLACE INTO coverage_hours (hour, summary) VALUES (?, ?)")
+            for i in done {
+                let a = coverageBuilds.active[i]
+                let start = a.hour * CoverageHour.length
+                put.bind(1, a.hour * 3_600)
+                put.bind(2, blob: a.builder.finish().encode(hour: start))
+                defer { put.reset() }
+                try put.run()
+                coverageBuilds.states[a.hour] = .written
+            }
+        } catch {
+            // A cache: a summary that cannot be written never costs the batch its messages (the
+            // rows written so far are sound; the other hours are left to the refresh).
+            coverageBuilds.stop()
+            return
         }
         let written = Set(done)
         coverageBuilds.active = coverageBuilds.active.enumerated().filter { !written.contains($0.offset) }.map(\.element)

@@ -180,10 +180,13 @@ struct CoverageBuildTests {
             #expect(most <= 3, "backwards in time: \(most) hours built at once")
             #expect(built.count == hours.count, "\(built.count) of \(hours.count)")
         case "shuffled":
+            // Built up to the cap (a batch of 100 messages meets most of the hours: built ones it
+            // misses are written, then met again and left).
+            #expect(most == FlowWriter.coverageMaxBuilding, "\(most) hours built at once")
             #expect(built.count <= FlowWriter.coverageMaxBuilding, "\(built.count) of \(hours.count)")
         default:
             // A batch of one node (100 minutes) spans three hours; the one before is written at its commit.
-            #expect(most <= 4, "node after node: \(most) hours built at once")
+            #expect(most <= 4 && most >= 2, "node after node: \(most) hours built at once")
             #expect(built.isEmpty, "every hour is met again by the second node: \(built.count) of \(hours.count)")
         }
         for (hour, blob) in built {
