@@ -63,6 +63,9 @@ final class ServerMetrics: @unchecked Sendable {
         counter("recorded_rejects", "Rejects recorded in the store.", s.rejects, seen.rejects)
         counter("commits", "Transactions committed by the writer.", s.commits, seen.commits)
         counter("writer_refused_submissions", "Submissions refused with 503 because the writer was behind.", s.refused, seen.refused)
+        counter("wal_bound_failures", "Truncations of the write-ahead log past twice its bound that failed (readers held it).",
+                s.walBoundFailures, seen.walBoundFailures)
+        counter("fold_failures", "Folds of finished hours into the longer rollup levels that failed (retried).", s.foldFailures, seen.foldFailures)
         registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "tailflow", metricName: "commit_duration_seconds", unitName: "total",
                                                               helpText: "Time spent writing and committing."))
             .increment(by: s.commitSeconds - seen.commitSeconds)

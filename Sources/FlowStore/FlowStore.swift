@@ -250,7 +250,9 @@ public final class FlowStore: FlowStorage {
                     // A log that SQLite restarts is cut back to the bound, not left at its largest size.
                     try writer.exec("PRAGMA journal_size_limit = \(walLimit)")
                     let path = self.path, limit = walLimit
-                    writer.afterCommit = { [unowned writer] in WriteAheadLog.bound(path: path, limit: limit, exec: writer.exec) }
+                    writer.afterCommit = { [unowned writer] in
+                        if !WriteAheadLog.bound(path: path, limit: limit, sqlite: writer.sqlite) { writer.walBoundFailures += 1 }
+                    }
                 }
                 return try body(writer)
             }

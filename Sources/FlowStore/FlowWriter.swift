@@ -84,6 +84,9 @@ final class FlowWriter: StoreWriter {
     private var upkeepDue = false
     /// Whether a commit found hours to fold into the longer levels and left them to ``upkeepAfterCommit()``.
     var foldDue = false
+    /// Truncations of the write-ahead log that failed (``WriteAheadLog``), and folds after commits that failed.
+    var walBoundFailures = 0
+    var foldFailures = 0
     /// The hours ``summarizeCoverageStep(budget:settledBefore:)`` has yet to summarize (nil: make the list).
     var coverageTodo: [Nanoseconds]?
     /// Whether the levels of a day and more lag behind (the server: see ``FlowWriter+Fold``), and by
@@ -243,7 +246,12 @@ final class FlowWriter: StoreWriter {
         if foldDue {
             foldDue = false
             upkeepDue = false
-            try? foldFinishedHours()
+            do {
+                try foldFinishedHours()
+            } catch {
+                // The next commit finds the same hours to fold and tries again.
+                foldFailures += 1
+            }
         } else if upkeepDue {
             upkeepDue = false
             afterCommit?()

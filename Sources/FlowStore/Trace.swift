@@ -6,7 +6,7 @@ import Foundation
 package enum Trace {
     package static let fd: Int32 = {
         guard let path = ProcessInfo.processInfo.environment["TAILFLOW_TRACE"], !path.isEmpty else { return -1 }
-        return open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
     }()
 
     package static var isOn: Bool { fd >= 0 }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// Keeps the write-ahead log bounded under continuous load.
 ///
@@ -13,9 +14,15 @@ import GRDB
 /// reader still uses it: then the next commit tries again), and `journal_size_limit`, which
 /// the writer sets to the bound, cuts the file back to it at that transaction's commit.
 ///
-/// It replaces a truncating checkpoint (`wal_checkpoint(TRUNCATE)`), which waited up to a
-/// second for readers and for the checkpointer's own pass, and held up every submission
-/// meanwhile: 0.2–0.6 s stalls, the longest acknowledgements of `serve` under HEC load.
+/// A reader of an older snapshot keeps the log from starting again; with questions that
+/// overlap one another there may be one at every commit, and the log would grow without end.
+/// So once it passes twice the bound, the writer truncates it (`wal_checkpoint(TRUNCATE)`),
+/// waiting up to half a second for the readers of older snapshots (new ones read the database
+/// alone then); a truncation that still fails is counted (`tailflow_wal_bound_failures_total`)
+/// and tried again after the next commit. Only that fallback waits: the truncating checkpoint
+/// after every commit past the bound, as before, waited up to a second also for the
+/// checkpointer's own pass and held up every submission meanwhile (0.2–0.6 s stalls, the
+/// longest acknowledgements of `serve` under HEC load).
 ///
 /// Related SQLite documentation: <https://www.sqlite.org/pragma.html#pragma_wal_checkpoint>
 public enum WriteAheadLog {
@@ -33,8 +40,16 @@ public enum WriteAheadLog {
     /// transaction starts it again; run by the writer between transactions through `exec`. A
     /// passive checkpoint never waits: a reader of an older snapshot, or the checkpointer's own
     /// pass under way, makes it leave the rest to the next commit.
-    static func bound(path: String, limit: Int64, exec: (String) throws -> Void) {
-        guard size(ofDatabaseAt: path) > limit else { return }
-        try? exec("PRAGMA wal_checkpoint(PASSIVE)")
+    ///
+    /// - returns: false when the log is past twice the bound and could not be truncated.
+    static func bound(path: String, limit: Int64, sqlite: OpaquePointer) -> Bool {
+        let size = size(ofDatabaseAt: path)
+        guard size > limit else { return true }
+        _ = sqlite3_wal_checkpoint_v2(sqlite, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+        guard size > 2 * limit else { return true }
+        sqlite3_busy_timeout(sqlite, 500)
+        // Back to the store's own busy timeout (FlowStore's configuration: 60 s).
+        defer { sqlite3_busy_timeout(sqlite, 60_000) }
+        return sqlite3_wal_checkpoint_v2(sqlite, nil, SQLITE_CHECKPOINT_TRUNCATE, nil, nil) == SQLITE_OK
     }
 }

@@ -128,6 +128,10 @@ package final class WritePipeline: @unchecked Sendable {
         package var commitSeconds = 0.0
         /// Background prune transactions that failed (retried at the next interval).
         package var pruneFailures = 0
+        /// Truncations of the write-ahead log past twice its bound that failed (readers held it), and
+        /// folds of the longer levels after commits that failed (each retried after the next commit).
+        package var walBoundFailures = 0
+        package var foldFailures = 0
         /// Times the writer woke with nothing to take (a commit, prune or fold falling due): a few a
         /// minute at most; a writer that wakes without waiting would count thousands a second.
         package var emptyWakeups = 0
@@ -326,6 +330,9 @@ package final class WritePipeline: @unchecked Sendable {
                     statsValue.duplicateChanges += after.duplicateChanges - before.duplicateChanges
                     statsValue.rejects += after.rejects - before.rejects
                     statsValue.commitSeconds += (ContinuousClock.now - t0).seconds
+                    // The upkeep after the previous commit.
+                    statsValue.walBoundFailures = sqliteWriter?.walBoundFailures ?? 0
+                    statsValue.foldFailures = sqliteWriter?.foldFailures ?? 0
                     committingRows -= waitingRows
                     condition.unlock()
                     before = after

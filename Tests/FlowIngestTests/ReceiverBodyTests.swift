@@ -132,6 +132,50 @@ struct ReceiverBodyTests {
         }
     }
 
+    /// The receivers' whole-body decompression reads gzip as the streaming reader does: members in
+    /// turn, zero padding between and after them, a first member larger than the last one's trailer
+    /// says, the limit to the byte, damage and truncation errors.
+    @Test func gzipInMemoryReadsAsTheStreamingReader() throws {
+        func streamed(_ gz: [UInt8]) throws -> [UInt8] {
+            let input = try GzipInput(upstream: MemoryInput(gz), prefix: [])
+            var out: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 1000)
+            while true {
+                let n = try chunk.withUnsafeMutableBytes { try input.read(into: $0) }
+                if n == 0 { return out }
+                out += chunk[0..<n]
+            }
+        }
+        var rng = SplitMix(state: 20)
+        let text = Array(try Fixtures.bytes("containers/splunk-hec.json"))
+        for round in 0..<12 {
+            // 1-4 members of 0 to 400 KB of JSON-like bytes; the first the largest in even rounds.
+            var gz: [UInt8] = []
+            var plain: [UInt8] = []
+            var firstMember = 0
+            let members = Int.random(in: 1...4, using: &rng)
+            for m in 0..<members {
+                let size = round % 2 == 0 && m == 0 ? 400_000 : Int.random(in: 0...5_000, using: &rng)
+                var part: [UInt8] = []
+                while part.count < size { part += text[0..<min(text.count, size - part.count)] }
+                gz += try gzip(part)
+                if m == 0 { firstMember = gz.count }
+                plain += part
+                if Bool.random(using: &rng) { gz += [UInt8](repeating: 0, count: Int.random(in: 1...9, using: &rng)) }
+            }
+            #expect(try streamed(gz) == plain, "round \(round)")
+            #expect(try GzipInput.decompress(gz, limit: plain.count) == plain, "round \(round): \(members) members")
+            if !plain.isEmpty {
+                #expect(throws: DecompressedTooLarge.self) { try GzipInput.decompress(gz, limit: plain.count - 1) }
+            }
+            // Cut inside the first member: truncated, whatever follows.
+            let cut = Array(gz.prefix(Int.random(in: 0..<firstMember, using: &rng)))
+            #expect(throws: GzipError.self, "round \(round): cut at \(cut.count)") { try GzipInput.decompress(cut, limit: 1 << 24) }
+            #expect(throws: GzipError.self) { try streamed(cut) }
+            #expect(throws: GzipError.self) { try GzipInput.decompress(gz + Array("not gzip".utf8), limit: 1 << 24) }
+        }
+    }
+
     @Test func gzipInMemoryStopsAtTheLimit() throws {
         let gz = try Fixtures.bytes("containers/api-response.json.gz")
         let inflated = try GzipInput.decompress(gz, limit: 1 << 20)

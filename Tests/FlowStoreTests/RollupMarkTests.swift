@@ -220,6 +220,53 @@ struct RollupMarkTests {
         try Self.expectWhole(store)
     }
 
+    /// The server's writer folds the finished hour right after the commit that acknowledged its
+    /// batch, in a transaction of its own, with no idle fold to make up for it: skipping that fold
+    /// leaves the mark at 10:00 and fails this test.
+    @Test func theServerFoldsAfterTheCommitWithoutAnIdleFold() async throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("after-commit.db"))
+        var policy = WritePolicy.server
+        policy.idleFoldAfter = .seconds(3600)
+        let pipeline = WritePipeline(store: store, policy: policy)
+        _ = try await pipeline.submit((0..<Int64(86)).map { Make.message(node: Int($0 % 3) + 1, at: $0 * 60, rows: 2, bytes: 10 + $0) })
+        try await eventually { try Self.mark(store) == Make.t0 + 3600 * Timestamp.nanosPerSecond }
+        #expect(try Self.mark(store) == Make.t0 + 3600 * Timestamp.nanosPerSecond)
+        _ = try pipeline.finish()
+        try Self.expectWhole(store)
+    }
+
+    /// A fold after a commit that fails (here the connection may not write) changes nothing, is
+    /// counted, and is done by the upkeep after a later commit; the store stays whole throughout.
+    @Test func aFoldThatFailsIsDoneAfterALaterCommit() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("fold-fails.db"))
+        let hour = 3600 * Timestamp.nanosPerSecond
+        try store.withWriter { w in
+            w.deferLongLevels = 10 * 60 * Timestamp.nanosPerSecond
+            w.defersUpkeep = true
+            w.clock = { Make.t0 + 2 * hour }
+            try w.begin()
+            for i in 0..<Int64(86) { try w.add(Make.message(node: Int(i % 3) + 1, at: i * 60, rows: 2, bytes: 10 + i)) }
+            try w.commit()
+            #expect(w.foldDue)
+            #expect(try w.storedMark() == Make.t0)
+            // The connection may not write for a moment: the fold's writes fail.
+            try w.exec("PRAGMA query_only = 1")
+            w.upkeepAfterCommit()
+            #expect(w.foldFailures == 1)
+            try w.exec("PRAGMA query_only = 0")
+            #expect(try w.storedMark() == Make.t0)
+            try w.begin()
+            try w.add(Make.message(node: 1, at: 86 * 60, rows: 2, bytes: 5))
+            try w.commit()
+            w.upkeepAfterCommit()
+            #expect(w.foldFailures == 1)
+            #expect(try w.storedMark() == Make.t0 + hour)
+        }
+        try Self.expectWhole(store)
+    }
+
     /// A message stamped far in the future (a node's clock years ahead), stored by `ingest` before
     /// a server made its first mark, used to put that mark after it: every later row went to every
     /// level, the deferral lost until the clock got there. Every writer now keeps rows after the

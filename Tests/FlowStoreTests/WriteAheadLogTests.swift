@@ -53,6 +53,53 @@ struct WriteAheadLogTests {
     }
 }
 
+extension WriteAheadLogTests {
+    /// Questions that overlap one another (a dashboard's, 300 ms each) hold an older snapshot at
+    /// every commit, so the log never starts again from its beginning; past twice its bound the
+    /// writer truncates it, waiting for those readers (review of dbfbb24: with passive checkpoints
+    /// alone it grew without end).
+    @Test func overlappingLongQuestionsDoNotLetTheLogGrowWithoutEnd() async throws {
+        let dir = TempDir()
+        let path = dir.path("wal-readers.db")
+        let limit: Int64 = 2 << 20
+        let store = try FlowStore(path: path, walLimit: limit)
+        let writer = WritePipeline(store: store, policy: .server)
+        let senders = 4
+        let perSender = 80
+        let largest = LargestSeen()
+        let sending = LargestSeen()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for r in 0..<2 {
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(150 * r))
+                    while sending.value == 0 {
+                        try await store.pool.read { db in
+                            _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM message_groups")
+                            Thread.sleep(forTimeInterval: 0.3)
+                        }
+                    }
+                }
+            }
+            for s in 0..<senders {
+                group.addTask {
+                    for i in 0..<perSender {
+                        let batch = (0..<20).map { k in Make.message(node: s * 10 + k % 10, at: Int64((i * 20 + k) * 5), rows: 40) }
+                        _ = try await writer.submit(batch)
+                        largest.see(Self.walSize(path))
+                    }
+                }
+            }
+            for _ in 0..<senders { try await group.next() }
+            sending.see(1)
+            try await group.waitForAll()
+        }
+        let stats = try writer.finish()
+        let stored = try await store.pool.read { try Int.fetchOne($0, sql: "SELECT coalesce(sum(messages), 0) FROM message_groups") }
+        #expect(stored == senders * perSender * 20)
+        #expect(largest.value <= 2 * limit + (8 << 20), "the log reached \(largest.value) bytes; \(stats.walBoundFailures) truncations failed")
+    }
+}
+
 final class LargestSeen: @unchecked Sendable {
     private let lock = NSLock()
     private var largest: Int64 = 0
