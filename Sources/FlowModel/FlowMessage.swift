@@ -135,7 +135,10 @@ public struct FlowMessage: Sendable {
     /// split in several) are both kept.
     public var digest: Int64 {
         var h = MessageHasher()
-        for b in nodeID.utf8 { h.mix(byte: b) }
+        // Whole words where the text is contiguous (native strings): the same value as byte by byte.
+        if nodeID.utf8.withContiguousStorageIfAvailable({ h.mix(bytes: $0) }) == nil {
+            for b in nodeID.utf8 { h.mix(byte: b) }
+        }
         h.mix(UInt64(bitPattern: start))
         h.mix(UInt64(bitPattern: end))
         for r in rows {
@@ -175,6 +178,22 @@ package struct MessageHasher {
             mix(pending)
             pending = 0
             pendingBytes = 0
+        }
+    }
+
+    /// ``mix(byte:)`` of each byte in turn: whole words at once while none is pending.
+    @inline(__always)
+    package mutating func mix(bytes: UnsafeBufferPointer<UInt8>) {
+        var i = 0
+        if pendingBytes == 0, let base = bytes.baseAddress {
+            while i + 8 <= bytes.count {
+                mix(UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)))
+                i += 8
+            }
+        }
+        while i < bytes.count {
+            mix(byte: bytes[i])
+            i += 1
         }
     }
 

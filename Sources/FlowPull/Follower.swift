@@ -116,6 +116,7 @@ public final class Follower {
                         puller.log = log
                         puller.chunkSize = options.chunkSize
                         puller.concurrency = options.concurrency
+                        puller.buildsCoverage = false
                         puller.onProgress = onProgress
                         puller.onReject = onReject
                         let store = self.store

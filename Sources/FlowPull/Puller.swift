@@ -88,6 +88,10 @@ public final class Puller {
     public var chunkSize: Nanoseconds = 3_600 * Timestamp.nanosPerSecond
     /// Requests in flight (and answers waiting to be ingested) at most.
     public var concurrency = 4
+    /// Whether the writer builds the coverage summaries of the hours each chunk fills
+    /// (``WritePolicy/buildsCoverage``); `follow` leaves them to its refresh between polls, which
+    /// summarizes only the hours its next poll will not fetch again.
+    package var buildsCoverage = true
     /// Called for each reject (from the ingest thread).
     package var onReject: (@Sendable (Reject) -> Void)?
     /// Called after each committed chunk.
@@ -191,8 +195,10 @@ public final class Puller {
             let input = stream
             let summary: IngestSummary
             do {
+                let buildsCoverage = self.buildsCoverage
                 summary = try await offThePool {
                     let ingester = Ingester(store: store)
+                    ingester.policy.buildsCoverage = buildsCoverage
                     // Rejects an earlier answer of this window already reported are not reported again.
                     let seen = rejectsSeen.start()
                     ingester.onReject = { reject in if rejectsSeen.next() > seen { onReject?(reject) } }

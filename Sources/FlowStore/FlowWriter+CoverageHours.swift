@@ -59,3 +59,179 @@ extension FlowWriter {
         return true
     }
 }
+
+/// The hours whose summaries the writer builds while it stores their messages (`ingest`: see
+/// ``CoverageHourBuilder``), and what became of each hour the run met.
+///
+/// A summary built so is written only when it holds every message of its hour: the hour held
+/// none when the run first met it, every message stored in it since went through the builder,
+/// no other connection committed in between, and nothing was rolled back or pruned. Each
+/// hour is built at most once, so the work stays linear whatever the order of the input: an
+/// hour met again after its summary was written (per-node files of a whole week, a message
+/// dated far ahead) is left to the refresh after the input, which reads it from the store,
+/// as every hour was before. At most ``FlowWriter/coverageMaxBuilding`` hours are built at
+/// once, and an hour a batch did not add to is written at its commit, so memory stays bounded
+/// whatever the order (input running backwards in time included).
+struct CoverageBuilds {
+    enum State {
+        /// Being built: in ``active``.
+        case building
+        /// Its summary was written at a commit of this run.
+        case written
+        /// Left to the refresh after the input (it held messages before, or changed since written).
+        case left
+    }
+
+    struct Active {
+        var hour: Int64
+        var builder: CoverageHourBuilder
+        /// The last batch that added to it.
+        var batch: Int
+    }
+
+    /// Whether the writer builds summaries at all (the policy's choice; off after a rollback,
+    /// a prune or another connection's commit).
+    var on = false
+    /// Per Unix hour.
+    var states: [Int64: State] = [:]
+    /// The hours being built, and their builders.
+    var active: [Active] = []
+    /// The batch under way (counted by its commits).
+    var batch = 0
+    /// The last hour added to, and its place in ``active`` (a batch's messages mostly share an hour).
+    var last: (hour: Int64, index: Int) = (.min, -1)
+    /// `PRAGMA data_version` at the start of this writer's last batch: it changes when another connection commits.
+    var dataVersion: Int64?
+
+    /// Stops building: every hour not yet written is left to the refresh.
+    mutating func stop() {
+        on = false
+        states.removeAll()
+        active.removeAll()
+        last = (.min, -1)
+    }
+
+    /// Leaves an hour being built to the refresh.
+    mutating func leave(_ hour: Int64) {
+        states[hour] = .left
+        active.removeAll { $0.hour == hour }
+        last = (.min, -1)
+    }
+}
+
+extension FlowWriter {
+    /// The most hours built at once; an hour met beyond them is left to the refresh.
+    static let coverageMaxBuilding = 24
+
+    /// Adds a message just stored to its hour's builder (see ``CoverageBuilds``).
+    @inline(__always)
+    func buildCoverage(reporter: Int64, start: Nanoseconds, end: Nanoseconds, loggedMs: Int64?, rows: [StoredRow]) throws {
+        guard coverageBuilds.on else { return }
+        let hour = Timestamp.floorDivMod(start, CoverageHour.length).0
+        let b: Int
+        if coverageBuilds.last.hour == hour {
+            b = coverageBuilds.last.index
+        } else {
+            switch coverageBuilds.states[hour] {
+            case .building?:
+                b = coverageBuilds.active.firstIndex { $0.hour == hour }!
+            case .written?:
+                coverageBuilds.states[hour] = .left
+                coverageBuilds.last = (.min, -1)
+                return
+            case .left?:
+                coverageBuilds.last = (.min, -1)
+                return
+            case nil:
+                // Messages stored before this run (its own earlier commits are in `states`).
+                let from = hour * CoverageHour.length
+                if try coverageBuilds.active.count >= Self.coverageMaxBuilding
+                    || SQLiteSnapshot(db).hasMessages(from: from, to: from + CoverageHour.length) {
+                    coverageBuilds.states[hour] = .left
+                    coverageBuilds.last = (.min, -1)
+                    return
+                }
+                b = coverageBuilds.active.count
+                coverageBuilds.active.append(CoverageBuilds.Active(hour: hour, builder: CoverageHourBuilder(), batch: coverageBuilds.batch))
+                coverageBuilds.states[hour] = .building
+            }
+            coverageBuilds.last = (hour, b)
+            coverageBuilds.active[b].batch = coverageBuilds.batch
+        }
+        // The header a reader gets back: `logged` is kept in milliseconds after the end.
+        coverageBuilds.active[b].builder.add(reporter: reporter, start: start, end: end,
+                                             offset: loggedMs.map { -$0 * 1_000_000 }, rows: rows)
+    }
+
+    /// A stored message changed (a later copy filled in its `logged`): its hour is left to the refresh.
+    func leaveCoverage(_ start: Nanoseconds) {
+        guard coverageBuilds.on else { return }
+        coverageBuilds.leave(Timestamp.floorDivMod(start, CoverageHour.length).0)
+    }
+
+    /// Writes, in the batch's transaction and after the touched hours' rows were deleted, the
+    /// built summaries of the hours the batch did not add to (all of them when `all`): the data
+    /// has moved on from them, whichever way it runs in time. (An hour a later batch adds to
+    /// again is left to the refresh.)
+    func writeBuiltCoverage(all: Bool) throws {
+        defer {
+            coverageBuilds.batch += 1
+            // The next batch stamps the hours it adds to from its first message of each.
+            coverageBuilds.last = (.min, -1)
+        }
+        guard coverageBuilds.on, !coverageBuilds.active.isEmpty else { return }
+        var done: [Int] = []
+        for (i, a) in coverageBuilds.active.enumerated() where all || a.batch != coverageBuilds.batch {
+            done.append(i)
+        }
+        guard !done.isEmpty else { return }
+        do {
+            let put = try RawStatement(cached: db, "INSERT OR REPLACE INTO coverage_hours (hour, summary) VALUES (?, ?)")
+            for i in done {
+                let a = coverageBuilds.active[i]
+                let start = a.hour * CoverageHour.length
+                put.bind(1, a.hour * 3_600)
+                put.bind(2, blob: a.builder.finish().encode(hour: start))
+                defer { put.reset() }
+                try put.run()
+                coverageBuilds.states[a.hour] = .written
+            }
+        } catch {
+            // A cache: a summary that cannot be written never costs the batch its messages (the
+            // rows written so far are sound; the other hours are left to the refresh).
+            coverageBuilds.stop()
+            return
+        }
+        let written = Set(done)
+        coverageBuilds.active = coverageBuilds.active.enumerated().filter { !written.contains($0.offset) }.map(\.element)
+    }
+
+    /// `PRAGMA data_version` of this connection.
+    func dataVersion() throws -> Int64 {
+        let s = try RawStatement(cached: db, "PRAGMA data_version")
+        defer { s.reset() }
+        guard try s.step() else { return 0 }
+        return s.int64(0)
+    }
+
+    /// At the start of a batch: another connection's commit since this writer's last batch may
+    /// have stored messages in the hours being built, so building stops.
+    func checkCoverageBuilds() throws {
+        guard coverageBuilds.on else { return }
+        let now = try dataVersion()
+        if let before = coverageBuilds.dataVersion, before != now { coverageBuilds.stop() }
+        coverageBuilds.dataVersion = now
+    }
+
+    /// Ends the run's building: writes every summary still built, in the batch under way or in a
+    /// transaction of its own. The pipeline calls it before its last commit. A summary is a cache:
+    /// failing to write one in a transaction of its own loses nothing (the refresh makes it).
+    func finishCoverageBuilds() {
+        guard coverageBuilds.on, !coverageBuilds.active.isEmpty else { return }
+        if inTransaction {
+            coverageBuildsFinishing = true
+        } else {
+            do { try inOwnTransaction { try writeBuiltCoverage(all: true) } } catch {}
+        }
+    }
+}

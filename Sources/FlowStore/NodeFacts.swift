@@ -5,12 +5,14 @@ package import FlowModel
 /// (which messages never carry) stand from the device list, and the seen range only
 /// widens. The `Dirty` flags say what to write back at commit.
 package class NodeFacts {
-    package var info: NodeInfo?
-    package var infoNs: Int64?
-    package var infoDirty = false
-    package var firstSeen: Int64?
-    package var lastSeen: Int64?
-    package var seenDirty = false
+    // Not checked for exclusive access at run time: a writer's facts are its thread's alone, and
+    // `seen` and `learn` run for every node of every message (a tenth of the writer in checks).
+    @exclusivity(unchecked) package var info: NodeInfo?
+    @exclusivity(unchecked) package var infoNs: Int64?
+    @exclusivity(unchecked) package var infoDirty = false
+    @exclusivity(unchecked) package var firstSeen: Int64?
+    @exclusivity(unchecked) package var lastSeen: Int64?
+    @exclusivity(unchecked) package var seenDirty = false
 
     package init() {}
 

@@ -373,6 +373,8 @@ extension FlowWriter {
     /// one short transaction. Returns whether work remains; a new policy or time starts afresh.
     func pruneStep(_ policy: RetentionPolicy, now: Nanoseconds, budget: Duration) throws -> Bool {
         precondition(!inTransaction, "pruning inside a batch")
+        // Pruned messages would still be in the summaries being built.
+        coverageBuilds.stop()
         if pruner == nil { pruner = Pruner(writer: self, policy: policy, now: now, budget: budget, dryRun: false) }
         if try pruner!.step() { return true }
         if try pruner!.vacuumStep(pages: 256) > 0 { return true }

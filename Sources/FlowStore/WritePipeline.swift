@@ -38,6 +38,11 @@ public struct WritePolicy: Sendable, Equatable {
     /// the hours that ended more than ten minutes ago, 50 ms at a time, looking for such hours
     /// this often. nil: the writer leaves it to `ingest` and `pull` (which fill after they commit).
     public var summarizeCoverageEvery: Duration?
+    /// Whether the SQLite writer builds `coverage_hours` for the hours this run fills while it
+    /// stores their messages, writing each at the first commit of a batch that did not add to it
+    /// and the rest at the last commit (`ingest`, `pull`: the refresh after the input then has
+    /// only the hours that held messages before, or were met again after being written).
+    public var buildsCoverage = false
 
     public init(rowsPerCommit: Int, secondsPerCommit: Double, durability: Durability, maxPendingRows: Int) {
         self.rowsPerCommit = rowsPerCommit
@@ -48,7 +53,11 @@ public struct WritePolicy: Sendable, Equatable {
 
     /// Files, standard input, pulls: large transactions, `synchronous = NORMAL`
     /// (an interrupted run is completed by running it again: ingest is idempotent).
-    public static let ingest = WritePolicy(rowsPerCommit: 500_000, secondsPerCommit: 2, durability: .normal, maxPendingRows: 250_000)
+    public static let ingest: WritePolicy = {
+        var policy = WritePolicy(rowsPerCommit: 500_000, secondsPerCommit: 2, durability: .normal, maxPendingRows: 250_000)
+        policy.buildsCoverage = true
+        return policy
+    }()
 
     /// The receivers of `tailflow serve`: every submission is committed before it is
     /// acknowledged, durably; concurrent senders share a commit (group commit).
@@ -149,8 +158,10 @@ package final class WritePipeline: @unchecked Sendable {
     package let policy: WritePolicy
     private let condition = NSCondition()
     private var pending: [Submission] = []
-    /// Submissions the writer has stored: released by the next submitter, so that freeing
-    /// their messages costs the submitter's thread, not the writer's (the busier one).
+    /// Submissions the writer has stored whose submitters waited for them (`serve`): released by
+    /// the next submitter, so that freeing their messages costs the submitter's thread, not the
+    /// writer's (the busier one there). Enqueued work is freed by the writer (`ingest`: its
+    /// decoding thread is the busier one).
     private var spent: [Submission] = []
     /// Rows queued for the writer.
     private var pendingRows = 0
@@ -292,6 +303,7 @@ package final class WritePipeline: @unchecked Sendable {
             try store.write(durability: policy.durability) { writer in
                 let sqliteWriter = writer as? FlowWriter
                 sqliteWriter?.deferLongLevels = policy.longLevelsLag
+                sqliteWriter?.coverageBuilds.on = policy.buildsCoverage
                 // The log's upkeep after a commit waits until its submitters are told.
                 sqliteWriter?.defersUpkeep = true
                 var batchRows = 0
@@ -408,8 +420,10 @@ package final class WritePipeline: @unchecked Sendable {
                             // By index: a message bound to a loop variable is a copy (a retain of each of its parts).
                             for i in s.messages.indices {
                                 let isNew: Bool
-                                if let sqliteWriter, !s.digests.isEmpty {
-                                    isNew = try sqliteWriter.add(s.messages[i], digest: s.digests[i])
+                                if let sqliteWriter {
+                                    // The concrete writer: a call through the protocol passes a copy of
+                                    // the message (a retain and release of each of its parts).
+                                    isNew = try sqliteWriter.add(s.messages[i], digest: s.digests.isEmpty ? s.messages[i].digest : s.digests[i])
                                 } else {
                                     isNew = try writer.add(s.messages[i])
                                 }
@@ -424,9 +438,13 @@ package final class WritePipeline: @unchecked Sendable {
                             if let c = s.continuation { waiting.append((c, flags)) }
                             applied += 1
                         }
-                        condition.lock()
-                        spent.append(contentsOf: group)
-                        condition.unlock()
+                        // Work someone waits for is freed by the next submitter (`serve`: its writer is
+                        // the busier thread); enqueued work here (`ingest`: the decoding thread is).
+                        if group.contains(where: { $0.continuation != nil }) {
+                            condition.lock()
+                            spent.append(contentsOf: group)
+                            condition.unlock()
+                        }
                         // Nobody waits for commits of enqueued work: they batch by size and time.
                         if !waiting.isEmpty || batchRows >= policy.rowsPerCommit
                             || ContinuousClock.now - batchStarted >= .seconds(policy.secondsPerCommit) {
@@ -457,6 +475,8 @@ package final class WritePipeline: @unchecked Sendable {
                         if group.contains(where: { $0.continuation == nil }) { throw error }
                     }
                 }
+                // The summaries still being built go with the last commit (or one of their own).
+                sqliteWriter?.finishCoverageBuilds()
                 if writer.isInBatch { try commit() }
             }
         } catch {

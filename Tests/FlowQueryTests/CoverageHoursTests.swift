@@ -40,10 +40,18 @@ struct CoverageHoursTests {
         init() throws { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
         deinit { try? FileManager.default.removeItem(at: url) }
 
-        func store(_ name: String, _ devices: [NodeInfo], _ parts: [UInt8]...) throws -> FlowStore {
+        /// A store of `parts` ingested one after the other, by an ingest that leaves the summaries
+        /// to the refresh unless `building` (what the refresh does is tested here).
+        func store(_ name: String, _ devices: [NodeInfo], building: Bool = false, rowsPerCommit: Int? = nil,
+                   _ parts: [UInt8]...) throws -> FlowStore {
             let store = try FlowStore(path: url.appendingPathComponent("\(name).db").path)
             try store.importNodes(devices, at: CoverageHoursTests.start)
-            for part in parts { _ = try Ingester(store: store).ingest(bytes: part, source: name) }
+            for part in parts {
+                let ingester = Ingester(store: store)
+                ingester.policy.buildsCoverage = building
+                if let rowsPerCommit { ingester.policy.rowsPerCommit = rowsPerCommit }
+                _ = try ingester.ingest(bytes: part, source: name)
+            }
             return store
         }
     }
@@ -85,7 +93,7 @@ struct CoverageHoursTests {
         let dir = try Dir()
         let (devices, lines) = try Self.generated(omitLogged: omitLogged)
         let store = try dir.store("s", devices, lines.flatMap { $0 })
-        #expect(try Self.summaries(store).isEmpty, "the library's ingest leaves them to the CLI's refresh")
+        #expect(try Self.summaries(store).isEmpty, "an ingest that does not build them leaves them to the refresh")
         let fromMessages = try Self.answers(store)
         let hours = try Self.hoursWithMessages(store)
         #expect(hours.count >= 3 && hours.prefix(3) == [0, 1, 2].map { (Self.start + $0 * Self.hour) / Self.s }[...])
