@@ -15,13 +15,7 @@ import FlowModel
 /// are kept as messages come (a reporter's earliest time only falls, so one that is not
 /// among the two never needs to come back). Windows are merged and offsets sorted at the end.
 struct CoverageHourBuilder {
-    private struct Key: Hashable, MixHashable {
-        var a: Int64, b: Int64, rest: UInt64
-
-        var mixedHash: UInt64 {
-            mixBits((UInt64(bitPattern: a) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(bitPattern: b) &* 0xC2B2_AE3D_27D4_EB4F) ^ rest)
-        }
-    }
+    private typealias Key = CoverageHour.ConversationKey
 
     private var place: [Int64: Int] = [:]
     private var reporters: [CoverageHour.Reporter] = []
@@ -53,11 +47,7 @@ struct CoverageHourBuilder {
         // as they come keeps one entry per stretch of reports, not one per message.
         let window = (start, max(end, start))
         if let l = reporters[p].windows.last, window.0 >= l.0 {
-            if window.0 <= l.1 {
-                reporters[p].windows[reporters[p].windows.count - 1].1 = max(l.1, window.1)
-            } else {
-                reporters[p].windows.append(window)
-            }
+            reporters[p].addInOrder(window)
         } else {
             if !reporters[p].windows.isEmpty { unordered[p] = true }
             reporters[p].windows.append(window)
@@ -110,16 +100,8 @@ struct CoverageHourBuilder {
             guard unordered[p] else { continue }
             // The union of the windows, as reading them in order of their starts makes it.
             let windows = out.reporters[i].windows.sorted { $0.0 < $1.0 }
-            var merged: [(Nanoseconds, Nanoseconds)] = []
-            merged.reserveCapacity(windows.count)
-            for w in windows {
-                if let l = merged.last, w.0 <= l.1 {
-                    merged[merged.count - 1].1 = max(l.1, w.1)
-                } else {
-                    merged.append(w)
-                }
-            }
-            out.reporters[i].windows = merged
+            out.reporters[i].windows.removeAll(keepingCapacity: true)
+            for w in windows { out.reporters[i].addInOrder(w) }
         }
         out.sightings = sightings.sorted { ($0.a, $0.b, $0.rest) < ($1.a, $1.b, $1.rest) }
         return out

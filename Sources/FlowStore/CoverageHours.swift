@@ -25,6 +25,26 @@ package struct CoverageHour: Equatable, Sendable {
             a.id == b.id && a.messages == b.messages && a.offsets == b.offsets
                 && a.windows.count == b.windows.count && zip(a.windows, b.windows).allSatisfy { $0 == $1 }
         }
+
+        /// Adds a window that starts at or after the start of the last one: merged into it when
+        /// they overlap or touch, appended otherwise (which keeps ``windows`` a union in order).
+        @inline(__always)
+        mutating func addInOrder(_ window: (Nanoseconds, Nanoseconds)) {
+            if let last = windows.last, window.0 <= last.1 {
+                windows[windows.count - 1].1 = max(last.1, window.1)
+            } else {
+                windows.append(window)
+            }
+        }
+    }
+
+    /// A conversation as a key of the hour's table of sightings (``conversation(_:)``'s triple).
+    struct ConversationKey: Hashable, MixHashable {
+        var a: Int64, b: Int64, rest: UInt64
+
+        var mixedHash: UInt64 {
+            mixBits((UInt64(bitPattern: a) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(bitPattern: b) &* 0xC2B2_AE3D_27D4_EB4F) ^ rest)
+        }
     }
 
     /// A conversation (protocol and both `address:port` ends, the smaller end first; `rest` is
@@ -66,19 +86,12 @@ package struct CoverageHour: Equatable, Sendable {
     /// - parameter read: Calls its argument with every message of the hour, in key order
     ///   (start, reporter, digest), with its packed rows.
     package static func summarize(_ read: ((MessageHeader, UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> CoverageHour {
-        struct Key: Hashable, MixHashable {
-            var a: Int64, b: Int64, rest: UInt64
-
-            var mixedHash: UInt64 {
-                mixBits((UInt64(bitPattern: a) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(bitPattern: b) &* 0xC2B2_AE3D_27D4_EB4F) ^ rest)
-            }
-        }
         // Each reporter's place in `reporters`, which is changed in place (a copy out of a
         // dictionary and back would copy its lists at every message).
         var place: [Int64: Int] = [:]
         var reporters: [Reporter] = []
         // Every row of the hour is looked up here: a multiply-xorshift table, not SipHash.
-        var found = MixTable<Key, Int>()
+        var found = MixTable<ConversationKey, Int>()
         var sightings: [Sighting] = []
         var ends: [RowEnds] = []
         try read { h, packed in
@@ -92,16 +105,12 @@ package struct CoverageHour: Equatable, Sendable {
                 reporters.append(Reporter(id: h.reporter, messages: 0, windows: [], offsets: []))
             }
             reporters[p].messages += 1
-            if let last = reporters[p].windows.last, window.0 <= last.1 {
-                reporters[p].windows[reporters[p].windows.count - 1].1 = max(last.1, window.1)
-            } else {
-                reporters[p].windows.append(window)
-            }
+            reporters[p].addInOrder(window)
             if let logged = h.logged { reporters[p].offsets.append(h.end - logged) }
             try RowCodec.decodeEnds(packed, into: &ends)
             for e in ends {
                 guard let c = conversation(e) else { continue }
-                let key = Key(a: c.a, b: c.b, rest: c.rest)
+                let key = ConversationKey(a: c.a, b: c.b, rest: c.rest)
                 guard let i = found.index(of: key).map({ found.values[$0] }) else {
                     found.insertNew(key, sightings.count)
                     sightings.append(Sighting(a: c.a, b: c.b, rest: c.rest, first: h.reporter, firstAt: h.start, second: 0, secondAt: 0))
