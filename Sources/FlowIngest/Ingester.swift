@@ -80,9 +80,9 @@ public final class Ingester {
     package var onProgress: ((IngestProgress) -> Void)?
     var progressInterval: Double = 0.2
     /// Whether large plain files are decoded on two threads (``ChunkedFileDecoder``), from what
-    /// size, in chunks of about how many bytes: tests make both small. `TAILFLOW_SERIAL_DECODE=1`
+    /// size, in chunks of about how many bytes: tests make both small. `TAILFLOW_SERIAL_DECODE` set (not to `0`)
     /// turns it off, to compare.
-    var chunking = (on: ProcessInfo.processInfo.environment["TAILFLOW_SERIAL_DECODE"] == nil,
+    var chunking = (on: ["", "0"].contains(ProcessInfo.processInfo.environment["TAILFLOW_SERIAL_DECODE"] ?? ""),
                     minimumFileBytes: ChunkedFileDecoder.minimumFileBytes, chunkBytes: ChunkedFileDecoder.defaultChunkBytes)
 
     /// An ingester writing to `store`.

@@ -100,6 +100,39 @@ struct ChunkedDecodingTests {
         }
     }
 
+    /// A live log renamed away and recreated while it is read (log rotation): the one decoder that
+    /// takes over reads on in the file the chunks came from, as one decoder of that file would, not
+    /// the new file now at the path.
+    @Test(arguments: [1000, 4096])
+    func theRestIsReadFromTheFileOpenedNotThePath(_ chunkBytes: Int) throws {
+        let dir = TempDir()
+        let path = try Self.write(Self.damaged.joined(separator: "\n") + "\n", dir)
+        let want = try Self.serial(path)
+        let chunked = ChunkedFileDecoder(path: path, source: path, chunkBytes: chunkBytes)
+        var got = Outcome()
+        var replaced = false
+        let resume = try chunked.run { messages, _, _, through in
+            if !replaced {
+                replaced = true
+                try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+                _ = try Self.write(Self.lines[7] + "\n" + #"{"a":"#, dir)
+            }
+            got.messages += messages.map(DecoderFastPathTests.Seen.init)
+            got.bytes = through
+        }
+        #expect(replaced, "some chunks were handed over before the one decoder took over")
+        let at = try #require(resume)
+        let rest = try chunked.rest(from: at)
+        let d = try Decoded(rest)
+        got.messages += d.messages.map(DecoderFastPathTests.Seen.init)
+        got.rejects = d.rejects
+        got.skipped = d.skipped
+        got.changes = d.changes.count
+        got.bytes = rest.bytesRead
+        #expect(got == want)
+        #expect(want.messages.count > 300)
+    }
+
     /// The whole run: a chunked ingest stores and reports what an ingest on one thread does.
     @Test func ingestOfDamagedFileEqualsOneThread() throws {
         let dir = TempDir()

@@ -45,6 +45,9 @@ final class ChunkedFileDecoder: @unchecked Sendable {
     private var results: [Int: Decoded] = [:]
     private var stopping = false
     private var running = 0
+    /// The file as ``run(_:)`` opened it: ``rest(from:)`` reads on from the same open file, never
+    /// the path again (a live log renamed and recreated meanwhile must not be read instead).
+    private var file: FileInput?
 
     init(path: String, source: String, detectsChanges: Bool = true, chunkBytes: Int = defaultChunkBytes) {
         self.path = path
@@ -72,12 +75,16 @@ final class ChunkedFileDecoder: @unchecked Sendable {
     ///
     /// - throws: what `deliver` throws; ``InputError`` when the file cannot be opened.
     func run(_ deliver: ([FlowMessage], [Int64], Int, Int64) throws -> Void) throws -> Int64? {
+        precondition(file == nil, "ChunkedFileDecoder.run is called once")
         let input = try FileInput(path: path)
+        file = input
         for _ in 0..<Self.workers {
             let thread = Thread { [self] in decodeChunks() }
             thread.name = "tailflow-decoder"
             thread.stackSize = 8 << 20
+            condition.lock()
             running += 1
+            condition.unlock()
             thread.start()
         }
         defer { stop() }
@@ -166,18 +173,20 @@ final class ChunkedFileDecoder: @unchecked Sendable {
     /// what a decoder of the whole file reports from there on, locations included.
     ///
     /// - throws: ``InputError`` when the file cannot be read.
+    /// It reads the file ``run(_:)`` read, through the descriptor that call opened.
     func rest(from offset: Int64) throws -> ContainerDecoder {
-        let line = try Self.lineNumber(at: offset, of: path)
-        let input = try FileInput(path: path)
+        let input = try file ?? FileInput(path: path)
+        let line = try Self.lineNumber(at: offset, in: input)
         try input.seek(to: offset)
         let decoder = ContainerDecoder(source: source, input: input, resumingAt: offset, line: line)
         decoder.detectsChanges = detectsChanges
         return decoder
     }
 
-    /// The line number of absolute `offset` of the file at `path`: one more than the line breaks before it.
-    static func lineNumber(at offset: Int64, of path: String) throws -> Int {
-        let input = try FileInput(path: path)
+    /// The line number of absolute `offset` of the open file `input`: one more than the line breaks
+    /// before it (read from the file's start; the next read is undefined until a seek).
+    static func lineNumber(at offset: Int64, in input: FileInput) throws -> Int {
+        try input.seek(to: 0)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
         var line = 1
