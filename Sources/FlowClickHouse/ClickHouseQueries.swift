@@ -609,7 +609,7 @@ public struct ClickHouseQueries: Sendable {
     /// do not cover the same keys as their rollup rows: `bucket` (Unix seconds) per bucket where the
     /// number of distinct keys (reporter, kind, proto, both ends) with traffic differs, under the
     /// question's `--kind`, `--proto` and `--endpoint`. A store upgraded while a writer inserted, a
-    /// cluster whose other shard is not filled yet, a server that died between an insert's views:
+    /// cluster whose other shard is not filled yet, a run that died between an insert and its sums:
     /// their sightings lack keys of some buckets, and those buckets' sightings are not taken.
     static func uncoveredBuckets(_ c: Context) -> String {
         let (conditions, prewhere) = rowFilters(c)
