@@ -61,7 +61,7 @@ public final class ContainerDecoder {
     var eof = false
     var done = false
     var levels: [Level] = []
-    let cache = ParseCache()
+    let cache: ParseCache
     /// Whether the parser takes its shortcuts and reuses nodes read before: off only to compare
     /// the shortcuts with the general path (`DecoderFastPathTests`).
     var fastPaths = true
@@ -77,11 +77,43 @@ public final class ContainerDecoder {
     /// have been read, so reading a large value costs linear time however the input trickles in.
     static let rescanThreshold = 256 << 10
 
-    public init(source: String, input: any ByteInput, maxValueBytes: Int = 16 << 20) {
+    public convenience init(source: String, input: any ByteInput, maxValueBytes: Int = 16 << 20) {
+        self.init(source: source, input: input, maxValueBytes: maxValueBytes, cache: ParseCache(),
+                  buffer: .allocate(byteCount: 1 << 20, alignment: 16))
+    }
+
+    init(source: String, input: any ByteInput, maxValueBytes: Int, cache: ParseCache, buffer: UnsafeMutableRawBufferPointer) {
         self.source = source
         self.input = input
         self.maxValueBytes = maxValueBytes
-        buffer = .allocate(byteCount: 1 << 20, alignment: 16)
+        self.cache = cache
+        self.buffer = buffer
+    }
+
+    /// A decoder of the rest of an input that an earlier decoder left between two top-level values,
+    /// at absolute `offset`, the start of line `line`: what it reports (locations included) is what
+    /// that decoder would have reported had it gone on. No gzip sniffing: the stream is already plain.
+    convenience init(source: String, input: any ByteInput, resumingAt offset: Int64, line: Int) {
+        self.init(source: source, input: input)
+        started = true
+        base = offset
+        lineBase = offset
+        lineStart = offset
+        self.line = line
+    }
+
+    /// A decoder of one chunk of plain input in memory, `count` bytes starting at absolute `offset`,
+    /// decoded as if the input ended there (``ChunkedFileDecoder``). It owns `chunk` (allocated with
+    /// at least one byte more than `count`) and frees it. Line numbers count from the chunk's start:
+    /// only its messages are used, never a location.
+    convenience init(source: String, chunk: UnsafeMutableRawBufferPointer, count: Int, offset: Int64, cache: ParseCache) {
+        self.init(source: source, input: MemoryInput([]), maxValueBytes: 16 << 20, cache: cache, buffer: chunk)
+        started = true
+        self.count = count
+        base = offset
+        lineBase = offset
+        lineStart = offset
+        try? markEnd()
     }
 
     deinit {

@@ -79,6 +79,11 @@ public final class Ingester {
     /// Called about every `progressInterval` seconds, on the calling thread.
     package var onProgress: ((IngestProgress) -> Void)?
     var progressInterval: Double = 0.2
+    /// Whether large plain files are decoded on two threads (``ChunkedFileDecoder``), from what
+    /// size, in chunks of about how many bytes: tests make both small. `TAILFLOW_SERIAL_DECODE=1`
+    /// turns it off, to compare.
+    var chunking = (on: ProcessInfo.processInfo.environment["TAILFLOW_SERIAL_DECODE"] == nil,
+                    minimumFileBytes: ChunkedFileDecoder.minimumFileBytes, chunkBytes: ChunkedFileDecoder.defaultChunkBytes)
 
     /// An ingester writing to `store`.
     ///
@@ -95,7 +100,9 @@ public final class Ingester {
     /// - returns: What was read and stored.
     /// - throws: ``StoreError`` when the store fails (what was committed before stays).
     public func ingest(paths: [String]) throws -> IngestSummary {
-        try ingest(inputs: paths.map { path in { try ContainerDecoder(source: path == "-" ? "stdin" : path, input: FileInput(path: path)) } })
+        try ingest(sources: paths.map { path in
+            path == "-" ? .decoder { try ContainerDecoder(source: "stdin", input: FileInput(path: path)) } : .file(path)
+        })
     }
 
     /// Ingests in-memory bytes, such as a request body, named `source` in rejects.
@@ -114,13 +121,27 @@ public final class Ingester {
         try ingest(inputs: [{ ContainerDecoder(source: source, input: input) }])
     }
 
+    /// One input: a decoder opened when its turn comes, or a file (decoded on two threads when it is
+    /// large and plain, see ``ChunkedFileDecoder``).
+    enum Source {
+        case decoder(() throws -> ContainerDecoder)
+        case file(String)
+    }
+
     /// Ingests decoders opened lazily, one after the other.
     ///
     /// - throws: ``StoreError`` when the store fails.
-    func ingest(inputs: [@Sendable () throws -> ContainerDecoder]) throws -> IngestSummary {
+    func ingest(inputs: [() throws -> ContainerDecoder]) throws -> IngestSummary {
+        try ingest(sources: inputs.map { .decoder($0) })
+    }
+
+    /// Ingests the sources one after the other.
+    ///
+    /// - throws: ``StoreError`` when the store fails.
+    func ingest(sources: [Source]) throws -> IngestSummary {
         let pipeline = WritePipeline(store: store, policy: policy)
         var summary = IngestSummary()
-        summary.sources = inputs.count
+        summary.sources = sources.count
         let clock = ContinuousClock()
         let started = clock.now
         var lastProgress = started
@@ -129,6 +150,33 @@ public final class Ingester {
         var changes: [ConfigChange] = []
         messages.reserveCapacity(Self.batchSize)
         var bytesBefore: Int64 = 0
+        var chunkedBytes: Int64 = 0
+        /// Decodes a large plain file on two threads while it holds messages only; returns where
+        /// the rest must be read by one decoder, nil when done.
+        func ingestChunked(_ chunked: ChunkedFileDecoder) throws -> Int64? {
+            chunkedBytes = 0
+            return try chunked.run { chunk, digests, rows, through in
+                summary.messages += chunk.count
+                summary.rows += rows
+                // What the sources before this one left goes first.
+                if !messages.isEmpty || !rejects.isEmpty || !changes.isEmpty {
+                    try pipeline.enqueue(messages, rejects: rejects, changes: changes)
+                    messages.removeAll(keepingCapacity: true)
+                    rejects.removeAll()
+                    changes.removeAll()
+                }
+                try pipeline.enqueue(chunk, digests: digests)
+                chunkedBytes = through
+                if let onProgress {
+                    let now = clock.now
+                    if now - lastProgress >= .seconds(progressInterval) {
+                        lastProgress = now
+                        onProgress(IngestProgress(messages: summary.messages, rows: summary.rows,
+                                                  bytes: bytesBefore + through, elapsed: (now - started).seconds))
+                    }
+                }
+            }
+        }
         func progress(_ decoder: ContainerDecoder) {
             guard let onProgress else { return }
             let now = clock.now
@@ -138,10 +186,27 @@ public final class Ingester {
                                       bytes: bytesBefore + decoder.bytesRead, elapsed: (now - started).seconds))
         }
         do {
-            for open in inputs {
+            for source in sources {
                 let decoder: ContainerDecoder
                 do {
-                    decoder = try open()
+                    switch source {
+                    case .decoder(let open):
+                        decoder = try open()
+                    case .file(let path) where chunking.on && ChunkedFileDecoder.fits(path, minimumBytes: chunking.minimumFileBytes):
+                        let chunked = ChunkedFileDecoder(path: path, source: path, chunkBytes: chunking.chunkBytes)
+                        guard let resume = try ingestChunked(chunked) else {
+                            summary.bytes = bytesBefore + chunkedBytes
+                            bytesBefore = summary.bytes
+                            continue
+                        }
+                        decoder = try chunked.rest(from: resume)
+                    case .file(let path):
+                        decoder = try ContainerDecoder(source: path, input: FileInput(path: path))
+                    }
+                } catch let error as WritePipeline.Failure {
+                    throw error
+                } catch let error as StoreError {
+                    throw error
                 } catch {
                     summary.failedSources.append("\(error)")
                     continue

@@ -247,7 +247,11 @@ package final class WritePipeline: @unchecked Sendable {
     /// blocks while ``WritePolicy/maxPendingRows`` rows wait already.
     ///
     /// - throws: the store's error once a commit failed; ``Failure/stopped`` after ``finish()``.
-    package func enqueue(_ messages: [FlowMessage], rejects: [Reject] = [], changes: [ConfigChange] = []) throws {
+    ///
+    /// - parameter digests: The messages' identities when the caller worked them out on another
+    ///   thread (the decoding threads of a chunked file); empty: the writer works them out.
+    package func enqueue(_ messages: [FlowMessage], digests: [Int64] = [], rejects: [Reject] = [], changes: [ConfigChange] = []) throws {
+        precondition(digests.isEmpty || digests.count == messages.count, "one identity per message")
         let rows = messages.reduce(0) { $0 + $1.rows.count } + changes.count
         // No identities worked out here: the thread that enqueues decodes, the busier of the two.
         releaseSpent()
@@ -258,7 +262,8 @@ package final class WritePipeline: @unchecked Sendable {
         }
         if let failure { throw failure }
         if stopping { throw Failure.stopped }
-        pending.append(Submission(messages: messages, digests: [], rejects: rejects, changes: changes, rows: rows, continuation: nil))
+        pending.append(Submission(messages: messages, digests: store is FlowStore ? digests : [], rejects: rejects, changes: changes,
+                                  rows: rows, continuation: nil))
         pendingRows += rows
         condition.broadcast()
     }

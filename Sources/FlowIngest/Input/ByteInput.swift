@@ -49,6 +49,13 @@ package final class FileInput: ByteInput {
         name = path
     }
 
+    /// Moves to absolute `offset` of a regular file: the next read starts there.
+    func seek(to offset: Int64) throws {
+        guard lseek(fd, off_t(offset), SEEK_SET) == off_t(offset) else {
+            throw InputError(source: name, message: "seek failed: " + String(cString: strerror(errno)))
+        }
+    }
+
     package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         while true {
             let n = Glibc.read(fd, buffer.baseAddress, buffer.count)

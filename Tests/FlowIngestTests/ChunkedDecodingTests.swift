@@ -1,0 +1,125 @@
+import Foundation
+@testable import FlowIngest
+import FlowModel
+import FlowStore
+import Testing
+import TestSupport
+
+/// `ingest` decodes a large plain file on two threads, chunk by chunk (``ChunkedFileDecoder``), and
+/// leaves the rest to one decoder from the first chunk that holds anything but messages. What comes
+/// out — messages in order, rejects with their file, line, column, text and excerpt, skipped values,
+/// configuration records, bytes — must be what one decoder of the whole file gives, wherever the
+/// chunks are cut.
+struct ChunkedDecodingTests {
+    struct Outcome: Equatable {
+        var messages: [DecoderFastPathTests.Seen] = []
+        var rejects: [Reject] = []
+        var skipped = 0
+        var changes = 0
+        var bytes: Int64 = 0
+    }
+
+    static func serial(_ path: String) throws -> Outcome {
+        let decoder = try ContainerDecoder(source: path, input: FileInput(path: path))
+        let d = try Decoded(decoder)
+        return Outcome(messages: d.messages.map(DecoderFastPathTests.Seen.init), rejects: d.rejects, skipped: d.skipped,
+                       changes: d.changes.count, bytes: decoder.bytesRead)
+    }
+
+    /// The chunked decoding, and from where one decoder took over (nil: none did).
+    static func chunked(_ path: String, chunkBytes: Int) throws -> (Outcome, resumedAt: Int64?) {
+        let chunked = ChunkedFileDecoder(path: path, source: path, chunkBytes: chunkBytes)
+        var out = Outcome()
+        let resume = try chunked.run { messages, digests, rows, through in
+            #expect(rows == messages.reduce(0) { $0 + $1.rows.count })
+            #expect(digests == messages.map(\.digest))
+            out.messages += messages.map(DecoderFastPathTests.Seen.init)
+            out.bytes = through
+        }
+        if let resume {
+            let rest = try chunked.rest(from: resume)
+            let d = try Decoded(rest)
+            out.messages += d.messages.map(DecoderFastPathTests.Seen.init)
+            out.rejects = d.rejects
+            out.skipped = d.skipped
+            out.changes = d.changes.count
+            out.bytes = rest.bytesRead
+        }
+        return (out, resume)
+    }
+
+    static func write(_ text: String, _ dir: TempDir, _ name: String = "in.jsonl") throws -> String {
+        let path = dir.path(name)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    static let lines = (0..<400).map { Synthetic.message($0, rows: $0 % 5) }
+
+    /// Clean JSON Lines: every chunk is decoded on its own, none is left to the one decoder.
+    @Test(arguments: [2048, 4096, 1 << 20])
+    func cleanLinesAreAllChunked(_ chunkBytes: Int) throws {
+        let dir = TempDir()
+        let path = try Self.write(Self.lines.joined(separator: "\n") + "\n", dir)
+        let (got, resumed) = try Self.chunked(path, chunkBytes: chunkBytes)
+        #expect(resumed == nil)
+        #expect(got == (try Self.serial(path)))
+        #expect(got.messages.count == 400)
+    }
+
+    /// Damage of every kind the decoder reports, placed so that chunk ends fall inside and around it.
+    static let damaged: [String] = {
+        var out = lines
+        out.insert(#"{"nodeId":"nBAD","start":"2026-11-01T00:00:00Z","end":"yesterday","virtualTraffic":[]}"#, at: 150)
+        out.insert(#"{"nodeId":"nBAD","start":"2026-11-01T00:00:00Z","end":"#, at: 120)
+        out.insert(#"{"a":1"#, at: 100)
+        out.insert("42", at: 90)
+        out.insert(#"{"index":{}}"#, at: 80)
+        out.insert("[\n" + lines[3] + ",\n" + lines[4] + "\n]", at: 70)
+        out.insert("", at: 60)
+        out.insert(#"{"logs":["# + "\n" + lines[5] + "\n]}", at: 200)
+        out.insert(#"{"nodeId":"nX","start":"2026-11-01T00:00:00Z","end":"2026-11-01T00:00:05Z","virtualTraffic":[{"src":"nope"}]}"#, at: 300)
+        return out
+    }()
+
+    @Test(arguments: [64, 300, 1000, 4096, 20_000, 1 << 20])
+    func damagedInputDecodesAsByOneDecoder(_ chunkBytes: Int) throws {
+        let dir = TempDir()
+        let lf: String = Self.damaged.joined(separator: "\n") + "\n"
+        let crlf: String = Self.damaged.joined(separator: "\r\n")
+        let truncated: String = Self.lines.joined(separator: "\n") + "\n" + #"{"nodeId":"n1","start":"2026-"#
+        let arrayOpen: String = "[\n" + Self.lines.joined(separator: ",\n") + "\n"
+        let inputs: [(String, String)] = [("lf", lf), ("crlf", crlf), ("truncated", truncated), ("array-open", arrayOpen)]
+        for (name, text) in inputs {
+            let path = try Self.write(text, dir, name)
+            let want = try Self.serial(path)
+            let (got, resumed) = try Self.chunked(path, chunkBytes: chunkBytes)
+            #expect(got == want, "\(name), chunks of \(chunkBytes) bytes")
+            #expect(!want.rejects.isEmpty || want.skipped > 0, "\(name): the damage is seen")
+            #expect(resumed != nil, "\(name): the one decoder takes over")
+        }
+    }
+
+    /// The whole run: a chunked ingest stores and reports what an ingest on one thread does.
+    @Test func ingestOfDamagedFileEqualsOneThread() throws {
+        let dir = TempDir()
+        let path = try Self.write(Self.damaged.joined(separator: "\n") + "\n", dir)
+        func ingest(_ name: String, chunked: Bool) throws -> (IngestSummary, [Reject]) {
+            let store = try FlowStore(path: dir.path(name))
+            let ingester = Ingester(store: store)
+            ingester.chunking = (chunked, 0, 500)
+            var seen: [Reject] = []
+            ingester.onReject = { seen.append($0) }
+            var summary = try ingester.ingest(paths: [path])
+            summary.seconds = 0
+            let stored = try store.rejects(limit: 100).map { Reject(location: $0.location, reason: $0.reason, excerpt: $0.excerpt) }
+            #expect(Set(stored) == Set(seen))
+            return (summary, seen)
+        }
+        let one = try ingest("one.db", chunked: false)
+        let two = try ingest("two.db", chunked: true)
+        #expect(one.0 == two.0)
+        #expect(one.1 == two.1)
+        #expect(one.0.storedMessages > 390 && one.0.rejected >= 4)
+    }
+}
