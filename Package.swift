@@ -26,6 +26,7 @@ let clickhouseMigrationFiles = [
     "002_reads_and_checkpoints.sql",
     "003_rollups.sql",
     "004_sightings.sql",
+    "005_client_rollups.sql",
 ].map { "clickhouse/" + $0 }
 
 /// The pages' templates and assets, embedded into the binary (`Sources/FlowWeb/Resources/*`).

@@ -28,5 +28,6 @@ public enum Schema {
         Migration(name: "002_reads_and_checkpoints", sql: String(decoding: PackageResources._02_reads_and_checkpoints_sql, as: UTF8.self)),
         Migration(name: "003_rollups", sql: String(decoding: PackageResources._03_rollups_sql, as: UTF8.self)),
         Migration(name: "004_sightings", sql: String(decoding: PackageResources._04_sightings_sql, as: UTF8.self)),
+        Migration(name: "005_client_rollups", sql: String(decoding: PackageResources._05_client_rollups_sql, as: UTF8.self)),
     ]
 }

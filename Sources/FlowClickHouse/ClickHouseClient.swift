@@ -135,9 +135,12 @@ public final class ClickHouseClient: Sendable {
     /// - throws: ``ClickHouseError``.
     /// - parameter retries: whether connection errors are retried here (an insert that may have
     ///   landed is retried by its caller, which first checks what landed, from the same budget).
+    /// - parameter external: tables sent with the statement (ClickHouse's "external data": each
+    ///   a temporary table the statement reads by its name), as `multipart/form-data`; not with `data`.
     @discardableResult
     public func run(_ sql: String, data: [UInt8]? = nil, inDatabase: Bool = true, settings: [String: String] = [:],
-                    retries: Bool = true) throws -> [UInt8] {
+                    retries: Bool = true, external: [ExternalTable] = []) throws -> [UInt8] {
+        precondition(external.isEmpty || data == nil, "external tables with an insert's data")
         var params: [(String, String)] = []
         if inDatabase { params.append(("database", url.database)) }
         // Long IN lists and a batch's identity checks fit; 64-bit integers as JSON numbers.
@@ -152,12 +155,31 @@ public final class ClickHouseClient: Sendable {
         }
         for (k, v) in settings.sorted(by: { $0.key < $1.key }) { params.append((k, v)) }
         if data != nil { params.append(("query", sql)) }
+        for table in external {
+            params.append(("\(table.name)_structure", table.structure))
+            params.append(("\(table.name)_format", "TabSeparated"))
+        }
         let query = params.map { "\($0.0)=\(Self.escape($0.1))" }.joined(separator: "&")
         let target = "http://\(url.server)/?\(query)"
         var headers = HTTPHeaders()
         let credentials = "\(url.user):\(password ?? "")"
         headers.add(name: "Authorization", value: "Basic " + Data(credentials.utf8).base64EncodedString())
         var body: [UInt8] = data ?? Array(sql.utf8)
+        if !external.isEmpty {
+            // The statement as the form's `query` field, each table as a file of its name.
+            let boundary = "tailflow-\(UInt64.random(in: 0...UInt64.max))"
+            headers.add(name: "Content-Type", value: "multipart/form-data; boundary=\(boundary)")
+            var form: [UInt8] = []
+            func part(_ name: String, file: Bool, _ content: [UInt8]) {
+                form += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\(file ? "; filename=\"\(name)\"" : "")\r\n".utf8)
+                if file { form += Array("Content-Type: application/octet-stream\r\n".utf8) }
+                form += Array("\r\n".utf8) + content + Array("\r\n".utf8)
+            }
+            part("query", file: false, Array(sql.utf8))
+            for table in external { part(table.name, file: true, table.rows) }
+            form += Array("--\(boundary)--\r\n".utf8)
+            body = form
+        }
         if gzip, data != nil, body.count >= GzipBody.threshold, let packed = GzipBody.compress(body) {
             body = packed
             headers.add(name: "Content-Encoding", value: "gzip")
@@ -170,6 +192,22 @@ public final class ClickHouseClient: Sendable {
             } catch let e as ClickHouseError where retries && e.kind == .connection {
                 try backOff(after: e)
             }
+        }
+    }
+
+    /// A table sent with a statement (``run(_:data:inDatabase:settings:retries:external:)``).
+    public struct ExternalTable: Sendable {
+        /// The name the statement reads it by.
+        public var name: String
+        /// Its columns, as `name Type, …`.
+        public var structure: String
+        /// Its rows, TabSeparated.
+        public var rows: [UInt8]
+
+        public init(name: String, structure: String, rows: [UInt8]) {
+            self.name = name
+            self.structure = structure
+            self.rows = rows
         }
     }
 
@@ -190,8 +228,8 @@ public final class ClickHouseClient: Sendable {
     ///
     /// - parameter retries: whether connection errors are retried here; a caller that runs
     ///   its own retry loop passes `false`, so that one budget of attempts bounds the whole.
-    public func rows(_ sql: String, retries: Bool = true) throws -> [[String]] {
-        let out = try run(sql + "\nFORMAT TabSeparated", retries: retries)
+    public func rows(_ sql: String, retries: Bool = true, external: [ExternalTable] = []) throws -> [[String]] {
+        let out = try run(sql + "\nFORMAT TabSeparated", retries: retries, external: external)
         return TabSeparated.parse(out)
     }
 

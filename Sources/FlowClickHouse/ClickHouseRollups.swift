@@ -2,8 +2,9 @@ import FlowModel
 import FlowQuery
 import FlowStore
 
-/// The rollup tables of schema 003 (`rollup_1m`, `rollup_1h`, `rollup_1d`, SummingMergeTree fed
-/// by materialized views over `flows`) as the questions read them and as the writer repairs them.
+/// The rollup tables of schema 003 (`rollup_1m`, `rollup_1h`, `rollup_1d`, SummingMergeTree written
+/// by the writer beside the raw rows since schema 005, before it by materialized views over
+/// `flows`) as the questions read them and as the writer repairs them.
 ///
 /// Reads follow SQLite's planner (``Planner``): whole buckets of the window from the coarsest
 /// level that fits, the ragged edges from raw rows; the 2-, 4-, 8- and 16-day levels read the day
@@ -87,10 +88,11 @@ enum ClickHouseRollups {
     /// wrap back to the exact value). Nothing is inserted where they agree, so running it again
     /// adds nothing.
     ///
-    /// The views feed the rollups in the same insert as the raw rows, but not atomically with
-    /// them: a server that dies between the two leaves the raw rows without their sums (or the
-    /// other way round). The writer calls this after a retried insert and for every batch that met
-    /// messages already stored (an ingest repeated after such a failure).
+    /// The writer inserts the rollups after the raw rows (``ClickHouseWriter/writeRollups(_:from:through:)``),
+    /// not atomically with them: a run that dies between the two leaves the raw rows without their
+    /// sums, and an insert of sums that failed on the connection may or may not have landed. The
+    /// writer calls this after such a failed insert and for every batch that met messages already
+    /// stored (an ingest repeated after such a failure).
     static func reconcile(_ client: ClickHouseClient, from: Nanoseconds, through: Nanoseconds) throws {
         guard from <= through else { return }
         let minute = 60 * Timestamp.nanosPerSecond
@@ -115,8 +117,8 @@ enum ClickHouseRollups {
 
     /// Inserts again the first and last sightings (schema 004) of the minutes holding
     /// `[from, through]` from the raw rows there (one scan), then those minutes' hours and days
-    /// from the minute table. Min and max are idempotent: rows the views did write change nothing,
-    /// rows they missed (a server that died between an insert's raw rows and its views) are added.
+    /// from the minute table. Min and max are idempotent: rows already written change nothing,
+    /// rows missing (a run that died between an insert's raw rows and its sightings) are added.
     static func refillSightings(_ client: ClickHouseClient, from: Nanoseconds, through: Nanoseconds) throws {
         guard from <= through else { return }
         let minute = 60 * Timestamp.nanosPerSecond

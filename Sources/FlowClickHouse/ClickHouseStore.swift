@@ -43,6 +43,10 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
     public init(client: ClickHouseClient, create: Bool, sharesNodeTables: Bool = false) throws {
         self.client = client
         self.sharesNodeTables = sharesNodeTables
+        // Kept in memory for a long-running server, and in a file for commands (each a process
+        // of its own); a command without the file reads the tables as before (no version to ask).
+        let cache = client.url.cluster == nil ? NodeTablesCache(client) : nil
+        nodeTables = sharesNodeTables && cache?.file == nil ? nil : cache
         if create { checked.applied = try ClickHouseSchema.prepare(client, create: true) }
     }
 
@@ -55,7 +59,7 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
         let lock = NSLock()
         var started = false
         let done = DispatchSemaphore(value: 0)
-        var result: Result<NodeDirectory, any Error>?
+        var result: Result<(NodeDirectory, String?), any Error>?
 
         /// True for the first caller, who must ``publish(_:)``; the others then ``value()``.
         func claim() -> Bool {
@@ -65,12 +69,12 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
             }
         }
 
-        func publish(_ r: Result<NodeDirectory, any Error>) {
+        func publish(_ r: Result<(NodeDirectory, String?), any Error>) {
             result = r
             done.signal()
         }
 
-        func value() throws -> NodeDirectory {
+        func value() throws -> (NodeDirectory, String?) {
             done.wait()
             done.signal()
             return try result!.get()
@@ -96,40 +100,89 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
     }
 
     /// What a use reads first, with the store's check when it is still due, in one request: the
-    /// node tables, and whether `window` holds any flow row (nil without a window).
+    /// node tables, and whether `window` holds any flow row (nil without a window); and the node
+    /// tables' version they were read at (``NodeTablesCache``; nil on a cluster).
+    ///
+    /// On one server the node tables come from ``nodeTables`` while the server's version of them
+    /// is the one kept: the request then asks only that version (and the window), not the tables.
     ///
     /// - throws: the check's ``ClickHouseError`` (as ``verified()`` words it), or the server's.
-    func prelude(window: TimeWindow? = nil) throws -> (directory: NodeDirectory, windowHasData: Bool?) {
+    func prelude(window: TimeWindow? = nil) throws -> Prelude {
         guard sharesNodeTables else { return try read(window: window) }
         if shared.claim() {
             let result = Result { try read(window: window) }
-            shared.publish(result.map(\.directory))
+            shared.publish(result.map { ($0.directory, $0.version) })
             return try result.get()
         }
         // The first use's node tables (it checked the store); this use's window, if any, on its own.
-        let directory = try shared.value()
-        guard let window else { return (directory, nil) }
+        let (directory, version) = try shared.value()
+        guard let window else { return Prelude(directory: directory, windowHasData: nil, version: version) }
         let any = try client.rows("SELECT count() FROM (SELECT 1 FROM flows WHERE start_ns >= \(window.from) AND start_ns < \(window.to) LIMIT 1)")
-        return (directory, any.first?.first.map { $0 != "0" } ?? false)
+        return Prelude(directory: directory, windowHasData: any.first?.first.map { $0 != "0" } ?? false, version: version)
     }
 
-    /// ``prelude(window:)``'s reads, in one request.
-    private func read(window: TimeWindow?) throws -> (directory: NodeDirectory, windowHasData: Bool?) {
-        var selects = TaggedSelects()
+    /// What ``prelude(window:)`` gives.
+    struct Prelude: Sendable {
+        var directory: NodeDirectory
+        var windowHasData: Bool?
+        /// The node tables' version (``NodeTablesCache``) read before them; nil on a cluster.
+        var version: String?
+    }
+
+    /// The node tables kept from an earlier question (one server only; see ``NodeTablesCache``).
+    let nodeTables: NodeTablesCache?
+
+    /// The node tables as kept from an earlier read, with their version, if any: what a question
+    /// may start its answer with while its prelude checks that they are still the server's.
+    func keptDirectory() -> (version: String, directory: NodeDirectory)? {
+        guard let entry = nodeTables?.entry() else { return nil }
+        return (entry.version, NodeDirectory(entry.tables))
+    }
+
+    /// ``prelude(window:)``'s reads: one request (two when the kept node tables are not the server's).
+    private func read(window: TimeWindow?) throws -> Prelude {
         let due = { checked.lock.lock(); defer { checked.lock.unlock() }; return checked.applied == nil }()
-        if due { ClickHouseSchema.addCheck(to: &selects, database: client.url.database) }
-        NodeDirectory.add(to: &selects)
-        if let window {
-            selects.add("w", ["toString(count())"],
-                        "FROM (SELECT 1 FROM flows WHERE start_ns >= \(window.from) AND start_ns < \(window.to) LIMIT 1)")
-        }
-        let tables: [String: [[String]]]
-        do {
-            tables = try selects.run(client)
-        } catch let e as ClickHouseError where due {
-            // A store missing or older than the tables read: the check says so in its own words.
-            try verified()
-            throw e
+        var selects = TaggedSelects()
+        var version: String?
+        var tables: [String: [[String]]] = [:]
+        if let cache = nodeTables {
+            // The version and the window first; the tables only when the version is not the kept one.
+            NodeTablesCache.addVersion(to: &selects, database: client.url.database)
+            if let window { Self.addWindow(to: &selects, window) }
+            let light: [String: [[String]]]
+            do {
+                light = try selects.run(client)
+            } catch let e as ClickHouseError where due {
+                try verified()
+                throw e
+            }
+            version = NodeTablesCache.version(light)
+            if let version, let kept = cache.entry(), kept.version == version {
+                tables = kept.tables
+            } else {
+                var full = TaggedSelects()
+                ClickHouseSchema.addCheck(to: &full, database: client.url.database)
+                NodeDirectory.add(to: &full)
+                do {
+                    tables = try full.run(client)
+                } catch let e as ClickHouseError where due {
+                    try verified()
+                    throw e
+                }
+                if let version { cache.keep(version, tables) }
+            }
+            tables["w"] = light["w"]
+        } else {
+            if due { ClickHouseSchema.addCheck(to: &selects, database: client.url.database) }
+            NodeDirectory.add(to: &selects)
+            if let window { Self.addWindow(to: &selects, window) }
+            do {
+                tables = try selects.run(client)
+            } catch let e as ClickHouseError where due {
+                // A store missing or older than the tables read: the check says so in its own words.
+                try verified()
+                throw e
+            }
         }
         if due {
             let applied = try ClickHouseSchema.verify(client, tables)
@@ -137,7 +190,14 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
             checked.applied = applied
             checked.lock.unlock()
         }
-        return (NodeDirectory(tables), window.map { _ in tables["w"]?.first?.first.map { $0 != "0" } ?? false })
+        return Prelude(directory: NodeDirectory(tables), windowHasData: window.map { _ in tables["w"]?.first?.first.map { $0 != "0" } ?? false },
+                       version: version)
+    }
+
+    /// Whether `window` holds any flow row (tag `w`).
+    private static func addWindow(to selects: inout TaggedSelects, _ window: TimeWindow) {
+        selects.add("w", ["toString(count())"],
+                    "FROM (SELECT 1 FROM flows WHERE start_ns >= \(window.from) AND start_ns < \(window.to) LIMIT 1)")
     }
 
     public convenience init(url: ClickHouseURL, password: String?, create: Bool) throws {

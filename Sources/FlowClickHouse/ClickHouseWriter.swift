@@ -9,7 +9,8 @@ import Foundation
 /// and inserts only the others (a message repeated inside the batch is stored once too). The
 /// flow rows go in inserts of at most a million rows, cut at message boundaries, each one block
 /// that ClickHouse commits whole; an insert that fails on the connection (it may have landed) is
-/// retried after reading the identities again, so a retried insert adds nothing twice. Node facts
+/// retried after reading the identities again, so a retried insert adds nothing twice; then the
+/// stored messages' rollups and sightings, summed here (``writeRollups(_:from:through:)``). Node facts
 /// (idempotent: the latest report wins) are written before the rows; the reporters table is fed by
 /// the rows' inserts themselves. One writer per database at a time, as with SQLite's writer lock
 /// (two concurrent writers of the same input could still add a duplicate, which the Replacing
@@ -267,13 +268,28 @@ final class ClickHouseWriter: StoreWriter {
 
     static let insertRows = """
         INSERT INTO flows (start_ns, end_ns, reporter, digest, row, kind, proto, src, src_port, dst, dst_port, \
-        tx_packets, tx_bytes, rx_packets, rx_bytes, logged_ms) FORMAT \(json ? "JSONEachRow" : "RowBinary")
+        tx_packets, tx_bytes, rx_packets, rx_bytes, logged_ms, summed) FORMAT \(json ? "JSONEachRow" : "RowBinary")
         """
 
     /// The most rows in one insert: below ClickHouse's max_insert_block_size (1,048,576), so each insert is one block.
     static let rowsPerInsert = 1_000_000
 
+    /// Inserts the messages' raw rows (marked `summed`, so that schema 005's views skip them), then
+    /// their rollups and sightings (``BatchRollups``).
+    ///
+    /// The raw rows go first: should tailflow or the server die before the sums landed, running
+    /// the ingest again meets these messages stored, and the writer's reconciliation then adds
+    /// what the rollups lack (``commit()``). Rows go sorted in each table's order (the server
+    /// then does not sort them; a shuffled block cost it three times as much).
     func writeRows(_ messages: [(FlowMessage, Int64)]) throws {
+        let messages = messages.sorted { a, b in
+            if a.0.start != b.0.start { return a.0.start < b.0.start }
+            if a.0.nodeID != b.0.nodeID { return a.0.nodeID.utf8.lexicographicallyPrecedes(b.0.nodeID.utf8) }
+            return a.1 < b.1
+        }
+        // The sums are worked out on a thread of their own while the server stores the raw rows.
+        let sums = Summing(messages)
+        defer { sums.wait() }
         var start = 0
         while start < messages.count {
             var end = start, rows = 0
@@ -284,6 +300,52 @@ final class ClickHouseWriter: StoreWriter {
             try insert(Array(messages[start..<end]))
             start = end
         }
+        guard let lo = messages.first?.0.start, let hi = messages.last?.0.start else { return }
+        try writeRollups(sums.wait(), from: lo, through: hi)
+    }
+
+    /// ``BatchRollups`` of a batch, as inserts, worked out on a thread of its own.
+    final class Summing: @unchecked Sendable {
+        private var tables: [(insert: String, rows: [UInt8])] = []
+        private let done = DispatchSemaphore(value: 0)
+        private var waited = false
+
+        init(_ messages: [(FlowMessage, Int64)]) {
+            let thread = Thread { [self] in
+                tables = BatchRollups(messages).tables()
+                done.signal()
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+
+        /// The inserts, once worked out (only the first call waits).
+        @discardableResult
+        func wait() -> [(insert: String, rows: [UInt8])] {
+            if !waited {
+                done.wait()
+                waited = true
+            }
+            return tables
+        }
+    }
+
+    /// Inserts the rollups and sightings (`tables`, ``BatchRollups/tables()``) of the messages this
+    /// commit stored, whose window starts lie in `[lo, hi]`.
+    ///
+    /// An insert that fails on the connection may have landed: rather than sending sums twice,
+    /// the writer then makes the rollups and sightings of that time equal to its raw rows
+    /// (``ClickHouseRollups/reconcile(_:from:through:)``, which adds only what is missing).
+    func writeRollups(_ tables: [(insert: String, rows: [UInt8])], from lo: Int64, through hi: Int64) throws {
+        for table in tables where !table.rows.isEmpty {
+            do {
+                try client.run(table.insert, data: table.rows, retries: false)
+            } catch let e as ClickHouseError where e.kind == .connection {
+                try client.backOff(after: e)
+                try ClickHouseRollups.reconcile(client, from: lo, through: hi)
+                return
+            }
+        }
     }
 
     /// Inserts one block; after a connection error, inserts what did not land.
@@ -293,14 +355,12 @@ final class ClickHouseWriter: StoreWriter {
     /// attempts² connection attempts, each up to the connect timeout).
     func insert(_ messages: [(FlowMessage, Int64)]) throws {
         var pending = messages
-        var retried = false
         while !pending.isEmpty {
             do {
                 try client.run(Self.insertRows, data: Self.json ? Self.encodeJSON(pending) : Self.encode(pending), retries: false)
                 break
             } catch let e as ClickHouseError where e.kind == .connection {
                 try client.backOff(after: e)
-                retried = true
                 // Whatever landed stays; the rest goes again.
                 while true {
                     do {
@@ -312,11 +372,6 @@ final class ClickHouseWriter: StoreWriter {
                     }
                 }
             }
-        }
-        // A failed insert may have landed its raw rows without their rollups (the views feed them
-        // in the same insert, not atomically with it): make this time's rollups match its rows.
-        if retried, let lo = messages.map(\.0.start).min(), let hi = messages.map(\.0.start).max() {
-            try ClickHouseRollups.reconcile(client, from: lo, through: hi)
         }
     }
 
@@ -357,6 +412,7 @@ final class ClickHouseWriter: StoreWriter {
                 out.u16(0)
                 for _ in 0..<4 { out.u64(0) }
                 out.nullableI64(logged)
+                out.u8(1)  // summed: by this writer, not by schema 005's views
                 continue
             }
             for (i, r) in m.rows.enumerated() {
@@ -372,6 +428,7 @@ final class ClickHouseWriter: StoreWriter {
                 out.u64(UInt64(r.rxPackets))
                 out.u64(UInt64(r.rxBytes))
                 out.nullableI64(logged)
+                out.u8(1)
             }
         }
         return out.bytes
@@ -412,7 +469,7 @@ final class ClickHouseWriter: StoreWriter {
                 }
                 out.append(contentsOf: Array(",\"logged_ms\":".utf8))
                 if let logged { number(logged) } else { out.append(contentsOf: Array("null".utf8)) }
-                out.append(contentsOf: Array("}\n".utf8))
+                out.append(contentsOf: Array(",\"summed\":1}\n".utf8))
             }
             if m.rows.isEmpty {
                 row(0, 255, 0, "", 0, "", 0, [0, 0, 0, 0])

@@ -1,6 +1,10 @@
 public import FlowModel
 public import FlowStore
+import FlowSchema
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The nodes as a ClickHouse store knows them now: the latest facts of each, the reporters,
 /// first and last seen, and which node owns each address (latest claim wins).
@@ -114,5 +118,134 @@ public struct NodeDirectory: Sendable {
     /// The node's name, nil for an address or `*`.
     public func name(_ endpoint: String) -> String? {
         nodes[endpoint]?.name
+    }
+}
+
+/// The node tables a question read (``NodeDirectory``'s parts and the schema check's), kept for
+/// the next question on the same store while the server says those tables have not changed: in
+/// memory (a long-running `serve` asks many) and in a file (each CLI command is a new process).
+///
+/// A question's prelude then asks only the tables' *version* (``addVersion(to:database:)``: per
+/// table, its active parts, rows, bytes, highest block number and latest change, from
+/// `system.parts`, which every insert, merge, mutation or truncation changes), with whether the
+/// window holds data; the 95 KB of node tables (11-20 ms on the server on a 300-node, 7-day store,
+/// sharing the 2 cores with the answer) are read again only when the version differs, and are then
+/// kept under the version read *before* them (a change between the two reads makes the next
+/// question read them again, never keeps a stale copy).
+///
+/// One server only: a cluster's `system.parts` would be the entry server's alone.
+/// `TAILFLOW_CLICKHOUSE_CACHE` names the directory of the files (default
+/// `$XDG_CACHE_HOME/tailflow`, else `~/.cache/tailflow`), or `off` (memory only, per process).
+final class NodeTablesCache: @unchecked Sendable {
+    /// What a cache holds: the version and the tables (tags `m`, `l`, `n`, `s`, `r`, `a`, `i`, `d`).
+    struct Entry {
+        let version: String
+        let tables: [String: [[String]]]
+    }
+
+    /// The tables whose parts make the version: the node tables and the schema's migrations.
+    static let versioned = ["nodes", "node_addresses", "node_seen", "reporters", "node_ids", "derp_regions", "schema_migrations"]
+
+    private let lock = NSLock()
+    private var memory: Entry?
+    private var loaded = false
+    /// The file, nil when there is none to keep (`off`, no home, a cluster).
+    let file: URL?
+    /// Which store, which binary (its migrations): a file written for another is not taken.
+    let key: [String]
+
+    init(_ client: ClickHouseClient) {
+        let url = client.url
+        key = ["tailflow node tables 1", "\(url.user)@\(url.server)/\(url.database)",
+               Schema.clickhouseMigrations.map(\.name).joined(separator: ",")]
+        file = Self.directory().map { dir in
+            let name = "\(url.user)@\(url.server)-\(url.database)".map { c -> Character in
+                c.isASCII && (c.isLetter || c.isNumber || "@.-_".contains(c)) ? c : "_"
+            }
+            return dir.appendingPathComponent("clickhouse-" + String(name) + ".nodes")
+        }
+    }
+
+    /// `TAILFLOW_CLICKHOUSE_CACHE`, else the user's cache directory; nil for `off`.
+    static func directory() -> URL? {
+        let env = ProcessInfo.processInfo.environment
+        if let set = env["TAILFLOW_CLICKHOUSE_CACHE"], !set.isEmpty {
+            return ["off", "0", "no"].contains(set.lowercased()) ? nil : URL(fileURLWithPath: set)
+        }
+        if let xdg = env["XDG_CACHE_HOME"], !xdg.isEmpty { return URL(fileURLWithPath: xdg).appendingPathComponent("tailflow") }
+        if let home = env["HOME"], !home.isEmpty { return URL(fileURLWithPath: home).appendingPathComponent(".cache/tailflow") }
+        return nil
+    }
+
+    /// The version part of a prelude request (tag `v`).
+    static func addVersion(to selects: inout TaggedSelects, database: String) {
+        selects.add("v", ["table", "toString(count())", "toString(sum(rows))", "toString(sum(bytes))",
+                          "toString(max(max_block_number))", "toString(max(modification_time))"],
+                    "FROM system.parts WHERE database = \(ClickHouseClient.quote(database)) AND active AND table IN ("
+                        + versioned.map(ClickHouseClient.quote).joined(separator: ", ") + ") GROUP BY table")
+    }
+
+    /// The version in a prelude's answer (nil without any part: no store there, nothing to key on).
+    static func version(_ tables: [String: [[String]]]) -> String? {
+        let rows = (tables["v"] ?? []).map { $0.prefix(6).joined(separator: " ") }.sorted()
+        return rows.isEmpty ? nil : rows.joined(separator: ";")
+    }
+
+    /// What the cache holds (memory, else the file once), if anything.
+    func entry() -> Entry? {
+        lock.lock()
+        defer { lock.unlock() }
+        if !loaded {
+            loaded = true
+            if memory == nil, let file { memory = Self.read(file, key: key) }
+        }
+        return memory
+    }
+
+    /// Keeps `tables` as the node tables at `version` (in memory, and in the file when there is one).
+    func keep(_ version: String, _ tables: [String: [[String]]]) {
+        let kept = tables.filter { ["m", "l", "n", "s", "r", "a", "i", "d"].contains($0.key) }
+        lock.withLock {
+            memory = Entry(version: version, tables: kept)
+            loaded = true
+        }
+        guard let file else { return }
+        // Written aside, then renamed: a reader never sees half a file. A file that cannot be
+        // written is no error (the next question reads the tables again).
+        var text = key.map(Self.escape).joined(separator: "\t") + "\n" + Self.escape(version) + "\n"
+        for (tag, rows) in kept.sorted(by: { $0.key < $1.key }) {
+            for row in rows { text += ([tag] + row).map(Self.escape).joined(separator: "\t") + "\n" }
+        }
+        let dir = file.deletingLastPathComponent()
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let temp = dir.appendingPathComponent(".\(file.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max))")
+        guard FileManager.default.createFile(atPath: temp.path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else { return }
+        if rename(temp.path, file.path) != 0 { try? FileManager.default.removeItem(at: temp) }
+    }
+
+    static func read(_ file: URL, key: [String]) -> Entry? {
+        guard let data = FileManager.default.contents(atPath: file.path) else { return nil }
+        let rows = TabSeparated.parse(Array(data))
+        guard rows.count >= 2, rows[0] == key, rows[1].count == 1, !rows[1][0].isEmpty else { return nil }
+        var tables: [String: [[String]]] = [:]
+        for row in rows.dropFirst(2) where row.count == TaggedSelects.width + 1 {
+            tables[row[0], default: []].append(Array(row.dropFirst()))
+        }
+        return Entry(version: rows[1][0], tables: tables)
+    }
+
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for c in s.unicodeScalars {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\t": out += "\\t"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\0": out += "\\0"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out
     }
 }

@@ -415,6 +415,76 @@ struct ClickHouseBackendTests {
         try await Self.expectSameAnswers([["top"] + Self.window, ["top", "--by", "pair"] + Self.window], db: db, store: store)
     }
 
+    /// The node tables kept between questions (`NodeTablesCache`): a question takes them from the
+    /// cache file while the server's version of them is the one kept, and reads them again once a
+    /// device list or an ingest changes them. The file is forged in between (a node renamed, every
+    /// address owner dropped): the answers show the forgery, so the kept tables are what the
+    /// answer resolved with and named from, and a `nodes import` or an ingest then brings back
+    /// SQLite's answers. `TAILFLOW_CLICKHOUSE_CACHE=off` answers alike.
+    @Test func keptNodeTablesAreTakenOnlyWhileTheServerHasThem() async throws {
+        let server = try await ClickHouseServer.started()
+        defer { server.stop() }
+        let dir = TempDir()
+        let cache = dir.path("cache")
+        let env = ["TAILFLOW_CLICKHOUSE_CACHE": cache]
+        let logs = dir.path("a.jsonl"), later = dir.path("b.jsonl"), devices = dir.path("devices.json"), db = dir.path("kept.db")
+        try await Self.ok(["generate", "--nodes", "12", "--duration", "2h", "--seed", "5", "-o", logs, "--devices", devices])
+        try await Self.ok(["generate", "--nodes", "12", "--duration", "2h", "--seed", "5", "--start", "2026-11-01T02:00:00Z", "-o", later])
+        let store = server.storeURL(database: "kept")
+        for target in [["--db", db], ["--store", store]] {
+            try await Self.ok(["nodes", "import"] + target + [devices])
+            try await Self.ok(["ingest"] + target + [logs])
+        }
+        let w = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T04:00:00Z"]
+        let questions = [["top"] + w, ["top", "--by", "pair", "--limit", "1000"] + w, ["series", "--step", "10m"] + w,
+                         ["rollup", "--step", "1h", "--group-by", "src,dst"] + w, ["top", "--endpoint", "db-1"] + w, ["nodes"]]
+        func same(_ env: [String: String], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+            for q in questions {
+                let sqlite = try await Self.ok(q + ["--db", db, "--format", "json"])
+                let clickhouse = try await Self.ok(q + ["--store", store, "--format", "json"], env: env)
+                #expect(clickhouse.stdout == sqlite.stdout, "\(q.joined(separator: " ")): the answers differ", sourceLocation: sourceLocation)
+                #expect(clickhouse.stderr == sqlite.stderr, "\(q.joined(separator: " ")): the notes differ", sourceLocation: sourceLocation)
+            }
+        }
+        try await same(env)
+        let files = try FileManager.default.contentsOfDirectory(atPath: cache).filter { $0.hasSuffix(".nodes") }
+        try #require(files.count == 1, "\(files)")
+        let file = cache + "/" + files[0]
+        // Forged: db-1 renamed, the address owners gone. The answers resolve and name with it.
+        func forge() throws {
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            #expect(text.contains("db-1."), "\(text.prefix(400))")
+            let forged = text.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("a\t") }
+                .joined(separator: "\n").replacingOccurrences(of: "db-1.", with: "forged-1.")
+            try forged.write(toFile: file, atomically: true, encoding: .utf8)
+        }
+        try forge()
+        let top = try await Self.ok(["top", "--by", "pair", "--limit", "1000"] + w + ["--store", store, "--format", "json"], env: env)
+        let sqliteTop = try await Self.ok(["top", "--by", "pair", "--limit", "1000"] + w + ["--db", db, "--format", "json"])
+        #expect(top.stdout != sqliteTop.stdout)
+        #expect(top.stdout.contains("\"a\": \"100."), "no address resolved, so raw addresses are endpoints")
+        #expect(!sqliteTop.stdout.contains("\"a\": \"100."))
+        let nodes = try await Self.ok(["nodes", "--store", store, "--format", "json"], env: env)
+        #expect(nodes.stdout.contains("forged-1."), "\(nodes.stdout.prefix(300))")
+        // A device list changes the node tables: the next questions read them again.
+        var list = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: devices))) as? [String: Any])
+        var entries = try #require(list["devices"] as? [[String: Any]])
+        entries[entries.count - 1]["name"] = "renamed-9.tail7f3e.ts.net"
+        list["devices"] = entries
+        try JSONSerialization.data(withJSONObject: list).write(to: URL(fileURLWithPath: devices))
+        for target in [["--db", db], ["--store", store]] {
+            try await Self.ok(["nodes", "import"] + target + [devices])
+        }
+        try await same(env)
+        // And so does an ingest (its reporters and sightings).
+        try forge()
+        for target in [["--db", db], ["--store", store]] {
+            try await Self.ok(["ingest"] + target + [later])
+        }
+        try await same(env)
+        try await same(["TAILFLOW_CLICKHOUSE_CACHE": "off"])
+    }
+
     @Test func storeURLs() throws {
         let u = try ClickHouseURL("clickhouse://alice@db.example:9123/flows?cluster=two")
         #expect(u.user == "alice" && u.host == "db.example" && u.port == 9123 && u.database == "flows" && u.cluster == "two")

@@ -184,12 +184,13 @@ extension ClickHouseBackendTests {
         // As a store written before 003 (and 004): no rollup or sightings tables, no record of 003 or 004.
         for t in ["rollup_1m_feed", "rollup_1h_feed", "rollup_1d_feed", "rollup_1m", "rollup_1h", "rollup_1d",
                   "sightings_1m_feed", "sightings_1h_feed", "sightings_1d_feed", "sightings_1m", "sightings_1h", "sightings_1d"] {
-            _ = try server.query("DROP TABLE old.\(t)")
+            _ = try server.query("DROP TABLE IF EXISTS old.\(t)")
         }
-        let kept = try server.query("SELECT name, applied_ns FROM old.schema_migrations WHERE name NOT IN ('003_rollups', '004_sightings') FORMAT TabSeparated")
+        let kept = try server.query("SELECT name, applied_ns FROM old.schema_migrations WHERE name NOT IN ('003_rollups', '004_sightings', '005_client_rollups') FORMAT TabSeparated")
         _ = try server.query("DROP TABLE old.schema_migrations")
         _ = try server.query("CREATE TABLE old.schema_migrations (name String, applied_ns Int64) ENGINE = MergeTree ORDER BY name")
         _ = try server.query("INSERT INTO old.schema_migrations FORMAT TabSeparated\n" + kept)
+        _ = try server.query("ALTER TABLE old.flows DROP COLUMN summed")  // 005's
         // A question does not upgrade the store; a writer does.
         let refused = try await Self.tailflow(["top", "--store", store])
         #expect(refused.status == 1 && refused.stderr.contains("lacks schema migration 003_rollups"), "\(refused.stderr)")
