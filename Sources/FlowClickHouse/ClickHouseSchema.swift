@@ -163,13 +163,30 @@ enum ClickHouseSchema {
         for m in missing {
             for statement in parse(m.sql) {
                 let sql = cluster.map { onCluster(statement, cluster: $0, database: client.url.database, sharded: sharded) } ?? [statement.sql]
-                for s in sql { try client.run(s) }
+                for s in sql where try !columnAlreadyAdded(s, client) { try client.run(s) }
             }
             try client.run("INSERT INTO schema_migrations (name, applied_ns) VALUES (\(ClickHouseClient.quote(m.name)), \(Int64(Date().timeIntervalSince1970 * 1e9)))")
             applied.append(m.name)
         }
         return applied
     }
+
+    /// Whether `sql` is `ALTER TABLE t ADD COLUMN c …` and `t` has `c` already: a migration that
+    /// stopped after it (a failure or a lost answer later on, one server of a cluster done, the other
+    /// not) is run again from its start, and ClickHouse 18.16 has no `ADD COLUMN IF NOT EXISTS`.
+    static func columnAlreadyAdded(_ sql: String, _ client: ClickHouseClient) throws -> Bool {
+        let ns = sql as NSString
+        guard let m = addColumn.firstMatch(in: sql, range: NSRange(location: 0, length: ns.length)) else { return false }
+        let table = ns.substring(with: m.range(at: 1)), column = ns.substring(with: m.range(at: 2))
+        return try client.rows("""
+            SELECT count() FROM system.columns
+            WHERE database = currentDatabase() AND table = \(ClickHouseClient.quote(table)) AND name = \(ClickHouseClient.quote(column))
+            """) != [["0"]]
+    }
+
+    static let addColumn = try! NSRegularExpression(
+        pattern: #"^\s*ALTER\s+TABLE\s+([A-Za-z_][A-Za-z0-9_]*)\s+ADD\s+COLUMN\s+([A-Za-z_][A-Za-z0-9_]*)\s"#,
+        options: [.caseInsensitive])
 
     /// One statement of a migration, with the sharding key its `-- shard by: EXPR` line names.
     struct Statement: Equatable {

@@ -115,4 +115,33 @@ extension ClickHouseBackendTests {
         #expect(try Self.rollupsMatchRawRows(server, "up"), "an older writer's rows were not summed by the views")
         #expect(try Self.sightingsMatchRawRows(server, "up"))
     }
+    /// A 005 upgrade that stopped after its `ADD COLUMN` (a failure later on, an answer lost and
+    /// the statement retried, one server of a cluster done and the other not) is run again from its
+    /// start by the next writer: the column is there already and ClickHouse 18.16 has no
+    /// `ADD COLUMN IF NOT EXISTS`, so that statement is skipped, not refused.
+    @Test func anInterruptedUpgradeIsRunAgain() async throws {
+        let server = try await ClickHouseServer.started()
+        defer { server.stop() }
+        let dir = TempDir()
+        let logs = dir.path("logs.jsonl")
+        try await Self.ok(["generate", "--nodes", "8", "--start", "2026-11-01T00:00:00Z", "--duration", "2h", "--rate", "0.5", "--seed", "3", "-o", logs])
+        let lines = try String(contentsOfFile: logs, encoding: .utf8).split(separator: "\n")
+        let first = dir.path("first.jsonl"), second = dir.path("second.jsonl")
+        try lines.prefix(lines.count / 2).map { $0 + "\n" }.joined().write(toFile: first, atomically: true, encoding: .utf8)
+        try lines.dropFirst(lines.count / 2).map { $0 + "\n" }.joined().write(toFile: second, atomically: true, encoding: .utf8)
+        let store = server.storeURL(database: "half")
+        try await Self.ok(["ingest", "--store", store, first])
+        // Undo the end of 005: its record and one re-created view; the column stays.
+        let kept = try server.query("SELECT name, applied_ns FROM half.schema_migrations WHERE name != '005_client_rollups' FORMAT TabSeparated")
+        _ = try server.query("DROP TABLE half.schema_migrations")
+        _ = try server.query("CREATE TABLE half.schema_migrations (name String, applied_ns Int64) ENGINE = MergeTree ORDER BY name")
+        _ = try server.query("INSERT INTO half.schema_migrations FORMAT TabSeparated\n" + kept)
+        _ = try server.query("DROP TABLE half.rollup_1h_feed")
+        #expect(try Self.views(server, "half").count == 6)
+        try await Self.ok(["ingest", "--store", store, second])
+        #expect(try Self.text(server, "SELECT count() FROM half.schema_migrations WHERE name = '005_client_rollups'") == "1")
+        #expect(try Self.views(server, "half").count == 7)
+        #expect(try Self.rollupsMatchRawRows(server, "half"))
+        #expect(try Self.sightingsMatchRawRows(server, "half"))
+    }
 }
