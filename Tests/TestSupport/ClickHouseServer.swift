@@ -70,7 +70,8 @@ package final class ClickHouseServer: @unchecked Sendable {
     /// ``start(remoteServers:ports:host:)`` on a thread of its own: a test waits for the server
     /// without holding one of the cooperative pool's two threads (see ``TailflowBinary/run(_:env:stdin:)``).
     package static func started(remoteServers: String = "", ports: (http: Int, tcp: Int)? = nil, host: String = "127.0.0.1") async throws -> ClickHouseServer {
-        try await offThePool { try start(remoteServers: remoteServers, ports: ports, host: host) }
+        _ = TailflowBinary.clickHouseCache  // before any store of this process reads its environment
+        return try await offThePool { try start(remoteServers: remoteServers, ports: ports, host: host) }
     }
 
     /// Two free TCP ports on 127.0.0.1 (for a cluster whose config must name them before start).

@@ -22,6 +22,16 @@ package enum TailflowBinary {
     /// caller's shell's.
     package static let storeVariables = ["TAILFLOW_DB", "TAILFLOW_STORE", "TAILFLOW_CLICKHOUSE_PASSWORD"]
 
+    /// Where the binaries a test runs, and the ClickHouse stores it opens itself, keep their copies
+    /// of a server's node tables: a directory of this test run's own, never the user's
+    /// `~/.cache/tailflow` (nor a directory the caller's shell names).
+    package static let clickHouseCache: String = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-test-cache-\(getpid())").path
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        setenv("TAILFLOW_CLICKHOUSE_CACHE", dir, 1)
+        return dir
+    }()
+
     /// `tailflow args…`, configured and not yet started, with this process's environment less
     /// ``storeVariables``, plus `env`.
     package static func process(_ args: [String], env: [String: String] = [:]) -> Process {
@@ -30,6 +40,7 @@ package enum TailflowBinary {
         p.arguments = args
         var environment = ProcessInfo.processInfo.environment
         for k in storeVariables { environment.removeValue(forKey: k) }
+        environment["TAILFLOW_CLICKHOUSE_CACHE"] = clickHouseCache
         for (k, v) in env { environment[k] = v }
         p.environment = environment
         return p
