@@ -311,6 +311,22 @@ public final class ClickHouseClient: Sendable {
 
 /// ClickHouse's TabSeparated output: rows of fields with `\t`, `\n`, `\\` escaped.
 enum TabSeparated {
+    /// A field as `parse` reads it back: backslash, tab, line feed, carriage return and NUL escaped.
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for c in s.unicodeScalars {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\t": out += "\\t"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\0": out += "\\0"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+
     static func parse(_ bytes: [UInt8]) -> [[String]] {
         var rows: [[String]] = []
         var fields: [String] = []

@@ -229,7 +229,7 @@ public struct ClickHouseQueries: Sendable {
         static func ownersTable(_ directory: NodeDirectory) -> ClickHouseClient.ExternalTable {
             var rows = ""
             for (ip, owner) in directory.owners {
-                rows += NodeTablesCache.escape(ip) + "\t" + NodeTablesCache.escape(owner) + "\t"
+                rows += TabSeparated.escape(ip) + "\t" + TabSeparated.escape(owner) + "\t"
                     + (directory.nodes[owner]?.isReporter == true ? "1" : "0") + "\n"
             }
             return ClickHouseClient.ExternalTable(name: "tf_owners", structure: "ip String, o String, rep UInt8", rows: Array(rows.utf8))

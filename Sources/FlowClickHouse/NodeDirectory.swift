@@ -212,9 +212,9 @@ final class NodeTablesCache: @unchecked Sendable {
         guard let file else { return }
         // Written aside, then renamed: a reader never sees half a file. A file that cannot be
         // written is no error (the next question reads the tables again).
-        var text = key.map(Self.escape).joined(separator: "\t") + "\n" + Self.escape(version) + "\n"
+        var text = key.map(TabSeparated.escape).joined(separator: "\t") + "\n" + TabSeparated.escape(version) + "\n"
         for (tag, rows) in kept.sorted(by: { $0.key < $1.key }) {
-            for row in rows { text += ([tag] + row).map(Self.escape).joined(separator: "\t") + "\n" }
+            for row in rows { text += ([tag] + row).map(TabSeparated.escape).joined(separator: "\t") + "\n" }
         }
         let dir = file.deletingLastPathComponent()
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -232,20 +232,5 @@ final class NodeTablesCache: @unchecked Sendable {
             tables[row[0], default: []].append(Array(row.dropFirst()))
         }
         return Entry(version: rows[1][0], tables: tables)
-    }
-
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\\": out += "\\\\"
-            case "\t": out += "\\t"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\0": out += "\\0"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
     }
 }
