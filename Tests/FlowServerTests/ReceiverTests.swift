@@ -96,7 +96,7 @@ struct ReceiverTests {
             #expect(a.object["code"] as? Int == 6 && a.object["invalid-event-number"] as? Int == 1, "\(a.body)")
             let reasons = a.object["reasons"] as? [[String: Any]] ?? []
             #expect(reasons.map { $0["event"] as? Int } == [1, 3])
-            #expect((reasons.first?["reason"] as? String ?? "").contains("virtualTraffic[0].txBytes"))
+            #expect(((reasons.first?["reason"] as? String) ?? "").contains("virtualTraffic[0].txBytes"))
             #expect(try Dump.content(db).filter { $0.hasPrefix("message") }.count == 3)
 
             // Bulk: per item; the request itself is 200 with errors: true.
@@ -107,7 +107,7 @@ struct ReceiverTests {
             let items = b.object["items"] as? [[String: [String: Any]]] ?? []
             #expect(items.map { ($0.values.first?["status"] as? Int) ?? 0 } == [200, 400, 201])
             #expect(items.count == 3 && items[1]["create"]?["_id"] as? String == "x")
-            #expect(((items.count == 3 ? items[1]["create"]?["error"] as? [String: Any] : nil)?["reason"] as? String ?? "").contains("start"))
+            #expect((((items.count == 3 ? items[1]["create"]?["error"] as? [String: Any] : nil)?["reason"] as? String) ?? "").contains("start"))
 
             // Plain: 400 with the rejects' lines; the rest stored.
             let plain = [String(good[0]), "{not json", String(good[1])].joined(separator: "\n")
