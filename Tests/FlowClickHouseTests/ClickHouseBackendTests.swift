@@ -4,12 +4,13 @@ import Foundation
 import TestSupport
 import Testing
 
-/// The ClickHouse backend (issue 19) through the real binary, against a private
-/// `clickhouse-server` each test starts and stops: answers byte-identical to the SQLite store's
-/// on the same input, idempotent ingest, schema versions, credentials, clear refusals.
-@Suite(.serialized, .enabled(if: ClickHouseServer.isInstalled, Comment(rawValue: ClickHouseServer.skipReason)))
-struct ClickHouseBackendTests {
-    /// Runs `tailflow args…` without the caller's store variables (plus `env`), off the pool
+/// What the ClickHouse suites of this target share. They are three serialized chains (this
+/// suite, ``ClickHouseOperationsTests``, ``ClickHouseRollupTests``): each test starts a server of
+/// its own, and one chain of them all was the whole test run's longest path.
+protocol ClickHouseSuite {}
+
+extension ClickHouseSuite {
+    /// Runs `tailflow args…` without the caller's store variables (plus `env`), holding no thread
     /// (``TailflowBinary/run(_:env:stdin:)``).
     static func tailflow(_ args: [String], env: [String: String] = [:]) async throws -> ProcessOutput {
         try await TailflowBinary.run(args, env: env)
@@ -35,8 +36,14 @@ struct ClickHouseBackendTests {
         }
     }
 
-    static let window = ["--from", "2026-11-01T10:00:00Z", "--to", "2026-11-01T11:00:00Z"]
+    static var window: [String] { ["--from", "2026-11-01T10:00:00Z", "--to", "2026-11-01T11:00:00Z"] }
+}
 
+/// The ClickHouse backend (issue 19) through the real binary, against a private
+/// `clickhouse-server` each test starts and stops: answers byte-identical to the SQLite store's
+/// on the same input, idempotent ingest, schema versions, credentials, clear refusals.
+@Suite(.serialized, .enabled(if: ClickHouseServer.isInstalled, Comment(rawValue: ClickHouseServer.skipReason)))
+struct ClickHouseBackendTests: ClickHouseSuite {
     @Test func harnessStartsAPrivateServerAndStopsIt() async throws {
         let server = try await ClickHouseServer.started()
         #expect(server.ping())
@@ -318,12 +325,10 @@ struct ClickHouseBackendTests {
         let base = "http://127.0.0.1:\(port)"
 
         func curl(_ args: [String]) async throws -> ProcessOutput {
-            try await offThePool {
-                let c = Process()
-                c.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-                c.arguments = ["-sS", "--max-time", "60", "-w", "\n%{http_code}"] + args
-                return try runToEnd(c)
-            }
+            let c = Process()
+            c.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            c.arguments = ["-sS", "--max-time", "60", "-w", "\n%{http_code}"] + args
+            return try await runToEnd(c)
         }
         for _ in 0..<2 {
             let posted = try await curl(["-H", "Authorization: Splunk T1-hec", "--data-binary", "@" + hec, base + "/services/collector/event"])

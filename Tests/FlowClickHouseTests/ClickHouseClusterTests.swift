@@ -7,7 +7,7 @@ import Testing
 /// `?cluster=NAME` (issue 19): two local `clickhouse-server`s configured as a two-shard cluster,
 /// each at its own loopback address with the same HTTP port (as shards on different hosts are),
 /// give the single server's and SQLite's answers byte for byte, and hold each row once.
-extension ClickHouseBackendTests {
+extension ClickHouseOperationsTests {
     /// Two servers forming cluster `two` (one shard each), started by the test.
     static func startCluster() throws -> [ClickHouseServer] {
         let hosts = ["127.0.0.1", "127.0.0.2"]
@@ -98,7 +98,7 @@ extension ClickHouseBackendTests {
     }
 }
 
-extension ClickHouseBackendTests {
+extension ClickHouseSuite {
     static func count(_ server: ClickHouseServer, _ sql: String) throws -> Int {
         Int(try server.query(sql).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }

@@ -7,7 +7,12 @@ import Testing
 /// The ClickHouse server killed in the middle of an ingest (issue 19): tailflow says so, retries
 /// with back-off, and once the server is back the answers equal a clean run's (nothing lost,
 /// nothing doubled); a server that stays down is an error naming it.
-extension ClickHouseBackendTests {
+/// The second serialized chain of ClickHouse tests (see ``ClickHouseSuite``): a server killed
+/// or down mid-ingest, the insert wire formats, a two-shard cluster, `migrate`.
+@Suite(.serialized, .enabled(if: ClickHouseServer.isInstalled, Comment(rawValue: ClickHouseServer.skipReason)))
+struct ClickHouseOperationsTests: ClickHouseSuite {}
+
+extension ClickHouseOperationsTests {
     /// Starts `tailflow args…` without waiting.
     static func spawn(_ args: [String]) throws -> (Process, Pipe, Pipe) {
         let p = TailflowBinary.process(args)
@@ -108,7 +113,7 @@ extension ClickHouseBackendTests {
 
 /// The insert wire formats (issue 19): RowBinary and JSONEachRow, each plain and gzipped
 /// (`Content-Encoding: gzip`), store the same rows: the answers equal SQLite's for all four.
-extension ClickHouseBackendTests {
+extension ClickHouseOperationsTests {
     @Test func everyInsertWireFormatStoresTheSameRows() async throws {
         let server = try await ClickHouseServer.started()
         defer { server.stop() }

@@ -6,7 +6,7 @@ import Testing
 /// `tailflow migrate` (issue 19): a SQLite store copied into ClickHouse and a ClickHouse store
 /// copied back into a new SQLite file answer the same questions byte for byte; migrating twice
 /// adds nothing.
-extension ClickHouseBackendTests {
+extension ClickHouseOperationsTests {
     static func summary(_ out: ProcessOutput) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any], "\(out.stdout)")
     }

@@ -8,7 +8,12 @@ import Testing
 /// `flows`, read where SQLite's planner reads its rollups, and the answers byte-identical to
 /// SQLite's; repaired by the writer where they disagree with the raw rows; filled from the raw rows
 /// for a store written before them.
-extension ClickHouseBackendTests {
+/// The third serialized chain of ClickHouse tests (see ``ClickHouseSuite``): rollups, sightings
+/// and the writer's sums.
+@Suite(.serialized, .enabled(if: ClickHouseServer.isInstalled, Comment(rawValue: ClickHouseServer.skipReason)))
+struct ClickHouseRollupTests: ClickHouseSuite {}
+
+extension ClickHouseRollupTests {
     /// A window over a whole day (the day level), an hour and minutes of the next day, and ragged
     /// raw edges at both ends; steps whose buckets align to the levels and steps that do not (a
     /// zone half an hour off UTC).

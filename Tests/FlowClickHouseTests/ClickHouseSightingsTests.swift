@@ -9,7 +9,7 @@ import Testing
 /// the bucket's raw rows; the answers are SQLite's, with data sent twice, after the tables lost
 /// rows (the raw rows answer instead, and the writer's repair refills them), and on a store
 /// written before 004 once a writer upgrades it.
-extension ClickHouseBackendTests {
+extension ClickHouseRollupTests {
     /// What the sightings tables hold for a key, merged, against what the raw rows say: the same
     /// rows (a hash of each bucket's key and its four first/last starts), per table.
     static func sightingsMatchRawRows(_ server: ClickHouseServer, _ database: String) throws -> Bool {

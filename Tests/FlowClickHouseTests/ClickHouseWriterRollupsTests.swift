@@ -7,7 +7,7 @@ import Testing
 /// ClickHouse schema 005 (issue 19, ingest speed): tailflow's writer sums the rollups and
 /// sightings of what it inserts, instead of the materialized views over `flows` (which still sum
 /// rows an older writer sends); the tables hold what the views wrote.
-extension ClickHouseBackendTests {
+extension ClickHouseRollupTests {
     /// What the rollup tables hold, summed per key, against what schema 003's views compute from
     /// the raw rows: the same rows (a hash of each key and its four sums), per table.
     static func rollupsMatchRawRows(_ server: ClickHouseServer, _ database: String) throws -> Bool {
