@@ -52,7 +52,7 @@ struct ChangeMarkerTests {
                 out.append({"plotX": float(root.attrib["data-plot-x"]), "plotWidth": float(root.attrib["data-plot-width"]), "markers": markers})
             print(json.dumps(out))
             """
-        let r = try Tool.run("/usr/bin/env", ["python3", "-c", script, file])
+        let r = try await Tool.run("/usr/bin/env", ["python3", "-c", script, file])
         #expect(r.status == 0, "\(r.stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
         return json.map { c in

@@ -15,7 +15,7 @@ struct ChangesServeTests {
     @Test func everyReceiverTakesMixedBodiesAndTheAPIAnswersChanges() async throws {
         let dir = TempDir()
         let db = dir.path("serve.db")
-        let server = try ServeProcess(db: db)
+        let server = try await ServeProcess.started(db: db)
         let client = try Client()
         // Splunk HEC: twelve events, six of them configuration events; all land.
         let hec = try await client.post(server.url + "/services/collector/event", try Self.body("hec.json"), Auth.hec)

@@ -57,15 +57,15 @@ struct DiskFullTests {
     static func mount(_ path: String, megabytes: Int) throws -> Bool {
         guard getuid() == 0 else { return false }
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return try Tool.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", path]).status == 0
+        return try Tool.runBlocking("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", path]).status == 0
     }
 
     static func resize(_ path: String, megabytes: Int) throws {
-        #expect(try Tool.run("/bin/mount", ["-o", "remount,size=\(megabytes)m", path]).status == 0)
+        #expect(try Tool.runBlocking("/bin/mount", ["-o", "remount,size=\(megabytes)m", path]).status == 0)
     }
 
     static func unmount(_ path: String) {
-        _ = try? Tool.run("/bin/umount", ["-l", path])
+        _ = try? Tool.runBlocking("/bin/umount", ["-l", path])
     }
 
     @Test func ingestOnAFullDiskStopsClearlyAndARerunCompletesExactly() async throws {
@@ -96,7 +96,7 @@ struct DiskFullTests {
         let disk = try FullDisk(dir, megabytes: 3)
         defer { disk.release() }
         let db = disk.dir + "/serve.db"
-        var server = try ServeProcess(db: db, env: disk.env)
+        var server = try await ServeProcess.started(db: db, env: disk.env)
         defer { server.stop() }
         let client = try Client()
         let (bodies, _) = ServeDurabilityTests.hecBatches(400, 50)
@@ -121,7 +121,7 @@ struct DiskFullTests {
         try disk.grow()
         if !disk.mounted {
             #expect(server.stop() == 0)
-            server = try ServeProcess(db: db, env: disk.env)
+            server = try await ServeProcess.started(db: db, env: disk.env)
         }
         let retryURL = server.url + "/services/collector/event"
         var retried = try await client.post(retryURL, body, Auth.hec)

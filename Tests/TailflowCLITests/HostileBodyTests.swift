@@ -15,7 +15,7 @@ struct HostileBodyTests {
     @Test func bulkWithAMalformedActionLineIsRefusedWhole() async throws {
         let dir = TempDir()
         let db = dir.path("bulk.db")
-        let server = try ServeProcess(db: db)
+        let server = try await ServeProcess.started(db: db)
         let client = try Client()
         let good = Self.lines(2)
         let body = [#"{"create":{}}"#, good[0], "this is not NDJSON at all", #"{"create":{}}"#, good[1]].joined(separator: "\n")
@@ -42,7 +42,7 @@ struct HostileBodyTests {
     /// what the clean body costs (it took 22 s against 0.05 s), and the server keeps answering.
     @Test func aBrokenValueInALongBodyIsCheapToRefuse() async throws {
         let dir = TempDir()
-        let server = try ServeProcess(db: dir.path("ingest.db"))
+        let server = try await ServeProcess.started(db: dir.path("ingest.db"))
         let client = try Client()
         let lines = Self.lines(2000)
         let clean = Array(#"{"logs":["#.utf8) + Array(lines.joined(separator: ",").utf8) + Array("]}".utf8)

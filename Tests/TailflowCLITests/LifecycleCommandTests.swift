@@ -82,14 +82,14 @@ struct LifecycleCommandTests {
         #expect(check.status == 0, "\(check.stdout) \(check.stderr)")
 
         // Over HTTP: the same answer, with Tailflow-Resolution; raw rows are 410 Gone.
-        let server = try ServeProcess(db: db)
+        let server = try await ServeProcess.started(db: db)
         defer { server.stop() }
         let query = "from=\(Timestamp.formatRFC3339(from))&to=\(Timestamp.formatRFC3339(to))"
-        let top = try curlHeaders([server.url + "/api/v1/top?" + query, "-H", "Authorization: Bearer T4-read"])
+        let top = try await curlHeaders([server.url + "/api/v1/top?" + query, "-H", "Authorization: Bearer T4-read"])
         #expect(top.status == 200)
         #expect(top.headers["tailflow-resolution"] != nil, "\(top.headers)")
         #expect(top.body == before[0].stdout)
-        let raw = try curlHeaders([server.url + "/api/v1/flows?" + query, "-H", "Authorization: Bearer T4-read"])
+        let raw = try await curlHeaders([server.url + "/api/v1/flows?" + query, "-H", "Authorization: Bearer T4-read"])
         #expect(raw.status == 410, "\(raw.body)")
         #expect(raw.body.contains("retention raw=27d"))
     }
@@ -115,7 +115,7 @@ struct LifecycleCommandTests {
         let dir = TempDir()
         let (db, _, _) = try await Self.agedStore(dir)
         let old = try Self.count(db, "SELECT coalesce(sum(messages), 0) FROM message_groups")
-        let server = try ServeProcess(db: db, ServeProcess.tokens + ["--retention", "raw=27d,1m=90d"])
+        let server = try await ServeProcess.started(db: db, ServeProcess.tokens + ["--retention", "raw=27d,1m=90d"])
         defer { server.stop() }
         let client = try Client()
         let (bodies, _) = ServeDurabilityTests.hecBatches(20, 20)
@@ -155,7 +155,7 @@ struct LifecycleCommandTests {
     @Test func backupOfAStoreBeingWrittenIsConsistent() async throws {
         let dir = TempDir()
         let db = dir.path("live.db"), copy = dir.path("copy.db")
-        let server = try ServeProcess(db: db)
+        let server = try await ServeProcess.started(db: db)
         let client = try Client()
         let (bodies, _) = ServeDurabilityTests.hecBatches(120, 25)
         let url = server.url + "/services/collector/event"
@@ -259,8 +259,8 @@ struct LifecycleCommandTests {
 }
 
 /// curl with the status and response headers.
-func curlHeaders(_ args: [String]) throws -> (status: Int, headers: [String: String], body: String) {
-    let r = try curl(["-D", "-"] + args)
+func curlHeaders(_ args: [String]) async throws -> (status: Int, headers: [String: String], body: String) {
+    let r = try await curl(["-D", "-"] + args)
     var headers: [String: String] = [:]
     let parts = r.body.components(separatedBy: "\r\n\r\n")
     for line in parts.first?.split(separator: "\r\n").dropFirst() ?? [] {

@@ -32,7 +32,7 @@ struct RetentionSettingsTests {
 
         let config = dir.path("serve.json")
         try Data(#"{"hec-token": "T1-hec", "read-token": "T4-read", "retention": "raw=7d,1m=8d"}"#.utf8).write(to: URL(fileURLWithPath: config))
-        let server = try ServeProcess(db: db, ["--config", config])
+        let server = try await ServeProcess.started(db: db, ["--config", config])
         // The writer prunes in the background from its start: the raw rows and minute buckets go.
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline,

@@ -41,16 +41,24 @@ struct ServeDurabilityTests {
         }
     }
 
+    /// Posts an HEC body with curl, a process of its own: a sender that needs no thread of this
+    /// test process once started, so that the other tests running meanwhile cannot hold it back.
+    static func post(_ body: [UInt8], to url: String, in dir: TempDir) async throws -> Int {
+        let file = dir.path("body-\(UUID().uuidString).json")
+        try Data(body).write(to: URL(fileURLWithPath: file))
+        return try await curl(["--max-time", "300", "-H", "Authorization: Splunk T1-hec", "--data-binary", "@" + file, url]).status
+    }
+
     /// A metric's value, read with curl: the HTTP client's eight connections may all be waiting for a commit.
     static func metric(_ client: Client, _ server: ServeProcess, _ name: String) async throws -> Double {
-        metricValue(try curl([server.url + "/metrics"]).body, name) ?? 0
+        metricValue(try await curl([server.url + "/metrics"]).body, name) ?? 0
     }
 
     @Test func sigkillDuringAStreamLosesNoAcknowledgedEvent() async throws {
         let dir = TempDir()
         let db = dir.path("kill.db")
         let (bodies, jsonl) = Self.hecBatches(240, 40)
-        let server = try ServeProcess(db: db)
+        let server = try await ServeProcess.started(db: db)
         let client = try Client()
         let url = server.url + "/services/collector/event"
         let acknowledged = Acknowledged()
@@ -73,7 +81,7 @@ struct ServeDurabilityTests {
         let acked = await acknowledged.indices
         #expect(acked.count >= 30 && acked.count < bodies.count, "the kill came mid-stream (\(acked.count) of \(bodies.count) acknowledged)")
         // Every acknowledged event is in the store, as the restarted server sees it.
-        let restarted = try ServeProcess(db: db)
+        let restarted = try await ServeProcess.started(db: db)
         let stored = try Self.storedKeys(db)
         for i in acked {
             let missing = try Self.keys(of: bodies[i]).filter { !stored.contains($0) }
@@ -91,7 +99,7 @@ struct ServeDurabilityTests {
         let dir = TempDir()
         let db = dir.path("group.db")
         // 8 bodies of 100 messages × 6 rows = 4,800 rows may wait; a ninth is refused.
-        let server = try ServeProcess(db: db, ServeProcess.tokens + ["--max-pending-rows", "5000"])
+        let server = try await ServeProcess.started(db: db, ServeProcess.tokens + ["--max-pending-rows", "5000"])
         let client = try Client()
         let url = server.url + "/services/collector/event"
 
@@ -102,11 +110,11 @@ struct ServeDurabilityTests {
 
         func waitForPending(_ rows: Double) async throws {
             var pending = 0.0
-            let deadline = ContinuousClock.now + .seconds(60)
+            let deadline = ContinuousClock.now + .seconds(180)
             while ContinuousClock.now < deadline {
                 pending = try await Self.metric(client, server, "tailflow_writer_pending_rows")
                 if pending >= rows { break }
-                try await Task.sleep(for: .milliseconds(10))
+                try await Task.sleep(for: .milliseconds(50))
             }
             #expect(pending == rows, "pending rows: \(pending)")
         }
@@ -114,13 +122,13 @@ struct ServeDurabilityTests {
         // Phase 1: eight concurrent senders while the writer waits: two commits in all; a ninth sender gets 503.
         let first = Self.hecBatches(9, 100)
         try await hold()
-        let senders = first.bodies.prefix(8).map { body in Task { try await client.post(url, body, Auth.hec).status } }
+        let senders = first.bodies.prefix(8).map { body in Task { try await Self.post(body, to: url, in: dir) } }
         try await waitForPending(4800)
         let ninth = dir.path("ninth.json")
         try Data(first.bodies[8]).write(to: URL(fileURLWithPath: ninth))
-        let refused = try curl(["-i", "-H", "Authorization: Splunk T1-hec", "--data-binary", "@" + ninth, url])
+        let refused = try await curl(["-i", "-H", "Authorization: Splunk T1-hec", "--data-binary", "@" + ninth, url])
         #expect(refused.status == 503 && refused.body.lowercased().contains("retry-after: 1") && refused.body.contains(#""code":9"#), "\(refused)")
-        let health = try curl([server.url + "/services/collector/health"])
+        let health = try await curl([server.url + "/services/collector/health"])
         #expect(health.status == 503 && health.body.contains(#""code":18"#))
         try await release()
         for sender in senders { #expect(try await sender.value == 200) }
@@ -131,7 +139,7 @@ struct ServeDurabilityTests {
         // Phase 2: SIGTERM while senders wait for their commit: they are answered 200, then the server exits 0.
         let second = Self.hecBatches(4, 100, offset: 9)
         try await hold()
-        let waiting = second.bodies.map { body in Task { try await client.post(url, body, Auth.hec).status } }
+        let waiting = second.bodies.map { body in Task { try await Self.post(body, to: url, in: dir) } }
         try await waitForPending(2400)
         server.process.terminate()
         try await Task.sleep(for: .milliseconds(500))

@@ -10,11 +10,11 @@ import TestSupport
 struct ServeReceiverTests {
     @Test func tlsWithACertificateMadeHere() async throws {
         let dir = TempDir()
-        let (cert, key) = try Tool.certificate(in: dir)
+        let (cert, key) = try await Tool.certificate(in: dir)
         let db = dir.path("tls.db")
-        let server = try ServeProcess(db: db, ServeProcess.tokens + ["--tls-cert", cert, "--tls-key", key], tls: true)
+        let server = try await ServeProcess.started(db: db, ServeProcess.tokens + ["--tls-cert", cert, "--tls-key", key], tls: true)
         #expect(server.url.hasPrefix("https://"))
-        let c = try curl(["--cacert", cert, "-H", "Authorization: Splunk T1-hec", "--data-binary",
+        let c = try await curl(["--cacert", cert, "-H", "Authorization: Splunk T1-hec", "--data-binary",
                           "@" + Fixtures.path("containers/splunk-hec.json"), server.url + "/services/collector/event"])
         #expect(c.status == 200)
         let client = try Client(trusting: cert)
@@ -28,8 +28,8 @@ struct ServeReceiverTests {
         }
         #expect(answer.status == 200 && answer.body.contains("nKq3vX1CNTRL"))
         // Plain HTTP on the TLS port gets no answer; an untrusted certificate is refused by the client.
-        #expect(throws: (any Error).self) { _ = try curl(["--max-time", "5", "http://127.0.0.1:\(server.port)/healthz"]) }
-        #expect(throws: (any Error).self) { _ = try curl(["--max-time", "5", server.url + "/healthz"]) }
+        await #expect(throws: (any Error).self) { _ = try await curl(["--max-time", "5", "http://127.0.0.1:\(server.port)/healthz"]) }
+        await #expect(throws: (any Error).self) { _ = try await curl(["--max-time", "5", server.url + "/healthz"]) }
         #expect(server.stop() == 0)
         // A key that does not exist is a clear startup error.
         let bad = try await CLI.run(["serve", "--db", db, "--listen", "127.0.0.1:0", "--hec-token", "x", "--allow-weak-tokens", "--tls-cert", cert,
@@ -42,7 +42,7 @@ struct ServeReceiverTests {
         let config = dir.path("serve.json")
         try Data(#"{"listen": "127.0.0.1:0", "hec-token": "from-file", "read-token": "R", "max-body": "1MiB"}"#.utf8)
             .write(to: URL(fileURLWithPath: config))
-        let server = try ServeProcess(db: dir.path("cfg.db"), ["--config", config], env: ["TAILFLOW_HEC_TOKEN": "from-env"])
+        let server = try await ServeProcess.started(db: dir.path("cfg.db"), ["--config", config], env: ["TAILFLOW_HEC_TOKEN": "from-env"])
         let client = try Client()
         let body = try Fixtures.bytes("containers/splunk-hec.json")
         // The environment wins over the file.
@@ -58,9 +58,9 @@ struct ServeReceiverTests {
         // Timeouts and the connection cap are settings too, named in errors as the file spells them.
         try Data(#"{"listen": "127.0.0.1:0", "read-token": "R", "allow-weak-tokens": true, "read-timeout": "1s", "idle-timeout": 30, "max-connections": 64}"#.utf8)
             .write(to: URL(fileURLWithPath: config))
-        let timed = try ServeProcess(db: dir.path("cfg.db"), ["--config", config], weakTokens: false)
+        let timed = try await ServeProcess.started(db: dir.path("cfg.db"), ["--config", config], weakTokens: false)
         // A request whose headers never end is cut after the file's read timeout of 1s.
-        let slow = try Tool.run("/usr/bin/env", ["python3", "-c", """
+        let slow = try await Tool.run("/usr/bin/env", ["python3", "-c", """
             import socket, sys, time
             s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
             s.sendall(b"GET /healthz HTTP/1.1\\r\\nHost: t\\r\\n")
@@ -79,7 +79,7 @@ struct ServeReceiverTests {
         }
 
         // No secret at all still serves the pages and the query API, with a read token made for this run (SPEC §8).
-        let pages = try ServeProcess(db: dir.path("cfg.db"), [])
+        let pages = try await ServeProcess.started(db: dir.path("cfg.db"), [])
         let printed = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < printed, !pages.stdoutLines.contains(where: { $0.hasPrefix("open http://127.0.0.1:\(pages.port)/?token=") }) {
             try await Task.sleep(for: .milliseconds(50))
@@ -99,13 +99,13 @@ struct ServeReceiverTests {
         #expect(fromEnvironment.status == 2 && fromEnvironment.stderr.contains("read-token"), "\(fromEnvironment.stderr)")
         // Allowed, or 8 to 15 characters: the server starts and warns.
         for (args, length) in [(["--hec-token", "q7Z", "--allow-weak-tokens"], 3), (["--read-token", "Kq8vZ2xW4mPa"], 12)] {
-            let server = try ServeProcess(db: db, args, weakTokens: false)
+            let server = try await ServeProcess.started(db: db, args, weakTokens: false)
             #expect(server.stop() == 0)
             #expect(server.stderr.contains("only \(length) characters"), "\(server.stderr)")
             #expect(!server.stderr.contains(args[1]))
         }
         // 16 and more: no warning.
-        let strong = try ServeProcess(db: db, ["--read-token", "9f86d081884c7d659a2feaa0c55ad015"], weakTokens: false)
+        let strong = try await ServeProcess.started(db: db, ["--read-token", "9f86d081884c7d659a2feaa0c55ad015"], weakTokens: false)
         #expect(strong.stop() == 0)
         #expect(!strong.stderr.contains("characters"), "\(strong.stderr)")
     }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import FlowStore
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -58,6 +59,13 @@ final class ServeProcess: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// ``init(db:_:env:tls:weakTokens:)`` on a thread of its own: waiting for the server's first
+    /// line (seconds on a loaded machine) holds none of the cooperative pool's two threads.
+    static func started(db: String, _ args: [String] = tokens, env: [String: String] = [:], tls: Bool = false,
+                        weakTokens: Bool = true) async throws -> ServeProcess {
+        try await offThePool { try ServeProcess(db: db, args, env: env, tls: tls, weakTokens: weakTokens) }
     }
 
     private let lines = Locked<[String]>([])
@@ -204,8 +212,8 @@ enum Auth {
 }
 
 /// Runs curl; returns the status code and the body.
-func curl(_ args: [String]) throws -> (status: Int, body: String) {
-    let r = try Tool.run("/usr/bin/curl", ["-sS", "-o", "-", "-w", "\n%{http_code}"] + args)
+func curl(_ args: [String]) async throws -> (status: Int, body: String) {
+    let r = try await Tool.run("/usr/bin/curl", ["-sS", "-o", "-", "-w", "\n%{http_code}"] + args)
     guard r.status == 0, let newline = r.stdout.lastIndex(of: "\n"), let status = Int(r.stdout[r.stdout.index(after: newline)...]) else {
         throw ServeError("curl failed (\(r.status)): \(r.stderr)")
     }
@@ -214,17 +222,27 @@ func curl(_ args: [String]) throws -> (status: Int, body: String) {
 
 /// Other programs the tests use: curl, gzip, openssl.
 enum Tool {
-    static func run(_ path: String, _ args: [String], stdin: Data? = nil) throws -> CLI.Result {
+    /// Runs `path args…` to its end without holding a thread meanwhile (``runToEnd(_:stdin:)-async``).
+    static func run(_ path: String, _ args: [String], stdin: Data? = nil) async throws -> CLI.Result {
+        try await runToEnd(process(path, args), stdin: stdin)
+    }
+
+    /// ``run(_:_:stdin:)`` on the calling thread, for synchronous helpers whose program ends at once.
+    static func runBlocking(_ path: String, _ args: [String], stdin: Data? = nil) throws -> CLI.Result {
+        try CLI.collect(process(path, args), stdin: stdin)
+    }
+
+    static func process(_ path: String, _ args: [String]) -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
-        return try CLI.collect(p, stdin: stdin)
+        return p
     }
 
     /// A self-signed certificate for 127.0.0.1 and localhost: (certificate, key) paths.
-    static func certificate(in dir: TempDir) throws -> (String, String) {
+    static func certificate(in dir: TempDir) async throws -> (String, String) {
         let cert = dir.path("cert.pem"), key = dir.path("key.pem")
-        let r = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+        let r = try await run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
                                              "-days", "1", "-subj", "/CN=localhost",
                                              "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
         guard r.status == 0 else { throw ServeError("openssl failed: \(r.stderr)") }

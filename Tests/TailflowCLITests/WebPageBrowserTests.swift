@@ -60,7 +60,7 @@ struct WebPageBrowserTests {
             let planFile = dir.path("plan-\(UUID().uuidString.prefix(6)).json")
             try JSONSerialization.data(withJSONObject: plan).write(to: URL(fileURLWithPath: planFile))
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Browser/cdp.py").path
-            let r = try Tool.run("/usr/bin/env", ["python3", script, planFile])
+            let r = try await Tool.run("/usr/bin/env", ["python3", script, planFile])
             guard r.status == 0, let results = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] else {
                 throw ServeError("the browser driver failed (\(r.status)): \(r.stderr.suffix(3000))")
             }
@@ -333,8 +333,8 @@ struct WebPageBrowserTests {
 
     @Test func underTLSTheCookieIsSecure() async throws {
         let site = try Self.site.get()
-        let (cert, key) = try Tool.certificate(in: site.dir)
-        let server = try ServeProcess(db: site.db, ["--read-token", "T-web-read", "--tls-cert", cert, "--tls-key", key], tls: true)
+        let (cert, key) = try await Tool.certificate(in: site.dir)
+        let server = try await ServeProcess.started(db: site.db, ["--read-token", "T-web-read", "--tls-cert", cert, "--tls-key", key], tls: true)
         defer { server.stop() }
         #expect(!server.stdoutLines.contains { $0.hasPrefix("open ") }, "a configured token is not printed")
         let client = try Client(trusting: cert, redirects: false)

@@ -46,13 +46,10 @@ package enum TailflowBinary {
         return p
     }
 
-    /// Runs `tailflow args…` to its end on a thread of its own and waits for it.
-    ///
-    /// Not on the test's own thread: Swift Testing runs tests on the cooperative pool, which on
-    /// Linux is as wide as the machine has cores (two here), so a test blocked on a child process
-    /// stalls every other test's tasks, in-process servers and timers meanwhile.
+    /// Runs `tailflow args…` to its end and waits for it without holding a thread
+    /// (``runToEnd(_:stdin:)-async``).
     package static func run(_ args: [String], env: [String: String] = [:], stdin: Data? = nil) async throws -> ProcessOutput {
-        try await offThePool { try runBlocking(args, env: env, stdin: stdin) }
+        try await runToEnd(process(args, env: env), stdin: stdin)
     }
 
     /// ``run(_:env:stdin:)`` on the calling thread, for the few places that cannot wait
@@ -110,6 +107,42 @@ package struct ProcessOutput: Sendable {
     package var status: Int32
     package var stdout: String
     package var stderr: String
+}
+
+/// Runs a configured process to its end and returns what it wrote, without holding any thread
+/// while it runs: its input and output go through files of their own, and its end resumes the
+/// caller.
+///
+/// Tests run in parallel on Swift's cooperative pool (two threads here), and Dispatch's global
+/// queues add a thread only about once a second once all of theirs are blocked. A child waited
+/// for on either (``runToEnd(_:stdin:)`` holds three threads: the waiter and two pipe readers)
+/// stalls every other test's tasks, in-process servers and timers; under a full parallel run that
+/// cost minutes and made a timed step of ServeDurabilityTests miss its deadline.
+package func runToEnd(_ p: Process, stdin: Data? = nil) async throws -> ProcessOutput {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tailflow-run-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    func file(_ name: String, _ contents: Data?) throws -> URL {
+        let url = dir.appendingPathComponent(name)
+        guard FileManager.default.createFile(atPath: url.path, contents: contents) else { throw TestFailure("cannot create \(url.path)") }
+        return url
+    }
+    let outURL = try file("stdout", nil), errURL = try file("stderr", nil)
+    let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+    let input = try stdin.map { try FileHandle(forReadingFrom: try file("stdin", $0)) }
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = input ?? FileHandle.nullDevice
+    defer { try? out.close(); try? err.close(); try? input?.close() }
+    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+        p.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+        do { try p.run() } catch {
+            p.terminationHandler = nil
+            continuation.resume(throwing: error)
+        }
+    }
+    return ProcessOutput(status: status, stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
+                         stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
 }
 
 /// Runs a configured process to its end, feeding `stdin` and reading both pipes (both to the
