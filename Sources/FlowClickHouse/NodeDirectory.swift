@@ -133,10 +133,14 @@ public struct NodeDirectory: Sendable {
 /// kept under the version read *before* them (a change between the two reads makes the next
 /// question read them again, never keeps a stale copy).
 ///
+/// The file ends in a seal (a checksum of the rest) and is taken only when the seal holds and it
+/// is a regular file of this user's that no one else may write (``ownContents(_:)``): its tables
+/// decide how addresses resolve and what nodes are called.
+///
 /// One server only: a cluster's `system.parts` would be the entry server's alone.
 /// `TAILFLOW_CLICKHOUSE_CACHE` names the directory of the files (default
 /// `$XDG_CACHE_HOME/tailflow`, else `~/.cache/tailflow`), or `off` (memory only, per process).
-final class NodeTablesCache: @unchecked Sendable {
+package final class NodeTablesCache: @unchecked Sendable {
     /// What a cache holds: the version and the tables (tags `m`, `l`, `n`, `s`, `r`, `a`, `i`, `d`).
     struct Entry {
         let version: String
@@ -156,7 +160,7 @@ final class NodeTablesCache: @unchecked Sendable {
 
     init(_ client: ClickHouseClient) {
         let url = client.url
-        key = ["tailflow node tables 1", "\(url.user)@\(url.server)/\(url.database)",
+        key = ["tailflow node tables 2", "\(url.user)@\(url.server)/\(url.database)",
                Schema.clickhouseMigrations.map(\.name).joined(separator: ",")]
         file = Self.directory().map { dir in
             let name = "\(url.user)@\(url.server)-\(url.database)".map { c -> Character in
@@ -216,6 +220,7 @@ final class NodeTablesCache: @unchecked Sendable {
         for (tag, rows) in kept.sorted(by: { $0.key < $1.key }) {
             for row in rows { text += ([tag] + row).map(TabSeparated.escape).joined(separator: "\t") + "\n" }
         }
+        text = Self.sealed(text)
         let dir = file.deletingLastPathComponent()
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let temp = dir.appendingPathComponent(".\(file.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max))")
@@ -223,9 +228,45 @@ final class NodeTablesCache: @unchecked Sendable {
         if rename(temp.path, file.path) != 0 { try? FileManager.default.removeItem(at: temp) }
     }
 
+    /// `text` with a last line `end` and the FNV-1a 64 of the bytes before it: a file cut short,
+    /// or changed since, is not taken (``unsealed(_:)``).
+    package static func sealed(_ text: String) -> String {
+        text + "end\t" + checksum(Array(text.utf8)[...]) + "\n"
+    }
+
+    /// What ``sealed(_:)`` sealed, nil when the last line is not its seal.
+    static func unsealed(_ bytes: [UInt8]) -> ArraySlice<UInt8>? {
+        guard bytes.last == 0x0a else { return nil }
+        let last = bytes.dropLast().lastIndex(of: 0x0a).map { $0 + 1 } ?? 0
+        let body = bytes[..<last]
+        guard Array(bytes[last..<(bytes.count - 1)]) == Array(("end\t" + checksum(body)).utf8) else { return nil }
+        return body
+    }
+
+    static func checksum(_ bytes: ArraySlice<UInt8>) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// The file's bytes when it is a regular file of this user's that no one else may write: not
+    /// a symbolic link (which another user could point at a file of theirs), not a file another
+    /// user owns or could have changed. Its tables decide how addresses resolve and what nodes are
+    /// called, so a file anyone else could have written is not taken.
+    static func ownContents(_ file: URL) -> [UInt8]? {
+        let fd = open(file.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == geteuid(),
+              info.st_mode & (S_IWGRP | S_IWOTH) == 0 else { return nil }
+        return (try? handle.readToEnd()).map { Array($0 ?? Data()) }
+    }
+
     static func read(_ file: URL, key: [String]) -> Entry? {
-        guard let data = FileManager.default.contents(atPath: file.path) else { return nil }
-        let rows = TabSeparated.parse(Array(data))
+        guard let data = ownContents(file), let body = unsealed(data) else { return nil }
+        let rows = TabSeparated.parse(Array(body))
         guard rows.count >= 2, rows[0] == key, rows[1].count == 1, !rows[1][0].isEmpty else { return nil }
         var tables: [String: [[String]]] = [:]
         for row in rows.dropFirst(2) where row.count == TaggedSelects.width + 1 {

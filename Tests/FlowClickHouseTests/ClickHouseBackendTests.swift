@@ -455,17 +455,53 @@ struct ClickHouseBackendTests: ClickHouseSuite {
         let files = try FileManager.default.contentsOfDirectory(atPath: cache).filter { $0.hasSuffix(".nodes") }
         try #require(files.count == 1, "\(files)")
         let file = cache + "/" + files[0]
-        // Forged: db-1 renamed, the address owners gone. The answers resolve and name with it.
-        func forge() throws {
+        // Forged (and sealed again): db-1 renamed, the address owners gone. The answers resolve and name with it.
+        func forged(seal: Bool = true) throws -> String {
             let text = try String(contentsOfFile: file, encoding: .utf8)
-            #expect(text.contains("db-1."), "\(text.prefix(400))")
-            let forged = text.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("a\t") }
-                .joined(separator: "\n").replacingOccurrences(of: "db-1.", with: "forged-1.")
-            try forged.write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(text.contains("db-1.") && text.hasSuffix("\n"), "\(text.prefix(400))")
+            var lines = text.split(separator: "\n").map(String.init)
+            let sealLine = lines.removeLast()
+            #expect(sealLine.hasPrefix("end\t"), "\(sealLine)")
+            let body = lines.filter { !$0.hasPrefix("a\t") }.joined(separator: "\n").replacingOccurrences(of: "db-1.", with: "forged-1.") + "\n"
+            return seal ? NodeTablesCache.sealed(body) : body + sealLine + "\n"
+        }
+        func forge() throws { try forged().write(toFile: file, atomically: true, encoding: .utf8) }
+        let pairs = ["top", "--by", "pair", "--limit", "1000"] + w
+        let sqliteTop = try await Self.ok(pairs + ["--db", db, "--format", "json"])
+        // Not taken, so the answers stay the server's: a file changed after its seal, one cut short,
+        // one others may write, one owned by another user, a symbolic link to a sealed forgery.
+        let sealedForgery = try forged()
+        let elsewhere = dir.path("elsewhere.nodes")
+        try sealedForgery.write(toFile: elsewhere, atomically: true, encoding: .utf8)
+        var refusals: [(String, () throws -> Void)] = [
+            ("changed after its seal", { try forged(seal: false).write(toFile: file, atomically: true, encoding: .utf8) }),
+            ("cut short", { try String(sealedForgery.prefix(sealedForgery.count / 2)).write(toFile: file, atomically: true, encoding: .utf8) }),
+            ("writable by others", {
+                try sealedForgery.write(toFile: file, atomically: true, encoding: .utf8)
+                try FileManager.default.setAttributes([.posixPermissions: 0o666], ofItemAtPath: file)
+            }),
+            ("a symbolic link", {
+                try FileManager.default.removeItem(atPath: file)
+                try FileManager.default.createSymbolicLink(atPath: file, withDestinationPath: elsewhere)
+            }),
+        ]
+        if geteuid() == 0 {
+            refusals.append(("owned by another user", {
+                try sealedForgery.write(toFile: file, atomically: true, encoding: .utf8)
+                #expect(chown(file, 65534, 65534) == 0)
+            }))
+        }
+        for (what, damage) in refusals {
+            try damage()
+            let answer = try await Self.ok(pairs + ["--store", store, "--format", "json"], env: env)
+            #expect(answer.stdout == sqliteTop.stdout, "a cache file \(what) was taken")
+            // Read again from the server and kept anew (a regular file of this user's, sealed).
+            let kept = try #require(try? String(contentsOfFile: file, encoding: .utf8), "\(what)")
+            let attributes = try FileManager.default.attributesOfItem(atPath: file)
+            #expect(attributes[.type] as? FileAttributeType == .typeRegular && kept.contains("db-1.") && kept.contains("\nend\t"), "\(what)")
         }
         try forge()
-        let top = try await Self.ok(["top", "--by", "pair", "--limit", "1000"] + w + ["--store", store, "--format", "json"], env: env)
-        let sqliteTop = try await Self.ok(["top", "--by", "pair", "--limit", "1000"] + w + ["--db", db, "--format", "json"])
+        let top = try await Self.ok(pairs + ["--store", store, "--format", "json"], env: env)
         #expect(top.stdout != sqliteTop.stdout)
         #expect(top.stdout.contains("\"a\": \"100."), "no address resolved, so raw addresses are endpoints")
         #expect(!sqliteTop.stdout.contains("\"a\": \"100."))
