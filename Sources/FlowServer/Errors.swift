@@ -81,6 +81,9 @@ enum IntakeProblem: Error {
     case diskFull(retryAfter: Int)
     /// The writer is behind: come back after this many seconds (503).
     case behind(retryAfter: Int)
+    /// Another process held the store's write lock too long: nothing was stored; come back after
+    /// this many seconds (503).
+    case locked(retryAfter: Int)
     /// The server is shutting down (503).
     case stopping
     /// The store failed; nothing of the request was stored (500).
@@ -103,6 +106,9 @@ extension APIError {
             self.init(.serviceUnavailable, "the writer is behind; retry later", headers: [.retryAfter: String(seconds)])
         case .diskFull(let seconds):
             self.init(.serviceUnavailable, "the store's disk is full: nothing of this request was stored; retry later", headers: [.retryAfter: String(seconds)])
+        case .locked(let seconds):
+            self.init(.serviceUnavailable, "another process holds the store's write lock: nothing of this request was stored; retry later",
+                      headers: [.retryAfter: String(seconds)])
         case .stopping:
             self.init(.serviceUnavailable, "shutting down; retry later", headers: [.retryAfter: "5"])
         case .storeFailed:
@@ -126,6 +132,9 @@ extension HECError {
             self.init(status: .serviceUnavailable, text: "Server is busy", code: 9, headers: [.retryAfter: String(seconds)])
         case .diskFull(let seconds):
             self.init(status: .serviceUnavailable, text: "Server is busy: its disk is full", code: 9, headers: [.retryAfter: String(seconds)])
+        case .locked(let seconds):
+            self.init(status: .serviceUnavailable, text: "Server is busy: its store is locked by another process", code: 9,
+                      headers: [.retryAfter: String(seconds)])
         case .stopping:
             self.init(status: .serviceUnavailable, text: "Server is busy", code: 9, headers: [.retryAfter: "5"])
         case .storeFailed:
@@ -153,6 +162,9 @@ extension ElasticError {
         case .diskFull(let seconds):
             self.init(status: .serviceUnavailable, type: "es_rejected_execution_exception", reason: "tailflow's disk is full; retry later",
                       headers: [.retryAfter: String(seconds)])
+        case .locked(let seconds):
+            self.init(status: .serviceUnavailable, type: "es_rejected_execution_exception",
+                      reason: "tailflow's store is locked by another process; retry later", headers: [.retryAfter: String(seconds)])
         case .stopping:
             self.init(status: .serviceUnavailable, type: "node_closed_exception", reason: "tailflow is shutting down; retry later",
                       headers: [.retryAfter: "5"])

@@ -74,6 +74,21 @@ public final class FlowStore: FlowStorage {
         case readOnly
     }
 
+    /// How long a connection waits for another's lock (a second tailflow writing, a backup, a
+    /// `sqlite3` shell) before its statement fails with ``StoreError/Code/locked``: 60 s, or
+    /// `TAILFLOW_LOCK_WAIT` (a duration: `90s`, `10m`).
+    public static let lockWait: LockWait = {
+        let set = ProcessInfo.processInfo.environment["TAILFLOW_LOCK_WAIT"] ?? ""
+        if let ns = DurationText.parse(set), ns > 0 { return LockWait(seconds: Double(ns) / 1e9, text: set) }
+        return LockWait(seconds: 60, text: "60s")
+    }()
+
+    /// ``lockWait``: seconds, and as the user wrote it.
+    public struct LockWait: Sendable {
+        public let seconds: Double
+        public let text: String
+    }
+
     /// Opens the store at `path`: creating it and bringing its schema up to date
     /// (``Access/readWrite``), or only reading it (``Access/readOnly``).
     ///
@@ -95,7 +110,7 @@ public final class FlowStore: FlowStorage {
         self.path = path
         self.walLimit = walLimit
         var config = Configuration()
-        config.busyMode = .timeout(60)
+        config.busyMode = .timeout(Self.lockWait.seconds)
         let readOnly = access == .readOnly
         config.readonly = readOnly
         config.prepareDatabase { db in

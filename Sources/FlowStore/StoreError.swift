@@ -21,6 +21,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case io = "I/O error"
         /// A message the decoders would have rejected, handed to the store by a library caller.
         case invalidMessage = "invalid message"
+        /// Another connection held the store's write lock past ``FlowStore/lockWait``: nothing
+        /// of the interrupted batch was stored.
+        case locked
     }
 
     public var code: Code
@@ -49,6 +52,10 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
                 + " and -shm files and its directory", path: path)
         case 10:  // SQLITE_IOERR
             return StoreError(.io, "an I/O error (\(detail)): the disk may be failing or gone; the last whole commit is kept", path: path)
+        case 5, 6:  // SQLITE_BUSY, SQLITE_LOCKED
+            return StoreError(.locked, "another process held the store's write lock for longer than \(FlowStore.lockWait.text)"
+                + " (\(detail)); nothing of the interrupted batch was stored: run the command again once the other writer"
+                + " is done (TAILFLOW_LOCK_WAIT sets how long to wait)", path: path)
         case 14:  // SQLITE_CANTOPEN
             return StoreError(.sqlite, "cannot open the database (\(detail)): check that its directory exists and can be written", path: path)
         default:

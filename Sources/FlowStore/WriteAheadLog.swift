@@ -48,8 +48,8 @@ public enum WriteAheadLog {
         _ = sqlite3_wal_checkpoint_v2(sqlite, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
         guard size > 2 * limit else { return true }
         sqlite3_busy_timeout(sqlite, 500)
-        // Back to the store's own busy timeout (FlowStore's configuration: 60 s).
-        defer { sqlite3_busy_timeout(sqlite, 60_000) }
+        // Back to the store's own busy timeout (FlowStore.lockWait).
+        defer { sqlite3_busy_timeout(sqlite, Int32(min(FlowStore.lockWait.seconds * 1000, Double(Int32.max)))) }
         return sqlite3_wal_checkpoint_v2(sqlite, nil, SQLITE_CHECKPOINT_TRUNCATE, nil, nil) == SQLITE_OK
     }
 }

@@ -98,6 +98,9 @@ package final class WritePipeline: @unchecked Sendable {
         case store(String)
         /// The disk is full: nothing of the submission was stored; writing resumes once space returns.
         case diskFull(String)
+        /// Another process held the store's write lock past ``FlowStore/lockWait``: nothing of
+        /// the submission was stored; writing resumes once the lock is free.
+        case locked(String)
 
         package var description: String {
             switch self {
@@ -105,6 +108,7 @@ package final class WritePipeline: @unchecked Sendable {
             case .stopped: "the writer is shutting down"
             case .store(let why): "the store failed: \(why)"
             case .diskFull(let why): "the disk is full: \(why)"
+            case .locked(let why): "the store is locked: \(why)"
             }
         }
     }
@@ -464,7 +468,11 @@ package final class WritePipeline: @unchecked Sendable {
                         }
                     } catch {
                         writer.rollback()
-                        let why = (error as? StoreError)?.code == .diskFull ? Failure.diskFull("\(error)") : Failure.store("\(error)")
+                        let why: Failure = switch (error as? StoreError)?.code {
+                        case .diskFull: .diskFull("\(error)")
+                        case .locked: .locked("\(error)")
+                        default: .store("\(error)")
+                        }
                         // Everything of the batch was rolled back: tell every waiting submitter.
                         for (c, _) in waiting { c.resume(throwing: why) }
                         waiting.removeAll()

@@ -98,8 +98,10 @@ struct ServeDurabilityTests {
     @Test func sendersAreCommittedTogetherRefusedWhenBehindAndFinishedOnShutdown() async throws {
         let dir = TempDir()
         let db = dir.path("group.db")
-        // 8 bodies of 100 messages × 6 rows = 4,800 rows may wait; a ninth is refused.
-        let server = try await ServeProcess.started(db: db, ServeProcess.tokens + ["--max-pending-rows", "5000"])
+        // 8 bodies of 100 messages × 6 rows = 4,800 rows may wait; a ninth is refused. The writer
+        // waits for the test's lock as long as a loaded machine may need (the default is 60 s).
+        let server = try await ServeProcess.started(db: db, ServeProcess.tokens + ["--max-pending-rows", "5000"],
+                                                    env: ["TAILFLOW_LOCK_WAIT": "15m"])
         let client = try Client()
         let url = server.url + "/services/collector/event"
 
@@ -148,6 +150,31 @@ struct ServeDurabilityTests {
         for sender in waiting { #expect(try await sender.value == 200) }
         #expect(server.stop() == 0)
         #expect(try Self.storedKeys(db).count == 1200)
+    }
+
+    /// A lock another process holds past the writer's wait (`TAILFLOW_LOCK_WAIT`) costs the
+    /// senders of that commit a 503 with Retry-After, not a 500, and nothing else: once the lock
+    /// is free the same bodies are stored, and the CLI names the lock and what to do.
+    @Test func aLockHeldPastTheWaitIs503AndWritingGoesOn() async throws {
+        let dir = TempDir()
+        let db = dir.path("locked.db")
+        let server = try await ServeProcess.started(db: db, env: ["TAILFLOW_LOCK_WAIT": "1s"])
+        let url = server.url + "/services/collector/event"
+        let batch = Self.hecBatches(2, 50)
+        let body = dir.path("body.json")
+        try Data(batch.bodies[0]).write(to: URL(fileURLWithPath: body))
+        let lock = try WriteLock(db)
+        let refused = try await curl(["-i", "-H", "Authorization: Splunk T1-hec", "--data-binary", "@" + body, url])
+        #expect(refused.status == 503 && refused.body.lowercased().contains("retry-after: 5")
+                    && refused.body.contains(#""code":9"#) && refused.body.contains("locked"), "\(refused)")
+        #expect(server.stderr.contains("store locked"), "\(server.stderr)")
+        let ingest = try await CLI.run(["ingest", "--quiet", "-"], db: db, stdin: batch.jsonl, env: ["TAILFLOW_LOCK_WAIT": "1s"])
+        #expect(ingest.status == 1 && ingest.stderr.contains("another process held the store's write lock for longer than 1s")
+                    && ingest.stderr.contains("TAILFLOW_LOCK_WAIT"), "\(ingest.stderr)")
+        lock.release()
+        #expect(try await curl(["-H", "Authorization: Splunk T1-hec", "--data-binary", "@" + body, url]).status == 200)
+        #expect(server.stop() == 0)
+        #expect(try Self.storedKeys(db) == Set(try Self.keys(of: batch.bodies[0])))
     }
 }
 

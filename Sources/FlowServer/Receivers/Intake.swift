@@ -54,6 +54,10 @@ struct Intake: Sendable {
                 // Nothing of it was stored; the sender retries, and the writer resumes once space returns.
                 context.logger.error("disk full", metadata: ["receiver": "\(receiver)", "error": "\(why)"])
                 throw IntakeProblem.diskFull(retryAfter: 30)
+            case .locked(let why):
+                // Another process (a backup, a second writer) held the lock: nothing was stored; the sender retries.
+                context.logger.warning("store locked", metadata: ["receiver": "\(receiver)", "error": "\(why)"])
+                throw IntakeProblem.locked(retryAfter: 5)
             }
         }
     }
