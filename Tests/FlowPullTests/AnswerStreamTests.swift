@@ -93,7 +93,9 @@ import TestSupport
         let stream = AnswerStream(url: "https://api.example/logs", now: { clock.now })
         stream.start(.stream(body), started: clock.now, timeout: .seconds(1), limit: Int.max)
         let window = AnswerStream.window
-        try await eventually(every: .milliseconds(20)) { stream.received >= Int64(window) || stream.failure != nil }
+        // Its own tasks fill the window; under a full parallel run the pool can be busy for minutes.
+        let filled = try await eventually(within: .seconds(600), every: .milliseconds(20)) { stream.received >= Int64(window) || stream.failure != nil }
+        try #require(filled && stream.failure == nil, "the window did not fill: \(stream.received) bytes, \(String(describing: stream.failure))")
         clock.advance(by: .seconds(10))
         // Long enough for the stream's watch (which looks at least once a timeout) to see the new time.
         try await Task.sleep(for: .milliseconds(2500))
@@ -115,7 +117,7 @@ import TestSupport
         let clock = HandClock()
         let stream = AnswerStream(url: "https://api.example/logs", now: { clock.now })
         stream.start(.stream(body), started: clock.now, timeout: .seconds(1), limit: Int.max)
-        try await eventually(every: .milliseconds(20)) { body.partsProduced == 3 }
+        try #require(try await eventually(within: .seconds(600), every: .milliseconds(20)) { body.partsProduced == 3 })
         // Three parts are far from the window: the stream is waiting for the server, and that counts.
         try await Task.sleep(for: .milliseconds(1500))
         #expect(stream.failure == nil, "timed out before the time had passed: \(String(describing: stream.failure))")

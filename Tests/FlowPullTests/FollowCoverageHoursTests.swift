@@ -40,7 +40,7 @@ struct FollowCoverageHoursTests {
             let end = TestData.start + 2 * TestData.hour
             let follower = Follower(api: client, store: store, options: options, now: { end })
             let task = Task { try await follower.run() }
-            let summarized = try await eventually(within: .seconds(300)) { try !Self.hours(db).summarized.isEmpty }
+            let summarized = try await eventually(within: .seconds(600)) { try !Self.hours(db).summarized.isEmpty }
             // Two more polls: the second hour stays unsummarized while it is fetched again.
             try await Task.sleep(for: .milliseconds(300))
             task.cancel()

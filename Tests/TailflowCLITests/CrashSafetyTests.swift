@@ -48,7 +48,7 @@ struct CrashSafetyTests {
         try p.run()
         // Watched, and killed the moment a commit is seen, on a thread of its own: a wait on the
         // tests' two-thread pool could wake only after the ingest had ended (CI, 2026-11-30).
-        nonisolated(unsafe) let ingest = p
+        let ingest = p
         let committed = try await offThePool { () -> Int in
             let deadline = Date().addingTimeInterval(120)
             while ingest.isRunning, Date() < deadline {

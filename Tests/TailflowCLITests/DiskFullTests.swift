@@ -161,7 +161,7 @@ struct DiskFullTests {
 
         // Fill the tmpfs, then give back a little: room for a few of the prune's transactions in the log.
         let filler = disk.dir + "/filler"
-        FileManager.default.createFile(atPath: filler, contents: nil)
+        _ = FileManager.default.createFile(atPath: filler, contents: nil)
         let handle = try #require(FileHandle(forWritingAtPath: filler))
         let chunk = Data(count: 64 << 10)
         while (try? handle.write(contentsOf: chunk)) != nil {}
