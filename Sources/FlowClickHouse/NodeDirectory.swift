@@ -255,7 +255,8 @@ package final class NodeTablesCache: @unchecked Sendable {
     /// user owns or could have changed. Its tables decide how addresses resolve and what nodes are
     /// called, so a file anyone else could have written is not taken.
     static func ownContents(_ file: URL) -> [UInt8]? {
-        let fd = open(file.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        // Not blocking: a FIFO put there would hold the open until a writer came.
+        let fd = open(file.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         var info = stat()

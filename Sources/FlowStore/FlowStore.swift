@@ -76,10 +76,15 @@ public final class FlowStore: FlowStorage {
 
     /// How long a connection waits for another's lock (a second tailflow writing, a backup, a
     /// `sqlite3` shell) before its statement fails with ``StoreError/Code/locked``: 60 s, or
-    /// `TAILFLOW_LOCK_WAIT` (a duration: `90s`, `10m`).
+    /// `TAILFLOW_LOCK_WAIT` (a duration from `1ms` to `24h`: `90s`, `10m`). A value that is not
+    /// one is said once on stderr, and the default taken.
     public static let lockWait: LockWait = {
         let set = ProcessInfo.processInfo.environment["TAILFLOW_LOCK_WAIT"] ?? ""
-        if let ns = DurationText.parse(set), ns > 0 { return LockWait(seconds: Double(ns) / 1e9, text: set) }
+        guard !set.isEmpty else { return LockWait(seconds: 60, text: "60s") }
+        if let ns = DurationText.parse(set), ns >= 1_000_000, ns <= 86_400_000_000_000 {
+            return LockWait(seconds: Double(ns) / 1e9, text: set)
+        }
+        FileHandle.standardError.write(Data("tailflow: TAILFLOW_LOCK_WAIT=\(set) is not a duration from 1ms to 24h (such as 90s or 10m); waiting 60s\n".utf8))
         return LockWait(seconds: 60, text: "60s")
     }()
 

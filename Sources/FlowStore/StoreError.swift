@@ -52,7 +52,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
                 + " and -shm files and its directory", path: path)
         case 10:  // SQLITE_IOERR
             return StoreError(.io, "an I/O error (\(detail)): the disk may be failing or gone; the last whole commit is kept", path: path)
-        case 5, 6:  // SQLITE_BUSY, SQLITE_LOCKED
+        case 5 where rc == 5 || rc == 773:  // SQLITE_BUSY after the busy handler's wait, SQLITE_BUSY_TIMEOUT
+            // Not SQLITE_BUSY_SNAPSHOT or _RECOVERY, nor SQLITE_LOCKED: those return at once, no other writer's fault.
             return StoreError(.locked, "another process held the store's write lock for longer than \(FlowStore.lockWait.text)"
                 + " (\(detail)); nothing of the interrupted batch was stored: run the command again once the other writer"
                 + " is done (TAILFLOW_LOCK_WAIT sets how long to wait)", path: path)
