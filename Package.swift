@@ -257,11 +257,11 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(name: "FlowFormatTests", dependencies: ["FlowFormat"], swiftSettings: settings),
-        .testTarget(name: "FlowGenerateTests", dependencies: ["FlowGenerate"], swiftSettings: settings),
+        .testTarget(name: "FlowGenerateTests", dependencies: ["FlowGenerate", "TestSupport"], swiftSettings: settings),
         .testTarget(name: "FlowChartsTests", dependencies: ["FlowCharts", "FlowModel"], swiftSettings: settings),
         .testTarget(
             name: "FlowWebTests",
-            dependencies: ["FlowWeb", "FlowCharts", "FlowQuery", "FlowStore", "FlowIngest", "FlowModel", "FlowFormat", "FlowGenerate"],
+            dependencies: ["FlowWeb", "FlowCharts", "FlowQuery", "FlowStore", "FlowIngest", "FlowModel", "FlowFormat", "FlowGenerate", "TestSupport"],
             swiftSettings: settings
         ),
         // Runs the real `tailflow` binary (the CLI, and `serve` with real HTTP clients);

@@ -42,7 +42,7 @@ extension ClickHouseSuite {
 /// The ClickHouse backend (issue 19) through the real binary, against a private
 /// `clickhouse-server` each test starts and stops: answers byte-identical to the SQLite store's
 /// on the same input, idempotent ingest, schema versions, credentials, clear refusals.
-@Suite(.serialized, .enabled(if: ClickHouseServer.isInstalled, Comment(rawValue: ClickHouseServer.skipReason)))
+@Suite(.ownThreads, .serialized, .enabled(if: ClickHouseServer.isInstalled, Comment(rawValue: ClickHouseServer.skipReason)))
 struct ClickHouseBackendTests: ClickHouseSuite {
     @Test func harnessStartsAPrivateServerAndStopsIt() async throws {
         let server = try await ClickHouseServer.started()
@@ -465,19 +465,24 @@ struct ClickHouseBackendTests: ClickHouseSuite {
             let body = lines.filter { !$0.hasPrefix("a\t") }.joined(separator: "\n").replacingOccurrences(of: "db-1.", with: "forged-1.") + "\n"
             return seal ? NodeTablesCache.sealed(body) : body + sealLine + "\n"
         }
-        func forge() throws { try forged().write(toFile: file, atomically: true, encoding: .utf8) }
+        /// Written as the cache writes its files (mode 0600), whatever the umask.
+        func write(_ text: String, to path: String) throws {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        }
+        func forge() throws { try write(forged(), to: file) }
         let pairs = ["top", "--by", "pair", "--limit", "1000"] + w
         let sqliteTop = try await Self.ok(pairs + ["--db", db, "--format", "json"])
         // Not taken, so the answers stay the server's: a file changed after its seal, one cut short,
         // one others may write, one owned by another user, a symbolic link to a sealed forgery.
         let sealedForgery = try forged()
         let elsewhere = dir.path("elsewhere.nodes")
-        try sealedForgery.write(toFile: elsewhere, atomically: true, encoding: .utf8)
+        try write(sealedForgery, to: elsewhere)
         var refusals: [(String, () throws -> Void)] = [
-            ("changed after its seal", { try forged(seal: false).write(toFile: file, atomically: true, encoding: .utf8) }),
-            ("cut short", { try String(sealedForgery.prefix(sealedForgery.count / 2)).write(toFile: file, atomically: true, encoding: .utf8) }),
+            ("changed after its seal", { try write(forged(seal: false), to: file) }),
+            ("cut short", { try write(String(sealedForgery.prefix(sealedForgery.count / 2)), to: file) }),
             ("writable by others", {
-                try sealedForgery.write(toFile: file, atomically: true, encoding: .utf8)
+                try write(sealedForgery, to: file)
                 try FileManager.default.setAttributes([.posixPermissions: 0o666], ofItemAtPath: file)
             }),
             ("a symbolic link", {
@@ -487,7 +492,7 @@ struct ClickHouseBackendTests: ClickHouseSuite {
         ]
         if geteuid() == 0 {
             refusals.append(("owned by another user", {
-                try sealedForgery.write(toFile: file, atomically: true, encoding: .utf8)
+                try write(sealedForgery, to: file)
                 #expect(chown(file, 65534, 65534) == 0)
             }))
         }

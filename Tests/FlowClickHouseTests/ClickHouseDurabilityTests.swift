@@ -9,7 +9,7 @@ import Testing
 /// nothing doubled); a server that stays down is an error naming it.
 /// The second serialized chain of ClickHouse tests (see ``ClickHouseSuite``): a server killed
 /// or down mid-ingest, the insert wire formats, a two-shard cluster, `migrate`.
-@Suite(.serialized, .enabled(if: ClickHouseServer.isInstalled, Comment(rawValue: ClickHouseServer.skipReason)))
+@Suite(.ownThreads, .serialized, .enabled(if: ClickHouseServer.isInstalled, Comment(rawValue: ClickHouseServer.skipReason)))
 struct ClickHouseOperationsTests: ClickHouseSuite {}
 
 extension ClickHouseOperationsTests {

@@ -10,7 +10,7 @@ import Testing
 /// for a store written before them.
 /// The third serialized chain of ClickHouse tests (see ``ClickHouseSuite``): rollups, sightings
 /// and the writer's sums.
-@Suite(.serialized, .enabled(if: ClickHouseServer.isInstalled, Comment(rawValue: ClickHouseServer.skipReason)))
+@Suite(.ownThreads, .serialized, .enabled(if: ClickHouseServer.isInstalled, Comment(rawValue: ClickHouseServer.skipReason)))
 struct ClickHouseRollupTests: ClickHouseSuite {}
 
 extension ClickHouseRollupTests {

@@ -1,9 +1,11 @@
 @testable import FlowClickHouse
 import Foundation
 import Testing
+import TestSupport
 
 /// How a migration's statements run on each server of a cluster (issue 19): tables as a local
 /// table and a Distributed one, views and ALTERs on the local tables.
+@Suite(.ownThreads)
 struct ClickHouseSchemaTests {
     let sharded: Set<String> = ["flows", "reporters", "nodes"]
 
@@ -60,6 +62,7 @@ struct ClickHouseSchemaTests {
 }
 
 /// gzip on the wire by default only for a server over the network (measured: on loopback it only costs the cores).
+@Suite(.ownThreads)
 struct ClickHouseWireTests {
     @Test func gzipByDefaultOnlyOverTheNetwork() throws {
         #expect(ClickHouseClient.isLoopback("127.0.0.1") && ClickHouseClient.isLoopback("127.0.0.2") && ClickHouseClient.isLoopback("localhost")

@@ -11,7 +11,7 @@ import Testing
 ///
 /// Needs no ClickHouse server (a closed port on loopback), so it runs beside the serialized
 /// ClickHouse suites, not in them.
-@Suite struct ClickHouseUnreachableTests {
+@Suite(.ownThreads) struct ClickHouseUnreachableTests {
     /// `tailflow args… --store clickhouse://127.0.0.1:<closed port>/db`.
     static func againstClosedPort(_ args: [String]) async throws -> (ProcessOutput, server: String) {
         let port = try ClickHouseServer.freePort(on: ["127.0.0.1"])

@@ -2,6 +2,7 @@ import CZlib
 import Foundation
 import Testing
 @testable import FlowGenerate
+import TestSupport
 
 /// 2026-11-03 (a Tuesday) 10:00:00 UTC, in nanoseconds.
 private let tuesdayMorning: Int64 = 1_793_700_000 * 1_000_000_000 + 10 * 3_600_000_000_000 - 1_793_700_000 % 86400 * 1_000_000_000
@@ -213,6 +214,7 @@ private func validate(_ msgs: [[String: Any]], _ c: GeneratorConfig) -> Int {
     return rows
 }
 
+@Suite(.ownThreads)
 struct FlowLogGeneratorTests {
     @Test func sameSeedSameBytesDifferentSeedDifferentBytes() throws {
         let a = try generate(config(seed: 7)).0

@@ -10,6 +10,7 @@ import TestSupport
 /// out — messages in order, rejects with their file, line, column, text and excerpt, skipped values,
 /// configuration records, bytes — must be what one decoder of the whole file gives, wherever the
 /// chunks are cut.
+@Suite(.ownThreads)
 struct ChunkedDecodingTests {
     struct Outcome: Equatable {
         var messages: [DecoderFastPathTests.Seen] = []

@@ -2,8 +2,10 @@ import FlowIngest
 import FlowModel
 import Foundation
 import Testing
+import TestSupport
 
 /// Configuration audit log records (SPEC §13) in every container, beside flow-log messages.
+@Suite(.ownThreads)
 struct ConfigChangeTests {
     /// `Tests/Data/changes` (written by its make.py).
     static func data(_ name: String) -> String {

@@ -4,6 +4,7 @@ import FlowModel
 import Testing
 import TestSupport
 
+@Suite(.ownThreads)
 struct ContainerDecoderTests {
     /// The six messages of the tiny tailnet, as decoded from the plain API response.
     static let reference: [FlowMessage] = {

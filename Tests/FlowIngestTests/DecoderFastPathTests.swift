@@ -8,6 +8,7 @@ import TestSupport
 /// bytes among those read before, a counter read without the general number scanner. Each input
 /// is decoded whole by one decoder (whose cache fills as it goes) and line by line by fresh
 /// decoders (every node read the general way), at several buffer sizes: the answers must agree.
+@Suite(.ownThreads)
 struct DecoderFastPathTests {
     /// What a message decoded to, comparable as a whole.
     struct Seen: Equatable {

@@ -6,6 +6,7 @@ import TestSupport
 
 /// Mutates the fixtures at random (seeded, so failures reproduce) and checks
 /// that the decoder never crashes or hangs, and that damage stays local.
+@Suite(.ownThreads)
 struct DecoderFuzzTests {
     static let seeds: [UInt64] = Array(1...6)
 

@@ -2,10 +2,12 @@ import Foundation
 @testable import FlowIngest
 import FlowModel
 import Testing
+import TestSupport
 
 /// A value that is a message (it has `start`, `end` or a traffic key) but whose identity
 /// fields are malformed is rejected with the field named, never skipped and never
 /// truncated (issue 14, item 5). The same in files, HEC events and bulk documents.
+@Suite(.ownThreads)
 struct MessageIdentityTests {
     static let times = #""start":"2026-11-01T10:00:00Z","end":"2026-11-01T10:00:05Z""#
     static let traffic = #""virtualTraffic":[{"proto":6,"src":"100.64.0.1:1","dst":"100.64.0.2:443","txBytes":1}]"#

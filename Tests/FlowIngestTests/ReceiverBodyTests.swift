@@ -5,6 +5,7 @@ import Testing
 import TestSupport
 
 /// The per-item decoders of the server's receivers: Splunk HEC events and Elasticsearch bulk documents.
+@Suite(.ownThreads)
 struct ReceiverBodyTests {
     static func hec(_ messages: [String], extra: String = #""time":1793527200,"sourcetype":"tailscale:network""#) -> String {
         messages.map { #"{\#(extra),"event":\#($0)}"# }.joined(separator: "\n")

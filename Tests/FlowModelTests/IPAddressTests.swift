@@ -1,6 +1,8 @@
 import FlowModel
 import Testing
+import TestSupport
 
+@Suite(.ownThreads)
 struct IPAddressTests {
     @Test(arguments: [
         ("100.101.1.10", "100.101.1.10"),

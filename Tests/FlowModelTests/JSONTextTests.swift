@@ -1,7 +1,9 @@
 import FlowModel
 import Testing
+import TestSupport
 
 /// The JSON helpers the pages use to show a change's old and new values.
+@Suite(.ownThreads)
 struct JSONTextTests {
     @Test func unquotedUndoesEveryEscapeAndRefusesWhatIsNoString() {
         #expect(JSONText.unquoted(#""{\"acls\":[]}""#) == #"{"acls":[]}"#)

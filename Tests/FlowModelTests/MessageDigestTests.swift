@@ -1,6 +1,8 @@
 import FlowModel
 import Testing
+import TestSupport
 
+@Suite(.ownThreads)
 struct MessageDigestTests {
     let row = FlowRow(kind: .virtual, proto: 6, src: IPAddress("100.64.0.1"), srcPort: 5000,
                       dst: IPAddress("100.64.0.2"), dstPort: 443, txPackets: 1, txBytes: 100, rxPackets: 2, rxBytes: 200)

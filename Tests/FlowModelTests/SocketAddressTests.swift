@@ -6,6 +6,7 @@ import TestSupport
 /// The one-pass reader of `a.b.c.d:port` (ingest's hot path) against the reader of every form:
 /// it must read the usual form and leave everything else to the general reader, never reading a
 /// text another way nor accepting what the general reader refuses.
+@Suite(.ownThreads)
 struct SocketAddressTests {
     static func read(_ text: [UInt8]) -> (parsed: SocketAddress?, fast: SocketAddress?, general: SocketAddress?) {
         text.withUnsafeBufferPointer { (SocketAddress.parse($0), SocketAddress.parseIPv4WithPort($0), SocketAddress.parseAnyForm($0)) }

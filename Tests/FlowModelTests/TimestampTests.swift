@@ -1,6 +1,8 @@
 import FlowModel
 import Testing
+import TestSupport
 
+@Suite(.ownThreads)
 struct TimestampTests {
     @Test(arguments: [
         ("1970-01-01T00:00:00Z", Int64(0)),

@@ -11,7 +11,7 @@ import TestSupport
 
 /// Log answers are read while they arrive (``AnswerStream``): an answer waiting for its turn holds a
 /// bounded amount of memory and does not time out for the time it waits for its reader.
-@Suite struct AnswerStreamTests {
+@Suite(.ownThreads) struct AnswerStreamTests {
     // MARK: The stream itself, fed a body whose delivery the test controls
 
     /// 24 MiB in 64 KiB parts: six times the stream's window.

@@ -6,7 +6,7 @@ import TestSupport
 /// `tailflow pull` and `tailflow follow` into a ClickHouse store (issue 19): the real binary
 /// against the stand-in API and a private `clickhouse-server`; the answers equal those of the same
 /// pull into a SQLite file, and pulling or following again stores nothing twice.
-@Suite(.serialized, .enabled(if: ClickHouseServer.isInstalled, Comment(rawValue: ClickHouseServer.skipReason)))
+@Suite(.ownThreads, .serialized, .enabled(if: ClickHouseServer.isInstalled, Comment(rawValue: ClickHouseServer.skipReason)))
 struct ClickHousePullTests {
     /// The same question of both stores: the same bytes.
     static func expectSameAnswers(db: String, store: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) async throws {

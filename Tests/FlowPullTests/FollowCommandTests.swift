@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// `tailflow follow`: checkpoints, restarts after SIGKILL, SIGTERM, network errors.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct FollowCommandTests {
     static let since = "2026-11-01T00:00:00Z"
     static let until = "2026-11-01T02:00:00Z"

@@ -10,7 +10,7 @@ import TestSupport
 /// `follow` fills the hour summaries `coverage` reads (`coverage_hours`, schema/011), as ingest
 /// and pull do: after each poll the hours its next poll does not fetch again, and when it stops
 /// every hour.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct FollowCoverageHoursTests {
     static let minute: Nanoseconds = 60_000_000_000
 

@@ -5,7 +5,7 @@ import TestSupport
 
 /// `tailflow follow --retention` (issue 16): after each poll the follower prunes what the policy
 /// no longer keeps; questions over the pruned time still answer exactly from the rollups kept.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct FollowRetentionTests {
     @Test func followPrunesToItsRetentionAfterEachPoll() async throws {
         let dir = TempDir()

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// `tailflow pull` and `tailflow nodes sync`, the real binary against the stand-in API.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct PullCommandTests {
     static let window = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T02:00:00Z"]
     static let keyEnv = ["TS_API_KEY": StandInAPI.apiKey]

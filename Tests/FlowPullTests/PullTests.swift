@@ -7,6 +7,7 @@ import Testing
 import TestSupport
 
 /// The pieces of the API client that need no server: chunking, back-off, credentials, the checkpoint's migration.
+@Suite(.ownThreads)
 struct PullTests {
     static let minute: Nanoseconds = 60_000_000_000
 

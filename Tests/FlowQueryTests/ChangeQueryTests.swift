@@ -6,9 +6,11 @@ import FlowModel
 import FlowStore
 import MemoryStore
 import Testing
+import TestSupport
 
 /// The configuration audit log through the store protocol (SPEC §13): both stores, the write
 /// pipeline, idempotency, the filters of `changes` and what `scope` picks.
+@Suite(.ownThreads)
 struct ChangeQueryTests {
     static func fixture() throws -> DecodedBody {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

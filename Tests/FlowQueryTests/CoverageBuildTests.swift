@@ -13,7 +13,7 @@ import TestSupport
 /// dated far ahead) and however often it commits; an hour that held messages before, or is met
 /// again after its summary was written, is left to the refresh; another connection's commit
 /// during the run stops the building.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct CoverageBuildTests {
     typealias T = CoverageHoursTests
 

@@ -10,6 +10,7 @@ import TestSupport
 /// a summary can hold comes back exactly, and a blob that is cut short, too long, of another
 /// format or with a value out of range is an error naming the hour, never a trap (a case to
 /// import is a store, and its summaries are read as they are).
+@Suite(.ownThreads)
 struct CoverageHourCodecTests {
     static let s: Int64 = 1_000_000_000
     static let hour = Timestamp.parseRFC3339("2026-11-02T10:00:00Z")!

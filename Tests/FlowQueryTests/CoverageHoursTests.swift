@@ -7,13 +7,14 @@ import FlowModel
 @testable import FlowStore
 import GRDB
 import Testing
+import TestSupport
 
 /// The hour summaries `coverage` reads (`coverage_hours`, schema/011): answers from them equal
 /// answers from the messages, on windows on and off the hours and minutes, with and without
 /// `logged`; every change to an hour's messages (new messages, late ones, a later copy filling in
 /// `logged`, prune) deletes its summary in the same transaction, duplicates do not; `check
 /// --full` finds a summary that differs from its messages.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct CoverageHoursTests {
     static let s: Int64 = 1_000_000_000
     static let hour: Int64 = 3600 * s

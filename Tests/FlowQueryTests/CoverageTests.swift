@@ -8,10 +8,11 @@ import FlowStore
 import GRDB
 import MemoryStore
 import Testing
+import TestSupport
 
 /// `coverage` on generated tailnets with faults injected where the test says: each faulty node
 /// gets its verdict and bounds, and the healthy ones `ok`, on SQLite and the in-memory store.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct CoverageTests {
     static let s: Int64 = 1_000_000_000
     static let start = Timestamp.parseRFC3339("2026-11-02T09:00:00Z")!
@@ -290,6 +291,7 @@ struct CoverageTests {
     }
 }
 
+@Suite(.ownThreads)
 struct CoverageRejectsTests {
     @Test func rejectsCountForTheNodeTheirExcerptNames() {
         let loc = SourceLocation(source: "f.jsonl", line: 1, offset: 0)

@@ -9,7 +9,7 @@ import TestSupport
 
 /// `diff` on a tailnet written by hand (a talker added, one removed, one ten times busier),
 /// and, as a property, against two `top` answers on generated data.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct DiffTests {
     static let s: Int64 = 1_000_000_000
     static let t0 = Timestamp.parseRFC3339("2026-11-20T12:00:00Z")!

@@ -12,7 +12,7 @@ import TestSupport
 /// `edge_sums` (schema/010) answers `top` over long buckets; it must never change an answer:
 /// not when it is fresh, not after new traffic lands in a bucket it holds, not after the
 /// directory changes under it. The memory store keeps no edge sums: it is the long way.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct EdgeSumCacheTests {
     final class Fixture: @unchecked Sendable {
         let dir: URL

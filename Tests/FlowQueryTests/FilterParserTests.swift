@@ -1,8 +1,10 @@
 import FlowModel
 @testable import FlowQuery
 import Testing
+import TestSupport
 
 /// The `--where` grammar: precedence, literals, and errors that point at the column.
+@Suite(.ownThreads)
 struct FilterParserTests {
     func parse(_ text: String) throws -> String {
         try FilterExpression(parsing: text).description

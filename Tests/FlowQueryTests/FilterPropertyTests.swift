@@ -5,7 +5,7 @@ import TestSupport
 
 /// `--where` through the planner: random expressions (generated trees, printed and
 /// parsed back) must give exactly what a naive reading of every raw row gives.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct FilterPropertyTests {
     typealias Fixture = PlannerPropertyTests.Fixture
     typealias Node = FilterExpression.Node

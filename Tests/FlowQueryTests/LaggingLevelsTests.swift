@@ -11,7 +11,7 @@ import TestSupport
 /// of data (schema/012_rollup_marks.sql): until then they hold only the rows before their mark.
 /// Questions over a store caught in that state must answer exactly what a store with complete
 /// levels answers, whatever their window.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct LaggingLevelsTests {
     /// The generated tailnet of the planner property tests (8 nodes, 3 hours across midnight)
     /// stored twice: once by `ingest` (every level complete), once by a writer that lets the

@@ -18,7 +18,7 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
 /// deliberately naive reading of every raw flow row with SPEC §3 spelled out,
 /// on SQLite and on the in-memory store alike: the store protocol is all the
 /// query layer needs.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct PlannerPropertyTests {
     /// A small generated tailnet crossing midnight, stored once for the whole suite
     /// in both stores.

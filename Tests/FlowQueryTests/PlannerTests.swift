@@ -2,7 +2,9 @@ import FlowModel
 @testable import FlowStore
 @testable import FlowQuery
 import Testing
+import TestSupport
 
+@Suite(.ownThreads)
 struct PlannerTests {
     static let t0 = Timestamp.parseRFC3339("2026-11-01T00:00:00Z")!
     static let s: Int64 = 1_000_000_000

@@ -8,7 +8,7 @@ import TestSupport
 
 /// The shortcuts questions take (reading only what can match, building only the rows shown)
 /// must not change an answer: each is checked against the same question answered the long way.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct QueryShortcutTests {
     /// Texts a `--match` keyword is likely to be: parts of node IDs, names, users, tags and
     /// addresses, ports the fixture's rows have and have not, and texts nothing has.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 // The README's library example, verbatim (the test below checks that the README still holds it).
@@ -18,7 +19,7 @@ func topTalkers(store path: String, logs: [String]) throws -> [TopEndpointRow] {
 }
 // END README
 
-@Suite struct ReadmeExampleTests {
+@Suite(.ownThreads) struct ReadmeExampleTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @Test func theReadmeHoldsTheExampleThisFileCompiles() throws {

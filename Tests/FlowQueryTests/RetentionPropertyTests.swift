@@ -10,7 +10,7 @@ import TestSupport
 /// After pruning, every question over a random window is either answered exactly as the
 /// unpruned store answers it, or refused with an error that names the retention; and it is
 /// never refused when both window edges lie on a boundary of a level kept there.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct RetentionPropertyTests {
     /// A small generated tailnet, 4 hours across midnight, stored once.
     final class Fixture: @unchecked Sendable {

@@ -5,7 +5,7 @@ import TestSupport
 
 /// Questions answered together (``QueryEngine/answers(_:)``, one read per group) give exactly
 /// what each gives alone, on both stores, whatever the window, filters, steps and subjects.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct SharedReadTests {
     @Test(arguments: Backend.allCases, 1...4)
     func answersTogetherEqualAnswersAlone(_ backend: Backend, seed: UInt64) throws {

@@ -4,9 +4,11 @@ import FlowModel
 import FlowStore
 import GRDB
 import Testing
+import TestSupport
 
 /// What the store's bytes are spent on (issue 20: the file within 1.2× of DuckDB's): the
 /// message groups of an ingest fill their pages as a copy made in key order does.
+@Suite(.ownThreads)
 struct StoreBytesTests {
     /// The writer stores each batch's groups in key order (minute, then reporter): written in
     /// the order the batch met them, a minute's groups went in out of order and split pages

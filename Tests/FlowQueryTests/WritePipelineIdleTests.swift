@@ -4,8 +4,10 @@ import FlowModel
 import FlowStore
 import MemoryStore
 import Testing
+import TestSupport
 
 /// The server's write pipeline between submissions, on a store other than SQLite.
+@Suite(.ownThreads)
 struct WritePipelineIdleTests {
     /// The server policy folds the longer rollup levels when idle, which only the SQLite writer
     /// does. On any other writer (ClickHouse's in production, the in-memory one here) the fold

@@ -6,7 +6,7 @@ import TestSupport
 /// Answers of any size (issue 14, item 4): raw flow rows are paged over HTTP (at most 10,000
 /// per answer, then a `Link: rel="next"` from the last row's cursor) and streamed by the CLI,
 /// so memory stays flat whatever the limit.
-@Suite(.timeLimit(.minutes(15)))
+@Suite(.ownThreads, .timeLimit(.minutes(15)))
 struct AnswerSizeTests {
     static let window = "from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z"
 

@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 
 /// One authentication middleware per role: every refusal keeps its protocol's answer.
-@Suite(.timeLimit(.minutes(15)))
+@Suite(.ownThreads, .timeLimit(.minutes(15)))
 struct AuthenticationTests {
     @Test func authenticationFailuresAndReceiversThatAreOff() async throws {
         let dir = TempDir()

@@ -8,7 +8,7 @@ import TestSupport
 /// connections are closed, a request must arrive within the read timeout, the connection cap
 /// closes the oldest idle connection so `/healthz` still answers, `Expect: 100-continue` is
 /// answered and a broken chunked body is a 400.
-@Suite(.timeLimit(.minutes(15)))
+@Suite(.ownThreads, .timeLimit(.minutes(15)))
 struct ConnectionTests {
     static func configuration(idle: Duration = .seconds(60), read: Duration = .seconds(30), max: Int = 1024) -> ServerConfiguration {
         var c = TestServer.configuration

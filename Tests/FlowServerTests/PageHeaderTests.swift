@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// An answer cut by a limit says so over HTTP too (SPEC §5): `Tailflow-Total` (raw rows page with a `next` link: AnswerSizeTests).
-@Suite(.timeLimit(.minutes(15)))
+@Suite(.ownThreads, .timeLimit(.minutes(15)))
 struct PageHeaderTests {
     @Test func aCutAnswerCarriesItsTotal() async throws {
         let dir = TempDir()

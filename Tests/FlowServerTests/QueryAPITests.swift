@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// The query API answers with exactly what the CLI prints; health and metrics.
-@Suite(.timeLimit(.minutes(15)))
+@Suite(.ownThreads, .timeLimit(.minutes(15)))
 struct QueryAPITests {
     static let window = ["from": "2026-11-01T09:00:00Z", "to": "2026-11-01T11:00:00Z"]
 

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// The receivers (Splunk HEC, Elasticsearch bulk, plain), in process: what they store, what they answer.
-@Suite(.timeLimit(.minutes(15)))
+@Suite(.ownThreads, .timeLimit(.minutes(15)))
 struct ReceiverTests {
     @Test func everyReceiverStoresWhatIngestStores() async throws {
         let dir = TempDir()
@@ -96,7 +96,8 @@ struct ReceiverTests {
             #expect(a.object["code"] as? Int == 6 && a.object["invalid-event-number"] as? Int == 1, "\(a.body)")
             let reasons = a.object["reasons"] as? [[String: Any]] ?? []
             #expect(reasons.map { $0["event"] as? Int } == [1, 3])
-            #expect(((reasons.first?["reason"] as? String) ?? "").contains("virtualTraffic[0].txBytes"))
+            let firstReason = reasons.first?["reason"] as? String ?? ""
+            #expect(firstReason.contains("virtualTraffic[0].txBytes"), "\(firstReason)")
             #expect(try Dump.content(db).filter { $0.hasPrefix("message") }.count == 3)
 
             // Bulk: per item; the request itself is 200 with errors: true.
@@ -107,7 +108,8 @@ struct ReceiverTests {
             let items = b.object["items"] as? [[String: [String: Any]]] ?? []
             #expect(items.map { ($0.values.first?["status"] as? Int) ?? 0 } == [200, 400, 201])
             #expect(items.count == 3 && items[1]["create"]?["_id"] as? String == "x")
-            #expect((((items.count == 3 ? items[1]["create"]?["error"] as? [String: Any] : nil)?["reason"] as? String) ?? "").contains("start"))
+            let createReason = (items.count == 3 ? items[1]["create"]?["error"] as? [String: Any] : nil)?["reason"] as? String ?? ""
+            #expect(createReason.contains("start"), "\(createReason)")
 
             // Plain: 400 with the rejects' lines; the rest stored.
             let plain = [String(good[0]), "{not json", String(good[1])].joined(separator: "\n")

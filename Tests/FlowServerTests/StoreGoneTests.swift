@@ -6,7 +6,7 @@ import TestSupport
 /// The store deleted or replaced under a running server (issue 14, item 8): nothing more is
 /// acknowledged (503 in each protocol's shape), since SQLite would write into a file no one
 /// can open again.
-@Suite(.timeLimit(.minutes(15)))
+@Suite(.ownThreads, .timeLimit(.minutes(15)))
 struct StoreGoneTests {
     static func removeStore(_ db: String) throws {
         for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: db + suffix) {

@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// `where=` over HTTP: the CLI's `--where` answers, and its mistakes as 400 with the same text.
-@Suite(.timeLimit(.minutes(15)))
+@Suite(.ownThreads, .timeLimit(.minutes(15)))
 struct WhereAPITests {
     @Test func whereAnswersAsTheCLIAndMistakesAre400WithTheSameText() async throws {
         let dir = TempDir()

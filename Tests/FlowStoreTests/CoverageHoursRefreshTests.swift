@@ -6,6 +6,7 @@ import Testing
 import TestSupport
 
 /// Filling `coverage_hours` (schema/011) on a store whose messages lie centuries apart.
+@Suite(.ownThreads)
 struct CoverageHoursRefreshTests {
     /// A device without a clock reports from 1970 beside this year's data, and one from the last
     /// accepted year: the refresh summarizes exactly the hours that have messages. It steps over

@@ -6,6 +6,7 @@ import GRDB
 import Testing
 import TestSupport
 
+@Suite(.ownThreads)
 struct FlowStoreTests {
     @Test func createsWALStoreWithTheSchemaRecorded() throws {
         let dir = TempDir()
@@ -305,6 +306,7 @@ struct FlowStoreTests {
     }
 }
 
+@Suite(.ownThreads)
 struct RollupCodecTests {
     @Test func roundTripsAndMergesSortedRuns() throws {
         var rng = SystemRandomNumberGenerator()

@@ -9,6 +9,7 @@ import TestSupport
 
 /// Migration 005: a message's `logged` time is kept (to the millisecond, as an offset from its
 /// window's end), messages without one and rows stored before the migration read as unknown.
+@Suite(.ownThreads)
 struct LoggedTimeTests {
     static func windows(_ store: FlowStore) throws -> [Nanoseconds: Nanoseconds?] {
         try store.read { snapshot in

@@ -8,6 +8,7 @@ import TestSupport
 
 /// Messages stored one row per reporter and minute (schema/009_message_groups.sql): the message
 /// identity stays exact across batches, and a store written before is carried over unchanged.
+@Suite(.ownThreads)
 struct MessageGroupTests {
     static let second = Timestamp.nanosPerSecond
 

@@ -6,6 +6,7 @@ import Testing
 import TestSupport
 
 /// Rollup sums keep which end held the service port; `schema/007` rebuilds older sums from the raw rows.
+@Suite(.ownThreads)
 struct RollupDirectionTests {
     /// Messages whose rows go both ways: clients to port 443, 443 answering, and equal ports.
     static let messages: [FlowMessage] = (0..<900).map { i in

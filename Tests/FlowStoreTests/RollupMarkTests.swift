@@ -7,6 +7,7 @@ import TestSupport
 
 /// The server's writer lets the levels of a day and more lag behind the hour level
 /// (schema/012_rollup_marks.sql): what the store holds must stay whole whatever runs between.
+@Suite(.ownThreads)
 struct RollupMarkTests {
     static let hour: Int64 = 3600
 

@@ -8,6 +8,7 @@ import TestSupport
 /// The write-ahead log stays bounded under continuous load (issue 14, item 7): it grew to
 /// 270 MB beside a 13 MB database under HEC load, because a passive checkpoint never caught
 /// up with a writer that never paused.
+@Suite(.ownThreads)
 struct WriteAheadLogTests {
     static func walSize(_ path: String) -> Int64 {
         ((try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? NSNumber)?.int64Value ?? 0

@@ -6,6 +6,7 @@ import Testing
 import TestSupport
 
 /// The writer's own hash tables (``MixTable``) and what the writer sets on its connection.
+@Suite(.ownThreads)
 struct WriterTableTests {
     /// Sums keyed like the minute rollups, through many growths, equal a `Dictionary`'s,
     /// and every key is found again at its index; `removeAll` empties the table for reuse.

@@ -6,8 +6,10 @@ import FlowStore
 @testable import FlowWeb
 import Foundation
 import Testing
+import TestSupport
 
 /// The configuration audit log in the pages (SPEC §13): `/changes`, and markers on every series chart.
+@Suite(.ownThreads)
 struct ChangesPageTests {
     static let hostile = "<img src=x onerror=alert(1)>"
 

@@ -4,8 +4,10 @@ import FlowStore
 @testable import FlowWeb
 import Foundation
 import Testing
+import TestSupport
 
 /// `/health` shows coverage, the endpoint page what is new (diff): the same answers as the engine's.
+@Suite(.ownThreads)
 struct CoverageDiffPagesTests {
     @Test func healthShowsCoverageOfTheWindowAsked() throws {
         let f = try #require(WebFixture.shared)

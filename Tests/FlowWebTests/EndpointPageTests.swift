@@ -4,8 +4,10 @@ import FlowStore
 @testable import FlowWeb
 import Foundation
 import Testing
+import TestSupport
 
 /// The endpoint page lists the busiest peers and the newest flows, with links to the rest.
+@Suite(.ownThreads)
 struct EndpointPageTests {
     /// The fixture's endpoint with the most peers, and its peers as `scope` answers them.
     static func busiest(_ f: WebFixture) throws -> (endpoint: String, peers: [ScopePeer]) {

@@ -4,7 +4,9 @@ import FlowQuery
 @testable import FlowWeb
 import Foundation
 import Testing
+import TestSupport
 
+@Suite(.ownThreads)
 struct HTMLReportTests {
     @Test func reportIsSelfContainedAndEscapesHostileNames() throws {
         let f = try #require(WebFixture.shared)

@@ -4,7 +4,9 @@ import FlowStore
 @testable import FlowWeb
 import Foundation
 import Testing
+import TestSupport
 
+@Suite(.ownThreads)
 struct WebPagesTests {
     static func query(_ f: WebFixture, _ extra: [(String, String)] = []) -> PageQuery {
         PageQuery([("from", Timestamp.formatRFC3339(f.window.from)), ("to", Timestamp.formatRFC3339(f.window.to))] + extra)

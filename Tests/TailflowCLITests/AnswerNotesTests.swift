@@ -4,6 +4,7 @@ import TestSupport
 
 /// Answers that say what they left out (SPEC §5): a cut by a limit, a window without data,
 /// an address never seen; and who opened each connection.
+@Suite(.ownThreads)
 struct AnswerNotesTests {
     static let all = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-02T00:00:00Z", "--kind", "virtual,subnet,exit,physical"]
 

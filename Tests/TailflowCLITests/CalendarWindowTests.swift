@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 /// Calendar words for --from/--to and --tz: local midnights and Mondays, DST handled (SPEC §5).
+@Suite(.ownThreads)
 struct CalendarWindowTests {
     static func json(_ r: CLI.Result) throws -> [[String: Any]] {
         try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]], "\(r.stderr)")

@@ -4,6 +4,7 @@ import TestSupport
 
 /// Configuration changes marked on `--format svg` time charts and in `tailflow report` (SPEC §13),
 /// read back with python's xml.etree: each marker's line stands where its change's time falls on the x axis.
+@Suite(.ownThreads)
 struct ChangeMarkerTests {
     static let from = "2026-11-01T09:55:00Z", to = "2026-11-01T10:05:00Z"
     /// The changes of Tests/Data/changes/mixed.jsonl: time, and what the hover text names.

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 /// `tailflow changes` and configuration events in `ingest`, through the real binary (SPEC §13).
+@Suite(.ownThreads)
 struct ChangesCommandTests {
     static let window = ["--from", "2026-11-01T09:00:00Z", "--to", "2026-11-01T11:00:00Z"]
 
@@ -160,6 +161,7 @@ struct ChangesCommandTests {
 }
 
 /// `tailflow generate --changes`: configuration events between the messages, in every container.
+@Suite(.ownThreads)
 struct GenerateChangesTests {
     static let args = ["generate", "--nodes", "20", "--start", "2026-11-03T10:00:00Z", "--duration", "2h", "--change-interval", "5m"]
     static let window = ["--from", "2026-11-03T09:00:00Z", "--to", "2026-11-03T13:00:00Z"]

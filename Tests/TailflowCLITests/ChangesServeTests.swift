@@ -4,7 +4,7 @@ import TestSupport
 
 /// Configuration events through `tailflow serve`: mixed bodies on every receiver, and `GET /api/v1/changes`,
 /// with real HTTP requests to the running binary (SPEC §13).
-@Suite(.timeLimit(.minutes(15)))
+@Suite(.ownThreads, .timeLimit(.minutes(15)))
 struct ChangesServeTests {
     static let window = "from=2026-11-01T09:00:00Z&to=2026-11-01T11:00:00Z"
 

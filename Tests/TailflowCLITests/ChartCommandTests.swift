@@ -6,6 +6,7 @@ import Testing
 import TestSupport
 
 /// `--format svg` and `tailflow report`, through the real binary.
+@Suite(.ownThreads)
 struct ChartCommandTests {
     static let window = ["--from", "2026-11-01T10:00:00Z", "--to", "2026-11-01T11:00:00Z"]
 

@@ -5,6 +5,7 @@ import TestSupport
 
 /// `tailflow coverage` through the real binary: every format, the fields of the issue,
 /// and the generator's never-reporting nodes found `silent`.
+@Suite(.ownThreads)
 struct CoverageCommandTests {
     static let window = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T02:00:00Z"]
 
@@ -48,6 +49,7 @@ struct CoverageCommandTests {
 
 /// `tailflow generate --fault …` through the real binary: coverage finds exactly the faults
 /// injected, each with its verdict and bounds, with and without `logged`.
+@Suite(.ownThreads)
 struct GenerateFaultTests {
     static let start = "2026-11-02T09:00:00Z"
     static let window = ["--from", "2026-11-02T09:00:00Z", "--to", "2026-11-02T11:00:00Z"]

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// A long ingest under observation: readers, and SIGKILL.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct CrashSafetyTests {
     static let messages = 40_000
 

@@ -4,6 +4,7 @@ import TestSupport
 
 /// `tailflow diff` through the real binary: its numbers are two `top` answers, in every format,
 /// with the usual filters, and nonsense or overlapping windows are usage errors.
+@Suite(.ownThreads)
 struct DiffCommandTests {
     /// Two hours of a generated 20-node tailnet (2026-11-01 00:00–02:00).
     static func store(_ dir: TempDir) async throws -> String {

@@ -13,7 +13,7 @@ import TestSupport
 /// `max_page_count`): a write past it fails exactly as on a full disk. A prune never grows the
 /// database file (only its write-ahead log), so a quota cannot stop one: that test needs the
 /// tmpfs and is reported as skipped without it, never passed silently.
-@Suite(.serialized, .timeLimit(.minutes(15)))
+@Suite(.ownThreads, .serialized, .timeLimit(.minutes(15)))
 struct DiskFullTests {
     /// Whether a tmpfs can be mounted here (`TAILFLOW_TEST_NO_MOUNT=1` takes the quota path anyway).
     static let canMount: Bool = {

@@ -10,7 +10,7 @@ import TestSupport
 /// exported window answers the same from the case as from the store (scoped to the endpoint
 /// for an endpoint export), `export --verify` finds a changed case, and `import` merges
 /// idempotently into what a direct ingest gives.
-@Suite(.timeLimit(.minutes(15)))
+@Suite(.ownThreads, .timeLimit(.minutes(15)))
 struct ExportImportTests {
     static let minute: Int64 = 60 * Timestamp.nanosPerSecond
     static let start: Int64 = 1_793_491_200 * Timestamp.nanosPerSecond  // 2026-11-01T00:00:00Z

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 
+@Suite(.ownThreads)
 struct GenerateCommandTests {
     @Test func deterministicAnyContainerAndItsDevicesNameTheNodes() async throws {
         let dir = TempDir()

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// Bodies a hostile or broken sender may post to `tailflow serve`, through a real server.
-@Suite(.timeLimit(.minutes(15)))
+@Suite(.ownThreads, .timeLimit(.minutes(15)))
 struct HostileBodyTests {
     static func lines(_ count: Int) -> [String] {
         String(decoding: Synthetic.jsonl(count: count), as: UTF8.self).split(separator: "\n").map(String.init)

@@ -5,6 +5,7 @@ import GRDB
 import TestSupport
 
 /// `tailflow ingest` and friends, run as a user runs them: the real binary on real files.
+@Suite(.ownThreads)
 struct IngestCommandTests {
     static let tinyDump: [String] = {
         let dir = TempDir()
@@ -164,6 +165,7 @@ struct IngestCommandTests {
     }
 }
 
+@Suite(.ownThreads)
 struct IngestProgressTests {
     /// On a terminal (a pseudo-terminal from script(1)), ingest shows a progress line; piped, it does not.
     @Test func progressLineOnlyOnATerminal() async throws {

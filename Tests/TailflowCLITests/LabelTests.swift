@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 /// Names for what is not a node: DERP regions, subnet hosts, `*`; tables only (JSON keeps its values).
+@Suite(.ownThreads)
 struct LabelTests {
     static let window = QueryCommandTests.window
 

@@ -7,7 +7,7 @@ import TestSupport
 /// Store lifecycle with the real binary (issue 16): prune and what questions say after it,
 /// check, backup (also of a store a server is writing), and clear errors for files that are
 /// not sound stores.
-@Suite(.timeLimit(.minutes(15)))
+@Suite(.ownThreads, .timeLimit(.minutes(15)))
 struct LifecycleCommandTests {
     static let hour: Int64 = 3600 * Timestamp.nanosPerSecond
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 
+@Suite(.ownThreads)
 struct NodesCommandTests {
     @Test func importsADeviceListAndListsItInEveryFormat() async throws {
         let dir = TempDir()

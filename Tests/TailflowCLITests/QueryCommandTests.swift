@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 /// The query commands of SPEC §4–5, through the real binary.
+@Suite(.ownThreads)
 struct QueryCommandTests {
     static let window = ["--from", "2026-11-01T10:00:00Z", "--to", "2026-11-01T11:00:00Z"]
 

@@ -4,7 +4,7 @@ import TestSupport
 
 /// Questions open the store read-only: they never create a store, never change
 /// one, and answer from a file nobody may write (issue 14 item 6, issue 13 item 3).
-@Suite struct ReadOnlyStoreTests {
+@Suite(.ownThreads) struct ReadOnlyStoreTests {
     /// Every command that only reads, with the arguments it needs.
     static let questions: [[String]] = [
         ["top", "--from", "2026-11-01T09:00:00Z", "--to", "2026-11-01T11:00:00Z"],

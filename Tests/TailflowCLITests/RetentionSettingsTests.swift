@@ -7,7 +7,7 @@ import TestSupport
 
 /// The retention settings that had no test (issue 16): `serve`'s `retention` configuration-file
 /// key, and `prune --vacuum` on a store created before incremental auto-vacuum (the file shrinks).
-@Suite(.timeLimit(.minutes(15)))
+@Suite(.ownThreads, .timeLimit(.minutes(15)))
 struct RetentionSettingsTests {
     static let hour: Int64 = 3600 * Timestamp.nanosPerSecond
 

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 /// `rollup --group-by tag,user,os,port` and the names beside `src`/`dst`, through the real binary.
+@Suite(.ownThreads)
 struct RollupGroupTests {
     static let window = QueryCommandTests.window
 

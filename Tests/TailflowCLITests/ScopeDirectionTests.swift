@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 /// `scope`'s `outboundPorts` and `inboundPorts`: who opened the connections, through the real binary.
+@Suite(.ownThreads)
 struct ScopeDirectionTests {
     static let window = QueryCommandTests.window
 

@@ -7,7 +7,7 @@ import TestSupport
 
 /// What `tailflow serve` promises about acknowledged data: committed before the answer,
 /// batched across senders, refused (503) rather than queued without bound, kept across SIGKILL.
-@Suite(.timeLimit(.minutes(15)))
+@Suite(.ownThreads, .timeLimit(.minutes(15)))
 struct ServeDurabilityTests {
     /// HEC bodies of `batches` × `perBatch` distinct messages (6 flow rows each), and the same messages as JSON Lines.
     static func hecBatches(_ batches: Int, _ perBatch: Int, offset: Int = 0) -> (bodies: [[UInt8]], jsonl: Data) {

@@ -4,6 +4,7 @@ import TestSupport
 
 /// `serve --help` (and the other commands' help) read as a stranger reads it: every query endpoint and page named, and lines
 /// broken by the parser between words, not by the source's own line ends in mid-sentence.
+@Suite(.ownThreads)
 struct ServeHelpTests {
     @Test func serveHelpNamesEveryEndpointAndWrapsOnlyAtParagraphs() async throws {
         let r = try await CLI.run(["serve", "--help"])

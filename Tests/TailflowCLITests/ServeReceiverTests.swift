@@ -6,7 +6,7 @@ import TestSupport
 /// `tailflow serve` as a process: TLS with a real certificate, settings from flags, the
 /// environment and a file. (The receivers, authentication, the query API and metrics are
 /// tested in process, in FlowServerTests.)
-@Suite(.timeLimit(.minutes(15)))
+@Suite(.ownThreads, .timeLimit(.minutes(15)))
 struct ServeReceiverTests {
     @Test func tlsWithACertificateMadeHere() async throws {
         let dir = TempDir()

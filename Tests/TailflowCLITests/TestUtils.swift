@@ -11,7 +11,7 @@ enum CLI {
 
     typealias Result = ProcessOutput
 
-    /// Runs `tailflow args…` with `TAILFLOW_DB=db` on a thread of its own and waits for it
+    /// Runs `tailflow args…` with `TAILFLOW_DB=db` and waits for it without holding a thread
     /// (``TailflowBinary/run(_:env:stdin:)``).
     @discardableResult
     static func run(_ args: [String], db: String? = nil, stdin: Data? = nil, env: [String: String] = [:]) async throws -> Result {

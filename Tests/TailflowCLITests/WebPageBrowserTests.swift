@@ -5,7 +5,7 @@ import TestSupport
 /// The web pages of SPEC §8 in a real browser: Debian's chromium, headless, driven over the
 /// DevTools protocol (Browser/cdp.py), against a real `tailflow serve` on loopback with a
 /// generated store whose first node is named `<script>alert(1)</script>`.
-@Suite(.serialized)
+@Suite(.ownThreads, .serialized)
 struct WebPageBrowserTests {
     static let hostileName = "<script>alert(1)</script>"
     static let hostileTag = "tag:\"q\"'s'"

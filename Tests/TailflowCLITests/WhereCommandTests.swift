@@ -4,6 +4,7 @@ import TestSupport
 
 /// `--where` through the real binary: the same answers as the equivalent flags,
 /// and mistakes as usage errors that point at the column.
+@Suite(.ownThreads)
 struct WhereCommandTests {
     static let window = QueryCommandTests.window
 

@@ -49,8 +49,21 @@ package enum TailflowBinary {
     /// Runs `tailflow args…` to its end and waits for it without holding a thread
     /// (``runToEnd(_:stdin:)-async``).
     package static func run(_ args: [String], env: [String: String] = [:], stdin: Data? = nil) async throws -> ProcessOutput {
-        try await runToEnd(process(args, env: env), stdin: stdin)
+        await slots.acquire()
+        do {
+            let out = try await runToEnd(process(args, env: env), stdin: stdin)
+            await slots.release()
+            return out
+        } catch {
+            await slots.release()
+            throw error
+        }
     }
+
+    /// At most four runs of the binary at a time, the rest waiting without a thread: every test
+    /// of a full run starts at once, and unbounded, sixty processes shared the two cores, so that
+    /// each took minutes and tests' own deadlines (a server's answer, `--timeout`) ran out.
+    static let slots = Slots(4)
 
     /// ``run(_:env:stdin:)`` on the calling thread, for the few places that cannot wait
     /// (static initialisers, closures of synchronous APIs).
@@ -79,6 +92,26 @@ package enum Fixtures {
     /// The container fixtures (`containers/*`), sorted.
     package static var containers: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: path("containers"))) ?? []).sorted()
+    }
+}
+
+/// A counting semaphore whose waiters hold no thread.
+package actor Slots {
+    private var free: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    package init(_ count: Int) { free = count }
+
+    package func acquire() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    package func release() {
+        if waiters.isEmpty { free += 1 } else { waiters.removeFirst().resume() }
     }
 }
 
@@ -141,6 +174,9 @@ package func runToEnd(_ p: Process, stdin: Data? = nil) async throws -> ProcessO
             continuation.resume(throwing: error)
         }
     }
+    // Returns at once (the handler ran after the process ended), and lets Foundation release the
+    // run-loop source that keeps each Process alive until someone waits for it.
+    p.waitUntilExit()
     return ProcessOutput(status: status, stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
                          stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
 }
