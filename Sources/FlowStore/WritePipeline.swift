@@ -262,7 +262,7 @@ package final class WritePipeline: @unchecked Sendable {
         }
         if let failure { throw failure }
         if stopping { throw Failure.stopped }
-        pending.append(Submission(messages: messages, digests: store is FlowStore ? digests : [], rejects: rejects, changes: changes,
+        pending.append(Submission(messages: messages, digests: digests, rejects: rejects, changes: changes,
                                   rows: rows, continuation: nil))
         pendingRows += rows
         condition.broadcast()
@@ -277,9 +277,9 @@ package final class WritePipeline: @unchecked Sendable {
         withExtendedLifetime(garbage) {}
     }
 
-    /// The identities of `messages` when this pipeline's store takes them precomputed.
+    /// The identities of `messages`, worked out on the submitter's thread.
     private func identities(of messages: [FlowMessage]) -> [Int64] {
-        store is FlowStore ? messages.map(\.digest) : []
+        messages.map(\.digest)
     }
 
     /// Refuses new work, commits what was accepted, stops the writer and returns the totals.
@@ -429,6 +429,8 @@ package final class WritePipeline: @unchecked Sendable {
                                     // The concrete writer: a call through the protocol passes a copy of
                                     // the message (a retain and release of each of its parts).
                                     isNew = try sqliteWriter.add(s.messages[i], digest: s.digests.isEmpty ? s.messages[i].digest : s.digests[i])
+                                } else if !s.digests.isEmpty {
+                                    isNew = try writer.add(s.messages[i], digest: s.digests[i])
                                 } else {
                                     isNew = try writer.add(s.messages[i])
                                 }
