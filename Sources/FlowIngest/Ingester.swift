@@ -165,7 +165,8 @@ public final class Ingester {
                     rejects.removeAll()
                     changes.removeAll()
                 }
-                try pipeline.enqueue(chunk, digests: digests)
+                // This thread waits for the decoding threads: it frees what the writer stored.
+                try pipeline.enqueue(chunk, digests: digests, freedHere: true)
                 chunkedBytes = through
                 if let onProgress {
                     let now = clock.now
