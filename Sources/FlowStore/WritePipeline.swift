@@ -176,6 +176,8 @@ package final class WritePipeline: @unchecked Sendable {
     private var pendingRows = 0
     /// Rows the writer took whose submitters wait for the commit.
     private var committingRows = 0
+    /// Rows the writer took and has not added yet (it takes up to a commit's worth at once).
+    private var takenRows = 0
     private var stopping = false
     /// The store's failure: every later submission fails with it.
     private var failure: (any Error)?
@@ -202,6 +204,14 @@ package final class WritePipeline: @unchecked Sendable {
         var s = statsValue
         s.pendingRows = pendingRows + committingRows
         return s
+    }
+
+    /// Rows queued or taken by the writer and not yet added to its batch: how far behind the writer is
+    /// (a chunked file's second decoding thread waits while it is far behind, see `Ingester`).
+    package var backlogRows: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return pendingRows + takenRows
     }
 
     /// Whether more than 80% of ``WritePolicy/maxPendingRows`` wait: what health checks report as unhealthy.
@@ -455,6 +465,9 @@ package final class WritePipeline: @unchecked Sendable {
                             }
                             for r in s.rejects { try writer.addReject(r) }
                             batchRows += s.rows
+                            condition.lock()
+                            takenRows -= s.rows
+                            condition.unlock()
                             if let c = s.continuation { waiting.append((c, flags)) }
                             applied += 1
                         }
@@ -480,6 +493,9 @@ package final class WritePipeline: @unchecked Sendable {
                             }
                         }
                     } catch {
+                        condition.lock()
+                        takenRows = 0
+                        condition.unlock()
                         writer.rollback()
                         let why = (error as? StoreError)?.code == .diskFull ? Failure.diskFull("\(error)") : Failure.store("\(error)")
                         // Everything of the batch was rolled back: tell every waiting submitter.
@@ -539,6 +555,7 @@ package final class WritePipeline: @unchecked Sendable {
         let group = Array(pending[0..<n])
         pending.removeFirst(n)
         pendingRows -= rows
+        takenRows += rows
         // Rows whose senders wait stay counted until their commit.
         committingRows += group.reduce(0) { $0 + ($1.continuation == nil ? 0 : $1.rows) }
         condition.broadcast()
@@ -551,6 +568,7 @@ package final class WritePipeline: @unchecked Sendable {
         pending.removeAll()
         pendingRows = 0
         committingRows = 0
+        takenRows = 0
         failure = error
         stopping = true
         condition.broadcast()
