@@ -186,6 +186,19 @@ final class FlowWriter: StoreWriter {
         if inTransaction { rollback() }
     }
 
+    /// Starts a ``Checkpointer`` beside this writer (``WritePolicy/checkpointsAside``): the
+    /// writer's commits then checkpoint only should the log reach 256 MiB all the same.
+    func checkpointAside() throws -> Checkpointer {
+        try exec("PRAGMA wal_autocheckpoint = 32768")
+        return Checkpointer(path: String(cString: sqlite3_db_filename(sqlite, "main")))
+    }
+
+    /// Stops it, and the writer's commits checkpoint again as SQLite's default has it.
+    func endCheckpointAside(_ checkpointer: Checkpointer) {
+        checkpointer.stop()
+        try? exec("PRAGMA wal_autocheckpoint = 1000")
+    }
+
     // MARK: Transactions
 
     /// Starts a batch (an immediate transaction: it waits for other writers).

@@ -43,6 +43,11 @@ public struct WritePolicy: Sendable, Equatable {
     /// and the rest at the last commit (`ingest`, `pull`: the refresh after the input then has
     /// only the hours that held messages before, or were met again after being written).
     public var buildsCoverage = false
+    /// Whether a connection of its own copies the write-ahead log into the database on another
+    /// thread (``Checkpointer``) instead of the writer at each commit that leaves it past 8 MB
+    /// (`ingest`, `pull`: the writer is the busier thread there, and those checkpoints were a tenth
+    /// of it on a day's file). A ``Durability/full`` writer has one anyway.
+    public var checkpointsAside = false
 
     public init(rowsPerCommit: Int, secondsPerCommit: Double, durability: Durability, maxPendingRows: Int) {
         self.rowsPerCommit = rowsPerCommit
@@ -56,6 +61,7 @@ public struct WritePolicy: Sendable, Equatable {
     public static let ingest: WritePolicy = {
         var policy = WritePolicy(rowsPerCommit: 500_000, secondsPerCommit: 2, durability: .normal, maxPendingRows: 250_000)
         policy.buildsCoverage = true
+        policy.checkpointsAside = true
         return policy
     }()
 
@@ -150,6 +156,9 @@ package final class WritePipeline: @unchecked Sendable {
         /// Resumed after the commit that holds the submission (nil: nobody waits), with
         /// whether each message, then each change, was new.
         var continuation: CheckedContinuation<[Bool], any Error>?
+        /// Whether the submitter's thread frees it once stored (``spent``): one that waits for the
+        /// commit, or that enqueued it saying it has the time (``enqueue(_:digests:rejects:changes:freedHere:)``).
+        var freedBySubmitter = false
         /// When it was queued (``Trace/now()``), for `TAILFLOW_TRACE`.
         var queuedAt: Int64 = Trace.isOn ? Trace.now() : 0
     }
@@ -167,6 +176,8 @@ package final class WritePipeline: @unchecked Sendable {
     private var pendingRows = 0
     /// Rows the writer took whose submitters wait for the commit.
     private var committingRows = 0
+    /// Rows the writer took and has not added yet (it takes up to a commit's worth at once).
+    private var takenRows = 0
     private var stopping = false
     /// The store's failure: every later submission fails with it.
     private var failure: (any Error)?
@@ -193,6 +204,14 @@ package final class WritePipeline: @unchecked Sendable {
         var s = statsValue
         s.pendingRows = pendingRows + committingRows
         return s
+    }
+
+    /// Rows queued or taken by the writer and not yet added to its batch: how far behind the writer is
+    /// (a chunked file's second decoding thread waits while it is far behind, see `Ingester`).
+    package var backlogRows: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return pendingRows + takenRows
     }
 
     /// Whether more than 80% of ``WritePolicy/maxPendingRows`` wait: what health checks report as unhealthy.
@@ -236,7 +255,7 @@ package final class WritePipeline: @unchecked Sendable {
                 return
             }
             pending.append(Submission(messages: messages, digests: digests, rejects: rejects, changes: changes, rows: rows,
-                                      continuation: continuation))
+                                      continuation: continuation, freedBySubmitter: true))
             pendingRows += rows
             condition.broadcast()
         }
@@ -250,7 +269,11 @@ package final class WritePipeline: @unchecked Sendable {
     ///
     /// - parameter digests: The messages' identities when the caller worked them out on another
     ///   thread (the decoding threads of a chunked file); empty: the writer works them out.
-    package func enqueue(_ messages: [FlowMessage], digests: [Int64] = [], rejects: [Reject] = [], changes: [ConfigChange] = []) throws {
+    /// - parameter freedHere: Whether the messages, once stored, are freed by a later call from this
+    ///   thread rather than by the writer: true when this thread has time to spare (it waits for
+    ///   decoding threads), false when it decodes, the busier of the two.
+    package func enqueue(_ messages: [FlowMessage], digests: [Int64] = [], rejects: [Reject] = [], changes: [ConfigChange] = [],
+                         freedHere: Bool = false) throws {
         precondition(digests.isEmpty || digests.count == messages.count, "one identity per message")
         let rows = messages.reduce(0) { $0 + $1.rows.count } + changes.count
         // No identities worked out here: the thread that enqueues decodes, the busier of the two.
@@ -263,7 +286,7 @@ package final class WritePipeline: @unchecked Sendable {
         if let failure { throw failure }
         if stopping { throw Failure.stopped }
         pending.append(Submission(messages: messages, digests: digests, rejects: rejects, changes: changes,
-                                  rows: rows, continuation: nil))
+                                  rows: rows, continuation: nil, freedBySubmitter: freedHere))
         pendingRows += rows
         condition.broadcast()
     }
@@ -309,6 +332,8 @@ package final class WritePipeline: @unchecked Sendable {
                 let sqliteWriter = writer as? FlowWriter
                 sqliteWriter?.deferLongLevels = policy.longLevelsLag
                 sqliteWriter?.coverageBuilds.on = policy.buildsCoverage
+                let checkpointer = try policy.checkpointsAside && policy.durability != .full ? sqliteWriter?.checkpointAside() : nil
+                defer { if let checkpointer { sqliteWriter?.endCheckpointAside(checkpointer) } }
                 // The log's upkeep after a commit waits until its submitters are told.
                 sqliteWriter?.defersUpkeep = true
                 var batchRows = 0
@@ -442,12 +467,17 @@ package final class WritePipeline: @unchecked Sendable {
                             }
                             for r in s.rejects { try writer.addReject(r) }
                             batchRows += s.rows
+                            condition.lock()
+                            takenRows -= s.rows
+                            condition.unlock()
                             if let c = s.continuation { waiting.append((c, flags)) }
                             applied += 1
                         }
                         // Work someone waits for is freed by the next submitter (`serve`: its writer is
-                        // the busier thread); enqueued work here (`ingest`: the decoding thread is).
-                        if group.contains(where: { $0.continuation != nil }) {
+                        // the busier thread), and so is work enqueued by a thread that waits for decoding
+                        // threads (a chunked file: freeing it was 8% of the writer); other enqueued work
+                        // here (`ingest` of one decoding thread: that thread is the busier one).
+                        if group.contains(where: \.freedBySubmitter) {
                             condition.lock()
                             spent.append(contentsOf: group)
                             condition.unlock()
@@ -465,6 +495,9 @@ package final class WritePipeline: @unchecked Sendable {
                             }
                         }
                     } catch {
+                        condition.lock()
+                        takenRows = 0
+                        condition.unlock()
                         writer.rollback()
                         let why = (error as? StoreError)?.code == .diskFull ? Failure.diskFull("\(error)") : Failure.store("\(error)")
                         // Everything of the batch was rolled back: tell every waiting submitter.
@@ -524,6 +557,7 @@ package final class WritePipeline: @unchecked Sendable {
         let group = Array(pending[0..<n])
         pending.removeFirst(n)
         pendingRows -= rows
+        takenRows += rows
         // Rows whose senders wait stay counted until their commit.
         committingRows += group.reduce(0) { $0 + ($1.continuation == nil ? 0 : $1.rows) }
         condition.broadcast()
@@ -536,6 +570,7 @@ package final class WritePipeline: @unchecked Sendable {
         pending.removeAll()
         pendingRows = 0
         committingRows = 0
+        takenRows = 0
         failure = error
         stopping = true
         condition.broadcast()
