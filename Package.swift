@@ -27,7 +27,6 @@ let clickhouseMigrationFiles = [
     "003_rollups.sql",
     "004_sightings.sql",
     "005_client_rollups.sql",
-    "006_sums_pending.sql",
 ].map { "clickhouse/" + $0 }
 
 /// The pages' templates and assets, embedded into the binary (`Sources/FlowWeb/Resources/*`).

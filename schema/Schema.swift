@@ -29,6 +29,5 @@ public enum Schema {
         Migration(name: "003_rollups", sql: String(decoding: PackageResources._03_rollups_sql, as: UTF8.self)),
         Migration(name: "004_sightings", sql: String(decoding: PackageResources._04_sightings_sql, as: UTF8.self)),
         Migration(name: "005_client_rollups", sql: String(decoding: PackageResources._05_client_rollups_sql, as: UTF8.self)),
-        Migration(name: "006_sums_pending", sql: String(decoding: PackageResources._06_sums_pending_sql, as: UTF8.self)),
     ]
 }

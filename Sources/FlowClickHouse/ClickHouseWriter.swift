@@ -43,9 +43,6 @@ final class ClickHouseWriter: StoreWriter {
     var nodeIDs: [String: Int64]?
     var changes: [ConfigChange] = []
     var regions: [(DERPRegion, Nanoseconds)] = []
-    /// Whether the spans a writer left open (schema 006) were re-summed: at the first batch, and
-    /// again after a rollback (which may have left this writer's own span open).
-    var spansChecked = false
 
     /// The node-fact merge rules are the SQLite writer's (``NodeFacts``).
     typealias NodeState = NodeFacts
@@ -115,15 +112,10 @@ final class ClickHouseWriter: StoreWriter {
         // What the batch taught about nodes was not written: read it again next time.
         known = nil
         nodeIDs = nil
-        spansChecked = false
     }
 
     func commit() throws {
         precondition(isInBatch, "commit() outside a batch")
-        if !spansChecked {
-            try closeOpenSpans()
-            spansChecked = true
-        }
         let present = try storedIdentities(of: items)
         var messages: [(FlowMessage, Int64)] = []
         var nodes = try knownNodes()
@@ -289,20 +281,16 @@ final class ClickHouseWriter: StoreWriter {
     /// Inserts the messages' raw rows (marked `summed`, so that schema 005's views skip them), then
     /// their rollups and sightings (``BatchRollups``).
     ///
-    /// The batch's span of time is marked open before (schema 006) and closed after: should
-    /// tailflow or the server die before the sums landed, the next writer re-sums that span from
-    /// its raw rows (``closeOpenSpans()``), whatever it ingests. Rows go sorted in each table's
-    /// order (the server then does not sort them; a shuffled block cost it three times as much).
+    /// The raw rows go first: should tailflow or the server die before the sums landed, running
+    /// the ingest again meets these messages stored, and the writer's reconciliation then adds
+    /// what the rollups lack (``commit()``). Rows go sorted in each table's order (the server
+    /// then does not sort them; a shuffled block cost it three times as much).
     func writeRows(_ messages: [(FlowMessage, Int64)]) throws {
         let messages = messages.sorted { a, b in
             if a.0.start != b.0.start { return a.0.start < b.0.start }
             if a.0.nodeID != b.0.nodeID { return a.0.nodeID.utf8.lexicographicallyPrecedes(b.0.nodeID.utf8) }
             return a.1 < b.1
         }
-        guard let lo = messages.first?.0.start, let hi = messages.last?.0.start else { return }
-        // The span is open until the sums landed: a writer that dies before re-sums it next time.
-        let span = UInt64.random(in: 1...UInt64.max)
-        try mark(span, from: lo, through: hi, done: false)
         // The sums are worked out on a thread of their own while the server stores the raw rows.
         let sums = Summing(messages)
         defer { sums.wait() }
@@ -316,37 +304,8 @@ final class ClickHouseWriter: StoreWriter {
             try insert(Array(messages[start..<end]))
             start = end
         }
-        if Self.killBeforeSums { kill(getpid(), SIGKILL) }
+        guard let lo = messages.first?.0.start, let hi = messages.last?.0.start else { return }
         try writeRollups(sums.wait(), from: lo, through: hi)
-        try mark(span, from: lo, through: hi, done: true)
-    }
-
-    /// Test only: `TAILFLOW_TEST_KILL_BEFORE_SUMS=1` kills tailflow once a batch's raw rows are
-    /// stored and before their sums, as a crash there would (ClickHouseWriterRollupsTests).
-    static let killBeforeSums = ProcessInfo.processInfo.environment["TAILFLOW_TEST_KILL_BEFORE_SUMS"] == "1"
-
-    /// Records that the sums of the window starts `[lo, hi]` are being written (`done` false,
-    /// before the batch's raw rows) or were written (`done`, after them): schema 006's `sums_pending`.
-    func mark(_ span: UInt64, from lo: Int64, through hi: Int64, done: Bool) throws {
-        var row = RowBinary()
-        row.u64(span)
-        row.i64(lo)
-        row.i64(hi)
-        row.u8(done ? 1 : 0)
-        try client.run("INSERT INTO sums_pending (id, from_ns, through_ns, done) FORMAT RowBinary", data: row.bytes)
-    }
-
-    /// Makes the rollups and sightings of every span a writer opened and did not close (killed, or
-    /// its commit failed, between a batch's raw rows and their sums) equal to the raw rows there
-    /// (``ClickHouseRollups/reconcile(_:from:through:)``), then closes it. One writer per database
-    /// at a time: another one's span still being written would be summed twice.
-    func closeOpenSpans() throws {
-        for f in try client.rows("SELECT id, min(from_ns), max(through_ns) FROM sums_pending GROUP BY id HAVING max(done) = 0")
-        where f.count == 3 {
-            guard let span = UInt64(f[0]), let lo = Int64(f[1]), let hi = Int64(f[2]) else { continue }
-            try ClickHouseRollups.reconcile(client, from: lo, through: hi)
-            try mark(span, from: lo, through: hi, done: true)
-        }
     }
 
     /// ``BatchRollups`` of a batch, as inserts, worked out on a thread of its own.

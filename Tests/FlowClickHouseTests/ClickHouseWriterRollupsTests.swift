@@ -144,29 +144,4 @@ extension ClickHouseBackendTests {
         #expect(try Self.rollupsMatchRawRows(server, "half"))
         #expect(try Self.sightingsMatchRawRows(server, "half"))
     }
-
-    /// A writer killed between a batch's raw rows and their sums leaves that span open (schema
-    /// 006); the next writer re-sums it from the raw rows, though its own input is another time.
-    @Test func aWriterKilledBeforeItsSumsIsRepairedByTheNext() async throws {
-        let server = try await ClickHouseServer.started()
-        defer { server.stop() }
-        let dir = TempDir()
-        let logs = dir.path("logs.jsonl")
-        try await Self.ok(["generate", "--nodes", "8", "--start", "2026-11-01T00:00:00Z", "--duration", "2h", "--rate", "0.5", "--seed", "5", "-o", logs])
-        let lines = try String(contentsOfFile: logs, encoding: .utf8).split(separator: "\n")
-        let first = dir.path("first.jsonl"), second = dir.path("second.jsonl")
-        try lines.prefix(lines.count / 2).map { $0 + "\n" }.joined().write(toFile: first, atomically: true, encoding: .utf8)
-        try lines.dropFirst(lines.count / 2).map { $0 + "\n" }.joined().write(toFile: second, atomically: true, encoding: .utf8)
-        let store = server.storeURL(database: "kill")
-        let open = "SELECT count() FROM (SELECT id FROM kill.sums_pending GROUP BY id HAVING max(done) = 0)"
-        let killed = try await Self.tailflow(["ingest", "--store", store, first], env: ["TAILFLOW_TEST_KILL_BEFORE_SUMS": "1"])
-        #expect(killed.status == SIGKILL, "not killed before the sums: \(killed.status) \(killed.stderr)")
-        #expect(try Self.text(server, "SELECT count() > 0 FROM kill.flows") == "1")
-        #expect(try Self.text(server, "SELECT count() FROM kill.rollup_1m") == "0", "sums landed before the kill: the test tests nothing")
-        #expect(try Self.text(server, open) == "1")
-        try await Self.ok(["ingest", "--store", store, second])
-        #expect(try Self.text(server, open) == "0")
-        #expect(try Self.rollupsMatchRawRows(server, "kill"), "the killed writer's rollups were not re-summed")
-        #expect(try Self.sightingsMatchRawRows(server, "kill"), "the killed writer's sightings were not re-summed")
-    }
 }
