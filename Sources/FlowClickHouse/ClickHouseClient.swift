@@ -141,8 +141,29 @@ public final class ClickHouseClient: Sendable {
     public func run(_ sql: String, data: [UInt8]? = nil, inDatabase: Bool = true, settings: [String: String] = [:],
                     retries: Bool = true, external: [ExternalTable] = []) throws -> [UInt8] {
         precondition(external.isEmpty || data == nil, "external tables with an insert's data")
-        let target = target(sql, hasData: data != nil, inDatabase: inDatabase, settings: settings, external: external)
-        var headers = authorization()
+        var params: [(String, String)] = []
+        if inDatabase { params.append(("database", url.database)) }
+        // Long IN lists and a batch's identity checks fit; 64-bit integers as JSON numbers.
+        params.append(("max_query_size", "104857600"))
+        params.append(("output_format_json_quote_64bit_integers", "0"))
+        if url.cluster != nil {
+            // A cluster: an insert returns once every shard holds its part (a retry then knows
+            // what landed), and a subquery over a Distributed table inside a distributed query
+            // reads the whole cluster once (GLOBAL), not each shard its own part.
+            params.append(("insert_distributed_sync", "1"))
+            params.append(("distributed_product_mode", "global"))
+        }
+        for (k, v) in settings.sorted(by: { $0.key < $1.key }) { params.append((k, v)) }
+        if data != nil { params.append(("query", sql)) }
+        for table in external {
+            params.append(("\(table.name)_structure", table.structure))
+            params.append(("\(table.name)_format", "TabSeparated"))
+        }
+        let query = params.map { "\($0.0)=\(Self.escape($0.1))" }.joined(separator: "&")
+        let target = "http://\(url.server)/?\(query)"
+        var headers = HTTPHeaders()
+        let credentials = "\(url.user):\(password ?? "")"
+        headers.add(name: "Authorization", value: "Basic " + Data(credentials.utf8).base64EncodedString())
         var body: [UInt8] = data ?? Array(sql.utf8)
         if !external.isEmpty {
             // The statement as the form's `query` field, each table as a file of its name.
@@ -172,123 +193,6 @@ public final class ClickHouseClient: Sendable {
                 try backOff(after: e)
             }
         }
-    }
-
-    /// The request URL of a statement: the database, the settings, and the statement itself
-    /// when a body carries data (or external tables' `_structure` and `_format`).
-    private func target(_ sql: String, hasData: Bool, inDatabase: Bool, settings: [String: String],
-                        external: [ExternalTable]) -> String {
-        var params: [(String, String)] = []
-        if inDatabase { params.append(("database", url.database)) }
-        // Long IN lists and a batch's identity checks fit; 64-bit integers as JSON numbers.
-        params.append(("max_query_size", "104857600"))
-        params.append(("output_format_json_quote_64bit_integers", "0"))
-        if url.cluster != nil {
-            // A cluster: an insert returns once every shard holds its part (a retry then knows
-            // what landed), and a subquery over a Distributed table inside a distributed query
-            // reads the whole cluster once (GLOBAL), not each shard its own part.
-            params.append(("insert_distributed_sync", "1"))
-            params.append(("distributed_product_mode", "global"))
-        }
-        for (k, v) in settings.sorted(by: { $0.key < $1.key }) { params.append((k, v)) }
-        if hasData { params.append(("query", sql)) }
-        for table in external {
-            params.append(("\(table.name)_structure", table.structure))
-            params.append(("\(table.name)_format", "TabSeparated"))
-        }
-        let query = params.map { "\($0.0)=\(Self.escape($0.1))" }.joined(separator: "&")
-        return "http://\(url.server)/?\(query)"
-    }
-
-    private func authorization() -> HTTPHeaders {
-        var headers = HTTPHeaders()
-        let credentials = "\(url.user):\(password ?? "")"
-        headers.add(name: "Authorization", value: "Basic " + Data(credentials.utf8).base64EncodedString())
-        return headers
-    }
-
-    /// An insert whose rows go to the server while they are produced: `produce` hands each piece
-    /// of the body to `send`, which passes it to the connection (`Transfer-Encoding: chunked`) and
-    /// waits only for the piece before it to be written, so that the server reads and parses rows
-    /// while the rest are still being encoded. ClickHouse stores the body's rows as one block all the
-    /// same (up to `max_insert_block_size` rows). A body built whole before it was sent kept the
-    /// server idle while it was encoded, and was held twice (the array and the connection's copy).
-    ///
-    /// Not retried: an insert that fails on the connection may have landed, its caller finds out
-    /// what did (as with `run(_:data:retries: false)`). With gzip (a server over the network), the
-    /// pieces are gathered and sent as one compressed body.
-    ///
-    /// - throws: ``ClickHouseError``, or what `produce` throws.
-    public func insert(_ sql: String, produce: (_ send: ([UInt8]) throws -> Void) throws -> Void) throws {
-        if gzip {
-            var body: [UInt8] = []
-            try produce { body += $0 }
-            try run(sql, data: body, retries: false)
-            return
-        }
-        let target = target(sql, hasData: true, inDatabase: true, settings: [:], external: [])
-        let started = Self.trace ? DispatchTime.now().uptimeNanoseconds : 0
-        // The connection asks for the body on its event loop; the pieces are written from here.
-        final class Handoff: @unchecked Sendable {
-            let lock = NSLock()
-            let asked = DispatchSemaphore(value: 0)
-            var writer: HTTPClient.Body.StreamWriter?
-        }
-        let handoff = Handoff()
-        let done = http.eventLoopGroup.next().makePromise(of: Void.self)
-        let response: EventLoopFuture<HTTPClient.Response>
-        do {
-            let request = try HTTPClient.Request(url: target, method: .POST, headers: authorization(), body: .stream { writer in
-                handoff.lock.withLock { handoff.writer = writer }
-                handoff.asked.signal()
-                return done.futureResult
-            })
-            response = http.execute(request: request, deadline: .now() + .seconds(900))
-        } catch {
-            done.fail(error)
-            throw ClickHouseError(.connection, server: url.server, "cannot reach the server: \(Self.describe(error))")
-        }
-        // A request that fails before it asks for its body (no connection) wakes this too.
-        response.whenComplete { _ in handoff.asked.signal() }
-        handoff.asked.wait()
-        /// A write that failed: the request did, and its answer says why.
-        struct WriteFailed: Error {}
-        var sent = 0
-        var produced: (any Error)?
-        if let writer = handoff.lock.withLock({ handoff.writer }) {
-            var previous: EventLoopFuture<Void>?
-            func settle() throws {
-                do { try previous?.wait() } catch { throw WriteFailed() }
-            }
-            do {
-                try produce { piece in
-                    guard !piece.isEmpty else { return }
-                    let written = writer.write(.byteBuffer(ByteBuffer(bytes: piece)))
-                    sent += piece.count
-                    try settle()
-                    previous = written
-                }
-                try settle()
-                done.succeed(())
-            } catch {
-                if !(error is WriteFailed) { produced = error }
-                done.fail(error)
-            }
-        } else {
-            done.fail(ClickHouseError(.connection, server: url.server, "the request ended before its body was sent"))
-        }
-        let answer: HTTPClient.Response
-        do {
-            answer = try response.wait()
-        } catch {
-            if let produced { throw produced }
-            throw ClickHouseError(.connection, server: url.server, "cannot reach the server: \(Self.describe(error))")
-        }
-        if let produced { throw produced }
-        let bytes = answer.body.map { Array($0.readableBytesView) } ?? []
-        if Self.trace { Self.traceRequest(sql, started: started, sent: sent, received: bytes.count) }
-        guard answer.status.code == 200 else { throw serverError(answer.status.code, bytes, sql: sql) }
-        budget.reached()
     }
 
     /// A table sent with a statement (``run(_:data:inDatabase:settings:retries:external:)``).
@@ -340,20 +244,17 @@ public final class ClickHouseClient: Sendable {
         }
         let bytes = response.body.map { Array($0.readableBytesView) } ?? []
         if Self.trace { Self.traceRequest(sql, started: started, sent: body.count, received: bytes.count) }
-        guard response.status.code == 200 else { throw serverError(response.status.code, bytes, sql: sql) }
+        guard response.status.code == 200 else {
+            var message = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if message.isEmpty { message = "HTTP \(response.status.code)" }
+            // "Code: 60, e.displayText() = DB::Exception: Table x doesn't exist., e.what() = DB::Exception"
+            message = message.replacingOccurrences(of: ", e.what() = DB::Exception", with: "")
+                .replacingOccurrences(of: "e.displayText() = DB::Exception: ", with: "")
+            let first = sql.split(separator: "\n").first { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map(String.init) ?? sql
+            throw ClickHouseError(.server(status: Int(response.status.code)), server: url.server, message,
+                                  statement: first.count > 120 ? String(first.prefix(117)) + "..." : first)
+        }
         return bytes
-    }
-
-    /// The error of a statement the server refused (its status and message).
-    private func serverError(_ status: UInt, _ bytes: [UInt8], sql: String) -> ClickHouseError {
-        var message = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        if message.isEmpty { message = "HTTP \(status)" }
-        // "Code: 60, e.displayText() = DB::Exception: Table x doesn't exist., e.what() = DB::Exception"
-        message = message.replacingOccurrences(of: ", e.what() = DB::Exception", with: "")
-            .replacingOccurrences(of: "e.displayText() = DB::Exception: ", with: "")
-        let first = sql.split(separator: "\n").first { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map(String.init) ?? sql
-        return ClickHouseError(.server(status: Int(status)), server: url.server, message,
-                               statement: first.count > 120 ? String(first.prefix(117)) + "..." : first)
     }
 
     /// `TAILFLOW_CLICKHOUSE_TRACE=1`: each request on stderr as it ends (milliseconds, bytes sent

@@ -361,19 +361,7 @@ final class ClickHouseWriter: StoreWriter {
         var pending = messages
         while !pending.isEmpty {
             do {
-                try client.insert(Self.insertRows) { send in
-                    if Self.json { return try send(Self.encodeJSON(pending)) }
-                    // Piece by piece: the server parses one while the next is encoded.
-                    var out = RowBinary(), texts: [IPAddress: [UInt8]] = [:]
-                    var start = pending.startIndex
-                    while start < pending.endIndex {
-                        let end = min(start + Self.messagesPerPiece, pending.endIndex)
-                        out.bytes.removeAll(keepingCapacity: true)
-                        Self.encode(pending[start..<end], into: &out, texts: &texts)
-                        try send(out.bytes)
-                        start = end
-                    }
-                }
+                try client.run(Self.insertRows, data: Self.json ? Self.encodeJSON(pending) : Self.encode(pending), retries: false)
                 break
             } catch let e as ClickHouseError where e.kind == .connection {
                 try client.backOff(after: e)
@@ -391,13 +379,12 @@ final class ClickHouseWriter: StoreWriter {
         }
     }
 
-    /// Messages per piece of an insert's body (about 2 MB of RowBinary, ``ClickHouseClient/insert(_:produce:)``).
-    static let messagesPerPiece = 4096
-
-    /// Appends the messages' rows to `out` as RowBinary; `texts` keeps each address's text.
-    static func encode(_ messages: ArraySlice<(FlowMessage, Int64)>, into out: inout RowBinary, texts: inout [IPAddress: [UInt8]]) {
+    static func encode(_ messages: [(FlowMessage, Int64)]) -> [UInt8] {
+        var out = RowBinary()
+        out.bytes.reserveCapacity(messages.reduce(0) { $0 + max(1, $1.0.rows.count) } * 110)
         // Each address's text once per insert (a few hundred distinct ones; formatting one, IPv6
         // especially, cost more than the rest of its row), and each message's header once.
+        var texts: [IPAddress: [UInt8]] = [:]
         func address(_ a: IPAddress?) {
             guard let a else { return out.u8(0) }
             if let t = texts[a] { return out.bytes.append(contentsOf: t) }
@@ -448,6 +435,7 @@ final class ClickHouseWriter: StoreWriter {
                 out.u8(1)
             }
         }
+        return out.bytes
     }
 
     /// The rows as JSONEachRow (the format RowBinary was measured against).
