@@ -74,31 +74,58 @@ struct BatchRollups {
     /// Each reporter's and each address's text as a RowBinary string, by rank ("" is the no-address rank 0).
     private(set) var reporterTexts: [[UInt8]] = []
     private(set) var addressTexts: [[UInt8]] = []
-    /// Per level, the rollup sums by key.
-    private(set) var rollups: [[Key: Sums]] = []
+    /// Per level, the rollup rows, and the sightings rows, in the table's order.
+    private(set) var rollups: [[(key: Key, value: Sums)]] = Array(repeating: [], count: levels.count)
+    private(set) var sightings: [[(key: Key, value: Sums)]] = Array(repeating: [], count: levels.count)
+
+    /// Per level, the bucket being summed and its sums by key.
+    private var summing: [(bucket: Int64, sums: [Key: Sums])] = Array(repeating: (Int64.min, [:]), count: levels.count)
 
     /// Sums `messages` (each once; a message without rows, kind 255 in `flows`, is no key).
+    ///
+    /// Bucket by bucket in time order (the writer sorts a batch by window start; another order is
+    /// sorted here): each level sums one bucket at a time in a small table, then appends its rows
+    /// sorted, and hands them to the next level: small tables that stay in the cache, rather than
+    /// one per level for the whole batch (hundreds of thousands of keys) sorted at the end.
     init(_ messages: [(FlowMessage, Int64)]) {
-        // The texts first, so that keys hold ranks in the texts' byte order.
-        var reporterIDs: [String: Int] = [:], addressIDs: [IPAddress: Int] = [:]
+        var order = Array(messages.indices)
+        if messages.indices.dropFirst().contains(where: { messages[$0 - 1].0.start > messages[$0].0.start }) {
+            order.sort { messages[$0].0.start < messages[$1].0.start }
+        }
+        // The texts first, so that keys hold ranks in the texts' byte order; each row's two
+        // addresses are looked up once (-1: none), the last of each side remembered.
+        var reporterIDs: [String: Int] = [:], addressIDs: [IPAddress: Int32] = [:]
         var reporters: [String] = [], addresses: [IPAddress] = []
         var rows = 0
-        for (m, _) in messages where !m.rows.isEmpty {
-            rows += m.rows.count
-            if reporterIDs[m.nodeID] == nil {
+        for (m, _) in messages { rows += m.rows.count }
+        var messageReporter = [Int](repeating: 0, count: messages.count)
+        var rowAddresses: [(src: Int32, dst: Int32)] = []
+        rowAddresses.reserveCapacity(rows)
+        var lastSrc: (address: IPAddress, id: Int32)?, lastDst: (address: IPAddress, id: Int32)?
+        func id(_ a: IPAddress?, _ last: inout (address: IPAddress, id: Int32)?) -> Int32 {
+            guard let a else { return -1 }
+            if let l = last, l.address == a { return l.id }
+            let i: Int32
+            if let known = addressIDs[a] {
+                i = known
+            } else {
+                i = Int32(addresses.count)
+                addressIDs[a] = i
+                addresses.append(a)
+            }
+            last = (a, i)
+            return i
+        }
+        for index in order where !messages[index].0.rows.isEmpty {
+            let m = messages[index].0
+            if let r = reporterIDs[m.nodeID] {
+                messageReporter[index] = r
+            } else {
+                messageReporter[index] = reporters.count
                 reporterIDs[m.nodeID] = reporters.count
                 reporters.append(m.nodeID)
             }
-            for r in m.rows {
-                if let a = r.src, addressIDs[a] == nil {
-                    addressIDs[a] = addresses.count
-                    addresses.append(a)
-                }
-                if let a = r.dst, addressIDs[a] == nil {
-                    addressIDs[a] = addresses.count
-                    addresses.append(a)
-                }
-            }
+            for r in m.rows { rowAddresses.append((id(r.src, &lastSrc), id(r.dst, &lastDst))) }
         }
         let reporterOrder = reporters.indices.sorted { reporters[$0].utf8.lexicographicallyPrecedes(reporters[$1].utf8) }
         let addressStrings = addresses.map(\.description)
@@ -111,45 +138,64 @@ struct BatchRollups {
             t.string(reporters[id])
             reporterTexts.append(t.bytes)
         }
-        var addressRank = [Int](repeating: 0, count: addresses.count)
+        var addressRank = [UInt64](repeating: 0, count: addresses.count)
         addressTexts.append([0])
         for (rank, id) in addressOrder.enumerated() {
-            addressRank[id] = rank + 1
+            addressRank[id] = UInt64(rank + 1)
             var t = RowBinary()
             t.string(addressStrings[id])
             addressTexts.append(t.bytes)
         }
 
-        var minutes: [Key: Sums] = [:]
-        minutes.reserveCapacity(rows)
-        for (m, _) in messages where !m.rows.isEmpty {
-            let reporter = UInt64(reporterRank[reporterIDs[m.nodeID]!]) << 40
+        var row = 0
+        for index in order where !messages[index].0.rows.isEmpty {
+            let m = messages[index].0
+            let reporter = UInt64(reporterRank[messageReporter[index]]) << 40
             let bucket = m.start / (60 * Timestamp.nanosPerSecond) * 60
+            if bucket != summing[0].bucket { close(0, next: bucket) }
             for r in m.rows {
                 let port = FlowRow.servicePort(r.srcPort, r.dstPort)
                 let side: UInt64 = r.srcPort == r.dstPort ? 1 : port == r.dstPort ? 2 : 3
-                let src = r.src.map { UInt64(addressRank[addressIDs[$0]!]) } ?? 0
-                let dst = r.dst.map { UInt64(addressRank[addressIDs[$0]!]) } ?? 0
+                let ids = rowAddresses[row]
+                row += 1
+                let src = ids.src < 0 ? 0 : addressRank[Int(ids.src)]
+                let dst = ids.dst < 0 ? 0 : addressRank[Int(ids.dst)]
                 let key = Key(bucket: bucket, b: reporter | side << 32 | src,
                               c: dst << 32 | UInt64(r.kind.rawValue) << 24 | UInt64(r.proto) << 16 | UInt64(port))
                 let tx = r.txPackets != 0 || r.txBytes != 0, rx = r.rxPackets != 0 || r.rxBytes != 0
                 let s = Sums(txPackets: UInt64(r.txPackets), txBytes: UInt64(r.txBytes), rxPackets: UInt64(r.rxPackets),
                              rxBytes: UInt64(r.rxBytes), txFirst: tx ? m.start : Self.noFirst, txLast: tx ? m.start : Self.noLast,
                              rxFirst: rx ? m.start : Self.noFirst, rxLast: rx ? m.start : Self.noLast)
-                minutes[key, default: Sums()].add(s)
+                summing[0].sums[key, default: Sums()].add(s)
             }
         }
-        rollups = [minutes]
-        // Each longer level from the one before (a minute lies inside one hour, an hour inside one day).
-        for level in Self.levels.dropFirst() {
-            var next: [Key: Sums] = [:]
-            for (k, s) in rollups[rollups.count - 1] { next[k.rebucketed(level.step), default: Sums()].add(s) }
-            rollups.append(next)
+        for level in Self.levels.indices { close(level, next: Int64.min) }
+    }
+
+    /// Ends level `level`'s open bucket (when it has one) and opens `next`: the bucket's rows are
+    /// appended sorted, with their sightings, and added to the next level's bucket that holds it
+    /// (a minute lies inside one hour, an hour inside one day).
+    private mutating func close(_ level: Int, next: Int64) {
+        defer { summing[level].bucket = next }
+        guard !summing[level].sums.isEmpty else { return }
+        let done = summing[level].sums.sorted { Key.ordered($0.key, $1.key) }
+        summing[level].sums.removeAll(keepingCapacity: true)
+        rollups[level].append(contentsOf: done)
+        var seen: [Key: Sums] = [:]
+        seen.reserveCapacity(done.count)
+        for (k, s) in done { seen[k.sightings, default: Sums()].add(s) }
+        sightings[level].append(contentsOf: seen.sorted { Key.ordered($0.key, $1.key) })
+        guard level + 1 < Self.levels.count else { return }
+        let step = Self.levels[level + 1].step
+        for (k, s) in done {
+            let key = k.rebucketed(step)
+            if key.bucket != summing[level + 1].bucket { close(level + 1, next: key.bucket) }
+            summing[level + 1].sums[key, default: Sums()].add(s)
         }
     }
 
     /// Whether the batch holds no flow row.
-    var isEmpty: Bool { rollups.first?.isEmpty ?? true }
+    var isEmpty: Bool { rollups[0].isEmpty }
 
     /// The six inserts: each level's rollups, then each level's sightings, as RowBinary in the table's order.
     func tables() -> [(insert: String, rows: [UInt8])] {
@@ -157,8 +203,7 @@ struct BatchRollups {
         for (level, sums) in zip(Self.levels, rollups) {
             var rows = RowBinary()
             rows.bytes.reserveCapacity(sums.count * 80)
-            for k in sums.keys.sorted(by: Key.ordered) {
-                let s = sums[k]!
+            for (k, s) in sums {
                 rows.i64(k.bucket)
                 rows.bytes.append(contentsOf: reporterTexts[k.reporter])
                 rows.u8(k.kind)
@@ -177,14 +222,10 @@ struct BatchRollups {
                 tx_packets, tx_bytes, rx_packets, rx_bytes) FORMAT RowBinary
                 """, rows.bytes))
         }
-        for (level, sums) in zip(Self.levels, rollups) {
-            var seen: [Key: Sums] = [:]
-            seen.reserveCapacity(sums.count)
-            for (k, s) in sums { seen[k.sightings, default: Sums()].add(s) }
+        for (level, seen) in zip(Self.levels, sightings) {
             var rows = RowBinary()
             rows.bytes.reserveCapacity(seen.count * 80)
-            for k in seen.keys.sorted(by: Key.ordered) {
-                let s = seen[k]!
+            for (k, s) in seen {
                 rows.i64(k.bucket)
                 rows.bytes.append(contentsOf: reporterTexts[k.reporter])
                 rows.u8(k.kind)

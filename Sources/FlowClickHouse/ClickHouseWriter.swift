@@ -136,7 +136,7 @@ final class ClickHouseWriter: StoreWriter {
         for item in items {
             switch item {
             case .message(let m, let digest):
-                if present.contains(Identity(start: m.start, reporter: m.nodeID, digest: digest)) {
+                if !present.isEmpty, present.contains(Identity(start: m.start, reporter: m.nodeID, digest: digest)) {
                     stats.duplicates += 1
                     continue
                 }
@@ -177,7 +177,11 @@ final class ClickHouseWriter: StoreWriter {
         try writeRegions()
         stats.messages += messages.count
         stats.rows += messages.reduce(0) { $0 + $1.0.rows.count }
-        items.removeAll()
+        // The batch is freed on another thread: this one is the ingest's busiest (the next batch
+        // waits for it), and freeing half a million rows' messages cost it a tenth of a second.
+        let spent = items
+        items = []
+        DispatchQueue.global(qos: .utility).async { withExtendedLifetime(spent) {} }
         identities.removeAll()
         rejects.removeAll()
         changes.removeAll()

@@ -165,7 +165,8 @@ public final class Ingester {
                     rejects.removeAll()
                     changes.removeAll()
                 }
-                try pipeline.enqueue(chunk, digests: digests)
+                // This thread waits for the decoding threads: it frees what the writer stored.
+                try pipeline.enqueue(chunk, digests: digests, freedHere: true)
                 chunkedBytes = through
                 if let onProgress {
                     let now = clock.now
@@ -194,6 +195,11 @@ public final class Ingester {
                         decoder = try open()
                     case .file(let path) where chunking.on && ChunkedFileDecoder.fits(path, minimumBytes: chunking.minimumFileBytes):
                         let chunked = ChunkedFileDecoder(path: path, source: path, chunkBytes: chunking.chunkBytes)
+                        // Fewer cores than the decoding threads and the writer: while the writer is a few
+                        // chunks behind, it gets a core of its own (see `holdsBack`).
+                        if ProcessInfo.processInfo.activeProcessorCount <= ChunkedFileDecoder.workers {
+                            chunked.holdsBack = { [pipeline] in pipeline.backlogRows > Self.writerLeadRows }
+                        }
                         guard let resume = try ingestChunked(chunked) else {
                             summary.bytes = bytesBefore + chunkedBytes
                             bytesBefore = summary.bytes
@@ -265,6 +271,9 @@ public final class Ingester {
 
     /// Messages and rejects handed to the writer at a time.
     static let batchSize = 2048
+    /// How far behind (rows queued or taken and not yet added) the writer may be before a chunked
+    /// file's second decoding thread waits, on two cores: about four chunks of a dense file.
+    static let writerLeadRows = 16_384
 }
 
 /// Everything one body holds, decoded: what the receivers of `serve` store in one submission.

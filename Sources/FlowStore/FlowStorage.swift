@@ -237,6 +237,10 @@ public protocol StoreWriter: AnyObject {
     /// Stores a message unless an identical one is stored already; returns whether it was new.
     @discardableResult
     func add(_ message: FlowMessage) throws -> Bool
+    /// ``add(_:)`` with the message's ``FlowMessage/digest`` worked out already (by the write
+    /// pipeline's submitter, whose thread is the less busy one).
+    @discardableResult
+    func add(_ message: FlowMessage, digest: Int64) throws -> Bool
     /// Records input that could not be stored; the same reject recorded again is stored once.
     func addReject(_ reject: Reject) throws
     /// Stores a configuration audit log record unless one with the same
@@ -261,6 +265,10 @@ public protocol StoreWriter: AnyObject {
 }
 
 extension StoreWriter {
+    /// A writer that does not take the digest given works it out again.
+    @discardableResult
+    public func add(_ message: FlowMessage, digest: Int64) throws -> Bool { try add(message) }
+
     public func pruneStep(_ policy: RetentionPolicy, now: Nanoseconds, budget: Duration) throws -> Bool { false }
 }
 

@@ -43,6 +43,11 @@ public struct WritePolicy: Sendable, Equatable {
     /// and the rest at the last commit (`ingest`, `pull`: the refresh after the input then has
     /// only the hours that held messages before, or were met again after being written).
     public var buildsCoverage = false
+    /// Whether a connection of its own copies the write-ahead log into the database on another
+    /// thread (``Checkpointer``) instead of the writer at each commit that leaves it past 8 MB
+    /// (`ingest`, `pull`: the writer is the busier thread there, and those checkpoints were a tenth
+    /// of it on a day's file). A ``Durability/full`` writer has one anyway.
+    public var checkpointsAside = false
 
     public init(rowsPerCommit: Int, secondsPerCommit: Double, durability: Durability, maxPendingRows: Int) {
         self.rowsPerCommit = rowsPerCommit
@@ -56,6 +61,7 @@ public struct WritePolicy: Sendable, Equatable {
     public static let ingest: WritePolicy = {
         var policy = WritePolicy(rowsPerCommit: 500_000, secondsPerCommit: 2, durability: .normal, maxPendingRows: 250_000)
         policy.buildsCoverage = true
+        policy.checkpointsAside = true
         return policy
     }()
 
@@ -154,6 +160,9 @@ package final class WritePipeline: @unchecked Sendable {
         /// Resumed after the commit that holds the submission (nil: nobody waits), with
         /// whether each message, then each change, was new.
         var continuation: CheckedContinuation<[Bool], any Error>?
+        /// Whether the submitter's thread frees it once stored (``spent``): one that waits for the
+        /// commit, or that enqueued it saying it has the time (``enqueue(_:digests:rejects:changes:freedHere:)``).
+        var freedBySubmitter = false
         /// When it was queued (``Trace/now()``), for `TAILFLOW_TRACE`.
         var queuedAt: Int64 = Trace.isOn ? Trace.now() : 0
     }
@@ -171,6 +180,8 @@ package final class WritePipeline: @unchecked Sendable {
     private var pendingRows = 0
     /// Rows the writer took whose submitters wait for the commit.
     private var committingRows = 0
+    /// Rows the writer took and has not added yet (it takes up to a commit's worth at once).
+    private var takenRows = 0
     private var stopping = false
     /// The store's failure: every later submission fails with it.
     private var failure: (any Error)?
@@ -197,6 +208,14 @@ package final class WritePipeline: @unchecked Sendable {
         var s = statsValue
         s.pendingRows = pendingRows + committingRows
         return s
+    }
+
+    /// Rows queued or taken by the writer and not yet added to its batch: how far behind the writer is
+    /// (a chunked file's second decoding thread waits while it is far behind, see `Ingester`).
+    package var backlogRows: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return pendingRows + takenRows
     }
 
     /// Whether more than 80% of ``WritePolicy/maxPendingRows`` wait: what health checks report as unhealthy.
@@ -240,7 +259,7 @@ package final class WritePipeline: @unchecked Sendable {
                 return
             }
             pending.append(Submission(messages: messages, digests: digests, rejects: rejects, changes: changes, rows: rows,
-                                      continuation: continuation))
+                                      continuation: continuation, freedBySubmitter: true))
             pendingRows += rows
             condition.broadcast()
         }
@@ -254,7 +273,11 @@ package final class WritePipeline: @unchecked Sendable {
     ///
     /// - parameter digests: The messages' identities when the caller worked them out on another
     ///   thread (the decoding threads of a chunked file); empty: the writer works them out.
-    package func enqueue(_ messages: [FlowMessage], digests: [Int64] = [], rejects: [Reject] = [], changes: [ConfigChange] = []) throws {
+    /// - parameter freedHere: Whether the messages, once stored, are freed by a later call from this
+    ///   thread rather than by the writer: true when this thread has time to spare (it waits for
+    ///   decoding threads), false when it decodes, the busier of the two.
+    package func enqueue(_ messages: [FlowMessage], digests: [Int64] = [], rejects: [Reject] = [], changes: [ConfigChange] = [],
+                         freedHere: Bool = false) throws {
         precondition(digests.isEmpty || digests.count == messages.count, "one identity per message")
         let rows = messages.reduce(0) { $0 + $1.rows.count } + changes.count
         // No identities worked out here: the thread that enqueues decodes, the busier of the two.
@@ -266,8 +289,8 @@ package final class WritePipeline: @unchecked Sendable {
         }
         if let failure { throw failure }
         if stopping { throw Failure.stopped }
-        pending.append(Submission(messages: messages, digests: store is FlowStore ? digests : [], rejects: rejects, changes: changes,
-                                  rows: rows, continuation: nil))
+        pending.append(Submission(messages: messages, digests: digests, rejects: rejects, changes: changes,
+                                  rows: rows, continuation: nil, freedBySubmitter: freedHere))
         pendingRows += rows
         condition.broadcast()
     }
@@ -281,9 +304,9 @@ package final class WritePipeline: @unchecked Sendable {
         withExtendedLifetime(garbage) {}
     }
 
-    /// The identities of `messages` when this pipeline's store takes them precomputed.
+    /// The identities of `messages`, worked out on the submitter's thread.
     private func identities(of messages: [FlowMessage]) -> [Int64] {
-        store is FlowStore ? messages.map(\.digest) : []
+        messages.map(\.digest)
     }
 
     /// Refuses new work, commits what was accepted, stops the writer and returns the totals.
@@ -313,6 +336,8 @@ package final class WritePipeline: @unchecked Sendable {
                 let sqliteWriter = writer as? FlowWriter
                 sqliteWriter?.deferLongLevels = policy.longLevelsLag
                 sqliteWriter?.coverageBuilds.on = policy.buildsCoverage
+                let checkpointer = try policy.checkpointsAside && policy.durability != .full ? sqliteWriter?.checkpointAside() : nil
+                defer { if let checkpointer { sqliteWriter?.endCheckpointAside(checkpointer) } }
                 // The log's upkeep after a commit waits until its submitters are told.
                 sqliteWriter?.defersUpkeep = true
                 var batchRows = 0
@@ -433,6 +458,8 @@ package final class WritePipeline: @unchecked Sendable {
                                     // The concrete writer: a call through the protocol passes a copy of
                                     // the message (a retain and release of each of its parts).
                                     isNew = try sqliteWriter.add(s.messages[i], digest: s.digests.isEmpty ? s.messages[i].digest : s.digests[i])
+                                } else if !s.digests.isEmpty {
+                                    isNew = try writer.add(s.messages[i], digest: s.digests[i])
                                 } else {
                                     isNew = try writer.add(s.messages[i])
                                 }
@@ -444,12 +471,17 @@ package final class WritePipeline: @unchecked Sendable {
                             }
                             for r in s.rejects { try writer.addReject(r) }
                             batchRows += s.rows
+                            condition.lock()
+                            takenRows -= s.rows
+                            condition.unlock()
                             if let c = s.continuation { waiting.append((c, flags)) }
                             applied += 1
                         }
                         // Work someone waits for is freed by the next submitter (`serve`: its writer is
-                        // the busier thread); enqueued work here (`ingest`: the decoding thread is).
-                        if group.contains(where: { $0.continuation != nil }) {
+                        // the busier thread), and so is work enqueued by a thread that waits for decoding
+                        // threads (a chunked file: freeing it was 8% of the writer); other enqueued work
+                        // here (`ingest` of one decoding thread: that thread is the busier one).
+                        if group.contains(where: \.freedBySubmitter) {
                             condition.lock()
                             spent.append(contentsOf: group)
                             condition.unlock()
@@ -467,6 +499,9 @@ package final class WritePipeline: @unchecked Sendable {
                             }
                         }
                     } catch {
+                        condition.lock()
+                        takenRows = 0
+                        condition.unlock()
                         writer.rollback()
                         let why: Failure = switch (error as? StoreError)?.code {
                         case .diskFull: .diskFull("\(error)")
@@ -530,6 +565,7 @@ package final class WritePipeline: @unchecked Sendable {
         let group = Array(pending[0..<n])
         pending.removeFirst(n)
         pendingRows -= rows
+        takenRows += rows
         // Rows whose senders wait stay counted until their commit.
         committingRows += group.reduce(0) { $0 + ($1.continuation == nil ? 0 : $1.rows) }
         condition.broadcast()
@@ -542,6 +578,7 @@ package final class WritePipeline: @unchecked Sendable {
         pending.removeAll()
         pendingRows = 0
         committingRows = 0
+        takenRows = 0
         failure = error
         stopping = true
         condition.broadcast()

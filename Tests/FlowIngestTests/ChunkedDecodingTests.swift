@@ -2,6 +2,7 @@ import Foundation
 @testable import FlowIngest
 import FlowModel
 import FlowStore
+import Synchronization
 import Testing
 import TestSupport
 
@@ -28,9 +29,11 @@ struct ChunkedDecodingTests {
     }
 
     /// The chunked decoding, and from where one decoder took over (nil: none did).
-    /// `delivered` runs before each chunk's messages are taken.
-    static func chunked(_ path: String, chunkBytes: Int, delivered: () throws -> Void = {}) throws -> (Outcome, resumedAt: Int64?) {
+    /// `delivered` runs before each chunk's messages are taken; `holdsBack` is the decoder's.
+    static func chunked(_ path: String, chunkBytes: Int, delivered: () throws -> Void = {},
+                        holdsBack: (@Sendable () -> Bool)? = nil) throws -> (Outcome, resumedAt: Int64?) {
         let chunked = ChunkedFileDecoder(path: path, source: path, chunkBytes: chunkBytes)
+        chunked.holdsBack = holdsBack
         var out = Outcome()
         let resume = try chunked.run { messages, digests, rows, through in
             try delivered()
@@ -68,6 +71,24 @@ struct ChunkedDecodingTests {
         #expect(resumed == nil)
         #expect(got == (try Self.serial(path)))
         #expect(got.messages.count == 400)
+    }
+
+    /// While the writer is far behind (on two cores) the second decoding thread waits: the first
+    /// decodes every chunk, in order, and what comes out is the same.
+    @Test func heldBackSecondThreadLeavesEveryChunkToTheFirst() throws {
+        let dir = TempDir()
+        let path = try Self.write(Self.lines.joined(separator: "\n") + "\n", dir)
+        final class Asked: Sendable {
+            let times = Mutex(0)
+        }
+        let asked = Asked()
+        let (got, resumed) = try Self.chunked(path, chunkBytes: 2048, holdsBack: {
+            asked.times.withLock { $0 += 1 }
+            return true
+        })
+        #expect(resumed == nil)
+        #expect(got == (try Self.serial(path)))
+        #expect(asked.times.withLock { $0 } > 0, "the second thread asked before taking a chunk")
     }
 
     /// Damage of every kind the decoder reports, placed so that chunk ends fall inside and around it.

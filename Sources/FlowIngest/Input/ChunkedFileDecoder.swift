@@ -39,6 +39,13 @@ final class ChunkedFileDecoder: @unchecked Sendable {
     static let chunksAhead = 6
     static let workers = 2
 
+    /// Whether the decoding threads after the first should wait before their next chunk (nil: never).
+    /// `Ingester` sets it on a machine of two cores, to say that the writer is far behind: its thread
+    /// then shares the cores with one decoding thread, not two. With all three running, each got
+    /// two thirds of a core while the writer, as busy as the two decoders together on a day's
+    /// file, fell behind and worked alone for a third of the run after the decoding ended.
+    var holdsBack: (@Sendable () -> Bool)?
+
     // Everything below is guarded by `condition`.
     private let condition = NSCondition()
     private var work: [(seq: Int, offset: Int64, count: Int, bytes: UnsafeMutableRawBufferPointer)] = []
@@ -78,8 +85,8 @@ final class ChunkedFileDecoder: @unchecked Sendable {
         precondition(file == nil, "ChunkedFileDecoder.run is called once")
         let input = try FileInput(path: path)
         file = input
-        for _ in 0..<Self.workers {
-            let thread = Thread { [self] in decodeChunks() }
+        for index in 0..<Self.workers {
+            let thread = Thread { [self] in decodeChunks(index) }
             thread.name = "tailflow-decoder"
             thread.stackSize = 8 << 20
             condition.lock()
@@ -218,12 +225,19 @@ final class ChunkedFileDecoder: @unchecked Sendable {
     }
 
     /// A decoding thread: takes chunks in order, decodes each with its own cache of node objects.
-    private func decodeChunks() {
+    private func decodeChunks(_ index: Int) {
         let cache = ParseCache()
         condition.lock()
         while true {
             while work.isEmpty, !stopping { condition.wait() }
             if stopping { break }
+            if index > 0, let holdsBack {
+                condition.unlock()
+                let wait = holdsBack()
+                if wait { usleep(500) }
+                condition.lock()
+                if wait || work.isEmpty || stopping { continue }
+            }
             let w = work.removeFirst()
             condition.unlock()
             let decoder = ContainerDecoder(source: source, chunk: w.bytes, count: w.count, offset: w.offset, cache: cache)
