@@ -198,7 +198,7 @@ let package = Package(
         ),
         // Test support: the binary, the shared fixtures, temporary directories, processes run to
         // their end, gzip(1), synthetic input: one copy for the test targets that had each written them.
-        .target(name: "TestSupport", dependencies: ["FlowModel", "FlowStore"], path: "Tests/TestSupport", swiftSettings: settings),
+        .target(name: "TestSupport", dependencies: ["FlowModel", "FlowStore", "StoreDump"], path: "Tests/TestSupport", swiftSettings: settings),
         // A private clickhouse-server per test (own config, data dir and ports), and the answers
         // of both backends compared byte for byte through the real binary (issue 19).
         .testTarget(

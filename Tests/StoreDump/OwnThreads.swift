@@ -14,11 +14,15 @@ public final class OwnThreads: TaskExecutor, @unchecked Sendable {
 
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
+    private var head = 0
 
-    init(threads: Int) {
+    /// - parameter name: the threads' name, numbered from 0.
+    /// - parameter stackSize: bytes, or nil for Foundation's default.
+    public init(threads: Int, name: String = "tailflow-test-server", stackSize: Int? = nil) {
         for i in 0..<threads {
             let thread = Thread { [self] in work() }
-            thread.name = "tailflow-test-server-\(i)"
+            thread.name = "\(name)-\(i)"
+            if let stackSize { thread.stackSize = stackSize }
             thread.start()
         }
     }
@@ -34,8 +38,14 @@ public final class OwnThreads: TaskExecutor, @unchecked Sendable {
     private func work() {
         while true {
             condition.lock()
-            while jobs.isEmpty { condition.wait() }
-            let job = jobs.removeFirst()
+            while head == jobs.count { condition.wait() }
+            let job = jobs[head]
+            head += 1
+            // Taken jobs are dropped in bulk, not one removeFirst (a shift of the rest) per job.
+            if head > 1024, head * 2 > jobs.count {
+                jobs.removeFirst(head)
+                head = 0
+            }
             condition.unlock()
             job.runSynchronously(on: asUnownedTaskExecutor())
         }

@@ -1,7 +1,8 @@
 import Foundation
+package import StoreDump
 package import Testing
 
-/// Runs every test of a suite on threads of its own (``TestThreads``) instead of Swift's
+/// Runs every test of a suite on threads of its own (``OwnThreads/tests``) instead of Swift's
 /// cooperative pool.
 ///
 /// `swift test` runs all suites at once in one process, on the cooperative pool: one thread per
@@ -15,7 +16,7 @@ package struct OnOwnThreads: SuiteTrait, TestTrait, TestScoping {
 
     package func provideScope(for test: Test, testCase: Test.Case?,
                               performing function: @Sendable () async throws -> Void) async throws {
-        try await withTaskExecutorPreference(TestThreads.shared) { try await function() }
+        try await withTaskExecutorPreference(OwnThreads.tests) { try await function() }
     }
 }
 
@@ -24,44 +25,9 @@ extension Trait where Self == OnOwnThreads {
     package static var ownThreads: Self { OnOwnThreads() }
 }
 
-/// A task executor with threads of its own, many more than the machine has cores: a test that
-/// blocks one of them (a synchronous wait) holds back no other test.
-package final class TestThreads: TaskExecutor, @unchecked Sendable {
-    package static let shared = TestThreads(threads: 8)
-
-    private let condition = NSCondition()
-    private var jobs: [UnownedJob] = []
-    private var head = 0
-
-    init(threads: Int) {
-        for i in 0..<threads {
-            let thread = Thread { [self] in work() }
-            thread.name = "tailflow-test-\(i)"
-            thread.stackSize = 16 << 20
-            thread.start()
-        }
-    }
-
-    package func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        condition.lock()
-        jobs.append(job)
-        condition.signal()
-        condition.unlock()
-    }
-
-    private func work() {
-        while true {
-            condition.lock()
-            while head == jobs.count { condition.wait() }
-            let job = jobs[head]
-            head += 1
-            if head > 1024, head * 2 > jobs.count {
-                jobs.removeFirst(head)
-                head = 0
-            }
-            condition.unlock()
-            job.runSynchronously(on: asUnownedTaskExecutor())
-        }
-    }
+extension OwnThreads {
+    /// The threads of ``OnOwnThreads``: more than the machine has cores, so that a test that
+    /// blocks one of them (a synchronous wait) holds back no other test; apart from the servers'
+    /// ``shared`` ones, so that busy tests never stall a server.
+    package static let tests = OwnThreads(threads: 8, name: "tailflow-test", stackSize: 16 << 20)
 }
