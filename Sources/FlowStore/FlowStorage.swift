@@ -237,8 +237,10 @@ public protocol StoreWriter: AnyObject {
     /// Stores a message unless an identical one is stored already; returns whether it was new.
     @discardableResult
     func add(_ message: FlowMessage) throws -> Bool
-    /// ``add(_:)`` with the message's ``FlowMessage/digest`` worked out already (by the write
-    /// pipeline's submitter, whose thread is the less busy one).
+    /// ``add(_:)`` with the message's identity given: its ``FlowMessage/digest`` worked out
+    /// already (by the write pipeline's submitter, whose thread is the less busy one), or a
+    /// source store's (a migration keeps it). Every writer stores the message under `digest`
+    /// (no default: one that worked it out again would lose a migrated message's identity).
     @discardableResult
     func add(_ message: FlowMessage, digest: Int64) throws -> Bool
     /// Records input that could not be stored; the same reject recorded again is stored once.
@@ -265,10 +267,6 @@ public protocol StoreWriter: AnyObject {
 }
 
 extension StoreWriter {
-    /// A writer that does not take the digest given works it out again.
-    @discardableResult
-    public func add(_ message: FlowMessage, digest: Int64) throws -> Bool { try add(message) }
-
     public func pruneStep(_ policy: RetentionPolicy, now: Nanoseconds, budget: Duration) throws -> Bool { false }
 }
 

@@ -277,11 +277,15 @@ public final class MemoryStore: FlowStorage, @unchecked Sendable {
         }
 
         func add(_ message: FlowMessage) throws -> Bool {
+            try add(message, digest: message.digest)
+        }
+
+        func add(_ message: FlowMessage, digest: Int64) throws -> Bool {
             precondition(batch != nil, "add(_:) outside a batch")
             var s = batch!
             defer { batch = s }
             let reporter = s.node(message.nodeID)
-            let key = MessageKey(start: message.start, reporter: s.nodes[reporter].id, digest: message.digest)
+            let key = MessageKey(start: message.start, reporter: s.nodes[reporter].id, digest: digest)
             // `logged` kept to the millisecond, as the SQLite store keeps it.
             let logged = message.logged.map { message.end + Timestamp.floorDivMod($0 &- message.end, 1_000_000).0 * 1_000_000 }
             if let stored = s.messages[key] {
@@ -296,7 +300,7 @@ public final class MemoryStore: FlowStorage, @unchecked Sendable {
                           txPackets: r.txPackets, txBytes: r.txBytes, rxPackets: r.rxPackets, rxBytes: r.rxBytes)
             }
             s.messages[key] = Message(header: MessageHeader(start: message.start, end: message.end, reporter: key.reporter,
-                                                            digest: message.digest, logged: logged), rows: rows)
+                                                            digest: digest, logged: logged), rows: rows)
             s.nodes[reporter].isReporter = true
             s.seen(reporter, message.start)
             if let src = message.srcNode {
