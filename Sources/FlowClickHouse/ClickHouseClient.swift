@@ -141,29 +141,8 @@ public final class ClickHouseClient: Sendable {
     public func run(_ sql: String, data: [UInt8]? = nil, inDatabase: Bool = true, settings: [String: String] = [:],
                     retries: Bool = true, external: [ExternalTable] = []) throws -> [UInt8] {
         precondition(external.isEmpty || data == nil, "external tables with an insert's data")
-        var params: [(String, String)] = []
-        if inDatabase { params.append(("database", url.database)) }
-        // Long IN lists and a batch's identity checks fit; 64-bit integers as JSON numbers.
-        params.append(("max_query_size", "104857600"))
-        params.append(("output_format_json_quote_64bit_integers", "0"))
-        if url.cluster != nil {
-            // A cluster: an insert returns once every shard holds its part (a retry then knows
-            // what landed), and a subquery over a Distributed table inside a distributed query
-            // reads the whole cluster once (GLOBAL), not each shard its own part.
-            params.append(("insert_distributed_sync", "1"))
-            params.append(("distributed_product_mode", "global"))
-        }
-        for (k, v) in settings.sorted(by: { $0.key < $1.key }) { params.append((k, v)) }
-        if data != nil { params.append(("query", sql)) }
-        for table in external {
-            params.append(("\(table.name)_structure", table.structure))
-            params.append(("\(table.name)_format", "TabSeparated"))
-        }
-        let query = params.map { "\($0.0)=\(Self.escape($0.1))" }.joined(separator: "&")
-        let target = "http://\(url.server)/?\(query)"
-        var headers = HTTPHeaders()
-        let credentials = "\(url.user):\(password ?? "")"
-        headers.add(name: "Authorization", value: "Basic " + Data(credentials.utf8).base64EncodedString())
+        let target = target(sql, inDatabase: inDatabase, settings: settings, inURL: data != nil, external: external)
+        var headers = authorization()
         var body: [UInt8] = data ?? Array(sql.utf8)
         if !external.isEmpty {
             // The statement as the form's `query` field, each table as a file of its name.
@@ -186,13 +165,70 @@ public final class ClickHouseClient: Sendable {
         }
         while true {
             do {
-                let answer = try once(target, headers: headers, body: body, sql: sql)
+                let answer = try once(target, headers: headers, body: .bytes(body), sent: body.count, sql: sql)
                 budget.reached()
                 return answer
             } catch let e as ClickHouseError where retries && e.kind == .connection {
                 try backOff(after: e)
             }
         }
+    }
+
+    /// An insert of `rows` (in the format `sql` names), sent as they are: the writer's flow rows,
+    /// encoded into a buffer it keeps from one insert to the next (a fresh 60 MB body per insert
+    /// cost its thread the page faults, and `[UInt8]` was copied again into NIO's buffers). Gzipped
+    /// like ``run(_:data:inDatabase:settings:retries:external:)``'s when ``gzip`` says so.
+    ///
+    /// - parameter retries: as for ``run(_:data:inDatabase:settings:retries:external:)``.
+    func insert(_ sql: String, rows: ByteBuffer, retries: Bool) throws {
+        if gzip, rows.readableBytes >= GzipBody.threshold {
+            try run(sql, data: Array(rows.readableBytesView), retries: retries)
+            return
+        }
+        let target = target(sql, inDatabase: true, settings: [:], inURL: true, external: [])
+        let headers = authorization()
+        while true {
+            do {
+                _ = try once(target, headers: headers, body: .byteBuffer(rows), sent: rows.readableBytes, sql: sql)
+                budget.reached()
+                return
+            } catch let e as ClickHouseError where retries && e.kind == .connection {
+                try backOff(after: e)
+            }
+        }
+    }
+
+    /// The URL of a statement: the store's database (unless `inDatabase` is false), the settings,
+    /// and the statement itself when `inURL` (an insert's, whose body is its rows).
+    private func target(_ sql: String, inDatabase: Bool, settings: [String: String], inURL: Bool,
+                        external: [ExternalTable]) -> String {
+        var params: [(String, String)] = []
+        if inDatabase { params.append(("database", url.database)) }
+        // Long IN lists and a batch's identity checks fit; 64-bit integers as JSON numbers.
+        params.append(("max_query_size", "104857600"))
+        params.append(("output_format_json_quote_64bit_integers", "0"))
+        if url.cluster != nil {
+            // A cluster: an insert returns once every shard holds its part (a retry then knows
+            // what landed), and a subquery over a Distributed table inside a distributed query
+            // reads the whole cluster once (GLOBAL), not each shard its own part.
+            params.append(("insert_distributed_sync", "1"))
+            params.append(("distributed_product_mode", "global"))
+        }
+        for (k, v) in settings.sorted(by: { $0.key < $1.key }) { params.append((k, v)) }
+        if inURL { params.append(("query", sql)) }
+        for table in external {
+            params.append(("\(table.name)_structure", table.structure))
+            params.append(("\(table.name)_format", "TabSeparated"))
+        }
+        let query = params.map { "\($0.0)=\(Self.escape($0.1))" }.joined(separator: "&")
+        return "http://\(url.server)/?\(query)"
+    }
+
+    private func authorization() -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        let credentials = "\(url.user):\(password ?? "")"
+        headers.add(name: "Authorization", value: "Basic " + Data(credentials.utf8).base64EncodedString())
+        return headers
     }
 
     /// A table sent with a statement (``run(_:data:inDatabase:settings:retries:external:)``).
@@ -233,17 +269,17 @@ public final class ClickHouseClient: Sendable {
         return TabSeparated.parse(out)
     }
 
-    private func once(_ target: String, headers: HTTPHeaders, body: [UInt8], sql: String) throws -> [UInt8] {
+    private func once(_ target: String, headers: HTTPHeaders, body: HTTPClient.Body, sent: Int, sql: String) throws -> [UInt8] {
         let response: HTTPClient.Response
         let started = Self.trace ? DispatchTime.now().uptimeNanoseconds : 0
         do {
-            let request = try HTTPClient.Request(url: target, method: .POST, headers: headers, body: .bytes(body))
+            let request = try HTTPClient.Request(url: target, method: .POST, headers: headers, body: body)
             response = try http.execute(request: request, deadline: .now() + .seconds(900)).wait()
         } catch {
             throw ClickHouseError(.connection, server: url.server, "cannot reach the server: \(Self.describe(error))")
         }
         let bytes = response.body.map { Array($0.readableBytesView) } ?? []
-        if Self.trace { Self.traceRequest(sql, started: started, sent: body.count, received: bytes.count) }
+        if Self.trace { Self.traceRequest(sql, started: started, sent: sent, received: bytes.count) }
         guard response.status.code == 200 else {
             var message = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             if message.isEmpty { message = "HTTP \(response.status.code)" }
