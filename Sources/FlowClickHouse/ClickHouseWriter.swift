@@ -1,6 +1,7 @@
 import FlowModel
 import FlowStore
 import Foundation
+import NIOCore
 
 /// The ClickHouse store's writer: a batch is held in memory and written at ``commit()``.
 ///
@@ -21,9 +22,11 @@ final class ClickHouseWriter: StoreWriter {
     private(set) var isInBatch = false
     private(set) var stats = WriteStats()
 
-    /// The batch, in the order it was given (node facts follow the order of reports).
+    /// The batch, in the order it was given (node facts follow the order of reports): a message
+    /// as its index in ``messages`` (each copy of a message retains each of its parts, and the
+    /// commit went through half a dozen copies of a batch's messages).
     enum Item {
-        case message(FlowMessage, digest: Int64)
+        case message(Int)
         case node(NodeInfo, at: Nanoseconds)
     }
 
@@ -31,10 +34,22 @@ final class ClickHouseWriter: StoreWriter {
         var start: Int64
         var reporter: String
         var digest: Int64
+
+        /// The window and digest only (equality still compares the reporter): hashing the
+        /// reporter's text for every message was a tenth of the writer's `add`.
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(start)
+            hasher.combine(digest)
+        }
     }
 
     var items: [Item] = []
+    /// The batch's messages (each once) and their identities' digests.
+    var messages: [FlowMessage] = []
+    var digests: [Int64] = []
     var identities: Set<Identity> = []
+    /// The flow rows' insert body, kept from one insert to the next (its pages stay mapped).
+    var body = ByteBuffer()
     var rejects: [Reject] = []
     /// What the store knows of each node (loaded at the first batch; one writer at a time).
     var known: [String: NodeState]?
@@ -69,7 +84,9 @@ final class ClickHouseWriter: StoreWriter {
             stats.duplicates += 1
             return false
         }
-        items.append(.message(message, digest: digest))
+        items.append(.message(messages.count))
+        messages.append(message)
+        digests.append(digest)
         // Whether it is new in the store is known at commit (the stats say it then).
         return true
     }
@@ -104,6 +121,8 @@ final class ClickHouseWriter: StoreWriter {
 
     func rollback() {
         items.removeAll()
+        messages.removeAll()
+        digests.removeAll()
         identities.removeAll()
         rejects.removeAll()
         changes.removeAll()
@@ -116,8 +135,10 @@ final class ClickHouseWriter: StoreWriter {
 
     func commit() throws {
         precondition(isInBatch, "commit() outside a batch")
-        let present = try storedIdentities(of: items)
-        var messages: [(FlowMessage, Int64)] = []
+        let present = try storedIdentities(of: messages.indices)
+        // The new messages, by index.
+        var new: [Int] = []
+        new.reserveCapacity(messages.count)
         var nodes = try knownNodes()
         var ids = try knownNodeIDs()
         var largest = ids.values.max() ?? 0
@@ -135,23 +156,24 @@ final class ClickHouseWriter: StoreWriter {
         }
         for item in items {
             switch item {
-            case .message(let m, let digest):
-                if !present.isEmpty, present.contains(Identity(start: m.start, reporter: m.nodeID, digest: digest)) {
+            case .message(let i):
+                let start = messages[i].start
+                if !present.isEmpty, present.contains(Identity(start: start, reporter: messages[i].nodeID, digest: digests[i])) {
                     stats.duplicates += 1
                     continue
                 }
-                messages.append((m, digest))
-                let reporter = state(m.nodeID)
-                reporter.seen(m.start)
-                if let src = m.srcNode {
+                new.append(i)
+                let reporter = state(messages[i].nodeID)
+                reporter.seen(start)
+                if let src = messages[i].srcNode {
                     let n = state(src.nodeID)
-                    n.learn(src, at: m.start)
-                    n.seen(m.start)
+                    n.learn(src, at: start)
+                    n.seen(start)
                 }
-                for dst in m.dstNodes {
+                for dst in messages[i].dstNodes {
                     let n = state(dst.nodeID)
-                    n.learn(dst, at: m.start)
-                    n.seen(m.start)
+                    n.learn(dst, at: start)
+                    n.seen(start)
                 }
             case .node(let info, let t):
                 state(info.nodeID).learn(info, at: t)
@@ -161,27 +183,26 @@ final class ClickHouseWriter: StoreWriter {
         try writeNodeIDs(newIDs)
         nodeIDs = ids
         try writeNodes(nodes)
-        try writeRows(messages)
+        try writeRows(new)
         if !present.isEmpty {
             // The batch met messages already stored: perhaps an ingest repeated after a server died
             // between an insert's raw rows and its rollups. Make this time's rollups match its rows.
-            let starts = items.compactMap { item -> Int64? in
-                if case .message(let m, _) = item { return m.start } else { return nil }
-            }
-            if let lo = starts.min(), let hi = starts.max() {
+            if let lo = messages.lazy.map(\.start).min(), let hi = messages.lazy.map(\.start).max() {
                 try ClickHouseRollups.reconcile(client, from: lo, through: hi)
             }
         }
         try writeRejects()
         try writeChanges()
         try writeRegions()
-        stats.messages += messages.count
-        stats.rows += messages.reduce(0) { $0 + $1.0.rows.count }
+        stats.messages += new.count
+        stats.rows += new.reduce(0) { $0 + messages[$1].rows.count }
         // The batch is freed on another thread: this one is the ingest's busiest (the next batch
         // waits for it), and freeing half a million rows' messages cost it a tenth of a second.
-        let spent = items
+        let spent = (items, messages)
         items = []
+        messages = []
         DispatchQueue.global(qos: .utility).async { withExtendedLifetime(spent) {} }
+        digests.removeAll(keepingCapacity: true)
         identities.removeAll()
         rejects.removeAll()
         changes.removeAll()
@@ -201,14 +222,14 @@ final class ClickHouseWriter: StoreWriter {
         return ids
     }
 
-    /// The identities among `items`' messages that the store holds.
+    /// The identities among the batch's messages `indices` that the store holds.
     ///
     /// - parameter retries: `false` inside ``insert(_:)``'s own retry loop (its budget counts this read).
-    func storedIdentities(of items: [Item], retries: Bool = true) throws -> Set<Identity> {
+    func storedIdentities<C: Collection<Int>>(of indices: C, retries: Bool = true) throws -> Set<Identity> {
         var lo = Int64.max, hi = Int64.min
-        for case .message(let m, _) in items {
-            lo = min(lo, m.start)
-            hi = max(hi, m.start)
+        for i in indices {
+            lo = min(lo, messages[i].start)
+            hi = max(hi, messages[i].start)
         }
         guard lo <= hi else { return [] }
         var present: Set<Identity> = []
@@ -278,33 +299,35 @@ final class ClickHouseWriter: StoreWriter {
     /// The most rows in one insert: below ClickHouse's max_insert_block_size (1,048,576), so each insert is one block.
     static let rowsPerInsert = 1_000_000
 
-    /// Inserts the messages' raw rows (marked `summed`, so that schema 005's views skip them), then
-    /// their rollups and sightings (``BatchRollups``).
+    /// Inserts the raw rows of the batch's messages `new` (indices into ``messages``; marked
+    /// `summed`, so that schema 005's views skip them), then their rollups and sightings (``BatchRollups``).
     ///
     /// The raw rows go first: should tailflow or the server die before the sums landed, running
     /// the ingest again meets these messages stored, and the writer's reconciliation then adds
     /// what the rollups lack (``commit()``). Rows go sorted in each table's order (the server
     /// then does not sort them; a shuffled block cost it three times as much).
-    func writeRows(_ messages: [(FlowMessage, Int64)]) throws {
-        let messages = messages.sorted { a, b in
-            if a.0.start != b.0.start { return a.0.start < b.0.start }
-            if a.0.nodeID != b.0.nodeID { return a.0.nodeID.utf8.lexicographicallyPrecedes(b.0.nodeID.utf8) }
-            return a.1 < b.1
+    func writeRows(_ new: [Int]) throws {
+        let order = new.sorted { a, b in
+            if messages[a].start != messages[b].start { return messages[a].start < messages[b].start }
+            if messages[a].nodeID != messages[b].nodeID {
+                return messages[a].nodeID.utf8.lexicographicallyPrecedes(messages[b].nodeID.utf8)
+            }
+            return digests[a] < digests[b]
         }
         // The sums are worked out on a thread of their own while the server stores the raw rows.
-        let sums = Summing(messages)
+        let sums = Summing(messages, digests, order)
         defer { sums.wait() }
         var start = 0
-        while start < messages.count {
+        while start < order.count {
             var end = start, rows = 0
-            while end < messages.count, end == start || rows + max(1, messages[end].0.rows.count) <= Self.rowsPerInsert {
-                rows += max(1, messages[end].0.rows.count)
+            while end < order.count, end == start || rows + max(1, messages[order[end]].rows.count) <= Self.rowsPerInsert {
+                rows += max(1, messages[order[end]].rows.count)
                 end += 1
             }
-            try insert(Array(messages[start..<end]))
+            try insert(order[start..<end])
             start = end
         }
-        guard let lo = messages.first?.0.start, let hi = messages.last?.0.start else { return }
+        guard let lo = order.first.map({ messages[$0].start }), let hi = order.last.map({ messages[$0].start }) else { return }
         try writeRollups(sums.wait(), from: lo, through: hi)
     }
 
@@ -314,9 +337,10 @@ final class ClickHouseWriter: StoreWriter {
         private let done = DispatchSemaphore(value: 0)
         private var waited = false
 
-        init(_ messages: [(FlowMessage, Int64)]) {
+        /// The sums of `messages[order]` (the list of them made on that thread too).
+        init(_ messages: [FlowMessage], _ digests: [Int64], _ order: [Int]) {
             let thread = Thread { [self] in
-                tables = BatchRollups(messages).tables()
+                tables = BatchRollups(order.map { (messages[$0], digests[$0]) }).tables()
                 done.signal()
             }
             thread.stackSize = 8 << 20
@@ -352,24 +376,32 @@ final class ClickHouseWriter: StoreWriter {
         }
     }
 
-    /// Inserts one block; after a connection error, inserts what did not land.
+    /// Inserts one block, the batch's messages `order` (indices into ``messages``); after a
+    /// connection error, inserts what did not land.
     ///
     /// The client's one budget of retries bounds the insert and the reads of what landed together:
     /// nested budgets kept an ingest against a server that stays down retrying for minutes (up to
     /// attempts² connection attempts, each up to the connect timeout).
-    func insert(_ messages: [(FlowMessage, Int64)]) throws {
-        var pending = messages
+    func insert(_ order: ArraySlice<Int>) throws {
+        var pending = order
         while !pending.isEmpty {
             do {
-                try client.run(Self.insertRows, data: Self.json ? Self.encodeJSON(pending) : Self.encode(pending), retries: false)
+                if Self.json {
+                    try client.run(Self.insertRows, data: Self.encodeJSON(pending.map { (messages[$0], digests[$0]) }), retries: false)
+                } else {
+                    Self.encode(messages, digests, pending, into: &body)
+                    try client.insert(Self.insertRows, rows: body, retries: false)
+                }
                 break
             } catch let e as ClickHouseError where e.kind == .connection {
                 try client.backOff(after: e)
                 // Whatever landed stays; the rest goes again.
                 while true {
                     do {
-                        let present = try storedIdentities(of: pending.map { .message($0.0, digest: $0.1) }, retries: false)
-                        pending.removeAll { present.contains(Identity(start: $0.0.start, reporter: $0.0.nodeID, digest: $0.1)) }
+                        let present = try storedIdentities(of: pending, retries: false)
+                        pending = ArraySlice(pending.filter {
+                            !present.contains(Identity(start: messages[$0].start, reporter: messages[$0].nodeID, digest: digests[$0]))
+                        })
                         break
                     } catch let e as ClickHouseError where e.kind == .connection {
                         try client.backOff(after: e)
@@ -379,64 +411,123 @@ final class ClickHouseWriter: StoreWriter {
         }
     }
 
-    static func encode(_ messages: [(FlowMessage, Int64)]) -> [UInt8] {
-        var out = RowBinary()
-        out.bytes.reserveCapacity(messages.reduce(0) { $0 + max(1, $1.0.rows.count) } * 110)
-        // Each address's text once per insert (a few hundred distinct ones; formatting one, IPv6
-        // especially, cost more than the rest of its row), and each message's header once.
-        var texts: [IPAddress: [UInt8]] = [:]
-        func address(_ a: IPAddress?) {
-            guard let a else { return out.u8(0) }
-            if let t = texts[a] { return out.bytes.append(contentsOf: t) }
-            var text = RowBinary()
-            text.string(a.description)
-            texts[a] = text.bytes
-            out.bytes.append(contentsOf: text.bytes)
+    /// The flow rows of `messages[order]` as RowBinary, written into `out` (cleared first: its
+    /// storage serves one insert after another).
+    ///
+    /// Straight into the buffer's memory, room made per message for its rows at their longest;
+    /// each address's text once per insert (a few hundred distinct ones; formatting one, IPv6
+    /// especially, cost more than the rest of its row, and a row's address is most often the
+    /// previous row's), each message's header once and copied for its other rows.
+    static func encode<C: Collection<Int>>(_ messages: [FlowMessage], _ digests: [Int64], _ order: C, into out: inout ByteBuffer) {
+        out.clear()
+        var rows = 0
+        for i in order { rows += max(1, messages[i].rows.count) }
+        out.reserveCapacity(rows * 112)
+        // Each address's RowBinary text (length byte and text), one after another, by its offset << 8 | its size.
+        var texts: [UInt8] = []
+        var spans: [IPAddress: Int] = [:]
+        func span(_ a: IPAddress) -> Int {
+            if let s = spans[a] { return s }
+            let t = a.description.utf8
+            precondition(t.count < 128 && t.count + 1 <= maxAddressBytes, "an address's text longer than the room made for it")
+            let s = texts.count << 8 | (t.count + 1)
+            texts.append(UInt8(t.count))
+            texts.append(contentsOf: t)
+            spans[a] = s
+            return s
         }
+        // Per row of a message: its source's and destination's spans (-1: no address).
+        var rowSpans: [(src: Int, dst: Int)] = []
+        var lastSrc: (IPAddress, Int)?, lastDst: (IPAddress, Int)?
         var head = RowBinary()
-        for (m, digest) in messages {
+        for i in order {
+            // The parts used, not a copy of the message (a retain of each of its parts).
+            let rows = messages[i].rows, end = messages[i].end
             // Milliseconds after the window's end, rounded down (as SQLite's store keeps it).
-            let logged = m.logged.map { Timestamp.floorDivMod($0 &- m.end, 1_000_000).0 }
+            let logged = messages[i].logged.map { Timestamp.floorDivMod($0 &- end, 1_000_000).0 }
+            rowSpans.removeAll(keepingCapacity: true)
+            for r in rows {
+                var s = -1, d = -1
+                if let a = r.src {
+                    if let l = lastSrc, l.0 == a { s = l.1 } else { s = span(a); lastSrc = (a, s) }
+                }
+                if let a = r.dst {
+                    if let l = lastDst, l.0 == a { d = l.1 } else { d = span(a); lastDst = (a, d) }
+                }
+                rowSpans.append((s, d))
+            }
             head.bytes.removeAll(keepingCapacity: true)
-            head.i64(m.start)
-            head.i64(m.end)
-            head.string(m.nodeID)
-            head.i64(digest)
-            func header(_ row: UInt32) {
-                out.bytes.append(contentsOf: head.bytes)
-                out.u32(row)
-            }
-            if m.rows.isEmpty {
-                header(0)
-                out.u8(255)
-                out.u8(0)
-                out.string("")
-                out.u16(0)
-                out.string("")
-                out.u16(0)
-                for _ in 0..<4 { out.u64(0) }
-                out.nullableI64(logged)
-                out.u8(1)  // summed: by this writer, not by schema 005's views
-                continue
-            }
-            for (i, r) in m.rows.enumerated() {
-                header(UInt32(i))
-                out.u8(r.kind.rawValue)
-                out.u8(r.proto)
-                address(r.src)
-                out.u16(r.srcPort)
-                address(r.dst)
-                out.u16(r.dstPort)
-                out.u64(UInt64(r.txPackets))
-                out.u64(UInt64(r.txBytes))
-                out.u64(UInt64(r.rxPackets))
-                out.u64(UInt64(r.rxBytes))
-                out.nullableI64(logged)
-                out.u8(1)
+            head.i64(messages[i].start)
+            head.i64(end)
+            head.string(messages[i].nodeID)
+            head.i64(digests[i])
+            let room = max(1, rows.count) * (head.bytes.count + fixedRowBytes + 2 * maxAddressBytes)
+            _ = texts.withUnsafeBytes { texts in
+                head.bytes.withUnsafeBytes { head in
+                    out.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { buffer in
+                        let p = buffer.baseAddress!
+                        var o = 0
+                        @inline(__always) func u8(_ v: UInt8) { p.storeBytes(of: v, toByteOffset: o, as: UInt8.self); o += 1 }
+                        @inline(__always) func u16(_ v: UInt16) { p.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt16.self); o += 2 }
+                        @inline(__always) func u32(_ v: UInt32) { p.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt32.self); o += 4 }
+                        @inline(__always) func u64(_ v: UInt64) { p.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt64.self); o += 8 }
+                        @inline(__always) func address(_ s: Int) {
+                            if s < 0 { return u8(0) }
+                            let n = s & 0xff
+                            (p + o).copyMemory(from: texts.baseAddress! + (s >> 8), byteCount: n)
+                            o += n
+                        }
+                        @inline(__always) func header(_ row: UInt32) {
+                            (p + o).copyMemory(from: head.baseAddress!, byteCount: head.count)
+                            o += head.count
+                            u32(row)
+                        }
+                        @inline(__always) func tail() {
+                            if let logged {
+                                u8(0)
+                                u64(UInt64(bitPattern: logged))
+                            } else {
+                                u8(1)
+                            }
+                            u8(1)  // summed: by this writer, not by schema 005's views
+                        }
+                        if rows.isEmpty {
+                            header(0)
+                            u8(255)
+                            u8(0)
+                            u8(0)  // src ""
+                            u16(0)
+                            u8(0)  // dst ""
+                            u16(0)
+                            for _ in 0..<4 { u64(0) }
+                            tail()
+                            return o
+                        }
+                        for (n, r) in rows.enumerated() {
+                            header(UInt32(n))
+                            u8(r.kind.rawValue)
+                            u8(r.proto)
+                            address(rowSpans[n].src)
+                            u16(r.srcPort)
+                            address(rowSpans[n].dst)
+                            u16(r.dstPort)
+                            u64(UInt64(r.txPackets))
+                            u64(UInt64(r.txBytes))
+                            u64(UInt64(r.rxPackets))
+                            u64(UInt64(r.rxBytes))
+                            tail()
+                        }
+                        return o
+                    }
+                }
             }
         }
-        return out.bytes
     }
+
+    /// A row's bytes besides its header and addresses: row, kind, proto, ports, counters, logged_ms, summed.
+    static let fixedRowBytes = 4 + 1 + 1 + 2 + 2 + 32 + 9 + 1
+    /// The room made for an address's text: its length byte and at most 45 characters (IPv4-mapped IPv6).
+    static let maxAddressBytes = 47
 
     /// The rows as JSONEachRow (the format RowBinary was measured against).
     static func encodeJSON(_ messages: [(FlowMessage, Int64)]) -> [UInt8] {
