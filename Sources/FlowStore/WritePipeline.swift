@@ -182,6 +182,10 @@ package final class WritePipeline: @unchecked Sendable {
     private var committingRows = 0
     /// Rows the writer took and has not added yet (it takes up to a commit's worth at once).
     private var takenRows = 0
+    /// Threads waiting for the writer to add what it took (``waitWhileBehind(by:timeout:)``): the
+    /// writer wakes them after each submission it adds, only when there are any (a few hundred
+    /// wake-ups for a day's file).
+    private var waiters = 0
     private var stopping = false
     /// The store's failure: every later submission fails with it.
     private var failure: (any Error)?
@@ -216,6 +220,27 @@ package final class WritePipeline: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return pendingRows + takenRows
+    }
+
+    /// Waits, at most `timeout`, while ``backlogRows`` is more than `rows`, and returns whether it
+    /// still is. The writer wakes the waiter each time it adds a submission, and so does
+    /// ``wakeWaiters()``: the caller looks again whether it should wait on (a chunked file's second
+    /// decoding thread waits here on two cores, see `Ingester`).
+    package func waitWhileBehind(by rows: Int, timeout: Duration) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard pendingRows + takenRows > rows, !stopping else { return false }
+        waiters += 1
+        _ = condition.wait(until: Date().addingTimeInterval(timeout.seconds))
+        waiters -= 1
+        return pendingRows + takenRows > rows && !stopping
+    }
+
+    /// Wakes the threads in ``waitWhileBehind(by:timeout:)`` (a decoder that stops).
+    package func wakeWaiters() {
+        condition.lock()
+        condition.broadcast()
+        condition.unlock()
     }
 
     /// Whether more than 80% of ``WritePolicy/maxPendingRows`` wait: what health checks report as unhealthy.
@@ -473,6 +498,7 @@ package final class WritePipeline: @unchecked Sendable {
                             batchRows += s.rows
                             condition.lock()
                             takenRows -= s.rows
+                            if waiters > 0 { condition.broadcast() }
                             condition.unlock()
                             if let c = s.continuation { waiting.append((c, flags)) }
                             applied += 1
