@@ -182,9 +182,9 @@ package final class WritePipeline: @unchecked Sendable {
     private var committingRows = 0
     /// Rows the writer took and has not added yet (it takes up to a commit's worth at once).
     private var takenRows = 0
-    /// Threads waiting for the writer to add what it took (``waitWhileBehind(by:timeout:)``): the
-    /// writer wakes them after each submission it adds, only when there are any (a few hundred
-    /// wake-ups for a day's file).
+    /// Threads waiting for the writer to add what it took (``enqueue(_:digests:rejects:changes:freedHere:)``,
+    /// ``waitWhileBehind(by:timeout:)``): the writer wakes them after each submission it adds, only
+    /// when there are any (a few hundred wake-ups for a day's file).
     private var waiters = 0
     private var stopping = false
     /// The store's failure: every later submission fails with it.
@@ -309,8 +309,12 @@ package final class WritePipeline: @unchecked Sendable {
         releaseSpent()
         condition.lock()
         defer { condition.unlock() }
-        while failure == nil, !stopping, pendingRows > 0, pendingRows + rows > policy.maxPendingRows {
+        // What the writer took and has not added counts too: it takes up to a commit's worth at
+        // once, and counting only the queue let 1.5 times the bound be held while it was behind.
+        while failure == nil, !stopping, pendingRows + takenRows > 0, pendingRows + takenRows + rows > policy.maxPendingRows {
+            waiters += 1
             condition.wait()
+            waiters -= 1
         }
         if let failure { throw failure }
         if stopping { throw Failure.stopped }
