@@ -460,7 +460,7 @@ package final class WritePipeline: @unchecked Sendable {
                         : policy.retention == nil ? nil : nextPrune
                     if !writer.isInBatch, let fold = nextIdleFold { deadline = min(deadline ?? fold, fold) }
                     if !writer.isInBatch, let summary = nextSummary { deadline = min(deadline ?? summary, summary) }
-                    guard let group = take(until: deadline) else { break }
+                    guard var group = take(until: deadline) else { break }
                     let tracedTake = Trace.isOn ? Trace.now() : 0
                     let tracedCPU = Trace.isOn ? Trace.cpu() : 0
                     if group.isEmpty {  // the batch's time is up, or a prune is due
@@ -471,6 +471,7 @@ package final class WritePipeline: @unchecked Sendable {
                         continue
                     }
                     var applied = 0
+                    let enqueued = group.contains(where: { $0.continuation == nil })
                     waitingRows += group.reduce(0) { $0 + ($1.continuation == nil ? 0 : $1.rows) }
                     do {
                         if !writer.isInBatch {
@@ -511,10 +512,15 @@ package final class WritePipeline: @unchecked Sendable {
                         // the busier thread), and so is work enqueued by a thread that waits for decoding
                         // threads (a chunked file: freeing it was 8% of the writer); other enqueued work
                         // here (`ingest` of one decoding thread: that thread is the busier one).
+                        // The writer lets go of them before the commit: held to its end, the submitter
+                        // had often freed `spent` before, and the writer freed the messages after all.
+                        let tracedOldest = Trace.isOn ? group.map(\.queuedAt).min() ?? 0 : 0
+                        let groupRows = Trace.isOn ? group.reduce(0) { $0 + $1.rows } : 0, groupCount = group.count
                         if group.contains(where: \.freedBySubmitter) {
                             condition.lock()
                             spent.append(contentsOf: group)
                             condition.unlock()
+                            group = []
                         }
                         // Nobody waits for commits of enqueued work: they batch by size and time.
                         if !waiting.isEmpty || batchRows >= policy.rowsPerCommit
@@ -522,10 +528,10 @@ package final class WritePipeline: @unchecked Sendable {
                             let tracedAdded = Trace.isOn ? Trace.now() : 0
                             try commit()
                             if Trace.isOn {
-                                let oldest = group.map(\.queuedAt).min() ?? 0
+                                let oldest = tracedOldest
                                 let p = sqliteWriter?.phases ?? [:]
                                 let phases = p.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
-                                Trace.record("{\"k\":\"c\",\"oldest\":\(oldest),\"take\":\(tracedTake),\"added\":\(tracedAdded),\"done\":\(tracedAcked),\"upkept\":\(Trace.now()),\"cpu\":\(Trace.cpu() - tracedCPU),\"subs\":\(group.count),\"rows\":\(group.reduce(0) { $0 + $1.rows }),\"pending\":\(stats.pendingRows)\(phases.isEmpty ? "" : ","+phases)}")
+                                Trace.record("{\"k\":\"c\",\"oldest\":\(oldest),\"take\":\(tracedTake),\"added\":\(tracedAdded),\"done\":\(tracedAcked),\"upkept\":\(Trace.now()),\"cpu\":\(Trace.cpu() - tracedCPU),\"subs\":\(groupCount),\"rows\":\(groupRows),\"pending\":\(stats.pendingRows)\(phases.isEmpty ? "" : ","+phases)}")
                             }
                         }
                     } catch {
@@ -541,7 +547,7 @@ package final class WritePipeline: @unchecked Sendable {
                         // Everything of the batch was rolled back: tell every waiting submitter.
                         for (c, _) in waiting { c.resume(throwing: why) }
                         waiting.removeAll()
-                        for s in group[applied...] { s.continuation?.resume(throwing: why) }
+                        for s in group.dropFirst(applied) { s.continuation?.resume(throwing: why) }
                         condition.lock()
                         committingRows -= waitingRows
                         condition.unlock()
@@ -550,7 +556,7 @@ package final class WritePipeline: @unchecked Sendable {
                         before = writer.stats
                         // A submitter that waits is told and may retry; enqueued work has nobody
                         // to tell but `finish()`, so the pipeline stops.
-                        if group.contains(where: { $0.continuation == nil }) { throw error }
+                        if enqueued { throw error }
                     }
                 }
                 // The summaries still being built go with the last commit (or one of their own).
