@@ -43,11 +43,6 @@ public struct WritePolicy: Sendable, Equatable {
     /// and the rest at the last commit (`ingest`, `pull`: the refresh after the input then has
     /// only the hours that held messages before, or were met again after being written).
     public var buildsCoverage = false
-    /// Whether a connection of its own copies the write-ahead log into the database on another
-    /// thread (``Checkpointer``) instead of the writer at each commit that leaves it past 8 MB
-    /// (`ingest`, `pull`: the writer is the busier thread there, and those checkpoints were a tenth
-    /// of it on a day's file). A ``Durability/full`` writer has one anyway.
-    public var checkpointsAside = false
 
     public init(rowsPerCommit: Int, secondsPerCommit: Double, durability: Durability, maxPendingRows: Int) {
         self.rowsPerCommit = rowsPerCommit
@@ -61,7 +56,6 @@ public struct WritePolicy: Sendable, Equatable {
     public static let ingest: WritePolicy = {
         var policy = WritePolicy(rowsPerCommit: 500_000, secondsPerCommit: 2, durability: .normal, maxPendingRows: 250_000)
         policy.buildsCoverage = true
-        policy.checkpointsAside = true
         return policy
     }()
 
@@ -365,8 +359,6 @@ package final class WritePipeline: @unchecked Sendable {
                 let sqliteWriter = writer as? FlowWriter
                 sqliteWriter?.deferLongLevels = policy.longLevelsLag
                 sqliteWriter?.coverageBuilds.on = policy.buildsCoverage
-                let checkpointer = try policy.checkpointsAside && policy.durability != .full ? sqliteWriter?.checkpointAside() : nil
-                defer { if let checkpointer { sqliteWriter?.endCheckpointAside(checkpointer) } }
                 // The log's upkeep after a commit waits until its submitters are told.
                 sqliteWriter?.defersUpkeep = true
                 var batchRows = 0
