@@ -46,7 +46,7 @@ extension FlowWriter {
                 if coverageTodo == nil {
                     coverageTodo = try snapshot.hoursWithoutSummary().filter { $0 <= settledBefore - CoverageHour.length }
                 }
-                try snapshot.summarize(&coverageTodo!, for: budget)
+                _ = try snapshot.summarize(&coverageTodo!, for: budget)
             }
         } catch {
             coverageTodo = nil

@@ -119,6 +119,12 @@ final class FlowWriter: StoreWriter {
             self.id = id
         }
 
+        // Not inherited (a node state has an id). Said out loud because Swift 6.3's own stub
+        // for an uninherited `package` initializer, in an internal subclass, warns "function
+        // call causes an infinite recursion" at the class line.
+        @available(*, unavailable)
+        override init() { fatalError("a node state has an id") }
+
         func reported(_ t: Int64) {
             if firstReport.map({ t < $0 }) ?? true { firstReport = t; seenDirty = true }
             if lastReport.map({ t > $0 }) ?? true { lastReport = t; seenDirty = true }

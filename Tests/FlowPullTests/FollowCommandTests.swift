@@ -47,12 +47,12 @@ struct FollowCommandTests {
             #expect(try Dump.of(clean) == expected)
             PullCommandTests.expectNoSecrets(r)
 
-            // Slow answers, so that the follow can be killed half way: 150 ms let the whole follow end
-            // before a test starved by the rest of the suite saw its checkpoint pass half-way.
-            api.delayAnswers(.milliseconds(600))
+            // The answers from 01:05 on are held, so that the follow is killed half way for certain
+            // (slow answers instead let a starved test see the whole follow end first).
+            let start = Timestamp.parseRFC3339(Self.since)!
+            api.holdAnswers(from: start + 65 * Self.minute)
             let killed = dir.path("killed.db")
             let p = try CLI.start(Self.followArgs(api), db: killed, env: PullCommandTests.keyEnv)
-            let start = Timestamp.parseRFC3339(Self.since)!
             let reached = try await Self.waitForCheckpoint(killed, after: start + 30 * Self.minute, while: p)
             try #require(p.isRunning, "follow finished before it could be killed")
             p.signal(SIGKILL)
@@ -64,7 +64,7 @@ struct FollowCommandTests {
             let committed = try Dump.messageCount(killed, to: checkpoint)
             #expect(committed == TestData.shared.messages.filter { $0.start < checkpoint }.count)
 
-            api.delayAnswers(.zero)
+            api.holdAnswers(from: nil)
             let logBefore = api.log.count
             let again = try await CLI.run(Self.followArgs(api), db: killed, env: PullCommandTests.keyEnv)
             #expect(again.status == 0, "\(again.stderr)")

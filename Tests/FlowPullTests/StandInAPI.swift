@@ -99,6 +99,7 @@ final class StandInAPI: @unchecked Sendable {
     private var _forbidden = false
     private var _forbiddenConfiguration = false
     private var _delay: Duration = .zero
+    private var _heldFrom: Nanoseconds?
     private var _gzip = false
     private var _hidden: Range<Nanoseconds>?
     /// Seconds an OAuth token lives.
@@ -122,6 +123,9 @@ final class StandInAPI: @unchecked Sendable {
     func forbidConfiguration() { lock.withLock { _forbiddenConfiguration = true } }
     /// Delay every log answer (to make a follow slow enough to interrupt).
     func delayAnswers(_ d: Duration) { lock.withLock { _delay = d } }
+    /// Hold every log answer for a window starting at or after `start` until this is called
+    /// again with nil (a follow stopped there for certain, however slow the machine).
+    func holdAnswers(from start: Nanoseconds?) { lock.withLock { _heldFrom = start } }
     /// Leave out messages starting in `range`, as if they had not arrived yet (nil: serve everything).
     func hide(_ range: Range<Nanoseconds>?) { lock.withLock { _hidden = range } }
     /// Gzip log answers when asked to (`Accept-Encoding: gzip`).
@@ -162,6 +166,9 @@ final class StandInAPI: @unchecked Sendable {
             }
             var body = self.data.body(from: s, to: e, hiding: hidden)
             if delay > .zero { try await Task.sleep(for: delay) }
+            while self.lock.withLock({ self._heldFrom.map { s >= $0 } ?? false }) {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             var headers: HTTPFields = [.contentType: "application/json"]
             if gzip, request.headers[.acceptEncoding]?.contains("gzip") == true {
                 body = try Gzip.compress(body)

@@ -50,7 +50,7 @@ struct ServeDurabilityTests {
     }
 
     /// A metric's value, read with curl: the HTTP client's eight connections may all be waiting for a commit.
-    static func metric(_ client: Client, _ server: ServeProcess, _ name: String) async throws -> Double {
+    static func metric(_ server: ServeProcess, _ name: String) async throws -> Double {
         metricValue(try await curl([server.url + "/metrics"]).body, name) ?? 0
     }
 
@@ -102,7 +102,6 @@ struct ServeDurabilityTests {
         // waits for the test's lock as long as a loaded machine may need (the default is 60 s).
         let server = try await ServeProcess.started(db: db, ServeProcess.tokens + ["--max-pending-rows", "5000"],
                                                     env: ["TAILFLOW_LOCK_WAIT": "15m"])
-        let client = try Client()
         let url = server.url + "/services/collector/event"
 
         // Another connection holds SQLite's write lock, as another writer would, so that submissions queue up.
@@ -114,7 +113,7 @@ struct ServeDurabilityTests {
             var pending = 0.0
             let deadline = ContinuousClock.now + .seconds(180)
             while ContinuousClock.now < deadline {
-                pending = try await Self.metric(client, server, "tailflow_writer_pending_rows")
+                pending = try await Self.metric(server, "tailflow_writer_pending_rows")
                 if pending >= rows { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -134,7 +133,7 @@ struct ServeDurabilityTests {
         #expect(health.status == 503 && health.body.contains(#""code":18"#))
         try await release()
         for sender in senders { #expect(try await sender.value == 200) }
-        let commits = try await Self.metric(client, server, "tailflow_commits_total")
+        let commits = try await Self.metric(server, "tailflow_commits_total")
         #expect(commits >= 1 && commits <= 2, "eight senders, \(commits) commits")
         #expect(try Self.storedKeys(db).count == 800)
 
