@@ -198,7 +198,8 @@ public final class Ingester {
                         // Fewer cores than the decoding threads and the writer: while the writer is a few
                         // chunks behind, it gets a core of its own (see `holdsBack`).
                         if ProcessInfo.processInfo.activeProcessorCount <= ChunkedFileDecoder.workers {
-                            chunked.holdsBack = { [pipeline] in pipeline.backlogRows > Self.writerLeadRows }
+                            chunked.holdsBack = { [pipeline] in pipeline.waitWhileBehind(by: Self.writerLeadRows, timeout: .milliseconds(20)) }
+                            chunked.endHoldingBack = { [pipeline] in pipeline.wakeWaiters() }
                         }
                         guard let resume = try ingestChunked(chunked) else {
                             summary.bytes = bytesBefore + chunkedBytes

@@ -192,25 +192,6 @@ final class FlowWriter: StoreWriter {
         if inTransaction { rollback() }
     }
 
-    /// Starts a ``Checkpointer`` beside this writer (``WritePolicy/checkpointsAside``): the
-    /// writer's commits then checkpoint only should the log reach ``WriteAheadLog/limit`` (64 MiB)
-    /// all the same, and the file is cut back to that size when the log starts again.
-    ///
-    /// Back-to-back commits leave the helper one commit behind, so the log starts again only at
-    /// the writer's own checkpoint: at 256 MiB (the first version) the file stayed ~280 MB for the
-    /// whole ingest, past what `TAILFLOW_MAX_DB_BYTES` counts (review).
-    func checkpointAside() throws -> Checkpointer {
-        try exec("PRAGMA wal_autocheckpoint = \(WriteAheadLog.limit / Int64(FlowStore.pageSize))")
-        try exec("PRAGMA journal_size_limit = \(WriteAheadLog.limit)")
-        return Checkpointer(path: String(cString: sqlite3_db_filename(sqlite, "main")))
-    }
-
-    /// Stops it, and the writer's commits checkpoint again as SQLite's default has it.
-    func endCheckpointAside(_ checkpointer: Checkpointer) {
-        checkpointer.stop()
-        try? exec("PRAGMA wal_autocheckpoint = 1000")
-    }
-
     // MARK: Transactions
 
     /// Starts a batch (an immediate transaction: it waits for other writers).

@@ -43,11 +43,6 @@ public struct WritePolicy: Sendable, Equatable {
     /// and the rest at the last commit (`ingest`, `pull`: the refresh after the input then has
     /// only the hours that held messages before, or were met again after being written).
     public var buildsCoverage = false
-    /// Whether a connection of its own copies the write-ahead log into the database on another
-    /// thread (``Checkpointer``) instead of the writer at each commit that leaves it past 8 MB
-    /// (`ingest`, `pull`: the writer is the busier thread there, and those checkpoints were a tenth
-    /// of it on a day's file). A ``Durability/full`` writer has one anyway.
-    public var checkpointsAside = false
 
     public init(rowsPerCommit: Int, secondsPerCommit: Double, durability: Durability, maxPendingRows: Int) {
         self.rowsPerCommit = rowsPerCommit
@@ -61,7 +56,6 @@ public struct WritePolicy: Sendable, Equatable {
     public static let ingest: WritePolicy = {
         var policy = WritePolicy(rowsPerCommit: 500_000, secondsPerCommit: 2, durability: .normal, maxPendingRows: 250_000)
         policy.buildsCoverage = true
-        policy.checkpointsAside = true
         return policy
     }()
 
@@ -182,6 +176,10 @@ package final class WritePipeline: @unchecked Sendable {
     private var committingRows = 0
     /// Rows the writer took and has not added yet (it takes up to a commit's worth at once).
     private var takenRows = 0
+    /// Threads waiting for the writer to add what it took (``enqueue(_:digests:rejects:changes:freedHere:)``,
+    /// ``waitWhileBehind(by:timeout:)``): the writer wakes them after each submission it adds, only
+    /// when there are any (a few hundred wake-ups for a day's file).
+    private var waiters = 0
     private var stopping = false
     /// The store's failure: every later submission fails with it.
     private var failure: (any Error)?
@@ -216,6 +214,27 @@ package final class WritePipeline: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return pendingRows + takenRows
+    }
+
+    /// Waits, at most `timeout`, while ``backlogRows`` is more than `rows`, and returns whether it
+    /// still is. The writer wakes the waiter each time it adds a submission, and so does
+    /// ``wakeWaiters()``: the caller looks again whether it should wait on (a chunked file's second
+    /// decoding thread waits here on two cores, see `Ingester`).
+    package func waitWhileBehind(by rows: Int, timeout: Duration) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard pendingRows + takenRows > rows, !stopping else { return false }
+        waiters += 1
+        _ = condition.wait(until: Date().addingTimeInterval(timeout.seconds))
+        waiters -= 1
+        return pendingRows + takenRows > rows && !stopping
+    }
+
+    /// Wakes the threads in ``waitWhileBehind(by:timeout:)`` (a decoder that stops).
+    package func wakeWaiters() {
+        condition.lock()
+        condition.broadcast()
+        condition.unlock()
     }
 
     /// Whether more than 80% of ``WritePolicy/maxPendingRows`` wait: what health checks report as unhealthy.
@@ -284,8 +303,12 @@ package final class WritePipeline: @unchecked Sendable {
         releaseSpent()
         condition.lock()
         defer { condition.unlock() }
-        while failure == nil, !stopping, pendingRows > 0, pendingRows + rows > policy.maxPendingRows {
+        // What the writer took and has not added counts too: it takes up to a commit's worth at
+        // once, and counting only the queue let 1.5 times the bound be held while it was behind.
+        while failure == nil, !stopping, pendingRows + takenRows > 0, pendingRows + takenRows + rows > policy.maxPendingRows {
+            waiters += 1
             condition.wait()
+            waiters -= 1
         }
         if let failure { throw failure }
         if stopping { throw Failure.stopped }
@@ -336,8 +359,6 @@ package final class WritePipeline: @unchecked Sendable {
                 let sqliteWriter = writer as? FlowWriter
                 sqliteWriter?.deferLongLevels = policy.longLevelsLag
                 sqliteWriter?.coverageBuilds.on = policy.buildsCoverage
-                let checkpointer = try policy.checkpointsAside && policy.durability != .full ? sqliteWriter?.checkpointAside() : nil
-                defer { if let checkpointer { sqliteWriter?.endCheckpointAside(checkpointer) } }
                 // The log's upkeep after a commit waits until its submitters are told.
                 sqliteWriter?.defersUpkeep = true
                 var batchRows = 0
@@ -431,7 +452,7 @@ package final class WritePipeline: @unchecked Sendable {
                         : policy.retention == nil ? nil : nextPrune
                     if !writer.isInBatch, let fold = nextIdleFold { deadline = min(deadline ?? fold, fold) }
                     if !writer.isInBatch, let summary = nextSummary { deadline = min(deadline ?? summary, summary) }
-                    guard let group = take(until: deadline) else { break }
+                    guard var group = take(until: deadline) else { break }
                     let tracedTake = Trace.isOn ? Trace.now() : 0
                     let tracedCPU = Trace.isOn ? Trace.cpu() : 0
                     if group.isEmpty {  // the batch's time is up, or a prune is due
@@ -442,6 +463,7 @@ package final class WritePipeline: @unchecked Sendable {
                         continue
                     }
                     var applied = 0
+                    let enqueued = group.contains(where: { $0.continuation == nil })
                     waitingRows += group.reduce(0) { $0 + ($1.continuation == nil ? 0 : $1.rows) }
                     do {
                         if !writer.isInBatch {
@@ -473,6 +495,7 @@ package final class WritePipeline: @unchecked Sendable {
                             batchRows += s.rows
                             condition.lock()
                             takenRows -= s.rows
+                            if waiters > 0 { condition.broadcast() }
                             condition.unlock()
                             if let c = s.continuation { waiting.append((c, flags)) }
                             applied += 1
@@ -481,10 +504,15 @@ package final class WritePipeline: @unchecked Sendable {
                         // the busier thread), and so is work enqueued by a thread that waits for decoding
                         // threads (a chunked file: freeing it was 8% of the writer); other enqueued work
                         // here (`ingest` of one decoding thread: that thread is the busier one).
+                        // The writer lets go of them before the commit: held to its end, the submitter
+                        // had often freed `spent` before, and the writer freed the messages after all.
+                        let tracedOldest = Trace.isOn ? group.map(\.queuedAt).min() ?? 0 : 0
+                        let groupRows = Trace.isOn ? group.reduce(0) { $0 + $1.rows } : 0, groupCount = group.count
                         if group.contains(where: \.freedBySubmitter) {
                             condition.lock()
                             spent.append(contentsOf: group)
                             condition.unlock()
+                            group = []
                         }
                         // Nobody waits for commits of enqueued work: they batch by size and time.
                         if !waiting.isEmpty || batchRows >= policy.rowsPerCommit
@@ -492,10 +520,10 @@ package final class WritePipeline: @unchecked Sendable {
                             let tracedAdded = Trace.isOn ? Trace.now() : 0
                             try commit()
                             if Trace.isOn {
-                                let oldest = group.map(\.queuedAt).min() ?? 0
+                                let oldest = tracedOldest
                                 let p = sqliteWriter?.phases ?? [:]
                                 let phases = p.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
-                                Trace.record("{\"k\":\"c\",\"oldest\":\(oldest),\"take\":\(tracedTake),\"added\":\(tracedAdded),\"done\":\(tracedAcked),\"upkept\":\(Trace.now()),\"cpu\":\(Trace.cpu() - tracedCPU),\"subs\":\(group.count),\"rows\":\(group.reduce(0) { $0 + $1.rows }),\"pending\":\(stats.pendingRows)\(phases.isEmpty ? "" : ","+phases)}")
+                                Trace.record("{\"k\":\"c\",\"oldest\":\(oldest),\"take\":\(tracedTake),\"added\":\(tracedAdded),\"done\":\(tracedAcked),\"upkept\":\(Trace.now()),\"cpu\":\(Trace.cpu() - tracedCPU),\"subs\":\(groupCount),\"rows\":\(groupRows),\"pending\":\(stats.pendingRows)\(phases.isEmpty ? "" : ","+phases)}")
                             }
                         }
                     } catch {
@@ -511,7 +539,7 @@ package final class WritePipeline: @unchecked Sendable {
                         // Everything of the batch was rolled back: tell every waiting submitter.
                         for (c, _) in waiting { c.resume(throwing: why) }
                         waiting.removeAll()
-                        for s in group[applied...] { s.continuation?.resume(throwing: why) }
+                        for s in group.dropFirst(applied) { s.continuation?.resume(throwing: why) }
                         condition.lock()
                         committingRows -= waitingRows
                         condition.unlock()
@@ -520,7 +548,7 @@ package final class WritePipeline: @unchecked Sendable {
                         before = writer.stats
                         // A submitter that waits is told and may retry; enqueued work has nobody
                         // to tell but `finish()`, so the pipeline stops.
-                        if group.contains(where: { $0.continuation == nil }) { throw error }
+                        if enqueued { throw error }
                     }
                 }
                 // The summaries still being built go with the last commit (or one of their own).

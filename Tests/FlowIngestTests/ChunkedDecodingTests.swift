@@ -30,10 +30,13 @@ struct ChunkedDecodingTests {
 
     /// The chunked decoding, and from where one decoder took over (nil: none did).
     /// `delivered` runs before each chunk's messages are taken; `holdsBack` is the decoder's.
+    /// `decoded` is told how many chunks each decoding thread decoded.
     static func chunked(_ path: String, chunkBytes: Int, delivered: () throws -> Void = {},
-                        holdsBack: (@Sendable () -> Bool)? = nil) throws -> (Outcome, resumedAt: Int64?) {
+                        holdsBack: (@Sendable () -> Bool)? = nil,
+                        decoded: ([Int]) -> Void = { _ in }) throws -> (Outcome, resumedAt: Int64?) {
         let chunked = ChunkedFileDecoder(path: path, source: path, chunkBytes: chunkBytes)
         chunked.holdsBack = holdsBack
+        defer { decoded(chunked.chunksDecoded) }
         var out = Outcome()
         let resume = try chunked.run { messages, digests, rows, through in
             try delivered()
@@ -82,13 +85,19 @@ struct ChunkedDecodingTests {
             let times = Mutex(0)
         }
         let asked = Asked()
+        var byThread: [Int] = []
         let (got, resumed) = try Self.chunked(path, chunkBytes: 2048, holdsBack: {
             asked.times.withLock { $0 += 1 }
+            usleep(200)  // as the writer's wait does, a while at most
             return true
-        })
+        }, decoded: { byThread = $0 })
         #expect(resumed == nil)
         #expect(got == (try Self.serial(path)))
         #expect(asked.times.withLock { $0 } > 0, "the second thread asked before taking a chunk")
+        // Which thread decoded what: the second none, the first every chunk (there are many).
+        #expect(byThread.count == 2)
+        #expect(byThread.dropFirst().allSatisfy { $0 == 0 }, "chunks decoded by thread: \(byThread)")
+        #expect(byThread.first ?? 0 > 10, "chunks decoded by thread: \(byThread)")
     }
 
     /// Damage of every kind the decoder reports, placed so that chunk ends fall inside and around it.

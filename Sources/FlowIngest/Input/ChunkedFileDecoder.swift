@@ -39,12 +39,21 @@ final class ChunkedFileDecoder: @unchecked Sendable {
     static let chunksAhead = 6
     static let workers = 2
 
-    /// Whether the decoding threads after the first should wait before their next chunk (nil: never).
-    /// `Ingester` sets it on a machine of two cores, to say that the writer is far behind: its thread
-    /// then shares the cores with one decoding thread, not two. With all three running, each got
+    /// Called by the decoding threads after the first before their next chunk (nil: never): waits
+    /// (a while at most) while they should hold back, and returns whether they still should.
+    /// `Ingester` sets it on a machine of two cores, to wait while the writer is far behind: its
+    /// thread then shares the cores with one decoding thread, not two. With all three running, each got
     /// two thirds of a core while the writer, as busy as the two decoders together on a day's
     /// file, fell behind and worked alone for a third of the run after the decoding ended.
     var holdsBack: (@Sendable () -> Bool)?
+    /// Ends a wait of ``holdsBack`` early: called when the decoding stops.
+    var endHoldingBack: (@Sendable () -> Void)?
+    /// How many chunks each decoding thread decoded, by its index (read after ``run(_:)``).
+    var chunksDecoded: [Int] {
+        condition.lock()
+        defer { condition.unlock() }
+        return decodedBy
+    }
 
     // Everything below is guarded by `condition`.
     private let condition = NSCondition()
@@ -52,6 +61,7 @@ final class ChunkedFileDecoder: @unchecked Sendable {
     private var results: [Int: Decoded] = [:]
     private var stopping = false
     private var running = 0
+    private var decodedBy = [Int](repeating: 0, count: workers)
     /// The file as ``run(_:)`` opened it: ``rest(from:)`` reads on from the same open file, never
     /// the path again (a live log renamed and recreated meanwhile must not be read instead).
     private var file: FileInput?
@@ -217,6 +227,9 @@ final class ChunkedFileDecoder: @unchecked Sendable {
         condition.lock()
         stopping = true
         condition.broadcast()
+        condition.unlock()
+        endHoldingBack?()
+        condition.lock()
         while running > 0 { condition.wait() }
         for w in work { w.bytes.deallocate() }
         work.removeAll()
@@ -234,11 +247,11 @@ final class ChunkedFileDecoder: @unchecked Sendable {
             if index > 0, let holdsBack {
                 condition.unlock()
                 let wait = holdsBack()
-                if wait { usleep(500) }
                 condition.lock()
                 if wait || work.isEmpty || stopping { continue }
             }
             let w = work.removeFirst()
+            decodedBy[index] += 1
             condition.unlock()
             let decoder = ContainerDecoder(source: source, chunk: w.bytes, count: w.count, offset: w.offset, cache: cache)
             decoder.detectsChanges = detectsChanges
