@@ -202,7 +202,8 @@ public struct ClickHouseQueries: Sendable {
         /// its error (a store missing or newer than this binary) comes first.
         ///
         /// Resolved by kept node tables (``Resolution/kept(version:directory:)``), the answer is
-        /// asked again with the prelude's own when the server's version of them is not the kept one.
+        /// asked again with the prelude's own when the server's version of them is not the kept one
+        /// and what the answer read of them (``resolvesAlike(_:_:)``) differs.
         func select(_ sql: String) throws -> Answer {
             let answer: Answer
             do {
@@ -212,10 +213,22 @@ public struct ClickHouseQueries: Sendable {
                 throw error
             }
             let read = try prelude.value()
-            if case .kept(let version, _) = resolution, read.version != version {
+            if case .kept(let version, let kept) = resolution, read.version != version,
+               !Self.resolvesAlike(kept, read.directory) {
                 return try queries.select(sql, external: [Self.ownersTable(read.directory)])
             }
             return answer
+        }
+
+        /// Whether two directories give the same ``ownersTable(_:)``: the same owner for every
+        /// address, and each owner reporting in both or in neither. That table is all an answer
+        /// resolved by kept node tables reads of them (its labels and notes come from the
+        /// prelude's). The version changes with every insert into a node table, and an ingest
+        /// inserts into `reporters` and `node_seen` with every batch: without this test, each
+        /// question after a batch was answered twice.
+        static func resolvesAlike(_ a: NodeDirectory, _ b: NodeDirectory) -> Bool {
+            guard a.owners == b.owners else { return false }
+            return a.owners.values.allSatisfy { (a.nodes[$0]?.isReporter == true) == (b.nodes[$0]?.isReporter == true) }
         }
 
         /// The tables sent with the answer (``Resolution/kept(version:directory:)``).

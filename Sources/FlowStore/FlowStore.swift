@@ -17,7 +17,12 @@ import Foundation
 public final class FlowStore: FlowStorage {
     /// The page size of new databases. Messages pack their rows into blobs of a
     /// few hundred bytes; larger pages keep them on the page with their key.
-    public static let pageSize = 8192
+    /// 16 KiB since issue 20 (8 KiB before; an older store keeps its own): a page ends
+    /// with the part of a message group or rollup row that did not fit, so twice the page
+    /// loses half the share, and rollup rows up to 4 KB (a day of one reporter's sums) stay
+    /// off overflow pages, where a 3 KB row took an 8 KB page of its own. On the 1-day
+    /// file of 1.51 M rows the store is 42.6 → 39.8 MB; the sparse file 59.1 → 57.9 MB.
+    public static let pageSize = 16384
     /// How much of the file a reading connection maps (SQLite caps it at its own maximum, 2 GB by default).
     static let mmapSize: Int64 = 1 << 30
 
@@ -266,7 +271,7 @@ public final class FlowStore: FlowStorage {
                     try writer.exec("PRAGMA synchronous = FULL")
                     // The checkpointer copies the log into the database on the other core; the
                     // writer checkpoints itself only if the log reaches 256 MiB all the same.
-                    try writer.exec("PRAGMA wal_autocheckpoint = 32768")
+                    try writer.exec("PRAGMA wal_autocheckpoint = \(writer.pages(256 << 20))")
                     // A log that SQLite restarts is cut back to the bound, not left at its largest size.
                     try writer.exec("PRAGMA journal_size_limit = \(walLimit)")
                     let path = self.path, limit = walLimit

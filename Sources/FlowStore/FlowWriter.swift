@@ -104,6 +104,11 @@ final class FlowWriter: StoreWriter {
     /// Background pruning under way (``pruneStep(_:now:budget:)``), and what the last one did.
     var pruner: Pruner?
     var lastPrune: PruneReport?
+    /// The store's page size: ``FlowStore/pageSize`` unless the file was made with another
+    /// (8 KiB before issue 20's 16 KiB).
+    let pageSize: Int64
+    /// How many of the store's pages make `bytes` (what `wal_autocheckpoint` counts).
+    func pages(_ bytes: Int64) -> Int64 { bytes / pageSize }
     /// Whether a batch is open.
     var isInBatch: Bool { inTransaction }
     @exclusivity(unchecked) private(set) var stats = WriteStats()
@@ -134,6 +139,9 @@ final class FlowWriter: StoreWriter {
     init(_ db: Database) throws {
         self.db = db
         sqlite = db.sqliteConnection!
+        let pageSize = try RawStatement(sqlite, "PRAGMA page_size")
+        self.pageSize = try pageSize.step() ? max(512, pageSize.int64(0)) : Int64(FlowStore.pageSize)
+        pageSize.reset()
         selectGroup = try RawStatement(sqlite, "SELECT body FROM message_groups WHERE id = ?")
         // An INSERT of a new group, an UPDATE of one read in this transaction: never `INSERT OR
         // REPLACE`, which makes SQLite keep a statement journal, a temporary file that took a copy

@@ -304,7 +304,8 @@ package final class WritePipeline: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         // What the writer took and has not added counts too: it takes up to a commit's worth at
-        // once, and counting only the queue let 1.5 times the bound be held while it was behind.
+        // once. This bounds the rows waiting, not the messages alive: the group being added lives
+        // until the writer lets go of it, so up to one group more may be held.
         while failure == nil, !stopping, pendingRows + takenRows > 0, pendingRows + takenRows + rows > policy.maxPendingRows {
             waiters += 1
             condition.wait()
@@ -529,6 +530,7 @@ package final class WritePipeline: @unchecked Sendable {
                     } catch {
                         condition.lock()
                         takenRows = 0
+                        if waiters > 0 { condition.broadcast() }
                         condition.unlock()
                         writer.rollback()
                         let why: Failure = switch (error as? StoreError)?.code {

@@ -435,6 +435,8 @@ struct ClickHouseBackendTests: ClickHouseSuite {
         let logs = dir.path("a.jsonl"), later = dir.path("b.jsonl"), devices = dir.path("devices.json"), db = dir.path("kept.db")
         try await Self.ok(["generate", "--nodes", "12", "--duration", "2h", "--seed", "5", "-o", logs, "--devices", devices])
         try await Self.ok(["generate", "--nodes", "12", "--duration", "2h", "--seed", "5", "--start", "2026-11-01T02:00:00Z", "-o", later])
+        let last = dir.path("c.jsonl")
+        try await Self.ok(["generate", "--nodes", "12", "--duration", "1h", "--seed", "5", "--start", "2026-11-01T04:00:00Z", "-o", last])
         let store = server.storeURL(database: "kept")
         for target in [["--db", db], ["--store", store]] {
             try await Self.ok(["nodes", "import"] + target + [devices])
@@ -528,6 +530,21 @@ struct ClickHouseBackendTests: ClickHouseSuite {
             try await Self.ok(["ingest"] + target + [later])
         }
         try await same(env)
+        // An ingest that leaves every address's owner and every owner's reporting as they were
+        // still changes the node tables' version (its batches insert into `reporters` and
+        // `node_seen`): the tables are read again, but the answer asked at once with the kept
+        // owners stands (asked once, not twice).
+        for target in [["--db", db], ["--store", store]] {
+            try await Self.ok(["ingest"] + target + [last])
+        }
+        var traced = env
+        traced["TAILFLOW_CLICKHOUSE_TRACE"] = "1"
+        let sqlitePairs = try await Self.ok(pairs + ["--db", db, "--format", "json"])
+        let once = try await Self.ok(pairs + ["--store", store, "--format", "json"], env: traced)
+        #expect(once.stdout == sqlitePairs.stdout)
+        let requests = once.stderr.split(separator: "\n").filter { $0.hasPrefix("clickhouse: ") }
+        #expect(requests.contains { $0.contains("materialize('m')") }, "the node tables were not read again: \(requests)")
+        #expect(requests.filter { $0.contains("SELECT a, b, sum(abB)") }.count == 1, "\(requests)")
         try await same(["TAILFLOW_CLICKHOUSE_CACHE": "off"])
     }
 

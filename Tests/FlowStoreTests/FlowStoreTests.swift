@@ -21,6 +21,23 @@ struct FlowStoreTests {
         _ = try FlowStore(path: dir.path("a.db"))
     }
 
+    /// Issue 20: new stores have 16 KiB pages (smaller files: see `FlowStore.pageSize`); a store
+    /// made with 8 KiB pages keeps them, and the server's writer counts its log bound (256 MiB)
+    /// in the store's own pages either way.
+    @Test func newStoresHave16KiBPagesAndOlderOnesKeepTheirs() throws {
+        let dir = TempDir()
+        // A store of an older tailflow: its page size fixed before the first table.
+        let old = try DatabaseQueue(path: dir.path("old.db"))
+        try old.writeWithoutTransaction { try $0.execute(sql: "PRAGMA page_size = 8192; PRAGMA journal_mode = WAL") }
+        try old.close()
+        for (file, page) in [("new.db", 16384), ("old.db", 8192)] {
+            let store = try FlowStore(path: dir.path(file))
+            let full = try store.withWriter(durability: .full) { w in try Int.fetchOne(w.db, sql: "PRAGMA wal_autocheckpoint") }
+            #expect(try store.pool.read { try Int.fetchOne($0, sql: "PRAGMA page_size") } == page, "\(file)")
+            #expect(full == (256 << 20) / page, "\(file)")
+        }
+    }
+
     @Test func everySchemaFileIsAMigration() throws {
         let schemaDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("schema")

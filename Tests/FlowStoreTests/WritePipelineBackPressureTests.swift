@@ -31,4 +31,43 @@ struct WritePipelineBackPressureTests {
         // The writer was behind: the bound was reached (else the test shows nothing).
         #expect(largest > policy.maxPendingRows / 2, "the writer held only \(largest) rows at once")
     }
+
+    /// `waitWhileBehind` (where a chunked file's second decoding thread waits) returns when woken,
+    /// by `wakeWaiters()` and by the writer adding, not at its timeout: a broken wake-up would
+    /// only show as a slower ingest, never as a wrong answer.
+    @Test func aThreadWaitingWhileTheWriterIsBehindIsWoken() async throws {
+        let dir = TempDir()
+        let path = dir.path("wake.db")
+        let store = try FlowStore(path: path)
+        // Another connection holds the write lock: the writer takes the batch and waits to begin.
+        var held = Configuration()
+        held.allowsUnsafeTransactions = true
+        let holder = try DatabaseQueue(path: path, configuration: held)
+        try holder.inDatabase { try $0.execute(sql: "BEGIN IMMEDIATE") }
+        let pipeline = WritePipeline(store: store, policy: .ingest)
+        try pipeline.enqueue((0..<10).map { Make.message(node: $0, at: Int64($0 * 5), rows: 40) })
+        #expect(pipeline.backlogRows == 400)
+
+        // Blocks its thread: the suite's tests run on threads of their own (`.ownThreads`), and so
+        // do the child tasks below.
+        @Sendable func waiter() -> (behind: Bool, waited: Duration) {
+            let start = ContinuousClock.now
+            let behind = pipeline.waitWhileBehind(by: 0, timeout: .seconds(600))
+            return (behind, ContinuousClock.now - start)
+        }
+        // Woken by wakeWaiters while still behind: it says so.
+        async let first = waiter()
+        try await Task.sleep(for: .seconds(1))
+        pipeline.wakeWaiters()
+        let woken = await first
+        #expect(woken.behind && woken.waited < .seconds(300), "\(woken)")
+
+        // Woken by the writer's adding once the lock is gone: no longer behind.
+        async let second = waiter()
+        try await Task.sleep(for: .seconds(1))
+        try holder.inDatabase { try $0.execute(sql: "ROLLBACK") }
+        let added = await second
+        #expect(!added.behind && added.waited < .seconds(300), "\(added)")
+        #expect(try pipeline.finish().rows == 400)
+    }
 }
