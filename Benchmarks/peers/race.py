@@ -29,7 +29,7 @@ The SQL peers, in brief (see README.md):
 - addresses(ip, node_id) and nodes(node_id, name) from the device list;
   reporters(node_id), every nodeId that reported a message, built at load
   time (as tailflow keeps it in its nodes table).
-- Pragmas for SQLite are tailflow's own (WAL, synchronous=NORMAL, 8 KiB pages,
+- Pragmas for SQLite are tailflow's own (WAL, synchronous=NORMAL, 16 KiB pages,
   64 MiB cache), so the file format is compared, not the settings.
 
 Requires Python 3.11, `pip install duckdb==2.0.0` and a built tailflow.
@@ -386,7 +386,7 @@ FROM (SELECT nodeId, start, kind, unnest(conns) AS {c}
     return {"seconds": seconds, "rows": rows, "file_bytes": db.stat().st_size}
 
 
-SQLITE_PRAGMAS = ("PRAGMA page_size = 8192", "PRAGMA journal_mode = WAL",
+SQLITE_PRAGMAS = ("PRAGMA page_size = 16384", "PRAGMA journal_mode = WAL",
                   "PRAGMA synchronous = NORMAL", "PRAGMA cache_size = -65536")
 
 

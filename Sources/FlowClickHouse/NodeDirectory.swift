@@ -262,7 +262,7 @@ package final class NodeTablesCache: @unchecked Sendable {
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == geteuid(),
               info.st_mode & (S_IWGRP | S_IWOTH) == 0 else { return nil }
-        return (try? handle.readToEnd()).map { Array($0 ?? Data()) }
+        return (try? handle.readToEnd()).map { Array($0) }
     }
 
     static func read(_ file: URL, key: [String]) -> Entry? {

@@ -1,4 +1,4 @@
-public import FlowStore
+package import FlowStore
 import FlowModel
 
 extension CaseSelection {

@@ -1,4 +1,4 @@
-public import FlowModel
+package import FlowModel
 import GRDB
 import GRDBSQLite
 import Foundation

@@ -62,7 +62,7 @@ extension WebPages {
         c.window = w
         let coverageOwn: [String: String?] = ["gap": c.query["gap"]]
         var coverage = try engine.answer(try c.question("coverage", coverageOwn, filters: false))
-        let untrusted = try coverage.rows.filter { row in
+        let untrusted = coverage.rows.filter { row in
             guard let i = coverage.columns.firstIndex(where: { $0.key == "verdict" }) else { return false }
             return row[i] != .string("ok")
         }.count
