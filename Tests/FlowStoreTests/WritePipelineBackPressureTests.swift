@@ -48,25 +48,32 @@ struct WritePipelineBackPressureTests {
         try pipeline.enqueue((0..<10).map { Make.message(node: $0, at: Int64($0 * 5), rows: 40) })
         #expect(pipeline.backlogRows == 400)
 
-        // Blocks its thread: the suite's tests run on threads of their own (`.ownThreads`), and so
-        // do the child tasks below.
-        @Sendable func waiter() -> (behind: Bool, waited: Duration) {
-            let start = ContinuousClock.now
-            let behind = pipeline.waitWhileBehind(by: 0, timeout: .seconds(600))
-            return (behind, ContinuousClock.now - start)
+        // On threads of their own, not tasks: under a loaded test run a task may wait minutes for
+        // a thread, past the writer's 60 s wait for the lock (which also wakes the waiter).
+        final class Result: @unchecked Sendable { var value: (behind: Bool, waited: Duration)? }
+        @Sendable func waitWhile(_ act: @escaping @Sendable () -> Void) -> (behind: Bool, waited: Duration) {
+            let result = Result(), done = DispatchSemaphore(value: 0)
+            Thread {
+                let start = ContinuousClock.now
+                let behind = pipeline.waitWhileBehind(by: 0, timeout: .seconds(600))
+                result.value = (behind, ContinuousClock.now - start)
+                done.signal()
+            }.start()
+            Thread.sleep(forTimeInterval: 1)
+            act()
+            done.wait()
+            return result.value!
         }
-        // Woken by wakeWaiters while still behind: it says so.
-        async let first = waiter()
-        try await Task.sleep(for: .seconds(1))
-        pipeline.wakeWaiters()
-        let woken = await first
+        let (woken, added) = await withCheckedContinuation { k in
+            Thread {
+                // Woken by wakeWaiters while still behind: it says so.
+                let woken = waitWhile { pipeline.wakeWaiters() }
+                // Woken by the writer's adding once the lock is gone: no longer behind.
+                let added = waitWhile { try? holder.inDatabase { try $0.execute(sql: "ROLLBACK") } }
+                k.resume(returning: (woken, added))
+            }.start()
+        }
         #expect(woken.behind && woken.waited < .seconds(300), "\(woken)")
-
-        // Woken by the writer's adding once the lock is gone: no longer behind.
-        async let second = waiter()
-        try await Task.sleep(for: .seconds(1))
-        try holder.inDatabase { try $0.execute(sql: "ROLLBACK") }
-        let added = await second
         #expect(!added.behind && added.waited < .seconds(300), "\(added)")
         #expect(try pipeline.finish().rows == 400)
     }
