@@ -172,15 +172,7 @@ public final class ClickHouseClient: Sendable {
             body = packed
             headers.add(name: "Content-Encoding", value: "gzip")
         }
-        while true {
-            do {
-                let answer = try once(target, headers: headers, body: .bytes(body), sent: body.count, sql: sql)
-                budget.reached()
-                return answer
-            } catch let e as ClickHouseError where retries && e.kind == .connection {
-                try backOff(after: e)
-            }
-        }
+        return try send(target, headers: headers, body: .bytes(body), sent: body.count, sql: sql, retries: retries)
     }
 
     /// An insert of `rows` (in the format `sql` names), sent as they are: the writer's flow rows,
@@ -195,12 +187,18 @@ public final class ClickHouseClient: Sendable {
             return
         }
         let target = target(sql, inDatabase: true, settings: [:], inURL: true, external: [])
-        let headers = authorization()
+        _ = try send(target, headers: authorization(), body: .byteBuffer(rows), sent: rows.readableBytes, sql: sql, retries: retries)
+    }
+
+    /// Sends a statement's body and returns the answer; after a connection failure, again when
+    /// `retries` (``backOff(after:)``, within the client's budget).
+    private func send(_ target: String, headers: HTTPHeaders, body: HTTPClient.Body, sent: Int, sql: String,
+                      retries: Bool) throws -> [UInt8] {
         while true {
             do {
-                _ = try once(target, headers: headers, body: .byteBuffer(rows), sent: rows.readableBytes, sql: sql)
+                let answer = try once(target, headers: headers, body: body, sent: sent, sql: sql)
                 budget.reached()
-                return
+                return answer
             } catch let e as ClickHouseError where retries && e.kind == .connection {
                 try backOff(after: e)
             }

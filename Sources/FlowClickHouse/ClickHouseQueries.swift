@@ -154,7 +154,8 @@ public struct ClickHouseQueries: Sendable {
             /// The address owners of node tables kept from an earlier question (``NodeTablesCache``)
             /// sent with the answer as a small table of its own (``ownersTable``, joined as the
             /// server's tables are), while the prelude checks that they are still the server's;
-            /// should they not be, the answer is asked again with the prelude's (``select(_:)``).
+            /// should they not be, and resolve an address or a reporter otherwise, the answer is
+            /// asked again with the prelude's (``select(_:)``, ``Context/resolvesAlike(_:_:)``).
             /// The joins' tables over `node_addresses` and `reporters` (a `GROUP BY` of every
             /// address claim ever written, twice) were about 13 of an hour's `top`'s 33 ms on the server.
             case kept(version: String, directory: NodeDirectory)
