@@ -373,10 +373,7 @@ final class FlowWriter: StoreWriter {
             }
             return false
         }
-        blob.removeAll(keepingCapacity: true)
-        RowCodec.encode(stored, into: &blob)
-        groups[g].append(start: message.start, duration: duration, digest: digest,
-                         rowCount: Int64(stored.count), loggedMs: loggedMs, packed: blob)
+        groups[g].append(start: message.start, duration: duration, digest: digest, loggedMs: loggedMs, encoding: stored)
         stats.messages += 1
         stats.rows += stored.count
         hoursTouched.add(message.start)

@@ -78,6 +78,19 @@ struct MessageGroup {
         dirty = true
     }
 
+    /// Appends a message whose rows are encoded straight into ``rows`` (``RowCodec``), not packed
+    /// into a blob of their own first and copied.
+    mutating func append(start: Nanoseconds, duration: Nanoseconds, digest: Int64, loggedMs: Int64?, encoding stored: [StoredRow]) {
+        // Room for a few at once (grown one by one, a new group's array was reallocated four
+        // times on the way to a minute's 12 windows of five seconds).
+        if messages.isEmpty { messages.reserveCapacity(4) }
+        let offset = rows.count
+        RowCodec.encode(stored, into: &rows)
+        messages.append(Message(start: start, duration: duration, digest: digest, rowCount: Int64(stored.count), loggedMs: loggedMs,
+                                offset: offset, length: rows.count - offset))
+        dirty = true
+    }
+
     mutating func append(start: Nanoseconds, duration: Nanoseconds, digest: Int64, rowCount: Int64, loggedMs: Int64?,
                          packed: [UInt8]) {
         packed.withUnsafeBytes { append(start: start, duration: duration, digest: digest, rowCount: rowCount, loggedMs: loggedMs, packed: $0) }

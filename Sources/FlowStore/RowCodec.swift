@@ -112,27 +112,42 @@ package enum RowCodec {
         }
     }
 
+    /// The most bytes one row takes: flags, protocol, two ids, two ports and four counters.
+    static let maxRowBytes = 1 + 2 + 10 + 3 + 10 + 3 + 4 * 10
+
     /// Appends the encoding of `rows` to `out` (which it does not clear).
-    package static func encode(_ rows: some Sequence<StoredRow>, into out: inout [UInt8]) {
-        out.append(version)
-        var prevSrc: Int64 = -1, prevDst: Int64 = -1
-        for r in rows {
-            let pc = code(for: r.proto)
-            var flags = r.kind.rawValue | pc << 2
-            if r.src == prevSrc { flags |= 1 << 5 }
-            if r.dst == prevDst { flags |= 1 << 6 }
-            out.append(flags)
-            if pc == 7 { putVarint(UInt64(r.proto), &out) }
-            if r.src != prevSrc { putVarint(UInt64(r.src), &out) }
-            putVarint(UInt64(r.srcPort), &out)
-            if r.dst != prevDst { putVarint(UInt64(r.dst), &out) }
-            putVarint(UInt64(r.dstPort), &out)
-            putVarint(UInt64(r.txPackets), &out)
-            putVarint(UInt64(r.txBytes), &out)
-            putVarint(UInt64(r.rxPackets), &out)
-            putVarint(UInt64(r.rxBytes), &out)
-            prevSrc = r.src
-            prevDst = r.dst
+    ///
+    /// Written through a pointer into room for the longest encoding, then appended at once
+    /// (appended byte by byte, each append checked the array's capacity and uniqueness).
+    package static func encode(_ rows: [StoredRow], into out: inout [UInt8]) {
+        rows.withUnsafeBufferPointer { rows in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1 + rows.count * maxRowBytes) { room in
+                let p = room.baseAddress!
+                p[0] = version
+                var n = 1
+                var prevSrc: Int64 = -1, prevDst: Int64 = -1
+                for r in rows {
+                    let pc = code(for: r.proto)
+                    var flags = r.kind.rawValue | pc << 2
+                    if r.src == prevSrc { flags |= 1 << 5 }
+                    if r.dst == prevDst { flags |= 1 << 6 }
+                    p[n] = flags
+                    n += 1
+                    if pc == 7 { Varint.put(UInt64(r.proto), p, &n) }
+                    if r.src != prevSrc { Varint.put(UInt64(r.src), p, &n) }
+                    Varint.put(UInt64(r.srcPort), p, &n)
+                    if r.dst != prevDst { Varint.put(UInt64(r.dst), p, &n) }
+                    Varint.put(UInt64(r.dstPort), p, &n)
+                    Varint.put(UInt64(r.txPackets), p, &n)
+                    Varint.put(UInt64(r.txBytes), p, &n)
+                    Varint.put(UInt64(r.rxPackets), p, &n)
+                    Varint.put(UInt64(r.rxBytes), p, &n)
+                    prevSrc = r.src
+                    prevDst = r.dst
+                    assert(n <= room.count, "a row took more than RowCodec.maxRowBytes")
+                }
+                out.append(contentsOf: UnsafeBufferPointer(start: p, count: n))
+            }
         }
     }
 

@@ -9,6 +9,19 @@ enum Varint {
         }
         out.append(UInt8(v))
     }
+
+    /// Writes `value` at `p + n` and moves `n` past it (the caller made room: at most 10 bytes).
+    @inline(__always)
+    static func put(_ value: UInt64, _ p: UnsafeMutablePointer<UInt8>, _ n: inout Int) {
+        var v = value
+        while v >= 0x80 {
+            p[n] = UInt8(truncatingIfNeeded: v) | 0x80
+            v >>= 7
+            n += 1
+        }
+        p[n] = UInt8(v)
+        n += 1
+    }
 }
 
 /// Reads a packed blob front to back; every read is bounds-checked.

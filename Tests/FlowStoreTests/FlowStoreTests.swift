@@ -98,6 +98,26 @@ struct FlowStoreTests {
         #expect(throws: StoreError.self) { try RowCodec.decode([9]) }
     }
 
+    /// Rows whose every field takes its longest encoding fill the room the encoder makes for a
+    /// row (``RowCodec/maxRowBytes``, written through a pointer), and round-trip; so do many
+    /// of them (the room then comes from the heap, not the stack).
+    @Test func theLongestRowsFitTheirRoom() throws {
+        func longest(_ i: Int) -> StoredRow {
+            // Ids alternate, so that none repeats the previous row's and is left out.
+            StoredRow(kind: .physical, proto: 255, src: Int64.max - Int64(i % 2), srcPort: .max, dst: Int64.max - Int64(i % 2), dstPort: .max,
+                      txPackets: .max, txBytes: .max, rxPackets: .max, rxBytes: .max)
+        }
+        for count in [1, 14, 15, 200] {
+            let rows = (0..<count).map(longest)
+            var blob: [UInt8] = [7, 7]  // appended to, not cleared
+            RowCodec.encode(rows, into: &blob)
+            // A flag byte, the protocol in 2 bytes, ids of 9 bytes (63 bits), ports of 3, counters of 9.
+            #expect(blob.count == 2 + 1 + count * (1 + 2 + 9 + 3 + 9 + 3 + 4 * 9))
+            #expect(blob[0..<2] == [7, 7])
+            #expect(try RowCodec.decode(Array(blob[2...])) == rows)
+        }
+    }
+
     /// Decoding only the rows' ends (coverage's peers) gives the full decoding's ends, and
     /// refuses exactly the blobs the full decoding refuses: every cut of a valid blob, and
     /// counters of more than ten varint bytes.
