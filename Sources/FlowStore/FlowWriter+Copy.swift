@@ -23,7 +23,7 @@ extension FlowWriter {
     /// their order match the source's exactly.
     func reserveNode(id: Int64, stableID: String) throws {
         precondition(inTransaction, "reserveNode outside a batch")
-        guard nodes[stableID] == nil else { return }
+        guard nodes.index(of: NodeKey(stableID)) == nil else { return }
         try db.execute(sql: "INSERT OR IGNORE INTO nodes (id, stable_id) VALUES (?, ?)", arguments: [id, stableID])
     }
 
