@@ -63,6 +63,9 @@ final class FlowWriter: StoreWriter {
     @exclusivity(unchecked) var groupIndex = MixTable<GroupID, Int>()
     @exclusivity(unchecked) var groups: [MessageGroup] = []
     @exclusivity(unchecked) var lastGroup: (id: Int64, index: Int) = (-1, -1)
+    /// The largest key of `message_groups` when the batch began (nil: none stored): a group with
+    /// a larger key is not stored, and is not looked for (``group(_:)``).
+    @exclusivity(unchecked) var largestStoredGroup: Int64?
     @exclusivity(unchecked) var blob: [UInt8] = []
     @exclusivity(unchecked) var stored: [StoredRow] = []
     @exclusivity(unchecked) var inTransaction = false
@@ -212,6 +215,7 @@ final class FlowWriter: StoreWriter {
         do {
             try loadMark()
             try checkCoverageBuilds()
+            try loadGroupBound()
         } catch {
             rollback()
             throw error
@@ -526,6 +530,15 @@ final class FlowWriter: StoreWriter {
 
     // MARK: Groups of messages
 
+    /// Reads the largest stored group key (``largestStoredGroup``), at the start of a batch: the
+    /// groups of a run's new minutes are then not looked for one by one (15,524 look-ups for
+    /// 100,000 messages of a day's file, each a statement that found nothing).
+    func loadGroupBound() throws {
+        let s = try RawStatement(sqlite, "SELECT max(id) FROM message_groups")
+        defer { s.reset() }
+        largestStoredGroup = try s.step() ? s.optionalInt64(0) : nil
+    }
+
     struct GroupID: Hashable, MixHashable {
         var id: Int64
         var mixedHash: UInt64 { mixBits(UInt64(bitPattern: id) &* 0x9E37_79B9_7F4A_7C15) }
@@ -540,11 +553,13 @@ final class FlowWriter: StoreWriter {
             index = groupIndex.values[i]
         } else {
             var g = MessageGroup()
-            selectGroup.bind(1, id)
-            defer { selectGroup.reset() }
-            if try selectGroup.step() {
-                g = try MessageGroup.decode(selectGroup.blob(0), minute: MessageGroup.minute(ofID: id))
-                g.isStored = true
+            if let bound = largestStoredGroup, id <= bound {
+                selectGroup.bind(1, id)
+                defer { selectGroup.reset() }
+                if try selectGroup.step() {
+                    g = try MessageGroup.decode(selectGroup.blob(0), minute: MessageGroup.minute(ofID: id))
+                    g.isStored = true
+                }
             }
             index = groups.count
             groups.append(g)
