@@ -48,8 +48,10 @@ final class ClickHouseWriter: StoreWriter {
     var messages: [FlowMessage] = []
     var digests: [Int64] = []
     var identities: Set<Identity> = []
-    /// The flow rows' insert body, kept from one insert to the next (its pages stay mapped).
+    /// The flow rows' insert body, kept from one insert to the next (its pages stay mapped), and
+    /// the Native encoder's list of each row's addresses, kept the same way.
     var body = ByteBuffer()
+    var rowAddresses: [Int] = []
     var rejects: [Reject] = []
     /// What the store knows of each node (loaded at the first batch; one writer at a time).
     var known: [String: NodeState]?
@@ -287,16 +289,22 @@ final class ClickHouseWriter: StoreWriter {
         if seens > 0 { try client.run("INSERT INTO node_seen (stable_id, first_ns, last_ns) FORMAT RowBinary", data: seen.bytes) }
     }
 
-    /// The insert format of flow rows: RowBinary (measured against JSONEachRow, see the README);
-    /// `TAILFLOW_CLICKHOUSE_INSERT_FORMAT=JSONEachRow` chooses the other, to measure again.
-    static let json = ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_INSERT_FORMAT"] == "JSONEachRow"
+    /// The insert formats of flow rows (``encodeNative(_:_:_:into:addresses:)``, ``encode(_:_:_:into:)``, ``encodeJSON(_:)``).
+    enum InsertFormat: String {
+        case native = "Native", rowBinary = "RowBinary", json = "JSONEachRow"
+    }
+
+    /// The insert format of flow rows: Native (measured against RowBinary and JSONEachRow, see
+    /// docs/clickhouse-performance.md); `TAILFLOW_CLICKHOUSE_INSERT_FORMAT=RowBinary` or
+    /// `=JSONEachRow` chooses another, to measure again.
+    static let insertFormat = InsertFormat(rawValue: ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_INSERT_FORMAT"] ?? "") ?? .native
 
     static let insertRows = """
-        INSERT INTO flows (start_ns, end_ns, reporter, digest, row, kind, proto, src, src_port, dst, dst_port, \
-        tx_packets, tx_bytes, rx_packets, rx_bytes, logged_ms, summed) FORMAT \(json ? "JSONEachRow" : "RowBinary")
+        INSERT INTO flows (\(flowColumns.map(\.name).joined(separator: ", "))) FORMAT \(insertFormat.rawValue)
         """
 
-    /// The most rows in one insert: below ClickHouse's max_insert_block_size (1,048,576), so each insert is one block.
+    /// The most rows in one insert: one block (a Native body is the block it holds; RowBinary rows are cut into
+    /// blocks of max_insert_block_size, 1,048,576, so below it a RowBinary insert is one block too).
     static let rowsPerInsert = 1_000_000
 
     /// Inserts the raw rows of the batch's messages `new` (indices into ``messages``; marked
@@ -386,10 +394,14 @@ final class ClickHouseWriter: StoreWriter {
         var pending = order
         while !pending.isEmpty {
             do {
-                if Self.json {
+                switch Self.insertFormat {
+                case .json:
                     try client.run(Self.insertRows, data: Self.encodeJSON(pending.map { (messages[$0], digests[$0]) }), retries: false)
-                } else {
+                case .rowBinary:
                     Self.encode(messages, digests, pending, into: &body)
+                    try client.insert(Self.insertRows, rows: body, retries: false)
+                case .native:
+                    Self.encodeNative(messages, digests, pending, into: &body, addresses: &rowAddresses)
                     try client.insert(Self.insertRows, rows: body, retries: false)
                 }
                 break
