@@ -323,7 +323,7 @@ final class ClickHouseWriter: StoreWriter {
             return digests[a] < digests[b]
         }
         // The sums are worked out on a thread of their own while the server stores the raw rows.
-        let sums = Summing(messages, digests, order)
+        let sums = Summing(messages, order)
         defer { sums.wait() }
         var start = 0
         while start < order.count {
@@ -345,10 +345,10 @@ final class ClickHouseWriter: StoreWriter {
         private let done = DispatchSemaphore(value: 0)
         private var waited = false
 
-        /// The sums of `messages[order]` (the list of them made on that thread too).
-        init(_ messages: [FlowMessage], _ digests: [Int64], _ order: [Int]) {
+        /// The sums of `messages[order]`.
+        init(_ messages: [FlowMessage], _ order: [Int]) {
             let thread = Thread { [self] in
-                tables = BatchRollups(order.map { (messages[$0], digests[$0]) }).tables()
+                tables = BatchRollups(messages, order).tables()
                 done.signal()
             }
             thread.stackSize = 8 << 20
