@@ -384,15 +384,15 @@ final class ClickHouseWriter: StoreWriter {
     /// An insert that fails on the connection may have landed: rather than sending sums twice,
     /// the writer then makes the rollups and sightings of that time equal to its raw rows
     /// (``ClickHouseRollups/reconcile(_:from:through:)``, which adds only what is missing).
+    ///
+    /// The six inserts go at once (``ClickHouseClient/runAll(_:)``): their order does not matter (each
+    /// only adds to its table), and the reconciliation after a failure makes every level right.
     func writeRollups(_ tables: [(insert: String, rows: [UInt8])], from lo: Int64, through hi: Int64) throws {
-        for table in tables where !table.rows.isEmpty {
-            do {
-                try client.run(table.insert, data: table.rows, retries: false)
-            } catch let e as ClickHouseError where e.kind == .connection {
-                try client.backOff(after: e)
-                try ClickHouseRollups.reconcile(client, from: lo, through: hi)
-                return
-            }
+        do {
+            try client.runAll(tables.filter { !$0.rows.isEmpty }.map { ($0.insert, $0.rows) })
+        } catch let e as ClickHouseError where e.kind == .connection {
+            try client.backOff(after: e)
+            try ClickHouseRollups.reconcile(client, from: lo, through: hi)
         }
     }
 
