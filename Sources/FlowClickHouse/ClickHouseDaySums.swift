@@ -92,7 +92,7 @@ struct ClickHouseDaySums {
                     WHERE fill IN (\(ids.map(String.init).joined(separator: ", "))) GROUP BY bucket, fill
                     """)
                 return ids
-            } catch let error as ClickHouseError {
+            } catch let error as ClickHouseError where error.kind == .connection {
                 attempt += 1
                 if attempt >= 3 { throw error }
                 try client.backOff(after: error)
@@ -174,5 +174,64 @@ struct ClickHouseDaySums {
         for p in orphans.compactMap({ $0.first.flatMap { UInt64($0) } }) {
             _ = try? client.run("ALTER TABLE day_sums DROP PARTITION \(p)")
         }
+    }
+}
+
+/// The fills a question last found current, per day, under one fingerprint: the next question
+/// asks its answer with them at once, while it looks the current fills up (``ClickHouseDaySums/fills(days:directory:)``),
+/// and asks again only should they differ. Kept beside ``NodeTablesCache`` (in memory, and in a
+/// file `….days` for commands). What the file says is never taken on trust: an answer asked with
+/// fills that are not the current ones is thrown away, so a stale or altered file costs a wasted
+/// answer, not a wrong one.
+final class KeptFills: @unchecked Sendable {
+    private let lock = NSLock()
+    private var memory: (fp: UInt64, fills: [Int64: UInt64])?
+    private var loaded = false
+    let file: URL?
+
+    init(file: URL?) {
+        self.file = file
+    }
+
+    /// The kept fill of each of `days` under `fp`; nil unless every day has one.
+    func fills(_ fp: UInt64, _ days: [Int64]) -> [UInt64]? {
+        lock.lock()
+        defer { lock.unlock() }
+        if !loaded {
+            loaded = true
+            if let file, let text = try? String(contentsOf: file, encoding: .utf8) {
+                var fills: [Int64: UInt64] = [:]
+                var kept: UInt64?
+                for line in text.split(separator: "\n") {
+                    let f = line.split(separator: "\t")
+                    guard f.count == 3, let p = UInt64(f[0]), let day = Int64(f[1]), let fill = UInt64(f[2]), kept == nil || kept == p else { continue }
+                    kept = p
+                    fills[day] = fill
+                }
+                if let kept { memory = (kept, fills) }
+            }
+        }
+        guard let memory, memory.fp == fp else { return nil }
+        let out = days.compactMap { memory.fills[$0] }
+        return out.count == days.count ? out : nil
+    }
+
+    /// Keeps `fills` as the current fills of `days` under `fp` (with those of other days under it).
+    func keep(_ fp: UInt64, _ days: [Int64], _ fills: [UInt64]) {
+        let text: String? = lock.withLock {
+            var all = memory?.fp == fp ? memory!.fills : [:]
+            for (day, fill) in zip(days, fills) { all[day] = fill }
+            if memory?.fp == fp, memory!.fills == all { return nil }
+            memory = (fp, all)
+            loaded = true
+            return all.sorted { $0.key < $1.key }.map { "\(fp)\t\($0.key)\t\($0.value)\n" }.joined()
+        }
+        guard let text, let file else { return }
+        // Written aside, then renamed: a reader never sees half a file.
+        let dir = file.deletingLastPathComponent()
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let temp = dir.appendingPathComponent(".\(file.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max))")
+        guard FileManager.default.createFile(atPath: temp.path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else { return }
+        if rename(temp.path, file.path) != 0 { try? FileManager.default.removeItem(at: temp) }
     }
 }
