@@ -1,4 +1,4 @@
-public import FlowModel
+import FlowModel
 import FlowStore
 
 /// What `diff` compares: the keys of a `top` answer.

@@ -15,6 +15,7 @@ struct Tailflow: AsyncParsableCommand {
             another backend: clickhouse://[user@]host:port/database[?cluster=NAME] (every command but prune, check, backup, export and import). \
             Exit status: 0 success, 1 failure, 2 usage error, 3 (ingest, pull, follow) some input rejected but the rest stored.
             """,
+        version: FlowStore.tailflowVersion,
         subcommands: [Ingest.self, Top.self, Series.self, Rollup.self, Scope.self, Flows.self, Diff.self, Coverage.self, Changes.self, Nodes.self, Derp.self, Rejects.self,
                       ReportCommand.self, Generate.self, Serve.self, Pull.self, Follow.self,
                       Prune.self, Check.self, Backup.self, Export.self, Import.self, Migrate.self]

@@ -138,6 +138,17 @@ struct IngestCommandTests {
         #expect(try await CLI.run(["--help"]).status == 0)
     }
 
+    /// `tailflow --version` names the program and the schema it writes, and exits 0 without
+    /// opening a store.
+    @Test func versionNamesTheProgramAndItsSchema() async throws {
+        let dir = TempDir()
+        let r = try await CLI.run(["--version"], db: dir.path("v.db"))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix("tailflow "), "\(r.stdout)")
+        #expect(r.stdout.contains("schema 0"), "\(r.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path("v.db")))
+    }
+
     @Test func dbFlagAndEnvironmentChooseTheFile() async throws {
         let dir = TempDir()
         let viaFlag = try await CLI.run(["ingest", "--db", dir.path("flag.db"), Fixtures.path("containers/messages.jsonl")], db: dir.path("env.db"))
