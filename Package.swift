@@ -27,6 +27,7 @@ let clickhouseMigrationFiles = [
     "003_rollups.sql",
     "004_sightings.sql",
     "005_client_rollups.sql",
+    "006_day_sums.sql",
 ].map { "clickhouse/" + $0 }
 
 /// The pages' templates and assets, embedded into the binary (`Sources/FlowWeb/Resources/*`).

@@ -29,5 +29,6 @@ public enum Schema {
         Migration(name: "003_rollups", sql: String(decoding: PackageResources._03_rollups_sql, as: UTF8.self)),
         Migration(name: "004_sightings", sql: String(decoding: PackageResources._04_sightings_sql, as: UTF8.self)),
         Migration(name: "005_client_rollups", sql: String(decoding: PackageResources._05_client_rollups_sql, as: UTF8.self)),
+        Migration(name: "006_day_sums", sql: String(decoding: PackageResources._06_day_sums_sql, as: UTF8.self)),
     ]
 }

@@ -488,8 +488,16 @@ public struct ClickHouseQueries: Sendable {
     /// each level of a nested query up again for every level above it, and copies an alias into
     /// each expression that uses it; the query had one level more, `fwd` and `rev` copying the
     /// resolution of both ends (an hour's `top` took 30-40% longer on the server).
+    ///
+    /// - parameter withoutDays: without the rows the planner reads from the day table (the
+    ///   answer reads them from `day_sums`); nil when nothing else is left.
     static func countedRows(_ c: Context, step: Nanoseconds? = nil, first: Nanoseconds? = nil) -> Counted {
-        let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: false, parts: nil)
+        countedRows(c, step: step, first: first, withoutDays: false)!
+    }
+
+    static func countedRows(_ c: Context, step: Nanoseconds? = nil, first: Nanoseconds? = nil, withoutDays: Bool) -> Counted? {
+        let (source, taggedFilter) = Self.source(c, step: step, first: first, raw: false, parts: nil, withoutDays: withoutDays)
+        if source.isEmpty { return nil }
         let outer = endFilter(c, taggedFilter, "x", "y")
         return Counted(
             with: "WITH if(xr, x = reporter, if(yr, y = reporter, 1)) AS fwd, if(yr, y = reporter, if(xr, x = reporter, 1)) AS rev",
@@ -518,13 +526,13 @@ public struct ClickHouseQueries: Sendable {
     /// The raw and rollup rows a question reads, with its filters (``ClickHouseRollups/source(_:step:first:conditions:prewhere:raw:below:)``);
     /// and the `--tag`/`--user` nodes as the inside of an `IN (…)`.
     static func source(_ c: Context, step: Nanoseconds?, first: Nanoseconds?, raw: Bool,
-                       parts: [(window: TimeWindow, below: Int64)]?, windowSightings: Bool = false) -> (String, String?) {
+                       parts: [(window: TimeWindow, below: Int64)]?, windowSightings: Bool = false, withoutDays: Bool = false) -> (String, String?) {
         let w = c.options.window
         let (conditions, prewhere) = rowFilters(c)
         let tagged = c.tagged.map { t in t.isEmpty ? ClickHouseClient.quote(unseen) : t.map(ClickHouseClient.quote).joined(separator: ", ") }
         let source = windowSightings ? Self.windowSightingsSource(w, conditions: conditions, prewhere: prewhere)
             : parts.map { Self.partsSource($0, conditions: conditions, prewhere: prewhere) }
-            ?? ClickHouseRollups.source(w, step: step, first: first, conditions: conditions, prewhere: prewhere, raw: raw)
+            ?? ClickHouseRollups.source(w, step: step, first: first, conditions: conditions, prewhere: prewhere, raw: raw, withoutDays: withoutDays)
         return (source, tagged)
     }
 
@@ -793,12 +801,11 @@ public struct ClickHouseQueries: Sendable {
         // Each row gives its two ends what they sent and received of its counted observations.
         // `*`'s label says whether its traffic is with `*` only, with others only, or both: every
         // row with `*` at an end is in `*`'s group, so the group's maxima of the two flags (of
-        // counted observations with traffic) say it.
-        let counted = Self.countedRows(c)
-        let answer = try c.select("""
-            SELECT s.1 AS endpoint, sum(s.2) AS sb, sum(s.3) AS rb, sum(s.4) AS sp, sum(s.5) AS rp,
-                   sb + rb AS bytes, sp + rp AS packets, max(s.6) AS with_star, max(s.7) AS with_others
-            FROM (
+        // counted observations with traffic) say it. Whole days come from `day_sums` (``summedDays(_:)``).
+        let days = summedDays(c)
+        let counted = Self.countedRows(c, withoutDays: days != nil)
+        let resolved = counted.map { counted in
+            """
                 \(counted.with)
                 SELECT if(fwd, tx_bytes, 0) AS fb, if(fwd, tx_packets, 0) AS fp, if(rev, rx_bytes, 0) AS rb_, if(rev, rx_packets, 0) AS rp_,
                        (fb != 0 OR fp != 0 OR rb_ != 0 OR rp_ != 0) AS traffic,
@@ -806,12 +813,23 @@ public struct ClickHouseQueries: Sendable {
                        arrayJoin([(x, fb, rb_, fp, rp_, ss, so), (y, rb_, fb, rp_, fp, ss, so)]) AS s
                 FROM \(counted.from)
                 WHERE \(counted.condition)
-            )
-            GROUP BY endpoint
-            HAVING bytes != 0 OR packets != 0
-            ORDER BY \(order) DESC, endpoint ASC
-            LIMIT \(limit)
-            """)
+            """
+        }
+        func sql(_ fills: [UInt64]?) -> String {
+            let rows = [resolved.map { fills == nil ? $0 : "SELECT s FROM (\n\($0)\n)" }, fills.map { Self.daySumsEndpoints(c, $0) }]
+            return """
+                SELECT s.1 AS endpoint, sum(s.2) AS sb, sum(s.3) AS rb, sum(s.4) AS sp, sum(s.5) AS rp,
+                       sb + rb AS bytes, sp + rp AS packets, max(s.6) AS with_star, max(s.7) AS with_others
+                FROM (
+                \(rows.compactMap { $0 }.joined(separator: "\nUNION ALL\n"))
+                )
+                GROUP BY endpoint
+                HAVING bytes != 0 OR packets != 0
+                ORDER BY \(order) DESC, endpoint ASC
+                LIMIT \(limit)
+                """
+        }
+        let answer = try days.map { try daySummed(c, days: $0, rest: counted != nil, sql) } ?? c.select(sql(nil))
         var starOnly: Bool? = false
         if let star = answer.rows.first(where: { $0.string(0) == "*" }) {
             let withStar = star.int(7) == 1, withOthers = star.int(8) == 1
@@ -828,11 +846,10 @@ public struct ClickHouseQueries: Sendable {
 
     func topPairs(_ c: Context, metric: Metric, limit: Int) throws -> ([TopPairRow], Int) {
         let order = metric == .bytes ? "bytes" : "packets"
-        let counted = Self.countedRows(c)
-        let answer = try c.select("""
-            SELECT a, b, sum(abB) AS ab_bytes, sum(baB) AS ba_bytes, sum(abP) AS ab_packets, sum(baP) AS ba_packets,
-                   ab_bytes + ba_bytes AS bytes, ab_packets + ba_packets AS packets
-            FROM (
+        let days = summedDays(c)
+        let counted = Self.countedRows(c, withoutDays: days != nil)
+        let resolved = counted.map { counted in
+            """
                 \(counted.with)
                 SELECT x <= y AS forward, if(forward, x, y) AS a, if(forward, y, x) AS b,
                        if(fwd AND forward, tx_bytes, 0) + if(rev AND y <= x, rx_bytes, 0) AS abB,
@@ -841,12 +858,23 @@ public struct ClickHouseQueries: Sendable {
                        if(fwd AND NOT forward, tx_packets, 0) + if(rev AND NOT (y <= x), rx_packets, 0) AS baP
                 FROM \(counted.from)
                 WHERE \(counted.condition)
-            )
-            GROUP BY a, b
-            HAVING bytes != 0 OR packets != 0
-            ORDER BY \(order) DESC, a ASC, b ASC
-            LIMIT \(limit)
-            """)
+            """
+        }
+        func sql(_ fills: [UInt64]?) -> String {
+            let rows = [resolved.map { fills == nil ? $0 : "SELECT a, b, abB, baB, abP, baP FROM (\n\($0)\n)" }, fills.map { Self.daySumsPairs(c, $0) }]
+            return """
+                SELECT a, b, sum(abB) AS ab_bytes, sum(baB) AS ba_bytes, sum(abP) AS ab_packets, sum(baP) AS ba_packets,
+                       ab_bytes + ba_bytes AS bytes, ab_packets + ba_packets AS packets
+                FROM (
+                \(rows.compactMap { $0 }.joined(separator: "\nUNION ALL\n"))
+                )
+                GROUP BY a, b
+                HAVING bytes != 0 OR packets != 0
+                ORDER BY \(order) DESC, a ASC, b ASC
+                LIMIT \(limit)
+                """
+        }
+        let answer = try days.map { try daySummed(c, days: $0, rest: counted != nil, sql) } ?? c.select(sql(nil))
         let labels = try c.labels()
         let rows = try answer.rows.map { f in
             let a = f.string(0), b = f.string(1)

@@ -40,8 +40,11 @@ enum ClickHouseRollups {
     /// - parameter prewhere: a selective filter each part tests first (`PREWHERE`; one server only).
     /// - parameter raw: raw rows only (questions that need each row's own window start).
     /// - parameter below: only levels finer than this many seconds.
+    /// - parameter withoutDays: leaves out the segments read from the day table (``dayBuckets(_:)``
+    ///   lists their days), and gives "" when nothing else is left.
     static func source(_ window: TimeWindow, step: Nanoseconds? = nil, first: Nanoseconds? = nil,
-                       conditions: [String], prewhere: String? = nil, raw: Bool = false, below finest: Int64? = nil) -> String {
+                       conditions: [String], prewhere: String? = nil, raw: Bool = false, below finest: Int64? = nil,
+                       withoutDays: Bool = false) -> String {
         var below = finest
         if raw {
             below = RollupStep.all[0]
@@ -54,6 +57,8 @@ enum ClickHouseRollups {
         var parts: [String] = []
         for segment in segments {
             switch segment {
+            case .rollup(let s, _, _) where withoutDays && s >= RollupStep.day:
+                continue
             case .rollup(let s, let from, let to):
                 parts.append("""
                     SELECT bucket * 1000000000 AS start_ns, reporter, kind, proto, port, side, src, dst, tx_packets, tx_bytes, rx_packets, rx_bytes,
@@ -64,8 +69,23 @@ enum ClickHouseRollups {
                 parts.append(rawPart(from, to, extra, prewhere: prewhere))
             }
         }
-        if parts.isEmpty { parts.append(rawPart(window.from, window.to, extra, prewhere: prewhere)) }
+        if parts.isEmpty && !withoutDays { parts.append(rawPart(window.from, window.to, extra, prewhere: prewhere)) }
         return parts.joined(separator: "\nUNION ALL\n")
+    }
+
+    /// The days (bucket starts, Unix seconds) of `window` that the planner reads from the day
+    /// table (its day and 2- to 16-day levels), for a question without a step.
+    static func dayBuckets(_ window: TimeWindow) -> [Int64] {
+        guard window.from < window.to else { return [] }
+        var days: [Int64] = []
+        for case .rollup(let s, let from, let to) in Planner.plan(window, step: nil, below: nil) where s >= RollupStep.day {
+            var day = Int64(from / Timestamp.nanosPerSecond)
+            while day < Int64(to / Timestamp.nanosPerSecond) {
+                days.append(day)
+                day += RollupStep.day
+            }
+        }
+        return days
     }
 
     // `span` is computed from a column, not a constant: a constant column read through a

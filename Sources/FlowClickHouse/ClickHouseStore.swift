@@ -47,6 +47,7 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
         // of its own); a command without the file reads the tables as before (no version to ask).
         let cache = client.url.cluster == nil ? NodeTablesCache(client) : nil
         nodeTables = sharesNodeTables && cache?.file == nil ? nil : cache
+        keptFills = nodeTables.map { KeptFills(file: $0.file?.deletingPathExtension().appendingPathExtension("days")) }
         if create { checked.applied = try ClickHouseSchema.prepare(client, create: true) }
     }
 
@@ -131,6 +132,8 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
 
     /// The node tables kept from an earlier question (one server only; see ``NodeTablesCache``).
     let nodeTables: NodeTablesCache?
+    /// The day sums' fills found current by an earlier question (``KeptFills``), beside ``nodeTables``.
+    let keptFills: KeptFills?
 
     /// The node tables as kept from an earlier read, with their version, if any: what a question
     /// may start its answer with while its prelude checks that they are still the server's.

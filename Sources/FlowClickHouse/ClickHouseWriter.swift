@@ -48,8 +48,10 @@ final class ClickHouseWriter: StoreWriter {
     var messages: [FlowMessage] = []
     var digests: [Int64] = []
     var identities: Set<Identity> = []
-    /// The flow rows' insert body, kept from one insert to the next (its pages stay mapped).
+    /// The flow rows' insert body, kept from one insert to the next (its pages stay mapped), and
+    /// the Native encoder's list of each row's addresses, kept the same way.
     var body = ByteBuffer()
+    var rowAddresses: [Int] = []
     var rejects: [Reject] = []
     /// What the store knows of each node (loaded at the first batch; one writer at a time).
     var known: [String: NodeState]?
@@ -143,15 +145,26 @@ final class ClickHouseWriter: StoreWriter {
         var ids = try knownNodeIDs()
         var largest = ids.values.max() ?? 0
         var newIDs: [(String, Int64)] = []
+        // A node's facts, and its id given the first time (one lookup a node of a message: two
+        // were a tenth of the writer's commit).
         func state(_ id: String) -> NodeState {
-            if ids[id] == nil {
-                largest += 1
-                ids[id] = largest
-                newIDs.append((id, largest))
+            let s: NodeState
+            if let known = nodes[id] {
+                s = known
+            } else {
+                s = NodeState()
+                nodes[id] = s
             }
-            if let s = nodes[id] { return s }
-            let s = NodeState()
-            nodes[id] = s
+            if s.storeID == nil {
+                if let given = ids[id] {
+                    s.storeID = given
+                } else {
+                    largest += 1
+                    ids[id] = largest
+                    newIDs.append((id, largest))
+                    s.storeID = largest
+                }
+            }
             return s
         }
         for item in items {
@@ -203,7 +216,8 @@ final class ClickHouseWriter: StoreWriter {
         messages = []
         DispatchQueue.global(qos: .utility).async { withExtendedLifetime(spent) {} }
         digests.removeAll(keepingCapacity: true)
-        identities.removeAll()
+        // Kept: growing the set again from empty was a fifth of `add`.
+        identities.removeAll(keepingCapacity: true)
         rejects.removeAll()
         changes.removeAll()
         regions.removeAll()
@@ -287,16 +301,22 @@ final class ClickHouseWriter: StoreWriter {
         if seens > 0 { try client.run("INSERT INTO node_seen (stable_id, first_ns, last_ns) FORMAT RowBinary", data: seen.bytes) }
     }
 
-    /// The insert format of flow rows: RowBinary (measured against JSONEachRow, see the README);
-    /// `TAILFLOW_CLICKHOUSE_INSERT_FORMAT=JSONEachRow` chooses the other, to measure again.
-    static let json = ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_INSERT_FORMAT"] == "JSONEachRow"
+    /// The insert formats of flow rows (``encodeNative(_:_:_:into:addresses:)``, ``encode(_:_:_:into:)``, ``encodeJSON(_:)``).
+    enum InsertFormat: String {
+        case native = "Native", rowBinary = "RowBinary", json = "JSONEachRow"
+    }
+
+    /// The insert format of flow rows: Native (measured against RowBinary and JSONEachRow, see
+    /// docs/clickhouse-performance.md); `TAILFLOW_CLICKHOUSE_INSERT_FORMAT=RowBinary` or
+    /// `=JSONEachRow` chooses another, to measure again.
+    static let insertFormat = InsertFormat(rawValue: ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_INSERT_FORMAT"] ?? "") ?? .native
 
     static let insertRows = """
-        INSERT INTO flows (start_ns, end_ns, reporter, digest, row, kind, proto, src, src_port, dst, dst_port, \
-        tx_packets, tx_bytes, rx_packets, rx_bytes, logged_ms, summed) FORMAT \(json ? "JSONEachRow" : "RowBinary")
+        INSERT INTO flows (\(flowColumns.map(\.name).joined(separator: ", "))) FORMAT \(insertFormat.rawValue)
         """
 
-    /// The most rows in one insert: below ClickHouse's max_insert_block_size (1,048,576), so each insert is one block.
+    /// The most rows in one insert: one block (a Native body is the block it holds; RowBinary rows are cut into
+    /// blocks of max_insert_block_size, 1,048,576, so below it a RowBinary insert is one block too).
     static let rowsPerInsert = 1_000_000
 
     /// Inserts the raw rows of the batch's messages `new` (indices into ``messages``; marked
@@ -315,7 +335,7 @@ final class ClickHouseWriter: StoreWriter {
             return digests[a] < digests[b]
         }
         // The sums are worked out on a thread of their own while the server stores the raw rows.
-        let sums = Summing(messages, digests, order)
+        let sums = Summing(messages, order)
         defer { sums.wait() }
         var start = 0
         while start < order.count {
@@ -337,10 +357,10 @@ final class ClickHouseWriter: StoreWriter {
         private let done = DispatchSemaphore(value: 0)
         private var waited = false
 
-        /// The sums of `messages[order]` (the list of them made on that thread too).
-        init(_ messages: [FlowMessage], _ digests: [Int64], _ order: [Int]) {
+        /// The sums of `messages[order]`.
+        init(_ messages: [FlowMessage], _ order: [Int]) {
             let thread = Thread { [self] in
-                tables = BatchRollups(order.map { (messages[$0], digests[$0]) }).tables()
+                tables = BatchRollups(messages, order).tables()
                 done.signal()
             }
             thread.stackSize = 8 << 20
@@ -364,15 +384,15 @@ final class ClickHouseWriter: StoreWriter {
     /// An insert that fails on the connection may have landed: rather than sending sums twice,
     /// the writer then makes the rollups and sightings of that time equal to its raw rows
     /// (``ClickHouseRollups/reconcile(_:from:through:)``, which adds only what is missing).
+    ///
+    /// The six inserts go at once (``ClickHouseClient/runAll(_:)``): their order does not matter (each
+    /// only adds to its table), and the reconciliation after a failure makes every level right.
     func writeRollups(_ tables: [(insert: String, rows: [UInt8])], from lo: Int64, through hi: Int64) throws {
-        for table in tables where !table.rows.isEmpty {
-            do {
-                try client.run(table.insert, data: table.rows, retries: false)
-            } catch let e as ClickHouseError where e.kind == .connection {
-                try client.backOff(after: e)
-                try ClickHouseRollups.reconcile(client, from: lo, through: hi)
-                return
-            }
+        do {
+            try client.runAll(tables.filter { !$0.rows.isEmpty }.map { ($0.insert, $0.rows) })
+        } catch let e as ClickHouseError where e.kind == .connection {
+            try client.backOff(after: e)
+            try ClickHouseRollups.reconcile(client, from: lo, through: hi)
         }
     }
 
@@ -386,10 +406,14 @@ final class ClickHouseWriter: StoreWriter {
         var pending = order
         while !pending.isEmpty {
             do {
-                if Self.json {
+                switch Self.insertFormat {
+                case .json:
                     try client.run(Self.insertRows, data: Self.encodeJSON(pending.map { (messages[$0], digests[$0]) }), retries: false)
-                } else {
+                case .rowBinary:
                     Self.encode(messages, digests, pending, into: &body)
+                    try client.insert(Self.insertRows, rows: body, retries: false)
+                case .native:
+                    Self.encodeNative(messages, digests, pending, into: &body, addresses: &rowAddresses)
                     try client.insert(Self.insertRows, rows: body, retries: false)
                 }
                 break
