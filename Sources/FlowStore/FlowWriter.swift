@@ -494,8 +494,8 @@ final class FlowWriter: StoreWriter {
     }
 
     /// A node's stable ID as the key of ``nodes``: hashed over its UTF-8 bytes eight at a time with
-    /// ``mixBits`` (a `[String: NodeState]` hashed every ID of every message with SipHash: 8% of
-    /// the writer's instructions while ingesting).
+    /// ``mixBits``, from ``hashSeed`` (a `[String: NodeState]` hashed every ID of every message with
+    /// SipHash: 8% of the writer's instructions while ingesting).
     struct NodeKey: MixHashable {
         let id: String
         let mixedHash: UInt64
@@ -511,7 +511,7 @@ final class FlowWriter: StoreWriter {
 
         @inline(__always)
         static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-            var h = UInt64(truncatingIfNeeded: bytes.count) &* 0x9E37_79B9_7F4A_7C15
+            var h = hashSeed ^ UInt64(truncatingIfNeeded: bytes.count) &* 0x9E37_79B9_7F4A_7C15
             var i = 0
             while i + 8 <= bytes.count {
                 h = mixBits(h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))

@@ -3,8 +3,10 @@ import FlowModel
 /// A key the writer's tables hash with one multiply-xorshift mix of its own fields.
 ///
 /// Swift's `Dictionary` runs every key through `Hasher` (SipHash, seeded per process):
-/// on the writer thread that was about a tenth of the time, for keys that are a few
-/// integers out of our own store. These tables only ever see keys the writer made.
+/// on the writer thread that was about a tenth of the time. Some keys come from input a
+/// sender chooses (addresses, node IDs, through `serve`'s receivers too): their hashes start
+/// from ``hashSeed``, random per process, so that nobody can craft keys that share a slot
+/// chain (linear probing would then cost a scan of the chain per look-up).
 protocol MixHashable: Equatable {
     /// A well-mixed 64-bit hash: its low bits choose the slot.
     var mixedHash: UInt64 { get }
@@ -112,9 +114,15 @@ func mixBits(_ x: UInt64) -> UInt64 {
     return z ^ (z >> 31)
 }
 
+/// Random per process: the start of the hashes of keys that come from input (see ``MixHashable``).
+/// The order a ``MixTable`` iterates in is the order of insertion, whatever the seed.
+let hashSeed = UInt64.random(in: .min ... .max)
+
 extension IPAddress: MixHashable {
+    /// Each half mixed on its own: the seed xored into one sum of both would leave the pairs
+    /// with equal sums colliding under every seed.
     @inline(__always)
     var mixedHash: UInt64 {
-        mixBits((high &* 0x9E37_79B9_7F4A_7C15) ^ low ^ (isIPv4 ? 0x5555_0000_0000_0000 : 0))
+        mixBits(mixBits(high ^ hashSeed) ^ low ^ (isIPv4 ? 0x5555_0000_0000_0000 : 0))
     }
 }

@@ -30,6 +30,30 @@ struct IngestCommandTests {
         #expect(try Dump.of(db) == Self.tinyDump)
     }
 
+    /// Two processes store the same rows, internal ids and blobs included: each hashes addresses and
+    /// node IDs from a seed of its own (`hashSeed`), and nothing stored may follow a hash's order
+    /// (with a `[String: NodeState]`, a device list's addresses were numbered in its order).
+    @Test func twoProcessesStoreTheSameRows() async throws {
+        let dir = TempDir()
+        var tables: [[String]] = []
+        for name in ["a.db", "b.db"] {
+            let db = dir.path(name)
+            let imported = try await CLI.run(["nodes", "import", Fixtures.path("tiny/devices.json")], db: db)
+            #expect(imported.status == 0, "\(imported.stderr)")
+            let r = try await CLI.run(["ingest", Fixtures.path("tiny/api-response.json")], db: db)
+            #expect(r.status == 0, "\(r.stderr)")
+            tables.append(try await DatabaseQueue(path: db).read { db in
+                try String.fetchAll(db, sql: "SELECT id || ' ' || ip FROM addresses ORDER BY id")
+                    + String.fetchAll(db, sql: "SELECT address || ' ' || node FROM node_addresses ORDER BY address")
+                    + String.fetchAll(db, sql: "SELECT id || ' ' || stable_id FROM nodes ORDER BY id")
+                    + String.fetchAll(db, sql: "SELECT id || ' ' || hex(body) FROM message_groups ORDER BY id")
+                    + String.fetchAll(db, sql: "SELECT step || ' ' || reporter || ' ' || bucket || ' ' || part || ' ' || hex(sums) FROM rollups ORDER BY step, reporter, bucket, part")
+            })
+        }
+        #expect(tables[0].count > 20)
+        #expect(tables[0] == tables[1])
+    }
+
     @Test func allContainersTogetherAndStdinStoreEachMessageOnce() async throws {
         let dir = TempDir()
         let db = dir.path("t.db")
