@@ -498,20 +498,21 @@ final class FlowWriter: StoreWriter {
     /// SipHash: 8% of the writer's instructions while ingesting).
     struct NodeKey: MixHashable {
         let id: String
-        let mixedHash: UInt64
 
         @inline(__always)
-        init(_ id: String) {
-            self.id = id
-            mixedHash = id.utf8.withContiguousStorageIfAvailable { Self.hash(UnsafeRawBufferPointer($0)) }
-                ?? Array(id.utf8).withUnsafeBytes { Self.hash($0) }
+        init(_ id: String) { self.id = id }
+
+        var mixedHash: UInt64 { mixedHash(seed: 0) }
+
+        @inline(__always)
+        func mixedHash(seed: UInt64) -> UInt64 {
+            id.utf8.withContiguousStorageIfAvailable { Self.hash(UnsafeRawBufferPointer($0), seed: seed) }
+                ?? Array(id.utf8).withUnsafeBytes { Self.hash($0, seed: seed) }
         }
 
-        static func == (a: NodeKey, b: NodeKey) -> Bool { a.mixedHash == b.mixedHash && a.id == b.id }
-
         @inline(__always)
-        static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-            var h = hashSeed ^ UInt64(truncatingIfNeeded: bytes.count) &* 0x9E37_79B9_7F4A_7C15
+        static func hash(_ bytes: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
+            var h = seed ^ UInt64(truncatingIfNeeded: bytes.count) &* 0x9E37_79B9_7F4A_7C15
             var i = 0
             while i + 8 <= bytes.count {
                 h = mixBits(h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))

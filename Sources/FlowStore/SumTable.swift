@@ -10,6 +10,14 @@ import FlowModel
 protocol MixHashable: Equatable {
     /// A well-mixed 64-bit hash: its low bits choose the slot.
     var mixedHash: UInt64 { get }
+    /// The hash a ``MixTable`` uses, from its seed (``hashSeed``, read once per table): keys that
+    /// come from input mix the seed in first; the writer's own keys ignore it.
+    func mixedHash(seed: UInt64) -> UInt64
+}
+
+extension MixHashable {
+    @inline(__always)
+    func mixedHash(seed: UInt64) -> UInt64 { mixedHash }
 }
 
 /// An insert-only open-addressing table (linear probing, at most half full) whose
@@ -28,6 +36,8 @@ struct MixTable<Key: MixHashable, Value> {
     /// Index + 1 into `keys` (0: empty slot).
     private var slots: [Int32]
     private var mask: Int
+    /// ``hashSeed``, kept here: a global is read through a lazy initialiser's check each time.
+    private let seed = hashSeed
 
     init(capacity: Int = 0) {
         var n = 16
@@ -45,7 +55,7 @@ struct MixTable<Key: MixHashable, Value> {
     /// The index of `key` in `keys`, if present.
     @inline(__always)
     func index(of key: Key) -> Int? {
-        var i = Int(truncatingIfNeeded: key.mixedHash) & mask
+        var i = Int(truncatingIfNeeded: key.mixedHash(seed: seed)) & mask
         while true {
             let s = Int(slots[i])
             if s == 0 { return nil }
@@ -63,7 +73,7 @@ struct MixTable<Key: MixHashable, Value> {
     @inline(__always)
     @discardableResult
     mutating func update(_ key: Key, default initial: @autoclosure () -> Value, _ change: (inout Value) -> Void) -> Int {
-        var i = Int(truncatingIfNeeded: key.mixedHash) & mask
+        var i = Int(truncatingIfNeeded: key.mixedHash(seed: seed)) & mask
         while true {
             let s = Int(slots[i])
             if s == 0 { break }
@@ -98,7 +108,7 @@ struct MixTable<Key: MixHashable, Value> {
         slots = Array(repeating: 0, count: n)
         mask = n - 1
         for j in keys.indices {
-            var i = Int(truncatingIfNeeded: keys[j].mixedHash) & mask
+            var i = Int(truncatingIfNeeded: keys[j].mixedHash(seed: seed)) & mask
             while slots[i] != 0 { i = (i + 1) & mask }
             slots[i] = Int32(truncatingIfNeeded: j + 1)
         }
@@ -122,7 +132,10 @@ extension IPAddress: MixHashable {
     /// Each half mixed on its own: the seed xored into one sum of both would leave the pairs
     /// with equal sums colliding under every seed.
     @inline(__always)
-    var mixedHash: UInt64 {
-        mixBits(mixBits(high ^ hashSeed) ^ low ^ (isIPv4 ? 0x5555_0000_0000_0000 : 0))
+    var mixedHash: UInt64 { mixedHash(seed: 0) }
+
+    @inline(__always)
+    func mixedHash(seed: UInt64) -> UInt64 {
+        mixBits(mixBits(high ^ seed) ^ low ^ (isIPv4 ? 0x5555_0000_0000_0000 : 0))
     }
 }
