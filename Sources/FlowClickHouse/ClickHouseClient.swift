@@ -299,8 +299,34 @@ public final class ClickHouseClient: Sendable {
     /// The writer's rollups and sightings, six small inserts after each batch's raw rows: one after
     /// another, each waited for the server's 20-60 ms of work while the other core had none.
     func runAll(_ inserts: [(sql: String, data: [UInt8])]) throws {
+        try startAll(inserts).wait()
+    }
+
+    /// Inserts sent by ``startAll(_:)``, not waited for yet.
+    struct PendingInserts {
+        fileprivate let client: ClickHouseClient
+        fileprivate let requests: [(sql: String, sent: Int, answer: EventLoopFuture<HTTPClient.Response>)]
+        fileprivate let started: UInt64
+
+        /// Returns once every insert has ended, as ``ClickHouseClient/runAll(_:)``.
+        func wait() throws {
+            var failure: ClickHouseError?
+            for r in requests {
+                do {
+                    _ = try client.answer(r.answer, sent: r.sent, sql: r.sql, started: started)
+                } catch let e as ClickHouseError {
+                    if failure == nil || (e.kind == .connection && failure?.kind != .connection) { failure = e }
+                }
+            }
+            if let failure { throw failure }
+            if !requests.isEmpty { client.budget.reached() }
+        }
+    }
+
+    /// ``runAll(_:)`` without waiting: the caller works on while the server stores them.
+    func startAll(_ inserts: [(sql: String, data: [UInt8])]) -> PendingInserts {
         let started = Self.trace ? DispatchTime.now().uptimeNanoseconds : 0
-        var pending: [(sql: String, sent: Int, answer: EventLoopFuture<HTTPClient.Response>)] = []
+        var requests: [(sql: String, sent: Int, answer: EventLoopFuture<HTTPClient.Response>)] = []
         for (sql, data) in inserts {
             let target = target(sql, inDatabase: true, settings: [:], inURL: true, external: [])
             var headers = authorization()
@@ -309,22 +335,13 @@ public final class ClickHouseClient: Sendable {
                 body = packed
                 headers.add(name: "Content-Encoding", value: "gzip")
             }
-            pending.append((sql, body.count, start(target, headers: headers, body: .bytes(body))))
+            requests.append((sql, body.count, start(target, headers: headers, body: .bytes(body))))
         }
-        var failure: ClickHouseError?
-        for p in pending {
-            do {
-                _ = try answer(p.answer, sent: p.sent, sql: p.sql, started: started)
-            } catch let e as ClickHouseError {
-                if failure == nil || (e.kind == .connection && failure?.kind != .connection) { failure = e }
-            }
-        }
-        if let failure { throw failure }
-        budget.reached()
+        return PendingInserts(client: self, requests: requests, started: started)
     }
 
     /// Waits for a request's answer: its body, or the server's error.
-    private func answer(_ future: EventLoopFuture<HTTPClient.Response>, sent: Int, sql: String, started: UInt64) throws -> [UInt8] {
+    fileprivate func answer(_ future: EventLoopFuture<HTTPClient.Response>, sent: Int, sql: String, started: UInt64) throws -> [UInt8] {
         let response: HTTPClient.Response
         do {
             response = try future.wait()

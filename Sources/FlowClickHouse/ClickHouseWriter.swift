@@ -193,10 +193,12 @@ final class ClickHouseWriter: StoreWriter {
             }
         }
         known = nodes
-        try writeNodeIDs(newIDs)
+        // The node tables' inserts (before the rows: a batch met again later is skipped, its facts
+        // with it) run while the rows are sorted and encoded; the rows go once they have landed.
+        let nodeWrites = nodeInserts(nodes, newIDs)
         nodeIDs = ids
-        try writeNodes(nodes)
-        try writeRows(new)
+        let pendingNodes = client.startAll(nodeWrites)
+        try writeRows(new) { try self.land(pendingNodes, nodeWrites) }
         if !present.isEmpty {
             // The batch met messages already stored: perhaps an ingest repeated after a server died
             // between an insert's raw rows and its rollups. Make this time's rollups match its rows.
@@ -267,7 +269,29 @@ final class ClickHouseWriter: StoreWriter {
 
     // MARK: Writing
 
-    func writeNodes(_ nodes: [String: NodeState]) throws {
+    /// Waits for the node tables' inserts; after a connection failure sends them again, one by one
+    /// with retries (each is idempotent: the latest report wins, ids and sightings repeat harmlessly).
+    func land(_ pending: ClickHouseClient.PendingInserts, _ inserts: [(sql: String, data: [UInt8])]) throws {
+        do {
+            try pending.wait()
+        } catch let e as ClickHouseError where e.kind == .connection {
+            try client.backOff(after: e)
+            for (sql, data) in inserts { try client.run(sql, data: data) }
+        }
+    }
+
+    /// The node tables' inserts of a commit: the new node ids, then the facts, address claims and
+    /// sightings of the nodes whose facts or seen range changed (marked written).
+    func nodeInserts(_ nodes: [String: NodeState], _ newIDs: [(String, Int64)]) -> [(sql: String, data: [UInt8])] {
+        var inserts: [(sql: String, data: [UInt8])] = []
+        if !newIDs.isEmpty {
+            var out = RowBinary()
+            for (stable, id) in newIDs {
+                out.string(stable)
+                out.u64(UInt64(id))
+            }
+            inserts.append(("INSERT INTO node_ids (stable_id, id) FORMAT RowBinary", out.bytes))
+        }
         var info = RowBinary(), addresses = RowBinary(), seen = RowBinary()
         var infos = 0, claims = 0, seens = 0
         // Ties of the same time: the later write wins, as SQLite's upsert does.
@@ -294,11 +318,12 @@ final class ClickHouseWriter: StoreWriter {
             }
         }
         if infos > 0 {
-            try client.run("INSERT INTO nodes (stable_id, info_ns, seq, name, os, user, tags, addresses, has_routes, routes) FORMAT RowBinary",
-                           data: info.bytes)
+            inserts.append(("INSERT INTO nodes (stable_id, info_ns, seq, name, os, user, tags, addresses, has_routes, routes) FORMAT RowBinary",
+                            info.bytes))
         }
-        if claims > 0 { try client.run("INSERT INTO node_addresses (ip, node, info_ns, seq) FORMAT RowBinary", data: addresses.bytes) }
-        if seens > 0 { try client.run("INSERT INTO node_seen (stable_id, first_ns, last_ns) FORMAT RowBinary", data: seen.bytes) }
+        if claims > 0 { inserts.append(("INSERT INTO node_addresses (ip, node, info_ns, seq) FORMAT RowBinary", addresses.bytes)) }
+        if seens > 0 { inserts.append(("INSERT INTO node_seen (stable_id, first_ns, last_ns) FORMAT RowBinary", seen.bytes)) }
+        return inserts
     }
 
     /// The insert formats of flow rows (``encodeNative(_:_:_:into:addresses:)``, ``encode(_:_:_:into:)``, ``encodeJSON(_:)``).
@@ -326,7 +351,10 @@ final class ClickHouseWriter: StoreWriter {
     /// the ingest again meets these messages stored, and the writer's reconciliation then adds
     /// what the rollups lack (``commit()``). Rows go sorted in each table's order (the server
     /// then does not sort them; a shuffled block cost it three times as much).
-    func writeRows(_ new: [Int]) throws {
+    ///
+    /// - parameter beforeRows: runs once before the first rows are sent (they are sorted and the
+    ///   first insert encoded by then): the commit waits there for the node tables' inserts.
+    func writeRows(_ new: [Int], beforeRows: @escaping () throws -> Void) throws {
         let order = new.sorted { a, b in
             if messages[a].start != messages[b].start { return messages[a].start < messages[b].start }
             if messages[a].nodeID != messages[b].nodeID {
@@ -337,6 +365,7 @@ final class ClickHouseWriter: StoreWriter {
         // The sums are worked out on a thread of their own while the server stores the raw rows.
         let sums = Summing(messages, order)
         defer { sums.wait() }
+        if order.isEmpty { try beforeRows() }
         var start = 0
         while start < order.count {
             var end = start, rows = 0
@@ -344,7 +373,7 @@ final class ClickHouseWriter: StoreWriter {
                 rows += max(1, messages[order[end]].rows.count)
                 end += 1
             }
-            try insert(order[start..<end])
+            try insert(order[start..<end], before: start == 0 ? beforeRows : nil)
             start = end
         }
         guard let lo = order.first.map({ messages[$0].start }), let hi = order.last.map({ messages[$0].start }) else { return }
@@ -402,18 +431,28 @@ final class ClickHouseWriter: StoreWriter {
     /// The client's one budget of retries bounds the insert and the reads of what landed together:
     /// nested budgets kept an ingest against a server that stays down retrying for minutes (up to
     /// attempts² connection attempts, each up to the connect timeout).
-    func insert(_ order: ArraySlice<Int>) throws {
+    ///
+    /// - parameter before: runs once, after the first encoding and before it is sent.
+    func insert(_ order: ArraySlice<Int>, before: (() throws -> Void)? = nil) throws {
         var pending = order
+        var before = before
         while !pending.isEmpty {
             do {
                 switch Self.insertFormat {
                 case .json:
-                    try client.run(Self.insertRows, data: Self.encodeJSON(pending.map { (messages[$0], digests[$0]) }), retries: false)
+                    let rows = Self.encodeJSON(pending.map { (messages[$0], digests[$0]) })
+                    try before?()
+                    before = nil
+                    try client.run(Self.insertRows, data: rows, retries: false)
                 case .rowBinary:
                     Self.encode(messages, digests, pending, into: &body)
+                    try before?()
+                    before = nil
                     try client.insert(Self.insertRows, rows: body, retries: false)
                 case .native:
                     Self.encodeNative(messages, digests, pending, into: &body, addresses: &rowAddresses)
+                    try before?()
+                    before = nil
                     try client.insert(Self.insertRows, rows: body, retries: false)
                 }
                 break
@@ -600,16 +639,6 @@ final class ClickHouseWriter: StoreWriter {
             }
         }
         return out
-    }
-
-    func writeNodeIDs(_ ids: [(String, Int64)]) throws {
-        guard !ids.isEmpty else { return }
-        var out = RowBinary()
-        for (stable, id) in ids {
-            out.string(stable)
-            out.u64(UInt64(id))
-        }
-        try client.run("INSERT INTO node_ids (stable_id, id) FORMAT RowBinary", data: out.bytes)
     }
 
     /// The batch's configuration changes the store does not hold yet (read back by identity, as
