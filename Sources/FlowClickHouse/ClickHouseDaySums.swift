@@ -20,9 +20,26 @@ struct ClickHouseDaySums {
     /// schema 006 (to compare both paths on one store).
     static let enabled = ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_DAY_SUMS"] != "off"
 
-    /// Fills older than this many seconds may be dropped by a later fill (``cleanUp(keeping:)``);
-    /// `TAILFLOW_CLICKHOUSE_DAY_SUMS_GRACE` for tests.
-    static let grace = ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_DAY_SUMS_GRACE"].flatMap(Int.init) ?? 600
+    /// Fills older than this many seconds may be dropped by a later fill (``cleanUp(keeping:)``):
+    /// `TAILFLOW_CLICKHOUSE_DAY_SUMS_GRACE`, at least 60 (a fill's rows and its record are
+    /// stamped in whole seconds, and a question reads a fill some time after finding it). Only
+    /// `TAILFLOW_CLICKHOUSE_DAY_SUMS_TEST_GRACE`, for tests, may set less (down to 0).
+    static let grace: Int = {
+        let env = ProcessInfo.processInfo.environment
+        if let test = env["TAILFLOW_CLICKHOUSE_DAY_SUMS_TEST_GRACE"].flatMap(Int.init) { return max(0, test) }
+        return max(60, env["TAILFLOW_CLICKHOUSE_DAY_SUMS_GRACE"].flatMap(Int.init) ?? 600)
+    }()
+
+    /// The most days one fill's INSERT writes: each day is a partition of its own, and newer
+    /// servers refuse an insert block of more than 100 partitions (`max_partitions_per_insert_block`).
+    static let daysPerInsert = 100
+
+    /// The day sums cannot answer this question (the server refused a fill or its lookup, e.g. a
+    /// read-only user; or a fill's rows or record were not all there when read back): the answer
+    /// is asked as without them (``ClickHouseQueries/daySummed(_:days:rest:_:)``).
+    struct Unusable: Error {
+        let why: String
+    }
 
     /// A day's signature: summed over its `rollup_1d` rows, each row's counters (each times its
     /// own odd constant) times an odd mix of its kind, protocol, port and side, wrapping at 2⁶⁴.
@@ -50,7 +67,19 @@ struct ClickHouseDaySums {
 
     /// The current fill of each of `days` (bucket starts, Unix seconds) under `directory`, filling
     /// the days that have none; 0 for a day without rollup rows. `filled` says whether it filled.
+    ///
+    /// A statement the server refuses (a read-only user may look up but not fill: code 164), and
+    /// a fill not all there when read back, throw ``Unusable``; a connection error is thrown as is.
     func fills(days: [Int64], directory: NodeDirectory) throws -> (fills: [UInt64], filled: Bool) {
+        do {
+            return try lookUpOrFill(days: days, directory: directory)
+        } catch let error as ClickHouseError {
+            if case .server = error.kind { throw Unusable(why: error.description) }
+            throw error
+        }
+    }
+
+    private func lookUpOrFill(days: [Int64], directory: NodeDirectory) throws -> (fills: [UInt64], filled: Bool) {
         guard !days.isEmpty else { return ([], false) }
         let fp = Self.fingerprint(directory)
         let list = days.map(String.init).joined(separator: ", ")
@@ -79,18 +108,42 @@ struct ClickHouseDaySums {
     /// The rows go in with the client's retries off: an insert retried after it landed would add
     /// its rows twice under one id. A failed attempt is made again under new ids; what it may
     /// have left has no record, is never read and is dropped later (``cleanUp(keeping:)``).
+    ///
+    /// At most ``daysPerInsert`` days per INSERT. After the records, each fill is read back: its
+    /// record there, for its day, with as many rows as the fill has (another question's clean-up
+    /// could drop a fill's rows before its record is written); else ``Unusable`` is thrown.
     func fill(_ days: [Int64], directory: NodeDirectory, fp: UInt64) throws -> [UInt64] {
+        if days.count > Self.daysPerInsert {
+            return try stride(from: 0, to: days.count, by: Self.daysPerInsert).flatMap {
+                try fill(Array(days[$0..<min($0 + Self.daysPerInsert, days.count)]), directory: directory, fp: fp)
+            }
+        }
         let owners = ClickHouseQueries.Context.ownersTable(directory)
         var attempt = 0
         while true {
             let ids = days.map { _ in UInt64.random(in: 1...(UInt64.max >> 1)) }
+            let idList = ids.map(String.init).joined(separator: ", ")
             do {
                 try client.run(Self.fillStatement(days, ids), retries: false, external: [owners])
                 try client.run("""
                     INSERT INTO day_sums_fills (fp, bucket, sig, fill, rows, made)
                     SELECT \(fp), bucket, sum(sig), fill, count(), now() FROM day_sums
-                    WHERE fill IN (\(ids.map(String.init).joined(separator: ", "))) GROUP BY bucket, fill
+                    WHERE fill IN (\(idList)) GROUP BY bucket, fill
                     """)
+                // Read back: (fill, bucket, rows) of each record (a retried insert may have left
+                // two of one fill, alike), and each fill's row count.
+                var records: [UInt64: (day: Int64, rows: UInt64)] = [:], counted: [UInt64: UInt64] = [:]
+                for r in try client.rows("SELECT fill, bucket, rows FROM day_sums_fills WHERE fp = \(fp) AND fill IN (\(idList))") where r.count == 3 {
+                    if let f = UInt64(r[0]), let d = Int64(r[1]), let n = UInt64(r[2]) { records[f] = (d, n) }
+                }
+                for r in try client.rows("SELECT fill, count() FROM day_sums WHERE fill IN (\(idList)) GROUP BY fill") where r.count == 2 {
+                    if let f = UInt64(r[0]), let n = UInt64(r[1]) { counted[f] = n }
+                }
+                for (day, id) in zip(days, ids) {
+                    guard let r = records[id], r.day == day, r.rows > 0, counted[id] == r.rows else {
+                        throw Unusable(why: "the fill of day \(day) was not all there when read back")
+                    }
+                }
                 return ids
             } catch let error as ClickHouseError where error.kind == .connection {
                 attempt += 1

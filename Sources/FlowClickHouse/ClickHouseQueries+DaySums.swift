@@ -24,7 +24,18 @@ extension ClickHouseQueries {
     /// their fingerprint. Old fills are cleaned up only under node tables the prelude confirmed.
     /// - parameter rest: whether the SQL also reads rows resolved at query time (then it is sent
     ///   the kept owners, as ``Context/select(_:)`` sends them).
-    func daySummed(_ c: Context, days: [Int64], rest: Bool, _ sql: ([UInt64]) -> String) throws -> Answer {
+    /// - returns: nil when the day sums cannot answer (``ClickHouseDaySums/Unusable``: the server
+    ///   refused a fill, as it does a read-only user's, or a fill was not all there when read back):
+    ///   the caller then asks its answer without them, resolving the days at query time.
+    func daySummed(_ c: Context, days: [Int64], rest: Bool, _ sql: ([UInt64]) -> String) throws -> Answer? {
+        do {
+            return try daySummedOrThrow(c, days: days, rest: rest, sql)
+        } catch is ClickHouseDaySums.Unusable {
+            return nil
+        }
+    }
+
+    private func daySummedOrThrow(_ c: Context, days: [Int64], rest: Bool, _ sql: ([UInt64]) -> String) throws -> Answer {
         let sums = ClickHouseDaySums(client: client)
         let kept = store.keptFills
         // The answer with the fills an earlier question found current, asked at once, while the

@@ -37,11 +37,11 @@ extension ClickHouseRollupTests {
                          ["top", "--by", "pair", "--user", user] + ragged]
         func text(_ sql: String) throws -> String { try Self.text(server, sql) }
         /// Each question's answer on both stores: the same bytes. Returns SQLite's.
-        func same(_ questions: [[String]], env: [String: String] = [:], _ step: String) async throws -> [String] {
+        func same(_ questions: [[String]], env: [String: String] = [:], on target: String? = nil, _ step: String) async throws -> [String] {
             var answers: [String] = []
             for q in questions {
                 let sqlite = try await Self.ok(q + ["--db", db, "--format", "json"])
-                let clickhouse = try await Self.ok(q + ["--store", store, "--format", "json"], env: env)
+                let clickhouse = try await Self.ok(q + ["--store", target ?? store, "--format", "json"], env: env)
                 #expect(clickhouse.stdout == sqlite.stdout, "\(step): \(q.joined(separator: " ")): the answers differ")
                 answers.append(sqlite.stdout)
             }
@@ -69,7 +69,11 @@ extension ClickHouseRollupTests {
         list["devices"] = entries
         try JSONSerialization.data(withJSONObject: list).write(to: URL(fileURLWithPath: devices))
         for target in [["--db", db], ["--store", store]] { try await Self.ok(["nodes", "import"] + target + [devices]) }
-        let graceless = ["TAILFLOW_CLICKHOUSE_DAY_SUMS_GRACE": "0"]
+        // A user that may not write: its questions cannot fill the days (the new fingerprint has
+        // none), and answer as without the day sums.
+        _ = try await same([questions[0], pairs, questions[3]], on: server.storeURL(database: "sums", user: ClickHouseServer.reader), "read-only user")
+        #expect(try text("SELECT uniqExact(fp), count() FROM sums.day_sums_fills") == "1\t4")
+        let graceless = ["TAILFLOW_CLICKHOUSE_DAY_SUMS_TEST_GRACE": "0"]
         let afterOwners = try await same(questions, env: graceless, "owner change")
         #expect(zip(afterLate, afterOwners).filter { $0 != $1 }.count >= 4, "an owner change that changes no answer tests nothing")
         try await Self.eventually("the first fingerprint's records deleted") { try text("SELECT uniqExact(fp), count() FROM sums.day_sums_fills") == "1\t2" }

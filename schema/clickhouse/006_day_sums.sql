@@ -21,7 +21,13 @@
 -- Bound: after a fill, fills older than 10 minutes are dropped (DROP PARTITION; the record first)
 -- unless they are the newest of their day under the filler's fingerprint: fills of other
 -- fingerprints (owners changed), of older signatures (a late message in that day), duplicates, and
--- fills without a record. What stays is about one fill per day asked and the last 10 minutes' fills.
+-- fills without a record. What stays is about one fill per day asked (kept until that day is filled
+-- again: a partition per day ever asked) and the last 10 minutes' fills. One INSERT fills at most
+-- 100 days (newer servers refuse more partitions in one insert block).
+--
+-- These tables are a cache that questions write (the only writes a question makes). A user that
+-- may not write (readonly, code 164) or a fill not all there when read back: the question answers
+-- without them, resolving the days at query time.
 --
 -- `day_sums` rows, one fill's: `level` 0 a pair of resolved ends `a <= b` of one kind, `ab_*` its a→b
 -- and `ba_*` its b→a counters as `top --by pair` counts them; level 1 an endpoint `a` (`b` empty),
