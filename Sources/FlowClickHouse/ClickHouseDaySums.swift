@@ -233,17 +233,23 @@ struct ClickHouseDaySums {
 /// The fills a question last found current, per day, under one fingerprint: the next question
 /// asks its answer with them at once, while it looks the current fills up (``ClickHouseDaySums/fills(days:directory:)``),
 /// and asks again only should they differ. Kept beside ``NodeTablesCache`` (in memory, and in a
-/// file `….days` for commands). What the file says is never taken on trust: an answer asked with
-/// fills that are not the current ones is thrown away, so a stale or altered file costs a wasted
-/// answer, not a wrong one.
+/// file `….days` for commands), read and written as that cache's file is: a key line (which
+/// store, which binary), a seal, and taken only when it is a regular file of this user's that no
+/// one else may write, opened without following a link nor blocking on a FIFO
+/// (``NodeTablesCache/ownContents(_:)``). What the file says is never taken on trust anyway: an
+/// answer asked with fills that are not the current ones is thrown away, so a stale or altered
+/// file costs a wasted answer, not a wrong one.
 final class KeptFills: @unchecked Sendable {
     private let lock = NSLock()
     private var memory: (fp: UInt64, fills: [Int64: UInt64])?
     private var loaded = false
     let file: URL?
+    /// The file's first line: ``NodeTablesCache/key`` under a name of its own.
+    let key: [String]
 
-    init(file: URL?) {
+    init(file: URL?, key: [String]) {
         self.file = file
+        self.key = ["tailflow day fills 1"] + key.dropFirst()
     }
 
     /// The kept fill of each of `days` under `fp`; nil unless every day has one.
@@ -252,16 +258,18 @@ final class KeptFills: @unchecked Sendable {
         defer { lock.unlock() }
         if !loaded {
             loaded = true
-            if let file, let text = try? String(contentsOf: file, encoding: .utf8) {
-                var fills: [Int64: UInt64] = [:]
-                var kept: UInt64?
-                for line in text.split(separator: "\n") {
-                    let f = line.split(separator: "\t")
-                    guard f.count == 3, let p = UInt64(f[0]), let day = Int64(f[1]), let fill = UInt64(f[2]), kept == nil || kept == p else { continue }
-                    kept = p
-                    fills[day] = fill
+            if let file, let data = NodeTablesCache.ownContents(file), let body = NodeTablesCache.unsealed(data) {
+                let rows = TabSeparated.parse(Array(body))
+                if rows.first == key {
+                    var fills: [Int64: UInt64] = [:]
+                    var kept: UInt64?
+                    for f in rows.dropFirst() {
+                        guard f.count == 3, let p = UInt64(f[0]), let day = Int64(f[1]), let fill = UInt64(f[2]), kept == nil || kept == p else { continue }
+                        kept = p
+                        fills[day] = fill
+                    }
+                    if let kept { memory = (kept, fills) }
                 }
-                if let kept { memory = (kept, fills) }
             }
         }
         guard let memory, memory.fp == fp else { return nil }
@@ -277,14 +285,15 @@ final class KeptFills: @unchecked Sendable {
             if memory?.fp == fp, memory!.fills == all { return nil }
             memory = (fp, all)
             loaded = true
-            return all.sorted { $0.key < $1.key }.map { "\(fp)\t\($0.key)\t\($0.value)\n" }.joined()
+            return key.map(TabSeparated.escape).joined(separator: "\t") + "\n"
+                + all.sorted { $0.key < $1.key }.map { "\(fp)\t\($0.key)\t\($0.value)\n" }.joined()
         }
         guard let text, let file else { return }
         // Written aside, then renamed: a reader never sees half a file.
         let dir = file.deletingLastPathComponent()
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let temp = dir.appendingPathComponent(".\(file.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max))")
-        guard FileManager.default.createFile(atPath: temp.path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else { return }
+        guard FileManager.default.createFile(atPath: temp.path, contents: Data(NodeTablesCache.sealed(text).utf8), attributes: [.posixPermissions: 0o600]) else { return }
         if rename(temp.path, file.path) != 0 { try? FileManager.default.removeItem(at: temp) }
     }
 }

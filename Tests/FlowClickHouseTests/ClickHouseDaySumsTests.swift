@@ -1,4 +1,4 @@
-import FlowClickHouse
+@testable import FlowClickHouse
 import Foundation
 import TestSupport
 import Testing
@@ -105,6 +105,32 @@ extension ClickHouseRollupTests {
         let off = try await Self.ok(["top"] + days + ["--store", store, "--format", "json"], env: ["TAILFLOW_CLICKHOUSE_DAY_SUMS": "off"])
         let on = try await Self.ok(["top"] + days + ["--store", store, "--format", "json"])
         #expect(off.stdout == on.stdout)
+    }
+
+    /// The kept fills' file (``KeptFills``, `….days` beside the node tables') is taken as the node
+    /// tables' file is: a regular file of this user's, sealed, under its key; not through a link,
+    /// not a FIFO (without blocking), not a file others may write, not another store's.
+    @Test func keptFillsFileIsTakenOnlyWhenOwnAndSealed() throws {
+        let dir = TempDir()
+        let file = URL(fileURLWithPath: dir.path("s.days")), key = ["tailflow node tables 2", "default@h:1/s", "001"]
+        KeptFills(file: file, key: key).keep(7, [86400, 172800], [11, 12])
+        #expect(KeptFills(file: file, key: key).fills(7, [86400, 172800]) == [11, 12], "the file as written is taken")
+        #expect(KeptFills(file: file, key: key.dropLast() + ["002"]).fills(7, [86400]) == nil, "another binary's")
+        let link = URL(fileURLWithPath: dir.path("link.days"))
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: file)
+        #expect(KeptFills(file: link, key: key).fills(7, [86400]) == nil, "through a link")
+        let text = try String(contentsOf: file, encoding: .utf8)
+        let unsealed = URL(fileURLWithPath: dir.path("unsealed.days"))
+        try text.split(separator: "\n").dropLast().map { $0 + "\n" }.joined().write(to: unsealed, atomically: true, encoding: .utf8)
+        #expect(KeptFills(file: unsealed, key: key).fills(7, [86400]) == nil, "without its seal")
+        let shared = URL(fileURLWithPath: dir.path("shared.days"))
+        try text.write(to: shared, atomically: true, encoding: .utf8)
+        #expect(KeptFills(file: shared, key: key).fills(7, [86400]) == [11], "a copy of this user's")
+        chmod(shared.path, 0o666)
+        #expect(KeptFills(file: shared, key: key).fills(7, [86400]) == nil, "a file others may write")
+        let fifo = dir.path("fifo.days")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect(KeptFills(file: URL(fileURLWithPath: fifo), key: key).fills(7, [86400]) == nil, "a FIFO")
     }
 
     /// Waits (up to 30 s, asking every half second) until `done` holds.
