@@ -44,9 +44,12 @@ struct ClickHouseDaySums {
     /// A day's signature: summed over its `rollup_1d` rows, each row's counters (each times its
     /// own odd constant) times an odd mix of its kind, protocol, port and side, wrapping at 2⁶⁴.
     /// Linear in the counters, so unmerged rows of one key sum to the merged row's share and the
-    /// signature is that of the day's sums, not of its parts; a row added, or any counter changed,
-    /// changes it (short of a 2⁻⁶⁴ coincidence). The reporter and the addresses are left out of
-    /// the mix: hashing them cost the week's check 16 ms of server CPU instead of 10.
+    /// signature is that of the day's sums, not of its parts; a row added with any counter not 0,
+    /// or any counter changed, changes it (short of a 2⁻⁶⁴ coincidence). The reporter and the
+    /// addresses (`src`, `dst`) are left out of the mix (hashing them cost the week's check 16 ms
+    /// of server CPU instead of 10): a change that only moves counters from one reporter or
+    /// address to another, leaving each (kind, proto, port, side)'s sums as they were, is not seen.
+    /// The rollups only ever add rows (late messages, merges of equal keys), which this sees.
     static let signature = """
         (tx_packets * 11400714819323198485 + tx_bytes * 14029467366897019727 + rx_packets * 1609587929392839161 + rx_bytes * 9650029242287828579) \
         * (toUInt64(kind) * 2 + toUInt64(proto) * 8 + toUInt64(port) * 2048 + toUInt64(side) * 134217728 + 1)

@@ -6,7 +6,8 @@
 --
 -- Written by the questions, not by the writer (ClickHouseDaySums): a `top` whose window holds whole
 -- days reads each day's signature (a sum over its `rollup_1d` rows of their counters times a mix
--- of their numeric key columns: any row added, removed or changed changes it) and looks for a fill
+-- of their numeric key columns: a row added with traffic, or any counter changed, changes it; the
+-- reporter and addresses are not mixed in, so counters moved between them alone do not) and looks for a fill
 -- of that day under the same signature and the same fingerprint of the node tables it resolves
 -- with (the owner of each address, whether that owner reports). A day without one is filled then:
 -- one INSERT … SELECT on the server from that day's rollup rows, each stored row carrying its rollup
