@@ -88,11 +88,11 @@ struct ClickHouseDaySums {
         let list = days.map(String.init).joined(separator: ", ")
         var found: [Int64: UInt64] = [:]
         for f in try client.rows("""
-            SELECT bucket, fill FROM (
+            SELECT bucket, f FROM (
                 SELECT bucket, sum(\(Self.signature)) AS sig FROM rollup_1d WHERE bucket IN (\(list)) GROUP BY bucket
             ) ANY LEFT JOIN (
-                SELECT bucket, sig, argMax(fill, (made, fill)) AS fill FROM day_sums_fills
-                WHERE fp = \(fp) AND bucket IN (\(list)) GROUP BY bucket, sig
+                SELECT bucket, sig, argMax(fill, (made, fill)) AS f FROM day_sums_fills
+                WHERE fp = \(fp) AND rows > 0 AND bucket IN (\(list)) AND fill NOT IN (\(Self.tombstoned)) GROUP BY bucket, sig
             ) USING (bucket, sig)
             """) where f.count == 2 {
             if let day = Int64(f[0]), let fill = UInt64(f[1]) { found[day] = fill }
@@ -206,29 +206,46 @@ struct ClickHouseDaySums {
             """
     }
 
-    /// Bounds what fills leave behind: the records of fills older than ``grace`` seconds that are
-    /// not the newest of their day under `fp` (the fingerprint of node tables the caller has found
-    /// current) are deleted; the rows of fills without a record that are as old are dropped (so a
-    /// fill's rows go at the clean-up after its record's). A reader may have taken a fill an
-    /// instant before its record is deleted: its rows stay until a later clean-up.
+    /// The fills given up (``cleanUp(keeping:current:)``): each has a tombstone, a record with no
+    /// rows (`rows` 0, `fp` 0) made when it was given up. Readers do not take them.
+    static let tombstoned = "SELECT fill FROM day_sums_fills WHERE rows = 0"
+
+    /// Bounds what fills leave behind, in two steps a grace apart, so that a question that found a
+    /// fill current reads it before its rows go:
+    /// 1. fills older than ``grace`` seconds that are neither one of `current` (the fills the
+    ///    caller found current or made) nor the newest of their day under `fp` (the fingerprint of
+    ///    node tables the caller has found current) are given up: a tombstone record each, made now
+    ///    (no question looks them up after that);
+    /// 2. the rows of fills given up more than ``grace`` seconds ago, and of fills without any
+    ///    record that are as old (a question died before writing it), are dropped (`DROP PARTITION`),
+    ///    then those fills' records and tombstones are deleted.
     ///
+    /// A question that took a fill before its tombstone reads it within the grace (at least 60 s).
     /// Best effort: a failure leaves them for the next fill.
-    func cleanUp(keeping fp: UInt64) {
+    func cleanUp(keeping fp: UInt64, current: [UInt64]) {
         let old = "now() - \(Self.grace)"
-        if let stale = try? client.rows("""
-            SELECT DISTINCT fill FROM day_sums_fills
-            WHERE made < \(old) AND (fp != \(fp) OR fill NOT IN (SELECT argMax(fill, (made, fill)) FROM day_sums_fills WHERE fp = \(fp) GROUP BY bucket))
-            """).compactMap({ $0.first.flatMap { UInt64($0) } }), !stale.isEmpty {
-            _ = try? client.run("ALTER TABLE day_sums_fills DELETE WHERE fill IN (\(stale.map(String.init).joined(separator: ", ")))")
-        }
-        guard let orphans = try? client.rows("""
+        let keep = current.filter { $0 != 0 }.map(String.init)
+        _ = try? client.run("""
+            INSERT INTO day_sums_fills (fp, bucket, sig, fill, rows, made)
+            SELECT 0, any(bucket), 0, fill, 0, now() FROM day_sums_fills
+            WHERE rows > 0 AND made < \(old) AND fill NOT IN (\(Self.tombstoned)) AND fill NOT IN (\(keep.isEmpty ? "0" : keep.joined(separator: ", ")))
+              AND (fp != \(fp) OR fill NOT IN (
+                  SELECT argMax(fill, (made, fill)) FROM day_sums_fills WHERE fp = \(fp) AND rows > 0 AND fill NOT IN (\(Self.tombstoned)) GROUP BY bucket))
+            GROUP BY fill
+            """)
+        guard let gone = try? client.rows("""
             SELECT p FROM (
                 SELECT toUInt64(partition) AS p, max(modification_time) AS t FROM system.parts
                 WHERE database = currentDatabase() AND table = 'day_sums' AND active GROUP BY partition
-            ) WHERE t < \(old) AND p NOT IN (SELECT fill FROM day_sums_fills)
+            ) WHERE p IN (SELECT fill FROM day_sums_fills WHERE rows = 0 AND made < \(old))
+                 OR (t < \(old) AND p NOT IN (SELECT fill FROM day_sums_fills))
             """) else { return }
-        for p in orphans.compactMap({ $0.first.flatMap { UInt64($0) } }) {
-            _ = try? client.run("ALTER TABLE day_sums DROP PARTITION \(p)")
+        var dropped: [String] = []
+        for p in gone.compactMap({ $0.first.flatMap { UInt64($0) } }) {
+            if (try? client.run("ALTER TABLE day_sums DROP PARTITION \(p)")) != nil { dropped.append(String(p)) }
+        }
+        if !dropped.isEmpty {
+            _ = try? client.run("ALTER TABLE day_sums_fills DELETE WHERE fill IN (\(dropped.joined(separator: ", ")))")
         }
     }
 }

@@ -30,7 +30,8 @@ extension ClickHouseQueries {
     func daySummed(_ c: Context, days: [Int64], rest: Bool, _ sql: ([UInt64]) -> String) throws -> Answer? {
         do {
             return try daySummedOrThrow(c, days: days, rest: rest, sql)
-        } catch is ClickHouseDaySums.Unusable {
+        } catch let error as ClickHouseDaySums.Unusable {
+            if ClickHouseClient.trace { FileHandle.standardError.write(Data("tailflow: day sums not used: \(error.why)\n".utf8)) }
             return nil
         }
     }
@@ -41,6 +42,8 @@ extension ClickHouseQueries {
         // The answer with the fills an earlier question found current, asked at once, while the
         // current ones are looked up (the lookup reads every rollup row of the days: 10-14 ms of
         // server CPU for a week); kept only when they are the current ones.
+        // The fills of the answer returned: the clean-up keeps them.
+        var current: [UInt64] = []
         func ask(_ directory: NodeDirectory, external: [ClickHouseClient.ExternalTable]) throws -> (Answer, Bool) {
             let fp = ClickHouseDaySums.fingerprint(directory), sent = rest ? external : []
             let queries = self
@@ -50,6 +53,7 @@ extension ClickHouseQueries {
             }
             let (fills, filled) = try sums.fills(days: days, directory: directory)
             kept?.keep(fp, days, fills)
+            current = fills
             if let (guess, answer) = early, guess == fills, let handed = try? answer.value() { return (handed.answer, filled) }
             return (try select(sql(fills), external: sent), filled)
         }
@@ -76,7 +80,7 @@ extension ClickHouseQueries {
             directory = try c.prelude.value().directory
             (answer, filled) = try ask(directory, external: [])
         }
-        if filled { sums.cleanUp(keeping: ClickHouseDaySums.fingerprint(directory)) }
+        if filled { sums.cleanUp(keeping: ClickHouseDaySums.fingerprint(directory), current: current) }
         return answer
     }
 

@@ -19,8 +19,10 @@
 -- of its fingerprint and signature), so a second fill is never added to the first. A fill whose
 -- record is missing (a question that died between its rows and its record) is never read.
 --
--- Bound: after a fill, fills older than 10 minutes are dropped (DROP PARTITION; the record first)
--- unless they are the newest of their day under the filler's fingerprint: fills of other
+-- Bound: after a fill, fills older than 10 minutes are given up unless they are the filler's current
+-- ones or the newest of their day under its fingerprint (a tombstone record: `rows` 0, `fp` 0, made
+-- then; readers skip them), and dropped (DROP PARTITION, then their records) 10 minutes after their
+-- tombstone, so that a question that took one before its tombstone still reads it: fills of other
 -- fingerprints (owners changed), of older signatures (a late message in that day), duplicates, and
 -- fills without a record. What stays is about one fill per day asked (kept until that day is filled
 -- again: a partition per day ever asked) and the last 10 minutes' fills. One INSERT fills at most
