@@ -48,8 +48,10 @@ final class ClickHouseWriter: StoreWriter {
     var messages: [FlowMessage] = []
     var digests: [Int64] = []
     var identities: Set<Identity> = []
-    /// The flow rows' insert body, kept from one insert to the next (its pages stay mapped).
+    /// The flow rows' insert body, kept from one insert to the next (its pages stay mapped), and
+    /// the Native encoder's list of each row's addresses, kept the same way.
     var body = ByteBuffer()
+    var rowAddresses: [Int] = []
     var rejects: [Reject] = []
     /// What the store knows of each node (loaded at the first batch; one writer at a time).
     var known: [String: NodeState]?
@@ -143,15 +145,26 @@ final class ClickHouseWriter: StoreWriter {
         var ids = try knownNodeIDs()
         var largest = ids.values.max() ?? 0
         var newIDs: [(String, Int64)] = []
+        // A node's facts, and its id given the first time (one lookup a node of a message: two
+        // were a tenth of the writer's commit).
         func state(_ id: String) -> NodeState {
-            if ids[id] == nil {
-                largest += 1
-                ids[id] = largest
-                newIDs.append((id, largest))
+            let s: NodeState
+            if let known = nodes[id] {
+                s = known
+            } else {
+                s = NodeState()
+                nodes[id] = s
             }
-            if let s = nodes[id] { return s }
-            let s = NodeState()
-            nodes[id] = s
+            if s.storeID == nil {
+                if let given = ids[id] {
+                    s.storeID = given
+                } else {
+                    largest += 1
+                    ids[id] = largest
+                    newIDs.append((id, largest))
+                    s.storeID = largest
+                }
+            }
             return s
         }
         for item in items {
@@ -180,10 +193,12 @@ final class ClickHouseWriter: StoreWriter {
             }
         }
         known = nodes
-        try writeNodeIDs(newIDs)
+        // The node tables' inserts (before the rows: a batch met again later is skipped, its facts
+        // with it) run while the rows are sorted and encoded; the rows go once they have landed.
+        let nodeWrites = nodeInserts(nodes, newIDs)
         nodeIDs = ids
-        try writeNodes(nodes)
-        try writeRows(new)
+        let pendingNodes = client.startAll(nodeWrites)
+        try writeRows(new) { try self.land(pendingNodes, nodeWrites) }
         if !present.isEmpty {
             // The batch met messages already stored: perhaps an ingest repeated after a server died
             // between an insert's raw rows and its rollups. Make this time's rollups match its rows.
@@ -203,7 +218,8 @@ final class ClickHouseWriter: StoreWriter {
         messages = []
         DispatchQueue.global(qos: .utility).async { withExtendedLifetime(spent) {} }
         digests.removeAll(keepingCapacity: true)
-        identities.removeAll()
+        // Kept: growing the set again from empty was a fifth of `add`.
+        identities.removeAll(keepingCapacity: true)
         rejects.removeAll()
         changes.removeAll()
         regions.removeAll()
@@ -253,7 +269,29 @@ final class ClickHouseWriter: StoreWriter {
 
     // MARK: Writing
 
-    func writeNodes(_ nodes: [String: NodeState]) throws {
+    /// Waits for the node tables' inserts; after a connection failure sends them again, one by one
+    /// with retries (each is idempotent: the latest report wins, ids and sightings repeat harmlessly).
+    func land(_ pending: ClickHouseClient.PendingInserts, _ inserts: [(sql: String, data: [UInt8])]) throws {
+        do {
+            try pending.wait()
+        } catch let e as ClickHouseError where e.kind == .connection {
+            try client.backOff(after: e)
+            for (sql, data) in inserts { try client.run(sql, data: data) }
+        }
+    }
+
+    /// The node tables' inserts of a commit: the new node ids, then the facts, address claims and
+    /// sightings of the nodes whose facts or seen range changed (marked written).
+    func nodeInserts(_ nodes: [String: NodeState], _ newIDs: [(String, Int64)]) -> [(sql: String, data: [UInt8])] {
+        var inserts: [(sql: String, data: [UInt8])] = []
+        if !newIDs.isEmpty {
+            var out = RowBinary()
+            for (stable, id) in newIDs {
+                out.string(stable)
+                out.u64(UInt64(id))
+            }
+            inserts.append(("INSERT INTO node_ids (stable_id, id) FORMAT RowBinary", out.bytes))
+        }
         var info = RowBinary(), addresses = RowBinary(), seen = RowBinary()
         var infos = 0, claims = 0, seens = 0
         // Ties of the same time: the later write wins, as SQLite's upsert does.
@@ -280,23 +318,30 @@ final class ClickHouseWriter: StoreWriter {
             }
         }
         if infos > 0 {
-            try client.run("INSERT INTO nodes (stable_id, info_ns, seq, name, os, user, tags, addresses, has_routes, routes) FORMAT RowBinary",
-                           data: info.bytes)
+            inserts.append(("INSERT INTO nodes (stable_id, info_ns, seq, name, os, user, tags, addresses, has_routes, routes) FORMAT RowBinary",
+                            info.bytes))
         }
-        if claims > 0 { try client.run("INSERT INTO node_addresses (ip, node, info_ns, seq) FORMAT RowBinary", data: addresses.bytes) }
-        if seens > 0 { try client.run("INSERT INTO node_seen (stable_id, first_ns, last_ns) FORMAT RowBinary", data: seen.bytes) }
+        if claims > 0 { inserts.append(("INSERT INTO node_addresses (ip, node, info_ns, seq) FORMAT RowBinary", addresses.bytes)) }
+        if seens > 0 { inserts.append(("INSERT INTO node_seen (stable_id, first_ns, last_ns) FORMAT RowBinary", seen.bytes)) }
+        return inserts
     }
 
-    /// The insert format of flow rows: RowBinary (measured against JSONEachRow, see the README);
-    /// `TAILFLOW_CLICKHOUSE_INSERT_FORMAT=JSONEachRow` chooses the other, to measure again.
-    static let json = ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_INSERT_FORMAT"] == "JSONEachRow"
+    /// The insert formats of flow rows (``encodeNative(_:_:_:into:addresses:)``, ``encode(_:_:_:into:)``, ``encodeJSON(_:)``).
+    enum InsertFormat: String {
+        case native = "Native", rowBinary = "RowBinary", json = "JSONEachRow"
+    }
+
+    /// The insert format of flow rows: Native (measured against RowBinary and JSONEachRow, see
+    /// docs/clickhouse-performance.md); `TAILFLOW_CLICKHOUSE_INSERT_FORMAT=RowBinary` or
+    /// `=JSONEachRow` chooses another, to measure again.
+    static let insertFormat = InsertFormat(rawValue: ProcessInfo.processInfo.environment["TAILFLOW_CLICKHOUSE_INSERT_FORMAT"] ?? "") ?? .native
 
     static let insertRows = """
-        INSERT INTO flows (start_ns, end_ns, reporter, digest, row, kind, proto, src, src_port, dst, dst_port, \
-        tx_packets, tx_bytes, rx_packets, rx_bytes, logged_ms, summed) FORMAT \(json ? "JSONEachRow" : "RowBinary")
+        INSERT INTO flows (\(flowColumns.map(\.name).joined(separator: ", "))) FORMAT \(insertFormat.rawValue)
         """
 
-    /// The most rows in one insert: below ClickHouse's max_insert_block_size (1,048,576), so each insert is one block.
+    /// The most rows in one insert: one block (a Native body is the block it holds; RowBinary rows are cut into
+    /// blocks of max_insert_block_size, 1,048,576, so below it a RowBinary insert is one block too).
     static let rowsPerInsert = 1_000_000
 
     /// Inserts the raw rows of the batch's messages `new` (indices into ``messages``; marked
@@ -306,7 +351,10 @@ final class ClickHouseWriter: StoreWriter {
     /// the ingest again meets these messages stored, and the writer's reconciliation then adds
     /// what the rollups lack (``commit()``). Rows go sorted in each table's order (the server
     /// then does not sort them; a shuffled block cost it three times as much).
-    func writeRows(_ new: [Int]) throws {
+    ///
+    /// - parameter beforeRows: runs once before the first rows are sent (they are sorted and the
+    ///   first insert encoded by then): the commit waits there for the node tables' inserts.
+    func writeRows(_ new: [Int], beforeRows: @escaping () throws -> Void) throws {
         let order = new.sorted { a, b in
             if messages[a].start != messages[b].start { return messages[a].start < messages[b].start }
             if messages[a].nodeID != messages[b].nodeID {
@@ -315,8 +363,9 @@ final class ClickHouseWriter: StoreWriter {
             return digests[a] < digests[b]
         }
         // The sums are worked out on a thread of their own while the server stores the raw rows.
-        let sums = Summing(messages, digests, order)
+        let sums = Summing(messages, order)
         defer { sums.wait() }
+        if order.isEmpty { try beforeRows() }
         var start = 0
         while start < order.count {
             var end = start, rows = 0
@@ -324,7 +373,7 @@ final class ClickHouseWriter: StoreWriter {
                 rows += max(1, messages[order[end]].rows.count)
                 end += 1
             }
-            try insert(order[start..<end])
+            try insert(order[start..<end], before: start == 0 ? beforeRows : nil)
             start = end
         }
         guard let lo = order.first.map({ messages[$0].start }), let hi = order.last.map({ messages[$0].start }) else { return }
@@ -337,10 +386,10 @@ final class ClickHouseWriter: StoreWriter {
         private let done = DispatchSemaphore(value: 0)
         private var waited = false
 
-        /// The sums of `messages[order]` (the list of them made on that thread too).
-        init(_ messages: [FlowMessage], _ digests: [Int64], _ order: [Int]) {
+        /// The sums of `messages[order]`.
+        init(_ messages: [FlowMessage], _ order: [Int]) {
             let thread = Thread { [self] in
-                tables = BatchRollups(order.map { (messages[$0], digests[$0]) }).tables()
+                tables = BatchRollups(messages, order).tables()
                 done.signal()
             }
             thread.stackSize = 8 << 20
@@ -364,15 +413,15 @@ final class ClickHouseWriter: StoreWriter {
     /// An insert that fails on the connection may have landed: rather than sending sums twice,
     /// the writer then makes the rollups and sightings of that time equal to its raw rows
     /// (``ClickHouseRollups/reconcile(_:from:through:)``, which adds only what is missing).
+    ///
+    /// The six inserts go at once (``ClickHouseClient/runAll(_:)``): their order does not matter (each
+    /// only adds to its table), and the reconciliation after a failure makes every level right.
     func writeRollups(_ tables: [(insert: String, rows: [UInt8])], from lo: Int64, through hi: Int64) throws {
-        for table in tables where !table.rows.isEmpty {
-            do {
-                try client.run(table.insert, data: table.rows, retries: false)
-            } catch let e as ClickHouseError where e.kind == .connection {
-                try client.backOff(after: e)
-                try ClickHouseRollups.reconcile(client, from: lo, through: hi)
-                return
-            }
+        do {
+            try client.runAll(tables.filter { !$0.rows.isEmpty }.map { ($0.insert, $0.rows) })
+        } catch let e as ClickHouseError where e.kind == .connection {
+            try client.backOff(after: e)
+            try ClickHouseRollups.reconcile(client, from: lo, through: hi)
         }
     }
 
@@ -382,14 +431,28 @@ final class ClickHouseWriter: StoreWriter {
     /// The client's one budget of retries bounds the insert and the reads of what landed together:
     /// nested budgets kept an ingest against a server that stays down retrying for minutes (up to
     /// attempts² connection attempts, each up to the connect timeout).
-    func insert(_ order: ArraySlice<Int>) throws {
+    ///
+    /// - parameter before: runs once, after the first encoding and before it is sent.
+    func insert(_ order: ArraySlice<Int>, before: (() throws -> Void)? = nil) throws {
         var pending = order
+        var before = before
         while !pending.isEmpty {
             do {
-                if Self.json {
-                    try client.run(Self.insertRows, data: Self.encodeJSON(pending.map { (messages[$0], digests[$0]) }), retries: false)
-                } else {
+                switch Self.insertFormat {
+                case .json:
+                    let rows = Self.encodeJSON(pending.map { (messages[$0], digests[$0]) })
+                    try before?()
+                    before = nil
+                    try client.run(Self.insertRows, data: rows, retries: false)
+                case .rowBinary:
                     Self.encode(messages, digests, pending, into: &body)
+                    try before?()
+                    before = nil
+                    try client.insert(Self.insertRows, rows: body, retries: false)
+                case .native:
+                    Self.encodeNative(messages, digests, pending, into: &body, addresses: &rowAddresses)
+                    try before?()
+                    before = nil
                     try client.insert(Self.insertRows, rows: body, retries: false)
                 }
                 break
@@ -576,16 +639,6 @@ final class ClickHouseWriter: StoreWriter {
             }
         }
         return out
-    }
-
-    func writeNodeIDs(_ ids: [(String, Int64)]) throws {
-        guard !ids.isEmpty else { return }
-        var out = RowBinary()
-        for (stable, id) in ids {
-            out.string(stable)
-            out.u64(UInt64(id))
-        }
-        try client.run("INSERT INTO node_ids (stable_id, id) FORMAT RowBinary", data: out.bytes)
     }
 
     /// The batch's configuration changes the store does not hold yet (read back by identity, as

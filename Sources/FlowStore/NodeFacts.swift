@@ -13,6 +13,9 @@ package class NodeFacts {
     @exclusivity(unchecked) package var firstSeen: Int64?
     @exclusivity(unchecked) package var lastSeen: Int64?
     @exclusivity(unchecked) package var seenDirty = false
+    /// The store's number for the node, where the writer numbers nodes itself (ClickHouse's
+    /// `node_ids`); nil until the writer has looked it up or given it.
+    @exclusivity(unchecked) package var storeID: Int64?
 
     package init() {}
 
@@ -24,15 +27,24 @@ package class NodeFacts {
     /// Takes `info` if it is at least as recent as what the node has; the latest report wins.
     package func learn(_ info: NodeInfo, at t: Int64) {
         if let infoNs, t < infoNs { return }
-        // Messages say nothing of routes: what a device list said stands.
-        var info = info
-        if info.routes == nil { info.routes = self.info?.routes }
-        if let current = self.info, current == info {
+        // The facts known already (most reports of a node): only the time moves. Compared in
+        // place: copying both reports to compare them was most of this function's time.
+        if let known = self.info, Self.same(known, info) {
             if t > infoNs ?? .min { infoNs = t; infoDirty = true }
             return
         }
+        // Messages say nothing of routes: what a device list said stands.
+        var info = info
+        if info.routes == nil { info.routes = self.info?.routes }
         self.info = info
         infoNs = t
         infoDirty = true
+    }
+
+    /// Whether `new` says what `known` says (routes too, unless `new` says nothing of them).
+    @inline(__always)
+    static func same(_ known: NodeInfo, _ new: NodeInfo) -> Bool {
+        known.nodeID == new.nodeID && known.name == new.name && known.os == new.os && known.user == new.user
+            && known.tags == new.tags && known.addresses == new.addresses && (new.routes == nil || new.routes == known.routes)
     }
 }

@@ -111,8 +111,9 @@ extension ClickHouseOperationsTests {
     }
 }
 
-/// The insert wire formats (issue 19): RowBinary and JSONEachRow, each plain and gzipped
-/// (`Content-Encoding: gzip`), store the same rows: the answers equal SQLite's for all four.
+/// The insert wire formats (issue 19): Native (the writer's), RowBinary and JSONEachRow, plain and
+/// gzipped (`Content-Encoding: gzip`), store the same rows, column for column (messages without
+/// rows and without `logged` among them), and the answers equal SQLite's.
 extension ClickHouseOperationsTests {
     @Test func everyInsertWireFormatStoresTheSameRows() async throws {
         let server = try await ClickHouseServer.started()
@@ -121,13 +122,34 @@ extension ClickHouseOperationsTests {
         let logs = dir.path("day.jsonl"), db = dir.path("clean.db")
         // Big enough that each insert body is well over the 16 KiB gzip threshold.
         try await Self.ok(["generate", "--nodes", "30", "--duration", "1h", "--seed", "8", "-o", logs])
+        // Every 50th message without its rows (stored as one row of kind 255), every 7th without `logged` (NULL).
+        var lines: [String] = []
+        for (i, line) in try String(contentsOfFile: logs, encoding: .utf8).split(separator: "\n").enumerated() {
+            var message = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            if i % 50 == 0 {
+                for key in ["virtualTraffic", "subnetTraffic", "exitTraffic", "physicalTraffic"] { message[key] = nil }
+            }
+            if i % 7 == 0 { message["logged"] = nil }
+            lines.append(String(decoding: try JSONSerialization.data(withJSONObject: message), as: UTF8.self))
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: logs, atomically: true, encoding: .utf8)
         try await Self.ok(["ingest", "--db", db, logs])
         let w = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T01:00:00Z"]
-        for (name, format, gzip) in [("rb", "RowBinary", "1"), ("rbplain", "RowBinary", "0"), ("js", "JSONEachRow", "1"), ("jsplain", "JSONEachRow", "0")] {
+        var stored: Set<String> = []
+        for (name, format, gzip) in [("nat", "Native", "1"), ("natplain", "Native", "0"), ("rbplain", "RowBinary", "0"), ("js", "JSONEachRow", "1")] {
             let store = server.storeURL(database: name)
             try await Self.ok(["ingest", "--store", store, logs], env: ["TAILFLOW_CLICKHOUSE_INSERT_FORMAT": format, "TAILFLOW_CLICKHOUSE_GZIP": gzip])
             try await Self.expectSameAnswers([["top", "--by", "pair", "--limit", "10000"] + w, ["top", "--by", "port", "--limit", "10000"] + w,
                                         ["series", "--step", "1m"] + w], db: db, store: store)
+            let rows = try server.query("""
+                SELECT count(), countIf(kind = 255), countIf(isNull(logged_ms)), sum(cityHash64(start_ns, end_ns, reporter, digest, row, kind,
+                    proto, src, src_port, dst, dst_port, tx_packets, tx_bytes, rx_packets, rx_bytes, ifNull(logged_ms, -1), isNull(logged_ms), summed))
+                FROM \(name).flows
+                """).trimmingCharacters(in: .whitespacesAndNewlines)
+            let counts = rows.split(separator: "\t").prefix(3).compactMap { Int($0) }
+            #expect(counts.count == 3 && counts[1] > 0 && counts[2] > 0, "\(format): no message without rows or without logged stored: \(rows)")
+            stored.insert(rows)
         }
+        #expect(stored.count == 1, "the formats stored different rows: \(stored)")
     }
 }
