@@ -24,12 +24,26 @@ extension ClickHouseQueries {
     /// their fingerprint. Old fills are cleaned up only under node tables the prelude confirmed.
     /// - parameter rest: whether the SQL also reads rows resolved at query time (then it is sent
     ///   the kept owners, as ``Context/select(_:)`` sends them).
-    func daySummed(_ c: Context, days: [Int64], rest: Bool, _ sql: ([UInt64]) -> String) throws -> Answer {
+    /// - returns: nil when the day sums cannot answer (``ClickHouseDaySums/Unusable``: the server
+    ///   refused a fill, as it does a read-only user's, or a fill was not all there when read back):
+    ///   the caller then asks its answer without them, resolving the days at query time.
+    func daySummed(_ c: Context, days: [Int64], rest: Bool, _ sql: ([UInt64]) -> String) throws -> Answer? {
+        do {
+            return try daySummedOrThrow(c, days: days, rest: rest, sql)
+        } catch let error as ClickHouseDaySums.Unusable {
+            if ClickHouseClient.trace { FileHandle.standardError.write(Data("tailflow: day sums not used: \(error.why)\n".utf8)) }
+            return nil
+        }
+    }
+
+    private func daySummedOrThrow(_ c: Context, days: [Int64], rest: Bool, _ sql: ([UInt64]) -> String) throws -> Answer {
         let sums = ClickHouseDaySums(client: client)
         let kept = store.keptFills
         // The answer with the fills an earlier question found current, asked at once, while the
         // current ones are looked up (the lookup reads every rollup row of the days: 10-14 ms of
         // server CPU for a week); kept only when they are the current ones.
+        // The fills of the answer returned: the clean-up keeps them.
+        var current: [UInt64] = []
         func ask(_ directory: NodeDirectory, external: [ClickHouseClient.ExternalTable]) throws -> (Answer, Bool) {
             let fp = ClickHouseDaySums.fingerprint(directory), sent = rest ? external : []
             let queries = self
@@ -39,6 +53,7 @@ extension ClickHouseQueries {
             }
             let (fills, filled) = try sums.fills(days: days, directory: directory)
             kept?.keep(fp, days, fills)
+            current = fills
             if let (guess, answer) = early, guess == fills, let handed = try? answer.value() { return (handed.answer, filled) }
             return (try select(sql(fills), external: sent), filled)
         }
@@ -65,7 +80,7 @@ extension ClickHouseQueries {
             directory = try c.prelude.value().directory
             (answer, filled) = try ask(directory, external: [])
         }
-        if filled { sums.cleanUp(keeping: ClickHouseDaySums.fingerprint(directory)) }
+        if filled { sums.cleanUp(keeping: ClickHouseDaySums.fingerprint(directory), current: current) }
         return answer
     }
 

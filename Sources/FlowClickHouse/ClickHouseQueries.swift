@@ -803,8 +803,8 @@ public struct ClickHouseQueries: Sendable {
         // row with `*` at an end is in `*`'s group, so the group's maxima of the two flags (of
         // counted observations with traffic) say it. Whole days come from `day_sums` (``summedDays(_:)``).
         let days = summedDays(c)
-        let counted = Self.countedRows(c, withoutDays: days != nil)
-        let resolved = counted.map { counted in
+        // Without the day sums (`fills` nil), every row is resolved at query time.
+        func resolved(_ withoutDays: Bool) -> String? { Self.countedRows(c, withoutDays: withoutDays).map { counted in
             """
                 \(counted.with)
                 SELECT if(fwd, tx_bytes, 0) AS fb, if(fwd, tx_packets, 0) AS fp, if(rev, rx_bytes, 0) AS rb_, if(rev, rx_packets, 0) AS rp_,
@@ -814,9 +814,9 @@ public struct ClickHouseQueries: Sendable {
                 FROM \(counted.from)
                 WHERE \(counted.condition)
             """
-        }
+        } }
         func sql(_ fills: [UInt64]?) -> String {
-            let rows = [resolved.map { fills == nil ? $0 : "SELECT s FROM (\n\($0)\n)" }, fills.map { Self.daySumsEndpoints(c, $0) }]
+            let rows = [resolved(fills != nil).map { fills == nil ? $0 : "SELECT s FROM (\n\($0)\n)" }, fills.map { Self.daySumsEndpoints(c, $0) }]
             return """
                 SELECT s.1 AS endpoint, sum(s.2) AS sb, sum(s.3) AS rb, sum(s.4) AS sp, sum(s.5) AS rp,
                        sb + rb AS bytes, sp + rp AS packets, max(s.6) AS with_star, max(s.7) AS with_others
@@ -829,7 +829,7 @@ public struct ClickHouseQueries: Sendable {
                 LIMIT \(limit)
                 """
         }
-        let answer = try days.map { try daySummed(c, days: $0, rest: counted != nil, sql) } ?? c.select(sql(nil))
+        let answer = try days.flatMap { try daySummed(c, days: $0, rest: Self.countedRows(c, withoutDays: true) != nil, sql) } ?? c.select(sql(nil))
         var starOnly: Bool? = false
         if let star = answer.rows.first(where: { $0.string(0) == "*" }) {
             let withStar = star.int(7) == 1, withOthers = star.int(8) == 1
@@ -847,8 +847,8 @@ public struct ClickHouseQueries: Sendable {
     func topPairs(_ c: Context, metric: Metric, limit: Int) throws -> ([TopPairRow], Int) {
         let order = metric == .bytes ? "bytes" : "packets"
         let days = summedDays(c)
-        let counted = Self.countedRows(c, withoutDays: days != nil)
-        let resolved = counted.map { counted in
+        // Without the day sums (`fills` nil), every row is resolved at query time.
+        func resolved(_ withoutDays: Bool) -> String? { Self.countedRows(c, withoutDays: withoutDays).map { counted in
             """
                 \(counted.with)
                 SELECT x <= y AS forward, if(forward, x, y) AS a, if(forward, y, x) AS b,
@@ -859,9 +859,9 @@ public struct ClickHouseQueries: Sendable {
                 FROM \(counted.from)
                 WHERE \(counted.condition)
             """
-        }
+        } }
         func sql(_ fills: [UInt64]?) -> String {
-            let rows = [resolved.map { fills == nil ? $0 : "SELECT a, b, abB, baB, abP, baP FROM (\n\($0)\n)" }, fills.map { Self.daySumsPairs(c, $0) }]
+            let rows = [resolved(fills != nil).map { fills == nil ? $0 : "SELECT a, b, abB, baB, abP, baP FROM (\n\($0)\n)" }, fills.map { Self.daySumsPairs(c, $0) }]
             return """
                 SELECT a, b, sum(abB) AS ab_bytes, sum(baB) AS ba_bytes, sum(abP) AS ab_packets, sum(baP) AS ba_packets,
                        ab_bytes + ba_bytes AS bytes, ab_packets + ba_packets AS packets
@@ -874,7 +874,7 @@ public struct ClickHouseQueries: Sendable {
                 LIMIT \(limit)
                 """
         }
-        let answer = try days.map { try daySummed(c, days: $0, rest: counted != nil, sql) } ?? c.select(sql(nil))
+        let answer = try days.flatMap { try daySummed(c, days: $0, rest: Self.countedRows(c, withoutDays: true) != nil, sql) } ?? c.select(sql(nil))
         let labels = try c.labels()
         let rows = try answer.rows.map { f in
             let a = f.string(0), b = f.string(1)

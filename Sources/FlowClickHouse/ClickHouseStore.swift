@@ -47,7 +47,7 @@ public final class ClickHouseStore: FlowStorage, @unchecked Sendable {
         // of its own); a command without the file reads the tables as before (no version to ask).
         let cache = client.url.cluster == nil ? NodeTablesCache(client) : nil
         nodeTables = sharesNodeTables && cache?.file == nil ? nil : cache
-        keptFills = nodeTables.map { KeptFills(file: $0.file?.deletingPathExtension().appendingPathExtension("days")) }
+        keptFills = nodeTables.map { KeptFills(file: $0.file?.deletingPathExtension().appendingPathExtension("days"), key: $0.key) }
         if create { checked.applied = try ClickHouseSchema.prepare(client, create: true) }
     }
 

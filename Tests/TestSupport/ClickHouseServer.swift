@@ -34,6 +34,9 @@ package final class ClickHouseServer: @unchecked Sendable {
     /// A user with a password (the default user has none).
     package static let user = "tailflow"
     package static let password = "test-password"
+    /// A user that may read but not write (profile `readonly` = 2: settings may be sent, no
+    /// INSERT, ALTER or DROP; ClickHouse's code 164), without a password.
+    package static let reader = "reader"
 
     package let dir: TempDir
     package let httpPort: Int
@@ -112,9 +115,10 @@ package final class ClickHouseServer: @unchecked Sendable {
         let users = """
             <?xml version="1.0"?>
             <yandex>
-              <profiles><default><max_memory_usage>2000000000</max_memory_usage><max_threads>2</max_threads></default></profiles>
+              <profiles><default><max_memory_usage>2000000000</max_memory_usage><max_threads>2</max_threads></default><readonly><max_memory_usage>2000000000</max_memory_usage><max_threads>2</max_threads><readonly>2</readonly></readonly></profiles>
               <users>
                 <default><password></password><networks><ip>127.0.0.0/8</ip></networks><profile>default</profile><quota>default</quota></default>
+                <\(Self.reader)><password></password><networks><ip>127.0.0.0/8</ip></networks><profile>readonly</profile><quota>default</quota></\(Self.reader)>
                 <\(Self.user)><password>\(Self.password)</password><networks><ip>127.0.0.0/8</ip></networks><profile>default</profile><quota>default</quota></\(Self.user)>
               </users>
               <quotas><default></default></quotas>

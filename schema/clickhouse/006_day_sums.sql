@@ -6,7 +6,8 @@
 --
 -- Written by the questions, not by the writer (ClickHouseDaySums): a `top` whose window holds whole
 -- days reads each day's signature (a sum over its `rollup_1d` rows of their counters times a mix
--- of their numeric key columns: any row added, removed or changed changes it) and looks for a fill
+-- of their numeric key columns: a row added with traffic, or any counter changed, changes it; the
+-- reporter and addresses are not mixed in, so counters moved between them alone do not) and looks for a fill
 -- of that day under the same signature and the same fingerprint of the node tables it resolves
 -- with (the owner of each address, whether that owner reports). A day without one is filled then:
 -- one INSERT … SELECT on the server from that day's rollup rows, each stored row carrying its rollup
@@ -18,10 +19,18 @@
 -- of its fingerprint and signature), so a second fill is never added to the first. A fill whose
 -- record is missing (a question that died between its rows and its record) is never read.
 --
--- Bound: after a fill, fills older than 10 minutes are dropped (DROP PARTITION; the record first)
--- unless they are the newest of their day under the filler's fingerprint: fills of other
+-- Bound: after a fill, fills older than 10 minutes are given up unless they are the filler's current
+-- ones or the newest of their day under its fingerprint (a tombstone record: `rows` 0, `fp` 0, made
+-- then; readers skip them), and dropped (DROP PARTITION, then their records) 10 minutes after their
+-- tombstone, so that a question that took one before its tombstone still reads it: fills of other
 -- fingerprints (owners changed), of older signatures (a late message in that day), duplicates, and
--- fills without a record. What stays is about one fill per day asked and the last 10 minutes' fills.
+-- fills without a record. What stays is about one fill per day asked (kept until that day is filled
+-- again: a partition per day ever asked) and the last 10 minutes' fills. One INSERT fills at most
+-- 100 days (newer servers refuse more partitions in one insert block).
+--
+-- These tables are a cache that questions write (the only writes a question makes). A user that
+-- may not write (readonly, code 164) or a fill not all there when read back: the question answers
+-- without them, resolving the days at query time.
 --
 -- `day_sums` rows, one fill's: `level` 0 a pair of resolved ends `a <= b` of one kind, `ab_*` its a→b
 -- and `ba_*` its b→a counters as `top --by pair` counts them; level 1 an endpoint `a` (`b` empty),
