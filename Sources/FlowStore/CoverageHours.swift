@@ -42,8 +42,13 @@ package struct CoverageHour: Equatable, Sendable {
     struct ConversationKey: Hashable, MixHashable {
         var a: Int64, b: Int64, rest: UInt64
 
-        var mixedHash: UInt64 {
-            mixBits((UInt64(bitPattern: a) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(bitPattern: b) &* 0xC2B2_AE3D_27D4_EB4F) ^ rest)
+        var mixedHash: UInt64 { mixedHash(seed: 0) }
+
+        /// Seeded, each part mixed in turn (ports and protocols are the senders' choice; one xor of
+        /// the seed into a sum of the parts would leave keys with equal sums colliding under every seed).
+        @inline(__always)
+        func mixedHash(seed: UInt64) -> UInt64 {
+            mixBits(mixBits(mixBits(UInt64(bitPattern: a) ^ seed) ^ UInt64(bitPattern: b)) ^ rest)
         }
     }
 

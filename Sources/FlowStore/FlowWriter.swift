@@ -502,6 +502,12 @@ final class FlowWriter: StoreWriter {
         @inline(__always)
         init(_ id: String) { self.id = id }
 
+        /// Equal when the bytes are: `String`'s `==` takes canonically equivalent spellings as
+        /// equal ("\u{e9}" and "e\u{301}") while the hash reads bytes, and SQLite's `stable_id = ?`
+        /// compares bytes: two such IDs are two nodes.
+        @inline(__always)
+        static func == (a: NodeKey, b: NodeKey) -> Bool { a.id.utf8.elementsEqual(b.id.utf8) }
+
         var mixedHash: UInt64 { mixedHash(seed: 0) }
 
         @inline(__always)
@@ -594,9 +600,14 @@ final class FlowWriter: StoreWriter {
                 statement.bind(4, blob: blob)
                 return try statement.run() == 1
             }
-            // The one expected first; the other should it not apply (never: the writer read it).
-            let (first, second) = groups[g].isStored ? (updateGroup, insertGroup) : (insertGroup, updateGroup)
-            if try !write(first), try !write(second) { throw StoreError(.sqlite, "the message group \(id) was neither inserted nor updated") }
+            // A stored group is updated (inserted should it be gone: nothing is lost). A group the
+            // writer found unstored is inserted; if a row is there after all, updating it would
+            // replace its messages with this batch's alone: the batch fails and rolls back instead.
+            if groups[g].isStored {
+                if try !write(updateGroup), try !write(insertGroup) { throw StoreError(.sqlite, "the message group \(id) was neither updated nor inserted") }
+            } else if try !write(insertGroup) {
+                throw StoreError(.sqlite, "the message group \(id) is stored already, though this batch did not find it")
+            }
         }
     }
 
@@ -694,7 +705,13 @@ final class FlowWriter: StoreWriter {
         var reporter: Int64
         var bucket: Int64
 
-        var mixedHash: UInt64 { mixBits(UInt64(bitPattern: reporter) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(bitPattern: bucket)) }
+        var mixedHash: UInt64 { mixedHash(seed: 0) }
+
+        /// Seeded: the bucket is a message's time, which its sender chooses.
+        @inline(__always)
+        func mixedHash(seed: UInt64) -> UInt64 {
+            mixBits(mixBits(UInt64(bitPattern: reporter) ^ seed) ^ UInt64(bitPattern: bucket))
+        }
     }
 
     /// What one (step, reporter, bucket) holds: how many parts, the last part's number,

@@ -14,10 +14,13 @@ struct RollupKey: Hashable, MixHashable {
     var side: ServiceSide
 
 
-    /// One mixed word of the eight fields.
+    var mixedHash: UInt64 { mixedHash(seed: 0) }
+
+    /// One mixed word of the eight fields, from `seed` (ports, protocols and times are the
+    /// senders' choice: see ``MixHashable``).
     @inline(__always)
-    var mixedHash: UInt64 {
-        var h = UInt64(bitPattern: bucket) &* 0x9E37_79B9_7F4A_7C15
+    func mixedHash(seed: UInt64) -> UInt64 {
+        var h = (UInt64(bitPattern: bucket) ^ seed) &* 0x9E37_79B9_7F4A_7C15
         h = (h ^ UInt64(bitPattern: reporter)) &* 0xBF58_476D_1CE4_E5B9
         h = (h ^ UInt64(bitPattern: src) ^ UInt64(bitPattern: dst) << 32) &* 0x94D0_49BB_1331_11EB
         h ^= UInt64(kind) | UInt64(side.rawValue) << 2 | UInt64(proto) << 8 | UInt64(port) << 16 | (UInt64(bitPattern: dst) >> 32) << 32

@@ -49,6 +49,37 @@ struct WriterTableTests {
         #expect(table[IPAddress(ipv4: 4099)] == 4009 && table[IPAddress(ipv4: 99)] == nil)
     }
 
+    /// Node IDs are compared as SQLite compares them, byte by byte: two canonically equivalent
+    /// spellings (`String`'s `==` takes them as equal) are two nodes, whatever slots they hash to.
+    @Test func nodeIDsAreKeysByTheirBytes() throws {
+        let composed = FlowWriter.NodeKey("n\u{e9}CNTRL"), decomposed = FlowWriter.NodeKey("ne\u{301}CNTRL")
+        #expect(composed.id == decomposed.id)  // Swift's String equality
+        #expect(composed != decomposed)
+        var table = MixTable<FlowWriter.NodeKey, Int64>()
+        table.insertNew(composed, 1)
+        for i in 0..<3000 { table.insertNew(FlowWriter.NodeKey("n\(i)CNTRL"), Int64(10 + i)) }
+        #expect(table[decomposed] == nil)
+        table.insertNew(decomposed, 2)
+        #expect(table[composed] == 1 && table[decomposed] == 2 && table.count == 3002)
+    }
+
+    /// Keys with parts a sender chooses (addresses, node IDs, times, ports, protocols) hash from the
+    /// table's random seed, so nobody can work out keys that share a slot chain beforehand.
+    @Test func keysFromInputHashFromTheSeed() throws {
+        let rollup = RollupKey(bucket: 60, reporter: 1, src: 2, dst: 3, kind: 0, proto: 6, port: 443, side: .dst)
+        let conversation = CoverageHour.ConversationKey(a: 2, b: 3, rest: 443 << 8 | 6)
+        let bucket = FlowWriter.BucketKey(reporter: 1, bucket: 60)
+        let node = FlowWriter.NodeKey("nKq3vX1CNTRL")
+        let address = IPAddress(ipv4: 0x6465_010A)
+        for (a, b) in [(1, 2), (0x5555, 0xAAAA_0000_0000)] as [(UInt64, UInt64)] {
+            #expect(rollup.mixedHash(seed: a) != rollup.mixedHash(seed: b))
+            #expect(conversation.mixedHash(seed: a) != conversation.mixedHash(seed: b))
+            #expect(bucket.mixedHash(seed: a) != bucket.mixedHash(seed: b))
+            #expect(node.mixedHash(seed: a) != node.mixedHash(seed: b))
+            #expect(address.mixedHash(seed: a) != address.mixedHash(seed: b))
+        }
+    }
+
     /// The writer turns SQLite's foreign key checks off for its batches only: the connection
     /// has them on again afterwards, for whatever else runs on it.
     @Test func foreignKeyChecksAreBackOnAfterTheWriter() throws {

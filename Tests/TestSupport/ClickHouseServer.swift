@@ -1,5 +1,5 @@
 import FlowStore
-package import Foundation
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
