@@ -59,11 +59,10 @@ struct ClickHouseDaySums {
     /// (``ClickHouseQueries/Context/ownersTable(_:)``): each owned address, its owner, and
     /// whether that owner reports. FNV-1a 64 over those lines in byte order.
     static func fingerprint(_ directory: NodeDirectory) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        var hash = NodeTablesCache.fnv1a([])
         for ip in directory.owners.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
             let owner = directory.owners[ip] ?? ""
-            let line = ip + "\t" + owner + "\t" + (directory.nodes[owner]?.isReporter == true ? "1" : "0") + "\n"
-            for b in line.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+            hash = NodeTablesCache.fnv1a((ip + "\t" + owner + "\t" + (directory.nodes[owner]?.isReporter == true ? "1" : "0") + "\n").utf8, from: hash)
         }
         return hash
     }
@@ -278,7 +277,7 @@ final class KeptFills: @unchecked Sendable {
         defer { lock.unlock() }
         if !loaded {
             loaded = true
-            if let file, let data = NodeTablesCache.ownContents(file), let body = NodeTablesCache.unsealed(data) {
+            if let file, let body = NodeTablesCache.readSealed(file) {
                 let rows = TabSeparated.parse(Array(body))
                 if rows.first == key {
                     var fills: [Int64: UInt64] = [:]
@@ -309,11 +308,6 @@ final class KeptFills: @unchecked Sendable {
                 + all.sorted { $0.key < $1.key }.map { "\(fp)\t\($0.key)\t\($0.value)\n" }.joined()
         }
         guard let text, let file else { return }
-        // Written aside, then renamed: a reader never sees half a file.
-        let dir = file.deletingLastPathComponent()
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let temp = dir.appendingPathComponent(".\(file.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max))")
-        guard FileManager.default.createFile(atPath: temp.path, contents: Data(NodeTablesCache.sealed(text).utf8), attributes: [.posixPermissions: 0o600]) else { return }
-        if rename(temp.path, file.path) != 0 { try? FileManager.default.removeItem(at: temp) }
+        NodeTablesCache.writeSealed(text, to: file)
     }
 }

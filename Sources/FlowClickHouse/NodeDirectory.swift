@@ -214,18 +214,29 @@ package final class NodeTablesCache: @unchecked Sendable {
             loaded = true
         }
         guard let file else { return }
-        // Written aside, then renamed: a reader never sees half a file. A file that cannot be
-        // written is no error (the next question reads the tables again).
+        // A file that cannot be written is no error (the next question reads the tables again).
         var text = key.map(TabSeparated.escape).joined(separator: "\t") + "\n" + TabSeparated.escape(version) + "\n"
         for (tag, rows) in kept.sorted(by: { $0.key < $1.key }) {
             for row in rows { text += ([tag] + row).map(TabSeparated.escape).joined(separator: "\t") + "\n" }
         }
-        text = Self.sealed(text)
+        Self.writeSealed(text, to: file)
+    }
+
+    /// Writes `text`, sealed (``sealed(_:)``), as `file`: aside (a directory of this user's only, a
+    /// file only it may read), then renamed, so a reader never sees half a file. A file that
+    /// cannot be written is no error: it is a cache.
+    static func writeSealed(_ text: String, to file: URL) {
         let dir = file.deletingLastPathComponent()
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let temp = dir.appendingPathComponent(".\(file.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max))")
-        guard FileManager.default.createFile(atPath: temp.path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else { return }
+        guard FileManager.default.createFile(atPath: temp.path, contents: Data(sealed(text).utf8), attributes: [.posixPermissions: 0o600]) else { return }
         if rename(temp.path, file.path) != 0 { try? FileManager.default.removeItem(at: temp) }
+    }
+
+    /// What ``writeSealed(_:to:)`` wrote in `file`, when the file is this user's own
+    /// (``ownContents(_:)``) and its seal holds (``unsealed(_:)``).
+    static func readSealed(_ file: URL) -> ArraySlice<UInt8>? {
+        ownContents(file).flatMap(unsealed)
     }
 
     /// `text` with a last line `end` and the FNV-1a 64 of the bytes before it: a file cut short,
@@ -244,9 +255,7 @@ package final class NodeTablesCache: @unchecked Sendable {
     }
 
     static func checksum(_ bytes: ArraySlice<UInt8>) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
-        let hex = String(hash, radix: 16)
+        let hex = String(fnv1a(bytes), radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
@@ -265,8 +274,15 @@ package final class NodeTablesCache: @unchecked Sendable {
         return (try? handle.readToEnd()).map { Array($0) }
     }
 
+    /// FNV-1a 64 of `bytes`, going on from `hash` (its offset basis by default).
+    static func fnv1a(_ bytes: some Sequence<UInt8>, from hash: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+        var hash = hash
+        for b in bytes { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return hash
+    }
+
     static func read(_ file: URL, key: [String]) -> Entry? {
-        guard let data = ownContents(file), let body = unsealed(data) else { return nil }
+        guard let body = readSealed(file) else { return nil }
         let rows = TabSeparated.parse(Array(body))
         guard rows.count >= 2, rows[0] == key, rows[1].count == 1, !rows[1][0].isEmpty else { return nil }
         var tables: [String: [[String]]] = [:]
