@@ -168,10 +168,7 @@ public final class ClickHouseClient: Sendable {
             form += Array("--\(boundary)--\r\n".utf8)
             body = form
         }
-        if gzip, data != nil, body.count >= GzipBody.threshold, let packed = GzipBody.compress(body) {
-            body = packed
-            headers.add(name: "Content-Encoding", value: "gzip")
-        }
+        if data != nil { gzipInsert(&body, &headers) }
         return try send(target, headers: headers, body: .bytes(body), sent: body.count, sql: sql, retries: retries)
     }
 
@@ -188,6 +185,14 @@ public final class ClickHouseClient: Sendable {
         }
         let target = target(sql, inDatabase: true, settings: [:], inURL: true, external: [])
         _ = try send(target, headers: authorization(), body: .byteBuffer(rows), sent: rows.readableBytes, sql: sql, retries: retries)
+    }
+
+    /// Gzips an insert's `body` of ``GzipBody/threshold`` bytes and more when ``gzip`` says so,
+    /// saying so in `headers`.
+    private func gzipInsert(_ body: inout [UInt8], _ headers: inout HTTPHeaders) {
+        guard gzip, body.count >= GzipBody.threshold, let packed = GzipBody.compress(body) else { return }
+        body = packed
+        headers.add(name: "Content-Encoding", value: "gzip")
     }
 
     /// Sends a statement's body and returns the answer; after a connection failure, again when
@@ -331,10 +336,7 @@ public final class ClickHouseClient: Sendable {
             let target = target(sql, inDatabase: true, settings: [:], inURL: true, external: [])
             var headers = authorization()
             var body = data
-            if gzip, body.count >= GzipBody.threshold, let packed = GzipBody.compress(body) {
-                body = packed
-                headers.add(name: "Content-Encoding", value: "gzip")
-            }
+            gzipInsert(&body, &headers)
             requests.append((sql, body.count, start(target, headers: headers, body: .bytes(body))))
         }
         return PendingInserts(client: self, requests: requests, started: started)
