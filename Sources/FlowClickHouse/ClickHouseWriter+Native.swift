@@ -88,29 +88,20 @@ extension ClickHouseWriter {
         }
         // The block: the column and row counts, then each column's name and type and its values.
         var heads: [[UInt8]] = []
-        func length(_ n: Int, _ out: inout [UInt8]) {
-            var n = UInt64(n)
-            while n >= 0x80 {
-                out.append(UInt8(truncatingIfNeeded: n) | 0x80)
-                n >>= 7
-            }
-            out.append(UInt8(n))
-        }
-        var counts: [UInt8] = []
-        length(flowColumns.count, &counts)
-        length(rows, &counts)
+        var header = RowBinary()
+        header.length(flowColumns.count)
+        header.length(rows)
+        let counts = header.bytes
         // Each column's values' size (the strings' as found above), where they start and end.
         let sizes = [8 * rows, 8 * rows, reporterBytes, 8 * rows, 4 * rows, rows, rows, srcBytes, 2 * rows, dstBytes,
                      2 * rows, 8 * rows, 8 * rows, 8 * rows, 8 * rows, 9 * rows, rows]
         var at: [Int] = [], total = counts.count
         for (c, (name, type)) in flowColumns.enumerated() {
-            var head: [UInt8] = []
-            length(name.utf8.count, &head)
-            head.append(contentsOf: name.utf8)
-            length(type.utf8.count, &head)
-            head.append(contentsOf: type.utf8)
-            heads.append(head)
-            total += head.count
+            var head = RowBinary()
+            head.string(name)
+            head.string(type)
+            heads.append(head.bytes)
+            total += head.bytes.count
             at.append(total)
             total += sizes[c]
         }
