@@ -49,6 +49,36 @@ struct TimestampTests {
         #expect(Timestamp.formatRFC3339(-1) == "1969-12-31T23:59:59.999999999Z")
     }
 
+    /// `YYYY-MM-DDTHH:MM:SS.fffffffffZ`, the form of every flow-log time, is read by the positions
+    /// of its fields; the same text with a lowercase `t` goes the general way: both read alike,
+    /// over the whole accepted range, its edges and just past them, and refuse alike.
+    @Test func canonicalFormReadsAsTheGeneralReader() {
+        var rng = SplitMix(state: 20)
+        var instants: [Int64] = [0, -1, 1, Timestamp.earliest, Timestamp.latest, 1_793_527_204_999_812_345, 1_709_164_800_000_000_000]
+        for _ in 0..<2000 { instants.append(Int64.random(in: Timestamp.earliest...Timestamp.latest, using: &rng)) }
+        for ns in instants {
+            let text = Timestamp.formatRFC3339(ns, fullFraction: true)
+            #expect(text.utf8.count == 30, "\(text)")
+            #expect(Timestamp.parseRFC3339(text) == ns, "\(text)")
+            #expect(Timestamp.parseRFC3339(String(text.map { $0 == "T" ? "t" : $0 })) == ns, "\(text)")
+        }
+        let refused = ["2026-13-01T00:00:00.000000000Z", "2026-00-01T00:00:00.000000000Z", "2026-02-29T00:00:00.000000000Z",
+                       "2026-11-31T00:00:00.000000000Z", "2026-11-00T00:00:00.000000000Z", "2026-11-01T24:00:00.000000000Z",
+                       "2026-11-01T10:60:00.000000000Z", "2026-11-01T10:00:61.000000000Z", "1677-12-31T23:59:59.999999999Z",
+                       "2262-01-01T00:00:00.000000000Z", "2026-11-01T10:00:00.00000000xZ", "2026-11-01T10:00:0x.000000000Z",
+                       "2026-1x-01T10:00:00.000000000Z", "x026-11-01T10:00:00.000000000Z", "2026-11-01T10:00:00.0000000000",
+                       "2026-11-01T10:00:00,000000000Z", "2026-11-01 10:00:00.000000000Q", "2026-11-01T10:00:00.000000000z"]
+        for text in refused where text.hasSuffix("Z") {
+            #expect(text.utf8.count == 30 && Timestamp.parseRFC3339(text) == nil, "\(text)")
+            #expect(Timestamp.parseRFC3339(String(text.map { $0 == "T" ? "t" : $0 })) == nil, "\(text)")
+        }
+        // Texts of the same length that are not the form go the general way, and are read as it reads them.
+        #expect(Timestamp.parseRFC3339("2026-11-01T10:00:00.000000000z") == 1_793_527_200_000_000_000)
+        #expect(Timestamp.parseRFC3339("2026-11-01 10:00:00.000000000Z") == 1_793_527_200_000_000_000)
+        #expect(Timestamp.parseRFC3339("2028-02-29T23:59:60.123456789Z") == Timestamp.parseRFC3339("2028-02-29t23:59:59.123456789Z"))
+        #expect(Timestamp.parseRFC3339("2026-11-01T12:00:00.000+02:00") == 1_793_527_200_000_000_000)
+    }
+
     @Test func bucketsAlignToTheEpoch() {
         let minute: Int64 = 60_000_000_000
         #expect(Timestamp.bucketStart(1_793_527_204_999_812_345, step: minute) == 1_793_527_200_000_000_000)
