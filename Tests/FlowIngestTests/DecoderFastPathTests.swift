@@ -257,6 +257,56 @@ extension DecoderFastPathTests {
         #expect(b.messages.isEmpty && b.reasons.first?.contains("start: \"2026\\u002d13-02T00:00:00Z\" is not an RFC 3339 time") == true, "\(b.reasons)")
     }
 
+    /// Messages whose keys, times and addresses are written the usual way (read by their bytes:
+    /// `"nodeId":`, `"a.b.c.d:port"`) and in every way near it (spaced, escaped, a byte longer or
+    /// shorter, other forms, out of range, cut short): the same messages, reject reasons and places
+    /// as with the shortcuts off, and on the chunked path (`ChunkedDecodingTests`).
+    static let nearUsual: [String] = {
+        let usual = #"{"nodeId":"nSRC0000000CNTRL","start":"2026-11-02T00:00:00.123456789Z","end":"2026-11-02T00:00:05.5Z","logged":"2026-11-02T00:00:07.000000001Z","srcNode":{"nodeId":"nSRC0000000CNTRL","name":"web-1","addresses":["100.64.0.1"]},"dstNodes":[{"nodeId":"nDST0000000CNTRL","name":"db-1","addresses":["100.64.0.2"]}],"virtualTraffic":[{"proto":6,"src":"100.64.0.1:443","dst":"100.64.0.2:5000","txPkts":1,"txBytes":2,"rxPkts":3,"rxBytes":4}],"subnetTraffic":[{"proto":17,"src":"100.64.0.1:53","dst":"10.0.0.9:53","txPkts":5}],"exitTraffic":[{"proto":17,"src":"100.64.0.1:53","dst":"8.8.8.8:53","txPkts":5,"txBytes":6}],"physicalTraffic":[{"src":"100.64.0.2:0","dst":"203.0.113.9:41641","rxBytes":7}]}"#
+        var out = [usual]
+        let keys = ["nodeId", "start", "end", "logged", "srcNode", "dstNodes", "virtualTraffic", "subnetTraffic", "exitTraffic", "physicalTraffic"]
+        for key in keys {
+            let plain = "\"\(key)\":"
+            for variant in ["\"\(key)\" :", "\"\(key)x\":", "\"\(key.dropLast())\":", "\"\\u00\(String(key.utf8.first!, radix: 16))\(key.dropFirst())\":",
+                            "\"\(key.prefix(1).uppercased() + key.dropFirst())\":", " \"\(key)\":"] {
+                out.append(usual.replacingOccurrences(of: plain, with: variant))
+            }
+            // The key given twice: refused whichever way either copy is read.
+            out.append(usual.replacingOccurrences(of: plain, with: "\"\(key)\":null,\(plain)"))
+        }
+        for socket in ["100.64.0.1:443", "100.64.0.1:0", "255.255.255.255:65535", "0.0.0.0:0", "1.2.3.4:00080", "256.1.1.1:1",
+                       "01.2.3.4:1", "1.2.3.04:1", "1.2.3.4:65536", "1.2.3.4:", "1.2.3.4:123456", "1.2.3.4", "1.2.3.4.5:6",
+                       "1.2.3:4", "1.2.3.4:5x", "[fd7a:115c:a1e0::1]:443", "[fd7a:115c:a1e0::1]", "fd7a::1", "", "1.2.3.4:\\u0035",
+                       "1.2.3.4:5\\\"", "100.64.0.1:443 "] {
+            out.append(usual.replacingOccurrences(of: "\"100.64.0.1:443\"", with: "\"\(socket)\""))
+        }
+        for spaced in ["\"src\": \"100.64.0.1:443\"", "\"src\":\"100.64.0.1:443\" ", "\"src\":null"] {
+            out.append(usual.replacingOccurrences(of: "\"src\":\"100.64.0.1:443\"", with: spaced))
+        }
+        // A message cut inside each kind of value, so that the fast readers meet the end of the input.
+        for cut in [usual.count / 7, usual.count / 3, usual.count / 2, usual.count - 3] {
+            out.append(String(usual.prefix(cut)))
+        }
+        return out
+    }()
+
+    @Test(arguments: [nil, 61] as [Int?])
+    func usualKeysTimesAndAddressesReadAsTheGeneralPathReadsThem(_ trickle: Int?) throws {
+        let text = Self.nearUsual.joined(separator: "\n") + "\n"
+        let fast = try Self.outcome(Array(text.utf8), fastPaths: true, trickle: trickle)
+        let general = try Self.outcome(Array(text.utf8), fastPaths: false, trickle: trickle)
+        #expect(fast.0 == general.0)
+        #expect(fast.1 == general.1)
+        // Both outcomes are there to compare: variants read as the usual message, others refused.
+        let usual = try #require(fast.0.messages.first)
+        #expect(usual.rows.count == 4 && usual.rows[0].src == IPAddress("100.64.0.1") && usual.rows[0].srcPort == 443)
+        #expect(usual.start == Timestamp.parseRFC3339("2026-11-02T00:00:00.123456789Z"))
+        #expect(fast.0.messages.filter { $0 == usual }.count >= 25, "\(fast.0.messages.count) messages")
+        #expect(fast.0.reasons.count >= 25, "\(fast.0.reasons)")
+        #expect(fast.0.reasons.contains { $0.contains("\"256.1.1.1:1\" is not an IP address with a port") })
+        #expect(fast.0.reasons.contains { $0.contains("virtualTraffic: duplicate key") })
+    }
+
     /// HEC's `event` and the keys of an audit record, escaped, are read as their text.
     @Test func escapedEnvelopeAndChangeKeysAreRead() throws {
         let hec = #"{"time":1,"\u0065vent":{"nodeId":"n1","start":"2026-11-02T00:00:00Z","end":"2026-11-02T00:00:05Z","virtualTraffic":[{"proto":6,"txBytes":9}]}}"#

@@ -200,6 +200,55 @@ struct JSONCursor {
         return v
     }
 
+    /// A socket address string written `"a.b.c.d:port"`, consumed in one pass over its bytes (no
+    /// separate string scan): what ``SocketAddress/parseIPv4WithPort(_:)`` reads from that string's
+    /// token. Nil, moving nothing, for anything else (whitespace before it, another form, an
+    /// escape, a byte that is not a digit, `.` or `:`, the buffer's end), which the general path
+    /// then reads: a string of digits, dots and one colon holds no escape and no control byte, so
+    /// the token the general path would scan is exactly these bytes.
+    @inline(__always)
+    mutating func plainIPv4Socket() -> SocketAddress? {
+        let n = end
+        var i = pos
+        guard i < n, bytes[i] == UInt8(ascii: "\"") else { return nil }
+        i &+= 1
+        var value: UInt32 = 0
+        for part in 0..<4 {
+            guard i < n else { return nil }
+            let first = bytes[i] &- 0x30
+            guard first < 10 else { return nil }
+            var octet = UInt32(first)
+            i &+= 1
+            // A leading zero stands alone (`0`, never `01`).
+            if first != 0 {
+                var more = 0
+                while more < 2, i < n {
+                    let d = bytes[i] &- 0x30
+                    guard d < 10 else { break }
+                    octet = octet &* 10 &+ UInt32(d)
+                    i &+= 1
+                    more &+= 1
+                }
+                guard octet <= 255 else { return nil }
+            }
+            value = value << 8 | octet
+            guard i < n, bytes[i] == (part < 3 ? UInt8(ascii: ".") : UInt8(ascii: ":")) else { return nil }
+            i &+= 1
+        }
+        let portStart = i
+        var port: UInt32 = 0
+        while i < n, i &- portStart < 6 {
+            let d = bytes[i] &- 0x30
+            guard d < 10 else { break }
+            port = port &* 10 &+ UInt32(d)
+            i &+= 1
+        }
+        let digits = i &- portStart
+        guard digits >= 1, digits <= 5, port <= 65535, i < n, bytes[i] == UInt8(ascii: "\"") else { return nil }
+        pos = i &+ 1
+        return SocketAddress(ip: IPAddress(ipv4: value), port: UInt16(port))
+    }
+
     /// The number of a connection object's key (as ``MessageParser/connFieldNumber(_:_:)``
     /// numbers them) when it is written the usual way, `"txBytes":` with nothing between the key
     /// and its colon, and the cursor moved past that colon; nil, moving nothing, for anything else
@@ -225,6 +274,37 @@ struct JSONCursor {
             case 0x3A22_7473_6422: (field, length) = (2, 6)  // "dst":
             default: return nil
             }
+        }
+        pos &+= length
+        return field
+    }
+
+    /// The number of a message's key (as ``MessageParser/messageFieldNumber(_:_:)`` numbers them)
+    /// when it is written the usual way, `"nodeId":` with nothing between the key and its colon,
+    /// and the cursor moved past that colon; nil, moving nothing, for anything else (which the
+    /// general path then reads: other keys, `logtail`, whitespace, escapes, the buffer's end).
+    @inline(__always)
+    mutating func messageKey() -> Int? {
+        guard pos &+ 18 <= end else { return nil }
+        let at = UnsafeRawPointer(bytes.baseAddress!) + pos
+        let w0 = UInt64(littleEndian: at.loadUnaligned(as: UInt64.self))
+        let w1 = UInt64(littleEndian: at.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        let b16 = at.load(fromByteOffset: 16, as: UInt8.self)
+        let b17 = at.load(fromByteOffset: 17, as: UInt8.self)
+        let field: Int, length: Int
+        switch w0 {
+        case 0x2264_4965_646F_6E22 where w1 & 0xFF == 0x3A: (field, length) = (0, 9)  // "nodeId":
+        case 0x3A22_7472_6174_7322: (field, length) = (1, 8)  // "start":
+        case 0x2264_6567_676F_6C22 where w1 & 0xFF == 0x3A: (field, length) = (3, 9)  // "logged":
+        case 0x6564_6F4E_6372_7322 where w1 & 0xFFFF == 0x3A22: (field, length) = (5, 10)  // "srcNode":
+        case 0x6564_6F4E_7473_6422 where w1 & 0xFF_FFFF == 0x3A_2273: (field, length) = (6, 11)  // "dstNodes":
+        case 0x6C61_7574_7269_7622 where w1 == 0x2263_6966_6661_7254 && b16 == 0x3A: (field, length) = (7, 17)  // "virtualTraffic":
+        case 0x5474_656E_6275_7322 where w1 == 0x3A22_6369_6666_6172: (field, length) = (8, 16)  // "subnetTraffic":
+        case 0x6172_5474_6978_6522 where w1 & 0xFFFF_FFFF_FFFF == 0x3A22_6369_6666: (field, length) = (9, 14)  // "exitTraffic":
+        case 0x6163_6973_7968_7022 where w1 == 0x6369_6666_6172_546C && b16 == 0x22 && b17 == 0x3A: (field, length) = (10, 18)  // "physicalTraffic":
+        default:
+            guard w0 & 0xFFFF_FFFF_FFFF == 0x3A22_646E_6522 else { return nil }  // "end":
+            (field, length) = (2, 6)
         }
         pos &+= length
         return field

@@ -140,6 +140,15 @@ struct MessageParser {
             return .other
         }
         while true {
+            // The usual keys of a message, written the usual way, by their bytes: what the general
+            // path below does with them (none is `logs`, `event`, a bulk action or an audit key).
+            if fastPaths, let field = cursor.messageKey() {
+                members += 1
+                actionOnly = false
+                try messageField(field, into: &draft)
+                if try cursor.endOfMembers(close: UInt8(ascii: "}"), what: "object member") { break }
+                continue
+            }
             let key = try cursor.string()
             try cursor.expect(UInt8(ascii: ":"), "':' after an object key")
             members += 1
@@ -181,33 +190,54 @@ struct MessageParser {
     // MARK: Message fields
 
     mutating func messageField(_ key: StringToken, into d: inout MessageDraft) throws(ScanError) {
-        if cursor.equals(key, "nodeId") {
+        try messageField(Self.messageFieldNumber(cursor, key), into: &d)
+    }
+
+    /// The number of a message's key, or -1 for a key tailflow ignores (``JSONCursor/messageKey()`` knows most by their bytes).
+    static func messageFieldNumber(_ cursor: JSONCursor, _ key: StringToken) -> Int {
+        if cursor.equals(key, "nodeId") { return 0 }
+        if cursor.equals(key, "start") { return 1 }
+        if cursor.equals(key, "end") { return 2 }
+        if cursor.equals(key, "logged") { return 3 }
+        if cursor.equals(key, "logtail") { return 4 }
+        if cursor.equals(key, "srcNode") { return 5 }
+        if cursor.equals(key, "dstNodes") { return 6 }
+        if cursor.equals(key, "virtualTraffic") { return 7 }
+        if cursor.equals(key, "subnetTraffic") { return 8 }
+        if cursor.equals(key, "exitTraffic") { return 9 }
+        if cursor.equals(key, "physicalTraffic") { return 10 }
+        return -1
+    }
+
+    /// Reads the value of message field `field` (``messageFieldNumber(_:_:)``) into `d`.
+    mutating func messageField(_ field: Int, into d: inout MessageDraft) throws(ScanError) {
+        if field == 0 {
             d.sawNodeID = true
             guard d.seen.first(0, "nodeId", &d.problems) else { return try cursor.skipValue(depth: 1) }
             d.nodeID = try cachedIdentifierField(&d.problems)
-        } else if cursor.equals(key, "start") {
+        } else if field == 1 {
             d.sawStart = true
             guard d.seen.first(1, "start", &d.problems) else { return try cursor.skipValue(depth: 1) }
             d.start = try timeField("start", &d.problems)
-        } else if cursor.equals(key, "end") {
+        } else if field == 2 {
             d.sawEnd = true
             guard d.seen.first(2, "end", &d.problems) else { return try cursor.skipValue(depth: 1) }
             d.end = try timeField("end", &d.problems)
-        } else if cursor.equals(key, "logged") {
+        } else if field == 3 {
             guard d.seen.first(9, "logged", &d.problems) else { return try cursor.skipValue(depth: 1) }
             d.logged = try timeField("logged", &d.problems)
-        } else if cursor.equals(key, "logtail") {
+        } else if field == 4 {
             if d.serverTime == nil { d.serverTime = try logtailServerTime() } else { try cursor.skipValue(depth: 1) }
-        } else if cursor.equals(key, "srcNode") {
+        } else if field == 5 {
             guard d.seen.first(3, "srcNode", &d.problems) else { return try cursor.skipValue(depth: 1) }
             d.srcNode = try cachedNodeField("srcNode", &d.problems)
-        } else if cursor.equals(key, "dstNodes") {
+        } else if field == 6 {
             guard d.seen.first(4, "dstNodes", &d.problems) else { return try cursor.skipValue(depth: 1) }
             if d.dstNodes.capacity == 0 { d.dstNodes.reserveCapacity(4) }
             try arrayField("dstNodes", &d.problems) { (p: inout MessageParser, i: Int, problems: inout [String]) throws(ScanError) in
                 if let n = try p.cachedNodeField("dstNodes[\(i)]", &problems) { d.dstNodes.append(n) }
             }
-        } else if let kind = trafficKind(key) {
+        } else if field >= 7, field <= 10, let kind = TrafficKind(rawValue: UInt8(field - 7)) {
             d.sawTraffic = true
             guard d.seen.first(5 + Int(kind.rawValue), kind.messageKey, &d.problems) else { return try cursor.skipValue(depth: 1) }
             // One allocation for the usual message instead of growing from one row (1, 2, 4, 8).
@@ -247,14 +277,6 @@ struct MessageParser {
             if try cursor.endOfMembers(close: UInt8(ascii: "}"), what: "object member") { break }
         }
         return time
-    }
-
-    func trafficKind(_ key: StringToken) -> TrafficKind? {
-        if cursor.equals(key, "virtualTraffic") { return .virtual }
-        if cursor.equals(key, "subnetTraffic") { return .subnet }
-        if cursor.equals(key, "exitTraffic") { return .exit }
-        if cursor.equals(key, "physicalTraffic") { return .physical }
-        return nil
     }
 
     /// Reads an array whose elements `element` consumes; `null` counts as empty.
@@ -365,6 +387,14 @@ struct MessageParser {
         if let ns = cursor.withDecodedBytes(t, Timestamp.parseRFC3339) { return ns }
         problems.append("\(path): \(quoted(t)) is not an RFC 3339 time in the years 1678 to 2261")
         return nil
+    }
+
+    /// A connection's counter: the usual plain integer read in place, anything else by ``counterField(_:_:)``
+    /// (which reads it, or refuses it, exactly as before: ``JSONCursor/plainCounter()`` consumes nothing when it declines).
+    @inline(__always)
+    mutating func counter(_ path: @autoclosure () -> String, _ problems: inout [String]) throws(ScanError) -> Int64 {
+        if fastPaths, let v = cursor.plainCounter() { return v }
+        return try counterField(path(), &problems)
     }
 
     mutating func counterField(_ path: @autoclosure () -> String, _ problems: inout [String]) throws(ScanError) -> Int64 {
@@ -564,10 +594,10 @@ struct MessageParser {
                 try cursor.skipValue(depth: 3)
             } else {
                 switch field {
-                case 4: row.txBytes = try counterField(path("txBytes"), &problems)
-                case 6: row.rxBytes = try counterField(path("rxBytes"), &problems)
-                case 3: row.txPackets = try counterField(path("txPkts"), &problems)
-                case 5: row.rxPackets = try counterField(path("rxPkts"), &problems)
+                case 4: row.txBytes = try counter(path("txBytes"), &problems)
+                case 6: row.rxBytes = try counter(path("rxBytes"), &problems)
+                case 3: row.txPackets = try counter(path("txPkts"), &problems)
+                case 5: row.rxPackets = try counter(path("rxPkts"), &problems)
                 case 1:
                     if let a = try socketField(path("src"), &problems) {
                         row.src = a.ip
@@ -579,7 +609,7 @@ struct MessageParser {
                         row.dstPort = a.port
                     }
                 case 0:
-                    let v = try counterField(path("proto"), &problems)
+                    let v = try counter(path("proto"), &problems)
                     if v > 255 {
                         problems.append("\(path("proto")): \(v) is not an IP protocol number (0-255)")
                     } else {
@@ -620,6 +650,8 @@ struct MessageParser {
     }
 
     mutating func socketField(_ path: @autoclosure () -> String, _ problems: inout [String]) throws(ScanError) -> SocketAddress? {
+        // The usual `"a.b.c.d:port"`, read as it is scanned: no string token first.
+        if fastPaths, let a = cursor.plainIPv4Socket() { return a }
         guard let t = try stringToken(path(), &problems) else { return nil }
         if t.end == t.start { return nil }
         if !t.hasEscapes {
