@@ -163,6 +163,44 @@ public final class ContainerDecoder {
         return nil
     }
 
+    /// Appends the messages that follow to `messages` (and their rows to `rows`) until the end of
+    /// the input, which returns nil, or the first event that is not a message, which it returns.
+    ///
+    /// What ``next()`` yields, without its steps per message: a top-level object is parsed here and
+    /// its message moved straight into `messages` (no ``DecodeEvent`` made, moved and taken apart
+    /// again). Anything else — not an object, not a message, a value that does not parse, an
+    /// array or envelope open, a resync under way, the shortcuts off — goes to ``next()`` from
+    /// where it starts, which reads it as before (a value parsed here and dropped leaves nothing
+    /// behind but nodes in the cache, which hold what reading them again gives).
+    func appendMessages(to messages: inout [FlowMessage], rows: inout Int) throws -> DecodeEvent? {
+        while true {
+            if started, !done, !resyncing, levels.isEmpty, fastPaths {
+                let bytes = UnsafeBufferPointer(start: buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count)
+                var p = pos
+                while p < count, bytes[p] == 0x20 || bytes[p] == 0x0A || bytes[p] == 0x0D || bytes[p] == 0x09 { p += 1 }
+                if p < count, bytes[p] == UInt8(ascii: "{") {
+                    var parser = MessageParser(bytes, at: p, cache: cache)
+                    parser.detectsChanges = detectsChanges
+                    var draft = MessageDraft()
+                    if case .some(.none) = try? parser.parseValue(allowEnvelope: true, draft: &draft), draft.isUsualMessage {
+                        pos = parser.cursor.pos
+                        rows += draft.rows.count
+                        draft.moveMessage(to: &messages)
+                        continue
+                    }
+                }
+            }
+            guard let event = try next() else { return nil }
+            switch consume event {
+            case .message(let m):
+                rows += m.rows.count
+                messages.append(m)
+            case let other:
+                return other
+            }
+        }
+    }
+
     // MARK: Parsing
 
     /// Handles one structural step; returns an event when a value was read.

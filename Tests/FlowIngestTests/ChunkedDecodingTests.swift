@@ -133,6 +133,21 @@ struct ChunkedDecodingTests {
         }
     }
 
+    /// Messages read by the shortcuts and every variant near them (``DecoderFastPathTests/nearUsual``),
+    /// between clean lines: chunks move the usual messages straight into their list and leave the
+    /// rest to one decoder, which reports what one decoder of the whole file does.
+    @Test(arguments: [4096, 1 << 20])
+    func nearUsualMessagesDecodeAsByOneDecoder(_ chunkBytes: Int) throws {
+        let dir = TempDir()
+        let usual = DecoderFastPathTests.nearUsual[0]
+        let text = (Array(repeating: usual, count: 40) + DecoderFastPathTests.nearUsual + Self.lines.prefix(50)).joined(separator: "\n") + "\n"
+        let path = try Self.write(text, dir)
+        let want = try Self.serial(path)
+        let (got, resumed) = try Self.chunked(path, chunkBytes: chunkBytes)
+        #expect(got == want)
+        #expect(resumed != nil && want.messages.count > 90 && want.rejects.count >= 25)
+    }
+
     /// A live log renamed away and recreated while it is read (log rotation): the one decoder that
     /// takes over reads on in the file the chunks came from, as one decoder of that file would, not
     /// the new file now at the path.

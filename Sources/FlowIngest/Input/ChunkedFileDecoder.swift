@@ -260,16 +260,8 @@ final class ChunkedFileDecoder: @unchecked Sendable {
             var rows = 0
             var clean = true
             do {
-                events: while let event = try decoder.next() {
-                    switch event {
-                    case .message(let m):
-                        rows += m.rows.count
-                        messages.append(m)
-                    default:
-                        clean = false
-                        break events
-                    }
-                }
+                // Any event but a message ends the chunk's use (see above).
+                if try decoder.appendMessages(to: &messages, rows: &rows) != nil { clean = false }
             } catch {
                 clean = false
             }

@@ -92,6 +92,36 @@ struct MessageDraft {
         return .message(FlowMessage(nodeID: nodeID, start: start, end: end, srcNode: srcNode, dstNodes: dstNodes, rows: rows, logged: logged ?? serverTime))
     }
 
+    /// Whether every check of ``finish()`` passes the usual way: ``takeMessage()`` then gives the message.
+    var isUsualMessage: Bool {
+        problems.isEmpty && sawStart && nodeID?.isEmpty == false && start != nil && end != nil && end! >= start!
+            && Self.isWithinLongestSpan(end!, of: start!) && Self.isWithinLongestSpan(logged ?? serverTime, of: end!)
+    }
+
+    /// The message of a draft that ``isUsualMessage``, its nodes and arrays moved out of the draft
+    /// (left empty), not copied: a copy costs a retain and a release per node field and array.
+    /// Not optional: an optional made around it was a copy of the whole message.
+    mutating func takeMessage() -> FlowMessage {
+        var dst: [NodeInfo] = [], connections: [FlowRow] = []
+        swap(&dst, &dstNodes)
+        swap(&connections, &rows)
+        return FlowMessage(nodeID: nodeID.take()!, start: start!, end: end!, srcNode: srcNode.take(),
+                           dstNodes: consume dst, rows: consume connections, logged: logged ?? serverTime)
+    }
+
+    /// ``takeMessage()`` appended to `messages`, filled in place: a message made first and then
+    /// stored was copied once more on the way (a retain and a release of every node field and array).
+    mutating func moveMessage(to messages: inout [FlowMessage]) {
+        messages.append(FlowMessage(nodeID: "", start: start!, end: end!, logged: logged ?? serverTime))
+        messages.withUnsafeMutableBufferPointer { b in
+            let m = b.baseAddress! + (b.count - 1)
+            m.pointee.nodeID = nodeID.take()!
+            m.pointee.srcNode = srcNode.take()
+            swap(&m.pointee.dstNodes, &dstNodes)
+            swap(&m.pointee.rows, &rows)
+        }
+    }
+
     /// Whether `t` (none passes) is at most ``Timestamp/longestSpan`` from `reference`, as the checks of ``finish()`` require.
     @inline(__always)
     static func isWithinLongestSpan(_ t: Nanoseconds?, of reference: Nanoseconds) -> Bool {
@@ -122,6 +152,15 @@ struct MessageParser {
 
     /// Parses the value at the cursor. `allowEnvelope` lets `{"logs":[` switch to streaming.
     mutating func parseValue(allowEnvelope: Bool) throws(ScanError) -> ParsedValue {
+        var draft = MessageDraft()
+        if let value = try parseValue(allowEnvelope: allowEnvelope, draft: &draft) { return value }
+        if draft.isUsualMessage { return .message(draft.takeMessage()) }
+        return draft.finish()
+    }
+
+    /// ``parseValue(allowEnvelope:)``, but a message is left in `draft` (nil returned) for the
+    /// caller to take: moved out of the draft where it is used, never copied on its way there.
+    mutating func parseValue(allowEnvelope: Bool, draft: inout MessageDraft) throws(ScanError) -> ParsedValue? {
         let c = try cursor.peek()
         guard c == UInt8(ascii: "{") else {
             try cursor.skipValue()
@@ -129,10 +168,10 @@ struct MessageParser {
         }
         let objectStart = cursor.pos
         cursor.pos += 1
-        var draft = MessageDraft()
         // Made at the first key an audit record may have: a flow-log message never needs one.
         var change: ChangeDraft? = nil
-        var event: ParsedValue? = nil
+        // Boxed: a message-sized optional carried through this loop was copied twice per member.
+        var event: EventBox? = nil
         var members = 0
         var actionOnly = true
         if try cursor.peek() == UInt8(ascii: "}") {
@@ -158,7 +197,7 @@ struct MessageParser {
             }
             if cursor.equals(key, "event"), try cursor.peek() == UInt8(ascii: "{") {
                 // Splunk HEC: the message is the event.
-                event = try parseValue(allowEnvelope: false)
+                event = EventBox(try parseValue(allowEnvelope: false))
                 actionOnly = false
             } else if isBulkAction(key), try cursor.peek() == UInt8(ascii: "{") {
                 try cursor.skipValue(depth: 1)
@@ -173,14 +212,23 @@ struct MessageParser {
             }
             if try cursor.endOfMembers(close: UInt8(ascii: "}"), what: "object member") { break }
         }
-        if let event, case .other = event {} else if let event { return event }
-        if draft.isMessage { return draft.finish() }
+        if let event, case .other = event.value {} else if let event { return event.value }
+        if draft.isMessage { return nil }
         if let change, change.isChange {
             let text = String(decoding: UnsafeBufferPointer(rebasing: cursor.bytes[objectStart..<cursor.pos]), as: UTF8.self)
             return change.finish(record: text)
         }
         if actionOnly && members == 1 { return .bulkAction }
         return .other
+    }
+
+    /// A Splunk HEC wrapper's `event`, read before the wrapper's other members.
+    final class EventBox {
+        let value: ParsedValue
+
+        init(_ value: ParsedValue) {
+            self.value = value
+        }
     }
 
     func isBulkAction(_ key: StringToken) -> Bool {
