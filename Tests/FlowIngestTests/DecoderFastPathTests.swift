@@ -277,6 +277,8 @@ extension DecoderFastPathTests {
         for socket in ["100.64.0.1:443", "100.64.0.1:0", "255.255.255.255:65535", "0.0.0.0:0", "1.2.3.4:00080", "256.1.1.1:1",
                        "01.2.3.4:1", "1.2.3.04:1", "1.2.3.4:65536", "1.2.3.4:", "1.2.3.4:123456", "1.2.3.4", "1.2.3.4.5:6",
                        "1.2.3:4", "1.2.3.4:5x", "[fd7a:115c:a1e0::1]:443", "[fd7a:115c:a1e0::1]", "fd7a::1", "", "1.2.3.4:\\u0035",
+                       "[fd7a:115c:a1e0::1]:443", "[fd7a:115c:a1e0::1]:444", "[fd7a:115c:a1e0:0::1]:443", "[FD7A:115C:A1E0::1]:443",
+                       "[fd7a:115c:a1e0::1]:70000", "[fd7a:115c:a1e0::1]:444",
                        "1.2.3.4:5\\\"", "100.64.0.1:443 "] {
             out.append(usual.replacingOccurrences(of: "\"100.64.0.1:443\"", with: "\"\(socket)\""))
         }
@@ -305,6 +307,9 @@ extension DecoderFastPathTests {
         #expect(fast.0.reasons.count >= 25, "\(fast.0.reasons)")
         #expect(fast.0.reasons.contains { $0.contains("\"256.1.1.1:1\" is not an IP address with a port") })
         #expect(fast.0.reasons.contains { $0.contains("virtualTraffic: duplicate key") })
+        // IPv6 addresses read again from their text (the cache) are the addresses read the first time.
+        let v6 = fast.0.messages.compactMap { $0.rows.first }.filter { $0.src == IPAddress("fd7a:115c:a1e0::1") }
+        #expect(v6.map(\.srcPort).sorted() == [0, 443, 443, 443, 443, 444, 444], "\(v6.map(\.srcPort))")
     }
 
     /// HEC's `event` and the keys of an audit record, escaped, are read as their text.

@@ -704,7 +704,12 @@ struct MessageParser {
         if t.end == t.start { return nil }
         if !t.hasEscapes {
             let raw = UnsafeBufferPointer(rebasing: cursor.bytes[t.start..<t.end])
-            if let a = fastPaths ? SocketAddress.parse(raw) : SocketAddress.parseAnyForm(raw) { return a }
+            // Another form (IPv6 mostly), seen before: the same text reads the same.
+            if let cache, let a = cache.socket(for: raw) { return a }
+            if let a = fastPaths ? SocketAddress.parse(raw) : SocketAddress.parseAnyForm(raw) {
+                cache?.store(a, for: raw)
+                return a
+            }
         } else if let a = cursor.withDecodedBytes(t, SocketAddress.parseAnyForm) {
             return a
         }

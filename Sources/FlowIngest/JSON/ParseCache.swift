@@ -66,6 +66,28 @@ final class ParseCache {
         }
     }
 
+    /// Socket addresses read before, by their text (one per slot, the latest stored wins): the
+    /// IPv6 ones (`[fd7a:…]:port`) cost a thousand instructions to read, and a node's few addresses
+    /// come back in every row it reports.
+    private var sockets: [SocketEntry?] = Array(repeating: nil, count: ParseCache.socketSlots)
+    static let socketSlots = 512
+
+    struct SocketEntry {
+        var bytes: [UInt8]
+        var address: SocketAddress
+    }
+
+    func socket(for span: UnsafeBufferPointer<UInt8>) -> SocketAddress? {
+        let slot = Int(truncatingIfNeeded: Self.hash(span)) & (Self.socketSlots - 1)
+        guard let e = sockets[slot], Self.same(e.bytes, span) else { return nil }
+        return e.address
+    }
+
+    func store(_ address: SocketAddress, for span: UnsafeBufferPointer<UInt8>) {
+        let slot = Int(truncatingIfNeeded: Self.hash(span)) & (Self.socketSlots - 1)
+        sockets[slot] = SocketEntry(bytes: Array(span), address: address)
+    }
+
     func string(for span: UnsafeBufferPointer<UInt8>) -> String? {
         guard let e = strings[Self.hash(span)], Self.same(e.bytes, span) else { return nil }
         return e.value
