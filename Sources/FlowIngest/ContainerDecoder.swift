@@ -117,7 +117,17 @@ public final class ContainerDecoder {
     }
 
     deinit {
-        buffer.deallocate()
+        if ownsBuffer { buffer.deallocate() }
+    }
+
+    /// Whether `deinit` frees the buffer (not once ``giveBackBuffer()`` handed it over).
+    private var ownsBuffer = true
+
+    /// The buffer of a chunk's decoder (``init(source:chunk:count:offset:cache:)``), handed back to be
+    /// filled again (``ChunkedFileDecoder`` keeps a few): the decoder must not be used after.
+    func giveBackBuffer() -> UnsafeMutableRawBufferPointer {
+        ownsBuffer = false
+        return buffer
     }
 
     /// The next message, reject or skipped value; `nil` at the end of the input.
