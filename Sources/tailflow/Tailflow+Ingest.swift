@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import FlowFormat
 import FlowIngest
 import FlowQuery
@@ -48,6 +51,7 @@ extension Tailflow {
         static let rejectsShown = 10
 
         func run() throws {
+            Self.keepFreedMemory()
             let storage = try store.openStorage()
             let ingester = Ingester(store: storage)
             ingester.policy.rowsPerCommit = commitRows
@@ -88,6 +92,23 @@ extension Tailflow {
         }
 
         var showProgress: Bool { !quiet && Stderr.isTerminal }
+
+        /// Tells glibc to keep the memory ingest frees for its next allocations, not hand it back to
+        /// the system and fault it in again: the decoding threads' messages are freed by another
+        /// thread once stored, so their heaps shrank and grew all run long. The day's file: system
+        /// time 0.45 → 0.35 s, minor faults 77k → 64k, resident size unchanged (the process ends
+        /// with the ingest; `serve` and `pull` keep glibc's defaults).
+        static func keepFreedMemory() {
+            #if canImport(Glibc)
+            // `mallopt` and its constants live in <malloc.h>, which the Glibc module leaves out:
+            // looked up by name; M_TRIM_THRESHOLD is -1 and M_TOP_PAD -2 there.
+            typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+            guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+            let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
+            _ = mallopt(-1, 1 << 30)
+            _ = mallopt(-2, 64 << 20)
+            #endif
+        }
 
         static func render(_ s: IngestSummary, _ format: OutputFormatArgument) -> String {
             let fields: [(String, Cell)] = [("sources", .count(Int64(s.sources)))] + s.countFields + [
