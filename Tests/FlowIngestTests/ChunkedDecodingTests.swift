@@ -148,6 +148,31 @@ struct ChunkedDecodingTests {
         #expect(resumed != nil && want.messages.count > 90 && want.rejects.count >= 25)
     }
 
+    /// Input of every container damaged at random (``DecoderFuzzTests/mutate(_:_:)``, seeded) between
+    /// clean lines, in chunks of several sizes: the chunks (messages moved into their lists) and the
+    /// one decoder that takes over give what one decoder of the whole file gives.
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func mutatedInputDecodesAsByOneDecoder(_ seed: UInt64) throws {
+        var rng = SplitMix(state: seed &* 0xD1B5_4A32_D192_ED03)
+        let corpus = try DecoderFuzzTests.corpus() + [Array(DecoderFastPathTests.nearUsual.joined(separator: "\n").utf8)]
+        let clean = Array((Self.lines.prefix(30).joined(separator: "\n") + "\n").utf8)
+        let dir = TempDir()
+        var rejects = 0
+        for round in 0..<12 {
+            let damaged = DecoderFuzzTests.mutate(corpus[Int.random(in: 0..<corpus.count, using: &rng)], &rng)
+            // Clean lines first: a gzip fixture is then plain bytes to both readers.
+            let path = dir.path("fuzz\(round).jsonl")
+            try Data(clean + damaged + [0x0A] + clean).write(to: URL(fileURLWithPath: path))
+            let chunkBytes = [300, 2048, 1 << 20][Int.random(in: 0..<3, using: &rng)]
+            let want = try Self.serial(path)
+            let (got, _) = try Self.chunked(path, chunkBytes: chunkBytes)
+            #expect(got == want, "seed \(seed), round \(round), chunks of \(chunkBytes) bytes")
+            #expect(want.messages.count >= 60)
+            rejects += want.rejects.count
+        }
+        #expect(rejects > 0, "the damage is seen")
+    }
+
     /// A live log renamed away and recreated while it is read (log rotation): the one decoder that
     /// takes over reads on in the file the chunks came from, as one decoder of that file would, not
     /// the new file now at the path.

@@ -285,6 +285,18 @@ extension DecoderFastPathTests {
         for spaced in ["\"src\": \"100.64.0.1:443\"", "\"src\":\"100.64.0.1:443\" ", "\"src\":null"] {
             out.append(usual.replacingOccurrences(of: "\"src\":\"100.64.0.1:443\"", with: spaced))
         }
+        // Counters the in-place reader takes or leaves to the general scanner.
+        for counter in ["00", "-0", "1e2", "1.0", "9223372036854775807", "9223372036854775808", " 5", "5 ", "null", "\"5\""] {
+            out.append(usual.replacingOccurrences(of: "\"txBytes\":2,", with: "\"txBytes\":\(counter),"))
+        }
+        out.append(usual.replacingOccurrences(of: "\"proto\":6,", with: "\"proto\":256,"))
+        // Times: the usual 30-byte form is read by position, these others by the general reader (the
+        // first two as the same instant as the usual line's).
+        for time in ["2026-11-02t00:00:00.123456789Z", "2026-11-02T00:00:00.123456789+00:00", "2026-11-02T00:00:00.1234567890",
+                     "2026-11-02 00:00:00.123456789Q", "2026-13-02T00:00:00.123456789Z", "2026-11-02T00:00:00.12345678xZ",
+                     "\\u0032026-11-02T00:00:00.123456789Z"] {
+            out.append(usual.replacingOccurrences(of: "2026-11-02T00:00:00.123456789Z", with: time))
+        }
         // A message cut inside each kind of value, so that the fast readers meet the end of the input.
         for cut in [usual.count / 7, usual.count / 3, usual.count / 2, usual.count - 3] {
             out.append(String(usual.prefix(cut)))
@@ -293,7 +305,7 @@ extension DecoderFastPathTests {
     }()
 
     @Test(arguments: [nil, 61] as [Int?])
-    func usualKeysTimesAndAddressesReadAsTheGeneralPathReadsThem(_ trickle: Int?) throws {
+    func usualKeysCountersAndAddressesReadAsTheGeneralPathReadsThem(_ trickle: Int?) throws {
         let text = Self.nearUsual.joined(separator: "\n") + "\n"
         let fast = try Self.outcome(Array(text.utf8), fastPaths: true, trickle: trickle)
         let general = try Self.outcome(Array(text.utf8), fastPaths: false, trickle: trickle)
@@ -310,6 +322,13 @@ extension DecoderFastPathTests {
         // IPv6 addresses read again from their text (the cache) are the addresses read the first time.
         let v6 = fast.0.messages.compactMap { $0.rows.first }.filter { $0.src == IPAddress("fd7a:115c:a1e0::1") }
         #expect(v6.map(\.srcPort).sorted() == [0, 443, 443, 443, 443, 444, 444], "\(v6.map(\.srcPort))")
+        // A time read by position is the time the general reader reads (lowercase `t`, an offset, an escape).
+        #expect(fast.0.messages.filter { $0.start == usual.start && $0.rows == usual.rows }.count >= 40)
+        #expect(fast.0.reasons.filter { $0.contains("is not an RFC 3339 time") }.count == 4, "\(fast.0.reasons)")
+        // Counters: the large one, negative zero, a space or a null read; the others refused, as before.
+        #expect(fast.0.messages.contains { $0.rows.first?.txBytes == Int64.max })
+        #expect(fast.0.reasons.contains { $0.contains("txBytes: 9223372036854775808 exceeds 2^63-1") })
+        #expect(fast.0.reasons.contains { $0.contains("proto: 256 is not an IP protocol number") })
     }
 
     /// HEC's `event` and the keys of an audit record, escaped, are read as their text.

@@ -1,4 +1,4 @@
-import FlowModel
+@testable import FlowModel
 import Testing
 import TestSupport
 
@@ -67,11 +67,18 @@ struct TimestampTests {
                        "2026-11-01T10:60:00.000000000Z", "2026-11-01T10:00:61.000000000Z", "1677-12-31T23:59:59.999999999Z",
                        "2262-01-01T00:00:00.000000000Z", "2026-11-01T10:00:00.00000000xZ", "2026-11-01T10:00:0x.000000000Z",
                        "2026-1x-01T10:00:00.000000000Z", "x026-11-01T10:00:00.000000000Z", "2026-11-01T10:00:00.0000000000",
-                       "2026-11-01T10:00:00,000000000Z", "2026-11-01 10:00:00.000000000Q", "2026-11-01T10:00:00.000000000z"]
-        for text in refused where text.hasSuffix("Z") {
+                       "2026-11-01T10:00:00,000000000Z", "2026-11-01 10:00:00.000000000Q", "2026-11-01T10:00:00.00000000-Z"]
+        for text in refused {
             #expect(text.utf8.count == 30 && Timestamp.parseRFC3339(text) == nil, "\(text)")
             #expect(Timestamp.parseRFC3339(String(text.map { $0 == "T" ? "t" : $0 })) == nil, "\(text)")
         }
+        // The usual form is read by position (and only it): the shortcut is taken, not just agreed with.
+        func canonical(_ text: String) -> Bool {
+            Array(text.utf8).withUnsafeBufferPointer { Timestamp.canonicalFields($0) != nil }
+        }
+        #expect(canonical("2026-11-01T10:00:04.999812345Z") && canonical("2026-13-01T00:00:00.000000000Z"))
+        #expect(!canonical("2026-11-01t10:00:04.999812345Z") && !canonical("2026-11-01T10:00:04.999812345z")
+                && !canonical("2026-11-01T10:00:00.0000000000") && !canonical("2026-11-01T10:00:00.00000000xZ"))
         // Texts of the same length that are not the form go the general way, and are read as it reads them.
         #expect(Timestamp.parseRFC3339("2026-11-01T10:00:00.000000000z") == 1_793_527_200_000_000_000)
         #expect(Timestamp.parseRFC3339("2026-11-01 10:00:00.000000000Z") == 1_793_527_200_000_000_000)
