@@ -329,7 +329,14 @@ final class FlowWriter: StoreWriter {
     /// ``add(_:)`` with the message identity given: copies between stores keep the stored one.
     @discardableResult
     func add(_ message: FlowMessage, digest: Int64) throws -> Bool {
+        try withUnsafePointer(to: message) { try add(at: $0, digest: digest) }
+    }
+
+    /// ``add(_:digest:)`` of the message at `m`, read in place: a message handed over by value
+    /// was a copy (a retain and a release of each of its parts, and of its nodes' facts).
+    func add(at m: UnsafePointer<FlowMessage>, digest: Int64) throws -> Bool {
         precondition(inTransaction, "add(_:) outside a batch")
+        let message = UnsafeMessage(m)
         // What the decoders reject (SPEC §1): differences of times the store keeps beside each other
         // must fit, or they would trap here or be stored as a group no reader accepts.
         func invalid() -> StoreError {
@@ -387,19 +394,38 @@ final class FlowWriter: StoreWriter {
         reporter.reported(message.start)
         reporter.seen(message.start)
         if let src = message.srcNode {
-            let n = src.nodeID == message.nodeID ? reporter : try node(src.nodeID)
-            n.learn(src, at: message.start)
+            let n = src.pointee.nodeID == message.nodeID ? reporter : try node(src.pointee.nodeID)
+            n.learn(at: src, message.start)
             n.seen(message.start)
         }
-        for dst in message.dstNodes {
-            let n = try node(dst.nodeID)
-            n.learn(dst, at: message.start)
-            n.seen(message.start)
+        try m.pointee.dstNodes.withUnsafeBufferPointer { dsts in
+            for i in dsts.indices {
+                let dst = dsts.baseAddress! + i
+                let n = try node(dst.pointee.nodeID)
+                n.learn(at: dst, message.start)
+                n.seen(message.start)
+            }
         }
         let minute = Timestamp.floorDivMod(message.start, 60 * Timestamp.nanosPerSecond).0 * 60
         // One access to the table for all the rows (a mutating call), not one per row.
         minuteRollups.add(stored, bucket: minute, reporter: reporter.id)
         return true
+    }
+
+    /// The parts of a message ``add(at:digest:)`` reads, through its address.
+    struct UnsafeMessage {
+        let m: UnsafePointer<FlowMessage>
+        init(_ m: UnsafePointer<FlowMessage>) { self.m = m }
+        var nodeID: String { m.pointee.nodeID }
+        var start: Nanoseconds { m.pointee.start }
+        var end: Nanoseconds { m.pointee.end }
+        var logged: Nanoseconds? { m.pointee.logged }
+        var rows: [FlowRow] { m.pointee.rows }
+        /// The source node's facts in place (an optional's payload is at its start), nil without one.
+        var srcNode: UnsafePointer<NodeInfo>? {
+            guard let p = m.pointer(to: \.srcNode), p.pointee?.nodeID != nil else { return nil }
+            return UnsafeRawPointer(p).assumingMemoryBound(to: NodeInfo.self)
+        }
     }
 
     /// Records input that could not be stored; the same reject recorded again is stored once.
@@ -455,7 +481,7 @@ final class FlowWriter: StoreWriter {
     // MARK: Interning
 
     func addressID(_ ip: IPAddress) throws -> Int64 {
-        if let i = addressIDs.index(of: ip) { return addressIDs.values[i] }
+        if let id = addressIDs.lookUp(ip) { return id }
         let text = ip.description
         selectAddress.bind(1, text)
         defer { selectAddress.reset() }
@@ -473,7 +499,7 @@ final class FlowWriter: StoreWriter {
 
     func node(_ stableID: String) throws -> NodeState {
         let key = NodeKey(stableID)
-        if let i = nodes.index(of: key) { return nodes.values[i] }
+        if let state = nodes.lookUp(key) { return state }
         selectNode.bind(1, stableID)
         defer { selectNode.reset() }
         let state: NodeState
@@ -506,7 +532,16 @@ final class FlowWriter: StoreWriter {
         /// equal ("\u{e9}" and "e\u{301}") while the hash reads bytes, and SQLite's `stable_id = ?`
         /// compares bytes: two such IDs are two nodes.
         @inline(__always)
-        static func == (a: NodeKey, b: NodeKey) -> Bool { a.id.utf8.elementsEqual(b.id.utf8) }
+        static func == (a: NodeKey, b: NodeKey) -> Bool {
+            // One `memcmp` where both are contiguous (native and small strings are): the generic
+            // `elementsEqual` of two UTF-8 views, byte by byte, was 14% of the writer's instructions.
+            let equal = a.id.utf8.withContiguousStorageIfAvailable { x in
+                b.id.utf8.withContiguousStorageIfAvailable { y in
+                    x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0)
+                }
+            }
+            return (equal ?? nil) ?? a.id.utf8.elementsEqual(b.id.utf8)
+        }
 
         var mixedHash: UInt64 { mixedHash(seed: 0) }
 

@@ -1,4 +1,9 @@
 package import FlowModel
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// What a writer knows of one node while it writes, and the rules every backend's
 /// writer merges new reports by: the latest report of a node's facts wins, routes
@@ -39,6 +44,27 @@ package class NodeFacts {
         self.info = info
         infoNs = t
         infoDirty = true
+    }
+
+    /// ``learn(_:at:)`` of the facts at `info`, read in place: most reports of a node are the very
+    /// value it learnt last (the decoder's cache hands out one value per node, so their fields share
+    /// storage), and equal bits are equal facts. Copying a report to hand it over retained and
+    /// released each of its seven fields; comparing bits takes neither.
+    package func learn(at info: UnsafePointer<NodeInfo>, _ t: Int64) {
+        if let infoNs, t < infoNs { return }
+        if self.info != nil, withUnsafeBytes(of: &self.info, { memcmp($0.baseAddress!, info, MemoryLayout<NodeInfo>.size) == 0 }) {
+            if t > infoNs ?? .min { infoNs = t; infoDirty = true }
+            return
+        }
+        if self.info != nil, Self.same(self.info.unsafelyUnwrapped, info.pointee) {
+            // The same facts in other storage (another decoder's cache): kept in the new storage,
+            // so that the next report of that decoder compares by its bits; unless that would drop
+            // the routes a device list gave (a message never carries any).
+            if info.pointee.routes != nil || self.info.unsafelyUnwrapped.routes == nil { self.info = info.pointee }
+            if t > infoNs ?? .min { infoNs = t; infoDirty = true }
+            return
+        }
+        learn(info.pointee, at: t)
     }
 
     /// Whether `new` says what `known` says (routes too, unless `new` says nothing of them).

@@ -475,18 +475,20 @@ package final class WritePipeline: @unchecked Sendable {
                             var flags: [Bool] = []
                             flags.reserveCapacity(s.continuation == nil ? 0 : s.messages.count + s.changes.count)
                             // By index: a message bound to a loop variable is a copy (a retain of each of its parts).
-                            for i in s.messages.indices {
-                                let isNew: Bool
-                                if let sqliteWriter {
-                                    // The concrete writer: a call through the protocol passes a copy of
-                                    // the message (a retain and release of each of its parts).
-                                    isNew = try sqliteWriter.add(s.messages[i], digest: s.digests.isEmpty ? s.messages[i].digest : s.digests[i])
-                                } else if !s.digests.isEmpty {
-                                    isNew = try writer.add(s.messages[i], digest: s.digests[i])
-                                } else {
-                                    isNew = try writer.add(s.messages[i])
+                            try s.messages.withUnsafeBufferPointer { messages in
+                                for i in messages.indices {
+                                    let isNew: Bool
+                                    if let sqliteWriter {
+                                        // The concrete writer, given the message's address: a call through the
+                                        // protocol, or by value, passes a copy (a retain and release of each part).
+                                        isNew = try sqliteWriter.add(at: messages.baseAddress! + i, digest: s.digests.isEmpty ? messages[i].digest : s.digests[i])
+                                    } else if !s.digests.isEmpty {
+                                        isNew = try writer.add(messages[i], digest: s.digests[i])
+                                    } else {
+                                        isNew = try writer.add(messages[i])
+                                    }
+                                    if s.continuation != nil { flags.append(isNew) }
                                 }
-                                if s.continuation != nil { flags.append(isNew) }
                             }
                             for c in s.changes {
                                 let isNew = try writer.addChange(c)

@@ -309,6 +309,54 @@ struct FlowStoreTests {
         #expect(owner == "n9")
     }
 
+    /// The writer compares a report with what it knows by bits first (reports from one decoder's
+    /// cache share storage), then by value: either way the latest facts win and routes from a
+    /// device list stand.
+    @Test func reportsInSharedOrOtherStorageKeepRoutesAndTakeChanges() throws {
+        let dir = TempDir()
+        let store = try FlowStore(path: dir.path("a.db"))
+        let listed = NodeInfo(nodeID: "n1", name: "a.example", os: "linux", tags: ["tag:x"], addresses: [Make.ip("100.64.0.1")],
+                              routes: ["10.1.0.0/16"])
+        try store.importNodes([listed], at: 0)
+        // The same facts without routes, as a message says them: one value shared by two
+        // messages (equal bits), and an equal value built anew (other storage).
+        var said = listed
+        said.routes = nil
+        let rebuilt = NodeInfo(nodeID: String("n" + "1"), name: String("a." + "example"), os: "linux", tags: ["tag:x"],
+                               addresses: [Make.ip("100.64.0.1")])
+        var renamed = rebuilt
+        renamed.name = "b.example"
+        var messages: [FlowMessage] = []
+        for (i, info) in [said, said, rebuilt, said, renamed, renamed, rebuilt].enumerated() {
+            var m = Make.message(node: 2, at: Int64(i + 1) * 60)
+            m.dstNodes = [info]
+            messages.append(m)
+        }
+        func node() throws -> NodeRecord { try #require(try store.nodes().first { $0.nodeID == "n1" }) }
+        try store.withWriter { w in
+            try w.begin()
+            for m in messages.prefix(4) { try w.add(m) }
+            try w.commit()
+        }
+        #expect(try node().name == "a.example" && node().routes == ["10.1.0.0/16"])
+        try store.withWriter { w in
+            try w.begin()
+            for m in messages.dropFirst(4) { try w.add(m) }
+            try w.commit()
+        }
+        // The rename, at 5 and 6 minutes, and then the old name again at 7: the latest wins.
+        let n = try node()
+        #expect(n.name == "a.example" && n.routes == ["10.1.0.0/16"] && n.tags == ["tag:x"])
+        try store.withWriter { w in
+            try w.begin()
+            var m = Make.message(node: 2, at: 8 * 60)
+            m.dstNodes = [renamed]
+            try w.add(m)
+            try w.commit()
+        }
+        #expect(try node().name == "b.example" && node().routes == ["10.1.0.0/16"])
+    }
+
     @Test func rejectsAreRecordedOnce() throws {
         let dir = TempDir()
         let store = try FlowStore(path: dir.path("a.db"))
