@@ -70,12 +70,17 @@ extension FlowWriter {
 /// hour met again after its summary was written (per-node files of a whole week, a message
 /// dated far ahead) is left to the refresh after the input, which reads it from the store,
 /// as every hour was before. At most ``FlowWriter/coverageMaxBuilding`` hours are built at
-/// once, and an hour a batch did not add to is written at its commit, so memory stays bounded
-/// whatever the order (input running backwards in time included).
+/// once: an hour met beyond them finishes the hour added to least recently, whose summary waits,
+/// encoded, for the batch's commit (a batch of a sparse tailnet spans days: before, every hour
+/// past the first 24 of a batch was left to the refresh, a serial pass after the input). An hour
+/// a batch did not add to is written at its commit, so memory stays bounded whatever the order
+/// (input running backwards in time included).
 struct CoverageBuilds {
     enum State {
         /// Being built: in ``active``.
         case building
+        /// Built, its summary in ``finished`` until the batch's commit writes it.
+        case finished
         /// Its summary was written at a commit of this run.
         case written
         /// Left to the refresh after the input (it held messages before, or changed since written).
@@ -87,6 +92,8 @@ struct CoverageBuilds {
         var builder: CoverageHourBuilder
         /// The last batch that added to it.
         var batch: Int
+        /// When a message last switched to it (``touches``): the least recent is finished first.
+        var touched: Int
     }
 
     /// Whether the writer builds summaries at all (the policy's choice; off after a rollback,
@@ -96,6 +103,10 @@ struct CoverageBuilds {
     var states: [Int64: State] = [:]
     /// The hours being built, and their builders.
     var active: [Active] = []
+    /// Hours built and encoded before the batch's commit (see ``FlowWriter/coverageMaxBuilding``).
+    var finished: [(hour: Int64, summary: [UInt8])] = []
+    /// Switches between hours, counted.
+    var touches = 0
     /// The batch under way (counted by its commits).
     var batch = 0
     /// The last hour added to, and its place in ``active`` (a batch's messages mostly share an hour).
@@ -108,6 +119,7 @@ struct CoverageBuilds {
         on = false
         states.removeAll()
         active.removeAll()
+        finished.removeAll()
         last = (.min, -1)
     }
 
@@ -115,12 +127,22 @@ struct CoverageBuilds {
     mutating func leave(_ hour: Int64) {
         states[hour] = .left
         active.removeAll { $0.hour == hour }
+        finished.removeAll { $0.hour == hour }
+        last = (.min, -1)
+    }
+
+    /// Finishes the hour added to least recently: its summary waits in ``finished``.
+    mutating func finishLeastRecent() {
+        guard let i = active.indices.min(by: { active[$0].touched < active[$1].touched }) else { return }
+        let a = active.remove(at: i)
+        finished.append((a.hour, a.builder.finish().encode(hour: a.hour * CoverageHour.length)))
+        states[a.hour] = .finished
         last = (.min, -1)
     }
 }
 
 extension FlowWriter {
-    /// The most hours built at once; an hour met beyond them is left to the refresh.
+    /// The most hours built at once; an hour met beyond them finishes the least recent one.
     static let coverageMaxBuilding = 24
 
     /// Adds a message just stored to its hour's builder (see ``CoverageBuilds``).
@@ -135,9 +157,10 @@ extension FlowWriter {
             switch coverageBuilds.states[hour] {
             case .building?:
                 b = coverageBuilds.active.firstIndex { $0.hour == hour }!
-            case .written?:
-                coverageBuilds.states[hour] = .left
-                coverageBuilds.last = (.min, -1)
+            case .written?, .finished?:
+                // Its summary no longer holds every message: the refresh makes it (a finished
+                // one is not written; a written one's row goes at this batch's commit).
+                coverageBuilds.leave(hour)
                 return
             case .left?:
                 coverageBuilds.last = (.min, -1)
@@ -145,18 +168,21 @@ extension FlowWriter {
             case nil:
                 // Messages stored before this run (its own earlier commits are in `states`).
                 let from = hour * CoverageHour.length
-                if try coverageBuilds.active.count >= Self.coverageMaxBuilding
-                    || SQLiteSnapshot(db).hasMessages(from: from, to: from + CoverageHour.length) {
+                if try SQLiteSnapshot(db).hasMessages(from: from, to: from + CoverageHour.length) {
                     coverageBuilds.states[hour] = .left
                     coverageBuilds.last = (.min, -1)
                     return
                 }
+                if coverageBuilds.active.count >= Self.coverageMaxBuilding { coverageBuilds.finishLeastRecent() }
                 b = coverageBuilds.active.count
-                coverageBuilds.active.append(CoverageBuilds.Active(hour: hour, builder: CoverageHourBuilder(), batch: coverageBuilds.batch))
+                coverageBuilds.active.append(CoverageBuilds.Active(hour: hour, builder: CoverageHourBuilder(), batch: coverageBuilds.batch,
+                                                                   touched: 0))
                 coverageBuilds.states[hour] = .building
             }
             coverageBuilds.last = (hour, b)
             coverageBuilds.active[b].batch = coverageBuilds.batch
+            coverageBuilds.touches += 1
+            coverageBuilds.active[b].touched = coverageBuilds.touches
         }
         // The header a reader gets back: `logged` is kept in milliseconds after the end.
         coverageBuilds.active[b].builder.add(reporter: reporter, start: start, end: end,
@@ -179,14 +205,22 @@ extension FlowWriter {
             // The next batch stamps the hours it adds to from its first message of each.
             coverageBuilds.last = (.min, -1)
         }
-        guard coverageBuilds.on, !coverageBuilds.active.isEmpty else { return }
+        guard coverageBuilds.on, !coverageBuilds.active.isEmpty || !coverageBuilds.finished.isEmpty else { return }
         var done: [Int] = []
         for (i, a) in coverageBuilds.active.enumerated() where all || a.batch != coverageBuilds.batch {
             done.append(i)
         }
-        guard !done.isEmpty else { return }
+        guard !done.isEmpty || !coverageBuilds.finished.isEmpty else { return }
         do {
             let put = try RawStatement(cached: db, "INSERT OR REPLACE INTO coverage_hours (hour, summary) VALUES (?, ?)")
+            for f in coverageBuilds.finished {
+                put.bind(1, f.hour * 3_600)
+                put.bind(2, blob: f.summary)
+                defer { put.reset() }
+                try put.run()
+                coverageBuilds.states[f.hour] = .written
+            }
+            coverageBuilds.finished.removeAll()
             for i in done {
                 let a = coverageBuilds.active[i]
                 let start = a.hour * CoverageHour.length
@@ -227,7 +261,7 @@ extension FlowWriter {
     /// transaction of its own. The pipeline calls it before its last commit. A summary is a cache:
     /// failing to write one in a transaction of its own loses nothing (the refresh makes it).
     func finishCoverageBuilds() {
-        guard coverageBuilds.on, !coverageBuilds.active.isEmpty else { return }
+        guard coverageBuilds.on, !coverageBuilds.active.isEmpty || !coverageBuilds.finished.isEmpty else { return }
         if inTransaction {
             coverageBuildsFinishing = true
         } else {

@@ -591,8 +591,8 @@ final class FlowWriter: StoreWriter {
     func group(_ id: Int64) throws -> Int {
         if lastGroup.id == id { return lastGroup.index }
         let index: Int
-        if let i = groupIndex.index(of: GroupID(id: id)) {
-            index = groupIndex.values[i]
+        if let i = groupIndex.lookUp(GroupID(id: id)) {
+            index = i
         } else {
             var g = MessageGroup()
             if let bound = largestStoredGroup, id <= bound {

@@ -196,6 +196,50 @@ struct CoverageBuildTests {
         #expect(try store.check(full: true).isSound)
     }
 
+    /// A batch spanning more hours than the cap, in time order (a sparse tailnet's 500,000 rows span
+    /// days): each hour met beyond the cap finishes the one added to least recently, so every hour
+    /// is built, and its summary is the refresh's. (Before, the hours past the first 24 of a batch
+    /// were left to the refresh, a serial pass after the input.)
+    @Test func aBatchOverMoreHoursThanTheCapBuildsThemAll() throws {
+        let dir = try T.Dir()
+        var config = GeneratorConfig(start: T.start, duration: 40 * T.hour)
+        config.nodes = 2
+        config.interval = 60 * T.s
+        config.seed = 25
+        var bytes: [UInt8] = []
+        _ = try FlowLogGenerator(config).write(container: .jsonl, gzip: false) { bytes.append(contentsOf: $0) }
+        let store = try FlowStore(path: dir.url.appendingPathComponent("wide.db").path)
+        let messages = try DecodedBody(bytes: bytes, source: "w").messages
+        var most = 0
+        try store.write(durability: .normal) { w in
+            let writer = w as! FlowWriter
+            writer.coverageBuilds.on = true
+            // Two batches of about 20 hours each, cut half an hour into the 21st, which the
+            // second batch goes on building.
+            let cut = messages.count / 2 + 60
+            for half in [messages[..<cut], messages[cut...]] {
+                try writer.begin()
+                for m in half {
+                    _ = try writer.add(m)
+                    most = max(most, writer.coverageBuilds.active.count)
+                }
+                try writer.commit()
+            }
+            writer.finishCoverageBuilds()
+        }
+        let hours = try T.hoursWithMessages(store)
+        #expect(hours.count >= 40)
+        #expect(most == FlowWriter.coverageMaxBuilding, "\(most) hours built at once")
+        let built = try Self.rows(store)
+        #expect(built.count == hours.count, "\(built.count) of \(hours.count)")
+        for (hour, blob) in built {
+            #expect(try Self.refreshed(store, hour) == blob, "hour \(hour) built unlike the refresh")
+        }
+        #expect(try store.refreshCoverageHours() == 0)
+        let report = try store.check(full: true)
+        #expect(report.isSound && report.coverageHoursChecked == hours.count, "\(report.problems)")
+    }
+
     /// Hours that held messages before the run are not built (their summary goes, as before);
     /// hours new to the store are.
     @Test func hoursHeldBeforeAreLeftToTheRefresh() throws {
