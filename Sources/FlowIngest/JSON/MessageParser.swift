@@ -428,6 +428,7 @@ struct MessageParser {
     }
 
     mutating func timeField(_ path: String, _ problems: inout [String]) throws(ScanError) -> Nanoseconds? {
+        if fastPaths, let ns = cursor.plainTime() { return ns }
         guard let t = try stringToken(path, &problems) else {
             if !problems.contains(where: { $0.hasPrefix(path + ":") }) { problems.append("\(path): missing") }
             return nil
