@@ -52,23 +52,10 @@ struct MixTable<Key: MixHashable, Value> {
     var isEmpty: Bool { keys.isEmpty }
     var indices: Range<Int> { 0..<keys.count }
 
-    /// The index of `key` in `keys`, if present.
+    /// The index of `key` in `keys`, if present. Probes through the arrays' buffers: each key
+    /// read out of `keys` by subscript is a copy (a retain and a release for a node ID).
     @inline(__always)
     func index(of key: Key) -> Int? {
-        var i = Int(truncatingIfNeeded: key.mixedHash(seed: seed)) & mask
-        while true {
-            let s = Int(slots[i])
-            if s == 0 { return nil }
-            if keys[s - 1] == key { return s - 1 }
-            i = (i + 1) & mask
-        }
-    }
-
-    /// The value of `key`, if present, read in place: for a table stored in a class, a
-    /// non-mutating call such as ``index(of:)`` works on a copy of it (a retain and a release
-    /// of each of its arrays), and each key read out of `keys` is another copy.
-    @inline(__always)
-    mutating func lookUp(_ key: Key) -> Value? {
         let seed = self.seed, mask = self.mask
         return slots.withUnsafeBufferPointer { slots -> Int? in
             keys.withUnsafeBufferPointer { keys -> Int? in
@@ -80,7 +67,15 @@ struct MixTable<Key: MixHashable, Value> {
                     i = (i + 1) & mask
                 }
             }
-        }.map { values[$0] }
+        }
+    }
+
+    /// The value of `key`, if present, read in place: for a table stored in a class, a
+    /// non-mutating call such as ``index(of:)`` works on a copy of it (a retain and a release
+    /// of each of its arrays); through `inout` it does not.
+    @inline(__always)
+    mutating func lookUp(_ key: Key) -> Value? {
+        index(of: key).map { values[$0] }
     }
 
     subscript(key: Key) -> Value? {
