@@ -156,20 +156,7 @@ struct CoverageBuildTests {
         lines = order == "shuffled" ? lines.shuffled(using: &rng) : order == "reversed" ? lines.reversed() : Self.ordered(lines, order)
         let store = try FlowStore(path: dir.url.appendingPathComponent("bounded.db").path)
         let messages = try DecodedBody(bytes: lines.flatMap { $0 }, source: "b").messages
-        var most = 0
-        try store.write(durability: .normal) { w in
-            let writer = w as! FlowWriter
-            writer.coverageBuilds.on = true
-            for batch in stride(from: 0, to: messages.count, by: 100) {
-                try writer.begin()
-                for m in messages[batch..<min(batch + 100, messages.count)] {
-                    _ = try writer.add(m)
-                    most = max(most, writer.coverageBuilds.active.count)
-                }
-                try writer.commit()
-            }
-            writer.finishCoverageBuilds()
-        }
+        let most = try Self.build(stride(from: 0, to: messages.count, by: 100).map { messages[$0..<min($0 + 100, messages.count)] }, into: store)
         let hours = try T.hoursWithMessages(store)
         #expect(hours.count >= 40)
         #expect(most <= FlowWriter.coverageMaxBuilding)
@@ -210,23 +197,10 @@ struct CoverageBuildTests {
         _ = try FlowLogGenerator(config).write(container: .jsonl, gzip: false) { bytes.append(contentsOf: $0) }
         let store = try FlowStore(path: dir.url.appendingPathComponent("wide.db").path)
         let messages = try DecodedBody(bytes: bytes, source: "w").messages
-        var most = 0
-        try store.write(durability: .normal) { w in
-            let writer = w as! FlowWriter
-            writer.coverageBuilds.on = true
-            // Two batches of about 20 hours each, cut half an hour into the 21st, which the
-            // second batch goes on building.
-            let cut = messages.count / 2 + 60
-            for half in [messages[..<cut], messages[cut...]] {
-                try writer.begin()
-                for m in half {
-                    _ = try writer.add(m)
-                    most = max(most, writer.coverageBuilds.active.count)
-                }
-                try writer.commit()
-            }
-            writer.finishCoverageBuilds()
-        }
+        // Two batches of about 20 hours each, cut half an hour into the 21st, which the second
+        // batch goes on building.
+        let cut = messages.count / 2 + 60
+        let most = try Self.build([messages[..<cut], messages[cut...]], into: store)
         let hours = try T.hoursWithMessages(store)
         #expect(hours.count >= 40)
         #expect(most == FlowWriter.coverageMaxBuilding, "\(most) hours built at once")
@@ -238,6 +212,25 @@ struct CoverageBuildTests {
         #expect(try store.refreshCoverageHours() == 0)
         let report = try store.check(full: true)
         #expect(report.isSound && report.coverageHoursChecked == hours.count, "\(report.problems)")
+    }
+
+    /// Stores the batches with the writer building summaries; returns the most hours built at once.
+    static func build(_ batches: [ArraySlice<FlowMessage>], into store: FlowStore) throws -> Int {
+        var most = 0
+        try store.write(durability: .normal) { w in
+            let writer = w as! FlowWriter
+            writer.coverageBuilds.on = true
+            for batch in batches {
+                try writer.begin()
+                for m in batch {
+                    _ = try writer.add(m)
+                    most = max(most, writer.coverageBuilds.active.count)
+                }
+                try writer.commit()
+            }
+            writer.finishCoverageBuilds()
+        }
+        return most
     }
 
     /// Hours that held messages before the run are not built (their summary goes, as before);
