@@ -35,6 +35,10 @@ package class NodeFacts {
         // The facts known already (most reports of a node): only the time moves. Compared in
         // place: copying both reports to compare them was most of this function's time.
         if let known = self.info, Self.same(known, info) {
+            // Kept in the report's storage, if it is another (another decoder's cache), so that
+            // that decoder's next report compares by its bits (``learn(at:_:)``); unless that
+            // would drop the routes a device list gave.
+            if info.routes != nil || known.routes == nil { self.info = info }
             if t > infoNs ?? .min { infoNs = t; infoDirty = true }
             return
         }
@@ -53,14 +57,6 @@ package class NodeFacts {
     package func learn(at info: UnsafePointer<NodeInfo>, _ t: Int64) {
         if let infoNs, t < infoNs { return }
         if self.info != nil, withUnsafeBytes(of: &self.info, { memcmp($0.baseAddress!, info, MemoryLayout<NodeInfo>.size) == 0 }) {
-            if t > infoNs ?? .min { infoNs = t; infoDirty = true }
-            return
-        }
-        if self.info != nil, Self.same(self.info.unsafelyUnwrapped, info.pointee) {
-            // The same facts in other storage (another decoder's cache): kept in the new storage,
-            // so that the next report of that decoder compares by its bits; unless that would drop
-            // the routes a device list gave (a message never carries any).
-            if info.pointee.routes != nil || self.info.unsafelyUnwrapped.routes == nil { self.info = info.pointee }
             if t > infoNs ?? .min { infoNs = t; infoDirty = true }
             return
         }
