@@ -144,13 +144,7 @@ struct CoverageBuildTests {
     @Test(arguments: ["reversed", "shuffled", "by node"])
     func theHoursBuiltAtOnceAreBounded(order: String) throws {
         let dir = try T.Dir()
-        // Two nodes, 40 hours, a message a minute each.
-        var config = GeneratorConfig(start: T.start, duration: 40 * T.hour)
-        config.nodes = 2
-        config.interval = 60 * T.s
-        config.seed = 23
-        var bytes: [UInt8] = []
-        _ = try FlowLogGenerator(config).write(container: .jsonl, gzip: false) { bytes.append(contentsOf: $0) }
+        let bytes = try Self.fortyHours(seed: 23)
         var lines = bytes.split(separator: UInt8(ascii: "\n")).map { Array($0) + [UInt8(ascii: "\n")] }
         var rng = SplitMix(state: 24)
         lines = order == "shuffled" ? lines.shuffled(using: &rng) : order == "reversed" ? lines.reversed() : Self.ordered(lines, order)
@@ -189,12 +183,7 @@ struct CoverageBuildTests {
     /// were left to the refresh, a serial pass after the input.)
     @Test func aBatchOverMoreHoursThanTheCapBuildsThemAll() throws {
         let dir = try T.Dir()
-        var config = GeneratorConfig(start: T.start, duration: 40 * T.hour)
-        config.nodes = 2
-        config.interval = 60 * T.s
-        config.seed = 25
-        var bytes: [UInt8] = []
-        _ = try FlowLogGenerator(config).write(container: .jsonl, gzip: false) { bytes.append(contentsOf: $0) }
+        let bytes = try Self.fortyHours(seed: 25)
         let store = try FlowStore(path: dir.url.appendingPathComponent("wide.db").path)
         let messages = try DecodedBody(bytes: bytes, source: "w").messages
         // Two batches of about 20 hours each, cut half an hour into the 21st, which the second
@@ -212,6 +201,18 @@ struct CoverageBuildTests {
         #expect(try store.refreshCoverageHours() == 0)
         let report = try store.check(full: true)
         #expect(report.isSound && report.coverageHoursChecked == hours.count, "\(report.problems)")
+    }
+
+    /// Two nodes over 40 hours, a message a minute each, in time order (JSON Lines): more hours
+    /// than ``FlowWriter/coverageMaxBuilding``.
+    static func fortyHours(seed: UInt64) throws -> [UInt8] {
+        var config = GeneratorConfig(start: T.start, duration: 40 * T.hour)
+        config.nodes = 2
+        config.interval = 60 * T.s
+        config.seed = seed
+        var bytes: [UInt8] = []
+        _ = try FlowLogGenerator(config).write(container: .jsonl, gzip: false) { bytes.append(contentsOf: $0) }
+        return bytes
     }
 
     /// Stores the batches with the writer building summaries; returns the most hours built at once.
