@@ -209,42 +209,54 @@ public struct SocketAddress: Hashable, Sendable {
     /// nor reads a text differently (`SocketAddressTests` compares them).
     @inline(__always)
     package static func parseIPv4WithPort(_ text: UnsafeBufferPointer<UInt8>) -> SocketAddress? {
-        let n = text.count
-        var i = 0
+        guard let scanned = scanIPv4WithPort(text, from: 0, to: text.count), scanned.end == text.count else { return nil }
+        return scanned.address
+    }
+
+    /// `a.b.c.d:port` starting at `bytes[start]`, read up to the first byte after the port's digits
+    /// (or `limit`): the address and that byte's index. Nil for anything else: an octet over 255 or
+    /// with a leading zero, a missing `.` or `:`, no port digit, more than five, a port over
+    /// 65535. ``parseIPv4WithPort(_:)`` takes it when it ends the text; the JSON decoder when a
+    /// closing quote follows, reading a quoted address without scanning the string first.
+    @inlinable @inline(__always)
+    package static func scanIPv4WithPort(
+        _ bytes: UnsafeBufferPointer<UInt8>, from start: Int, to limit: Int
+    ) -> (address: SocketAddress, end: Int)? {
+        var i = start
         var value: UInt32 = 0
         for part in 0..<4 {
-            guard i < n else { return nil }
-            let first = text[i] &- 0x30
+            guard i < limit else { return nil }
+            let first = bytes[i] &- 0x30
             guard first < 10 else { return nil }
             var octet = UInt32(first)
-            i += 1
+            i &+= 1
             // A leading zero stands alone (`0`, never `01`).
             if first != 0 {
                 var more = 0
-                while more < 2, i < n {
-                    let d = text[i] &- 0x30
+                while more < 2, i < limit {
+                    let d = bytes[i] &- 0x30
                     guard d < 10 else { break }
                     octet = octet &* 10 &+ UInt32(d)
-                    i += 1
-                    more += 1
+                    i &+= 1
+                    more &+= 1
                 }
                 guard octet <= 255 else { return nil }
             }
             value = value << 8 | octet
-            guard i < n, text[i] == (part < 3 ? UInt8(ascii: ".") : UInt8(ascii: ":")) else { return nil }
-            i += 1
+            guard i < limit, bytes[i] == (part < 3 ? UInt8(ascii: ".") : UInt8(ascii: ":")) else { return nil }
+            i &+= 1
         }
-        let digits = n - i
-        guard digits >= 1, digits <= 5 else { return nil }
+        let portStart = i
         var port: UInt32 = 0
-        while i < n {
-            let d = text[i] &- 0x30
-            guard d < 10 else { return nil }
+        while i < limit, i &- portStart < 6 {
+            let d = bytes[i] &- 0x30
+            guard d < 10 else { break }
             port = port &* 10 &+ UInt32(d)
-            i += 1
+            i &+= 1
         }
-        guard port <= 65535 else { return nil }
-        return SocketAddress(ip: IPAddress(ipv4: value), port: UInt16(port))
+        let digits = i &- portStart
+        guard digits >= 1, digits <= 5, port <= 65535 else { return nil }
+        return (SocketAddress(ip: IPAddress(ipv4: value), port: UInt16(port)), i)
     }
 
     /// Every form ``parse(_:)`` accepts: `ip:port`, `[ipv6]:port`, a bare address.

@@ -202,51 +202,17 @@ struct JSONCursor {
 
     /// A socket address string written `"a.b.c.d:port"`, consumed in one pass over its bytes (no
     /// separate string scan): what ``SocketAddress/parseIPv4WithPort(_:)`` reads from that string's
-    /// token. Nil, moving nothing, for anything else (whitespace before it, another form, an
-    /// escape, a byte that is not a digit, `.` or `:`, the buffer's end), which the general path
-    /// then reads: a string of digits, dots and one colon holds no escape and no control byte, so
-    /// the token the general path would scan is exactly these bytes.
+    /// token, by the same scan. Nil, moving nothing, for anything else (whitespace before it,
+    /// another form, an escape, a byte that is not a digit, `.` or `:`, the buffer's end), which
+    /// the general path then reads: a string of digits, dots and one colon holds no escape and no
+    /// control byte, so the token the general path would scan is exactly these bytes.
     @inline(__always)
     mutating func plainIPv4Socket() -> SocketAddress? {
-        let n = end
-        var i = pos
-        guard i < n, bytes[i] == UInt8(ascii: "\"") else { return nil }
-        i &+= 1
-        var value: UInt32 = 0
-        for part in 0..<4 {
-            guard i < n else { return nil }
-            let first = bytes[i] &- 0x30
-            guard first < 10 else { return nil }
-            var octet = UInt32(first)
-            i &+= 1
-            // A leading zero stands alone (`0`, never `01`).
-            if first != 0 {
-                var more = 0
-                while more < 2, i < n {
-                    let d = bytes[i] &- 0x30
-                    guard d < 10 else { break }
-                    octet = octet &* 10 &+ UInt32(d)
-                    i &+= 1
-                    more &+= 1
-                }
-                guard octet <= 255 else { return nil }
-            }
-            value = value << 8 | octet
-            guard i < n, bytes[i] == (part < 3 ? UInt8(ascii: ".") : UInt8(ascii: ":")) else { return nil }
-            i &+= 1
-        }
-        let portStart = i
-        var port: UInt32 = 0
-        while i < n, i &- portStart < 6 {
-            let d = bytes[i] &- 0x30
-            guard d < 10 else { break }
-            port = port &* 10 &+ UInt32(d)
-            i &+= 1
-        }
-        let digits = i &- portStart
-        guard digits >= 1, digits <= 5, port <= 65535, i < n, bytes[i] == UInt8(ascii: "\"") else { return nil }
-        pos = i &+ 1
-        return SocketAddress(ip: IPAddress(ipv4: value), port: UInt16(port))
+        guard pos < end, bytes[pos] == UInt8(ascii: "\""),
+              let scanned = SocketAddress.scanIPv4WithPort(bytes, from: pos &+ 1, to: end),
+              scanned.end < end, bytes[scanned.end] == UInt8(ascii: "\"") else { return nil }
+        pos = scanned.end &+ 1
+        return scanned.address
     }
 
     /// The number of a connection object's key (as ``MessageParser/connFieldNumber(_:_:)``
