@@ -134,10 +134,24 @@ struct CoverageBuilds {
     /// Finishes the hour added to least recently: its summary waits in ``finished``.
     mutating func finishLeastRecent() {
         guard let i = active.indices.min(by: { active[$0].touched < active[$1].touched }) else { return }
-        let a = active.remove(at: i)
+        finish(active.remove(at: i))
+        last = (.min, -1)
+    }
+
+    /// Finishes every hour being built that `done` picks, in the order they are in ``active``.
+    mutating func finishAll(where done: (Active) -> Bool) {
+        var kept: [Active] = []
+        for a in active {
+            if done(a) { finish(a) } else { kept.append(a) }
+        }
+        active = kept
+        last = (.min, -1)
+    }
+
+    /// An hour taken out of ``active``, encoded: its summary waits in ``finished`` for the commit.
+    private mutating func finish(_ a: Active) {
         finished.append((a.hour, a.builder.finish().encode(hour: a.hour * CoverageHour.length)))
         states[a.hour] = .finished
-        last = (.min, -1)
     }
 }
 
@@ -205,12 +219,10 @@ extension FlowWriter {
             // The next batch stamps the hours it adds to from its first message of each.
             coverageBuilds.last = (.min, -1)
         }
-        guard coverageBuilds.on, !coverageBuilds.active.isEmpty || !coverageBuilds.finished.isEmpty else { return }
-        var done: [Int] = []
-        for (i, a) in coverageBuilds.active.enumerated() where all || a.batch != coverageBuilds.batch {
-            done.append(i)
-        }
-        guard !done.isEmpty || !coverageBuilds.finished.isEmpty else { return }
+        guard coverageBuilds.on else { return }
+        let batch = coverageBuilds.batch
+        coverageBuilds.finishAll { all || $0.batch != batch }
+        guard !coverageBuilds.finished.isEmpty else { return }
         do {
             let put = try RawStatement(cached: db, "INSERT OR REPLACE INTO coverage_hours (hour, summary) VALUES (?, ?)")
             for f in coverageBuilds.finished {
@@ -221,23 +233,11 @@ extension FlowWriter {
                 coverageBuilds.states[f.hour] = .written
             }
             coverageBuilds.finished.removeAll()
-            for i in done {
-                let a = coverageBuilds.active[i]
-                let start = a.hour * CoverageHour.length
-                put.bind(1, a.hour * 3_600)
-                put.bind(2, blob: a.builder.finish().encode(hour: start))
-                defer { put.reset() }
-                try put.run()
-                coverageBuilds.states[a.hour] = .written
-            }
         } catch {
             // A cache: a summary that cannot be written never costs the batch its messages (the
             // rows written so far are sound; the other hours are left to the refresh).
             coverageBuilds.stop()
-            return
         }
-        let written = Set(done)
-        coverageBuilds.active = coverageBuilds.active.enumerated().filter { !written.contains($0.offset) }.map(\.element)
     }
 
     /// `PRAGMA data_version` of this connection.
